@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+mod digest;
+mod error_code;
+mod manifest;
+pub mod media_type;
+mod name;
+
+pub use digest::{Algorithm, Digest, DigestError, Hasher};
+pub use error_code::ErrorCode;
+pub use manifest::{Descriptor, ManifestError, ParsedManifest, MAX_MANIFEST_BYTES};
+pub use name::{NameError, Reference, RepoName, Tag};

@@ -1,0 +1,236 @@
+//! Configuration: defaults, then `slipway.toml`, then `SLIPWAY_*` variables (`__` nests),
+//! then command-line flags. Only the binary reads configuration; library crates get typed
+//! values built from it.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+const DEFAULT_FILE: &str = "slipway.toml";
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded database, blobs and keys.
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; defaults to a SQLite file in `data_dir`.
+    pub database_url: Option<Secret>,
+    pub storage: StorageConfig,
+    pub gc: GcConfig,
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:5000".parse().expect("valid address"),
+            data_dir: PathBuf::from("slipway-data"),
+            database_url: None,
+            storage: StorageConfig::default(),
+            gc: GcConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// When set, blobs go to this S3-compatible bucket instead of `data_dir`.
+    pub s3: Option<S3Section>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Section {
+    pub bucket: String,
+    #[serde(default = "default_region")]
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    #[serde(default)]
+    pub prefix: String,
+    /// Redirect blob downloads to presigned URLs, so bytes flow from the bucket directly.
+    #[serde(default)]
+    pub redirect_downloads: bool,
+    #[serde(default = "default_presign_secs")]
+    pub presign_ttl_secs: u64,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+fn default_presign_secs() -> u64 {
+    600
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    /// Unreferenced blobs younger than this are kept.
+    pub grace_secs: u64,
+    /// Upload sessions idle longer than this are removed.
+    pub upload_ttl_secs: u64,
+    /// How often `serve` collects garbage; 0 turns the scheduled run off.
+    pub interval_secs: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig { grace_secs: 6 * 3600, upload_ttl_secs: 24 * 3600, interval_secs: 3600 }
+    }
+}
+
+impl GcConfig {
+    pub fn settings(&self) -> slipway_registry::GcSettings {
+        slipway_registry::GcSettings {
+            grace: Duration::from_secs(self.grace_secs),
+            upload_ttl: Duration::from_secs(self.upload_ttl_secs),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log pipelines.
+    pub format: String,
+    /// A tracing filter, e.g. `info` or `slipway_registry=debug,info`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: "text".to_owned(), filter: "info".to_owned() }
+    }
+}
+
+/// A value that must never reach a log: prints as `***`.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// Values given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    /// Loads the layers. `file` defaults to `slipway.toml` in the working directory,
+    /// which may be absent; an explicitly named file must exist.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None if Path::new(DEFAULT_FILE).exists() => figment = figment.merge(Toml::file_exact(DEFAULT_FILE)),
+            None => {}
+        }
+        let config: Config = figment
+            .merge(Env::prefixed("SLIPWAY_").split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()?;
+        Ok(config)
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_owned(),
+            None => format!("sqlite://{}", self.data_dir.join("slipway.db").display()),
+        }
+    }
+
+    /// The effective configuration with secrets replaced, for `slipway config`.
+    pub fn redacted(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if self.database_url.is_some() {
+            value["database_url"] = redact_url(&self.database_url()).into();
+        }
+        if let Some(s3) = value.pointer_mut("/storage/s3/secret_access_key") {
+            *s3 = "***".into();
+        }
+        value
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host` URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}://{user}:***@{}", &url[..scheme_end], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layers_apply_in_order() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("slipway.toml", "listen = \"127.0.0.1:6000\"\ndata_dir = \"from-file\"\n[gc]\ngrace_secs = 5\n")?;
+            jail.set_env("SLIPWAY_DATA_DIR", "from-env");
+            jail.set_env("SLIPWAY_GC__UPLOAD_TTL_SECS", "7");
+            let flags = Overrides { database_url: Some("postgres://u:pw@h/db".into()), ..Default::default() };
+            let config = Config::load(None, &flags).expect("loads");
+            assert_eq!(config.listen.port(), 6000);
+            assert_eq!(config.data_dir, PathBuf::from("from-env"));
+            assert_eq!((config.gc.grace_secs, config.gc.upload_ttl_secs), (5, 7));
+            assert_eq!(config.database_url(), "postgres://u:pw@h/db");
+            let shown = config.redacted().to_string();
+            assert!(!shown.contains("pw"), "{shown}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("slipway.toml", "lisen = \"127.0.0.1:6000\"\n")?;
+            assert!(Config::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret::new("hunter2")), "\"***\"");
+    }
+}

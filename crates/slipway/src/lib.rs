@@ -1,0 +1,108 @@
+//! Slipway's wiring: configuration, the HTTP application and its operational endpoints.
+//! Logic lives in the library crates; this crate only assembles them.
+
+pub mod config;
+mod metrics_layer;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use slipway_db::Db;
+use slipway_registry::{Registry, RegistrySettings};
+use slipway_storage::{BlobStore, FsStore, S3Config, S3Store};
+use tower_http::trace::TraceLayer;
+
+pub use config::Config;
+
+/// The assembled service, shared by `serve`, the maintenance subcommands and tests.
+#[derive(Clone)]
+pub struct App {
+    pub registry: Registry,
+    pub config: Arc<Config>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        tokio::fs::create_dir_all(&config.data_dir)
+            .await
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        let db = Db::connect(&config.database_url()).await.context("opening the database")?;
+        let (store, redirect_blob_gets): (Arc<dyn BlobStore>, bool) = match &config.storage.s3 {
+            Some(s3) => {
+                let store = S3Store::new(&S3Config {
+                    bucket: s3.bucket.clone(),
+                    region: s3.region.clone(),
+                    endpoint: s3.endpoint.clone(),
+                    access_key_id: s3.access_key_id.clone(),
+                    secret_access_key: s3.secret_access_key.expose().to_owned(),
+                    prefix: s3.prefix.clone(),
+                    presign_ttl: s3.redirect_downloads.then(|| Duration::from_secs(s3.presign_ttl_secs)),
+                })
+                .context("configuring S3 storage")?;
+                (Arc::new(store), s3.redirect_downloads)
+            }
+            None => (Arc::new(FsStore::open(config.data_dir.join("storage")).await?), false),
+        };
+        let registry = Registry::new(db, store, RegistrySettings { redirect_blob_gets });
+        Ok(App { registry, config: Arc::new(config) })
+    }
+
+    /// Every route Slipway serves.
+    pub fn router(&self) -> Router {
+        let ops = Router::new()
+            .route("/", get(home))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/readyz", get(ready))
+            .route("/metrics", get(metrics_layer::render))
+            .with_state(self.clone());
+        slipway_registry::router(self.registry.clone())
+            .merge(ops)
+            .layer(axum::middleware::from_fn(metrics_layer::record))
+            .layer(TraceLayer::new_for_http())
+    }
+
+    /// Runs garbage collection every `interval` until the process ends.
+    pub fn spawn_gc(&self) {
+        let interval = self.config.gc.interval_secs;
+        if interval == 0 {
+            return;
+        }
+        let (registry, settings) = (self.registry.clone(), self.config.gc.settings());
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(interval));
+            ticker.tick().await;
+            loop {
+                ticker.tick().await;
+                if let Err(e) = registry.collect_garbage(&settings).await {
+                    tracing::warn!(error = %e, "scheduled garbage collection failed");
+                }
+            }
+        });
+    }
+}
+
+async fn ready(State(app): State<App>) -> impl IntoResponse {
+    match app.registry.db().ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}
+
+/// Placeholder front page until the store front lands: says what is running and where.
+async fn home() -> Html<&'static str> {
+    Html(concat!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Slipway</title></head>",
+        "<body><h1>Slipway</h1><p>A self-hosted marketplace for container software.</p>",
+        "<p>The OCI registry is served at <code>/v2/</code>: <code>docker pull HOST/REPOSITORY:TAG</code>.</p>",
+        "</body></html>"
+    ))
+}

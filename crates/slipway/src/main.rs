@@ -1,0 +1,121 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use slipway::config::{Config, Overrides};
+use slipway::App;
+
+/// Slipway: a self-hosted marketplace for container software.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// Configuration file (default: slipway.toml in the working directory, if present).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Directory for the embedded database and blob store.
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the registry, the store and the API.
+    Serve {
+        /// Address to listen on (default 127.0.0.1:5000).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Delete unreferenced blobs and abandoned uploads (safe while `serve` runs).
+    Gc {
+        /// Keep unreferenced blobs younger than this many seconds (overrides gc.grace_secs).
+        #[arg(long)]
+        grace_secs: Option<u64>,
+    },
+    /// Check that every stored blob matches its digest and every manifest's blobs exist.
+    Fsck,
+    /// Print the effective configuration, secrets redacted.
+    Config,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides { listen, data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone() };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    init_tracing(&config);
+
+    match cli.command {
+        Command::Config => {
+            println!("{}", serde_json::to_string_pretty(&config.redacted())?);
+        }
+        Command::Serve { .. } => serve(config).await?,
+        Command::Gc { grace_secs } => {
+            let mut settings = config.gc.settings();
+            if let Some(secs) = grace_secs {
+                settings.grace = std::time::Duration::from_secs(secs);
+            }
+            let app = App::build(config).await?;
+            let report = app.registry.collect_garbage(&settings).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Fsck => {
+            let app = App::build(config).await?;
+            let report = app.registry.verify().await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            anyhow::ensure!(report.problems.is_empty(), "{} problem(s) found", report.problems.len());
+        }
+    }
+    Ok(())
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let app = App::build(config).await?;
+    app.spawn_gc();
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "slipway is serving");
+    axum::serve(listener, app.router()).with_graceful_shutdown(shutdown_signal()).await?;
+    app.registry.db().close().await;
+    tracing::info!("slipway stopped");
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM: stop accepting, let requests in flight finish.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SLIPWAY_LOG").unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if config.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
