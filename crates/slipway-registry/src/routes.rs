@@ -37,7 +37,9 @@ pub fn router(registry: Registry) -> Router {
 
 async fn dispatch(State(registry): State<Registry>, request: Request) -> Response {
     let path = request.uri().path().to_owned();
-    let rest = path.strip_prefix("/v2").unwrap_or_default().trim_start_matches('/');
+    // Exactly one slash after /v2: `/v2//abs` names the invalid repository `/abs`.
+    let rest = path.strip_prefix("/v2").unwrap_or_default();
+    let rest = rest.strip_prefix('/').unwrap_or(rest);
     let route = Route::parse(rest);
     let label = route.as_ref().map_or("unknown", Route::label);
     let mut response = match route {

@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Renders bench/run.sh's raw figures (a TSV file) as a markdown report.
+
+Rows: KIND NAME REGISTRY ROUND key=value... (tab- or space-separated key=value
+fields). Run metadata comes from BENCH_META_* environment variables.
+"""
+
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+REGS = ("peer", "slipway")
+# Memory targets in bytes. "MB" is read as 10^6 bytes, the stricter reading.
+IDLE_LIMIT = 30_000_000
+LOAD_LIMIT = 100_000_000
+
+
+def meta(key, default="?"):
+    return os.environ.get("BENCH_META_" + key, default)
+
+
+def parse(path):
+    rows = []
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) < 4:
+                continue
+            kind, name, reg, rnd = parts[:4]
+            fields = {}
+            for kv in parts[4:]:
+                k, _, v = kv.partition("=")
+                fields[k] = v
+            rows.append((kind, name, reg, rnd, fields))
+    return rows
+
+
+def mib(kb):
+    return f"{int(kb) / 1024:.1f} MiB"
+
+
+def num(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def main():
+    rows = parse(sys.argv[1])
+    times = defaultdict(lambda: defaultdict(list))  # op -> reg -> [(round, s, builds)]
+    wrk = defaultdict(lambda: defaultdict(list))  # bench -> reg -> [(round, fields)]
+    mem = defaultdict(dict)  # name -> reg -> kb
+    info = {}
+    for kind, name, reg, rnd, f in rows:
+        if kind == "time":
+            times[name][reg].append((int(rnd), float(f["s"]), f.get("builds", "?")))
+        elif kind == "wrk":
+            f = dict(f)
+            dur = int(f["duration_us"]) / 1e6
+            f["rps"] = int(f["requests"]) / dur
+            f["mbps"] = int(f["bytes"]) / dur / 1e6
+            f["errors"] = sum(int(f[k]) for k in ("connect", "read", "write", "status", "timeout"))
+            f["peak"] = int(f["hwm_kb"]) if f.get("hwm_kb", "none") != "none" else int(f.get("peak_kb", 0))
+            wrk[name][reg].append((int(rnd), f))
+        elif kind == "mem":
+            mem[name][reg] = int(f["kb"])
+        elif kind == "info":
+            info[name] = f
+
+    out = []
+    w = out.append
+    mem_total = int(meta("MEM_KB", "0"))
+    w("# Slipway vs docker-registry 2.8.2: benchmark run")
+    w("")
+    w(f"- Date: {meta('DATE')}")
+    w(f"- Machine: {meta('NPROC')} CPUs ({meta('CPU')}), {mem_total / 1024 / 1024:.1f} GiB RAM, Linux {meta('KERNEL')}")
+    w(f"- Load average at start: {meta('LOAD_START')}; at end: {meta('LOAD_END')}")
+    all_builds = [b for op in times.values() for lst in op.values() for _, _, b in lst]
+    all_builds += [fl.get(k, "0") for b in wrk.values() for lst in b.values() for _, fl in lst
+                   for k in ("builds", "builds_after")]
+    busiest = max((int(b) for b in all_builds if b.isdigit()), default=0)
+    w(f"- Compiler processes of others (rustc, cc, ld...) at start: {meta('BUILDS_START')}; "
+      f"at end: {meta('BUILDS_END')}; most seen at any measurement: {busiest}")
+    w(f"- Slipway: {meta('SLIPWAY_REV')}, binary {meta('SLIPWAY_BIN')}, backend SQLite + filesystem")
+    w(f"- Peer: docker-registry {meta('PEER')} (filesystem storage, blobdescriptor cache inmemory)")
+    w(f"- Clients: skopeo {meta('SKOPEO')} (blob-info cache isolation: {meta('SKOPEO_ISOLATION')}), "
+      f"wrk {meta('WRK')} `{meta('WRK_ARGS')}`")
+    w(f"- Image: {meta('IMAGE')}; small blob {meta('SMALL_BYTES')} bytes; large blob {meta('LARGE_MB')} MiB"
+      + (f"; manifest {info['manifest_bytes']['bytes']} bytes" if "manifest_bytes" in info else ""))
+    w(f"- Mode: `{meta('WHAT')}`; {meta('RUNS')} push/pull runs per registry; "
+      f"{meta('WRK_ROUNDS')} wrk rounds per bench and registry (order alternates by round)")
+    w("")
+
+    w("## Summary")
+    w("")
+    w("| measure | docker-registry 2.8.2 | Slipway | Slipway vs peer | target | result |")
+    w("|---|---:|---:|---:|---|---|")
+    missed = []
+
+    def verdict(ok, what):
+        if ok:
+            return "met"
+        missed.append(what)
+        return "**MISSED**"
+
+    for op in ("push", "pull"):
+        if not all(times[op].get(r) for r in REGS):
+            continue
+        med = {r: statistics.median(s for _, s, _ in times[op][r]) for r in REGS}
+        speed = med["peer"] / med["slipway"]
+        n = len(times[op]["slipway"])
+        w(f"| skopeo {op}, 200 MB image (median of {n}) | {med['peer']:.3f} s | {med['slipway']:.3f} s | "
+          f"{speed:.2f}x as fast | >= 1.00x | {verdict(speed >= 1.0, f'skopeo {op}')} |")
+    for bench, label, metric, unit, target in (
+        ("manifest", "manifest GET by tag", "rps", "req/s", 5.0),
+        ("small_blob", f"small blob GET ({meta('SMALL_BYTES')} B)", "rps", "req/s", 5.0),
+        ("large_blob", f"large blob GET ({meta('LARGE_MB')} MiB)", "mbps", "MB/s", 1.0),
+    ):
+        if not all(wrk[bench].get(r) for r in REGS):
+            continue
+        med = {r: statistics.median(f[metric] for _, f in wrk[bench][r]) for r in REGS}
+        ratio = med["slipway"] / med["peer"]
+        n = len(wrk[bench]["slipway"])
+        w(f"| {label}, {unit} (median of {n}) | {med['peer']:,.0f} | {med['slipway']:,.0f} | "
+          f"{ratio:.2f}x | >= {target:.2f}x | {verdict(ratio >= target, label)} |")
+    for name, label in (("idle_start", "RSS idle, after start"), ("idle_push", "RSS idle, after one push")):
+        if all(r in mem[name] for r in REGS):
+            kb = mem[name]["slipway"]
+            w(f"| {label} | {mib(mem[name]['peer'])} | {mib(kb)} | | < 30 MB | "
+              f"{verdict(kb * 1024 < IDLE_LIMIT, label)} |")
+    if all(wrk[b].get(r) for b in wrk for r in REGS) and wrk:
+        peak = {r: max(f["peak"] for b in wrk for _, f in wrk[b][r]) for r in REGS}
+        w(f"| peak RSS under {meta('WRK_ARGS').split()[1][2:]}-connection load (all wrk runs) | {mib(peak['peer'])} | "
+          f"{mib(peak['slipway'])} | | < 100 MB | {verdict(peak['slipway'] * 1024 < LOAD_LIMIT, 'peak RSS under load')} |")
+    for name, label in (("after_pushpull", "RSS after all push/pull runs (info)"),
+                        ("idle_after_load", "RSS idle after the wrk load (info)")):
+        if all(r in mem[name] for r in REGS):
+            w(f"| {label} | {mib(mem[name]['peer'])} | {mib(mem[name]['slipway'])} | | | |")
+    w("")
+    w("Ratios: push/pull = peer time / Slipway time; GETs = Slipway / peer. Memory is VmRSS "
+      "(VmHWM for peaks) from /proc/PID/status; MB = 10^6 bytes.")
+    w("")
+    w("Targets missed: " + (", ".join(missed) if missed else "none") + ".")
+    w("")
+
+    if times:
+        w("## Every push and pull (seconds)")
+        w("")
+        w("| op | run | docker-registry 2.8.2 | Slipway | others' compiler procs (peer / slipway) |")
+        w("|---|---:|---:|---:|---|")
+        for op in ("push", "pull"):
+            by_round = defaultdict(dict)
+            for r in REGS:
+                for rnd, s, b in times[op].get(r, []):
+                    by_round[rnd][r] = (s, b)
+            for rnd in sorted(by_round):
+                p, s = by_round[rnd].get("peer", (None, "?")), by_round[rnd].get("slipway", (None, "?"))
+                fmt = lambda v: f"{v:.3f}" if v is not None else "-"
+                w(f"| {op} | {rnd} | {fmt(p[0])} | {fmt(s[0])} | {p[1]} / {s[1]} |")
+        w("")
+
+    if wrk:
+        w("## Every wrk run")
+        w("")
+        w("| bench | round | registry | req/s | MB/s | p50 ms | p99 ms | max ms | errors | peak RSS | others' compiler procs |")
+        w("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        for bench in ("manifest", "small_blob", "large_blob"):
+            entries = sorted((rnd, r, f) for r in REGS for rnd, f in wrk[bench].get(r, []))
+            for rnd, r, f in entries:
+                name = "docker-registry" if r == "peer" else "Slipway"
+                w(f"| {bench} | {rnd} | {name} | {f['rps']:,.0f} | {f['mbps']:,.1f} | "
+                  f"{int(f['p50_us']) / 1000:.2f} | {int(f['p99_us']) / 1000:.2f} | {int(f['max_us']) / 1000:.1f} | "
+                  f"{f['errors']} | {mib(f['peak'])} | {f.get('builds', '?')} -> {f.get('builds_after', '?')} |")
+        w("")
+        w("errors = wrk socket errors + non-2xx/3xx responses + timeouts; peak RSS = VmHWM reset "
+          "before the run (or the 50 ms VmRSS sampler where the reset is not allowed).")
+        w("")
+
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

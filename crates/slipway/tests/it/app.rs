@@ -1,0 +1,168 @@
+//! `TestApp`: one Slipway instance on a free loopback port with its own data directory,
+//! database and key prefix, dropped at the end of the test.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use reqwest::{Method, StatusCode};
+use slipway::config::{Config, S3Section, Secret};
+use slipway::App;
+use slipway_oci::{Algorithm, Digest};
+use sqlx::{Connection, Executor};
+use tokio::task::JoinHandle;
+
+pub struct TestApp {
+    pub app: App,
+    pub base: String,
+    pub client: reqwest::Client,
+    server: JoinHandle<()>,
+    _dir: std::sync::Arc<tempfile::TempDir>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Where a test's state lives; several `TestApp`s built from one `Backend` share it,
+/// like replicas of one deployment.
+#[derive(Clone)]
+pub struct Backend {
+    config: Config,
+    dir: std::sync::Arc<tempfile::TempDir>,
+}
+
+impl Backend {
+    pub async fn new() -> Backend {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn with(adjust: impl FnOnce(&mut Config)) -> Backend {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+        config.gc.interval_secs = 0;
+        let unique = format!("t{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand::random::<u32>());
+        if let Ok(url) = std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
+            let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect to test PostgreSQL");
+            admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {unique}"))).await.expect("create test database");
+            let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
+            config.database_url = Some(Secret::new(format!("{base}/{unique}")));
+        }
+        if let Ok(endpoint) = std::env::var("SLIPWAY_TEST_S3_ENDPOINT") {
+            config.storage.s3 = Some(S3Section {
+                bucket: std::env::var("SLIPWAY_TEST_S3_BUCKET").expect("SLIPWAY_TEST_S3_BUCKET"),
+                region: "us-east-1".into(),
+                endpoint: Some(endpoint),
+                access_key_id: "test".into(),
+                secret_access_key: Secret::new("test"),
+                prefix: unique,
+                redirect_downloads: false,
+                presign_ttl_secs: 60,
+            });
+        }
+        adjust(&mut config);
+        Backend { config, dir: std::sync::Arc::new(dir) }
+    }
+
+    pub fn is_s3(&self) -> bool {
+        self.config.storage.s3.is_some()
+    }
+
+    pub async fn spawn(&self) -> TestApp {
+        let app = App::build(self.config.clone()).await.expect("app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let router = app.router();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router).await.expect("serve");
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        TestApp { app, base, client, server, _dir: self.dir.clone() }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Backend::new().await.spawn().await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.request(Method::GET, path).send().await.expect("request")
+    }
+
+    /// Uploads a blob with POST then PUT; returns its digest.
+    pub async fn push_blob(&self, repo: &str, content: &[u8]) -> Digest {
+        let digest = Digest::of(Algorithm::Sha256, content);
+        let start = self.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")).send().await.expect("post");
+        assert_eq!(start.status(), StatusCode::ACCEPTED);
+        let location = start.headers()["location"].to_str().unwrap().to_owned();
+        let put = self
+            .request(Method::PUT, &format!("{location}?digest={digest}"))
+            .body(content.to_vec())
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(put.status(), StatusCode::CREATED, "{}", put.text().await.unwrap_or_default());
+        digest
+    }
+
+    /// Pushes an image manifest naming `config` and `layers` (all already pushed).
+    pub async fn push_manifest(&self, repo: &str, reference: &str, config: &Digest, layers: &[(&Digest, usize)]) -> (StatusCode, serde_json::Value, Digest) {
+        let body = image_manifest(config, layers);
+        let response = self
+            .request(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("put manifest");
+        let status = response.status();
+        let json = response.json().await.unwrap_or(serde_json::Value::Null);
+        (status, json, Digest::of(Algorithm::Sha256, &body))
+    }
+
+    /// Pushes a one-layer image; returns the manifest digest.
+    pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> Digest {
+        let config = self.push_blob(repo, format!("{{\"layer\":{}}}", layer.len()).as_bytes()).await;
+        let layer_digest = self.push_blob(repo, layer).await;
+        let (status, body, digest) = self.push_manifest(repo, tag, &config, &[(&layer_digest, layer.len())]).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        digest
+    }
+}
+
+pub fn image_manifest(config: &Digest, layers: &[(&Digest, usize)]) -> Vec<u8> {
+    let layers: Vec<_> = layers
+        .iter()
+        .map(|(d, size)| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d.to_string(), "size": size}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.to_string(), "size": 2},
+        "layers": layers,
+    }))
+    .unwrap()
+}
+
+/// The `code` of the first error in an OCI error envelope.
+pub async fn error_code(response: reqwest::Response) -> String {
+    let body: serde_json::Value = response.json().await.expect("error body is JSON");
+    body["errors"][0]["code"].as_str().unwrap_or_default().to_owned()
+}
+
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    (0..len).map(|_| rand::random::<u8>()).collect()
+}

@@ -1,0 +1,10 @@
+//! Integration tests: a real `slipway` application served on 127.0.0.1, driven through
+//! HTTP. Every test runs on the embedded default (SQLite + filesystem); when the test
+//! command exports SLIPWAY_TEST_POSTGRES_URL and SLIPWAY_TEST_S3_ENDPOINT, the same tests
+//! run against PostgreSQL + S3 instead (CI runs the suite once each way).
+
+mod app;
+mod bad_input;
+mod gc;
+mod push_pull;
+mod replicas;

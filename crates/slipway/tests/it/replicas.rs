@@ -1,0 +1,61 @@
+//! Several replicas share one database and one blob store: any of them can continue
+//! an upload that another started.
+
+use reqwest::{Method, StatusCode};
+use slipway_oci::{Algorithm, Digest};
+
+use crate::app::{random_bytes, Backend};
+
+#[tokio::test]
+async fn second_replica_finishes_an_upload() {
+    let backend = Backend::new().await;
+    let (a, b) = (backend.spawn().await, backend.spawn().await);
+    let content = random_bytes(200_000);
+    let digest = Digest::of(Algorithm::Sha256, &content);
+    let start = a.request(Method::POST, "/v2/ha/repo/blobs/uploads/").send().await.unwrap();
+    let location = start.headers()["location"].to_str().unwrap().to_owned();
+    let first = a.request(Method::PATCH, &location).header("content-range", "0-99999").body(content[..100_000].to_vec()).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let status = b.request(Method::GET, &location).send().await.unwrap();
+    assert_eq!(status.headers()["range"], "0-99999");
+    let second = b
+        .request(Method::PATCH, &location)
+        .header("content-range", "100000-199999")
+        .body(content[100_000..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), StatusCode::ACCEPTED);
+    let put = a.request(Method::PUT, &format!("{location}?digest={digest}")).send().await.unwrap();
+    assert_eq!(put.status(), StatusCode::CREATED, "{}", put.text().await.unwrap());
+    for replica in [&a, &b] {
+        let pulled = replica.get(&format!("/v2/ha/repo/blobs/{digest}")).await.bytes().await.unwrap();
+        assert_eq!(pulled.as_ref(), content.as_slice());
+    }
+}
+
+#[tokio::test]
+async fn presigned_redirects_serve_the_blob() {
+    let backend = Backend::with(|c| {
+        if let Some(s3) = c.storage.s3.as_mut() {
+            s3.redirect_downloads = true;
+        }
+    })
+    .await;
+    if !backend.is_s3() {
+        // Presigned URLs are an S3 feature: the filesystem store serves bytes itself.
+        let t = backend.spawn().await;
+        let digest = t.push_blob("plain/repo", b"direct").await;
+        assert_eq!(t.get(&format!("/v2/plain/repo/blobs/{digest}")).await.status(), StatusCode::OK);
+        return;
+    }
+    let t = backend.spawn().await;
+    let digest = t.push_blob("signed/repo", b"via the bucket").await;
+    let response = t.get(&format!("/v2/signed/repo/blobs/{digest}")).await;
+    assert_eq!(response.status(), StatusCode::TEMPORARY_REDIRECT);
+    let target = response.headers()["location"].to_str().unwrap().to_owned();
+    assert!(target.starts_with("http://127.0.0.1"), "{target}");
+    let fetched = reqwest::get(&target).await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), b"via the bucket");
+}

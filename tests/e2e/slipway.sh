@@ -1,0 +1,55 @@
+# Sourced after lib.sh: starts Slipway itself on one of its two backend pairs.
+#
+#   start_slipway sqlite-fs      the embedded default: SQLite + filesystem in a temp dir
+#   start_slipway postgres-s3    a private PostgreSQL cluster + moto's S3 server
+#
+# Exports REGISTRY (host:port), SLIPWAY_DATA (its data dir) and SLIPWAY_PID.
+# SLIPWAY_BIN selects the binary (default: target/debug/slipway).
+
+SLIPWAY_BIN="${SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
+
+# backend_env BACKEND: exports the SLIPWAY_* variables that select the backend,
+# starting PostgreSQL and moto once per script.
+backend_env() {
+    case "$1" in
+        sqlite-fs)
+            unset SLIPWAY_DATABASE_URL SLIPWAY_STORAGE__S3__BUCKET SLIPWAY_STORAGE__S3__ENDPOINT \
+                SLIPWAY_STORAGE__S3__ACCESS_KEY_ID SLIPWAY_STORAGE__S3__SECRET_ACCESS_KEY \
+                SLIPWAY_STORAGE__S3__PREFIX
+            ;;
+        postgres-s3)
+            [ -n "${PG_URL:-}" ] || start_postgres || return 1
+            [ -n "${S3_ENDPOINT:-}" ] || start_moto || return 1
+            # A fresh database and key prefix per start keeps runs independent.
+            local db="slipway_$RANDOM$RANDOM"
+            psql "$PG_URL" -qc "CREATE DATABASE $db" >/dev/null || return 1
+            export SLIPWAY_DATABASE_URL="${PG_URL%/*}/$db"
+            export SLIPWAY_STORAGE__S3__BUCKET="$S3_BUCKET"
+            export SLIPWAY_STORAGE__S3__ENDPOINT="$S3_ENDPOINT"
+            export SLIPWAY_STORAGE__S3__ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID"
+            export SLIPWAY_STORAGE__S3__SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY"
+            export SLIPWAY_STORAGE__S3__PREFIX="$db"
+            ;;
+        *)
+            echo "unknown backend $1 (sqlite-fs or postgres-s3)" >&2
+            return 1
+            ;;
+    esac
+}
+
+# start_slipway BACKEND [DATA_DIR]: starts `slipway serve` on a free port and waits for it.
+start_slipway() {
+    local backend="$1" port
+    [ -x "$SLIPWAY_BIN" ] || { echo "slipway binary missing at $SLIPWAY_BIN: cargo build first" >&2; return 1; }
+    backend_env "$backend" || return 1
+    SLIPWAY_DATA="${2:-$(mktemp -d "$E2E_TMP/slipway-data.XXXXXX")}"
+    port="$(free_port)"
+    SLIPWAY_LOG="$SLIPWAY_DATA/serve.log"
+    SLIPWAY_GC__INTERVAL_SECS=0 "$SLIPWAY_BIN" serve --data-dir "$SLIPWAY_DATA" --listen "127.0.0.1:$port" \
+        >>"$SLIPWAY_LOG" 2>&1 &
+    SLIPWAY_PID=$!
+    on_exit "kill_tree $SLIPWAY_PID 10"
+    export REGISTRY="127.0.0.1:$port" SLIPWAY_DATA SLIPWAY_PID SLIPWAY_LOG
+    wait_until 60 "slipway on $REGISTRY" curl -sf --max-time 2 "http://$REGISTRY/readyz" ||
+        _e2e_fail_start "slipway did not become ready" "$SLIPWAY_LOG" || return 1
+}
