@@ -1,5 +1,4 @@
-//! Slipway's wiring: configuration, the HTTP application and its operational endpoints.
-//! Logic lives in the library crates; this crate only assembles them.
+#![doc = include_str!("../README.md")]
 
 pub mod config;
 mod metrics_layer;
