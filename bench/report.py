@@ -111,7 +111,7 @@ def main():
         med = {r: statistics.median(s for _, s, _ in times[op][r]) for r in REGS}
         speed = med["peer"] / med["slipway"]
         n = len(times[op]["slipway"])
-        w(f"| skopeo {op}, 200 MB image (median of {n}) | {med['peer']:.3f} s | {med['slipway']:.3f} s | "
+        w(f"| skopeo {op}, {meta('IMAGE_MB')} MB image (median of {n}) | {med['peer']:.3f} s | {med['slipway']:.3f} s | "
           f"{speed:.2f}x as fast | >= 1.00x | {verdict(speed >= 1.0, f'skopeo {op}')} |")
     for bench, label, metric, unit, target in (
         ("manifest", "manifest GET by tag", "rps", "req/s", 5.0),

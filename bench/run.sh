@@ -14,8 +14,10 @@
 # BENCH_WRK_ROUNDS (wrk runs per bench and registry, default 3; the median is
 # reported), BENCH_WRK_DURATION (default 10s), BENCH_WRK_THREADS (2),
 # BENCH_WRK_CONNECTIONS (16), BENCH_LAYERS (4), BENCH_LAYER_MB (50),
-# BENCH_LARGE_MB (64), BENCH_SMALL_BYTES (400), SLIPWAY_BIN (default: the
-# release build in target/bench, built here first unless BENCH_BUILD=0).
+# BENCH_LARGE_MB (64), BENCH_SMALL_BYTES (400), BENCH_WAIT_QUIET (seconds to
+# wait for other compilers to finish before measuring, default 0), SLIPWAY_BIN
+# (default: the release build in target/bench, built here first unless
+# BENCH_BUILD=0).
 #
 # Everything listens on 127.0.0.1 only; all data lives in one temp dir that is
 # removed on exit (tests/e2e/lib.sh). Every external command has a time limit.
@@ -24,7 +26,7 @@ set -euo pipefail
 BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # REPO_ROOT, E2E_TMP (removed on exit), on_exit, free_port, wait_until,
 # kill_tree, start_reference_registry; target/tools/bin goes first on PATH.
-# shellcheck source=tests/e2e/lib.sh
+# shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib.sh
 source "$BENCH_DIR/../tests/e2e/lib.sh"
 
 what="${1:-all}"
@@ -65,9 +67,11 @@ if [ -z "${SLIPWAY_BIN:-}" ]; then
             die "cargo build failed"
     fi
 fi
-export SLIPWAY_BIN
+# A shell variable only: slipway reads every SLIPWAY_* environment variable as
+# configuration and refuses to start on an unknown one such as SLIPWAY_BIN.
+export -n SLIPWAY_BIN
 # start_slipway BACKEND: the embedded SQLite + filesystem backend is what we measure.
-# shellcheck source=tests/e2e/slipway.sh
+# shellcheck source=../tests/e2e/slipway.sh
 source "$REPO_ROOT/tests/e2e/slipway.sh"
 
 RESULTS="$E2E_TMP/results.tsv"
@@ -143,15 +147,15 @@ build_image() {
 # really uploads its 200 MB: root runs skopeo in a private mount namespace with
 # a temp dir bound over the cache dir; other users get XDG_DATA_HOME.
 SKOPEO_ISOLATION=unknown
+# Inner script for `unshare -m`: bind the private cache dir ($1) over the
+# machine-wide one, then run the rest of the arguments.
+# shellcheck disable=SC2016 # expanded by the inner sh
+BIND_CACHE='mkdir -p /var/lib/containers/cache && mount --bind "$1" /var/lib/containers/cache && shift && exec "$@"'
 isolated_skopeo() {
     local cache
     cache="$(mktemp -d "$E2E_TMP/bic.XXXXXX")"
     case "$SKOPEO_ISOLATION" in
-        namespace)
-            timeout 600 unshare -m --propagation private sh -c \
-                'mkdir -p /var/lib/containers/cache && mount --bind "$1" /var/lib/containers/cache && shift && exec "$@"' \
-                sh "$cache" skopeo "$@"
-            ;;
+        namespace) timeout 600 unshare -m --propagation private sh -c "$BIND_CACHE" sh "$cache" skopeo "$@" ;;
         xdg) XDG_DATA_HOME="$cache" timeout 600 skopeo "$@" ;;
         *) timeout 600 skopeo "$@" ;;
     esac
@@ -160,8 +164,7 @@ isolated_skopeo() {
 pick_skopeo_isolation() {
     if [ "$(id -u)" != 0 ]; then
         SKOPEO_ISOLATION=xdg
-    elif timeout 10 unshare -m --propagation private sh -c \
-        'mkdir -p /var/lib/containers/cache && mount --bind "$1" /var/lib/containers/cache' sh "$E2E_TMP" 2>/dev/null; then
+    elif timeout 10 unshare -m --propagation private sh -c "$BIND_CACHE" sh "$E2E_TMP" true 2>/dev/null; then
         SKOPEO_ISOLATION=namespace
     else
         SKOPEO_ISOLATION=none
@@ -197,7 +200,7 @@ start_registries() {
 
     start_slipway sqlite-fs
     ADDR[slipway]="$REGISTRY"
-    PID[slipway]="$SLIPWAY_PID"
+    PID[slipway]="$SLIPWAY_PID" # exported by start_slipway
     read -r comm <"/proc/$SLIPWAY_PID/comm"
     [ "$comm" = slipway ] || die "process $SLIPWAY_PID is $comm, not slipway"
     log "docker-registry 2.8.2 at ${ADDR[peer]} (pid ${PID[peer]}), slipway at ${ADDR[slipway]} (pid ${PID[slipway]})"
@@ -230,6 +233,13 @@ expect_get() {
 }
 
 # ------------------------------------------------------------------- the run
+# BENCH_WAIT_QUIET=SECS: first wait up to SECS seconds for other people's
+# compilers to finish (the machine may be shared); measure anyway after that.
+if [ "${BENCH_WAIT_QUIET:-0}" -gt 0 ]; then
+    quiet_deadline=$((SECONDS + BENCH_WAIT_QUIET))
+    while [ "$(foreign_builds)" -gt 0 ] && [ "$SECONDS" -lt "$quiet_deadline" ]; do sleep 2; done
+    [ "$(foreign_builds)" = 0 ] || log "WARNING: other builds still running after ${BENCH_WAIT_QUIET}s; measuring anyway"
+fi
 START_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
 START_LOAD="$(loadavg)"
 START_BUILDS="$(foreign_builds)"
@@ -244,6 +254,7 @@ done
 # The first push of each registry is the setup push: it feeds the memory
 # reading "after one push" and the wrk targets. In `all` and `pushpull` it is
 # also timed run 1.
+secs=""
 copy_runs=1
 [ "$what" = wrk ] || copy_runs="$RUNS"
 for ((i = 1; i <= copy_runs; i++)); do
@@ -348,7 +359,7 @@ SLIPWAY_REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo un
 if [ -n "$(git -C "$REPO_ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
     SLIPWAY_REV="$SLIPWAY_REV (with uncommitted changes under crates/)"
 fi
-export BENCH_META_DATE="$START_DATE" BENCH_META_NPROC="$(nproc)" BENCH_META_MEM_KB="$MEM_KB" \
+BENCH_META_DATE="$START_DATE" BENCH_META_NPROC="$(nproc)" BENCH_META_MEM_KB="$MEM_KB" \
     BENCH_META_CPU="$CPU_MODEL" BENCH_META_KERNEL="$(uname -r)" \
     BENCH_META_LOAD_START="$START_LOAD" BENCH_META_LOAD_END="$(loadavg)" \
     BENCH_META_BUILDS_START="$START_BUILDS" BENCH_META_BUILDS_END="$(foreign_builds)" \
@@ -359,6 +370,6 @@ export BENCH_META_DATE="$START_DATE" BENCH_META_NPROC="$(nproc)" BENCH_META_MEM_
     BENCH_META_WRK_ARGS="-t$WRK_THREADS -c$WRK_CONNECTIONS -d$WRK_DURATION --timeout 30s" \
     BENCH_META_RUNS="$RUNS" BENCH_META_WRK_ROUNDS="$WRK_ROUNDS" BENCH_META_WHAT="$what" \
     BENCH_META_IMAGE="$LAYERS x $LAYER_MB MiB random gzip layers, $IMAGE_BYTES bytes of blobs" \
-    BENCH_META_LARGE_MB="$LARGE_MB" BENCH_META_SMALL_BYTES="$SMALL_BYTES" \
-    BENCH_META_SKOPEO_ISOLATION="$SKOPEO_ISOLATION"
-python3 "$BENCH_DIR/report.py" "$RESULTS"
+    BENCH_META_IMAGE_MB="$((IMAGE_BYTES / 1000000))" BENCH_META_LARGE_MB="$LARGE_MB" BENCH_META_SMALL_BYTES="$SMALL_BYTES" \
+    BENCH_META_SKOPEO_ISOLATION="$SKOPEO_ISOLATION" \
+    python3 "$BENCH_DIR/report.py" "$RESULTS"

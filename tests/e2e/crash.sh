@@ -11,8 +11,8 @@
 #   skopeo copy   image c (busybox + 12 MB)
 #   crane push    image b (busybox + 8 MB + 4 MB) from an OCI layout
 #   crane copy    seed image a into a new repository (cross-repository mounts)
-#   curl          a fresh per-round image (busybox layer + 3 MB of new random
-#                 data) as a real chunked upload: POST, PATCH with
+#   curl          a fresh per-round image (busybox layer + a layer of 3 MB of
+#                 new random data) as a real chunked upload: POST, PATCH with
 #                 Content-Range in 512 KiB chunks, last chunk on the closing PUT,
 #                 config blob as a monolithic POST ?digest=; after the crash it
 #                 resumes its upload session where the registry says it stopped
@@ -177,11 +177,11 @@ build_images() {
 }
 
 # A fresh image per round for the chunked pusher: the busybox layer (shared
-# with every other image) plus a new uncompressed random layer. DIR becomes a
+# with every other image) plus a new layer of random data. DIR becomes a
 # small OCI-layout-like tree (blobs/sha256/...) with `order` (what to upload,
 # how) and `digest` (the manifest's).
 make_chunked_image() { # make_chunked_image DIR ROUND
-    local dir="$1" bb_manifest bb_layer bb_diff bb_size layer config manifest
+    local dir="$1" bb_manifest bb_layer bb_diff bb_size diff_id layer config manifest
     mkdir -p "$dir/rootfs/data" "$dir/blobs/sha256"
     bb_manifest="$(blob_file "$IMG" "$(layout_digest "$IMG" busybox)")"
     bb_layer="$(jq -r '.layers[0].digest' "$bb_manifest")"
@@ -191,13 +191,15 @@ make_chunked_image() { # make_chunked_image DIR ROUND
     head -c $((3 * 1024 * 1024 + $2 * 4099)) /dev/urandom >"$dir/rootfs/data/round-$2.bin"
     tar -C "$dir/rootfs" -cf "$dir/layer.tar" data
     rm -rf "$dir/rootfs"
-    layer="$(sha "$dir/layer.tar")"
-    mv "$dir/layer.tar" "$(blob_file "$dir" "$layer")"
+    diff_id="$(sha "$dir/layer.tar")"
+    gzip -1 -n "$dir/layer.tar"
+    layer="$(sha "$dir/layer.tar.gz")"
+    mv "$dir/layer.tar.gz" "$(blob_file "$dir" "$layer")"
     printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["%s","%s"]}}' \
-        "$bb_diff" "$layer" >"$dir/config.json"
+        "$bb_diff" "$diff_id" >"$dir/config.json"
     config="$(sha "$dir/config.json")"
     mv "$dir/config.json" "$(blob_file "$dir" "$config")"
-    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%s},{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"%s","size":%s}]}' \
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%s},{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%s}]}' \
         "$config" "$(stat -c %s "$(blob_file "$dir" "$config")")" "$bb_layer" "$bb_size" \
         "$layer" "$(stat -c %s "$(blob_file "$dir" "$layer")")" >"$dir/manifest.json"
     manifest="$(sha "$dir/manifest.json")"
@@ -415,8 +417,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
     # Concurrent pushes, then kill -9 after a random delay.
     pids=()
     kinds=()
+    : >"$W/r$r/finished"
+    t0=$(($(date +%s%N) / 1000000))
     while read -r kind repo tag digest src; do
-        (run_client "$kind" "$repo" "$tag" "$src") </dev/null >"$W/r$r/$kind.crash.log" 2>&1 &
+        (
+            run_client "$kind" "$repo" "$tag" "$src"
+            echo "$kind $(($(date +%s%N) / 1000000 - t0))" >>"$W/r$r/finished"
+        ) </dev/null >"$W/r$r/$kind.crash.log" 2>&1 &
         pids+=($!)
         kinds+=("$kind")
     done <"$W/r$r/expect"
@@ -435,7 +442,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         _e2e_alive "${pids[$i]}" && kill_tree "${pids[$i]}" 2
         if wait "${pids[$i]}" 2>/dev/null; then finished+=("${kinds[$i]}"); fi
     done
-    echo "=== crash.sh: round $r: pushes finished before the crash: ${finished[*]:-none}" >>"$SRV_LOG"
+    echo "=== crash.sh: round $r: pushes finished before the crash (ms): $(tr '\n' ' ' <"$W/r$r/finished")" >>"$SRV_LOG"
     if ! start_server; then
         check "round $r: slipway restarts after kill -9" server_log_tail
         break

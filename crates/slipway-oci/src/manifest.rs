@@ -93,14 +93,13 @@ impl ParsedManifest {
         if raw.schema_version != Some(2) {
             return Err(ManifestError::SchemaVersion);
         }
-        if let (Some(body), Some(header)) = (body_type, header) {
-            if body != header && MANIFEST_TYPES.contains(&header) {
+        if let (Some(body), Some(header)) = (body_type, header)
+            && body != header && MANIFEST_TYPES.contains(&header) {
                 return Err(ManifestError::MediaTypeMismatch {
                     body: body.to_owned(),
                     header: header.to_owned(),
                 });
             }
-        }
         let media_type = body_type
             .or(header.filter(|h| MANIFEST_TYPES.contains(h)))
             .map(str::to_owned)
@@ -203,7 +202,7 @@ mod tests {
             (r#"{"schemaVersion":3}"#.to_owned(), ManifestError::SchemaVersion),
             (r#"{"schemaVersion":2,"layers":[]}"#.to_owned(), ManifestError::MissingConfig),
             (
-                format!(r#"{{"schemaVersion":2,"config":{{"digest":"sha256:zz","size":1}}}}"#),
+                r#"{"schemaVersion":2,"config":{"digest":"sha256:zz","size":1}}"#.to_string(),
                 ManifestError::DescriptorDigest("sha256:zz".into()),
             ),
             (

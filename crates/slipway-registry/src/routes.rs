@@ -137,7 +137,7 @@ fn parse_reference(text: &str) -> Result<Reference, RegistryError> {
     })
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -384,15 +384,14 @@ async fn get_blob(
         None => None,
     };
     let is_head = method == Method::HEAD;
-    if !is_head && range.is_none() {
-        if let Some(url) = registry.blob_redirect(digest).await? {
+    if !is_head && range.is_none()
+        && let Some(url) = registry.blob_redirect(digest).await? {
             return Ok(with_headers(
                 StatusCode::TEMPORARY_REDIRECT,
                 &[("Location", url), ("Docker-Content-Digest", digest.to_string())],
                 Body::empty(),
             ));
         }
-    }
     let mut headers = vec![
         ("Content-Type", "application/octet-stream".to_owned()),
         ("Docker-Content-Digest", digest.to_string()),

@@ -142,14 +142,13 @@ impl Registry {
         let algorithm = upload.algorithm.parse().unwrap_or(Algorithm::Sha256);
         let size = self.store.append(upload_id, current, algorithm, chunk.body).await?;
         metrics::counter!("slipway_upload_bytes_total").increment(size - current);
-        if let Some(len) = chunk.len {
-            if size - current != len {
+        if let Some(len) = chunk.len
+            && size - current != len {
                 return Err(RegistryError::spec(
                     ErrorCode::SizeInvalid,
                     format!("chunk declared {len} bytes but carried {}", size - current),
                 ));
             }
-        }
         if !self.db.advance_upload(&upload.id, current as i64, size as i64).await? {
             // Another request moved the session on while this one was writing.
             return Err(out_of_order(self.upload_size(repo, &upload.id).await?));

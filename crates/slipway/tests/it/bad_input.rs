@@ -22,7 +22,7 @@ async fn malformed_and_dangling_manifests() {
         ("not json", b"{not json".to_vec(), "MANIFEST_INVALID", StatusCode::BAD_REQUEST),
         ("schema 1", br#"{"schemaVersion":1,"name":"x","tag":"y","fsLayers":[]}"#.to_vec(), "MANIFEST_INVALID", StatusCode::BAD_REQUEST),
         ("no config", br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.to_vec(), "MANIFEST_INVALID", StatusCode::BAD_REQUEST),
-        ("bad descriptor digest", format!(r#"{{"schemaVersion":2,"config":{{"digest":"sha256:../../etc","size":1}},"layers":[]}}"#).into_bytes(), "MANIFEST_INVALID", StatusCode::BAD_REQUEST),
+        ("bad descriptor digest", r#"{"schemaVersion":2,"config":{"digest":"sha256:../../etc","size":1},"layers":[]}"#.to_string().into_bytes(), "MANIFEST_INVALID", StatusCode::BAD_REQUEST),
         ("missing layer", image_manifest(&config, &[(&missing, 5)]), "MANIFEST_BLOB_UNKNOWN", StatusCode::BAD_REQUEST),
         ("too large", vec![b' '; 4 * 1024 * 1024 + 1], "MANIFEST_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
     ];
