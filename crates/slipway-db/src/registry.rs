@@ -104,6 +104,9 @@ impl Db {
     {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
+        // Waits for a GC that is deleting this digest's bytes, then tells any later GC
+        // step for it to leave the bytes published here alone.
+        sqlx::query("DELETE FROM blob_tombstones WHERE digest = $1").bind(digest).execute(&mut *tx).await?;
         sqlx::query(
             "INSERT INTO blobs (digest, size, created_at, touched_at) VALUES ($1, $2, $3, $3)
              ON CONFLICT (digest) DO UPDATE SET touched_at = excluded.touched_at",
@@ -444,14 +447,10 @@ impl Db {
         .await?)
     }
 
-    /// Deletes a GC candidate if it still is one, running `remove` (deleting the bytes)
-    /// before the deletion commits. Returns whether it was collected.
-    pub async fn collect_blob<F, Fut, E>(&self, digest: &str, cutoff_ms: i64, remove: F) -> Result<bool, DbError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: std::fmt::Display,
-    {
+    /// Deletes a GC candidate's row if it still is one, leaving a tombstone; returns
+    /// whether it did. The bytes go afterwards, in `remove_tombstoned`, so that a crash in
+    /// between leaves stray bytes (swept later), never a row without bytes.
+    pub async fn collect_blob(&self, digest: &str, cutoff_ms: i64) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
         let deleted = sqlx::query(
             "DELETE FROM blobs WHERE digest = $1 AND touched_at < $2
@@ -467,6 +466,41 @@ impl Db {
             return Ok(false);
         }
         sqlx::query("DELETE FROM repository_blobs WHERE digest = $1").bind(digest).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO blob_tombstones (digest, created_at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING")
+            .bind(digest)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Digests whose bytes garbage collection still has to delete (including those a
+    /// crashed run left behind).
+    pub async fn tombstones(&self) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar::<Any, String>("SELECT digest FROM blob_tombstones ORDER BY digest")
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// Runs `remove` (deleting the bytes) while holding the digest's tombstone, unless a
+    /// push removed the tombstone first. A concurrent `commit_blob` of the digest waits.
+    pub async fn remove_tombstoned<F, Fut, E>(&self, digest: &str, remove: F) -> Result<bool, DbError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: std::fmt::Display,
+    {
+        let mut tx = self.begin_write().await?;
+        let held = sqlx::query("DELETE FROM blob_tombstones WHERE digest = $1")
+            .bind(digest)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if held == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         Self::inside(tx, remove).await?;
         Ok(true)
     }

@@ -4,6 +4,11 @@
 //! referenced it within the grace period. Each deletion re-checks both conditions on the
 //! locked row (`Db::collect_blob`) while pushes touch the rows they rely on inside their own
 //! transactions, so a blob that a push is using is never deleted under it.
+//!
+//! Rows go before bytes: `collect_blob` commits the row's deletion with a tombstone, then
+//! `remove_tombstoned` deletes the bytes under the tombstone's lock. A crash between the two
+//! leaves bytes without a row (harmless; the next run deletes them), and a push of the same
+//! digest in between removes the tombstone so its freshly published bytes stay.
 
 use std::time::Duration;
 
@@ -48,12 +53,16 @@ impl Registry {
             }
         }
 
-        for text in self.db.unreferenced_blobs(blob_cutoff).await? {
-            let Ok(digest) = text.parse::<Digest>() else { continue };
-            let store = self.store.clone();
-            if self.db.collect_blob(&text, blob_cutoff, || async move { store.delete(&digest).await }).await? {
+        for digest in self.db.unreferenced_blobs(blob_cutoff).await? {
+            if self.db.collect_blob(&digest, blob_cutoff).await? {
                 report.blobs_deleted += 1;
             }
+        }
+        // Also finishes the deletions of an earlier run that stopped half-way.
+        for text in self.db.tombstones().await? {
+            let Ok(digest) = text.parse::<Digest>() else { continue };
+            let store = self.store.clone();
+            self.db.remove_tombstoned(&text, || async move { store.delete(&digest).await }).await?;
         }
 
         for object in self.store.list_blobs().await? {

@@ -175,6 +175,16 @@ impl Registry {
                 self.cancel_upload(repo, id).await?;
                 return Err(RegistryError::spec(ErrorCode::DigestInvalid, e.to_string()));
             }
+            Err(StorageError::UploadMissing) if self.stored_with_size(digest, size).await? => {
+                // An earlier attempt published these bytes and then crashed before its
+                // commit: they are verified content, so only the record is missing.
+                self.db
+                    .commit_blob(repo.as_str(), &digest.to_string(), size as i64, Some(id), || async {
+                        Ok::<(), StorageError>(())
+                    })
+                    .await?;
+                return Ok(());
+            }
             Err(e @ (StorageError::UploadLength { .. } | StorageError::UploadMissing)) => {
                 return Err(RegistryError::spec(ErrorCode::BlobUploadInvalid, e.to_string()));
             }
@@ -184,6 +194,10 @@ impl Registry {
             .commit_blob(repo.as_str(), &digest.to_string(), size as i64, Some(id), || sealed.commit())
             .await?;
         Ok(())
+    }
+
+    async fn stored_with_size(&self, digest: &Digest, size: u64) -> Result<bool, RegistryError> {
+        Ok(self.store.read(digest, None).await?.is_some_and(|blob| blob.len() == size))
     }
 
     pub async fn cancel_upload(&self, repo: &RepoName, id: &str) -> Result<(), RegistryError> {

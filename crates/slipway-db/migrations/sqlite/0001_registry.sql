@@ -13,6 +13,14 @@ CREATE TABLE blobs (
     touched_at BIGINT NOT NULL
 );
 
+-- Blobs whose row garbage collection has deleted but whose bytes it may not have deleted
+-- yet. The row goes first (durably), so a crash never leaves a row without bytes; a push
+-- of the same digest removes the tombstone, which tells GC to leave the bytes alone.
+CREATE TABLE blob_tombstones (
+    digest TEXT PRIMARY KEY,
+    created_at BIGINT NOT NULL
+);
+
 -- Which blobs a repository may serve (uploaded or mounted into it).
 CREATE TABLE repository_blobs (
     repository TEXT NOT NULL,
