@@ -23,7 +23,7 @@
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-SLIPWAY_BIN="${SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
+E2E_SLIPWAY_BIN="${E2E_SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
 # shellcheck source=tests/e2e/slipway.sh
 source "$E2E_DIR/slipway.sh"
 
@@ -33,7 +33,7 @@ case "$BACKEND" in sqlite-fs | postgres-s3) ;; *)
     exit 2
     ;;
 esac
-[ -x "$SLIPWAY_BIN" ] || { echo "slipway binary missing at $SLIPWAY_BIN: cargo build first" >&2; exit 2; }
+[ -x "$E2E_SLIPWAY_BIN" ] || { echo "slipway binary missing at $E2E_SLIPWAY_BIN: cargo build first" >&2; exit 2; }
 E2E_LOG_DIR="${E2E_LOG_DIR:-$REPO_ROOT/target/e2e-results/crash-gc-$BACKEND-$(date +%Y%m%d-%H%M%S)}"
 mkdir -p "$E2E_LOG_DIR"
 SRV_LOG="$E2E_LOG_DIR/serve.log"
@@ -44,8 +44,7 @@ REPO="crash-gc/run-$(date +%s)-$$/team/garbage"
 echo "crash-gc: backend $BACKEND, logs in ${E2E_LOG_DIR#"$REPO_ROOT"/}"
 
 backend_env "$BACKEND" >"$W/backend.log" 2>&1 || { cat "$W/backend.log" >&2; exit 1; }
-# The binary reads every SLIPWAY_* variable as configuration: drop the harness's own.
-sw() { env -u SLIPWAY_DATA -u SLIPWAY_PID -u SLIPWAY_LOG -u SLIPWAY_BIN "$SLIPWAY_BIN" "$@"; }
+sw() { "$E2E_SLIPWAY_BIN" "$@"; }
 expect_eq() {
     if [ "$2" != "$3" ]; then
         echo "MISMATCH $1: expected '$2' got '$3'" >&2
@@ -60,8 +59,8 @@ on_exit '[ -n "${SRV_PID:-}" ] && kill_tree "$SRV_PID" 5'
 start_server() {
     local port
     port="$(free_port)"
-    env -u SLIPWAY_DATA -u SLIPWAY_PID -u SLIPWAY_LOG -u SLIPWAY_BIN SLIPWAY_GC__INTERVAL_SECS=0 \
-        "$SLIPWAY_BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$port" >>"$SRV_LOG" 2>&1 &
+    env SLIPWAY_GC__INTERVAL_SECS=0 \
+        "$E2E_SLIPWAY_BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$port" >>"$SRV_LOG" 2>&1 &
     SRV_PID=$!
     R="127.0.0.1:$port"
     wait_until 60 "slipway on $R" curl -sf --max-time 2 "http://$R/readyz"
@@ -152,8 +151,8 @@ gc_killed_after_first_delete() {
         sqlite-fs)
             strace -f -qq -o "$W/strace.log" -e trace=unlink,unlinkat \
                 -e inject=unlink,unlinkat:delay_exit=20s:when=1 \
-                env -u SLIPWAY_DATA -u SLIPWAY_PID -u SLIPWAY_LOG -u SLIPWAY_BIN \
-                "$SLIPWAY_BIN" gc --data-dir "$DATA" --grace-secs 0 >"$W/gc.out" 2>"$W/gc.err" &
+                env \
+                "$E2E_SLIPWAY_BIN" gc --data-dir "$DATA" --grace-secs 0 >"$W/gc.out" 2>"$W/gc.err" &
             local tracer=$!
             wait_until 30 "gc's first unlink" grep -q DELAYED "$W/strace.log" ||
                 { kill_tree "$tracer" 2; return 1; }
@@ -168,9 +167,9 @@ gc_killed_after_first_delete() {
             ;;
         postgres-s3)
             # Started directly (not through the sw function), so $! is the gc process itself.
-            env -u SLIPWAY_DATA -u SLIPWAY_PID -u SLIPWAY_LOG -u SLIPWAY_BIN \
+            env \
                 SLIPWAY_STORAGE__S3__ENDPOINT="http://$PROXY" \
-                "$SLIPWAY_BIN" gc --data-dir "$DATA" --grace-secs 0 >"$W/gc.out" 2>"$W/gc.err" &
+                "$E2E_SLIPWAY_BIN" gc --data-dir "$DATA" --grace-secs 0 >"$W/gc.out" 2>"$W/gc.err" &
             gc_pid=$!
             wait_until 30 "gc's first blob DELETE" test -s "$marker" ||
                 { cat "$W/proxy.log" "$W/gc.err" >&2; kill_tree "$gc_pid" 2; return 1; }

@@ -37,14 +37,14 @@
 #
 # Env: CRASH_ROUNDS (default 20), CRASH_SEED (random seed, printed),
 # CRASH_MIN_MS / CRASH_MAX_MS (kill delay bounds; an explicit CRASH_MAX_MS is
-# not capped by the calibration), SLIPWAY_BIN (default target/debug/slipway).
+# not capped by the calibration), E2E_SLIPWAY_BIN (default target/debug/slipway).
 # Results: target/e2e-results/crash-<backend>-<timestamp>/ holds serve.log (all
 # server runs, with a marker line per start and kill) and every check's log.
 # Output: "ok NAME" / "FAIL NAME" per check and a closing "N passed, N failed".
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-SLIPWAY_BIN="${SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
+E2E_SLIPWAY_BIN="${E2E_SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
 # shellcheck source=tests/e2e/slipway.sh
 source "$E2E_DIR/slipway.sh"
 
@@ -60,7 +60,7 @@ MAX_MS="${CRASH_MAX_MS:-1500}"
 SEED="${CRASH_SEED:-$(( $(date +%s) % 32768 ))}"
 RANDOM="$SEED"
 CHUNK=$((512 * 1024))
-[ -x "$SLIPWAY_BIN" ] || { echo "slipway binary missing at $SLIPWAY_BIN: cargo build first" >&2; exit 2; }
+[ -x "$E2E_SLIPWAY_BIN" ] || { echo "slipway binary missing at $E2E_SLIPWAY_BIN: cargo build first" >&2; exit 2; }
 
 RUN="run-$(date +%s)-$$"
 E2E_LOG_DIR="${E2E_LOG_DIR:-$REPO_ROOT/target/e2e-results/crash-$BACKEND-$(date +%Y%m%d-%H%M%S)}"
@@ -82,9 +82,7 @@ echo "crash: backend $BACKEND, $ROUNDS rounds, kill delay ${MIN_MS}-${MAX_MS} ms
 # binary is started directly afterwards).
 backend_env "$BACKEND" >"$W/backend.log" 2>&1 || { cat "$W/backend.log" >&2; exit 1; }
 
-# The binary reads every SLIPWAY_* variable as configuration; the harness's own
-# SLIPWAY_DATA/PID/LOG/BIN (slipway.sh exports some) would be rejected.
-sw() { env -u SLIPWAY_DATA -u SLIPWAY_PID -u SLIPWAY_LOG -u SLIPWAY_BIN "$SLIPWAY_BIN" "$@"; }
+sw() { "$E2E_SLIPWAY_BIN" "$@"; }
 
 SRV_PID=
 R=
@@ -97,8 +95,8 @@ start_server() {
     local port
     port="$(free_port)"
     echo "=== crash.sh $(date +%T.%N | cut -c1-12): start on 127.0.0.1:$port" >>"$SRV_LOG"
-    env -u SLIPWAY_DATA -u SLIPWAY_PID -u SLIPWAY_LOG -u SLIPWAY_BIN SLIPWAY_GC__INTERVAL_SECS=0 \
-        "$SLIPWAY_BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$port" >>"$SRV_LOG" 2>&1 &
+    env SLIPWAY_GC__INTERVAL_SECS=0 \
+        "$E2E_SLIPWAY_BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$port" >>"$SRV_LOG" 2>&1 &
     SRV_PID=$!
     R="127.0.0.1:$port"
     wait_until 60 "slipway on $R" curl -sf --max-time 2 "http://$R/readyz"

@@ -17,6 +17,6 @@ status=0
 "$E2E_DIR/clients.sh" || status=1
 if [ "$status" -ne 0 ]; then
     echo "e2e[$backend]: failures; server log tail:"
-    tail -n 30 "$SLIPWAY_LOG" | sed 's/^/  /'
+    tail -n 30 "$E2E_SLIPWAY_LOG" | sed 's/^/  /'
 fi
 exit "$status"

@@ -3,10 +3,11 @@
 #   start_slipway sqlite-fs      the embedded default: SQLite + filesystem in a temp dir
 #   start_slipway postgres-s3    a private PostgreSQL cluster + moto's S3 server
 #
-# Exports REGISTRY (host:port), SLIPWAY_DATA (its data dir) and SLIPWAY_PID.
-# SLIPWAY_BIN selects the binary (default: target/debug/slipway).
+# Exports REGISTRY (host:port), E2E_SLIPWAY_DATA (its data dir), E2E_SLIPWAY_PID and
+# E2E_SLIPWAY_LOG: not SLIPWAY_*, which the binary would read as its configuration.
+# E2E_SLIPWAY_BIN selects the binary (default: target/debug/slipway).
 
-SLIPWAY_BIN="${SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
+E2E_SLIPWAY_BIN="${E2E_SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
 
 # backend_env BACKEND: exports the SLIPWAY_* variables that select the backend,
 # starting PostgreSQL and moto once per script.
@@ -40,16 +41,16 @@ backend_env() {
 # start_slipway BACKEND [DATA_DIR]: starts `slipway serve` on a free port and waits for it.
 start_slipway() {
     local backend="$1" port
-    [ -x "$SLIPWAY_BIN" ] || { echo "slipway binary missing at $SLIPWAY_BIN: cargo build first" >&2; return 1; }
+    [ -x "$E2E_SLIPWAY_BIN" ] || { echo "slipway binary missing at $E2E_SLIPWAY_BIN: cargo build first" >&2; return 1; }
     backend_env "$backend" || return 1
-    SLIPWAY_DATA="${2:-$(mktemp -d "$E2E_TMP/slipway-data.XXXXXX")}"
+    E2E_SLIPWAY_DATA="${2:-$(mktemp -d "$E2E_TMP/slipway-data.XXXXXX")}"
     port="$(free_port)"
-    SLIPWAY_LOG="$SLIPWAY_DATA/serve.log"
-    SLIPWAY_GC__INTERVAL_SECS=0 "$SLIPWAY_BIN" serve --data-dir "$SLIPWAY_DATA" --listen "127.0.0.1:$port" \
-        >>"$SLIPWAY_LOG" 2>&1 &
-    SLIPWAY_PID=$!
-    on_exit "kill_tree $SLIPWAY_PID 10"
-    export REGISTRY="127.0.0.1:$port" SLIPWAY_DATA SLIPWAY_PID SLIPWAY_LOG
+    E2E_SLIPWAY_LOG="$E2E_SLIPWAY_DATA/serve.log"
+    SLIPWAY_GC__INTERVAL_SECS=0 "$E2E_SLIPWAY_BIN" serve --data-dir "$E2E_SLIPWAY_DATA" --listen "127.0.0.1:$port" \
+        >>"$E2E_SLIPWAY_LOG" 2>&1 &
+    E2E_SLIPWAY_PID=$!
+    on_exit "kill_tree $E2E_SLIPWAY_PID 10"
+    export REGISTRY="127.0.0.1:$port" E2E_SLIPWAY_DATA E2E_SLIPWAY_PID E2E_SLIPWAY_LOG
     wait_until 60 "slipway on $REGISTRY" curl -sf --max-time 2 "http://$REGISTRY/readyz" ||
-        _e2e_fail_start "slipway did not become ready" "$SLIPWAY_LOG" || return 1
+        _e2e_fail_start "slipway did not become ready" "$E2E_SLIPWAY_LOG" || return 1
 }
