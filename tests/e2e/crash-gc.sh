@@ -59,7 +59,7 @@ on_exit '[ -n "${SRV_PID:-}" ] && kill_tree "$SRV_PID" 5'
 start_server() {
     local port
     port="$(free_port)"
-    env SLIPWAY_GC__INTERVAL_SECS=0 \
+    env SLIPWAY_GC__INTERVAL_SECS=0 SLIPWAY_AUTH__MODE=open \
         "$E2E_SLIPWAY_BIN" serve --data-dir "$DATA" --listen "127.0.0.1:$port" >>"$SRV_LOG" 2>&1 &
     SRV_PID=$!
     R="127.0.0.1:$port"

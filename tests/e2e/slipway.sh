@@ -5,7 +5,8 @@
 #
 # Exports REGISTRY (host:port), E2E_SLIPWAY_DATA (its data dir), E2E_SLIPWAY_PID and
 # E2E_SLIPWAY_LOG: not SLIPWAY_*, which the binary would read as its configuration.
-# E2E_SLIPWAY_BIN selects the binary (default: target/debug/slipway).
+# E2E_SLIPWAY_BIN selects the binary (default: target/debug/slipway). The registry runs
+# open (no authentication) unless E2E_AUTH_MODE=enforced: these suites test the protocol.
 
 E2E_SLIPWAY_BIN="${E2E_SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
 
@@ -46,7 +47,7 @@ start_slipway() {
     E2E_SLIPWAY_DATA="${2:-$(mktemp -d "$E2E_TMP/slipway-data.XXXXXX")}"
     port="$(free_port)"
     E2E_SLIPWAY_LOG="$E2E_SLIPWAY_DATA/serve.log"
-    SLIPWAY_GC__INTERVAL_SECS=0 "$E2E_SLIPWAY_BIN" serve --data-dir "$E2E_SLIPWAY_DATA" --listen "127.0.0.1:$port" \
+    SLIPWAY_GC__INTERVAL_SECS=0 SLIPWAY_AUTH__MODE="${E2E_AUTH_MODE:-open}" "$E2E_SLIPWAY_BIN" serve --data-dir "$E2E_SLIPWAY_DATA" --listen "127.0.0.1:$port" \
         >>"$E2E_SLIPWAY_LOG" 2>&1 &
     E2E_SLIPWAY_PID=$!
     on_exit "kill_tree $E2E_SLIPWAY_PID 10"

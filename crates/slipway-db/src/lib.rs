@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod identity;
 mod registry;
 
 use std::future::Future;
@@ -9,6 +10,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
+pub use identity::{AccessTokenRecord, AccountRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +19,8 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Conflict(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),
     /// A storage step run inside a database transaction failed; the transaction was rolled back.

@@ -3,6 +3,7 @@
 mod error;
 mod fsck;
 mod gc;
+mod guard;
 mod path;
 mod routes;
 mod service;

@@ -14,7 +14,10 @@ use slipway_storage::{BlobRead, ByteStream};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
+use slipway_auth::AuthService;
+
 use crate::error::{range_header, RegistryError};
+use crate::guard::{self, Needed, Verdict};
 use crate::path::{repo_name, Route};
 use crate::service::{upload_location, Chunk, Registry};
 
@@ -27,23 +30,41 @@ const SEND_CHUNK: usize = 256 * 1024;
 
 type Params = HashMap<String, String>;
 
-pub fn router(registry: Registry) -> Router {
+#[derive(Clone)]
+struct RegistryState {
+    registry: Registry,
+    /// None: the registry is open (no authentication), for isolated test setups.
+    auth: Option<AuthService>,
+}
+
+pub fn router(registry: Registry, auth: Option<AuthService>) -> Router {
     Router::new()
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
         .route("/v2/{*rest}", any(dispatch))
-        .with_state(registry)
+        .with_state(RegistryState { registry, auth })
 }
 
-async fn dispatch(State(registry): State<Registry>, request: Request) -> Response {
+async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> Response {
+    let registry = &state.registry;
     let path = request.uri().path().to_owned();
     // Exactly one slash after /v2: `/v2//abs` names the invalid repository `/abs`.
     let rest = path.strip_prefix("/v2").unwrap_or_default();
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     let route = Route::parse(rest);
     let label = route.as_ref().map_or("unknown", Route::label);
+    if let (Some(auth), Some(route)) = (&state.auth, &route) {
+        let needed = Needed::of(route, request.method());
+        match guard::check(auth, request.headers(), &needed).await {
+            Verdict::Allowed(claims) => restrict_mount(&claims, &mut request),
+            Verdict::Refused(mut response) => {
+                response.extensions_mut().insert(RouteLabel(label));
+                return response;
+            }
+        }
+    }
     let mut response = match route {
-        Some(route) => handle(&registry, route, request).await.unwrap_or_else(IntoResponse::into_response),
+        Some(route) => handle(registry, route, request).await.unwrap_or_else(IntoResponse::into_response),
         None => RegistryError::spec(ErrorCode::NameUnknown, format!("no registry route for {path}")).into_response(),
     };
     response
@@ -51,6 +72,26 @@ async fn dispatch(State(registry): State<Registry>, request: Request) -> Respons
         .insert("Docker-Distribution-API-Version", HeaderValue::from_static("registry/2.0"));
     response.extensions_mut().insert(RouteLabel(label));
     response
+}
+
+/// A cross-repository mount reads the source repository, so it needs pull there too, and
+/// a mount without `from` could reveal blobs of repositories the caller cannot see. Without
+/// that right the mount parameters are dropped and the request becomes a plain upload.
+fn restrict_mount(claims: &slipway_auth::Claims, request: &mut Request) {
+    let Some(query) = request.uri().query() else { return };
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let Some(_) = pairs.iter().find(|(k, _)| k == "mount") else { return };
+    let from = pairs.iter().find(|(k, _)| k == "from").map(|(_, v)| v.as_str());
+    if from.is_some_and(|from| claims.allows("repository", from, "pull")) {
+        return;
+    }
+    let kept: Vec<_> = pairs.iter().filter(|(k, _)| k != "mount" && k != "from").collect();
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish();
+    let path = request.uri().path().to_owned();
+    let rebuilt = if query.is_empty() { path } else { format!("{path}?{query}") };
+    if let Ok(uri) = rebuilt.parse() {
+        *request.uri_mut() = uri;
+    }
 }
 
 async fn handle(registry: &Registry, route: Route<'_>, request: Request) -> Result<Response, RegistryError> {

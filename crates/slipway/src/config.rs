@@ -24,6 +24,7 @@ pub struct Config {
     pub database_url: Option<Secret>,
     pub storage: StorageConfig,
     pub gc: GcConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
 }
 
@@ -35,6 +36,7 @@ impl Default for Config {
             database_url: None,
             storage: StorageConfig::default(),
             gc: GcConfig::default(),
+            auth: AuthConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -95,6 +97,48 @@ impl GcConfig {
         slipway_registry::GcSettings {
             grace: Duration::from_secs(self.grace_secs),
             upload_ttl: Duration::from_secs(self.upload_ttl_secs),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Every /v2/ request needs a registry token; access rules apply.
+    Enforced,
+    /// No authentication at all: only for isolated test setups.
+    Open,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// The `service` (token audience) clients name in token requests.
+    pub service: String,
+    /// How long registry tokens live: revocations take effect within this time.
+    pub token_ttl_secs: u64,
+    /// Externally visible base URL, for the token realm behind proxies.
+    pub public_url: Option<String>,
+    /// Where the token-signing keys live (default: `keys` in the data directory). Replicas
+    /// must share it.
+    pub keys_dir: Option<PathBuf>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig { mode: AuthMode::Enforced, service: "slipway".into(), token_ttl_secs: 300, public_url: None, keys_dir: None }
+    }
+}
+
+impl AuthConfig {
+    pub fn settings(&self) -> slipway_auth::AuthSettings {
+        slipway_auth::AuthSettings {
+            issuer: self.service.clone(),
+            service: self.service.clone(),
+            token_ttl: Duration::from_secs(self.token_ttl_secs),
+            public_url: self.public_url.clone(),
+            ..slipway_auth::AuthSettings::default()
         }
     }
 }

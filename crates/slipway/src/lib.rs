@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin;
 pub mod config;
 mod metrics_layer;
 
@@ -18,11 +19,14 @@ use slipway_storage::{BlobStore, FsStore, S3Config, S3Store};
 use tower_http::trace::TraceLayer;
 
 pub use config::Config;
+use config::AuthMode;
+use slipway_auth::{AuthService, KeyRing};
 
 /// The assembled service, shared by `serve`, the maintenance subcommands and tests.
 #[derive(Clone)]
 pub struct App {
     pub registry: Registry,
+    pub auth: AuthService,
     pub config: Arc<Config>,
 }
 
@@ -48,8 +52,11 @@ impl App {
             }
             None => (Arc::new(FsStore::open(config.data_dir.join("storage")).await?), false),
         };
+        let keys_dir = config.auth.keys_dir.clone().unwrap_or_else(|| config.data_dir.join("keys"));
+        let keys = KeyRing::load_or_create(&keys_dir).context("loading the token-signing keys")?;
+        let auth = AuthService::new(db.clone(), keys, config.auth.settings());
         let registry = Registry::new(db, store, RegistrySettings { redirect_blob_gets });
-        Ok(App { registry, config: Arc::new(config) })
+        Ok(App { registry, auth, config: Arc::new(config) })
     }
 
     /// Every route Slipway serves.
@@ -60,7 +67,9 @@ impl App {
             .route("/readyz", get(ready))
             .route("/metrics", get(metrics_layer::render))
             .with_state(self.clone());
-        slipway_registry::router(self.registry.clone())
+        let guard = (self.config.auth.mode == AuthMode::Enforced).then(|| self.auth.clone());
+        slipway_registry::router(self.registry.clone(), guard)
+            .merge(slipway_auth::router(self.auth.clone()))
             .merge(ops)
             .layer(axum::middleware::from_fn(metrics_layer::record))
             .layer(TraceLayer::new_for_http())

@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use slipway::config::{Config, Overrides};
+use slipway::admin::{self, AdminCommand};
 use slipway::App;
 
 /// Slipway: a self-hosted marketplace for container software.
@@ -40,6 +41,11 @@ enum Command {
     Fsck,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Manage accounts, organizations, tokens, access and entitlements.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
 }
 
 #[tokio::main]
@@ -66,6 +72,10 @@ async fn main() -> anyhow::Result<()> {
             let app = App::build(config).await?;
             let report = app.registry.collect_garbage(&settings).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        Command::Admin { command } => {
+            let app = App::build(config).await?;
+            admin::run(&app, command).await?;
         }
         Command::Fsck => {
             let app = App::build(config).await?;

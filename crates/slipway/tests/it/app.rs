@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use reqwest::{Method, StatusCode};
-use slipway::config::{Config, S3Section, Secret};
+use slipway::config::{AuthMode, Config, S3Section, Secret};
 use slipway::App;
 use slipway_oci::{Algorithm, Digest};
 use sqlx::{Connection, Executor};
@@ -37,11 +37,18 @@ impl Backend {
         Self::with(|_| {}).await
     }
 
+    /// A backend whose registry enforces authentication and access rules.
+    pub async fn enforced() -> Backend {
+        Self::with(|c| c.auth.mode = AuthMode::Enforced).await
+    }
+
+    /// Tests of the registry protocol run with authentication off unless they adjust it.
     pub async fn with(adjust: impl FnOnce(&mut Config)) -> Backend {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
         config.gc.interval_secs = 0;
+        config.auth.mode = AuthMode::Open;
         let unique = format!("t{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand::random::<u32>());
         if let Ok(url) = std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
             let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect to test PostgreSQL");

@@ -4,6 +4,7 @@
 //! run against PostgreSQL + S3 instead (CI runs the suite once each way).
 
 mod app;
+mod auth;
 mod bad_input;
 mod gc;
 mod push_pull;

@@ -1,0 +1,32 @@
+#![doc = include_str!("../README.md")]
+
+pub mod access;
+mod directory;
+mod keys;
+pub mod scope;
+mod secrets;
+mod service;
+mod token_http;
+pub use token_http::{basic_credentials, router};
+pub use service::{AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, TokenResponse};
+
+pub use keys::KeyRing;
+pub use secrets::{hash_password, new_access_token, token_hash, verify_password, TOKEN_PREFIX};
+
+
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("bad credentials")]
+    BadCredentials,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("token rejected: {0}")]
+    Token(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Db(#[from] slipway_db::DbError),
+    #[error("key storage: {0}")]
+    Keys(String),
+}

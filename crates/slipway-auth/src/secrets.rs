@@ -1,0 +1,65 @@
+//! Passwords and access tokens: only hashes are stored.
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use rand::Rng;
+use sha2::{Digest as _, Sha256};
+
+/// Access tokens start with this, so they are recognisable in a password field and by
+/// secret scanners.
+pub const TOKEN_PREFIX: &str = "slw_";
+
+/// argon2id with the crate's defaults (19 MiB, 2 passes), as OWASP recommends.
+pub fn hash_password(password: &str) -> Result<String, crate::AuthError> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| crate::AuthError::Invalid(format!("cannot hash password: {e}")))
+}
+
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    PasswordHash::new(stored)
+        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
+}
+
+/// A new random access token (shown once) and its stored hash. 32 random bytes make a
+/// slow hash unnecessary: SHA-256 cannot be brute-forced back to them.
+pub fn new_access_token() -> (String, String) {
+    let bytes: [u8; 32] = rand::rng().random();
+    let token = format!("{TOKEN_PREFIX}{}", hex::encode(bytes));
+    let hash = token_hash(&token);
+    (token, hash)
+}
+
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_round_trip_and_hashes_differ() {
+        let a = hash_password("correct horse").unwrap();
+        let b = hash_password("correct horse").unwrap();
+        assert_ne!(a, b, "salted");
+        assert!(a.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &a));
+        assert!(!verify_password("wrong", &a));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let (t1, h1) = new_access_token();
+        let (t2, _) = new_access_token();
+        assert_ne!(t1, t2);
+        assert!(t1.starts_with(TOKEN_PREFIX));
+        assert_eq!(token_hash(&t1), h1);
+        assert!(!h1.contains(&t1[TOKEN_PREFIX.len()..]));
+    }
+}

@@ -1,0 +1,321 @@
+//! The token service: checks credentials, works out what the caller may do, and signs it
+//! into a short-lived registry token (Docker registry token authentication).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use slipway_db::{AccessTokenRecord, AccountRecord, Db};
+
+use crate::access::{decide, OrgRole, Policy, SiteRole, Subject};
+use crate::keys::KeyRing;
+use crate::scope::{Action, Scope, ScopeRule};
+use crate::secrets::{new_access_token, token_hash, verify_password, TOKEN_PREFIX};
+use crate::AuthError;
+
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    /// `iss` of issued tokens.
+    pub issuer: String,
+    /// `aud` of issued tokens: the `service` clients name in token requests.
+    pub service: String,
+    pub token_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// The externally visible base URL (e.g. `https://store.example.com`) for the token
+    /// realm; derived from each request's Host when unset.
+    pub public_url: Option<String>,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            issuer: "slipway".into(),
+            service: "slipway".into(),
+            token_ttl: Duration::from_secs(300),
+            refresh_ttl: Duration::from_secs(90 * 24 * 3600),
+            public_url: None,
+        }
+    }
+}
+
+/// What a token request presented.
+pub enum Credentials {
+    Anonymous,
+    /// A name and a password or access token (HTTP Basic, or OAuth2 `grant_type=password`).
+    Password { username: String, secret: String },
+    /// An OAuth2 refresh token (`docker login`'s stored identity token).
+    Refresh(String),
+}
+
+/// A caller whose credentials checked out.
+#[derive(Clone, Debug, Default)]
+pub struct Authenticated {
+    pub account: Option<AccountRecord>,
+    /// Present when the caller used an access token: its limits apply on top of the
+    /// account's own rights.
+    pub token: Option<(AccessTokenRecord, Vec<ScopeRule>)>,
+}
+
+/// One entry of the `access` claim.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceActions {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    pub actions: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// The account name; empty for anonymous callers.
+    pub sub: String,
+    pub aud: String,
+    pub exp: u64,
+    pub nbf: u64,
+    pub iat: u64,
+    pub jti: String,
+    #[serde(default)]
+    pub access: Vec<ResourceActions>,
+}
+
+impl Claims {
+    pub fn allows(&self, kind: &str, name: &str, action: &str) -> bool {
+        self.access
+            .iter()
+            .any(|a| a.kind == kind && a.name == name && a.actions.iter().any(|x| x == action || x == "*"))
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TokenResponse {
+    pub token: String,
+    pub access_token: String,
+    pub expires_in: u64,
+    pub issued_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct AuthService {
+    db: Db,
+    keys: Arc<KeyRing>,
+    settings: Arc<AuthSettings>,
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+impl AuthService {
+    pub fn new(db: Db, keys: KeyRing, settings: AuthSettings) -> Self {
+        AuthService { db, keys: Arc::new(keys), settings: Arc::new(settings) }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Checks credentials. Unknown names, wrong secrets, disabled accounts, and revoked or
+    /// expired tokens all give the same answer, so the answer reveals nothing.
+    pub async fn authenticate(&self, credentials: Credentials) -> Result<Authenticated, AuthError> {
+        match credentials {
+            Credentials::Anonymous => Ok(Authenticated::default()),
+            Credentials::Password { username, secret } => {
+                let account = self.db.account_by_name(&username).await?.ok_or(AuthError::BadCredentials)?;
+                if account.disabled_at.is_some() {
+                    return Err(AuthError::BadCredentials);
+                }
+                if secret.starts_with(TOKEN_PREFIX) {
+                    let token = self.live_access_token(&token_hash(&secret)).await?;
+                    if token.account_id != account.id {
+                        return Err(AuthError::BadCredentials);
+                    }
+                    self.db.touch_access_token(&token.id).await?;
+                    let rules = parse_rules(&token.scopes);
+                    return Ok(Authenticated { account: Some(account), token: Some((token, rules)) });
+                }
+                let hash = account.password_hash.clone().ok_or(AuthError::BadCredentials)?;
+                // argon2 is deliberately slow: keep it off the async workers.
+                let ok = tokio::task::spawn_blocking(move || verify_password(&secret, &hash)).await.unwrap_or(false);
+                if ok { Ok(Authenticated { account: Some(account), token: None }) } else { Err(AuthError::BadCredentials) }
+            }
+            Credentials::Refresh(refresh) => {
+                let record = self.db.refresh_token(&token_hash(&refresh)).await?.ok_or(AuthError::BadCredentials)?;
+                if record.revoked_at.is_some() || record.expires_at <= slipway_db::now_ms() {
+                    return Err(AuthError::BadCredentials);
+                }
+                let account = self.db.account_by_id(&record.account_id).await?.ok_or(AuthError::BadCredentials)?;
+                if account.disabled_at.is_some() {
+                    return Err(AuthError::BadCredentials);
+                }
+                let token = match record.access_token_id {
+                    Some(id) => {
+                        let token = self.db.access_token(&id).await?.ok_or(AuthError::BadCredentials)?;
+                        let token = self.check_live(token)?;
+                        let rules = parse_rules(&token.scopes);
+                        Some((token, rules))
+                    }
+                    None => None,
+                };
+                Ok(Authenticated { account: Some(account), token })
+            }
+        }
+    }
+
+    async fn live_access_token(&self, hash: &str) -> Result<AccessTokenRecord, AuthError> {
+        let token = self.db.access_token_by_hash(hash).await?.ok_or(AuthError::BadCredentials)?;
+        self.check_live(token)
+    }
+
+    fn check_live(&self, token: AccessTokenRecord) -> Result<AccessTokenRecord, AuthError> {
+        let expired = token.expires_at.is_some_and(|e| e <= slipway_db::now_ms());
+        if token.revoked_at.is_some() || expired { Err(AuthError::BadCredentials) } else { Ok(token) }
+    }
+
+    /// The decision's view of an account: its roles and entitlements.
+    pub async fn subject(&self, account: &AccountRecord) -> Result<Subject, AuthError> {
+        let mut namespaces = BTreeMap::new();
+        if account.kind == "person" {
+            namespaces.insert(account.name.clone(), OrgRole::Owner);
+        }
+        for (org, role) in self.db.memberships(&account.id).await? {
+            if let Some(role) = OrgRole::parse(&role) {
+                namespaces.insert(org, role);
+            }
+        }
+        Ok(Subject {
+            name: account.name.clone(),
+            site_role: Some(SiteRole::parse(&account.site_role)),
+            namespaces,
+            tiers: self.db.entitled_tiers(&account.id).await?.into_iter().collect(),
+        })
+    }
+
+    pub async fn policy(&self, repository: &str) -> Result<Policy, AuthError> {
+        Ok(match self.db.repository_policy(repository).await? {
+            Some(record) => Policy::from_record(&record.access, record.tier),
+            None => Policy::Staging,
+        })
+    }
+
+    /// What `who` may do to `repository`, and why pulling is refused if it is.
+    pub async fn decide(&self, who: &Authenticated, repository: &str) -> Result<crate::access::Decision, AuthError> {
+        let subject = match &who.account {
+            Some(account) => Some(self.subject(account).await?),
+            None => None,
+        };
+        let policy = self.policy(repository).await?;
+        let rules = who.token.as_ref().map(|(_, rules)| rules.as_slice());
+        Ok(decide(subject.as_ref(), rules, repository, &policy))
+    }
+
+    /// The intersection of what was asked and what is allowed. Asking for more than is
+    /// allowed is not an error: the grant is simply smaller (possibly empty).
+    pub async fn grant(&self, who: &Authenticated, requested: &[Scope]) -> Result<Vec<ResourceActions>, AuthError> {
+        let mut by_repo: BTreeMap<String, BTreeSet<Action>> = BTreeMap::new();
+        let mut catalog = false;
+        for scope in requested {
+            match scope {
+                Scope::Repository { name, actions } => by_repo.entry(name.clone()).or_default().extend(actions),
+                Scope::Catalog => catalog = true,
+            }
+        }
+        let mut granted = Vec::new();
+        for (repository, wanted) in by_repo {
+            if repository.parse::<slipway_oci::RepoName>().is_err() {
+                continue;
+            }
+            let decision = self.decide(who, &repository).await?;
+            let actions: Vec<String> = wanted.intersection(&decision.allowed).map(|a| a.as_str().to_owned()).collect();
+            granted.push(ResourceActions { kind: "repository".into(), name: repository, actions });
+        }
+        let is_admin = who.account.as_ref().is_some_and(|a| a.site_role == SiteRole::Admin.as_str());
+        if catalog && is_admin && who.token.is_none() {
+            granted.push(ResourceActions { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] });
+        }
+        Ok(granted)
+    }
+
+    /// Signs a registry token for `who`, with a refresh token when `offline` is asked for.
+    pub async fn issue(&self, who: &Authenticated, requested: &[Scope], offline: bool) -> Result<TokenResponse, AuthError> {
+        let access = self.grant(who, requested).await?;
+        let now = now_secs();
+        let ttl = self.settings.token_ttl.as_secs();
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            sub: who.account.as_ref().map(|a| a.name.clone()).unwrap_or_default(),
+            aud: self.settings.service.clone(),
+            exp: now + ttl,
+            nbf: now.saturating_sub(1),
+            iat: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            access,
+        };
+        let token = self.keys.sign(&claims)?;
+        let refresh_token = match (&who.account, offline) {
+            (Some(account), true) => {
+                let (refresh, hash) = new_access_token();
+                let expires = (now + self.settings.refresh_ttl.as_secs()) as i64 * 1000;
+                let token_id = who.token.as_ref().map(|(t, _)| t.id.as_str());
+                self.db.create_refresh_token(&hash, &account.id, token_id, expires).await?;
+                Some(refresh)
+            }
+            _ => None,
+        };
+        Ok(TokenResponse {
+            access_token: token.clone(),
+            token,
+            expires_in: ttl,
+            issued_at: rfc3339(now),
+            refresh_token,
+        })
+    }
+
+    /// Checks a registry token presented to /v2/.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        self.keys.verify(token, &self.settings.issuer, &self.settings.service)
+    }
+
+    /// Why the holder of `claims` may not pull `repository`, for the error message.
+    pub async fn pull_refusal(&self, claims: &Claims, repository: &str) -> Result<String, AuthError> {
+        let who = match claims.sub.as_str() {
+            "" => Authenticated::default(),
+            name => Authenticated { account: self.db.account_by_name(name).await?, token: None },
+        };
+        let decision = self.decide(&who, repository).await?;
+        Ok(decision
+            .pull_refusal
+            .unwrap_or_else(|| format!("the token does not grant pull on {repository}; request a token with that scope")))
+    }
+}
+
+fn parse_rules(scopes: &str) -> Vec<ScopeRule> {
+    serde_json::from_str(scopes).unwrap_or_default()
+}
+
+fn rfc3339(secs: u64) -> String {
+    chrono::DateTime::from_timestamp(secs as i64, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_450_148), "2026-11-23T16:09:08Z");
+        assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

@@ -1,0 +1,362 @@
+//! Queries behind accounts, organizations, tokens and access decisions.
+
+use sqlx::Any;
+
+use crate::{now_ms, Db, DbError};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AccountRecord {
+    pub id: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub password_hash: Option<String>,
+    pub site_role: String,
+    pub kind: String,
+    pub robot_org: Option<String>,
+    pub disabled_at: Option<i64>,
+}
+
+/// A new account; `password_hash` is already hashed by the caller.
+pub struct NewAccount<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub email: Option<&'a str>,
+    pub password_hash: Option<&'a str>,
+    pub site_role: &'a str,
+    pub kind: &'a str,
+    pub robot_org: Option<&'a str>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AccessTokenRecord {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+pub struct NewAccessToken<'a> {
+    pub id: &'a str,
+    pub account_id: &'a str,
+    pub name: &'a str,
+    pub token_hash: &'a str,
+    pub scopes: &'a str,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshTokenRecord {
+    pub account_id: String,
+    pub access_token_id: Option<String>,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct PolicyRecord {
+    pub access: String,
+    pub tier: Option<String>,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, name, email, password_hash, site_role, kind, robot_org, disabled_at";
+
+fn unique_violation(e: sqlx::Error, what: String) -> DbError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(what),
+        _ => e.into(),
+    }
+}
+
+impl Db {
+    // ---- accounts and organizations ----------------------------------------------------
+
+    pub async fn create_account(&self, a: &NewAccount<'_>) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, name, email, password_hash, site_role, kind, robot_org, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(a.id)
+        .bind(a.name)
+        .bind(a.email)
+        .bind(a.password_hash)
+        .bind(a.site_role)
+        .bind(a.kind)
+        .bind(a.robot_org)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, format!("an account named {:?} or with that email already exists", a.name)))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn account_by_name(&self, name: &str) -> Result<Option<AccountRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, AccountRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    pub async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, AccountRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    pub async fn create_organization(&self, name: &str) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2)")
+            .bind(name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_violation(e, format!("organization {name:?} already exists")))?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn organization_exists(&self, name: &str) -> Result<bool, DbError> {
+        Ok(sqlx::query("SELECT 1 FROM organizations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?
+            .is_some())
+    }
+
+    /// Adds a member or changes their role.
+    pub async fn set_membership(&self, org: &str, account_id: &str, role: &str) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO memberships (org, account_id, role, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (org, account_id) DO UPDATE SET role = excluded.role",
+        )
+        .bind(org)
+        .bind(account_id)
+        .bind(role)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn remove_membership(&self, org: &str, account_id: &str) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("DELETE FROM memberships WHERE org = $1 AND account_id = $2")
+            .bind(org)
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    /// (organization, role) for every organization the account belongs to.
+    pub async fn memberships(&self, account_id: &str) -> Result<Vec<(String, String)>, DbError> {
+        Ok(sqlx::query_as::<Any, (String, String)>("SELECT org, role FROM memberships WHERE account_id = $1 ORDER BY org")
+            .bind(account_id)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    // ---- access and refresh tokens -----------------------------------------------------
+
+    pub async fn create_access_token(&self, t: &NewAccessToken<'_>) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO access_tokens (id, account_id, name, token_hash, scopes, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(t.id)
+        .bind(t.account_id)
+        .bind(t.name)
+        .bind(t.token_hash)
+        .bind(t.scopes)
+        .bind(now_ms())
+        .bind(t.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn access_token_by_hash(&self, token_hash: &str) -> Result<Option<AccessTokenRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, AccessTokenRecord>(
+            "SELECT id, account_id, name, scopes, created_at, expires_at, last_used_at, revoked_at
+             FROM access_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    pub async fn access_token(&self, id: &str) -> Result<Option<AccessTokenRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, AccessTokenRecord>(
+            "SELECT id, account_id, name, scopes, created_at, expires_at, last_used_at, revoked_at
+             FROM access_tokens WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    pub async fn access_tokens_of(&self, account_id: &str) -> Result<Vec<AccessTokenRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, AccessTokenRecord>(
+            "SELECT id, account_id, name, scopes, created_at, expires_at, last_used_at, revoked_at
+             FROM access_tokens WHERE account_id = $1 ORDER BY created_at, id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Records use, at most once a minute per token so logins do not turn into writes.
+    pub async fn touch_access_token(&self, id: &str) -> Result<(), DbError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
+            .bind(now)
+            .bind(id)
+            .bind(now - 60_000)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes an access token and every refresh token minted from it.
+    pub async fn revoke_access_token(&self, id: &str) -> Result<bool, DbError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE access_token_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    pub async fn create_refresh_token(
+        &self,
+        token_hash: &str,
+        account_id: &str,
+        access_token_id: Option<&str>,
+        expires_at: i64,
+    ) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO refresh_tokens (token_hash, account_id, access_token_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(token_hash)
+        .bind(account_id)
+        .bind(access_token_id)
+        .bind(now_ms())
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn refresh_token(&self, token_hash: &str) -> Result<Option<RefreshTokenRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, RefreshTokenRecord>(
+            "SELECT account_id, access_token_id, expires_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    // ---- repository policies and entitlements ------------------------------------------
+
+    pub async fn set_repository_policy(&self, repository: &str, access: &str, tier: Option<&str>) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO repository_policies (repository, access, tier, updated_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (repository) DO UPDATE SET access = excluded.access, tier = excluded.tier, updated_at = excluded.updated_at",
+        )
+        .bind(repository)
+        .bind(access)
+        .bind(tier)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn repository_policy(&self, repository: &str) -> Result<Option<PolicyRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, PolicyRecord>("SELECT access, tier FROM repository_policies WHERE repository = $1")
+            .bind(repository)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    pub async fn grant_entitlement(
+        &self,
+        id: &str,
+        account_id: &str,
+        tier: &str,
+        source: &str,
+        expires_at: Option<i64>,
+    ) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO entitlements (id, account_id, tier, source, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(tier)
+        .bind(source)
+        .bind(now_ms())
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Revokes every active entitlement of the account to the tier; returns how many.
+    pub async fn revoke_entitlements(&self, account_id: &str, tier: &str) -> Result<u64, DbError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query("UPDATE entitlements SET revoked_at = $1 WHERE account_id = $2 AND tier = $3 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(account_id)
+            .bind(tier)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Tiers the account holds an unrevoked, unexpired entitlement to.
+    pub async fn entitled_tiers(&self, account_id: &str) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar::<Any, String>(
+            "SELECT DISTINCT tier FROM entitlements
+             WHERE account_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY tier",
+        )
+        .bind(account_id)
+        .bind(now_ms())
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

@@ -1,0 +1,107 @@
+//! Access enforcement for /v2/: every request needs a registry token (Docker token
+//! authentication) whose `access` claim covers what the request does. The decision of what
+//! a token may hold is made once, at the token service; here it is only checked.
+
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use slipway_auth::{AuthService, Claims};
+
+use crate::path::Route;
+
+/// What a request needs: a resource and the actions the challenge should ask for.
+pub struct Needed {
+    /// `repository:<name>:<actions>` or `registry:catalog:*`; None for the base route.
+    pub scope: Option<String>,
+    kind: &'static str,
+    name: String,
+    action: &'static str,
+}
+
+impl Needed {
+    pub fn of(route: &Route<'_>, method: &Method) -> Needed {
+        let repo = |action: &'static str, challenge: &str| {
+            let name = route.name().unwrap_or_default().to_owned();
+            Needed { scope: Some(format!("repository:{name}:{challenge}")), kind: "repository", name, action }
+        };
+        match route {
+            Route::Base => Needed { scope: None, kind: "", name: String::new(), action: "" },
+            Route::Catalog => Needed {
+                scope: Some("registry:catalog:*".into()),
+                kind: "registry",
+                name: "catalog".into(),
+                action: "*",
+            },
+            Route::Manifest { .. } | Route::Blob { .. } if *method == Method::DELETE => repo("delete", "delete"),
+            Route::Manifest { .. } if *method == Method::PUT => repo("push", "pull,push"),
+            Route::UploadStart { .. } | Route::Upload { .. } => repo("push", "pull,push"),
+            Route::Tags { .. } | Route::Manifest { .. } | Route::Blob { .. } | Route::Referrers { .. } => {
+                repo("pull", "pull")
+            }
+        }
+    }
+}
+
+pub enum Verdict {
+    Allowed(Claims),
+    Refused(Response),
+}
+
+/// The token service's address for the challenge: derived from the request's Host (and
+/// X-Forwarded-Proto behind a TLS proxy) unless a public URL is configured.
+fn realm(auth: &AuthService, headers: &HeaderMap) -> String {
+    if let Some(url) = &auth.settings().public_url {
+        return format!("{}/auth/token", url.trim_end_matches('/'));
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let scheme = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    format!("{scheme}://{host}/auth/token")
+}
+
+fn challenge(auth: &AuthService, headers: &HeaderMap, scope: Option<&str>, insufficient: bool) -> Response {
+    let mut value = format!("Bearer realm=\"{}\",service=\"{}\"", realm(auth, headers), auth.settings().service);
+    if let Some(scope) = scope {
+        value.push_str(&format!(",scope=\"{scope}\""));
+    }
+    if insufficient {
+        value.push_str(",error=\"insufficient_scope\"");
+    }
+    let body = serde_json::json!({"errors": [{"code": "UNAUTHORIZED", "message": "authentication required", "detail": scope}]});
+    let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+fn denied(message: String) -> Response {
+    let body = serde_json::json!({"errors": [{"code": "DENIED", "message": message, "detail": null}]});
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer ")).map(str::trim)
+}
+
+pub async fn check(auth: &AuthService, headers: &HeaderMap, needed: &Needed) -> Verdict {
+    let claims = match bearer(headers).map(|t| auth.verify(t)) {
+        Some(Ok(claims)) => claims,
+        _ => return Verdict::Refused(challenge(auth, headers, needed.scope.as_deref(), false)),
+    };
+    if needed.scope.is_none() || claims.allows(needed.kind, &needed.name, needed.action) {
+        return Verdict::Allowed(claims);
+    }
+    if claims.sub.is_empty() {
+        // Anonymous: signing in may help, so challenge again.
+        return Verdict::Refused(challenge(auth, headers, needed.scope.as_deref(), true));
+    }
+    let message = match needed.action {
+        "pull" => auth
+            .pull_refusal(&claims, &needed.name)
+            .await
+            .unwrap_or_else(|_| format!("pulling {} is not allowed", needed.name)),
+        "*" => "only administrators may list the catalog".to_owned(),
+        action => format!("{} may not {action} {}", claims.sub, needed.name),
+    };
+    Verdict::Refused(denied(message))
+}

@@ -1,0 +1,177 @@
+//! `slipway admin ...`: account, organization, token, policy and entitlement
+//! administration from the command line. Works on the same data directory and database as
+//! `serve`, also while it runs.
+
+use std::io::Read;
+
+use anyhow::Context;
+use clap::{Subcommand, ValueEnum};
+use slipway_auth::access::{OrgRole, Policy, SiteRole};
+use slipway_auth::scope::ScopeRule;
+use slipway_auth::KeyRing;
+
+use crate::App;
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create a person's account. The password is read from standard input.
+    CreateUser {
+        name: String,
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input (there is no default password).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long, conflicts_with = "moderator")]
+        admin: bool,
+        #[arg(long)]
+        moderator: bool,
+    },
+    /// Create an organization (a publisher namespace) owned by an account.
+    CreateOrg {
+        name: String,
+        #[arg(long)]
+        owner: String,
+    },
+    /// Add a member to an organization, or change their role.
+    AddMember {
+        org: String,
+        account: String,
+        #[arg(long, value_enum)]
+        role: Role,
+    },
+    /// Create a robot (service) account of an organization, named ORG+NAME.
+    CreateRobot {
+        org: String,
+        name: String,
+        #[arg(long, value_enum, default_value = "maintainer")]
+        role: Role,
+    },
+    /// Create an access token (printed once) usable as a password.
+    CreateToken {
+        account: String,
+        #[arg(long)]
+        name: String,
+        /// PATTERN:ACTIONS, e.g. `acme/*:pull,push` (repeatable).
+        #[arg(long = "scope", required = true)]
+        scopes: Vec<String>,
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// Revoke an access token by id.
+    RevokeToken { id: String },
+    /// Set who may pull a repository.
+    SetAccess {
+        repository: String,
+        #[arg(value_enum)]
+        access: AccessMode,
+        /// The tier whose license holders may pull (for `licensed`).
+        #[arg(long, required_if_eq("access", "licensed"))]
+        tier: Option<String>,
+    },
+    /// Entitle an account to a licensed tier.
+    Grant {
+        account: String,
+        tier: String,
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// Revoke an account's entitlements to a tier.
+    Revoke { account: String, tier: String },
+    /// Make a new token-signing key; the previous one still verifies tokens already issued.
+    RotateKeys,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Role {
+    Owner,
+    Maintainer,
+    Viewer,
+}
+
+impl From<Role> for OrgRole {
+    fn from(role: Role) -> OrgRole {
+        match role {
+            Role::Owner => OrgRole::Owner,
+            Role::Maintainer => OrgRole::Maintainer,
+            Role::Viewer => OrgRole::Viewer,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessMode {
+    Staging,
+    Public,
+    LoggedIn,
+    Licensed,
+}
+
+pub async fn run(app: &App, command: AdminCommand) -> anyhow::Result<()> {
+    let auth = &app.auth;
+    match command {
+        AdminCommand::CreateUser { name, email, password_stdin: _, admin, moderator } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let role = if admin {
+                SiteRole::Admin
+            } else if moderator {
+                SiteRole::Moderator
+            } else {
+                SiteRole::User
+            };
+            let account = auth.create_user(&name, &email, password, role).await?;
+            println!("created {} account {} ({})", role.as_str(), account.name, account.id);
+        }
+        AdminCommand::CreateOrg { name, owner } => {
+            auth.create_organization(&name, &owner).await?;
+            println!("created organization {name}, owned by {owner}");
+        }
+        AdminCommand::AddMember { org, account, role } => {
+            auth.set_member(&org, &account, role.into()).await?;
+            println!("{account} is now {} of {org}", OrgRole::from(role).as_str());
+        }
+        AdminCommand::CreateRobot { org, name, role } => {
+            let robot = auth.create_robot(&org, &name, role.into()).await?;
+            println!("created robot {} ({}); give it a token with `slipway admin create-token {}`", robot.name, robot.id, robot.name);
+        }
+        AdminCommand::CreateToken { account, name, scopes, expires_days } => {
+            let rules = scopes
+                .iter()
+                .map(|s| ScopeRule::parse(s).with_context(|| format!("scope {s:?} is not PATTERN:pull[,push][,delete]")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let (secret, record) = auth.create_token(&account, &name, &rules, expires_days).await?;
+            eprintln!("token {} created for {account}; it is shown once:", record.id);
+            println!("{secret}");
+        }
+        AdminCommand::RevokeToken { id } => {
+            auth.revoke_token(&id).await?;
+            println!("revoked token {id}");
+        }
+        AdminCommand::SetAccess { repository, access, tier } => {
+            let policy = match access {
+                AccessMode::Staging => Policy::Staging,
+                AccessMode::Public => Policy::Public,
+                AccessMode::LoggedIn => Policy::LoggedIn,
+                AccessMode::Licensed => Policy::Licensed { tier: tier.context("--tier is required for licensed")? },
+            };
+            auth.set_policy(&repository, &policy).await?;
+            println!("{repository}: {policy:?}");
+        }
+        AdminCommand::Grant { account, tier, expires_days } => {
+            auth.grant_entitlement(&account, &tier, "grant", expires_days).await?;
+            println!("{account} is entitled to {tier}");
+        }
+        AdminCommand::Revoke { account, tier } => {
+            let n = auth.revoke_entitlement(&account, &tier).await?;
+            println!("revoked {n} entitlement(s) of {account} to {tier}");
+        }
+        AdminCommand::RotateKeys => {
+            let dir = app.config.auth.keys_dir.clone().unwrap_or_else(|| app.config.data_dir.join("keys"));
+            let ring = KeyRing::rotate(&dir)?;
+            println!("new signing key {}; restart replicas to load it", ring.signing_kid());
+        }
+    }
+    Ok(())
+}

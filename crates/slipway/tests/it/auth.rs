@@ -1,0 +1,299 @@
+//! Identity and access: the token service and the registry's enforcement, as an
+//! authorization matrix, plus forged-token and revocation checks.
+
+use std::collections::BTreeMap;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use reqwest::{Method, StatusCode};
+use slipway_auth::access::{OrgRole, Policy, SiteRole};
+use slipway_auth::scope::ScopeRule;
+
+use crate::app::{Backend, TestApp};
+
+const PASSWORD: &str = "a long enough password";
+const REPOS: [&str; 4] = ["acme/staging", "acme/public", "acme/members", "acme/licensed"];
+
+/// Sets up the cast: an organization with members of each role, site staff, customers,
+/// and repositories under each access policy. Returns the credentials of each role.
+async fn cast(t: &TestApp) -> BTreeMap<&'static str, Option<(String, String)>> {
+    let auth = &t.app.auth;
+    for (name, role) in [
+        ("owner", SiteRole::User),
+        ("maintainer", SiteRole::User),
+        ("viewer", SiteRole::User),
+        ("stranger", SiteRole::User),
+        ("customer", SiteRole::User),
+        ("lapsed", SiteRole::User),
+        ("moderator", SiteRole::Moderator),
+        ("admin", SiteRole::Admin),
+    ] {
+        auth.create_user(name, &format!("{name}@example.com"), PASSWORD, role).await.unwrap();
+    }
+    auth.create_organization("acme", "owner").await.unwrap();
+    auth.set_member("acme", "maintainer", OrgRole::Maintainer).await.unwrap();
+    auth.set_member("acme", "viewer", OrgRole::Viewer).await.unwrap();
+    auth.set_policy("acme/public", &Policy::Public).await.unwrap();
+    auth.set_policy("acme/members", &Policy::LoggedIn).await.unwrap();
+    auth.set_policy("acme/licensed", &Policy::Licensed { tier: "acme-pro".into() }).await.unwrap();
+    auth.grant_entitlement("customer", "acme-pro", "grant", None).await.unwrap();
+    auth.grant_entitlement("lapsed", "acme-pro", "trial", Some(0)).await.unwrap();
+
+    let scoped = ScopeRule::parse("acme/public:pull,push").unwrap();
+    let (in_scope, _) = auth.create_token("maintainer", "ci", std::slice::from_ref(&scoped), None).await.unwrap();
+    let (expired, _) = auth.create_token("maintainer", "old", std::slice::from_ref(&scoped), Some(0)).await.unwrap();
+    let (revoked, record) = auth.create_token("maintainer", "leaked", &[scoped], None).await.unwrap();
+    auth.revoke_token(&record.id).await.unwrap();
+    let robot = auth.create_robot("acme", "ci", OrgRole::Maintainer).await.unwrap();
+    let (robot_token, _) = auth.create_token(&robot.name, "deploy", &[ScopeRule::parse("acme/*:pull,push").unwrap()], None).await.unwrap();
+
+    let password = |name: &str| Some((name.to_owned(), PASSWORD.to_owned()));
+    BTreeMap::from([
+        ("anonymous", None),
+        ("stranger", password("stranger")),
+        ("viewer", password("viewer")),
+        ("maintainer", password("maintainer")),
+        ("owner", password("owner")),
+        ("moderator", password("moderator")),
+        ("admin", password("admin")),
+        ("customer", password("customer")),
+        ("lapsed customer", password("lapsed")),
+        ("token in scope", Some(("maintainer".to_owned(), in_scope))),
+        ("robot token", Some((robot.name.clone(), robot_token))),
+        ("expired token", Some(("maintainer".to_owned(), expired))),
+        ("revoked token", Some(("maintainer".to_owned(), revoked))),
+        ("wrong password", Some(("owner".to_owned(), "not the password".to_owned()))),
+    ])
+}
+
+/// GET /auth/token as docker and skopeo do; returns the status and JSON body.
+async fn token(t: &TestApp, who: &Option<(String, String)>, scopes: &[String]) -> (StatusCode, serde_json::Value) {
+    let mut query: Vec<(&str, &str)> = vec![("service", "slipway")];
+    query.extend(scopes.iter().map(|s| ("scope", s.as_str())));
+    let mut request = t.request(Method::GET, "/auth/token").query(&query);
+    if let Some((user, secret)) = who {
+        request = request.basic_auth(user, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// The actions granted per repository, as "pull,push" strings.
+fn granted(body: &serde_json::Value) -> BTreeMap<String, String> {
+    body_claims(body)["access"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| (a["name"].as_str().unwrap().to_owned(), a["actions"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect::<Vec<_>>().join(",")))
+        .collect()
+}
+
+fn body_claims(body: &serde_json::Value) -> serde_json::Value {
+    let token = body["token"].as_str().unwrap_or_default();
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap_or_default()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn authorization_matrix() {
+    let t = Backend::enforced().await.spawn().await;
+    let people = cast(&t).await;
+    let all = "pull,push,delete";
+    // Expected grants per role, in REPOS order (staging, public, members, licensed).
+    let expected: BTreeMap<&str, [&str; 4]> = BTreeMap::from([
+        ("anonymous", ["", "pull", "", ""]),
+        ("stranger", ["", "pull", "pull", ""]),
+        ("viewer", ["pull", "pull", "pull", "pull"]),
+        ("maintainer", ["pull,push", "pull,push", "pull,push", "pull,push"]),
+        ("owner", [all, all, all, all]),
+        ("moderator", ["pull", "pull", "pull", "pull"]),
+        ("admin", [all, all, all, all]),
+        ("customer", ["", "pull", "pull", "pull"]),
+        ("lapsed customer", ["", "pull", "pull", ""]),
+        ("token in scope", ["", "pull,push", "", ""]),
+        ("robot token", ["pull,push", "pull,push", "pull,push", "pull,push"]),
+    ]);
+    let scopes: Vec<String> = REPOS.iter().map(|r| format!("repository:{r}:{all}")).chain(["registry:catalog:*".to_owned()]).collect();
+    for (role, who) in &people {
+        let (status, body) = token(&t, who, &scopes).await;
+        match expected.get(role) {
+            Some(row) => {
+                assert_eq!(status, StatusCode::OK, "{role}: {body}");
+                let grants = granted(&body);
+                for (repo, want) in REPOS.iter().zip(row) {
+                    assert_eq!(grants.get(*repo).map(String::as_str).unwrap_or(""), *want, "{role} on {repo}");
+                }
+                assert_eq!(grants.contains_key("catalog"), *role == "admin", "{role} on the catalog");
+            }
+            None => {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{role} must be refused: {body}");
+                assert_eq!(body["errors"][0]["message"], "bad credentials");
+            }
+        }
+    }
+
+    // The registry enforces the grants: pull with each role's token, push where granted.
+    for (role, row) in &expected {
+        let (_, body) = token(&t, &people[role], &scopes).await;
+        let bearer = body["token"].as_str().unwrap().to_owned();
+        for (repo, want) in REPOS.iter().zip(row) {
+            let pull = t.request(Method::GET, &format!("/v2/{repo}/tags/list")).bearer_auth(&bearer).send().await.unwrap();
+            if want.contains("pull") {
+                assert_eq!(pull.status(), StatusCode::NOT_FOUND, "{role} pulls {repo}: allowed, but nothing pushed yet");
+            } else {
+                assert!(matches!(pull.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN), "{role} pulls {repo}");
+            }
+            let push = t.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")).bearer_auth(&bearer).send().await.unwrap();
+            let allowed = want.contains("push");
+            assert_eq!(push.status() == StatusCode::ACCEPTED, allowed, "{role} pushes to {repo}: {}", push.status());
+        }
+        let catalog = t.request(Method::GET, "/v2/_catalog").bearer_auth(&bearer).send().await.unwrap();
+        assert_eq!(catalog.status() == StatusCode::OK, *role == "admin", "{role} lists the catalog");
+    }
+}
+
+#[tokio::test]
+async fn refusals_say_why() {
+    let t = Backend::enforced().await.spawn().await;
+    let people = cast(&t).await;
+    let scope = vec!["repository:acme/licensed:pull".to_owned()];
+    let (_, body) = token(&t, &people["stranger"], &scope).await;
+    let response = t.request(Method::GET, "/v2/acme/licensed/manifests/latest").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["errors"][0]["code"], "DENIED");
+    assert_eq!(error["errors"][0]["message"], "license required for tier acme-pro to pull acme/licensed");
+
+    // Anonymous callers are challenged, so that clients know to sign in.
+    let (_, body) = token(&t, &None, &scope).await;
+    let response = t.request(Method::GET, "/v2/acme/licensed/manifests/latest").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with(&format!("Bearer realm=\"{}/auth/token\",service=\"slipway\"", t.base)), "{challenge}");
+    assert!(challenge.contains("scope=\"repository:acme/licensed:pull\""), "{challenge}");
+    assert!(challenge.contains("error=\"insufficient_scope\""), "{challenge}");
+
+    let bare = t.get("/v2/").await;
+    assert_eq!(bare.status(), StatusCode::UNAUTHORIZED);
+    assert!(bare.headers().contains_key("www-authenticate"));
+}
+
+#[tokio::test]
+async fn entitlement_revocation_applies_at_the_next_token() {
+    let t = Backend::enforced().await.spawn().await;
+    let people = cast(&t).await;
+    let scope = vec!["repository:acme/licensed:pull".to_owned()];
+    let (_, before) = token(&t, &people["customer"], &scope).await;
+    assert_eq!(granted(&before)["acme/licensed"], "pull");
+    assert_eq!(t.app.auth.revoke_entitlement("customer", "acme-pro").await.unwrap(), 1);
+    let (_, after) = token(&t, &people["customer"], &scope).await;
+    assert_eq!(granted(&after)["acme/licensed"], "");
+    t.app.auth.grant_entitlement("customer", "acme-pro", "purchase", Some(30)).await.unwrap();
+    let (_, again) = token(&t, &people["customer"], &scope).await;
+    assert_eq!(granted(&again)["acme/licensed"], "pull");
+}
+
+#[tokio::test]
+async fn refresh_and_oauth_flows() {
+    let t = Backend::enforced().await.spawn().await;
+    cast(&t).await;
+    // docker login: GET with offline_token=true and no scope returns a refresh token.
+    let login = t
+        .request(Method::GET, "/auth/token")
+        .query(&[("service", "slipway"), ("offline_token", "true"), ("client_id", "docker"), ("account", "maintainer")])
+        .basic_auth("maintainer", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    let login: serde_json::Value = login.json().await.unwrap();
+    let refresh = login["refresh_token"].as_str().expect("refresh token").to_owned();
+    // containerd: POST grant_type=refresh_token with scopes.
+    let refreshed = t
+        .request(Method::POST, "/auth/token")
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("service", "slipway"), ("scope", "repository:acme/staging:pull,push")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let refreshed: serde_json::Value = refreshed.json().await.unwrap();
+    assert_eq!(granted(&refreshed)["acme/staging"], "pull,push");
+    let claims = body_claims(&refreshed);
+    assert_eq!(claims["sub"], "maintainer");
+    assert_eq!(claims["aud"], "slipway");
+    // POST grant_type=password, and a wrong refresh token.
+    let password = t
+        .request(Method::POST, "/auth/token")
+        .form(&[("grant_type", "password"), ("username", "viewer"), ("password", PASSWORD), ("scope", "repository:acme/staging:pull,push")])
+        .send()
+        .await
+        .unwrap();
+    let password: serde_json::Value = password.json().await.unwrap();
+    assert_eq!(granted(&password)["acme/staging"], "pull");
+    let bogus = t
+        .request(Method::POST, "/auth/token")
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", "slw_00")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bogus.status(), StatusCode::UNAUTHORIZED);
+    let jwks: serde_json::Value = t.get("/auth/jwks.json").await.json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], body_claims_header(&refreshed)["kid"]);
+}
+
+fn body_claims_header(body: &serde_json::Value) -> serde_json::Value {
+    let header = body["token"].as_str().unwrap().split('.').next().unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn forged_tokens_are_refused() {
+    let t = Backend::enforced().await.spawn().await;
+    cast(&t).await;
+    let (_, body) = token(&t, &Some(("viewer".into(), PASSWORD.into())), &["repository:acme/public:pull".into()]).await;
+    let genuine = body["token"].as_str().unwrap().to_owned();
+    let ok = t.request(Method::GET, "/v2/acme/public/tags/list").bearer_auth(&genuine).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::NOT_FOUND, "the genuine token works");
+
+    let claims = body_claims(&body);
+    let now = claims["iat"].as_u64().unwrap();
+    let keys = t.app.auth.keys();
+    let with = |patch: serde_json::Value| {
+        let mut c = claims.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        keys.sign(&c).unwrap()
+    };
+    let stranger_dir = tempfile::tempdir().unwrap();
+    let stranger_keys = slipway_auth::KeyRing::load_or_create(stranger_dir.path()).unwrap();
+    let unsigned = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap())
+    );
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let mut tampered_claims = claims.clone();
+    tampered_claims["access"][0]["actions"] = serde_json::json!(["pull", "push", "delete"]);
+    let tampered = format!("{}.{}.{}", parts[0], URL_SAFE_NO_PAD.encode(serde_json::to_vec(&tampered_claims).unwrap()), parts[2]);
+    let unknown_kid = {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","typ":"JWT","kid":"nobody"}"#);
+        format!("{header}.{}.{}", parts[1], parts[2])
+    };
+    let forgeries = [
+        ("alg=none", unsigned),
+        ("wrong key", stranger_keys.sign(&claims).unwrap()),
+        ("unknown kid", unknown_kid),
+        ("expired", with(serde_json::json!({"exp": now - 120, "iat": now - 600, "nbf": now - 600}))),
+        ("not yet valid", with(serde_json::json!({"nbf": now + 600, "exp": now + 900}))),
+        ("wrong audience", with(serde_json::json!({"aud": "another-registry"}))),
+        ("wrong issuer", with(serde_json::json!({"iss": "someone-else"}))),
+        ("tampered access claim", tampered),
+        ("garbage", "not.a.jwt".to_owned()),
+        ("basic credentials are not a registry token", format!("Basic {}", STANDARD.encode(format!("viewer:{PASSWORD}")))),
+    ];
+    for (what, forged) in forgeries {
+        let response = t.request(Method::GET, "/v2/acme/public/tags/list").bearer_auth(&forged).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+    }
+}
