@@ -5,11 +5,13 @@ mod fsck;
 mod gc;
 mod guard;
 mod path;
+mod rate_limit;
 mod routes;
 mod service;
 
 pub use error::RegistryError;
 pub use fsck::VerifyReport;
 pub use gc::{GcReport, GcSettings};
+pub use rate_limit::RateLimitSettings;
 pub use routes::{router, RouteLabel};
 pub use service::{Registry, RegistrySettings};

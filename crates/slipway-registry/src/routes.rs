@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -18,6 +21,7 @@ use slipway_auth::AuthService;
 
 use crate::error::{range_header, RegistryError};
 use crate::guard::{self, Needed, Verdict};
+use crate::rate_limit::{Quota, RateLimitSettings, RateLimiter};
 use crate::path::{repo_name, Route};
 use crate::service::{upload_location, Chunk, Registry};
 
@@ -35,14 +39,15 @@ struct RegistryState {
     registry: Registry,
     /// None: the registry is open (no authentication), for isolated test setups.
     auth: Option<AuthService>,
+    limiter: Arc<RateLimiter>,
 }
 
-pub fn router(registry: Registry, auth: Option<AuthService>) -> Router {
+pub fn router(registry: Registry, auth: Option<AuthService>, limits: RateLimitSettings) -> Router {
     Router::new()
         .route("/v2", any(dispatch))
         .route("/v2/", any(dispatch))
         .route("/v2/{*rest}", any(dispatch))
-        .with_state(RegistryState { registry, auth })
+        .with_state(RegistryState { registry, auth, limiter: Arc::new(RateLimiter::new(limits)) })
 }
 
 async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> Response {
@@ -53,15 +58,37 @@ async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> R
     let rest = rest.strip_prefix('/').unwrap_or(rest);
     let route = Route::parse(rest);
     let label = route.as_ref().map_or("unknown", Route::label);
+    let mut account = None;
     if let (Some(auth), Some(route)) = (&state.auth, &route) {
         let needed = Needed::of(route, request.method());
         match guard::check(auth, request.headers(), &needed).await {
-            Verdict::Allowed(claims) => restrict_mount(&claims, &mut request),
+            Verdict::Allowed(claims) => {
+                restrict_mount(&claims, &mut request);
+                account = Some(claims.sub).filter(|sub| !sub.is_empty());
+            }
             Verdict::Refused(mut response) => {
                 response.extensions_mut().insert(RouteLabel(label));
                 return response;
             }
         }
+    }
+    let quota = match &route {
+        Some(Route::Manifest { name, .. }) if request.method() == Method::GET => {
+            let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            count_pull(&state, name, account.as_deref(), ip).await
+        }
+        _ => None,
+    };
+    if let Some(Quota { retry_after: Some(wait), .. }) = &quota {
+        let mut response = RegistryError::spec(
+            ErrorCode::TooManyRequests,
+            format!("pull rate limit reached; try again in {} seconds or sign in", wait.as_secs().max(1)),
+        )
+        .into_response();
+        response.headers_mut().insert("Retry-After", HeaderValue::from(wait.as_secs().max(1)));
+        rate_limit_headers(&mut response, quota.as_ref());
+        response.extensions_mut().insert(RouteLabel(label));
+        return response;
     }
     let mut response = match route {
         Some(route) => handle(registry, route, request).await.unwrap_or_else(IntoResponse::into_response),
@@ -70,8 +97,29 @@ async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> R
     response
         .headers_mut()
         .insert("Docker-Distribution-API-Version", HeaderValue::from_static("registry/2.0"));
+    rate_limit_headers(&mut response, quota.as_ref());
     response.extensions_mut().insert(RouteLabel(label));
     response
+}
+
+/// Counts a manifest GET against the caller's pull quota. Pulls of licensed content by
+/// entitled customers are paid for, so they are not limited.
+async fn count_pull(state: &RegistryState, repository: &str, account: Option<&str>, ip: Option<IpAddr>) -> Option<Quota> {
+    if let (Some(_), Some(auth)) = (account, &state.auth) {
+        if matches!(auth.policy(repository).await, Ok(slipway_auth::access::Policy::Licensed { .. })) {
+            return None;
+        }
+    }
+    state.limiter.count(account, ip)
+}
+
+fn rate_limit_headers(response: &mut Response, quota: Option<&Quota>) {
+    let Some(quota) = quota else { return };
+    let headers = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&format!("{};w={}", quota.limit, quota.window.as_secs())) {
+        headers.insert("RateLimit-Limit", v);
+    }
+    headers.insert("RateLimit-Remaining", HeaderValue::from(quota.remaining));
 }
 
 /// A cross-repository mount reads the source repository, so it needs pull there too, and

@@ -25,6 +25,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub gc: GcConfig,
     pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
 }
 
@@ -37,6 +38,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             gc: GcConfig::default(),
             auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -97,6 +99,33 @@ impl GcConfig {
         slipway_registry::GcSettings {
             grace: Duration::from_secs(self.grace_secs),
             upload_ttl: Duration::from_secs(self.upload_ttl_secs),
+        }
+    }
+}
+
+/// Pull (manifest GET) limits; 0 turns a limit off.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Per client address (IPv6 by /64) for anonymous pulls.
+    pub anonymous_pulls: u32,
+    /// Per account for signed-in pulls of free content (licensed pulls are not limited).
+    pub account_pulls: u32,
+    pub window_secs: u64,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        RateLimitConfig { anonymous_pulls: 0, account_pulls: 0, window_secs: 6 * 3600 }
+    }
+}
+
+impl RateLimitConfig {
+    pub fn settings(&self) -> slipway_registry::RateLimitSettings {
+        slipway_registry::RateLimitSettings {
+            anonymous_pulls: self.anonymous_pulls,
+            account_pulls: self.account_pulls,
+            window: Duration::from_secs(self.window_secs),
         }
     }
 }

@@ -68,7 +68,7 @@ impl App {
             .route("/metrics", get(metrics_layer::render))
             .with_state(self.clone());
         let guard = (self.config.auth.mode == AuthMode::Enforced).then(|| self.auth.clone());
-        slipway_registry::router(self.registry.clone(), guard)
+        slipway_registry::router(self.registry.clone(), guard, self.config.rate_limit.settings())
             .merge(slipway_auth::router(self.auth.clone()))
             .merge(ops)
             .layer(axum::middleware::from_fn(metrics_layer::record))

@@ -93,7 +93,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     app.spawn_gc();
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "slipway is serving");
-    axum::serve(listener, app.router()).with_graceful_shutdown(shutdown_signal()).await?;
+    // Connection addresses feed the per-address pull limits.
+    let service = app.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     app.registry.db().close().await;
     tracing::info!("slipway stopped");
     Ok(())

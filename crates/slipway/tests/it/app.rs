@@ -82,7 +82,8 @@ impl Backend {
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let router = app.router();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router).await.expect("serve");
+            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+            axum::serve(listener, service).await.expect("serve");
         });
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

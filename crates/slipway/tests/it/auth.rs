@@ -297,3 +297,36 @@ async fn forged_tokens_are_refused() {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
     }
 }
+
+#[tokio::test]
+async fn anonymous_pulls_are_rate_limited() {
+    let backend = Backend::with(|c| {
+        c.auth.mode = slipway::config::AuthMode::Enforced;
+        c.rate_limit.anonymous_pulls = 3;
+        c.rate_limit.account_pulls = 100;
+    })
+    .await;
+    let t = backend.spawn().await;
+    cast(&t).await;
+    let (_, body) = token(&t, &None, &["repository:acme/public:pull".into()]).await;
+    let bearer = body["token"].as_str().unwrap().to_owned();
+    for remaining in ["2", "1", "0"] {
+        let pull = t.request(Method::GET, "/v2/acme/public/manifests/latest").bearer_auth(&bearer).send().await.unwrap();
+        assert_eq!(pull.status(), StatusCode::NOT_FOUND, "counted, then answered");
+        assert_eq!(pull.headers()["ratelimit-limit"], "3;w=21600");
+        assert_eq!(pull.headers()["ratelimit-remaining"], remaining);
+    }
+    let refused = t.request(Method::GET, "/v2/acme/public/manifests/latest").bearer_auth(&bearer).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["ratelimit-remaining"], "0");
+    assert!(refused.headers().contains_key("retry-after"));
+    let error: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(error["errors"][0]["code"], "TOOMANYREQUESTS");
+    // HEAD requests (how clients check for updates) are not pulls.
+    let head = t.request(Method::HEAD, "/v2/acme/public/manifests/latest").bearer_auth(&bearer).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::NOT_FOUND);
+    // A signed-in customer has a quota of their own.
+    let (_, body) = token(&t, &Some(("customer".into(), PASSWORD.into())), &["repository:acme/public:pull".into()]).await;
+    let signed_in = t.request(Method::GET, "/v2/acme/public/manifests/latest").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(signed_in.headers()["ratelimit-remaining"], "99");
+}
