@@ -28,7 +28,14 @@ fn check_name(name: &str) -> Result<(), AuthError> {
     }
 }
 
-fn check_email(email: &str) -> Result<(), AuthError> {
+pub(crate) fn check_password(password: &str) -> Result<(), AuthError> {
+    if password.chars().count() < MIN_PASSWORD || password.len() > 1024 {
+        return Err(AuthError::Invalid(format!("passwords need {MIN_PASSWORD} to 1024 characters")));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_email(email: &str) -> Result<(), AuthError> {
     let ok = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
         && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));
@@ -51,12 +58,22 @@ impl AuthService {
         Ok(())
     }
 
+    /// An account made by an administrator: its email address counts as verified.
     pub async fn create_user(&self, name: &str, email: &str, password: &str, role: SiteRole) -> Result<AccountRecord, AuthError> {
+        self.create_person(name, email, password, role, true).await
+    }
+
+    pub(crate) async fn create_person(
+        &self,
+        name: &str,
+        email: &str,
+        password: &str,
+        role: SiteRole,
+        verified: bool,
+    ) -> Result<AccountRecord, AuthError> {
         check_name(name)?;
         check_email(email)?;
-        if password.chars().count() < MIN_PASSWORD {
-            return Err(AuthError::Invalid(format!("passwords need at least {MIN_PASSWORD} characters")));
-        }
+        check_password(password)?;
         self.name_free(name).await?;
         let hash = hash_password(password)?;
         let id = uuid::Uuid::new_v4().to_string();
@@ -69,6 +86,7 @@ impl AuthService {
                 site_role: role.as_str(),
                 kind: "person",
                 robot_org: None,
+                email_verified: verified,
             })
             .await?;
         self.account_named(name).await
@@ -109,6 +127,7 @@ impl AuthService {
                 site_role: SiteRole::User.as_str(),
                 kind: "robot",
                 robot_org: Some(org),
+                email_verified: false,
             })
             .await?;
         self.db().set_membership(org, &id, role.as_str()).await?;

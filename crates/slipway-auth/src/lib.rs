@@ -1,13 +1,17 @@
 #![doc = include_str!("../README.md")]
 
 pub mod access;
+mod account_http;
 mod directory;
 mod keys;
+pub mod mail;
 pub mod scope;
 mod secrets;
 mod service;
+mod sign_in;
 mod token_http;
 pub use token_http::{basic_credentials, router};
+pub use account_http::router as account_router;
 pub use service::{AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, TokenResponse};
 
 pub use keys::KeyRing;
@@ -27,6 +31,10 @@ pub enum AuthError {
     NotFound(String),
     #[error(transparent)]
     Db(#[from] slipway_db::DbError),
+    #[error("too many failed sign-ins; try again in 15 minutes")]
+    Throttled,
+    #[error("email address not verified: follow the link sent to it")]
+    Unverified,
     #[error("key storage: {0}")]
     Keys(String),
 }

@@ -2,6 +2,7 @@
 //! into a short-lived registry token (Docker registry token authentication).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ pub struct AuthSettings {
     /// The externally visible base URL (e.g. `https://store.example.com`) for the token
     /// realm; derived from each request's Host when unset.
     pub public_url: Option<String>,
+    pub mail: crate::mail::MailSettings,
 }
 
 impl Default for AuthSettings {
@@ -35,6 +37,7 @@ impl Default for AuthSettings {
             token_ttl: Duration::from_secs(300),
             refresh_ttl: Duration::from_secs(90 * 24 * 3600),
             public_url: None,
+            mail: crate::mail::MailSettings { smtp_url: None, from: "Slipway <slipway@localhost>".into() },
         }
     }
 }
@@ -78,6 +81,9 @@ pub struct Claims {
     pub jti: String,
     #[serde(default)]
     pub access: Vec<ResourceActions>,
+    /// The access token the caller signed in with, whose limits still apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<String>,
 }
 
 impl Claims {
@@ -129,6 +135,30 @@ impl AuthService {
     /// Checks credentials. Unknown names, wrong secrets, disabled accounts, and revoked or
     /// expired tokens all give the same answer, so the answer reveals nothing.
     pub async fn authenticate(&self, credentials: Credentials) -> Result<Authenticated, AuthError> {
+        self.authenticate_with(credentials, None).await
+    }
+
+    /// Like `authenticate`, counting failed password sign-ins against the account and the
+    /// client address (`ip`) and refusing further attempts once either failed too often.
+    pub async fn authenticate_with(&self, credentials: Credentials, ip: Option<IpAddr>) -> Result<Authenticated, AuthError> {
+        let Credentials::Password { username, secret } = credentials else {
+            return self.check_credentials(credentials).await;
+        };
+        self.check_throttle(&username, ip).await?;
+        match self.check_credentials(Credentials::Password { username: username.clone(), secret }).await {
+            Err(AuthError::BadCredentials) => {
+                self.record_failure(&username, ip).await?;
+                Err(AuthError::BadCredentials)
+            }
+            Ok(who) => {
+                self.clear_failures(&username).await?;
+                Ok(who)
+            }
+            other => other,
+        }
+    }
+
+    async fn check_credentials(&self, credentials: Credentials) -> Result<Authenticated, AuthError> {
         match credentials {
             Credentials::Anonymous => Ok(Authenticated::default()),
             Credentials::Password { username, secret } => {
@@ -148,7 +178,13 @@ impl AuthService {
                 let hash = account.password_hash.clone().ok_or(AuthError::BadCredentials)?;
                 // argon2 is deliberately slow: keep it off the async workers.
                 let ok = tokio::task::spawn_blocking(move || verify_password(&secret, &hash)).await.unwrap_or(false);
-                if ok { Ok(Authenticated { account: Some(account), token: None }) } else { Err(AuthError::BadCredentials) }
+                if !ok {
+                    return Err(AuthError::BadCredentials);
+                }
+                if account.kind == "person" && account.email_verified_at.is_none() {
+                    return Err(AuthError::Unverified);
+                }
+                Ok(Authenticated { account: Some(account), token: None })
             }
             Credentials::Refresh(refresh) => {
                 let record = self.db.refresh_token(&token_hash(&refresh)).await?.ok_or(AuthError::BadCredentials)?;
@@ -261,6 +297,7 @@ impl AuthService {
             iat: now,
             jti: uuid::Uuid::new_v4().to_string(),
             access,
+            tid: who.token.as_ref().map(|(t, _)| t.id.clone()),
         };
         let token = self.keys.sign(&claims)?;
         let refresh_token = match (&who.account, offline) {
@@ -287,16 +324,21 @@ impl AuthService {
         self.keys.verify(token, &self.settings.issuer, &self.settings.service)
     }
 
-    /// Why the holder of `claims` may not pull `repository`, for the error message.
-    pub async fn pull_refusal(&self, claims: &Claims, repository: &str) -> Result<String, AuthError> {
-        let who = match claims.sub.as_str() {
-            "" => Authenticated::default(),
-            name => Authenticated { account: self.db.account_by_name(name).await?, token: None },
+    /// The caller a registry token was issued to, as of now (roles and entitlements may
+    /// have changed since).
+    pub async fn holder(&self, claims: &Claims) -> Result<Authenticated, AuthError> {
+        if claims.sub.is_empty() {
+            return Ok(Authenticated::default());
+        }
+        let account = self.db.account_by_name(&claims.sub).await?;
+        let token = match &claims.tid {
+            Some(id) => self.db.access_token(id).await?.map(|t| {
+                let rules = parse_rules(&t.scopes);
+                (t, rules)
+            }),
+            None => None,
         };
-        let decision = self.decide(&who, repository).await?;
-        Ok(decision
-            .pull_refusal
-            .unwrap_or_else(|| format!("the token does not grant pull on {repository}; request a token with that scope")))
+        Ok(Authenticated { account, token })
     }
 }
 

@@ -1,8 +1,9 @@
 //! `/auth/token` (Docker registry token authentication: GET with Basic credentials, and
 //! OAuth2 POST with `grant_type=password` or `refresh_token`) and `/auth/jwks.json`.
 
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -40,6 +41,8 @@ impl IntoResponse for AuthError {
                     .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"slipway\""));
                 response
             }
+            AuthError::Throttled => error(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", &AuthError::Throttled.to_string()),
+            AuthError::Unverified => error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", &AuthError::Unverified.to_string()),
             AuthError::Invalid(message) => error(StatusCode::BAD_REQUEST, "UNSUPPORTED", &message),
             other => {
                 tracing::error!(error = %other, "token service failure");
@@ -75,14 +78,21 @@ fn check_service(auth: &AuthService, pairs: &[(String, String)]) -> Result<(), A
     }
 }
 
-async fn token_get(State(auth): State<AuthService>, headers: HeaderMap, RawQuery(query): RawQuery) -> Result<Response, AuthError> {
+/// The client's address, when the server was started with connection info.
+pub fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+}
+
+async fn token_get(State(auth): State<AuthService>, request: Request) -> Result<Response, AuthError> {
+    let ip = client_ip(request.extensions());
+    let (headers, query) = (request.headers(), request.uri().query().map(str::to_owned));
     let params = pairs(query.as_deref().unwrap_or_default());
     check_service(&auth, &params)?;
-    let credentials = match basic_credentials(&headers) {
+    let credentials = match basic_credentials(headers) {
         Some((username, secret)) => Credentials::Password { username, secret },
         None => Credentials::Anonymous,
     };
-    let who = auth.authenticate(credentials).await?;
+    let who = auth.authenticate_with(credentials, ip).await?;
     // `scope` may repeat, and one value may hold several scopes separated by spaces.
     let scopes: Vec<Scope> = params
         .iter()
@@ -93,7 +103,11 @@ async fn token_get(State(auth): State<AuthService>, headers: HeaderMap, RawQuery
     Ok(Json(auth.issue(&who, &scopes, offline).await?).into_response())
 }
 
-async fn token_post(State(auth): State<AuthService>, body: Bytes) -> Result<Response, AuthError> {
+async fn token_post(State(auth): State<AuthService>, request: Request) -> Result<Response, AuthError> {
+    let ip = client_ip(request.extensions());
+    let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
+        .await
+        .map_err(|_| AuthError::Invalid("token request body too large".into()))?;
     let form = pairs(std::str::from_utf8(&body).map_err(|_| AuthError::Invalid("form body is not UTF-8".into()))?);
     check_service(&auth, &form)?;
     let credentials = match first(&form, "grant_type") {
@@ -104,7 +118,7 @@ async fn token_post(State(auth): State<AuthService>, body: Bytes) -> Result<Resp
         Some("refresh_token") => Credentials::Refresh(first(&form, "refresh_token").unwrap_or_default().to_owned()),
         other => return Err(AuthError::Invalid(format!("unsupported grant_type {other:?}"))),
     };
-    let who = auth.authenticate(credentials).await?;
+    let who = auth.authenticate_with(credentials, ip).await?;
     let scopes: Vec<Scope> = form
         .iter()
         .filter(|(k, _)| k == "scope")

@@ -13,6 +13,7 @@ pub struct AccountRecord {
     pub site_role: String,
     pub kind: String,
     pub robot_org: Option<String>,
+    pub email_verified_at: Option<i64>,
     pub disabled_at: Option<i64>,
 }
 
@@ -25,6 +26,8 @@ pub struct NewAccount<'a> {
     pub site_role: &'a str,
     pub kind: &'a str,
     pub robot_org: Option<&'a str>,
+    /// Accounts made by an administrator start verified; sign-ups verify by email.
+    pub email_verified: bool,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -62,7 +65,7 @@ pub struct PolicyRecord {
     pub tier: Option<String>,
 }
 
-const ACCOUNT_COLUMNS: &str = "id, name, email, password_hash, site_role, kind, robot_org, disabled_at";
+const ACCOUNT_COLUMNS: &str = "id, name, email, password_hash, site_role, kind, robot_org, email_verified_at, disabled_at";
 
 fn unique_violation(e: sqlx::Error, what: String) -> DbError {
     match &e {
@@ -77,8 +80,8 @@ impl Db {
     pub async fn create_account(&self, a: &NewAccount<'_>) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO accounts (id, name, email, password_hash, site_role, kind, robot_org, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO accounts (id, name, email, password_hash, site_role, kind, robot_org, created_at, email_verified_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(a.id)
         .bind(a.name)
@@ -88,6 +91,7 @@ impl Db {
         .bind(a.kind)
         .bind(a.robot_org)
         .bind(now_ms())
+        .bind(a.email_verified.then(now_ms))
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, format!("an account named {:?} or with that email already exists", a.name)))?;

@@ -2,6 +2,7 @@
 
 mod identity;
 mod registry;
+mod sign_in;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -11,6 +12,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
 pub use identity::{AccessTokenRecord, AccountRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
+pub use sign_in::OutboxMessage;
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 
 #[derive(Debug, thiserror::Error)]

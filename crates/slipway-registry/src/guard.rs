@@ -33,6 +33,8 @@ impl Needed {
             },
             Route::Manifest { .. } | Route::Blob { .. } if *method == Method::DELETE => repo("delete", "delete"),
             Route::Manifest { .. } if *method == Method::PUT => repo("push", "pull,push"),
+            // Reading an upload's progress is a read, as in the reference registry.
+            Route::Upload { .. } if *method == Method::GET => repo("pull", "pull"),
             Route::UploadStart { .. } | Route::Upload { .. } => repo("push", "pull,push"),
             Route::Tags { .. } | Route::Manifest { .. } | Route::Blob { .. } | Route::Referrers { .. } => {
                 repo("pull", "pull")
@@ -91,17 +93,69 @@ pub async fn check(auth: &AuthService, headers: &HeaderMap, needed: &Needed) -> 
     if needed.scope.is_none() || claims.allows(needed.kind, &needed.name, needed.action) {
         return Verdict::Allowed(claims);
     }
-    if claims.sub.is_empty() {
-        // Anonymous: signing in may help, so challenge again.
-        return Verdict::Refused(challenge(auth, headers, needed.scope.as_deref(), true));
-    }
-    let message = match needed.action {
-        "pull" => auth
-            .pull_refusal(&claims, &needed.name)
-            .await
-            .unwrap_or_else(|_| format!("pulling {} is not allowed", needed.name)),
-        "*" => "only administrators may list the catalog".to_owned(),
-        action => format!("{} may not {action} {}", claims.sub, needed.name),
+    // The token lacks the action. If its holder has the right (they asked for a token with
+    // other scopes), challenge so the client fetches a fitting token; if not, say why.
+    let holder = match auth.holder(&claims).await {
+        Ok(holder) => holder,
+        Err(e) => {
+            tracing::error!(error = %e, "looking up a token's holder");
+            return Verdict::Refused(challenge(auth, headers, needed.scope.as_deref(), true));
+        }
     };
-    Verdict::Refused(denied(message))
+    let Some(account) = &holder.account else {
+        return Verdict::Refused(challenge(auth, headers, needed.scope.as_deref(), true));
+    };
+    let refusal = if needed.kind == "registry" {
+        let is_admin = account.site_role == slipway_auth::access::SiteRole::Admin.as_str() && holder.token.is_none();
+        (!is_admin).then(|| "only administrators may list the catalog".to_owned())
+    } else {
+        match auth.decide(&holder, &needed.name).await {
+            Ok(decision) => {
+                let action = slipway_auth::scope::Action::parse(needed.action);
+                match action {
+                    Some(a) if decision.allowed.contains(&a) => None,
+                    Some(slipway_auth::scope::Action::Pull) => decision.pull_refusal,
+                    _ if holder.token.is_some() => {
+                        Some(format!("the access token used does not allow {} on {}", needed.action, needed.name))
+                    }
+                    _ => Some(format!("{} may not {} {}", account.name, needed.action, needed.name)),
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "access decision failed");
+                Some(format!("{} is not allowed on {}", needed.action, needed.name))
+            }
+        }
+    };
+    match refusal {
+        Some(message) => Verdict::Refused(denied(message)),
+        None => Verdict::Refused(challenge(auth, headers, needed.scope.as_deref(), true)),
+    }
+}
+
+/// What to do with a cross-repository mount whose token lacks pull on the source.
+pub enum MountSource {
+    /// Drop the mount parameters: the request becomes a plain upload.
+    Strip,
+    /// Ask the client for a token that also covers the source.
+    Challenge(Response),
+}
+
+pub async fn mount_source(auth: &AuthService, headers: &HeaderMap, claims: &Claims, name: &str, from: &str) -> MountSource {
+    let asked_for_source = claims.access.iter().any(|a| a.kind == "repository" && a.name == from);
+    if asked_for_source || from.parse::<slipway_oci::RepoName>().is_err() {
+        return MountSource::Strip;
+    }
+    let may_pull = match auth.holder(claims).await {
+        Ok(holder) => auth
+            .decide(&holder, from)
+            .await
+            .is_ok_and(|d| d.allowed.contains(&slipway_auth::scope::Action::Pull)),
+        Err(_) => false,
+    };
+    if !may_pull {
+        return MountSource::Strip;
+    }
+    let scope = format!("repository:{name}:pull,push repository:{from}:pull");
+    MountSource::Challenge(challenge(auth, headers, Some(&scope), true))
 }

@@ -63,11 +63,14 @@ async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> R
         let needed = Needed::of(route, request.method());
         match guard::check(auth, request.headers(), &needed).await {
             Verdict::Allowed(claims) => {
-                restrict_mount(&claims, &mut request);
+                if let Some(mut response) = check_mount(auth, &claims, route, &mut request).await {
+                    finish(&mut response, label, None);
+                    return response;
+                }
                 account = Some(claims.sub).filter(|sub| !sub.is_empty());
             }
             Verdict::Refused(mut response) => {
-                response.extensions_mut().insert(RouteLabel(label));
+                finish(&mut response, label, None);
                 return response;
             }
         }
@@ -86,30 +89,33 @@ async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> R
         )
         .into_response();
         response.headers_mut().insert("Retry-After", HeaderValue::from(wait.as_secs().max(1)));
-        rate_limit_headers(&mut response, quota.as_ref());
-        response.extensions_mut().insert(RouteLabel(label));
+        finish(&mut response, label, quota.as_ref());
         return response;
     }
     let mut response = match route {
         Some(route) => handle(registry, route, request).await.unwrap_or_else(IntoResponse::into_response),
         None => RegistryError::spec(ErrorCode::NameUnknown, format!("no registry route for {path}")).into_response(),
     };
+    finish(&mut response, label, quota.as_ref());
+    response
+}
+
+/// What every /v2/ response carries, refusals included.
+fn finish(response: &mut Response, label: &'static str, quota: Option<&Quota>) {
     response
         .headers_mut()
         .insert("Docker-Distribution-API-Version", HeaderValue::from_static("registry/2.0"));
-    rate_limit_headers(&mut response, quota.as_ref());
+    rate_limit_headers(response, quota);
     response.extensions_mut().insert(RouteLabel(label));
-    response
 }
 
 /// Counts a manifest GET against the caller's pull quota. Pulls of licensed content by
 /// entitled customers are paid for, so they are not limited.
 async fn count_pull(state: &RegistryState, repository: &str, account: Option<&str>, ip: Option<IpAddr>) -> Option<Quota> {
-    if let (Some(_), Some(auth)) = (account, &state.auth) {
-        if matches!(auth.policy(repository).await, Ok(slipway_auth::access::Policy::Licensed { .. })) {
+    if let (Some(_), Some(auth)) = (account, &state.auth)
+        && matches!(auth.policy(repository).await, Ok(slipway_auth::access::Policy::Licensed { .. })) {
             return None;
         }
-    }
     state.limiter.count(account, ip)
 }
 
@@ -122,16 +128,24 @@ fn rate_limit_headers(response: &mut Response, quota: Option<&Quota>) {
     headers.insert("RateLimit-Remaining", HeaderValue::from(quota.remaining));
 }
 
-/// A cross-repository mount reads the source repository, so it needs pull there too, and
-/// a mount without `from` could reveal blobs of repositories the caller cannot see. Without
-/// that right the mount parameters are dropped and the request becomes a plain upload.
-fn restrict_mount(claims: &slipway_auth::Claims, request: &mut Request) {
-    let Some(query) = request.uri().query() else { return };
+/// A cross-repository mount reads the source repository, so the token must allow pull
+/// there too. A token that did not ask for the source, held by someone who may pull it, is
+/// challenged for a wider one; otherwise (and for a mount without `from`, which could
+/// reveal blobs of repositories the caller cannot see) the mount parameters are dropped
+/// and the request becomes a plain upload.
+async fn check_mount(auth: &AuthService, claims: &slipway_auth::Claims, route: &Route<'_>, request: &mut Request) -> Option<Response> {
+    let Route::UploadStart { name } = route else { return None };
+    let query = request.uri().query()?;
     let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    let Some(_) = pairs.iter().find(|(k, _)| k == "mount") else { return };
-    let from = pairs.iter().find(|(k, _)| k == "from").map(|(_, v)| v.as_str());
-    if from.is_some_and(|from| claims.allows("repository", from, "pull")) {
-        return;
+    pairs.iter().find(|(k, _)| k == "mount")?;
+    let from = pairs.iter().find(|(k, _)| k == "from").map(|(_, v)| v.clone());
+    if let Some(from) = &from {
+        if claims.allows("repository", from, "pull") {
+            return None;
+        }
+        if let guard::MountSource::Challenge(response) = guard::mount_source(auth, request.headers(), claims, name, from).await {
+            return Some(response);
+        }
     }
     let kept: Vec<_> = pairs.iter().filter(|(k, _)| k != "mount" && k != "from").collect();
     let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(kept).finish();
@@ -140,6 +154,7 @@ fn restrict_mount(claims: &slipway_auth::Claims, request: &mut Request) {
     if let Ok(uri) = rebuilt.parse() {
         *request.uri_mut() = uri;
     }
+    None
 }
 
 async fn handle(registry: &Registry, route: Route<'_>, request: Request) -> Result<Response, RegistryError> {

@@ -26,6 +26,7 @@ pub struct Config {
     pub gc: GcConfig,
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
+    pub mail: MailConfig,
     pub log: LogConfig,
 }
 
@@ -39,6 +40,7 @@ impl Default for Config {
             gc: GcConfig::default(),
             auth: AuthConfig::default(),
             rate_limit: RateLimitConfig::default(),
+            mail: MailConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -103,6 +105,22 @@ impl GcConfig {
     }
 }
 
+/// Outgoing mail (verification links, password resets).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailConfig {
+    /// `smtp://host:port`, `smtp://user:password@host:587?tls=required` or
+    /// `smtps://...`. Unset: messages wait in the outbox.
+    pub smtp_url: Option<Secret>,
+    pub from: String,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig { smtp_url: None, from: "Slipway <slipway@localhost>".into() }
+    }
+}
+
 /// Pull (manifest GET) limits; 0 turns a limit off.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -161,12 +179,16 @@ impl Default for AuthConfig {
 }
 
 impl AuthConfig {
-    pub fn settings(&self) -> slipway_auth::AuthSettings {
+    pub fn settings(&self, mail: &MailConfig) -> slipway_auth::AuthSettings {
         slipway_auth::AuthSettings {
             issuer: self.service.clone(),
             service: self.service.clone(),
             token_ttl: Duration::from_secs(self.token_ttl_secs),
             public_url: self.public_url.clone(),
+            mail: slipway_auth::mail::MailSettings {
+                smtp_url: mail.smtp_url.as_ref().map(|s| s.expose().to_owned()),
+                from: mail.from.clone(),
+            },
             ..slipway_auth::AuthSettings::default()
         }
     }
@@ -255,6 +277,9 @@ impl Config {
         if let Some(s3) = value.pointer_mut("/storage/s3/secret_access_key") {
             *s3 = "***".into();
         }
+        if let Some(smtp) = &self.mail.smtp_url {
+            value["mail"]["smtp_url"] = redact_url(smtp.expose()).into();
+        }
         value
     }
 }
@@ -282,14 +307,14 @@ mod tests {
             jail.create_file("slipway.toml", "listen = \"127.0.0.1:6000\"\ndata_dir = \"from-file\"\n[gc]\ngrace_secs = 5\n")?;
             jail.set_env("SLIPWAY_DATA_DIR", "from-env");
             jail.set_env("SLIPWAY_GC__UPLOAD_TTL_SECS", "7");
-            let flags = Overrides { database_url: Some("postgres://u:pw@h/db".into()), ..Default::default() };
+            let flags = Overrides { database_url: Some("postgres://u:hunter2@h/db".into()), ..Default::default() };
             let config = Config::load(None, &flags).expect("loads");
             assert_eq!(config.listen.port(), 6000);
             assert_eq!(config.data_dir, PathBuf::from("from-env"));
             assert_eq!((config.gc.grace_secs, config.gc.upload_ttl_secs), (5, 7));
-            assert_eq!(config.database_url(), "postgres://u:pw@h/db");
+            assert_eq!(config.database_url(), "postgres://u:hunter2@h/db");
             let shown = config.redacted().to_string();
-            assert!(!shown.contains("pw"), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
             Ok(())
         });
     }

@@ -54,7 +54,7 @@ impl App {
         };
         let keys_dir = config.auth.keys_dir.clone().unwrap_or_else(|| config.data_dir.join("keys"));
         let keys = KeyRing::load_or_create(&keys_dir).context("loading the token-signing keys")?;
-        let auth = AuthService::new(db.clone(), keys, config.auth.settings());
+        let auth = AuthService::new(db.clone(), keys, config.auth.settings(&config.mail));
         let registry = Registry::new(db, store, RegistrySettings { redirect_blob_gets });
         Ok(App { registry, auth, config: Arc::new(config) })
     }
@@ -70,9 +70,24 @@ impl App {
         let guard = (self.config.auth.mode == AuthMode::Enforced).then(|| self.auth.clone());
         slipway_registry::router(self.registry.clone(), guard, self.config.rate_limit.settings())
             .merge(slipway_auth::router(self.auth.clone()))
+            .merge(slipway_auth::account_router(self.auth.clone()))
             .merge(ops)
             .layer(axum::middleware::from_fn(metrics_layer::record))
             .layer(TraceLayer::new_for_http())
+    }
+
+    /// Delivers queued mail every few seconds until the process ends.
+    pub fn spawn_mailer(&self) {
+        let auth = self.auth.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                ticker.tick().await;
+                if let Err(e) = slipway_auth::mail::deliver_due(auth.db(), &auth.settings().mail).await {
+                    tracing::warn!(error = %e, "mail delivery round failed");
+                }
+            }
+        });
     }
 
     /// Runs garbage collection every `interval` until the process ends.

@@ -91,6 +91,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let app = App::build(config).await?;
     app.spawn_gc();
+    app.spawn_mailer();
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "slipway is serving");
     // Connection addresses feed the per-address pull limits.

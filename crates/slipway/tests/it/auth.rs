@@ -330,3 +330,49 @@ async fn anonymous_pulls_are_rate_limited() {
     let signed_in = t.request(Method::GET, "/v2/acme/public/manifests/latest").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(signed_in.headers()["ratelimit-remaining"], "99");
 }
+
+/// Regression: a token missing an action its holder has (clients keep one token per
+/// scope) got 403 DENIED instead of a challenge to fetch a fitting token.
+#[tokio::test]
+async fn under_scoped_tokens_of_entitled_holders_are_challenged() {
+    let t = Backend::enforced().await.spawn().await;
+    let people = cast(&t).await;
+    let (_, body) = token(&t, &people["owner"], &["repository:acme/staging:delete".into()]).await;
+    let delete_only = body["token"].as_str().unwrap().to_owned();
+    let pull = t.request(Method::GET, "/v2/acme/staging/tags/list").bearer_auth(&delete_only).send().await.unwrap();
+    assert_eq!(pull.status(), StatusCode::UNAUTHORIZED);
+    assert!(pull.headers()["www-authenticate"].to_str().unwrap().contains("error=\"insufficient_scope\""));
+    assert_eq!(pull.headers()["docker-distribution-api-version"], "registry/2.0");
+
+    // A mount from a repository the token did not ask for, but its holder may read:
+    // challenge for both scopes instead of silently uploading.
+    let (_, body) = token(&t, &people["owner"], &["repository:acme/public:pull,push".into()]).await;
+    let push_only_here = body["token"].as_str().unwrap().to_owned();
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let mount = t
+        .request(Method::POST, &format!("/v2/acme/public/blobs/uploads/?mount={digest}&from=acme/staging"))
+        .bearer_auth(&push_only_here)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mount.status(), StatusCode::UNAUTHORIZED);
+    let challenge = mount.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("scope=\"repository:acme/public:pull,push repository:acme/staging:pull\""), "{challenge}");
+    // A source the holder cannot read is not revealed: the request becomes an upload.
+    let (_, body) = token(&t, &people["stranger"], &["repository:stranger/own:pull,push".into()]).await;
+    let stranger = body["token"].as_str().unwrap().to_owned();
+    let mount = t
+        .request(Method::POST, &format!("/v2/stranger/own/blobs/uploads/?mount={digest}&from=acme/staging"))
+        .bearer_auth(&stranger)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mount.status(), StatusCode::ACCEPTED);
+
+    // Where the holder lacks the right, the answer is a reasoned refusal.
+    let (_, body) = token(&t, &people["viewer"], &["repository:acme/staging:pull".into()]).await;
+    let push = t.request(Method::POST, "/v2/acme/staging/blobs/uploads/").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(push.status(), StatusCode::FORBIDDEN);
+    let error: serde_json::Value = push.json().await.unwrap();
+    assert_eq!(error["errors"][0]["message"], "viewer may not push acme/staging");
+}
