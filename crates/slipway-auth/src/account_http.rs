@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use slipway_db::AccountRecord;
 
+use crate::access::OrgRole;
 use crate::scope::ScopeRule;
 use crate::service::AuthService;
 use crate::token_http::client_ip;
@@ -29,6 +30,10 @@ pub fn router(auth: AuthService) -> Router {
         .route("/api/v1/password-reset/confirm", post(confirm_reset))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{id}", delete(revoke_token))
+        .route("/api/v1/orgs", post(create_org))
+        .route("/api/v1/orgs/{org}/members", get(members))
+        .route("/api/v1/orgs/{org}/invitations", post(invite))
+        .route("/api/v1/invitations/accept", post(accept))
         .with_state(auth)
 }
 
@@ -52,6 +57,7 @@ impl From<AuthError> for Problem {
             AuthError::Throttled => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
+            AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
             AuthError::Token(_) | AuthError::Db(_) | AuthError::Keys(_) => {
                 tracing::error!(error = %e, "account API failure");
                 return Problem(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".into());
@@ -257,4 +263,46 @@ async fn revoke_token(State(auth): State<AuthService>, headers: HeaderMap, Path(
     }
     auth.revoke_token(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+struct NewOrg {
+    name: String,
+}
+
+async fn create_org(State(auth): State<AuthService>, headers: HeaderMap, Json(form): Json<NewOrg>) -> ApiResult {
+    let (account, _) = signed_in(&auth, &headers, true).await?;
+    auth.create_organization(&form.name, &account.name).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({"name": form.name, "owner": account.name}))).into_response())
+}
+
+async fn members(State(auth): State<AuthService>, headers: HeaderMap, Path(org): Path<String>) -> ApiResult {
+    let (account, _) = signed_in(&auth, &headers, false).await?;
+    let members: Vec<_> = auth
+        .members(&account, &org)
+        .await?
+        .into_iter()
+        .map(|(name, role)| serde_json::json!({"name": name, "role": role}))
+        .collect();
+    Ok(Json(serde_json::json!({ "members": members })).into_response())
+}
+
+#[derive(Deserialize)]
+struct Invitation {
+    email: String,
+    role: String,
+}
+
+async fn invite(State(auth): State<AuthService>, headers: HeaderMap, Path(org): Path<String>, Json(form): Json<Invitation>) -> ApiResult {
+    let (account, _) = signed_in(&auth, &headers, true).await?;
+    let role = OrgRole::parse(&form.role)
+        .ok_or_else(|| Problem(StatusCode::UNPROCESSABLE_ENTITY, "role must be owner, maintainer or viewer".into()))?;
+    auth.invite(&account, &org, &form.email, role, &base_url(&auth, &headers)).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}
+
+async fn accept(State(auth): State<AuthService>, headers: HeaderMap, Json(form): Json<TokenForm>) -> ApiResult {
+    let (account, _) = signed_in(&auth, &headers, true).await?;
+    let (org, role) = auth.accept_invitation(&account, &form.token).await?;
+    Ok(Json(serde_json::json!({"org": org, "role": role.as_str()})).into_response())
 }

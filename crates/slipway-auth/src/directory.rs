@@ -217,3 +217,60 @@ mod tests {
         }
     }
 }
+
+const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+
+impl AuthService {
+    async fn role_in(&self, account: &AccountRecord, org: &str) -> Result<Option<OrgRole>, AuthError> {
+        Ok(self.db().memberships(&account.id).await?.into_iter().find(|(o, _)| o == org).and_then(|(_, r)| OrgRole::parse(&r)))
+    }
+
+    /// Owners (and site administrators) manage an organization's members.
+    async fn ensure_owner(&self, account: &AccountRecord, org: &str) -> Result<(), AuthError> {
+        if !self.db().organization_exists(org).await? {
+            return Err(AuthError::NotFound(format!("no organization named {org:?}")));
+        }
+        let admin = account.site_role == SiteRole::Admin.as_str();
+        if admin || self.role_in(account, org).await? == Some(OrgRole::Owner) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(format!("only owners of {org} can manage its members")))
+        }
+    }
+
+    /// Mails an invitation to join `org` with `role`; the link's secret is shown only there.
+    pub async fn invite(&self, inviter: &AccountRecord, org: &str, email: &str, role: OrgRole, base_url: &str) -> Result<(), AuthError> {
+        check_email(email)?;
+        self.ensure_owner(inviter, org).await?;
+        let (secret, hash) = new_access_token();
+        let expires = slipway_db::now_ms() + INVITATION_TTL_MS;
+        self.db().create_invitation(&hash, org, email, role.as_str(), &inviter.id, expires).await?;
+        let body = format!(
+            "Hello,\n\n{} invites you to join the organization {org} on Slipway as {}.\n\nSign in at {} and accept with this code within 7 days:\n\n{secret}\n",
+            inviter.name,
+            role.as_str(),
+            base_url.trim_end_matches('/')
+        );
+        crate::mail::enqueue(self.db(), email, &format!("Join {org} on Slipway"), &body).await
+    }
+
+    /// Adds `account` to the organization an invitation is for.
+    pub async fn accept_invitation(&self, account: &AccountRecord, code: &str) -> Result<(String, OrgRole), AuthError> {
+        let invitation = self
+            .db()
+            .accept_invitation(&crate::secrets::token_hash(code), &account.id)
+            .await?
+            .ok_or_else(|| AuthError::Invalid("this invitation is invalid, used or expired".into()))?;
+        let role = OrgRole::parse(&invitation.role).unwrap_or(OrgRole::Viewer);
+        Ok((invitation.org, role))
+    }
+
+    /// Members of `org`, for its members and site staff.
+    pub async fn members(&self, viewer: &AccountRecord, org: &str) -> Result<Vec<(String, String)>, AuthError> {
+        let staff = viewer.site_role != SiteRole::User.as_str();
+        if !staff && self.role_in(viewer, org).await?.is_none() {
+            return Err(AuthError::NotFound(format!("no organization named {org:?}")));
+        }
+        Ok(self.db().members(org).await?)
+    }
+}

@@ -29,6 +29,8 @@ pub enum AuthError {
     Token(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error(transparent)]
     Db(#[from] slipway_db::DbError),
     #[error("too many failed sign-ins; try again in 15 minutes")]

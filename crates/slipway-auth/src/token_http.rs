@@ -44,6 +44,7 @@ impl IntoResponse for AuthError {
             AuthError::Throttled => error(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", &AuthError::Throttled.to_string()),
             AuthError::Unverified => error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", &AuthError::Unverified.to_string()),
             AuthError::Invalid(message) => error(StatusCode::BAD_REQUEST, "UNSUPPORTED", &message),
+            AuthError::Forbidden(message) => error(StatusCode::FORBIDDEN, "DENIED", &message),
             other => {
                 tracing::error!(error = %other, "token service failure");
                 error(StatusCode::INTERNAL_SERVER_ERROR, "UNKNOWN", "internal server error")

@@ -364,3 +364,78 @@ impl Db {
         .await?)
     }
 }
+
+/// A pending invitation, as its recipient accepts it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct InvitationRecord {
+    pub org: String,
+    pub email: String,
+    pub role: String,
+}
+
+impl Db {
+    pub async fn create_invitation(
+        &self,
+        token_hash: &str,
+        org: &str,
+        email: &str,
+        role: &str,
+        invited_by: &str,
+        expires_at: i64,
+    ) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO invitations (token_hash, org, email, role, invited_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(token_hash)
+        .bind(org)
+        .bind(email)
+        .bind(role)
+        .bind(invited_by)
+        .bind(now_ms())
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Accepts a live invitation on behalf of `account_id`: marks it used and adds the
+    /// membership in one transaction. None if the invitation is unknown, used or expired.
+    pub async fn accept_invitation(&self, token_hash: &str, account_id: &str) -> Result<Option<InvitationRecord>, DbError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let invitation = sqlx::query_as::<Any, InvitationRecord>(
+            "UPDATE invitations SET accepted_at = $1 WHERE token_hash = $2 AND accepted_at IS NULL AND expires_at > $1
+             RETURNING org, email, role",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(inv) = &invitation {
+            sqlx::query(
+                "INSERT INTO memberships (org, account_id, role, created_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (org, account_id) DO UPDATE SET role = excluded.role",
+            )
+            .bind(&inv.org)
+            .bind(account_id)
+            .bind(&inv.role)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(invitation)
+    }
+
+    /// Members of an organization: (account name, role).
+    pub async fn members(&self, org: &str) -> Result<Vec<(String, String)>, DbError> {
+        Ok(sqlx::query_as::<Any, (String, String)>(
+            "SELECT a.name, m.role FROM memberships m JOIN accounts a ON a.id = m.account_id WHERE m.org = $1 ORDER BY a.name",
+        )
+        .bind(org)
+        .fetch_all(&self.read)
+        .await?)
+    }
+}

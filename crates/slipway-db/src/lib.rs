@@ -11,7 +11,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
-pub use identity::{AccessTokenRecord, AccountRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
+pub use identity::{AccessTokenRecord, AccountRecord, InvitationRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
 pub use sign_in::OutboxMessage;
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 

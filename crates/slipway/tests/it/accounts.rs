@@ -194,3 +194,97 @@ async fn failed_sign_ins_are_throttled() {
     t.app.auth.create_user("bystander", "by@example.com", "another password", slipway_auth::access::SiteRole::User).await.unwrap();
     assert_eq!(token_status(&t, "bystander", "another password").await.0, StatusCode::OK);
 }
+
+/// Signs in through the API; returns (cookie, CSRF token).
+async fn session(t: &TestApp, name: &str, password: &str) -> (String, String) {
+    let response = t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": name, "password": password})).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let csrf = response.json::<serde_json::Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn organizations_invite_members_by_email() {
+    let smtp = SmtpSink::start().await;
+    let backend = Backend::with(|c| {
+        c.auth.mode = slipway::config::AuthMode::Enforced;
+        c.mail.smtp_url = Some(slipway::config::Secret::new(format!("smtp://127.0.0.1:{}", smtp.port)));
+    })
+    .await;
+    let t = backend.spawn().await;
+    let password = "publisher password";
+    for name in ["founder", "bob", "mallory"] {
+        t.app.auth.create_user(name, &format!("{name}@example.com"), password, slipway_auth::access::SiteRole::User).await.unwrap();
+    }
+    let (founder, founder_csrf) = session(&t, "founder", password).await;
+    let made = t
+        .request(Method::POST, "/api/v1/orgs")
+        .header("cookie", &founder)
+        .header("x-csrf-token", &founder_csrf)
+        .json(&serde_json::json!({"name": "widgets"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+
+    let (mallory, mallory_csrf) = session(&t, "mallory", password).await;
+    let refused = t
+        .request(Method::POST, "/api/v1/orgs/widgets/invitations")
+        .header("cookie", &mallory)
+        .header("x-csrf-token", &mallory_csrf)
+        .json(&serde_json::json!({"email": "mallory@example.com", "role": "owner"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "only owners invite");
+
+    let invited = t
+        .request(Method::POST, "/api/v1/orgs/widgets/invitations")
+        .header("cookie", &founder)
+        .header("x-csrf-token", &founder_csrf)
+        .json(&serde_json::json!({"email": "bob@example.com", "role": "maintainer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invited.status(), StatusCode::ACCEPTED);
+    assert_eq!(deliver(&t).await, 1);
+    let mail = smtp.messages().pop().unwrap();
+    assert!(mail.contains("To: bob@example.com") && mail.contains("widgets"), "{mail}");
+    let code = secret_after(&mail, "within 7 days:\n\nslw_");
+
+    let (bob, bob_csrf) = session(&t, "bob", password).await;
+    let accept = |cookie: String, csrf: String| {
+        let t = &t;
+        let code = code.clone();
+        async move {
+            t.request(Method::POST, "/api/v1/invitations/accept")
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
+                .json(&serde_json::json!({"token": format!("slw_{code}")}))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let accepted = accept(bob.clone(), bob_csrf.clone()).await;
+    assert_eq!(accepted.status(), StatusCode::OK);
+    assert_eq!(accepted.json::<serde_json::Value>().await.unwrap()["role"], "maintainer");
+    assert_eq!(accept(mallory, mallory_csrf).await.status(), StatusCode::UNPROCESSABLE_ENTITY, "single use");
+
+    let members: serde_json::Value = t.request(Method::GET, "/api/v1/orgs/widgets/members").header("cookie", &founder).send().await.unwrap().json().await.unwrap();
+    assert_eq!(members["members"], serde_json::json!([{"name": "bob", "role": "maintainer"}, {"name": "founder", "role": "owner"}]));
+    // Membership shows up in registry grants at bob's next token.
+    let grant = t
+        .request(Method::GET, "/auth/token")
+        .query(&[("service", "slipway"), ("scope", "repository:widgets/app:pull,push,delete")])
+        .basic_auth("bob", Some(password))
+        .send()
+        .await
+        .unwrap();
+    let body: serde_json::Value = grant.json().await.unwrap();
+    let payload = body["token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
+    use base64::Engine;
+    let claims: serde_json::Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["access"][0]["actions"], serde_json::json!(["pull", "push"]));
+}
