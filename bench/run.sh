@@ -11,13 +11,16 @@
 #   wrk        wrk load and memory only (one untimed push per registry for setup)
 #
 # Knobs (environment): BENCH_RUNS (push/pull runs per registry, default 5),
-# BENCH_WRK_ROUNDS (wrk runs per bench and registry, default 3; the median is
+# BENCH_WRK_ROUNDS (wrk runs per bench and registry, default 5; the median is
 # reported), BENCH_WRK_DURATION (default 10s), BENCH_WRK_THREADS (2),
 # BENCH_WRK_CONNECTIONS (16), BENCH_LAYERS (4), BENCH_LAYER_MB (50),
 # BENCH_LARGE_MB (64), BENCH_SMALL_BYTES (400), BENCH_WAIT_QUIET (seconds to
-# wait for other compilers to finish before measuring, default 0), SLIPWAY_BIN
+# wait for other compilers to finish before measuring, default 0),
+# BENCH_SLIPWAY_NODELAY_SHIM=1 (an experiment: run slipway with TCP_NODELAY
+# forced on its accepted sockets by bench/nodelay-shim.c), E2E_SLIPWAY_BIN
 # (default: the release build in target/bench, built here first unless
-# BENCH_BUILD=0).
+# BENCH_BUILD=0; SLIPWAY_BIN is accepted as an alias), BENCH_REV (build and
+# measure that commit from a clean export instead of the working tree).
 #
 # Everything listens on 127.0.0.1 only; all data lives in one temp dir that is
 # removed on exit (tests/e2e/lib.sh). Every external command has a time limit.
@@ -37,7 +40,7 @@ case "$what" in all | pushpull | wrk) ;; *)
 esac
 
 RUNS="${BENCH_RUNS:-5}"
-WRK_ROUNDS="${BENCH_WRK_ROUNDS:-3}"
+WRK_ROUNDS="${BENCH_WRK_ROUNDS:-5}"
 WRK_DURATION="${BENCH_WRK_DURATION:-10s}"
 WRK_THREADS="${BENCH_WRK_THREADS:-2}"
 WRK_CONNECTIONS="${BENCH_WRK_CONNECTIONS:-16}"
@@ -58,20 +61,43 @@ for tool in skopeo wrk umoci docker-registry curl python3 timeout; do
 done
 
 # ------------------------------------------------------------------ slipway build
-if [ -z "${SLIPWAY_BIN:-}" ]; then
-    SLIPWAY_BIN="$REPO_ROOT/target/bench/release/slipway"
-    if [ "${BENCH_BUILD:-1}" != 0 ]; then
-        log "building slipway (release, target/bench)"
-        (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$REPO_ROOT/target/bench" \
+# E2E_SLIPWAY_BIN (the harness's variable) names the binary to measure. A
+# SLIPWAY_BIN from the caller is taken as an alias, then removed from the
+# environment: slipway reads every SLIPWAY_* variable as configuration and
+# refuses to start on an unknown one.
+if [ -z "${E2E_SLIPWAY_BIN:-}" ] && [ -n "${SLIPWAY_BIN:-}" ]; then E2E_SLIPWAY_BIN="$SLIPWAY_BIN"; fi
+unset SLIPWAY_BIN
+# BENCH_REV=REV builds that commit from a clean `git archive` export (in the
+# temp dir) instead of the working tree, so work in progress is not measured.
+SLIPWAY_REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git -C "$REPO_ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+    SLIPWAY_REV="$SLIPWAY_REV (working tree, with uncommitted changes under crates/)"
+fi
+if [ -z "${E2E_SLIPWAY_BIN:-}" ]; then
+    E2E_SLIPWAY_BIN="$REPO_ROOT/target/bench/release/slipway"
+    build_src="$REPO_ROOT"
+    if [ -n "${BENCH_REV:-}" ]; then
+        rev="$(git -C "$REPO_ROOT" rev-parse --verify "${BENCH_REV}^{commit}")" || die "unknown revision $BENCH_REV"
+        build_src="$E2E_TMP/src"
+        mkdir -p "$build_src"
+        git -C "$REPO_ROOT" archive "$rev" | tar -x -C "$build_src"
+        SLIPWAY_REV="$(git -C "$REPO_ROOT" rev-parse --short "$rev") (clean export of BENCH_REV=$BENCH_REV)"
+    elif [ "${BENCH_BUILD:-1}" = 0 ]; then
+        SLIPWAY_REV="prebuilt target/bench binary (BENCH_BUILD=0); working tree at $SLIPWAY_REV"
+    fi
+    if [ -n "${BENCH_REV:-}" ] || [ "${BENCH_BUILD:-1}" != 0 ]; then
+        log "building slipway ${BENCH_REV:+$BENCH_REV }(release, target/bench)"
+        (cd "$build_src" && CARGO_TARGET_DIR="$REPO_ROOT/target/bench" \
             timeout 3600 nice -n 10 cargo build --release -p slipway) >&2 ||
             die "cargo build failed"
     fi
+else
+    SLIPWAY_REV="given binary; working tree at $SLIPWAY_REV"
 fi
-# A shell variable only: slipway reads every SLIPWAY_* environment variable as
-# configuration and refuses to start on an unknown one such as SLIPWAY_BIN.
-export -n SLIPWAY_BIN
+E2E_SLIPWAY_BIN="$(realpath "$E2E_SLIPWAY_BIN")"
+export E2E_SLIPWAY_BIN
 # start_slipway BACKEND: the embedded SQLite + filesystem backend is what we measure.
-# shellcheck source=../tests/e2e/slipway.sh
+# shellcheck source-path=SCRIPTDIR source=../tests/e2e/slipway.sh
 source "$REPO_ROOT/tests/e2e/slipway.sh"
 
 RESULTS="$E2E_TMP/results.tsv"
@@ -81,6 +107,9 @@ record() {
     local IFS=$'\t'
     echo "$*" >>"$RESULTS"
 }
+
+# Addresses and process ids of the two servers, by role: peer, slipway.
+declare -A ADDR=() PID=()
 
 # --------------------------------------------------------------- machine state
 # Compiler processes not started by this script: a sign another build competes
@@ -94,6 +123,83 @@ foreign_builds() {
     echo "$n"
 }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# CPU used by everything else on the machine while we measure. cpu_mark prints
+# "BUSY TOTAL STEAL OURS" in clock ticks: machine-wide user+nice+system, all
+# time, steal (from /proc/stat), and what this script's process tree used (the
+# two servers, plus this shell and every child it has reaped: wrk, skopeo,
+# curl...). cpu_others MARK_BEFORE MARK_AFTER prints "OTHERS% STEAL%" of the
+# whole machine (all CPUs) between the two marks.
+_proc_ticks() { # PID [with_children]
+    local line f
+    read -r line 2>/dev/null <"/proc/$1/stat" || {
+        echo 0
+        return
+    }
+    # shellcheck disable=SC2206 # split the fields after "pid (comm) "
+    f=(${line##*) })
+    if [ "${2:-}" = children ]; then
+        echo $((f[11] + f[12] + f[13] + f[14]))
+    else
+        echo $((f[11] + f[12]))
+    fi
+}
+cpu_mark() {
+    local user nice system idle iowait irq softirq steal ours
+    read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
+    ours=$(($(_proc_ticks $$ children) + $(_proc_ticks "${PID[peer]:-}") + $(_proc_ticks "${PID[slipway]:-}")))
+    echo "$((user + nice + system)) $((user + nice + system + idle + iowait + irq + softirq + steal)) $steal $ours"
+}
+# foreign_snapshot: "PID TICKS COMM" for every process outside this run's
+# tree (TICKS: its own user + system time; what its children used shows in
+# cpu_others only).
+foreign_snapshot() {
+    local -A ours=([$$]=1)
+    local p line comm f
+    for p in $(_e2e_descendants $$); do ours[$p]=1; done
+    for p in /proc/[0-9]*; do
+        p="${p#/proc/}"
+        [ -z "${ours[$p]:-}" ] || continue
+        read -r line 2>/dev/null <"/proc/$p/stat" || continue
+        comm="${line#*(}"
+        comm="${comm%)*}"
+        # shellcheck disable=SC2206 # split the fields after "pid (comm) "
+        f=(${line##*) })
+        echo "$p $((f[11] + f[12])) ${comm// /_}"
+    done
+}
+# foreign_top SNAP_BEFORE SNAP_AFTER MARK_BEFORE MARK_AFTER: the two commands
+# outside this run that used the most CPU in between, as "comm:%,comm:%"
+# (% of the whole machine), or "-".
+foreign_top() {
+    local t0 t1
+    t0="$(cut -d' ' -f2 <<<"$3")"
+    t1="$(cut -d' ' -f2 <<<"$4")"
+    awk -v t="$((t1 - t0))" 'NR == FNR { before[$1] = $2; next }
+        { d = $2 - ($1 in before ? before[$1] : 0); if (d > 0) use[$3] += d }
+        END {
+            if (t <= 0) t = 1
+            n = 0
+            for (c in use) { names[++n] = c }
+            out = ""
+            for (k = 1; k <= 2; k++) {
+                best = ""; bv = 0
+                for (i = 1; i <= n; i++) if (use[names[i]] > bv) { bv = use[names[i]]; best = names[i] }
+                if (best == "" || 100 * bv / t < 0.5) break
+                out = out (out == "" ? "" : ",") sprintf("%s:%.0f%%", best, 100 * bv / t)
+                use[best] = 0
+            }
+            print (out == "" ? "-" : out)
+        }' <(echo "$1") <(echo "$2")
+}
+cpu_others() {
+    # shellcheck disable=SC2086 # two marks of four numbers each
+    set -- $1 $2
+    awk -v b0="$1" -v t0="$2" -v s0="$3" -v o0="$4" -v b1="$5" -v t1="$6" -v s1="$7" -v o1="$8" 'BEGIN {
+        t = t1 - t0; if (t <= 0) t = 1
+        o = (b1 - b0) - (o1 - o0); if (o < 0) o = 0
+        printf "%.1f %.1f", 100 * o / t, 100 * (s1 - s0) / t }'
+}
 
 # rss_kb PID FIELD: VmRSS or VmHWM of a process in kB.
 rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
@@ -174,20 +280,29 @@ pick_skopeo_isolation() {
 
 now_ns() { date +%s%N; }
 
-# timed_copy OUTVAR SRC DST: runs one skopeo copy, sets OUTVAR to its wall time in seconds.
+# timed_copy SRC DST SERVER_PID: runs one skopeo copy; sets SECS to its wall
+# time in seconds and OTHERS to "others=CPU% steal=CPU% builds=N
+# server_ticks=N" (the CPU the server used, in clock ticks) for the record.
 timed_copy() {
-    local -n _secs="$1"
-    local t0 t1
+    local t0 t1 m0 m1 f0 f1 others steal c0 c1 pid="$3"
     sync # start from a clean writeback state: nobody pays for the previous run's dirty pages
+    c0="$(_proc_ticks "$pid")"
+    f0="$(foreign_snapshot)"
+    m0="$(cpu_mark)"
     t0="$(now_ns)"
-    isolated_skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false "$2" "$3" >&2 ||
-        die "skopeo copy $2 -> $3 failed"
+    isolated_skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false "$1" "$2" >&2 ||
+        die "skopeo copy $1 -> $2 failed"
     t1="$(now_ns)"
-    _secs="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+    m1="$(cpu_mark)"
+    f1="$(foreign_snapshot)"
+    c1="$(_proc_ticks "$pid")"
+    SECS="$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+    read -r others steal <<<"$(cpu_others "$m0" "$m1")"
+    OTHERS="others=$others steal=$steal builds=$(foreign_builds) server_ticks=$((c1 - c0))"
+    OTHERS+=" top=$(foreign_top "$f0" "$f1" "$m0" "$m1")"
 }
 
 # ------------------------------------------------------------------ registries
-declare -A ADDR PID
 start_registries() {
     start_reference_registry
     ADDR[peer]="$REGISTRY"
@@ -198,11 +313,21 @@ start_registries() {
     done
     [ -n "${PID[peer]:-}" ] || die "cannot find the docker-registry process"
 
-    start_slipway sqlite-fs
+    if [ "${BENCH_SLIPWAY_NODELAY_SHIM:-0}" = 1 ]; then
+        # EXPERIMENT, not the shipped behaviour: TCP_NODELAY on every accepted
+        # socket of slipway, through an LD_PRELOAD shim (bench/nodelay-shim.c).
+        command -v cc >/dev/null || die "BENCH_SLIPWAY_NODELAY_SHIM=1 needs a C compiler (cc)"
+        cc -shared -fPIC -O2 -o "$E2E_TMP/nodelay-shim.so" "$BENCH_DIR/nodelay-shim.c" -ldl ||
+            die "cannot build the TCP_NODELAY shim"
+        LD_PRELOAD="$E2E_TMP/nodelay-shim.so" start_slipway sqlite-fs
+    else
+        start_slipway sqlite-fs
+    fi
     ADDR[slipway]="$REGISTRY"
-    PID[slipway]="$SLIPWAY_PID" # exported by start_slipway
-    read -r comm <"/proc/$SLIPWAY_PID/comm"
-    [ "$comm" = slipway ] || die "process $SLIPWAY_PID is $comm, not slipway"
+    PID[slipway]="$E2E_SLIPWAY_PID" # exported by start_slipway
+    # Measure the binary we mean to, whatever the harness's default is.
+    [ "$(readlink "/proc/$E2E_SLIPWAY_PID/exe")" = "$E2E_SLIPWAY_BIN" ] ||
+        die "process $E2E_SLIPWAY_PID runs $(readlink "/proc/$E2E_SLIPWAY_PID/exe"), not $E2E_SLIPWAY_BIN"
     log "docker-registry 2.8.2 at ${ADDR[peer]} (pid ${PID[peer]}), slipway at ${ADDR[slipway]} (pid ${PID[slipway]})"
 }
 
@@ -235,10 +360,26 @@ expect_get() {
 # ------------------------------------------------------------------- the run
 # BENCH_WAIT_QUIET=SECS: first wait up to SECS seconds for other people's
 # compilers to finish (the machine may be shared); measure anyway after that.
+# machine_busy: % of the whole machine busy over the next 3 seconds.
+machine_busy() {
+    local a b
+    a="$(cpu_mark)"
+    sleep 3
+    b="$(cpu_mark)"
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        t = y[2] - x[2]; if (t <= 0) t = 1; printf "%.0f", 100 * (y[1] - x[1]) / t }'
+}
 if [ "${BENCH_WAIT_QUIET:-0}" -gt 0 ]; then
+    log "waiting up to ${BENCH_WAIT_QUIET}s for a quiet machine (no other compilers, < 10% busy for 9 s)"
     quiet_deadline=$((SECONDS + BENCH_WAIT_QUIET))
-    while [ "$(foreign_builds)" -gt 0 ] && [ "$SECONDS" -lt "$quiet_deadline" ]; do sleep 2; done
-    [ "$(foreign_builds)" = 0 ] || log "WARNING: other builds still running after ${BENCH_WAIT_QUIET}s; measuring anyway"
+    until [ "$(foreign_builds)" = 0 ] && [ "$(machine_busy)" -lt 10 ] &&
+        [ "$(machine_busy)" -lt 10 ] && [ "$(machine_busy)" -lt 10 ]; do
+        if [ "$SECONDS" -ge "$quiet_deadline" ]; then
+            log "WARNING: the machine is still busy after ${BENCH_WAIT_QUIET}s; measuring anyway"
+            break
+        fi
+        sleep 2
+    done
 fi
 START_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
 START_LOAD="$(loadavg)"
@@ -254,14 +395,14 @@ done
 # The first push of each registry is the setup push: it feeds the memory
 # reading "after one push" and the wrk targets. In `all` and `pushpull` it is
 # also timed run 1.
-secs=""
+SECS="" OTHERS=""
 copy_runs=1
 [ "$what" = wrk ] || copy_runs="$RUNS"
 for ((i = 1; i <= copy_runs; i++)); do
     for r in $(order "$i"); do
-        timed_copy secs "oci:$IMAGE:bench" "docker://${ADDR[$r]}/bench/push-$i:bench"
-        log "push $i $r ${secs}s"
-        [ "$what" = wrk ] || record time push "$r" "$i" "s=$secs" "builds=$(foreign_builds)"
+        timed_copy "oci:$IMAGE:bench" "docker://${ADDR[$r]}/bench/push-$i:bench" "${PID[$r]}"
+        log "push $i $r ${SECS}s ($OTHERS)"
+        [ "$what" = wrk ] || record time push "$r" "$i" "s=$SECS" "$OTHERS"
         if [ "$i" = 1 ]; then
             sleep 1
             record mem idle_push "$r" - "kb=$(rss_kb "${PID[$r]}" VmRSS)"
@@ -272,9 +413,9 @@ if [ "$what" != wrk ]; then
     for ((i = 1; i <= RUNS; i++)); do
         for r in $(order "$i"); do
             dest="$E2E_TMP/pull-$r-$i"
-            timed_copy secs "docker://${ADDR[$r]}/bench/push-$i:bench" "oci:$dest:bench"
-            log "pull $i $r ${secs}s"
-            record time pull "$r" "$i" "s=$secs" "builds=$(foreign_builds)"
+            timed_copy "docker://${ADDR[$r]}/bench/push-$i:bench" "oci:$dest:bench" "${PID[$r]}"
+            log "pull $i $r ${SECS}s ($OTHERS)"
+            record time pull "$r" "$i" "s=$SECS" "$OTHERS"
             got="$(du -sb "$dest/blobs" | cut -f1)"
             [ "$got" = "$IMAGE_BYTES" ] || die "pull $i from $r holds $got bytes, not $IMAGE_BYTES"
             rm -rf "$dest"
@@ -314,7 +455,7 @@ if [ "$what" != pushpull ]; then
     wrk_secs="${WRK_DURATION%s}"
     # run_wrk BENCH REGISTRY ROUND URL [wrk args]: one wrk run with RSS sampling.
     run_wrk() {
-        local bench="$1" r="$2" round="$3" url="$4" pid out line hwm=none builds sampler
+        local bench="$1" r="$2" round="$3" url="$4" pid out line hwm=none sampler m0 m1 f0 f1 others steal c0 c1
         shift 4
         pid="${PID[$r]}"
         out="$E2E_TMP/rss-$bench-$r-$round"
@@ -324,16 +465,23 @@ if [ "$what" != pushpull ]; then
         reset_hwm "$pid" && hwm_ok=1
         rss_sampler "$pid" "$out" &
         sampler=$!
-        builds="$(foreign_builds)"
+        c0="$(_proc_ticks "$pid")"
+        f0="$(foreign_snapshot)"
+        m0="$(cpu_mark)"
         line="$(timeout $((wrk_secs + 60)) wrk -t"$WRK_THREADS" -c"$WRK_CONNECTIONS" -d"$WRK_DURATION" \
             --timeout 30s -s "$BENCH_DIR/wrk-report.lua" "$@" "$url" | grep '^WRKRESULT')" ||
             die "wrk failed against $url"
         rm -f "$out.stop"
         wait "$sampler" 2>/dev/null || true
+        m1="$(cpu_mark)"
+        f1="$(foreign_snapshot)"
+        c1="$(_proc_ticks "$pid")"
+        read -r others steal <<<"$(cpu_others "$m0" "$m1")"
         [ "$hwm_ok" = 0 ] || hwm="$(rss_kb "$pid" VmHWM)"
         record wrk "$bench" "$r" "$round" "${line#WRKRESULT }" "peak_kb=$(cat "$out" 2>/dev/null || echo 0)" \
-            "hwm_kb=$hwm" "builds=$builds" "builds_after=$(foreign_builds)"
-        log "wrk $bench $r round $round: ${line#WRKRESULT }"
+            "hwm_kb=$hwm" "others=$others" "steal=$steal" "builds=$(foreign_builds)" "server_ticks=$((c1 - c0))" \
+            "top=$(foreign_top "$f0" "$f1" "$m0" "$m1")"
+        log "wrk $bench $r round $round: ${line#WRKRESULT } others=$others% steal=$steal%"
     }
     for ((round = 1; round <= WRK_ROUNDS; round++)); do
         for r in $(order "$round"); do
@@ -355,15 +503,11 @@ fi
 # ------------------------------------------------------------------- report
 MEM_KB="$(awk '$1 == "MemTotal:" { print $2 }' /proc/meminfo)"
 CPU_MODEL="$(awk -F': ' '$1 ~ /^model name/ { print $2; exit }' /proc/cpuinfo)"
-SLIPWAY_REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ -n "$(git -C "$REPO_ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
-    SLIPWAY_REV="$SLIPWAY_REV (with uncommitted changes under crates/)"
-fi
 BENCH_META_DATE="$START_DATE" BENCH_META_NPROC="$(nproc)" BENCH_META_MEM_KB="$MEM_KB" \
     BENCH_META_CPU="$CPU_MODEL" BENCH_META_KERNEL="$(uname -r)" \
     BENCH_META_LOAD_START="$START_LOAD" BENCH_META_LOAD_END="$(loadavg)" \
     BENCH_META_BUILDS_START="$START_BUILDS" BENCH_META_BUILDS_END="$(foreign_builds)" \
-    BENCH_META_SLIPWAY_REV="$SLIPWAY_REV" BENCH_META_SLIPWAY_BIN="${SLIPWAY_BIN#"$REPO_ROOT"/}" \
+    BENCH_META_SLIPWAY_REV="$SLIPWAY_REV" BENCH_META_SLIPWAY_BIN="${E2E_SLIPWAY_BIN#"$REPO_ROOT"/}" \
     BENCH_META_PEER="$(docker-registry --version 2>/dev/null | awk '{ print $3 }')" \
     BENCH_META_SKOPEO="$(skopeo --version | awk '{ print $3 }')" \
     BENCH_META_WRK="$(wrk --version 2>&1 | awk 'NR == 1 { print $2 }')" \
@@ -371,5 +515,5 @@ BENCH_META_DATE="$START_DATE" BENCH_META_NPROC="$(nproc)" BENCH_META_MEM_KB="$ME
     BENCH_META_RUNS="$RUNS" BENCH_META_WRK_ROUNDS="$WRK_ROUNDS" BENCH_META_WHAT="$what" \
     BENCH_META_IMAGE="$LAYERS x $LAYER_MB MiB random gzip layers, $IMAGE_BYTES bytes of blobs" \
     BENCH_META_IMAGE_MB="$((IMAGE_BYTES / 1000000))" BENCH_META_LARGE_MB="$LARGE_MB" BENCH_META_SMALL_BYTES="$SMALL_BYTES" \
-    BENCH_META_SKOPEO_ISOLATION="$SKOPEO_ISOLATION" \
+    BENCH_META_CLK_TCK="$(getconf CLK_TCK)" BENCH_META_SKOPEO_ISOLATION="$SKOPEO_ISOLATION" BENCH_META_NODELAY_SHIM="${BENCH_SLIPWAY_NODELAY_SHIM:-0}" \
     python3 "$BENCH_DIR/report.py" "$RESULTS"

@@ -199,25 +199,6 @@ impl AuthService {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_and_emails() {
-        for ok in ["acme", "a1", "my-org", "x.y_z"] {
-            assert!(check_name(ok).is_ok(), "{ok}");
-        }
-        for bad in ["a", "Acme", "-acme", "acme-", "a/b", "a+b", "a:b", &"x".repeat(65)] {
-            assert!(check_name(bad).is_err(), "{bad}");
-        }
-        assert!(check_email("dev@example.com").is_ok());
-        for bad in ["dev", "@example.com", "dev@localhost", "a b@example.com"] {
-            assert!(check_email(bad).is_err(), "{bad}");
-        }
-    }
-}
-
 const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
 impl AuthService {
@@ -272,5 +253,24 @@ impl AuthService {
             return Err(AuthError::NotFound(format!("no organization named {org:?}")));
         }
         Ok(self.db().members(org).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_emails() {
+        for ok in ["acme", "a1", "my-org", "x.y_z"] {
+            assert!(check_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["a", "Acme", "-acme", "acme-", "a/b", "a+b", "a:b", &"x".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_email("dev@example.com").is_ok());
+        for bad in ["dev", "@example.com", "dev@localhost", "a b@example.com"] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
     }
 }
