@@ -78,7 +78,6 @@ impl Db {
     // ---- accounts and organizations ----------------------------------------------------
 
     pub async fn create_account(&self, a: &NewAccount<'_>) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO accounts (id, name, email, password_hash, site_role, kind, robot_org, created_at, email_verified_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -92,10 +91,9 @@ impl Db {
         .bind(a.robot_org)
         .bind(now_ms())
         .bind(a.email_verified.then(now_ms))
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await
         .map_err(|e| unique_violation(e, format!("an account named {:?} or with that email already exists", a.name)))?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -118,14 +116,12 @@ impl Db {
     }
 
     pub async fn create_organization(&self, name: &str) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2)")
             .bind(name)
             .bind(now_ms())
-            .execute(&mut *tx)
+            .execute(&self.write)
             .await
             .map_err(|e| unique_violation(e, format!("organization {name:?} already exists")))?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -139,7 +135,6 @@ impl Db {
 
     /// Adds a member or changes their role.
     pub async fn set_membership(&self, org: &str, account_id: &str, role: &str) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO memberships (org, account_id, role, created_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (org, account_id) DO UPDATE SET role = excluded.role",
@@ -148,21 +143,18 @@ impl Db {
         .bind(account_id)
         .bind(role)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     pub async fn remove_membership(&self, org: &str, account_id: &str) -> Result<bool, DbError> {
-        let mut tx = self.begin_write().await?;
         let n = sqlx::query("DELETE FROM memberships WHERE org = $1 AND account_id = $2")
             .bind(org)
             .bind(account_id)
-            .execute(&mut *tx)
+            .execute(&self.write)
             .await?
             .rows_affected();
-        tx.commit().await?;
         Ok(n > 0)
     }
 
@@ -177,7 +169,6 @@ impl Db {
     // ---- access and refresh tokens -----------------------------------------------------
 
     pub async fn create_access_token(&self, t: &NewAccessToken<'_>) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO access_tokens (id, account_id, name, token_hash, scopes, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -189,9 +180,8 @@ impl Db {
         .bind(t.scopes)
         .bind(now_ms())
         .bind(t.expires_at)
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -228,14 +218,12 @@ impl Db {
     /// Records use, at most once a minute per token so logins do not turn into writes.
     pub async fn touch_access_token(&self, id: &str) -> Result<(), DbError> {
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
             .bind(now)
             .bind(id)
             .bind(now - 60_000)
-            .execute(&mut *tx)
+            .execute(&self.write)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -265,7 +253,6 @@ impl Db {
         access_token_id: Option<&str>,
         expires_at: i64,
     ) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO refresh_tokens (token_hash, account_id, access_token_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -274,9 +261,8 @@ impl Db {
         .bind(access_token_id)
         .bind(now_ms())
         .bind(expires_at)
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -292,7 +278,6 @@ impl Db {
     // ---- repository policies and entitlements ------------------------------------------
 
     pub async fn set_repository_policy(&self, repository: &str, access: &str, tier: Option<&str>) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO repository_policies (repository, access, tier, updated_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (repository) DO UPDATE SET access = excluded.access, tier = excluded.tier, updated_at = excluded.updated_at",
@@ -301,9 +286,8 @@ impl Db {
         .bind(access)
         .bind(tier)
         .bind(now_ms())
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -322,7 +306,6 @@ impl Db {
         source: &str,
         expires_at: Option<i64>,
     ) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO entitlements (id, account_id, tier, source, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -332,23 +315,20 @@ impl Db {
         .bind(source)
         .bind(now_ms())
         .bind(expires_at)
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     /// Revokes every active entitlement of the account to the tier; returns how many.
     pub async fn revoke_entitlements(&self, account_id: &str, tier: &str) -> Result<u64, DbError> {
-        let mut tx = self.begin_write().await?;
         let n = sqlx::query("UPDATE entitlements SET revoked_at = $1 WHERE account_id = $2 AND tier = $3 AND revoked_at IS NULL")
             .bind(now_ms())
             .bind(account_id)
             .bind(tier)
-            .execute(&mut *tx)
+            .execute(&self.write)
             .await?
             .rows_affected();
-        tx.commit().await?;
         Ok(n)
     }
 
@@ -383,7 +363,6 @@ impl Db {
         invited_by: &str,
         expires_at: i64,
     ) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO invitations (token_hash, org, email, role, invited_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
@@ -394,9 +373,8 @@ impl Db {
         .bind(invited_by)
         .bind(now_ms())
         .bind(expires_at)
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

@@ -102,6 +102,9 @@ impl Db {
         self.read.close().await;
     }
 
+    /// Starts a write transaction. Single-statement writes skip this and run on
+    /// `self.write` directly: they are atomic on their own, and on SQLite the pool's one
+    /// connection already queues them.
     async fn begin_write(&self) -> Result<Transaction<'static, Any>, DbError> {
         Ok(match self.backend {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,

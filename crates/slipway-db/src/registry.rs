@@ -307,14 +307,12 @@ impl Db {
     }
 
     pub async fn delete_tag(&self, repository: &str, tag: &str) -> Result<bool, DbError> {
-        let mut tx = self.begin_write().await?;
         let deleted = sqlx::query("DELETE FROM tags WHERE repository = $1 AND name = $2")
             .bind(repository)
             .bind(tag)
-            .execute(&mut *tx)
+            .execute(&self.write)
             .await?
             .rows_affected();
-        tx.commit().await?;
         Ok(deleted > 0)
     }
 
@@ -374,7 +372,6 @@ impl Db {
 
     pub async fn create_upload(&self, id: &str, repository: &str, algorithm: &str) -> Result<(), DbError> {
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO uploads (id, repository, algorithm, size, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)",
         )
@@ -382,9 +379,8 @@ impl Db {
         .bind(repository)
         .bind(algorithm)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -401,23 +397,19 @@ impl Db {
     /// Moves an upload's recorded length from `from` to `to`; false if another request
     /// changed it first.
     pub async fn advance_upload(&self, id: &str, from: i64, to: i64) -> Result<bool, DbError> {
-        let mut tx = self.begin_write().await?;
         let n = sqlx::query("UPDATE uploads SET size = $1, updated_at = $2 WHERE id = $3 AND size = $4")
             .bind(to)
             .bind(now_ms())
             .bind(id)
             .bind(from)
-            .execute(&mut *tx)
+            .execute(&self.write)
             .await?
             .rows_affected();
-        tx.commit().await?;
         Ok(n > 0)
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool, DbError> {
-        let mut tx = self.begin_write().await?;
-        let n = sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *tx).await?.rows_affected();
-        tx.commit().await?;
+        let n = sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&self.write).await?.rows_affected();
         Ok(n > 0)
     }
 

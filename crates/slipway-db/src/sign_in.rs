@@ -15,16 +15,14 @@ pub struct OutboxMessage {
 
 impl Db {
     pub async fn create_session(&self, id_hash: &str, account_id: &str, csrf: &str, expires_at: i64) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO web_sessions (id_hash, account_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id_hash)
             .bind(account_id)
             .bind(csrf)
             .bind(now_ms())
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(&self.write)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -40,9 +38,7 @@ impl Db {
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *tx).await?;
-        tx.commit().await?;
+        sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1").bind(id_hash).execute(&self.write).await?;
         Ok(())
     }
 
@@ -60,23 +56,20 @@ impl Db {
     }
 
     pub async fn create_email_token(&self, token_hash: &str, account_id: &str, purpose: &str, expires_at: i64) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(token_hash)
             .bind(account_id)
             .bind(purpose)
             .bind(now_ms())
             .bind(expires_at)
-            .execute(&mut *tx)
+            .execute(&self.write)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     /// Marks an unused, unexpired email token used; returns its account.
     pub async fn use_email_token(&self, token_hash: &str, purpose: &str) -> Result<Option<String>, DbError> {
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
         let account = sqlx::query_scalar::<Any, String>(
             "UPDATE email_tokens SET used_at = $1
              WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1
@@ -85,20 +78,17 @@ impl Db {
         .bind(now)
         .bind(token_hash)
         .bind(purpose)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(account)
     }
 
     pub async fn mark_email_verified(&self, account_id: &str) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE accounts SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL")
             .bind(now_ms())
             .bind(account_id)
-            .execute(&mut *tx)
+            .execute(&self.write)
             .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -111,9 +101,7 @@ impl Db {
     }
 
     pub async fn set_password_hash(&self, account_id: &str, hash: &str) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2").bind(hash).bind(account_id).execute(&mut *tx).await?;
-        tx.commit().await?;
+        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2").bind(hash).bind(account_id).execute(&self.write).await?;
         Ok(())
     }
 
@@ -128,7 +116,6 @@ impl Db {
 
     pub async fn enqueue_mail(&self, id: &str, recipient: &str, subject: &str, body: &str) -> Result<(), DbError> {
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO outbox (id, recipient, subject, body, created_at, next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, $5, 0)",
         )
@@ -137,9 +124,8 @@ impl Db {
         .bind(subject)
         .bind(body)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -190,7 +176,6 @@ impl Db {
     /// Counts a failure for `key`, starting a new window if the old one ended.
     pub async fn record_login_failure(&self, key: &str, window_start: i64) -> Result<(), DbError> {
         let now = now_ms();
-        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $2)
              ON CONFLICT (key) DO UPDATE SET
@@ -200,16 +185,13 @@ impl Db {
         .bind(key)
         .bind(now)
         .bind(window_start)
-        .execute(&mut *tx)
+        .execute(&self.write)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
     pub async fn clear_login_failures(&self, key: &str) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(&mut *tx).await?;
-        tx.commit().await?;
+        sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(&self.write).await?;
         Ok(())
     }
 }
