@@ -59,3 +59,23 @@ async fn presigned_redirects_serve_the_blob() {
     assert_eq!(fetched.status(), StatusCode::OK);
     assert_eq!(fetched.bytes().await.unwrap().as_ref(), b"via the bucket");
 }
+
+#[tokio::test]
+async fn a_token_from_one_replica_works_on_another() {
+    // Replicas share the key directory (here: the same data directory).
+    let backend = Backend::enforced().await;
+    let (a, b) = (backend.spawn().await, backend.spawn().await);
+    a.app.auth.create_user("ops", "ops@example.com", "replicated password", slipway_auth::access::SiteRole::Admin).await.unwrap();
+    let token: serde_json::Value = a
+        .request(Method::GET, "/auth/token")
+        .query(&[("service", "slipway"), ("scope", "registry:catalog:*")])
+        .basic_auth("ops", Some("replicated password"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let catalog = b.request(Method::GET, "/v2/_catalog").bearer_auth(token["token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(catalog.status(), StatusCode::OK);
+}
