@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use slipway::config::{Config, Overrides};
 use slipway::admin::{self, AdminCommand};
@@ -96,6 +97,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %listener.local_addr()?, "slipway is serving");
     // Connection addresses feed the per-address pull limits.
     let service = app.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Responses often leave in two writes (headers, then a streamed body); without
+    // TCP_NODELAY, Nagle's algorithm holds the second until the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
     app.registry.db().close().await;
     tracing::info!("slipway stopped");
