@@ -78,6 +78,7 @@ def main():
     wrk = defaultdict(lambda: defaultdict(list))  # bench -> reg -> [(round, fields)]
     mem = defaultdict(dict)  # name -> reg -> kb
     info = {}
+    soak = []  # (round, fields): Slipway's memory after each soak round
     for kind, name, reg, rnd, f in rows:
         if kind == "time":
             times[name][reg].append((int(rnd), float(f["s"]), f))
@@ -94,6 +95,8 @@ def main():
             mem[name][reg] = int(f["kb"])
         elif kind == "info":
             info[name] = f
+        elif kind == "soak":
+            soak.append((int(rnd), f))
 
     out = []
     w = out.append
@@ -114,7 +117,8 @@ def main():
     n_dist = sum(1 for f in all_fields if disturbed(f))
     w(f"- Disturbed measurements (others > {DISTURBED:.0f}% of the machine, or steal > {DISTURBED:.0f}%): "
       f"{n_dist} of {len(all_fields)}" + (" -- re-run on a quieter machine before trusting close calls" if n_dist else ""))
-    w(f"- Slipway: {meta('SLIPWAY_REV')}, binary {meta('SLIPWAY_BIN')}, backend SQLite + filesystem")
+    w(f"- Slipway: {meta('SLIPWAY_REV')}, binary {meta('SLIPWAY_BIN')}, backend SQLite + filesystem, "
+      "authentication off (auth mode open, as the e2e harness starts it; the peer has none either)")
     w(f"- Peer: docker-registry {meta('PEER')} (filesystem storage, blobdescriptor cache inmemory)")
     w(f"- Clients: skopeo {meta('SKOPEO')} (blob-info cache isolation: {meta('SKOPEO_ISOLATION')}), "
       f"wrk {meta('WRK')} `{meta('WRK_ARGS')}`")
@@ -182,8 +186,8 @@ def main():
             kb = mem[name]["slipway"]
             w(f"| {label} | {mib(mem[name]['peer'])} | {mib(kb)} | | < 30 MB | "
               f"{verdict(kb * 1024 < IDLE_LIMIT, label)} | |")
-    if all(wrk[b].get(r) for b in wrk for r in REGS) and wrk:
-        peak = {r: max(f["peak"] for b in wrk for _, f in wrk[b][r]) for r in REGS}
+    if wrk and all(wrk[b].get(r) for b in ("manifest", "small_blob", "large_blob") for r in REGS):
+        peak = {r: max(f["peak"] for b in ("manifest", "small_blob", "large_blob") for _, f in wrk[b][r]) for r in REGS}
         w(f"| peak RSS under {meta('WRK_ARGS').split()[1][2:]}-connection load (all wrk runs) | {mib(peak['peer'])} | "
           f"{mib(peak['slipway'])} | | < 100 MB | {verdict(peak['slipway'] * 1024 < LOAD_LIMIT, 'peak RSS under load')} | |")
     for name, label in (("after_pushpull", "RSS after all push/pull runs (info)"),
@@ -199,7 +203,7 @@ def main():
     w("Targets missed: " + (", ".join(missed) if missed else "none") + ".")
     w("")
 
-    if times:
+    if any(times[op].get(r) for op in ("push", "pull") for r in REGS):
         w("## Every push and pull (seconds)")
         w("")
         w("| op | run | docker-registry 2.8.2 | Slipway | peer CPU s | Slipway CPU s | others during peer run | others during Slipway run |")
@@ -225,12 +229,36 @@ def main():
           "even on a quiet machine) / hypervisor steal / compiler processes of others at the end of the run.")
         w("")
 
+    if soak:
+        w("## Memory soak (Slipway alone)")
+        w("")
+        scrape = ("GET /metrics after each round (BENCH_SOAK_SCRAPE=1), as a Prometheus scrape would"
+                  if meta("SOAK_SCRAPE", "0") == "1" else "nothing scrapes /metrics in between")
+        w(f"Each round: wrk `{meta('WRK_ARGS')}` on the manifest, the small blob and the large blob, "
+          f"one after the other; {scrape}.")
+        w("")
+        w("| round | requests served so far | RSS after the round | peak RSS during the round | threads |")
+        w("|---:|---:|---:|---:|---:|")
+        for rnd, f in sorted(soak):
+            peaks = [g["peak"] for b in ("soak_manifest", "soak_small_blob", "soak_large_blob")
+                     for n, g in wrk[b].get("slipway", []) if n == rnd]
+            w(f"| {rnd} | {int(f['requests']):,} | {mib(f['kb'])} | {mib(max(peaks, default=0))} | {f['threads']} |")
+        if len(soak) >= 2:
+            (r0, f0), (r1, f1) = sorted(soak)[0], sorted(soak)[-1]
+            dreq = int(f1["requests"]) - int(f0["requests"])
+            dkb = int(f1["kb"]) - int(f0["kb"])
+            if dreq > 0:
+                w("")
+                w(f"From round {r0} to round {r1}: RSS {'+' if dkb >= 0 else ''}{dkb / 1024:.1f} MiB over "
+                  f"{dreq:,} requests ({dkb * 1024 / dreq:.1f} bytes per request).")
+        w("")
+
     if wrk:
         w("## Every wrk run")
         w("")
         w("| bench | round | registry | req/s | MB/s | p50 ms | p99 ms | max ms | errors | server CPU (cores) | peak RSS | others |")
         w("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
-        for bench in ("manifest", "small_blob", "large_blob"):
+        for bench in ("manifest", "small_blob", "large_blob", "soak_manifest", "soak_small_blob", "soak_large_blob"):
             entries = sorted((rnd, r, f) for r in REGS for rnd, f in wrk[bench].get(r, []))
             for rnd, r, f in entries:
                 name = "docker-registry" if r == "peer" else "Slipway"

@@ -4,18 +4,21 @@
 # the same image. Prints a markdown report (figures, ratios, targets) on stdout;
 # progress goes to stderr. See bench/README.md.
 #
-#   bench/run.sh [all|pushpull|wrk]      (default: all)
+#   bench/run.sh [all|pushpull|wrk|soak]      (default: all)
 #
 #   all        push/pull timings, wrk load, memory
 #   pushpull   push/pull timings and idle memory only
 #   wrk        wrk load and memory only (one untimed push per registry for setup)
+#   soak       Slipway alone under BENCH_SOAK_ROUNDS (10) rounds of the three wrk
+#              loads (BENCH_SOAK_DURATION, 5s, each): does its memory level off?
 #
 # Knobs (environment): BENCH_RUNS (push/pull runs per registry, default 5),
 # BENCH_WRK_ROUNDS (wrk runs per bench and registry, default 5; the median is
 # reported), BENCH_WRK_DURATION (default 10s), BENCH_WRK_THREADS (2),
 # BENCH_WRK_CONNECTIONS (16), BENCH_LAYERS (4), BENCH_LAYER_MB (50),
 # BENCH_LARGE_MB (64), BENCH_SMALL_BYTES (400), BENCH_WAIT_QUIET (seconds to
-# wait for other compilers to finish before measuring, default 0),
+# wait for a quiet machine before measuring, default 0), BENCH_SOAK_ROUNDS,
+# BENCH_SOAK_DURATION, BENCH_SOAK_SCRAPE (soak mode, see bench/README.md),
 # BENCH_SLIPWAY_NODELAY_SHIM=1 (an experiment: run slipway with TCP_NODELAY
 # forced on its accepted sockets by bench/nodelay-shim.c), E2E_SLIPWAY_BIN
 # (default: the release build in target/bench, built here first unless
@@ -33,8 +36,8 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$BENCH_DIR/../tests/e2e/lib.sh"
 
 what="${1:-all}"
-case "$what" in all | pushpull | wrk) ;; *)
-    echo "usage: $0 [all|pushpull|wrk]" >&2
+case "$what" in all | pushpull | wrk | soak) ;; *)
+    echo "usage: $0 [all|pushpull|wrk|soak]" >&2
     exit 2
     ;;
 esac
@@ -96,7 +99,9 @@ else
 fi
 E2E_SLIPWAY_BIN="$(realpath "$E2E_SLIPWAY_BIN")"
 export E2E_SLIPWAY_BIN
-# start_slipway BACKEND: the embedded SQLite + filesystem backend is what we measure.
+# start_slipway BACKEND: the embedded SQLite + filesystem backend is what we
+# measure, with authentication off, like the peer (token auth is not measured).
+export E2E_AUTH_MODE=open
 # shellcheck source-path=SCRIPTDIR source=../tests/e2e/slipway.sh
 source "$REPO_ROOT/tests/e2e/slipway.sh"
 
@@ -210,8 +215,8 @@ rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 reset_hwm() { echo 5 2>/dev/null >"/proc/$1/clear_refs"; }
 
 # rss_sampler PID OUT: writes the highest VmRSS seen (kB) to OUT every 50 ms
-# until OUT.stop is removed. Runs in the background; shell builtins only, plus
-# sleep. Exits by itself once the temp dir is gone.
+# until OUT.stop is removed. Runs in the background (awk and sleep 20 times a
+# second: a few ms of CPU). Exits by itself once the temp dir is gone.
 rss_sampler() {
     local pid="$1" out="$2" max=0 v
     : >"$out.stop"
@@ -358,8 +363,9 @@ expect_get() {
 }
 
 # ------------------------------------------------------------------- the run
-# BENCH_WAIT_QUIET=SECS: first wait up to SECS seconds for other people's
-# compilers to finish (the machine may be shared); measure anyway after that.
+# BENCH_WAIT_QUIET=SECS: first wait up to SECS seconds for a quiet machine (no
+# compilers of others, under 10% busy three times in a row; the machine may be
+# shared), then measure anyway.
 # machine_busy: % of the whole machine busy over the next 3 seconds.
 machine_busy() {
     local a b
@@ -396,20 +402,20 @@ done
 # reading "after one push" and the wrk targets. In `all` and `pushpull` it is
 # also timed run 1.
 SECS="" OTHERS=""
-copy_runs=1
-[ "$what" = wrk ] || copy_runs="$RUNS"
+timed=0 copy_runs=1
+case "$what" in all | pushpull) timed=1 copy_runs="$RUNS" ;; esac
 for ((i = 1; i <= copy_runs; i++)); do
     for r in $(order "$i"); do
         timed_copy "oci:$IMAGE:bench" "docker://${ADDR[$r]}/bench/push-$i:bench" "${PID[$r]}"
         log "push $i $r ${SECS}s ($OTHERS)"
-        [ "$what" = wrk ] || record time push "$r" "$i" "s=$SECS" "$OTHERS"
+        [ "$timed" = 0 ] || record time push "$r" "$i" "s=$SECS" "$OTHERS"
         if [ "$i" = 1 ]; then
             sleep 1
             record mem idle_push "$r" - "kb=$(rss_kb "${PID[$r]}" VmRSS)"
         fi
     done
 done
-if [ "$what" != wrk ]; then
+if [ "$timed" = 1 ]; then
     for ((i = 1; i <= RUNS; i++)); do
         for r in $(order "$i"); do
             dest="$E2E_TMP/pull-$r-$i"
@@ -483,7 +489,9 @@ if [ "$what" != pushpull ]; then
             "top=$(foreign_top "$f0" "$f1" "$m0" "$m1")"
         log "wrk $bench $r round $round: ${line#WRKRESULT } others=$others% steal=$steal%"
     }
-    for ((round = 1; round <= WRK_ROUNDS; round++)); do
+    rounds="$WRK_ROUNDS"
+    [ "$what" != soak ] || rounds=0
+    for ((round = 1; round <= rounds; round++)); do
         for r in $(order "$round"); do
             run_wrk manifest "$r" "$round" "${URL_MANIFEST[$r]}" -H "Accept: $OCI_MANIFEST"
         done
@@ -494,6 +502,32 @@ if [ "$what" != pushpull ]; then
             run_wrk large_blob "$r" "$round" "${URL_LARGE[$r]}"
         done
     done
+    if [ "$what" = soak ]; then
+        # Slipway alone, round after round; its RSS after each round shows
+        # whether memory levels off or keeps growing with the requests served.
+        WRK_DURATION="${BENCH_SOAK_DURATION:-5s}"
+        wrk_secs="${WRK_DURATION%s}"
+        served=0
+        for ((round = 1; round <= ${BENCH_SOAK_ROUNDS:-10}; round++)); do
+            for bench in manifest small_blob large_blob; do
+                case "$bench" in
+                    manifest) run_wrk soak_manifest slipway "$round" "${URL_MANIFEST[slipway]}" -H "Accept: $OCI_MANIFEST" ;;
+                    small_blob) run_wrk soak_small_blob slipway "$round" "${URL_SMALL[slipway]}" ;;
+                    large_blob) run_wrk soak_large_blob slipway "$round" "${URL_LARGE[slipway]}" ;;
+                esac
+                served=$((served + $(tail -n 1 "$RESULTS" | grep -o 'requests=[0-9]*' | cut -d= -f2)))
+            done
+            # BENCH_SOAK_SCRAPE=1: render /metrics after each round, as a Prometheus
+            # scrape would (the exporter drains its histogram samples then).
+            if [ "${BENCH_SOAK_SCRAPE:-0}" = 1 ]; then
+                curl -sf --max-time 30 -o /dev/null "http://${ADDR[slipway]}/metrics" || die "GET /metrics failed"
+            fi
+            record soak rss slipway "$round" "kb=$(rss_kb "${PID[slipway]}" VmRSS)" \
+                "hwm_kb=$(rss_kb "${PID[slipway]}" VmHWM)" "requests=$served" \
+                "threads=$(find "/proc/${PID[slipway]}/task" -mindepth 1 -maxdepth 1 | wc -l)"
+            log "soak round $round: $(tail -n 1 "$RESULTS")"
+        done
+    fi
     for r in peer slipway; do
         sleep 1
         record mem idle_after_load "$r" - "kb=$(rss_kb "${PID[$r]}" VmRSS)"
@@ -515,5 +549,5 @@ BENCH_META_DATE="$START_DATE" BENCH_META_NPROC="$(nproc)" BENCH_META_MEM_KB="$ME
     BENCH_META_RUNS="$RUNS" BENCH_META_WRK_ROUNDS="$WRK_ROUNDS" BENCH_META_WHAT="$what" \
     BENCH_META_IMAGE="$LAYERS x $LAYER_MB MiB random gzip layers, $IMAGE_BYTES bytes of blobs" \
     BENCH_META_IMAGE_MB="$((IMAGE_BYTES / 1000000))" BENCH_META_LARGE_MB="$LARGE_MB" BENCH_META_SMALL_BYTES="$SMALL_BYTES" \
-    BENCH_META_CLK_TCK="$(getconf CLK_TCK)" BENCH_META_SKOPEO_ISOLATION="$SKOPEO_ISOLATION" BENCH_META_NODELAY_SHIM="${BENCH_SLIPWAY_NODELAY_SHIM:-0}" \
+    BENCH_META_SOAK_SCRAPE="${BENCH_SOAK_SCRAPE:-0}" BENCH_META_CLK_TCK="$(getconf CLK_TCK)" BENCH_META_SKOPEO_ISOLATION="$SKOPEO_ISOLATION" BENCH_META_NODELAY_SHIM="${BENCH_SLIPWAY_NODELAY_SHIM:-0}" \
     python3 "$BENCH_DIR/report.py" "$RESULTS"

@@ -14,9 +14,24 @@ use slipway_registry::RouteLabel;
 fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        PrometheusBuilder::new()
+        // Fixed buckets keep each histogram a handful of counters (summaries would keep
+        // samples), and they aggregate across replicas.
+        let handle = PrometheusBuilder::new()
+            .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+            .expect("bucket list is not empty")
             .install_recorder()
-            .expect("the metrics recorder is installed once per process")
+            .expect("the metrics recorder is installed once per process");
+        // Without upkeep, samples recorded between scrapes pile up: memory would grow with
+        // traffic on a server nobody scrapes.
+        let upkeep = handle.clone();
+        std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(5));
+                upkeep.run_upkeep();
+            })
+            .expect("spawn the metrics upkeep thread");
+        handle
     })
 }
 
