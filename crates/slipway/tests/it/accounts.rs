@@ -62,6 +62,18 @@ impl SmtpSink {
     }
 }
 
+/// A server that enforces authentication and sends its mail to `smtp`.
+async fn with_mail(smtp: &SmtpSink) -> TestApp {
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    Backend::with(|c| {
+        c.auth.mode = slipway::config::AuthMode::Enforced;
+        c.mail.smtp_url = Some(slipway::config::Secret::new(url));
+    })
+    .await
+    .spawn()
+    .await
+}
+
 /// Delivers the outbox once, as the background loop in `serve` does.
 async fn deliver(t: &TestApp) -> usize {
     slipway_auth::mail::deliver_due(t.app.auth.db(), &t.app.auth.settings().mail).await.unwrap()
@@ -81,12 +93,7 @@ async fn token_status(t: &TestApp, user: &str, password: &str) -> (StatusCode, s
 #[tokio::test]
 async fn sign_up_verify_sign_in_tokens_and_reset() {
     let smtp = SmtpSink::start().await;
-    let backend = Backend::with(|c| {
-        c.auth.mode = slipway::config::AuthMode::Enforced;
-        c.mail.smtp_url = Some(slipway::config::Secret::new(format!("smtp://127.0.0.1:{}", smtp.port)));
-    })
-    .await;
-    let t = backend.spawn().await;
+    let t = with_mail(&smtp).await;
     let password = "first password 1";
 
     let created = t
@@ -207,12 +214,7 @@ async fn session(t: &TestApp, name: &str, password: &str) -> (String, String) {
 #[tokio::test]
 async fn organizations_invite_members_by_email() {
     let smtp = SmtpSink::start().await;
-    let backend = Backend::with(|c| {
-        c.auth.mode = slipway::config::AuthMode::Enforced;
-        c.mail.smtp_url = Some(slipway::config::Secret::new(format!("smtp://127.0.0.1:{}", smtp.port)));
-    })
-    .await;
-    let t = backend.spawn().await;
+    let t = with_mail(&smtp).await;
     let password = "publisher password";
     for name in ["founder", "bob", "mallory"] {
         t.app.auth.create_user(name, &format!("{name}@example.com"), password, slipway_auth::access::SiteRole::User).await.unwrap();
