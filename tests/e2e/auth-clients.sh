@@ -43,15 +43,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # shellcheck source=tests/e2e/slipway.sh
 source "$E2E_DIR/slipway.sh"
 
-BACKEND="${1:-sqlite-fs}"
-case "$BACKEND" in sqlite-fs | postgres-s3) ;; *)
-    echo "usage: $0 [sqlite-fs|postgres-s3]" >&2
-    exit 2
-    ;;
-esac
-[ -x "$E2E_SLIPWAY_BIN" ] || { echo "slipway binary missing at $E2E_SLIPWAY_BIN: cargo build first" >&2; exit 2; }
-E2E_LOG_DIR="${E2E_LOG_DIR:-$REPO_ROOT/target/e2e-results/auth-clients-$BACKEND-$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$E2E_LOG_DIR"
+backend_suite auth-clients "${1:-}"
 W="$E2E_TMP/work"     # everything a check produces
 ST="$W/state"         # values handed from one check to later ones (checks run in subshells)
 IMG="$W/layout"       # the OCI layout holding the source images

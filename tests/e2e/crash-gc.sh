@@ -23,19 +23,10 @@
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-E2E_SLIPWAY_BIN="${E2E_SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
 # shellcheck source=tests/e2e/slipway.sh
 source "$E2E_DIR/slipway.sh"
 
-BACKEND="${1:-sqlite-fs}"
-case "$BACKEND" in sqlite-fs | postgres-s3) ;; *)
-    echo "usage: $0 [sqlite-fs|postgres-s3]" >&2
-    exit 2
-    ;;
-esac
-[ -x "$E2E_SLIPWAY_BIN" ] || { echo "slipway binary missing at $E2E_SLIPWAY_BIN: cargo build first" >&2; exit 2; }
-E2E_LOG_DIR="${E2E_LOG_DIR:-$REPO_ROOT/target/e2e-results/crash-gc-$BACKEND-$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$E2E_LOG_DIR"
+backend_suite crash-gc "${1:-}"
 SRV_LOG="$E2E_LOG_DIR/serve.log"
 W="$E2E_TMP/work"
 DATA="$E2E_TMP/data"

@@ -44,27 +44,18 @@
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-E2E_SLIPWAY_BIN="${E2E_SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
 # shellcheck source=tests/e2e/slipway.sh
 source "$E2E_DIR/slipway.sh"
 
-BACKEND="${1:-sqlite-fs}"
-case "$BACKEND" in sqlite-fs | postgres-s3) ;; *)
-    echo "usage: $0 [sqlite-fs|postgres-s3]" >&2
-    exit 2
-    ;;
-esac
+backend_suite crash "${1:-}"
 ROUNDS="${CRASH_ROUNDS:-20}"
 MIN_MS="${CRASH_MIN_MS:-50}"
 MAX_MS="${CRASH_MAX_MS:-1500}"
 SEED="${CRASH_SEED:-$(( $(date +%s) % 32768 ))}"
 RANDOM="$SEED"
 CHUNK=$((512 * 1024))
-[ -x "$E2E_SLIPWAY_BIN" ] || { echo "slipway binary missing at $E2E_SLIPWAY_BIN: cargo build first" >&2; exit 2; }
 
 RUN="run-$(date +%s)-$$"
-E2E_LOG_DIR="${E2E_LOG_DIR:-$REPO_ROOT/target/e2e-results/crash-$BACKEND-$(date +%Y%m%d-%H%M%S)}"
-mkdir -p "$E2E_LOG_DIR"
 SRV_LOG="$E2E_LOG_DIR/serve.log"
 : >"$SRV_LOG"
 W="$E2E_TMP/work"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced after lib.sh: starts Slipway itself on one of its two backend pairs.
 #
 #   start_slipway sqlite-fs      the embedded default: SQLite + filesystem in a temp dir
@@ -9,6 +10,25 @@
 # open (no authentication) unless E2E_AUTH_MODE=enforced: these suites test the protocol.
 
 E2E_SLIPWAY_BIN="${E2E_SLIPWAY_BIN:-$REPO_ROOT/target/debug/slipway}"
+
+# backend_suite NAME [BACKEND]: the common start of a suite run against one backend pair.
+# Sets BACKEND (default sqlite-fs) and E2E_LOG_DIR (target/e2e-results/NAME-BACKEND-TIME,
+# created), and stops with a usage error for an unknown backend or a missing binary.
+backend_suite() {
+    BACKEND="${2:-sqlite-fs}"
+    case "$BACKEND" in sqlite-fs | postgres-s3) ;; *)
+        echo "usage: $0 [sqlite-fs|postgres-s3]" >&2
+        exit 2
+        ;;
+    esac
+    require_slipway_bin || exit 2
+    E2E_LOG_DIR="${E2E_LOG_DIR:-$REPO_ROOT/target/e2e-results/$1-$BACKEND-$(date +%Y%m%d-%H%M%S)}"
+    mkdir -p "$E2E_LOG_DIR"
+}
+
+require_slipway_bin() {
+    [ -x "$E2E_SLIPWAY_BIN" ] || { echo "slipway binary missing at $E2E_SLIPWAY_BIN: cargo build first" >&2; return 1; }
+}
 
 # backend_env BACKEND: exports the SLIPWAY_* variables that select the backend,
 # starting PostgreSQL and moto once per script.
@@ -42,7 +62,7 @@ backend_env() {
 # start_slipway BACKEND [DATA_DIR]: starts `slipway serve` on a free port and waits for it.
 start_slipway() {
     local backend="$1" port
-    [ -x "$E2E_SLIPWAY_BIN" ] || { echo "slipway binary missing at $E2E_SLIPWAY_BIN: cargo build first" >&2; return 1; }
+    require_slipway_bin || return 1
     backend_env "$backend" || return 1
     E2E_SLIPWAY_DATA="${2:-$(mktemp -d "$E2E_TMP/slipway-data.XXXXXX")}"
     port="$(free_port)"
