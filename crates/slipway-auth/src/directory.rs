@@ -35,7 +35,7 @@ pub(crate) fn check_password(password: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
-pub(crate) fn check_email(email: &str) -> Result<(), AuthError> {
+pub fn check_email(email: &str) -> Result<(), AuthError> {
     let ok = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
         && email.split_once('@').is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'));

@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 pub mod access;
-mod account_http;
 mod directory;
 mod keys;
 pub mod mail;
@@ -10,12 +9,12 @@ mod secrets;
 mod service;
 mod sign_in;
 mod token_http;
-pub use token_http::{basic_credentials, router};
-pub use account_http::router as account_router;
+pub use token_http::{basic_credentials, client_ip, router};
 pub use service::{AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, TokenResponse};
 
 pub use keys::KeyRing;
-pub use secrets::{hash_password, new_access_token, token_hash, verify_password, TOKEN_PREFIX};
+pub use directory::check_email;
+pub use secrets::{hash_password, new_access_token, random_secret, token_hash, verify_password, TOKEN_PREFIX};
 
 
 

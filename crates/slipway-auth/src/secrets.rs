@@ -34,6 +34,12 @@ pub fn new_access_token() -> (String, String) {
     (token, hash)
 }
 
+/// 32 random bytes in hex: email links, session ids, CSRF tokens.
+pub fn random_secret() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    hex::encode(bytes)
+}
+
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -3,12 +3,11 @@
 
 use std::net::IpAddr;
 
-use rand::Rng;
 use slipway_db::AccountRecord;
 
 use crate::access::SiteRole;
 use crate::directory::{check_email, check_password};
-use crate::secrets::{hash_password, token_hash};
+use crate::secrets::{hash_password, random_secret, token_hash};
 use crate::service::AuthService;
 use crate::{mail, AuthError};
 
@@ -19,11 +18,6 @@ const SESSION_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
 const THROTTLE_WINDOW_MS: i64 = 15 * 60 * 1000;
 const MAX_FAILURES_PER_ACCOUNT: i64 = 10;
 const MAX_FAILURES_PER_ADDRESS: i64 = 50;
-
-fn random_secret() -> String {
-    let bytes: [u8; 32] = rand::rng().random();
-    hex::encode(bytes)
-}
 
 fn throttle_keys(username: &str, ip: Option<IpAddr>) -> Vec<(String, i64)> {
     let mut keys = vec![(format!("account:{username}"), MAX_FAILURES_PER_ACCOUNT)];

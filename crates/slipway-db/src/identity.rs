@@ -67,7 +67,7 @@ pub struct PolicyRecord {
 
 const ACCOUNT_COLUMNS: &str = "id, name, email, password_hash, site_role, kind, robot_org, email_verified_at, disabled_at";
 
-fn unique_violation(e: sqlx::Error, what: String) -> DbError {
+pub(crate) fn unique_violation(e: sqlx::Error, what: String) -> DbError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(what),
         _ => e.into(),

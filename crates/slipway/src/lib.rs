@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use slipway_db::Db;
@@ -21,12 +21,15 @@ use tower_http::trace::TraceLayer;
 pub use config::Config;
 use config::AuthMode;
 use slipway_auth::{AuthService, KeyRing};
+use slipway_catalog::Catalog;
+use slipway_web::WebState;
 
 /// The assembled service, shared by `serve`, the maintenance subcommands and tests.
 #[derive(Clone)]
 pub struct App {
     pub registry: Registry,
     pub auth: AuthService,
+    pub catalog: Catalog,
     pub config: Arc<Config>,
 }
 
@@ -55,14 +58,14 @@ impl App {
         let keys_dir = config.auth.keys_dir.clone().unwrap_or_else(|| config.data_dir.join("keys"));
         let keys = KeyRing::load_or_create(&keys_dir).context("loading the token-signing keys")?;
         let auth = AuthService::new(db.clone(), keys, config.auth.settings(&config.mail));
+        let catalog = Catalog::new(db.clone(), store.clone(), auth.clone());
         let registry = Registry::new(db, store, RegistrySettings { redirect_blob_gets });
-        Ok(App { registry, auth, config: Arc::new(config) })
+        Ok(App { registry, auth, catalog, config: Arc::new(config) })
     }
 
     /// Every route Slipway serves.
     pub fn router(&self) -> Router {
         let ops = Router::new()
-            .route("/", get(home))
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(ready))
             .route("/metrics", get(metrics_layer::render))
@@ -70,7 +73,7 @@ impl App {
         let guard = (self.config.auth.mode == AuthMode::Enforced).then(|| self.auth.clone());
         slipway_registry::router(self.registry.clone(), guard, self.config.rate_limit.settings())
             .merge(slipway_auth::router(self.auth.clone()))
-            .merge(slipway_auth::account_router(self.auth.clone()))
+            .merge(slipway_web::router(WebState { catalog: self.catalog.clone(), auth: self.auth.clone() }))
             .merge(ops)
             .layer(axum::middleware::from_fn(metrics_layer::record))
             .layer(TraceLayer::new_for_http())
@@ -118,14 +121,4 @@ async fn ready(State(app): State<App>) -> impl IntoResponse {
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
         }
     }
-}
-
-/// Placeholder front page until the store front lands: says what is running and where.
-async fn home() -> Html<&'static str> {
-    Html(concat!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Slipway</title></head>",
-        "<body><h1>Slipway</h1><p>A self-hosted marketplace for container software.</p>",
-        "<p>The OCI registry is served at <code>/v2/</code>: <code>docker pull HOST/REPOSITORY:TAG</code>.</p>",
-        "</body></html>"
-    ))
 }

@@ -1,0 +1,300 @@
+//! What the catalog shows and accepts: publishers, listings, tiers, versions and
+//! subscriptions, as the web pages and the REST API see them.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// The store's categories: slug and title.
+pub const CATEGORIES: &[(&str, &str)] = &[
+    ("analytics", "Analytics"),
+    ("application-frameworks", "Application Frameworks"),
+    ("application-infrastructure", "Application Infrastructure"),
+    ("base-images", "Base Images"),
+    ("business-software", "Business Software"),
+    ("databases", "Databases"),
+    ("devops-tools", "DevOps Tools"),
+    ("messaging", "Messaging Services"),
+    ("monitoring", "Monitoring"),
+    ("networking", "Networking"),
+    ("operating-systems", "Operating Systems"),
+    ("programming-languages", "Programming Languages"),
+    ("security", "Security"),
+    ("storage", "Storage"),
+    ("web-servers", "Web Servers"),
+];
+
+pub fn category_title(slug: &str) -> Option<&'static str> {
+    CATEGORIES.iter().find(|(s, _)| *s == slug).map(|(_, title)| *title)
+}
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal, $label:literal;)+ }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// The human label shown in the store.
+            pub fn label(self) -> &'static str {
+                match self { $($name::$variant => $label),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// What a product is.
+    ProductType { Image => "image", "Container image"; Plugin => "plugin", "Plugin"; Agent => "agent", "Agent"; }
+);
+string_enum!(
+    /// Who stands behind a product.
+    TrustLevel { Official => "official", "Official"; Verified => "verified", "Verified Publisher"; Community => "community", "Community"; }
+);
+string_enum!(
+    /// Who may pull a tier's images once the listing is published.
+    Access { Public => "public", "Anyone"; LoggedIn => "logged_in", "Signed-in users"; Licensed => "licensed", "License holders"; }
+);
+string_enum!(
+    /// Quality marks a moderator awards after certification.
+    Badge { Certified => "certified", "Docker Certified"; VerifiedPublisher => "verified_publisher", "Verified Publisher"; }
+);
+string_enum!(
+    ListingStatus { Draft => "draft", "Draft"; Published => "published", "Published"; }
+);
+
+/// A publisher's public profile.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Publisher {
+    /// The organization that publishes.
+    pub org: String,
+    pub display_name: String,
+    pub legal_name: String,
+    pub website: String,
+    pub phone: String,
+    pub email: String,
+    pub email_verified: bool,
+    /// URL of the square logo.
+    pub logo_url: Option<String>,
+    /// Company story, Markdown.
+    pub story: String,
+    /// Set by a moderator.
+    pub verified: bool,
+}
+
+/// A publisher profile as submitted. The logo is uploaded separately (see media) and
+/// referenced by its id.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct PublisherInput {
+    pub display_name: String,
+    pub legal_name: String,
+    pub website: String,
+    pub phone: String,
+    pub email: String,
+    pub logo: Option<String>,
+    #[serde(default)]
+    pub story: String,
+}
+
+/// A pricing and access plan of a product, backed by one repository.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Tier {
+    /// Lower-case id, unique within the listing (`developer`, `enterprise`).
+    pub slug: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Price in cents per billing period; 0 for a free tier.
+    #[serde(default)]
+    pub price_cents: i64,
+    /// ISO 4217 code.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// `month` or `year` for paid tiers, `free` for free ones.
+    #[serde(default = "default_period")]
+    pub billing_period: String,
+    pub access: Access,
+    /// The publisher's repository holding the tier's images (never shared by two tiers).
+    pub repository: String,
+    /// The tags offered; empty offers every tag.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+fn default_currency() -> String {
+    "USD".into()
+}
+
+fn default_period() -> String {
+    "free".into()
+}
+
+impl Tier {
+    pub fn is_free(&self) -> bool {
+        self.price_cents == 0
+    }
+
+    /// The price as the store shows it: "Free", "$49.00 / month".
+    pub fn price_label(&self) -> String {
+        if self.is_free() {
+            return "Free".into();
+        }
+        let symbol = match self.currency.as_str() {
+            "USD" => "$",
+            "EUR" => "€",
+            "GBP" => "£",
+            _ => "",
+        };
+        let amount = format!("{}.{:02}", self.price_cents / 100, self.price_cents % 100);
+        let amount = if symbol.is_empty() { format!("{amount} {}", self.currency) } else { format!("{symbol}{amount}") };
+        format!("{amount} / {}", self.billing_period)
+    }
+}
+
+/// A product listing as a publisher writes it.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct ListingInput {
+    pub name: String,
+    /// Media id of the square logo.
+    pub logo: Option<String>,
+    /// At most 140 characters.
+    pub short_description: String,
+    /// A category slug (see GET /api/v1/categories).
+    pub category: String,
+    #[serde(default)]
+    pub search_tags: Vec<String>,
+    /// Markdown.
+    #[serde(default)]
+    pub long_description: String,
+    /// Media ids.
+    #[serde(default)]
+    pub screenshots: Vec<String>,
+    pub support_url: String,
+    #[serde(default)]
+    pub support_email: String,
+    #[serde(default)]
+    pub support_info: String,
+    #[serde(default)]
+    pub sla: String,
+    /// Markdown.
+    #[serde(default)]
+    pub install_instructions: String,
+    pub product_type: ProductType,
+    pub tiers: Vec<Tier>,
+}
+
+/// A license agreement version: a link, a text, or both.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct License {
+    #[serde(default)]
+    pub version: i64,
+    #[serde(default)]
+    pub url: String,
+    #[serde(default)]
+    pub text: String,
+}
+
+/// A listing as the store shows it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Listing {
+    pub id: String,
+    pub publisher: String,
+    pub publisher_name: String,
+    pub slug: String,
+    pub name: String,
+    pub logo_url: Option<String>,
+    pub short_description: String,
+    pub category: String,
+    pub search_tags: Vec<String>,
+    /// Markdown as written; `long_description_html` is the sanitised rendering.
+    pub long_description: String,
+    pub screenshots: Vec<String>,
+    pub support_url: String,
+    pub support_email: String,
+    pub support_info: String,
+    pub sla: String,
+    pub install_instructions: String,
+    pub product_type: ProductType,
+    pub trust_level: TrustLevel,
+    pub badges: Vec<Badge>,
+    /// `os/architecture` pairs the images run on.
+    pub platforms: Vec<String>,
+    pub tiers: Vec<Tier>,
+    /// Current license agreement version (0: none).
+    pub license_version: i64,
+    pub pulls: i64,
+    pub status: ListingStatus,
+    pub updated_at: i64,
+    pub published_at: Option<i64>,
+}
+
+impl Listing {
+    pub fn certified(&self) -> bool {
+        self.badges.contains(&Badge::Certified)
+    }
+
+    pub fn path(&self) -> String {
+        format!("/products/{}/{}", self.publisher, self.slug)
+    }
+
+    pub fn category_title(&self) -> &'static str {
+        category_title(&self.category).unwrap_or("Other")
+    }
+
+    pub fn has_free_tier(&self) -> bool {
+        self.tiers.iter().any(Tier::is_free)
+    }
+
+    /// The lowest price, as shown on a search result.
+    pub fn price_summary(&self) -> String {
+        match self.tiers.iter().filter(|t| !t.is_free()).min_by_key(|t| t.price_cents) {
+            _ if self.has_free_tier() => "Free".into(),
+            Some(t) => format!("From {}", t.price_label()),
+            None => "Free".into(),
+        }
+    }
+}
+
+/// One tag of a tier's repository, for "View all versions".
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Version {
+    pub tier: String,
+    pub tag: String,
+    pub digest: String,
+    /// Sum of the compressed layer sizes of every platform's image.
+    pub compressed_size: u64,
+    /// `os/architecture[/variant]` of each platform.
+    pub platforms: Vec<String>,
+    /// Unix milliseconds of the push that set the tag.
+    pub pushed_at: i64,
+}
+
+/// A customer's subscription, with the command that pulls it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Subscription {
+    pub id: String,
+    pub product: String,
+    pub product_path: String,
+    pub tier: String,
+    pub access: Access,
+    pub license_version: i64,
+    pub license_accepted_at: i64,
+    pub pull_command: String,
+    pub status: String,
+}

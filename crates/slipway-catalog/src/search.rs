@@ -1,0 +1,196 @@
+//! Turning what a customer typed into a search: words, spelling corrections against the
+//! indexed vocabulary, and the last word matched as a prefix (it may still be typed).
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use slipway_db::{Db, QueryWord, SearchOrder, SearchSpec};
+use utoipa::IntoParams;
+
+use crate::model::{category_title, ProductType, TrustLevel};
+use crate::text::words;
+use crate::CatalogError;
+
+/// Search parameters, as the search page and GET /api/v1/search take them.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Words to look for in names, descriptions, tags and publisher names.
+    #[serde(default)]
+    pub q: String,
+    /// A category slug.
+    pub category: Option<String>,
+    /// Only Docker Certified products: `true` or `1`.
+    pub certified: Option<String>,
+    /// image, plugin or agent.
+    #[serde(rename = "type")]
+    pub product_type: Option<String>,
+    /// official, verified or community.
+    pub trust: Option<String>,
+    /// free (has a free tier) or paid (has a paid tier).
+    pub pricing: Option<String>,
+    /// An `os/architecture` pair, e.g. linux/arm64.
+    pub platform: Option<String>,
+    /// Only this publisher's products.
+    pub publisher: Option<String>,
+    /// relevance (default), popular or updated.
+    pub sort: Option<String>,
+}
+
+/// Words of at most this many letters get one correction, longer ones two (edits).
+const SHORT_WORD: usize = 5;
+/// How many corrections a misspelt word may expand to.
+const MAX_CORRECTIONS: usize = 3;
+/// How stale another replica's additions to the vocabulary may be.
+const VOCABULARY_TTL: Duration = Duration::from_secs(30);
+
+/// The indexed words, for spelling correction; reloaded when stale or after a local change.
+#[derive(Clone, Default)]
+pub struct Vocabulary {
+    inner: Arc<RwLock<Option<(Instant, Arc<Vec<String>>)>>>,
+}
+
+impl Vocabulary {
+    pub fn invalidate(&self) {
+        *self.inner.write().expect("vocabulary lock") = None;
+    }
+
+    async fn words(&self, db: &Db) -> Result<Arc<Vec<String>>, CatalogError> {
+        if let Some((loaded, words)) = self.inner.read().expect("vocabulary lock").as_ref() {
+            if loaded.elapsed() < VOCABULARY_TTL {
+                return Ok(words.clone());
+            }
+        }
+        let mut terms = db.search_terms().await?;
+        terms.sort();
+        let terms = Arc::new(terms);
+        *self.inner.write().expect("vocabulary lock") = Some((Instant::now(), terms.clone()));
+        Ok(terms)
+    }
+}
+
+impl SearchParams {
+    /// The database's search, with filters validated and query words corrected.
+    /// `prefix_last` treats the last word as still being typed (typeahead).
+    pub(crate) async fn spec(&self, db: &Db, vocabulary: &Vocabulary, prefix_last: bool) -> Result<SearchSpec, CatalogError> {
+        let bad = |what: &str, v: &str| CatalogError::Invalid(format!("unknown {what} {v:?}"));
+        let some = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+        let category = some(&self.category);
+        if let Some(c) = &category {
+            category_title(c).ok_or_else(|| bad("category", c))?;
+        }
+        let product_type = some(&self.product_type);
+        if let Some(t) = &product_type {
+            ProductType::parse(t).ok_or_else(|| bad("product type", t))?;
+        }
+        let trust_level = some(&self.trust);
+        if let Some(t) = &trust_level {
+            TrustLevel::parse(t).ok_or_else(|| bad("trust level", t))?;
+        }
+        let free = match some(&self.pricing).as_deref() {
+            None => None,
+            Some("free") => Some(true),
+            Some("paid") => Some(false),
+            Some(other) => return Err(bad("pricing", other)),
+        };
+        let platform = some(&self.platform);
+        if let Some(p) = &platform {
+            let ok = p.len() <= 64 && p.contains('/') && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+            if !ok {
+                return Err(bad("platform", p));
+            }
+        }
+        let order = match some(&self.sort).as_deref() {
+            None | Some("relevance") => SearchOrder::Relevance,
+            Some("popular") => SearchOrder::Popularity,
+            Some("updated") => SearchOrder::Updated,
+            Some(other) => return Err(bad("sort order", other)),
+        };
+        if self.q.chars().count() > 200 {
+            return Err(CatalogError::Invalid("q: at most 200 characters".into()));
+        }
+        let typed: Vec<String> = words(&self.q).take(12).collect();
+        let query_words = if typed.is_empty() {
+            Vec::new()
+        } else {
+            let vocabulary = vocabulary.words(db).await?;
+            let last = typed.len() - 1;
+            typed.iter().enumerate().map(|(i, w)| correct(w, &vocabulary, prefix_last && i == last)).collect()
+        };
+        Ok(SearchSpec {
+            words: query_words,
+            category,
+            certified: matches!(self.certified.as_deref(), Some("1" | "true" | "on")),
+            product_type,
+            trust_level,
+            free,
+            platform,
+            publisher: some(&self.publisher),
+            featured: false,
+            order,
+            offset: 0,
+            limit: 20,
+        })
+    }
+}
+
+/// A query word and, when the index does not know it, the known words it is likely a
+/// misspelling of. A word being typed matches as a prefix and is never corrected while
+/// some indexed word starts with it.
+fn correct(word: &str, vocabulary: &[String], prefix: bool) -> QueryWord {
+    let known = if prefix {
+        let start = vocabulary.partition_point(|v| v.as_str() < word);
+        vocabulary.get(start).is_some_and(|v| v.starts_with(word))
+    } else {
+        vocabulary.binary_search_by(|v| v.as_str().cmp(word)).is_ok()
+    };
+    // Digits, very short words and words the index holds are taken as typed.
+    if known || word.chars().count() < 3 || word.chars().any(|c| c.is_ascii_digit()) {
+        return QueryWord { alternatives: vec![word.to_owned()], prefix };
+    }
+    let budget = if word.chars().count() <= SHORT_WORD { 1 } else { 2 };
+    let mut scored: Vec<(usize, &String)> = vocabulary
+        .iter()
+        .filter(|v| v.len().abs_diff(word.len()) <= budget)
+        .filter_map(|v| {
+            let d = strsim::damerau_levenshtein(word, v);
+            (d <= budget).then_some((d, v))
+        })
+        .collect();
+    scored.sort();
+    let mut alternatives: Vec<String> = scored.into_iter().take(MAX_CORRECTIONS).map(|(_, v)| v.clone()).collect();
+    if alternatives.is_empty() {
+        alternatives.push(word.to_owned());
+    }
+    QueryWord { alternatives, prefix }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vocabulary() -> Vec<String> {
+        let mut v: Vec<String> = ["postgres", "redis", "nginx", "database", "monitoring", "nimbus", "graph"].map(String::from).to_vec();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn misspellings_are_corrected_within_budget() {
+        let v = vocabulary();
+        assert_eq!(correct("postgers", &v, false).alternatives, ["postgres"]);
+        assert_eq!(correct("reddis", &v, false).alternatives, ["redis"]);
+        assert_eq!(correct("ngnix", &v, false).alternatives, ["nginx"]);
+        assert_eq!(correct("databse", &v, false).alternatives, ["database"]);
+        // Too far from anything: kept as typed (it then finds nothing).
+        assert_eq!(correct("zzzzzz", &v, false).alternatives, ["zzzzzz"]);
+    }
+
+    #[test]
+    fn a_word_being_typed_is_a_prefix() {
+        let v = vocabulary();
+        assert_eq!(correct("nimb", &v, true), QueryWord { alternatives: vec!["nimb".into()], prefix: true });
+        assert_eq!(correct("monitorng", &v, true).alternatives, ["monitoring"]);
+    }
+}

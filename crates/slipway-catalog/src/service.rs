@@ -1,0 +1,711 @@
+//! The catalog service: every operation the store front and the REST API offer, with its
+//! access rule.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+
+use slipway_auth::access::{OrgRole, SiteRole, Subject};
+use slipway_auth::{random_secret, token_hash, AuthService};
+use slipway_db::{AccountRecord, Db, ListingRecord, MediaRecord, PublisherRecord, SearchDocument, TierRecord};
+use slipway_oci::{RepoName, Tag};
+use slipway_storage::BlobStore;
+
+use crate::media::{self, MediaKind, LOGO_SIDE};
+use crate::model::*;
+use crate::search::{SearchParams, Vocabulary};
+use crate::text::{self, invalid, tokenised};
+use crate::versions::SummaryCache;
+use crate::CatalogError;
+
+/// Who is acting: a signed-in account, or the operator at the command line.
+pub enum Actor<'a> {
+    Operator,
+    User(&'a Viewer),
+}
+
+/// A signed-in account with its roles.
+#[derive(Clone, Debug)]
+pub struct Viewer {
+    pub account: AccountRecord,
+    pub subject: Subject,
+}
+
+impl Viewer {
+    fn staff(&self) -> bool {
+        matches!(self.subject.site_role, Some(SiteRole::Moderator | SiteRole::Admin))
+    }
+
+    fn role_in(&self, org: &str) -> Option<OrgRole> {
+        self.subject.namespaces.get(org).copied()
+    }
+
+    fn can_edit(&self, org: &str) -> bool {
+        self.role_in(org).is_some_and(|r| r >= OrgRole::Maintainer) || self.subject.site_role == Some(SiteRole::Admin)
+    }
+
+    fn can_see_drafts(&self, org: &str) -> bool {
+        self.role_in(org).is_some() || self.staff()
+    }
+}
+
+impl Actor<'_> {
+    fn staff(&self) -> bool {
+        match self {
+            Actor::Operator => true,
+            Actor::User(v) => v.staff(),
+        }
+    }
+}
+
+/// One page of search results.
+pub struct SearchPage {
+    pub items: Vec<Listing>,
+    pub total: i64,
+}
+
+const MAX_TIERS: usize = 10;
+const MAX_SCREENSHOTS: usize = 8;
+const MAX_SEARCH_TAGS: usize = 20;
+const MAX_TIER_TAGS: usize = 50;
+const PUBLISHER_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
+
+#[derive(Clone)]
+pub struct Catalog {
+    db: Db,
+    store: Arc<dyn BlobStore>,
+    auth: AuthService,
+    vocabulary: Vocabulary,
+    summaries: SummaryCache,
+}
+
+impl Catalog {
+    pub fn new(db: Db, store: Arc<dyn BlobStore>, auth: AuthService) -> Catalog {
+        Catalog { db, store, auth, vocabulary: Vocabulary::default(), summaries: SummaryCache::default() }
+    }
+
+    /// The signed-in account's view: its roles and entitlements.
+    pub async fn viewer(&self, account: AccountRecord) -> Result<Viewer, CatalogError> {
+        let subject = self.auth.subject(&account).await?;
+        Ok(Viewer { account, subject })
+    }
+
+    // ---- media ---------------------------------------------------------------------------
+
+    /// Stores an uploaded logo or screenshot, returning its id.
+    pub async fn upload_media(&self, _viewer: &Viewer, kind: MediaKind, bytes: Vec<u8>) -> Result<String, CatalogError> {
+        let record = tokio::task::spawn_blocking(move || media::process(kind, &bytes))
+            .await
+            .map_err(|e| CatalogError::Internal(e.to_string()))??;
+        self.db.put_media(&record).await?;
+        Ok(record.id)
+    }
+
+    pub async fn media(&self, id: &str) -> Result<Option<MediaRecord>, CatalogError> {
+        if !is_media_id(id) {
+            return Ok(None);
+        }
+        Ok(self.db.media(id).await?)
+    }
+
+    async fn check_media(&self, field: &str, id: &str, kind: MediaKind) -> Result<(), CatalogError> {
+        let found = self.media(id).await?.ok_or_else(|| invalid(field, format!("no uploaded image {id:?}")))?;
+        if kind == MediaKind::Logo && (found.width != i64::from(LOGO_SIDE) || found.height != i64::from(LOGO_SIDE)) {
+            return Err(invalid(field, "must be an image uploaded as a logo".into()));
+        }
+        Ok(())
+    }
+
+    // ---- publishers ------------------------------------------------------------------------
+
+    /// Creates or updates `org`'s publisher profile. A new organization is created with the
+    /// viewer as its owner; an existing one needs the viewer to be an owner or maintainer.
+    /// A changed company email is sent a verification link under `base_url`.
+    pub async fn save_publisher(&self, viewer: &Viewer, org: &str, input: &PublisherInput, base_url: &str) -> Result<Publisher, CatalogError> {
+        let existing = self.db.publisher(org).await?;
+        let profile = PublisherRecord {
+            org: org.to_owned(),
+            display_name: text::line("display_name", &input.display_name, 1, 80)?,
+            legal_name: text::line("legal_name", &input.legal_name, 1, 200)?,
+            website: text::web_url("website", &input.website, true)?,
+            phone: text::phone(&input.phone)?,
+            email: text::email("email", &input.email, true)?,
+            email_verified_at: None,
+            logo: match input.logo.as_deref().filter(|l| !l.is_empty()) {
+                Some(id) => {
+                    self.check_media("logo", id, MediaKind::Logo).await?;
+                    Some(id.to_owned())
+                }
+                None => return Err(invalid("logo", "is required: a square image of at least 512x512 pixels".into())),
+            },
+            story: text::multiline("story", &input.story, 10_000)?,
+            verified_at: None,
+            created_at: slipway_db::now_ms(),
+            updated_at: slipway_db::now_ms(),
+        };
+        if self.db.organization_exists(org).await? {
+            if !viewer.can_edit(org) {
+                return Err(CatalogError::Forbidden(format!("only owners and maintainers of {org} can edit its publisher profile")));
+            }
+        } else {
+            self.auth.create_organization(org, &viewer.account.name).await?;
+        }
+        let email_changed = existing.as_ref().is_none_or(|p| p.email != profile.email || p.email_verified_at.is_none());
+        self.db.put_publisher(&profile).await?;
+        if email_changed {
+            self.send_publisher_verification(org, &profile.email, base_url).await?;
+        }
+        self.publisher(org).await?.ok_or_else(|| CatalogError::NotFound(org.into()))
+    }
+
+    async fn send_publisher_verification(&self, org: &str, email: &str, base_url: &str) -> Result<(), CatalogError> {
+        let secret = random_secret();
+        // The token names the organization and the address it was sent to, so a link sent
+        // before the address changed cannot verify the new one.
+        let subject = format!("{org} {email}");
+        self.db
+            .create_email_token(&token_hash(&secret), &subject, "publisher", slipway_db::now_ms() + PUBLISHER_EMAIL_TTL_MS)
+            .await?;
+        let body = format!(
+            "Hello,\n\nconfirm that {email} is the company address of the publisher {org} on Slipway:\n\n{}/publishers/verify-email?token={secret}\n\nThe link works for 48 hours.\n",
+            base_url.trim_end_matches('/')
+        );
+        slipway_auth::mail::enqueue(&self.db, email, "Verify your publisher email address", &body).await?;
+        Ok(())
+    }
+
+    /// Follows a publisher email verification link; returns the organization.
+    pub async fn verify_publisher_email(&self, token: &str) -> Result<String, CatalogError> {
+        let used = self.db.use_email_token(&token_hash(token), "publisher").await?;
+        let expired = || CatalogError::Invalid("this verification link is invalid, used or expired".into());
+        let (org, email) = used.as_deref().and_then(|s| s.split_once(' ')).ok_or_else(expired)?;
+        if !self.db.verify_publisher_email(org, email).await? {
+            return Err(expired());
+        }
+        Ok(org.to_owned())
+    }
+
+    pub async fn publisher(&self, org: &str) -> Result<Option<Publisher>, CatalogError> {
+        Ok(self.db.publisher(org).await?.map(publisher_from))
+    }
+
+    /// Publisher profiles the viewer may edit.
+    pub async fn editable_publishers(&self, viewer: &Viewer) -> Result<Vec<Publisher>, CatalogError> {
+        let mut out = Vec::new();
+        for org in viewer.subject.namespaces.keys().filter(|org| viewer.can_edit(org)) {
+            if let Some(p) = self.publisher(org).await? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets verified-publisher status (moderators); listings follow with their trust level.
+    pub async fn set_publisher_verified(&self, actor: Actor<'_>, org: &str, verified: bool) -> Result<(), CatalogError> {
+        if !actor.staff() {
+            return Err(CatalogError::Forbidden("only moderators can verify publishers".into()));
+        }
+        if !self.db.set_publisher_verified(org, verified).await? {
+            return Err(CatalogError::NotFound(format!("no publisher {org}")));
+        }
+        let level = if verified { TrustLevel::Verified } else { TrustLevel::Community };
+        self.db.set_publisher_trust_level(org, level.as_str()).await?;
+        Ok(())
+    }
+
+    // ---- listings ----------------------------------------------------------------------------
+
+    /// A listing; drafts only for the publisher's members and staff.
+    pub async fn listing(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<Listing, CatalogError> {
+        let not_found = || CatalogError::NotFound(format!("no product {publisher}/{slug}"));
+        let record = self.db.listing(publisher, slug).await?.ok_or_else(not_found)?;
+        if record.status != "published" && !viewer.is_some_and(|v| v.can_see_drafts(publisher)) {
+            return Err(not_found());
+        }
+        self.assemble(record).await
+    }
+
+    /// A publisher's listings: all of them for its members and staff, else the published.
+    pub async fn listings_of(&self, viewer: Option<&Viewer>, publisher: &str) -> Result<Vec<Listing>, CatalogError> {
+        let drafts = viewer.is_some_and(|v| v.can_see_drafts(publisher));
+        let mut out = Vec::new();
+        for record in self.db.listings_of(publisher).await? {
+            if drafts || record.status == "published" {
+                out.push(self.assemble(record).await?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn assemble(&self, r: ListingRecord) -> Result<Listing, CatalogError> {
+        let tiers = self.db.tiers(&r.id).await?.into_iter().map(tier_from).collect();
+        let publisher_name = self.db.publisher(&r.publisher).await?.map(|p| p.display_name).unwrap_or_else(|| r.publisher.clone());
+        Ok(listing_from(r, tiers, publisher_name))
+    }
+
+    /// Creates a draft listing for `publisher`, or replaces the content of the listing
+    /// `slug` (`Some`) keeping its status, license and counters.
+    pub async fn save_listing(&self, viewer: &Viewer, publisher: &str, slug: Option<&str>, input: &ListingInput) -> Result<Listing, CatalogError> {
+        if !viewer.can_edit(publisher) {
+            return Err(CatalogError::Forbidden(format!("only owners and maintainers of {publisher} can edit its products")));
+        }
+        let profile = self.db.publisher(publisher).await?.ok_or_else(|| CatalogError::Invalid(format!("{publisher} has no publisher profile yet: create it first")))?;
+        let existing = match slug {
+            Some(slug) => Some(self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?),
+            None => None,
+        };
+        let (record, tiers) = self.validate_listing(publisher, &profile, existing, input).await?;
+        self.store_listing(&record, &tiers, &profile.display_name).await?;
+        self.listing(Some(viewer), publisher, &record.slug).await
+    }
+
+    async fn validate_listing(&self, publisher: &str, profile: &PublisherRecord, existing: Option<ListingRecord>, input: &ListingInput) -> Result<(ListingRecord, Vec<TierRecord>), CatalogError> {
+        let name = text::line("name", &input.name, 1, 80)?;
+        let slug = match &existing {
+            Some(e) => e.slug.clone(),
+            None => text::slug("name", &text::slugify(&name), 64).map_err(|_| invalid("name", "needs at least one letter or digit".into()))?,
+        };
+        let category = input.category.trim();
+        category_title(category).ok_or_else(|| invalid("category", format!("unknown category {category:?}")))?;
+        let logo = match input.logo.as_deref().filter(|l| !l.is_empty()) {
+            Some(id) => {
+                self.check_media("logo", id, MediaKind::Logo).await?;
+                Some(id.to_owned())
+            }
+            None => None,
+        };
+        if input.screenshots.len() > MAX_SCREENSHOTS {
+            return Err(invalid("screenshots", format!("at most {MAX_SCREENSHOTS}")));
+        }
+        for id in &input.screenshots {
+            self.check_media("screenshots", id, MediaKind::Screenshot).await?;
+        }
+        let mut search_tags = Vec::new();
+        for tag in input.search_tags.iter().map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty()) {
+            let tag = text::slug("search_tags", &tag, 32)?;
+            if !search_tags.contains(&tag) {
+                search_tags.push(tag);
+            }
+        }
+        if search_tags.len() > MAX_SEARCH_TAGS {
+            return Err(invalid("search_tags", format!("at most {MAX_SEARCH_TAGS}")));
+        }
+        let tiers = self.validate_tiers(publisher, &slug, &input.tiers)?;
+        let now = slipway_db::now_ms();
+        let trust_level = match &existing {
+            Some(e) if e.trust_level == TrustLevel::Official.as_str() => TrustLevel::Official,
+            _ if profile.verified_at.is_some() => TrustLevel::Verified,
+            _ => TrustLevel::Community,
+        };
+        let base = existing.unwrap_or_else(|| ListingRecord {
+            id: uuid::Uuid::new_v4().to_string(),
+            publisher: publisher.to_owned(),
+            slug: slug.clone(),
+            badges: "[]".into(),
+            platforms: "[]".into(),
+            status: ListingStatus::Draft.as_str().into(),
+            created_at: now,
+            ..ListingRecord::default()
+        });
+        let record = ListingRecord {
+            name,
+            logo,
+            short_description: text::line("short_description", &input.short_description, 1, 140)?,
+            category: category.to_owned(),
+            search_tags: json(&search_tags),
+            long_description: text::multiline("long_description", &input.long_description, 20_000)?,
+            screenshots: json(&input.screenshots),
+            support_url: text::web_url("support_url", &input.support_url, true)?,
+            support_email: text::email("support_email", &input.support_email, false)?,
+            support_info: text::multiline("support_info", &input.support_info, 2_000)?,
+            sla: text::multiline("sla", &input.sla, 2_000)?,
+            install_instructions: text::multiline("install_instructions", &input.install_instructions, 20_000)?,
+            product_type: input.product_type.as_str().into(),
+            trust_level: trust_level.as_str().into(),
+            free: i64::from(tiers.iter().any(|t| t.price_cents == 0)),
+            paid: i64::from(tiers.iter().any(|t| t.price_cents > 0)),
+            updated_at: now,
+            ..base
+        };
+        Ok((record, tiers))
+    }
+
+    fn validate_tiers(&self, publisher: &str, listing_slug: &str, tiers: &[Tier]) -> Result<Vec<TierRecord>, CatalogError> {
+        if tiers.is_empty() || tiers.len() > MAX_TIERS {
+            return Err(invalid("tiers", format!("a product needs 1 to {MAX_TIERS} tiers")));
+        }
+        let mut slugs = HashSet::new();
+        let mut repositories = HashSet::new();
+        tiers
+            .iter()
+            .enumerate()
+            .map(|(position, t)| {
+                let slug = text::slug("tier slug", t.slug.trim(), 32)?;
+                if !slugs.insert(slug.clone()) {
+                    return Err(invalid("tiers", format!("two tiers are called {slug:?}")));
+                }
+                let repository = t.repository.trim();
+                let parsed: RepoName = repository.parse().map_err(|_| invalid("tier repository", format!("{repository:?} is not a repository name")))?;
+                if !parsed.as_str().starts_with(&format!("{publisher}/")) {
+                    return Err(invalid("tier repository", format!("{repository:?} must be in the publisher's namespace {publisher}/")));
+                }
+                if !repositories.insert(repository.to_owned()) {
+                    return Err(invalid("tiers", format!("two tiers use the repository {repository}: each tier needs its own")));
+                }
+                if t.tags.len() > MAX_TIER_TAGS {
+                    return Err(invalid("tier tags", format!("at most {MAX_TIER_TAGS}")));
+                }
+                for tag in &t.tags {
+                    tag.parse::<Tag>().map_err(|_| invalid("tier tags", format!("{tag:?} is not a tag")))?;
+                }
+                if !(0..=100_000_000).contains(&t.price_cents) {
+                    return Err(invalid("tier price", "must be between 0 and 1,000,000.00".into()));
+                }
+                let currency = t.currency.trim().to_uppercase();
+                if !["USD", "EUR", "GBP"].contains(&currency.as_str()) {
+                    return Err(invalid("tier currency", format!("{currency:?} is not one of USD, EUR, GBP")));
+                }
+                let billing_period = match (t.price_cents, t.billing_period.trim()) {
+                    (0, _) => "free",
+                    (_, p @ ("month" | "year")) => p,
+                    (_, other) => return Err(invalid("tier billing period", format!("{other:?}: a paid tier is billed per month or per year"))),
+                };
+                if t.price_cents > 0 && t.access != Access::Licensed {
+                    return Err(invalid("tier access", format!("the paid tier {slug} must be licensed, or anyone could pull it without paying")));
+                }
+                Ok(TierRecord {
+                    id: format!("{publisher}/{listing_slug}/{slug}"),
+                    listing_id: String::new(),
+                    name: text::line("tier name", &t.name, 1, 60)?,
+                    description: text::multiline("tier description", &t.description, 1_000)?,
+                    slug,
+                    price_cents: t.price_cents,
+                    currency,
+                    billing_period: billing_period.into(),
+                    access: t.access.as_str().into(),
+                    repository: repository.to_owned(),
+                    tags: json(&t.tags),
+                    position: position as i64,
+                })
+            })
+            .collect()
+    }
+
+    async fn store_listing(&self, record: &ListingRecord, tiers: &[TierRecord], publisher_name: &str) -> Result<(), CatalogError> {
+        let (doc, terms) = search_document(record, publisher_name);
+        self.db.save_listing(record, tiers, &doc.borrowed(), &terms).await?;
+        self.vocabulary.invalidate();
+        self.refresh_platforms(&record.id).await?;
+        Ok(())
+    }
+
+    /// Publishes (or withdraws) a listing: staff and the operator only until moderation
+    /// lands. Publishing opens each tier's repository as the tier says.
+    pub async fn set_published(&self, actor: Actor<'_>, publisher: &str, slug: &str, published: bool) -> Result<(), CatalogError> {
+        if !actor.staff() {
+            return Err(CatalogError::Forbidden("only moderators publish products".into()));
+        }
+        let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        let publisher_name = self.db.publisher(publisher).await?.map(|p| p.display_name).unwrap_or_default();
+        let (doc, terms) = search_document(&record, &publisher_name);
+        self.db.set_listing_published(&record.id, published, &doc.borrowed(), &terms).await?;
+        self.vocabulary.invalidate();
+        self.refresh_platforms(&record.id).await?;
+        Ok(())
+    }
+
+    pub async fn set_badges(&self, actor: Actor<'_>, publisher: &str, slug: &str, badges: &[Badge]) -> Result<(), CatalogError> {
+        if !actor.staff() {
+            return Err(CatalogError::Forbidden("only moderators award badges".into()));
+        }
+        let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        let badges: BTreeSet<&str> = badges.iter().map(|b| b.as_str()).collect();
+        self.db.set_listing_badges(&record.id, &json(&badges)).await?;
+        Ok(())
+    }
+
+    pub async fn set_featured(&self, actor: Actor<'_>, publisher: &str, slug: &str, featured: bool) -> Result<(), CatalogError> {
+        if !actor.staff() {
+            return Err(CatalogError::Forbidden("only moderators feature products".into()));
+        }
+        let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        self.db.set_listing_featured(&record.id, featured).await?;
+        Ok(())
+    }
+
+    pub async fn set_official(&self, actor: Actor<'_>, publisher: &str, slug: &str) -> Result<(), CatalogError> {
+        if !actor.staff() {
+            return Err(CatalogError::Forbidden("only moderators mark products official".into()));
+        }
+        let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        self.db.set_listing_trust_level(&record.id, TrustLevel::Official.as_str()).await?;
+        Ok(())
+    }
+
+    // ---- licenses --------------------------------------------------------------------------
+
+    /// Adds a new version of the listing's license agreement; customers accept it anew.
+    pub async fn set_license(&self, viewer: &Viewer, publisher: &str, slug: &str, license: &License) -> Result<i64, CatalogError> {
+        if !viewer.can_edit(publisher) {
+            return Err(CatalogError::Forbidden(format!("only owners and maintainers of {publisher} can change its licenses")));
+        }
+        let url = text::web_url("license url", &license.url, false)?;
+        let body = text::multiline("license text", &license.text, 100_000)?;
+        if url.is_empty() && body.is_empty() {
+            return Err(invalid("license", "needs a link or a text".into()));
+        }
+        let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        Ok(self.db.add_license(&record.id, &url, &body).await?)
+    }
+
+    /// The listing's current license agreement, if it has one.
+    pub async fn license(&self, listing: &Listing) -> Result<Option<License>, CatalogError> {
+        if listing.license_version == 0 {
+            return Ok(None);
+        }
+        Ok(self.db.license(&listing.id, listing.license_version).await?.map(|l| License { version: l.version, url: l.url, text: l.body }))
+    }
+
+    // ---- search and browse --------------------------------------------------------------------
+
+    /// Published listings matching `params`; `offset`/`limit` page through them.
+    pub async fn search(&self, params: &SearchParams, offset: i64, limit: i64) -> Result<SearchPage, CatalogError> {
+        let mut spec = params.spec(&self.db, &self.vocabulary, false).await?;
+        spec.offset = offset.max(0);
+        spec.limit = limit.clamp(1, 100);
+        let (rows, total) = self.db.search(&spec).await?;
+        Ok(SearchPage { items: self.assemble_all(rows).await?, total })
+    }
+
+    /// Typeahead: up to `limit` listings for what is being typed.
+    pub async fn suggest(&self, q: &str, limit: i64) -> Result<Vec<Listing>, CatalogError> {
+        let params = SearchParams { q: q.to_owned(), ..SearchParams::default() };
+        let mut spec = params.spec(&self.db, &self.vocabulary, true).await?;
+        if spec.words.is_empty() {
+            return Ok(Vec::new());
+        }
+        spec.limit = limit.clamp(1, 20);
+        let (rows, _) = self.db.search(&spec).await?;
+        self.assemble_all(rows).await
+    }
+
+    /// Featured listings for the home page.
+    pub async fn featured(&self, limit: i64) -> Result<Vec<Listing>, CatalogError> {
+        let spec = slipway_db::SearchSpec { featured: true, limit, ..Default::default() };
+        let (rows, _) = self.db.search(&spec).await?;
+        self.assemble_all(rows).await
+    }
+
+    /// Every category with how many published products it has.
+    pub async fn categories(&self) -> Result<Vec<(&'static str, &'static str, i64)>, CatalogError> {
+        let counts = self.db.category_counts().await?;
+        Ok(CATEGORIES
+            .iter()
+            .map(|(slug, title)| (*slug, *title, counts.iter().find(|(c, _)| c == slug).map_or(0, |(_, n)| *n)))
+            .collect())
+    }
+
+    async fn assemble_all(&self, rows: Vec<ListingRecord>) -> Result<Vec<Listing>, CatalogError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(self.assemble(r).await?);
+        }
+        Ok(out)
+    }
+
+    // ---- versions ------------------------------------------------------------------------------
+
+    /// Every tag offered by the listing's tiers, newest first.
+    pub async fn versions(&self, listing: &Listing) -> Result<Vec<Version>, CatalogError> {
+        let mut out = Vec::new();
+        for tier in &listing.tiers {
+            for (tag, digest, _media_type, content, pushed_at) in self.db.tagged_manifests(&tier.repository).await? {
+                if !tier.tags.is_empty() && !tier.tags.contains(&tag) {
+                    continue;
+                }
+                let summary = self.summaries.summary(&self.db, self.store.as_ref(), &tier.repository, &digest, &content).await?;
+                out.push(Version {
+                    tier: tier.name.clone(),
+                    tag,
+                    digest,
+                    compressed_size: summary.compressed_size,
+                    platforms: summary.platforms,
+                    pushed_at,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Recomputes the platforms filter from the images the tiers offer.
+    pub async fn refresh_platforms(&self, listing_id: &str) -> Result<(), CatalogError> {
+        let Some(record) = self.db.listing_by_id(listing_id).await? else { return Ok(()) };
+        let listing = self.assemble(record).await?;
+        let platforms: BTreeSet<String> = self.versions(&listing).await?.into_iter().flat_map(|v| v.platforms).collect();
+        let platforms = json(&platforms);
+        if platforms != json(&listing.platforms) {
+            self.db.set_listing_platforms(listing_id, &platforms).await?;
+        }
+        Ok(())
+    }
+
+    // ---- subscriptions -------------------------------------------------------------------------
+
+    /// "Get Image": subscribes the viewer to a tier of a published listing, having
+    /// accepted `accepted_license` (the current version, when the listing has one).
+    pub async fn subscribe(&self, viewer: &Viewer, publisher: &str, slug: &str, tier: &str, accepted_license: Option<i64>) -> Result<(), CatalogError> {
+        let listing = self.listing(Some(viewer), publisher, slug).await?;
+        if listing.status != ListingStatus::Published {
+            return Err(CatalogError::Invalid(format!("{} is not published yet", listing.name)));
+        }
+        let chosen = listing.tiers.iter().find(|t| t.slug == tier).ok_or_else(|| CatalogError::NotFound(format!("{} has no tier {tier:?}", listing.name)))?;
+        if listing.license_version > 0 && accepted_license != Some(listing.license_version) {
+            return Err(CatalogError::Invalid(format!(
+                "accept the license agreement (version {}) to get {}",
+                listing.license_version, listing.name
+            )));
+        }
+        if !chosen.is_free() {
+            return Err(CatalogError::PaymentRequired(format!("{} costs {}: paid tiers are bought through checkout", chosen.name, chosen.price_label())));
+        }
+        let tier_id = format!("{publisher}/{slug}/{}", chosen.slug);
+        let entitlement = (chosen.access == Access::Licensed).then_some(tier_id.as_str());
+        let id = uuid::Uuid::new_v4().to_string();
+        self.db.subscribe(&id, &viewer.account.id, &tier_id, listing.license_version, entitlement).await?;
+        Ok(())
+    }
+
+    /// The viewer's subscriptions, with pull commands for `registry_host`.
+    pub async fn subscriptions(&self, viewer: &Viewer, registry_host: &str) -> Result<Vec<Subscription>, CatalogError> {
+        let mut out = Vec::new();
+        for s in self.db.subscriptions_of(&viewer.account.id).await? {
+            let tags: Vec<String> = serde_json::from_str(&s.tier_tags).unwrap_or_default();
+            let tag = match tags.first() {
+                Some(tag) => tag.clone(),
+                None => self.db.tagged_manifests(&s.repository).await?.into_iter().next().map_or_else(|| "latest".to_owned(), |t| t.0),
+            };
+            out.push(Subscription {
+                id: s.id,
+                product: s.listing_name,
+                product_path: format!("/products/{}/{}", s.publisher, s.slug),
+                tier: s.tier_name,
+                access: Access::parse(&s.access).unwrap_or(Access::Licensed),
+                license_version: s.license_version,
+                license_accepted_at: s.license_accepted_at,
+                pull_command: format!("docker pull {registry_host}/{}:{tag}", s.repository),
+                status: s.status,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn is_media_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+fn json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("lists serialise")
+}
+
+fn list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+pub fn media_url(id: &str) -> String {
+    format!("/media/{id}")
+}
+
+fn publisher_from(p: PublisherRecord) -> Publisher {
+    Publisher {
+        logo_url: p.logo.as_deref().map(media_url),
+        org: p.org,
+        display_name: p.display_name,
+        legal_name: p.legal_name,
+        website: p.website,
+        phone: p.phone,
+        email: p.email,
+        email_verified: p.email_verified_at.is_some(),
+        story: p.story,
+        verified: p.verified_at.is_some(),
+    }
+}
+
+fn tier_from(t: TierRecord) -> Tier {
+    Tier {
+        access: Access::parse(&t.access).unwrap_or(Access::Licensed),
+        tags: list(&t.tags),
+        slug: t.slug,
+        name: t.name,
+        description: t.description,
+        price_cents: t.price_cents,
+        currency: t.currency,
+        billing_period: t.billing_period,
+        repository: t.repository,
+    }
+}
+
+fn listing_from(r: ListingRecord, tiers: Vec<Tier>, publisher_name: String) -> Listing {
+    Listing {
+        logo_url: r.logo.as_deref().map(media_url),
+        search_tags: list(&r.search_tags),
+        screenshots: list(&r.screenshots).iter().map(|id| media_url(id)).collect(),
+        product_type: ProductType::parse(&r.product_type).unwrap_or(ProductType::Image),
+        trust_level: TrustLevel::parse(&r.trust_level).unwrap_or(TrustLevel::Community),
+        badges: list(&r.badges).iter().filter_map(|b| Badge::parse(b)).collect(),
+        platforms: list(&r.platforms),
+        status: ListingStatus::parse(&r.status).unwrap_or(ListingStatus::Draft),
+        id: r.id,
+        publisher: r.publisher,
+        publisher_name,
+        slug: r.slug,
+        name: r.name,
+        short_description: r.short_description,
+        category: r.category,
+        long_description: r.long_description,
+        support_url: r.support_url,
+        support_email: r.support_email,
+        support_info: r.support_info,
+        sla: r.sla,
+        install_instructions: r.install_instructions,
+        tiers,
+        license_version: r.license_version,
+        pulls: r.pulls,
+        updated_at: r.updated_at,
+        published_at: r.published_at,
+    }
+}
+
+/// The search index's text for a listing, and its words worth correcting towards.
+struct OwnedDocument {
+    name: String,
+    tags: String,
+    publisher: String,
+    short_description: String,
+    long_description: String,
+}
+
+impl OwnedDocument {
+    fn borrowed(&self) -> SearchDocument<'_> {
+        SearchDocument {
+            name: &self.name,
+            tags: &self.tags,
+            publisher: &self.publisher,
+            short_description: &self.short_description,
+            long_description: &self.long_description,
+        }
+    }
+}
+
+fn search_document(r: &ListingRecord, publisher_name: &str) -> (OwnedDocument, Vec<String>) {
+    let tags = list(&r.search_tags).join(" ");
+    let category = category_title(&r.category).unwrap_or_default();
+    let doc = OwnedDocument {
+        name: tokenised(&r.name),
+        tags: tokenised(&format!("{tags} {category}")),
+        publisher: tokenised(&format!("{publisher_name} {}", r.publisher)),
+        short_description: tokenised(&r.short_description),
+        long_description: tokenised(&r.long_description),
+    };
+    let terms = text::vocabulary([doc.name.as_str(), doc.tags.as_str(), doc.publisher.as_str(), doc.short_description.as_str()]);
+    (doc, terms)
+}

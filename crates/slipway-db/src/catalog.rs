@@ -1,0 +1,709 @@
+//! Queries behind the store: publishers, media, listings and tiers, license agreements,
+//! subscriptions, and search. Search is the one seam where the dialects differ: FTS5 on
+//! SQLite, a tsvector on PostgreSQL, fed the same pre-tokenised text.
+
+use sqlx::{Any, Transaction};
+
+use crate::identity::unique_violation;
+use crate::{now_ms, Backend, Db, DbError};
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PublisherRecord {
+    pub org: String,
+    pub display_name: String,
+    pub legal_name: String,
+    pub website: String,
+    pub phone: String,
+    pub email: String,
+    pub email_verified_at: Option<i64>,
+    pub logo: Option<String>,
+    pub story: String,
+    pub verified_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct MediaRecord {
+    pub id: String,
+    pub content_type: String,
+    pub width: i64,
+    pub height: i64,
+    pub content: Vec<u8>,
+}
+
+/// A listing row. List-valued fields are JSON arrays, decoded by the catalog crate.
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
+pub struct ListingRecord {
+    pub id: String,
+    pub publisher: String,
+    pub name: String,
+    pub slug: String,
+    pub logo: Option<String>,
+    pub short_description: String,
+    pub category: String,
+    pub search_tags: String,
+    pub long_description: String,
+    pub screenshots: String,
+    pub support_url: String,
+    pub support_email: String,
+    pub support_info: String,
+    pub sla: String,
+    pub install_instructions: String,
+    pub product_type: String,
+    pub trust_level: String,
+    pub badges: String,
+    pub platforms: String,
+    pub license_version: i64,
+    pub featured: i64,
+    pub free: i64,
+    pub paid: i64,
+    pub pulls: i64,
+    pub status: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub published_at: Option<i64>,
+}
+
+const LISTING_COLUMNS: &str = "l.id, l.publisher, l.name, l.slug, l.logo, l.short_description, l.category, l.search_tags, \
+     l.long_description, l.screenshots, l.support_url, l.support_email, l.support_info, l.sla, l.install_instructions, \
+     l.product_type, l.trust_level, l.badges, l.platforms, l.license_version, l.featured, l.free, l.paid, l.pulls, \
+     l.status, l.created_at, l.updated_at, l.published_at";
+
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
+pub struct TierRecord {
+    pub id: String,
+    pub listing_id: String,
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub price_cents: i64,
+    pub currency: String,
+    pub billing_period: String,
+    pub access: String,
+    pub repository: String,
+    pub tags: String,
+    pub position: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LicenseRecord {
+    pub version: i64,
+    pub url: String,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// A subscription with what a customer's list shows of its tier and listing.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SubscriptionRecord {
+    pub id: String,
+    pub tier_id: String,
+    pub tier_name: String,
+    pub repository: String,
+    pub tier_tags: String,
+    pub access: String,
+    pub listing_name: String,
+    pub publisher: String,
+    pub slug: String,
+    pub license_version: i64,
+    pub license_accepted_at: i64,
+    pub status: String,
+    pub created_at: i64,
+}
+
+/// What the search index holds for one listing, already tokenised (lower-case words
+/// separated by spaces).
+pub struct SearchDocument<'a> {
+    pub name: &'a str,
+    pub tags: &'a str,
+    pub publisher: &'a str,
+    pub short_description: &'a str,
+    pub long_description: &'a str,
+}
+
+/// One word of a query: any of `alternatives` (a word and its spelling corrections)
+/// must match; `prefix` makes them match as word prefixes (the word being typed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryWord {
+    pub alternatives: Vec<String>,
+    pub prefix: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SearchOrder {
+    #[default]
+    Relevance,
+    Popularity,
+    Updated,
+}
+
+/// Which published listings a search returns. Words must all match; the rest filter.
+/// Values are validated by the catalog crate; all reach SQL as bound parameters.
+#[derive(Clone, Debug, Default)]
+pub struct SearchSpec {
+    pub words: Vec<QueryWord>,
+    pub category: Option<String>,
+    pub certified: bool,
+    pub product_type: Option<String>,
+    pub trust_level: Option<String>,
+    pub free: Option<bool>,
+    pub platform: Option<String>,
+    pub publisher: Option<String>,
+    pub featured: bool,
+    pub order: SearchOrder,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl Db {
+    // ---- publishers and media ----------------------------------------------------------
+
+    pub async fn put_publisher(&self, p: &PublisherRecord) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO publishers (org, display_name, legal_name, website, phone, email, email_verified_at, logo, story,
+                 verified_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+             ON CONFLICT (org) DO UPDATE SET display_name = excluded.display_name, legal_name = excluded.legal_name,
+                 website = excluded.website, phone = excluded.phone,
+                 email_verified_at = CASE WHEN publishers.email = excluded.email THEN publishers.email_verified_at
+                                          ELSE excluded.email_verified_at END,
+                 email = excluded.email, logo = excluded.logo, story = excluded.story, updated_at = excluded.updated_at",
+        )
+        .bind(&p.org)
+        .bind(&p.display_name)
+        .bind(&p.legal_name)
+        .bind(&p.website)
+        .bind(&p.phone)
+        .bind(&p.email)
+        .bind(p.email_verified_at)
+        .bind(&p.logo)
+        .bind(&p.story)
+        .bind(p.verified_at)
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn publisher(&self, org: &str) -> Result<Option<PublisherRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, PublisherRecord>(
+            "SELECT org, display_name, legal_name, website, phone, email, email_verified_at, logo, story, verified_at,
+                 created_at, updated_at FROM publishers WHERE org = $1",
+        )
+        .bind(org)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// Sets or clears verified-publisher status; false if there is no such publisher.
+    pub async fn set_publisher_verified(&self, org: &str, verified: bool) -> Result<bool, DbError> {
+        let at = verified.then(now_ms);
+        let done = sqlx::query("UPDATE publishers SET verified_at = $2, updated_at = $3 WHERE org = $1")
+            .bind(org)
+            .bind(at)
+            .bind(now_ms())
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks the publisher's company email verified if it is still `email`.
+    pub async fn verify_publisher_email(&self, org: &str, email: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE publishers SET email_verified_at = $3 WHERE org = $1 AND email = $2")
+            .bind(org)
+            .bind(email)
+            .bind(now_ms())
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn put_media(&self, m: &MediaRecord) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO media (id, content_type, width, height, content, created_at) VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&m.id)
+        .bind(&m.content_type)
+        .bind(m.width)
+        .bind(m.height)
+        .bind(&m.content)
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn media(&self, id: &str) -> Result<Option<MediaRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, MediaRecord>("SELECT id, content_type, width, height, content FROM media WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    // ---- listings and tiers -------------------------------------------------------------
+
+    /// Creates or replaces a listing and its tiers in one transaction, and re-indexes it
+    /// for search when it is published. Fails with `Conflict` when the slug or a tier's
+    /// repository is taken.
+    pub async fn save_listing(&self, l: &ListingRecord, tiers: &[TierRecord], doc: &SearchDocument<'_>, terms: &[String]) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO listings (id, publisher, name, slug, logo, short_description, category, search_tags, long_description,
+                 screenshots, support_url, support_email, support_info, sla, install_instructions, product_type, trust_level,
+                 badges, platforms, license_version, featured, free, paid, pulls, status, created_at, updated_at, published_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                 $23, $24, $25, $26, $27, $28)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, logo = excluded.logo,
+                 short_description = excluded.short_description, category = excluded.category,
+                 search_tags = excluded.search_tags, long_description = excluded.long_description,
+                 screenshots = excluded.screenshots, support_url = excluded.support_url,
+                 support_email = excluded.support_email, support_info = excluded.support_info, sla = excluded.sla,
+                 install_instructions = excluded.install_instructions, product_type = excluded.product_type,
+                 trust_level = excluded.trust_level, badges = excluded.badges, platforms = excluded.platforms,
+                 featured = excluded.featured, free = excluded.free, paid = excluded.paid,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(&l.id)
+        .bind(&l.publisher)
+        .bind(&l.name)
+        .bind(&l.slug)
+        .bind(&l.logo)
+        .bind(&l.short_description)
+        .bind(&l.category)
+        .bind(&l.search_tags)
+        .bind(&l.long_description)
+        .bind(&l.screenshots)
+        .bind(&l.support_url)
+        .bind(&l.support_email)
+        .bind(&l.support_info)
+        .bind(&l.sla)
+        .bind(&l.install_instructions)
+        .bind(&l.product_type)
+        .bind(&l.trust_level)
+        .bind(&l.badges)
+        .bind(&l.platforms)
+        .bind(l.license_version)
+        .bind(l.featured)
+        .bind(l.free)
+        .bind(l.paid)
+        .bind(l.pulls)
+        .bind(&l.status)
+        .bind(l.created_at)
+        .bind(l.updated_at)
+        .bind(l.published_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| unique_violation(e, format!("{}/{} already exists", l.publisher, l.slug)))?;
+        sqlx::query("DELETE FROM tiers WHERE listing_id = $1").bind(&l.id).execute(&mut *tx).await?;
+        for t in tiers {
+            sqlx::query(
+                "INSERT INTO tiers (id, listing_id, slug, name, description, price_cents, currency, billing_period, access,
+                     repository, tags, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(&t.id)
+            .bind(&l.id)
+            .bind(&t.slug)
+            .bind(&t.name)
+            .bind(&t.description)
+            .bind(t.price_cents)
+            .bind(&t.currency)
+            .bind(&t.billing_period)
+            .bind(&t.access)
+            .bind(&t.repository)
+            .bind(&t.tags)
+            .bind(t.position)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_violation(e, format!("repository {} already backs another tier", t.repository)))?;
+        }
+        let status: String = sqlx::query_scalar("SELECT status FROM listings WHERE id = $1").bind(&l.id).fetch_one(&mut *tx).await?;
+        if status == "published" {
+            self.index_listing(&mut tx, &l.id, doc, terms).await?;
+            self.apply_tier_policies(&mut tx, &l.id).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn index_listing(&self, tx: &mut Transaction<'static, Any>, id: &str, doc: &SearchDocument<'_>, terms: &[String]) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM listing_search WHERE listing_id = $1").bind(id).execute(&mut **tx).await?;
+        let insert = match self.backend {
+            Backend::Sqlite => {
+                "INSERT INTO listing_search (listing_id, name, tags, publisher, short_description, long_description)
+                 VALUES ($1, $2, $3, $4, $5, $6)"
+            }
+            Backend::Postgres => {
+                "INSERT INTO listing_search (listing_id, document) VALUES ($1,
+                     setweight(to_tsvector('simple', $2), 'A') || setweight(to_tsvector('simple', $3), 'B') ||
+                     setweight(to_tsvector('simple', $4), 'C') || setweight(to_tsvector('simple', $5), 'C') ||
+                     setweight(to_tsvector('simple', $6), 'D'))"
+            }
+        };
+        sqlx::query(insert)
+            .bind(id)
+            .bind(doc.name)
+            .bind(doc.tags)
+            .bind(doc.publisher)
+            .bind(doc.short_description)
+            .bind(doc.long_description)
+            .execute(&mut **tx)
+            .await?;
+        for term in terms {
+            sqlx::query("INSERT INTO search_terms (term) VALUES ($1) ON CONFLICT (term) DO NOTHING")
+                .bind(term)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Makes each tier's repository pullable as the tier says (a licensed tier needs an
+    /// entitlement named `publisher/listing/tier`).
+    async fn apply_tier_policies(&self, tx: &mut Transaction<'static, Any>, listing_id: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO repository_policies (repository, access, tier, updated_at)
+             SELECT t.repository, t.access, l.publisher || '/' || l.slug || '/' || t.slug, $2
+             FROM tiers t JOIN listings l ON l.id = t.listing_id WHERE t.listing_id = $1
+             ON CONFLICT (repository) DO UPDATE SET access = excluded.access, tier = excluded.tier,
+                 updated_at = excluded.updated_at",
+        )
+        .bind(listing_id)
+        .bind(now_ms())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Publishes a draft (indexing it and opening its tiers' repositories as each tier
+    /// says) or withdraws a published listing (back to draft: out of search, repositories
+    /// private again). One transaction, so a listing is never visible with closed
+    /// repositories or the reverse.
+    pub async fn set_listing_published(&self, id: &str, published: bool, doc: &SearchDocument<'_>, terms: &[String]) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        let now = now_ms();
+        let status = if published { "published" } else { "draft" };
+        let done = sqlx::query(
+            "UPDATE listings SET status = $2, updated_at = $3,
+                 published_at = CASE WHEN $2 = 'published' THEN $3 ELSE published_at END WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if published {
+            self.index_listing(&mut tx, id, doc, terms).await?;
+            self.apply_tier_policies(&mut tx, id).await?;
+        } else {
+            sqlx::query("DELETE FROM listing_search WHERE listing_id = $1").bind(id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM repository_policies WHERE repository IN (SELECT repository FROM tiers WHERE listing_id = $1)")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn set_listing_badges(&self, id: &str, badges: &str) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE listings SET badges = $2, updated_at = $3 WHERE id = $1")
+            .bind(id)
+            .bind(badges)
+            .bind(now_ms())
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Follows a publisher's verification: its listings become Verified Publisher (or
+    /// Community when withdrawn), except those marked Official.
+    pub async fn set_publisher_trust_level(&self, publisher: &str, level: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE listings SET trust_level = $2 WHERE publisher = $1 AND trust_level <> 'official'")
+            .bind(publisher)
+            .bind(level)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_listing_trust_level(&self, id: &str, level: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE listings SET trust_level = $2 WHERE id = $1").bind(id).bind(level).execute(&self.write).await?;
+        Ok(())
+    }
+
+    pub async fn set_listing_featured(&self, id: &str, featured: bool) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE listings SET featured = $2 WHERE id = $1")
+            .bind(id)
+            .bind(featured as i64)
+            .execute(&self.write)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records the OS/architecture pairs the listing's images run on (a search filter).
+    pub async fn set_listing_platforms(&self, id: &str, platforms: &str) -> Result<(), DbError> {
+        sqlx::query("UPDATE listings SET platforms = $2 WHERE id = $1")
+            .bind(id)
+            .bind(platforms)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Adds pulls counted by the registry to the listing whose tier the repository backs.
+    pub async fn add_pulls(&self, repository: &str, pulls: i64) -> Result<(), DbError> {
+        sqlx::query("UPDATE listings SET pulls = pulls + $2 WHERE id IN (SELECT listing_id FROM tiers WHERE repository = $1)")
+            .bind(repository)
+            .bind(pulls)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn listing(&self, publisher: &str, slug: &str) -> Result<Option<ListingRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT {LISTING_COLUMNS} FROM listings l WHERE l.publisher = $1 AND l.slug = $2"
+        )))
+        .bind(publisher)
+        .bind(slug)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    pub async fn listing_by_id(&self, id: &str) -> Result<Option<ListingRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(format!("SELECT {LISTING_COLUMNS} FROM listings l WHERE l.id = $1")))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// A publisher's listings, drafts included, newest first.
+    pub async fn listings_of(&self, publisher: &str) -> Result<Vec<ListingRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT {LISTING_COLUMNS} FROM listings l WHERE l.publisher = $1 ORDER BY l.updated_at DESC, l.id"
+        )))
+        .bind(publisher)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    pub async fn tiers(&self, listing_id: &str) -> Result<Vec<TierRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, TierRecord>(
+            "SELECT id, listing_id, slug, name, description, price_cents, currency, billing_period, access, repository, tags,
+                 position FROM tiers WHERE listing_id = $1 ORDER BY position, slug",
+        )
+        .bind(listing_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Published listings per category, for the browse index.
+    pub async fn category_counts(&self) -> Result<Vec<(String, i64)>, DbError> {
+        Ok(sqlx::query_as::<Any, (String, i64)>(
+            "SELECT category, COUNT(*) FROM listings WHERE status = 'published' GROUP BY category ORDER BY category",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Tags of a repository with their manifests, newest push first.
+    pub async fn tagged_manifests(&self, repository: &str) -> Result<Vec<(String, String, String, Vec<u8>, i64)>, DbError> {
+        Ok(sqlx::query_as::<Any, (String, String, String, Vec<u8>, i64)>(
+            "SELECT t.name, m.digest, m.media_type, m.content, t.updated_at FROM tags t
+             JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
+             WHERE t.repository = $1 ORDER BY t.updated_at DESC, t.name",
+        )
+        .bind(repository)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    // ---- license agreements and subscriptions -------------------------------------------
+
+    /// Adds a version of the listing's license agreement and makes it current.
+    pub async fn add_license(&self, listing_id: &str, url: &str, body: &str) -> Result<i64, DbError> {
+        let mut tx = self.begin_write().await?;
+        let version: i64 = sqlx::query_scalar("UPDATE listings SET license_version = license_version + 1 WHERE id = $1 RETURNING license_version")
+            .bind(listing_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| DbError::Conflict(format!("no listing {listing_id}")))?;
+        sqlx::query("INSERT INTO license_agreements (listing_id, version, url, body, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(listing_id)
+            .bind(version)
+            .bind(url)
+            .bind(body)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    pub async fn license(&self, listing_id: &str, version: i64) -> Result<Option<LicenseRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, LicenseRecord>(
+            "SELECT version, url, body, created_at FROM license_agreements WHERE listing_id = $1 AND version = $2",
+        )
+        .bind(listing_id)
+        .bind(version)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// Subscribes an account to a tier having accepted `license_version`, and for a
+    /// licensed tier grants the entitlement the registry checks, in one transaction.
+    /// Subscribing again records the newer acceptance.
+    pub async fn subscribe(&self, id: &str, account_id: &str, tier_id: &str, license_version: i64, entitlement: Option<&str>) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO subscriptions (id, account_id, tier_id, license_version, license_accepted_at, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, 'active', $5)
+             ON CONFLICT (account_id, tier_id) DO UPDATE SET license_version = excluded.license_version,
+                 license_accepted_at = excluded.license_accepted_at, status = 'active'",
+        )
+        .bind(id)
+        .bind(account_id)
+        .bind(tier_id)
+        .bind(license_version)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(tier) = entitlement {
+            let held: Option<String> = sqlx::query_scalar(
+                "SELECT id FROM entitlements WHERE account_id = $1 AND tier = $2 AND revoked_at IS NULL
+                     AND (expires_at IS NULL OR expires_at > $3)",
+            )
+            .bind(account_id)
+            .bind(tier)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if held.is_none() {
+                sqlx::query("INSERT INTO entitlements (id, account_id, tier, source, created_at) VALUES ($1, $2, $3, 'subscription', $4)")
+                    .bind(id)
+                    .bind(account_id)
+                    .bind(tier)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn subscriptions_of(&self, account_id: &str) -> Result<Vec<SubscriptionRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, SubscriptionRecord>(
+            "SELECT s.id, s.tier_id, t.name AS tier_name, t.repository, t.tags AS tier_tags, t.access,
+                 l.name AS listing_name, l.publisher, l.slug, s.license_version, s.license_accepted_at, s.status, s.created_at
+             FROM subscriptions s JOIN tiers t ON t.id = s.tier_id JOIN listings l ON l.id = t.listing_id
+             WHERE s.account_id = $1 ORDER BY s.created_at DESC, s.id",
+        )
+        .bind(account_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    // ---- search ------------------------------------------------------------------------
+
+    pub async fn search_terms(&self) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar::<Any, String>("SELECT term FROM search_terms").fetch_all(&self.read).await?)
+    }
+
+    /// One page of published listings matching `spec`, and how many match in all.
+    pub async fn search(&self, spec: &SearchSpec) -> Result<(Vec<ListingRecord>, i64), DbError> {
+        let mut filters = vec!["l.status = 'published'".to_owned()];
+        let mut params: Vec<String> = Vec::new();
+        let bind = |params: &mut Vec<String>, value: String| {
+            params.push(value);
+            format!("${}", params.len())
+        };
+        let from = if spec.words.is_empty() {
+            "listings l".to_owned()
+        } else {
+            let expr = bind(&mut params, self.match_expression(&spec.words));
+            match self.backend {
+                Backend::Sqlite => filters.push(format!("listing_search MATCH {expr}")),
+                Backend::Postgres => filters.push(format!("listing_search.document @@ to_tsquery('simple', {expr})")),
+            }
+            "listing_search JOIN listings l ON l.id = listing_search.listing_id".to_owned()
+        };
+        let mut equal = |column: &str, value: &Option<String>, params: &mut Vec<String>| {
+            if let Some(v) = value {
+                let p = bind(params, v.clone());
+                filters.push(format!("{column} = {p}"));
+            }
+        };
+        equal("l.category", &spec.category, &mut params);
+        equal("l.product_type", &spec.product_type, &mut params);
+        equal("l.trust_level", &spec.trust_level, &mut params);
+        equal("l.publisher", &spec.publisher, &mut params);
+        if spec.certified {
+            filters.push("l.badges LIKE '%\"certified\"%'".to_owned());
+        }
+        if spec.featured {
+            filters.push("l.featured = 1".to_owned());
+        }
+        match spec.free {
+            Some(true) => filters.push("l.free = 1".to_owned()),
+            Some(false) => filters.push("l.paid = 1".to_owned()),
+            None => {}
+        }
+        if let Some(platform) = &spec.platform {
+            let p = bind(&mut params, format!("%\"{platform}\"%"));
+            filters.push(format!("l.platforms LIKE {p}"));
+        }
+        let relevance = match self.backend {
+            Backend::Sqlite => "bm25(listing_search, 0.0, 10.0, 5.0, 3.0, 2.0, 1.0)".to_owned(),
+            Backend::Postgres => "-ts_rank(listing_search.document, to_tsquery('simple', $1))".to_owned(),
+        };
+        let order = match (spec.order, spec.words.is_empty()) {
+            (SearchOrder::Relevance, false) => format!("{relevance}, l.pulls DESC, l.id"),
+            (SearchOrder::Relevance, true) => "l.featured DESC, l.pulls DESC, l.id".to_owned(),
+            (SearchOrder::Popularity, _) => "l.pulls DESC, l.id".to_owned(),
+            (SearchOrder::Updated, _) => "l.updated_at DESC, l.id".to_owned(),
+        };
+        let filters = filters.join(" AND ");
+        let page_sql = format!(
+            "SELECT {LISTING_COLUMNS} FROM {from} WHERE {filters} ORDER BY {order} LIMIT {} OFFSET {}",
+            spec.limit.clamp(0, 100),
+            spec.offset.max(0)
+        );
+        let count_sql = format!("SELECT COUNT(*) FROM {from} WHERE {filters}");
+        let mut page = sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(page_sql));
+        let mut count = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(count_sql));
+        for p in &params {
+            page = page.bind(p);
+            count = count.bind(p);
+        }
+        let (rows, total) = futures::try_join!(page.fetch_all(&self.read), count.fetch_one(&self.read))?;
+        Ok((rows, total))
+    }
+
+    /// The query in the engine's syntax. Words are alphanumeric only (the catalog crate
+    /// tokenises them), so they need no quoting beyond what is added here.
+    fn match_expression(&self, words: &[QueryWord]) -> String {
+        let groups = words.iter().map(|w| {
+            let alternatives: Vec<String> = w
+                .alternatives
+                .iter()
+                .map(|a| match (self.backend, w.prefix) {
+                    (Backend::Sqlite, false) => format!("\"{a}\""),
+                    (Backend::Sqlite, true) => format!("\"{a}\"*"),
+                    (Backend::Postgres, false) => a.clone(),
+                    (Backend::Postgres, true) => format!("{a}:*"),
+                })
+                .collect();
+            let or = if self.backend == Backend::Sqlite { " OR " } else { " | " };
+            format!("({})", alternatives.join(or))
+        });
+        let and = if self.backend == Backend::Sqlite { " AND " } else { " & " };
+        groups.collect::<Vec<_>>().join(and)
+    }
+}

@@ -1,0 +1,88 @@
+#![doc = include_str!("../README.md")]
+
+mod account_api;
+mod pages;
+mod problem;
+mod session;
+mod store_api;
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use slipway_auth::AuthService;
+use slipway_catalog::Catalog;
+use utoipa::OpenApi as _;
+
+/// What every page and API handler reads.
+#[derive(Clone)]
+pub struct WebState {
+    pub catalog: Catalog,
+    pub auth: AuthService,
+}
+
+/// The store front, the publisher portal, /api/v1 and /api/openapi.json.
+pub fn router(state: WebState) -> Router {
+    let assets = Router::new()
+        .route("/api/openapi.json", get(openapi))
+        .route("/static/app.css", get(|| asset("text/css; charset=utf-8", include_str!("../static/app.css"))))
+        .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("../static/app.js"))))
+        .route("/media/{id}", get(media))
+        .with_state(state.clone());
+    account_api::router(state.auth.clone())
+        .merge(store_api::router(state.clone()))
+        .merge(pages::router(state))
+        .merge(assets)
+        .layer(axum::middleware::from_fn(security_headers))
+}
+
+/// The OpenAPI 3.1 document, generated from the handlers' annotations.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut doc = store_api::StoreApi::openapi();
+    doc.merge(account_api::AccountApi::openapi());
+    doc
+}
+
+async fn openapi() -> Response {
+    Json(openapi_document()).into_response()
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=300")], body).into_response()
+}
+
+/// Logos and screenshots. Ids are content hashes, so responses never change.
+async fn media(State(state): State<WebState>, Path(id): Path<String>) -> Response {
+    match state.catalog.media(&id).await {
+        Ok(Some(m)) => (
+            [(header::CONTENT_TYPE, m.content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable".to_owned())],
+            m.content,
+        )
+            .into_response(),
+        Ok(None) => (StatusCode::NOT_FOUND, "no such image").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reading media");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Scripts, styles and images from this origin only; no framing, no plugins, no inline
+/// script (so injected markup cannot run even if escaping were ever missed).
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; \
+                   form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let html = headers.get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if html {
+        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+        headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}

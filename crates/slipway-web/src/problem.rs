@@ -1,0 +1,77 @@
+//! RFC 9457 problem documents: how every /api/v1 error is answered.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use slipway_auth::AuthError;
+use slipway_catalog::CatalogError;
+use utoipa::ToSchema;
+
+/// An error response: `application/problem+json`.
+#[derive(Debug)]
+pub struct Problem(pub StatusCode, pub String);
+
+/// The problem document's shape, for the OpenAPI description.
+#[derive(Serialize, ToSchema)]
+pub struct ProblemDocument {
+    #[schema(example = "about:blank")]
+    r#type: String,
+    title: String,
+    status: u16,
+    detail: String,
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = ProblemDocument {
+            r#type: "about:blank".into(),
+            title: self.0.canonical_reason().unwrap_or("error").into(),
+            status: self.0.as_u16(),
+            detail: self.1,
+        };
+        let mut response = (self.0, Json(body)).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response
+    }
+}
+
+impl From<AuthError> for Problem {
+    fn from(e: AuthError) -> Problem {
+        let status = match &e {
+            AuthError::BadCredentials | AuthError::Unverified => StatusCode::UNAUTHORIZED,
+            AuthError::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AuthError::NotFound(_) => StatusCode::NOT_FOUND,
+            AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AuthError::Token(_) | AuthError::Db(_) | AuthError::Keys(_) => return internal(&e),
+        };
+        Problem(status, e.to_string())
+    }
+}
+
+impl From<CatalogError> for Problem {
+    fn from(e: CatalogError) -> Problem {
+        let status = match &e {
+            CatalogError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            CatalogError::NotFound(_) => StatusCode::NOT_FOUND,
+            CatalogError::Forbidden(_) => StatusCode::FORBIDDEN,
+            CatalogError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
+            CatalogError::Db(slipway_db::DbError::Conflict(_)) => StatusCode::CONFLICT,
+            CatalogError::Auth(_) => {
+                let CatalogError::Auth(inner) = e else { unreachable!() };
+                return inner.into();
+            }
+            CatalogError::Db(_) | CatalogError::Internal(_) => return internal(&e),
+        };
+        Problem(status, e.to_string())
+    }
+}
+
+/// Logs the cause once, here at the edge, and tells the client nothing about it.
+fn internal(e: &dyn std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "API request failed");
+    Problem(StatusCode::INTERNAL_SERVER_ERROR, "internal server error".into())
+}
+
+pub type ApiResult = Result<Response, Problem>;

@@ -1,0 +1,79 @@
+//! Who is asking: the session cookie, CSRF tokens, and the URLs links are built from.
+
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use slipway_auth::AuthService;
+use slipway_db::AccountRecord;
+
+use crate::problem::Problem;
+
+pub const SESSION_COOKIE: &str = "slipway_session";
+/// Before sign-in, forms are protected by a double-submit cookie: a random value the page
+/// embeds in the form and the browser sends back as this cookie.
+pub const CSRF_COOKIE: &str = "slipway_csrf";
+pub const SESSION_DAYS: i64 = 14;
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| pair.trim().strip_prefix(name)?.strip_prefix('='))
+}
+
+/// The signed-in account and its session's CSRF token, if any.
+pub async fn session(auth: &AuthService, headers: &HeaderMap) -> Result<Option<(AccountRecord, String)>, Problem> {
+    match cookie(headers, SESSION_COOKIE) {
+        Some(value) => Ok(auth.session(value).await?),
+        None => Ok(None),
+    }
+}
+
+/// The signed-in account for the API; state changes must echo the CSRF token in
+/// `X-CSRF-Token`.
+pub async fn signed_in(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<(AccountRecord, String), Problem> {
+    let (account, csrf) = session(auth, headers).await?.ok_or_else(|| Problem(StatusCode::UNAUTHORIZED, "sign in first".into()))?;
+    if changes_state {
+        let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        if !same_secret(sent, &csrf) {
+            return Err(Problem(StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token".into()));
+        }
+    }
+    Ok((account, csrf))
+}
+
+/// Constant-time comparison of two secrets.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && !b.is_empty() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The base URL links in mail point to: the configured public URL, else this request's.
+pub fn base_url(auth: &AuthService, headers: &HeaderMap) -> String {
+    if let Some(url) = &auth.settings().public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    format!("{}://{}", scheme(auth, headers), host(headers))
+}
+
+pub fn host(headers: &HeaderMap) -> &str {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost")
+}
+
+/// `https` behind a TLS-terminating proxy or with an https public URL.
+pub fn scheme(auth: &AuthService, headers: &HeaderMap) -> &'static str {
+    let forwarded = headers.get("x-forwarded-proto").is_some_and(|h| h.as_bytes() == b"https");
+    if forwarded || auth.settings().public_url.as_deref().is_some_and(|u| u.starts_with("https://")) { "https" } else { "http" }
+}
+
+/// The registry host in `docker pull` commands: the public URL's host, else this request's.
+pub fn registry_host(auth: &AuthService, headers: &HeaderMap) -> String {
+    let public = auth.settings().public_url.as_deref().and_then(|u| u.split_once("://")).map(|(_, rest)| rest.trim_end_matches('/').to_owned());
+    public.unwrap_or_else(|| host(headers).to_owned())
+}
+
+/// A `Set-Cookie` value for the session (or, with an empty value, one that ends it).
+pub fn session_cookie(value: &str, secure: bool) -> HeaderValue {
+    let max_age = if value.is_empty() { 0 } else { SESSION_DAYS * 24 * 3600 };
+    let cookie = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}", if secure { "; Secure" } else { "" });
+    HeaderValue::from_str(&cookie).expect("cookie is ASCII")
+}

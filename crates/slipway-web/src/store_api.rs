@@ -1,0 +1,389 @@
+//! The store's REST API under /api/v1: search, products, publishers, media, licenses and
+//! subscriptions. Every handler is annotated for the OpenAPI document.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use slipway_catalog::media::MediaKind;
+use slipway_catalog::{Badge, License, Listing, ListingInput, Publisher, PublisherInput, SearchParams, Subscription, Version, Viewer};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::problem::{ApiResult, Problem, ProblemDocument};
+use crate::session::{base_url, registry_host, signed_in};
+use crate::WebState;
+
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/api/v1/search", get(search))
+        .route("/api/v1/search/suggest", get(suggest))
+        .route("/api/v1/categories", get(categories))
+        .route("/api/v1/media", post(upload_media))
+        .route("/api/v1/publishers/{org}", get(publisher).put(save_publisher))
+        .route("/api/v1/publishers/{org}/verification", put(verify_publisher))
+        .route("/api/v1/publishers/{org}/products", get(publisher_products).post(create_product))
+        .route("/api/v1/products/{publisher}/{slug}", get(product).put(update_product))
+        .route("/api/v1/products/{publisher}/{slug}/versions", get(versions))
+        .route("/api/v1/products/{publisher}/{slug}/license", get(license).put(set_license))
+        .route("/api/v1/products/{publisher}/{slug}/publication", put(publication))
+        .route("/api/v1/products/{publisher}/{slug}/badges", put(badges))
+        .route("/api/v1/products/{publisher}/{slug}/subscriptions", post(subscribe))
+        .route("/api/v1/subscriptions", get(subscriptions))
+        .with_state(state)
+}
+
+/// Query parameters, with malformed ones answered as a problem document.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(ApiQuery)
+            .map_err(|e| Problem(StatusCode::BAD_REQUEST, format!("query: {e}")))
+    }
+}
+
+/// A JSON body, with malformed ones answered as a problem document.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        let json = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(Problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the body as application/json".into()));
+        }
+        let body = Bytes::from_request(request, state).await.map_err(|e| Problem(StatusCode::PAYLOAD_TOO_LARGE, e.body_text()))?;
+        serde_json::from_slice(&body).map(ApiJson).map_err(|e| Problem(StatusCode::UNPROCESSABLE_ENTITY, format!("body: {e}")))
+    }
+}
+
+async fn viewer(state: &WebState, headers: &HeaderMap, changes_state: bool) -> Result<Viewer, Problem> {
+    let (account, _) = signed_in(&state.auth, headers, changes_state).await?;
+    Ok(state.catalog.viewer(account).await?)
+}
+
+async fn maybe_viewer(state: &WebState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
+    match crate::session::session(&state.auth, headers).await? {
+        Some((account, _)) => Ok(Some(state.catalog.viewer(account).await?)),
+        None => Ok(None),
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// Where the previous page ended (its `next_cursor`).
+    cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    limit: Option<i64>,
+}
+
+impl Page {
+    fn offset(&self) -> Result<i64, Problem> {
+        match self.cursor.as_deref().filter(|c| !c.is_empty()) {
+            None => Ok(0),
+            Some(c) => c
+                .strip_prefix('o')
+                .and_then(|n| n.parse::<i64>().ok())
+                .filter(|n| (0..=1_000_000).contains(n))
+                .ok_or_else(|| Problem(StatusCode::BAD_REQUEST, format!("cursor {c:?} is not one this API returned"))),
+        }
+    }
+
+    fn limit(&self) -> i64 {
+        self.limit.unwrap_or(20).clamp(1, 100)
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResults {
+    items: Vec<Listing>,
+    /// How many products match in all.
+    total: i64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Search published products.
+#[utoipa::path(get, path = "/api/v1/search", tag = "catalog", params(SearchParams, Page),
+    responses((status = 200, body = SearchResults), (status = 400, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
+async fn search(State(state): State<WebState>, ApiQuery(params): ApiQuery<SearchParams>, ApiQuery(page): ApiQuery<Page>) -> ApiResult {
+    let (offset, limit) = (page.offset()?, page.limit());
+    let found = state.catalog.search(&params, offset, limit).await?;
+    let end = offset + found.items.len() as i64;
+    let next_cursor = (end < found.total && !found.items.is_empty()).then(|| format!("o{end}"));
+    Ok(Json(SearchResults { items: found.items, total: found.total, next_cursor }).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SuggestQuery {
+    /// What has been typed so far.
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Suggestion {
+    name: String,
+    publisher: String,
+    path: String,
+    logo_url: Option<String>,
+    short_description: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Suggestions {
+    suggestions: Vec<Suggestion>,
+}
+
+/// Typeahead suggestions for a partly typed query.
+#[utoipa::path(get, path = "/api/v1/search/suggest", tag = "catalog", params(SuggestQuery),
+    responses((status = 200, body = Suggestions), (status = 400, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
+async fn suggest(State(state): State<WebState>, ApiQuery(query): ApiQuery<SuggestQuery>) -> ApiResult {
+    let suggestions = state
+        .catalog
+        .suggest(&query.q, 8)
+        .await?
+        .into_iter()
+        .map(|l| Suggestion { path: l.path(), name: l.name, publisher: l.publisher_name, logo_url: l.logo_url, short_description: l.short_description })
+        .collect();
+    Ok(Json(Suggestions { suggestions }).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Category {
+    slug: String,
+    title: String,
+    /// Published products in it.
+    products: i64,
+}
+
+/// The store's categories.
+#[utoipa::path(get, path = "/api/v1/categories", tag = "catalog", responses((status = 200, body = Vec<Category>)))]
+async fn categories(State(state): State<WebState>) -> ApiResult {
+    let categories: Vec<Category> = state
+        .catalog
+        .categories()
+        .await?
+        .into_iter()
+        .map(|(slug, title, products)| Category { slug: slug.into(), title: title.into(), products })
+        .collect();
+    Ok(Json(categories).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MediaQuery {
+    /// `logo` (square, at least 512x512) or `screenshot`.
+    kind: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Uploaded {
+    id: String,
+    url: String,
+}
+
+/// Uploads a logo or screenshot (PNG, JPEG or WebP as the raw body). It is checked and
+/// re-encoded; reference it by id in a profile or listing.
+#[utoipa::path(post, path = "/api/v1/media", tag = "publishing", params(MediaQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Uploaded), (status = 401, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
+async fn upload_media(State(state): State<WebState>, headers: HeaderMap, ApiQuery(query): ApiQuery<MediaQuery>, body: Bytes) -> ApiResult {
+    let viewer = viewer(&state, &headers, true).await?;
+    let kind = MediaKind::parse(&query.kind).ok_or_else(|| Problem(StatusCode::UNPROCESSABLE_ENTITY, "kind must be logo or screenshot".into()))?;
+    let id = state.catalog.upload_media(&viewer, kind, body.to_vec()).await?;
+    Ok((StatusCode::CREATED, Json(Uploaded { url: slipway_catalog::media_url(&id), id })).into_response())
+}
+
+/// A publisher's public profile.
+#[utoipa::path(get, path = "/api/v1/publishers/{org}", tag = "catalog", params(("org" = String, Path)),
+    responses((status = 200, body = Publisher), (status = 404, body = ProblemDocument)))]
+async fn publisher(State(state): State<WebState>, Path(org): Path<String>) -> ApiResult {
+    let found = state.catalog.publisher(&org).await?.ok_or_else(|| Problem(StatusCode::NOT_FOUND, format!("no publisher {org}")))?;
+    Ok(Json(found).into_response())
+}
+
+/// Creates or updates a publisher profile; a new organization is created with the caller
+/// as owner. A new company email is sent a verification link.
+#[utoipa::path(put, path = "/api/v1/publishers/{org}", tag = "publishing", params(("org" = String, Path)), request_body = PublisherInput,
+    responses((status = 200, body = Publisher), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
+async fn save_publisher(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>, ApiJson(input): ApiJson<PublisherInput>) -> ApiResult {
+    let viewer = viewer(&state, &headers, true).await?;
+    let saved = state.catalog.save_publisher(&viewer, &org, &input, &base_url(&state.auth, &headers)).await?;
+    Ok(Json(saved).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Verification {
+    verified: bool,
+}
+
+/// Sets verified-publisher status (moderators).
+#[utoipa::path(put, path = "/api/v1/publishers/{org}/verification", tag = "moderation", params(("org" = String, Path)), request_body = Verification,
+    responses((status = 204), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
+async fn verify_publisher(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>, ApiJson(input): ApiJson<Verification>) -> ApiResult {
+    let viewer = viewer(&state, &headers, true).await?;
+    state.catalog.set_publisher_verified(slipway_catalog::Actor::User(&viewer), &org, input.verified).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A publisher's products: drafts too for its members.
+#[utoipa::path(get, path = "/api/v1/publishers/{org}/products", tag = "catalog", params(("org" = String, Path)),
+    responses((status = 200, body = Vec<Listing>)))]
+async fn publisher_products(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>) -> ApiResult {
+    let viewer = maybe_viewer(&state, &headers).await?;
+    Ok(Json(state.catalog.listings_of(viewer.as_ref(), &org).await?).into_response())
+}
+
+/// Creates a draft product listing.
+#[utoipa::path(post, path = "/api/v1/publishers/{org}/products", tag = "publishing", params(("org" = String, Path)), request_body = ListingInput,
+    responses((status = 201, body = Listing), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument),
+        (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
+async fn create_product(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>, ApiJson(input): ApiJson<ListingInput>) -> ApiResult {
+    let viewer = viewer(&state, &headers, true).await?;
+    let listing = state.catalog.save_listing(&viewer, &org, None, &input).await?;
+    Ok((StatusCode::CREATED, Json(listing)).into_response())
+}
+
+/// A product: published ones for everyone, drafts for the publisher's members.
+#[utoipa::path(get, path = "/api/v1/products/{publisher}/{slug}", tag = "catalog", params(("publisher" = String, Path), ("slug" = String, Path)),
+    responses((status = 200, body = Listing), (status = 404, body = ProblemDocument)))]
+async fn product(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
+    let viewer = maybe_viewer(&state, &headers).await?;
+    Ok(Json(state.catalog.listing(viewer.as_ref(), &publisher, &slug).await?).into_response())
+}
+
+/// Replaces a product's content (its status, license and counters stay).
+#[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}", tag = "publishing", params(("publisher" = String, Path), ("slug" = String, Path)),
+    request_body = ListingInput,
+    responses((status = 200, body = Listing), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument),
+        (status = 404, body = ProblemDocument), (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
+async fn update_product(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<ListingInput>) -> ApiResult {
+    let viewer = viewer(&state, &headers, true).await?;
+    Ok(Json(state.catalog.save_listing(&viewer, &publisher, Some(&slug), &input).await?).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Versions {
+    versions: Vec<Version>,
+}
+
+/// Every tag a product offers, with digest, compressed size and platforms.
+#[utoipa::path(get, path = "/api/v1/products/{publisher}/{slug}/versions", tag = "catalog", params(("publisher" = String, Path), ("slug" = String, Path)),
+    responses((status = 200, body = Versions), (status = 404, body = ProblemDocument)))]
+async fn versions(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
+    let viewer = maybe_viewer(&state, &headers).await?;
+    let listing = state.catalog.listing(viewer.as_ref(), &publisher, &slug).await?;
+    Ok(Json(Versions { versions: state.catalog.versions(&listing).await? }).into_response())
+}
+
+/// The product's current license agreement.
+#[utoipa::path(get, path = "/api/v1/products/{publisher}/{slug}/license", tag = "catalog", params(("publisher" = String, Path), ("slug" = String, Path)),
+    responses((status = 200, body = License), (status = 404, body = ProblemDocument)))]
+async fn license(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
+    let viewer = maybe_viewer(&state, &headers).await?;
+    let listing = state.catalog.listing(viewer.as_ref(), &publisher, &slug).await?;
+    let license = state.catalog.license(&listing).await?.ok_or_else(|| Problem(StatusCode::NOT_FOUND, format!("{} has no license agreement", listing.name)))?;
+    Ok(Json(license).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LicenseVersion {
+    version: i64,
+}
+
+/// Adds a new version of the license agreement; customers accept it anew.
+#[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}/license", tag = "publishing", params(("publisher" = String, Path), ("slug" = String, Path)),
+    request_body = License,
+    responses((status = 200, body = LicenseVersion), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument),
+        (status = 404, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
+async fn set_license(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<License>) -> ApiResult {
+    let viewer = viewer(&state, &headers, true).await?;
+    let version = state.catalog.set_license(&viewer, &publisher, &slug, &input).await?;
+    Ok(Json(LicenseVersion { version }).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Publication {
+    published: bool,
+}
+
+/// Publishes or withdraws a product (moderators).
+#[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}/publication", tag = "moderation", params(("publisher" = String, Path), ("slug" = String, Path)),
+    request_body = Publication,
+    responses((status = 204), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
+async fn publication(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<Publication>) -> ApiResult {
+    let viewer = viewer(&state, &headers, true).await?;
+    state.catalog.set_published(slipway_catalog::Actor::User(&viewer), &publisher, &slug, input.published).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct Badges {
+    badges: Vec<Badge>,
+}
+
+/// Sets a product's badges (moderators).
+#[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}/badges", tag = "moderation", params(("publisher" = String, Path), ("slug" = String, Path)),
+    request_body = Badges,
+    responses((status = 204), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
+async fn badges(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<Badges>) -> ApiResult {
+    let viewer = viewer(&state, &headers, true).await?;
+    state.catalog.set_badges(slipway_catalog::Actor::User(&viewer), &publisher, &slug, &input.badges).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SubscribeRequest {
+    /// The tier's slug.
+    tier: String,
+    /// The license agreement version accepted (the product's current one).
+    accept_license_version: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionList {
+    subscriptions: Vec<Subscription>,
+}
+
+/// "Get Image": subscribes the caller to a free tier, recording the license acceptance.
+/// Paid tiers answer 402: they are bought through checkout.
+#[utoipa::path(post, path = "/api/v1/products/{publisher}/{slug}/subscriptions", tag = "subscriptions",
+    params(("publisher" = String, Path), ("slug" = String, Path)), request_body = SubscribeRequest,
+    responses((status = 201, body = SubscriptionList), (status = 401, body = ProblemDocument), (status = 402, body = ProblemDocument),
+        (status = 404, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
+async fn subscribe(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<SubscribeRequest>) -> ApiResult {
+    let viewer = viewer(&state, &headers, true).await?;
+    state.catalog.subscribe(&viewer, &publisher, &slug, &input.tier, input.accept_license_version).await?;
+    let subscriptions = state.catalog.subscriptions(&viewer, &registry_host(&state.auth, &headers)).await?;
+    Ok((StatusCode::CREATED, Json(SubscriptionList { subscriptions })).into_response())
+}
+
+/// The caller's subscriptions with their `docker pull` commands.
+#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "subscriptions",
+    responses((status = 200, body = SubscriptionList), (status = 401, body = ProblemDocument)))]
+async fn subscriptions(State(state): State<WebState>, headers: HeaderMap) -> ApiResult {
+    let viewer = viewer(&state, &headers, false).await?;
+    let subscriptions = state.catalog.subscriptions(&viewer, &registry_host(&state.auth, &headers)).await?;
+    Ok(Json(SubscriptionList { subscriptions }).into_response())
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Slipway store API", description = "Search the catalog, publish products, and subscribe to them. Errors are RFC 9457 problem documents. Signed-in calls use the session cookie from POST /api/v1/session; calls that change state echo its CSRF token in X-CSRF-Token."),
+    paths(search, suggest, categories, upload_media, publisher, save_publisher, verify_publisher, publisher_products, create_product,
+        product, update_product, versions, license, set_license, publication, badges, subscribe, subscriptions),
+    tags((name = "catalog", description = "What anyone can read"), (name = "publishing", description = "Publishers' profiles and listings"),
+        (name = "moderation", description = "Moderators' decisions"), (name = "subscriptions", description = "Get Image and My subscriptions"))
+)]
+pub struct StoreApi;
