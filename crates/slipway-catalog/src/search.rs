@@ -45,10 +45,13 @@ const MAX_CORRECTIONS: usize = 3;
 /// How stale another replica's additions to the vocabulary may be.
 const VOCABULARY_TTL: Duration = Duration::from_secs(30);
 
+/// Sorted indexed words and when they were loaded.
+type Loaded = Option<(Instant, Arc<Vec<String>>)>;
+
 /// The indexed words, for spelling correction; reloaded when stale or after a local change.
 #[derive(Clone, Default)]
 pub struct Vocabulary {
-    inner: Arc<RwLock<Option<(Instant, Arc<Vec<String>>)>>>,
+    inner: Arc<RwLock<Loaded>>,
 }
 
 impl Vocabulary {
@@ -57,11 +60,10 @@ impl Vocabulary {
     }
 
     async fn words(&self, db: &Db) -> Result<Arc<Vec<String>>, CatalogError> {
-        if let Some((loaded, words)) = self.inner.read().expect("vocabulary lock").as_ref() {
-            if loaded.elapsed() < VOCABULARY_TTL {
+        if let Some((loaded, words)) = self.inner.read().expect("vocabulary lock").as_ref()
+            && loaded.elapsed() < VOCABULARY_TTL {
                 return Ok(words.clone());
             }
-        }
         let mut terms = db.search_terms().await?;
         terms.sort();
         let terms = Arc::new(terms);

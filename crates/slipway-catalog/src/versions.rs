@@ -104,17 +104,13 @@ impl SummaryCache {
 async fn image_summary(store: &dyn BlobStore, manifest: &Manifest) -> Result<ImageSummary, CatalogError> {
     let compressed_size = manifest.layers.iter().map(|l| l.size).sum();
     let mut platforms = Vec::new();
-    if let Some(config) = &manifest.config {
-        if config.size <= MAX_CONFIG_BYTES {
-            if let Ok(digest) = config.digest.parse::<Digest>() {
-                if let Some(bytes) = read_small(store, &digest).await? {
-                    if let Some(label) = serde_json::from_slice::<Platform>(&bytes).ok().and_then(|p| p.label()) {
+    if let Some(config) = &manifest.config
+        && config.size <= MAX_CONFIG_BYTES
+            && let Ok(digest) = config.digest.parse::<Digest>()
+                && let Some(bytes) = read_small(store, &digest).await?
+                    && let Some(label) = serde_json::from_slice::<Platform>(&bytes).ok().and_then(|p| p.label()) {
                         platforms.push(label);
                     }
-                }
-            }
-        }
-    }
     Ok(ImageSummary { compressed_size, platforms })
 }
 

@@ -439,7 +439,12 @@ async fn get_manifest(
         ("ETag", format!("\"{}\"", manifest.digest)),
         ("Content-Length", manifest.content.len().to_string()),
     ];
-    let body = if method == Method::HEAD { Body::empty() } else { Body::from(manifest.content) };
+    let body = if method == Method::HEAD {
+        Body::empty()
+    } else {
+        registry.record_pull(repo);
+        Body::from(manifest.content)
+    };
     Ok(with_headers(StatusCode::OK, &response_headers, body))
 }
 

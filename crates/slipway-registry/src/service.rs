@@ -25,6 +25,7 @@ pub struct Registry {
     pub(crate) db: Db,
     pub(crate) store: Arc<dyn BlobStore>,
     pub(crate) settings: RegistrySettings,
+    pulls: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
 
 /// What a successful manifest push reports back.
@@ -48,7 +49,22 @@ pub fn upload_location(repo: &RepoName, id: &str) -> String {
 
 impl Registry {
     pub fn new(db: Db, store: Arc<dyn BlobStore>, settings: RegistrySettings) -> Self {
-        Registry { db, store, settings }
+        Registry { db, store, settings, pulls: Arc::default() }
+    }
+
+    /// Counts a pull: like Docker Hub, every GET of a manifest. Counts gather in memory and
+    /// reach the database in batches (`flush_pulls`), off the pull's path.
+    pub fn record_pull(&self, repo: &RepoName) {
+        *self.pulls.lock().expect("pull counter").entry(repo.to_string()).or_default() += 1;
+    }
+
+    /// Adds the pulls counted since the last flush to the products' popularity.
+    pub async fn flush_pulls(&self) -> Result<(), RegistryError> {
+        let counts = std::mem::take(&mut *self.pulls.lock().expect("pull counter"));
+        for (repository, pulls) in counts {
+            self.db.add_pulls(&repository, pulls).await?;
+        }
+        Ok(())
     }
 
     pub fn db(&self) -> &Db {

@@ -257,7 +257,7 @@ impl SearchParamsForm {
         matches!(self.certified.as_deref(), Some("1" | "true" | "on"))
     }
 
-    fn value<'a>(v: &'a Option<String>) -> &'a str {
+    fn value(v: &Option<String>) -> &str {
         v.as_deref().unwrap_or_default()
     }
 
@@ -961,12 +961,11 @@ async fn save_listing_form(state: WebState, headers: HeaderMap, org: String, slu
     };
     let current = state.catalog.license(&listing).await?;
     let changed = current.as_ref().is_none_or(|c| c.url != license.url.trim() || c.text != license.text.trim());
-    if changed && !(license.url.trim().is_empty() && license.text.trim().is_empty()) {
-        if let Err(e) = state.catalog.set_license(viewer, &org, &listing.slug, &license).await {
+    if changed && !(license.url.trim().is_empty() && license.text.trim().is_empty())
+        && let Err(e) = state.catalog.set_license(viewer, &org, &listing.slug, &license).await {
             let page = listing_form(&visit, org, Some(listing.slug.clone()), input, license, Some(e.to_string()));
             return visit.render_status(StatusCode::UNPROCESSABLE_ENTITY, page);
         }
-    }
     Ok(Redirect::to(&format!("/publish/{org}/products/{}", listing.slug)).into_response())
 }
 

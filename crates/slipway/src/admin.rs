@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use anyhow::Context;
+use slipway_catalog::{Actor, Badge};
 use clap::{Subcommand, ValueEnum};
 use slipway_auth::access::{OrgRole, Policy, SiteRole};
 use slipway_auth::scope::ScopeRule;
@@ -80,6 +81,36 @@ pub enum AdminCommand {
     Revoke { account: String, tier: String },
     /// Make a new token-signing key; the previous one still verifies tokens already issued.
     RotateKeys,
+    /// Publish a product listing (PUBLISHER/PRODUCT): it appears in search and its tiers'
+    /// repositories open as each tier says. --withdraw turns it back into a draft.
+    Publish {
+        product: String,
+        #[arg(long)]
+        withdraw: bool,
+    },
+    /// Set (or with --revoke clear) a publisher's Verified Publisher status.
+    VerifyPublisher {
+        org: String,
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Set a product's badges (PUBLISHER/PRODUCT), e.g. --badge certified; none clears them.
+    Badges {
+        product: String,
+        #[arg(long = "badge")]
+        badges: Vec<String>,
+    },
+    /// Feature a product on the home page (--remove to stop).
+    Feature {
+        product: String,
+        #[arg(long)]
+        remove: bool,
+    },
+}
+
+/// PUBLISHER/PRODUCT as given on the command line.
+fn product_ref(product: &str) -> anyhow::Result<(&str, &str)> {
+    product.split_once('/').filter(|(p, s)| !p.is_empty() && !s.is_empty() && !s.contains('/')).context("name the product as PUBLISHER/PRODUCT")
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -171,6 +202,29 @@ pub async fn run(app: &App, command: AdminCommand) -> anyhow::Result<()> {
             let dir = app.config.auth.keys_dir.clone().unwrap_or_else(|| app.config.data_dir.join("keys"));
             let ring = KeyRing::rotate(&dir)?;
             println!("new signing key {}; restart replicas to load it", ring.signing_kid());
+        }
+        AdminCommand::Publish { product, withdraw } => {
+            let (publisher, slug) = product_ref(&product)?;
+            app.catalog.set_published(Actor::Operator, publisher, slug, !withdraw).await?;
+            println!("{product} {}", if withdraw { "withdrawn (draft)" } else { "published" });
+        }
+        AdminCommand::VerifyPublisher { org, revoke } => {
+            app.catalog.set_publisher_verified(Actor::Operator, &org, !revoke).await?;
+            println!("{org} {}", if revoke { "is no longer a verified publisher" } else { "is a verified publisher" });
+        }
+        AdminCommand::Badges { product, badges } => {
+            let (publisher, slug) = product_ref(&product)?;
+            let badges = badges
+                .iter()
+                .map(|b| Badge::parse(b).with_context(|| format!("unknown badge {b:?}: use certified or verified_publisher")))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            app.catalog.set_badges(Actor::Operator, publisher, slug, &badges).await?;
+            println!("{product} badges set");
+        }
+        AdminCommand::Feature { product, remove } => {
+            let (publisher, slug) = product_ref(&product)?;
+            app.catalog.set_featured(Actor::Operator, publisher, slug, !remove).await?;
+            println!("{product} {}", if remove { "no longer featured" } else { "featured" });
         }
     }
     Ok(())

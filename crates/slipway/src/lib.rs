@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod demo;
 mod metrics_layer;
 
 use std::sync::Arc;
@@ -88,6 +89,20 @@ impl App {
                 ticker.tick().await;
                 if let Err(e) = slipway_auth::mail::deliver_due(auth.db(), &auth.settings().mail).await {
                     tracing::warn!(error = %e, "mail delivery round failed");
+                }
+            }
+        });
+    }
+
+    /// Adds counted pulls to products' popularity every few seconds.
+    pub fn spawn_pull_counter(&self) {
+        let registry = self.registry.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(10));
+            loop {
+                ticker.tick().await;
+                if let Err(e) = registry.flush_pulls().await {
+                    tracing::warn!(error = %e, "recording pull counts failed");
                 }
             }
         });

@@ -31,7 +31,12 @@ enum Command {
         /// Address to listen on (default 127.0.0.1:5000).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Load the demo store first if the store is empty.
+        #[arg(long)]
+        demo: bool,
     },
+    /// Load the demo store (publishers, ~30 products, images) into an empty store.
+    Demo,
     /// Delete unreferenced blobs and abandoned uploads (safe while `serve` runs).
     Gc {
         /// Keep unreferenced blobs younger than this many seconds (overrides gc.grace_secs).
@@ -53,7 +58,7 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let listen = match &cli.command {
-        Command::Serve { listen } => *listen,
+        Command::Serve { listen, .. } => *listen,
         _ => None,
     };
     let overrides = Overrides { listen, data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone() };
@@ -64,7 +69,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Config => {
             println!("{}", serde_json::to_string_pretty(&config.redacted())?);
         }
-        Command::Serve { .. } => serve(config).await?,
+        Command::Serve { demo, .. } => serve(config, demo).await?,
+        Command::Demo => {
+            let app = App::build(config).await?;
+            anyhow::ensure!(slipway::demo::store_is_empty(&app).await?, "the store already has content; the demo loads only into an empty one");
+            announce_demo(&slipway::demo::load(&app).await?);
+        }
         Command::Gc { grace_secs } => {
             let mut settings = config.gc.settings();
             if let Some(secs) = grace_secs {
@@ -88,11 +98,16 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     let listen = config.listen;
     let app = App::build(config).await?;
+    if demo && slipway::demo::store_is_empty(&app).await? {
+        tracing::info!("loading the demo store");
+        announce_demo(&slipway::demo::load(&app).await?);
+    }
     app.spawn_gc();
     app.spawn_mailer();
+    app.spawn_pull_counter();
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "slipway is serving");
     // Connection addresses feed the per-address pull limits.
@@ -105,9 +120,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     });
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
+    if let Err(e) = app.registry.flush_pulls().await {
+        tracing::warn!(error = %e, "recording the last pull counts failed");
+    }
     app.registry.db().close().await;
     tracing::info!("slipway stopped");
     Ok(())
+}
+
+/// The demo administrator's password is shown once, on the terminal, never logged.
+fn announce_demo((name, password): &(String, String)) {
+    eprintln!("Demo store loaded. Sign in as {name} with password {password}");
 }
 
 /// Ctrl-C or SIGTERM: stop accepting, let requests in flight finish.

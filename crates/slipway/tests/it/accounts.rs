@@ -202,15 +202,6 @@ async fn failed_sign_ins_are_throttled() {
     assert_eq!(token_status(&t, "bystander", "another password").await.0, StatusCode::OK);
 }
 
-/// Signs in through the API; returns (cookie, CSRF token).
-async fn session(t: &TestApp, name: &str, password: &str) -> (String, String) {
-    let response = t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": name, "password": password})).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-    let csrf = response.json::<serde_json::Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
-    (cookie, csrf)
-}
-
 #[tokio::test]
 async fn organizations_invite_members_by_email() {
     let smtp = SmtpSink::start().await;
@@ -219,7 +210,7 @@ async fn organizations_invite_members_by_email() {
     for name in ["founder", "bob", "mallory"] {
         t.app.auth.create_user(name, &format!("{name}@example.com"), password, slipway_auth::access::SiteRole::User).await.unwrap();
     }
-    let (founder, founder_csrf) = session(&t, "founder", password).await;
+    let (founder, founder_csrf) = t.sign_in("founder", password).await;
     let made = t
         .request(Method::POST, "/api/v1/orgs")
         .header("cookie", &founder)
@@ -230,7 +221,7 @@ async fn organizations_invite_members_by_email() {
         .unwrap();
     assert_eq!(made.status(), StatusCode::CREATED);
 
-    let (mallory, mallory_csrf) = session(&t, "mallory", password).await;
+    let (mallory, mallory_csrf) = t.sign_in("mallory", password).await;
     let refused = t
         .request(Method::POST, "/api/v1/orgs/widgets/invitations")
         .header("cookie", &mallory)
@@ -255,7 +246,7 @@ async fn organizations_invite_members_by_email() {
     assert!(mail.contains("To: bob@example.com") && mail.contains("widgets"), "{mail}");
     let code = secret_after(&mail, "within 7 days:\n\nslw_");
 
-    let (bob, bob_csrf) = session(&t, "bob", password).await;
+    let (bob, bob_csrf) = t.sign_in("bob", password).await;
     let accept = |cookie: String, csrf: String| {
         let t = &t;
         let code = code.clone();

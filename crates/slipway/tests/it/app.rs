@@ -106,6 +106,15 @@ impl TestApp {
         self.client.request(method, self.url(path))
     }
 
+    /// Signs in through the API; returns (cookie, CSRF token).
+    pub async fn sign_in(&self, name: &str, password: &str) -> (String, String) {
+        let response = self.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": name, "password": password})).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let csrf = response.json::<serde_json::Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
+        (cookie, csrf)
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.request(Method::GET, path).send().await.expect("request")
     }

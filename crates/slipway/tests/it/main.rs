@@ -10,3 +10,4 @@ mod bad_input;
 mod gc;
 mod push_pull;
 mod replicas;
+mod store;

@@ -1,0 +1,327 @@
+//! Demo content: a small, realistic store (publishers, ~30 products with logos, tiers,
+//! license agreements, and real multi-platform images pushed into the registry), so a
+//! newcomer's first `serve --demo` shows a living store.
+
+use std::io::Write as _;
+
+use anyhow::Context;
+use futures::StreamExt;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+use slipway_auth::access::SiteRole;
+use slipway_catalog::media::MediaKind;
+use slipway_catalog::{Access, Actor, Badge, License, ListingInput, ProductType, PublisherInput, SearchParams, Tier};
+use slipway_oci::{Algorithm, Digest, Reference, RepoName, Tag};
+use slipway_registry::Chunk;
+
+use crate::App;
+
+struct DemoPublisher {
+    org: &'static str,
+    name: &'static str,
+    legal: &'static str,
+    verified: bool,
+    story: &'static str,
+}
+
+const PUBLISHERS: &[DemoPublisher] = &[
+    DemoPublisher { org: "nimbus", name: "Nimbus Data", legal: "Nimbus Data, Inc.", verified: true, story: "Nimbus Data builds databases that scale from a laptop to a planet. Founded in 2014, trusted by 4,000 companies." },
+    DemoPublisher { org: "northwind", name: "Northwind Networks", legal: "Northwind Networks GmbH", verified: true, story: "Networking software for container platforms: load balancers, service meshes and VPN gateways." },
+    DemoPublisher { org: "ironclad", name: "Ironclad Security", legal: "Ironclad Security Ltd.", verified: true, story: "Ironclad secures software supply chains, from build to runtime." },
+    DemoPublisher { org: "tidepool", name: "Tidepool Analytics", legal: "Tidepool Analytics LLC", verified: false, story: "Observability and analytics for teams that ship every day." },
+    DemoPublisher { org: "bluefin", name: "Bluefin Labs", legal: "Bluefin Labs S.A.", verified: true, story: "Developer tools and runtimes, open source at heart." },
+    DemoPublisher { org: "openforge", name: "OpenForge Community", legal: "OpenForge Foundation", verified: false, story: "Community-maintained base images and web servers." },
+];
+
+/// Pricing shapes of the demo products.
+#[derive(Clone, Copy)]
+enum Plan {
+    /// One free tier anyone can pull.
+    Open,
+    /// One free tier for signed-in users.
+    Members,
+    /// A free licensed developer tier and a paid enterprise tier.
+    Freemium(i64),
+    /// Only a paid tier.
+    Paid(i64),
+}
+
+struct DemoProduct {
+    org: &'static str,
+    name: &'static str,
+    category: &'static str,
+    short: &'static str,
+    tags: &'static [&'static str],
+    about: &'static str,
+    kind: ProductType,
+    plan: Plan,
+    versions: &'static [&'static str],
+    certified: bool,
+    featured: bool,
+}
+
+macro_rules! product {
+    ($org:literal, $name:literal, $cat:literal, $short:literal, [$($tag:literal),*], $about:literal, $kind:ident, $plan:expr, [$($v:literal),+], $cert:literal, $feat:literal) => {
+        DemoProduct { org: $org, name: $name, category: $cat, short: $short, tags: &[$($tag),*], about: $about, kind: ProductType::$kind, plan: $plan, versions: &[$($v),+], certified: $cert, featured: $feat }
+    };
+}
+
+const PRODUCTS: &[DemoProduct] = &[
+    product!("nimbus", "Nimbus DB", "databases", "A distributed SQL database with automatic sharding and point-in-time recovery.", ["sql", "database", "distributed"], "Nimbus DB speaks the PostgreSQL wire protocol, shards tables automatically and keeps three replicas of every range. Backups are continuous, restores are point-in-time.", Image, Plan::Freemium(19900), ["7.2", "7.1", "6.9"], true, true),
+    product!("nimbus", "Nimbus Cache", "databases", "An in-memory key-value cache compatible with the Redis protocol, with persistence.", ["cache", "redis", "key-value"], "Nimbus Cache is a drop-in cache for Redis clients with snapshots, replication and eviction policies tuned for containers.", Image, Plan::Freemium(4900), ["3.4", "3.3"], true, false),
+    product!("nimbus", "Nimbus Graph", "databases", "A property graph database with a Cypher-compatible query language.", ["graph", "cypher", "database"], "Store connected data and query it with patterns. Nimbus Graph runs in one container for development and scales out for production.", Image, Plan::Freemium(29900), ["2.0", "1.9"], false, false),
+    product!("nimbus", "Nimbus Timeseries", "databases", "Time-series storage for metrics and events, with downsampling and retention.", ["timeseries", "metrics", "database"], "Ingest millions of points per second; query with SQL extensions for windows and gaps.", Image, Plan::Open, ["1.8"], false, false),
+    product!("northwind", "Northwind Gateway", "networking", "An API gateway and load balancer with automatic TLS and rate limiting.", ["gateway", "load-balancer", "tls"], "Northwind Gateway routes HTTP, gRPC and WebSocket traffic, issues certificates and enforces quotas per client.", Image, Plan::Freemium(9900), ["5.1", "5.0"], true, true),
+    product!("northwind", "Northwind Mesh", "networking", "A lightweight service mesh with mutual TLS and traffic shifting.", ["service-mesh", "mtls", "networking"], "Encrypt traffic between services, shift it gradually between versions, and see every call.", Image, Plan::Paid(49900), ["2.3"], true, false),
+    product!("northwind", "Northwind VPN", "networking", "A WireGuard VPN gateway for clusters, with single sign-on.", ["vpn", "wireguard", "sso"], "Connect developers to private clusters with WireGuard and your identity provider.", Image, Plan::Members, ["1.4"], false, false),
+    product!("northwind", "Northwind DNS", "networking", "An authoritative and caching DNS server configured from labels.", ["dns", "networking"], "Serve DNS for your services straight from container labels.", Image, Plan::Open, ["0.9"], false, false),
+    product!("ironclad", "Ironclad Scanner", "security", "Scans images for vulnerabilities and secrets before they ship.", ["vulnerability", "scanner", "cve", "sbom"], "Ironclad Scanner finds known CVEs in OS and language packages, leaked secrets and risky configuration, and writes SBOMs.", Image, Plan::Freemium(14900), ["4.0", "3.9"], true, true),
+    product!("ironclad", "Ironclad Vault", "security", "Secrets management with dynamic credentials and audit logging.", ["secrets", "vault", "encryption"], "Issue short-lived database credentials, encrypt data in transit and keep an audit trail of every access.", Image, Plan::Paid(39900), ["2.1"], true, false),
+    product!("ironclad", "Ironclad Runtime Guard", "security", "Runtime threat detection for containers using eBPF.", ["runtime", "ebpf", "detection"], "Detect shells in containers, unexpected network connections and privilege escalation as they happen.", Agent, Plan::Freemium(9900), ["1.2"], false, false),
+    product!("ironclad", "Ironclad Volume Encryption", "storage", "A volume plugin that encrypts container data at rest.", ["encryption", "volume", "plugin"], "Transparent encryption for Docker volumes with keys kept in your KMS.", Plugin, Plan::Paid(19900), ["1.0"], true, false),
+    product!("tidepool", "Tidepool Metrics", "monitoring", "Prometheus-compatible metrics with long-term storage and dashboards.", ["prometheus", "metrics", "dashboards"], "Scrape, store and graph metrics for years without running a Prometheus fleet.", Image, Plan::Freemium(7900), ["3.0", "2.9"], false, true),
+    product!("tidepool", "Tidepool Logs", "monitoring", "Log aggregation with full-text search and alerting.", ["logs", "search", "alerting"], "Ship container logs with one agent and search them in seconds.", Image, Plan::Freemium(5900), ["2.2"], false, false),
+    product!("tidepool", "Tidepool Tracing", "monitoring", "Distributed tracing compatible with OpenTelemetry.", ["tracing", "opentelemetry", "apm"], "Follow a request across services and find the slow span.", Image, Plan::Members, ["1.5"], false, false),
+    product!("tidepool", "Tidepool Agent", "monitoring", "A host agent that collects container metrics and logs.", ["agent", "metrics", "logs"], "One small agent per host for metrics, logs and traces.", Agent, Plan::Open, ["3.0"], false, false),
+    product!("tidepool", "Tidepool Insights", "analytics", "Product analytics you can self-host: funnels, retention and cohorts.", ["analytics", "funnels", "events"], "Understand how people use your product without sending data to a third party.", Image, Plan::Paid(24900), ["1.1"], false, false),
+    product!("tidepool", "Tidepool Warehouse", "analytics", "A columnar analytics engine for event data.", ["olap", "columnar", "sql"], "Query billions of events with SQL in under a second.", Image, Plan::Freemium(34900), ["0.8"], false, false),
+    product!("bluefin", "Bluefin Node Runtime", "programming-languages", "A hardened Node.js runtime image with security updates every week.", ["node", "javascript", "runtime"], "Node.js LTS on a minimal base, rebuilt weekly with the latest fixes.", Image, Plan::Open, ["22", "20"], true, false),
+    product!("bluefin", "Bluefin Python", "programming-languages", "Python runtime images, slim and reproducible.", ["python", "runtime"], "CPython builds with pip, slim and full variants, rebuilt on every security release.", Image, Plan::Open, ["3.13", "3.12"], true, false),
+    product!("bluefin", "Bluefin Go Builder", "programming-languages", "A Go toolchain image for reproducible builds.", ["go", "golang", "builder"], "Build static Go binaries reproducibly, with module caching.", Image, Plan::Open, ["1.23"], false, false),
+    product!("bluefin", "Bluefin CI Runner", "devops-tools", "A self-hosted CI runner that executes jobs in containers.", ["ci", "runner", "pipelines"], "Run pipelines on your own hardware with caching and secrets built in.", Image, Plan::Freemium(2900), ["4.2"], false, true),
+    product!("bluefin", "Bluefin Artifact Proxy", "devops-tools", "A caching proxy for npm, PyPI, Maven and Go modules.", ["proxy", "cache", "packages"], "Speed up builds and survive registry outages with a local package cache.", Image, Plan::Members, ["2.0"], false, false),
+    product!("bluefin", "Bluefin Deploy", "devops-tools", "GitOps deployments for Docker hosts and swarms.", ["gitops", "deploy", "cd"], "Declare your services in git; Bluefin Deploy keeps hosts in sync.", Image, Plan::Paid(9900), ["1.3"], false, false),
+    product!("openforge", "OpenForge Debian Base", "base-images", "A minimal Debian base image, rebuilt daily.", ["debian", "base", "minimal"], "Debian stable with only what is needed to run, signed and rebuilt daily.", Image, Plan::Open, ["12", "11"], false, false),
+    product!("openforge", "OpenForge Alpine Base", "base-images", "A tiny Alpine Linux base image.", ["alpine", "base", "minimal"], "Alpine Linux for the smallest images.", Image, Plan::Open, ["3.20"], false, false),
+    product!("openforge", "OpenForge Web Server", "web-servers", "A fast HTTP server and reverse proxy with sane defaults.", ["http", "reverse-proxy", "web"], "Serve static sites and proxy applications with HTTP/2 and automatic compression.", Image, Plan::Open, ["1.27", "1.26"], false, false),
+    product!("openforge", "OpenForge Mail Relay", "messaging", "An SMTP relay for applications, with DKIM signing.", ["smtp", "mail", "dkim"], "Send application mail reliably with retries, DKIM and rate limits.", Image, Plan::Open, ["0.5"], false, false),
+    product!("northwind", "Northwind Message Queue", "messaging", "A durable message broker with AMQP and MQTT.", ["amqp", "mqtt", "queue", "broker"], "Queues, topics and streams with replication and exactly-once delivery.", Image, Plan::Freemium(12900), ["3.8"], true, false),
+    product!("nimbus", "Nimbus Object Store", "storage", "S3-compatible object storage you can run anywhere.", ["s3", "object-storage", "storage"], "An S3 API over local disks with erasure coding and replication.", Image, Plan::Freemium(15900), ["2.6"], false, false),
+    product!("bluefin", "Bluefin CRM", "business-software", "A customer relationship manager for small teams.", ["crm", "sales", "business"], "Contacts, deals and pipelines, self-hosted.", Image, Plan::Paid(4900), ["1.0"], false, false),
+    product!("openforge", "OpenForge Application Server", "application-infrastructure", "A Java application server for Jakarta EE applications.", ["java", "jakarta", "application-server"], "Run Jakarta EE applications with clustering and hot deploys.", Image, Plan::Open, ["10.1"], false, false),
+];
+
+/// Whether the store already has content (then the demo is not loaded again).
+pub async fn store_is_empty(app: &App) -> anyhow::Result<bool> {
+    Ok(app.catalog.search(&SearchParams::default(), 0, 1).await?.total == 0 && app.catalog.publisher("nimbus").await?.is_none())
+}
+
+/// Loads the demo store; returns the demo administrator's name and password.
+pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
+    let password = slipway_auth::random_secret()[..20].to_owned();
+    let admin = app.auth.create_user("admin", "admin@store.example", &password, SiteRole::Admin).await.context("creating the demo administrator")?;
+    let viewer = app.catalog.viewer(admin).await?;
+    for p in PUBLISHERS {
+        let logo = app.catalog.upload_media(&viewer, MediaKind::Logo, logo_png(p.name, 0)).await?;
+        let input = PublisherInput {
+            display_name: p.name.into(),
+            legal_name: p.legal.into(),
+            website: format!("https://{}.example", p.org),
+            phone: "+1 555 0100 200".into(),
+            email: format!("store@{}.example", p.org),
+            logo: Some(logo),
+            story: p.story.into(),
+        };
+        app.catalog.save_publisher(&viewer, p.org, &input, "http://localhost").await?;
+        app.registry.db().verify_publisher_email(p.org, &input.email).await?;
+        if p.verified {
+            app.catalog.set_publisher_verified(Actor::Operator, p.org, true).await?;
+        }
+    }
+    // A viewer whose roles include the organizations just created.
+    let viewer = app.catalog.viewer(viewer.account).await?;
+    for (i, p) in PRODUCTS.iter().enumerate() {
+        let slug = slipway_catalog::text::slugify(p.name);
+        let tiers = tiers(p, &slug);
+        for tier in &tiers {
+            push_images(app, &tier.repository, p.versions, i).await.with_context(|| format!("pushing {}", tier.repository))?;
+        }
+        let input = ListingInput {
+            name: p.name.into(),
+            logo: Some(app.catalog.upload_media(&viewer, MediaKind::Logo, logo_png(p.name, i + 1)).await?),
+            short_description: p.short.into(),
+            category: p.category.into(),
+            search_tags: p.tags.iter().map(|t| t.to_string()).collect(),
+            long_description: format!("## Overview\n\n{}\n\n## Features\n\n- Runs as a non-root user\n- Configured through environment variables\n- Health checks included\n", p.about),
+            screenshots: Vec::new(),
+            support_url: format!("https://{}.example/support", p.org),
+            support_email: format!("support@{}.example", p.org),
+            support_info: "Documentation, community forum and ticketed support for subscribers.".into(),
+            sla: "Business hours support; first response within one business day for paid tiers.".into(),
+            install_instructions: format!(
+                "Pull the image (sign in first with `docker login` if the tier needs it):\n\n```\ndocker pull HOST/{}:{}\n```\n\nThen run it:\n\n```\ndocker run -d --name {slug} HOST/{}:{}\n```\n",
+                tiers[0].repository, p.versions[0], tiers[0].repository, p.versions[0]
+            ),
+            product_type: p.kind,
+            tiers,
+        };
+        app.catalog.save_listing(&viewer, p.org, None, &input).await.with_context(|| format!("listing {}", p.name))?;
+        if !matches!(p.plan, Plan::Open | Plan::Members) {
+            let license = License {
+                version: 0,
+                url: format!("https://{}.example/legal/eula", p.org),
+                text: format!("{} END USER LICENSE AGREEMENT\n\nBy pulling or running this software you agree to use it under the terms of your tier. Redistribution is not permitted.", p.name.to_uppercase()),
+            };
+            app.catalog.set_license(&viewer, p.org, &slug, &license).await?;
+        }
+        if p.certified {
+            app.catalog.set_badges(Actor::Operator, p.org, &slug, &[Badge::Certified]).await?;
+        }
+        if p.featured {
+            app.catalog.set_featured(Actor::Operator, p.org, &slug, true).await?;
+        }
+        app.catalog.set_published(Actor::Operator, p.org, &slug, true).await?;
+        app.registry.db().add_pulls(&format!("{}/{slug}", p.org), popularity(p.name)).await?;
+    }
+    Ok(("admin".into(), password))
+}
+
+fn tiers(p: &DemoProduct, slug: &str) -> Vec<Tier> {
+    let tier = |tier_slug: &str, name: &str, description: &str, price_cents: i64, access: Access, repository: String| Tier {
+        slug: tier_slug.into(),
+        name: name.into(),
+        description: description.into(),
+        price_cents,
+        currency: "USD".into(),
+        billing_period: if price_cents == 0 { "free".into() } else { "month".into() },
+        access,
+        repository,
+        tags: Vec::new(),
+    };
+    let main = format!("{}/{slug}", p.org);
+    match p.plan {
+        Plan::Open => vec![tier("community", "Community", "Free for everyone.", 0, Access::Public, main)],
+        Plan::Members => vec![tier("standard", "Standard", "Free for signed-in users.", 0, Access::LoggedIn, main)],
+        Plan::Freemium(price) => vec![
+            tier("developer", "Developer", "Free for development and evaluation.", 0, Access::Licensed, main),
+            tier("enterprise", "Enterprise", "Production use with support and SLA.", price, Access::Licensed, format!("{}/{slug}-enterprise", p.org)),
+        ],
+        Plan::Paid(price) => vec![tier("business", "Business", "Production use with support.", price, Access::Licensed, main)],
+    }
+}
+
+/// A stable, varied pull count, so "most pulled" has an order.
+fn popularity(name: &str) -> i64 {
+    let hash = Sha256::digest(name.as_bytes());
+    i64::from(u16::from_be_bytes([hash[0], hash[1]])) * 37
+}
+
+/// Pushes each version as a two-platform image index (linux/amd64 and linux/arm64).
+async fn push_images(app: &App, repository: &str, versions: &[&str], seed: usize) -> anyhow::Result<()> {
+    let repo: RepoName = repository.parse()?;
+    // Oldest first, so push dates follow version order; the newest is also `latest`.
+    for (v, version) in versions.iter().enumerate().rev() {
+        let mut children = Vec::new();
+        for arch in ["amd64", "arm64"] {
+            let layer = layer_tar_gz(repository, version, arch, seed * 31 + v)?;
+            let diff_id = format!("sha256:{}", hex_sha256(&gunzip(&layer)?));
+            let layer_digest = push_blob(app, &repo, layer.clone()).await?;
+            let config = serde_json::to_vec(&json!({
+                "architecture": arch, "os": "linux", "created": "2026-11-01T00:00:00Z",
+                "config": {"Cmd": [format!("/opt/{}/run", repository.replace('/', "-"))], "Labels": {"org.opencontainers.image.version": version}},
+                "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+            }))?;
+            let config_len = config.len();
+            let config_digest = push_blob(app, &repo, config).await?;
+            let manifest = serde_json::to_vec(&json!({
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest.to_string(), "size": config_len},
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_digest.to_string(), "size": layer.len()}],
+            }))?;
+            let digest = Digest::of(Algorithm::Sha256, &manifest);
+            app.registry
+                .put_manifest(&repo, &Reference::Digest(digest.clone()), &[], Some("application/vnd.oci.image.manifest.v1+json"), &manifest)
+                .await?;
+            children.push(json!({
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest.to_string(), "size": manifest.len(),
+                "platform": {"os": "linux", "architecture": arch},
+            }));
+        }
+        let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children}))?;
+        let tag: Tag = version.parse()?;
+        let extra: Vec<Tag> = if v == 0 { vec!["latest".parse()?] } else { Vec::new() };
+        app.registry.put_manifest(&repo, &Reference::Tag(tag), &extra, Some("application/vnd.oci.image.index.v1+json"), &index).await?;
+    }
+    Ok(())
+}
+
+async fn push_blob(app: &App, repo: &RepoName, bytes: Vec<u8>) -> anyhow::Result<Digest> {
+    let digest = Digest::of(Algorithm::Sha256, &bytes);
+    let len = bytes.len() as u64;
+    let body = futures::stream::once(async move { Ok(bytes::Bytes::from(bytes)) }).boxed();
+    app.registry.put_blob(repo, &digest, Chunk { start: None, len: Some(len), body }).await?;
+    Ok(digest)
+}
+
+/// One layer: a README, a run script and some data, so sizes differ between products.
+fn layer_tar_gz(repository: &str, version: &str, arch: &str, seed: usize) -> anyhow::Result<Vec<u8>> {
+    let dir = format!("opt/{}", repository.replace('/', "-"));
+    let mut data = vec![0u8; 20_000 + (seed % 13) * 7_919];
+    let mut state = (seed as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for byte in data.iter_mut() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    let files: Vec<(String, Vec<u8>, u32)> = vec![
+        (format!("{dir}/README"), format!("{repository} {version} for linux/{arch}: demo content of the Slipway store.\n").into_bytes(), 0o644),
+        (format!("{dir}/run"), format!("#!/bin/sh\necho '{repository} {version} ({arch})'\n").into_bytes(), 0o755),
+        (format!("{dir}/data.bin"), data, 0o644),
+    ];
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, content, mode) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(mode);
+        header.set_mtime(1_767_225_600);
+        header.set_cksum();
+        builder.append_data(&mut header, path, content.as_slice())?;
+    }
+    let tar = builder.into_inner()?;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar)?;
+    Ok(gz.finish()?)
+}
+
+fn gunzip(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes), &mut out)?;
+    Ok(out)
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A 512x512 logo: a coloured tile with the name's initial in a 5x7 pixel font.
+fn logo_png(name: &str, seed: usize) -> Vec<u8> {
+    const PALETTE: &[[u8; 3]] = &[[11, 92, 173], [26, 127, 55], [154, 103, 0], [180, 35, 24], [110, 64, 170], [13, 34, 56], [0, 122, 122]];
+    let background = PALETTE[(seed + name.len()) % PALETTE.len()];
+    let glyph = glyph(name.chars().next().unwrap_or('?'));
+    let image = image::RgbImage::from_fn(512, 512, |x, y| {
+        // The glyph's 5x7 cells are 56 pixels square, centred.
+        let (gx, gy) = (x as i64 - 116, y as i64 - 60);
+        let inside = (0..280).contains(&gx) && (0..392).contains(&gy);
+        let lit = inside && glyph[(gy / 56) as usize] & (0b10000 >> (gx / 56)) != 0;
+        if lit { image::Rgb([255, 255, 255]) } else { image::Rgb(background) }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).expect("encoding a PNG in memory");
+    out.into_inner()
+}
+
+/// Rows of a 5x7 glyph, most significant bit on the left.
+fn glyph(c: char) -> [u8; 7] {
+    match c.to_ascii_uppercase() {
+        'A' => [0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11],
+        'B' => [0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E],
+        'C' => [0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E],
+        'D' => [0x1E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1E],
+        'I' => [0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E],
+        'N' => [0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x11],
+        'O' => [0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E],
+        'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
+        _ => [0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F],
+    }
+}

@@ -1,0 +1,397 @@
+//! The store through its REST API and pages: search quality and filters over the demo
+//! store, Get Image and the registry's enforcement of it, bad input, and who may do what.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use slipway_auth::access::SiteRole;
+
+use crate::app::{Backend, TestApp};
+
+const PASSWORD: &str = "store test password";
+
+async fn demo_store(backend: Backend) -> TestApp {
+    let t = backend.spawn().await;
+    slipway::demo::load(&t.app).await.expect("demo loads");
+    t
+}
+
+async fn search(t: &TestApp, query: &str) -> Value {
+    let response = t.get(&format!("/api/v1/search?{query}")).await;
+    assert_eq!(response.status(), StatusCode::OK, "{query}");
+    response.json().await.unwrap()
+}
+
+fn names(body: &Value) -> Vec<String> {
+    body["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Twenty queries a customer would type (names, publishers, description words, tags,
+/// misspellings, partial words) and the product that must come first.
+#[tokio::test]
+async fn search_finds_the_expected_product_first() {
+    let t = demo_store(Backend::new().await).await;
+    let expectations = [
+        ("nimbus db", "Nimbus DB"),
+        ("nimbus cache", "Nimbus Cache"),
+        ("gateway", "Northwind Gateway"),
+        ("wireguard", "Northwind VPN"),
+        ("opentelemetry", "Tidepool Tracing"),
+        ("prometheus", "Tidepool Metrics"),
+        ("cypher", "Nimbus Graph"),
+        ("s3", "Nimbus Object Store"),
+        ("amqp", "Northwind Message Queue"),
+        ("crm", "Bluefin CRM"),
+        ("jakarta", "OpenForge Application Server"),
+        ("dkim", "OpenForge Mail Relay"),
+        ("tidepool logs", "Tidepool Logs"),
+        ("runtime threat detection", "Ironclad Runtime Guard"),
+        // Misspellings.
+        ("reddis", "Nimbus Cache"),
+        ("wiregaurd", "Northwind VPN"),
+        ("promethues", "Tidepool Metrics"),
+        ("alpnie", "OpenForge Alpine Base"),
+        ("gatway", "Northwind Gateway"),
+        ("Nimbus Timeserise", "Nimbus Timeseries"),
+    ];
+    for (query, expected) in expectations {
+        let found = names(&search(&t, &format!("q={}", urlencode(query))).await);
+        assert_eq!(found.first().map(String::as_str), Some(expected), "q={query:?} found {found:?}");
+    }
+    // Publisher names find their products.
+    let by_publisher = search(&t, "q=bluefin+labs").await;
+    assert!(by_publisher["items"].as_array().unwrap().iter().all(|i| i["publisher"] == "bluefin"), "{by_publisher}");
+    assert_eq!(by_publisher["total"], 7);
+    // Typeahead matches the word being typed as a prefix.
+    let suggestions: Value = t.get("/api/v1/search/suggest?q=gatew").await.json().await.unwrap();
+    assert_eq!(suggestions["suggestions"][0]["name"], "Northwind Gateway");
+    let suggestions: Value = t.get("/api/v1/search/suggest?q=nimb").await.json().await.unwrap();
+    let suggested: Vec<&str> = suggestions["suggestions"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(suggested.len(), 5, "{suggested:?}");
+    assert!(suggested.contains(&"Nimbus DB"));
+    // Nothing like it: no results, not an error.
+    assert_eq!(search(&t, "q=zzyzx").await["total"], 0);
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace(' ', "+")
+}
+
+#[tokio::test]
+async fn filters_sorting_and_pagination() {
+    let t = demo_store(Backend::new().await).await;
+    let certified = search(&t, "certified=1&limit=100").await;
+    assert!(certified["items"].as_array().unwrap().iter().all(|i| i["badges"].as_array().unwrap().contains(&json!("certified"))));
+    assert_eq!(certified["total"], 10);
+    let databases = search(&t, "category=databases&limit=100").await;
+    assert!(databases["items"].as_array().unwrap().iter().all(|i| i["category"] == "databases"));
+    let plugins = names(&search(&t, "type=plugin").await);
+    assert_eq!(plugins, ["Ironclad Volume Encryption"]);
+    let community = search(&t, "trust=community&limit=100").await;
+    assert!(community["items"].as_array().unwrap().iter().all(|i| ["tidepool", "openforge"].contains(&i["publisher"].as_str().unwrap())));
+    let paid = search(&t, "pricing=paid&limit=100").await;
+    assert!(paid["items"].as_array().unwrap().iter().all(|i| i["tiers"].as_array().unwrap().iter().any(|t| t["price_cents"].as_i64() > Some(0))));
+    let free = search(&t, "pricing=free&limit=100").await;
+    assert_eq!(free["total"].as_i64().unwrap() + 6, 32, "six demo products are paid-only");
+    assert_eq!(search(&t, "platform=linux/arm64").await["total"], 32);
+    assert_eq!(search(&t, "platform=linux/s390x").await["total"], 0);
+    // Filters combine with words.
+    assert_eq!(names(&search(&t, "q=database&certified=1&category=databases").await), ["Nimbus DB"]);
+
+    let popular = search(&t, "sort=popular&limit=100").await;
+    let pulls: Vec<i64> = popular["items"].as_array().unwrap().iter().map(|i| i["pulls"].as_i64().unwrap()).collect();
+    assert!(pulls.windows(2).all(|w| w[0] >= w[1]), "{pulls:?}");
+
+    // Cursor pagination visits every product once.
+    let mut seen = std::collections::BTreeSet::new();
+    let mut cursor = String::new();
+    loop {
+        let page = search(&t, &format!("limit=7&cursor={cursor}")).await;
+        for item in page["items"].as_array().unwrap() {
+            assert!(seen.insert(item["id"].as_str().unwrap().to_owned()), "{item} twice");
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 32);
+
+    // Bad parameters get a problem document.
+    for bad in ["category=nope", "sort=sideways", "pricing=cheap", "platform=linux%3Bdrop", "cursor=xyz", "type=robot"] {
+        let response = t.get(&format!("/api/v1/search?{bad}")).await;
+        assert!(matches!(response.status(), StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY), "{bad}");
+        assert_eq!(response.headers()["content-type"], "application/problem+json", "{bad}");
+    }
+    // The pages: a category browse page and a search page with a filter.
+    let page = t.get("/categories/security").await.text().await.unwrap();
+    assert!(page.contains("Ironclad Scanner") && !page.contains("Nimbus DB"));
+    let page = t.get("/search?q=nimbus&certified=1").await.text().await.unwrap();
+    assert!(page.contains("Nimbus DB") && !page.contains("Nimbus Graph"));
+}
+
+/// Get Image: the license must be accepted, the subscription is recorded with the
+/// agreement's version, and only then does the registry let the customer pull.
+#[tokio::test]
+async fn getting_a_licensed_tier_opens_the_registry() {
+    let t = demo_store(Backend::enforced().await).await;
+    t.app.auth.create_user("carol", "carol@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    let pull_allowed = |who: Option<(&'static str, &'static str)>| {
+        let t = &t;
+        async move {
+            let mut request = t.request(Method::GET, "/auth/token").query(&[("service", "slipway"), ("scope", "repository:nimbus/nimbus-db:pull")]);
+            if let Some((user, password)) = who {
+                request = request.basic_auth(user, Some(password));
+            }
+            let token: Value = request.send().await.unwrap().json().await.unwrap();
+            let response = t
+                .request(Method::GET, "/v2/nimbus/nimbus-db/manifests/7.2")
+                .bearer_auth(token["token"].as_str().unwrap())
+                .header("accept", "application/vnd.oci.image.index.v1+json")
+                .send()
+                .await
+                .unwrap();
+            response.status()
+        }
+    };
+    assert_ne!(pull_allowed(None).await, StatusCode::OK);
+    assert_ne!(pull_allowed(Some(("carol", PASSWORD))).await, StatusCode::OK);
+
+    let (cookie, csrf) = t.sign_in("carol", PASSWORD).await;
+    let subscribe = |body: Value| {
+        t.request(Method::POST, "/api/v1/products/nimbus/nimbus-db/subscriptions").header("cookie", &cookie).header("x-csrf-token", &csrf).json(&body).send()
+    };
+    let refused = subscribe(json!({"tier": "developer"})).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.text().await.unwrap().contains("accept the license agreement (version 1)"));
+    let paid = subscribe(json!({"tier": "enterprise", "accept_license_version": 1})).await.unwrap();
+    assert_eq!(paid.status(), StatusCode::PAYMENT_REQUIRED);
+    let ok = subscribe(json!({"tier": "developer", "accept_license_version": 1})).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::CREATED);
+    let body: Value = ok.json().await.unwrap();
+    let subscription = &body["subscriptions"][0];
+    assert_eq!(subscription["license_version"], 1);
+    assert!(subscription["license_accepted_at"].as_i64().unwrap() > 0);
+    let host = t.base.trim_start_matches("http://");
+    assert_eq!(subscription["pull_command"], format!("docker pull {host}/nimbus/nimbus-db:7.2"));
+    assert_eq!(pull_allowed(Some(("carol", PASSWORD))).await, StatusCode::OK);
+    // The page lists it with the command.
+    let page = t.request(Method::GET, "/subscriptions").header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(&format!("docker pull {host}/nimbus/nimbus-db:7.2")));
+
+    // "View all versions": every tag with digest, size and platforms.
+    let versions: Value = t.get("/api/v1/products/nimbus/nimbus-db/versions").await.json().await.unwrap();
+    let v72 = versions["versions"].as_array().unwrap().iter().find(|v| v["tag"] == "7.2" && v["tier"] == "Developer").expect("7.2").clone();
+    assert!(v72["digest"].as_str().unwrap().starts_with("sha256:"));
+    assert!(v72["compressed_size"].as_u64().unwrap() > 0);
+    assert_eq!(v72["platforms"], json!(["linux/amd64", "linux/arm64"]));
+}
+
+/// A publisher's listing through the API, with a logo, returning (cookie, csrf).
+async fn publisher(t: &TestApp, name: &str) -> (String, String) {
+    t.app.auth.create_user(name, &format!("{name}@example.com"), PASSWORD, SiteRole::User).await.unwrap();
+    let session = t.sign_in(name, PASSWORD).await;
+    let logo = upload(t, &session, "logo", png(600, 600)).await;
+    assert_eq!(logo.0, StatusCode::CREATED, "{}", logo.1);
+    let profile = json!({"display_name": format!("{name} Inc"), "legal_name": format!("{name} Inc."), "website": "https://example.com",
+        "phone": "+1 555 0100", "email": format!("legal@{name}.example"), "logo": logo.1["id"], "story": "We make things."});
+    let saved = send(t, &session, Method::PUT, &format!("/api/v1/publishers/{name}-co"), &profile).await;
+    assert_eq!(saved.0, StatusCode::OK, "{}", saved.1);
+    session
+}
+
+async fn upload(t: &TestApp, (cookie, csrf): &(String, String), kind: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let response = t
+        .request(Method::POST, &format!("/api/v1/media?kind={kind}"))
+        .header("cookie", cookie)
+        .header("x-csrf-token", csrf)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.json().await.unwrap_or_default())
+}
+
+async fn send(t: &TestApp, (cookie, csrf): &(String, String), method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
+    let response = t.request(method, path).header("cookie", cookie).header("x-csrf-token", csrf).json(body).send().await.unwrap();
+    (response.status(), response.json().await.unwrap_or_default())
+}
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::new_rgb8(width, height).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn listing(org: &str) -> Value {
+    json!({
+        "name": "Widget Server", "short_description": "Serves widgets.", "category": "web-servers", "search_tags": ["widgets"],
+        "long_description": "Fast.", "support_url": "https://example.com/help", "product_type": "image",
+        "tiers": [{"slug": "free", "name": "Free", "access": "public", "repository": format!("{org}/widget-server")}],
+    })
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_clear_message_or_rendered_inert() {
+    let t = Backend::new().await.spawn().await;
+    let session = publisher(&t, "acme").await;
+    // Logos: non-square, tiny, not an image, a decompression bomb.
+    for (bytes, message) in [
+        (png(600, 500), "must be square"),
+        (png(100, 100), "at least 512x512"),
+        (b"<svg><script>alert(1)</script></svg>".to_vec(), "not a PNG"),
+        (bomb(), "too large to decode"),
+    ] {
+        let (status, body) = upload(&t, &session, "logo", bytes).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(message), "{body}");
+    }
+    let path = "/api/v1/publishers/acme-co/products";
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("short_description", json!("x".repeat(141)), "141 characters"),
+        ("name", json!("n".repeat(81)), "at most 80"),
+        ("long_description", json!("y".repeat(20_001)), "at most 20000"),
+        ("support_url", json!("javascript:alert(1)"), "not an http(s) URL"),
+        ("category", json!("toys"), "unknown category"),
+        ("search_tags", json!(["Bad Tag!"]), "search tags"),
+        ("tiers", json!([]), "1 to 10 tiers"),
+        ("tiers", json!([{"slug": "pro", "name": "Pro", "access": "public", "price_cents": 900, "billing_period": "month", "repository": "acme-co/w"}]), "must be licensed"),
+        ("tiers", json!([{"slug": "x", "name": "X", "access": "public", "repository": "someone-else/w"}]), "namespace"),
+        ("logo", json!("0".repeat(64)), "no uploaded image"),
+    ];
+    for (field, value, message) in cases {
+        let mut body = listing("acme-co");
+        body[field] = value;
+        let (status, problem) = send(&t, &session, Method::POST, path, &body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains(message), "{field}: {problem}");
+    }
+    // Script in every text field and a javascript: link in Markdown: stored as written,
+    // shown inert.
+    let script = "<script>alert('x')</script>";
+    let mut body = listing("acme-co");
+    for field in ["name", "short_description", "support_info", "sla"] {
+        body[field] = json!(format!("{field} {script}"));
+    }
+    body["long_description"] = json!(format!("[click me](javascript:alert(1)) {script} <img src=x onerror=alert(2)>"));
+    body["install_instructions"] = json!(format!("<iframe src=\"https://evil.example\"></iframe> {script}"));
+    body["search_tags"] = json!(["widgets"]);
+    body["tiers"][0]["name"] = json!(format!("Tier {script}"));
+    body["tiers"][0]["description"] = json!(script);
+    let (status, created) = send(&t, &session, Method::POST, path, &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let slug = created["slug"].as_str().unwrap().to_owned();
+    let page = t.request(Method::GET, &format!("/products/acme-co/{slug}")).header("cookie", &session.0).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script>alert"), "a script tag got through");
+    assert!(!html.contains("javascript:"), "a javascript: link got through");
+    assert!(!html.contains("onerror") && !html.contains("<iframe"), "{html}");
+    assert!(html.contains("short_description &#60;script&#62;alert"), "text is shown, escaped");
+    // The profile page escapes too; forms refuse a missing CSRF token.
+    let forged = t.request(Method::POST, &format!("/products/acme-co/{slug}/subscribe")).header("cookie", &session.0).form(&[("tier", "free")]).send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    let no_header = t.request(Method::POST, path).header("cookie", &session.0).json(&listing("acme-co")).send().await.unwrap();
+    assert_eq!(no_header.status(), StatusCode::FORBIDDEN);
+    // Malformed JSON is a problem document, not a plain-text rejection.
+    let malformed = t
+        .request(Method::POST, path)
+        .header("cookie", &session.0)
+        .header("x-csrf-token", &session.1)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(malformed.headers()["content-type"], "application/problem+json");
+}
+
+/// A PNG header claiming 20000x20000 pixels over a few kilobytes of zeros.
+fn bomb() -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut encoder = png::Encoder::new(&mut out, 20_000, 20_000);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header().unwrap();
+    let mut stream = writer.stream_writer().unwrap();
+    let row = vec![0u8; 20_000];
+    for _ in 0..2_000 {
+        std::io::Write::write_all(&mut stream, &row).unwrap();
+    }
+    drop(stream);
+    drop(writer);
+    out
+}
+
+/// One row of the matrix: what is tried, by whom (cookie, CSRF token), the request and the
+/// status it must get.
+type Case<'a> = (&'a str, &'a (String, String), Method, String, Value, StatusCode);
+
+/// Who may do what with a listing: anonymous, another user, a member of the publisher,
+/// a moderator.
+#[tokio::test]
+async fn store_authorization_matrix() {
+    let t = Backend::new().await.spawn().await;
+    let owner = publisher(&t, "owner").await;
+    let (status, created) = send(&t, &owner, Method::POST, "/api/v1/publishers/owner-co/products", &listing("owner-co")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    t.app.auth.create_user("stranger", "s@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    t.app.auth.create_user("moderator", "m@example.com", PASSWORD, SiteRole::Moderator).await.unwrap();
+    let stranger = t.sign_in("stranger", PASSWORD).await;
+    let moderator = t.sign_in("moderator", PASSWORD).await;
+    let anonymous = (String::new(), String::new());
+    let product = "/api/v1/products/owner-co/widget-server";
+
+    let matrix: Vec<Case> = vec![
+        ("anonymous reads a draft", &anonymous, Method::GET, product.into(), Value::Null, StatusCode::NOT_FOUND),
+        ("stranger reads a draft", &stranger, Method::GET, product.into(), Value::Null, StatusCode::NOT_FOUND),
+        ("owner reads its draft", &owner, Method::GET, product.into(), Value::Null, StatusCode::OK),
+        ("moderator reads a draft", &moderator, Method::GET, product.into(), Value::Null, StatusCode::OK),
+        ("anonymous edits", &anonymous, Method::PUT, product.into(), listing("owner-co"), StatusCode::UNAUTHORIZED),
+        ("stranger edits", &stranger, Method::PUT, product.into(), listing("owner-co"), StatusCode::FORBIDDEN),
+        ("owner edits", &owner, Method::PUT, product.into(), listing("owner-co"), StatusCode::OK),
+        ("stranger creates for owner", &stranger, Method::POST, "/api/v1/publishers/owner-co/products".into(), listing("owner-co"), StatusCode::FORBIDDEN),
+        ("owner publishes", &owner, Method::PUT, format!("{product}/publication"), json!({"published": true}), StatusCode::FORBIDDEN),
+        ("owner awards a badge", &owner, Method::PUT, format!("{product}/badges"), json!({"badges": ["certified"]}), StatusCode::FORBIDDEN),
+        ("owner verifies itself", &owner, Method::PUT, "/api/v1/publishers/owner-co/verification".into(), json!({"verified": true}), StatusCode::FORBIDDEN),
+        ("stranger sets the license", &stranger, Method::PUT, format!("{product}/license"), json!({"text": "mine"}), StatusCode::FORBIDDEN),
+        ("owner sets the license", &owner, Method::PUT, format!("{product}/license"), json!({"text": "Use it well."}), StatusCode::OK),
+        ("moderator publishes", &moderator, Method::PUT, format!("{product}/publication"), json!({"published": true}), StatusCode::NO_CONTENT),
+        ("moderator awards a badge", &moderator, Method::PUT, format!("{product}/badges"), json!({"badges": ["certified"]}), StatusCode::NO_CONTENT),
+        ("moderator verifies", &moderator, Method::PUT, "/api/v1/publishers/owner-co/verification".into(), json!({"verified": true}), StatusCode::NO_CONTENT),
+        ("anonymous reads it published", &anonymous, Method::GET, product.into(), Value::Null, StatusCode::OK),
+        ("stranger takes over the profile", &stranger, Method::PUT, "/api/v1/publishers/owner-co".into(), json!({"display_name": "x", "legal_name": "x", "website": "https://x.example", "phone": "+1 555 0100", "email": "x@x.example", "logo": null}), StatusCode::UNPROCESSABLE_ENTITY),
+        ("anonymous subscribes", &anonymous, Method::POST, format!("{product}/subscriptions"), json!({"tier": "free"}), StatusCode::UNAUTHORIZED),
+        ("anonymous lists subscriptions", &anonymous, Method::GET, "/api/v1/subscriptions".into(), Value::Null, StatusCode::UNAUTHORIZED),
+        ("anonymous uploads", &anonymous, Method::POST, "/api/v1/media?kind=logo".into(), Value::Null, StatusCode::UNAUTHORIZED),
+    ];
+    for (case, who, method, path, body, expected) in matrix {
+        let mut request = t.request(method.clone(), &path);
+        if !who.0.is_empty() {
+            request = request.header("cookie", &who.0).header("x-csrf-token", &who.1);
+        }
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), expected, "{case}: {}", response.text().await.unwrap_or_default());
+    }
+    // A published product appears in search, its tier's repository is now public, and its
+    // trust level followed the publisher's verification.
+    let found = search(&t, "q=widget").await;
+    assert_eq!(found["items"][0]["trust_level"], "verified");
+    assert_eq!(found["items"][0]["badges"], json!(["certified"]));
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_api() {
+    let t = TestApp::spawn().await;
+    let doc: Value = t.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
+    let paths = doc["paths"].as_object().unwrap();
+    for path in ["/api/v1/search", "/api/v1/search/suggest", "/api/v1/products/{publisher}/{slug}", "/api/v1/products/{publisher}/{slug}/subscriptions", "/api/v1/publishers/{org}", "/api/v1/media", "/api/v1/session", "/api/v1/tokens"] {
+        assert!(paths.contains_key(path), "{path} is not described");
+    }
+    assert!(doc["components"]["schemas"]["Listing"].is_object());
+}
