@@ -60,11 +60,16 @@ backend_env() {
 }
 
 # start_slipway BACKEND [DATA_DIR]: starts `slipway serve` on a free port and waits for it.
+# E2E_SLIPWAY_PREPARE, if set, is a command run with the data dir as its argument once the
+# backend is chosen (SLIPWAY_* exported) and before `serve` starts, e.g. `slipway demo`.
 start_slipway() {
     local backend="$1" port
     require_slipway_bin || return 1
     backend_env "$backend" || return 1
     E2E_SLIPWAY_DATA="${2:-$(mktemp -d "$E2E_TMP/slipway-data.XXXXXX")}"
+    if [ -n "${E2E_SLIPWAY_PREPARE:-}" ]; then
+        $E2E_SLIPWAY_PREPARE "$E2E_SLIPWAY_DATA" || { echo "E2E_SLIPWAY_PREPARE failed: $E2E_SLIPWAY_PREPARE" >&2; return 1; }
+    fi
     port="$(free_port)"
     E2E_SLIPWAY_LOG="$E2E_SLIPWAY_DATA/serve.log"
     SLIPWAY_GC__INTERVAL_SECS=0 SLIPWAY_AUTH__MODE="${E2E_AUTH_MODE:-open}" "$E2E_SLIPWAY_BIN" serve --data-dir "$E2E_SLIPWAY_DATA" --listen "127.0.0.1:$port" \

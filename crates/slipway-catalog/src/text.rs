@@ -5,9 +5,17 @@ use std::collections::HashSet;
 use crate::CatalogError;
 
 /// Lower-case alphanumeric words, the only tokens search knows. Used for documents and
-/// queries alike, on both databases, so they always agree on what a word is.
+/// queries alike, on both databases, so they always agree on what a word is. Plurals are
+/// folded onto the singular ("databases" finds "database").
 pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase)
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| singular(&w.to_lowercase()).to_owned())
+}
+
+/// A deliberately light English plural folding: a trailing `s` goes from words of more
+/// than three letters, unless the word ends in ss, us or is (class, status, redis).
+fn singular(word: &str) -> &str {
+    let keep = word.len() <= 3 || ["ss", "us", "is"].iter().any(|end| word.ends_with(end)) || !word.ends_with('s');
+    if keep { word } else { &word[..word.len() - 1] }
 }
 
 /// `text` as search indexes it: its words, space-separated.
@@ -131,6 +139,7 @@ mod tests {
     #[test]
     fn words_are_lower_case_alphanumeric() {
         assert_eq!(tokenised("Nimbus-DB 7.2: the <b>Fast</b> DB!"), "nimbus db 7 2 the b fast b db");
+        assert_eq!(tokenised("Databases, caches, redis, class, status, aws"), "database cache redis class status aws");
         assert_eq!(tokenised("Ünïcode café"), "ünïcode café");
     }
 

@@ -28,6 +28,7 @@ pub fn router(state: WebState) -> Router {
         .route("/api/openapi.json", get(openapi))
         .route("/static/app.css", get(|| asset("text/css; charset=utf-8", include_str!("../static/app.css"))))
         .route("/static/app.js", get(|| asset("text/javascript; charset=utf-8", include_str!("../static/app.js"))))
+        .route("/static/favicon.svg", get(|| asset("image/svg+xml", include_str!("../static/favicon.svg"))))
         .route("/media/{id}", get(media))
         .with_state(state.clone());
     account_api::router(state.auth.clone())

@@ -37,6 +37,7 @@ pub fn router(state: WebState) -> Router {
         .route("/publishers/{org}", get(publisher))
         .route("/publishers/verify-email", get(verify_publisher_email))
         .route("/signup", get(signup_form).post(signup))
+        .route("/signup/sent", get(signup_sent))
         .route("/signin", get(signin_form).post(signin))
         .route("/signout", post(signout))
         .route("/verify-email", get(verify_email))
@@ -495,17 +496,23 @@ async fn signup(State(state): State<WebState>, headers: HeaderMap, Form(form): F
     let visit = Visit::of(&state, &headers).await?;
     visit.check_csrf(&form.csrf)?;
     match state.auth.sign_up(form.name.trim(), form.email.trim(), &form.password, &base_url(&state.auth, &headers)).await {
-        Ok(account) => visit.render(MessagePage {
-            chrome: visit.chrome_clone(),
-            title: "Check your email".into(),
-            message: format!("We sent a link to {} to verify it. Follow it, then sign in as {}.", account.email.unwrap_or_default(), account.name),
-        }),
+        // Redirect after the POST, so reloading the page does not sign up again.
+        Ok(_) => Ok(Redirect::to("/signup/sent").into_response()),
         Err(AuthError::Invalid(m)) => {
             let page = SignupPage { chrome: visit.chrome_clone(), name: form.name, email: form.email, error: Some(m) };
             visit.render_status(StatusCode::UNPROCESSABLE_ENTITY, page)
         }
         Err(e) => Err(e.into()),
     }
+}
+
+async fn signup_sent(State(state): State<WebState>, headers: HeaderMap) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.render(MessagePage {
+        chrome: visit.chrome_clone(),
+        title: "Check your email".into(),
+        message: "We sent a link to your email address to verify it. Follow it, then sign in.".into(),
+    })
 }
 
 #[derive(Template)]

@@ -57,6 +57,14 @@
   }
   var filters = document.getElementById("filters");
   if (filters) {
-    filters.addEventListener("change", function () { filters.submit(); });
+    // Leave empty filters out of the URL, so shared links stay readable.
+    var submitClean = function () {
+      Array.prototype.forEach.call(filters.elements, function (el) {
+        if (el.name && !el.value) el.disabled = true;
+      });
+      filters.submit();
+    };
+    filters.addEventListener("change", submitClean);
+    filters.addEventListener("submit", function (e) { e.preventDefault(); submitClean(); });
   }
 })();

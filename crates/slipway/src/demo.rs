@@ -101,6 +101,77 @@ const PRODUCTS: &[DemoProduct] = &[
     product!("openforge", "OpenForge Application Server", "application-infrastructure", "A Java application server for Jakarta EE applications.", ["java", "jakarta", "application-server"], "Run Jakarta EE applications with clustering and hot deploys.", Image, Plan::Open, ["10.1"], false, false),
 ];
 
+/// Adds `count` generated products from 20 generated publishers, for benchmarks at
+/// scale. Their tiers name repositories that hold no images.
+pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
+    const ADJECTIVES: &[&str] = &["rapid", "secure", "quiet", "elastic", "atomic", "golden", "silent", "bright", "polar", "swift", "lunar", "solid", "vivid", "urban", "noble", "prime", "clever", "steady", "cosmic", "modular"];
+    const NOUNS: &[&str] = &["database", "gateway", "cache", "proxy", "scanner", "broker", "runner", "vault", "tracker", "indexer", "router", "monitor", "builder", "store", "engine", "mesh", "agent", "server", "pipeline", "notebook"];
+    const DOMAINS: &[&str] = &["payments", "logistics", "healthcare", "retail", "gaming", "media", "telemetry", "search", "billing", "identity", "messaging", "analytics", "backups", "images", "video", "maps", "weather", "energy", "finance", "education"];
+    let admin = app.auth.create_user("synthetic-admin", "synthetic@store.example", &slipway_auth::random_secret(), SiteRole::Admin).await?;
+    let viewer = app.catalog.viewer(admin).await?;
+    let logo = app.catalog.upload_media(&viewer, MediaKind::Logo, logo_png("Vendor", 3)).await?;
+    for v in 0..20 {
+        let org = format!("vendor{v:02}");
+        let input = PublisherInput {
+            display_name: format!("Vendor {v:02} {}", DOMAINS[v % DOMAINS.len()]),
+            legal_name: format!("Vendor {v:02} Ltd."),
+            website: format!("https://{org}.example"),
+            phone: "+1 555 0100 300".into(),
+            email: format!("store@{org}.example"),
+            logo: Some(logo.clone()),
+            story: "Generated for benchmarks.".into(),
+        };
+        app.catalog.save_publisher(&viewer, &org, &input, "http://localhost").await?;
+    }
+    let viewer = app.catalog.viewer(viewer.account).await?;
+    for i in 0..count {
+        let (a, n, d) = (ADJECTIVES[i % 20], NOUNS[(i / 20) % 20], DOMAINS[(i / 400) % 20]);
+        let org = format!("vendor{:02}", i % 20);
+        let name = format!("{} {} {i}", capitalise(a), capitalise(n));
+        let slug = slipway_catalog::text::slugify(&name);
+        let input = ListingInput {
+            name,
+            logo: Some(logo.clone()),
+            short_description: format!("A {a} {n} for {d} teams, built for containers."),
+            category: slipway_catalog::CATEGORIES[i % slipway_catalog::CATEGORIES.len()].0.into(),
+            search_tags: vec![a.into(), n.into(), d.into()],
+            long_description: format!("The {a} {n} keeps {d} workloads fast and observable. It scales horizontally and ships with dashboards."),
+            screenshots: Vec::new(),
+            support_url: format!("https://{org}.example/support"),
+            support_email: String::new(),
+            support_info: String::new(),
+            sla: String::new(),
+            install_instructions: format!("docker pull HOST/{org}/{slug}"),
+            product_type: ProductType::Image,
+            tiers: vec![Tier {
+                slug: "community".into(),
+                name: "Community".into(),
+                description: String::new(),
+                price_cents: if i % 3 == 0 { 2900 } else { 0 },
+                currency: "USD".into(),
+                billing_period: if i % 3 == 0 { "month".into() } else { "free".into() },
+                access: if i % 3 == 0 { Access::Licensed } else { Access::Public },
+                repository: format!("{org}/{slug}"),
+                tags: Vec::new(),
+            }],
+        };
+        app.catalog.save_listing(&viewer, &org, None, &input).await?;
+        if i % 7 == 0 {
+            app.catalog.set_badges(Actor::Operator, &org, &slug, &[Badge::Certified]).await?;
+        }
+        app.catalog.set_published(Actor::Operator, &org, &slug, true).await?;
+        if i % 10_000 == 9_999 {
+            eprintln!("{} synthetic products", i + 1);
+        }
+    }
+    Ok(())
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// Whether the store already has content (then the demo is not loaded again).
 pub async fn store_is_empty(app: &App) -> anyhow::Result<bool> {
     Ok(app.catalog.search(&SearchParams::default(), 0, 1).await?.total == 0 && app.catalog.publisher("nimbus").await?.is_none())

@@ -36,7 +36,11 @@ enum Command {
         demo: bool,
     },
     /// Load the demo store (publishers, ~30 products, images) into an empty store.
-    Demo,
+    Demo {
+        /// Also generate this many synthetic products (for benchmarks at scale).
+        #[arg(long, default_value_t = 0)]
+        synthetic: usize,
+    },
     /// Delete unreferenced blobs and abandoned uploads (safe while `serve` runs).
     Gc {
         /// Keep unreferenced blobs younger than this many seconds (overrides gc.grace_secs).
@@ -70,10 +74,13 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&config.redacted())?);
         }
         Command::Serve { demo, .. } => serve(config, demo).await?,
-        Command::Demo => {
+        Command::Demo { synthetic } => {
             let app = App::build(config).await?;
             anyhow::ensure!(slipway::demo::store_is_empty(&app).await?, "the store already has content; the demo loads only into an empty one");
             announce_demo(&slipway::demo::load(&app).await?);
+            if synthetic > 0 {
+                slipway::demo::load_synthetic(&app, synthetic).await?;
+            }
         }
         Command::Gc { grace_secs } => {
             let mut settings = config.gc.settings();

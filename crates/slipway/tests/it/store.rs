@@ -95,7 +95,7 @@ async fn filters_sorting_and_pagination() {
     assert_eq!(search(&t, "platform=linux/arm64").await["total"], 32);
     assert_eq!(search(&t, "platform=linux/s390x").await["total"], 0);
     // Filters combine with words.
-    assert_eq!(names(&search(&t, "q=database&certified=1&category=databases").await), ["Nimbus DB"]);
+    assert_eq!(names(&search(&t, "q=database&certified=1&category=databases").await), ["Nimbus DB", "Nimbus Cache"]);
 
     let popular = search(&t, "sort=popular&limit=100").await;
     let pulls: Vec<i64> = popular["items"].as_array().unwrap().iter().map(|i| i["pulls"].as_i64().unwrap()).collect();
