@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod cache;
 pub mod media;
 pub mod model;
 pub mod search;

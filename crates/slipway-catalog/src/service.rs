@@ -1,7 +1,7 @@
 //! The catalog service: every operation the store front and the REST API offer, with its
 //! access rule.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use slipway_auth::access::{OrgRole, SiteRole, Subject};
@@ -14,6 +14,7 @@ use crate::media::{self, MediaKind, LOGO_SIDE};
 use crate::model::*;
 use crate::search::{SearchParams, Vocabulary};
 use crate::text::{self, invalid, tokenised};
+use crate::cache::SearchCache;
 use crate::versions::SummaryCache;
 use crate::CatalogError;
 
@@ -76,11 +77,12 @@ pub struct Catalog {
     auth: AuthService,
     vocabulary: Vocabulary,
     summaries: SummaryCache,
+    results: SearchCache,
 }
 
 impl Catalog {
     pub fn new(db: Db, store: Arc<dyn BlobStore>, auth: AuthService) -> Catalog {
-        Catalog { db, store, auth, vocabulary: Vocabulary::default(), summaries: SummaryCache::default() }
+        Catalog { db, store, auth, vocabulary: Vocabulary::default(), summaries: SummaryCache::default(), results: SearchCache::default() }
     }
 
     /// The signed-in account's view: its roles and entitlements.
@@ -151,6 +153,7 @@ impl Catalog {
         }
         let email_changed = existing.as_ref().is_none_or(|p| p.email != profile.email || p.email_verified_at.is_none());
         self.db.put_publisher(&profile).await?;
+        self.changed();
         if email_changed {
             self.send_publisher_verification(org, &profile.email, base_url).await?;
         }
@@ -209,6 +212,7 @@ impl Catalog {
         }
         let level = if verified { TrustLevel::Verified } else { TrustLevel::Community };
         self.db.set_publisher_trust_level(org, level.as_str()).await?;
+        self.changed();
         Ok(())
     }
 
@@ -227,19 +231,13 @@ impl Catalog {
     /// A publisher's listings: all of them for its members and staff, else the published.
     pub async fn listings_of(&self, viewer: Option<&Viewer>, publisher: &str) -> Result<Vec<Listing>, CatalogError> {
         let drafts = viewer.is_some_and(|v| v.can_see_drafts(publisher));
-        let mut out = Vec::new();
-        for record in self.db.listings_of(publisher).await? {
-            if drafts || record.status == "published" {
-                out.push(self.assemble(record).await?);
-            }
-        }
-        Ok(out)
+        let records = self.db.listings_of(publisher).await?.into_iter().filter(|r| drafts || r.status == "published").collect();
+        self.assemble_all(records).await
     }
 
     async fn assemble(&self, r: ListingRecord) -> Result<Listing, CatalogError> {
         let tiers = self.db.tiers(&r.id).await?.into_iter().map(tier_from).collect();
-        let publisher_name = self.db.publisher(&r.publisher).await?.map(|p| p.display_name).unwrap_or_else(|| r.publisher.clone());
-        Ok(listing_from(r, tiers, publisher_name))
+        Ok(listing_from(r, tiers))
     }
 
     /// Creates a draft listing for `publisher`, or replaces the content of the listing
@@ -393,7 +391,7 @@ impl Catalog {
     async fn store_listing(&self, record: &ListingRecord, tiers: &[TierRecord], publisher_name: &str) -> Result<(), CatalogError> {
         let (doc, terms) = search_document(record, publisher_name);
         self.db.save_listing(record, tiers, &doc.borrowed(), &terms).await?;
-        self.vocabulary.invalidate();
+        self.changed();
         self.refresh_platforms(&record.id).await?;
         Ok(())
     }
@@ -408,7 +406,7 @@ impl Catalog {
         let publisher_name = self.db.publisher(publisher).await?.map(|p| p.display_name).unwrap_or_default();
         let (doc, terms) = search_document(&record, &publisher_name);
         self.db.set_listing_published(&record.id, published, &doc.borrowed(), &terms).await?;
-        self.vocabulary.invalidate();
+        self.changed();
         self.refresh_platforms(&record.id).await?;
         Ok(())
     }
@@ -420,6 +418,7 @@ impl Catalog {
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         let badges: BTreeSet<&str> = badges.iter().map(|b| b.as_str()).collect();
         self.db.set_listing_badges(&record.id, &json(&badges)).await?;
+        self.changed();
         Ok(())
     }
 
@@ -429,6 +428,7 @@ impl Catalog {
         }
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         self.db.set_listing_featured(&record.id, featured).await?;
+        self.changed();
         Ok(())
     }
 
@@ -438,6 +438,7 @@ impl Catalog {
         }
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         self.db.set_listing_trust_level(&record.id, TrustLevel::Official.as_str()).await?;
+        self.changed();
         Ok(())
     }
 
@@ -472,8 +473,8 @@ impl Catalog {
         let mut spec = params.spec(&self.db, &self.vocabulary, false).await?;
         spec.offset = offset.max(0);
         spec.limit = limit.clamp(1, 100);
-        let (rows, total) = self.db.search(&spec).await?;
-        Ok(SearchPage { items: self.assemble_all(rows).await?, total })
+        let page = self.run_search(&spec).await?;
+        Ok(SearchPage { items: page.0.clone(), total: page.1 })
     }
 
     /// Typeahead: up to `limit` listings for what is being typed.
@@ -484,15 +485,31 @@ impl Catalog {
             return Ok(Vec::new());
         }
         spec.limit = limit.clamp(1, 20);
-        let (rows, _) = self.db.search(&spec).await?;
-        self.assemble_all(rows).await
+        Ok(self.run_search(&spec).await?.0.clone())
     }
 
     /// Featured listings for the home page.
     pub async fn featured(&self, limit: i64) -> Result<Vec<Listing>, CatalogError> {
         let spec = slipway_db::SearchSpec { featured: true, limit, ..Default::default() };
-        let (rows, _) = self.db.search(&spec).await?;
-        self.assemble_all(rows).await
+        Ok(self.run_search(&spec).await?.0.clone())
+    }
+
+    /// A search, served from the recent results when the same one ran moments ago.
+    async fn run_search(&self, spec: &slipway_db::SearchSpec) -> Result<crate::cache::Page, CatalogError> {
+        let key = format!("{spec:?}");
+        if let Some(page) = self.results.get(&key) {
+            return Ok(page);
+        }
+        let (rows, total) = self.db.search(spec).await?;
+        let page = Arc::new((self.assemble_all(rows).await?, total));
+        self.results.put(key, page.clone());
+        Ok(page)
+    }
+
+    /// After any change that search results show.
+    fn changed(&self) {
+        self.vocabulary.invalidate();
+        self.results.clear();
     }
 
     /// Every category with how many published products it has.
@@ -504,12 +521,20 @@ impl Catalog {
             .collect())
     }
 
+    /// Listings with their tiers, read in one query for the whole page.
     async fn assemble_all(&self, rows: Vec<ListingRecord>) -> Result<Vec<Listing>, CatalogError> {
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(self.assemble(r).await?);
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut tiers: HashMap<String, Vec<Tier>> = HashMap::new();
+        for t in self.db.tiers_of(&ids).await? {
+            tiers.entry(t.listing_id.clone()).or_default().push(tier_from(t));
         }
-        Ok(out)
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let own = tiers.remove(&r.id).unwrap_or_default();
+                listing_from(r, own)
+            })
+            .collect())
     }
 
     // ---- versions ------------------------------------------------------------------------------
@@ -644,7 +669,7 @@ fn tier_from(t: TierRecord) -> Tier {
     }
 }
 
-fn listing_from(r: ListingRecord, tiers: Vec<Tier>, publisher_name: String) -> Listing {
+fn listing_from(r: ListingRecord, tiers: Vec<Tier>) -> Listing {
     Listing {
         logo_url: r.logo.as_deref().map(media_url),
         search_tags: list(&r.search_tags),
@@ -656,7 +681,7 @@ fn listing_from(r: ListingRecord, tiers: Vec<Tier>, publisher_name: String) -> L
         status: ListingStatus::parse(&r.status).unwrap_or(ListingStatus::Draft),
         id: r.id,
         publisher: r.publisher,
-        publisher_name,
+        publisher_name: r.publisher_name,
         slug: r.slug,
         name: r.name,
         short_description: r.short_description,

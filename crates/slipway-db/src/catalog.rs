@@ -63,12 +63,17 @@ pub struct ListingRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub published_at: Option<i64>,
+    /// Read only: the publisher's display name (its organization name without a profile).
+    pub publisher_name: String,
 }
 
 const LISTING_COLUMNS: &str = "l.id, l.publisher, l.name, l.slug, l.logo, l.short_description, l.category, l.search_tags, \
      l.long_description, l.screenshots, l.support_url, l.support_email, l.support_info, l.sla, l.install_instructions, \
      l.product_type, l.trust_level, l.badges, l.platforms, l.license_version, l.featured, l.free, l.paid, l.pulls, \
-     l.status, l.created_at, l.updated_at, l.published_at";
+     l.status, l.created_at, l.updated_at, l.published_at, COALESCE(p.display_name, l.publisher) AS publisher_name";
+
+/// Listings with their publisher's display name.
+const LISTINGS: &str = "listings l LEFT JOIN publishers p ON p.org = l.publisher";
 
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct TierRecord {
@@ -467,7 +472,7 @@ impl Db {
 
     pub async fn listing(&self, publisher: &str, slug: &str) -> Result<Option<ListingRecord>, DbError> {
         Ok(sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(format!(
-            "SELECT {LISTING_COLUMNS} FROM listings l WHERE l.publisher = $1 AND l.slug = $2"
+            "SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE l.publisher = $1 AND l.slug = $2"
         )))
         .bind(publisher)
         .bind(slug)
@@ -476,7 +481,7 @@ impl Db {
     }
 
     pub async fn listing_by_id(&self, id: &str) -> Result<Option<ListingRecord>, DbError> {
-        Ok(sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(format!("SELECT {LISTING_COLUMNS} FROM listings l WHERE l.id = $1")))
+        Ok(sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(format!("SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE l.id = $1")))
             .bind(id)
             .fetch_optional(&self.read)
             .await?)
@@ -485,11 +490,29 @@ impl Db {
     /// A publisher's listings, drafts included, newest first.
     pub async fn listings_of(&self, publisher: &str) -> Result<Vec<ListingRecord>, DbError> {
         Ok(sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(format!(
-            "SELECT {LISTING_COLUMNS} FROM listings l WHERE l.publisher = $1 ORDER BY l.updated_at DESC, l.id"
+            "SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE l.publisher = $1 ORDER BY l.updated_at DESC, l.id"
         )))
         .bind(publisher)
         .fetch_all(&self.read)
         .await?)
+    }
+
+    /// The tiers of several listings at once, in each listing's order.
+    pub async fn tiers_of(&self, listing_ids: &[String]) -> Result<Vec<TierRecord>, DbError> {
+        if listing_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=listing_ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, listing_id, slug, name, description, price_cents, currency, billing_period, access, repository, tags,
+                 position FROM tiers WHERE listing_id IN ({}) ORDER BY listing_id, position, slug",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query_as::<Any, TierRecord>(sqlx::AssertSqlSafe(sql));
+        for id in listing_ids {
+            query = query.bind(id);
+        }
+        Ok(query.fetch_all(&self.read).await?)
     }
 
     pub async fn tiers(&self, listing_id: &str) -> Result<Vec<TierRecord>, DbError> {
@@ -671,7 +694,8 @@ impl Db {
         };
         let filters = filters.join(" AND ");
         let page_sql = format!(
-            "SELECT {LISTING_COLUMNS} FROM {from} WHERE {filters} ORDER BY {order} LIMIT {} OFFSET {}",
+            "SELECT {LISTING_COLUMNS} FROM {from} LEFT JOIN publishers p ON p.org = l.publisher
+             WHERE {filters} ORDER BY {order} LIMIT {} OFFSET {}",
             spec.limit.clamp(0, 100),
             spec.offset.max(0)
         );
