@@ -471,6 +471,118 @@ step('/subscriptions requires sign-in', async (t) => {
     }
 }, { independent: true });
 
+step('keyboard: arrow keys and Enter pick a typeahead suggestion', async (t) => {
+    await goto('/');
+    const input = page.locator('#search-q');
+    await input.focus();
+    await page.keyboard.type('gatew', { delay: 30 });
+    await page.locator('#suggestions li a').first().waitFor();
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.locator('#suggestions a[aria-selected="true"]').count(), 1, 'ArrowDown selects a suggestion');
+    await Promise.all([page.waitForURL((u) => u.pathname.startsWith('/products/')), page.keyboard.press('Enter')]);
+    t.diagnostic(`Enter opened ${page.url()}`);
+    assert.equal(new URL(page.url()).pathname, '/products/northwind/northwind-gateway');
+}, { independent: true });
+
+// axe-core, injected into each page; CSP is bypassed for this context only, since the
+// store's policy rightly refuses injected script.
+step('accessibility: axe-core finds no serious or critical violations', async (t) => {
+    const axePath = join(HERE, 'node_modules/axe-core/axe.min.js');
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
+    try {
+        const p = await ctx.newPage();
+        const problems = [];
+        for (const path of ['/', '/search?q=database', '/categories/databases', PRODUCT.path, `${PRODUCT.path}/versions`, '/publishers/nimbus', '/signin', '/signup']) {
+            await p.goto(url(path));
+            await p.addScriptTag({ path: axePath });
+            const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+                .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
+            for (const v of violations) t.diagnostic(`${path}: ${v.impact} ${v.id} (${v.nodes}): ${v.help}`);
+            problems.push(...violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${path}: ${v.id}`));
+        }
+        assert.deepEqual(problems, []);
+    } finally {
+        await ctx.close();
+    }
+}, { independent: true });
+
+step('responsive: a phone-sized screen needs no sideways scrolling', async (t) => {
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    try {
+        const p = await ctx.newPage();
+        for (const [path, name] of [['/', 'mobile-home'], [PRODUCT.path, 'mobile-product'], ['/search?q=database', 'mobile-search']]) {
+            await p.goto(url(path));
+            const [scroll, client] = await p.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+            t.diagnostic(`${path}: scrollWidth ${scroll}, clientWidth ${client}`);
+            assert.ok(scroll <= client + 1, `${path} overflows sideways (${scroll} > ${client})`);
+            await p.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+        }
+    } finally {
+        await ctx.close();
+    }
+}, { independent: true });
+
+const publisherOrg = `pub-${randomBytes(3).toString('hex')}`;
+
+step('publisher portal: a profile with a logo, its company email verified', async (t) => {
+    // A 512x512 PNG the store itself serves (the demo's logos), as the upload.
+    await goto('/publishers/nimbus');
+    const logoUrl = await page.locator('header img').first().getAttribute('src');
+    const logo = Buffer.from(await (await page.request.get(url(logoUrl))).body());
+    const logoFile = join(ARTIFACTS, 'upload-logo.png');
+    writeFileSync(logoFile, logo);
+    await goto('/publish/profile');
+    const form = page.locator('form#profile');
+    await form.locator('[name="org"]').fill(publisherOrg);
+    await form.locator('[name="display_name"]').fill('Harbor Lights');
+    await form.locator('[name="legal_name"]').fill('Harbor Lights B.V.');
+    await form.locator('[name="website"]').fill('https://harbor-lights.example');
+    await form.locator('[name="phone"]').fill('+31 20 555 0100');
+    await form.locator('[name="email"]').fill(`legal@${publisherOrg}.example`);
+    await form.locator('[name="logo"]').setInputFiles(logoFile);
+    await form.locator('[name="story"]').fill('We build **lighthouses** for containers.');
+    await submit(form);
+    await page.waitForURL((u) => u.pathname === '/publish');
+    const text = oneLine(await page.locator('main').innerText());
+    assert.ok(text.includes('Harbor Lights') && text.includes('Email not verified'), text.slice(0, 300));
+    const mail = await waitForMail(`legal@${publisherOrg}.example`);
+    const link = /(https?:\/\/[^\s"'<>]+\/publishers\/verify-email\?token=[A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
+    assert.ok(link, `a verification link in:\n${mail.text}`);
+    await page.goto(link);
+    assert.match(oneLine(await page.locator('main').innerText()), /company email address of .* is verified/i);
+    await goto('/publish');
+    assert.ok(oneLine(await page.locator('main').innerText()).includes('Email verified'));
+    t.diagnostic(`screenshot ${await shot('portal')}`);
+});
+
+step('publisher portal: a listing with a tier, previewed, then saved as a draft', async (t) => {
+    await goto(`/publish/${publisherOrg}/products/new`);
+    const form = page.locator('form#listing');
+    await form.locator('[name="name"]').fill('Beacon Server');
+    await form.locator('[name="short_description"]').fill('Guides your traffic home.');
+    await form.locator('[name="category"]').selectOption('networking');
+    await form.locator('[name="search_tags"]').fill('beacon, proxy');
+    await form.locator('[name="long_description"]').fill('## Why\n\nBecause <script>alert(1)</script> ships are lost.');
+    await form.locator('[name="support_url"]').fill('https://harbor-lights.example/help');
+    await form.locator('[name="tier_0_name"]').fill('Community');
+    await form.locator('[name="tier_0_access"]').selectOption('public');
+    await form.locator('[name="tier_0_repository"]').fill(`${publisherOrg}/beacon`);
+    await form.locator('[name="license_text"]').fill('Use it kindly.');
+    await form.locator('button[value="preview"]').click();
+    await page.waitForLoadState('load');
+    const preview = oneLine(await page.locator('main').innerText());
+    assert.ok(preview.includes('Preview of unsaved changes') && preview.includes('Beacon Server') && preview.includes('Guides your traffic home.'), preview.slice(0, 300));
+    assert.equal(await page.locator('main script').count(), 0, 'Markdown script is not rendered');
+    t.diagnostic(`screenshot ${await shot('listing-preview')}`);
+    await page.goBack();
+    await form.locator('button[value="save"]').click();
+    await page.waitForURL((u) => u.pathname === `/publish/${publisherOrg}/products/beacon-server`);
+    await goto(`/products/${publisherOrg}/beacon-server`);
+    const draft = oneLine(await page.locator('main').innerText());
+    assert.ok(draft.includes('Draft') && draft.includes('Use it kindly.'), draft.slice(0, 400));
+    t.diagnostic(`screenshot ${await shot('listing-draft')}`);
+});
+
 test('no JavaScript errors on the store pages', (t) => {
     for (const n of resourceNotes) t.diagnostic(`note: ${n}`);
     for (const e of pageErrors) t.diagnostic(e);
