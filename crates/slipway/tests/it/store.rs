@@ -288,7 +288,17 @@ async fn bad_input_is_refused_with_a_clear_message_or_rendered_inert() {
     assert!(!html.contains("javascript:"), "a javascript: link got through");
     assert!(!html.contains("onerror") && !html.contains("<iframe"), "{html}");
     assert!(html.contains("short_description &#60;script&#62;alert"), "text is shown, escaped");
-    // The profile page escapes too; forms refuse a missing CSRF token.
+    // The publisher's own fields, and a query echoed on the search page, are escaped too.
+    let logo = upload(&t, &session, "logo", png(512, 512)).await.1["id"].clone();
+    let profile = json!({"display_name": format!("Acme {script}"), "legal_name": format!("Acme {script}"), "website": "https://example.com/?a=<b>",
+        "phone": "+1 555 0100", "email": "legal@acme.example", "logo": logo, "story": format!("[x](javascript:alert(1)) {script}")});
+    assert_eq!(send(&t, &session, Method::PUT, "/api/v1/publishers/acme-co", &profile).await.0, StatusCode::OK);
+    for page in ["/publishers/acme-co".to_owned(), format!("/search?q={}", urlencode(script))] {
+        let html = t.get(&page).await.text().await.unwrap();
+        assert!(!html.contains("<script>alert") && !html.contains("javascript:"), "{page}");
+        assert!(html.contains("&#60;script&#62;"), "{page} shows the text escaped");
+    }
+    // Forms refuse a missing CSRF token.
     let forged = t.request(Method::POST, &format!("/products/acme-co/{slug}/subscribe")).header("cookie", &session.0).form(&[("tier", "free")]).send().await.unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let no_header = t.request(Method::POST, path).header("cookie", &session.0).json(&listing("acme-co")).send().await.unwrap();
