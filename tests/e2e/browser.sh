@@ -56,36 +56,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # ------------------------------------------------------------------ services
-# start_smtp_sink: aiosmtpd on a free loopback port, every message a file in $MAILDIR/new.
-start_smtp_sink() {
-    local port pid log="$W/smtp.log"
-    port="$(free_port)"
-    "$TOOLS/venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox "$MAILDIR" >"$log" 2>&1 &
-    pid=$!
-    on_exit "kill_tree $pid 5"
-    wait_until 30 "SMTP sink on $port" python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1).close()" ||
-        _e2e_fail_start "the SMTP sink did not start" "$log" || return 1
-    export SLIPWAY_MAIL__SMTP_URL="smtp://127.0.0.1:$port"
-}
-# Demo content goes into the data dir (and database, bucket) before `serve` starts.
-load_demo() {
-    "$E2E_SLIPWAY_BIN" demo --data-dir "$1" >"$W/demo.log" 2>&1 || {
-        echo "slipway demo failed:" >&2
-        tail -n 30 "$W/demo.log" >&2
-        return 1
-    }
-}
-
-{
-    start_smtp_sink &&
-        E2E_SLIPWAY_PREPARE=load_demo E2E_AUTH_MODE=enforced \
-            SLIPWAY_LOG__FILTER="${E2E_SLIPWAY_LOG_FILTER:-info,tower_http=debug}" start_slipway "$BACKEND"
-} >"$W/start.log" 2>&1 || {
-    cat "$W/start.log" >&2
-    exit 1
-}
-on_exit "cp '$E2E_SLIPWAY_LOG' '$E2E_LOG_DIR/serve.log'"
-on_exit "cp '$W/demo.log' '$E2E_LOG_DIR/demo.log'"
+start_demo_store "$BACKEND" "$MAILDIR"
 R="$REGISTRY"
 echo "browser: backend $BACKEND, slipway at http://$R (demo content, auth enforced), screenshots in ${ARTIFACTS#"$REPO_ROOT"/}, logs in ${E2E_LOG_DIR#"$REPO_ROOT"/}"
 

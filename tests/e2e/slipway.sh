@@ -80,3 +80,43 @@ start_slipway() {
     wait_until 60 "slipway on $REGISTRY" curl -sf --max-time 2 "http://$REGISTRY/readyz" ||
         _e2e_fail_start "slipway did not become ready" "$E2E_SLIPWAY_LOG" || return 1
 }
+
+# start_smtp_sink MAILDIR: aiosmtpd on a free loopback port, every message a file in
+# MAILDIR/new; points slipway's [mail] at it (SLIPWAY_MAIL__SMTP_URL).
+start_smtp_sink() {
+    local maildir="$1" port pid log="$E2E_TMP/smtp.log"
+    port="$(free_port)"
+    "$TOOLS/venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$port" -c aiosmtpd.handlers.Mailbox "$maildir" >"$log" 2>&1 &
+    pid=$!
+    on_exit "kill_tree $pid 5"
+    wait_until 30 "SMTP sink on $port" python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1).close()" ||
+        _e2e_fail_start "the SMTP sink did not start" "$log" || return 1
+    export SLIPWAY_MAIL__SMTP_URL="smtp://127.0.0.1:$port"
+}
+
+# load_demo DATA_DIR: the demo store, loaded before `serve` starts (use as
+# E2E_SLIPWAY_PREPARE=load_demo, so it lands in the backend's database and bucket).
+load_demo() {
+    "$E2E_SLIPWAY_BIN" demo --data-dir "$1" >"$E2E_TMP/demo.log" 2>&1 || {
+        echo "slipway demo failed:" >&2
+        tail -n 30 "$E2E_TMP/demo.log" >&2
+        return 1
+    }
+}
+
+# start_demo_store BACKEND MAILDIR: slipway with the demo store, authentication enforced
+# and mail to an SMTP sink; its serve.log and demo.log are kept with the suite's results.
+# Exits the suite if anything fails to start.
+start_demo_store() {
+    local start_log="$E2E_TMP/start.log"
+    {
+        start_smtp_sink "$2" &&
+            E2E_SLIPWAY_PREPARE=load_demo E2E_AUTH_MODE=enforced \
+                SLIPWAY_LOG__FILTER="${E2E_SLIPWAY_LOG_FILTER:-info,tower_http=debug}" start_slipway "$1"
+    } >"$start_log" 2>&1 || {
+        cat "$start_log" >&2
+        exit 1
+    }
+    on_exit "cp '$E2E_SLIPWAY_LOG' '$E2E_LOG_DIR/serve.log'"
+    on_exit "cp '$E2E_TMP/demo.log' '$E2E_LOG_DIR/demo.log'"
+}

@@ -3,19 +3,20 @@
 //! problem documents. Cookie-authenticated requests that change state must echo the
 //! session's CSRF token in `X-CSRF-Token`.
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use serde::Deserialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
 use slipway_auth::access::OrgRole;
 use slipway_auth::scope::ScopeRule;
 use slipway_auth::{client_ip, AuthError, AuthService};
+use utoipa::ToSchema;
 
+use crate::extract::{ApiJson, SignedIn};
 use crate::problem::{ApiResult, Problem, ProblemDocument};
-use crate::session::{base_url, cookie, scheme, session_cookie, signed_in, SESSION_COOKIE};
+use crate::session::{base_url, cookie, scheme, session_cookie, SESSION_COOKIE};
 
 pub fn router(auth: AuthService) -> Router {
     Router::new()
@@ -36,25 +37,41 @@ pub fn router(auth: AuthService) -> Router {
 
 #[derive(Deserialize, ToSchema)]
 struct SignUp {
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}[a-z0-9]$")]
     name: String,
+    #[schema(format = Email)]
     email: String,
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = SignUp, responses((status = 201, description = "Created; a verification link is mailed"), (status = 422, body = ProblemDocument)))]
-async fn sign_up(State(auth): State<AuthService>, headers: HeaderMap, Json(form): Json<SignUp>) -> ApiResult {
+#[derive(Serialize, ToSchema)]
+struct AccountCreated {
+    name: String,
+    email: Option<String>,
+    /// False until the mailed link is followed.
+    verified: bool,
+}
+
+/// Creates an account and mails a verification link to its address.
+#[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = SignUp,
+    responses((status = 201, body = AccountCreated), (status = 409, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn sign_up(State(auth): State<AuthService>, headers: HeaderMap, ApiJson(form): ApiJson<SignUp>) -> ApiResult {
     let account = auth.sign_up(&form.name, &form.email, &form.password, &base_url(&auth, &headers)).await?;
-    let body = serde_json::json!({"name": account.name, "email": account.email, "verified": false});
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((StatusCode::CREATED, Json(AccountCreated { name: account.name, email: account.email, verified: false })).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
 struct TokenForm {
+    /// The secret from the mailed link.
     token: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/accounts/verify", tag = "accounts", request_body = TokenForm, responses((status = 204), (status = 422, body = ProblemDocument)))]
-async fn verify(State(auth): State<AuthService>, Json(form): Json<TokenForm>) -> ApiResult {
+/// Verifies an email address with the secret from the mailed link.
+#[utoipa::path(post, path = "/api/v1/accounts/verify", tag = "accounts", request_body = TokenForm,
+    responses((status = 204), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn verify(State(auth): State<AuthService>, ApiJson(form): ApiJson<TokenForm>) -> ApiResult {
     auth.verify_email(&form.token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -65,24 +82,32 @@ struct Credentials {
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/session", tag = "accounts", request_body = Credentials, responses((status = 200, description = "Signed in: a session cookie is set; the body holds the CSRF token"), (status = 401, body = ProblemDocument), (status = 429, body = ProblemDocument)))]
+#[derive(Serialize, ToSchema)]
+struct SessionStarted {
+    name: String,
+    /// Echo it in `X-CSRF-Token` on requests that change state.
+    csrf_token: String,
+}
+
+/// Signs in: sets the session cookie and returns its CSRF token.
+#[utoipa::path(post, path = "/api/v1/session", tag = "accounts", request_body = Credentials,
+    responses((status = 200, body = SessionStarted), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn sign_in(State(auth): State<AuthService>, request: Request) -> ApiResult {
     let ip = client_ip(request.extensions());
     let secure = scheme(&auth, request.headers()) == "https";
-    let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
-        .await
-        .map_err(|_| Problem(StatusCode::PAYLOAD_TOO_LARGE, "body too large".into()))?;
-    let form: Credentials =
-        serde_json::from_slice(&body).map_err(|e| Problem(StatusCode::BAD_REQUEST, format!("expected {{\"name\", \"password\"}}: {e}")))?;
+    let ApiJson(form) = ApiJson::<Credentials>::from_request(request, &()).await?;
     let (cookie, csrf, account) = auth.sign_in(&form.name, &form.password, ip).await?;
-    let mut response = Json(serde_json::json!({"name": account.name, "csrf_token": csrf})).into_response();
+    let mut response = Json(SessionStarted { name: account.name, csrf_token: csrf }).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&cookie, secure));
     Ok(response)
 }
 
-#[utoipa::path(delete, path = "/api/v1/session", tag = "accounts", responses((status = 204), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument)))]
-async fn sign_out(State(auth): State<AuthService>, headers: HeaderMap) -> ApiResult {
-    signed_in(&auth, &headers, true).await?;
+/// Signs out: ends the session.
+#[utoipa::path(delete, path = "/api/v1/session", tag = "accounts",
+    responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn sign_out(State(auth): State<AuthService>, _signed: SignedIn, headers: HeaderMap) -> ApiResult {
     if let Some(value) = cookie(&headers, SESSION_COOKIE) {
         auth.sign_out(value).await?;
     }
@@ -91,31 +116,48 @@ async fn sign_out(State(auth): State<AuthService>, headers: HeaderMap) -> ApiRes
     Ok(response)
 }
 
-#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", responses((status = 200, description = "The signed-in account, its organizations and CSRF token"), (status = 401, body = ProblemDocument)))]
-async fn me(State(auth): State<AuthService>, headers: HeaderMap) -> ApiResult {
-    let (account, csrf) = signed_in(&auth, &headers, false).await?;
-    let organizations: Vec<_> = auth
+#[derive(Serialize, ToSchema)]
+struct Membership {
+    name: String,
+    role: String,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Me {
+    name: String,
+    email: Option<String>,
+    /// user, moderator or admin.
+    site_role: String,
+    organizations: Vec<Membership>,
+    csrf_token: String,
+}
+
+/// The signed-in account, its organizations and its session's CSRF token.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
+    responses((status = 200, body = Me), (status = 401, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn me(State(auth): State<AuthService>, SignedIn { account, csrf }: SignedIn) -> ApiResult {
+    let organizations = auth
         .db()
         .memberships(&account.id)
         .await
         .map_err(AuthError::from)?
         .into_iter()
-        .map(|(name, role)| serde_json::json!({"name": name, "role": role}))
+        .map(|(name, role)| Membership { name, role })
         .collect();
-    Ok(Json(serde_json::json!({
-        "name": account.name, "email": account.email, "site_role": account.site_role,
-        "organizations": organizations, "csrf_token": csrf,
-    }))
-    .into_response())
+    Ok(Json(Me { name: account.name, email: account.email, site_role: account.site_role, organizations, csrf_token: csrf }).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
 struct ResetRequest {
+    #[schema(format = Email)]
     email: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/password-reset", tag = "accounts", request_body = ResetRequest, responses((status = 202), (status = 422, body = ProblemDocument)))]
-async fn request_reset(State(auth): State<AuthService>, headers: HeaderMap, Json(form): Json<ResetRequest>) -> ApiResult {
+/// Mails a password reset code if the address has an account (the answer is the same
+/// either way).
+#[utoipa::path(post, path = "/api/v1/password-reset", tag = "accounts", request_body = ResetRequest,
+    responses((status = 202), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn request_reset(State(auth): State<AuthService>, headers: HeaderMap, ApiJson(form): ApiJson<ResetRequest>) -> ApiResult {
     auth.request_password_reset(&form.email, &base_url(&auth, &headers)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -123,58 +165,99 @@ async fn request_reset(State(auth): State<AuthService>, headers: HeaderMap, Json
 #[derive(Deserialize, ToSchema)]
 struct ResetConfirm {
     token: String,
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/password-reset/confirm", tag = "accounts", request_body = ResetConfirm, responses((status = 204), (status = 422, body = ProblemDocument)))]
-async fn confirm_reset(State(auth): State<AuthService>, Json(form): Json<ResetConfirm>) -> ApiResult {
+/// Sets a new password with the mailed code; every session ends.
+#[utoipa::path(post, path = "/api/v1/password-reset/confirm", tag = "accounts", request_body = ResetConfirm,
+    responses((status = 204), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn confirm_reset(State(auth): State<AuthService>, ApiJson(form): ApiJson<ResetConfirm>) -> ApiResult {
     auth.reset_password(&form.token, &form.password).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
 struct NewToken {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
     /// `PATTERN:ACTIONS` strings, e.g. `acme/*:pull,push`.
     scopes: Vec<String>,
+    #[schema(minimum = 1)]
     expires_days: Option<u32>,
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body = NewToken, responses((status = 201, description = "The token, shown once"), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
-async fn create_token(State(auth): State<AuthService>, headers: HeaderMap, Json(form): Json<NewToken>) -> ApiResult {
-    let (account, _) = signed_in(&auth, &headers, true).await?;
+#[derive(Serialize, ToSchema)]
+struct TokenCreated {
+    id: String,
+    name: String,
+    /// The secret, shown only now: use it as a password.
+    token: String,
+    expires_at: Option<i64>,
+}
+
+/// Creates a personal access token.
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body = NewToken,
+    responses((status = 201, body = TokenCreated), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn create_token(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, ApiJson(form): ApiJson<NewToken>) -> ApiResult {
     let rules = form
         .scopes
         .iter()
         .map(|s| ScopeRule::parse(s).ok_or_else(|| Problem(StatusCode::UNPROCESSABLE_ENTITY, format!("scope {s:?} is not PATTERN:pull[,push][,delete]"))))
         .collect::<Result<Vec<_>, _>>()?;
     let (secret, record) = auth.create_token(&account.name, &form.name, &rules, form.expires_days).await?;
-    let body = serde_json::json!({"id": record.id, "name": record.name, "token": secret, "expires_at": record.expires_at});
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    Ok((StatusCode::CREATED, Json(TokenCreated { id: record.id, name: record.name, token: secret, expires_at: record.expires_at })).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts", responses((status = 200, description = "The caller's access tokens"), (status = 401, body = ProblemDocument)))]
-async fn list_tokens(State(auth): State<AuthService>, headers: HeaderMap) -> ApiResult {
-    let (account, _) = signed_in(&auth, &headers, false).await?;
-    let tokens: Vec<_> = auth
+#[derive(Serialize, ToSchema)]
+struct TokenInfo {
+    id: String,
+    name: String,
+    /// `{"repositories": PATTERN, "actions": [...]}` rules.
+    #[schema(value_type = Vec<Object>)]
+    scopes: serde_json::Value,
+    created_at: i64,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct TokenList {
+    tokens: Vec<TokenInfo>,
+}
+
+/// The caller's access tokens (never their secrets).
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts",
+    responses((status = 200, body = TokenList), (status = 401, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn list_tokens(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn) -> ApiResult {
+    let tokens = auth
         .db()
         .access_tokens_of(&account.id)
         .await
         .map_err(AuthError::from)?
         .into_iter()
-        .map(|t| {
-            serde_json::json!({
-                "id": t.id, "name": t.name, "scopes": serde_json::from_str::<serde_json::Value>(&t.scopes).unwrap_or_default(),
-                "created_at": t.created_at, "expires_at": t.expires_at, "last_used_at": t.last_used_at, "revoked_at": t.revoked_at,
-            })
+        .map(|t| TokenInfo {
+            scopes: serde_json::from_str(&t.scopes).unwrap_or_default(),
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
         })
         .collect();
-    Ok(Json(serde_json::json!({ "tokens": tokens })).into_response())
+    Ok(Json(TokenList { tokens }).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts", params(("id" = String, Path)), responses((status = 204), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
-async fn revoke_token(State(auth): State<AuthService>, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
-    let (account, _) = signed_in(&auth, &headers, true).await?;
+/// Revokes one of the caller's access tokens.
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts", params(("id" = String, Path)),
+    responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn revoke_token(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, Path(id): Path<String>) -> ApiResult {
     let owned = auth.db().access_token(&id).await.map_err(AuthError::from)?.is_some_and(|t| t.account_id == account.id);
     if !owned {
         return Err(Problem(StatusCode::NOT_FOUND, format!("you have no token {id}")));
@@ -185,48 +268,87 @@ async fn revoke_token(State(auth): State<AuthService>, headers: HeaderMap, Path(
 
 #[derive(Deserialize, ToSchema)]
 struct NewOrg {
+    #[schema(pattern = "^[a-z0-9][a-z0-9._-]{0,62}[a-z0-9]$")]
     name: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/orgs", tag = "accounts", request_body = NewOrg, responses((status = 201), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
-async fn create_org(State(auth): State<AuthService>, headers: HeaderMap, Json(form): Json<NewOrg>) -> ApiResult {
-    let (account, _) = signed_in(&auth, &headers, true).await?;
-    auth.create_organization(&form.name, &account.name).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::json!({"name": form.name, "owner": account.name}))).into_response())
+#[derive(Serialize, ToSchema)]
+struct OrgCreated {
+    name: String,
+    owner: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "accounts", params(("org" = String, Path)), responses((status = 200, description = "Members and their roles"), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
-async fn members(State(auth): State<AuthService>, headers: HeaderMap, Path(org): Path<String>) -> ApiResult {
-    let (account, _) = signed_in(&auth, &headers, false).await?;
-    let members: Vec<_> = auth
-        .members(&account, &org)
-        .await?
-        .into_iter()
-        .map(|(name, role)| serde_json::json!({"name": name, "role": role}))
-        .collect();
-    Ok(Json(serde_json::json!({ "members": members })).into_response())
+/// Creates an organization with the caller as its owner.
+#[utoipa::path(post, path = "/api/v1/orgs", tag = "accounts", request_body = NewOrg,
+    responses((status = 201, body = OrgCreated), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn create_org(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, ApiJson(form): ApiJson<NewOrg>) -> ApiResult {
+    auth.create_organization(&form.name, &account.name).await?;
+    Ok((StatusCode::CREATED, Json(OrgCreated { name: form.name, owner: account.name })).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+struct Members {
+    members: Vec<Membership>,
+}
+
+/// An organization's members and their roles (for its members).
+#[utoipa::path(get, path = "/api/v1/orgs/{org}/members", tag = "accounts", params(("org" = String, Path)),
+    responses((status = 200, body = Members), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn members(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, Path(org): Path<String>) -> ApiResult {
+    let members = auth.members(&account, &org).await?.into_iter().map(|(name, role)| Membership { name, role }).collect();
+    Ok(Json(Members { members }).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum Role {
+    Owner,
+    Maintainer,
+    Viewer,
 }
 
 #[derive(Deserialize, ToSchema)]
 struct Invitation {
+    #[schema(format = Email)]
     email: String,
-    role: String,
+    role: Role,
 }
 
-#[utoipa::path(post, path = "/api/v1/orgs/{org}/invitations", tag = "accounts", params(("org" = String, Path)), request_body = Invitation, responses((status = 202), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 404, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
-async fn invite(State(auth): State<AuthService>, headers: HeaderMap, Path(org): Path<String>, Json(form): Json<Invitation>) -> ApiResult {
-    let (account, _) = signed_in(&auth, &headers, true).await?;
-    let role = OrgRole::parse(&form.role)
-        .ok_or_else(|| Problem(StatusCode::UNPROCESSABLE_ENTITY, "role must be owner, maintainer or viewer".into()))?;
+/// Invites someone by email to join an organization (owners).
+#[utoipa::path(post, path = "/api/v1/orgs/{org}/invitations", tag = "accounts", params(("org" = String, Path)), request_body = Invitation,
+    responses((status = 202), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn invite(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, headers: HeaderMap, Path(org): Path<String>, ApiJson(form): ApiJson<Invitation>) -> ApiResult {
+    let role = match form.role {
+        Role::Owner => OrgRole::Owner,
+        Role::Maintainer => OrgRole::Maintainer,
+        Role::Viewer => OrgRole::Viewer,
+    };
     auth.invite(&account, &org, &form.email, role, &base_url(&auth, &headers)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/invitations/accept", tag = "accounts", request_body = TokenForm, responses((status = 200, description = "The organization joined and the role"), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
-async fn accept(State(auth): State<AuthService>, headers: HeaderMap, Json(form): Json<TokenForm>) -> ApiResult {
-    let (account, _) = signed_in(&auth, &headers, true).await?;
+#[derive(Serialize, ToSchema)]
+struct Joined {
+    org: String,
+    role: String,
+}
+
+/// Accepts an invitation with the mailed code.
+#[utoipa::path(post, path = "/api/v1/invitations/accept", tag = "accounts", request_body = TokenForm,
+    responses((status = 200, body = Joined), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn accept(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, ApiJson(form): ApiJson<TokenForm>) -> ApiResult {
     let (org, role) = auth.accept_invitation(&account, &form.token).await?;
-    Ok(Json(serde_json::json!({"org": org, "role": role.as_str()})).into_response())
+    Ok(Json(Joined { org, role: role.as_str().to_owned() }).into_response())
 }
 
 #[derive(utoipa::OpenApi)]

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod account_api;
+mod extract;
 mod pages;
 mod problem;
 mod session;
@@ -22,6 +23,12 @@ pub struct WebState {
     pub auth: AuthService,
 }
 
+impl axum::extract::FromRef<WebState> for AuthService {
+    fn from_ref(state: &WebState) -> AuthService {
+        state.auth.clone()
+    }
+}
+
 /// The store front, the publisher portal, /api/v1 and /api/openapi.json.
 pub fn router(state: WebState) -> Router {
     let assets = Router::new()
@@ -38,10 +45,29 @@ pub fn router(state: WebState) -> Router {
         .layer(axum::middleware::from_fn(security_headers))
 }
 
-/// The OpenAPI 3.1 document, generated from the handlers' annotations.
+/// The OpenAPI 3.1 document, generated from the handlers' annotations, plus the answers
+/// the shared extractors give every operation (so no handler has to repeat them).
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let mut doc = store_api::StoreApi::openapi();
     doc.merge(account_api::AccountApi::openapi());
+    let problem = |description: &str| {
+        let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ProblemDocument"))).build();
+        ResponseBuilder::new().description(description).content("application/problem+json", content).build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete].into_iter().flatten() {
+            let responses = &mut operation.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                responses.entry(status.to_owned()).or_insert_with(|| problem(description).into());
+            };
+            add("400", "Malformed query parameters or body");
+            if operation.request_body.is_some() {
+                add("415", "The body is not sent as application/json");
+                add("422", "The body does not have the expected shape or breaks a rule");
+            }
+        }
+    }
     doc
 }
 

@@ -135,6 +135,7 @@ impl From<AuthError> for PageError {
     fn from(e: AuthError) -> PageError {
         match e {
             AuthError::Invalid(m) | AuthError::NotFound(m) | AuthError::Forbidden(m) => PageError::Status(StatusCode::UNPROCESSABLE_ENTITY, m),
+            AuthError::Db(slipway_db::DbError::Conflict(m)) => PageError::Status(StatusCode::CONFLICT, m),
             AuthError::BadCredentials | AuthError::Unverified | AuthError::Throttled => PageError::Status(StatusCode::UNAUTHORIZED, e.to_string()),
             other => PageError::Internal(other.to_string()),
         }
@@ -498,7 +499,7 @@ async fn signup(State(state): State<WebState>, headers: HeaderMap, Form(form): F
     match state.auth.sign_up(form.name.trim(), form.email.trim(), &form.password, &base_url(&state.auth, &headers)).await {
         // Redirect after the POST, so reloading the page does not sign up again.
         Ok(_) => Ok(Redirect::to("/signup/sent").into_response()),
-        Err(AuthError::Invalid(m)) => {
+        Err(AuthError::Invalid(m) | AuthError::Db(slipway_db::DbError::Conflict(m))) => {
             let page = SignupPage { chrome: visit.chrome_clone(), name: form.name, email: form.email, error: Some(m) };
             visit.render_status(StatusCode::UNPROCESSABLE_ENTITY, page)
         }

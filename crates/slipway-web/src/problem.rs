@@ -44,6 +44,7 @@ impl From<AuthError> for Problem {
             AuthError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
             AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AuthError::Db(slipway_db::DbError::Conflict(_)) => StatusCode::CONFLICT,
             AuthError::Token(_) | AuthError::Db(_) | AuthError::Keys(_) => return internal(&e),
         };
         Problem(status, e.to_string())

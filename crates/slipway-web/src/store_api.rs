@@ -2,19 +2,19 @@
 //! subscriptions. Every handler is annotated for the OpenAPI document.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 use slipway_catalog::media::MediaKind;
 use slipway_catalog::{Badge, License, Listing, ListingInput, Publisher, PublisherInput, SearchParams, Subscription, Version, Viewer};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::problem::{ApiResult, Problem, ProblemDocument};
-use crate::session::{base_url, registry_host, signed_in};
+use crate::extract::{ApiJson, ApiQuery, SignedIn};
+use crate::session::{base_url, registry_host};
 use crate::WebState;
 
 pub fn router(state: WebState) -> Router {
@@ -36,40 +36,6 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-/// Query parameters, with malformed ones answered as a problem document.
-pub struct ApiQuery<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = Problem;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
-        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
-            .map(ApiQuery)
-            .map_err(|e| Problem(StatusCode::BAD_REQUEST, format!("query: {e}")))
-    }
-}
-
-/// A JSON body, with malformed ones answered as a problem document.
-pub struct ApiJson<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
-    type Rejection = Problem;
-
-    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let json = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
-        if !json {
-            return Err(Problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the body as application/json".into()));
-        }
-        let body = Bytes::from_request(request, state).await.map_err(|e| Problem(StatusCode::PAYLOAD_TOO_LARGE, e.body_text()))?;
-        serde_json::from_slice(&body).map(ApiJson).map_err(|e| Problem(StatusCode::UNPROCESSABLE_ENTITY, format!("body: {e}")))
-    }
-}
-
-async fn viewer(state: &WebState, headers: &HeaderMap, changes_state: bool) -> Result<Viewer, Problem> {
-    let (account, _) = signed_in(&state.auth, headers, changes_state).await?;
-    Ok(state.catalog.viewer(account).await?)
-}
-
 async fn maybe_viewer(state: &WebState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
     match crate::session::session(&state.auth, headers).await? {
         Some((account, _)) => Ok(Some(state.catalog.viewer(account).await?)),
@@ -82,7 +48,8 @@ async fn maybe_viewer(state: &WebState, headers: &HeaderMap) -> Result<Option<Vi
 pub struct Page {
     /// Where the previous page ended (its `next_cursor`).
     cursor: Option<String>,
-    /// Items per page, 1 to 100 (default 20).
+    /// Items per page (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
@@ -114,7 +81,7 @@ pub struct SearchResults {
 
 /// Search published products.
 #[utoipa::path(get, path = "/api/v1/search", tag = "catalog", params(SearchParams, Page),
-    responses((status = 200, body = SearchResults), (status = 400, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
+    responses((status = 200, body = SearchResults), (status = 400, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn search(State(state): State<WebState>, ApiQuery(params): ApiQuery<SearchParams>, ApiQuery(page): ApiQuery<Page>) -> ApiResult {
     let (offset, limit) = (page.offset()?, page.limit());
     let found = state.catalog.search(&params, offset, limit).await?;
@@ -147,7 +114,7 @@ pub struct Suggestions {
 
 /// Typeahead suggestions for a partly typed query.
 #[utoipa::path(get, path = "/api/v1/search/suggest", tag = "catalog", params(SuggestQuery),
-    responses((status = 200, body = Suggestions), (status = 400, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
+    responses((status = 200, body = Suggestions), (status = 400, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn suggest(State(state): State<WebState>, ApiQuery(query): ApiQuery<SuggestQuery>) -> ApiResult {
     let suggestions = state
         .catalog
@@ -183,9 +150,21 @@ async fn categories(State(state): State<WebState>) -> ApiResult {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MediaQuery {
-    /// `logo` (square, at least 512x512) or `screenshot`.
-    kind: String,
+    /// A logo must be square and at least 512x512 pixels.
+    kind: MediaKindParam,
 }
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKindParam {
+    Logo,
+    Screenshot,
+}
+
+/// The image file's bytes.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ImageBytes(#[allow(dead_code)] Vec<u8>);
 
 #[derive(Serialize, ToSchema)]
 pub struct Uploaded {
@@ -196,18 +175,21 @@ pub struct Uploaded {
 /// Uploads a logo or screenshot (PNG, JPEG or WebP as the raw body). It is checked and
 /// re-encoded; reference it by id in a profile or listing.
 #[utoipa::path(post, path = "/api/v1/media", tag = "publishing", params(MediaQuery),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = Uploaded), (status = 401, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
-async fn upload_media(State(state): State<WebState>, headers: HeaderMap, ApiQuery(query): ApiQuery<MediaQuery>, body: Bytes) -> ApiResult {
-    let viewer = viewer(&state, &headers, true).await?;
-    let kind = MediaKind::parse(&query.kind).ok_or_else(|| Problem(StatusCode::UNPROCESSABLE_ENTITY, "kind must be logo or screenshot".into()))?;
+    request_body(content = ImageBytes, content_type = "application/octet-stream", description = "A PNG, JPEG or WebP image"),
+    responses((status = 201, body = Uploaded), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn upload_media(State(state): State<WebState>, signed: SignedIn, ApiQuery(query): ApiQuery<MediaQuery>, body: Bytes) -> ApiResult {
+    let viewer = state.catalog.viewer(signed.account).await?;
+    let kind = match query.kind {
+        MediaKindParam::Logo => MediaKind::Logo,
+        MediaKindParam::Screenshot => MediaKind::Screenshot,
+    };
     let id = state.catalog.upload_media(&viewer, kind, body.to_vec()).await?;
     Ok((StatusCode::CREATED, Json(Uploaded { url: slipway_catalog::media_url(&id), id })).into_response())
 }
 
 /// A publisher's public profile.
 #[utoipa::path(get, path = "/api/v1/publishers/{org}", tag = "catalog", params(("org" = String, Path)),
-    responses((status = 200, body = Publisher), (status = 404, body = ProblemDocument)))]
+    responses((status = 200, body = Publisher), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn publisher(State(state): State<WebState>, Path(org): Path<String>) -> ApiResult {
     let found = state.catalog.publisher(&org).await?.ok_or_else(|| Problem(StatusCode::NOT_FOUND, format!("no publisher {org}")))?;
     Ok(Json(found).into_response())
@@ -216,9 +198,9 @@ async fn publisher(State(state): State<WebState>, Path(org): Path<String>) -> Ap
 /// Creates or updates a publisher profile; a new organization is created with the caller
 /// as owner. A new company email is sent a verification link.
 #[utoipa::path(put, path = "/api/v1/publishers/{org}", tag = "publishing", params(("org" = String, Path)), request_body = PublisherInput,
-    responses((status = 200, body = Publisher), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
-async fn save_publisher(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>, ApiJson(input): ApiJson<PublisherInput>) -> ApiResult {
-    let viewer = viewer(&state, &headers, true).await?;
+    responses((status = 200, body = Publisher), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn save_publisher(State(state): State<WebState>, signed: SignedIn, headers: HeaderMap, Path(org): Path<String>, ApiJson(input): ApiJson<PublisherInput>) -> ApiResult {
+    let viewer = state.catalog.viewer(signed.account).await?;
     let saved = state.catalog.save_publisher(&viewer, &org, &input, &base_url(&state.auth, &headers)).await?;
     Ok(Json(saved).into_response())
 }
@@ -230,34 +212,37 @@ pub struct Verification {
 
 /// Sets verified-publisher status (moderators).
 #[utoipa::path(put, path = "/api/v1/publishers/{org}/verification", tag = "moderation", params(("org" = String, Path)), request_body = Verification,
-    responses((status = 204), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
-async fn verify_publisher(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>, ApiJson(input): ApiJson<Verification>) -> ApiResult {
-    let viewer = viewer(&state, &headers, true).await?;
+    responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn verify_publisher(State(state): State<WebState>, signed: SignedIn, Path(org): Path<String>, ApiJson(input): ApiJson<Verification>) -> ApiResult {
+    let viewer = state.catalog.viewer(signed.account).await?;
     state.catalog.set_publisher_verified(slipway_catalog::Actor::User(&viewer), &org, input.verified).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// A publisher's products: drafts too for its members.
 #[utoipa::path(get, path = "/api/v1/publishers/{org}/products", tag = "catalog", params(("org" = String, Path)),
-    responses((status = 200, body = Vec<Listing>)))]
+    responses((status = 200, body = Vec<Listing>), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn publisher_products(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>) -> ApiResult {
+    if state.catalog.publisher(&org).await?.is_none() {
+        return Err(Problem(StatusCode::NOT_FOUND, format!("no publisher {org}")));
+    }
     let viewer = maybe_viewer(&state, &headers).await?;
     Ok(Json(state.catalog.listings_of(viewer.as_ref(), &org).await?).into_response())
 }
 
 /// Creates a draft product listing.
 #[utoipa::path(post, path = "/api/v1/publishers/{org}/products", tag = "publishing", params(("org" = String, Path)), request_body = ListingInput,
-    responses((status = 201, body = Listing), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument),
-        (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
-async fn create_product(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>, ApiJson(input): ApiJson<ListingInput>) -> ApiResult {
-    let viewer = viewer(&state, &headers, true).await?;
+    responses((status = 201, body = Listing), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn create_product(State(state): State<WebState>, signed: SignedIn, Path(org): Path<String>, ApiJson(input): ApiJson<ListingInput>) -> ApiResult {
+    let viewer = state.catalog.viewer(signed.account).await?;
     let listing = state.catalog.save_listing(&viewer, &org, None, &input).await?;
     Ok((StatusCode::CREATED, Json(listing)).into_response())
 }
 
 /// A product: published ones for everyone, drafts for the publisher's members.
 #[utoipa::path(get, path = "/api/v1/products/{publisher}/{slug}", tag = "catalog", params(("publisher" = String, Path), ("slug" = String, Path)),
-    responses((status = 200, body = Listing), (status = 404, body = ProblemDocument)))]
+    responses((status = 200, body = Listing), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn product(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
     let viewer = maybe_viewer(&state, &headers).await?;
     Ok(Json(state.catalog.listing(viewer.as_ref(), &publisher, &slug).await?).into_response())
@@ -266,10 +251,10 @@ async fn product(State(state): State<WebState>, headers: HeaderMap, Path((publis
 /// Replaces a product's content (its status, license and counters stay).
 #[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}", tag = "publishing", params(("publisher" = String, Path), ("slug" = String, Path)),
     request_body = ListingInput,
-    responses((status = 200, body = Listing), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument),
-        (status = 404, body = ProblemDocument), (status = 409, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
-async fn update_product(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<ListingInput>) -> ApiResult {
-    let viewer = viewer(&state, &headers, true).await?;
+    responses((status = 200, body = Listing), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDocument, content_type = "application/problem+json"), (status = 409, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn update_product(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<ListingInput>) -> ApiResult {
+    let viewer = state.catalog.viewer(signed.account).await?;
     Ok(Json(state.catalog.save_listing(&viewer, &publisher, Some(&slug), &input).await?).into_response())
 }
 
@@ -280,7 +265,7 @@ pub struct Versions {
 
 /// Every tag a product offers, with digest, compressed size and platforms.
 #[utoipa::path(get, path = "/api/v1/products/{publisher}/{slug}/versions", tag = "catalog", params(("publisher" = String, Path), ("slug" = String, Path)),
-    responses((status = 200, body = Versions), (status = 404, body = ProblemDocument)))]
+    responses((status = 200, body = Versions), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn versions(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
     let viewer = maybe_viewer(&state, &headers).await?;
     let listing = state.catalog.listing(viewer.as_ref(), &publisher, &slug).await?;
@@ -289,7 +274,7 @@ async fn versions(State(state): State<WebState>, headers: HeaderMap, Path((publi
 
 /// The product's current license agreement.
 #[utoipa::path(get, path = "/api/v1/products/{publisher}/{slug}/license", tag = "catalog", params(("publisher" = String, Path), ("slug" = String, Path)),
-    responses((status = 200, body = License), (status = 404, body = ProblemDocument)))]
+    responses((status = 200, body = License), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn license(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
     let viewer = maybe_viewer(&state, &headers).await?;
     let listing = state.catalog.listing(viewer.as_ref(), &publisher, &slug).await?;
@@ -305,10 +290,10 @@ pub struct LicenseVersion {
 /// Adds a new version of the license agreement; customers accept it anew.
 #[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}/license", tag = "publishing", params(("publisher" = String, Path), ("slug" = String, Path)),
     request_body = License,
-    responses((status = 200, body = LicenseVersion), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument),
-        (status = 404, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
-async fn set_license(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<License>) -> ApiResult {
-    let viewer = viewer(&state, &headers, true).await?;
+    responses((status = 200, body = LicenseVersion), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn set_license(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<License>) -> ApiResult {
+    let viewer = state.catalog.viewer(signed.account).await?;
     let version = state.catalog.set_license(&viewer, &publisher, &slug, &input).await?;
     Ok(Json(LicenseVersion { version }).into_response())
 }
@@ -321,9 +306,9 @@ pub struct Publication {
 /// Publishes or withdraws a product (moderators).
 #[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}/publication", tag = "moderation", params(("publisher" = String, Path), ("slug" = String, Path)),
     request_body = Publication,
-    responses((status = 204), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
-async fn publication(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<Publication>) -> ApiResult {
-    let viewer = viewer(&state, &headers, true).await?;
+    responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn publication(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<Publication>) -> ApiResult {
+    let viewer = state.catalog.viewer(signed.account).await?;
     state.catalog.set_published(slipway_catalog::Actor::User(&viewer), &publisher, &slug, input.published).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -336,9 +321,9 @@ pub struct Badges {
 /// Sets a product's badges (moderators).
 #[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}/badges", tag = "moderation", params(("publisher" = String, Path), ("slug" = String, Path)),
     request_body = Badges,
-    responses((status = 204), (status = 401, body = ProblemDocument), (status = 403, body = ProblemDocument), (status = 404, body = ProblemDocument)))]
-async fn badges(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<Badges>) -> ApiResult {
-    let viewer = viewer(&state, &headers, true).await?;
+    responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn badges(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<Badges>) -> ApiResult {
+    let viewer = state.catalog.viewer(signed.account).await?;
     state.catalog.set_badges(slipway_catalog::Actor::User(&viewer), &publisher, &slug, &input.badges).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -360,10 +345,10 @@ pub struct SubscriptionList {
 /// Paid tiers answer 402: they are bought through checkout.
 #[utoipa::path(post, path = "/api/v1/products/{publisher}/{slug}/subscriptions", tag = "subscriptions",
     params(("publisher" = String, Path), ("slug" = String, Path)), request_body = SubscribeRequest,
-    responses((status = 201, body = SubscriptionList), (status = 401, body = ProblemDocument), (status = 402, body = ProblemDocument),
-        (status = 404, body = ProblemDocument), (status = 422, body = ProblemDocument)))]
-async fn subscribe(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<SubscribeRequest>) -> ApiResult {
-    let viewer = viewer(&state, &headers, true).await?;
+    responses((status = 201, body = SubscriptionList), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 402, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn subscribe(State(state): State<WebState>, signed: SignedIn, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<SubscribeRequest>) -> ApiResult {
+    let viewer = state.catalog.viewer(signed.account).await?;
     state.catalog.subscribe(&viewer, &publisher, &slug, &input.tier, input.accept_license_version).await?;
     let subscriptions = state.catalog.subscriptions(&viewer, &registry_host(&state.auth, &headers)).await?;
     Ok((StatusCode::CREATED, Json(SubscriptionList { subscriptions })).into_response())
@@ -371,9 +356,9 @@ async fn subscribe(State(state): State<WebState>, headers: HeaderMap, Path((publ
 
 /// The caller's subscriptions with their `docker pull` commands.
 #[utoipa::path(get, path = "/api/v1/subscriptions", tag = "subscriptions",
-    responses((status = 200, body = SubscriptionList), (status = 401, body = ProblemDocument)))]
-async fn subscriptions(State(state): State<WebState>, headers: HeaderMap) -> ApiResult {
-    let viewer = viewer(&state, &headers, false).await?;
+    responses((status = 200, body = SubscriptionList), (status = 401, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn subscriptions(State(state): State<WebState>, signed: SignedIn, headers: HeaderMap) -> ApiResult {
+    let viewer = state.catalog.viewer(signed.account).await?;
     let subscriptions = state.catalog.subscriptions(&viewer, &registry_host(&state.auth, &headers)).await?;
     Ok(Json(SubscriptionList { subscriptions }).into_response())
 }
@@ -383,6 +368,7 @@ async fn subscriptions(State(state): State<WebState>, headers: HeaderMap) -> Api
     info(title = "Slipway store API", description = "Search the catalog, publish products, and subscribe to them. Errors are RFC 9457 problem documents. Signed-in calls use the session cookie from POST /api/v1/session; calls that change state echo its CSRF token in X-CSRF-Token."),
     paths(search, suggest, categories, upload_media, publisher, save_publisher, verify_publisher, publisher_products, create_product,
         product, update_product, versions, license, set_license, publication, badges, subscribe, subscriptions),
+    components(schemas(MediaKindParam, ImageBytes)),
     tags((name = "catalog", description = "What anyone can read"), (name = "publishing", description = "Publishers' profiles and listings"),
         (name = "moderation", description = "Moderators' decisions"), (name = "subscriptions", description = "Get Image and My subscriptions"))
 )]

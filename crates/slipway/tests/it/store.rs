@@ -313,7 +313,7 @@ async fn bad_input_is_refused_with_a_clear_message_or_rendered_inert() {
         .send()
         .await
         .unwrap();
-    assert_eq!(malformed.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(malformed.status(), StatusCode::BAD_REQUEST);
     assert_eq!(malformed.headers()["content-type"], "application/problem+json");
 }
 

@@ -1,0 +1,66 @@
+//! Request extractors for /api/v1 whose rejections are problem documents, and the
+//! signed-in caller, checked before any body is read (an anonymous caller gets 401 whatever
+//! it sent).
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, Method, StatusCode};
+use serde::de::DeserializeOwned;
+use slipway_auth::AuthService;
+use slipway_db::AccountRecord;
+
+use crate::problem::Problem;
+use crate::session::signed_in;
+
+/// Query parameters; malformed ones get 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
+            .map(ApiQuery)
+            .map_err(|e| Problem(StatusCode::BAD_REQUEST, format!("query: {e}")))
+    }
+}
+
+/// A JSON body: 415 without the JSON content type, 400 if it is not JSON, 422 if it does
+/// not have the expected shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Problem;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
+        let json = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+        if !json {
+            return Err(Problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the body as application/json".into()));
+        }
+        let body = Bytes::from_request(request, state).await.map_err(|e| Problem(StatusCode::PAYLOAD_TOO_LARGE, e.body_text()))?;
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Problem(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))?;
+        serde_json::from_value(value).map(ApiJson).map_err(|e| Problem(StatusCode::UNPROCESSABLE_ENTITY, format!("body: {e}")))
+    }
+}
+
+/// The signed-in caller (session cookie); a request that changes state must also echo
+/// the session's CSRF token in `X-CSRF-Token`.
+pub struct SignedIn {
+    pub account: AccountRecord,
+    pub csrf: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for SignedIn
+where
+    AuthService: FromRef<S>,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let auth = AuthService::from_ref(state);
+        let changes_state = !matches!(parts.method, Method::GET | Method::HEAD);
+        let (account, csrf) = signed_in(&auth, &parts.headers, changes_state).await?;
+        Ok(SignedIn { account, csrf })
+    }
+}
