@@ -405,3 +405,23 @@ async fn the_openapi_document_describes_the_api() {
     }
     assert!(doc["components"]["schemas"]["Listing"].is_object());
 }
+
+/// Popularity is pulls as Docker Hub counts them: every manifest GET (not HEAD).
+#[tokio::test]
+async fn pulls_count_towards_popularity() {
+    let t = demo_store(Backend::new().await).await;
+    let before = product_pulls(&t).await;
+    let manifest = "/v2/openforge/openforge-debian-base/manifests/12";
+    let accept = "application/vnd.oci.image.index.v1+json";
+    for _ in 0..3 {
+        assert_eq!(t.request(Method::GET, manifest).header("accept", accept).send().await.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(t.request(Method::HEAD, manifest).header("accept", accept).send().await.unwrap().status(), StatusCode::OK);
+    t.app.registry.flush_pulls().await.unwrap();
+    assert_eq!(product_pulls(&t).await, before + 3);
+}
+
+async fn product_pulls(t: &TestApp) -> i64 {
+    let product: Value = t.get("/api/v1/products/openforge/openforge-debian-base").await.json().await.unwrap();
+    product["pulls"].as_i64().unwrap()
+}
