@@ -332,8 +332,25 @@ impl Db {
         Ok(())
     }
 
+    /// Removes a listing from the search index.
+    async fn unindex_listing(&self, tx: &mut Transaction<'static, Any>, id: &str) -> Result<(), DbError> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("DELETE FROM listing_search WHERE rowid = (SELECT row_id FROM listing_search_rows WHERE listing_id = $1)")
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query("DELETE FROM listing_search_rows WHERE listing_id = $1").bind(id).execute(&mut **tx).await?;
+            }
+            Backend::Postgres => {
+                sqlx::query("DELETE FROM listing_search WHERE listing_id = $1").bind(id).execute(&mut **tx).await?;
+            }
+        }
+        Ok(())
+    }
+
     async fn index_listing(&self, tx: &mut Transaction<'static, Any>, id: &str, doc: &SearchDocument<'_>, terms: &[String]) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM listing_search WHERE listing_id = $1").bind(id).execute(&mut **tx).await?;
+        self.unindex_listing(tx, id).await?;
         let insert = match self.backend {
             Backend::Sqlite => {
                 "INSERT INTO listing_search (listing_id, name, tags, publisher, short_description, long_description)
@@ -355,6 +372,12 @@ impl Db {
             .bind(doc.long_description)
             .execute(&mut **tx)
             .await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("INSERT INTO listing_search_rows (listing_id, row_id) VALUES ($1, last_insert_rowid())")
+                .bind(id)
+                .execute(&mut **tx)
+                .await?;
+        }
         for term in terms {
             sqlx::query("INSERT INTO search_terms (term) VALUES ($1) ON CONFLICT (term) DO NOTHING")
                 .bind(term)
@@ -405,7 +428,7 @@ impl Db {
             self.index_listing(&mut tx, id, doc, terms).await?;
             self.apply_tier_policies(&mut tx, id).await?;
         } else {
-            sqlx::query("DELETE FROM listing_search WHERE listing_id = $1").bind(id).execute(&mut *tx).await?;
+            self.unindex_listing(&mut tx, id).await?;
             sqlx::query("DELETE FROM repository_policies WHERE repository IN (SELECT repository FROM tiers WHERE listing_id = $1)")
                 .bind(id)
                 .execute(&mut *tx)

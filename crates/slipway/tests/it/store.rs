@@ -392,6 +392,18 @@ async fn store_authorization_matrix() {
     let found = search(&t, "q=widget").await;
     assert_eq!(found["items"][0]["trust_level"], "verified");
     assert_eq!(found["items"][0]["badges"], json!(["certified"]));
+    // Editing a published listing re-indexes it in place: the new name is found once, the
+    // old one no more; withdrawing it takes it out of search.
+    let mut renamed = listing("owner-co");
+    renamed["name"] = json!("Gizmo Server");
+    renamed["search_tags"] = json!(["gizmos"]);
+    renamed["short_description"] = json!("Serves gizmos.");
+    assert_eq!(send(&t, &owner, Method::PUT, product, &renamed).await.0, StatusCode::OK);
+    assert_eq!(search(&t, "q=gizmo").await["total"], 1);
+    assert_eq!(search(&t, "q=widget").await["total"], 0);
+    let withdraw = send(&t, &moderator, Method::PUT, &format!("{product}/publication"), &json!({"published": false})).await;
+    assert_eq!(withdraw.0, StatusCode::NO_CONTENT);
+    assert_eq!(search(&t, "q=gizmo").await["total"], 0);
 }
 
 #[tokio::test]
