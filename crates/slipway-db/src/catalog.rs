@@ -883,3 +883,48 @@ impl Db {
 fn page_size(spec: &SearchSpec) -> i64 {
     spec.limit.clamp(0, 100)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document<'a>(name: &'a str, facets: &'a str) -> SearchDocument<'a> {
+        SearchDocument { name, tags: "", publisher: "acme", short_description: "", long_description: "", facets }
+    }
+
+    /// A migration that reshapes the index empties it; the listings it lacks are found,
+    /// and indexing them again makes them searchable with their facets.
+    #[tokio::test]
+    async fn an_emptied_index_is_refilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let listing = ListingRecord {
+            id: "l1".into(),
+            publisher: "acme".into(),
+            name: "Rocket".into(),
+            slug: "rocket".into(),
+            category: "databases".into(),
+            status: "published".into(),
+            ..ListingRecord::default()
+        };
+        let facets = Facet::Category.word("databases");
+        db.save_listing(&listing, &[], &document("rocket", &facets), &[]).await.unwrap();
+        let spec = |category: &str| SearchSpec {
+            words: vec![QueryWord { alternatives: vec!["rocket".into()], prefix: false }],
+            category: Some(category.into()),
+            limit: 20,
+            ..SearchSpec::default()
+        };
+        assert_eq!(db.search(&spec("databases")).await.unwrap().1, 1);
+        assert_eq!(db.search(&spec("security")).await.unwrap().1, 0);
+        assert!(db.unindexed_listings().await.unwrap().is_empty());
+
+        sqlx::query("DELETE FROM listing_search").execute(&db.write).await.unwrap();
+        sqlx::query("DELETE FROM listing_search_rows").execute(&db.write).await.unwrap();
+        assert_eq!(db.unindexed_listings().await.unwrap(), ["l1"]);
+        assert_eq!(db.search(&spec("databases")).await.unwrap().1, 0);
+        db.reindex_listing("l1", &document("rocket", &facets), &[]).await.unwrap();
+        assert!(db.unindexed_listings().await.unwrap().is_empty());
+        assert_eq!(db.search(&spec("databases")).await.unwrap().1, 1);
+    }
+}
