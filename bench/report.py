@@ -5,10 +5,11 @@ Rows: KIND NAME REGISTRY ROUND key=value... (tab- or space-separated key=value
 fields). Run metadata comes from BENCH_META_* environment variables.
 """
 
-import os
 import statistics
 import sys
 from collections import defaultdict
+
+from benchlib import CLK_TCK, DISTURBED, disturbed, meta, others, parse
 
 REGS = ("peer", "slipway")
 # Memory targets in bytes. "MB" is read as 10^6 bytes, the stricter reading.
@@ -16,24 +17,6 @@ IDLE_LIMIT = 30_000_000
 LOAD_LIMIT = 100_000_000
 
 
-def meta(key, default="?"):
-    return os.environ.get("BENCH_META_" + key, default)
-
-
-def parse(path):
-    rows = []
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) < 4:
-                continue
-            kind, name, reg, rnd = parts[:4]
-            fields = {}
-            for kv in parts[4:]:
-                k, _, v = kv.partition("=")
-                fields[k] = v
-            rows.append((kind, name, reg, rnd, fields))
-    return rows
 
 
 def mib(kb):
@@ -47,29 +30,12 @@ def num(v):
         return None
 
 
-CLK_TCK = int(os.environ.get("BENCH_META_CLK_TCK", "100"))
-
-
 def cpu_s(f):
     return int(f.get("server_ticks", 0)) / CLK_TCK
 
 
-# A measurement during which other processes used more than this share of the
-# machine (or hypervisor steal exceeded it) is marked as disturbed.
-DISTURBED = 10.0
 
 
-def disturbed(f):
-    return float(f.get("others", 0)) > DISTURBED or float(f.get("steal", 0)) > DISTURBED
-
-
-def others(f):
-    """What else ran during a measurement: other processes' CPU share of the
-    whole machine, hypervisor steal, and compiler processes of others."""
-    top = f.get("top", "-")
-    top = "" if top == "-" else f" ({top.replace(',', ', ')})"
-    mark = "**disturbed** " if disturbed(f) else ""
-    return f"{mark}{f.get('others', '?')}%{top} / {f.get('steal', '?')}% / {f.get('builds', '?')}"
 
 
 def main():

@@ -64,40 +64,9 @@ for tool in skopeo wrk umoci docker-registry curl python3 timeout; do
 done
 
 # ------------------------------------------------------------------ slipway build
-# E2E_SLIPWAY_BIN (the harness's variable) names the binary to measure. A
-# SLIPWAY_BIN from the caller is taken as an alias, then removed from the
-# environment: slipway reads every SLIPWAY_* variable as configuration and
-# refuses to start on an unknown one.
-if [ -z "${E2E_SLIPWAY_BIN:-}" ] && [ -n "${SLIPWAY_BIN:-}" ]; then E2E_SLIPWAY_BIN="$SLIPWAY_BIN"; fi
-unset SLIPWAY_BIN
-# BENCH_REV=REV builds that commit from a clean `git archive` export (in the
-# temp dir) instead of the working tree, so work in progress is not measured.
-SLIPWAY_REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ -n "$(git -C "$REPO_ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
-    SLIPWAY_REV="$SLIPWAY_REV (working tree, with uncommitted changes under crates/)"
-fi
-if [ -z "${E2E_SLIPWAY_BIN:-}" ]; then
-    E2E_SLIPWAY_BIN="$REPO_ROOT/target/bench/release/slipway"
-    build_src="$REPO_ROOT"
-    if [ -n "${BENCH_REV:-}" ]; then
-        rev="$(git -C "$REPO_ROOT" rev-parse --verify "${BENCH_REV}^{commit}")" || die "unknown revision $BENCH_REV"
-        build_src="$E2E_TMP/src"
-        mkdir -p "$build_src"
-        git -C "$REPO_ROOT" archive "$rev" | tar -x -C "$build_src"
-        SLIPWAY_REV="$(git -C "$REPO_ROOT" rev-parse --short "$rev") (clean export of BENCH_REV=$BENCH_REV)"
-    elif [ "${BENCH_BUILD:-1}" = 0 ]; then
-        SLIPWAY_REV="prebuilt target/bench binary (BENCH_BUILD=0); working tree at $SLIPWAY_REV"
-    fi
-    if [ -n "${BENCH_REV:-}" ] || [ "${BENCH_BUILD:-1}" != 0 ]; then
-        log "building slipway ${BENCH_REV:+$BENCH_REV }(release, target/bench)"
-        (cd "$build_src" && CARGO_TARGET_DIR="$REPO_ROOT/target/bench" \
-            timeout 3600 nice -n 10 cargo build --release -p slipway) >&2 ||
-            die "cargo build failed"
-    fi
-else
-    SLIPWAY_REV="given binary; working tree at $SLIPWAY_REV"
-fi
-E2E_SLIPWAY_BIN="$(realpath "$E2E_SLIPWAY_BIN")"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_DIR/lib.sh"
+bench_build_slipway
 export E2E_SLIPWAY_BIN
 # start_slipway BACKEND: the embedded SQLite + filesystem backend is what we
 # measure, with authentication off, like the peer (token auth is not measured).
