@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the Rust integration suite (crates/slipway/tests/it) against PostgreSQL + S3:
+# Runs the Rust integration suite (crates/slipway/tests/it) and the database crate's
+# own tests against PostgreSQL + S3:
 # a private PostgreSQL cluster and moto's S3 server, both on loopback, both stopped
 # on exit. The same suite runs on SQLite + filesystem in a plain `cargo test`.
 set -euo pipefail
@@ -8,5 +9,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_postgres
 start_moto
 cd "$REPO_ROOT"
+SLIPWAY_TEST_POSTGRES_URL="$PG_URL" cargo test --locked -p slipway-db
 SLIPWAY_TEST_POSTGRES_URL="$PG_URL" SLIPWAY_TEST_S3_ENDPOINT="$S3_ENDPOINT" SLIPWAY_TEST_S3_BUCKET="$S3_BUCKET" \
     cargo test --locked -p slipway --test it

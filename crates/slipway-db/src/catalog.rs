@@ -892,12 +892,34 @@ mod tests {
         SearchDocument { name, tags: "", publisher: "acme", short_description: "", long_description: "", facets }
     }
 
+    /// SQLite in a temporary directory, or a new database on the PostgreSQL server that
+    /// SLIPWAY_TEST_POSTGRES_URL names (as tests/e2e/cargo-postgres-s3.sh sets it).
+    async fn test_db() -> (Db, tempfile::TempDir) {
+        use sqlx::{Connection, Executor};
+        let dir = tempfile::tempdir().unwrap();
+        let url = match std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
+            Ok(admin_url) => {
+                let name = format!("db{}_{}", std::process::id(), rand_suffix(&dir));
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to test PostgreSQL");
+                admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+                format!("{base}/{name}")
+            }
+            Err(_) => format!("sqlite://{}", dir.path().join("t.db").display()),
+        };
+        (Db::connect(&url).await.unwrap(), dir)
+    }
+
+    /// A name part unique to this test run: the temporary directory's own random name.
+    fn rand_suffix(dir: &tempfile::TempDir) -> String {
+        dir.path().file_name().unwrap().to_string_lossy().chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase()
+    }
+
     /// A migration that reshapes the index empties it; the listings it lacks are found,
     /// and indexing them again makes them searchable with their facets.
     #[tokio::test]
     async fn an_emptied_index_is_refilled() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let (db, _dir) = test_db().await;
         let listing = ListingRecord {
             id: "l1".into(),
             publisher: "acme".into(),
@@ -920,7 +942,9 @@ mod tests {
         assert!(db.unindexed_listings().await.unwrap().is_empty());
 
         sqlx::query("DELETE FROM listing_search").execute(&db.write).await.unwrap();
-        sqlx::query("DELETE FROM listing_search_rows").execute(&db.write).await.unwrap();
+        if db.backend == Backend::Sqlite {
+            sqlx::query("DELETE FROM listing_search_rows").execute(&db.write).await.unwrap();
+        }
         assert_eq!(db.unindexed_listings().await.unwrap(), ["l1"]);
         assert_eq!(db.search(&spec("databases")).await.unwrap().1, 0);
         db.reindex_listing("l1", &document("rocket", &facets), &[]).await.unwrap();
