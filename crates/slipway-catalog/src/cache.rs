@@ -1,7 +1,7 @@
-//! Recent search results. A store's searches are read-heavy and repetitive (the same
-//! categories, popular words, typeahead prefixes), so each replica keeps the pages it
-//! served, keyed by what was asked (before spelling correction, which then costs nothing
-//! on a hit).
+//! Recent results: search pages and product pages. A store's traffic is read-heavy and
+//! repetitive (the same categories, popular words, typeahead prefixes, popular
+//! products), so each replica keeps what it served, keyed by what was asked (for
+//! searches, before spelling correction, which then costs nothing on a hit).
 //!
 //! - Concurrent requests for a page not yet cached wait for one computation instead of
 //!   each running the query.
@@ -9,7 +9,7 @@
 //!   so a popular page never makes a customer wait once it is cached; one older than
 //!   `MAX_AGE` is not served at all.
 //! - This replica's own catalog writes empty the cache at once; another replica's writes
-//!   and changing pull counts show within `FRESH` (plus one refresh).
+//!   and changing pull counts show within `FRESH` (plus one refresh): about a minute.
 //! - Memory is bounded by an estimate of the pages' size; the oldest pages go first.
 
 use std::collections::HashMap;
@@ -23,32 +23,44 @@ use tokio::sync::OnceCell;
 use crate::model::Listing;
 use crate::CatalogError;
 
-const FRESH: Duration = Duration::from_secs(10);
-const MAX_AGE: Duration = Duration::from_secs(60);
+// A refresh costs as much as the search did, and popular pages are asked for all the
+// time: refreshing each once a minute keeps that cost small beside the traffic.
+const FRESH: Duration = Duration::from_secs(60);
+const MAX_AGE: Duration = Duration::from_secs(600);
 const BUDGET_BYTES: usize = 32 << 20;
 
-/// One cached page: the listings and the total that matched.
+/// One cached search page: the listings and the total that matched.
 pub type Page = Arc<(Vec<Listing>, i64)>;
 
-struct Slot {
-    page: OnceCell<Page>,
+/// What a cached value costs to keep, roughly: the heap bytes it holds.
+pub trait Weigh {
+    fn weigh(&self) -> usize;
+}
+
+struct Slot<T> {
+    page: OnceCell<T>,
     born: Instant,
     refreshing: AtomicBool,
 }
 
-impl Slot {
-    fn new(born: Instant) -> Arc<Slot> {
+impl<T> Slot<T> {
+    fn new(born: Instant) -> Arc<Slot<T>> {
         Arc::new(Slot { page: OnceCell::new(), born, refreshing: AtomicBool::new(false) })
     }
 }
 
-#[derive(Default)]
-struct Entries {
-    slots: HashMap<String, (Arc<Slot>, usize)>,
+struct Entries<T> {
+    slots: HashMap<String, (Arc<Slot<T>>, usize)>,
     bytes: usize,
 }
 
-impl Entries {
+impl<T> Default for Entries<T> {
+    fn default() -> Self {
+        Entries { slots: HashMap::new(), bytes: 0 }
+    }
+}
+
+impl<T> Entries<T> {
     fn remove(&mut self, key: &str) {
         if let Some((_, weight)) = self.slots.remove(key) {
             self.bytes -= weight;
@@ -71,17 +83,28 @@ impl Entries {
     }
 }
 
-#[derive(Clone, Default)]
-pub struct SearchCache {
-    entries: Arc<Mutex<Entries>>,
+pub struct ResultCache<T> {
+    entries: Arc<Mutex<Entries<T>>>,
 }
 
-impl SearchCache {
-    /// The page cached under `key`, or `compute`'s, shared with concurrent callers.
-    pub async fn get_or_compute<F, Fut>(&self, key: String, compute: F) -> Result<Page, CatalogError>
+impl<T> Clone for ResultCache<T> {
+    fn clone(&self) -> Self {
+        ResultCache { entries: self.entries.clone() }
+    }
+}
+
+impl<T> Default for ResultCache<T> {
+    fn default() -> Self {
+        ResultCache { entries: Arc::default() }
+    }
+}
+
+impl<T: Weigh + Clone + Send + Sync + 'static> ResultCache<T> {
+    /// The value cached under `key`, or `compute`'s, shared with concurrent callers.
+    pub async fn get_or_compute<F, Fut>(&self, key: String, compute: F) -> Result<T, CatalogError>
     where
         F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Page, CatalogError>> + Send + 'static,
+        Fut: Future<Output = Result<T, CatalogError>> + Send + 'static,
     {
         let slot = {
             let mut entries = self.entries.lock().expect("search cache");
@@ -113,28 +136,27 @@ impl SearchCache {
     }
 
     /// Records a computed page's size against the budget (once per slot).
-    fn weigh(&self, key: &str, slot: &Arc<Slot>, page: &Page) {
+    fn weigh(&self, key: &str, slot: &Arc<Slot<T>>, page: &T) {
         let mut entries = self.entries.lock().expect("search cache");
         let Some((current, weight)) = entries.slots.get_mut(key) else { return };
         if !Arc::ptr_eq(current, slot) || *weight != 0 {
             return;
         }
-        *weight = estimate(page);
+        *weight = page.weigh();
         entries.bytes += *weight;
         entries.shrink();
     }
 
     /// Puts a refreshed page in place of `old`, unless the cache was emptied meanwhile (a
     /// write: the refresh may have read the catalog from before it).
-    fn replace(&self, key: &str, old: &Arc<Slot>, page: Page) {
+    fn replace(&self, key: &str, old: &Arc<Slot<T>>, page: T) {
         let mut entries = self.entries.lock().expect("search cache");
         if !entries.slots.get(key).is_some_and(|(current, _)| Arc::ptr_eq(current, old)) {
             return;
         }
         entries.remove(key);
-        let slot = Slot::new(Instant::now());
-        let weight = estimate(&page);
-        slot.page.set(page).expect("a new slot is empty");
+        let weight = page.weigh();
+        let slot = Arc::new(Slot { page: OnceCell::new_with(Some(page)), born: Instant::now(), refreshing: AtomicBool::new(false) });
         entries.slots.insert(key.to_owned(), (slot, weight));
         entries.bytes += weight;
         entries.shrink();
@@ -145,12 +167,18 @@ impl SearchCache {
     }
 }
 
-/// Roughly what a page holds on the heap: its listings' text, plus a fixed overhead each.
-fn estimate(page: &Page) -> usize {
-    let text = |l: &Listing| {
-        l.long_description.len() + l.install_instructions.len() + l.support_info.len() + l.sla.len() + l.short_description.len()
-    };
-    page.0.iter().map(|l| 1024 + text(l) + l.tiers.len() * 256).sum::<usize>() + 128
+impl Weigh for Listing {
+    /// Its text, plus a fixed overhead for the rest.
+    fn weigh(&self) -> usize {
+        let text = self.long_description.len() + self.install_instructions.len() + self.support_info.len() + self.sla.len();
+        1024 + text + self.short_description.len() + self.tiers.len() * 256
+    }
+}
+
+impl Weigh for Page {
+    fn weigh(&self) -> usize {
+        self.0.iter().map(Listing::weigh).sum::<usize>() + 128
+    }
 }
 
 #[cfg(test)]
@@ -158,6 +186,8 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
+
+    type SearchCache = ResultCache<Page>;
 
     fn page(total: i64) -> Page {
         Arc::new((Vec::new(), total))

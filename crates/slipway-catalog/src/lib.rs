@@ -10,7 +10,7 @@ mod versions;
 
 pub use model::*;
 pub use search::SearchParams;
-pub use service::{media_url, Actor, Catalog, SearchPage, Viewer};
+pub use service::{media_url, Actor, Catalog, Product, SearchPage, Viewer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

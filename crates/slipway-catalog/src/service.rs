@@ -14,7 +14,7 @@ use crate::media::{self, MediaKind, LOGO_SIDE};
 use crate::model::*;
 use crate::search::{SearchParams, Vocabulary};
 use crate::text::{self, invalid, tokenised};
-use crate::cache::SearchCache;
+use crate::cache::{Page, ResultCache, Weigh};
 use crate::versions::SummaryCache;
 use crate::CatalogError;
 
@@ -77,12 +77,37 @@ pub struct Catalog {
     auth: AuthService,
     vocabulary: Vocabulary,
     summaries: SummaryCache,
-    results: SearchCache,
+    results: ResultCache<Page>,
+    products: ResultCache<Arc<Product>>,
+}
+
+/// What a product page shows of a published listing, with its Markdown rendered.
+#[derive(Clone, Debug)]
+pub struct Product {
+    pub listing: Listing,
+    pub publisher: Option<Publisher>,
+    pub license: Option<License>,
+    pub long_html: String,
+    pub install_html: String,
+}
+
+impl Weigh for Arc<Product> {
+    fn weigh(&self) -> usize {
+        self.listing.weigh() + self.long_html.len() + self.install_html.len() + self.license.as_ref().map_or(0, |l| l.text.len()) + 2048
+    }
 }
 
 impl Catalog {
     pub fn new(db: Db, store: Arc<dyn BlobStore>, auth: AuthService) -> Catalog {
-        Catalog { db, store, auth, vocabulary: Vocabulary::default(), summaries: SummaryCache::default(), results: SearchCache::default() }
+        Catalog {
+            db,
+            store,
+            auth,
+            vocabulary: Vocabulary::default(),
+            summaries: SummaryCache::default(),
+            results: ResultCache::default(),
+            products: ResultCache::default(),
+        }
     }
 
     /// The signed-in account's view: its roles and entitlements.
@@ -217,6 +242,30 @@ impl Catalog {
     }
 
     // ---- listings ----------------------------------------------------------------------------
+
+    /// A product page's content. Published listings are served from the recent results
+    /// (they are the same for every viewer); drafts, for the publisher's members and
+    /// staff, are read afresh.
+    pub async fn product(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<Arc<Product>, CatalogError> {
+        let catalog = self.clone();
+        let (org, name) = (publisher.to_owned(), slug.to_owned());
+        let published = move || async move { catalog.load_product(None, &org, &name).await.map(Arc::new) };
+        match self.products.get_or_compute(format!("{publisher}/{slug}"), published).await {
+            Err(CatalogError::NotFound(_)) if viewer.is_some() => Ok(Arc::new(self.load_product(viewer, publisher, slug).await?)),
+            found => found,
+        }
+    }
+
+    async fn load_product(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<Product, CatalogError> {
+        let listing = self.listing(viewer, publisher, slug).await?;
+        Ok(Product {
+            publisher: self.publisher(publisher).await?,
+            license: self.license(&listing).await?,
+            long_html: text::markdown_html(&listing.long_description),
+            install_html: text::markdown_html(&listing.install_instructions),
+            listing,
+        })
+    }
 
     /// A listing; drafts only for the publisher's members and staff.
     pub async fn listing(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<Listing, CatalogError> {
@@ -452,7 +501,9 @@ impl Catalog {
             return Err(invalid("license", "needs a link or a text".into()));
         }
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
-        Ok(self.db.add_license(&record.id, &url, &body).await?)
+        let version = self.db.add_license(&record.id, &url, &body).await?;
+        self.changed();
+        Ok(version)
     }
 
     /// The listing's current license agreement, if it has one.
@@ -514,6 +565,7 @@ impl Catalog {
     fn changed(&self) {
         self.vocabulary.invalidate();
         self.results.clear();
+        self.products.clear();
     }
 
     /// Brings a listing's search index entry up to date with its record.

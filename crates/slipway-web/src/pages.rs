@@ -13,7 +13,8 @@ use slipway_auth::{client_ip, random_secret, AuthError};
 use slipway_catalog::media::MediaKind;
 use slipway_catalog::text::markdown_html;
 use slipway_catalog::{
-    Access, CatalogError, License, Listing, ListingInput, ProductType, Publisher, PublisherInput, SearchParams, Subscription, Tier, TrustLevel,
+    Access, CatalogError, License, Listing, ListingInput, Product, ProductType, Publisher, PublisherInput, SearchParams, Subscription, Tier,
+    TrustLevel,
     Version, Viewer, CATEGORIES,
 };
 
@@ -370,18 +371,10 @@ async fn product(State(state): State<WebState>, headers: HeaderMap, Path((publis
 }
 
 async fn product_page(state: &WebState, visit: &Visit, publisher: &str, slug: &str, error: Option<String>) -> PageResult {
-    let listing = state.catalog.listing(visit.viewer.as_ref(), publisher, slug).await?;
+    let product = state.catalog.product(visit.viewer.as_ref(), publisher, slug).await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    let page = ProductPage {
-        chrome: visit.chrome_clone(),
-        publisher: state.catalog.publisher(publisher).await?,
-        long_html: markdown_html(&listing.long_description),
-        install_html: markdown_html(&listing.install_instructions),
-        license: state.catalog.license(&listing).await?,
-        error,
-        preview: false,
-        listing,
-    };
+    let Product { listing, publisher, license, long_html, install_html } = Product::clone(&product);
+    let page = ProductPage { chrome: visit.chrome_clone(), publisher, long_html, install_html, license, error, preview: false, listing };
     visit.render_status(status, page)
 }
 

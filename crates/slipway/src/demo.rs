@@ -104,6 +104,7 @@ const PRODUCTS: &[DemoProduct] = &[
 /// Adds `count` generated products from 20 generated publishers, for benchmarks at
 /// scale. Their tiers name repositories that hold no images.
 pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
+    let host = registry_host(&app.config);
     const ADJECTIVES: &[&str] = &["rapid", "secure", "quiet", "elastic", "atomic", "golden", "silent", "bright", "polar", "swift", "lunar", "solid", "vivid", "urban", "noble", "prime", "clever", "steady", "cosmic", "modular"];
     const NOUNS: &[&str] = &["database", "gateway", "cache", "proxy", "scanner", "broker", "runner", "vault", "tracker", "indexer", "router", "monitor", "builder", "store", "engine", "mesh", "agent", "server", "pipeline", "notebook"];
     const DOMAINS: &[&str] = &["payments", "logistics", "healthcare", "retail", "gaming", "media", "telemetry", "search", "billing", "identity", "messaging", "analytics", "backups", "images", "video", "maps", "weather", "energy", "finance", "education"];
@@ -141,7 +142,7 @@ pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
             support_email: String::new(),
             support_info: String::new(),
             sla: String::new(),
-            install_instructions: format!("docker pull HOST/{org}/{slug}"),
+            install_instructions: format!("docker pull {host}/{org}/{slug}"),
             product_type: ProductType::Image,
             tiers: vec![Tier {
                 slug: "community".into(),
@@ -179,6 +180,7 @@ pub async fn store_is_empty(app: &App) -> anyhow::Result<bool> {
 
 /// Loads the demo store; returns the demo administrator's name and password.
 pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
+    let host = registry_host(&app.config);
     let password = slipway_auth::random_secret()[..20].to_owned();
     let admin = app.auth.create_user("admin", "admin@store.example", &password, SiteRole::Admin).await.context("creating the demo administrator")?;
     let viewer = app.catalog.viewer(admin).await?;
@@ -220,7 +222,7 @@ pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
             support_info: "Documentation, community forum and ticketed support for subscribers.".into(),
             sla: "Business hours support; first response within one business day for paid tiers.".into(),
             install_instructions: format!(
-                "Pull the image (sign in first with `docker login` if the tier needs it):\n\n```\ndocker pull HOST/{}:{}\n```\n\nThen run it:\n\n```\ndocker run -d --name {slug} HOST/{}:{}\n```\n",
+                "Pull the image (sign in first with `docker login {host}` if the tier needs it):\n\n```\ndocker pull {host}/{}:{}\n```\n\nThen run it:\n\n```\ndocker run -d --name {slug} {host}/{}:{}\n```\n",
                 tiers[0].repository, p.versions[0], tiers[0].repository, p.versions[0]
             ),
             product_type: p.kind,
@@ -395,4 +397,15 @@ fn glyph(c: char) -> [u8; 7] {
         'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
         _ => [0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F],
     }
+}
+
+/// The registry as customers reach it, for the demo's install instructions: the public
+/// URL's host when one is configured, else the address Slipway listens on (an unspecified
+/// or loopback address is shown as `localhost`, which Docker treats as a local registry).
+fn registry_host(config: &crate::config::Config) -> String {
+    if let Some((_, rest)) = config.auth.public_url.as_deref().and_then(|u| u.split_once("://")) {
+        return rest.trim_end_matches('/').to_owned();
+    }
+    let ip = config.listen.ip();
+    if ip.is_unspecified() || ip.is_loopback() { format!("localhost:{}", config.listen.port()) } else { config.listen.to_string() }
 }

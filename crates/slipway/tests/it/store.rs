@@ -98,7 +98,10 @@ async fn filters_sorting_and_pagination() {
     // Filters combine with words.
     assert_eq!(names(&search(&t, "q=database&certified=1&category=databases").await), ["Nimbus DB", "Nimbus Cache"]);
     // ...and follow a published listing's changes (the index holds them as facet words).
+    let product_page = || async { t.get("/products/nimbus/nimbus-db").await.text().await.unwrap() };
+    assert!(product_page().await.contains("Docker Certified"));
     t.app.catalog.set_badges(Actor::Operator, "nimbus", "nimbus-db", &[]).await.unwrap();
+    assert!(!product_page().await.contains("Docker Certified"), "a cached product page outlived a change");
     assert_eq!(names(&search(&t, "q=database&certified=1&category=databases").await), ["Nimbus Cache"]);
     assert_eq!(search(&t, "certified=1&limit=100").await["total"], 9);
     t.app.catalog.set_badges(Actor::Operator, "nimbus", "nimbus-db", &[Badge::Certified]).await.unwrap();
