@@ -1,0 +1,8 @@
+use std::io;
+
+/// Everything that can go wrong while scanning, reading a feed or comparing versions.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
