@@ -51,7 +51,7 @@ pub(super) fn is_js_whitespace(c: char) -> bool {
     )
 }
 
-/// Orders Go module versions as `golang.org/x/mod/semver` does. The leading `v` is
+/// Orders Go module versions as Go's `x/mod/semver` package does. The leading `v` is
 /// optional because OSV's Go entries leave it out; `v1` and `v1.2` stand for `v1.0.0`
 /// and `v1.2.0`. Pseudo-versions are pre-releases and `+incompatible` is build metadata,
 /// so both order correctly as they are.

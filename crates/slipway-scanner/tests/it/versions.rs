@@ -1,7 +1,8 @@
 //! Version ordering checked against the ecosystems' own tools on generated versions:
-//! `dpkg --compare-versions`, Python's `packaging`, and npm's `semver` package. Every pair
-//! must agree, refusals included. scripts/install-test-deps installs the oracles; a
-//! missing one fails the test.
+//! `dpkg --compare-versions`, Python's `packaging`, npm's `semver` package, rpm's
+//! `rpm.vercmp`, Maven's `ComparableVersion`, RubyGems' `Gem::Version`, and composer/semver
+//! with PHP's `version_compare`. Every pair must agree, refusals included.
+//! scripts/install-test-deps installs the oracles; a missing one fails the test.
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;
@@ -76,6 +77,19 @@ fn ours(scheme: Scheme, a: &str, b: &str) -> String {
     }
 }
 
+/// How often the oracle gave each answer, e.g. `<: 2810, =: 403, >: 2787`.
+fn tally<'a>(answers: impl IntoIterator<Item = &'a str>) -> String {
+    let mut counts = std::collections::BTreeMap::new();
+    for answer in answers {
+        *counts.entry(answer).or_insert(0) += 1;
+    }
+    counts
+        .iter()
+        .map(|(answer, n)| format!("{answer}: {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn assert_agreement(what: &str, mismatches: &[String], total: usize, started: Instant) {
     println!(
         "{what}: {total} pairs compared with the oracle in {:.1} s",
@@ -115,6 +129,7 @@ fn run_oracle(mut command: Command, input: &str, expected_lines: usize) -> Vec<S
     let lines: Vec<String> = String::from_utf8(output.stdout)
         .expect("UTF-8 oracle output")
         .lines()
+        .filter(|line| !line.is_empty())
         .map(str::to_owned)
         .collect();
     assert_eq!(
@@ -222,7 +237,7 @@ fn dpkg_compare(a: &str, b: &str) -> String {
 #[test]
 fn dpkg_agrees_with_dpkg_compare_versions() {
     const PAIRS: usize = 10_000;
-    let mut rng = Rng(0x5eed_d9c6);
+    let mut rng = Rng(20250101);
     let pairs: Vec<(String, String)> = (0..PAIRS)
         .map(|_| {
             let a = dpkg_version(&mut rng);
@@ -239,11 +254,12 @@ fn dpkg_agrees_with_dpkg_compare_versions() {
     let threads = thread::available_parallelism()
         .map_or(2, |n| n.get())
         .max(2);
-    let mismatches: Vec<String> = thread::scope(|scope| {
+    // (dpkg's answer, and the pair's description where ours differs)
+    let results: Vec<(String, Option<String>)> = thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut found = Vec::new();
+                    let mut results = Vec::new();
                     loop {
                         let i = next.fetch_add(1, AtomicOrdering::Relaxed);
                         let Some((a, b)) = pairs.get(i) else { break };
@@ -252,11 +268,11 @@ fn dpkg_agrees_with_dpkg_compare_versions() {
                             e if e.starts_with('E') => "E".to_owned(),
                             ord => ord,
                         };
-                        if got != expected {
-                            found.push(format!("{a:?} vs {b:?}: dpkg {expected}, ours {got}"));
-                        }
+                        let mismatch = (got != expected)
+                            .then(|| format!("{a:?} vs {b:?}: dpkg {expected}, ours {got}"));
+                        results.push((expected, mismatch));
                     }
-                    found
+                    results
                 })
             })
             .collect();
@@ -265,11 +281,15 @@ fn dpkg_agrees_with_dpkg_compare_versions() {
             .flat_map(|w| w.join().expect("worker"))
             .collect()
     });
+    println!(
+        "dpkg answers: {}",
+        tally(results.iter().map(|(e, _)| e.as_str()))
+    );
+    let mismatches: Vec<String> = results.into_iter().filter_map(|(_, m)| m).collect();
     let refused = pairs
         .iter()
         .filter(|(a, b)| Scheme::Dpkg.compare(a, b).is_err())
         .count();
-    println!("dpkg: {refused} pairs hold a version that dpkg refuses");
     assert_agreement("dpkg", &mismatches, PAIRS, started);
     assert!(
         refused > PAIRS / 50 && refused < PAIRS / 5,
@@ -378,7 +398,7 @@ fn pep440_agrees_with_packaging() {
             python.display()
         );
     }
-    let mut rng = Rng(0x9e9_440);
+    let mut rng = Rng(20250102);
     let pairs: Vec<(String, String)> = (0..PAIRS)
         .map(|_| {
             let a = pep440_version(&mut rng);
@@ -427,7 +447,10 @@ print("\n".join(out))
         })
         .collect();
     let refused = answers.iter().filter(|a| a.starts_with('E')).count();
-    println!("PEP 440: {refused} pairs hold a version that packaging refuses");
+    println!(
+        "packaging answers: {}",
+        tally(answers.iter().map(String::as_str))
+    );
     assert_agreement("PEP 440", &mismatches, PAIRS, started);
     assert!(
         refused > PAIRS / 50 && refused < PAIRS / 3,
@@ -560,7 +583,7 @@ fn npm_ranges_and_versions_agree_with_node_semver() {
     const RANGES: usize = 8_000;
     const COMPARES: usize = 4_000;
     let semver = node_semver();
-    let mut rng = Rng(0x0de_5e7e7);
+    let mut rng = Rng(20250103);
     let mut questions: Vec<(&str, String, String)> = Vec::new();
     for _ in 0..RANGES {
         questions.push((
@@ -583,7 +606,14 @@ fn npm_ranges_and_versions_agree_with_node_semver() {
             npm_version(&mut rng, false),
             ws(&mut rng)
         );
-        let b = npm_version(&mut rng, false);
+        let b = if rng.chance(30) {
+            let core = a.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+            let prefix = rng.pick(&["", "v", " "]);
+            let build = rng.pick(&["", "+b.1", "+001"]);
+            format!("{prefix}{}{build}", core.split('+').next().unwrap_or(core))
+        } else {
+            npm_version(&mut rng, false)
+        };
         questions.push(("compare", a, b));
     }
     let long = format!("1.2.3-{}", "a".repeat(250));
@@ -638,8 +668,8 @@ process.stdout.write(out.join("\n") + "\n");
         }
     }
     println!(
-        "npm: {RANGES} ranges ({invalid_ranges} refused, {matched} satisfied), {} compares",
-        questions.len() - RANGES
+        "node-semver answers: {}",
+        tally(answers.iter().map(String::as_str))
     );
     assert_agreement("npm", &mismatches, questions.len(), started);
     assert!(
@@ -647,4 +677,445 @@ process.stdout.write(out.join("\n") + "\n");
         "{invalid_ranges} invalid ranges"
     );
     assert!(matched > RANGES / 10, "only {matched} satisfied ranges");
+}
+
+// ---------------------------------------------------------------- rpm
+
+fn rpm_version(rng: &mut Rng, release: bool) -> String {
+    let mut v = String::new();
+    if rng.chance(20) {
+        let _ = write!(v, "{}:", rng.pick(&["0", "1", "2", "01", ""]));
+    }
+    let part = |rng: &mut Rng, v: &mut String| {
+        for i in 0..1 + rng.below(5) {
+            match rng.below(10) {
+                0..=4 => v.push_str(&rng.number()),
+                5 | 6 => v.push_str(rng.pick(&["a", "b", "rc", "el", "fc", "git", "Z", "beta"])),
+                7 if i > 0 => v.push_str(rng.pick(&["~", "^", "~~", "^git"])),
+                _ => v.push_str(rng.pick(&[".", ".", "_", "+", "."])),
+            }
+        }
+    };
+    part(rng, &mut v);
+    if release {
+        v.push('-');
+        part(rng, &mut v);
+    }
+    v
+}
+
+fn rpm_mutation(rng: &mut Rng, a: &str, release: bool) -> String {
+    match rng.below(5) {
+        0 => format!(
+            "{a}{}",
+            rng.pick(&["~rc1", "^git1", ".0", "a", "0", "_1", "~"])
+        ),
+        1 => a.replacen(|c: char| c.is_ascii_digit(), &rng.number(), 1),
+        2 => a.replacen('.', rng.pick(&["_", "+", ".."]), 1),
+        3 if !a.contains(':') => format!("{}:{a}", rng.below(2)),
+        _ => rpm_version(rng, release),
+    }
+}
+
+#[test]
+fn rpm_agrees_with_rpm_vercmp() {
+    const PAIRS: usize = 6_000;
+    let mut rng = Rng(20250104);
+    // rpm skips the release when only one side has one, which is no order: both or neither.
+    let pairs: Vec<(String, String)> = (0..PAIRS)
+        .map(|_| {
+            let release = rng.chance(60);
+            let a = rpm_version(&mut rng, release);
+            let b = if rng.chance(60) {
+                rpm_mutation(&mut rng, &a, release)
+            } else {
+                rpm_version(&mut rng, release)
+            };
+            (a, b)
+        })
+        .collect();
+    let started = Instant::now();
+    let input: String = pairs.iter().map(|(a, b)| format!("{a}\t{b}\n")).collect();
+    let mut command = Command::new("rpm");
+    command.args([
+        "--eval",
+        r#"%{lua: for line in io.lines() do local a, b = line:match("^(.-)\t(.*)$"); io.write(rpm.vercmp(a, b), "\n") end}"#,
+    ]);
+    let answers = run_oracle(command, &input, PAIRS);
+    let mismatches: Vec<String> = pairs
+        .iter()
+        .zip(&answers)
+        .filter_map(|((a, b), expected)| {
+            let expected = match expected.as_str() {
+                "-1" => "<",
+                "0" => "=",
+                "1" => ">",
+                other => panic!("rpm answered {other:?}"),
+            };
+            let got = ours(Scheme::Rpm, a, b);
+            (got != expected).then(|| format!("{a:?} vs {b:?}: rpm {expected}, ours {got}"))
+        })
+        .collect();
+    println!("rpm answers: {}", tally(answers.iter().map(String::as_str)));
+    assert_agreement("rpm", &mismatches, PAIRS, started);
+}
+
+// ---------------------------------------------------------------- Maven
+
+fn maven_artifact_jar() -> PathBuf {
+    let jar = workspace_root().join("target/tools/maven/maven-artifact.jar");
+    if !jar.exists() {
+        panic!("{} not found: {INSTALL_HINT}", jar.display());
+    }
+    jar
+}
+
+fn maven_version(rng: &mut Rng) -> String {
+    let mut v = rng.number();
+    for _ in 0..rng.below(5) {
+        match rng.below(10) {
+            0..=3 => {
+                v.push_str(rng.pick(&[".", ".", "-"]));
+                v.push_str(&rng.number());
+            }
+            4..=6 => {
+                v.push_str(rng.pick(&[".", "-", "", "-", "."]));
+                v.push_str(rng.pick(&[
+                    "alpha",
+                    "a",
+                    "beta",
+                    "b",
+                    "milestone",
+                    "m",
+                    "rc",
+                    "cr",
+                    "SNAPSHOT",
+                    "snapshot",
+                    "ga",
+                    "final",
+                    "release",
+                    "sp",
+                    "foo",
+                    "RC",
+                    "Final",
+                    "pfd",
+                    "x",
+                ]));
+            }
+            7 => v.push_str(&rng.number()),
+            8 => v.push_str(rng.pick(&[
+                "0000000000",
+                "99999999999",
+                "1234567890123456789012",
+                "000",
+            ])),
+            _ => v.push_str(rng.pick(&[".", "-", "..", "-.", ".-"])),
+        }
+    }
+    v
+}
+
+fn maven_mutation(rng: &mut Rng, a: &str) -> String {
+    match rng.below(5) {
+        0 => format!(
+            "{a}{}",
+            rng.pick(&[".0", "-0", "-SNAPSHOT", ".1", "a1", "-sp", "-ga", "."])
+        ),
+        1 => a.replacen(|c: char| c.is_ascii_digit(), &rng.number(), 1),
+        2 => a.replace('.', "-"),
+        3 => a.to_uppercase(),
+        _ => maven_version(rng),
+    }
+}
+
+#[test]
+fn maven_agrees_with_comparable_version() {
+    const VERSIONS: usize = 6_000;
+    let jar = maven_artifact_jar();
+    let mut rng = Rng(20250105);
+    // ComparableVersion's main compares each argument with the one before it.
+    let mut versions = vec![maven_version(&mut rng)];
+    while versions.len() < VERSIONS {
+        let last = versions.last().expect("one version");
+        let next = if rng.chance(60) {
+            maven_mutation(&mut rng, last)
+        } else {
+            maven_version(&mut rng)
+        };
+        versions.push(next);
+    }
+    let started = Instant::now();
+    let mut command = Command::new("java");
+    command
+        .arg("-cp")
+        .arg(&jar)
+        .arg("org.apache.maven.artifact.versioning.ComparableVersion")
+        .args(&versions);
+    let output = run_oracle(command, "", 2 * VERSIONS);
+    let answers: Vec<&String> = output
+        .iter()
+        .filter(|line| line.starts_with("   "))
+        .collect();
+    assert_eq!(
+        answers.len(),
+        VERSIONS - 1,
+        "one comparison per consecutive pair"
+    );
+    let mut mismatches = Vec::new();
+    let mut expected_ops = Vec::new();
+    for (pair, answer) in versions.windows(2).zip(answers) {
+        let (a, b) = (&pair[0], &pair[1]);
+        // "   <a> <op> <b>"
+        let expected = &answer[3 + a.len() + 1..answer.len() - b.len() - 1];
+        expected_ops.push(expected);
+        let got = match ours(Scheme::Maven, a, b).as_str() {
+            "=" => "==".to_owned(),
+            other => other.to_owned(),
+        };
+        if got != expected {
+            mismatches.push(format!("{a:?} vs {b:?}: Maven {expected}, ours {got}"));
+        }
+    }
+    println!("Maven answers: {}", tally(expected_ops));
+    assert_agreement("Maven", &mismatches, VERSIONS - 1, started);
+}
+
+// ---------------------------------------------------------------- RubyGems
+
+fn gem_version(rng: &mut Rng) -> String {
+    let mut v = String::new();
+    if rng.chance(4) {
+        v.push_str(rng.pick(&[" ", "\t", "\n", "\u{b}", "\u{a0}"]));
+    }
+    v.push_str(&rng.number());
+    for _ in 0..rng.below(5) {
+        match rng.below(8) {
+            0..=3 => {
+                v.push('.');
+                v.push_str(&rng.number());
+            }
+            4 | 5 => {
+                v.push_str(rng.pick(&[".", ".", "", "-"]));
+                v.push_str(rng.pick(&["a", "b", "pre", "rc", "beta", "A", "alpha", "x"]));
+            }
+            6 => v.push_str(&rng.number()),
+            _ => v.push_str(rng.pick(&["-", ".", "..", "-1", "_", " "])),
+        }
+    }
+    if rng.chance(4) {
+        v.push_str(rng.pick(&[" ", "\t\n", "\r"]));
+    }
+    if rng.chance(2) {
+        v = String::new();
+    }
+    v
+}
+
+fn gem_mutation(rng: &mut Rng, a: &str) -> String {
+    match rng.below(5) {
+        0 => format!("{a}{}", rng.pick(&[".0", ".a", "a", "-1", ".pre.1", "0"])),
+        1 => a.replacen(|c: char| c.is_ascii_digit(), &rng.number(), 1),
+        2 => a.replace('-', ".pre."),
+        3 => a.trim().to_owned(),
+        _ => gem_version(rng),
+    }
+}
+
+#[test]
+fn rubygems_agrees_with_gem_version() {
+    const PAIRS: usize = 6_000;
+    let mut rng = Rng(20250106);
+    let pairs: Vec<(String, String)> = (0..PAIRS)
+        .map(|_| {
+            let a = gem_version(&mut rng);
+            let b = if rng.chance(60) {
+                gem_mutation(&mut rng, &a)
+            } else {
+                gem_version(&mut rng)
+            };
+            (a, b)
+        })
+        .collect();
+    let started = Instant::now();
+    let input: String = pairs
+        .iter()
+        .map(|(a, b)| serde_json::to_string(&[a, b]).expect("JSON") + "\n")
+        .collect();
+    let script = r#"
+require "json"
+require "rubygems"
+STDIN.each_line do |line|
+  a, b = JSON.parse(line)
+  if !Gem::Version.correct?(a)
+    puts "E1"
+  elsif !Gem::Version.correct?(b)
+    puts "E2"
+  else
+    puts ["<", "=", ">"][(Gem::Version.new(a) <=> Gem::Version.new(b)) + 1]
+  end
+end
+"#;
+    let mut command = Command::new("ruby");
+    command.args(["-e", script]);
+    let answers = run_oracle(command, &input, PAIRS);
+    let mismatches: Vec<String> = pairs
+        .iter()
+        .zip(&answers)
+        .filter_map(|((a, b), expected)| {
+            let got = ours(Scheme::RubyGems, a, b);
+            (&got != expected).then(|| format!("{a:?} vs {b:?}: RubyGems {expected}, ours {got}"))
+        })
+        .collect();
+    println!(
+        "RubyGems answers: {}",
+        tally(answers.iter().map(String::as_str))
+    );
+    assert_agreement("RubyGems", &mismatches, PAIRS, started);
+}
+
+// ---------------------------------------------------------------- Composer
+
+fn composer_version(rng: &mut Rng) -> String {
+    let mut v = String::new();
+    match rng.below(30) {
+        0 => {
+            return rng
+                .pick(&["master", "dev-main", "dev-feature/x", "DEV-Foo", "trunk"])
+                .to_owned();
+        }
+        1 => {
+            return format!(
+                "{}{}",
+                rng.pick(&["2023", "2010"]),
+                rng.pick(&["-01-02", "0102", ".01.02.5", "-01-02-203040", "01021234567"])
+            );
+        }
+        _ => {}
+    }
+    if rng.chance(10) {
+        v.push_str(rng.pick(&["v", "V"]));
+    }
+    v.push_str(&match rng.below(12) {
+        0 => rng.pick(&["123456", "12345", "00"]).to_owned(),
+        _ => rng.number(),
+    });
+    for _ in 0..rng.below(4) {
+        v.push('.');
+        v.push_str(if rng.chance(8) {
+            rng.pick(&["x", "*", "X"])
+        } else {
+            ""
+        });
+        if !v.ends_with(['x', '*', 'X']) {
+            v.push_str(&rng.number());
+        }
+    }
+    if rng.chance(40) {
+        v.push_str(rng.pick(&["", "-", ".", "_"]));
+        v.push_str(rng.pick(&[
+            "alpha", "a", "beta", "b", "RC", "rc", "patch", "pl", "p", "stable", "Stable", "dev",
+            "BETA", "snapshot",
+        ]));
+        for _ in 0..rng.below(3) {
+            v.push_str(rng.pick(&["", ".", "-"]));
+            v.push_str(&rng.number());
+        }
+    }
+    if rng.chance(15) {
+        v.push_str(rng.pick(&["-dev", ".dev", "dev", "-DEV"]));
+    }
+    match rng.below(25) {
+        0 => v.push_str(rng.pick(&[
+            "+build.1", "+", "+a b", "@dev", "@stable", "@RC", " as 1.0", "#abc",
+        ])),
+        1 => {
+            v = format!(
+                "{}{v}{}",
+                rng.pick(&[" ", "\t"]),
+                rng.pick(&[" ", "\n", ""])
+            )
+        }
+        2 => v.push_str(rng.pick(&[".0.0.0.0", "-meh", "..", "/", "-"])),
+        _ => {}
+    }
+    v
+}
+
+fn composer_mutation(rng: &mut Rng, a: &str) -> String {
+    match rng.below(5) {
+        0 => format!(
+            "{a}{}",
+            rng.pick(&[".0", "-dev", "1", "-beta", "-p1", ".x-dev"])
+        ),
+        1 => a.replacen(|c: char| c.is_ascii_digit(), &rng.number(), 1),
+        2 => a.replace('-', "."),
+        3 => a.to_uppercase(),
+        _ => composer_version(rng),
+    }
+}
+
+#[test]
+fn composer_agrees_with_composer_semver() {
+    const PAIRS: usize = 6_000;
+    let mut rng = Rng(20250107);
+    let pairs: Vec<(String, String)> = (0..PAIRS)
+        .map(|_| {
+            let a = composer_version(&mut rng);
+            let b = if rng.chance(60) {
+                composer_mutation(&mut rng, &a)
+            } else {
+                composer_version(&mut rng)
+            };
+            (a, b)
+        })
+        .collect();
+    let started = Instant::now();
+    let input: String = pairs
+        .iter()
+        .map(|(a, b)| serde_json::to_string(&[a, b]).expect("JSON") + "\n")
+        .collect();
+    // Branches only equal themselves: anything else about them is "B" (no order).
+    let script = r#"
+require "/usr/share/php/Composer/Semver/autoload.php";
+$parser = new Composer\Semver\VersionParser();
+$normalize = function ($v) use ($parser) {
+    try { return $parser->normalize($v); } catch (UnexpectedValueException $e) { return null; }
+};
+while (($line = fgets(STDIN)) !== false) {
+    [$a, $b] = json_decode($line);
+    $na = $normalize($a);
+    $nb = $normalize($b);
+    if ($na === null) { echo "E1\n"; continue; }
+    if ($nb === null) { echo "E2\n"; continue; }
+    if (str_starts_with($na, "dev-") || str_starts_with($nb, "dev-")) {
+        echo $na === $nb ? "=\n" : "B\n";
+        continue;
+    }
+    echo ["<", "=", ">"][version_compare($na, $nb) + 1], "\n";
+}
+"#;
+    let mut command = Command::new("php");
+    command.args(["-r", script]);
+    let answers = run_oracle(command, &input, PAIRS);
+    let mismatches: Vec<String> = pairs
+        .iter()
+        .zip(&answers)
+        .filter_map(|((a, b), expected)| {
+            let got = match ours(Scheme::Composer, a, b) {
+                e if e.starts_with('E')
+                    && Scheme::Composer.compare(a, a).is_ok()
+                    && Scheme::Composer.compare(b, b).is_ok() =>
+                {
+                    "B".to_owned()
+                }
+                other => other,
+            };
+            (&got != expected).then(|| format!("{a:?} vs {b:?}: Composer {expected}, ours {got}"))
+        })
+        .collect();
+    println!(
+        "Composer answers: {}",
+        tally(answers.iter().map(String::as_str))
+    );
+    assert_agreement("Composer", &mismatches, PAIRS, started);
 }
