@@ -4,6 +4,8 @@
 //! The version splits into items: numbers, qualifiers and sub-lists (a `-`, or a switch
 //! between letters and digits, opens a sub-list); trailing "null" items (`0`, `""`, `ga`,
 //! `final`, `release`, empty lists) are dropped before comparing.
+//!
+//! Digits are ASCII digits; Java's `Character.isDigit` also takes other scripts' digits.
 
 use std::cmp::Ordering;
 

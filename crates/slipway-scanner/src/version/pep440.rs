@@ -1,4 +1,6 @@
-//! Python versions through `pep440_rs`, which parses and orders as `packaging` does.
+//! Python versions through `pep440_rs`, which parses and orders as `packaging` does,
+//! except for numbers beyond 64 bits: packaging takes any size, `pep440_rs` refuses them
+//! (and reads such a number in a local label as text).
 
 use std::cmp::Ordering;
 use std::str::FromStr;

@@ -1,5 +1,8 @@
 //! Semantic Versioning 2.0 through the `semver` crate, with the spellings each ecosystem's
 //! tool accepts around it. Build metadata never affects the order.
+//!
+//! Numeric pre-release identifiers compare exactly, as the spec says; node-semver turns
+//! those beyond 2^53 into floating-point numbers first.
 
 use std::cmp::Ordering;
 
