@@ -5,4 +5,7 @@ use std::io;
 pub enum ScanError {
     #[error("{0}")]
     Io(#[from] io::Error),
+    /// A CVSS vector that does not follow its version's specification.
+    #[error("invalid CVSS vector {vector:?}: {reason}")]
+    InvalidCvss { vector: String, reason: String },
 }

@@ -1,1 +1,2 @@
+mod cvss;
 mod versions;
