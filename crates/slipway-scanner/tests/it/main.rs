@@ -1,2 +1,3 @@
 mod cvss;
+mod feed;
 mod versions;
