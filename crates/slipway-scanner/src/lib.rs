@@ -2,6 +2,7 @@
 
 pub mod cvss;
 mod error;
+pub mod matcher;
 pub mod osv;
 pub mod version;
 
