@@ -385,12 +385,13 @@ fn python_scores(vectors: &[String]) -> Vec<String> {
     // stdout pipe would otherwise block both sides.
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
     let output = child.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
+    let written = writer.join().unwrap();
     assert!(
         output.status.success(),
         "the CVSS oracle failed (is cvss==3.6 installed? see scripts/install-test-deps):\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    written.unwrap();
     let lines: Vec<String> = String::from_utf8(output.stdout)
         .unwrap()
         .lines()
