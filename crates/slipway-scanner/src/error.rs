@@ -1,4 +1,5 @@
 use std::io;
+use std::path::PathBuf;
 
 use crate::version::Scheme;
 
@@ -13,5 +14,24 @@ pub enum ScanError {
         scheme: Scheme,
         version: String,
         reason: String,
+    },
+    /// A CVSS vector that does not follow its version's specification.
+    #[error("invalid CVSS vector {vector:?}: {reason}")]
+    InvalidCvss { vector: String, reason: String },
+    /// An OSV record that is not valid JSON or breaks the schema in a way that matters
+    /// for matching.
+    #[error("invalid OSV record: {0}")]
+    InvalidRecord(String),
+    /// A feed file or archive entry larger than the import's per-record limit.
+    #[error("record is larger than the {limit}-byte limit")]
+    RecordTooLarge { limit: u64 },
+    /// A feed path that cannot be read.
+    #[error("cannot read feed {}: {source}", path.display())]
+    FeedRead { path: PathBuf, source: io::Error },
+    /// A feed archive whose zip structure cannot be read.
+    #[error("cannot read feed archive {}: {source}", path.display())]
+    FeedArchive {
+        path: PathBuf,
+        source: zip::result::ZipError,
     },
 }

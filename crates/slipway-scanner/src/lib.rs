@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+pub mod cvss;
 mod error;
+pub mod matcher;
+pub mod osv;
 pub mod version;
 
 pub use error::ScanError;

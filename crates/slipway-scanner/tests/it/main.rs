@@ -1,1 +1,4 @@
+mod cvss;
+mod feed;
+mod matcher;
 mod versions;
