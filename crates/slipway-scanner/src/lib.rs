@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod analyzer;
 mod error;
 pub mod version;
 

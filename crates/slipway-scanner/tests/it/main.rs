@@ -1,1 +1,2 @@
+mod analyzer;
 mod versions;

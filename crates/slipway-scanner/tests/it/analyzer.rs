@@ -1,0 +1,735 @@
+//! The layer analyzer on layers built in memory: each detector, stacking several layers,
+//! and hostile input.
+
+use flate2::Compression as Level;
+use flate2::write::GzEncoder;
+use slipway_scanner::ScanError;
+use slipway_scanner::analyzer::{
+    Compression, Ecosystem, Inventory, LayerReport, Limits, Package, analyze_layer, merge,
+};
+use std::io::Write;
+use tar::{EntryType, Header};
+
+/// An uncompressed layer tar, built entry by entry.
+struct Layer(tar::Builder<Vec<u8>>);
+
+impl Layer {
+    fn new() -> Self {
+        Self(tar::Builder::new(Vec::new()))
+    }
+
+    fn file(mut self, path: &str, content: &[u8]) -> Self {
+        self.append(path, content, 0o644);
+        self
+    }
+
+    fn executable(mut self, path: &str, content: &[u8]) -> Self {
+        self.append(path, content, 0o755);
+        self
+    }
+
+    fn dir(mut self, path: &str) -> Self {
+        let mut header = Header::new_gnu();
+        header.set_entry_type(EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_size(0);
+        self.0.append_data(&mut header, path, &[][..]).unwrap();
+        self
+    }
+
+    fn symlink(mut self, path: &str, target: &str) -> Self {
+        let mut header = Header::new_gnu();
+        header.set_entry_type(EntryType::Symlink);
+        header.set_size(0);
+        self.0.append_link(&mut header, path, target).unwrap();
+        self
+    }
+
+    /// Deletes `path` from the layers below, as `.wh.NAME` in the same directory.
+    fn whiteout(self, path: &str) -> Self {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let marker = if dir.is_empty() {
+            format!(".wh.{name}")
+        } else {
+            format!("{dir}/.wh.{name}")
+        };
+        self.file(&marker, b"")
+    }
+
+    fn opaque(self, dir: &str) -> Self {
+        self.file(&format!("{dir}/.wh..wh..opq"), b"")
+    }
+
+    /// An entry whose name is written raw, as a hostile tool would (the tar crate's
+    /// builder refuses such names).
+    fn raw_name(mut self, name: &str, content: &[u8]) -> Self {
+        let mut header = Header::new_gnu();
+        header.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+        header.set_mode(0o644);
+        header.set_size(content.len() as u64);
+        header.set_cksum();
+        self.0.append(&header, content).unwrap();
+        self
+    }
+
+    fn append(&mut self, path: &str, content: &[u8], mode: u32) {
+        let mut header = Header::new_gnu();
+        header.set_mode(mode);
+        header.set_size(content.len() as u64);
+        self.0.append_data(&mut header, path, content).unwrap();
+    }
+
+    fn tar(self) -> Vec<u8> {
+        self.0.into_inner().unwrap()
+    }
+
+    fn gzip(self) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Level::fast());
+        encoder.write_all(&self.tar()).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    fn report(self) -> LayerReport {
+        analyze_layer(&self.gzip()[..], Compression::Gzip, &Limits::default()).unwrap()
+    }
+}
+
+fn image(layers: Vec<LayerReport>) -> Inventory {
+    let named: Vec<(String, LayerReport)> = layers
+        .into_iter()
+        .enumerate()
+        .map(|(index, report)| (format!("sha256:l{}", index + 1), report))
+        .collect();
+    merge(&named)
+}
+
+fn find<'i>(inventory: &'i Inventory, ecosystem: Ecosystem, name: &str) -> &'i Package {
+    inventory
+        .packages
+        .iter()
+        .find(|p| p.ecosystem == ecosystem && p.name == name)
+        .unwrap_or_else(|| panic!("{name} not found in {:#?}", inventory.packages))
+}
+
+fn names(inventory: &Inventory, ecosystem: Ecosystem) -> Vec<&str> {
+    inventory
+        .packages
+        .iter()
+        .filter(|p| p.ecosystem == ecosystem)
+        .map(|p| p.name.as_str())
+        .collect()
+}
+
+const DEBIAN_OS_RELEASE: &[u8] = br#"PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+"#;
+
+/// An excerpt of a bookworm status file: epochs, `Source:` with and without a version,
+/// a removed package whose configuration stays behind.
+const DPKG_STATUS: &[u8] = b"Package: zlib1g
+Status: install ok installed
+Priority: optional
+Section: libs
+Installed-Size: 168
+Maintainer: Mark Brown <broonie@debian.org>
+Architecture: amd64
+Multi-Arch: same
+Source: zlib
+Version: 1:1.2.13.dfsg-1
+Provides: libz1
+Depends: libc6 (>= 2.14)
+Breaks: libxml2 (<< 2.7.6.dfsg-2), texlive-binaries (<< 2009-12)
+Conflicts: zlib1 (<= 1:1.0.4-7)
+Description: compression library - runtime
+ zlib is a library implementing the deflate compression method found
+ in gzip and PKZIP.  This package includes the shared library.
+
+Package: libssl3
+Status: install ok installed
+Priority: optional
+Section: libs
+Installed-Size: 6089
+Maintainer: Debian OpenSSL Team <pkg-openssl-devel@alioth-lists.debian.net>
+Architecture: amd64
+Multi-Arch: same
+Source: openssl
+Version: 3.0.11-1~deb12u2
+Depends: libc6 (>= 2.34)
+Description: Secure Sockets Layer toolkit - shared libraries
+
+Package: python3-six
+Status: install ok installed
+Priority: optional
+Section: python
+Installed-Size: 67
+Maintainer: Debian Python Team <team+python@tracker.debian.org>
+Architecture: all
+Source: six
+Version: 1.16.0-4
+Depends: python3:any
+Description: Python 2 and 3 compatibility library
+
+Package: libgcc-s1
+Status: install ok installed
+Architecture: amd64
+Source: gcc-12 (12.2.0-14)
+Version: 12.2.0-14
+Description: GCC support library
+
+Package: vim-tiny
+Status: deinstall ok config-files
+Architecture: amd64
+Source: vim
+Version: 2:9.0.1378-2
+Description: Vi IMproved - enhanced vi editor - compact version
+";
+
+const SIX_METADATA: &[u8] = b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\nSummary: Python 2 and 3 compatibility utilities\n";
+
+fn python_metadata(name: &str, version: &str) -> Vec<u8> {
+    format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: >=3.7\n\nLong description.\nName: not-this\n").into_bytes()
+}
+
+fn npm_manifest(name: &str, version: &str) -> Vec<u8> {
+    format!(
+        r#"{{"name": "{name}", "version": "{version}", "license": "MIT", "dependencies": {{}}}}"#
+    )
+    .into_bytes()
+}
+
+fn debian_base() -> Layer {
+    Layer::new()
+        .dir("etc")
+        .symlink("etc/os-release", "../usr/lib/os-release")
+        .file("usr/lib/os-release", DEBIAN_OS_RELEASE)
+        .file("var/lib/dpkg/status", DPKG_STATUS)
+        .file(
+            "var/lib/dpkg/info/python3-six.list",
+            b"/.\n/usr\n/usr/lib/python3/dist-packages\n/usr/lib/python3/dist-packages/six-1.16.0.egg-info\n/usr/lib/python3/dist-packages/six.py\n",
+        )
+        .file("var/lib/dpkg/info/zlib1g:amd64.list", b"/.\n/usr/lib/x86_64-linux-gnu/libz.so.1.2.13\n")
+        .file("usr/lib/python3/dist-packages/six-1.16.0.egg-info", SIX_METADATA)
+        .executable("usr/bin/true", b"#!/bin/sh\n")
+}
+
+#[test]
+fn debian_layer_with_python_and_npm() {
+    let app = Layer::new()
+        .file(
+            "usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA",
+            &python_metadata("requests", "2.31.0"),
+        )
+        .file(
+            "usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/RECORD",
+            b"requests/__init__.py,,\n",
+        )
+        .file("srv/app/package.json", &npm_manifest("my-app", "1.0.0"))
+        .file(
+            "srv/app/node_modules/express/package.json",
+            &npm_manifest("express", "4.18.2"),
+        )
+        .file("srv/app/node_modules/express/lib/package.json", b"{}")
+        .file(
+            "srv/app/node_modules/@babel/core/package.json",
+            &npm_manifest("@babel/core", "7.23.2"),
+        )
+        .file("srv/app/node_modules/broken/package.json", b"{\"name\": ");
+    let inventory = image(vec![debian_base().report(), app.report()]);
+
+    let os = inventory.os.as_ref().unwrap();
+    assert_eq!(
+        (os.id.as_str(), os.version_id.as_deref()),
+        ("debian", Some("12"))
+    );
+
+    assert_eq!(
+        names(&inventory, Ecosystem::Deb),
+        ["libgcc-s1", "libssl3", "python3-six", "zlib1g"]
+    );
+    let zlib = find(&inventory, Ecosystem::Deb, "zlib1g");
+    assert_eq!(zlib.version, "1:1.2.13.dfsg-1");
+    assert_eq!(zlib.source_name.as_deref(), Some("zlib"));
+    assert_eq!(zlib.arch.as_deref(), Some("amd64"));
+    assert_eq!(
+        zlib.purl,
+        "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12"
+    );
+    assert_eq!(zlib.path, "var/lib/dpkg/status");
+    assert_eq!(zlib.layer, "sha256:l1");
+    let gcc = find(&inventory, Ecosystem::Deb, "libgcc-s1");
+    assert_eq!(
+        (gcc.source_name.as_deref(), gcc.source_version.as_deref()),
+        (Some("gcc-12"), Some("12.2.0-14"))
+    );
+
+    // six belongs to python3-six, so only the dpkg package reports it.
+    assert_eq!(names(&inventory, Ecosystem::PyPI), ["requests"]);
+    let requests = find(&inventory, Ecosystem::PyPI, "requests");
+    assert_eq!(requests.purl, "pkg:pypi/requests@2.31.0");
+    assert_eq!(requests.layer, "sha256:l2");
+
+    assert_eq!(
+        names(&inventory, Ecosystem::Npm),
+        ["@babel/core", "express"]
+    );
+    assert_eq!(
+        find(&inventory, Ecosystem::Npm, "@babel/core").purl,
+        "pkg:npm/%40babel/core@7.23.2"
+    );
+
+    assert_eq!(inventory.issues.len(), 1, "{:?}", inventory.issues);
+    assert_eq!(inventory.issues[0].layer, "sha256:l2");
+    assert_eq!(
+        inventory.issues[0].issue.path,
+        "srv/app/node_modules/broken/package.json"
+    );
+    assert!(
+        inventory.issues[0]
+            .issue
+            .message
+            .starts_with("malformed package.json")
+    );
+}
+
+const APK_INSTALLED: &[u8] = b"C:Q1Qe5MGw4mYc4ZKmL0fNq5WmBWDcU=
+P:musl
+V:1.2.4_git20230717-r4
+A:x86_64
+S:407574
+I:667648
+T:the musl c library (libc) implementation
+L:MIT
+o:musl
+m:Natanael Copa <ncopa@alpinelinux.org>
+t:1705951128
+F:lib
+R:ld-musl-x86_64.so.1
+a:0:0:755
+R:libc.musl-x86_64.so.1
+
+C:Q1D8XJ8nhl9rvJx3V3bgfdQ7YvwgM=
+P:py3-setuptools
+V:70.3.0-r0
+A:noarch
+o:py3-setuptools
+F:usr/lib/python3.12/site-packages/setuptools-70.3.0.dist-info
+R:METADATA
+R:RECORD
+
+C:Q1abcd=
+P:libcrypto3
+V:3.1.4-r5
+A:x86_64
+o:openssl
+F:lib
+R:libcrypto.so.3
+";
+
+#[test]
+fn alpine_zstd_layer() {
+    let tar = Layer::new()
+        .file(
+            "etc/os-release",
+            b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n",
+        )
+        .file("lib/apk/db/installed", APK_INSTALLED)
+        .file(
+            "usr/lib/python3.12/site-packages/setuptools-70.3.0.dist-info/METADATA",
+            &python_metadata("setuptools", "70.3.0"),
+        )
+        .file(
+            "app/venv/lib/python3.12/site-packages/flask-3.0.0.dist-info/METADATA",
+            &python_metadata("Flask", "3.0.0"),
+        )
+        .tar();
+    let compressed = zstd::encode_all(&tar[..], 3).unwrap();
+    let report = analyze_layer(&compressed[..], Compression::Auto, &Limits::default()).unwrap();
+    let inventory = image(vec![report]);
+
+    assert_eq!(inventory.os.as_ref().unwrap().id, "alpine");
+    assert_eq!(
+        names(&inventory, Ecosystem::Apk),
+        ["libcrypto3", "musl", "py3-setuptools"]
+    );
+    let crypto = find(&inventory, Ecosystem::Apk, "libcrypto3");
+    assert_eq!(crypto.source_name.as_deref(), Some("openssl"));
+    assert_eq!(
+        crypto.purl,
+        "pkg:apk/alpine/libcrypto3@3.1.4-r5?arch=x86_64&distro=3.19.1"
+    );
+    // setuptools' metadata is an apk-owned file; Flask is not.
+    assert_eq!(names(&inventory, Ecosystem::PyPI), ["Flask"]);
+    assert_eq!(
+        find(&inventory, Ecosystem::PyPI, "Flask").purl,
+        "pkg:pypi/flask@3.0.0"
+    );
+}
+
+#[test]
+fn distroless_status_d() {
+    let report = Layer::new()
+        .file("etc/os-release", DEBIAN_OS_RELEASE)
+        .file(
+            "var/lib/dpkg/status.d/libssl3",
+            b"Package: libssl3\nVersion: 3.0.11-1~deb12u2\nArchitecture: amd64\nSource: openssl\n",
+        )
+        .file(
+            "var/lib/dpkg/status.d/libssl3.md5sums",
+            b"2c4ae3a9c95ea4a1ab8c1e1a1cbd7ad6  usr/lib/x86_64-linux-gnu/libssl.so.3\n",
+        )
+        .file(
+            "var/lib/dpkg/status.d/tzdata",
+            b"Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n",
+        )
+        .report();
+    assert!(report.issues.is_empty(), "{:?}", report.issues);
+    let inventory = image(vec![report]);
+    assert_eq!(names(&inventory, Ecosystem::Deb), ["libssl3", "tzdata"]);
+    let tzdata = find(&inventory, Ecosystem::Deb, "tzdata");
+    assert_eq!(tzdata.path, "var/lib/dpkg/status.d/tzdata");
+    assert_eq!(tzdata.source_name.as_deref(), Some("tzdata"));
+}
+
+/// A status file with only some of the base excerpt's packages, and others.
+fn status_with(extra: &str) -> Vec<u8> {
+    let mut status = String::from_utf8(DPKG_STATUS.to_vec()).unwrap();
+    status.push('\n');
+    status.push_str(extra);
+    status.into_bytes()
+}
+
+#[test]
+fn upgrades_removals_and_reinstalls_across_layers() {
+    let curl_old = "Package: curl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.88.1-10+deb12u4\n";
+    let curl_new = "Package: curl\nStatus: install ok installed\nArchitecture: amd64\nVersion: 7.88.1-10+deb12u5\n";
+    let site = "usr/local/lib/python3.11/site-packages";
+    let layers = vec![
+        debian_base().report(),
+        // apt-get install curl; pip install urllib3==2.0.6
+        Layer::new()
+            .file("var/lib/dpkg/status", &status_with(curl_old))
+            .file(
+                &format!("{site}/urllib3-2.0.6.dist-info/METADATA"),
+                &python_metadata("urllib3", "2.0.6"),
+            )
+            .file(
+                &format!("{site}/idna-3.4.dist-info/METADATA"),
+                &python_metadata("idna", "3.4"),
+            )
+            .file(
+                "srv/node_modules/lodash/package.json",
+                &npm_manifest("lodash", "4.17.20"),
+            )
+            .file(
+                "srv/node_modules/left-pad/package.json",
+                &npm_manifest("left-pad", "1.3.0"),
+            )
+            .report(),
+        // apt-get upgrade curl; pip install -U urllib3; pip uninstall idna; npm ci
+        Layer::new()
+            .file("var/lib/dpkg/status", &status_with(curl_new))
+            .whiteout(&format!("{site}/urllib3-2.0.6.dist-info"))
+            .file(
+                &format!("{site}/urllib3-2.0.7.dist-info/METADATA"),
+                &python_metadata("urllib3", "2.0.7"),
+            )
+            .whiteout(&format!("{site}/idna-3.4.dist-info"))
+            .opaque("srv/node_modules")
+            .file(
+                "srv/node_modules/lodash/package.json",
+                &npm_manifest("lodash", "4.17.21"),
+            )
+            .report(),
+        // pip install idna==3.4 again; rm left-pad would be a no-op here (already gone)
+        Layer::new()
+            .file(
+                &format!("{site}/idna-3.4.dist-info/METADATA"),
+                &python_metadata("idna", "3.4"),
+            )
+            .report(),
+    ];
+    let inventory = image(layers);
+
+    let layer_of = |ecosystem, name| find(&inventory, ecosystem, name).layer.clone();
+    assert_eq!(
+        layer_of(Ecosystem::Deb, "zlib1g"),
+        "sha256:l1",
+        "rewritten status, same version"
+    );
+    assert_eq!(
+        find(&inventory, Ecosystem::Deb, "curl").version,
+        "7.88.1-10+deb12u5"
+    );
+    assert_eq!(layer_of(Ecosystem::Deb, "curl"), "sha256:l3", "upgraded");
+    assert_eq!(
+        find(&inventory, Ecosystem::PyPI, "urllib3").version,
+        "2.0.7"
+    );
+    assert_eq!(layer_of(Ecosystem::PyPI, "urllib3"), "sha256:l3");
+    assert_eq!(
+        layer_of(Ecosystem::PyPI, "idna"),
+        "sha256:l4",
+        "removed, then reinstalled"
+    );
+    assert_eq!(
+        names(&inventory, Ecosystem::Npm),
+        ["lodash"],
+        "left-pad is hidden by the opaque directory"
+    );
+    assert_eq!(
+        find(&inventory, Ecosystem::Npm, "lodash").version,
+        "4.17.21"
+    );
+    assert_eq!(names(&inventory, Ecosystem::PyPI), ["idna", "urllib3"]);
+}
+
+#[test]
+fn removal_of_a_dpkg_package_and_of_the_whole_database() {
+    let without_ssl = String::from_utf8(DPKG_STATUS.to_vec())
+        .unwrap()
+        .replace("Package: libssl3\n", "Package: libssl-gone\n");
+    let inventory = image(vec![
+        debian_base().report(),
+        Layer::new()
+            .file("var/lib/dpkg/status", without_ssl.as_bytes())
+            .report(),
+    ]);
+    assert!(!names(&inventory, Ecosystem::Deb).contains(&"libssl3"));
+    assert_eq!(
+        find(&inventory, Ecosystem::Deb, "libssl-gone").layer,
+        "sha256:l2"
+    );
+
+    let wiped = image(vec![
+        debian_base().report(),
+        Layer::new().whiteout("var/lib/dpkg").report(),
+    ]);
+    assert!(names(&wiped, Ecosystem::Deb).is_empty());
+    // The dpkg file lists went with it, so six is now only a Python package.
+    assert_eq!(names(&wiped, Ecosystem::PyPI), ["six"]);
+}
+
+#[test]
+fn a_plain_file_replacing_a_manifest_hides_it() {
+    let inventory = image(vec![
+        Layer::new()
+            .file(
+                "srv/node_modules/a/package.json",
+                &npm_manifest("a", "1.0.0"),
+            )
+            .report(),
+        Layer::new()
+            .symlink("srv/node_modules/a", "/opt/elsewhere")
+            .report(),
+    ]);
+    assert!(inventory.packages.is_empty());
+}
+
+#[test]
+fn reports_round_trip_through_json_for_caching() {
+    let report = debian_base().report();
+    let json = serde_json::to_string(&report).unwrap();
+    let back: LayerReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, report);
+}
+
+#[test]
+fn uncompressed_and_mislabelled_layers() {
+    let tar = debian_base().tar();
+    let plain = analyze_layer(
+        &tar[..],
+        Compression::from_media_type("application/vnd.oci.image.layer.v1.tar"),
+        &Limits::default(),
+    )
+    .unwrap();
+    assert_eq!(plain, debian_base().report());
+    // Labelled gzip by the manifest, plain tar in fact: the label wins and the layer fails.
+    let mislabelled = analyze_layer(&tar[..], Compression::Gzip, &Limits::default());
+    assert!(matches!(mislabelled, Err(ScanError::CorruptLayer(_))));
+}
+
+// Hostile input.
+
+#[test]
+fn dot_dot_and_absolute_paths() {
+    let report = Layer::new()
+        .raw_name("../../etc/os-release", b"ID=evil\n")
+        .raw_name(
+            "usr/../../../var/lib/dpkg/status",
+            b"Package: evil\nVersion: 1\n",
+        )
+        .raw_name("/etc/os-release", b"ID=debian\nVERSION_ID=12\n")
+        .raw_name("./lib/apk/db/installed", b"P:musl\nV:1.2.4-r2\n")
+        .report();
+    assert_eq!(report.issues.len(), 2, "{:?}", report.issues);
+    assert!(
+        report
+            .issues
+            .iter()
+            .all(|issue| issue.message.contains("`..`"))
+    );
+    assert_eq!(report.issues[0].path, "../../etc/os-release");
+    let inventory = image(vec![report]);
+    assert_eq!(inventory.os.as_ref().unwrap().id, "debian");
+    assert_eq!(names(&inventory, Ecosystem::Deb), Vec::<&str>::new());
+    assert_eq!(names(&inventory, Ecosystem::Apk), ["musl"]);
+}
+
+#[test]
+fn symlink_loops_are_never_followed() {
+    let report = Layer::new()
+        .symlink("a", "b")
+        .symlink("b", "a")
+        .symlink("loop", ".")
+        .symlink("var/lib/dpkg/status", "/var/lib/dpkg/status")
+        .file("etc/os-release", b"ID=debian\n")
+        .report();
+    assert!(report.findings.contains_key("etc/os-release"));
+    assert_eq!(report.findings.len(), 1);
+}
+
+#[test]
+fn corrupt_dpkg_status_is_an_issue_and_the_rest_still_counts() {
+    let report = Layer::new()
+        .file("etc/os-release", DEBIAN_OS_RELEASE)
+        .file(
+            "var/lib/dpkg/status",
+            b"Package: libc6\nVersion: 2.36-9\n\x00\x01garbage without a colon\n",
+        )
+        .file(
+            "usr/local/lib/python3.11/site-packages/idna-3.4.dist-info/METADATA",
+            &python_metadata("idna", "3.4"),
+        )
+        .report();
+    assert_eq!(report.issues.len(), 1);
+    assert_eq!(report.issues[0].path, "var/lib/dpkg/status");
+    assert_eq!(
+        report.issues[0].message,
+        "malformed dpkg status: line 3: line is neither a field nor a continuation"
+    );
+    let inventory = image(vec![report]);
+    assert_eq!(names(&inventory, Ecosystem::PyPI), ["idna"]);
+    assert!(inventory.os.is_some());
+}
+
+#[test]
+fn truncated_gzip_fails_the_layer() {
+    let gzip = debian_base().gzip();
+    for cut in [gzip.len() / 2, gzip.len() - 4] {
+        let err = analyze_layer(&gzip[..cut], Compression::Gzip, &Limits::default()).unwrap_err();
+        assert!(matches!(err, ScanError::CorruptLayer(_)), "{err}");
+        assert!(
+            err.to_string().starts_with("layer is truncated or corrupt"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn truncated_zstd_fails_the_layer() {
+    let compressed = zstd::encode_all(&debian_base().tar()[..], 3).unwrap();
+    let err = analyze_layer(
+        &compressed[..compressed.len() / 2],
+        Compression::Zstd,
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, ScanError::CorruptLayer(_)), "{err}");
+}
+
+/// A layer holding one file of zeros, compressed on the fly, so the test never holds
+/// the expanded data: 256 MiB shrinks to about a megabyte.
+fn zero_bomb(expanded: u64) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Level::fast());
+    let mut header = Header::new_gnu();
+    header.set_path("var/tmp/zeros").unwrap();
+    header.set_mode(0o644);
+    header.set_size(expanded);
+    header.set_cksum();
+    encoder.write_all(header.as_bytes()).unwrap();
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = expanded;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64);
+        encoder.write_all(&chunk[..n as usize]).unwrap();
+        left -= n;
+    }
+    encoder.write_all(&[0u8; 1024]).unwrap();
+    encoder.finish().unwrap()
+}
+
+#[test]
+fn decompression_bomb_stops_at_the_limit() {
+    let bomb = zero_bomb(256 << 20);
+    assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
+    let limits = Limits {
+        max_layer_bytes: 16 << 20,
+        ..Limits::default()
+    };
+    let err = analyze_layer(&bomb[..], Compression::Auto, &limits).unwrap_err();
+    assert!(
+        matches!(err, ScanError::LayerTooLarge { limit } if limit == 16 << 20),
+        "{err}"
+    );
+    // Under a limit it fits, the same layer is fine.
+    let roomy = Limits {
+        max_layer_bytes: 512 << 20,
+        ..Limits::default()
+    };
+    assert!(
+        analyze_layer(&bomb[..], Compression::Auto, &roomy)
+            .unwrap()
+            .issues
+            .is_empty()
+    );
+}
+
+/// A GNU sparse entry claiming `real_size` bytes with one 512-byte block of data at the end.
+fn sparse_entry(path: &str, real_size: u64) -> (Header, Vec<u8>) {
+    let mut header = Header::new_gnu();
+    header.set_path(path).unwrap();
+    header.set_entry_type(EntryType::GNUSparse);
+    header.set_mode(0o755);
+    header.set_size(512);
+    let gnu = header.as_gnu_mut().unwrap();
+    gnu.set_real_size(real_size);
+    let write_octal = |field: &mut [u8; 12], value: u64| {
+        let text = format!("{value:011o}\0");
+        field.copy_from_slice(text.as_bytes());
+    };
+    write_octal(&mut gnu.sparse[0].offset, real_size - 512);
+    write_octal(&mut gnu.sparse[0].numbytes, 512);
+    header.set_cksum();
+    (header, vec![0x41; 512])
+}
+
+#[test]
+fn sparse_file_claiming_two_gigabytes() {
+    let mut builder = tar::Builder::new(Vec::new());
+    for path in ["var/lib/dpkg/status", "opt/disk.img"] {
+        let (header, data) = sparse_entry(path, 2 << 30);
+        builder.append(&header, &data[..]).unwrap();
+    }
+    let mut header = Header::new_gnu();
+    header.set_mode(0o644);
+    header.set_size(10);
+    builder
+        .append_data(&mut header, "etc/os-release", &b"ID=debian\n"[..])
+        .unwrap();
+    let tar = builder.into_inner().unwrap();
+    assert!(tar.len() < 8192);
+
+    let report = analyze_layer(&tar[..], Compression::None, &Limits::default()).unwrap();
+    assert_eq!(report.issues.len(), 1, "{:?}", report.issues);
+    assert_eq!(report.issues[0].path, "var/lib/dpkg/status");
+    assert!(
+        report.issues[0].message.contains("over the"),
+        "{}",
+        report.issues[0].message
+    );
+    assert!(report.findings.contains_key("etc/os-release"));
+}
