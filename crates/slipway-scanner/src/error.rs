@@ -11,6 +11,9 @@ pub enum ScanError {
     /// The layer stream ended early or does not decode.
     #[error("layer is truncated or corrupt: {0}")]
     CorruptLayer(String),
+    /// A file inside a layer that a detector would read is over the per-file limit.
+    #[error("{size} bytes, over the {limit}-byte file limit: skipped")]
+    TooLarge { size: u64, limit: u64 },
     /// A file inside a layer that a detector reads does not parse.
     #[error("malformed {what}: {detail}")]
     Malformed { what: &'static str, detail: String },

@@ -1,7 +1,8 @@
 //! One streaming pass over a layer's tar.
 
 use super::{
-    Compression, Finding, Issue, LayerReport, Limits, apk, dpkg, npm, os_release, path_hash, python,
+    Compression, Finding, Issue, LayerReport, Limits, apk, cargo_auditable, dpkg, elf, golang, npm,
+    os_release, path_hash, python,
 };
 use crate::ScanError;
 use flate2::read::MultiGzDecoder;
@@ -148,26 +149,14 @@ fn walk<R: Read>(archive: &mut tar::Archive<R>, limits: &Limits) -> io::Result<L
         ) {
             continue;
         }
-        let Some(detector) = Detector::for_path(&path) else {
-            continue;
+        let size = entry.size();
+        let executable = entry.header().mode().is_ok_and(|mode| mode & 0o111 != 0);
+        let outcome = match Detector::for_path(&path) {
+            Some(detector) => read_file(&mut entry, size, detector, &path, limits)?,
+            None if executable => read_executable(&mut entry, size, limits)?,
+            None => continue,
         };
-        if entry.size() > limits.max_file_bytes {
-            report.issues.push(Issue {
-                path,
-                message: format!(
-                    "{} bytes, over the {}-byte file limit: skipped",
-                    entry.size(),
-                    limits.max_file_bytes
-                ),
-            });
-            continue;
-        }
-        let mut data = Vec::new();
-        entry
-            .by_ref()
-            .take(limits.max_file_bytes)
-            .read_to_end(&mut data)?;
-        match detector.parse(&path, &data) {
+        match outcome {
             Ok(Some(finding)) => {
                 report.findings.insert(path, finding);
             }
@@ -181,6 +170,45 @@ fn walk<R: Read>(archive: &mut tar::Archive<R>, limits: &Limits) -> io::Result<L
     report.entries.sort_unstable();
     report.entries.dedup();
     Ok(report)
+}
+
+/// A file that a detector wants: read whole (under the cap) and parsed. The outer error
+/// is the stream's, the inner one the file's.
+fn read_file(
+    entry: &mut impl Read,
+    size: u64,
+    detector: Detector,
+    path: &str,
+    limits: &Limits,
+) -> io::Result<Result<Option<Finding>, ScanError>> {
+    if size > limits.max_file_bytes {
+        return Ok(Err(ScanError::TooLarge {
+            size,
+            limit: limits.max_file_bytes,
+        }));
+    }
+    let mut data = Vec::new();
+    entry.take(limits.max_file_bytes).read_to_end(&mut data)?;
+    Ok(detector.parse(path, &data))
+}
+
+/// An executable: only ELF headers and the ranges they point to are read.
+fn read_executable(
+    entry: &mut impl Read,
+    size: u64,
+    limits: &Limits,
+) -> io::Result<Result<Option<Finding>, ScanError>> {
+    let Some(metadata) = elf::read_metadata(entry, size, limits.max_file_bytes)? else {
+        return Ok(Ok(None));
+    };
+    let mut found = golang::packages(&metadata.writable_start).unwrap_or_default();
+    if let Some(section) = metadata.dep_v0 {
+        match cargo_auditable::packages(&section, limits.max_file_bytes) {
+            Ok(crates) => found.extend(crates),
+            Err(err) => return Ok(Err(err)),
+        }
+    }
+    Ok(Ok(packages(found)))
 }
 
 /// Strips leading `/` and `./` and empty components; a `..` component is refused, since

@@ -7,7 +7,10 @@
 //! and only the small files that detectors parse are held in memory, each under a cap.
 
 mod apk;
+mod cargo_auditable;
 mod dpkg;
+mod elf;
+mod golang;
 mod layer;
 mod merge;
 mod npm;

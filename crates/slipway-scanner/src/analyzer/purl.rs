@@ -23,6 +23,10 @@ pub(super) fn purl(package: &FoundPackage, os: Option<&OsRelease>) -> String {
         encode(&mut out, segment);
     }
     out.push('@');
+    // Go versions are kept without the `v` that module versions carry.
+    if package.ecosystem == Ecosystem::Go {
+        out.push('v');
+    }
     encode(&mut out, &package.version);
     let mut qualifiers = Vec::new();
     if let Some(arch) = &package.arch {
@@ -130,7 +134,7 @@ mod tests {
             "pkg:npm/%40babel/core@7.23.2"
         );
         assert_eq!(
-            purl(&found(Ecosystem::Go, "golang.org/x/text", "v0.14.0"), None),
+            purl(&found(Ecosystem::Go, "golang.org/x/text", "0.14.0"), None),
             "pkg:golang/golang.org/x/text@v0.14.0"
         );
         assert_eq!(

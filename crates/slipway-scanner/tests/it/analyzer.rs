@@ -733,3 +733,172 @@ fn sparse_file_claiming_two_gigabytes() {
     );
     assert!(report.findings.contains_key("etc/os-release"));
 }
+
+// Binaries.
+
+/// A Go program with a vendored dependency and a replaced one, so `go build` needs no
+/// network; `None` where Go is not installed.
+fn build_go_binary() -> Option<Vec<u8>> {
+    let go = std::process::Command::new("go")
+        .arg("version")
+        .output()
+        .ok()?;
+    assert!(go.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "go.mod",
+        "module example.com/app\n\ngo 1.22\n\nrequire (\n\texample.org/dep v1.2.3\n\texample.org/old v1.0.0\n)\n\n\
+         replace example.org/old => example.org/new v1.1.0\n",
+    );
+    write(
+        "main.go",
+        "package main\n\nimport (\n\t\"example.org/dep\"\n\t\"example.org/old\"\n)\n\nfunc main() { println(dep.Name(), old.Name()) }\n",
+    );
+    write(
+        "vendor/example.org/dep/dep.go",
+        "package dep\n\nfunc Name() string { return \"dep\" }\n",
+    );
+    write(
+        "vendor/example.org/old/old.go",
+        "package old\n\nfunc Name() string { return \"old\" }\n",
+    );
+    write(
+        "vendor/modules.txt",
+        "# example.org/dep v1.2.3\n## explicit\nexample.org/dep\n# example.org/old v1.0.0 => example.org/new v1.1.0\n\
+         ## explicit\nexample.org/old\n# example.org/old => example.org/new v1.1.0\n",
+    );
+    let built = std::process::Command::new("go")
+        .args(["build", "-mod=vendor", "-trimpath", "-o", "app", "."])
+        .current_dir(dir.path())
+        .env("GOPROXY", "off")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "")
+        .env("CGO_ENABLED", "0")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    Some(std::fs::read(dir.path().join("app")).unwrap())
+}
+
+#[test]
+fn go_binary_build_info() {
+    let Some(binary) = build_go_binary() else {
+        eprintln!("go is not installed: skipping the Go binary check");
+        return;
+    };
+    let go_version = String::from_utf8(
+        std::process::Command::new("go")
+            .args(["env", "GOVERSION"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let inventory = image(vec![
+        Layer::new()
+            .executable("usr/local/bin/app", &binary)
+            // The same bytes without the executable bit are not sniffed.
+            .file("srv/app.copy", &binary)
+            .report(),
+    ]);
+    let found: Vec<(&str, &str, &str)> = inventory
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str(), p.path.as_str()))
+        .collect();
+    let stdlib = go_version.trim().trim_start_matches("go");
+    assert_eq!(
+        found,
+        [
+            ("example.org/dep", "1.2.3", "usr/local/bin/app"),
+            ("example.org/new", "1.1.0", "usr/local/bin/app"),
+            ("stdlib", stdlib, "usr/local/bin/app"),
+        ]
+    );
+    assert_eq!(
+        find(&inventory, Ecosystem::Go, "example.org/dep").purl,
+        "pkg:golang/example.org/dep@v1.2.3"
+    );
+}
+
+#[test]
+fn go_binary_owned_by_a_dpkg_package_is_not_reported_twice() {
+    let Some(binary) = build_go_binary() else {
+        return;
+    };
+    let inventory = image(vec![
+        Layer::new()
+            .file(
+                "var/lib/dpkg/status",
+                b"Package: app\nStatus: install ok installed\nVersion: 1.0-1\n",
+            )
+            .file("var/lib/dpkg/info/app.list", b"/usr/bin/app\n")
+            .executable("usr/bin/app", &binary)
+            .report(),
+    ]);
+    assert_eq!(names(&inventory, Ecosystem::Deb), ["app"]);
+    assert!(names(&inventory, Ecosystem::Go).is_empty());
+}
+
+/// An ELF object whose `.dep-v0` section holds `json`, laid out as cargo-auditable does
+/// (zlib-compressed, a non-allocated section). Real `cargo auditable` output is checked
+/// once that tool is part of the test setup.
+fn auditable_elf(json: &str) -> Vec<u8> {
+    use object::write::Object;
+    use object::{Architecture, BinaryFormat, Endianness, SectionFlags, SectionKind};
+    let mut compressed = flate2::write::ZlibEncoder::new(Vec::new(), Level::best());
+    compressed.write_all(json.as_bytes()).unwrap();
+    let mut file = Object::new(BinaryFormat::Elf, Architecture::X86_64, Endianness::Little);
+    let text = file.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
+    file.append_section_data(text, &[0xc3; 64], 16);
+    let section = file.add_section(Vec::new(), b".dep-v0".to_vec(), SectionKind::ReadOnlyData);
+    file.section_mut(section).flags = SectionFlags::Elf {
+        sh_type: object::elf::SHT_PROGBITS,
+        sh_flags: object::elf::SectionFlags(0),
+    };
+    file.append_section_data(section, &compressed.finish().unwrap(), 1);
+    file.write().unwrap()
+}
+
+#[test]
+fn rust_binary_with_cargo_auditable_data() {
+    let binary = auditable_elf(
+        r#"{"packages":[{"name":"demo","version":"0.1.0","source":"local","root":true,"dependencies":[1,2]},
+        {"name":"serde","version":"1.0.197","source":"crates.io"},{"name":"smallvec","version":"1.11.0","source":"crates.io"}]}"#,
+    );
+    let inventory = image(vec![
+        Layer::new()
+            .executable("usr/local/bin/demo", &binary)
+            .report(),
+    ]);
+    assert_eq!(
+        names(&inventory, Ecosystem::CratesIo),
+        ["serde", "smallvec"]
+    );
+    assert_eq!(
+        find(&inventory, Ecosystem::CratesIo, "smallvec").purl,
+        "pkg:cargo/smallvec@1.11.0"
+    );
+
+    let broken = auditable_elf("{\"packages\": 3}");
+    let report = Layer::new()
+        .executable("usr/local/bin/broken", &broken)
+        .report();
+    assert_eq!(report.issues.len(), 1);
+    assert!(
+        report.issues[0]
+            .message
+            .starts_with("malformed cargo-auditable data"),
+        "{:?}",
+        report.issues
+    );
+}
