@@ -1,8 +1,8 @@
 //! One streaming pass over a layer's tar.
 
 use super::{
-    Compression, Finding, Issue, LayerReport, Limits, apk, cargo_auditable, dpkg, elf, golang, npm,
-    os_release, path_hash, python,
+    Compression, Finding, Issue, LayerReport, Limits, apk, cargo_auditable, composer, dpkg, elf,
+    gem, golang, java, npm, os_release, path_hash, python,
 };
 use crate::ScanError;
 use flate2::read::MultiGzDecoder;
@@ -153,18 +153,26 @@ fn walk<R: Read>(archive: &mut tar::Archive<R>, limits: &Limits) -> io::Result<L
         let executable = entry.header().mode().is_ok_and(|mode| mode & 0o111 != 0);
         let outcome = match Detector::for_path(&path) {
             Some(detector) => read_file(&mut entry, size, detector, &path, limits)?,
+            None if java::is_archive(&path) => {
+                let (found, error) = java::packages(&mut entry);
+                // A jar cut short by a broken layer stream shows as a corrupt jar; the
+                // next tar header read reports the stream itself.
+                Outcome {
+                    finding: packages(found),
+                    issue: error,
+                }
+            }
             None if executable => read_executable(&mut entry, size, limits)?,
             None => continue,
         };
-        match outcome {
-            Ok(Some(finding)) => {
-                report.findings.insert(path, finding);
-            }
-            Ok(None) => {}
-            Err(err) => report.issues.push(Issue {
+        if let Some(finding) = outcome.finding {
+            report.findings.insert(path.clone(), finding);
+        }
+        if let Some(err) = outcome.issue {
+            report.issues.push(Issue {
                 path,
                 message: err.to_string(),
-            }),
+            });
         }
     }
     report.entries.sort_unstable();
@@ -172,43 +180,64 @@ fn walk<R: Read>(archive: &mut tar::Archive<R>, limits: &Limits) -> io::Result<L
     Ok(report)
 }
 
-/// A file that a detector wants: read whole (under the cap) and parsed. The outer error
-/// is the stream's, the inner one the file's.
+/// What one file yields: a finding, a problem with the file, or (for a partly readable
+/// archive) both.
+#[derive(Default)]
+struct Outcome {
+    finding: Option<Finding>,
+    issue: Option<ScanError>,
+}
+
+impl From<Result<Option<Finding>, ScanError>> for Outcome {
+    fn from(result: Result<Option<Finding>, ScanError>) -> Self {
+        match result {
+            Ok(finding) => Self {
+                finding,
+                issue: None,
+            },
+            Err(err) => Self {
+                finding: None,
+                issue: Some(err),
+            },
+        }
+    }
+}
+
+/// A file that a detector wants: read whole (under the cap) and parsed. The error
+/// returned is the stream's; the file's own problems are in the outcome.
 fn read_file(
     entry: &mut impl Read,
     size: u64,
     detector: Detector,
     path: &str,
     limits: &Limits,
-) -> io::Result<Result<Option<Finding>, ScanError>> {
+) -> io::Result<Outcome> {
     if size > limits.max_file_bytes {
-        return Ok(Err(ScanError::TooLarge {
-            size,
-            limit: limits.max_file_bytes,
-        }));
+        let limit = limits.max_file_bytes;
+        return Ok(Err(ScanError::TooLarge { size, limit }).into());
     }
     let mut data = Vec::new();
     entry.take(limits.max_file_bytes).read_to_end(&mut data)?;
-    Ok(detector.parse(path, &data))
+    Ok(detector.parse(path, &data).into())
 }
 
 /// An executable: only ELF headers and the ranges they point to are read.
-fn read_executable(
-    entry: &mut impl Read,
-    size: u64,
-    limits: &Limits,
-) -> io::Result<Result<Option<Finding>, ScanError>> {
+fn read_executable(entry: &mut impl Read, size: u64, limits: &Limits) -> io::Result<Outcome> {
     let Some(metadata) = elf::read_metadata(entry, size, limits.max_file_bytes)? else {
-        return Ok(Ok(None));
+        return Ok(Outcome::default());
     };
     let mut found = golang::packages(&metadata.writable_start).unwrap_or_default();
+    let mut issue = None;
     if let Some(section) = metadata.dep_v0 {
         match cargo_auditable::packages(&section, limits.max_file_bytes) {
             Ok(crates) => found.extend(crates),
-            Err(err) => return Ok(Err(err)),
+            Err(err) => issue = Some(err),
         }
     }
-    Ok(Ok(packages(found)))
+    Ok(Outcome {
+        finding: packages(found),
+        issue,
+    })
 }
 
 /// Strips leading `/` and `./` and empty components; a `..` component is refused, since
@@ -244,6 +273,8 @@ enum Detector {
     Apk,
     Python,
     Npm,
+    Gem,
+    Composer,
 }
 
 impl Detector {
@@ -261,6 +292,10 @@ impl Detector {
             Some(Self::Python)
         } else if npm::is_manifest(path) {
             Some(Self::Npm)
+        } else if gem::is_spec(path) {
+            Some(Self::Gem)
+        } else if composer::is_installed(path) {
+            Some(Self::Composer)
         } else {
             None
         }
@@ -276,6 +311,8 @@ impl Detector {
             Self::Apk => packages(apk::parse(data)?),
             Self::Python => packages(python::parse(data)?.into_iter().collect()),
             Self::Npm => packages(npm::parse(data)?.into_iter().collect()),
+            Self::Gem => packages(vec![gem::parse(path, data)?]),
+            Self::Composer => packages(composer::parse(data)?),
         })
     }
 }

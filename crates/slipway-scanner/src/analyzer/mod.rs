@@ -8,9 +8,12 @@
 
 mod apk;
 mod cargo_auditable;
+mod composer;
 mod dpkg;
 mod elf;
+mod gem;
 mod golang;
+mod java;
 mod layer;
 mod merge;
 mod npm;

@@ -902,3 +902,256 @@ fn rust_binary_with_cargo_auditable_data() {
         report.issues
     );
 }
+
+// Java archives.
+
+/// A jar written the usual way: sizes in the local headers. `stored` entries are not
+/// compressed, as Spring Boot requires of nested jars.
+fn jar(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
+    use zip::write::SimpleFileOptions;
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data, stored) in entries {
+        let method = if *stored {
+            zip::CompressionMethod::Stored
+        } else {
+            zip::CompressionMethod::Deflated
+        };
+        writer
+            .start_file(
+                *name,
+                SimpleFileOptions::default().compression_method(method),
+            )
+            .unwrap();
+        writer.write_all(data).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+/// A jar as `java.util.zip.ZipOutputStream` streams it: deflated entries whose sizes
+/// follow the data in descriptors.
+fn streamed_jar(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, data) in entries {
+        let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), Level::default());
+        deflater.write_all(data).unwrap();
+        let compressed = deflater.finish().unwrap();
+        out.extend(0x0403_4b50u32.to_le_bytes());
+        out.extend(20u16.to_le_bytes()); // version needed
+        out.extend(8u16.to_le_bytes()); // flags: data descriptor
+        out.extend(8u16.to_le_bytes()); // deflated
+        out.extend([0u8; 4]); // time and date
+        out.extend([0u8; 12]); // crc and sizes, in the descriptor instead
+        out.extend(u16::try_from(name.len()).unwrap().to_le_bytes());
+        out.extend(0u16.to_le_bytes());
+        out.extend(name.as_bytes());
+        out.extend(&compressed);
+        out.extend(0x0807_4b50u32.to_le_bytes());
+        out.extend(flate2::Crc::new().sum().to_le_bytes()); // not checked by readers of interest
+        out.extend(u32::try_from(compressed.len()).unwrap().to_le_bytes());
+        out.extend(u32::try_from(data.len()).unwrap().to_le_bytes());
+    }
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    out.extend([0u8; 18]);
+    out
+}
+
+fn pom(group: &str, artifact: &str, version: &str) -> Vec<u8> {
+    format!("#Created by Apache Maven 3.9.5\ngroupId={group}\nartifactId={artifact}\nversion={version}\n").into_bytes()
+}
+
+#[test]
+fn java_archives_with_nested_jars() {
+    let log4j = jar(&[
+        (
+            "META-INF/MANIFEST.MF",
+            b"Manifest-Version: 1.0\r\n\r\n",
+            false,
+        ),
+        (
+            "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
+            &pom("org.apache.logging.log4j", "log4j-core", "2.14.1"),
+            false,
+        ),
+        (
+            "org/apache/logging/log4j/core/Logger.class",
+            &[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52],
+            false,
+        ),
+    ]);
+    let commons_text = jar(&[(
+        "META-INF/MANIFEST.MF",
+        b"Manifest-Version: 1.0\r\nImplementation-Title: commons-text\r\nImplementation-Version: 1.9\r\n\
+          Implementation-Vendor-Id: org.apache.commons\r\n\r\n",
+        false,
+    )]);
+    let jackson = streamed_jar(&[
+        ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\n\r\n"),
+        (
+            "META-INF/maven/com.fasterxml.jackson.core/jackson-databind/pom.properties",
+            &pom("com.fasterxml.jackson.core", "jackson-databind", "2.13.0"),
+        ),
+    ]);
+    let app = jar(&[
+        ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\nMain-Class: org.springframework.boot.loader.JarLauncher\r\n\r\n", false),
+        ("META-INF/maven/com.example/shop/pom.properties", &pom("com.example", "shop", "1.4.0"), false),
+        ("BOOT-INF/lib/log4j-core-2.14.1.jar", &log4j, true),
+        ("BOOT-INF/lib/commons-text-1.9.jar", &commons_text, false),
+        ("BOOT-INF/lib/jackson-databind-2.13.0.jar", &jackson, true),
+    ]);
+    let inventory = image(vec![
+        Layer::new()
+            .file("srv/shop.jar", &app)
+            .file(
+                "opt/tools/streamed.war",
+                &streamed_jar(&[("WEB-INF/lib/jackson.jar", &jackson)]),
+            )
+            .file("opt/broken.jar", b"PK\x03\x04 this is not a jar")
+            .report(),
+    ]);
+    let found: Vec<(&str, &str, &str)> = inventory
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str(), p.path.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("com.example:shop", "1.4.0", "srv/shop.jar"),
+            (
+                "com.fasterxml.jackson.core:jackson-databind",
+                "2.13.0",
+                "opt/tools/streamed.war!/WEB-INF/lib/jackson.jar"
+            ),
+            (
+                "com.fasterxml.jackson.core:jackson-databind",
+                "2.13.0",
+                "srv/shop.jar!/BOOT-INF/lib/jackson-databind-2.13.0.jar"
+            ),
+            (
+                "org.apache.commons:commons-text",
+                "1.9",
+                "srv/shop.jar!/BOOT-INF/lib/commons-text-1.9.jar"
+            ),
+            (
+                "org.apache.logging.log4j:log4j-core",
+                "2.14.1",
+                "srv/shop.jar!/BOOT-INF/lib/log4j-core-2.14.1.jar"
+            ),
+        ]
+    );
+    assert_eq!(
+        find(
+            &inventory,
+            Ecosystem::Maven,
+            "org.apache.logging.log4j:log4j-core"
+        )
+        .purl,
+        "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"
+    );
+    assert_eq!(inventory.issues.len(), 1);
+    assert_eq!(inventory.issues[0].issue.path, "opt/broken.jar");
+    assert!(
+        inventory.issues[0]
+            .issue
+            .message
+            .starts_with("malformed Java archive")
+    );
+}
+
+#[test]
+fn jars_owned_by_dpkg_are_not_reported_twice() {
+    let library = jar(&[(
+        "META-INF/maven/org.yaml/snakeyaml/pom.properties",
+        &pom("org.yaml", "snakeyaml", "1.33"),
+        false,
+    )]);
+    let inventory = image(vec![
+        Layer::new()
+            .file(
+                "var/lib/dpkg/status",
+                b"Package: libyaml-snake-java\nStatus: install ok installed\nVersion: 1.33-2\n",
+            )
+            .file(
+                "var/lib/dpkg/info/libyaml-snake-java.list",
+                b"/usr/share/java/snakeyaml.jar\n",
+            )
+            .file("usr/share/java/snakeyaml.jar", &library)
+            .file("opt/app/lib/snakeyaml.jar", &library)
+            .report(),
+    ]);
+    let maven: Vec<&str> = inventory
+        .packages
+        .iter()
+        .filter(|p| p.ecosystem == Ecosystem::Maven)
+        .map(|p| p.path.as_str())
+        .collect();
+    assert_eq!(maven, ["opt/app/lib/snakeyaml.jar"]);
+}
+
+// Ruby and PHP.
+
+#[test]
+fn ruby_gems_and_composer_packages() {
+    let rack = br#"# -*- encoding: utf-8 -*-
+# stub: rack 2.2.8 ruby lib
+
+Gem::Specification.new do |s|
+  s.name = "rack".freeze
+  s.version = "2.2.8".freeze
+
+  s.required_rubygems_version = Gem::Requirement.new(">= 0".freeze) if s.respond_to? :required_rubygems_version=
+  s.require_paths = ["lib".freeze]
+  s.authors = ["Leah Neukirchen".freeze]
+  s.rubygems_version = "3.4.10".freeze
+  s.summary = "A modular Ruby webserver interface".freeze
+
+  s.installed_by_version = "3.4.10" if s.respond_to? :installed_by_version
+end
+"#;
+    let installed = br#"{
+    "packages": [
+        {
+            "name": "guzzlehttp/guzzle",
+            "version": "7.8.0",
+            "version_normalized": "7.8.0.0",
+            "type": "library",
+            "install-path": "../guzzlehttp/guzzle"
+        },
+        {
+            "name": "symfony/http-foundation",
+            "version": "v6.3.4",
+            "version_normalized": "6.3.4.0",
+            "type": "library",
+            "install-path": "../symfony/http-foundation"
+        }
+    ],
+    "dev": false,
+    "dev-package-names": []
+}"#;
+    let inventory = image(vec![
+        Layer::new()
+            .file("usr/local/bundle/specifications/rack-2.2.8.gemspec", rack)
+            .file(
+                "usr/local/lib/ruby/3.2.0/specifications/default/json-2.6.3.gemspec",
+                b"Gem::Specification.new do |s|\n  s.name = \"json\"\nend\n",
+            )
+            .file("var/www/html/vendor/composer/installed.json", installed)
+            .report(),
+    ]);
+    assert_eq!(names(&inventory, Ecosystem::RubyGems), ["json", "rack"]);
+    assert_eq!(
+        find(&inventory, Ecosystem::RubyGems, "json").version,
+        "2.6.3"
+    );
+    assert_eq!(
+        find(&inventory, Ecosystem::RubyGems, "rack").purl,
+        "pkg:gem/rack@2.2.8"
+    );
+    assert_eq!(
+        names(&inventory, Ecosystem::Packagist),
+        ["guzzlehttp/guzzle", "symfony/http-foundation"]
+    );
+    let symfony = find(&inventory, Ecosystem::Packagist, "symfony/http-foundation");
+    assert_eq!(symfony.purl, "pkg:composer/symfony/http-foundation@v6.3.4");
+    assert_eq!(symfony.path, "var/www/html/vendor/composer/installed.json");
+}
