@@ -2,7 +2,7 @@
 
 use super::{
     Compression, Finding, Issue, LayerReport, Limits, apk, cargo_auditable, composer, dpkg, elf,
-    gem, golang, java, npm, os_release, path_hash, python,
+    gem, golang, java, npm, os_release, path_hash, python, rpm,
 };
 use crate::ScanError;
 use flate2::read::MultiGzDecoder;
@@ -153,6 +153,7 @@ fn walk<R: Read>(archive: &mut tar::Archive<R>, limits: &Limits) -> io::Result<L
         let executable = entry.header().mode().is_ok_and(|mode| mode & 0o111 != 0);
         let outcome = match Detector::for_path(&path) {
             Some(detector) => read_file(&mut entry, size, detector, &path, limits)?,
+            None if rpm::is_sqlite_db(&path) => read_rpm_sqlite(&mut entry, size, limits)?,
             None if java::is_archive(&path) => {
                 let (found, error) = java::packages(&mut entry);
                 // A jar cut short by a broken layer stream shows as a corrupt jar; the
@@ -219,6 +220,15 @@ fn read_file(
     let mut data = Vec::new();
     entry.take(limits.max_file_bytes).read_to_end(&mut data)?;
     Ok(detector.parse(path, &data).into())
+}
+
+/// The rpm database goes from the stream into SQLite's memory in one copy.
+fn read_rpm_sqlite(entry: &mut impl Read, size: u64, limits: &Limits) -> io::Result<Outcome> {
+    if size > limits.max_file_bytes {
+        let limit = limits.max_file_bytes;
+        return Ok(Err(ScanError::TooLarge { size, limit }).into());
+    }
+    Ok(rpm::parse_sqlite(entry, size).map(packages).into())
 }
 
 /// An executable: only ELF headers and the ranges they point to are read.

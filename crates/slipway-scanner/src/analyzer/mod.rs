@@ -21,6 +21,7 @@ mod os_release;
 mod purl;
 mod python;
 mod rfc822;
+mod rpm;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

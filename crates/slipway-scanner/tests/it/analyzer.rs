@@ -1155,3 +1155,157 @@ end
     assert_eq!(symfony.purl, "pkg:composer/symfony/http-foundation@v6.3.4");
     assert_eq!(symfony.path, "var/www/html/vendor/composer/installed.json");
 }
+
+// rpm.
+
+/// Header tag values as an rpm header stores them.
+enum Tag<'a> {
+    Str(&'a str),
+    Int32(&'a [u32]),
+    Strings(&'a [&'a str]),
+}
+
+/// An rpm header blob, laid out as rpm writes it into the `Packages` table: entry
+/// count, store size, 16-byte index entries (tag, type, offset, count), then the store.
+fn rpm_header(tags: &[(u32, Tag<'_>)]) -> Vec<u8> {
+    let mut index = Vec::new();
+    let mut store: Vec<u8> = Vec::new();
+    for (tag, value) in tags {
+        let (kind, count): (u32, usize) = match value {
+            Tag::Str(_) => (6, 1),
+            Tag::Int32(values) => {
+                store.resize(store.len().next_multiple_of(4), 0);
+                (4, values.len())
+            }
+            Tag::Strings(values) => (8, values.len()),
+        };
+        for word in [
+            *tag,
+            kind,
+            u32::try_from(store.len()).unwrap(),
+            u32::try_from(count).unwrap(),
+        ] {
+            index.extend(word.to_be_bytes());
+        }
+        match value {
+            Tag::Str(text) => store.extend(text.as_bytes().iter().chain([&0])),
+            Tag::Int32(values) => values.iter().for_each(|v| store.extend(v.to_be_bytes())),
+            Tag::Strings(texts) => texts
+                .iter()
+                .for_each(|text| store.extend(text.as_bytes().iter().chain([&0]))),
+        }
+    }
+    let mut blob = Vec::new();
+    blob.extend(u32::try_from(tags.len()).unwrap().to_be_bytes());
+    blob.extend(u32::try_from(store.len()).unwrap().to_be_bytes());
+    blob.extend(index);
+    blob.extend(store);
+    blob
+}
+
+/// An rpmdb.sqlite as rpm leaves it: WAL journal mode, one header per row.
+fn rpmdb(headers: &[Vec<u8>]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rpmdb.sqlite");
+    let db = rusqlite::Connection::open(&path).unwrap();
+    db.pragma_update(None, "journal_mode", "WAL").unwrap();
+    db.execute_batch(
+        "CREATE TABLE 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);",
+    )
+    .unwrap();
+    for header in headers {
+        db.execute("INSERT INTO Packages (blob) VALUES (?1)", [header])
+            .unwrap();
+    }
+    db.close().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes[18], 2, "the database should be in WAL mode");
+    bytes
+}
+
+#[test]
+fn rpm_sqlite_database() {
+    let openssl = rpm_header(&[
+        (1000, Tag::Str("openssl-libs")),
+        (1001, Tag::Str("3.0.7")),
+        (1002, Tag::Str("24.el9")),
+        (1003, Tag::Int32(&[1])),
+        (1022, Tag::Str("x86_64")),
+        (1044, Tag::Str("openssl-3.0.7-24.el9.src.rpm")),
+        (1116, Tag::Int32(&[0, 1])),
+        (1117, Tag::Strings(&["libssl.so.3", "openssl.cnf"])),
+        (1118, Tag::Strings(&["/usr/lib64/", "/etc/pki/tls/"])),
+    ]);
+    let python = rpm_header(&[
+        (1000, Tag::Str("python3-requests")),
+        (1001, Tag::Str("2.25.1")),
+        (1002, Tag::Str("8.el9")),
+        (1022, Tag::Str("noarch")),
+        (1044, Tag::Str("python-requests-2.25.1-8.el9.src.rpm")),
+        (1116, Tag::Int32(&[0])),
+        (1117, Tag::Strings(&["METADATA"])),
+        (
+            1118,
+            Tag::Strings(&["/usr/lib/python3.9/site-packages/requests-2.25.1.dist-info/"]),
+        ),
+    ]);
+    let key = rpm_header(&[
+        (1000, Tag::Str("gpg-pubkey")),
+        (1001, Tag::Str("fd431d51")),
+        (1002, Tag::Str("4ae0493b")),
+    ]);
+    let inventory = image(vec![
+        Layer::new()
+            .file(
+                "etc/os-release",
+                b"NAME=\"Rocky Linux\"\nID=\"rocky\"\nVERSION_ID=\"9.3\"\n",
+            )
+            .file(
+                "usr/lib/sysimage/rpm/rpmdb.sqlite",
+                &rpmdb(&[openssl, python, key]),
+            )
+            .symlink("var/lib/rpm", "../../usr/lib/sysimage/rpm")
+            .file(
+                "usr/lib/python3.9/site-packages/requests-2.25.1.dist-info/METADATA",
+                &python_metadata("requests", "2.25.1"),
+            )
+            .report(),
+    ]);
+    assert_eq!(
+        names(&inventory, Ecosystem::Rpm),
+        ["openssl-libs", "python3-requests"]
+    );
+    let openssl = find(&inventory, Ecosystem::Rpm, "openssl-libs");
+    assert_eq!(openssl.version, "1:3.0.7-24.el9");
+    assert_eq!(
+        (
+            openssl.source_name.as_deref(),
+            openssl.source_version.as_deref()
+        ),
+        (Some("openssl"), Some("3.0.7-24.el9"))
+    );
+    assert_eq!(
+        openssl.purl,
+        "pkg:rpm/rocky/openssl-libs@1:3.0.7-24.el9?arch=x86_64&distro=rocky-9.3"
+    );
+    // The rpm owns the Python metadata, so requests is reported once, as an rpm.
+    assert!(names(&inventory, Ecosystem::PyPI).is_empty());
+}
+
+#[test]
+fn corrupt_rpm_database_is_an_issue() {
+    let report = Layer::new()
+        .file(
+            "var/lib/rpm/rpmdb.sqlite",
+            b"SQLite format 3\0 but nothing else",
+        )
+        .report();
+    assert_eq!(report.issues.len(), 1);
+    assert!(
+        report.issues[0]
+            .message
+            .starts_with("malformed rpm database"),
+        "{}",
+        report.issues[0].message
+    );
+}
