@@ -2,7 +2,7 @@
 
 use super::{
     Compression, Finding, Issue, LayerReport, Limits, apk, cargo_auditable, composer, dpkg, elf,
-    gem, golang, java, npm, os_release, path_hash, python, rpm,
+    gem, golang, java, npm, os_release, path_hash, python, rpm, rpm_legacy,
 };
 use crate::ScanError;
 use flate2::read::MultiGzDecoder;
@@ -283,6 +283,8 @@ enum Detector {
     Apk,
     Python,
     Npm,
+    RpmBdb,
+    RpmNdb,
     Gem,
     Composer,
 }
@@ -302,6 +304,10 @@ impl Detector {
             Some(Self::Python)
         } else if npm::is_manifest(path) {
             Some(Self::Npm)
+        } else if rpm_legacy::is_bdb(path) {
+            Some(Self::RpmBdb)
+        } else if rpm_legacy::is_ndb(path) {
+            Some(Self::RpmNdb)
         } else if gem::is_spec(path) {
             Some(Self::Gem)
         } else if composer::is_installed(path) {
@@ -321,6 +327,8 @@ impl Detector {
             Self::Apk => packages(apk::parse(data)?),
             Self::Python => packages(python::parse(data)?.into_iter().collect()),
             Self::Npm => packages(npm::parse(data)?.into_iter().collect()),
+            Self::RpmBdb => packages(rpm::parse_legacy(data, false)?),
+            Self::RpmNdb => packages(rpm::parse_legacy(data, true)?),
             Self::Gem => packages(vec![gem::parse(path, data)?]),
             Self::Composer => packages(composer::parse(data)?),
         })

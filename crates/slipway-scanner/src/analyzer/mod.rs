@@ -22,6 +22,7 @@ mod purl;
 mod python;
 mod rfc822;
 mod rpm;
+mod rpm_legacy;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! rpm: the SQLite package database (rpm 4.16 and later), read in memory. Its
 //! `Packages` table holds one rpm header blob per package.
 
-use super::{Ecosystem, FoundPackage};
+use super::{Ecosystem, FoundPackage, rpm_legacy};
 use crate::ScanError;
 use rusqlite::{Connection, OpenFlags};
 use std::io::{self, Read};
@@ -59,6 +59,25 @@ pub(super) fn parse_sqlite(reader: impl Read, size: u64) -> Result<Vec<FoundPack
         if let Some(package) = package(&blob).map_err(|detail| malformed(detail.to_owned()))? {
             packages.push(package);
         }
+    }
+    Ok(packages)
+}
+
+/// The packages of a Berkeley DB or NDB database held in memory.
+pub(super) fn parse_legacy(data: &[u8], ndb: bool) -> Result<Vec<FoundPackage>, ScanError> {
+    let malformed = |detail: &str| ScanError::Malformed {
+        what: "rpm database",
+        detail: detail.to_owned(),
+    };
+    let blobs = if ndb {
+        rpm_legacy::ndb_blobs(data)
+    } else {
+        rpm_legacy::bdb_blobs(data)
+    }
+    .map_err(malformed)?;
+    let mut packages = Vec::new();
+    for blob in blobs {
+        packages.extend(package(&blob).map_err(malformed)?);
     }
     Ok(packages)
 }

@@ -1309,3 +1309,152 @@ fn corrupt_rpm_database_is_an_issue() {
         report.issues[0].message
     );
 }
+
+/// A Berkeley DB hash file as rpm's `Packages`: a metadata page, one hash page of
+/// key/data pairs (the first value inline, the second spilling over two overflow pages),
+/// in the given byte order.
+fn bdb_packages(small: &[u8], large: &[u8], big_endian: bool) -> Vec<u8> {
+    const PAGE: usize = 512;
+    let u16_bytes = |value: usize| {
+        let value = u16::try_from(value).unwrap();
+        if big_endian {
+            value.to_be_bytes()
+        } else {
+            value.to_le_bytes()
+        }
+    };
+    let u32_bytes = |value: usize| {
+        let value = u32::try_from(value).unwrap();
+        if big_endian {
+            value.to_be_bytes()
+        } else {
+            value.to_le_bytes()
+        }
+    };
+    assert!(large.len() > PAGE - 26 && large.len() < 2 * (PAGE - 26));
+    let mut file = vec![0u8; PAGE * 4];
+    // Page 0: metadata.
+    file[12..16].copy_from_slice(&u32_bytes(0x0006_1561));
+    file[20..24].copy_from_slice(&u32_bytes(PAGE));
+    file[25] = 8;
+    file[32..36].copy_from_slice(&u32_bytes(3));
+    // Page 1: hash page, items stacked down from the page end.
+    let mut inline = vec![1u8];
+    inline.extend(small);
+    let mut offpage = vec![3u8, 0, 0, 0];
+    offpage.extend(u32_bytes(2));
+    offpage.extend(u32_bytes(large.len()));
+    let items: [Vec<u8>; 4] = [vec![1, 1, 0, 0, 0], inline, vec![1, 2, 0, 0, 0], offpage];
+    let page = &mut file[PAGE..2 * PAGE];
+    page[20..22].copy_from_slice(&u16_bytes(items.len()));
+    page[25] = 13;
+    let mut end = PAGE;
+    for (index, item) in items.iter().enumerate() {
+        let start = end - item.len();
+        page[start..end].copy_from_slice(item);
+        page[26 + index * 2..28 + index * 2].copy_from_slice(&u16_bytes(start));
+        end = start;
+    }
+    // Pages 2 and 3: the overflow chain.
+    let (head, tail) = large.split_at(PAGE - 26);
+    for (number, chunk, next) in [(2, head, 3), (3, tail, 0)] {
+        let page = &mut file[number * PAGE..(number + 1) * PAGE];
+        page[16..20].copy_from_slice(&u32_bytes(next));
+        page[22..24].copy_from_slice(&u16_bytes(chunk.len()));
+        page[25] = 7;
+        page[26..26 + chunk.len()].copy_from_slice(chunk);
+    }
+    file
+}
+
+/// An NDB `Packages.db`: header, one slot page, then a block per package.
+fn ndb_packages(blobs: &[&[u8]]) -> Vec<u8> {
+    let mut file = Vec::new();
+    file.extend(b"RpmP");
+    file.extend(0u32.to_le_bytes());
+    file.extend(7u32.to_le_bytes());
+    file.extend(1u32.to_le_bytes());
+    file.resize(32, 0);
+    let mut blocks = Vec::new();
+    let mut slots = Vec::new();
+    for (index, blob) in blobs.iter().enumerate() {
+        let offset = (4096 + blocks.len()) / 16;
+        slots.push((index + 1, offset));
+        blocks.extend(b"BlbS");
+        blocks.extend(u32::try_from(index + 1).unwrap().to_le_bytes());
+        blocks.extend(0u32.to_le_bytes());
+        blocks.extend(u32::try_from(blob.len()).unwrap().to_le_bytes());
+        blocks.extend(*blob);
+        blocks.resize(blocks.len().next_multiple_of(16), 0);
+    }
+    for slot in 0..(4096 - 32) / 16 {
+        let (package, offset) = slots.get(slot).copied().unwrap_or_default();
+        file.extend(b"Slot");
+        for word in [package, offset, 1] {
+            file.extend(u32::try_from(word).unwrap().to_le_bytes());
+        }
+    }
+    file.extend(blocks);
+    file
+}
+
+#[test]
+fn rpm_berkeley_db_and_ndb_databases() {
+    let bash = rpm_header(&[
+        (1000, Tag::Str("bash")),
+        (1001, Tag::Str("4.2.46")),
+        (1002, Tag::Str("34.el7")),
+        (1022, Tag::Str("x86_64")),
+        (1044, Tag::Str("bash-4.2.46-34.el7.src.rpm")),
+    ]);
+    let long_files: Vec<String> = (0..40).map(|n| format!("lib{n}.so")).collect();
+    let long_files: Vec<&str> = long_files.iter().map(String::as_str).collect();
+    let glibc = rpm_header(&[
+        (1000, Tag::Str("glibc")),
+        (1001, Tag::Str("2.17")),
+        (1002, Tag::Str("326.el7_9")),
+        (1022, Tag::Str("x86_64")),
+        (1044, Tag::Str("glibc-2.17-326.el7_9.src.rpm")),
+        (1116, Tag::Int32(&[0; 40])),
+        (1117, Tag::Strings(&long_files)),
+        (1118, Tag::Strings(&["/usr/lib64/"])),
+    ]);
+    for big_endian in [false, true] {
+        let report = Layer::new()
+            .file(
+                "var/lib/rpm/Packages",
+                &bdb_packages(&bash, &glibc, big_endian),
+            )
+            .report();
+        assert!(report.issues.is_empty(), "{:?}", report.issues);
+        let inventory = image(vec![report]);
+        assert_eq!(names(&inventory, Ecosystem::Rpm), ["bash", "glibc"]);
+        assert_eq!(
+            find(&inventory, Ecosystem::Rpm, "glibc").version,
+            "2.17-326.el7_9"
+        );
+    }
+
+    let inventory = image(vec![
+        Layer::new()
+            .file(
+                "usr/lib/sysimage/rpm/Packages.db",
+                &ndb_packages(&[&bash, &glibc]),
+            )
+            .report(),
+    ]);
+    assert_eq!(names(&inventory, Ecosystem::Rpm), ["bash", "glibc"]);
+    let bash = find(&inventory, Ecosystem::Rpm, "bash");
+    assert_eq!(
+        (bash.source_name.as_deref(), bash.version.as_str()),
+        (Some("bash"), "4.2.46-34.el7")
+    );
+
+    let corrupt = Layer::new()
+        .file("var/lib/rpm/Packages", b"\0\0\0\0 not a database")
+        .report();
+    assert_eq!(
+        corrupt.issues[0].message,
+        "malformed rpm database: not a Berkeley DB file"
+    );
+}
