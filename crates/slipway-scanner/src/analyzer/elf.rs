@@ -7,6 +7,9 @@ use std::io::{self, Read};
 /// The Go linker puts `.go.buildinfo` first in the writable segment; Go's own reader
 /// searches this much of it.
 const GO_SEARCH_BYTES: u64 = 64 << 10;
+/// What follows the loaded segments of a stripped binary (the `.dep-v0` section among
+/// it) is small; a longer tail is debug information, not worth holding.
+const TAIL_BYTES: u64 = 16 << 20;
 const PT_LOAD: u32 = 1;
 const PF_W: u32 = 2;
 
@@ -20,7 +23,8 @@ pub(super) struct Metadata {
 }
 
 /// Reads an ELF file of `size` bytes from its first byte. `None` when it is not ELF.
-/// At most `cap` bytes are held for any one range; larger ones are not collected.
+/// At most `cap` bytes (and [`TAIL_BYTES`] of the tail) are held for any one range;
+/// larger ones are not collected.
 pub(super) fn read_metadata(
     reader: &mut impl Read,
     size: u64,
@@ -69,7 +73,7 @@ pub(super) fn read_metadata(
         .max()
         .unwrap_or(stream.pos)
         .max(stream.pos);
-    if size > tail && size - tail <= cap {
+    if size > tail && size - tail <= cap.min(TAIL_BYTES) {
         wanted.push(Range::new(tail, size - tail));
     }
     // Go writes the section table right after the program headers instead.

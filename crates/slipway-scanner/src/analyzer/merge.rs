@@ -121,7 +121,7 @@ fn inventory<D: AsRef<str>, R: Borrow<LayerReport>>(
             continue;
         };
         for (package, layer) in found.iter().zip(&entry.introduced) {
-            if !package.ecosystem.is_os() && owned.contains(path) {
+            if !package.ecosystem.is_os() && is_owned(&owned, path) {
                 continue;
             }
             packages.push(package_of(
@@ -154,6 +154,16 @@ fn inventory<D: AsRef<str>, R: Borrow<LayerReport>>(
         packages,
         issues,
     }
+}
+
+/// Whether an OS package owns `path`. Package lists name `/bin/x` where a merged-/usr
+/// image keeps the file at `usr/bin/x`.
+fn is_owned(owned: &HashSet<&str>, path: &str) -> bool {
+    const MERGED: [&str; 6] = ["bin/", "sbin/", "lib/", "lib32/", "lib64/", "libx32/"];
+    owned.contains(path)
+        || path.strip_prefix("usr/").is_some_and(|rest| {
+            MERGED.iter().any(|dir| rest.starts_with(dir)) && owned.contains(rest)
+        })
 }
 
 fn package_of(found: &FoundPackage, path: &str, layer: &str, os: Option<&OsRelease>) -> Package {
@@ -248,6 +258,15 @@ mod tests {
             summary(&inventory),
             owned(&[("b", "1", "l2"), ("c", "1", "l1")])
         );
+    }
+
+    #[test]
+    fn merged_usr_paths_count_as_owned() {
+        let owned: HashSet<&str> = ["bin/tool", "usr/share/java/a.jar"].into_iter().collect();
+        assert!(is_owned(&owned, "usr/bin/tool"));
+        assert!(is_owned(&owned, "usr/share/java/a.jar"));
+        assert!(!is_owned(&owned, "usr/local/bin/tool"));
+        assert!(!is_owned(&owned, "usr/share/bin/tool"));
     }
 
     #[test]
