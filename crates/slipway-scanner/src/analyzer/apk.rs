@@ -1,6 +1,6 @@
 //! apk: `lib/apk/db/installed`.
 
-use super::{Ecosystem, FoundPackage};
+use super::{Ecosystem, FoundPackage, path_hash};
 use crate::ScanError;
 
 pub(super) const INSTALLED: &str = "lib/apk/db/installed";
@@ -28,8 +28,8 @@ pub(super) fn parse(data: &[u8]) -> Result<Vec<FoundPackage>, ScanError> {
                 "A" => package.arch = Some(value.to_owned()),
                 "o" => package.source_name = Some(value.to_owned()),
                 "F" => dir = value.to_owned(),
-                "R" if dir.is_empty() => package.files.push(value.to_owned()),
-                "R" => package.files.push(format!("{dir}/{value}")),
+                "R" if dir.is_empty() => package.files.push(path_hash(value)),
+                "R" => package.files.push(path_hash(&format!("{dir}/{value}"))),
                 _ => {}
             }
         }
@@ -79,7 +79,10 @@ R:afalg.so
         assert_eq!(packages[1].source_name.as_deref(), Some("openssl"));
         assert_eq!(
             packages[1].files,
-            ["lib/libcrypto.so.3", "usr/lib/engines-3/afalg.so"]
+            [
+                path_hash("lib/libcrypto.so.3"),
+                path_hash("usr/lib/engines-3/afalg.so")
+            ]
         );
     }
 

@@ -2,7 +2,7 @@
 //! files the packages own.
 
 use super::rfc822::{field, paragraphs};
-use super::{Ecosystem, FoundPackage};
+use super::{Ecosystem, FoundPackage, path_hash};
 use crate::ScanError;
 
 const STATUS: &str = "var/lib/dpkg/status";
@@ -74,8 +74,8 @@ pub(super) fn parse_status(data: &[u8]) -> Result<Vec<FoundPackage>, ScanError> 
     Ok(packages)
 }
 
-/// Owned paths, relative to the root like every path here.
-pub(super) fn parse_file_list(path: &str, data: &[u8]) -> Vec<String> {
+/// Hashes of the owned paths, taken relative to the root like every path here.
+pub(super) fn parse_file_list(path: &str, data: &[u8]) -> Vec<u64> {
     let text = String::from_utf8_lossy(data);
     let md5sums = path.ends_with(".md5sums");
     text.lines()
@@ -87,7 +87,7 @@ pub(super) fn parse_file_list(path: &str, data: &[u8]) -> Vec<String> {
                 line
             };
             let owned = owned.trim_start_matches('/');
-            (!owned.is_empty() && owned != ".").then(|| owned.to_owned())
+            (!owned.is_empty() && owned != ".").then(|| path_hash(owned))
         })
         .collect()
 }
@@ -164,14 +164,14 @@ Version: 3.7.9-2+deb12u2
     fn file_lists() {
         assert_eq!(
             parse_file_list("var/lib/dpkg/info/a.list", b"/.\n/usr\n/usr/bin/a\n"),
-            ["usr", "usr/bin/a"]
+            [path_hash("usr"), path_hash("usr/bin/a")]
         );
         assert_eq!(
             parse_file_list(
                 "var/lib/dpkg/status.d/a.md5sums",
                 b"d41d8cd98f00b204e9800998ecf8427e  usr/bin/a\n"
             ),
-            ["usr/bin/a"]
+            [path_hash("usr/bin/a")]
         );
     }
 }

@@ -1,7 +1,8 @@
 //! Stacking layer reports into an image inventory.
 
 use super::{
-    Finding, FoundPackage, Inventory, LayerIssue, LayerReport, OsRelease, Package, os_release, purl,
+    Finding, FoundPackage, Inventory, LayerIssue, LayerReport, OsRelease, Package, os_release,
+    path_hash, purl,
 };
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashSet};
@@ -102,15 +103,15 @@ fn inventory<D: AsRef<str>, R: Borrow<LayerReport>>(
             Finding::OsRelease(release) => Some(release.clone()),
             _ => None,
         });
-    let mut owned: HashSet<&str> = HashSet::new();
+    let mut owned: HashSet<u64> = HashSet::new();
     for entry in visible.values() {
         match entry.finding {
-            Finding::OwnedFiles { files } => owned.extend(files.iter().map(String::as_str)),
+            Finding::OwnedFiles { files } => owned.extend(files),
             Finding::Packages { packages } => owned.extend(
                 packages
                     .iter()
                     .filter(|p| p.ecosystem.is_os())
-                    .flat_map(|p| p.files.iter().map(String::as_str)),
+                    .flat_map(|p| &p.files),
             ),
             Finding::OsRelease(_) => {}
         }
@@ -158,11 +159,11 @@ fn inventory<D: AsRef<str>, R: Borrow<LayerReport>>(
 
 /// Whether an OS package owns `path`. Package lists name `/bin/x` where a merged-/usr
 /// image keeps the file at `usr/bin/x`.
-fn is_owned(owned: &HashSet<&str>, path: &str) -> bool {
+fn is_owned(owned: &HashSet<u64>, path: &str) -> bool {
     const MERGED: [&str; 6] = ["bin/", "sbin/", "lib/", "lib32/", "lib64/", "libx32/"];
-    owned.contains(path)
+    owned.contains(&path_hash(path))
         || path.strip_prefix("usr/").is_some_and(|rest| {
-            MERGED.iter().any(|dir| rest.starts_with(dir)) && owned.contains(rest)
+            MERGED.iter().any(|dir| rest.starts_with(dir)) && owned.contains(&path_hash(rest))
         })
 }
 
@@ -185,7 +186,7 @@ fn package_of(found: &FoundPackage, path: &str, layer: &str, os: Option<&OsRelea
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Ecosystem, path_hash};
+    use super::super::Ecosystem;
     use super::*;
 
     fn layer(findings: &[(&str, &[(&str, &str)])]) -> LayerReport {
@@ -262,7 +263,10 @@ mod tests {
 
     #[test]
     fn merged_usr_paths_count_as_owned() {
-        let owned: HashSet<&str> = ["bin/tool", "usr/share/java/a.jar"].into_iter().collect();
+        let owned: HashSet<u64> = ["bin/tool", "usr/share/java/a.jar"]
+            .into_iter()
+            .map(path_hash)
+            .collect();
         assert!(is_owned(&owned, "usr/bin/tool"));
         assert!(is_owned(&owned, "usr/share/java/a.jar"));
         assert!(!is_owned(&owned, "usr/local/bin/tool"));

@@ -116,9 +116,10 @@ pub enum Finding {
     Packages {
         packages: Vec<FoundPackage>,
     },
-    /// Files that OS packages own (dpkg `info/*.list`, distroless `status.d/*.md5sums`).
+    /// Files that OS packages own (dpkg `info/*.list`, distroless `status.d/*.md5sums`),
+    /// as [`path_hash`]es: lists of thousands of paths stay small in the cache.
     OwnedFiles {
-        files: Vec<String>,
+        files: Vec<u64>,
     },
 }
 
@@ -180,9 +181,10 @@ pub struct FoundPackage {
     /// Inside an archive: the path within it (a nested jar), joined to the file with `!/`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inner_path: Option<String>,
-    /// Files the package owns (apk and rpm list them with the package).
+    /// [`path_hash`]es of the files the package owns (apk and rpm list them with the
+    /// package).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub files: Vec<String>,
+    pub files: Vec<u64>,
 }
 
 impl FoundPackage {

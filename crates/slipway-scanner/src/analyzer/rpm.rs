@@ -1,7 +1,7 @@
 //! rpm: the SQLite package database (rpm 4.16 and later), read in memory. Its
 //! `Packages` table holds one rpm header blob per package.
 
-use super::{Ecosystem, FoundPackage, rpm_legacy};
+use super::{Ecosystem, FoundPackage, path_hash, rpm_legacy};
 use crate::ScanError;
 use rusqlite::{Connection, OpenFlags};
 use std::io::{self, Read};
@@ -140,9 +140,8 @@ fn package(blob: &[u8]) -> Result<Option<FoundPackage>, &'static str> {
         else {
             continue;
         };
-        package
-            .files
-            .push(format!("{}{base}", dir.trim_start_matches('/')));
+        let path = format!("{}{base}", dir.trim_start_matches('/'));
+        package.files.push(path_hash(&path));
     }
     Ok(Some(package))
 }
