@@ -850,8 +850,7 @@ fn go_binary_owned_by_a_dpkg_package_is_not_reported_twice() {
 }
 
 /// An ELF object whose `.dep-v0` section holds `json`, laid out as cargo-auditable does
-/// (zlib-compressed, a non-allocated section). Real `cargo auditable` output is checked
-/// once that tool is part of the test setup.
+/// (zlib-compressed, a non-allocated section), for machines without the tool.
 fn auditable_elf(json: &str) -> Vec<u8> {
     use object::write::Object;
     use object::{Architecture, BinaryFormat, Endianness, SectionFlags, SectionKind};
@@ -1456,5 +1455,54 @@ fn rpm_berkeley_db_and_ndb_databases() {
     assert_eq!(
         corrupt.issues[0].message,
         "malformed rpm database: not a Berkeley DB file"
+    );
+}
+
+/// A real `cargo auditable` build of a crate with one crates.io dependency, offline (the
+/// dependency comes from the local registry cache); skipped where the tool is missing.
+#[test]
+fn rust_binary_built_with_cargo_auditable() {
+    let tool = std::process::Command::new("cargo")
+        .args(["auditable", "--version"])
+        .output();
+    if !tool.is_ok_and(|output| output.status.success()) {
+        eprintln!("cargo-auditable is not installed: skipping the real-binary check");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(
+        dir.path().join("Cargo.toml"),
+        "[package]\nname = \"audited\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n\
+         [dependencies]\nhex = \"0.4\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("src/main.rs"),
+        "fn main() { println!(\"{}\", hex::encode(\"hi\")); }\n",
+    )
+    .unwrap();
+    let built = std::process::Command::new("cargo")
+        .args(["auditable", "build", "--release", "--offline", "--quiet"])
+        .current_dir(dir.path())
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let binary = std::fs::read(dir.path().join("target/release/audited")).unwrap();
+    let inventory = image(vec![
+        Layer::new()
+            .executable("usr/local/bin/audited", &binary)
+            .report(),
+    ]);
+    assert_eq!(names(&inventory, Ecosystem::CratesIo), ["hex"]);
+    assert!(
+        find(&inventory, Ecosystem::CratesIo, "hex")
+            .version
+            .starts_with("0.4.")
     );
 }
