@@ -3,7 +3,8 @@
 use super::{Ecosystem, FoundPackage, path_hash};
 use crate::ScanError;
 
-pub(super) const INSTALLED: &str = "lib/apk/db/installed";
+/// The database, and where merged-/usr Alpine keeps it.
+pub(super) const INSTALLED: [&str; 2] = ["lib/apk/db/installed", "usr/lib/apk/db/installed"];
 
 /// Packages with the files they own (`F:` names a directory, `R:` a file in it).
 pub(super) fn parse(data: &[u8]) -> Result<Vec<FoundPackage>, ScanError> {

@@ -4,6 +4,7 @@
 use super::{Ecosystem, FoundPackage};
 use crate::ScanError;
 use flate2::bufread::DeflateDecoder;
+use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Read};
 
 const EXTENSIONS: [&str; 5] = [".jar", ".war", ".ear", ".jpi", ".hpi"];
@@ -25,11 +26,17 @@ pub(super) fn is_archive(path: &str) -> bool {
 }
 
 /// The Maven artifacts in an archive and the archives nested in it. What was found
-/// before a corrupt entry is kept alongside the error.
-pub(super) fn packages(reader: &mut dyn Read) -> (Vec<FoundPackage>, Option<ScanError>) {
+/// before a corrupt entry is kept alongside the error. Entries are inflated only when
+/// read or when their size is unknown, and at most `budget` bytes in all, so that a zip
+/// bomb inside a layer costs no more than the layer limit allows.
+pub(super) fn packages(
+    reader: &mut dyn Read,
+    budget: u64,
+) -> (Vec<FoundPackage>, Option<ScanError>) {
     let mut found = Vec::new();
     let mut buffered = BufReader::with_capacity(64 << 10, reader);
-    let error = scan(&mut buffered, None, 0, &mut found)
+    let budget = Cell::new(budget);
+    let error = scan(&mut buffered, None, 0, &budget, &mut found)
         .err()
         .map(|err| ScanError::Malformed {
             what: "Java archive",
@@ -43,23 +50,33 @@ fn scan(
     reader: &mut dyn BufRead,
     inner_path: Option<&str>,
     depth: usize,
+    budget: &Cell<u64>,
     found: &mut Vec<FoundPackage>,
 ) -> io::Result<()> {
     let mut poms = Vec::new();
     let mut manifest = None;
     while let Some(entry) = next_entry(reader)? {
-        let mut data = entry_reader(reader, &entry)?;
-        if entry.name.starts_with("META-INF/maven/") && entry.name.ends_with("/pom.properties") {
+        let nested = is_archive(&entry.name) && depth < MAX_DEPTH;
+        let wanted = nested || entry.name == "META-INF/MANIFEST.MF" || is_pom(&entry.name);
+        if !wanted && !entry.descriptor {
+            io::copy(&mut reader.take(entry.compressed), &mut io::sink())?;
+            continue;
+        }
+        let mut data = Metered {
+            inner: entry_reader(reader, &entry)?,
+            budget,
+        };
+        if is_pom(&entry.name) {
             poms.extend(pom_properties(&read_small(&mut data)?));
         } else if entry.name == "META-INF/MANIFEST.MF" {
             manifest = manifest_artifact(&read_small(&mut data)?);
-        } else if is_archive(&entry.name) && depth < MAX_DEPTH {
+        } else if nested {
             let nested_path = match inner_path {
                 Some(outer) => format!("{outer}!/{}", entry.name),
                 None => entry.name.clone(),
             };
             let mut nested = BufReader::with_capacity(64 << 10, &mut data);
-            scan(&mut nested, Some(&nested_path), depth + 1, found)?;
+            scan(&mut nested, Some(&nested_path), depth + 1, budget, found)?;
         }
         // Whatever the entry's reader left unread must pass before the next header.
         io::copy(&mut data, &mut io::sink())?;
@@ -79,6 +96,28 @@ fn scan(
         found.push(package);
     }
     Ok(())
+}
+
+fn is_pom(name: &str) -> bool {
+    name.starts_with("META-INF/maven/") && name.ends_with("/pom.properties")
+}
+
+/// Counts inflated bytes against the archive's budget.
+struct Metered<'b, R> {
+    inner: R,
+    budget: &'b Cell<u64>,
+}
+
+impl<R: Read> Read for Metered<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        let left = self.budget.get().checked_sub(read as u64);
+        self.budget.set(left.unwrap_or_default());
+        match left {
+            Some(_) => Ok(read),
+            None => Err(invalid("inflates to more than the layer size limit")),
+        }
+    }
 }
 
 struct Entry {
@@ -254,9 +293,9 @@ mod tests {
 
     #[test]
     fn not_a_zip() {
-        let (found, error) = packages(&mut &b"PK\x03\x04short"[..]);
+        let (found, error) = packages(&mut &b"PK\x03\x04short"[..], 1 << 20);
         assert!(found.is_empty() && error.is_some());
-        let (found, error) = packages(&mut &b"hello"[..]);
+        let (found, error) = packages(&mut &b"hello"[..], 1 << 20);
         assert!(found.is_empty() && error.is_some());
     }
 }

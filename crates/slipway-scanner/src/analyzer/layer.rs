@@ -155,7 +155,7 @@ fn walk<R: Read>(archive: &mut tar::Archive<R>, limits: &Limits) -> io::Result<L
             Some(detector) => read_file(&mut entry, size, detector, &path, limits)?,
             None if rpm::is_sqlite_db(&path) => read_rpm_sqlite(&mut entry, size, limits)?,
             None if java::is_archive(&path) => {
-                let (found, error) = java::packages(&mut entry);
+                let (found, error) = java::packages(&mut entry, limits.max_layer_bytes);
                 // A jar cut short by a broken layer stream shows as a corrupt jar; the
                 // next tar header read reports the stream itself.
                 Outcome {
@@ -298,7 +298,7 @@ impl Detector {
                 dpkg::Kind::Status => Self::DpkgStatus,
                 dpkg::Kind::Files => Self::DpkgFiles,
             })
-        } else if path == apk::INSTALLED {
+        } else if apk::INSTALLED.contains(&path) {
             Some(Self::Apk)
         } else if python::is_metadata(path) {
             Some(Self::Python)

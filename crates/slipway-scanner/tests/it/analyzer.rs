@@ -1058,6 +1058,47 @@ fn java_archives_with_nested_jars() {
 }
 
 #[test]
+fn zip_bombs_inside_jars_cost_no_more_than_the_layer_limit() {
+    let zeros = vec![0u8; 32 << 20];
+    let shop = pom("com.example", "shop", "1.4.0");
+    let sized = jar(&[
+        ("big.bin", &zeros, false),
+        (
+            "META-INF/maven/com.example/shop/pom.properties",
+            &shop,
+            false,
+        ),
+    ]);
+    let streamed = streamed_jar(&[
+        ("big.bin", &zeros),
+        ("META-INF/maven/com.example/shop/pom.properties", &shop),
+    ]);
+    assert!(sized.len() < 1 << 20 && streamed.len() < 1 << 20);
+    let layer = Layer::new()
+        .file("srv/sized.jar", &sized)
+        .file("srv/streamed.jar", &streamed)
+        .tar();
+    let limits = Limits {
+        max_layer_bytes: 8 << 20,
+        ..Limits::default()
+    };
+    let report = analyze_layer(&layer[..], Compression::None, &limits).unwrap();
+    // Sizes in the headers let the bomb pass uninflated; without them it must be
+    // inflated to find its end, and the budget stops it.
+    assert!(report.findings.contains_key("srv/sized.jar"));
+    assert!(!report.findings.contains_key("srv/streamed.jar"));
+    assert_eq!(report.issues.len(), 1);
+    assert_eq!(report.issues[0].path, "srv/streamed.jar");
+    assert!(
+        report.issues[0]
+            .message
+            .contains("inflates to more than the layer size limit"),
+        "{:?}",
+        report.issues
+    );
+}
+
+#[test]
 fn jars_owned_by_dpkg_are_not_reported_twice() {
     let library = jar(&[(
         "META-INF/maven/org.yaml/snakeyaml/pom.properties",
