@@ -150,7 +150,10 @@ fn walk<R: Read>(archive: &mut tar::Archive<R>, limits: &Limits) -> io::Result<L
             continue;
         }
         let size = entry.size();
-        let executable = entry.header().mode().is_ok_and(|mode| mode & 0o111 != 0);
+        // A sparse file can claim any size at no cost; binaries are never sparse, and
+        // sniffing one could mean reading terabytes of holes.
+        let executable = kind != EntryType::GNUSparse
+            && entry.header().mode().is_ok_and(|mode| mode & 0o111 != 0);
         let outcome = match Detector::for_path(&path) {
             Some(detector) => read_file(&mut entry, size, detector, &path, limits)?,
             None if rpm::is_sqlite_db(&path) => read_rpm_sqlite(&mut entry, size, limits)?,
