@@ -69,16 +69,17 @@ pub(super) fn parse_legacy(data: &[u8], ndb: bool) -> Result<Vec<FoundPackage>, 
         what: "rpm database",
         detail: detail.to_owned(),
     };
-    let blobs = if ndb {
-        rpm_legacy::ndb_blobs(data)
+    let mut packages = Vec::new();
+    let mut each = |blob: &[u8]| {
+        packages.extend(package(blob)?);
+        Ok(())
+    };
+    if ndb {
+        rpm_legacy::ndb_blobs(data, &mut each)
     } else {
-        rpm_legacy::bdb_blobs(data)
+        rpm_legacy::bdb_blobs(data, &mut each)
     }
     .map_err(malformed)?;
-    let mut packages = Vec::new();
-    for blob in blobs {
-        packages.extend(package(&blob).map_err(malformed)?);
-    }
     Ok(packages)
 }
 

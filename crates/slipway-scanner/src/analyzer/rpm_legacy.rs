@@ -2,8 +2,6 @@
 //! older, Amazon Linux 2) and rpm's own NDB format (`Packages.db`, SUSE). Both are read
 //! from memory; each yields the same header blobs as the SQLite database.
 
-use std::collections::HashSet;
-
 const BDB_PATHS: [&str; 2] = ["var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages"];
 const NDB_PATHS: [&str; 2] = [
     "var/lib/rpm/Packages.db",
@@ -26,8 +24,11 @@ const PAGE_HASH: u8 = 13;
 const ITEM_KEYDATA: u8 = 1;
 const ITEM_OFFPAGE: u8 = 3;
 
+/// Hands `each` blob its caller reads, one at a time, so that only one is held.
+pub(super) type Each<'e> = dyn FnMut(&[u8]) -> Result<(), &'static str> + 'e;
+
 /// The values of a Berkeley DB hash database: the data half of every key/data pair.
-pub(super) fn bdb_blobs(data: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+pub(super) fn bdb_blobs(data: &[u8], each: &mut Each<'_>) -> Result<(), &'static str> {
     let meta = data.get(..64).ok_or("not a Berkeley DB file")?;
     // The database is in its creator's byte order; the magic number tells which.
     let big_endian = match meta[12..16].try_into().expect("four bytes") {
@@ -41,11 +42,16 @@ pub(super) fn bdb_blobs(data: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
         return Err("bad Berkeley DB page size");
     }
     let last_page = reader.u32(meta, 32) as usize;
+    if last_page >= data.len() / page_size {
+        return Err("Berkeley DB file is truncated");
+    }
+    // An overflow page belongs to one value: a page claimed twice is a loop or a trick
+    // to make a small file expand into many large values.
+    let mut claimed = vec![false; last_page + 1];
     let page_at = |number: usize| {
         data.get(number.checked_mul(page_size)?..)
             .and_then(|rest| rest.get(..page_size))
     };
-    let mut blobs = Vec::new();
     for number in 0..=last_page {
         let Some(page) = page_at(number) else {
             return Err("Berkeley DB file is truncated");
@@ -67,17 +73,23 @@ pub(super) fn bdb_blobs(data: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
                 .get(start..end.max(start))
                 .ok_or("Berkeley DB item is out of bounds")?;
             match item.first() {
-                Some(&ITEM_KEYDATA) => blobs.push(item[1..].to_vec()),
+                Some(&ITEM_KEYDATA) => each(&item[1..])?,
                 Some(&ITEM_OFFPAGE) if item.len() >= 12 => {
                     let first = reader.u32(item, 4) as usize;
                     let total = reader.u32(item, 8) as usize;
-                    blobs.push(overflow_chain(&page_at, reader, first, total, last_page)?);
+                    each(&overflow_chain(
+                        &page_at,
+                        reader,
+                        first,
+                        total,
+                        &mut claimed,
+                    )?)?;
                 }
                 _ => {}
             }
         }
     }
-    Ok(blobs)
+    Ok(())
 }
 
 /// Concatenates the overflow pages that hold one large value.
@@ -86,14 +98,14 @@ fn overflow_chain<'d>(
     reader: Endian,
     first: usize,
     total: usize,
-    last_page: usize,
+    claimed: &mut [bool],
 ) -> Result<Vec<u8>, &'static str> {
     let mut value = Vec::with_capacity(total.min(1 << 24));
-    let mut seen = HashSet::new();
     let mut number = first;
     while number != 0 && value.len() < total {
-        if number > last_page || !seen.insert(number) {
-            return Err("Berkeley DB overflow chain is broken");
+        match claimed.get_mut(number) {
+            Some(page) if !*page => *page = true,
+            _ => return Err("Berkeley DB overflow chain is broken"),
         }
         let data = page_at(number).ok_or("Berkeley DB file is truncated")?;
         if data[25] != PAGE_OVERFLOW {
@@ -153,7 +165,7 @@ const NDB_MAX_SLOT_PAGES: usize = 2048;
 
 /// The package blobs of an NDB database: slots after the header point to blocks, each a
 /// 16-byte blob header followed by the blob. All fields are little-endian.
-pub(super) fn ndb_blobs(data: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
+pub(super) fn ndb_blobs(data: &[u8], each: &mut Each<'_>) -> Result<(), &'static str> {
     let header = data.get(..NDB_HEADER).ok_or("not an rpm NDB database")?;
     let word = |bytes: &[u8], at: usize| {
         u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes")) as usize
@@ -168,7 +180,8 @@ pub(super) fn ndb_blobs(data: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
     let slots = data
         .get(NDB_HEADER..slot_pages * NDB_SLOT_PAGE)
         .ok_or("NDB database is truncated")?;
-    let mut blobs = Vec::new();
+    // Blobs do not overlap, so together they are no larger than the file.
+    let mut left = data.len();
     for slot in slots.chunks_exact(NDB_SLOT) {
         if &slot[..4] != NDB_SLOT_MAGIC {
             return Err("bad NDB slot");
@@ -191,9 +204,10 @@ pub(super) fn ndb_blobs(data: &[u8]) -> Result<Vec<Vec<u8>>, &'static str> {
             .get(start + 16..)
             .and_then(|rest| rest.get(..len))
             .ok_or("NDB blob is out of bounds")?;
-        blobs.push(blob.to_vec());
+        left = left.checked_sub(len).ok_or("NDB blobs overlap")?;
+        each(blob)?;
     }
-    Ok(blobs)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -202,14 +216,18 @@ mod tests {
 
     #[test]
     fn garbage_is_refused() {
-        assert!(bdb_blobs(b"short").is_err());
-        assert!(bdb_blobs(&[0u8; 4096]).is_err());
-        assert!(ndb_blobs(&[0u8; 64]).is_err());
+        let mut ignore = |_: &[u8]| Ok(());
+        assert!(bdb_blobs(b"short", &mut ignore).is_err());
+        assert!(bdb_blobs(&[0u8; 4096], &mut ignore).is_err());
+        assert!(ndb_blobs(&[0u8; 64], &mut ignore).is_err());
         let mut ndb = b"RpmP".to_vec();
         ndb.extend([0u8; 8]);
         ndb.extend(u32::MAX.to_le_bytes());
         ndb.resize(4096, 0);
-        assert_eq!(ndb_blobs(&ndb).unwrap_err(), "bad NDB slot page count");
+        assert_eq!(
+            ndb_blobs(&ndb, &mut ignore).unwrap_err(),
+            "bad NDB slot page count"
+        );
     }
 
     #[test]
@@ -221,6 +239,24 @@ mod tests {
         data[page_size + 16] = 1;
         let page = |number: usize| data.get(number * page_size..(number + 1) * page_size);
         let reader = Endian { big_endian: false };
-        assert!(overflow_chain(&page, reader, 1, 100_000, 1).is_err());
+        assert!(overflow_chain(&page, reader, 1, 100_000, &mut [false; 2]).is_err());
+    }
+
+    #[test]
+    fn an_overflow_page_serves_one_value_only() {
+        let page_size = 512;
+        let mut data = vec![0u8; page_size * 2];
+        data[page_size + 25] = PAGE_OVERFLOW;
+        data[page_size + 22] = 10;
+        let page = |number: usize| data.get(number * page_size..(number + 1) * page_size);
+        let reader = Endian { big_endian: false };
+        let mut claimed = [false; 2];
+        assert_eq!(
+            overflow_chain(&page, reader, 1, 10, &mut claimed)
+                .unwrap()
+                .len(),
+            10
+        );
+        assert!(overflow_chain(&page, reader, 1, 10, &mut claimed).is_err());
     }
 }
