@@ -1568,3 +1568,106 @@ fn rust_binary_built_with_cargo_auditable() {
             .starts_with("0.4.")
     );
 }
+
+/// A database written by rpm itself, where rpm's tools are installed: one package built
+/// with rpmbuild and recorded with `rpm --justdb`; skipped elsewhere.
+#[test]
+fn rpm_database_written_by_rpm() {
+    let has = |tool: &str| {
+        std::process::Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !has("rpm") || !has("rpmbuild") {
+        eprintln!("rpm tools are not installed: skipping the real rpm database check");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().display().to_string();
+    let spec = dir.path().join("hello.spec");
+    std::fs::write(
+        &spec,
+        "Name: hello-scan\nVersion: 1.2.3\nRelease: 4.test\nEpoch: 2\nSummary: test\nLicense: MIT\n\
+         BuildArch: noarch\n\n%description\nTest.\n\n%install\n\
+         mkdir -p %{buildroot}/usr/lib/python3.9/site-packages/hello_scan-1.2.3.dist-info\n\
+         printf 'Metadata-Version: 2.1\\nName: hello-scan\\nVersion: 1.2.3\\n' > \
+         %{buildroot}/usr/lib/python3.9/site-packages/hello_scan-1.2.3.dist-info/METADATA\n\n\
+         %files\n/usr/lib/python3.9/site-packages/hello_scan-1.2.3.dist-info/METADATA\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    let topdir = format!("_topdir {top}");
+    let tmppath = format!("_tmppath {top}");
+    run(&[
+        "rpmbuild",
+        "--define",
+        &topdir,
+        "--define",
+        &tmppath,
+        "-bb",
+        spec.to_str().unwrap(),
+    ]);
+    let db = dir.path().join("db");
+    let dbpath = db.to_str().unwrap();
+    let rpm = dir
+        .path()
+        .join("RPMS/noarch/hello-scan-1.2.3-4.test.noarch.rpm");
+    run(&[
+        "rpm",
+        "--define",
+        "_db_backend sqlite",
+        "--dbpath",
+        dbpath,
+        "--initdb",
+    ]);
+    run(&[
+        "rpm",
+        "--define",
+        "_db_backend sqlite",
+        "--dbpath",
+        dbpath,
+        "-i",
+        "--justdb",
+        "--nodeps",
+        rpm.to_str().unwrap(),
+    ]);
+
+    let inventory = image(vec![
+        Layer::new()
+            .file(
+                "var/lib/rpm/rpmdb.sqlite",
+                &std::fs::read(db.join("rpmdb.sqlite")).unwrap(),
+            )
+            .file(
+                "usr/lib/python3.9/site-packages/hello_scan-1.2.3.dist-info/METADATA",
+                &python_metadata("hello-scan", "1.2.3"),
+            )
+            .report(),
+    ]);
+    assert!(inventory.issues.is_empty(), "{:?}", inventory.issues);
+    let package = find(&inventory, Ecosystem::Rpm, "hello-scan");
+    assert_eq!(package.version, "2:1.2.3-4.test");
+    assert_eq!(package.arch.as_deref(), Some("noarch"));
+    assert_eq!(
+        (
+            package.source_name.as_deref(),
+            package.source_version.as_deref()
+        ),
+        (Some("hello-scan"), Some("1.2.3-4.test"))
+    );
+    assert!(
+        names(&inventory, Ecosystem::PyPI).is_empty(),
+        "the rpm owns the Python metadata"
+    );
+}
