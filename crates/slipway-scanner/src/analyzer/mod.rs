@@ -37,7 +37,8 @@ pub const ANALYZER_VERSION: u32 = 1;
 /// Bounds on what one layer may cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Decompressed bytes read from one layer before the scan gives up on it.
+    /// Decompressed bytes read from one layer before the scan gives up on it; also
+    /// what the archives inside it (jars) may inflate to.
     pub max_layer_bytes: u64,
     /// Largest file a detector reads into memory; larger ones are skipped with an issue.
     pub max_file_bytes: u64,

@@ -135,7 +135,6 @@ Status: install ok installed
 Priority: optional
 Section: libs
 Installed-Size: 168
-Maintainer: Mark Brown <broonie@debian.org>
 Architecture: amd64
 Multi-Arch: same
 Source: zlib
@@ -153,7 +152,6 @@ Status: install ok installed
 Priority: optional
 Section: libs
 Installed-Size: 6089
-Maintainer: Debian OpenSSL Team <pkg-openssl-devel@alioth-lists.debian.net>
 Architecture: amd64
 Multi-Arch: same
 Source: openssl
@@ -166,7 +164,6 @@ Status: install ok installed
 Priority: optional
 Section: python
 Installed-Size: 67
-Maintainer: Debian Python Team <team+python@tracker.debian.org>
 Architecture: all
 Source: six
 Version: 1.16.0-4
@@ -304,7 +301,6 @@ I:667648
 T:the musl c library (libc) implementation
 L:MIT
 o:musl
-m:Natanael Copa <ncopa@alpinelinux.org>
 t:1705951128
 F:lib
 R:ld-musl-x86_64.so.1
