@@ -34,4 +34,16 @@ pub enum ScanError {
         path: PathBuf,
         source: zip::result::ZipError,
     },
+    /// The layer decompresses to more bytes than the configured limit allows.
+    #[error("layer decompresses to more than {limit} bytes (a decompression bomb?)")]
+    LayerTooLarge { limit: u64 },
+    /// The layer stream ended early or does not decode.
+    #[error("layer is truncated or corrupt: {0}")]
+    CorruptLayer(String),
+    /// A file inside a layer that a detector would read is over the per-file limit.
+    #[error("{size} bytes, over the {limit}-byte file limit: skipped")]
+    TooLarge { size: u64, limit: u64 },
+    /// A file inside a layer that a detector reads does not parse.
+    #[error("malformed {what}: {detail}")]
+    Malformed { what: &'static str, detail: String },
 }

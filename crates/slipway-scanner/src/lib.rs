@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod analyzer;
 pub mod cvss;
 mod error;
 pub mod matcher;

@@ -1,3 +1,4 @@
+mod analyzer;
 mod cvss;
 mod feed;
 mod matcher;
