@@ -45,13 +45,18 @@ const MAX_CORRECTIONS: usize = 3;
 /// How stale another replica's additions to the vocabulary may be.
 const VOCABULARY_TTL: Duration = Duration::from_secs(30);
 
-/// Sorted indexed words and when they were loaded.
-type Loaded = Option<(Instant, Arc<Vec<String>>)>;
+/// The indexed words worth correcting towards (no digits: product numbers and versions
+/// are taken as typed), sorted, each with the set of letters it uses.
+struct Words {
+    loaded: Instant,
+    sorted: Vec<String>,
+    letters: Vec<u64>,
+}
 
 /// The indexed words, for spelling correction; reloaded when stale or after a local change.
 #[derive(Clone, Default)]
 pub struct Vocabulary {
-    inner: Arc<RwLock<Loaded>>,
+    inner: Arc<RwLock<Option<Arc<Words>>>>,
 }
 
 impl Vocabulary {
@@ -59,20 +64,41 @@ impl Vocabulary {
         *self.inner.write().expect("vocabulary lock") = None;
     }
 
-    async fn words(&self, db: &Db) -> Result<Arc<Vec<String>>, CatalogError> {
-        if let Some((loaded, words)) = self.inner.read().expect("vocabulary lock").as_ref()
-            && loaded.elapsed() < VOCABULARY_TTL {
-                return Ok(words.clone());
-            }
-        let mut terms = db.search_terms().await?;
-        terms.sort();
-        let terms = Arc::new(terms);
-        *self.inner.write().expect("vocabulary lock") = Some((Instant::now(), terms.clone()));
-        Ok(terms)
+    async fn words(&self, db: &Db) -> Result<Arc<Words>, CatalogError> {
+        if let Some(words) = self.inner.read().expect("vocabulary lock").as_ref()
+            && words.loaded.elapsed() < VOCABULARY_TTL
+        {
+            return Ok(words.clone());
+        }
+        let mut sorted = db.search_terms().await?;
+        sorted.sort();
+        let letters = sorted.iter().map(|w| letter_set(w)).collect();
+        let words = Arc::new(Words { loaded: Instant::now(), sorted, letters });
+        *self.inner.write().expect("vocabulary lock") = Some(words.clone());
+        Ok(words)
     }
 }
 
+/// Which characters a word uses, folded into 64 bits. One edit changes at most two bits
+/// (a substitution drops one and adds one), so words whose sets differ in more than
+/// `2 * edits` bits are skipped without computing their distance.
+fn letter_set(word: &str) -> u64 {
+    word.chars().fold(0, |set, c| set | 1 << (c as u32 % 64))
+}
+
 impl SearchParams {
+    pub fn has_words(&self) -> bool {
+        words(&self.q).next().is_some()
+    }
+
+    /// What identifies this search among others: its words as the index sees them, and
+    /// its filters as given.
+    pub(crate) fn cache_key(&self) -> String {
+        let q: Vec<String> = words(&self.q).take(12).collect();
+        let SearchParams { category, certified, product_type, trust, pricing, platform, publisher, sort, .. } = self;
+        format!("{q:?} {category:?} {certified:?} {product_type:?} {trust:?} {pricing:?} {platform:?} {publisher:?} {sort:?}")
+    }
+
     /// The database's search, with filters validated and query words corrected.
     /// `prefix_last` treats the last word as still being typed (typeahead).
     pub(crate) async fn spec(&self, db: &Db, vocabulary: &Vocabulary, prefix_last: bool) -> Result<SearchSpec, CatalogError> {
@@ -118,7 +144,7 @@ impl SearchParams {
         } else {
             let vocabulary = vocabulary.words(db).await?;
             let last = typed.len() - 1;
-            typed.iter().enumerate().map(|(i, w)| correct(w, &vocabulary, prefix_last && i == last)).collect()
+            typed.iter().enumerate().map(|(i, w)| correct(w, &vocabulary.sorted, &vocabulary.letters, prefix_last && i == last)).collect()
         };
         Ok(SearchSpec {
             words: query_words,
@@ -140,7 +166,7 @@ impl SearchParams {
 /// A query word and, when the index does not know it, the known words it is likely a
 /// misspelling of. A word being typed matches as a prefix and is never corrected while
 /// some indexed word starts with it.
-fn correct(word: &str, vocabulary: &[String], prefix: bool) -> QueryWord {
+fn correct(word: &str, vocabulary: &[String], letters: &[u64], prefix: bool) -> QueryWord {
     let known = if prefix {
         let start = vocabulary.partition_point(|v| v.as_str() < word);
         vocabulary.get(start).is_some_and(|v| v.starts_with(word))
@@ -152,10 +178,12 @@ fn correct(word: &str, vocabulary: &[String], prefix: bool) -> QueryWord {
         return QueryWord { alternatives: vec![word.to_owned()], prefix };
     }
     let budget = if word.chars().count() <= SHORT_WORD { 1 } else { 2 };
+    let word_letters = letter_set(word);
     let mut scored: Vec<(usize, &String)> = vocabulary
         .iter()
-        .filter(|v| v.len().abs_diff(word.len()) <= budget)
-        .filter_map(|v| {
+        .zip(letters)
+        .filter(|(v, l)| v.len().abs_diff(word.len()) <= budget && (*l ^ word_letters).count_ones() as usize <= 2 * budget)
+        .filter_map(|(v, _)| {
             let d = strsim::damerau_levenshtein(word, v);
             (d <= budget).then_some((d, v))
         })
@@ -176,6 +204,11 @@ mod tests {
         let mut v: Vec<String> = ["postgres", "redis", "nginx", "database", "monitoring", "nimbus", "graph"].map(String::from).to_vec();
         v.sort();
         v
+    }
+
+    fn correct(word: &str, vocabulary: &[String], prefix: bool) -> QueryWord {
+        let letters: Vec<u64> = vocabulary.iter().map(|w| letter_set(w)).collect();
+        super::correct(word, vocabulary, &letters, prefix)
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use slipway_auth::access::{OrgRole, SiteRole, Subject};
 use slipway_auth::{random_secret, token_hash, AuthService};
-use slipway_db::{AccountRecord, Db, ListingRecord, MediaRecord, PublisherRecord, SearchDocument, TierRecord};
+use slipway_db::{AccountRecord, Db, Facet, ListingRecord, MediaRecord, PublisherRecord, SearchDocument, TierRecord};
 use slipway_oci::{RepoName, Tag};
 use slipway_storage::BlobStore;
 
@@ -153,7 +153,8 @@ impl Catalog {
         }
         let email_changed = existing.as_ref().is_none_or(|p| p.email != profile.email || p.email_verified_at.is_none());
         self.db.put_publisher(&profile).await?;
-        self.changed();
+        // Its listings are found by the publisher's display name too.
+        self.reindex_publisher(org).await?;
         if email_changed {
             self.send_publisher_verification(org, &profile.email, base_url).await?;
         }
@@ -212,8 +213,7 @@ impl Catalog {
         }
         let level = if verified { TrustLevel::Verified } else { TrustLevel::Community };
         self.db.set_publisher_trust_level(org, level.as_str()).await?;
-        self.changed();
-        Ok(())
+        self.reindex_publisher(org).await
     }
 
     // ---- listings ----------------------------------------------------------------------------
@@ -417,9 +417,8 @@ impl Catalog {
         }
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         let badges: BTreeSet<&str> = badges.iter().map(|b| b.as_str()).collect();
-        self.db.set_listing_badges(&record.id, &json(&badges)).await?;
-        self.changed();
-        Ok(())
+        self.db.set_listing_badges(&record.id, &json(&badges), badges.contains(Badge::Certified.as_str())).await?;
+        self.reindex(&record.id).await
     }
 
     pub async fn set_featured(&self, actor: Actor<'_>, publisher: &str, slug: &str, featured: bool) -> Result<(), CatalogError> {
@@ -428,8 +427,7 @@ impl Catalog {
         }
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         self.db.set_listing_featured(&record.id, featured).await?;
-        self.changed();
-        Ok(())
+        self.reindex(&record.id).await
     }
 
     pub async fn set_official(&self, actor: Actor<'_>, publisher: &str, slug: &str) -> Result<(), CatalogError> {
@@ -438,8 +436,7 @@ impl Catalog {
         }
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         self.db.set_listing_trust_level(&record.id, TrustLevel::Official.as_str()).await?;
-        self.changed();
-        Ok(())
+        self.reindex(&record.id).await
     }
 
     // ---- licenses --------------------------------------------------------------------------
@@ -470,46 +467,85 @@ impl Catalog {
 
     /// Published listings matching `params`; `offset`/`limit` page through them.
     pub async fn search(&self, params: &SearchParams, offset: i64, limit: i64) -> Result<SearchPage, CatalogError> {
-        let mut spec = params.spec(&self.db, &self.vocabulary, false).await?;
-        spec.offset = offset.max(0);
-        spec.limit = limit.clamp(1, 100);
-        let page = self.run_search(&spec).await?;
+        let (offset, limit) = (offset.max(0), limit.clamp(1, 100));
+        let page = self.cached_search(params, false, offset, limit).await?;
         Ok(SearchPage { items: page.0.clone(), total: page.1 })
     }
 
     /// Typeahead: up to `limit` listings for what is being typed.
     pub async fn suggest(&self, q: &str, limit: i64) -> Result<Vec<Listing>, CatalogError> {
         let params = SearchParams { q: q.to_owned(), ..SearchParams::default() };
-        let mut spec = params.spec(&self.db, &self.vocabulary, true).await?;
-        if spec.words.is_empty() {
+        if !params.has_words() {
             return Ok(Vec::new());
         }
-        spec.limit = limit.clamp(1, 20);
-        Ok(self.run_search(&spec).await?.0.clone())
+        Ok(self.cached_search(&params, true, 0, limit.clamp(1, 20)).await?.0.clone())
     }
 
     /// Featured listings for the home page.
     pub async fn featured(&self, limit: i64) -> Result<Vec<Listing>, CatalogError> {
-        let spec = slipway_db::SearchSpec { featured: true, limit, ..Default::default() };
-        Ok(self.run_search(&spec).await?.0.clone())
+        let catalog = self.clone();
+        let compute = move || async move {
+            let spec = slipway_db::SearchSpec { featured: true, limit, ..Default::default() };
+            catalog.run_search(&spec).await
+        };
+        Ok(self.results.get_or_compute(format!("featured {limit}"), compute).await?.0.clone())
     }
 
-    /// A search, served from the recent results when the same one ran moments ago.
+    /// A search, served from the recent results when the same one was asked moments ago.
+    /// The key is what was asked, so a cached page skips spelling correction too.
+    async fn cached_search(&self, params: &SearchParams, prefix_last: bool, offset: i64, limit: i64) -> Result<crate::cache::Page, CatalogError> {
+        let key = format!("{} {prefix_last} {offset} {limit}", params.cache_key());
+        let (catalog, params) = (self.clone(), params.clone());
+        let compute = move || async move {
+            let mut spec = params.spec(&catalog.db, &catalog.vocabulary, prefix_last).await?;
+            spec.offset = offset;
+            spec.limit = limit;
+            catalog.run_search(&spec).await
+        };
+        self.results.get_or_compute(key, compute).await
+    }
+
     async fn run_search(&self, spec: &slipway_db::SearchSpec) -> Result<crate::cache::Page, CatalogError> {
-        let key = format!("{spec:?}");
-        if let Some(page) = self.results.get(&key) {
-            return Ok(page);
-        }
         let (rows, total) = self.db.search(spec).await?;
-        let page = Arc::new((self.assemble_all(rows).await?, total));
-        self.results.put(key, page.clone());
-        Ok(page)
+        Ok(Arc::new((self.assemble_all(rows).await?, total)))
     }
 
     /// After any change that search results show.
     fn changed(&self) {
         self.vocabulary.invalidate();
         self.results.clear();
+    }
+
+    /// Brings a listing's search index entry up to date with its record.
+    async fn reindex(&self, listing_id: &str) -> Result<(), CatalogError> {
+        if let Some(record) = self.db.listing_by_id(listing_id).await? {
+            let (doc, terms) = search_document(&record, &record.publisher_name);
+            self.db.reindex_listing(listing_id, &doc.borrowed(), &terms).await?;
+        }
+        self.changed();
+        Ok(())
+    }
+
+    async fn reindex_publisher(&self, org: &str) -> Result<(), CatalogError> {
+        for record in self.db.listings_of(org).await? {
+            let (doc, terms) = search_document(&record, &record.publisher_name);
+            self.db.reindex_listing(&record.id, &doc.borrowed(), &terms).await?;
+        }
+        self.changed();
+        Ok(())
+    }
+
+    /// Indexes the published listings the search index lacks (a migration that changes
+    /// the index's shape empties it; the server calls this at start). Returns how many.
+    pub async fn repair_search_index(&self) -> Result<usize, CatalogError> {
+        let missing = self.db.unindexed_listings().await?;
+        for (done, id) in missing.iter().enumerate() {
+            self.reindex(id).await?;
+            if (done + 1) % 1_000 == 0 {
+                tracing::info!(indexed = done + 1, of = missing.len(), "rebuilding the search index");
+            }
+        }
+        Ok(missing.len())
     }
 
     /// Every category with how many published products it has.
@@ -569,6 +605,7 @@ impl Catalog {
         let platforms = json(&platforms);
         if platforms != json(&listing.platforms) {
             self.db.set_listing_platforms(listing_id, &platforms).await?;
+            self.reindex(listing_id).await?;
         }
         Ok(())
     }
@@ -707,6 +744,7 @@ struct OwnedDocument {
     publisher: String,
     short_description: String,
     long_description: String,
+    facets: String,
 }
 
 impl OwnedDocument {
@@ -717,8 +755,23 @@ impl OwnedDocument {
             publisher: &self.publisher,
             short_description: &self.short_description,
             long_description: &self.long_description,
+            facets: &self.facets,
         }
     }
+}
+
+/// The listing's filterable properties, as the search index holds them.
+fn facets(r: &ListingRecord) -> Vec<String> {
+    let mut facets = vec![
+        Facet::Category.word(&r.category),
+        Facet::ProductType.word(&r.product_type),
+        Facet::TrustLevel.word(&r.trust_level),
+        Facet::Publisher.word(&r.publisher),
+    ];
+    facets.extend(list(&r.platforms).iter().map(|p| Facet::Platform.word(p)));
+    let flags = [(r.certified, Facet::Certified), (r.featured, Facet::Featured), (r.free, Facet::Free), (r.paid, Facet::Paid)];
+    facets.extend(flags.into_iter().filter(|(on, _)| *on == 1).map(|(_, facet)| facet.flag()));
+    facets
 }
 
 fn search_document(r: &ListingRecord, publisher_name: &str) -> (OwnedDocument, Vec<String>) {
@@ -730,6 +783,7 @@ fn search_document(r: &ListingRecord, publisher_name: &str) -> (OwnedDocument, V
         publisher: tokenised(&format!("{publisher_name} {}", r.publisher)),
         short_description: tokenised(&r.short_description),
         long_description: tokenised(&r.long_description),
+        facets: facets(r).join(" "),
     };
     let terms = text::vocabulary([doc.name.as_str(), doc.tags.as_str(), doc.publisher.as_str(), doc.short_description.as_str()]);
     (doc, terms)

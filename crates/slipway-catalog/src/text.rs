@@ -23,13 +23,14 @@ pub fn tokenised(text: &str) -> String {
     words(text).collect::<Vec<_>>().join(" ")
 }
 
-/// Words worth offering as spelling corrections: at least three letters.
+/// Words worth offering as spelling corrections: at least three letters, no digits
+/// (product numbers and versions are never corrected).
 pub fn vocabulary<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut seen = HashSet::new();
     texts
         .into_iter()
         .flat_map(words)
-        .filter(|w| w.len() >= 3 && seen.insert(w.clone()))
+        .filter(|w| w.len() >= 3 && !w.bytes().any(|b| b.is_ascii_digit()) && seen.insert(w.clone()))
         .collect()
 }
 

@@ -53,6 +53,8 @@ pub struct ListingRecord {
     pub product_type: String,
     pub trust_level: String,
     pub badges: String,
+    /// 1 when `badges` holds "certified": a column of its own for the browse index.
+    pub certified: i64,
     pub platforms: String,
     pub license_version: i64,
     pub featured: i64,
@@ -69,7 +71,7 @@ pub struct ListingRecord {
 
 const LISTING_COLUMNS: &str = "l.id, l.publisher, l.name, l.slug, l.logo, l.short_description, l.category, l.search_tags, \
      l.long_description, l.screenshots, l.support_url, l.support_email, l.support_info, l.sla, l.install_instructions, \
-     l.product_type, l.trust_level, l.badges, l.platforms, l.license_version, l.featured, l.free, l.paid, l.pulls, \
+     l.product_type, l.trust_level, l.badges, l.certified, l.platforms, l.license_version, l.featured, l.free, l.paid, l.pulls, \
      l.status, l.created_at, l.updated_at, l.published_at, COALESCE(p.display_name, l.publisher) AS publisher_name";
 
 /// Listings with their publisher's display name.
@@ -125,6 +127,46 @@ pub struct SearchDocument<'a> {
     pub publisher: &'a str,
     pub short_description: &'a str,
     pub long_description: &'a str,
+    /// The listing's facet words (see [`Facet`]), space-separated.
+    pub facets: &'a str,
+}
+
+/// A filterable property of a listing. The search index holds each as a word of its own
+/// (`key` + `0` + the value in hex: a token both engines keep whole, which no value can
+/// forge), so searches with filters are answered by the index alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Facet {
+    Category,
+    ProductType,
+    TrustLevel,
+    Publisher,
+    Platform,
+    Certified,
+    Featured,
+    Free,
+    Paid,
+}
+
+impl Facet {
+    /// The index word for this facet with `value` (flags take any fixed value).
+    pub fn word(self, value: &str) -> String {
+        let key = match self {
+            Facet::Category => "category",
+            Facet::ProductType => "type",
+            Facet::TrustLevel => "trust",
+            Facet::Publisher => "publisher",
+            Facet::Platform => "platform",
+            Facet::Certified => "certified",
+            Facet::Featured => "featured",
+            Facet::Free => "free",
+            Facet::Paid => "paid",
+        };
+        format!("{key}0{}", hex::encode(value))
+    }
+
+    pub fn flag(self) -> String {
+        self.word("1")
+    }
 }
 
 /// One word of a query: any of `alternatives` (a word and its spelling corrections)
@@ -257,16 +299,18 @@ impl Db {
         sqlx::query(
             "INSERT INTO listings (id, publisher, name, slug, logo, short_description, category, search_tags, long_description,
                  screenshots, support_url, support_email, support_info, sla, install_instructions, product_type, trust_level,
-                 badges, platforms, license_version, featured, free, paid, pulls, status, created_at, updated_at, published_at)
+                 badges, platforms, license_version, featured, free, paid, pulls, status, created_at, updated_at, published_at,
+                 certified)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                 $23, $24, $25, $26, $27, $28)
+                 $23, $24, $25, $26, $27, $28, $29)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, logo = excluded.logo,
                  short_description = excluded.short_description, category = excluded.category,
                  search_tags = excluded.search_tags, long_description = excluded.long_description,
                  screenshots = excluded.screenshots, support_url = excluded.support_url,
                  support_email = excluded.support_email, support_info = excluded.support_info, sla = excluded.sla,
                  install_instructions = excluded.install_instructions, product_type = excluded.product_type,
-                 trust_level = excluded.trust_level, badges = excluded.badges, platforms = excluded.platforms,
+                 trust_level = excluded.trust_level, badges = excluded.badges, certified = excluded.certified,
+                 platforms = excluded.platforms,
                  featured = excluded.featured, free = excluded.free, paid = excluded.paid,
                  updated_at = excluded.updated_at",
         )
@@ -298,6 +342,7 @@ impl Db {
         .bind(l.created_at)
         .bind(l.updated_at)
         .bind(l.published_at)
+        .bind(l.certified)
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, format!("{}/{} already exists", l.publisher, l.slug)))?;
@@ -353,25 +398,26 @@ impl Db {
         self.unindex_listing(tx, id).await?;
         let insert = match self.backend {
             Backend::Sqlite => {
-                "INSERT INTO listing_search (listing_id, name, tags, publisher, short_description, long_description)
+                "INSERT INTO listing_search (name, tags, publisher, short_description, long_description, facets)
                  VALUES ($1, $2, $3, $4, $5, $6)"
             }
             Backend::Postgres => {
-                "INSERT INTO listing_search (listing_id, document) VALUES ($1,
-                     setweight(to_tsvector('simple', $2), 'A') || setweight(to_tsvector('simple', $3), 'B') ||
-                     setweight(to_tsvector('simple', $4), 'C') || setweight(to_tsvector('simple', $5), 'C') ||
-                     setweight(to_tsvector('simple', $6), 'D'))"
+                "INSERT INTO listing_search (listing_id, document, facets) VALUES ($7,
+                     setweight(to_tsvector('simple', $1), 'A') || setweight(to_tsvector('simple', $2), 'B') ||
+                     setweight(to_tsvector('simple', $3), 'C') || setweight(to_tsvector('simple', $4), 'C') ||
+                     setweight(to_tsvector('simple', $5), 'D'), string_to_array($6, ' '))"
             }
         };
-        sqlx::query(insert)
-            .bind(id)
+        let insert = sqlx::query(insert)
             .bind(doc.name)
             .bind(doc.tags)
             .bind(doc.publisher)
             .bind(doc.short_description)
             .bind(doc.long_description)
-            .execute(&mut **tx)
-            .await?;
+            .bind(doc.facets);
+        // SQLite keys the entry by its rowid (see listing_search_rows).
+        let insert = if self.backend == Backend::Postgres { insert.bind(id) } else { insert };
+        insert.execute(&mut **tx).await?;
         if self.backend == Backend::Sqlite {
             sqlx::query("INSERT INTO listing_search_rows (listing_id, row_id) VALUES ($1, last_insert_rowid())")
                 .bind(id)
@@ -385,6 +431,27 @@ impl Db {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Indexes a listing again after a change to what the index holds of it (badges,
+    /// platforms, its publisher's name...); drafts stay out of the index.
+    pub async fn reindex_listing(&self, id: &str, doc: &SearchDocument<'_>, terms: &[String]) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM listings WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+        if status.as_deref() == Some("published") {
+            self.index_listing(&mut tx, id, doc, terms).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Published listings missing from the search index (after a migration rebuilt it).
+    pub async fn unindexed_listings(&self) -> Result<Vec<String>, DbError> {
+        let sql = match self.backend {
+            Backend::Sqlite => "SELECT id FROM listings WHERE status = 'published' AND id NOT IN (SELECT listing_id FROM listing_search_rows)",
+            Backend::Postgres => "SELECT id FROM listings WHERE status = 'published' AND id NOT IN (SELECT listing_id FROM listing_search)",
+        };
+        Ok(sqlx::query_scalar::<Any, String>(sql).fetch_all(&self.read).await?)
     }
 
     /// Makes each tier's repository pullable as the tier says (a licensed tier needs an
@@ -438,10 +505,11 @@ impl Db {
         Ok(true)
     }
 
-    pub async fn set_listing_badges(&self, id: &str, badges: &str) -> Result<bool, DbError> {
-        let done = sqlx::query("UPDATE listings SET badges = $2, updated_at = $3 WHERE id = $1")
+    pub async fn set_listing_badges(&self, id: &str, badges: &str, certified: bool) -> Result<bool, DbError> {
+        let done = sqlx::query("UPDATE listings SET badges = $2, certified = $3, updated_at = $4 WHERE id = $1")
             .bind(id)
             .bind(badges)
+            .bind(i64::from(certified))
             .bind(now_ms())
             .execute(&self.write)
             .await?;
@@ -664,68 +732,125 @@ impl Db {
 
     /// One page of published listings matching `spec`, and how many match in all.
     pub async fn search(&self, spec: &SearchSpec) -> Result<(Vec<ListingRecord>, i64), DbError> {
+        if spec.words.is_empty() { self.browse(spec).await } else { self.find(spec).await }
+    }
+
+    /// Published listings by filters alone, in an order the browse indexes hold.
+    async fn browse(&self, spec: &SearchSpec) -> Result<(Vec<ListingRecord>, i64), DbError> {
         let mut filters = vec!["l.status = 'published'".to_owned()];
         let mut params: Vec<String> = Vec::new();
-        let bind = |params: &mut Vec<String>, value: String| {
-            params.push(value);
-            format!("${}", params.len())
-        };
-        let from = if spec.words.is_empty() {
-            "listings l".to_owned()
-        } else {
-            let expr = bind(&mut params, self.match_expression(&spec.words));
-            match self.backend {
-                Backend::Sqlite => filters.push(format!("listing_search MATCH {expr}")),
-                Backend::Postgres => filters.push(format!("listing_search.document @@ to_tsquery('simple', {expr})")),
-            }
-            "listing_search JOIN listings l ON l.id = listing_search.listing_id".to_owned()
-        };
-        let mut equal = |column: &str, value: &Option<String>, params: &mut Vec<String>| {
+        let mut equal = |column: &str, value: Option<&str>| {
             if let Some(v) = value {
-                let p = bind(params, v.clone());
-                filters.push(format!("{column} = {p}"));
+                params.push(v.to_owned());
+                filters.push(format!("{column} = ${}", params.len()));
             }
         };
-        equal("l.category", &spec.category, &mut params);
-        equal("l.product_type", &spec.product_type, &mut params);
-        equal("l.trust_level", &spec.trust_level, &mut params);
-        equal("l.publisher", &spec.publisher, &mut params);
-        if spec.certified {
-            filters.push("l.badges LIKE '%\"certified\"%'".to_owned());
-        }
-        if spec.featured {
-            filters.push("l.featured = 1".to_owned());
-        }
-        match spec.free {
-            Some(true) => filters.push("l.free = 1".to_owned()),
-            Some(false) => filters.push("l.paid = 1".to_owned()),
-            None => {}
-        }
+        equal("l.category", spec.category.as_deref());
+        equal("l.product_type", spec.product_type.as_deref());
+        equal("l.trust_level", spec.trust_level.as_deref());
+        equal("l.publisher", spec.publisher.as_deref());
         if let Some(platform) = &spec.platform {
-            let p = bind(&mut params, format!("%\"{platform}\"%"));
-            filters.push(format!("l.platforms LIKE {p}"));
+            params.push(format!("%\"{platform}\"%"));
+            filters.push(format!("l.platforms LIKE ${}", params.len()));
         }
-        let relevance = match self.backend {
-            Backend::Sqlite => "bm25(listing_search, 0.0, 10.0, 5.0, 3.0, 2.0, 1.0)".to_owned(),
-            Backend::Postgres => "-ts_rank(listing_search.document, to_tsquery('simple', $1))".to_owned(),
-        };
-        let order = match (spec.order, spec.words.is_empty()) {
-            (SearchOrder::Relevance, false) => format!("{relevance}, l.pulls DESC, l.id"),
-            (SearchOrder::Relevance, true) => "l.featured DESC, l.pulls DESC, l.id".to_owned(),
-            (SearchOrder::Popularity, _) => "l.pulls DESC, l.id".to_owned(),
-            (SearchOrder::Updated, _) => "l.updated_at DESC, l.id".to_owned(),
+        let flags = [
+            (spec.certified, "l.certified = 1"),
+            (spec.featured, "l.featured = 1"),
+            (spec.free == Some(true), "l.free = 1"),
+            (spec.free == Some(false), "l.paid = 1"),
+        ];
+        filters.extend(flags.iter().filter(|(on, _)| *on).map(|(_, f)| (*f).to_owned()));
+        let order = match spec.order {
+            SearchOrder::Relevance => "l.featured DESC, l.pulls DESC, l.id",
+            SearchOrder::Popularity => "l.pulls DESC, l.id",
+            SearchOrder::Updated => "l.updated_at DESC, l.id",
         };
         let filters = filters.join(" AND ");
-        let page_sql = format!(
-            "SELECT {LISTING_COLUMNS} FROM {from} LEFT JOIN publishers p ON p.org = l.publisher
-             WHERE {filters} ORDER BY {order} LIMIT {} OFFSET {}",
-            spec.limit.clamp(0, 100),
+        let page = format!(
+            "SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE {filters} ORDER BY {order} LIMIT {} OFFSET {}",
+            page_size(spec),
             spec.offset.max(0)
         );
-        let count_sql = format!("SELECT COUNT(*) FROM {from} WHERE {filters}");
-        let mut page = sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(page_sql));
-        let mut count = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(count_sql));
-        for p in &params {
+        let count = format!("SELECT COUNT(*) FROM listings l WHERE {filters}");
+        self.page_and_count(page, count, &params).await
+    }
+
+    /// Published listings matching words, with the filters as facet words: ranked inside
+    /// the index, so only the listings shown are read.
+    async fn find(&self, spec: &SearchSpec) -> Result<(Vec<ListingRecord>, i64), DbError> {
+        let mut facets: Vec<String> = [
+            (Facet::Category, &spec.category),
+            (Facet::ProductType, &spec.product_type),
+            (Facet::TrustLevel, &spec.trust_level),
+            (Facet::Publisher, &spec.publisher),
+            (Facet::Platform, &spec.platform),
+        ]
+        .into_iter()
+        .filter_map(|(facet, value)| value.as_deref().map(|v| facet.word(v)))
+        .collect();
+        let flags = [(spec.certified, Facet::Certified), (spec.featured, Facet::Featured), (spec.free == Some(true), Facet::Free), (spec.free == Some(false), Facet::Paid)];
+        facets.extend(flags.into_iter().filter(|(on, _)| *on).map(|(_, facet)| facet.flag()));
+        let (limit, offset) = (page_size(spec), spec.offset.max(0));
+        let (matches, params) = match self.backend {
+            Backend::Sqlite => {
+                let mut expr = format!("{{name tags publisher short_description long_description}} : ({})", self.match_expression(&spec.words));
+                if !facets.is_empty() {
+                    expr = format!("{expr} AND facets : ({})", facets.join(" AND "));
+                }
+                ("listing_search MATCH $1", vec![expr])
+            }
+            Backend::Postgres if facets.is_empty() => ("document @@ to_tsquery('simple', $1)", vec![self.match_expression(&spec.words)]),
+            Backend::Postgres => (
+                "document @@ to_tsquery('simple', $1) AND facets @> string_to_array($2, ' ')",
+                vec![self.match_expression(&spec.words), facets.join(" ")],
+            ),
+        };
+        // Which index entries make the page: for relevance, the best-ranked ones, cut to
+        // the page inside the index; otherwise every match, ordered by listing columns.
+        let (hits, order) = match (self.backend, spec.order) {
+            (Backend::Sqlite, SearchOrder::Relevance) => (
+                format!(
+                    "SELECT r.listing_id, m.score, m.row_id AS tiebreak FROM (
+                         SELECT rowid AS row_id, bm25(listing_search, 10.0, 5.0, 3.0, 2.0, 1.0, 0.0) AS score
+                         FROM listing_search WHERE {matches} ORDER BY score, rowid LIMIT {limit} OFFSET {offset}) m
+                     JOIN listing_search_rows r ON r.row_id = m.row_id"
+                ),
+                "h.score, h.tiebreak".to_owned(),
+            ),
+            (Backend::Postgres, SearchOrder::Relevance) => (
+                format!(
+                    "SELECT listing_id, -ts_rank(document, to_tsquery('simple', $1)) AS score, listing_id AS tiebreak
+                     FROM listing_search WHERE {matches} ORDER BY score, listing_id LIMIT {limit} OFFSET {offset}"
+                ),
+                "h.score, h.tiebreak".to_owned(),
+            ),
+            (backend, order) => {
+                let hits = match backend {
+                    Backend::Sqlite => format!(
+                        "SELECT r.listing_id FROM listing_search JOIN listing_search_rows r ON r.row_id = listing_search.rowid WHERE {matches}"
+                    ),
+                    Backend::Postgres => format!("SELECT listing_id FROM listing_search WHERE {matches}"),
+                };
+                let columns = if order == SearchOrder::Popularity { "l.pulls DESC, l.id" } else { "l.updated_at DESC, l.id" };
+                (hits, format!("{columns} LIMIT {limit} OFFSET {offset}"))
+            }
+        };
+        // (For relevance the page was cut inside `hits`; otherwise `order` ends with it.)
+        // MATERIALIZED: both engines then run the index part first, on its own, instead of
+        // walking listings in page order and probing the index for each.
+        let page = format!(
+            "WITH h AS MATERIALIZED ({hits})
+             SELECT {LISTING_COLUMNS} FROM h JOIN listings l ON l.id = h.listing_id LEFT JOIN publishers p ON p.org = l.publisher
+             ORDER BY {order}"
+        );
+        let count = format!("SELECT COUNT(*) FROM listing_search WHERE {matches}");
+        self.page_and_count(page, count, &params).await
+    }
+
+    async fn page_and_count(&self, page: String, count: String, params: &[String]) -> Result<(Vec<ListingRecord>, i64), DbError> {
+        let mut page = sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(page));
+        let mut count = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(count));
+        for p in params {
             page = page.bind(p);
             count = count.bind(p);
         }
@@ -752,5 +877,54 @@ impl Db {
         });
         let and = if self.backend == Backend::Sqlite { " AND " } else { " & " };
         groups.collect::<Vec<_>>().join(and)
+    }
+}
+
+fn page_size(spec: &SearchSpec) -> i64 {
+    spec.limit.clamp(0, 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document<'a>(name: &'a str, facets: &'a str) -> SearchDocument<'a> {
+        SearchDocument { name, tags: "", publisher: "acme", short_description: "", long_description: "", facets }
+    }
+
+    /// A migration that reshapes the index empties it; the listings it lacks are found,
+    /// and indexing them again makes them searchable with their facets.
+    #[tokio::test]
+    async fn an_emptied_index_is_refilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.unwrap();
+        let listing = ListingRecord {
+            id: "l1".into(),
+            publisher: "acme".into(),
+            name: "Rocket".into(),
+            slug: "rocket".into(),
+            category: "databases".into(),
+            status: "published".into(),
+            ..ListingRecord::default()
+        };
+        let facets = Facet::Category.word("databases");
+        db.save_listing(&listing, &[], &document("rocket", &facets), &[]).await.unwrap();
+        let spec = |category: &str| SearchSpec {
+            words: vec![QueryWord { alternatives: vec!["rocket".into()], prefix: false }],
+            category: Some(category.into()),
+            limit: 20,
+            ..SearchSpec::default()
+        };
+        assert_eq!(db.search(&spec("databases")).await.unwrap().1, 1);
+        assert_eq!(db.search(&spec("security")).await.unwrap().1, 0);
+        assert!(db.unindexed_listings().await.unwrap().is_empty());
+
+        sqlx::query("DELETE FROM listing_search").execute(&db.write).await.unwrap();
+        sqlx::query("DELETE FROM listing_search_rows").execute(&db.write).await.unwrap();
+        assert_eq!(db.unindexed_listings().await.unwrap(), ["l1"]);
+        assert_eq!(db.search(&spec("databases")).await.unwrap().1, 0);
+        db.reindex_listing("l1", &document("rocket", &facets), &[]).await.unwrap();
+        assert!(db.unindexed_listings().await.unwrap().is_empty());
+        assert_eq!(db.search(&spec("databases")).await.unwrap().1, 1);
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Transaction};
 
-pub use catalog::{LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, QueryWord, SearchDocument, SearchOrder, SearchSpec, SubscriptionRecord, TierRecord};
+pub use catalog::{Facet, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, QueryWord, SearchDocument, SearchOrder, SearchSpec, SubscriptionRecord, TierRecord};
 pub use identity::{AccessTokenRecord, AccountRecord, InvitationRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
 pub use sign_in::OutboxMessage;
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
@@ -143,10 +143,13 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
             Box::pin(async move {
                 // busy_timeout lets a second process (e.g. `slipway gc`) wait its turn;
                 // synchronous=NORMAL is durable across process crashes in WAL mode.
+                // mmap: reads (a search touches thousands of index pages) come straight from
+                // the OS page cache instead of a pread and a copy per page.
                 for pragma in [
                     "PRAGMA busy_timeout = 10000",
                     "PRAGMA synchronous = NORMAL",
                     "PRAGMA foreign_keys = ON",
+                    "PRAGMA mmap_size = 268435456",
                 ] {
                     sqlx::query(pragma).execute(&mut *conn).await?;
                 }

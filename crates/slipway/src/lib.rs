@@ -94,6 +94,20 @@ impl App {
         });
     }
 
+    /// Indexes published listings the search index lacks (a migration that changes the
+    /// index's shape empties it), in the background: the store serves meanwhile, its
+    /// search results filling in as the index does.
+    pub fn spawn_search_repair(&self) {
+        let catalog = self.catalog.clone();
+        tokio::spawn(async move {
+            match catalog.repair_search_index().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(listings = n, "search index rebuilt"),
+                Err(e) => tracing::warn!(error = %e, "rebuilding the search index failed"),
+            }
+        });
+    }
+
     /// Adds counted pulls to products' popularity every few seconds.
     pub fn spawn_pull_counter(&self) {
         let registry = self.registry.clone();

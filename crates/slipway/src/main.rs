@@ -115,6 +115,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     app.spawn_gc();
     app.spawn_mailer();
     app.spawn_pull_counter();
+    app.spawn_search_repair();
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "slipway is serving");
     // Connection addresses feed the per-address pull limits.

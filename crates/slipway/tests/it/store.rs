@@ -4,6 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use slipway_auth::access::SiteRole;
+use slipway_catalog::{Actor, Badge};
 
 use crate::app::{Backend, TestApp};
 
@@ -95,6 +96,12 @@ async fn filters_sorting_and_pagination() {
     assert_eq!(search(&t, "platform=linux/arm64").await["total"], 32);
     assert_eq!(search(&t, "platform=linux/s390x").await["total"], 0);
     // Filters combine with words.
+    assert_eq!(names(&search(&t, "q=database&certified=1&category=databases").await), ["Nimbus DB", "Nimbus Cache"]);
+    // ...and follow a published listing's changes (the index holds them as facet words).
+    t.app.catalog.set_badges(Actor::Operator, "nimbus", "nimbus-db", &[]).await.unwrap();
+    assert_eq!(names(&search(&t, "q=database&certified=1&category=databases").await), ["Nimbus Cache"]);
+    assert_eq!(search(&t, "certified=1&limit=100").await["total"], 9);
+    t.app.catalog.set_badges(Actor::Operator, "nimbus", "nimbus-db", &[Badge::Certified]).await.unwrap();
     assert_eq!(names(&search(&t, "q=database&certified=1&category=databases").await), ["Nimbus DB", "Nimbus Cache"]);
 
     let popular = search(&t, "sort=popular&limit=100").await;
