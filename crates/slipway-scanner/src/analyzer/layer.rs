@@ -1,0 +1,382 @@
+//! One streaming pass over a layer's tar.
+
+use super::{
+    Compression, Finding, Issue, LayerReport, Limits, apk, cargo_auditable, composer, dpkg, elf,
+    gem, golang, java, npm, os_release, path_hash, python, rpm, rpm_legacy,
+};
+use crate::ScanError;
+use flate2::read::MultiGzDecoder;
+use std::io::{self, BufRead, BufReader, Read};
+use tar::EntryType;
+
+const WHITEOUT_PREFIX: &str = ".wh.";
+const OPAQUE_MARKER: &str = ".wh..wh..opq";
+
+/// Reads a layer blob once, front to back, and records what the detectors find in it.
+///
+/// Fails when the stream itself is unusable (truncated, corrupt, or larger than
+/// [`Limits::max_layer_bytes`] once decompressed); problems with single entries, such as
+/// a `..` path or a file that does not parse, become [`LayerReport::issues`] instead.
+pub fn analyze_layer(
+    reader: impl Read,
+    compression: Compression,
+    limits: &Limits,
+) -> Result<LayerReport, ScanError> {
+    let mut input = BufReader::with_capacity(64 << 10, reader);
+    let compression = match compression {
+        Compression::Auto => sniff(input.fill_buf()?),
+        known => known,
+    };
+    let decoded: Box<dyn Read> = match compression {
+        Compression::Gzip => Box::new(MultiGzDecoder::new(input)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        Compression::None | Compression::Auto => Box::new(input),
+    };
+    let bounded = Bounded {
+        inner: decoded,
+        remaining: limits.max_layer_bytes,
+    };
+    let mut archive = tar::Archive::new(bounded);
+    let report = walk(&mut archive, limits).map_err(|err| stream_error(err, limits))?;
+    // The tar ends before the compressed stream does (padding, then the gzip trailer):
+    // reading on to the end checks the checksum and catches a truncated blob.
+    io::copy(&mut archive.into_inner(), &mut io::sink())
+        .map_err(|err| stream_error(err, limits))?;
+    Ok(report)
+}
+
+fn sniff(head: &[u8]) -> Compression {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Compression::Gzip
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Compression::Zstd
+    } else {
+        Compression::None
+    }
+}
+
+/// Marks the error [`Bounded`] raises, to tell a bomb from a broken stream.
+#[derive(Debug)]
+struct LimitReached;
+
+impl std::fmt::Display for LimitReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("decompressed size limit reached")
+    }
+}
+
+impl std::error::Error for LimitReached {}
+
+/// Fails reads past a byte budget: every decompressed byte, skipped ones included,
+/// passes through here.
+struct Bounded<R> {
+    inner: R,
+    remaining: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            // Only an error if the stream really has more to give.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(LimitReached)),
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..want])?;
+        self.remaining -= read as u64;
+        Ok(read)
+    }
+}
+
+fn stream_error(err: io::Error, limits: &Limits) -> ScanError {
+    if err
+        .get_ref()
+        .is_some_and(|inner| inner.is::<LimitReached>())
+    {
+        ScanError::LayerTooLarge {
+            limit: limits.max_layer_bytes,
+        }
+    } else if err.kind() == io::ErrorKind::UnexpectedEof {
+        ScanError::CorruptLayer(format!("unexpected end of data ({err})"))
+    } else {
+        ScanError::CorruptLayer(err.to_string())
+    }
+}
+
+fn walk<R: Read>(archive: &mut tar::Archive<R>, limits: &Limits) -> io::Result<LayerReport> {
+    let mut report = LayerReport::default();
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = match normalise(&entry.path_bytes()) {
+            Ok(path) => path,
+            Err(message) => {
+                let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+                report.issues.push(Issue {
+                    path: raw,
+                    message: message.into(),
+                });
+                continue;
+            }
+        };
+        if path.is_empty() {
+            continue;
+        }
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
+        if name == OPAQUE_MARKER {
+            report.opaque_dirs.push(dir.to_owned());
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+            // `.wh..wh.*` other than the opaque marker are aufs bookkeeping, not deletions.
+            if !hidden.starts_with(WHITEOUT_PREFIX) {
+                report.whiteouts.push(join(dir, hidden));
+            }
+            continue;
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_dir() {
+            continue;
+        }
+        report.entries.push(path_hash(&path));
+        if !matches!(
+            kind,
+            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse
+        ) {
+            continue;
+        }
+        let size = entry.size();
+        // A sparse file can claim any size at no cost; binaries are never sparse, and
+        // sniffing one could mean reading terabytes of holes.
+        let executable = kind != EntryType::GNUSparse
+            && entry.header().mode().is_ok_and(|mode| mode & 0o111 != 0);
+        let outcome = match Detector::for_path(&path) {
+            Some(detector) => read_file(&mut entry, size, detector, &path, limits)?,
+            None if rpm::is_sqlite_db(&path) => read_rpm_sqlite(&mut entry, size, limits)?,
+            None if java::is_archive(&path) => {
+                let (found, error) = java::packages(&mut entry, limits.max_layer_bytes);
+                // A jar cut short by a broken layer stream shows as a corrupt jar; the
+                // next tar header read reports the stream itself.
+                Outcome {
+                    finding: packages(found),
+                    issue: error,
+                }
+            }
+            None if executable => read_executable(&mut entry, size, limits)?,
+            None => continue,
+        };
+        if let Some(finding) = outcome.finding {
+            report.findings.insert(path.clone(), finding);
+        }
+        if let Some(err) = outcome.issue {
+            report.issues.push(Issue {
+                path,
+                message: err.to_string(),
+            });
+        }
+    }
+    report.entries.sort_unstable();
+    report.entries.dedup();
+    Ok(report)
+}
+
+/// What one file yields: a finding, a problem with the file, or (for a partly readable
+/// archive) both.
+#[derive(Default)]
+struct Outcome {
+    finding: Option<Finding>,
+    issue: Option<ScanError>,
+}
+
+impl From<Result<Option<Finding>, ScanError>> for Outcome {
+    fn from(result: Result<Option<Finding>, ScanError>) -> Self {
+        match result {
+            Ok(finding) => Self {
+                finding,
+                issue: None,
+            },
+            Err(err) => Self {
+                finding: None,
+                issue: Some(err),
+            },
+        }
+    }
+}
+
+/// A file that a detector wants: read whole (under the cap) and parsed. The error
+/// returned is the stream's; the file's own problems are in the outcome.
+fn read_file(
+    entry: &mut impl Read,
+    size: u64,
+    detector: Detector,
+    path: &str,
+    limits: &Limits,
+) -> io::Result<Outcome> {
+    if size > limits.max_file_bytes {
+        let limit = limits.max_file_bytes;
+        return Ok(Err(ScanError::TooLarge { size, limit }).into());
+    }
+    let mut data = Vec::new();
+    entry.take(limits.max_file_bytes).read_to_end(&mut data)?;
+    Ok(detector.parse(path, &data).into())
+}
+
+/// The rpm database goes from the stream into SQLite's memory in one copy.
+fn read_rpm_sqlite(entry: &mut impl Read, size: u64, limits: &Limits) -> io::Result<Outcome> {
+    if size > limits.max_file_bytes {
+        let limit = limits.max_file_bytes;
+        return Ok(Err(ScanError::TooLarge { size, limit }).into());
+    }
+    Ok(rpm::parse_sqlite(entry, size).map(packages).into())
+}
+
+/// An executable: only ELF headers and the ranges they point to are read.
+fn read_executable(entry: &mut impl Read, size: u64, limits: &Limits) -> io::Result<Outcome> {
+    let Some(metadata) = elf::read_metadata(entry, size, limits.max_file_bytes)? else {
+        return Ok(Outcome::default());
+    };
+    let mut found = golang::packages(&metadata.writable_start).unwrap_or_default();
+    let mut issue = None;
+    if let Some(section) = metadata.dep_v0 {
+        match cargo_auditable::packages(&section, limits.max_file_bytes) {
+            Ok(crates) => found.extend(crates),
+            Err(err) => issue = Some(err),
+        }
+    }
+    Ok(Outcome {
+        finding: packages(found),
+        issue,
+    })
+}
+
+/// Strips leading `/` and `./` and empty components; a `..` component is refused, since
+/// such an entry would land outside the layer's root if it were ever extracted.
+fn normalise(raw: &[u8]) -> Result<String, &'static str> {
+    let text = String::from_utf8_lossy(raw);
+    let mut parts = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err("path has a `..` component: entry ignored"),
+            part => parts.push(part),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The detectors that read whole files, chosen by path alone so that other files' content
+/// is skipped unread.
+#[derive(Debug, Clone, Copy)]
+enum Detector {
+    OsRelease,
+    DpkgStatus,
+    DpkgFiles,
+    Apk,
+    Python,
+    Npm,
+    RpmBdb,
+    RpmNdb,
+    Gem,
+    Composer,
+}
+
+impl Detector {
+    fn for_path(path: &str) -> Option<Self> {
+        if os_release::PATHS.contains(&path) {
+            Some(Self::OsRelease)
+        } else if let Some(kind) = dpkg::classify(path) {
+            Some(match kind {
+                dpkg::Kind::Status => Self::DpkgStatus,
+                dpkg::Kind::Files => Self::DpkgFiles,
+            })
+        } else if apk::INSTALLED.contains(&path) {
+            Some(Self::Apk)
+        } else if python::is_metadata(path) {
+            Some(Self::Python)
+        } else if npm::is_manifest(path) {
+            Some(Self::Npm)
+        } else if rpm_legacy::is_bdb(path) {
+            Some(Self::RpmBdb)
+        } else if rpm_legacy::is_ndb(path) {
+            Some(Self::RpmNdb)
+        } else if gem::is_spec(path) {
+            Some(Self::Gem)
+        } else if composer::is_installed(path) {
+            Some(Self::Composer)
+        } else {
+            None
+        }
+    }
+
+    fn parse(self, path: &str, data: &[u8]) -> Result<Option<Finding>, ScanError> {
+        Ok(match self {
+            Self::OsRelease => Some(Finding::OsRelease(os_release::parse(data))),
+            Self::DpkgStatus => packages(dpkg::parse_status(data)?),
+            Self::DpkgFiles => Some(Finding::OwnedFiles {
+                files: dpkg::parse_file_list(path, data),
+            }),
+            Self::Apk => packages(apk::parse(data)?),
+            Self::Python => packages(python::parse(data)?.into_iter().collect()),
+            Self::Npm => packages(npm::parse(data)?.into_iter().collect()),
+            Self::RpmBdb => packages(rpm::parse_legacy(data, false)?),
+            Self::RpmNdb => packages(rpm::parse_legacy(data, true)?),
+            Self::Gem => packages(vec![gem::parse(path, data)?]),
+            Self::Composer => packages(composer::parse(data)?),
+        })
+    }
+}
+
+fn packages(packages: Vec<super::FoundPackage>) -> Option<Finding> {
+    (!packages.is_empty()).then_some(Finding::Packages { packages })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised() {
+        assert_eq!(normalise(b"./usr//lib/./x").unwrap(), "usr/lib/x");
+        assert_eq!(normalise(b"/etc/os-release").unwrap(), "etc/os-release");
+        assert_eq!(normalise(b"./").unwrap(), "");
+        assert!(normalise(b"usr/../../etc/passwd").is_err());
+        assert!(normalise(b"..").is_err());
+    }
+
+    #[test]
+    fn compression_is_sniffed() {
+        assert_eq!(sniff(&[0x1f, 0x8b, 8, 0]), Compression::Gzip);
+        assert_eq!(sniff(&[0x28, 0xb5, 0x2f, 0xfd]), Compression::Zstd);
+        assert_eq!(sniff(b"usr/\0\0\0"), Compression::None);
+    }
+
+    #[test]
+    fn bounded_reader_stops_at_the_budget() {
+        let mut exact = Bounded {
+            inner: &[1u8; 4][..],
+            remaining: 4,
+        };
+        assert_eq!(io::copy(&mut exact, &mut io::sink()).unwrap(), 4);
+        let mut over = Bounded {
+            inner: &[1u8; 5][..],
+            remaining: 4,
+        };
+        let err = io::copy(&mut over, &mut io::sink()).unwrap_err();
+        assert!(matches!(
+            stream_error(err, &Limits::default()),
+            ScanError::LayerTooLarge { .. }
+        ));
+    }
+}

@@ -1,0 +1,5 @@
+mod analyzer;
+mod cvss;
+mod feed;
+mod matcher;
+mod versions;
