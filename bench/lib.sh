@@ -1,5 +1,7 @@
 # Shared by the benchmark scripts (sourced after tests/e2e/lib.sh, which sets REPO_ROOT
-# and E2E_TMP): building the Slipway binary to measure.
+# and E2E_TMP, and after the script defines log, die, RESULTS, and bench_server_ticks /
+# bench_server_pids: the CPU ticks and process ids of the servers it measures): building
+# the Slipway binary to measure, and the machine's state while measuring.
 
 # bench_build_slipway: sets E2E_SLIPWAY_BIN (absolute), SLIPWAY_REV (what is measured,
 # for the report) and BUILD_SRC (the source tree built, for its migrations).
@@ -41,4 +43,121 @@ bench_build_slipway() {
     fi
     [ -x "$E2E_SLIPWAY_BIN" ] || die "no slipway binary at $E2E_SLIPWAY_BIN"
     E2E_SLIPWAY_BIN="$(realpath "$E2E_SLIPWAY_BIN")"
+}
+
+# --------------------------------------------------------------- machine state
+record() {
+    local IFS=$'\t'
+    echo "$*" >>"$RESULTS"
+}
+
+foreign_builds() {
+    local n=0 p comm
+    for p in /proc/[0-9]*; do
+        read -r comm 2>/dev/null <"$p/comm" || continue
+        case "$comm" in rustc | cargo | cc1 | cc1plus | ld | ld.lld | lld | cc | c++ | gcc) n=$((n + 1)) ;; esac
+    done
+    echo "$n"
+}
+
+_proc_ticks() { # PID [children]: utime + stime (+ reaped children's)
+    local line f
+    read -r line 2>/dev/null <"/proc/$1/stat" || {
+        echo 0
+        return
+    }
+    # shellcheck disable=SC2206 # split the fields after "pid (comm) "
+    f=(${line##*) })
+    if [ "${2:-}" = children ]; then
+        echo $((f[11] + f[12] + f[13] + f[14]))
+    else
+        echo $((f[11] + f[12]))
+    fi
+}
+
+cpu_others() { # MARK_BEFORE MARK_AFTER -> "OTHERS% STEAL%" of the whole machine
+    # shellcheck disable=SC2086 # two marks of four numbers each
+    set -- $1 $2
+    awk -v b0="$1" -v t0="$2" -v s0="$3" -v o0="$4" -v b1="$5" -v t1="$6" -v s1="$7" -v o1="$8" 'BEGIN {
+        t = t1 - t0; if (t <= 0) t = 1
+        o = (b1 - b0) - (o1 - o0); if (o < 0) o = 0
+        printf "%.1f %.1f", 100 * o / t, 100 * (s1 - s0) / t }'
+}
+
+foreign_top() { # SNAP0 SNAP1 MARK0 MARK1 -> the two biggest outside users, "comm:%,comm:%" or "-"
+    local t0 t1
+    t0="$(cut -d' ' -f2 <<<"$3")"
+    t1="$(cut -d' ' -f2 <<<"$4")"
+    awk -v t="$((t1 - t0))" 'NR == FNR { before[$1] = $2; next }
+        { d = $2 - ($1 in before ? before[$1] : 0); if (d > 0) use[$3] += d }
+        END {
+            if (t <= 0) t = 1
+            n = 0
+            for (c in use) { names[++n] = c }
+            out = ""
+            for (k = 1; k <= 2; k++) {
+                best = ""; bv = 0
+                for (i = 1; i <= n; i++) if (use[names[i]] > bv) { bv = use[names[i]]; best = names[i] }
+                if (best == "" || 100 * bv / t < 0.5) break
+                out = out (out == "" ? "" : ",") sprintf("%s:%.0f%%", best, 100 * bv / t)
+                use[best] = 0
+            }
+            print (out == "" ? "-" : out)
+        }' <(echo "$1") <(echo "$2")
+}
+
+rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+
+machine_busy() { # % of the whole machine busy over the next 3 seconds
+    local a b
+    a="$(cpu_mark)"
+    sleep 3
+    b="$(cpu_mark)"
+    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+        t = y[2] - x[2]; if (t <= 0) t = 1; printf "%.0f", 100 * (y[1] - x[1]) / t }'
+}
+
+# CPU used by everything else on the machine while we measure. cpu_mark prints
+# "BUSY TOTAL STEAL OURS" in clock ticks: machine-wide user+nice+system, all time,
+# steal (from /proc/stat), and what this run used: this shell and every child it has
+# reaped (wrk, skopeo, curl...) plus the servers, as the script's bench_server_ticks
+# counts them. cpu_others MARK_BEFORE MARK_AFTER prints "OTHERS% STEAL%" of the whole
+# machine (all CPUs) between the two marks.
+cpu_mark() {
+    local user nice system idle iowait irq softirq steal ours
+    read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
+    ours=$(($(_proc_ticks $$ children) + $(bench_server_ticks)))
+    echo "$((user + nice + system)) $((user + nice + system + idle + iowait + irq + softirq + steal)) $steal $ours"
+}
+# foreign_snapshot: "PID TICKS COMM" for every process outside this run (this shell's
+# descendants and the script's bench_server_pids); TICKS: its own user + system time.
+foreign_snapshot() {
+    local -A ours=([$$]=1)
+    local p line comm f
+    for p in $(_e2e_descendants $$) $(bench_server_pids); do ours[$p]=1; done
+    for p in /proc/[0-9]*; do
+        p="${p#/proc/}"
+        [ -z "${ours[$p]:-}" ] || continue
+        read -r line 2>/dev/null <"/proc/$p/stat" || continue
+        comm="${line#*(}"
+        comm="${comm%)*}"
+        # shellcheck disable=SC2206 # split the fields after "pid (comm) "
+        f=(${line##*) })
+        echo "$p $((f[11] + f[12])) ${comm// /_}"
+    done
+}
+# wait_quiet: with BENCH_WAIT_QUIET=SECONDS, waits (up to that long) until no other
+# compiler runs and the machine is under 10% busy for 9 s.
+wait_quiet() {
+    [ "${BENCH_WAIT_QUIET:-0}" -gt 0 ] || return 0
+    log "waiting up to ${BENCH_WAIT_QUIET}s for a quiet machine (no other compilers, < 10% busy for 9 s)"
+    local deadline=$((SECONDS + BENCH_WAIT_QUIET))
+    until [ "$(foreign_builds)" = 0 ] && [ "$(machine_busy)" -lt 10 ] &&
+        [ "$(machine_busy)" -lt 10 ] && [ "$(machine_busy)" -lt 10 ]; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            log "WARNING: the machine is still busy after ${BENCH_WAIT_QUIET}s; measuring anyway"
+            return 0
+        fi
+        sleep 2
+    done
 }

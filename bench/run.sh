@@ -77,106 +77,16 @@ source "$REPO_ROOT/tests/e2e/slipway.sh"
 RESULTS="$E2E_TMP/results.tsv"
 : >"$RESULTS"
 # record KIND NAME REGISTRY ROUND key=value...: one raw figure for the report.
-record() {
-    local IFS=$'\t'
-    echo "$*" >>"$RESULTS"
-}
 
 # Addresses and process ids of the two servers, by role: peer, slipway.
 declare -A ADDR=() PID=()
 
 # --------------------------------------------------------------- machine state
-# Compiler processes not started by this script: a sign another build competes
-# for the two cores while we measure. Counted per measurement, shown in the report.
-foreign_builds() {
-    local n=0 p comm
-    for p in /proc/[0-9]*; do
-        read -r comm 2>/dev/null <"$p/comm" || continue
-        case "$comm" in rustc | cargo | cc1 | cc1plus | ld | ld.lld | lld | cc | c++ | gcc) n=$((n + 1)) ;; esac
-    done
-    echo "$n"
-}
+# (cpu_mark, foreign_snapshot and the rest are in bench/lib.sh.)
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
-
-# CPU used by everything else on the machine while we measure. cpu_mark prints
-# "BUSY TOTAL STEAL OURS" in clock ticks: machine-wide user+nice+system, all
-# time, steal (from /proc/stat), and what this script's process tree used (the
-# two servers, plus this shell and every child it has reaped: wrk, skopeo,
-# curl...). cpu_others MARK_BEFORE MARK_AFTER prints "OTHERS% STEAL%" of the
-# whole machine (all CPUs) between the two marks.
-_proc_ticks() { # PID [with_children]
-    local line f
-    read -r line 2>/dev/null <"/proc/$1/stat" || {
-        echo 0
-        return
-    }
-    # shellcheck disable=SC2206 # split the fields after "pid (comm) "
-    f=(${line##*) })
-    if [ "${2:-}" = children ]; then
-        echo $((f[11] + f[12] + f[13] + f[14]))
-    else
-        echo $((f[11] + f[12]))
-    fi
-}
-cpu_mark() {
-    local user nice system idle iowait irq softirq steal ours
-    read -r _ user nice system idle iowait irq softirq steal _ </proc/stat
-    ours=$(($(_proc_ticks $$ children) + $(_proc_ticks "${PID[peer]:-}") + $(_proc_ticks "${PID[slipway]:-}")))
-    echo "$((user + nice + system)) $((user + nice + system + idle + iowait + irq + softirq + steal)) $steal $ours"
-}
-# foreign_snapshot: "PID TICKS COMM" for every process outside this run's
-# tree (TICKS: its own user + system time; what its children used shows in
-# cpu_others only).
-foreign_snapshot() {
-    local -A ours=([$$]=1)
-    local p line comm f
-    for p in $(_e2e_descendants $$); do ours[$p]=1; done
-    for p in /proc/[0-9]*; do
-        p="${p#/proc/}"
-        [ -z "${ours[$p]:-}" ] || continue
-        read -r line 2>/dev/null <"/proc/$p/stat" || continue
-        comm="${line#*(}"
-        comm="${comm%)*}"
-        # shellcheck disable=SC2206 # split the fields after "pid (comm) "
-        f=(${line##*) })
-        echo "$p $((f[11] + f[12])) ${comm// /_}"
-    done
-}
-# foreign_top SNAP_BEFORE SNAP_AFTER MARK_BEFORE MARK_AFTER: the two commands
-# outside this run that used the most CPU in between, as "comm:%,comm:%"
-# (% of the whole machine), or "-".
-foreign_top() {
-    local t0 t1
-    t0="$(cut -d' ' -f2 <<<"$3")"
-    t1="$(cut -d' ' -f2 <<<"$4")"
-    awk -v t="$((t1 - t0))" 'NR == FNR { before[$1] = $2; next }
-        { d = $2 - ($1 in before ? before[$1] : 0); if (d > 0) use[$3] += d }
-        END {
-            if (t <= 0) t = 1
-            n = 0
-            for (c in use) { names[++n] = c }
-            out = ""
-            for (k = 1; k <= 2; k++) {
-                best = ""; bv = 0
-                for (i = 1; i <= n; i++) if (use[names[i]] > bv) { bv = use[names[i]]; best = names[i] }
-                if (best == "" || 100 * bv / t < 0.5) break
-                out = out (out == "" ? "" : ",") sprintf("%s:%.0f%%", best, 100 * bv / t)
-                use[best] = 0
-            }
-            print (out == "" ? "-" : out)
-        }' <(echo "$1") <(echo "$2")
-}
-cpu_others() {
-    # shellcheck disable=SC2086 # two marks of four numbers each
-    set -- $1 $2
-    awk -v b0="$1" -v t0="$2" -v s0="$3" -v o0="$4" -v b1="$5" -v t1="$6" -v s1="$7" -v o1="$8" 'BEGIN {
-        t = t1 - t0; if (t <= 0) t = 1
-        o = (b1 - b0) - (o1 - o0); if (o < 0) o = 0
-        printf "%.1f %.1f", 100 * o / t, 100 * (s1 - s0) / t }'
-}
-
-# rss_kb PID FIELD: VmRSS or VmHWM of a process in kB.
-rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
+# The two servers are this shell's children: counted with it, nothing to add.
+bench_server_ticks() { echo $(($(_proc_ticks "${PID[peer]:-}") + $(_proc_ticks "${PID[slipway]:-}"))); }
+bench_server_pids() { :; }
 
 # reset_hwm PID: resets the kernel's peak-RSS counter (VmHWM) so the next
 # reading is the peak of what follows (Linux >= 4.0, needs the right to write
@@ -336,26 +246,7 @@ expect_get() {
 # compilers of others, under 10% busy three times in a row; the machine may be
 # shared), then measure anyway.
 # machine_busy: % of the whole machine busy over the next 3 seconds.
-machine_busy() {
-    local a b
-    a="$(cpu_mark)"
-    sleep 3
-    b="$(cpu_mark)"
-    awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-        t = y[2] - x[2]; if (t <= 0) t = 1; printf "%.0f", 100 * (y[1] - x[1]) / t }'
-}
-if [ "${BENCH_WAIT_QUIET:-0}" -gt 0 ]; then
-    log "waiting up to ${BENCH_WAIT_QUIET}s for a quiet machine (no other compilers, < 10% busy for 9 s)"
-    quiet_deadline=$((SECONDS + BENCH_WAIT_QUIET))
-    until [ "$(foreign_builds)" = 0 ] && [ "$(machine_busy)" -lt 10 ] &&
-        [ "$(machine_busy)" -lt 10 ] && [ "$(machine_busy)" -lt 10 ]; do
-        if [ "$SECONDS" -ge "$quiet_deadline" ]; then
-            log "WARNING: the machine is still busy after ${BENCH_WAIT_QUIET}s; measuring anyway"
-            break
-        fi
-        sleep 2
-    done
-fi
+wait_quiet
 START_DATE="$(date -u '+%Y-%m-%d %H:%M UTC')"
 START_LOAD="$(loadavg)"
 START_BUILDS="$(foreign_builds)"
