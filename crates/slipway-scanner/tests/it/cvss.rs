@@ -2,7 +2,6 @@
 //! the Python `cvss` library (an implementation of FIRST's calculators) as oracle.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -10,6 +9,8 @@ use slipway_scanner::ScanError;
 use slipway_scanner::cvss::{
     Band, CvssVersion, PolicyClass, Score, Severity, SeveritySource, VendorScale, base_score,
 };
+
+use crate::oracle::Rng;
 
 fn score(vector: &str) -> String {
     base_score(vector).unwrap().score.to_string()
@@ -265,23 +266,6 @@ const V4_BASE: usize = 11;
 /// Random vectors per version; the brief's floor is 1,000.
 const RANDOM_PER_VERSION: usize = 1500;
 
-/// SplitMix64: a seeded generator, so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 /// A random valid vector: every base metric, each other metric one time in three, and
 /// one vector in five in shuffled order (the specification allows any order).
 fn random_vector(rng: &mut Rng, prefix: &str, table: &[(&str, &[&str])], base: usize) -> String {
@@ -350,23 +334,8 @@ for line in sys.stdin:
         print("ERR")
 "#;
 
-fn oracle_python() -> PathBuf {
-    if let Some(python) = std::env::var_os("ORACLE_PYTHON") {
-        return python.into();
-    }
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let python = root.join("target/tools/venv/bin/python");
-    assert!(
-        python.exists(),
-        "the CVSS oracle needs Python with cvss==3.6 at {}: run scripts/install-test-deps \
-         (or set ORACLE_PYTHON to a Python that has it)",
-        python.display()
-    );
-    python
-}
-
 fn python_scores(vectors: &[String]) -> Vec<String> {
-    let python = oracle_python();
+    let python = crate::oracle::python();
     let mut child = Command::new(&python)
         .args(["-c", ORACLE])
         .stdin(Stdio::piped())

@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::thread;
@@ -16,32 +16,9 @@ use std::time::Instant;
 use slipway_scanner::ScanError;
 use slipway_scanner::version::{Scheme, npm_range_satisfies};
 
-const INSTALL_HINT: &str = "run scripts/install-test-deps (as root) to install the oracles";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("the crate sits in crates/ of the workspace")
-        .to_path_buf()
-}
-
-/// SplitMix64: a seeded, deterministic stream, so a failure reproduces.
-struct Rng(u64);
+use crate::oracle::{INSTALL_HINT, Rng, python, workspace_root};
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
     fn chance(&mut self, percent: usize) -> bool {
         self.below(100) < percent
     }
@@ -299,13 +276,6 @@ fn dpkg_agrees_with_dpkg_compare_versions() {
 
 // ---------------------------------------------------------------- PEP 440
 
-fn python() -> PathBuf {
-    match std::env::var_os("ORACLE_PYTHON") {
-        Some(python) => PathBuf::from(python),
-        None => workspace_root().join("target/tools/venv/bin/python"),
-    }
-}
-
 fn pep440_version(rng: &mut Rng) -> String {
     let sep = |rng: &mut Rng| rng.pick(&["", "", ".", "-", "_"]);
     let mut v = String::new();
@@ -392,12 +362,6 @@ fn pep440_mutation(rng: &mut Rng, a: &str) -> String {
 fn pep440_agrees_with_packaging() {
     const PAIRS: usize = 6_000;
     let python = python();
-    if !python.exists() {
-        panic!(
-            "{} not found: {INSTALL_HINT} (or set ORACLE_PYTHON)",
-            python.display()
-        );
-    }
     let mut rng = Rng(20250102);
     let pairs: Vec<(String, String)> = (0..PAIRS)
         .map(|_| {
