@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::model::Listing;
 use crate::CatalogError;
@@ -85,17 +85,21 @@ impl<T> Entries<T> {
 
 pub struct ResultCache<T> {
     entries: Arc<Mutex<Entries<T>>>,
+    /// Background refreshes run one at a time: when many stale pages are asked for at
+    /// once they are served stale and refreshed in turn, instead of every refresh
+    /// competing with the requests for the CPU.
+    refresher: Arc<Semaphore>,
 }
 
 impl<T> Clone for ResultCache<T> {
     fn clone(&self) -> Self {
-        ResultCache { entries: self.entries.clone() }
+        ResultCache { entries: self.entries.clone(), refresher: self.refresher.clone() }
     }
 }
 
 impl<T> Default for ResultCache<T> {
     fn default() -> Self {
-        ResultCache { entries: Arc::default() }
+        ResultCache { entries: Arc::default(), refresher: Arc::new(Semaphore::new(1)) }
     }
 }
 
@@ -120,12 +124,18 @@ impl<T: Weigh + Clone + Send + Sync + 'static> ResultCache<T> {
             }
         };
         if let Some(page) = slot.page.get().cloned() {
-            if slot.born.elapsed() >= FRESH && !slot.refreshing.swap(true, Ordering::AcqRel) {
+            if slot.born.elapsed() >= FRESH
+                && let Ok(permit) = self.refresher.clone().try_acquire_owned()
+                && !slot.refreshing.swap(true, Ordering::AcqRel)
+            {
                 let cache = self.clone();
                 tokio::spawn(async move {
                     if let Ok(page) = compute().await {
                         cache.replace(&key, &slot, page);
                     }
+                    // A failed refresh leaves the slot stale and refreshable again.
+                    slot.refreshing.store(false, Ordering::Release);
+                    drop(permit);
                 });
             }
             return Ok(page);
@@ -212,6 +222,34 @@ mod tests {
         let pages = futures::future::join_all((0..8).map(|_| tokio::spawn(ask()))).await;
         assert!(pages.into_iter().all(|p| p.unwrap().unwrap().1 == 7));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn stale_pages_are_served_while_one_refresh_at_a_time_runs() {
+        let cache = SearchCache::default();
+        let old = Instant::now() - FRESH - Duration::from_secs(1);
+        for key in ["a", "b"] {
+            let slot = Arc::new(Slot { page: OnceCell::new_with(Some(page(1))), born: old, refreshing: AtomicBool::new(false) });
+            let mut entries = cache.entries.lock().unwrap();
+            entries.slots.insert(key.into(), (slot, 1));
+            entries.bytes += 1;
+        }
+        let runs = Arc::new(AtomicUsize::new(0));
+        let slow = |runs: Arc<AtomicUsize>| move || async move {
+            runs.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Ok(page(2))
+        };
+        // Both are stale: both are served at once; only one refresh starts.
+        assert_eq!(cache.get_or_compute("a".into(), slow(runs.clone())).await.unwrap().1, 1);
+        assert_eq!(cache.get_or_compute("b".into(), slow(runs.clone())).await.unwrap().1, 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(cache.get_or_compute("a".into(), slow(runs.clone())).await.unwrap().1, 2, "refreshed");
+        // "b" was passed over, and is refreshed when next asked for.
+        assert_eq!(cache.get_or_compute("b".into(), slow(runs.clone())).await.unwrap().1, 1);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(cache.get_or_compute("b".into(), slow(runs.clone())).await.unwrap().1, 2);
     }
 
     #[tokio::test]
