@@ -2,4 +2,5 @@ mod analyzer;
 mod cvss;
 mod feed;
 mod matcher;
+mod scan;
 mod versions;
