@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod image;
 pub mod matcher;
 pub mod osv;
+pub mod report;
 pub mod scan;
 pub mod version;
 
