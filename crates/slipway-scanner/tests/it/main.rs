@@ -2,5 +2,6 @@ mod analyzer;
 mod cvss;
 mod feed;
 mod matcher;
+mod report;
 mod scan;
 mod versions;
