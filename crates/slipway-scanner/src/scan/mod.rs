@@ -30,6 +30,9 @@ use crate::version::Scheme;
 pub use cache::{CacheKey, DirCache, LayerCache, MemoryCache};
 pub use ecosystem::{OsvEcosystem, distribution_ecosystem, osv_ecosystem};
 
+/// A layer's outcome, and its report unless it failed.
+type Handled = (LayerOutcome, Option<LayerReport>);
+
 /// Reads images' layers into inventories.
 pub struct Scanner {
     limits: Limits,
@@ -306,8 +309,7 @@ impl Scanner {
         let image = source.image();
         let count = image.layers.len();
         let next = AtomicUsize::new(0);
-        let results: Vec<Mutex<Option<(LayerOutcome, Option<LayerReport>)>>> =
-            (0..count).map(|_| Mutex::new(None)).collect();
+        let results: Vec<Mutex<Option<Handled>>> = (0..count).map(|_| Mutex::new(None)).collect();
         thread::scope(|scope| {
             for _ in 0..self.jobs.min(count) {
                 scope.spawn(|| {
@@ -363,7 +365,7 @@ impl Scanner {
         source: &dyn ImageSource,
         index: usize,
         progress: &(dyn Fn(usize, LayerEvent) + Sync),
-    ) -> (LayerOutcome, Option<LayerReport>) {
+    ) -> Handled {
         let started = Instant::now();
         let layer = &source.image().layers[index];
         let key = CacheKey::current(&layer.digest);

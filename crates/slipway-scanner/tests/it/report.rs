@@ -21,7 +21,9 @@ const GENERATOR: Generator<'static> = Generator {
 
 fn report() -> ScanReport {
     let dir = tempfile::tempdir().unwrap();
-    debian_python_image().write_oci_layout(dir.path(), "1.0").unwrap();
+    debian_python_image()
+        .write_oci_layout(dir.path(), "1.0")
+        .unwrap();
     let source = OciLayout::open(dir.path(), None, None, "oci:image:1.0").unwrap();
     let feed = AdvisoryIndex::new(import_path(&good_dir()).unwrap().advisories);
     Scanner::default().scan(&source, &feed, &|_: usize, _: LayerEvent| {})
@@ -58,7 +60,13 @@ fn json_report() {
         assert_eq!(v["package_name"], package["name"]);
         assert_eq!(v["installed_version"], package["version"]);
         // Every field is present, null when absent.
-        for key in ["summary", "details", "published", "fixed_version", "severity"] {
+        for key in [
+            "summary",
+            "details",
+            "published",
+            "fixed_version",
+            "severity",
+        ] {
             assert!(v.get(key).is_some(), "{key} missing in {v}");
         }
     }

@@ -37,16 +37,17 @@ type Row = (
     Option<Band>,
 );
 
-fn rows(
-    report: &ScanReport,
-) -> Vec<(
+/// A [`Row`] with owned strings.
+type OwnedRow = (
     String,
     String,
     Option<String>,
     FixState,
     Option<PolicyClass>,
     Option<Band>,
-)> {
+);
+
+fn rows(report: &ScanReport) -> Vec<OwnedRow> {
     report
         .vulnerabilities
         .iter()
@@ -63,16 +64,7 @@ fn rows(
         .collect()
 }
 
-fn owned(
-    rows: &[Row],
-) -> Vec<(
-    String,
-    String,
-    Option<String>,
-    FixState,
-    Option<PolicyClass>,
-    Option<Band>,
-)> {
+fn owned(rows: &[Row]) -> Vec<OwnedRow> {
     rows.iter()
         .map(|&(package, id, fixed, state, class, band)| {
             (
