@@ -428,8 +428,10 @@ impl Scanner {
             reported: 0,
             progress: &report_read,
         };
-        let report = analyze_layer(&mut reader, layer.compression(), &self.limits)?;
-        // The analyzer stops where the compressed stream ends; the digest covers all.
+        let analysed = analyze_layer(&mut reader, layer.compression(), &self.limits);
+        // The analyzer stops where the compressed stream ends, or at an error; the
+        // digest covers every byte. Bytes that are not the layer's explain a corrupt
+        // stream better than the decoder's complaint does.
         io::copy(&mut reader, &mut io::sink())?;
         (reader.progress)(reader.bytes);
         let bytes = reader.bytes;
@@ -440,7 +442,7 @@ impl Scanner {
                 actual: actual.to_string(),
             });
         }
-        Ok((report, bytes))
+        Ok((analysed?, bytes))
     }
 }
 

@@ -1,7 +1,11 @@
 //! The report documents of a scan of the test image: the fields each format requires,
-//! and that their cross-references (rule indexes, bom-refs) resolve.
+//! that their cross-references (rule indexes, bom-refs) resolve, and that they validate
+//! against the SARIF 2.1.0 and CycloneDX 1.6 schemas.
 
 use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use serde_json::Value;
 use slipway_scanner::fixtures::debian_python_image;
@@ -9,7 +13,7 @@ use slipway_scanner::image::OciLayout;
 use slipway_scanner::matcher::AdvisoryIndex;
 use slipway_scanner::osv::import_path;
 use slipway_scanner::report::{Generator, cyclonedx, json, sarif};
-use slipway_scanner::scan::{LayerEvent, ScanReport, Scanner};
+use slipway_scanner::scan::{LayerEvent, LayerState, ScanReport, Scanner};
 
 use super::feed::good_dir;
 
@@ -217,4 +221,78 @@ fn cyclonedx_report() {
         .find(|v| v["id"] == "DEBIAN-CVE-2011-3374")
         .unwrap();
     assert_eq!(apt["analysis"]["response"][0], "will_not_fix");
+}
+
+/// Validates a SARIF log against the SARIF 2.1.0 schema, and a CycloneDX document with
+/// the CycloneDX project's own strict validator and schema; prints every error.
+const SCHEMA_ORACLE: &str = r#"
+import json, sys
+from jsonschema import validators
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
+sarif_schema, sarif_log, bom = sys.argv[1:4]
+schema = json.load(open(sarif_schema))
+validator = validators.validator_for(schema)
+errors = ["SARIF %s: %s" % (list(e.absolute_path), e.message)
+          for e in validator(schema, format_checker=validator.FORMAT_CHECKER).iter_errors(json.load(open(sarif_log)))]
+errors += ["CycloneDX %s: %s" % (list(e.data.absolute_path), e.data.message)
+           for e in JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(bom).read(), all_errors=True) or []]
+print("\n".join(errors))
+sys.exit(1 if errors else 0)
+"#;
+
+const INSTALL_HINT: &str = "run scripts/install-test-deps (or set ORACLE_PYTHON to a Python with cyclonedx-python-lib[json-validation])";
+
+#[test]
+fn documents_validate_against_the_official_schemas() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python: PathBuf = std::env::var_os("ORACLE_PYTHON")
+        .map_or_else(|| root.join("target/tools/venv/bin/python"), PathBuf::from);
+    assert!(
+        python.exists(),
+        "{} not found: {INSTALL_HINT}",
+        python.display()
+    );
+    let sarif_schema = root.join(
+        "tests/oracles/node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json",
+    );
+    assert!(
+        sarif_schema.exists(),
+        "{} not found: run scripts/install-test-deps",
+        sarif_schema.display()
+    );
+
+    // A complete scan, and one with a layer that fails (notifications, will-not-fix).
+    let complete = report();
+    let mut incomplete = complete.clone();
+    incomplete.layers[1].state = LayerState::Failed {
+        error: "digest mismatch".to_owned(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, report) in [("complete", &complete), ("incomplete", &incomplete)] {
+        let sarif_log = dir.path().join(format!("{name}.sarif"));
+        let bom = dir.path().join(format!("{name}.cdx.json"));
+        let write =
+            |path: &Path, doc: Value| fs::write(path, serde_json::to_vec(&doc).unwrap()).unwrap();
+        write(&sarif_log, sarif::document(report, &GENERATOR));
+        write(
+            &bom,
+            cyclonedx::document(
+                report,
+                &GENERATOR,
+                "urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79",
+            ),
+        );
+        let output = Command::new(&python)
+            .args(["-c", SCHEMA_ORACLE])
+            .args([&sarif_schema, &sarif_log, &bom])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e} ({INSTALL_HINT})", python.display()));
+        assert!(
+            output.status.success(),
+            "{name}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 }

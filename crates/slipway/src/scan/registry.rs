@@ -219,7 +219,10 @@ impl Client {
                 let response = request.send().await.with_context(|| format!("asking {realm} for a token"))?;
                 let status = response.status();
                 if status == StatusCode::UNAUTHORIZED {
-                    bail!("{realm} refused the credentials ({status})");
+                    match self.credentials {
+                        Some(_) => bail!("{realm} refused the credentials ({status})"),
+                        None => bail!("{realm} gives no anonymous tokens ({status}): pass --username and --password-stdin"),
+                    }
                 }
                 ensure!(status.is_success(), "{realm} answered {status} to a token request");
                 let body: serde_json::Value = response.json().await.with_context(|| format!("reading the token from {realm}"))?;

@@ -236,7 +236,7 @@ async fn oci_layouts_and_docker_archives() {
     assert_eq!(tampered.status.code(), Some(1), "findings take precedence over incompleteness");
     let incomplete = scan(dir.path(), &[&oci_target, "--feed", feed, "--format", "json", "--no-cache"], None).await;
     assert_eq!(incomplete.status.code(), Some(4));
-    assert!(stderr(&incomplete).contains(&format!("warning: layer {python} was not scanned")), "{}", stderr(&incomplete));
+    assert!(stderr(&incomplete).contains(&format!("warning: layer {python} was not scanned: digest mismatch")), "{}", stderr(&incomplete));
     let report = json(&incomplete);
     assert_eq!(report["complete"], false);
     assert_eq!(report["layers"][1]["state"], "failed");
