@@ -6,7 +6,7 @@ use std::process::{Output, Stdio};
 
 use reqwest::{Method, StatusCode};
 use slipway_auth::access::{Policy, SiteRole};
-use slipway_scanner::fixtures::{ImageFixture, debian_python_image, sha256};
+use slipway_scanner::fixtures::{ImageFixture, LayerBuilder, debian_python_image, sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::app::{Backend, TestApp};
@@ -64,29 +64,41 @@ fn ids(report: &serde_json::Value) -> Vec<String> {
     report["vulnerabilities"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_owned()).collect()
 }
 
-/// Pushes the fixture's blobs and manifest, with a bearer token if given.
-async fn push(t: &TestApp, repo: &str, tag: &str, image: &ImageFixture, bearer: Option<&str>) -> String {
-    let authorized = |request: reqwest::RequestBuilder| match bearer {
+fn authorized(request: reqwest::RequestBuilder, bearer: Option<&str>) -> reqwest::RequestBuilder {
+    match bearer {
         Some(token) => request.bearer_auth(token),
         None => request,
-    };
+    }
+}
+
+/// Pushes the fixture's config and layers.
+async fn push_blobs(t: &TestApp, repo: &str, image: &ImageFixture, bearer: Option<&str>) {
     let blobs = std::iter::once(&image.config).chain(image.layers.iter().map(|(_, blob)| blob));
     for blob in blobs {
-        let start = authorized(t.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/"))).send().await.unwrap();
+        let start = authorized(t.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")), bearer).send().await.unwrap();
         assert_eq!(start.status(), StatusCode::ACCEPTED);
         let location = start.headers()["location"].to_str().unwrap().to_owned();
-        let put = authorized(t.request(Method::PUT, &format!("{location}?digest={}", sha256(blob)))).body(blob.clone()).send().await.unwrap();
+        let put = authorized(t.request(Method::PUT, &format!("{location}?digest={}", sha256(blob))), bearer).body(blob.clone()).send().await.unwrap();
         assert_eq!(put.status(), StatusCode::CREATED);
     }
-    let manifest = image.manifest();
-    let put = authorized(t.request(Method::PUT, &format!("/v2/{repo}/manifests/{tag}")))
-        .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-        .body(manifest.clone())
+}
+
+/// PUTs a manifest of `media_type` under `reference`; returns its digest.
+async fn push_manifest(t: &TestApp, repo: &str, reference: &str, media_type: &str, manifest: &[u8], bearer: Option<&str>) -> String {
+    let put = authorized(t.request(Method::PUT, &format!("/v2/{repo}/manifests/{reference}")), bearer)
+        .header("content-type", media_type)
+        .body(manifest.to_vec())
         .send()
         .await
         .unwrap();
     assert_eq!(put.status(), StatusCode::CREATED, "{}", put.text().await.unwrap_or_default());
-    sha256(&manifest).to_string()
+    sha256(manifest).to_string()
+}
+
+/// Pushes the fixture as an OCI image tagged `tag`, with a bearer token if given.
+async fn push(t: &TestApp, repo: &str, tag: &str, image: &ImageFixture, bearer: Option<&str>) -> String {
+    push_blobs(t, repo, image, bearer).await;
+    push_manifest(t, repo, tag, "application/vnd.oci.image.manifest.v1+json", &image.manifest(), bearer).await
 }
 
 fn target(t: &TestApp, repo: &str) -> String {
@@ -284,4 +296,71 @@ async fn token_flow_anonymous_and_with_credentials() {
     let wrong = scan(data.path(), &[&target(&t, "acme/members:1.0"), "--feed", feed, "--username", "maintainer", "--password-stdin"], Some("not the password")).await;
     assert_eq!(wrong.status.code(), Some(3));
     assert!(stderr(&wrong).contains("refused the credentials"), "{}", stderr(&wrong));
+}
+
+#[tokio::test]
+async fn manifest_lists_pick_the_platform_asked_for() {
+    let t = TestApp::spawn().await;
+    let repo = "acme/multi";
+    // linux/amd64: the Debian image as an OCI manifest, pushed by digest.
+    let debian = debian_python_image();
+    push_blobs(&t, repo, &debian, None).await;
+    let debian_manifest = debian.manifest();
+    let debian_digest = sha256(&debian_manifest).to_string();
+    push_manifest(&t, repo, &debian_digest, "application/vnd.oci.image.manifest.v1+json", &debian_manifest, None).await;
+    // linux/arm64/v8: Alpine with a vulnerable busybox, as a Docker schema 2 manifest.
+    let mut alpine = ImageFixture::new(vec![
+        LayerBuilder::default()
+            .file("etc/os-release", b"ID=alpine\nVERSION_ID=3.19.1\nPRETTY_NAME=\"Alpine Linux v3.19\"\n")
+            .file("lib/apk/db/installed", b"P:busybox\nV:1.36.1-r15\nA:aarch64\no:busybox\n\n")
+            .tar(),
+    ]);
+    let diff_id = sha256(&alpine.layers[0].0).to_string();
+    alpine.config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "arm64", "variant": "v8", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    push_blobs(&t, repo, &alpine, None).await;
+    let alpine_manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": sha256(&alpine.config).to_string(), "size": alpine.config.len()},
+        "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": sha256(&alpine.layers[0].1).to_string(), "size": alpine.layers[0].1.len()}],
+    }))
+    .unwrap();
+    let alpine_digest = sha256(&alpine_manifest).to_string();
+    push_manifest(&t, repo, &alpine_digest, "application/vnd.docker.distribution.manifest.v2+json", &alpine_manifest, None).await;
+    let list = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": debian_digest, "size": debian_manifest.len(),
+             "platform": {"architecture": "amd64", "os": "linux"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": alpine_digest, "size": alpine_manifest.len(),
+             "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+        ],
+    }))
+    .unwrap();
+    push_manifest(&t, repo, "1.0", "application/vnd.docker.distribution.manifest.list.v2+json", &list, None).await;
+
+    let data = tempfile::tempdir().unwrap();
+    let feed = feed();
+    let reference = target(&t, "acme/multi:1.0");
+    let arm = scan(data.path(), &[&reference, "--feed", feed.to_str().unwrap(), "--format", "json", "--platform", "linux/arm64"], None).await;
+    assert_eq!(arm.status.code(), Some(0), "{}", stderr(&arm));
+    let report = json(&arm);
+    assert_eq!(report["image"]["digest"], alpine_digest);
+    assert_eq!(report["image"]["platform"], "linux/arm64/v8");
+    assert_eq!(report["osv_ecosystem"], "Alpine:v3.19");
+    assert_eq!(ids(&report), ["ALPINE-CVE-2023-42366"]);
+    assert_eq!(report["vulnerabilities"][0]["fixed_version"], "1.36.1-r16");
+
+    let amd64 = json(&scan(data.path(), &[&reference, "--feed", feed.to_str().unwrap(), "--format", "json", "--platform", "linux/amd64"], None).await);
+    assert_eq!(amd64["image"]["digest"], debian_digest);
+    assert_eq!(ids(&amd64), EXPECTED);
+
+    let missing = scan(data.path(), &[&reference, "--feed", feed.to_str().unwrap(), "--platform", "linux/s390x"], None).await;
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(stderr(&missing).contains("(it has linux/amd64, linux/arm64/v8)"), "{}", stderr(&missing));
 }
