@@ -30,15 +30,25 @@ fn feed() -> PathBuf {
 
 /// Runs `slipway scan ARGS` with its own data directory, `stdin` written to its input.
 async fn scan(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_slipway"))
+    scan_with_env(data_dir, args, stdin, &[]).await
+}
+
+/// As [`scan`], with `env` set; no other SLIPWAY_ variable of the test's environment
+/// (those naming the suite's PostgreSQL and S3) reaches the command.
+async fn scan_with_env(data_dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_slipway"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SLIPWAY_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command
         .arg("--data-dir")
         .arg(data_dir)
         .arg("scan")
         .args(args)
+        .envs(env.iter().copied())
         .env("NO_COLOR", "1")
-        .env("RUST_LOG", "error")
-        .env_remove("SLIPWAY_SCAN_USERNAME")
-        .env_remove("SLIPWAY_SCAN_PASSWORD")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -293,6 +303,16 @@ async fn token_flow_anonymous_and_with_credentials() {
     let signed_in = scan(data.path(), &[&target(&t, "acme/members:1.0"), "--feed", feed, "--format", "json", "--username", "maintainer", "--password-stdin"], Some(&format!("{PASSWORD}\n"))).await;
     assert_eq!(signed_in.status.code(), Some(0), "{}", stderr(&signed_in));
     assert_eq!(ids(&json(&signed_in)), EXPECTED);
+    // The password can come from the environment too.
+    let from_env = scan_with_env(
+        data.path(),
+        &[&target(&t, "acme/members:1.0"), "--feed", feed, "--format", "json"],
+        None,
+        &[("SLIPWAY_SCAN_USERNAME", "maintainer"), ("SLIPWAY_SCAN_PASSWORD", PASSWORD)],
+    )
+    .await;
+    assert_eq!(from_env.status.code(), Some(0), "{}", stderr(&from_env));
+    assert_eq!(ids(&json(&from_env)), EXPECTED);
     let wrong = scan(data.path(), &[&target(&t, "acme/members:1.0"), "--feed", feed, "--username", "maintainer", "--password-stdin"], Some("not the password")).await;
     assert_eq!(wrong.status.code(), Some(3));
     assert!(stderr(&wrong).contains("refused the credentials"), "{}", stderr(&wrong));
