@@ -46,4 +46,17 @@ pub enum ScanError {
     /// A file inside a layer that a detector reads does not parse.
     #[error("malformed {what}: {detail}")]
     Malformed { what: &'static str, detail: String },
+    /// An image that cannot be found or read: a missing tag, a malformed manifest, a
+    /// platform the image does not have.
+    #[error("{0}")]
+    InvalidImage(String),
+    /// Bytes that do not hash to the digest that names them.
+    #[error("digest mismatch: expected {expected}, read {actual}")]
+    DigestMismatch { expected: String, actual: String },
+    /// An image source outside this crate (a registry client) failed.
+    #[error(transparent)]
+    Fetch(Box<dyn std::error::Error + Send + Sync>),
+    /// A layer cache entry that cannot be read or written.
+    #[error("layer cache {}: {source}", path.display())]
+    Cache { path: PathBuf, source: io::Error },
 }

@@ -21,6 +21,7 @@ use crate::cvss::Severity;
 use crate::osv::{
     Advisory, AffectedPackage, Event, FixState, Range, RangeKind, normalize_name, normalize_release,
 };
+use crate::version::Scheme;
 
 /// A version ordering for one ecosystem.
 pub trait VersionOrder {
@@ -34,6 +35,12 @@ where
 {
     fn compare(&self, a: &str, b: &str) -> Result<Ordering, ScanError> {
         self(a, b)
+    }
+}
+
+impl VersionOrder for Scheme {
+    fn compare(&self, a: &str, b: &str) -> Result<Ordering, ScanError> {
+        Scheme::compare(*self, a, b)
     }
 }
 
@@ -69,6 +76,27 @@ pub struct Package<'a> {
     pub source: Option<SourcePackage<'a>>,
 }
 
+impl Package<'_> {
+    /// The ecosystem and normalised name under which advisories list this package: a
+    /// distribution's source package where the ecosystem names those.
+    pub fn advisory_key(&self) -> (&str, String) {
+        (
+            self.ecosystem,
+            normalize_name(self.ecosystem, self.lookup().0),
+        )
+    }
+
+    /// The name and version the advisories compare.
+    fn lookup(&self) -> (&str, &str) {
+        match self.source {
+            Some(source) if SOURCE_NAMED.contains(&self.ecosystem) => {
+                (source.name, source.version.unwrap_or(self.version))
+            }
+            _ => (self.name, self.version),
+        }
+    }
+}
+
 /// A binary package's source package. Its version can differ from the binary's (binary
 /// NMUs, or binaries versioned on their own like `cpp` from `gcc-defaults`).
 #[derive(Clone, Copy, Debug)]
@@ -90,13 +118,18 @@ pub struct Finding {
     /// The version that closes the affected range the installed version is in.
     pub fixed_version: Option<String>,
     pub status: FixState,
+    /// The severity to show: the first of `severities`.
     pub severity: Option<Severity>,
+    /// Every rating that applies, in precedence order.
+    pub severities: Vec<Severity>,
 }
 
 /// Advisories indexed by ecosystem and package name.
 #[derive(Clone, Debug, Default)]
 pub struct AdvisoryIndex {
     advisories: Vec<Advisory>,
+    /// Advisory id -> position (the last advisory of an id wins).
+    by_id: HashMap<String, usize>,
     /// ecosystem -> package name -> (advisory, affected entry) positions.
     by_package: HashMap<String, HashMap<String, Vec<(usize, usize)>>>,
 }
@@ -111,7 +144,9 @@ impl AdvisoryIndex {
     /// Indexes `advisories`; withdrawn ones are kept but never match.
     pub fn new(advisories: Vec<Advisory>) -> Self {
         let mut by_package: HashMap<String, HashMap<String, Vec<(usize, usize)>>> = HashMap::new();
+        let mut by_id = HashMap::with_capacity(advisories.len());
         for (a, advisory) in advisories.iter().enumerate() {
+            by_id.insert(advisory.id.clone(), a);
             if advisory.is_withdrawn() {
                 continue;
             }
@@ -126,12 +161,18 @@ impl AdvisoryIndex {
         }
         AdvisoryIndex {
             advisories,
+            by_id,
             by_package,
         }
     }
 
     pub fn advisories(&self) -> &[Advisory] {
         &self.advisories
+    }
+
+    /// The advisory with this id.
+    pub fn get(&self, id: &str) -> Option<&Advisory> {
+        self.by_id.get(id).map(|&a| &self.advisories[a])
     }
 
     /// The advisories that affect `package`, one finding per advisory, ordered by
@@ -143,13 +184,8 @@ impl AdvisoryIndex {
         package: &Package<'_>,
         order: &(impl VersionOrder + ?Sized),
     ) -> Result<Vec<Finding>, ScanError> {
-        let source_named = SOURCE_NAMED.contains(&package.ecosystem);
-        let (name, version) = match package.source {
-            Some(source) if source_named => {
-                (source.name, source.version.unwrap_or(package.version))
-            }
-            _ => (package.name, package.version),
-        };
+        let (ecosystem, name) = package.advisory_key();
+        let (_, version) = package.lookup();
         // The Go vulnerability database writes versions without Go's leading "v".
         let version = match package.ecosystem {
             "Go" => version.strip_prefix('v').unwrap_or(version),
@@ -160,8 +196,8 @@ impl AdvisoryIndex {
             .map(|r| normalize_release(package.ecosystem, r));
         let Some(entries) = self
             .by_package
-            .get(package.ecosystem)
-            .and_then(|names| names.get(&normalize_name(package.ecosystem, name)))
+            .get(ecosystem)
+            .and_then(|names| names.get(&name))
         else {
             return Ok(Vec::new());
         };
@@ -216,6 +252,7 @@ fn finding(
         fixed_version,
         status,
         severity: entry.severity().cloned(),
+        severities: entry.severities.clone(),
     }
 }
 

@@ -255,7 +255,8 @@ impl Config {
             None => {}
         }
         let config: Config = figment
-            .merge(Env::prefixed("SLIPWAY_").split("__"))
+            // `slipway scan`'s registry credentials share the prefix but are not configuration.
+            .merge(Env::prefixed("SLIPWAY_").ignore(&["scan_username", "scan_password"]).split("__"))
             .merge(Serialized::defaults(overrides))
             .extract()?;
         Ok(config)

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod config;
 pub mod demo;
 mod metrics_layer;
+pub mod scan;
 
 use std::sync::Arc;
 use std::time::Duration;

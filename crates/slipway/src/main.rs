@@ -56,6 +56,8 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Scan an image for vulnerable packages (a registry image, an OCI layout or a docker save archive).
+    Scan(slipway::scan::ScanArgs),
 }
 
 #[tokio::main]
@@ -95,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
             let app = App::build(config).await?;
             admin::run(&app, command).await?;
         }
+        Command::Scan(args) => std::process::exit(slipway::scan::run(args, &config.data_dir).await),
         Command::Fsck => {
             let app = App::build(config).await?;
             let report = app.registry.verify().await?;

@@ -3,4 +3,6 @@ mod cvss;
 mod feed;
 mod matcher;
 mod oracle;
+mod report;
+mod scan;
 mod versions;
