@@ -69,6 +69,24 @@ pub struct Package<'a> {
     pub source: Option<SourcePackage<'a>>,
 }
 
+impl Package<'_> {
+    /// The name advisories know the package by, normalised as [`AdvisoryIndex`] looks it
+    /// up: the source package's for ecosystems whose advisories name source packages.
+    /// Callers that index packages for later re-matching key them by this.
+    pub fn advisory_name(&self) -> String {
+        normalize_name(self.ecosystem, self.advisory_name_and_version().0)
+    }
+
+    fn advisory_name_and_version(&self) -> (&str, &str) {
+        match self.source {
+            Some(source) if SOURCE_NAMED.contains(&self.ecosystem) => {
+                (source.name, source.version.unwrap_or(self.version))
+            }
+            _ => (self.name, self.version),
+        }
+    }
+}
+
 /// A binary package's source package. Its version can differ from the binary's (binary
 /// NMUs, or binaries versioned on their own like `cpp` from `gcc-defaults`).
 #[derive(Clone, Copy, Debug)]
@@ -143,13 +161,7 @@ impl AdvisoryIndex {
         package: &Package<'_>,
         order: &(impl VersionOrder + ?Sized),
     ) -> Result<Vec<Finding>, ScanError> {
-        let source_named = SOURCE_NAMED.contains(&package.ecosystem);
-        let (name, version) = match package.source {
-            Some(source) if source_named => {
-                (source.name, source.version.unwrap_or(package.version))
-            }
-            _ => (package.name, package.version),
-        };
+        let (name, version) = package.advisory_name_and_version();
         // The Go vulnerability database writes versions without Go's leading "v".
         let version = match package.ecosystem {
             "Go" => version.strip_prefix('v').unwrap_or(version),
