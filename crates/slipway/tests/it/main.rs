@@ -10,4 +10,5 @@ mod bad_input;
 mod gc;
 mod push_pull;
 mod replicas;
+mod scanning;
 mod store;
