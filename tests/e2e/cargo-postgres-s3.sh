@@ -2,13 +2,16 @@
 # Runs the Rust integration suite (crates/slipway/tests/it) and the database crate's
 # own tests against PostgreSQL + S3:
 # a private PostgreSQL cluster and moto's S3 server, both on loopback, both stopped
-# on exit. The same suite runs on SQLite + filesystem in a plain `cargo test`.
+# on exit, then slipway-db's query tests on the same PostgreSQL. The same suites run on
+# SQLite + filesystem in a plain `cargo test`.
 set -euo pipefail
 # shellcheck source=tests/e2e/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 start_postgres
 start_moto
 cd "$REPO_ROOT"
-SLIPWAY_TEST_POSTGRES_URL="$PG_URL" cargo test --locked -p slipway-db
+# Arguments are passed on as a test filter: `cargo-postgres-s3.sh scanning`.
 SLIPWAY_TEST_POSTGRES_URL="$PG_URL" SLIPWAY_TEST_S3_ENDPOINT="$S3_ENDPOINT" SLIPWAY_TEST_S3_BUCKET="$S3_BUCKET" \
-    cargo test --locked -p slipway --test it
+    cargo test --locked -p slipway --test it -- "$@"
+# The database crate's query tests, which take PostgreSQL from the same variable.
+SLIPWAY_TEST_POSTGRES_URL="$PG_URL" cargo test --locked -p slipway-db -- "$@"

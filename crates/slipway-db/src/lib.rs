@@ -2,7 +2,9 @@
 
 mod catalog;
 mod identity;
+mod jobs;
 mod registry;
+mod scanning;
 mod sign_in;
 
 use std::future::Future;
@@ -14,6 +16,11 @@ use sqlx::{Any, AnyPool, Transaction};
 
 pub use catalog::{Facet, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, QueryWord, SearchDocument, SearchOrder, SearchSpec, SubscriptionRecord, TierRecord};
 pub use identity::{AccessTokenRecord, AccountRecord, InvitationRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
+pub use jobs::{ClaimedJob, JobCounts, JobRecord, NewJob};
+pub use scanning::{
+    AdvisoryCounts, AdvisoryPackage, AdvisoryRow, FeedChange, FeedRevisionRecord, FeedSourceRecord, FeedTotals, FindingRecord,
+    ImagePackageRecord, ImageScanRecord, NewImageScan, NewVulnerabilityEvent, Rematch, VulnerabilityEventRecord,
+};
 pub use sign_in::OutboxMessage;
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 
@@ -165,6 +172,27 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
+/// Fresh databases for the query tests: SQLite always, and PostgreSQL too when
+/// `SLIPWAY_TEST_POSTGRES_URL` names a server (tests/e2e/cargo-postgres-s3.sh sets it).
+#[cfg(test)]
+pub(crate) async fn test_databases() -> Vec<(Db, tempfile::TempDir)> {
+    use sqlx::{Connection, Executor};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sqlite = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.expect("SQLite opens");
+    let mut dbs = vec![(sqlite, dir)];
+    if let Ok(url) = std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
+        let name = format!("db{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), now_ms());
+        let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect to test PostgreSQL");
+        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+        let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+        let db = Db::connect(&format!("{base}/{name}")).await.expect("PostgreSQL opens");
+        dbs.push((db, tempfile::tempdir().expect("temp dir")));
+    }
+    dbs
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -184,14 +212,16 @@ mod tests {
         assert_eq!(migration_names("sqlite"), migration_names("postgres"));
     }
 
-    /// Apart from the declared seams (types, collation, and the search index, whose
-    /// migrations are named `*_search.sql`), the two schemas are the same text.
+    /// Apart from the declared seams (types, collation, identity columns, and the search
+    /// index, whose migrations are named `*_search.sql`), the two schemas are the same text.
     #[test]
     fn schemas_differ_only_in_declared_seams() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
         for name in migration_names("sqlite").into_iter().filter(|n| !n.ends_with("_search.sql")) {
             let read = |d: &str| std::fs::read_to_string(dir.join(d).join(&name)).expect("migration");
-            let normalise = |s: String| s.replace("BYTEA", "BLOB").replace(" COLLATE \"C\"", "");
+            let normalise = |s: String| {
+                s.replace("BYTEA", "BLOB").replace(" COLLATE \"C\"", "").replace("BIGSERIAL PRIMARY KEY", "INTEGER PRIMARY KEY")
+            };
             assert_eq!(normalise(read("sqlite")), normalise(read("postgres")), "{name}");
         }
     }

@@ -14,4 +14,4 @@ pub use fsck::VerifyReport;
 pub use gc::{GcReport, GcSettings};
 pub use rate_limit::RateLimitSettings;
 pub use routes::{router, RouteLabel};
-pub use service::{Chunk, Registry, RegistrySettings};
+pub use service::{Chunk, PushHook, Registry, RegistrySettings};

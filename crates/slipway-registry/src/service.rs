@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::ops::Range;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use slipway_db::{Db, ManifestRecord, NewManifest, PutManifestError, Referrer};
 use slipway_oci::{Algorithm, Digest, ErrorCode, ParsedManifest, Reference, RepoName, Tag};
 use slipway_storage::{BlobRead, BlobStore, ByteStream, StorageError, UploadId};
@@ -19,6 +20,12 @@ pub struct RegistrySettings {
     pub redirect_blob_gets: bool,
 }
 
+/// Told of each manifest stored, once its transaction has committed: how the rest of the
+/// server reacts to pushes (scanning) without the registry knowing of it.
+pub trait PushHook: Send + Sync {
+    fn manifest_pushed<'a>(&'a self, repository: &'a RepoName, digest: &'a Digest, media_type: &'a str) -> BoxFuture<'a, ()>;
+}
+
 /// The registry service: shared, cheap to clone.
 #[derive(Clone)]
 pub struct Registry {
@@ -26,6 +33,7 @@ pub struct Registry {
     pub(crate) store: Arc<dyn BlobStore>,
     pub(crate) settings: RegistrySettings,
     pulls: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    push_hook: Option<Arc<dyn PushHook>>,
 }
 
 /// What a successful manifest push reports back.
@@ -49,7 +57,12 @@ pub fn upload_location(repo: &RepoName, id: &str) -> String {
 
 impl Registry {
     pub fn new(db: Db, store: Arc<dyn BlobStore>, settings: RegistrySettings) -> Self {
-        Registry { db, store, settings, pulls: Arc::default() }
+        Registry { db, store, settings, pulls: Arc::default(), push_hook: None }
+    }
+
+    /// The same registry, telling `hook` of every manifest pushed.
+    pub fn with_push_hook(self, hook: Arc<dyn PushHook>) -> Self {
+        Registry { push_hook: Some(hook), ..self }
     }
 
     /// Counts a pull: like Docker Hub, every GET of a manifest. Counts gather in memory and
@@ -288,6 +301,9 @@ impl Registry {
             }
             PutManifestError::Db(e) => e.into(),
         })?;
+        if let Some(hook) = &self.push_hook {
+            hook.manifest_pushed(repo, &digest, &parsed.media_type).await;
+        }
         Ok(PushedManifest { digest, subject: parsed.subject.map(|s| s.digest) })
     }
 

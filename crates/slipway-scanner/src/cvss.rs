@@ -23,10 +23,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::ScanError;
 
 /// A CVSS version whose vectors this module scores.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CvssVersion {
     V3_0,
     V3_1,
@@ -55,7 +57,8 @@ impl fmt::Display for CvssVersion {
 
 /// A score from 0.0 to 10.0 with one decimal, held in tenths so that comparisons
 /// with the band and class boundaries are exact.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
 pub struct Score(u8);
 
 impl Score {
@@ -104,6 +107,21 @@ impl Score {
     }
 }
 
+/// Stored scores are read back through the same bound as computed ones.
+impl TryFrom<u8> for Score {
+    type Error = String;
+
+    fn try_from(tenths: u8) -> Result<Score, String> {
+        Score::from_tenths(tenths).ok_or_else(|| format!("score of {tenths} tenths is over 10.0"))
+    }
+}
+
+impl From<Score> for u8 {
+    fn from(score: Score) -> u8 {
+        score.0
+    }
+}
+
 impl fmt::Display for Score {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.0 / 10, self.0 % 10)
@@ -111,7 +129,7 @@ impl fmt::Display for Score {
 }
 
 /// The CVSS qualitative severity rating scale (the same in v3 and v4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Band {
     None,
     Low,
@@ -145,7 +163,7 @@ impl fmt::Display for Band {
 }
 
 /// The store's severity classes, each with the time a publisher has to ship a fix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum PolicyClass {
     /// CVSS 7.0 to 10.0: fix within 72 hours.
     Critical,
@@ -343,7 +361,7 @@ pub fn base_score(vector: &str) -> Result<BaseScore, ScanError> {
 }
 
 /// A vendor's own severity scale, as the OSV feeds carry it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum VendorScale {
     /// Debian security tracker urgency (`affected[].ecosystem_specific.urgency`).
     DebianUrgency,
@@ -392,7 +410,7 @@ impl fmt::Display for VendorScale {
 }
 
 /// Where a severity came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SeveritySource {
     Vendor(VendorScale),
     Cvss(CvssVersion),
@@ -424,7 +442,7 @@ impl fmt::Display for SeveritySource {
 
 /// A severity as shown to users: the CVSS band and the store's policy class, with the
 /// score and vector when it came from CVSS, and where it came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Severity {
     pub score: Option<Score>,
     pub vector: Option<String>,

@@ -86,6 +86,12 @@ impl Package<'_> {
         )
     }
 
+    /// The name advisories know the package by, normalised as [`AdvisoryIndex`] looks it
+    /// up. Callers that index packages for later re-matching key them by this.
+    pub fn advisory_name(&self) -> String {
+        self.advisory_key().1
+    }
+
     /// The name and version the advisories compare.
     fn lookup(&self) -> (&str, &str) {
         match self.source {

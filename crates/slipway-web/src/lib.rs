@@ -4,6 +4,7 @@ mod account_api;
 mod extract;
 mod pages;
 mod problem;
+mod scan_api;
 mod session;
 mod store_api;
 
@@ -14,6 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use slipway_auth::AuthService;
 use slipway_catalog::Catalog;
+use slipway_scanning::Scanning;
 use utoipa::OpenApi as _;
 
 /// What every page and API handler reads.
@@ -21,6 +23,7 @@ use utoipa::OpenApi as _;
 pub struct WebState {
     pub catalog: Catalog,
     pub auth: AuthService,
+    pub scanning: Scanning,
 }
 
 impl axum::extract::FromRef<WebState> for AuthService {
@@ -40,6 +43,7 @@ pub fn router(state: WebState) -> Router {
         .with_state(state.clone());
     account_api::router(state.auth.clone())
         .merge(store_api::router(state.clone()))
+        .merge(scan_api::router(state.clone()))
         .merge(pages::router(state))
         .merge(assets)
         .layer(axum::middleware::from_fn(security_headers))
@@ -51,6 +55,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let mut doc = store_api::StoreApi::openapi();
     doc.merge(account_api::AccountApi::openapi());
+    doc.merge(scan_api::ScanApi::openapi());
     let problem = |description: &str| {
         let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ProblemDocument"))).build();
         ResponseBuilder::new().description(description).content("application/problem+json", content).build()

@@ -17,6 +17,7 @@ use slipway_catalog::{
     TrustLevel,
     Version, Viewer, CATEGORIES,
 };
+use slipway_scanning::SecuritySummary;
 
 use crate::session::{base_url, cookie, registry_host, same_secret, scheme, session, session_cookie, CSRF_COOKIE, SESSION_COOKIE};
 use crate::WebState;
@@ -383,13 +384,18 @@ async fn product_page(state: &WebState, visit: &Visit, publisher: &str, slug: &s
 struct VersionsPage {
     chrome: Chrome,
     listing: Listing,
-    versions: Vec<Version>,
+    /// Each version with its security summary, once scanned.
+    versions: Vec<(Version, Option<SecuritySummary>)>,
 }
 
 async fn versions(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     let listing = state.catalog.listing(visit.viewer.as_ref(), &publisher, &slug).await?;
-    let versions = state.catalog.versions(&listing).await?;
+    let mut versions = Vec::new();
+    for version in state.catalog.versions(&listing).await? {
+        let security = crate::scan_api::summary(&state, &listing, &version.tier, &version.digest).await?;
+        versions.push((version, security));
+    }
     visit.render(VersionsPage { chrome: visit.chrome_clone(), listing, versions })
 }
 

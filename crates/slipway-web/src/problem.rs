@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Serialize;
 use slipway_auth::AuthError;
 use slipway_catalog::CatalogError;
+use slipway_scanning::ScanningError;
 use utoipa::ToSchema;
 
 /// An error response: `application/problem+json`.
@@ -64,6 +65,18 @@ impl From<CatalogError> for Problem {
                 return inner.into();
             }
             CatalogError::Db(_) | CatalogError::Internal(_) => return internal(&e),
+        };
+        Problem(status, e.to_string())
+    }
+}
+
+impl From<ScanningError> for Problem {
+    fn from(e: ScanningError) -> Problem {
+        let status = match &e {
+            ScanningError::NotFound(_) => StatusCode::NOT_FOUND,
+            ScanningError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ScanningError::Invalid(_) => StatusCode::BAD_REQUEST,
+            _ => return internal(&e),
         };
         Problem(status, e.to_string())
     }

@@ -36,7 +36,7 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
-async fn maybe_viewer(state: &WebState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
+pub(crate) async fn maybe_viewer(state: &WebState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
     match crate::session::session(&state.auth, headers).await? {
         Some((account, _)) => Ok(Some(state.catalog.viewer(account).await?)),
         None => Ok(None),

@@ -28,6 +28,9 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub mail: MailConfig,
     pub log: LogConfig,
+    pub jobs: JobsConfig,
+    pub scan: ScanConfig,
+    pub feed: FeedConfig,
 }
 
 impl Default for Config {
@@ -42,6 +45,9 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             mail: MailConfig::default(),
             log: LogConfig::default(),
+            jobs: JobsConfig::default(),
+            scan: ScanConfig::default(),
+            feed: FeedConfig::default(),
         }
     }
 }
@@ -206,6 +212,67 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig { format: "text".to_owned(), filter: "info".to_owned() }
+    }
+}
+
+/// The background job queue (image scans, re-assessment after feed changes).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Jobs this replica runs at once; 0 leaves them to other replicas.
+    pub workers: usize,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig { workers: 2 }
+    }
+}
+
+impl JobsConfig {
+    pub fn settings(&self) -> slipway_jobs::RunnerSettings {
+        slipway_jobs::RunnerSettings { workers: self.workers, ..slipway_jobs::RunnerSettings::default() }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    /// Scan every image manifest when it is pushed.
+    pub on_push: bool,
+    /// Decompressed bytes read from one layer before its scan fails (a decompression bomb).
+    pub max_layer_bytes: u64,
+    /// Largest file inside a layer that the analyzer reads (package databases, manifests).
+    pub max_file_bytes: u64,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        let limits = slipway_scanner::analyzer::Limits::default();
+        ScanConfig { on_push: true, max_layer_bytes: limits.max_layer_bytes, max_file_bytes: limits.max_file_bytes }
+    }
+}
+
+impl ScanConfig {
+    pub fn limits(&self) -> slipway_scanner::analyzer::Limits {
+        slipway_scanner::analyzer::Limits { max_layer_bytes: self.max_layer_bytes, max_file_bytes: self.max_file_bytes }
+    }
+}
+
+/// The OSV vulnerability feed.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedConfig {
+    /// `https://`, `http://` or `file://` URLs of OSV JSON files or zip archives, fetched by
+    /// `slipway feed sync` and on a schedule in `serve`.
+    pub urls: Vec<String>,
+    /// How often `serve` syncs the URLs; 0 turns the schedule off.
+    pub sync_interval_secs: u64,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig { urls: Vec::new(), sync_interval_secs: 6 * 3600 }
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod feed;
 mod metrics_layer;
 pub mod scan;
 
@@ -16,7 +17,11 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use slipway_db::Db;
-use slipway_registry::{Registry, RegistrySettings};
+use futures::future::BoxFuture;
+use slipway_jobs::{Queue, Runner};
+use slipway_oci::{media_type, Digest, RepoName};
+use slipway_registry::{PushHook, Registry, RegistrySettings};
+use slipway_scanning::Scanning;
 use slipway_storage::{BlobStore, FsStore, S3Config, S3Store};
 use tower_http::trace::TraceLayer;
 
@@ -32,6 +37,7 @@ pub struct App {
     pub registry: Registry,
     pub auth: AuthService,
     pub catalog: Catalog,
+    pub scanning: Scanning,
     pub config: Arc<Config>,
 }
 
@@ -61,8 +67,12 @@ impl App {
         let keys = KeyRing::load_or_create(&keys_dir).context("loading the token-signing keys")?;
         let auth = AuthService::new(db.clone(), keys, config.auth.settings(&config.mail));
         let catalog = Catalog::new(db.clone(), store.clone(), auth.clone());
-        let registry = Registry::new(db, store, RegistrySettings { redirect_blob_gets });
-        Ok(App { registry, auth, catalog, config: Arc::new(config) })
+        let scanning = Scanning::new(db.clone(), store.clone(), Queue::new(db.clone()), config.scan.limits());
+        let mut registry = Registry::new(db, store, RegistrySettings { redirect_blob_gets });
+        if config.scan.on_push {
+            registry = registry.with_push_hook(Arc::new(ScanOnPush(scanning.clone())));
+        }
+        Ok(App { registry, auth, catalog, scanning, config: Arc::new(config) })
     }
 
     /// Every route Slipway serves.
@@ -75,7 +85,11 @@ impl App {
         let guard = (self.config.auth.mode == AuthMode::Enforced).then(|| self.auth.clone());
         slipway_registry::router(self.registry.clone(), guard, self.config.rate_limit.settings())
             .merge(slipway_auth::router(self.auth.clone()))
-            .merge(slipway_web::router(WebState { catalog: self.catalog.clone(), auth: self.auth.clone() }))
+            .merge(slipway_web::router(WebState {
+                catalog: self.catalog.clone(),
+                auth: self.auth.clone(),
+                scanning: self.scanning.clone(),
+            }))
             .merge(ops)
             .layer(axum::middleware::from_fn(metrics_layer::record))
             .layer(TraceLayer::new_for_http())
@@ -123,6 +137,32 @@ impl App {
         });
     }
 
+    /// The background job runner with every kind of job registered, as `serve` starts it.
+    pub fn job_runner(&self) -> Runner {
+        self.scanning.register(Runner::new(self.scanning.queue().clone(), self.config.jobs.settings()))
+    }
+
+    /// Syncs the configured feed URLs every `feed.sync_interval_secs` until the process
+    /// ends, the first time at once.
+    pub fn spawn_feed_sync(&self) {
+        let (urls, interval) = (self.config.feed.urls.clone(), self.config.feed.sync_interval_secs);
+        if urls.is_empty() || interval == 0 {
+            return;
+        }
+        let scanning = self.scanning.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(Duration::from_secs(interval));
+            loop {
+                ticker.tick().await;
+                for sync in scanning.sync_feeds(&urls).await {
+                    if let Some(import) = &sync.import {
+                        tracing::info!(url = %sync.url, imported = import.imported, updated = import.updated, "feed synced");
+                    }
+                }
+            }
+        });
+    }
+
     /// Runs garbage collection every `interval` until the process ends.
     pub fn spawn_gc(&self) {
         let interval = self.config.gc.interval_secs;
@@ -140,6 +180,25 @@ impl App {
                 }
             }
         });
+    }
+}
+
+/// Enqueues a scan of each image manifest pushed. An index is not scanned itself: its
+/// platform images were pushed, and so scanned, before it.
+struct ScanOnPush(Scanning);
+
+impl PushHook for ScanOnPush {
+    fn manifest_pushed<'a>(&'a self, repository: &'a RepoName, digest: &'a Digest, media: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if media_type::is_index(media) {
+                return;
+            }
+            // The push has succeeded; a scan that could not be queued is asked for again
+            // on demand.
+            if let Err(e) = self.0.enqueue_scan(repository.as_str(), &digest.to_string()).await {
+                tracing::warn!(repository = %repository, digest = %digest, error = %e, "queueing a scan failed");
+            }
+        })
     }
 }
 

@@ -5,6 +5,7 @@ use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use slipway::config::{Config, Overrides};
 use slipway::admin::{self, AdminCommand};
+use slipway::feed::{self, FeedCommand};
 use slipway::App;
 
 /// Slipway: a self-hosted marketplace for container software.
@@ -58,6 +59,11 @@ enum Command {
     },
     /// Scan an image for vulnerable packages (a registry image, an OCI layout or a docker save archive).
     Scan(slipway::scan::ScanArgs),
+    /// Load and inspect the OSV vulnerability feed that scans are matched against.
+    Feed {
+        #[command(subcommand)]
+        command: FeedCommand,
+    },
 }
 
 #[tokio::main]
@@ -98,6 +104,10 @@ async fn main() -> anyhow::Result<()> {
             admin::run(&app, command).await?;
         }
         Command::Scan(args) => std::process::exit(slipway::scan::run(args, &config.data_dir).await),
+        Command::Feed { command } => {
+            let app = App::build(config).await?;
+            feed::run(&app, command).await?;
+        }
         Command::Fsck => {
             let app = App::build(config).await?;
             let report = app.registry.verify().await?;
@@ -119,6 +129,8 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     app.spawn_mailer();
     app.spawn_pull_counter();
     app.spawn_search_repair();
+    app.spawn_feed_sync();
+    let jobs = (app.config.jobs.workers > 0).then(|| app.job_runner().start());
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "slipway is serving");
     // Connection addresses feed the per-address pull limits.
@@ -131,6 +143,9 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         }
     });
     axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
+    if let Some(jobs) = jobs {
+        jobs.shutdown().await;
+    }
     if let Err(e) = app.registry.flush_pulls().await {
         tracing::warn!(error = %e, "recording the last pull counts failed");
     }

@@ -9,6 +9,7 @@
 pub mod import;
 pub mod record;
 
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ScanError;
@@ -18,7 +19,7 @@ pub use record::RangeKind;
 use record::{Record, RecordAffected, RecordEvent, RecordRange, RecordSeverity};
 
 /// A vulnerability advisory, normalised from one OSV record.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Advisory {
     pub id: String,
     pub modified: String,
@@ -58,7 +59,7 @@ impl Advisory {
 
 /// One `affected[]` entry: a package in one ecosystem (and release), its affected
 /// versions, and what the vendor says about a fix.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AffectedPackage {
     /// The ecosystem's base name, e.g. `Debian`, `PyPI`.
     pub ecosystem: String,
@@ -88,7 +89,7 @@ impl AffectedPackage {
 }
 
 /// Whether a fix exists.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum FixState {
     /// A fixed version exists.
     FixAvailable,
@@ -102,7 +103,7 @@ pub enum FixState {
 }
 
 /// A range of affected versions.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Range {
     pub kind: RangeKind,
     pub repo: Option<String>,
@@ -110,7 +111,7 @@ pub struct Range {
 }
 
 /// A range event. `Introduced("0")` sorts before every version; `Limit("*")` is infinity.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     Introduced(String),
     Fixed(String),

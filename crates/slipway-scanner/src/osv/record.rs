@@ -4,7 +4,7 @@
 //! add fields"); fields the matcher does not use (references, credits) are not modelled.
 //! Arrays the schema allows to be `null` read as empty.
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 /// One OSV record.
@@ -79,7 +79,7 @@ pub struct RecordEvent {
 }
 
 /// How a range's versions are ordered.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RangeKind {
     /// The ecosystem's own version ordering.
     #[serde(rename = "ECOSYSTEM")]

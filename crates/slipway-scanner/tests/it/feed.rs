@@ -552,3 +552,19 @@ fn fails_on_a_feed_it_cannot_read() {
     let feed = import_path(&text).unwrap();
     assert_eq!(feed.report.rejected.len(), 1);
 }
+
+/// Callers store normalised advisories as JSON: every field survives the round trip,
+/// and a stored score over 10.0 is refused rather than trusted.
+#[test]
+fn advisories_round_trip_through_json() {
+    for advisory in import_path(&good_dir()).unwrap().advisories {
+        let json = serde_json::to_string(&advisory).unwrap();
+        let back: Advisory = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, advisory, "{json}");
+    }
+    assert!(serde_json::from_str::<slipway_scanner::cvss::Score>("101").is_err());
+    assert_eq!(
+        serde_json::from_str::<slipway_scanner::cvss::Score>("98").unwrap().to_string(),
+        "9.8"
+    );
+}

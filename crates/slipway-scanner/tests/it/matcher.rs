@@ -350,6 +350,20 @@ fn binary_packages_match_by_source_name_and_version() {
             .unwrap()
             .is_empty()
     );
+    // The name to index packages by for re-matching follows the same rules.
+    assert_eq!(cpp.advisory_name(), "gcc-defaults");
+    assert_eq!(npm_with_source.advisory_name(), "cpp");
+    assert_eq!(
+        Package {
+            ecosystem: "PyPI",
+            release: None,
+            name: "Zope.Interface",
+            version: "6.0",
+            source: None
+        }
+        .advisory_name(),
+        "zope-interface"
+    );
 }
 
 #[test]

@@ -11,4 +11,5 @@ mod gc;
 mod push_pull;
 mod replicas;
 mod scan;
+mod scanning;
 mod store;

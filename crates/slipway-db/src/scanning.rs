@@ -1,0 +1,943 @@
+//! Queries behind security scanning: the advisory feed, the layer cache, image scans
+//! with their inventory and findings, re-assessment after feed changes, and the events
+//! it emits.
+
+use std::collections::{BTreeSet, HashMap};
+
+use sqlx::{Any, Transaction};
+
+use crate::{now_ms, Db, DbError};
+
+/// A normalised advisory to store.
+#[derive(Clone, Debug)]
+pub struct AdvisoryRow {
+    pub id: String,
+    pub modified: String,
+    pub withdrawn: Option<String>,
+    /// The advisory as JSON.
+    pub content: String,
+    /// A hash of `content`: an import whose hash matches the stored one changes nothing.
+    pub content_hash: String,
+    /// The packages it affects; none for a withdrawn advisory, which never matches.
+    pub packages: Vec<AdvisoryPackage>,
+}
+
+/// A package an advisory names: OSV ecosystem, normalised name, release ('' for all).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct AdvisoryPackage {
+    pub ecosystem: String,
+    pub name: String,
+    pub release: String,
+}
+
+/// What a batch of advisories did to the stored feed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdvisoryCounts {
+    pub imported: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+/// One import or sync of the feed.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct FeedRevisionRecord {
+    pub revision: i64,
+    pub source: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub imported: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub rejected: i64,
+}
+
+/// The stored feed at a glance.
+#[derive(Clone, Debug, Default)]
+pub struct FeedTotals {
+    pub advisories: i64,
+    pub withdrawn: i64,
+    /// Packages whose images still wait for re-assessment.
+    pub pending_changes: i64,
+    pub scanned_images: i64,
+}
+
+/// What `feed sync` last saw at a URL.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct FeedSourceRecord {
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub checked_at: i64,
+    pub changed_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A package whose advisories changed at `revision`.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct FeedChange {
+    pub ecosystem: String,
+    pub name: String,
+    pub revision: i64,
+}
+
+/// The outcome of scanning one image manifest.
+#[derive(Clone, Debug)]
+pub struct NewImageScan<'a> {
+    pub digest: &'a str,
+    /// `done`, `failed` or `unsupported`.
+    pub status: &'a str,
+    pub analyzer_version: i64,
+    pub feed_revision: i64,
+    pub os: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub layers_analyzed: i64,
+    pub layers_cached: i64,
+}
+
+/// The latest scan of an image manifest, with its findings counted per policy class.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ImageScanRecord {
+    pub digest: String,
+    pub status: String,
+    pub scanned_at: i64,
+    pub analyzer_version: i64,
+    pub feed_revision: i64,
+    pub os: Option<String>,
+    pub error: Option<String>,
+    pub layers_analyzed: i64,
+    pub layers_cached: i64,
+    pub critical: i64,
+    pub major: i64,
+    pub minor: i64,
+    pub unrated: i64,
+}
+
+/// A package of an image: a row of the re-assessment index.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ImagePackageRecord {
+    pub digest: String,
+    pub purl: String,
+    /// The file the package was found in.
+    pub path: String,
+    /// The OSV ecosystem (`Debian`, `PyPI`).
+    pub ecosystem: String,
+    /// The distribution release, '' for language packages.
+    pub release: String,
+    pub name: String,
+    /// The name advisories use for it: the source package for distributions, normalised.
+    pub match_name: String,
+    pub version: String,
+    pub source_name: Option<String>,
+    pub source_version: Option<String>,
+    /// The layer that introduced this version of the package.
+    pub layer: String,
+}
+
+/// An advisory affecting a package of an image.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct FindingRecord {
+    pub digest: String,
+    /// The package's purl.
+    pub package: String,
+    pub advisory_id: String,
+    pub ecosystem: String,
+    pub match_name: String,
+    pub package_name: String,
+    /// JSON array of aliases, CVE ids first.
+    pub aliases: String,
+    pub installed_version: String,
+    pub fixed_version: Option<String>,
+    /// `fix_available`, `unfixed` or `will_not_fix`.
+    pub status: String,
+    /// The severity as JSON.
+    pub severity: Option<String>,
+    /// `critical`, `major`, `minor` or `unrated`.
+    pub class: String,
+    /// When the finding was first stored; an earlier stored value wins over this one.
+    pub first_seen: i64,
+}
+
+/// A vulnerability re-assessment found in an image already scanned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewVulnerabilityEvent {
+    pub digest: String,
+    pub package: String,
+    pub advisory_id: String,
+    /// The CVE id, or the advisory id when it names no CVE.
+    pub vulnerability: String,
+    pub class: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct VulnerabilityEventRecord {
+    pub id: i64,
+    pub digest: String,
+    pub package: String,
+    pub advisory_id: String,
+    pub vulnerability: String,
+    pub class: String,
+    pub created_at: i64,
+}
+
+/// What re-matching one changed package does to the stored findings.
+#[derive(Clone, Debug, Default)]
+pub struct Rematch {
+    pub added: Vec<FindingRecord>,
+    /// Findings still present whose details (fix, severity, aliases) changed.
+    pub updated: Vec<FindingRecord>,
+    /// (digest, package, advisory id) of findings that no longer match.
+    pub removed: Vec<(String, String, String)>,
+    pub events: Vec<NewVulnerabilityEvent>,
+}
+
+const INSERT_FINDING: &str = "INSERT INTO findings (digest, package, advisory_id, ecosystem, match_name, package_name, aliases,
+     installed_version, fixed_version, status, severity, class, first_seen)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+     ON CONFLICT (digest, package, advisory_id) DO NOTHING";
+
+impl Db {
+    // ---- the feed ------------------------------------------------------------------------
+
+    /// Opens a feed revision for an import from `source`.
+    pub async fn begin_feed_revision(&self, source: &str) -> Result<i64, DbError> {
+        Ok(sqlx::query_scalar::<Any, i64>(
+            "INSERT INTO feed_revisions (source, started_at, imported, updated, unchanged, rejected)
+             VALUES ($1, $2, 0, 0, 0, 0) RETURNING revision",
+        )
+        .bind(source)
+        .bind(now_ms())
+        .fetch_one(&self.write)
+        .await?)
+    }
+
+    /// Closes a feed revision with what its import did.
+    pub async fn finish_feed_revision(&self, revision: i64, counts: AdvisoryCounts, rejected: u64) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE feed_revisions SET finished_at = $1, imported = $2, updated = $3, unchanged = $4, rejected = $5 WHERE revision = $6",
+        )
+        .bind(now_ms())
+        .bind(counts.imported as i64)
+        .bind(counts.updated as i64)
+        .bind(counts.unchanged as i64)
+        .bind(rejected as i64)
+        .bind(revision)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest feed revision (0 before any import).
+    pub async fn feed_revision(&self) -> Result<i64, DbError> {
+        Ok(sqlx::query_scalar::<Any, i64>("SELECT COALESCE(MAX(revision), 0) FROM feed_revisions").fetch_one(&self.read).await?)
+    }
+
+    /// The most recent feed revisions, newest first.
+    pub async fn feed_revisions(&self, limit: i64) -> Result<Vec<FeedRevisionRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, FeedRevisionRecord>(
+            "SELECT revision, source, started_at, finished_at, imported, updated, unchanged, rejected
+             FROM feed_revisions ORDER BY revision DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    pub async fn feed_totals(&self) -> Result<FeedTotals, DbError> {
+        let count = |sql: &'static str| async move { sqlx::query_scalar::<Any, i64>(sql).fetch_one(&self.read).await };
+        Ok(FeedTotals {
+            advisories: count("SELECT COUNT(*) FROM advisories").await?,
+            withdrawn: count("SELECT COUNT(*) FROM advisories WHERE withdrawn IS NOT NULL").await?,
+            pending_changes: count("SELECT COUNT(*) FROM feed_changes").await?,
+            scanned_images: count("SELECT COUNT(*) FROM image_scans").await?,
+        })
+    }
+
+    /// Stores a batch of advisories in one transaction, skipping unchanged ones. Every
+    /// package a new or changed advisory names, before or after the change, is noted in
+    /// `feed_changes` for re-assessment.
+    pub async fn upsert_advisories(&self, revision: i64, source: &str, rows: &[AdvisoryRow]) -> Result<AdvisoryCounts, DbError> {
+        let now = now_ms();
+        let mut counts = AdvisoryCounts::default();
+        let mut tx = self.begin_write().await?;
+        for row in rows {
+            let stored = sqlx::query_scalar::<Any, String>("SELECT content_hash FROM advisories WHERE id = $1")
+                .bind(&row.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let mut changed: BTreeSet<(String, String)> =
+                row.packages.iter().map(|p| (p.ecosystem.clone(), p.name.clone())).collect();
+            match stored {
+                Some(hash) if hash == row.content_hash => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some(_) => {
+                    let before = sqlx::query_as::<Any, (String, String)>(
+                        "SELECT ecosystem, name FROM advisory_packages WHERE advisory_id = $1",
+                    )
+                    .bind(&row.id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    changed.extend(before);
+                    sqlx::query("DELETE FROM advisory_packages WHERE advisory_id = $1").bind(&row.id).execute(&mut *tx).await?;
+                    sqlx::query(
+                        "UPDATE advisories SET modified = $1, withdrawn = $2, content_hash = $3, content = $4, source = $5,
+                           revision = $6, imported_at = $7
+                         WHERE id = $8",
+                    )
+                    .bind(&row.modified)
+                    .bind(row.withdrawn.as_deref())
+                    .bind(&row.content_hash)
+                    .bind(&row.content)
+                    .bind(source)
+                    .bind(revision)
+                    .bind(now)
+                    .bind(&row.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    counts.updated += 1;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO advisories (id, modified, withdrawn, content_hash, content, source, revision, imported_at)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(&row.id)
+                    .bind(&row.modified)
+                    .bind(row.withdrawn.as_deref())
+                    .bind(&row.content_hash)
+                    .bind(&row.content)
+                    .bind(source)
+                    .bind(revision)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                    counts.imported += 1;
+                }
+            }
+            for package in &row.packages {
+                sqlx::query(
+                    "INSERT INTO advisory_packages (ecosystem, name, release, advisory_id) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&package.ecosystem)
+                .bind(&package.name)
+                .bind(&package.release)
+                .bind(&row.id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (ecosystem, name) in changed {
+                sqlx::query(
+                    "INSERT INTO feed_changes (ecosystem, name, revision) VALUES ($1, $2, $3)
+                     ON CONFLICT (ecosystem, name) DO UPDATE SET revision = excluded.revision",
+                )
+                .bind(ecosystem)
+                .bind(name)
+                .bind(revision)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    /// The advisories (as JSON) that name a package, withdrawn ones excepted.
+    pub async fn advisories_naming(&self, ecosystem: &str, name: &str) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar::<Any, String>(
+            "SELECT content FROM advisories
+             WHERE id IN (SELECT advisory_id FROM advisory_packages WHERE ecosystem = $1 AND name = $2)
+             ORDER BY id",
+        )
+        .bind(ecosystem)
+        .bind(name)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    pub async fn feed_source(&self, url: &str) -> Result<Option<FeedSourceRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, FeedSourceRecord>(
+            "SELECT url, etag, last_modified, checked_at, changed_at, last_error FROM feed_sources WHERE url = $1",
+        )
+        .bind(url)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    pub async fn feed_sources(&self) -> Result<Vec<FeedSourceRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, FeedSourceRecord>(
+            "SELECT url, etag, last_modified, checked_at, changed_at, last_error FROM feed_sources ORDER BY url",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Records a successful check of a feed URL: its validators, and whether it changed.
+    pub async fn feed_source_checked(&self, url: &str, etag: Option<&str>, last_modified: Option<&str>, changed: bool) -> Result<(), DbError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO feed_sources (url, etag, last_modified, checked_at, changed_at, last_error) VALUES ($1, $2, $3, $4, $5, NULL)
+             ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
+               checked_at = excluded.checked_at, changed_at = COALESCE(excluded.changed_at, feed_sources.changed_at), last_error = NULL",
+        )
+        .bind(url)
+        .bind(etag)
+        .bind(last_modified)
+        .bind(now)
+        .bind(changed.then_some(now))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a failed check of a feed URL, keeping its validators.
+    pub async fn feed_source_failed(&self, url: &str, error: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO feed_sources (url, checked_at, last_error) VALUES ($1, $2, $3)
+             ON CONFLICT (url) DO UPDATE SET checked_at = excluded.checked_at, last_error = excluded.last_error",
+        )
+        .bind(url)
+        .bind(now_ms())
+        .bind(error)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    // ---- the layer cache -----------------------------------------------------------------
+
+    pub async fn layer_report(&self, digest: &str, analyzer_version: i64) -> Result<Option<Vec<u8>>, DbError> {
+        Ok(sqlx::query_scalar::<Any, Vec<u8>>("SELECT report FROM layer_reports WHERE digest = $1 AND analyzer_version = $2")
+            .bind(digest)
+            .bind(analyzer_version)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// Caches a layer's report; a report already cached (by a concurrent scan of the same
+    /// layer, which found the same) stays.
+    pub async fn put_layer_report(&self, digest: &str, analyzer_version: i64, report: &[u8]) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO layer_reports (digest, analyzer_version, report, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (digest, analyzer_version) DO NOTHING",
+        )
+        .bind(digest)
+        .bind(analyzer_version)
+        .bind(report)
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    // ---- image scans ---------------------------------------------------------------------
+
+    /// Replaces an image's inventory and findings with a new scan's, in one transaction.
+    /// Findings seen before keep their `first_seen`.
+    pub async fn store_scan(&self, scan: &NewImageScan<'_>, packages: &[ImagePackageRecord], findings: &[FindingRecord]) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        let first_seen: HashMap<(String, String), i64> =
+            sqlx::query_as::<Any, (String, String, i64)>("SELECT package, advisory_id, first_seen FROM findings WHERE digest = $1")
+                .bind(scan.digest)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|(package, advisory, seen)| ((package, advisory), seen))
+                .collect();
+        sqlx::query("DELETE FROM findings WHERE digest = $1").bind(scan.digest).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM image_packages WHERE digest = $1").bind(scan.digest).execute(&mut *tx).await?;
+        for p in packages {
+            sqlx::query(
+                "INSERT INTO image_packages (digest, purl, path, ecosystem, release, name, match_name, version, source_name, source_version, layer)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                 ON CONFLICT (digest, purl, path) DO NOTHING",
+            )
+            .bind(scan.digest)
+            .bind(&p.purl)
+            .bind(&p.path)
+            .bind(&p.ecosystem)
+            .bind(&p.release)
+            .bind(&p.name)
+            .bind(&p.match_name)
+            .bind(&p.version)
+            .bind(p.source_name.as_deref())
+            .bind(p.source_version.as_deref())
+            .bind(&p.layer)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for f in findings {
+            let seen = first_seen.get(&(f.package.clone(), f.advisory_id.clone())).copied().unwrap_or(f.first_seen);
+            insert_finding(&mut tx, f, seen).await?;
+        }
+        upsert_scan(&mut tx, scan).await?;
+        refresh_counts(&mut tx, scan.digest).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a scan that found nothing to store (failed, or not an image); an earlier
+    /// scan's inventory and findings stay.
+    pub async fn record_scan_outcome(&self, scan: &NewImageScan<'_>) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        upsert_scan(&mut tx, scan).await?;
+        refresh_counts(&mut tx, scan.digest).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn image_scan(&self, digest: &str) -> Result<Option<ImageScanRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, ImageScanRecord>(
+            "SELECT digest, status, scanned_at, analyzer_version, feed_revision, os, error, layers_analyzed, layers_cached,
+                    critical, major, minor, unrated
+             FROM image_scans WHERE digest = $1",
+        )
+        .bind(digest)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    pub async fn image_packages(&self, digest: &str) -> Result<Vec<ImagePackageRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, ImagePackageRecord>(
+            "SELECT digest, purl, path, ecosystem, release, name, match_name, version, source_name, source_version, layer
+             FROM image_packages WHERE digest = $1 ORDER BY ecosystem, name, version, path",
+        )
+        .bind(digest)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    pub async fn findings(&self, digest: &str) -> Result<Vec<FindingRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, FindingRecord>(
+            "SELECT digest, package, advisory_id, ecosystem, match_name, package_name, aliases, installed_version, fixed_version,
+                    status, severity, class, first_seen
+             FROM findings WHERE digest = $1 ORDER BY package, advisory_id",
+        )
+        .bind(digest)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    // ---- re-assessment -------------------------------------------------------------------
+
+    /// Drops noted changes to packages that no scanned image contains; returns how many.
+    pub async fn prune_feed_changes(&self) -> Result<u64, DbError> {
+        Ok(sqlx::query(
+            "DELETE FROM feed_changes WHERE NOT EXISTS
+               (SELECT 1 FROM image_packages p WHERE p.ecosystem = feed_changes.ecosystem AND p.match_name = feed_changes.name)",
+        )
+        .execute(&self.write)
+        .await?
+        .rows_affected())
+    }
+
+    /// Changed packages waiting for re-assessment, in name order.
+    pub async fn feed_changes(&self, limit: i64) -> Result<Vec<FeedChange>, DbError> {
+        Ok(sqlx::query_as::<Any, FeedChange>("SELECT ecosystem, name, revision FROM feed_changes ORDER BY ecosystem, name LIMIT $1")
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// Every image package that advisories call `match_name` in `ecosystem`.
+    pub async fn packages_named(&self, ecosystem: &str, match_name: &str) -> Result<Vec<ImagePackageRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, ImagePackageRecord>(
+            "SELECT digest, purl, path, ecosystem, release, name, match_name, version, source_name, source_version, layer
+             FROM image_packages WHERE ecosystem = $1 AND match_name = $2 ORDER BY digest, purl, path",
+        )
+        .bind(ecosystem)
+        .bind(match_name)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Every stored finding for packages advisories call `match_name` in `ecosystem`.
+    pub async fn findings_named(&self, ecosystem: &str, match_name: &str) -> Result<Vec<FindingRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, FindingRecord>(
+            "SELECT digest, package, advisory_id, ecosystem, match_name, package_name, aliases, installed_version, fixed_version,
+                    status, severity, class, first_seen
+             FROM findings WHERE ecosystem = $1 AND match_name = $2 ORDER BY digest, package, advisory_id",
+        )
+        .bind(ecosystem)
+        .bind(match_name)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Applies a re-match of one changed package in one transaction, and marks the change
+    /// done unless the package changed again meanwhile (a later revision).
+    pub async fn apply_rematch(&self, change: &FeedChange, rematch: &Rematch) -> Result<(), DbError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let mut touched: BTreeSet<&str> = BTreeSet::new();
+        for f in &rematch.added {
+            insert_finding(&mut tx, f, f.first_seen).await?;
+            touched.insert(&f.digest);
+        }
+        for f in &rematch.updated {
+            sqlx::query(
+                "UPDATE findings SET aliases = $1, installed_version = $2, fixed_version = $3, status = $4, severity = $5, class = $6
+                 WHERE digest = $7 AND package = $8 AND advisory_id = $9",
+            )
+            .bind(&f.aliases)
+            .bind(&f.installed_version)
+            .bind(f.fixed_version.as_deref())
+            .bind(&f.status)
+            .bind(f.severity.as_deref())
+            .bind(&f.class)
+            .bind(&f.digest)
+            .bind(&f.package)
+            .bind(&f.advisory_id)
+            .execute(&mut *tx)
+            .await?;
+            touched.insert(&f.digest);
+        }
+        for (digest, package, advisory) in &rematch.removed {
+            sqlx::query("DELETE FROM findings WHERE digest = $1 AND package = $2 AND advisory_id = $3")
+                .bind(digest)
+                .bind(package)
+                .bind(advisory)
+                .execute(&mut *tx)
+                .await?;
+            touched.insert(digest);
+        }
+        for e in &rematch.events {
+            sqlx::query(
+                "INSERT INTO vulnerability_events (digest, package, advisory_id, vulnerability, class, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (digest, package, vulnerability) DO NOTHING",
+            )
+            .bind(&e.digest)
+            .bind(&e.package)
+            .bind(&e.advisory_id)
+            .bind(&e.vulnerability)
+            .bind(&e.class)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for digest in touched {
+            refresh_counts(&mut tx, digest).await?;
+        }
+        sqlx::query("DELETE FROM feed_changes WHERE ecosystem = $1 AND name = $2 AND revision = $3")
+            .bind(&change.ecosystem)
+            .bind(&change.name)
+            .bind(change.revision)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Events after `after_id`, oldest first, for the notifier to deliver.
+    pub async fn vulnerability_events(&self, after_id: i64, limit: i64) -> Result<Vec<VulnerabilityEventRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, VulnerabilityEventRecord>(
+            "SELECT id, digest, package, advisory_id, vulnerability, class, created_at
+             FROM vulnerability_events WHERE id > $1 ORDER BY id LIMIT $2",
+        )
+        .bind(after_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// The repositories holding a manifest, to tell whose image an event is about.
+    pub async fn repositories_with_manifest(&self, digest: &str) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar::<Any, String>("SELECT repository FROM manifests WHERE digest = $1 ORDER BY repository")
+            .bind(digest)
+            .fetch_all(&self.read)
+            .await?)
+    }
+}
+
+async fn insert_finding(tx: &mut Transaction<'static, Any>, f: &FindingRecord, first_seen: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(INSERT_FINDING)
+        .bind(&f.digest)
+        .bind(&f.package)
+        .bind(&f.advisory_id)
+        .bind(&f.ecosystem)
+        .bind(&f.match_name)
+        .bind(&f.package_name)
+        .bind(&f.aliases)
+        .bind(&f.installed_version)
+        .bind(f.fixed_version.as_deref())
+        .bind(&f.status)
+        .bind(f.severity.as_deref())
+        .bind(&f.class)
+        .bind(first_seen)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn upsert_scan(tx: &mut Transaction<'static, Any>, scan: &NewImageScan<'_>) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO image_scans (digest, status, scanned_at, analyzer_version, feed_revision, os, error, layers_analyzed, layers_cached,
+                                  critical, major, minor, unrated)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0, 0, 0)
+         ON CONFLICT (digest) DO UPDATE SET status = excluded.status, scanned_at = excluded.scanned_at,
+           analyzer_version = excluded.analyzer_version, feed_revision = excluded.feed_revision, os = excluded.os,
+           error = excluded.error, layers_analyzed = excluded.layers_analyzed, layers_cached = excluded.layers_cached",
+    )
+    .bind(scan.digest)
+    .bind(scan.status)
+    .bind(now_ms())
+    .bind(scan.analyzer_version)
+    .bind(scan.feed_revision)
+    .bind(scan.os)
+    .bind(scan.error)
+    .bind(scan.layers_analyzed)
+    .bind(scan.layers_cached)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Recounts an image's findings per class from the findings themselves.
+async fn refresh_counts(tx: &mut Transaction<'static, Any>, digest: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE image_scans SET
+           critical = (SELECT COUNT(*) FROM findings WHERE digest = $1 AND class = 'critical'),
+           major = (SELECT COUNT(*) FROM findings WHERE digest = $1 AND class = 'major'),
+           minor = (SELECT COUNT(*) FROM findings WHERE digest = $1 AND class = 'minor'),
+           unrated = (SELECT COUNT(*) FROM findings WHERE digest = $1 AND class = 'unrated')
+         WHERE digest = $1",
+    )
+    .bind(digest)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{test_databases, NewManifest};
+
+    fn advisory(id: &str, hash: &str, packages: &[(&str, &str, &str)]) -> AdvisoryRow {
+        AdvisoryRow {
+            id: id.into(),
+            modified: "2024-01-01T00:00:00Z".into(),
+            withdrawn: None,
+            content: format!("{{\"id\":\"{id}\",\"v\":\"{hash}\"}}"),
+            content_hash: hash.into(),
+            packages: packages
+                .iter()
+                .map(|(ecosystem, name, release)| AdvisoryPackage { ecosystem: (*ecosystem).into(), name: (*name).into(), release: (*release).into() })
+                .collect(),
+        }
+    }
+
+    fn package(digest: &str, name: &str, version: &str) -> ImagePackageRecord {
+        ImagePackageRecord {
+            digest: digest.into(),
+            purl: format!("pkg:pypi/{name}@{version}"),
+            path: format!("site-packages/{name}.dist-info/METADATA"),
+            ecosystem: "PyPI".into(),
+            release: String::new(),
+            name: name.into(),
+            match_name: name.into(),
+            version: version.into(),
+            source_name: None,
+            source_version: None,
+            layer: "sha256:l1".into(),
+        }
+    }
+
+    fn finding(digest: &str, name: &str, advisory: &str, class: &str, first_seen: i64) -> FindingRecord {
+        FindingRecord {
+            digest: digest.into(),
+            package: format!("pkg:pypi/{name}@1.0"),
+            advisory_id: advisory.into(),
+            ecosystem: "PyPI".into(),
+            match_name: name.into(),
+            package_name: name.into(),
+            aliases: "[\"CVE-2024-1\"]".into(),
+            installed_version: "1.0".into(),
+            fixed_version: Some("1.1".into()),
+            status: "fix_available".into(),
+            severity: None,
+            class: class.into(),
+            first_seen,
+        }
+    }
+
+    fn scan(digest: &str) -> NewImageScan<'_> {
+        NewImageScan { digest, status: "done", analyzer_version: 1, feed_revision: 1, os: Some("Debian 12"), error: None, layers_analyzed: 2, layers_cached: 0 }
+    }
+
+    fn names(changes: &[FeedChange]) -> Vec<(&str, &str, i64)> {
+        changes.iter().map(|c| (c.ecosystem.as_str(), c.name.as_str(), c.revision)).collect()
+    }
+
+    #[tokio::test]
+    async fn advisories_upsert_by_content_and_note_what_changed() {
+        for (db, _dir) in test_databases().await {
+            assert_eq!(db.feed_revision().await.unwrap(), 0);
+            let r1 = db.begin_feed_revision("import a").await.unwrap();
+            let rows = [advisory("A-1", "h1", &[("PyPI", "jinja2", ""), ("PyPI", "jinja2", "")]), advisory("D-1", "h1", &[("Debian", "zlib", "12"), ("Debian", "zlib", "11")])];
+            let counts = db.upsert_advisories(r1, "import a", &rows).await.unwrap();
+            assert_eq!(counts, AdvisoryCounts { imported: 2, updated: 0, unchanged: 0 });
+            db.finish_feed_revision(r1, counts, 3).await.unwrap();
+            assert_eq!(names(&db.feed_changes(10).await.unwrap()), [("Debian", "zlib", r1), ("PyPI", "jinja2", r1)]);
+            assert_eq!(db.advisories_naming("Debian", "zlib").await.unwrap(), [rows[1].content.clone()]);
+
+            // A-1 now names another package and D-1 is withdrawn: the packages named before
+            // and after are noted; D-1 no longer matches anything.
+            let r2 = db.begin_feed_revision("import b").await.unwrap();
+            assert!(r2 > r1);
+            let mut withdrawn = advisory("D-1", "h2", &[]);
+            withdrawn.withdrawn = Some("2024-02-01T00:00:00Z".into());
+            let rows = [advisory("A-1", "h2", &[("PyPI", "markupsafe", "")]), withdrawn, advisory("A-2", "h1", &[])];
+            let counts = db.upsert_advisories(r2, "import b", &rows).await.unwrap();
+            assert_eq!(counts, AdvisoryCounts { imported: 1, updated: 2, unchanged: 0 });
+            assert_eq!(names(&db.feed_changes(10).await.unwrap()), [("Debian", "zlib", r2), ("PyPI", "jinja2", r2), ("PyPI", "markupsafe", r2)]);
+            assert!(db.advisories_naming("Debian", "zlib").await.unwrap().is_empty());
+            assert!(db.advisories_naming("PyPI", "jinja2").await.unwrap().is_empty());
+            assert_eq!(db.advisories_naming("PyPI", "markupsafe").await.unwrap().len(), 1);
+            let again = db.upsert_advisories(r2, "import b", &rows).await.unwrap();
+            assert_eq!(again, AdvisoryCounts { imported: 0, updated: 0, unchanged: 3 });
+
+            let totals = db.feed_totals().await.unwrap();
+            assert_eq!((totals.advisories, totals.withdrawn, totals.pending_changes, totals.scanned_images), (3, 1, 3, 0));
+            let revisions = db.feed_revisions(10).await.unwrap();
+            assert_eq!(revisions.iter().map(|r| r.revision).collect::<Vec<_>>(), [r2, r1]);
+            assert_eq!((revisions[1].imported, revisions[1].rejected, revisions[1].finished_at.is_some()), (2, 3, true));
+            assert_eq!(revisions[0].finished_at, None);
+            assert_eq!(db.feed_revision().await.unwrap(), r2);
+
+            // Only packages some image contains stay for re-assessment.
+            db.store_scan(&scan("sha256:i1"), &[package("sha256:i1", "jinja2", "3.1.2")], &[]).await.unwrap();
+            assert_eq!(db.prune_feed_changes().await.unwrap(), 2);
+            assert_eq!(names(&db.feed_changes(10).await.unwrap()), [("PyPI", "jinja2", r2)]);
+        }
+    }
+
+    #[tokio::test]
+    async fn feed_sources_keep_validators_across_failures() {
+        for (db, _dir) in test_databases().await {
+            let url = "file:///feeds/pypi.zip";
+            assert!(db.feed_source(url).await.unwrap().is_none());
+            db.feed_source_checked(url, Some("\"e1\""), Some("Mon, 01 Jan 2024 00:00:00 GMT"), true).await.unwrap();
+            let first = db.feed_source(url).await.unwrap().unwrap();
+            assert!(first.changed_at.is_some());
+            db.feed_source_failed(url, "connection refused").await.unwrap();
+            let failed = db.feed_source(url).await.unwrap().unwrap();
+            assert_eq!((failed.etag.as_deref(), failed.last_error.as_deref()), (Some("\"e1\""), Some("connection refused")));
+            db.feed_source_checked(url, Some("\"e1\""), None, false).await.unwrap();
+            let unchanged = db.feed_source(url).await.unwrap().unwrap();
+            assert_eq!((unchanged.changed_at, unchanged.last_error), (first.changed_at, None));
+            assert_eq!(db.feed_sources().await.unwrap().len(), 1);
+        }
+    }
+
+    #[tokio::test]
+    async fn layer_reports_are_cached_per_analyzer_version() {
+        for (db, _dir) in test_databases().await {
+            db.put_layer_report("sha256:l1", 1, b"first").await.unwrap();
+            db.put_layer_report("sha256:l1", 1, b"second").await.unwrap();
+            assert_eq!(db.layer_report("sha256:l1", 1).await.unwrap().as_deref(), Some(&b"first"[..]));
+            assert!(db.layer_report("sha256:l1", 2).await.unwrap().is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn scans_replace_inventory_and_keep_first_seen() {
+        for (db, _dir) in test_databases().await {
+            let d = "sha256:i1";
+            let findings = [finding(d, "jinja2", "A-1", "major", 100), finding(d, "jinja2", "A-2", "critical", 100), finding(d, "pyyaml", "A-3", "unrated", 100)];
+            db.store_scan(&scan(d), &[package(d, "jinja2", "1.0"), package(d, "pyyaml", "1.0")], &findings).await.unwrap();
+            let stored = db.image_scan(d).await.unwrap().unwrap();
+            assert_eq!((stored.critical, stored.major, stored.minor, stored.unrated), (1, 1, 0, 1));
+            assert_eq!((stored.status.as_str(), stored.os.as_deref(), stored.layers_analyzed), ("done", Some("Debian 12"), 2));
+
+            // A rescan: one finding gone, one new; the one kept keeps when it was first seen.
+            let rescan = [finding(d, "jinja2", "A-1", "major", 500), finding(d, "jinja2", "A-4", "minor", 500)];
+            db.store_scan(&NewImageScan { layers_analyzed: 0, layers_cached: 2, ..scan(d) }, &[package(d, "jinja2", "1.0")], &rescan).await.unwrap();
+            let stored = db.findings(d).await.unwrap();
+            assert_eq!(stored.iter().map(|f| (f.advisory_id.as_str(), f.first_seen)).collect::<Vec<_>>(), [("A-1", 100), ("A-4", 500)]);
+            assert_eq!(db.image_packages(d).await.unwrap(), [package(d, "jinja2", "1.0")]);
+            let counts = db.image_scan(d).await.unwrap().unwrap();
+            assert_eq!((counts.critical, counts.major, counts.minor, counts.unrated, counts.layers_cached), (0, 1, 1, 0, 2));
+
+            // A failed rescan records the failure and leaves the results.
+            db.record_scan_outcome(&NewImageScan { status: "failed", error: Some("layer is corrupt"), ..scan(d) }).await.unwrap();
+            let failed = db.image_scan(d).await.unwrap().unwrap();
+            assert_eq!((failed.status.as_str(), failed.error.as_deref(), failed.major), ("failed", Some("layer is corrupt"), 1));
+            assert_eq!(db.findings(d).await.unwrap().len(), 2);
+            assert!(db.image_scan("sha256:none").await.unwrap().is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn rematch_applies_a_diff_and_emits_each_event_once() {
+        for (db, _dir) in test_databases().await {
+            let (d1, d2) = ("sha256:i1", "sha256:i2");
+            db.store_scan(&scan(d1), &[package(d1, "jinja2", "1.0")], &[finding(d1, "jinja2", "A-1", "major", 100)]).await.unwrap();
+            db.store_scan(&scan(d2), &[package(d2, "jinja2", "1.0")], &[]).await.unwrap();
+            assert_eq!(db.packages_named("PyPI", "jinja2").await.unwrap().len(), 2);
+            assert_eq!(db.findings_named("PyPI", "jinja2").await.unwrap().len(), 1);
+            let revision = db.begin_feed_revision("test").await.unwrap();
+            db.upsert_advisories(revision, "test", &[advisory("A-2", "h", &[("PyPI", "jinja2", "")])]).await.unwrap();
+            let change = db.feed_changes(1).await.unwrap().remove(0);
+
+            let mut updated = finding(d1, "jinja2", "A-1", "critical", 100);
+            updated.fixed_version = Some("1.2".into());
+            let event = |digest: &str| NewVulnerabilityEvent {
+                digest: digest.into(),
+                package: "pkg:pypi/jinja2@1.0".into(),
+                advisory_id: "A-2".into(),
+                vulnerability: "CVE-2024-2".into(),
+                class: "minor".into(),
+            };
+            let rematch = Rematch {
+                added: vec![finding(d2, "jinja2", "A-2", "minor", 900)],
+                updated: vec![updated.clone()],
+                removed: vec![],
+                events: vec![event(d2), event(d2)],
+            };
+            // A change noted again meanwhile (a later revision) stays for the next run.
+            let stale = FeedChange { revision: change.revision - 1, ..change.clone() };
+            db.apply_rematch(&stale, &rematch).await.unwrap();
+            assert_eq!(db.feed_changes(10).await.unwrap(), std::slice::from_ref(&change));
+            db.apply_rematch(&change, &Rematch { events: vec![event(d2)], ..Rematch::default() }).await.unwrap();
+            assert!(db.feed_changes(10).await.unwrap().is_empty());
+
+            assert_eq!(db.findings(d1).await.unwrap(), [updated]);
+            assert_eq!(db.image_scan(d1).await.unwrap().unwrap().critical, 1);
+            assert_eq!(db.image_scan(d2).await.unwrap().unwrap().minor, 1);
+            let events = db.vulnerability_events(0, 10).await.unwrap();
+            assert_eq!(events.len(), 1, "{events:?}");
+            assert_eq!((events[0].digest.as_str(), events[0].vulnerability.as_str()), (d2, "CVE-2024-2"));
+            assert!(db.vulnerability_events(events[0].id, 10).await.unwrap().is_empty());
+
+            let removal = Rematch { removed: vec![(d1.into(), "pkg:pypi/jinja2@1.0".into(), "A-1".into())], ..Rematch::default() };
+            db.apply_rematch(&change, &removal).await.unwrap();
+            assert!(db.findings(d1).await.unwrap().is_empty());
+            assert_eq!(db.image_scan(d1).await.unwrap().unwrap().critical, 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn events_name_the_repositories_holding_the_image() {
+        for (db, _dir) in test_databases().await {
+            for repository in ["acme/app", "beta/app"] {
+                let manifest = NewManifest {
+                    repository,
+                    digest: "sha256:i1",
+                    media_type: "application/vnd.oci.image.index.v1+json",
+                    artifact_type: None,
+                    subject: None,
+                    annotations: None,
+                    content: b"{}",
+                    tags: vec!["1.0"],
+                    blobs: vec![],
+                    manifests: vec![],
+                };
+                db.put_manifest(&manifest).await.unwrap();
+            }
+            assert_eq!(db.repositories_with_manifest("sha256:i1").await.unwrap(), ["acme/app", "beta/app"]);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+#![doc = include_str!("../README.md")]
+
+mod cache;
+mod feed;
+mod jobs;
+mod matching;
+mod reassess;
+mod results;
+mod scan;
+
+use std::sync::Arc;
+
+use slipway_db::Db;
+use slipway_jobs::{Queue, Runner};
+use slipway_scanner::analyzer::Limits;
+use slipway_storage::BlobStore;
+
+pub use cache::{DbLayerCache, LayerCache};
+pub use feed::{FeedImport, FeedStatus, FeedSync, JobStatus, Rejected, RevisionStatus, SourceStatus};
+pub use jobs::{FeedChanged, ScanImage};
+pub use reassess::Reassessment;
+pub use results::{
+    ClassCounts, FindingEntry, ImageResults, PackageEntry, ScanRequested, ScanResults, ScanState, SecuritySummary, SeverityEntry,
+};
+pub use scan::ScanOutcome;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanningError {
+    #[error(transparent)]
+    Db(#[from] slipway_db::DbError),
+    #[error(transparent)]
+    Storage(#[from] slipway_storage::StorageError),
+    #[error(transparent)]
+    Scanner(#[from] slipway_scanner::ScanError),
+    #[error(transparent)]
+    Jobs(#[from] slipway_jobs::JobError),
+    /// Not there, or not to be seen by this caller: the two answers are the same.
+    #[error("{0}")]
+    NotFound(String),
+    /// Seen, but not to be acted on by this caller.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("fetching {url}: {reason}")]
+    Fetch { url: String, reason: String },
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<serde_json::Error> for ScanningError {
+    fn from(e: serde_json::Error) -> Self {
+        ScanningError::Internal(format!("stored scan data: {e}"))
+    }
+}
+
+/// The scanning service. Cheap to clone.
+#[derive(Clone)]
+pub struct Scanning {
+    db: Db,
+    store: Arc<dyn BlobStore>,
+    queue: Queue,
+    cache: Arc<dyn LayerCache>,
+    limits: Limits,
+}
+
+impl Scanning {
+    /// A service caching layer reports in the database.
+    pub fn new(db: Db, store: Arc<dyn BlobStore>, queue: Queue, limits: Limits) -> Scanning {
+        let cache = Arc::new(DbLayerCache::new(db.clone()));
+        Scanning { db, store, queue, cache, limits }
+    }
+
+    /// The same service with another layer cache.
+    pub fn with_cache(self, cache: Arc<dyn LayerCache>) -> Scanning {
+        Scanning { cache, ..self }
+    }
+
+    /// Registers the scanning jobs with a runner.
+    pub fn register(&self, runner: Runner) -> Runner {
+        let context = Arc::new(self.clone());
+        runner.register::<ScanImage>(context.clone()).register::<FeedChanged>(context)
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// Enqueues a scan of a pushed image manifest; returns the job's id.
+    pub async fn enqueue_scan(&self, repository: &str, digest: &str) -> Result<String, ScanningError> {
+        Ok(self.queue.enqueue(&ScanImage { repository: repository.to_owned(), digest: digest.to_owned() }).await?)
+    }
+}

@@ -1,0 +1,392 @@
+//! Who may see scan results and ask for scans, and what they see.
+//!
+//! Full results (packages, findings, layers) are for the members of the organization
+//! owning the repository (its first path segment) and for moderators and admins. To
+//! everyone else a repository's results do not exist: the answer is the same "not found"
+//! as for a repository that does not exist, so private repositories stay unseen. A
+//! published listing shows everyone a summary per version instead.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use slipway_auth::access::{OrgRole, SiteRole, Subject};
+use slipway_db::{FindingRecord, ImagePackageRecord, ImageScanRecord, ManifestRecord};
+use slipway_oci::{media_type, Reference, RepoName};
+use slipway_scanner::cvss::Severity;
+use utoipa::ToSchema;
+
+use crate::jobs::ScanImage;
+use crate::scan::platform_images;
+use crate::{Scanning, ScanningError};
+
+/// Findings per store policy class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ClassCounts {
+    /// CVSS 7.0 and above: to be fixed within 72 hours.
+    pub critical: i64,
+    /// CVSS 4.0 to 6.9: to be fixed within 7 days.
+    pub major: i64,
+    /// Below 4.0.
+    pub minor: i64,
+    /// Without a severity.
+    pub unrated: i64,
+}
+
+impl ClassCounts {
+    fn of(scan: &ImageScanRecord) -> ClassCounts {
+        ClassCounts { critical: scan.critical, major: scan.major, minor: scan.minor, unrated: scan.unrated }
+    }
+
+    /// Per class, the larger count.
+    fn worst(self, other: ClassCounts) -> ClassCounts {
+        ClassCounts {
+            critical: self.critical.max(other.critical),
+            major: self.major.max(other.major),
+            minor: self.minor.max(other.minor),
+            unrated: self.unrated.max(other.unrated),
+        }
+    }
+}
+
+/// A version's public summary.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SecuritySummary {
+    /// For a multi-platform image, per class the count of its worst platform.
+    pub counts: ClassCounts,
+    /// Unix milliseconds of the (oldest platform's) scan.
+    pub scanned_at: i64,
+}
+
+/// Everything known about a manifest's security.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ScanResults {
+    pub repository: String,
+    pub reference: String,
+    pub digest: String,
+    pub media_type: String,
+    /// The image, or each platform image of an index.
+    pub images: Vec<ImageResults>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ImageResults {
+    pub digest: String,
+    /// `os/architecture[/variant]`, for a platform image of an index.
+    pub platform: Option<String>,
+    /// Whether a scan of it waits or runs.
+    pub queued: bool,
+    /// The latest scan; absent if it was never scanned.
+    pub scan: Option<ScanState>,
+    pub packages: Vec<PackageEntry>,
+    /// Most severe first.
+    pub findings: Vec<FindingEntry>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ScanState {
+    /// `done`, `failed`, or `unsupported` (not a container image).
+    pub status: String,
+    pub scanned_at: i64,
+    pub os: Option<String>,
+    pub error: Option<String>,
+    pub analyzer_version: i64,
+    /// The feed revision the findings were matched against at scan time; re-assessment
+    /// keeps them current since.
+    pub feed_revision: i64,
+    pub layers_analyzed: i64,
+    /// Layers whose analysis came from the cache.
+    pub layers_cached: i64,
+    pub counts: ClassCounts,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PackageEntry {
+    pub ecosystem: String,
+    pub name: String,
+    pub version: String,
+    pub source_name: Option<String>,
+    pub source_version: Option<String>,
+    pub purl: String,
+    /// The file it was found in.
+    pub path: String,
+    /// The digest of the layer that introduced this version.
+    pub layer: String,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FindingEntry {
+    pub advisory_id: String,
+    /// CVE ids first.
+    pub aliases: Vec<String>,
+    pub package_name: String,
+    /// The affected package's purl.
+    pub purl: String,
+    pub installed_version: String,
+    pub fixed_version: Option<String>,
+    /// `fix_available`, `unfixed` or `will_not_fix`.
+    pub status: String,
+    /// `critical`, `major`, `minor` or `unrated`.
+    pub class: String,
+    pub severity: Option<SeverityEntry>,
+    pub first_seen: i64,
+    /// The layers that introduced the affected package.
+    pub layers: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct SeverityEntry {
+    /// The CVSS base score, when the severity came from a vector.
+    pub score: Option<f64>,
+    pub vector: Option<String>,
+    /// The vendor's own word, when it came from a vendor's rating.
+    pub rating: Option<String>,
+    /// The CVSS qualitative band: None, Low, Medium, High, Critical.
+    pub band: String,
+    /// Where it came from, e.g. "CVSS v3.1 vector" or "Debian urgency".
+    pub source: String,
+}
+
+impl From<Severity> for SeverityEntry {
+    fn from(s: Severity) -> SeverityEntry {
+        SeverityEntry {
+            score: s.score.map(|score| score.value()),
+            vector: s.vector,
+            rating: s.rating,
+            band: s.band.to_string(),
+            source: s.source.to_string(),
+        }
+    }
+}
+
+/// Scans enqueued on request.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ScanRequested {
+    pub repository: String,
+    /// The image manifests to be scanned (an index's platform images).
+    pub digests: Vec<String>,
+    /// The queued job of each, in the same order.
+    pub jobs: Vec<String>,
+}
+
+/// The organization owning a repository.
+fn namespace(repository: &str) -> &str {
+    repository.split('/').next().unwrap_or(repository)
+}
+
+fn staff(subject: &Subject) -> bool {
+    matches!(subject.site_role, Some(SiteRole::Moderator | SiteRole::Admin))
+}
+
+fn may_read(subject: Option<&Subject>, repository: &str) -> bool {
+    subject.is_some_and(|s| staff(s) || s.namespaces.contains_key(namespace(repository)))
+}
+
+fn may_request(subject: Option<&Subject>, repository: &str) -> bool {
+    subject.is_some_and(|s| staff(s) || s.namespaces.get(namespace(repository)).is_some_and(|role| *role >= OrgRole::Maintainer))
+}
+
+fn class_rank(class: &str) -> u8 {
+    match class {
+        "critical" => 0,
+        "major" => 1,
+        "minor" => 2,
+        _ => 3,
+    }
+}
+
+impl Scanning {
+    /// The full results for a tag or digest of `repository`, for those who may read them.
+    pub async fn results(&self, subject: Option<&Subject>, repository: &str, reference: &str) -> Result<ScanResults, ScanningError> {
+        let not_found = || ScanningError::NotFound(format!("no manifest {reference} in {repository}"));
+        if !may_read(subject, repository) {
+            return Err(not_found());
+        }
+        let manifest = self.manifest(repository, reference).await?.ok_or_else(not_found)?;
+        let targets: Vec<(String, Option<String>)> = if media_type::is_index(&manifest.media_type) {
+            platform_images(&manifest.content).into_iter().map(|(digest, platform)| (digest, Some(platform))).collect()
+        } else {
+            vec![(manifest.digest.clone(), None)]
+        };
+        let mut images = Vec::with_capacity(targets.len());
+        for (digest, platform) in targets {
+            images.push(self.image_results(digest, platform).await?);
+        }
+        Ok(ScanResults {
+            repository: repository.to_owned(),
+            reference: reference.to_owned(),
+            digest: manifest.digest,
+            media_type: manifest.media_type,
+            images,
+        })
+    }
+
+    /// Enqueues scans of a tag or digest of `repository`, or of every tagged manifest.
+    /// Members may see whether a repository exists; only its maintainers and owners (and
+    /// moderators) may have it scanned.
+    pub async fn request_scan(&self, subject: Option<&Subject>, repository: &str, reference: Option<&str>) -> Result<ScanRequested, ScanningError> {
+        let not_found = || ScanningError::NotFound(format!("no manifest {} in {repository}", reference.unwrap_or("tagged")));
+        if !may_read(subject, repository) {
+            return Err(not_found());
+        }
+        if !may_request(subject, repository) {
+            return Err(ScanningError::Forbidden(format!("only maintainers and owners of {} request scans", namespace(repository))));
+        }
+        let mut targets = BTreeSet::new();
+        match reference {
+            Some(reference) => {
+                let manifest = self.manifest(repository, reference).await?.ok_or_else(not_found)?;
+                targets.extend(self.scan_targets(repository, &manifest.digest, &manifest.content, &manifest.media_type).await?);
+            }
+            None => {
+                for (_, digest, media, content, _) in self.db.tagged_manifests(repository).await? {
+                    targets.extend(self.scan_targets(repository, &digest, &content, &media).await?);
+                }
+            }
+        }
+        if targets.is_empty() {
+            return Err(not_found());
+        }
+        let mut requested = ScanRequested { repository: repository.to_owned(), digests: Vec::new(), jobs: Vec::new() };
+        for digest in targets {
+            let job = self.queue.enqueue(&ScanImage { repository: repository.to_owned(), digest: digest.clone() }).await?;
+            requested.digests.push(digest);
+            requested.jobs.push(job);
+        }
+        Ok(requested)
+    }
+
+    /// The public summary of a manifest of `repository`; `None` until it was scanned.
+    /// The caller shows it only for a published listing's versions.
+    pub async fn summary(&self, repository: &str, digest: &str) -> Result<Option<SecuritySummary>, ScanningError> {
+        let Some(manifest) = self.db.manifest_by_digest(repository, digest).await? else { return Ok(None) };
+        let images: Vec<String> = if media_type::is_index(&manifest.media_type) {
+            platform_images(&manifest.content).into_iter().map(|(digest, _)| digest).collect()
+        } else {
+            vec![manifest.digest]
+        };
+        let mut summary: Option<SecuritySummary> = None;
+        for image in images {
+            let Some(scan) = self.db.image_scan(&image).await?.filter(|s| s.status == "done") else { continue };
+            let counts = ClassCounts::of(&scan);
+            summary = Some(match summary {
+                Some(s) => SecuritySummary { counts: s.counts.worst(counts), scanned_at: s.scanned_at.min(scan.scanned_at) },
+                None => SecuritySummary { counts, scanned_at: scan.scanned_at },
+            });
+        }
+        Ok(summary)
+    }
+
+    async fn manifest(&self, repository: &str, reference: &str) -> Result<Option<ManifestRecord>, ScanningError> {
+        let invalid = |what: &str| ScanningError::Invalid(format!("{what:?} is not a repository name or reference"));
+        let name: RepoName = repository.parse().map_err(|_| invalid(repository))?;
+        Ok(match reference.parse::<Reference>().map_err(|_| invalid(reference))? {
+            Reference::Tag(tag) => self.db.manifest_by_tag(name.as_str(), tag.as_str()).await?,
+            Reference::Digest(digest) => self.db.manifest_by_digest(name.as_str(), &digest.to_string()).await?,
+        })
+    }
+
+    async fn image_results(&self, digest: String, platform: Option<String>) -> Result<ImageResults, ScanningError> {
+        let queued = self.queue.job_by_key::<ScanImage>(&digest).await?.is_some_and(|job| job.failed_at.is_none());
+        let scan = self.db.image_scan(&digest).await?;
+        let packages = self.db.image_packages(&digest).await?;
+        let mut layers: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        for p in &packages {
+            layers.entry(p.purl.as_str()).or_default().insert(p.layer.as_str());
+        }
+        let mut findings = Vec::new();
+        for f in self.db.findings(&digest).await? {
+            let layers = layers.get(f.package.as_str()).map(|l| l.iter().map(|s| (*s).to_owned()).collect()).unwrap_or_default();
+            findings.push(finding_entry(f, layers)?);
+        }
+        findings.sort_by(|a, b| (class_rank(&a.class), &a.advisory_id, &a.purl).cmp(&(class_rank(&b.class), &b.advisory_id, &b.purl)));
+        Ok(ImageResults {
+            scan: scan.map(|s| ScanState {
+                counts: ClassCounts::of(&s),
+                status: s.status,
+                scanned_at: s.scanned_at,
+                os: s.os,
+                error: s.error,
+                analyzer_version: s.analyzer_version,
+                feed_revision: s.feed_revision,
+                layers_analyzed: s.layers_analyzed,
+                layers_cached: s.layers_cached,
+            }),
+            packages: packages.into_iter().map(package_entry).collect(),
+            findings,
+            digest,
+            platform,
+            queued,
+        })
+    }
+}
+
+fn package_entry(p: ImagePackageRecord) -> PackageEntry {
+    PackageEntry {
+        ecosystem: p.ecosystem,
+        name: p.name,
+        version: p.version,
+        source_name: p.source_name,
+        source_version: p.source_version,
+        purl: p.purl,
+        path: p.path,
+        layer: p.layer,
+    }
+}
+
+fn finding_entry(f: FindingRecord, layers: Vec<String>) -> Result<FindingEntry, ScanningError> {
+    let severity = f.severity.as_deref().map(serde_json::from_str::<Severity>).transpose()?.map(SeverityEntry::from);
+    Ok(FindingEntry {
+        advisory_id: f.advisory_id,
+        aliases: serde_json::from_str(&f.aliases)?,
+        package_name: f.package_name,
+        purl: f.package,
+        installed_version: f.installed_version,
+        fixed_version: f.fixed_version,
+        status: f.status,
+        class: f.class,
+        severity,
+        first_seen: f.first_seen,
+        layers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject(site_role: Option<SiteRole>, namespaces: &[(&str, OrgRole)]) -> Subject {
+        Subject {
+            name: "someone".into(),
+            site_role,
+            namespaces: namespaces.iter().map(|(n, r)| ((*n).to_owned(), *r)).collect(),
+            tiers: BTreeSet::new(),
+        }
+    }
+
+    #[test]
+    fn members_and_staff_read_maintainers_and_staff_request() {
+        let repository = "acme/tools/app";
+        let cases = [
+            (None, false, false),
+            (Some(subject(Some(SiteRole::User), &[("other", OrgRole::Owner)])), false, false),
+            (Some(subject(None, &[("acme", OrgRole::Viewer)])), true, false),
+            (Some(subject(None, &[("acme", OrgRole::Maintainer)])), true, true),
+            (Some(subject(None, &[("acme", OrgRole::Owner)])), true, true),
+            (Some(subject(Some(SiteRole::Moderator), &[])), true, true),
+            (Some(subject(Some(SiteRole::Admin), &[])), true, true),
+            // A namespace that merely starts like the owner's is another one.
+            (Some(subject(None, &[("acm", OrgRole::Owner), ("acme-labs", OrgRole::Owner)])), false, false),
+        ];
+        for (subject, read, request) in cases {
+            assert_eq!(may_read(subject.as_ref(), repository), read, "{subject:?}");
+            assert_eq!(may_request(subject.as_ref(), repository), request, "{subject:?}");
+        }
+    }
+
+    #[test]
+    fn the_worst_platform_decides_each_class() {
+        let a = ClassCounts { critical: 1, major: 0, minor: 5, unrated: 0 };
+        let b = ClassCounts { critical: 0, major: 2, minor: 3, unrated: 1 };
+        assert_eq!(a.worst(b), ClassCounts { critical: 1, major: 2, minor: 5, unrated: 1 });
+    }
+}

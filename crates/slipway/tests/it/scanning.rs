@@ -1,0 +1,445 @@
+//! Security scanning end to end: images pushed through the registry API are scanned by
+//! the job runner against the test feed, a feed change re-matches only what it touches,
+//! rescans come from the layer cache, and results are shown only to whom they belong.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::PathBuf;
+
+use flate2::write::GzEncoder;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use slipway_auth::access::{OrgRole, SiteRole};
+use slipway_catalog::media::MediaKind;
+use slipway_catalog::{Access, Actor, ListingInput, ProductType, PublisherInput, Tier};
+use slipway_oci::Digest;
+use slipway_scanning::Reassessment;
+
+use crate::app::{Backend, TestApp};
+
+const PASSWORD: &str = "scanning test password";
+
+fn feed_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../slipway-scanner/testdata/feed/good")
+}
+
+/// A gzip-compressed layer tar holding `files`.
+fn layer(files: &[(&str, &str)]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(GzEncoder::new(Vec::new(), flate2::Compression::default()));
+    for (path, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(0o644);
+        header.set_size(content.len() as u64);
+        tar.append_data(&mut header, path, content.as_bytes()).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+fn dpkg_entry(package: &str, source: &str, version: &str) -> String {
+    format!("Package: {package}\nStatus: install ok installed\nArchitecture: amd64\nSource: {source}\nVersion: {version}\nDescription: {package}\n\n")
+}
+
+/// A Debian 12 base layer: OpenSSH, OpenSSL, zlib and apt from dpkg's database.
+fn debian_base() -> Vec<u8> {
+    let status = [
+        dpkg_entry("openssh-client", "openssh", "1:9.2p1-2+deb12u2"),
+        dpkg_entry("libssl3", "openssl", "3.0.11-1~deb12u2"),
+        dpkg_entry("zlib1g", "zlib", "1:1.2.13.dfsg-1"),
+        dpkg_entry("apt", "apt", "2.6.1"),
+    ]
+    .concat();
+    let os_release = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n";
+    layer(&[("etc/os-release", os_release), ("var/lib/dpkg/status", &status)])
+}
+
+/// An application layer of Python distributions.
+fn python_app(packages: &[(&str, &str)]) -> Vec<u8> {
+    let files: Vec<(String, String)> = packages
+        .iter()
+        .map(|(name, version)| {
+            let path = format!("usr/local/lib/python3.11/site-packages/{name}-{version}.dist-info/METADATA");
+            (path, format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"))
+        })
+        .collect();
+    layer(&files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect::<Vec<_>>())
+}
+
+/// Pushes an image of `layers` through the registry API; returns the manifest digest and
+/// the layers' digests.
+async fn push_image(t: &TestApp, repo: &str, tag: &str, layers: &[&[u8]]) -> (Digest, Vec<Digest>) {
+    let config = t.push_blob(repo, br#"{"architecture":"amd64","os":"linux"}"#).await;
+    let mut pushed = Vec::new();
+    for layer in layers {
+        pushed.push((t.push_blob(repo, layer).await, layer.len()));
+    }
+    let refs: Vec<(&Digest, usize)> = pushed.iter().map(|(d, len)| (d, *len)).collect();
+    let (status, body, digest) = t.push_manifest(repo, tag, &config, &refs).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    (digest, pushed.into_iter().map(|(d, _)| d).collect())
+}
+
+async fn run_jobs(t: &TestApp) -> usize {
+    t.app.job_runner().run_until_idle().await.expect("jobs run")
+}
+
+type FindingKey = (String, String, Option<String>, String, String);
+
+async fn findings(t: &TestApp, digest: &Digest) -> BTreeSet<FindingKey> {
+    t.app
+        .scanning
+        .db()
+        .findings(&digest.to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.package_name, f.advisory_id, f.fixed_version, f.status, f.class))
+        .collect()
+}
+
+fn expected(items: &[(&str, &str, Option<&str>, &str, &str)]) -> BTreeSet<FindingKey> {
+    items
+        .iter()
+        .map(|(p, a, fixed, status, class)| ((*p).into(), (*a).into(), fixed.map(str::to_owned), (*status).into(), (*class).into()))
+        .collect()
+}
+
+/// The findings the test feed yields for `debian_base` + `python_app` of Jinja2 3.1.2,
+/// requests 2.31.0 and PyYAML 6.0.1: OpenSSH before deb12u3, OpenSSL before 3.0.13, apt's
+/// unfixed (unimportant) advisory, Jinja2 before 3.1.3; zlib, requests and PyYAML are
+/// past their fixes.
+fn base_findings() -> BTreeSet<FindingKey> {
+    expected(&[
+        ("openssh-client", "DEBIAN-CVE-2024-6387", Some("1:9.2p1-2+deb12u3"), "fix_available", "critical"),
+        ("libssl3", "DEBIAN-CVE-2023-5678", Some("3.0.13-1~deb12u1"), "fix_available", "minor"),
+        ("apt", "DEBIAN-CVE-2011-3374", None, "will_not_fix", "minor"),
+        ("Jinja2", "GHSA-h5c8-rqwp-cp95", Some("3.1.3"), "fix_available", "major"),
+    ])
+}
+
+/// An advisory for `requests` below 2.32.0, as a feed update would bring it.
+fn requests_advisory(withdrawn: bool) -> String {
+    json!({
+        "schema_version": "1.6.0",
+        "id": "GHSA-slip-0001-test",
+        "modified": if withdrawn { "2099-01-02T00:00:00Z" } else { "2099-01-01T00:00:00Z" },
+        "withdrawn": if withdrawn { Some("2099-01-02T00:00:00Z") } else { None },
+        "aliases": ["CVE-2099-0001"],
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "requests"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.32.0"}]}]}],
+    })
+    .to_string()
+}
+
+async fn import_file(t: &TestApp, content: &str) -> slipway_scanning::FeedImport {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("update.json");
+    std::fs::File::create(&path).unwrap().write_all(content.as_bytes()).unwrap();
+    t.app.scanning.import_feed(&[path], "test update").await.unwrap()
+}
+
+#[tokio::test]
+async fn pushed_images_are_scanned_reassessed_and_rescanned_from_the_cache() {
+    let t = TestApp::spawn().await;
+    let db = t.app.scanning.db().clone();
+    let feed = t.app.scanning.import_feed(&[feed_dir()], "test feed").await.unwrap();
+    assert!(feed.rejected.is_empty(), "{:?}", feed.rejected);
+    assert_eq!((feed.imported, feed.updated, feed.unchanged), (25, 0, 0), "every record of the test feed");
+
+    let (base, app) = (debian_base(), python_app(&[("Jinja2", "3.1.2"), ("requests", "2.31.0"), ("PyYAML", "6.0.1")]));
+    let (digest, layers) = push_image(&t, "acme/app", "1.0", &[&base, &app]).await;
+    // The feed's re-assessment (nothing scanned yet: nothing to do) and the push's scan.
+    assert_eq!(run_jobs(&t).await, 2);
+
+    let scan = db.image_scan(&digest.to_string()).await.unwrap().expect("scanned");
+    assert_eq!((scan.status.as_str(), scan.os.as_deref()), ("done", Some("Debian GNU/Linux 12 (bookworm)")));
+    assert_eq!((scan.layers_analyzed, scan.layers_cached), (2, 0));
+    assert_eq!((scan.critical, scan.major, scan.minor, scan.unrated), (1, 1, 2, 0));
+    assert_eq!(findings(&t, &digest).await, base_findings());
+    // The inventory, each package with the layer that introduced it.
+    let packages: BTreeSet<(String, String, String, String)> = db
+        .image_packages(&digest.to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.ecosystem, p.match_name, p.version, p.layer))
+        .collect();
+    let (l1, l2) = (layers[0].to_string(), layers[1].to_string());
+    let want: BTreeSet<(String, String, String, String)> = [
+        ("Debian", "openssh", "1:9.2p1-2+deb12u2", &l1),
+        ("Debian", "openssl", "3.0.11-1~deb12u2", &l1),
+        ("Debian", "zlib", "1:1.2.13.dfsg-1", &l1),
+        ("Debian", "apt", "2.6.1", &l1),
+        ("PyPI", "jinja2", "3.1.2", &l2),
+        ("PyPI", "requests", "2.31.0", &l2),
+        ("PyPI", "pyyaml", "6.0.1", &l2),
+    ]
+    .into_iter()
+    .map(|(e, n, v, l)| (e.into(), n.into(), v.into(), l.clone()))
+    .collect();
+    assert_eq!(packages, want);
+    let first_seen: Vec<i64> = db.findings(&digest.to_string()).await.unwrap().iter().map(|f| f.first_seen).collect();
+
+    // A feed update with an advisory for requests: only requests is re-matched, and one
+    // event tells of the one new vulnerability.
+    let update = import_file(&t, &requests_advisory(false)).await;
+    assert_eq!((update.imported, update.updated, update.unchanged), (1, 0, 0));
+    assert!(update.reassessment_job.is_some());
+    let done = t.app.scanning.reassess().await.unwrap();
+    assert_eq!(done, Reassessment { packages: 1, images: 1, added: 1, updated: 0, removed: 0, events: 1 });
+    let mut with_requests = base_findings();
+    with_requests.extend(expected(&[("requests", "GHSA-slip-0001-test", Some("2.32.0"), "fix_available", "critical")]));
+    assert_eq!(findings(&t, &digest).await, with_requests);
+    let events = db.vulnerability_events(0, 100).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    let event = &events[0];
+    assert_eq!((event.digest.as_str(), event.advisory_id.as_str(), event.vulnerability.as_str()), (digest.to_string().as_str(), "GHSA-slip-0001-test", "CVE-2099-0001"));
+    assert_eq!((event.package.as_str(), event.class.as_str()), ("pkg:pypi/requests@2.31.0", "critical"));
+    assert_eq!(db.repositories_with_manifest(&event.digest).await.unwrap(), ["acme/app"]);
+    let untouched: Vec<i64> =
+        db.findings(&digest.to_string()).await.unwrap().iter().filter(|f| f.package_name != "requests").map(|f| f.first_seen).collect();
+    assert_eq!(untouched, first_seen);
+    assert_eq!(db.image_scan(&digest.to_string()).await.unwrap().unwrap().critical, 2);
+    // The queued job finds the change handled; the same import again changes nothing.
+    assert_eq!(run_jobs(&t).await, 1);
+    assert_eq!(import_file(&t, &requests_advisory(false)).await.unchanged, 1);
+    assert_eq!(db.vulnerability_events(0, 100).await.unwrap().len(), 1);
+
+    // Withdrawn: the finding goes, and nothing is announced.
+    assert_eq!(import_file(&t, &requests_advisory(true)).await.updated, 1);
+    assert_eq!(run_jobs(&t).await, 1);
+    assert_eq!(findings(&t, &digest).await, base_findings());
+    assert_eq!(db.vulnerability_events(0, 100).await.unwrap().len(), 1);
+
+    // An on-demand rescan, asked for by a member: every layer comes from the cache.
+    t.app.auth.create_user("alice", "alice@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    t.app.auth.create_organization("acme", "alice").await.unwrap();
+    let (cookie, csrf) = t.sign_in("alice", PASSWORD).await;
+    let response = t
+        .request(Method::POST, "/api/v1/scans")
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"repository": "acme/app", "reference": "1.0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let requested: Value = response.json().await.unwrap();
+    assert_eq!(requested["digests"], json!([digest.to_string()]));
+    assert_eq!(requested["jobs"].as_array().unwrap().len(), 1);
+    assert_eq!(run_jobs(&t).await, 1);
+    let rescan = db.image_scan(&digest.to_string()).await.unwrap().unwrap();
+    assert_eq!((rescan.layers_analyzed, rescan.layers_cached), (0, 2));
+    assert_eq!(findings(&t, &digest).await, base_findings());
+
+    // Another image on the same base: only its own layer is analysed.
+    let (second, _) = push_image(&t, "acme/app", "2.0", &[&base, &python_app(&[("Jinja2", "3.1.3")])]).await;
+    assert_eq!(run_jobs(&t).await, 1);
+    let scan = db.image_scan(&second.to_string()).await.unwrap().unwrap();
+    assert_eq!((scan.layers_analyzed, scan.layers_cached, scan.major), (1, 1, 0));
+
+    // The member reads the results: findings with the layers that brought them.
+    let response = t.request(Method::GET, "/api/v1/scans?repository=acme/app&reference=1.0").header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let results: Value = response.json().await.unwrap();
+    let image = &results["images"][0];
+    assert_eq!(image["digest"], digest.to_string());
+    assert_eq!(image["scan"]["counts"], json!({"critical": 1, "major": 1, "minor": 2, "unrated": 0}));
+    assert_eq!(image["packages"].as_array().unwrap().len(), 7);
+    let findings = image["findings"].as_array().unwrap();
+    assert_eq!(findings[0]["advisory_id"], "DEBIAN-CVE-2024-6387", "most severe first");
+    assert_eq!(findings[0]["severity"]["score"], 8.1);
+    let jinja = findings.iter().find(|f| f["advisory_id"] == "GHSA-h5c8-rqwp-cp95").unwrap();
+    assert_eq!(jinja["layers"], json!([l2]));
+    assert_eq!(jinja["aliases"], json!(["CVE-2024-22195"]));
+}
+
+fn png_logo() -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::new_rgb8(512, 512).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// The owner's publisher profile `acme` and a draft listing `acme/shop` with a public tier.
+async fn listing(t: &TestApp, owner: &str) {
+    let account = t.app.auth.create_user(owner, &format!("{owner}@example.com"), PASSWORD, SiteRole::User).await.unwrap();
+    let viewer = t.app.catalog.viewer(account).await.unwrap();
+    let logo = t.app.catalog.upload_media(&viewer, MediaKind::Logo, png_logo()).await.unwrap();
+    let profile = PublisherInput {
+        display_name: "Acme".into(),
+        legal_name: "Acme Inc.".into(),
+        website: "https://acme.example".into(),
+        phone: "+1 555 0100".into(),
+        email: "legal@acme.example".into(),
+        logo: Some(logo.clone()),
+        story: String::new(),
+    };
+    t.app.catalog.save_publisher(&viewer, "acme", &profile, "http://localhost").await.unwrap();
+    let viewer = t.app.catalog.viewer(viewer.account).await.unwrap();
+    let input = ListingInput {
+        name: "Shop".into(),
+        logo: Some(logo),
+        short_description: "Sells things.".into(),
+        category: slipway_catalog::CATEGORIES[0].0.into(),
+        search_tags: vec!["shop".into()],
+        long_description: "A shop.".into(),
+        screenshots: Vec::new(),
+        support_url: "https://acme.example/help".into(),
+        support_email: String::new(),
+        support_info: String::new(),
+        sla: String::new(),
+        install_instructions: String::new(),
+        product_type: ProductType::Image,
+        tiers: vec![Tier {
+            slug: "free".into(),
+            name: "Free".into(),
+            description: String::new(),
+            price_cents: 0,
+            currency: "USD".into(),
+            billing_period: "free".into(),
+            access: Access::Public,
+            repository: "acme/shop".into(),
+            tags: Vec::new(),
+        }],
+    };
+    t.app.catalog.save_listing(&viewer, "acme", None, &input).await.unwrap();
+}
+
+/// Full results and scan requests by who asks: anonymous, a user of another
+/// organization, a viewer, a maintainer and the owner of the owning organization, and a
+/// moderator. Those who may not see a repository's results get 404, as for a repository
+/// that does not exist. The public summary follows the listing's publication.
+#[tokio::test]
+async fn scan_results_are_for_the_publishers_members_and_moderators() {
+    let t = Backend::new().await.spawn().await;
+    t.app.scanning.import_feed(&[feed_dir()], "test feed").await.unwrap();
+    listing(&t, "olga").await;
+    for (name, role) in [("otto", SiteRole::User), ("vera", SiteRole::User), ("max", SiteRole::User), ("mona", SiteRole::Moderator)] {
+        t.app.auth.create_user(name, &format!("{name}@example.com"), PASSWORD, role).await.unwrap();
+    }
+    t.app.auth.create_organization("other", "otto").await.unwrap();
+    t.app.auth.set_member("acme", "vera", OrgRole::Viewer).await.unwrap();
+    t.app.auth.set_member("acme", "max", OrgRole::Maintainer).await.unwrap();
+    let app = python_app(&[("Jinja2", "3.1.2")]);
+    push_image(&t, "acme/private", "1.0", &[&app]).await;
+    push_image(&t, "acme/shop", "1.0", &[&app]).await;
+    run_jobs(&t).await;
+
+    let mut sessions = vec![("anonymous", None)];
+    for name in ["otto", "vera", "max", "olga", "mona"] {
+        sessions.push((name, Some(t.sign_in(name, PASSWORD).await)));
+    }
+    let send = |method: Method, path: &str, session: &Option<(String, String)>, body: Option<Value>| {
+        let mut request = t.request(method, path);
+        if let Some((cookie, csrf)) = session {
+            request = request.header("cookie", cookie).header("x-csrf-token", csrf);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let read = "/api/v1/scans?repository=acme/private&reference=1.0";
+    let missing = "/api/v1/scans?repository=acme/nothing&reference=1.0";
+    let scan = json!({"repository": "acme/private"});
+    let matrix = [
+        // (who, read, read a missing repository, request a scan)
+        ("anonymous", StatusCode::NOT_FOUND, StatusCode::NOT_FOUND, StatusCode::UNAUTHORIZED),
+        ("otto", StatusCode::NOT_FOUND, StatusCode::NOT_FOUND, StatusCode::NOT_FOUND),
+        ("vera", StatusCode::OK, StatusCode::NOT_FOUND, StatusCode::FORBIDDEN),
+        ("max", StatusCode::OK, StatusCode::NOT_FOUND, StatusCode::ACCEPTED),
+        ("olga", StatusCode::OK, StatusCode::NOT_FOUND, StatusCode::ACCEPTED),
+        ("mona", StatusCode::OK, StatusCode::NOT_FOUND, StatusCode::ACCEPTED),
+    ];
+    for ((who, session), (expected_who, read_status, missing_status, scan_status)) in sessions.iter().zip(matrix) {
+        assert_eq!(*who, expected_who);
+        let response = send(Method::GET, read, session, None).await.unwrap();
+        assert_eq!(response.status(), read_status, "{who} reads");
+        if read_status == StatusCode::OK {
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["images"][0]["scan"]["counts"]["major"], 1, "{who}: {body}");
+        } else {
+            assert_eq!(response.headers()["content-type"], "application/problem+json");
+        }
+        assert_eq!(send(Method::GET, missing, session, None).await.unwrap().status(), missing_status, "{who} reads a missing repository");
+        let response = send(Method::POST, "/api/v1/scans", session, Some(scan.clone())).await.unwrap();
+        assert_eq!(response.status(), scan_status, "{who} asks for a scan");
+    }
+
+    // The summary per version: not for a draft, for everyone once published.
+    let security = "/api/v1/products/acme/shop/security";
+    assert_eq!(t.get(security).await.status(), StatusCode::NOT_FOUND);
+    t.app.catalog.set_published(Actor::Operator, "acme", "shop", true).await.unwrap();
+    let response = t.get(security).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["versions"][0]["tag"], "1.0");
+    assert_eq!(body["versions"][0]["summary"]["counts"], json!({"critical": 0, "major": 1, "minor": 0, "unrated": 0}));
+    assert!(body["versions"][0].get("findings").is_none(), "only a summary is public");
+    let page = t.get("/products/acme/shop/versions").await.text().await.unwrap();
+    assert!(page.contains("1 major"), "{page}");
+    // The OpenAPI document describes the scanning API.
+    let doc: Value = t.get("/api/openapi.json").await.json().await.unwrap();
+    for path in ["/api/v1/scans", "/api/v1/products/{publisher}/{slug}/security"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+}
+
+/// `feed sync` imports a source when it changed and skips it otherwise: a file by its
+/// modification time, an HTTP server by ETag (304 Not Modified). A failing URL is
+/// reported and recorded without stopping the others.
+#[tokio::test]
+async fn feed_sync_skips_unchanged_sources() {
+    use axum::http::{header, HeaderMap};
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let t = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("feed.json");
+    std::fs::write(&file, requests_advisory(false)).unwrap();
+    let file_url = format!("file://{}", file.display());
+
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counter = requests.clone();
+    let server = axum::Router::new().route(
+        "/osv/feed.json",
+        axum::routing::get(move |headers: HeaderMap| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == "\"v1\"") {
+                    return StatusCode::NOT_MODIFIED.into_response();
+                }
+                ([(header::ETAG, "\"v1\"")], requests_advisory(false).replace("GHSA-slip-0001-test", "GHSA-slip-0002-test")).into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let serving = tokio::spawn(async move { axum::serve(listener, server).await.unwrap() });
+    let urls = [file_url.clone(), format!("{base}/osv/feed.json"), format!("{base}/osv/missing.zip")];
+
+    let outcomes = |results: Vec<slipway_scanning::FeedSync>| results.iter().map(|r| r.outcome).collect::<Vec<_>>();
+    let first = t.app.scanning.sync_feeds(&urls).await;
+    assert_eq!(first[0].import.as_ref().unwrap().imported, 1);
+    assert_eq!(first[1].import.as_ref().unwrap().imported, 1);
+    assert!(first[2].error.as_deref().unwrap().contains("404"), "{:?}", first[2]);
+    assert_eq!(outcomes(first), ["imported", "imported", "failed"]);
+    assert_eq!(outcomes(t.app.scanning.sync_feeds(&urls).await), ["unchanged", "unchanged", "failed"]);
+    assert_eq!(requests.load(Ordering::SeqCst), 2, "the second request was conditional");
+
+    // The file changes: it is imported again.
+    std::fs::write(&file, requests_advisory(true)).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(5);
+    std::fs::File::options().write(true).open(&file).unwrap().set_modified(later).unwrap();
+    let third = t.app.scanning.sync_feeds(&urls[..1]).await;
+    assert_eq!(third[0].import.as_ref().unwrap().updated, 1);
+
+    let status = t.app.scanning.feed_status().await.unwrap();
+    assert_eq!((status.advisories, status.withdrawn), (2, 1));
+    let missing = status.sources.iter().find(|s| s.url.ends_with("missing.zip")).unwrap();
+    assert!(missing.last_error.is_some());
+    assert!(status.sources.iter().filter(|s| !s.url.ends_with("missing.zip")).all(|s| s.last_error.is_none() && s.changed_at.is_some()));
+    assert_eq!(status.revisions.len(), 3);
+    serving.abort();
+}
