@@ -1,5 +1,6 @@
 mod analyzer;
 mod cvss;
 mod feed;
+mod images;
 mod matcher;
 mod versions;
