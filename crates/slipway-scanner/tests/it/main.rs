@@ -1,6 +1,7 @@
 mod analyzer;
 mod cvss;
 mod feed;
+mod images;
 mod matcher;
 mod oracle;
 mod report;
