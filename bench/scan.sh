@@ -130,7 +130,7 @@ record.update(bench=bench, image=image, tool=tool, run=int(run), loadavg=float(l
               others=int(others), stats=stats)
 print(json.dumps(record))
 EOF
-    log "$bench $image $tool run $run: $(tail -n 1 "$RESULTS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(f"{r["wall_s"]:.3f} s, {r["maxrss_kib"] / 1024:.1f} MiB")')"
+    log "$bench $image $tool run $run: $(tail -n 1 "$RESULTS" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("%.3f s, %.1f MiB" % (r["wall_s"], r["maxrss_kib"] / 1024))')"
 }
 
 # image_sizes NAME LAYOUT [UNPACKED_BYTES]: the image's layer count and sizes, for the report.
