@@ -168,7 +168,9 @@ EOF
     cd "$GOSRC"
     export GOTOOLCHAIN=local GOWORK=off GOFLAGS=-mod=mod CGO_ENABLED=0
     timeout 600 go mod tidy
-    timeout 600 go build -trimpath -o "$R/usr/local/bin/scanapp" .
+    # No VCS stamp: the source sits inside this checkout, and with its commit in the
+    # build info syft names the main module by a pseudo-version that changes each commit.
+    timeout 600 go build -trimpath -buildvcs=false -o "$R/usr/local/bin/scanapp" .
 )
 commit apps "$B" 4 --site "$SITE" --npm opt/webapp --go usr/local/bin/scanapp
 note apps "layer 4: /usr/local/bin/scanapp, go build with ${GO_REQUIRES[*]}"
