@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use slipway_db::Db;
-use slipway_oci::Digest;
+use slipway_oci::{Digest, Platform};
 use slipway_storage::{BlobRead, BlobStore};
 use tokio::io::AsyncReadExt;
 
@@ -49,27 +49,6 @@ struct Descriptor {
     platform: Option<Platform>,
 }
 
-#[derive(Deserialize)]
-struct Platform {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-impl Platform {
-    fn label(&self) -> Option<String> {
-        if self.os.is_empty() || self.architecture.is_empty() || self.os == "unknown" {
-            return None; // attestations and other non-runnable entries
-        }
-        Some(match &self.variant {
-            Some(v) if !v.is_empty() => format!("{}/{}/{v}", self.os, self.architecture),
-            _ => format!("{}/{}", self.os, self.architecture),
-        })
-    }
-}
 
 impl SummaryCache {
     /// Summarises a manifest stored in `repository`.

@@ -5,8 +5,10 @@ mod error_code;
 mod manifest;
 pub mod media_type;
 mod name;
+mod platform;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use error_code::ErrorCode;
 pub use manifest::{Descriptor, ManifestError, ParsedManifest, MAX_MANIFEST_BYTES};
 pub use name::{NameError, Reference, RepoName, Tag};
+pub use platform::{platform_images, Platform};

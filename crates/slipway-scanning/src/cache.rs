@@ -1,22 +1,11 @@
 //! The per-layer cache: a layer's analysis depends only on its bytes and the analyzer, so
 //! it is kept by (layer digest, analyzer version) and a rescan of known layers costs only
-//! the matching.
-//!
-//! The scan orchestration in `slipway_scanner` is to define its own layer-cache trait for
-//! the `slipway scan` CLI; until it does, this crate's scans go through this one.
+//! the matching. (`slipway scan` keeps its own on disk: `slipway_scanner::scan::DirCache`.)
 
-use async_trait::async_trait;
 use slipway_db::Db;
 use slipway_scanner::analyzer::LayerReport;
 
 use crate::ScanningError;
-
-/// Where analysed layers are kept.
-#[async_trait]
-pub trait LayerCache: Send + Sync {
-    async fn get(&self, layer: &str, analyzer_version: u32) -> Result<Option<LayerReport>, ScanningError>;
-    async fn put(&self, layer: &str, analyzer_version: u32, report: &LayerReport) -> Result<(), ScanningError>;
-}
 
 /// Reports stored in `layer_reports` as zstd-compressed JSON: path-hash lists compress
 /// well, and every replica shares the table.
@@ -29,11 +18,8 @@ impl DbLayerCache {
     pub fn new(db: Db) -> DbLayerCache {
         DbLayerCache { db }
     }
-}
 
-#[async_trait]
-impl LayerCache for DbLayerCache {
-    async fn get(&self, layer: &str, analyzer_version: u32) -> Result<Option<LayerReport>, ScanningError> {
+    pub async fn get(&self, layer: &str, analyzer_version: u32) -> Result<Option<LayerReport>, ScanningError> {
         let Some(bytes) = self.db.layer_report(layer, i64::from(analyzer_version)).await? else {
             return Ok(None);
         };
@@ -41,7 +27,7 @@ impl LayerCache for DbLayerCache {
         Ok(Some(serde_json::from_slice(&json)?))
     }
 
-    async fn put(&self, layer: &str, analyzer_version: u32, report: &LayerReport) -> Result<(), ScanningError> {
+    pub async fn put(&self, layer: &str, analyzer_version: u32, report: &LayerReport) -> Result<(), ScanningError> {
         let json = serde_json::to_vec(report)?;
         let bytes = zstd::encode_all(json.as_slice(), 3).map_err(|e| ScanningError::Internal(format!("compressing a report: {e}")))?;
         self.db.put_layer_report(layer, i64::from(analyzer_version), &bytes).await?;

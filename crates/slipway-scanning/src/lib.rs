@@ -15,7 +15,7 @@ use slipway_jobs::{Queue, Runner};
 use slipway_scanner::analyzer::Limits;
 use slipway_storage::BlobStore;
 
-pub use cache::{DbLayerCache, LayerCache};
+pub use cache::DbLayerCache;
 pub use feed::{FeedImport, FeedStatus, FeedSync, JobStatus, Rejected, RevisionStatus, SourceStatus};
 pub use jobs::{FeedChanged, ScanImage};
 pub use reassess::Reassessment;
@@ -60,20 +60,15 @@ pub struct Scanning {
     db: Db,
     store: Arc<dyn BlobStore>,
     queue: Queue,
-    cache: Arc<dyn LayerCache>,
+    cache: DbLayerCache,
     limits: Limits,
 }
 
 impl Scanning {
     /// A service caching layer reports in the database.
     pub fn new(db: Db, store: Arc<dyn BlobStore>, queue: Queue, limits: Limits) -> Scanning {
-        let cache = Arc::new(DbLayerCache::new(db.clone()));
+        let cache = DbLayerCache::new(db.clone());
         Scanning { db, store, queue, cache, limits }
-    }
-
-    /// The same service with another layer cache.
-    pub fn with_cache(self, cache: Arc<dyn LayerCache>) -> Scanning {
-        Scanning { cache, ..self }
     }
 
     /// Registers the scanning jobs with a runner.

@@ -8,62 +8,27 @@ use slipway_db::{Db, FindingRecord, ImagePackageRecord};
 use slipway_scanner::analyzer::{Ecosystem, OsRelease, Package};
 use slipway_scanner::cvss::{PolicyClass, Severity};
 use slipway_scanner::matcher::{self, AdvisoryIndex, Finding, SourcePackage};
-use slipway_scanner::osv::{Advisory, FixState, normalize_release};
+use slipway_scanner::osv::{Advisory, FixState};
+use slipway_scanner::scan::osv_ecosystem;
 use slipway_scanner::version::Scheme;
 
 use crate::ScanningError;
 
-/// The OSV ecosystem of a distribution, from `os-release`'s `ID`.
-fn distribution(os: &OsRelease) -> Option<&'static str> {
-    Some(match os.id.as_str() {
-        "debian" => "Debian",
-        "ubuntu" => "Ubuntu",
-        "alpine" => "Alpine",
-        "wolfi" => "Wolfi",
-        "chainguard" => "Chainguard",
-        "rhel" => "Red Hat",
-        "rocky" => "Rocky Linux",
-        "almalinux" => "AlmaLinux",
-        "opensuse" | "opensuse-leap" | "opensuse-tumbleweed" => "openSUSE",
-        "sles" | "sle-micro" => "SUSE",
-        "azurelinux" | "mariner" => "Azure Linux",
-        "openEuler" => "openEuler",
-        "photon" => "Photon OS",
-        "mageia" => "Mageia",
-        _ => return None,
-    })
-}
-
-/// The OSV ecosystem and release a package is matched in. OS packages of a
-/// distribution without OSV advisories keep the package format's name and match nothing.
+/// The OSV ecosystem and release a package is matched in (the scanner's mapping, which
+/// `slipway scan` uses too). OS packages of a distribution without OSV advisories keep
+/// the package format's name and match nothing.
 fn ecosystem_and_release(ecosystem: Ecosystem, os: Option<&OsRelease>) -> (String, String) {
-    let language = match ecosystem {
-        Ecosystem::PyPI => "PyPI",
-        Ecosystem::Npm => "npm",
-        Ecosystem::Go => "Go",
-        Ecosystem::CratesIo => "crates.io",
-        Ecosystem::Maven => "Maven",
-        Ecosystem::RubyGems => "RubyGems",
-        Ecosystem::Packagist => "Packagist",
-        Ecosystem::Deb | Ecosystem::Apk | Ecosystem::Rpm => {
+    match osv_ecosystem(ecosystem, os) {
+        Some(osv) => (osv.name.to_owned(), osv.release.unwrap_or_default()),
+        None => {
             let format = match ecosystem {
                 Ecosystem::Deb => "deb",
                 Ecosystem::Apk => "apk",
                 _ => "rpm",
             };
-            let Some((os, name)) = os.and_then(|os| Some((os, distribution(os)?))) else {
-                return (format.to_owned(), String::new());
-            };
-            let version = os.version_id.as_deref().unwrap_or_default();
-            let release = match name {
-                // Their advisories are per major release ("Rocky Linux:9").
-                "Rocky Linux" | "AlmaLinux" => version.split('.').next().unwrap_or_default().to_owned(),
-                _ => normalize_release(name, version),
-            };
-            return (name.to_owned(), release);
+            (format.to_owned(), String::new())
         }
-    };
-    (language.to_owned(), String::new())
+    }
 }
 
 /// An inventory package as a row of the re-assessment index.

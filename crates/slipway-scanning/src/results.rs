@@ -16,7 +16,7 @@ use slipway_scanner::cvss::Severity;
 use utoipa::ToSchema;
 
 use crate::jobs::ScanImage;
-use crate::scan::platform_images;
+use slipway_oci::platform_images;
 use crate::{Scanning, ScanningError};
 
 /// Findings per store policy class.

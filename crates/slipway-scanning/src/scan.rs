@@ -4,9 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
 use slipway_db::NewImageScan;
-use slipway_oci::{media_type, Descriptor, Digest, ParsedManifest};
+use slipway_oci::{media_type, platform_images, Descriptor, Digest, ParsedManifest};
 use slipway_scanner::analyzer::{ANALYZER_VERSION, Compression, LayerReport, analyze_layer, merge};
 use slipway_scanner::ScanError;
 use slipway_storage::BlobRead;
@@ -37,57 +36,6 @@ pub enum ScanOutcome {
     Failed(String),
     /// The manifest was deleted before its scan ran.
     Gone,
-}
-
-/// An index entry with its platform, read beside `ParsedManifest` (which keeps no platforms).
-#[derive(Deserialize)]
-struct IndexEntries {
-    #[serde(default)]
-    manifests: Vec<IndexEntry>,
-}
-
-#[derive(Deserialize)]
-struct IndexEntry {
-    digest: String,
-    #[serde(default)]
-    platform: Option<Platform>,
-}
-
-#[derive(Deserialize)]
-struct Platform {
-    #[serde(default)]
-    os: String,
-    #[serde(default)]
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-impl Platform {
-    /// `os/architecture[/variant]`, or `None` for entries that are not runnable images
-    /// (build attestations are `unknown/unknown`).
-    fn label(&self) -> Option<String> {
-        if self.os.is_empty() || self.os == "unknown" || self.architecture.is_empty() {
-            return None;
-        }
-        Some(match self.variant.as_deref().filter(|v| !v.is_empty()) {
-            Some(variant) => format!("{}/{}/{variant}", self.os, self.architecture),
-            None => format!("{}/{}", self.os, self.architecture),
-        })
-    }
-}
-
-/// The runnable platform images of an index, with their platform labels.
-pub(crate) fn platform_images(index: &[u8]) -> Vec<(String, String)> {
-    serde_json::from_slice::<IndexEntries>(index)
-        .map(|entries| {
-            entries
-                .manifests
-                .into_iter()
-                .filter_map(|entry| Some((entry.digest, entry.platform?.label()?)))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl Scanning {
