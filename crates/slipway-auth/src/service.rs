@@ -29,6 +29,14 @@ pub struct AuthSettings {
     pub mail: crate::mail::MailSettings,
 }
 
+impl AuthSettings {
+    /// The public URL's host (and port), as `docker pull` commands name the registry.
+    pub fn public_host(&self) -> Option<String> {
+        let (_, rest) = self.public_url.as_deref()?.split_once("://")?;
+        Some(rest.trim_end_matches('/').to_owned())
+    }
+}
+
 impl Default for AuthSettings {
     fn default() -> Self {
         AuthSettings {

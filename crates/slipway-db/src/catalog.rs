@@ -807,22 +807,27 @@ impl Db {
         };
         // Which index entries make the page: for relevance, the best-ranked ones, cut to
         // the page inside the index; otherwise every match, ordered by listing columns.
-        let (hits, order) = match (self.backend, spec.order) {
+        // (hits, order, cut): for relevance the page is cut inside `hits`, so the outer
+        // query only orders what is left; otherwise it orders every match and cuts.
+        let page_cut = format!("LIMIT {limit} OFFSET {offset}");
+        let (hits, order, cut) = match (self.backend, spec.order) {
             (Backend::Sqlite, SearchOrder::Relevance) => (
                 format!(
                     "SELECT r.listing_id, m.score, m.row_id AS tiebreak FROM (
                          SELECT rowid AS row_id, bm25(listing_search, 10.0, 5.0, 3.0, 2.0, 1.0, 0.0) AS score
-                         FROM listing_search WHERE {matches} ORDER BY score, rowid LIMIT {limit} OFFSET {offset}) m
+                         FROM listing_search WHERE {matches} ORDER BY score, rowid {page_cut}) m
                      JOIN listing_search_rows r ON r.row_id = m.row_id"
                 ),
-                "h.score, h.tiebreak".to_owned(),
+                "h.score, h.tiebreak",
+                "",
             ),
             (Backend::Postgres, SearchOrder::Relevance) => (
                 format!(
                     "SELECT listing_id, -ts_rank(document, to_tsquery('simple', $1)) AS score, listing_id AS tiebreak
-                     FROM listing_search WHERE {matches} ORDER BY score, listing_id LIMIT {limit} OFFSET {offset}"
+                     FROM listing_search WHERE {matches} ORDER BY score, listing_id {page_cut}"
                 ),
-                "h.score, h.tiebreak".to_owned(),
+                "h.score, h.tiebreak",
+                "",
             ),
             (backend, order) => {
                 let hits = match backend {
@@ -832,16 +837,15 @@ impl Db {
                     Backend::Postgres => format!("SELECT listing_id FROM listing_search WHERE {matches}"),
                 };
                 let columns = if order == SearchOrder::Popularity { "l.pulls DESC, l.id" } else { "l.updated_at DESC, l.id" };
-                (hits, format!("{columns} LIMIT {limit} OFFSET {offset}"))
+                (hits, columns, page_cut.as_str())
             }
         };
-        // (For relevance the page was cut inside `hits`; otherwise `order` ends with it.)
         // MATERIALIZED: both engines then run the index part first, on its own, instead of
         // walking listings in page order and probing the index for each.
         let page = format!(
             "WITH h AS MATERIALIZED ({hits})
              SELECT {LISTING_COLUMNS} FROM h JOIN listings l ON l.id = h.listing_id LEFT JOIN publishers p ON p.org = l.publisher
-             ORDER BY {order}"
+             ORDER BY {order} {cut}"
         );
         let count = format!("SELECT COUNT(*) FROM listing_search WHERE {matches}");
         self.page_and_count(page, count, &params).await

@@ -67,8 +67,7 @@ pub fn scheme(auth: &AuthService, headers: &HeaderMap) -> &'static str {
 
 /// The registry host in `docker pull` commands: the public URL's host, else this request's.
 pub fn registry_host(auth: &AuthService, headers: &HeaderMap) -> String {
-    let public = auth.settings().public_url.as_deref().and_then(|u| u.split_once("://")).map(|(_, rest)| rest.trim_end_matches('/').to_owned());
-    public.unwrap_or_else(|| host(headers).to_owned())
+    auth.settings().public_host().unwrap_or_else(|| host(headers).to_owned())
 }
 
 /// A `Set-Cookie` value for the session (or, with an empty value, one that ends it).

@@ -104,7 +104,7 @@ const PRODUCTS: &[DemoProduct] = &[
 /// Adds `count` generated products from 20 generated publishers, for benchmarks at
 /// scale. Their tiers name repositories that hold no images.
 pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
-    let host = registry_host(&app.config);
+    let host = registry_host(app);
     const ADJECTIVES: &[&str] = &["rapid", "secure", "quiet", "elastic", "atomic", "golden", "silent", "bright", "polar", "swift", "lunar", "solid", "vivid", "urban", "noble", "prime", "clever", "steady", "cosmic", "modular"];
     const NOUNS: &[&str] = &["database", "gateway", "cache", "proxy", "scanner", "broker", "runner", "vault", "tracker", "indexer", "router", "monitor", "builder", "store", "engine", "mesh", "agent", "server", "pipeline", "notebook"];
     const DOMAINS: &[&str] = &["payments", "logistics", "healthcare", "retail", "gaming", "media", "telemetry", "search", "billing", "identity", "messaging", "analytics", "backups", "images", "video", "maps", "weather", "energy", "finance", "education"];
@@ -180,7 +180,7 @@ pub async fn store_is_empty(app: &App) -> anyhow::Result<bool> {
 
 /// Loads the demo store; returns the demo administrator's name and password.
 pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
-    let host = registry_host(&app.config);
+    let host = registry_host(app);
     let password = slipway_auth::random_secret()[..20].to_owned();
     let admin = app.auth.create_user("admin", "admin@store.example", &password, SiteRole::Admin).await.context("creating the demo administrator")?;
     let viewer = app.catalog.viewer(admin).await?;
@@ -402,10 +402,10 @@ fn glyph(c: char) -> [u8; 7] {
 /// The registry as customers reach it, for the demo's install instructions: the public
 /// URL's host when one is configured, else the address Slipway listens on (an unspecified
 /// or loopback address is shown as `localhost`, which Docker treats as a local registry).
-fn registry_host(config: &crate::config::Config) -> String {
-    if let Some((_, rest)) = config.auth.public_url.as_deref().and_then(|u| u.split_once("://")) {
-        return rest.trim_end_matches('/').to_owned();
+fn registry_host(app: &App) -> String {
+    if let Some(host) = app.auth.settings().public_host() {
+        return host;
     }
-    let ip = config.listen.ip();
-    if ip.is_unspecified() || ip.is_loopback() { format!("localhost:{}", config.listen.port()) } else { config.listen.to_string() }
+    let ip = app.config.listen.ip();
+    if ip.is_unspecified() || ip.is_loopback() { format!("localhost:{}", app.config.listen.port()) } else { app.config.listen.to_string() }
 }
