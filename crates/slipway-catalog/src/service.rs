@@ -571,8 +571,7 @@ impl Catalog {
     /// Brings a listing's search index entry up to date with its record.
     async fn reindex(&self, listing_id: &str) -> Result<(), CatalogError> {
         if let Some(record) = self.db.listing_by_id(listing_id).await? {
-            let (doc, terms) = search_document(&record, &record.publisher_name);
-            self.db.reindex_listing(listing_id, &doc.borrowed(), &terms).await?;
+            self.index_record(&record).await?;
         }
         self.changed();
         Ok(())
@@ -580,11 +579,16 @@ impl Catalog {
 
     async fn reindex_publisher(&self, org: &str) -> Result<(), CatalogError> {
         for record in self.db.listings_of(org).await? {
-            let (doc, terms) = search_document(&record, &record.publisher_name);
-            self.db.reindex_listing(&record.id, &doc.borrowed(), &terms).await?;
+            self.index_record(&record).await?;
         }
         self.changed();
         Ok(())
+    }
+
+    /// Writes a listing's index entry (the database keeps drafts out).
+    async fn index_record(&self, record: &ListingRecord) -> Result<(), CatalogError> {
+        let (doc, terms) = search_document(record, &record.publisher_name);
+        Ok(self.db.reindex_listing(&record.id, &doc.borrowed(), &terms).await?)
     }
 
     /// Indexes the published listings the search index lacks (a migration that changes
@@ -592,10 +596,15 @@ impl Catalog {
     pub async fn repair_search_index(&self) -> Result<usize, CatalogError> {
         let missing = self.db.unindexed_listings().await?;
         for (done, id) in missing.iter().enumerate() {
-            self.reindex(id).await?;
+            if let Some(record) = self.db.listing_by_id(id).await? {
+                self.index_record(&record).await?;
+            }
             if (done + 1) % 1_000 == 0 {
                 tracing::info!(indexed = done + 1, of = missing.len(), "rebuilding the search index");
             }
+        }
+        if !missing.is_empty() {
+            self.changed();
         }
         Ok(missing.len())
     }
