@@ -169,6 +169,16 @@ pub struct ScanRequested {
 }
 
 /// The organization owning a repository.
+/// Names and references are checked before any query: the database never sees text that
+/// no repository could have (PostgreSQL refuses some, such as NUL, with an error).
+fn repository_name(repository: &str) -> Result<RepoName, ScanningError> {
+    repository.parse().map_err(|_| invalid(repository))
+}
+
+fn invalid(what: &str) -> ScanningError {
+    ScanningError::Invalid(format!("{what:?} is not a repository name or reference"))
+}
+
 fn namespace(repository: &str) -> &str {
     repository.split('/').next().unwrap_or(repository)
 }
@@ -201,7 +211,8 @@ impl Scanning {
         if !may_read(subject, repository) {
             return Err(not_found());
         }
-        let manifest = self.manifest(repository, reference).await?.ok_or_else(not_found)?;
+        let name = repository_name(repository)?;
+        let manifest = self.manifest(&name, reference).await?.ok_or_else(not_found)?;
         let targets: Vec<(String, Option<String>)> = if media_type::is_index(&manifest.media_type) {
             platform_images(&manifest.content).into_iter().map(|(digest, platform)| (digest, Some(platform))).collect()
         } else {
@@ -231,14 +242,15 @@ impl Scanning {
         if !may_request(subject, repository) {
             return Err(ScanningError::Forbidden(format!("only maintainers and owners of {} request scans", namespace(repository))));
         }
+        let name = repository_name(repository)?;
         let mut targets = BTreeSet::new();
         match reference {
             Some(reference) => {
-                let manifest = self.manifest(repository, reference).await?.ok_or_else(not_found)?;
+                let manifest = self.manifest(&name, reference).await?.ok_or_else(not_found)?;
                 targets.extend(self.scan_targets(repository, &manifest.digest, &manifest.content, &manifest.media_type).await?);
             }
             None => {
-                for (_, digest, media, content, _) in self.db.tagged_manifests(repository).await? {
+                for (_, digest, media, content, _) in self.db.tagged_manifests(name.as_str()).await? {
                     targets.extend(self.scan_targets(repository, &digest, &content, &media).await?);
                 }
             }
@@ -276,12 +288,11 @@ impl Scanning {
         Ok(summary)
     }
 
-    async fn manifest(&self, repository: &str, reference: &str) -> Result<Option<ManifestRecord>, ScanningError> {
-        let invalid = |what: &str| ScanningError::Invalid(format!("{what:?} is not a repository name or reference"));
-        let name: RepoName = repository.parse().map_err(|_| invalid(repository))?;
-        Ok(match reference.parse::<Reference>().map_err(|_| invalid(reference))? {
-            Reference::Tag(tag) => self.db.manifest_by_tag(name.as_str(), tag.as_str()).await?,
-            Reference::Digest(digest) => self.db.manifest_by_digest(name.as_str(), &digest.to_string()).await?,
+    async fn manifest(&self, repository: &RepoName, reference: &str) -> Result<Option<ManifestRecord>, ScanningError> {
+        let reference: Reference = reference.parse().map_err(|_| invalid(reference))?;
+        Ok(match reference {
+            Reference::Tag(tag) => self.db.manifest_by_tag(repository.as_str(), tag.as_str()).await?,
+            Reference::Digest(digest) => self.db.manifest_by_digest(repository.as_str(), &digest.to_string()).await?,
         })
     }
 

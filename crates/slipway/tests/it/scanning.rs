@@ -364,6 +364,15 @@ async fn scan_results_are_for_the_publishers_members_and_moderators() {
         let response = send(Method::POST, "/api/v1/scans", session, Some(scan.clone())).await.unwrap();
         assert_eq!(response.status(), scan_status, "{who} asks for a scan");
     }
+    // Text no repository could have is refused before it reaches the database (PostgreSQL
+    // fails on a NUL byte): a moderator, who may read every repository, gets 400.
+    let moderator = &sessions.last().unwrap().1;
+    for bad in ["acme/\u{0}", "Acme/App", "acme/../x", "acme//x"] {
+        let response = send(Method::POST, "/api/v1/scans", moderator, Some(json!({"repository": bad}))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "scan of {bad:?}");
+        let query = format!("/api/v1/scans?repository={}&reference=1.0", bad.replace('\u{0}', "%00"));
+        assert_eq!(send(Method::GET, &query, moderator, None).await.unwrap().status(), StatusCode::BAD_REQUEST, "results of {bad:?}");
+    }
 
     // The summary per version: not for a draft, for everyone once published.
     let security = "/api/v1/products/acme/shop/security";
