@@ -18,6 +18,7 @@ use slipway_storage::BlobStore;
 pub use cache::DbLayerCache;
 pub use feed::{FeedImport, FeedStatus, FeedSync, JobStatus, Rejected, RevisionStatus, SourceStatus};
 pub use jobs::{FeedChanged, ScanImage};
+pub use matching::stored_advisories;
 pub use reassess::Reassessment;
 pub use results::{
     ClassCounts, FindingEntry, ImageResults, PackageEntry, ScanRequested, ScanResults, ScanState, SecuritySummary, SeverityEntry,

@@ -9,7 +9,7 @@ use slipway_scanner::analyzer::{Ecosystem, OsRelease, Package};
 use slipway_scanner::cvss::{PolicyClass, Severity};
 use slipway_scanner::matcher::{self, AdvisoryIndex, Finding, SourcePackage};
 use slipway_scanner::osv::{Advisory, FixState};
-use slipway_scanner::scan::osv_ecosystem;
+use slipway_scanner::scan::{osv_ecosystem, Wanted};
 use slipway_scanner::version::Scheme;
 
 use crate::ScanningError;
@@ -59,6 +59,12 @@ fn matcher_package(row: &ImagePackageRecord) -> matcher::Package<'_> {
         version: &row.version,
         source: row.source_name.as_deref().map(|name| SourcePackage { name, version: row.source_version.as_deref() }),
     }
+}
+
+/// The stored advisories naming any package in `wanted`: `slipway scan`'s offline feed,
+/// found as image scans find theirs.
+pub async fn stored_advisories(db: &Db, wanted: &Wanted) -> Result<AdvisoryIndex, ScanningError> {
+    advisories_for(db, wanted.names().flat_map(|(ecosystem, names)| names.iter().map(move |name| (ecosystem, name.as_str())))).await
 }
 
 /// The advisories naming any of `packages` ((ecosystem, advisory name) pairs), indexed.

@@ -103,7 +103,7 @@ async fn main() -> anyhow::Result<()> {
             let app = App::build(config).await?;
             admin::run(&app, command).await?;
         }
-        Command::Scan(args) => std::process::exit(slipway::scan::run(args, &config.data_dir).await),
+        Command::Scan(args) => std::process::exit(slipway::scan::run(args, &config.data_dir, config.database_url()).await),
         Command::Feed { command } => {
             let app = App::build(config).await?;
             feed::run(&app, command).await?;

@@ -1,5 +1,5 @@
 //! `slipway scan`: a standalone image scanner, like `trivy image`, offline against a
-//! local advisory feed.
+//! local advisory feed: OSV files given with `--feed`, or the feed stored in the database.
 //!
 //! Exit status: 0 when nothing at the selected severities is found (or `--exit-code`
 //! is 0), the `--exit-code` value when something is, 2 for a usage error, 3 when the scan
@@ -59,7 +59,8 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 0, value_parser = exit_code)]
     pub exit_code: i32,
     /// OSV advisories to match against: a JSON file, a directory of them, or a zip
-    /// archive (repeatable).
+    /// archive (repeatable). Without it, the feed `slipway feed import` stored in the
+    /// database is used.
     #[arg(long = "feed", value_name = "PATH")]
     pub feeds: Vec<PathBuf>,
     /// Where layer reports are cached (default: scan-cache in the data directory).
@@ -149,9 +150,10 @@ impl Target {
     }
 }
 
-/// Runs `slipway scan`; returns the exit status. `data_dir` holds the default cache.
-pub async fn run(args: ScanArgs, data_dir: &Path) -> i32 {
-    match scan(&args, data_dir).await {
+/// Runs `slipway scan`; returns the exit status. `data_dir` holds the default cache;
+/// `database_url` names the database whose stored feed is used without `--feed`.
+pub async fn run(args: ScanArgs, data_dir: &Path, database_url: String) -> i32 {
+    match scan(&args, data_dir, database_url).await {
         Ok(status) => status,
         Err(error) => {
             eprintln!("slipway scan: {error:#}");
@@ -160,7 +162,7 @@ pub async fn run(args: ScanArgs, data_dir: &Path) -> i32 {
     }
 }
 
-async fn scan(args: &ScanArgs, data_dir: &Path) -> anyhow::Result<i32> {
+async fn scan(args: &ScanArgs, data_dir: &Path, database_url: String) -> anyhow::Result<i32> {
     let target = Target::parse(&args.target)?;
     let source: Box<dyn ImageSource + Send> = match &target {
         Target::Oci { dir, tag } => Box::new(OciLayout::open(dir, tag.as_deref(), args.platform.as_ref(), &args.target)?),
@@ -186,7 +188,8 @@ async fn scan(args: &ScanArgs, data_dir: &Path) -> anyhow::Result<i32> {
     .await
     .context("the scan stopped")?;
 
-    let loaded = AdvisorySource::Files(args.feeds.clone()).load(&analysis.wanted()).await?;
+    let advisories = if args.feeds.is_empty() { AdvisorySource::Stored { database_url } } else { AdvisorySource::Files(args.feeds.clone()) };
+    let loaded = advisories.load(&analysis.wanted()).await?;
     if !loaded.rejected.is_empty() {
         eprintln!("warning: {} feed records could not be read and were skipped (the first: {}: {})", loaded.rejected.len(), loaded.rejected[0].file, loaded.rejected[0].reason);
     }

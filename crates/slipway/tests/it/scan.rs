@@ -33,9 +33,14 @@ async fn scan(data_dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     scan_with_env(data_dir, args, stdin, &[]).await
 }
 
-/// As [`scan`], with `env` set; no other SLIPWAY_ variable of the test's environment
-/// (those naming the suite's PostgreSQL and S3) reaches the command.
+/// As [`scan`], with `env` set.
 async fn scan_with_env(data_dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
+    slipway(data_dir, &[&["scan"], args].concat(), stdin, env).await
+}
+
+/// Runs `slipway ARGS` on `data_dir`, with `env` set; no other SLIPWAY_ variable of the
+/// test's environment (those naming the suite's PostgreSQL and S3) reaches the command.
+async fn slipway(data_dir: &Path, args: &[&str], stdin: Option<&str>, env: &[(&str, &str)]) -> Output {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_slipway"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("SLIPWAY_") {
@@ -45,7 +50,6 @@ async fn scan_with_env(data_dir: &Path, args: &[&str], stdin: Option<&str>, env:
     let mut child = command
         .arg("--data-dir")
         .arg(data_dir)
-        .arg("scan")
         .args(args)
         .envs(env.iter().copied())
         .env("NO_COLOR", "1")
@@ -183,6 +187,29 @@ async fn registry_image_in_every_format() {
     assert_eq!(ids(&from_file), EXPECTED);
 }
 
+/// Without --feed, a scan matches against the feed `slipway feed import` stored in the
+/// data directory's database, and finds what the same files given with --feed find.
+#[tokio::test]
+async fn the_stored_feed_is_used_without_feed_files() {
+    let t = TestApp::spawn().await;
+    push(&t, "acme/app", "1.0", &debian_python_image(), None).await;
+    let data = tempfile::tempdir().unwrap();
+    let reference = target(&t, "acme/app:1.0");
+
+    // An empty database is refused like a missing one: no feed, no clean bill of health.
+    let status = slipway(data.path(), &["feed", "status"], None, &[]).await;
+    assert!(status.status.success(), "{}", stderr(&status));
+    let empty = scan(data.path(), &[&reference, "--format", "json"], None).await;
+    assert_eq!(empty.status.code(), Some(3));
+    assert!(stderr(&empty).contains("the database holds no advisories"), "{}", stderr(&empty));
+
+    let import = slipway(data.path(), &["feed", "import", feed().to_str().unwrap()], None, &[]).await;
+    assert!(import.status.success(), "{}", stderr(&import));
+    let stored = scan(data.path(), &[&reference, "--format", "json"], None).await;
+    assert_eq!(stored.status.code(), Some(0), "{}", stderr(&stored));
+    assert_eq!(ids(&json(&stored)), EXPECTED);
+}
+
 #[tokio::test]
 async fn exit_codes_follow_the_selected_severities() {
     let t = TestApp::spawn().await;
@@ -222,7 +249,8 @@ async fn exit_codes_follow_the_selected_severities() {
     assert!(stderr(&missing).contains("manifest acme/app:2.0 not found"), "{}", stderr(&missing));
     let no_feed = scan(data.path(), &[&reference], None).await;
     assert_eq!(no_feed.status.code(), Some(3));
-    assert!(stderr(&no_feed).contains("no advisory feed: pass --feed PATH"), "{}", stderr(&no_feed));
+    assert!(stderr(&no_feed).contains("no advisory feed: there is no database"), "{}", stderr(&no_feed));
+    assert!(!data.path().join("slipway.db").exists(), "a scan creates no database");
     let no_host = scan(data.path(), &["acme/app:1.0", "--feed", feed.to_str().unwrap()], None).await;
     assert_eq!(no_host.status.code(), Some(3));
     assert!(stderr(&no_host).contains("names no registry host"), "{}", stderr(&no_host));
