@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use slipway_auth::access::{OrgRole, SiteRole, Subject};
 use slipway_auth::{random_secret, token_hash, AuthService};
-use slipway_db::{AccountRecord, Db, Facet, ListingRecord, MediaRecord, PublisherRecord, SearchDocument, TierRecord};
+use slipway_db::{AccountRecord, Db, Facet, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, SearchDocument, TierRecord};
 use slipway_oci::{RepoName, Tag};
 use slipway_storage::BlobStore;
 
@@ -257,10 +257,12 @@ impl Catalog {
     }
 
     async fn load_product(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<Product, CatalogError> {
-        let listing = self.listing(viewer, publisher, slug).await?;
+        let record = self.db.product(publisher, slug).await?;
+        let record = visible(record.filter(|r| may_see(viewer, &r.listing)), publisher, slug)?;
+        let listing = self.assemble(record.listing).await?;
         Ok(Product {
-            publisher: self.publisher(publisher).await?,
-            license: self.license(&listing).await?,
+            publisher: record.publisher.map(publisher_from),
+            license: record.license.map(license_from),
             long_html: text::markdown_html(&listing.long_description),
             install_html: text::markdown_html(&listing.install_instructions),
             listing,
@@ -269,12 +271,8 @@ impl Catalog {
 
     /// A listing; drafts only for the publisher's members and staff.
     pub async fn listing(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<Listing, CatalogError> {
-        let not_found = || CatalogError::NotFound(format!("no product {publisher}/{slug}"));
-        let record = self.db.listing(publisher, slug).await?.ok_or_else(not_found)?;
-        if record.status != "published" && !viewer.is_some_and(|v| v.can_see_drafts(publisher)) {
-            return Err(not_found());
-        }
-        self.assemble(record).await
+        let record = self.db.listing(publisher, slug).await?;
+        self.assemble(visible(record.filter(|r| may_see(viewer, r)), publisher, slug)?).await
     }
 
     /// A publisher's listings: all of them for its members and staff, else the published.
@@ -511,7 +509,7 @@ impl Catalog {
         if listing.license_version == 0 {
             return Ok(None);
         }
-        Ok(self.db.license(&listing.id, listing.license_version).await?.map(|l| License { version: l.version, url: l.url, text: l.body }))
+        Ok(self.db.license(&listing.id, listing.license_version).await?.map(license_from))
     }
 
     // ---- search and browse --------------------------------------------------------------------
@@ -736,6 +734,20 @@ fn list(s: &str) -> Vec<String> {
 
 pub fn media_url(id: &str) -> String {
     format!("/media/{id}")
+}
+
+/// Drafts are seen only by the publisher's members and staff.
+fn may_see(viewer: Option<&Viewer>, listing: &ListingRecord) -> bool {
+    listing.status == "published" || viewer.is_some_and(|v| v.can_see_drafts(&listing.publisher))
+}
+
+/// What was found, or the same "no product" whether it does not exist or may not be seen.
+fn visible<T>(found: Option<T>, publisher: &str, slug: &str) -> Result<T, CatalogError> {
+    found.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))
+}
+
+fn license_from(l: LicenseRecord) -> License {
+    License { version: l.version, url: l.url, text: l.body }
 }
 
 fn publisher_from(p: PublisherRecord) -> Publisher {

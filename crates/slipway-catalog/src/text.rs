@@ -1,6 +1,7 @@
 //! Text rules: field limits, URLs, Markdown rendering, and the tokeniser search uses.
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 
 use crate::CatalogError;
 
@@ -123,14 +124,17 @@ pub fn invalid(field: &str, message: String) -> CatalogError {
 /// links keep only http, https and mailto URLs (so `javascript:` links lose their href).
 pub fn markdown_html(markdown: &str) -> String {
     use pulldown_cmark::{html, Options, Parser};
+    // Built once: a builder is a few hundred hashed allocations, more than cleaning a
+    // product description costs.
+    static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+        let mut builder = ammonia::Builder::default();
+        builder.url_schemes(["http", "https", "mailto"].into()).link_rel(Some("noopener noreferrer nofollow"));
+        builder
+    });
     let parser = Parser::new_ext(markdown, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH);
     let mut unsafe_html = String::new();
     html::push_html(&mut unsafe_html, parser);
-    ammonia::Builder::default()
-        .url_schemes(["http", "https", "mailto"].into())
-        .link_rel(Some("noopener noreferrer nofollow"))
-        .clean(&unsafe_html)
-        .to_string()
+    SANITIZER.clean(&unsafe_html).to_string()
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! subscriptions, and search. Search is the one seam where the dialects differ: FTS5 on
 //! SQLite, a tsvector on PostgreSQL, fed the same pre-tokenised text.
 
-use sqlx::{Any, Transaction};
+use sqlx::any::AnyRow;
+use sqlx::{Any, FromRow, Row, Transaction};
 
 use crate::identity::unique_violation;
 use crate::{now_ms, Backend, Db, DbError};
@@ -99,6 +100,54 @@ pub struct LicenseRecord {
     pub url: String,
     pub body: String,
     pub created_at: i64,
+}
+
+/// What a product page shows besides tiers, read in one statement: the listing, its
+/// publisher's profile, and the license agreement of the listing's current version.
+#[derive(Clone, Debug)]
+pub struct ProductRecord {
+    pub listing: ListingRecord,
+    pub publisher: Option<PublisherRecord>,
+    pub license: Option<LicenseRecord>,
+}
+
+/// The publisher's and the agreement's columns of [`ProductRecord`], prefixed so that
+/// they do not shadow the listing's own (`logo`, `created_at`).
+const PRODUCT_EXTRA_COLUMNS: &str = "p.org AS p_org, p.display_name AS p_display_name, p.legal_name AS p_legal_name, \
+     p.website AS p_website, p.phone AS p_phone, p.email AS p_email, p.email_verified_at AS p_email_verified_at, \
+     p.logo AS p_logo, p.story AS p_story, p.verified_at AS p_verified_at, p.created_at AS p_created_at, \
+     p.updated_at AS p_updated_at, a.version AS a_version, a.url AS a_url, a.body AS a_body, a.created_at AS a_created_at";
+
+impl<'r> FromRow<'r, AnyRow> for ProductRecord {
+    fn from_row(row: &'r AnyRow) -> Result<ProductRecord, sqlx::Error> {
+        let publisher = match row.try_get::<Option<String>, _>("p_org")? {
+            Some(org) => Some(PublisherRecord {
+                org,
+                display_name: row.try_get("p_display_name")?,
+                legal_name: row.try_get("p_legal_name")?,
+                website: row.try_get("p_website")?,
+                phone: row.try_get("p_phone")?,
+                email: row.try_get("p_email")?,
+                email_verified_at: row.try_get("p_email_verified_at")?,
+                logo: row.try_get("p_logo")?,
+                story: row.try_get("p_story")?,
+                verified_at: row.try_get("p_verified_at")?,
+                created_at: row.try_get("p_created_at")?,
+                updated_at: row.try_get("p_updated_at")?,
+            }),
+            None => None,
+        };
+        let license = match row.try_get::<Option<i64>, _>("a_version")? {
+            Some(version) => Some(LicenseRecord {
+                version,
+                url: row.try_get("a_url")?,
+                body: row.try_get("a_body")?,
+                created_at: row.try_get("a_created_at")?,
+            }),
+            None => None,
+        };
+        Ok(ProductRecord { listing: ListingRecord::from_row(row)?, publisher, license })
+    }
 }
 
 /// A subscription with what a customer's list shows of its tier and listing.
@@ -571,6 +620,19 @@ impl Db {
         .await?)
     }
 
+    /// A product page's records in one round trip (a page read afresh is otherwise four).
+    pub async fn product(&self, publisher: &str, slug: &str) -> Result<Option<ProductRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, ProductRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT {LISTING_COLUMNS}, {PRODUCT_EXTRA_COLUMNS} FROM {LISTINGS}
+             LEFT JOIN license_agreements a ON a.listing_id = l.id AND a.version = l.license_version
+             WHERE l.publisher = $1 AND l.slug = $2"
+        )))
+        .bind(publisher)
+        .bind(slug)
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
     pub async fn listing_by_id(&self, id: &str) -> Result<Option<ListingRecord>, DbError> {
         Ok(sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(format!("SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE l.id = $1")))
             .bind(id)
@@ -917,6 +979,48 @@ mod tests {
     /// A name part unique to this test run: the temporary directory's own random name.
     fn rand_suffix(dir: &tempfile::TempDir) -> String {
         dir.path().file_name().unwrap().to_string_lossy().chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase()
+    }
+
+    /// A product page's one statement brings the publisher's profile (absent until it is
+    /// created) and the agreement of the listing's current version, not an older one.
+    #[tokio::test]
+    async fn a_product_is_read_with_its_publisher_and_current_license() {
+        let (db, _dir) = test_db().await;
+        let listing = ListingRecord { id: "l1".into(), publisher: "acme".into(), name: "Rocket".into(), slug: "rocket".into(), ..ListingRecord::default() };
+        db.save_listing(&listing, &[], &document("rocket", ""), &[]).await.unwrap();
+        assert!(db.product("acme", "missing").await.unwrap().is_none());
+        let bare = db.product("acme", "rocket").await.unwrap().unwrap();
+        assert_eq!((bare.listing.id.as_str(), bare.listing.license_version), ("l1", 0));
+        assert!(bare.publisher.is_none() && bare.license.is_none());
+
+        let profile = PublisherRecord {
+            org: "acme".into(),
+            display_name: "Acme Corp".into(),
+            legal_name: "Acme Corporation".into(),
+            website: "https://acme.example".into(),
+            phone: "+1 555 0100".into(),
+            email: "hello@acme.example".into(),
+            email_verified_at: Some(7),
+            logo: Some("m1".into()),
+            story: "Since 1949.".into(),
+            verified_at: None,
+            created_at: 1,
+            updated_at: 2,
+        };
+        db.put_publisher(&profile).await.unwrap();
+        db.add_license("l1", "", "first terms").await.unwrap();
+        db.add_license("l1", "https://acme.example/eula", "second terms").await.unwrap();
+        let full = db.product("acme", "rocket").await.unwrap().unwrap();
+        assert_eq!(full.listing.license_version, 2);
+        assert_eq!(full.listing.publisher_name, "Acme Corp");
+        let publisher = full.publisher.unwrap();
+        assert_eq!(
+            (publisher.display_name, publisher.legal_name, publisher.email_verified_at, publisher.logo, publisher.verified_at),
+            (profile.display_name, profile.legal_name, Some(7), Some("m1".into()), None)
+        );
+        assert!(publisher.created_at > 0 && publisher.updated_at == publisher.created_at, "a new profile's times, not the listing's");
+        let license = full.license.unwrap();
+        assert_eq!((license.version, license.url.as_str(), license.body.as_str()), (2, "https://acme.example/eula", "second terms"));
     }
 
     /// A migration that reshapes the index empties it; the listings it lacks are found,
