@@ -11,7 +11,7 @@ start_postgres
 start_moto
 cd "$REPO_ROOT"
 # Arguments are passed on as a test filter: `cargo-postgres-s3.sh scanning`.
-SLIPWAY_TEST_POSTGRES_URL="$PG_URL" SLIPWAY_TEST_S3_ENDPOINT="$S3_ENDPOINT" SLIPWAY_TEST_S3_BUCKET="$S3_BUCKET" \
-    cargo test --locked -p slipway --test it -- "$@"
+export SLIPWAY_TEST_POSTGRES_URL="$PG_URL" SLIPWAY_TEST_S3_ENDPOINT="$S3_ENDPOINT" SLIPWAY_TEST_S3_BUCKET="$S3_BUCKET"
+workspace_test slipway it "$@"
 # The database crate's query tests, which take PostgreSQL from the same variable.
-SLIPWAY_TEST_POSTGRES_URL="$PG_URL" cargo test --locked -p slipway-db -- "$@"
+workspace_test slipway-db lib "$@"

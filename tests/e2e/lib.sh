@@ -3,8 +3,8 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
 # Provides: free_port, wait_until, start_postgres, start_moto, start_dockerd,
-# start_reference_registry, check, summary, on_exit (stacked cleanups) and
-# E2E_TMP (a private temp dir removed on exit).
+# start_reference_registry, check, summary, workspace_test, on_exit (stacked
+# cleanups) and E2E_TMP (a private temp dir removed on exit).
 # Tools come from scripts/install-test-deps (target/tools).
 
 E2E_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -100,6 +100,33 @@ kill_tree() {
 
 # ------------------------------------------------------------------ utilities
 # free_port: print a TCP port that is free on 127.0.0.1 right now.
+# ------------------------------------------------------------ cargo tests
+# workspace_test PACKAGE TARGET [ARGS...]: runs one test binary of the workspace build
+# (TARGET is a test target's name, or `lib` for the package's unit tests) in the
+# package's directory, as `cargo test` would. `cargo test -p PACKAGE` would resolve
+# dependency features for that package alone, which differ from the workspace's (a
+# dev-dependency of another member turns on a feature deep in the tree), and compile
+# much of the tree again. The binary runs under `timeout` (WORKSPACE_TEST_TIMEOUT
+# seconds, default 3600).
+workspace_test() {
+    local package="$1" target="$2" binary
+    shift 2
+    binary="$(cd "$REPO_ROOT" && cargo test --locked --workspace --no-run --message-format=json 2>/dev/null |
+        python3 -c '
+import json, sys
+package, target = sys.argv[1], sys.argv[2]
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") != "compiler-artifact" or not m.get("executable") or not m["profile"]["test"]:
+        continue
+    kinds, name = m["target"]["kind"], m["target"]["name"]
+    if m["manifest_path"].endswith(f"/crates/{package}/Cargo.toml") and (name == target or target in kinds):
+        print(m["executable"])
+' "$package" "$target")"
+    [ -n "$binary" ] || { echo "no test binary $target of $package in the workspace build" >&2; return 1; }
+    (cd "$REPO_ROOT/crates/$package" && timeout "${WORKSPACE_TEST_TIMEOUT:-3600}" "$binary" "$@")
+}
+
 free_port() {
     python3 -c 'import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'

@@ -60,8 +60,8 @@ TEST_LOG="$E2E_TMP/images-test.log"
 analyzer_test() {
     # The test prints "scanner-images: checked IMAGE" last; a run without them (the
     # variable lost, the tests filtered out) must not pass.
-    SCANNER_TEST_IMAGES="$IMAGES" timeout 1800 cargo test --locked -p slipway-scanner --test it \
-        -- images:: --nocapture >"$TEST_LOG" 2>&1 || { cat "$TEST_LOG"; return 1; }
+    SCANNER_TEST_IMAGES="$IMAGES" WORKSPACE_TEST_TIMEOUT=1800 workspace_test slipway-scanner it images:: --nocapture \
+        >"$TEST_LOG" 2>&1 || { cat "$TEST_LOG"; return 1; }
     cat "$TEST_LOG"
     local image
     for image in "${IMAGES_NAMES[@]}"; do
