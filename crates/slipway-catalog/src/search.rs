@@ -100,7 +100,8 @@ impl SearchParams {
     }
 
     /// The database's search, with filters validated and query words corrected.
-    /// `prefix_last` treats the last word as still being typed (typeahead).
+    /// `prefix_last` treats the last word as still being typed: typeahead, which matches
+    /// names and tags only and counts no total.
     pub(crate) async fn spec(&self, db: &Db, vocabulary: &Vocabulary, prefix_last: bool) -> Result<SearchSpec, CatalogError> {
         let bad = |what: &str, v: &str| CatalogError::Invalid(format!("unknown {what} {v:?}"));
         let some = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
@@ -159,6 +160,7 @@ impl SearchParams {
             order,
             offset: 0,
             limit: 20,
+            typeahead: prefix_last,
         })
     }
 }

@@ -250,6 +250,10 @@ pub struct SearchSpec {
     pub order: SearchOrder,
     pub offset: i64,
     pub limit: i64,
+    /// Typeahead: words match product names and tags only (what people type into a
+    /// search box; description words such as "dashboards" would match most of the
+    /// catalogue after two letters), and no total is counted.
+    pub typeahead: bool,
 }
 
 impl Db {
@@ -834,7 +838,7 @@ impl Db {
             spec.offset.max(0)
         );
         let count = format!("SELECT COUNT(*) FROM listings l WHERE {filters}");
-        self.page_and_count(page, count, &params).await
+        self.page_and_count(page, Some(count), &params).await
     }
 
     /// Published listings matching words, with the filters as facet words: ranked inside
@@ -855,16 +859,17 @@ impl Db {
         let (limit, offset) = (page_size(spec), spec.offset.max(0));
         let (matches, params) = match self.backend {
             Backend::Sqlite => {
-                let mut expr = format!("{{name tags publisher short_description long_description}} : ({})", self.match_expression(&spec.words));
+                let columns = if spec.typeahead { "name tags" } else { "name tags publisher short_description long_description" };
+                let mut expr = format!("{{{columns}}} : ({})", self.match_expression(spec));
                 if !facets.is_empty() {
                     expr = format!("{expr} AND facets : ({})", facets.join(" AND "));
                 }
                 ("listing_search MATCH $1", vec![expr])
             }
-            Backend::Postgres if facets.is_empty() => ("document @@ to_tsquery('simple', $1)", vec![self.match_expression(&spec.words)]),
+            Backend::Postgres if facets.is_empty() => ("document @@ to_tsquery('simple', $1)", vec![self.match_expression(spec)]),
             Backend::Postgres => (
                 "document @@ to_tsquery('simple', $1) AND facets @> string_to_array($2, ' ')",
-                vec![self.match_expression(&spec.words), facets.join(" ")],
+                vec![self.match_expression(spec), facets.join(" ")],
             ),
         };
         // Which index entries make the page: for relevance, the best-ranked ones, cut to
@@ -909,15 +914,23 @@ impl Db {
              SELECT {LISTING_COLUMNS} FROM h JOIN listings l ON l.id = h.listing_id LEFT JOIN publishers p ON p.org = l.publisher
              ORDER BY {order} {cut}"
         );
-        let count = format!("SELECT COUNT(*) FROM listing_search WHERE {matches}");
+        let count = (!spec.typeahead).then(|| format!("SELECT COUNT(*) FROM listing_search WHERE {matches}"));
         self.page_and_count(page, count, &params).await
     }
 
-    async fn page_and_count(&self, page: String, count: String, params: &[String]) -> Result<(Vec<ListingRecord>, i64), DbError> {
+    /// The page and, given a count statement, the total (else the page's length).
+    async fn page_and_count(&self, page: String, count: Option<String>, params: &[String]) -> Result<(Vec<ListingRecord>, i64), DbError> {
         let mut page = sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(page));
-        let mut count = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(count));
         for p in params {
             page = page.bind(p);
+        }
+        let Some(count) = count else {
+            let rows = page.fetch_all(&self.read).await?;
+            let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
+            return Ok((rows, total));
+        };
+        let mut count = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(count));
+        for p in params {
             count = count.bind(p);
         }
         let (rows, total) = futures::try_join!(page.fetch_all(&self.read), count.fetch_one(&self.read))?;
@@ -926,16 +939,20 @@ impl Db {
 
     /// The query in the engine's syntax. Words are alphanumeric only (the catalog crate
     /// tokenises them), so they need no quoting beyond what is added here.
-    fn match_expression(&self, words: &[QueryWord]) -> String {
-        let groups = words.iter().map(|w| {
+    /// On PostgreSQL typeahead restricts each word to the name's and the tags' weights
+    /// (A and B); SQLite's column filter is in the MATCH expression's prefix.
+    fn match_expression(&self, spec: &SearchSpec) -> String {
+        let weights = if spec.typeahead { "AB" } else { "" };
+        let groups = spec.words.iter().map(|w| {
             let alternatives: Vec<String> = w
                 .alternatives
                 .iter()
                 .map(|a| match (self.backend, w.prefix) {
                     (Backend::Sqlite, false) => format!("\"{a}\""),
                     (Backend::Sqlite, true) => format!("\"{a}\"*"),
-                    (Backend::Postgres, false) => a.clone(),
-                    (Backend::Postgres, true) => format!("{a}:*"),
+                    (Backend::Postgres, false) if weights.is_empty() => a.clone(),
+                    (Backend::Postgres, false) => format!("{a}:{weights}"),
+                    (Backend::Postgres, true) => format!("{a}:*{weights}"),
                 })
                 .collect();
             let or = if self.backend == Backend::Sqlite { " OR " } else { " | " };

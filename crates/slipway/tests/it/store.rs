@@ -69,6 +69,16 @@ async fn search_finds_the_expected_product_first() {
     let suggested: Vec<&str> = suggestions["suggestions"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(suggested.len(), 5, "{suggested:?}");
     assert!(suggested.contains(&"Nimbus DB"));
+    // Suggestions come from names and tags; a word of a long description is found by a
+    // search, not suggested while it is typed.
+    let t = &t;
+    let suggest = |q: &'static str| async move {
+        let body: Value = t.get(&format!("/api/v1/search/suggest?q={q}")).await.json().await.unwrap();
+        body["suggestions"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(suggest("ebp").await, ["Ironclad Runtime Guard"], "a tag");
+    assert_eq!(names(&search(t, "q=escalation").await), ["Ironclad Runtime Guard"]);
+    assert!(suggest("escalat").await.is_empty());
     // Nothing like it: no results, not an error.
     assert_eq!(search(&t, "q=zzyzx").await["total"], 0);
 }
