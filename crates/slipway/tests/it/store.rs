@@ -80,7 +80,7 @@ async fn search_finds_the_expected_product_first() {
     assert_eq!(names(&search(t, "q=escalation").await), ["Ironclad Runtime Guard"]);
     assert!(suggest("escalat").await.is_empty());
     // Nothing like it: no results, not an error.
-    assert_eq!(search(&t, "q=zzyzx").await["total"], 0);
+    assert_eq!(search(t, "q=zzyzx").await["total"], 0);
 }
 
 fn urlencode(s: &str) -> String {
