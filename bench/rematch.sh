@@ -21,7 +21,7 @@
 # as it is), BENCH_WAIT_QUIET (seconds to wait for a quiet machine first, 0),
 # BENCH_WAIT_LOCK (seconds to wait for another benchmark to finish, 3600).
 #
-# Holds /tmp/slipway-bench.lock while it runs and waits while it or
+# Holds /tmp/slipway-bench.lock (flock) while it runs, and waits while
 # /tmp/slipway-scan-bench.lock exists: two benchmarks must not share the cores.
 # PostgreSQL is a private cluster on 127.0.0.1 (tests/e2e/lib.sh: start_postgres), stopped
 # on exit; every external command has a time limit; temporary files are removed on exit.
@@ -56,16 +56,20 @@ done
 case " ${BACKENDS[*]} " in *" postgres "*) command -v psql >/dev/null || die "psql is missing" ;; esac
 
 # ------------------------------------------------------------------ lock
+# flock(1), as other users of the lock take it (the file itself stays behind them); and
+# scan.sh's lock, which is held while its file exists.
 LOCK=/tmp/slipway-bench.lock
 OTHER_LOCK=/tmp/slipway-scan-bench.lock
-deadline=$((SECONDS + ${BENCH_WAIT_LOCK:-3600}))
-# noclobber makes taking the lock atomic: of two scripts starting at once, one waits.
-until [ ! -e "$OTHER_LOCK" ] && (set -o noclobber && echo "bench/rematch.sh pid $$" >"$LOCK") 2>/dev/null; do
-    [ "$SECONDS" -lt "$deadline" ] || die "another benchmark still holds $LOCK or $OTHER_LOCK"
-    log "waiting for another benchmark to finish ($LOCK or $OTHER_LOCK exists)"
+wait_lock="${BENCH_WAIT_LOCK:-3600}"
+exec 9>>"$LOCK"
+log "taking $LOCK (waiting up to ${wait_lock}s for another benchmark)"
+timeout "$wait_lock" flock 9 || die "another benchmark still holds $LOCK"
+deadline=$((SECONDS + wait_lock))
+while [ -e "$OTHER_LOCK" ]; do
+    [ "$SECONDS" -lt "$deadline" ] || die "another benchmark still holds $OTHER_LOCK"
+    log "waiting for bench/scan.sh to finish ($OTHER_LOCK exists)"
     sleep 30
 done
-on_exit "rm -f '$LOCK'"
 
 # ------------------------------------------------------------------ build
 REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
