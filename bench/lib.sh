@@ -106,6 +106,23 @@ foreign_top() { # SNAP0 SNAP1 MARK0 MARK1 -> the two biggest outside users, "com
         }' <(echo "$1") <(echo "$2")
 }
 
+# pg_pids: the postmaster named by PG_PIDFILE (a cluster's postmaster.pid, set by the
+# script that started it) and its children (backends, checkpointer...), if running.
+pg_pids() {
+    local pm
+    [ -n "${PG_PIDFILE:-}" ] && [ -r "$PG_PIDFILE" ] || return 0
+    pm="$(head -n 1 "$PG_PIDFILE")"
+    [ -d "/proc/$pm" ] || return 0
+    echo "$pm"
+    _e2e_descendants "$pm"
+}
+# pg_ticks: the CPU ticks the cluster used, its exited backends included.
+pg_ticks() {
+    local t=0 p
+    for p in $(pg_pids); do t=$((t + $(_proc_ticks "$p" children))); done
+    echo "$t"
+}
+
 rss_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 
 machine_busy() { # % of the whole machine busy over the next 3 seconds

@@ -86,21 +86,8 @@ RESULTS="$OUT/results.tsv"
 # others, and the CPU share of processes outside this run. "Ours" are this script's
 # tree (wrk, curl...), the Slipway server and the PostgreSQL cluster.
 SLIPWAY_PID=""
+# pg_pids and pg_ticks (bench/lib.sh) read the cluster's postmaster.pid.
 PG_PIDFILE=""
-# pg_pids: the postmaster and its children (backends, checkpointer...), if running.
-pg_pids() {
-    local pm
-    [ -n "$PG_PIDFILE" ] && [ -r "$PG_PIDFILE" ] || return 0
-    pm="$(head -n 1 "$PG_PIDFILE")"
-    [ -d "/proc/$pm" ] || return 0
-    echo "$pm"
-    _e2e_descendants "$pm"
-}
-pg_ticks() {
-    local t=0 p
-    for p in $(pg_pids); do t=$((t + $(_proc_ticks "$p" children))); done
-    echo "$t"
-}
 # What bench/lib.sh counts as this run's servers: Slipway and the PostgreSQL cluster
 # (started by pg_ctl, so not among this shell's descendants).
 bench_server_ticks() { echo $(($(_proc_ticks "${SLIPWAY_PID:-0}") + $(pg_ticks))); }

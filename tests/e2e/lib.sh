@@ -164,8 +164,8 @@ _e2e_fail_start() {
 
 # ------------------------------------------------------------------ services
 # start_postgres: a private PostgreSQL 15 cluster (trust auth) on a free
-# loopback port. Exports PG_URL. The data dir must be reachable by the postgres
-# user, so it gets its own world-traversable temp dir.
+# loopback port. Exports PG_URL, PG_PORT and PG_DATA (the data dir). The data dir
+# must be reachable by the postgres user, so it gets its own world-traversable temp dir.
 start_postgres() {
     local pgbin=/usr/lib/postgresql/15/bin port dir
     [ -x "$pgbin/initdb" ] || pgbin="$(dirname "$(command -v initdb)")"
@@ -183,6 +183,7 @@ start_postgres() {
         >/dev/null || _e2e_fail_start "postgres did not start" "$dir/postgres.log" || return 1
     export PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
     export PG_PORT="$port"
+    export PG_DATA="$dir/data"
 }
 
 # start_moto: an S3-compatible server (moto) on a free loopback port with one

@@ -190,10 +190,11 @@ pub struct Rematch {
     pub events: Vec<NewVulnerabilityEvent>,
 }
 
-const INSERT_FINDING: &str = "INSERT INTO findings (digest, package, advisory_id, ecosystem, match_name, package_name, aliases,
-     installed_version, fixed_version, status, severity, class, first_seen)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-     ON CONFLICT (digest, package, advisory_id) DO NOTHING";
+/// Rows one multi-row statement writes: a re-match touching every image writes tens of
+/// thousands, and a statement each would cost a round trip each. Not more: sqlx binds
+/// SQLite's parameters by name, looking each up among all of the statement's, so a
+/// statement's binding time grows with the square of its parameters.
+const ROWS_PER_STATEMENT: usize = 100;
 
 impl Db {
     // ---- the feed ------------------------------------------------------------------------
@@ -343,17 +344,24 @@ impl Db {
         Ok(counts)
     }
 
-    /// The advisories (as JSON) that name a package, withdrawn ones excepted.
-    pub async fn advisories_naming(&self, ecosystem: &str, name: &str) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar::<Any, String>(
-            "SELECT content FROM advisories
-             WHERE id IN (SELECT advisory_id FROM advisory_packages WHERE ecosystem = $1 AND name = $2)
-             ORDER BY id",
-        )
-        .bind(ecosystem)
-        .bind(name)
-        .fetch_all(&self.read)
-        .await?)
+    /// The advisories (as JSON) that name any of `packages` ((ecosystem, name) pairs),
+    /// withdrawn ones excepted. One naming several of them may come more than once.
+    pub async fn advisories_naming(&self, packages: &[(&str, &str)]) -> Result<Vec<String>, DbError> {
+        let mut contents = Vec::new();
+        for chunk in packages.chunks(ROWS_PER_STATEMENT) {
+            // ORs, each looked up in the primary key (see apply_rematch).
+            let keys: Vec<String> = (0..chunk.len()).map(|i| format!("(ecosystem = ${} AND name = ${})", 2 * i + 1, 2 * i + 2)).collect();
+            let sql = format!(
+                "SELECT content FROM advisories WHERE id IN (SELECT advisory_id FROM advisory_packages WHERE {}) ORDER BY id",
+                keys.join(" OR ")
+            );
+            let mut query = sqlx::query_scalar::<Any, String>(sqlx::AssertSqlSafe(sql));
+            for (ecosystem, name) in chunk {
+                query = query.bind(*ecosystem).bind(*name);
+            }
+            contents.extend(query.fetch_all(&self.read).await?);
+        }
+        Ok(contents)
     }
 
     pub async fn feed_source(&self, url: &str) -> Result<Option<FeedSourceRecord>, DbError> {
@@ -447,32 +455,32 @@ impl Db {
                 .collect();
         sqlx::query("DELETE FROM findings WHERE digest = $1").bind(scan.digest).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM image_packages WHERE digest = $1").bind(scan.digest).execute(&mut *tx).await?;
-        for p in packages {
-            sqlx::query(
+        for chunk in packages.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
                 "INSERT INTO image_packages (digest, purl, path, ecosystem, release, name, match_name, version, source_name, source_version, layer)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-                 ON CONFLICT (digest, purl, path) DO NOTHING",
-            )
-            .bind(scan.digest)
-            .bind(&p.purl)
-            .bind(&p.path)
-            .bind(&p.ecosystem)
-            .bind(&p.release)
-            .bind(&p.name)
-            .bind(&p.match_name)
-            .bind(&p.version)
-            .bind(p.source_name.as_deref())
-            .bind(p.source_version.as_deref())
-            .bind(&p.layer)
-            .execute(&mut *tx)
-            .await?;
+                 VALUES {} ON CONFLICT (digest, purl, path) DO NOTHING",
+                values(chunk.len(), 11)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for p in chunk {
+                query = query
+                    .bind(scan.digest)
+                    .bind(&p.purl)
+                    .bind(&p.path)
+                    .bind(&p.ecosystem)
+                    .bind(&p.release)
+                    .bind(&p.name)
+                    .bind(&p.match_name)
+                    .bind(&p.version)
+                    .bind(p.source_name.as_deref())
+                    .bind(p.source_version.as_deref())
+                    .bind(&p.layer);
+            }
+            query.execute(&mut *tx).await?;
         }
-        for f in findings {
-            let seen = first_seen.get(&(f.package.clone(), f.advisory_id.clone())).copied().unwrap_or(f.first_seen);
-            insert_finding(&mut tx, f, seen).await?;
-        }
+        insert_findings(&mut tx, findings, |f| first_seen.get(&(f.package.clone(), f.advisory_id.clone())).copied().unwrap_or(f.first_seen)).await?;
         upsert_scan(&mut tx, scan).await?;
-        refresh_counts(&mut tx, scan.digest).await?;
+        refresh_counts(&mut tx, &[scan.digest]).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -482,7 +490,7 @@ impl Db {
     pub async fn record_scan_outcome(&self, scan: &NewImageScan<'_>) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
         upsert_scan(&mut tx, scan).await?;
-        refresh_counts(&mut tx, scan.digest).await?;
+        refresh_counts(&mut tx, &[scan.digest]).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -570,11 +578,7 @@ impl Db {
     pub async fn apply_rematch(&self, change: &FeedChange, rematch: &Rematch) -> Result<(), DbError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let mut touched: BTreeSet<&str> = BTreeSet::new();
-        for f in &rematch.added {
-            insert_finding(&mut tx, f, f.first_seen).await?;
-            touched.insert(&f.digest);
-        }
+        insert_findings(&mut tx, &rematch.added, |f| f.first_seen).await?;
         for f in &rematch.updated {
             sqlx::query(
                 "UPDATE findings SET aliases = $1, installed_version = $2, fixed_version = $3, status = $4, severity = $5, class = $6
@@ -591,35 +595,40 @@ impl Db {
             .bind(&f.advisory_id)
             .execute(&mut *tx)
             .await?;
-            touched.insert(&f.digest);
         }
-        for (digest, package, advisory) in &rematch.removed {
-            sqlx::query("DELETE FROM findings WHERE digest = $1 AND package = $2 AND advisory_id = $3")
-                .bind(digest)
-                .bind(package)
-                .bind(advisory)
-                .execute(&mut *tx)
-                .await?;
-            touched.insert(digest);
+        for chunk in rematch.removed.chunks(ROWS_PER_STATEMENT) {
+            // ORs: SQLite scans the whole table for a row value IN (VALUES ...), and looks
+            // each of these up in the primary key.
+            let keys: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(digest = ${} AND package = ${} AND advisory_id = ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+                .collect();
+            let sql = format!("DELETE FROM findings WHERE {}", keys.join(" OR "));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (digest, package, advisory) in chunk {
+                query = query.bind(digest).bind(package).bind(advisory);
+            }
+            query.execute(&mut *tx).await?;
         }
-        for e in &rematch.events {
-            sqlx::query(
+        for chunk in rematch.events.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
                 "INSERT INTO vulnerability_events (digest, package, advisory_id, vulnerability, class, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (digest, package, vulnerability) DO NOTHING",
-            )
-            .bind(&e.digest)
-            .bind(&e.package)
-            .bind(&e.advisory_id)
-            .bind(&e.vulnerability)
-            .bind(&e.class)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+                 VALUES {} ON CONFLICT (digest, package, vulnerability) DO NOTHING",
+                values(chunk.len(), 6)
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for e in chunk {
+                query = query.bind(&e.digest).bind(&e.package).bind(&e.advisory_id).bind(&e.vulnerability).bind(&e.class).bind(now);
+            }
+            query.execute(&mut *tx).await?;
         }
-        for digest in touched {
-            refresh_counts(&mut tx, digest).await?;
-        }
+        let touched: BTreeSet<&str> = rematch
+            .added
+            .iter()
+            .chain(&rematch.updated)
+            .map(|f| f.digest.as_str())
+            .chain(rematch.removed.iter().map(|(digest, _, _)| digest.as_str()))
+            .collect();
+        refresh_counts(&mut tx, &touched.into_iter().collect::<Vec<_>>()).await?;
         sqlx::query("DELETE FROM feed_changes WHERE ecosystem = $1 AND name = $2 AND revision = $3")
             .bind(&change.ecosystem)
             .bind(&change.name)
@@ -651,23 +660,46 @@ impl Db {
     }
 }
 
-async fn insert_finding(tx: &mut Transaction<'static, Any>, f: &FindingRecord, first_seen: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(INSERT_FINDING)
-        .bind(&f.digest)
-        .bind(&f.package)
-        .bind(&f.advisory_id)
-        .bind(&f.ecosystem)
-        .bind(&f.match_name)
-        .bind(&f.package_name)
-        .bind(&f.aliases)
-        .bind(&f.installed_version)
-        .bind(f.fixed_version.as_deref())
-        .bind(&f.status)
-        .bind(f.severity.as_deref())
-        .bind(&f.class)
-        .bind(first_seen)
-        .execute(&mut **tx)
-        .await?;
+/// `($1, ..., $columns), ...`: the placeholders of `rows` rows of a multi-row statement.
+fn values(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| format!("({})", (1..=columns).map(|c| format!("${}", row * columns + c)).collect::<Vec<_>>().join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Inserts findings, each first seen at `first_seen(finding)`; one already stored stays.
+async fn insert_findings(
+    tx: &mut Transaction<'static, Any>,
+    findings: &[FindingRecord],
+    first_seen: impl Fn(&FindingRecord) -> i64,
+) -> Result<(), sqlx::Error> {
+    for chunk in findings.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO findings (digest, package, advisory_id, ecosystem, match_name, package_name, aliases,
+               installed_version, fixed_version, status, severity, class, first_seen)
+             VALUES {} ON CONFLICT (digest, package, advisory_id) DO NOTHING",
+            values(chunk.len(), 13)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for f in chunk {
+            query = query
+                .bind(&f.digest)
+                .bind(&f.package)
+                .bind(&f.advisory_id)
+                .bind(&f.ecosystem)
+                .bind(&f.match_name)
+                .bind(&f.package_name)
+                .bind(&f.aliases)
+                .bind(&f.installed_version)
+                .bind(f.fixed_version.as_deref())
+                .bind(&f.status)
+                .bind(f.severity.as_deref())
+                .bind(&f.class)
+                .bind(first_seen(f));
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -694,19 +726,24 @@ async fn upsert_scan(tx: &mut Transaction<'static, Any>, scan: &NewImageScan<'_>
     Ok(())
 }
 
-/// Recounts an image's findings per class from the findings themselves.
-async fn refresh_counts(tx: &mut Transaction<'static, Any>, digest: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE image_scans SET
-           critical = (SELECT COUNT(*) FROM findings WHERE digest = $1 AND class = 'critical'),
-           major = (SELECT COUNT(*) FROM findings WHERE digest = $1 AND class = 'major'),
-           minor = (SELECT COUNT(*) FROM findings WHERE digest = $1 AND class = 'minor'),
-           unrated = (SELECT COUNT(*) FROM findings WHERE digest = $1 AND class = 'unrated')
-         WHERE digest = $1",
-    )
-    .bind(digest)
-    .execute(&mut **tx)
-    .await?;
+/// Recounts images' findings per class from the findings themselves, reading each
+/// image's findings once.
+async fn refresh_counts(tx: &mut Transaction<'static, Any>, digests: &[&str]) -> Result<(), sqlx::Error> {
+    for chunk in digests.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE image_scans SET (critical, major, minor, unrated) = (
+               SELECT COUNT(CASE WHEN class = 'critical' THEN 1 END), COUNT(CASE WHEN class = 'major' THEN 1 END),
+                      COUNT(CASE WHEN class = 'minor' THEN 1 END), COUNT(CASE WHEN class = 'unrated' THEN 1 END)
+               FROM findings WHERE findings.digest = image_scans.digest)
+             WHERE digest IN (VALUES {})",
+            values(chunk.len(), 1)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for digest in chunk {
+            query = query.bind(*digest);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
@@ -781,7 +818,7 @@ mod tests {
             assert_eq!(counts, AdvisoryCounts { imported: 2, updated: 0, unchanged: 0 });
             db.finish_feed_revision(r1, counts, 3).await.unwrap();
             assert_eq!(names(&db.feed_changes(10).await.unwrap()), [("Debian", "zlib", r1), ("PyPI", "jinja2", r1)]);
-            assert_eq!(db.advisories_naming("Debian", "zlib").await.unwrap(), [rows[1].content.clone()]);
+            assert_eq!(db.advisories_naming(&[("Debian", "zlib")]).await.unwrap(), [rows[1].content.clone()]);
 
             // A-1 now names another package and D-1 is withdrawn: the packages named before
             // and after are noted; D-1 no longer matches anything.
@@ -793,9 +830,9 @@ mod tests {
             let counts = db.upsert_advisories(r2, "import b", &rows).await.unwrap();
             assert_eq!(counts, AdvisoryCounts { imported: 1, updated: 2, unchanged: 0 });
             assert_eq!(names(&db.feed_changes(10).await.unwrap()), [("Debian", "zlib", r2), ("PyPI", "jinja2", r2), ("PyPI", "markupsafe", r2)]);
-            assert!(db.advisories_naming("Debian", "zlib").await.unwrap().is_empty());
-            assert!(db.advisories_naming("PyPI", "jinja2").await.unwrap().is_empty());
-            assert_eq!(db.advisories_naming("PyPI", "markupsafe").await.unwrap().len(), 1);
+            assert!(db.advisories_naming(&[("Debian", "zlib")]).await.unwrap().is_empty());
+            assert!(db.advisories_naming(&[("PyPI", "jinja2")]).await.unwrap().is_empty());
+            assert_eq!(db.advisories_naming(&[("PyPI", "markupsafe"), ("PyPI", "jinja2")]).await.unwrap().len(), 1);
             let again = db.upsert_advisories(r2, "import b", &rows).await.unwrap();
             assert_eq!(again, AdvisoryCounts { imported: 0, updated: 0, unchanged: 3 });
 

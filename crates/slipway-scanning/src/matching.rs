@@ -69,16 +69,11 @@ pub async fn stored_advisories(db: &Db, wanted: &Wanted) -> Result<AdvisoryIndex
 
 /// The advisories naming any of `packages` ((ecosystem, advisory name) pairs), indexed.
 pub(crate) async fn advisories_for(db: &Db, packages: impl IntoIterator<Item = (&str, &str)>) -> Result<AdvisoryIndex, ScanningError> {
-    let wanted: BTreeSet<(&str, &str)> = packages.into_iter().collect();
+    let wanted: BTreeSet<(&str, &str)> = packages.into_iter().filter(|(ecosystem, _)| Scheme::for_ecosystem(ecosystem).is_some()).collect();
     let mut advisories: BTreeMap<String, Advisory> = BTreeMap::new();
-    for (ecosystem, name) in wanted {
-        if Scheme::for_ecosystem(ecosystem).is_none() {
-            continue;
-        }
-        for json in db.advisories_naming(ecosystem, name).await? {
-            let advisory: Advisory = serde_json::from_str(&json)?;
-            advisories.insert(advisory.id.clone(), advisory);
-        }
+    for json in db.advisories_naming(&wanted.into_iter().collect::<Vec<_>>()).await? {
+        let advisory: Advisory = serde_json::from_str(&json)?;
+        advisories.insert(advisory.id.clone(), advisory);
     }
     Ok(AdvisoryIndex::new(advisories.into_values().collect()))
 }

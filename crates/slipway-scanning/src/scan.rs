@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use slipway_db::NewImageScan;
 use slipway_oci::{media_type, platform_images, Descriptor, Digest, ParsedManifest};
-use slipway_scanner::analyzer::{ANALYZER_VERSION, Compression, LayerReport, analyze_layer, merge};
+use slipway_scanner::analyzer::{ANALYZER_VERSION, Compression, Inventory, LayerReport, analyze_layer, merge};
 use slipway_scanner::ScanError;
 use slipway_storage::BlobRead;
 use tokio::io::AsyncRead;
@@ -83,7 +83,14 @@ impl Scanning {
                 }
             }
         }
-        let inventory = merge(&layers);
+        self.store_inventory(digest, &merge(&layers), analyzed, cached).await?;
+        Ok(ScanOutcome::Scanned { analyzed, cached })
+    }
+
+    /// Matches an image's merged inventory against the stored feed and stores it, with its
+    /// findings and its rows of the re-assessment index: the end of every scan, once its
+    /// layers are analysed (`analyzed`) or read from the cache (`cached`).
+    pub async fn store_inventory(&self, digest: &str, inventory: &Inventory, analyzed: usize, cached: usize) -> Result<(), ScanningError> {
         let os = inventory.os.as_ref().map(|os| os.pretty_name.clone().unwrap_or_else(|| os.id.clone()));
         let rows: Vec<_> = inventory.packages.iter().map(|p| index_row(digest, p, inventory.os.as_ref())).collect();
 
@@ -109,7 +116,7 @@ impl Scanning {
                 break;
             }
         }
-        Ok(ScanOutcome::Scanned { analyzed, cached })
+        Ok(())
     }
 
     async fn unscannable(&self, digest: &str, status: &str, error: Option<&str>) -> Result<ScanOutcome, ScanningError> {
