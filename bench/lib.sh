@@ -45,6 +45,25 @@ bench_build_slipway() {
     E2E_SLIPWAY_BIN="$(realpath "$E2E_SLIPWAY_BIN")"
 }
 
+# bench_build_example PACKAGE EXAMPLE: sets EXAMPLE_BIN to the release build of a
+# harness example in target/bench, built first (niced) unless BENCH_BUILD=0, and REV to
+# the commit measured (noting uncommitted changes under crates/), for the report.
+bench_build_example() {
+    local package="$1" example="$2"
+    REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    if [ -n "$(git -C "$REPO_ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
+        REV="$REV (working tree, with uncommitted changes under crates/)"
+    fi
+    EXAMPLE_BIN="$REPO_ROOT/target/bench/release/examples/$example"
+    if [ "${BENCH_BUILD:-1}" != 0 ]; then
+        log "building $example (release, target/bench)"
+        (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$REPO_ROOT/target/bench" \
+            timeout 3600 nice -n 10 cargo build --locked --release -p "$package" --example "$example") >&2 ||
+            die "cargo build failed"
+    fi
+    [ -x "$EXAMPLE_BIN" ] || die "$EXAMPLE_BIN is missing"
+}
+
 # --------------------------------------------------------------- machine state
 record() {
     local IFS=$'\t'

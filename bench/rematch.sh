@@ -72,18 +72,10 @@ while [ -e "$OTHER_LOCK" ]; do
 done
 
 # ------------------------------------------------------------------ build
-REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ -n "$(git -C "$REPO_ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
-    REV="$REV (working tree, with uncommitted changes under crates/)"
-fi
-HARNESS="$REPO_ROOT/target/bench/release/examples/rematch"
-if [ "${BENCH_BUILD:-1}" != 0 ]; then
-    log "building the rematch harness (release, target/bench)"
-    (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$REPO_ROOT/target/bench" \
-        timeout 3600 nice -n 10 cargo build --locked --release -p slipway-scanning --example rematch) >&2 ||
-        die "cargo build failed"
-fi
-[ -x "$HARNESS" ] || die "$HARNESS is missing"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_DIR/lib.sh"
+bench_build_example slipway-scanning rematch
+HARNESS="$EXAMPLE_BIN"
 
 RESULTS="$E2E_TMP/results.tsv"
 : >"$RESULTS"
@@ -96,8 +88,6 @@ mkdir -p "$W"
 PG_PIDFILE=""
 bench_server_ticks() { pg_ticks; }
 bench_server_pids() { pg_pids; }
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-source "$BENCH_DIR/lib.sh"
 
 # step BACKEND ROUND COMMAND [FLAGS...]: runs one step of the harness under
 # scan-measure.py and records its cost, its result line and what else ran meanwhile.

@@ -71,18 +71,10 @@ echo "bench/scan.sh pid $$" >"$OUR_LOCK"
 on_exit "rm -f '$OUR_LOCK'"
 
 # ------------------------------------------------------------------ builds
-REV="$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [ -n "$(git -C "$REPO_ROOT" status --porcelain -- crates Cargo.toml Cargo.lock 2>/dev/null)" ]; then
-    REV="$REV (working tree, with uncommitted changes under crates/)"
-fi
-SCAN="$REPO_ROOT/target/bench/release/examples/scan_oci"
-if [ "${BENCH_BUILD:-1}" != 0 ]; then
-    log "building scan_oci (release, target/bench)"
-    (cd "$REPO_ROOT" && CARGO_TARGET_DIR="$REPO_ROOT/target/bench" \
-        timeout 3600 nice -n 10 cargo build --locked --release -p slipway-scanner --example scan_oci) >&2 ||
-        die "cargo build failed"
-fi
-[ -x "$SCAN" ] || die "$SCAN is missing"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_DIR/lib.sh"
+bench_build_example slipway-scanner scan_oci
+SCAN="$EXAMPLE_BIN"
 
 log "test images (tests/e2e/scanner-images.sh images)"
 IMAGES="$(timeout 3600 "$REPO_ROOT/tests/e2e/scanner-images.sh" images | tail -n 1)"
