@@ -153,7 +153,8 @@ impl BlobStore for FsStore {
         let mut dir = fs::read_dir(self.root.join("uploads")).await?;
         while let Some(entry) = dir.next_entry().await? {
             let Some(key) = entry.file_name().to_str().and_then(UploadId::parse) else { continue };
-            out.push(StoredObject { key, modified_ms: modified_ms(&entry.metadata().await?) });
+            let Some(metadata) = still_there(entry.metadata().await)? else { continue };
+            out.push(StoredObject { key, modified_ms: modified_ms(&metadata) });
         }
         Ok(out)
     }
@@ -213,6 +214,17 @@ fn modified_ms(meta: &std::fs::Metadata) -> i64 {
         .unwrap_or_default()
 }
 
+/// A listed file's metadata, or `None` when it went between the listing and now (an
+/// upload committed or aborted, a blob another replica's collection deleted): a listing
+/// taken while pushes run must not fail on them.
+fn still_there(metadata: std::io::Result<std::fs::Metadata>) -> Result<Option<std::fs::Metadata>, StorageError> {
+    match metadata {
+        Ok(metadata) => Ok(Some(metadata)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn list_blob_files(root: &Path) -> Result<Vec<StoredObject<Digest>>, StorageError> {
     let mut out = Vec::new();
     for algorithm in std::fs::read_dir(root)? {
@@ -223,7 +235,8 @@ fn list_blob_files(root: &Path) -> Result<Vec<StoredObject<Digest>>, StorageErro
                 let blob = blob?;
                 let name = format!("{alg_name}:{}", blob.file_name().to_string_lossy());
                 if let Ok(key) = name.parse() {
-                    out.push(StoredObject { key, modified_ms: modified_ms(&blob.metadata()?) });
+                    let Some(metadata) = still_there(blob.metadata())? else { continue };
+                    out.push(StoredObject { key, modified_ms: modified_ms(&metadata) });
                 }
             }
         }
