@@ -1,7 +1,25 @@
-# Shared by the benchmark scripts (sourced after tests/e2e/lib.sh, which sets REPO_ROOT
-# and E2E_TMP, and after the script defines log, die, RESULTS, and bench_server_ticks /
-# bench_server_pids: the CPU ticks and process ids of the servers it measures): building
-# the Slipway binary to measure, and the machine's state while measuring.
+# shellcheck shell=bash
+# Shared by the benchmark scripts, sourced right after tests/e2e/lib.sh (which sets
+# REPO_ROOT and E2E_TMP): logging, the one-benchmark-at-a-time lock, building what is
+# measured, and the machine's state while measuring. Functions that record or measure
+# servers use the script's RESULTS and its bench_server_ticks / bench_server_pids (the CPU
+# ticks and process ids of the servers it measures), defined before they are called.
+
+log() { echo "bench: $*" >&2; }
+die() {
+    log "$@"
+    exit 1
+}
+
+# bench_lock: two benchmarks must not share the cores. Holds /tmp/slipway-bench.lock with
+# flock(1) on descriptor 9 until the script exits (the file itself stays behind), waiting
+# up to BENCH_WAIT_LOCK seconds (3600) for another benchmark to finish.
+bench_lock() {
+    local lock=/tmp/slipway-bench.lock wait="${BENCH_WAIT_LOCK:-3600}"
+    exec 9>>"$lock"
+    log "taking $lock (waiting up to ${wait}s for another benchmark)"
+    timeout "$wait" flock 9 || die "another benchmark still holds $lock"
+}
 
 # bench_build_slipway: sets E2E_SLIPWAY_BIN (absolute), SLIPWAY_REV (what is measured,
 # for the report) and BUILD_SRC (the source tree built, for its migrations).

@@ -15,14 +15,16 @@
 # packages) and re-matches it both ways, the incremental way first (the rescan leaves
 # nothing for it to do), and checks that both leave the same findings.
 #
-# Knobs: BENCH_REMATCH_IMAGES (10000), BENCH_REMATCH_ROUNDS (3), BENCH_REMATCH_SHARE
-# (0.01), BENCH_REMATCH_CONCURRENCY (4: images the fill and the rescan store at once),
+# Knobs: BENCH_REMATCH_IMAGES (10000), BENCH_REMATCH_ROUNDS (3),
+# BENCH_REMATCH_RESCAN_ROUNDS (the first N rounds also run the peer; all of them by
+# default: the peer takes minutes a round, the incremental way seconds),
+# BENCH_REMATCH_SHARE (0.01), BENCH_REMATCH_CONCURRENCY (4: images the fill and the rescan store at once),
 # BENCH_REMATCH_SEED (1), BENCH_BUILD=0 (measure target/bench/release/examples/rematch
 # as it is), BENCH_WAIT_QUIET (seconds to wait for a quiet machine first, 0),
 # BENCH_WAIT_LOCK (seconds to wait for another benchmark to finish, 3600).
 #
-# Holds /tmp/slipway-bench.lock (flock) while it runs, and waits while
-# /tmp/slipway-scan-bench.lock exists: two benchmarks must not share the cores.
+# Holds /tmp/slipway-bench.lock (bench_lock in bench/lib.sh) while it runs: two
+# benchmarks must not share the cores.
 # PostgreSQL is a private cluster on 127.0.0.1 (tests/e2e/lib.sh: start_postgres), stopped
 # on exit; every external command has a time limit; temporary files are removed on exit.
 set -euo pipefail
@@ -31,6 +33,9 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # REPO_ROOT, E2E_TMP (removed on exit), on_exit, start_postgres.
 # shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib.sh
 source "$BENCH_DIR/../tests/e2e/lib.sh"
+# log, die, bench_lock, builds and the machine's state.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_DIR/lib.sh"
 
 what="${1:-both}"
 case "$what" in sqlite) BACKENDS=(sqlite) ;; postgres) BACKENDS=(postgres) ;; both) BACKENDS=(sqlite postgres) ;; *)
@@ -40,40 +45,20 @@ case "$what" in sqlite) BACKENDS=(sqlite) ;; postgres) BACKENDS=(postgres) ;; bo
 esac
 IMAGES="${BENCH_REMATCH_IMAGES:-10000}"
 ROUNDS="${BENCH_REMATCH_ROUNDS:-3}"
+RESCAN_ROUNDS="${BENCH_REMATCH_RESCAN_ROUNDS:-$ROUNDS}"
 SHARE="${BENCH_REMATCH_SHARE:-0.01}"
 CONCURRENCY="${BENCH_REMATCH_CONCURRENCY:-4}"
 SEED="${BENCH_REMATCH_SEED:-1}"
 MEASURE="$BENCH_DIR/scan-measure.py"
 
-log() { echo "bench: $*" >&2; }
-die() {
-    echo "bench: $*" >&2
-    exit 1
-}
 for tool in python3 timeout cargo; do
     command -v "$tool" >/dev/null || die "$tool is missing"
 done
 case " ${BACKENDS[*]} " in *" postgres "*) command -v psql >/dev/null || die "psql is missing" ;; esac
 
-# ------------------------------------------------------------------ lock
-# flock(1), as other users of the lock take it (the file itself stays behind them); and
-# scan.sh's lock, which is held while its file exists.
-LOCK=/tmp/slipway-bench.lock
-OTHER_LOCK=/tmp/slipway-scan-bench.lock
-wait_lock="${BENCH_WAIT_LOCK:-3600}"
-exec 9>>"$LOCK"
-log "taking $LOCK (waiting up to ${wait_lock}s for another benchmark)"
-timeout "$wait_lock" flock 9 || die "another benchmark still holds $LOCK"
-deadline=$((SECONDS + wait_lock))
-while [ -e "$OTHER_LOCK" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || die "another benchmark still holds $OTHER_LOCK"
-    log "waiting for bench/scan.sh to finish ($OTHER_LOCK exists)"
-    sleep 30
-done
+bench_lock
 
 # ------------------------------------------------------------------ build
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-source "$BENCH_DIR/lib.sh"
 bench_build_example slipway-scanning rematch
 HARNESS="$EXAMPLE_BIN"
 
@@ -139,8 +124,10 @@ for backend in "${BACKENDS[@]}"; do
         step "$backend" "$round" update --round "$round" --share "$SHARE"
         step "$backend" "$round" reassess
         step "$backend" "$round" digest
-        step "$backend" "$round" rescan --concurrency "$CONCURRENCY"
-        step "$backend" "$round" digest
+        if [ "$round" -le "$RESCAN_ROUNDS" ]; then
+            step "$backend" "$round" rescan --concurrency "$CONCURRENCY"
+            step "$backend" "$round" digest
+        fi
     done
     if [ "$backend" = sqlite ]; then
         record info size "$backend" - "bytes=$(du -cb "$W"/rematch.db* | tail -n 1 | cut -f1)"
@@ -159,6 +146,7 @@ BENCH_META_DATE="$START_DATE" BENCH_META_NPROC="$(nproc)" BENCH_META_MEM_KB="$ME
     BENCH_META_LOAD_START="$START_LOAD" BENCH_META_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)" \
     BENCH_META_BUILDS_START="$START_BUILDS" BENCH_META_BUILDS_END="$(foreign_builds)" \
     BENCH_META_REV="$REV" BENCH_META_WHAT="$what" BENCH_META_IMAGES="$IMAGES" BENCH_META_ROUNDS="$ROUNDS" \
+    BENCH_META_RESCAN_ROUNDS="$RESCAN_ROUNDS" \
     BENCH_META_SHARE="$SHARE" BENCH_META_CONCURRENCY="$CONCURRENCY" BENCH_META_SEED="$SEED" \
     BENCH_META_POSTGRES="$(psql --version 2>/dev/null | awk '{ print $3 }')" \
     BENCH_META_CLK_TCK="$(getconf CLK_TCK)"

@@ -34,6 +34,9 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # kill_tree, start_reference_registry; target/tools/bin goes first on PATH.
 # shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib.sh
 source "$BENCH_DIR/../tests/e2e/lib.sh"
+# log, die, bench_lock, builds and the machine's state.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_DIR/lib.sh"
 
 what="${1:-all}"
 case "$what" in all | pushpull | wrk | soak) ;; *)
@@ -53,19 +56,13 @@ LARGE_MB="${BENCH_LARGE_MB:-64}"
 SMALL_BYTES="${BENCH_SMALL_BYTES:-400}"
 OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
 
-log() { echo "bench: $*" >&2; }
-die() {
-    echo "bench: $*" >&2
-    exit 1
-}
-
 for tool in skopeo wrk umoci docker-registry curl python3 timeout; do
     command -v "$tool" >/dev/null || die "$tool is missing (see bench/README.md)"
 done
 
+bench_lock
+
 # ------------------------------------------------------------------ slipway build
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-source "$BENCH_DIR/lib.sh"
 bench_build_slipway
 export E2E_SLIPWAY_BIN
 # start_slipway BACKEND: the embedded SQLite + filesystem backend is what we

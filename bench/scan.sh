@@ -24,9 +24,8 @@
 # (400), BENCH_BUILD=0 (measure target/bench/release/examples/scan_oci as it is),
 # BENCH_WAIT_LOCK (seconds to wait for another benchmark to finish, 3600).
 #
-# Holds /tmp/slipway-scan-bench.lock while it runs and waits while
-# /tmp/slipway-bench.lock (bench/run.sh's) exists: two benchmarks must not share the
-# cores. Runs as root (the images are built with mmdebstrap and umoci). Every external
+# Holds /tmp/slipway-bench.lock (bench_lock in bench/lib.sh) while it runs: two
+# benchmarks must not share the cores. Runs as root (the images are built with mmdebstrap and umoci). Every external
 # command has a time limit; temporary files are removed on exit.
 set -euo pipefail
 
@@ -34,6 +33,9 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # REPO_ROOT, TOOLS, E2E_TMP (removed on exit), on_exit; target/tools/bin first on PATH.
 # shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib.sh
 source "$BENCH_DIR/../tests/e2e/lib.sh"
+# log, die, bench_lock, builds and the machine's state.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_DIR/lib.sh"
 
 what="${1:-all}"
 case "$what" in all | cold | warm | memory) ;; *)
@@ -49,30 +51,13 @@ BIG_TEXT_MB="${BENCH_BIG_TEXT_MB:-400}"
 SYFT="$TOOLS/bin/syft"
 MEASURE="$BENCH_DIR/scan-measure.py"
 
-log() { echo "bench: $*" >&2; }
-die() {
-    echo "bench: $*" >&2
-    exit 1
-}
 for tool in python3 timeout umoci cargo "$SYFT"; do
     command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-test-deps)"
 done
 
-# ------------------------------------------------------------------ locks
-OUR_LOCK=/tmp/slipway-scan-bench.lock
-OTHER_LOCK=/tmp/slipway-bench.lock
-deadline=$((SECONDS + ${BENCH_WAIT_LOCK:-3600}))
-while [ -e "$OTHER_LOCK" ] || [ -e "$OUR_LOCK" ]; do
-    [ "$SECONDS" -lt "$deadline" ] || die "another benchmark still holds $OTHER_LOCK or $OUR_LOCK"
-    log "waiting for another benchmark to finish ($OTHER_LOCK or $OUR_LOCK exists)"
-    sleep 30
-done
-echo "bench/scan.sh pid $$" >"$OUR_LOCK"
-on_exit "rm -f '$OUR_LOCK'"
+bench_lock
 
 # ------------------------------------------------------------------ builds
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-source "$BENCH_DIR/lib.sh"
 bench_build_example slipway-scanner scan_oci
 SCAN="$EXAMPLE_BIN"
 

@@ -29,6 +29,9 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # REPO_ROOT, E2E_TMP (removed on exit), on_exit, free_port, wait_until, kill_tree.
 # shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib.sh
 source "$BENCH_DIR/../tests/e2e/lib.sh"
+# log, die, bench_lock, builds and the machine's state.
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_DIR/lib.sh"
 
 what="${1:-both}"
 case "$what" in sqlite) BACKENDS=(sqlite) ;; postgres) BACKENDS=(postgres) ;; both) BACKENDS=(sqlite postgres) ;; *)
@@ -46,12 +49,6 @@ BENCHES="${BENCH_SEARCH_BENCHES:-healthz api api_cold html html_cold suggest sug
 DATA_ROOT="${BENCH_SEARCH_DATA:-$REPO_ROOT/target/bench-data}"
 PG_DB=slipway_bench
 
-log() { echo "bench: $*" >&2; }
-die() {
-    echo "bench: $*" >&2
-    exit 1
-}
-
 for tool in wrk curl python3 timeout; do
     command -v "$tool" >/dev/null || die "$tool is missing (see bench/README.md)"
 done
@@ -63,9 +60,9 @@ case " ${BACKENDS[*]} " in *" postgres "*)
     ;;
 esac
 
+bench_lock
+
 # ------------------------------------------------------------------ slipway build
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-source "$BENCH_DIR/lib.sh"
 bench_build_slipway
 # The schema the binary expects: a store loaded under other migrations is loaded again
 # (slipway refuses to start on a database whose applied migrations were changed).

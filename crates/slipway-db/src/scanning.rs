@@ -349,7 +349,7 @@ impl Db {
     pub async fn advisories_naming(&self, packages: &[(&str, &str)]) -> Result<Vec<String>, DbError> {
         let mut contents = Vec::new();
         for chunk in packages.chunks(ROWS_PER_STATEMENT) {
-            // ORs, each looked up in the primary key (see apply_rematch).
+            // ORs, each looked up in the primary key (see write_rematch).
             let keys: Vec<String> = (0..chunk.len()).map(|i| format!("(ecosystem = ${} AND name = ${})", 2 * i + 1, 2 * i + 2)).collect();
             let sql = format!(
                 "SELECT content FROM advisories WHERE id IN (SELECT advisory_id FROM advisory_packages WHERE {}) ORDER BY id",
@@ -573,68 +573,33 @@ impl Db {
         .await?)
     }
 
-    /// Applies a re-match of one changed package in one transaction, and marks the change
-    /// done unless the package changed again meanwhile (a later revision).
-    pub async fn apply_rematch(&self, change: &FeedChange, rematch: &Rematch) -> Result<(), DbError> {
+    /// Applies the re-matches of changed packages in one transaction, recounting each
+    /// touched image once, and marks each change done unless its package changed again
+    /// meanwhile (a later revision). One transaction for many packages: an image that
+    /// several changes touch is recounted and its pages written (and, on SQLite,
+    /// checkpointed) once, not once per package.
+    pub async fn apply_rematches(&self, rematches: &[(FeedChange, Rematch)]) -> Result<(), DbError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        insert_findings(&mut tx, &rematch.added, |f| f.first_seen).await?;
-        for f in &rematch.updated {
-            sqlx::query(
-                "UPDATE findings SET aliases = $1, installed_version = $2, fixed_version = $3, status = $4, severity = $5, class = $6
-                 WHERE digest = $7 AND package = $8 AND advisory_id = $9",
-            )
-            .bind(&f.aliases)
-            .bind(&f.installed_version)
-            .bind(f.fixed_version.as_deref())
-            .bind(&f.status)
-            .bind(f.severity.as_deref())
-            .bind(&f.class)
-            .bind(&f.digest)
-            .bind(&f.package)
-            .bind(&f.advisory_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for chunk in rematch.removed.chunks(ROWS_PER_STATEMENT) {
-            // ORs: SQLite scans the whole table for a row value IN (VALUES ...), and looks
-            // each of these up in the primary key.
-            let keys: Vec<String> = (0..chunk.len())
-                .map(|i| format!("(digest = ${} AND package = ${} AND advisory_id = ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-                .collect();
-            let sql = format!("DELETE FROM findings WHERE {}", keys.join(" OR "));
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (digest, package, advisory) in chunk {
-                query = query.bind(digest).bind(package).bind(advisory);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        for chunk in rematch.events.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO vulnerability_events (digest, package, advisory_id, vulnerability, class, created_at)
-                 VALUES {} ON CONFLICT (digest, package, vulnerability) DO NOTHING",
-                values(chunk.len(), 6)
+        let mut touched: BTreeSet<&str> = BTreeSet::new();
+        for (change, rematch) in rematches {
+            write_rematch(&mut tx, rematch, now).await?;
+            touched.extend(
+                rematch
+                    .added
+                    .iter()
+                    .chain(&rematch.updated)
+                    .map(|f| f.digest.as_str())
+                    .chain(rematch.removed.iter().map(|(digest, _, _)| digest.as_str())),
             );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for e in chunk {
-                query = query.bind(&e.digest).bind(&e.package).bind(&e.advisory_id).bind(&e.vulnerability).bind(&e.class).bind(now);
-            }
-            query.execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM feed_changes WHERE ecosystem = $1 AND name = $2 AND revision = $3")
+                .bind(&change.ecosystem)
+                .bind(&change.name)
+                .bind(change.revision)
+                .execute(&mut *tx)
+                .await?;
         }
-        let touched: BTreeSet<&str> = rematch
-            .added
-            .iter()
-            .chain(&rematch.updated)
-            .map(|f| f.digest.as_str())
-            .chain(rematch.removed.iter().map(|(digest, _, _)| digest.as_str()))
-            .collect();
         refresh_counts(&mut tx, &touched.into_iter().collect::<Vec<_>>()).await?;
-        sqlx::query("DELETE FROM feed_changes WHERE ecosystem = $1 AND name = $2 AND revision = $3")
-            .bind(&change.ecosystem)
-            .bind(&change.name)
-            .bind(change.revision)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -666,6 +631,54 @@ fn values(rows: usize, columns: usize) -> String {
         .map(|row| format!("({})", (1..=columns).map(|c| format!("${}", row * columns + c)).collect::<Vec<_>>().join(", ")))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A re-match's findings and events, written into `tx`; the counts are the caller's.
+async fn write_rematch(tx: &mut Transaction<'static, Any>, rematch: &Rematch, now: i64) -> Result<(), sqlx::Error> {
+    insert_findings(tx, &rematch.added, |f| f.first_seen).await?;
+    for f in &rematch.updated {
+        sqlx::query(
+            "UPDATE findings SET aliases = $1, installed_version = $2, fixed_version = $3, status = $4, severity = $5, class = $6
+             WHERE digest = $7 AND package = $8 AND advisory_id = $9",
+        )
+        .bind(&f.aliases)
+        .bind(&f.installed_version)
+        .bind(f.fixed_version.as_deref())
+        .bind(&f.status)
+        .bind(f.severity.as_deref())
+        .bind(&f.class)
+        .bind(&f.digest)
+        .bind(&f.package)
+        .bind(&f.advisory_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for chunk in rematch.removed.chunks(ROWS_PER_STATEMENT) {
+        // ORs: SQLite scans the whole table for a row value IN (VALUES ...), and looks
+        // each of these up in the primary key.
+        let keys: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(digest = ${} AND package = ${} AND advisory_id = ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let sql = format!("DELETE FROM findings WHERE {}", keys.join(" OR "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (digest, package, advisory) in chunk {
+            query = query.bind(digest).bind(package).bind(advisory);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    for chunk in rematch.events.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO vulnerability_events (digest, package, advisory_id, vulnerability, class, created_at)
+             VALUES {} ON CONFLICT (digest, package, vulnerability) DO NOTHING",
+            values(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for e in chunk {
+            query = query.bind(&e.digest).bind(&e.package).bind(&e.advisory_id).bind(&e.vulnerability).bind(&e.class).bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// Inserts findings, each first seen at `first_seen(finding)`; one already stored stays.
@@ -936,9 +949,9 @@ mod tests {
             };
             // A change noted again meanwhile (a later revision) stays for the next run.
             let stale = FeedChange { revision: change.revision - 1, ..change.clone() };
-            db.apply_rematch(&stale, &rematch).await.unwrap();
+            db.apply_rematches(&[(stale, rematch)]).await.unwrap();
             assert_eq!(db.feed_changes(10).await.unwrap(), std::slice::from_ref(&change));
-            db.apply_rematch(&change, &Rematch { events: vec![event(d2)], ..Rematch::default() }).await.unwrap();
+            db.apply_rematches(&[(change.clone(), Rematch { events: vec![event(d2)], ..Rematch::default() })]).await.unwrap();
             assert!(db.feed_changes(10).await.unwrap().is_empty());
 
             assert_eq!(db.findings(d1).await.unwrap(), [updated]);
@@ -950,9 +963,35 @@ mod tests {
             assert!(db.vulnerability_events(events[0].id, 10).await.unwrap().is_empty());
 
             let removal = Rematch { removed: vec![(d1.into(), "pkg:pypi/jinja2@1.0".into(), "A-1".into())], ..Rematch::default() };
-            db.apply_rematch(&change, &removal).await.unwrap();
+            db.apply_rematches(&[(change, removal)]).await.unwrap();
             assert!(db.findings(d1).await.unwrap().is_empty());
             assert_eq!(db.image_scan(d1).await.unwrap().unwrap().critical, 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn rematches_of_several_packages_apply_together_and_recount_an_image_once() {
+        for (db, _dir) in test_databases().await {
+            let d = "sha256:i1";
+            let packages = [package(d, "jinja2", "1.0"), package(d, "flask", "1.0")];
+            db.store_scan(&scan(d), &packages, &[finding(d, "flask", "F-1", "major", 100)]).await.unwrap();
+            let revision = db.begin_feed_revision("test").await.unwrap();
+            let advisories = [advisory("J-1", "h", &[("PyPI", "jinja2", "")]), advisory("F-2", "h", &[("PyPI", "flask", "")])];
+            db.upsert_advisories(revision, "test", &advisories).await.unwrap();
+            let changes = db.feed_changes(10).await.unwrap();
+            assert_eq!(changes.len(), 2);
+            let for_change = |change: &FeedChange| match change.name.as_str() {
+                "jinja2" => Rematch { added: vec![finding(d, "jinja2", "J-1", "critical", 200)], ..Rematch::default() },
+                _ => Rematch { removed: vec![(d.into(), "pkg:pypi/flask@1.0".into(), "F-1".into())], ..Rematch::default() },
+            };
+            let batch: Vec<_> = changes.iter().map(|c| (c.clone(), for_change(c))).collect();
+            db.apply_rematches(&batch).await.unwrap();
+
+            assert!(db.feed_changes(10).await.unwrap().is_empty());
+            let found: Vec<_> = db.findings(d).await.unwrap().into_iter().map(|f| f.advisory_id).collect();
+            assert_eq!(found, ["J-1"]);
+            let counts = db.image_scan(d).await.unwrap().unwrap();
+            assert_eq!((counts.critical, counts.major), (1, 0));
         }
     }
 

@@ -4,13 +4,18 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use slipway_db::{now_ms, FindingRecord, NewVulnerabilityEvent, Rematch};
+use slipway_db::{now_ms, FeedChange, FindingRecord, NewVulnerabilityEvent, Rematch};
 
 use crate::matching::{advisories_for, match_rows};
 use crate::{Scanning, ScanningError};
 
 /// Changed packages read at a time.
 const BATCH: i64 = 500;
+
+/// Findings and events held before they are written in one transaction: enough to write a
+/// batch of small changes together, few enough to bound memory and the time a SQLite
+/// write lock is held (a core Debian package alone touches most images).
+const PENDING_ROWS: usize = 20_000;
 
 /// What a re-assessment did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,7 +43,9 @@ impl Scanning {
             if changes.is_empty() {
                 break;
             }
-            for change in &changes {
+            let mut pending: Vec<(FeedChange, Rematch)> = Vec::new();
+            let mut pending_rows = 0;
+            for change in changes {
                 let rows = self.db.packages_named(&change.ecosystem, &change.name).await?;
                 let index = advisories_for(&self.db, [(change.ecosystem.as_str(), change.name.as_str())]).await?;
                 let current = match_rows(&index, &rows, now_ms());
@@ -53,7 +60,16 @@ impl Scanning {
                 done.events += rematch.events.len();
                 images.extend(rematch.added.iter().chain(&rematch.updated).map(|f| f.digest.clone()));
                 images.extend(rematch.removed.iter().map(|(digest, _, _)| digest.clone()));
-                self.db.apply_rematch(change, &rematch).await?;
+                pending_rows += rematch.added.len() + rematch.updated.len() + rematch.removed.len() + rematch.events.len();
+                pending.push((change, rematch));
+                if pending_rows >= PENDING_ROWS {
+                    self.db.apply_rematches(&pending).await?;
+                    pending.clear();
+                    pending_rows = 0;
+                }
+            }
+            if !pending.is_empty() {
+                self.db.apply_rematches(&pending).await?;
             }
         }
         done.images = images.len();
