@@ -215,3 +215,34 @@ wait_quiet() {
         sleep 2
     done
 }
+
+# start_pg_cluster DIR: a private PostgreSQL cluster kept in DIR (created there the first
+# time, PG_FRESH=1), unlike start_postgres in tests/e2e/lib.sh, whose cluster lives in a
+# temp dir; stopped on exit. The harness's settings: trust auth, loopback only, fsync off
+# (the benchmarks measure reads; loads are faster without fsync). Everything else is
+# PostgreSQL 15's defaults (shared_buffers 128 MB...). Needs PGBIN; sets PG_URL and
+# PG_PIDFILE (for pg_pids and pg_ticks).
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# shellcheck disable=SC2034 # PG_URL and PG_FRESH are for the scripts sourcing this
+PG_URL="" PG_FRESH=0
+# shellcheck disable=SC2034
+start_pg_cluster() {
+    local dir="$1" port
+    mkdir -p "$dir"
+    if [ ! -s "$dir/data/PG_VERSION" ]; then
+        PG_FRESH=1
+        rm -rf "$dir/data"
+        mkdir -p "$dir/data" "$dir/sock"
+        chmod 755 "$dir"
+        [ "$(id -u)" != 0 ] || chown -R postgres:postgres "$dir"
+        as_pg timeout 120 "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres >"$dir/initdb.log" 2>&1 ||
+            die "initdb failed (see $dir/initdb.log)"
+    fi
+    port="$(free_port)"
+    PG_PIDFILE="$dir/data/postmaster.pid"
+    on_exit "as_pg '$PGBIN/pg_ctl' -D '$dir/data' -m fast -t 60 stop"
+    as_pg timeout 120 "$PGBIN/pg_ctl" -D "$dir/data" -w -t 60 -l "$dir/postgres.log" \
+        -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null ||
+        die "postgres did not start (see $dir/postgres.log)"
+    PG_URL="postgres://postgres@127.0.0.1:$port"
+}

@@ -27,7 +27,11 @@ pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, R
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database: {0}")]
-    Sqlx(#[from] sqlx::Error),
+    Sqlx(sqlx::Error),
+    /// Text the database cannot hold: PostgreSQL refuses NUL characters in text, which
+    /// SQLite stores. The input is at fault, not the database, so the edges answer 400.
+    #[error("text the database cannot store: {0}")]
+    BadText(String),
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
@@ -37,6 +41,17 @@ pub enum DbError {
     /// A storage step run inside a database transaction failed; the transaction was rolled back.
     #[error("{0}")]
     Storage(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> DbError {
+        /// SQLSTATE character_not_in_repertoire: a NUL, or bytes invalid in the encoding.
+        const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
+        match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(CHARACTER_NOT_IN_REPERTOIRE) => DbError::BadText(db.message().to_owned()),
+            _ => DbError::Sqlx(e),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,5 +248,18 @@ mod tests {
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&db.read).await.unwrap();
         assert_eq!(mode, "wal");
         assert!(super::Db::connect("mysql://x").await.is_err());
+    }
+
+    /// A NUL reaching PostgreSQL is the caller's bad input (a 400 at the edges), not a
+    /// database failure (a 500); SQLite stores it.
+    #[tokio::test]
+    async fn text_postgres_cannot_store_is_bad_text() {
+        for (db, _dir) in super::test_databases().await {
+            let read = db.publisher("acme\0corp").await;
+            match db.backend() {
+                super::Backend::Sqlite => assert!(matches!(read, Ok(None)), "{read:?}"),
+                super::Backend::Postgres => assert!(matches!(read, Err(super::DbError::BadText(_))), "{read:?}"),
+            }
+        }
     }
 }

@@ -127,6 +127,7 @@ impl From<CatalogError> for PageError {
             CatalogError::Forbidden(m) => PageError::Status(StatusCode::FORBIDDEN, m),
             CatalogError::PaymentRequired(m) => PageError::Status(StatusCode::PAYMENT_REQUIRED, m),
             CatalogError::Db(slipway_db::DbError::Conflict(m)) => PageError::Status(StatusCode::CONFLICT, m),
+            CatalogError::Db(slipway_db::DbError::BadText(m)) => PageError::Status(StatusCode::BAD_REQUEST, m),
             CatalogError::Auth(e) => e.into(),
             other => PageError::Internal(other.to_string()),
         }
@@ -138,6 +139,7 @@ impl From<AuthError> for PageError {
         match e {
             AuthError::Invalid(m) | AuthError::NotFound(m) | AuthError::Forbidden(m) => PageError::Status(StatusCode::UNPROCESSABLE_ENTITY, m),
             AuthError::Db(slipway_db::DbError::Conflict(m)) => PageError::Status(StatusCode::CONFLICT, m),
+            AuthError::Db(slipway_db::DbError::BadText(m)) => PageError::Status(StatusCode::BAD_REQUEST, m),
             AuthError::BadCredentials | AuthError::Unverified | AuthError::Throttled => PageError::Status(StatusCode::UNAUTHORIZED, e.to_string()),
             other => PageError::Internal(other.to_string()),
         }

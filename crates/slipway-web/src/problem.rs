@@ -46,6 +46,7 @@ impl From<AuthError> for Problem {
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
             AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
             AuthError::Db(slipway_db::DbError::Conflict(_)) => StatusCode::CONFLICT,
+            AuthError::Db(slipway_db::DbError::BadText(_)) => StatusCode::BAD_REQUEST,
             AuthError::Token(_) | AuthError::Db(_) | AuthError::Keys(_) => return internal(&e),
         };
         Problem(status, e.to_string())
@@ -60,6 +61,7 @@ impl From<CatalogError> for Problem {
             CatalogError::Forbidden(_) => StatusCode::FORBIDDEN,
             CatalogError::PaymentRequired(_) => StatusCode::PAYMENT_REQUIRED,
             CatalogError::Db(slipway_db::DbError::Conflict(_)) => StatusCode::CONFLICT,
+            CatalogError::Db(slipway_db::DbError::BadText(_)) => StatusCode::BAD_REQUEST,
             CatalogError::Auth(_) => {
                 let CatalogError::Auth(inner) = e else { unreachable!() };
                 return inner.into();
@@ -75,7 +77,7 @@ impl From<ScanningError> for Problem {
         let status = match &e {
             ScanningError::NotFound(_) => StatusCode::NOT_FOUND,
             ScanningError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ScanningError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ScanningError::Invalid(_) | ScanningError::Db(slipway_db::DbError::BadText(_)) => StatusCode::BAD_REQUEST,
             _ => return internal(&e),
         };
         Problem(status, e.to_string())
