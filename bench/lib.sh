@@ -11,6 +11,17 @@ die() {
     exit 1
 }
 
+# bench_backends WHAT: BACKENDS, the backends a script measures, from its argument:
+# sqlite, postgres or both.
+# shellcheck disable=SC2034 # BACKENDS is for the scripts sourcing this
+bench_backends() {
+    case "$1" in sqlite) BACKENDS=(sqlite) ;; postgres) BACKENDS=(postgres) ;; both) BACKENDS=(sqlite postgres) ;; *)
+        echo "usage: $0 [sqlite|postgres|both]" >&2
+        exit 2
+        ;;
+    esac
+}
+
 # bench_lock: two benchmarks must not share the cores. Holds /tmp/slipway-bench.lock with
 # flock(1) on descriptor 9 until the script exits (the file itself stays behind), waiting
 # up to BENCH_WAIT_LOCK seconds (3600) for another benchmark to finish.

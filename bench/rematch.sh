@@ -38,11 +38,7 @@ source "$BENCH_DIR/../tests/e2e/lib.sh"
 source "$BENCH_DIR/lib.sh"
 
 what="${1:-both}"
-case "$what" in sqlite) BACKENDS=(sqlite) ;; postgres) BACKENDS=(postgres) ;; both) BACKENDS=(sqlite postgres) ;; *)
-    echo "usage: $0 [sqlite|postgres|both]" >&2
-    exit 2
-    ;;
-esac
+bench_backends "$what"
 IMAGES="${BENCH_REMATCH_IMAGES:-10000}"
 ROUNDS="${BENCH_REMATCH_ROUNDS:-3}"
 RESCAN_ROUNDS="${BENCH_REMATCH_RESCAN_ROUNDS:-$ROUNDS}"

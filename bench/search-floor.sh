@@ -23,11 +23,7 @@ source "$BENCH_DIR/../tests/e2e/lib.sh"
 source "$BENCH_DIR/lib.sh"
 
 what="${1:-both}"
-case "$what" in sqlite) BACKENDS=(sqlite) ;; postgres) BACKENDS=(postgres) ;; both) BACKENDS=(sqlite postgres) ;; *)
-    echo "usage: $0 [sqlite|postgres|both]" >&2
-    exit 2
-    ;;
-esac
+bench_backends "$what"
 RUNS="${BENCH_FLOOR_RUNS:-5}"
 DATA_ROOT="${BENCH_SEARCH_DATA:-$REPO_ROOT/target/bench-data}"
 COUNT="${BENCH_SEARCH_PRODUCTS:-100000}"

@@ -34,11 +34,7 @@ source "$BENCH_DIR/../tests/e2e/lib.sh"
 source "$BENCH_DIR/lib.sh"
 
 what="${1:-both}"
-case "$what" in sqlite) BACKENDS=(sqlite) ;; postgres) BACKENDS=(postgres) ;; both) BACKENDS=(sqlite postgres) ;; *)
-    echo "usage: $0 [sqlite|postgres|both]" >&2
-    exit 2
-    ;;
-esac
+bench_backends "$what"
 
 COUNT="${BENCH_SEARCH_PRODUCTS:-100000}"
 ROUNDS="${BENCH_SEARCH_ROUNDS:-3}"
