@@ -63,33 +63,42 @@ pub struct JobCounts {
 impl Db {
     /// Enqueues a job, or finds the one already enqueued under its key; returns its id.
     pub async fn enqueue_job(&self, job: &NewJob<'_>) -> Result<String, DbError> {
-        let id = sqlx::query_scalar::<Any, String>(
-            "INSERT INTO jobs (id, kind, dedup_key, payload, run_at, attempts, max_attempts, locked_until, created_at)
-             VALUES ($1, $2, $3, $4, $5, 0, $6, 0, $7)
-             ON CONFLICT (kind, dedup_key) DO UPDATE SET payload = excluded.payload, run_at = excluded.run_at,
-               attempts = 0, max_attempts = excluded.max_attempts, last_error = NULL, failed_at = NULL
-             WHERE jobs.failed_at IS NOT NULL
-             RETURNING id",
-        )
-        .bind(job.id)
-        .bind(job.kind)
-        .bind(job.dedup_key)
-        .bind(job.payload)
-        .bind(job.run_at)
-        .bind(job.max_attempts)
-        .bind(now_ms())
-        .fetch_optional(&self.write)
-        .await?;
-        if let Some(id) = id {
-            return Ok(id);
-        }
-        // The key's job is waiting or running.
-        sqlx::query_scalar::<Any, String>("SELECT id FROM jobs WHERE kind = $1 AND dedup_key = $2")
+        // The key's job can finish, and be deleted, between the insert that finds it and
+        // the read of its id: the insert then adds the job anew on the next try. Each
+        // retry means a job under the key finished meanwhile, so a few are plenty.
+        const TRIES: usize = 5;
+        for _ in 0..TRIES {
+            let id = sqlx::query_scalar::<Any, String>(
+                "INSERT INTO jobs (id, kind, dedup_key, payload, run_at, attempts, max_attempts, locked_until, created_at)
+                 VALUES ($1, $2, $3, $4, $5, 0, $6, 0, $7)
+                 ON CONFLICT (kind, dedup_key) DO UPDATE SET payload = excluded.payload, run_at = excluded.run_at,
+                   attempts = 0, max_attempts = excluded.max_attempts, last_error = NULL, failed_at = NULL
+                 WHERE jobs.failed_at IS NOT NULL
+                 RETURNING id",
+            )
+            .bind(job.id)
             .bind(job.kind)
             .bind(job.dedup_key)
+            .bind(job.payload)
+            .bind(job.run_at)
+            .bind(job.max_attempts)
+            .bind(now_ms())
             .fetch_optional(&self.write)
-            .await?
-            .ok_or_else(|| DbError::Conflict(format!("job {} {:?} vanished while enqueueing", job.kind, job.dedup_key)))
+            .await?;
+            if let Some(id) = id {
+                return Ok(id);
+            }
+            // The key's job is waiting or running.
+            let waiting = sqlx::query_scalar::<Any, String>("SELECT id FROM jobs WHERE kind = $1 AND dedup_key = $2")
+                .bind(job.kind)
+                .bind(job.dedup_key)
+                .fetch_optional(&self.write)
+                .await?;
+            if let Some(id) = waiting {
+                return Ok(id);
+            }
+        }
+        Err(DbError::Conflict(format!("job {} {:?} kept finishing while it was enqueued", job.kind, job.dedup_key)))
     }
 
     /// Takes the leases of up to `limit` due jobs until `lease_until`, under `token`.
@@ -243,6 +252,30 @@ mod tests {
             let revived = db.job_by_key("test", "k").await.unwrap().unwrap();
             assert_eq!((revived.attempts, revived.failed_at, revived.last_error), (0, None, None));
             assert_eq!(db.claim_jobs("t2", now_ms() + MINUTE, 10).await.unwrap().len(), 1);
+        }
+    }
+
+    /// The key's job may finish, and go, between the insert that finds it and the read of
+    /// its id: enqueueing then adds the job anew instead of failing (a 500 that
+    /// schemathesis found on POST /api/v1/scans while the scan it repeated was running).
+    #[tokio::test]
+    async fn enqueueing_beside_a_worker_finishing_the_keys_job_never_fails() {
+        for (db, _dir) in test_databases().await {
+            let worker = {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    for _ in 0..400 {
+                        for claimed in db.claim_jobs("w", now_ms() + MINUTE, 10).await.unwrap() {
+                            db.complete_job(&claimed.id, "w").await.unwrap();
+                        }
+                    }
+                })
+            };
+            for i in 0..400 {
+                let id = format!("j{i}");
+                db.enqueue_job(&job(&id, Some("k"))).await.unwrap();
+            }
+            worker.await.unwrap();
         }
     }
 
