@@ -259,7 +259,7 @@ impl Catalog {
     async fn load_product(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<Product, CatalogError> {
         let record = self.db.product(publisher, slug).await?;
         let record = visible(record.filter(|r| may_see(viewer, &r.listing)), publisher, slug)?;
-        let listing = self.assemble(record.listing).await?;
+        let listing = listing_from(record.listing, record.tiers.into_iter().map(tier_from).collect());
         Ok(Product {
             publisher: record.publisher.map(publisher_from),
             license: record.license.map(license_from),

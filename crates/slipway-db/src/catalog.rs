@@ -102,24 +102,52 @@ pub struct LicenseRecord {
     pub created_at: i64,
 }
 
-/// What a product page shows besides tiers, read in one statement: the listing, its
+/// What a product page shows, read in one statement: the listing, its tiers, its
 /// publisher's profile, and the license agreement of the listing's current version.
+/// (One statement, not one per part: a page read afresh is mostly per-statement cost,
+/// a round trip and its wake-ups, above all on PostgreSQL.)
 #[derive(Clone, Debug)]
 pub struct ProductRecord {
     pub listing: ListingRecord,
+    pub tiers: Vec<TierRecord>,
     pub publisher: Option<PublisherRecord>,
     pub license: Option<LicenseRecord>,
 }
 
-/// The publisher's and the agreement's columns of [`ProductRecord`], prefixed so that
-/// they do not shadow the listing's own (`logo`, `created_at`).
+/// The publisher's, the agreement's and the tier's columns of a [`ProductRecord`] row,
+/// prefixed so that they do not shadow the listing's own (`logo`, `created_at`, `name`).
 const PRODUCT_EXTRA_COLUMNS: &str = "p.org AS p_org, p.display_name AS p_display_name, p.legal_name AS p_legal_name, \
      p.website AS p_website, p.phone AS p_phone, p.email AS p_email, p.email_verified_at AS p_email_verified_at, \
      p.logo AS p_logo, p.story AS p_story, p.verified_at AS p_verified_at, p.created_at AS p_created_at, \
-     p.updated_at AS p_updated_at, a.version AS a_version, a.url AS a_url, a.body AS a_body, a.created_at AS a_created_at";
+     p.updated_at AS p_updated_at, a.version AS a_version, a.url AS a_url, a.body AS a_body, a.created_at AS a_created_at, \
+     t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.description AS t_description, t.price_cents AS t_price_cents, \
+     t.currency AS t_currency, t.billing_period AS t_billing_period, t.access AS t_access, t.repository AS t_repository, \
+     t.tags AS t_tags, t.position AS t_position";
 
-impl<'r> FromRow<'r, AnyRow> for ProductRecord {
-    fn from_row(row: &'r AnyRow) -> Result<ProductRecord, sqlx::Error> {
+/// One row of the product statement: the listing and its extras, repeated on every row,
+/// and one of its tiers (none on the only row of a listing without tiers).
+struct ProductRow(ProductRecord, Option<TierRecord>);
+
+impl<'r> FromRow<'r, AnyRow> for ProductRow {
+    fn from_row(row: &'r AnyRow) -> Result<ProductRow, sqlx::Error> {
+        let listing = ListingRecord::from_row(row)?;
+        let tier = match row.try_get::<Option<String>, _>("t_id")? {
+            Some(id) => Some(TierRecord {
+                id,
+                listing_id: listing.id.clone(),
+                slug: row.try_get("t_slug")?,
+                name: row.try_get("t_name")?,
+                description: row.try_get("t_description")?,
+                price_cents: row.try_get("t_price_cents")?,
+                currency: row.try_get("t_currency")?,
+                billing_period: row.try_get("t_billing_period")?,
+                access: row.try_get("t_access")?,
+                repository: row.try_get("t_repository")?,
+                tags: row.try_get("t_tags")?,
+                position: row.try_get("t_position")?,
+            }),
+            None => None,
+        };
         let publisher = match row.try_get::<Option<String>, _>("p_org")? {
             Some(org) => Some(PublisherRecord {
                 org,
@@ -146,7 +174,7 @@ impl<'r> FromRow<'r, AnyRow> for ProductRecord {
             }),
             None => None,
         };
-        Ok(ProductRecord { listing: ListingRecord::from_row(row)?, publisher, license })
+        Ok(ProductRow(ProductRecord { listing, tiers: Vec::new(), publisher, license }, tier))
     }
 }
 
@@ -626,15 +654,20 @@ impl Db {
 
     /// A product page's records in one round trip (a page read afresh is otherwise four).
     pub async fn product(&self, publisher: &str, slug: &str) -> Result<Option<ProductRecord>, DbError> {
-        Ok(sqlx::query_as::<Any, ProductRecord>(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query_as::<Any, ProductRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {LISTING_COLUMNS}, {PRODUCT_EXTRA_COLUMNS} FROM {LISTINGS}
              LEFT JOIN license_agreements a ON a.listing_id = l.id AND a.version = l.license_version
-             WHERE l.publisher = $1 AND l.slug = $2"
+             LEFT JOIN tiers t ON t.listing_id = l.id
+             WHERE l.publisher = $1 AND l.slug = $2 ORDER BY t.position, t.slug"
         )))
         .bind(publisher)
         .bind(slug)
-        .fetch_optional(&self.read)
-        .await?)
+        .fetch_all(&self.read)
+        .await?;
+        let mut rows = rows.into_iter();
+        let Some(ProductRow(mut product, first)) = rows.next() else { return Ok(None) };
+        product.tiers = first.into_iter().chain(rows.filter_map(|ProductRow(_, tier)| tier)).collect();
+        Ok(Some(product))
     }
 
     pub async fn listing_by_id(&self, id: &str) -> Result<Option<ListingRecord>, DbError> {
@@ -998,17 +1031,38 @@ mod tests {
         dir.path().file_name().unwrap().to_string_lossy().chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase()
     }
 
-    /// A product page's one statement brings the publisher's profile (absent until it is
-    /// created) and the agreement of the listing's current version, not an older one.
+    /// A product page's one statement brings the tiers in their order, the publisher's
+    /// profile (absent until it is created) and the agreement of the listing's current
+    /// version, not an older one.
     #[tokio::test]
-    async fn a_product_is_read_with_its_publisher_and_current_license() {
+    async fn a_product_is_read_with_its_tiers_publisher_and_current_license() {
         let (db, _dir) = test_db().await;
         let listing = ListingRecord { id: "l1".into(), publisher: "acme".into(), name: "Rocket".into(), slug: "rocket".into(), ..ListingRecord::default() };
         db.save_listing(&listing, &[], &document("rocket", ""), &[]).await.unwrap();
         assert!(db.product("acme", "missing").await.unwrap().is_none());
         let bare = db.product("acme", "rocket").await.unwrap().unwrap();
         assert_eq!((bare.listing.id.as_str(), bare.listing.license_version), ("l1", 0));
-        assert!(bare.publisher.is_none() && bare.license.is_none());
+        assert!(bare.tiers.is_empty() && bare.publisher.is_none() && bare.license.is_none());
+
+        let tier = |id: &str, slug: &str, position, price_cents| TierRecord {
+            id: id.into(),
+            listing_id: "l1".into(),
+            slug: slug.into(),
+            name: slug.to_uppercase(),
+            access: "licensed".into(),
+            repository: format!("acme/rocket-{slug}"),
+            tags: "1.0,latest".into(),
+            price_cents,
+            position,
+            ..TierRecord::default()
+        };
+        let tiers = [tier("t3", "pro", 1, 900), tier("t1", "free", 0, 0), tier("t2", "enterprise", 2, 9_900)];
+        db.save_listing(&listing, &tiers, &document("rocket", ""), &[]).await.unwrap();
+        let tiered = db.product("acme", "rocket").await.unwrap().unwrap();
+        let read: Vec<_> = tiered.tiers.iter().map(|t| (t.id.as_str(), t.slug.as_str(), t.name.as_str(), t.listing_id.as_str(), t.price_cents)).collect();
+        assert_eq!(read, [("t1", "free", "FREE", "l1", 0), ("t3", "pro", "PRO", "l1", 900), ("t2", "enterprise", "ENTERPRISE", "l1", 9_900)]);
+        assert_eq!((tiered.tiers[0].access.as_str(), tiered.tiers[0].repository.as_str(), tiered.tiers[0].tags.as_str()), ("licensed", "acme/rocket-free", "1.0,latest"));
+        assert_eq!(tiered.listing.name, "Rocket", "the tier's name does not shadow the listing's");
 
         let profile = PublisherRecord {
             org: "acme".into(),
@@ -1028,6 +1082,7 @@ mod tests {
         db.add_license("l1", "", "first terms").await.unwrap();
         db.add_license("l1", "https://acme.example/eula", "second terms").await.unwrap();
         let full = db.product("acme", "rocket").await.unwrap().unwrap();
+        assert_eq!(full.tiers.len(), 3, "one listing however many rows the tiers make");
         assert_eq!(full.listing.license_version, 2);
         assert_eq!(full.listing.publisher_name, "Acme Corp");
         let publisher = full.publisher.unwrap();
