@@ -104,8 +104,6 @@ pub struct LicenseRecord {
 
 /// What a product page shows, read in one statement: the listing, its tiers, its
 /// publisher's profile, and the license agreement of the listing's current version.
-/// (One statement, not one per part: a page read afresh is mostly per-statement cost,
-/// a round trip and its wake-ups, above all on PostgreSQL.)
 #[derive(Clone, Debug)]
 pub struct ProductRecord {
     pub listing: ListingRecord,
@@ -124,58 +122,61 @@ const PRODUCT_EXTRA_COLUMNS: &str = "p.org AS p_org, p.display_name AS p_display
      t.currency AS t_currency, t.billing_period AS t_billing_period, t.access AS t_access, t.repository AS t_repository, \
      t.tags AS t_tags, t.position AS t_position";
 
-/// One row of the product statement: the listing and its extras, repeated on every row,
-/// and one of its tiers (none on the only row of a listing without tiers).
-struct ProductRow(ProductRecord, Option<TierRecord>);
+/// The product statement's rows repeat the listing and its extras, one row per tier (a
+/// listing without tiers has one row, with no tier): the record is read from the first
+/// row, and each row adds its tier.
+fn product_from_rows(rows: &[AnyRow]) -> Result<Option<ProductRecord>, sqlx::Error> {
+    let Some(row) = rows.first() else { return Ok(None) };
+    let tiers = rows.iter().map(tier_of_row).filter_map(Result::transpose).collect::<Result<_, _>>()?;
+    let listing = ListingRecord::from_row(row)?;
+    let publisher = match row.try_get::<Option<String>, _>("p_org")? {
+        Some(org) => Some(PublisherRecord {
+            org,
+            display_name: row.try_get("p_display_name")?,
+            legal_name: row.try_get("p_legal_name")?,
+            website: row.try_get("p_website")?,
+            phone: row.try_get("p_phone")?,
+            email: row.try_get("p_email")?,
+            email_verified_at: row.try_get("p_email_verified_at")?,
+            logo: row.try_get("p_logo")?,
+            story: row.try_get("p_story")?,
+            verified_at: row.try_get("p_verified_at")?,
+            created_at: row.try_get("p_created_at")?,
+            updated_at: row.try_get("p_updated_at")?,
+        }),
+        None => None,
+    };
+    let license = match row.try_get::<Option<i64>, _>("a_version")? {
+        Some(version) => Some(LicenseRecord {
+            version,
+            url: row.try_get("a_url")?,
+            body: row.try_get("a_body")?,
+            created_at: row.try_get("a_created_at")?,
+        }),
+        None => None,
+    };
+    Ok(Some(ProductRecord { listing, tiers, publisher, license }))
+}
 
-impl<'r> FromRow<'r, AnyRow> for ProductRow {
-    fn from_row(row: &'r AnyRow) -> Result<ProductRow, sqlx::Error> {
-        let listing = ListingRecord::from_row(row)?;
-        let tier = match row.try_get::<Option<String>, _>("t_id")? {
-            Some(id) => Some(TierRecord {
-                id,
-                listing_id: listing.id.clone(),
-                slug: row.try_get("t_slug")?,
-                name: row.try_get("t_name")?,
-                description: row.try_get("t_description")?,
-                price_cents: row.try_get("t_price_cents")?,
-                currency: row.try_get("t_currency")?,
-                billing_period: row.try_get("t_billing_period")?,
-                access: row.try_get("t_access")?,
-                repository: row.try_get("t_repository")?,
-                tags: row.try_get("t_tags")?,
-                position: row.try_get("t_position")?,
-            }),
-            None => None,
-        };
-        let publisher = match row.try_get::<Option<String>, _>("p_org")? {
-            Some(org) => Some(PublisherRecord {
-                org,
-                display_name: row.try_get("p_display_name")?,
-                legal_name: row.try_get("p_legal_name")?,
-                website: row.try_get("p_website")?,
-                phone: row.try_get("p_phone")?,
-                email: row.try_get("p_email")?,
-                email_verified_at: row.try_get("p_email_verified_at")?,
-                logo: row.try_get("p_logo")?,
-                story: row.try_get("p_story")?,
-                verified_at: row.try_get("p_verified_at")?,
-                created_at: row.try_get("p_created_at")?,
-                updated_at: row.try_get("p_updated_at")?,
-            }),
-            None => None,
-        };
-        let license = match row.try_get::<Option<i64>, _>("a_version")? {
-            Some(version) => Some(LicenseRecord {
-                version,
-                url: row.try_get("a_url")?,
-                body: row.try_get("a_body")?,
-                created_at: row.try_get("a_created_at")?,
-            }),
-            None => None,
-        };
-        Ok(ProductRow(ProductRecord { listing, tiers: Vec::new(), publisher, license }, tier))
-    }
+/// The tier a row of the product statement carries, if any.
+fn tier_of_row(row: &AnyRow) -> Result<Option<TierRecord>, sqlx::Error> {
+    Ok(match row.try_get::<Option<String>, _>("t_id")? {
+        Some(id) => Some(TierRecord {
+            id,
+            listing_id: row.try_get("id")?,
+            slug: row.try_get("t_slug")?,
+            name: row.try_get("t_name")?,
+            description: row.try_get("t_description")?,
+            price_cents: row.try_get("t_price_cents")?,
+            currency: row.try_get("t_currency")?,
+            billing_period: row.try_get("t_billing_period")?,
+            access: row.try_get("t_access")?,
+            repository: row.try_get("t_repository")?,
+            tags: row.try_get("t_tags")?,
+            position: row.try_get("t_position")?,
+        }),
+        None => None,
+    })
 }
 
 /// A subscription with what a customer's list shows of its tier and listing.
@@ -654,7 +655,7 @@ impl Db {
 
     /// A product page's records in one round trip (a page read afresh is otherwise four).
     pub async fn product(&self, publisher: &str, slug: &str) -> Result<Option<ProductRecord>, DbError> {
-        let rows = sqlx::query_as::<Any, ProductRow>(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LISTING_COLUMNS}, {PRODUCT_EXTRA_COLUMNS} FROM {LISTINGS}
              LEFT JOIN license_agreements a ON a.listing_id = l.id AND a.version = l.license_version
              LEFT JOIN tiers t ON t.listing_id = l.id
@@ -664,10 +665,7 @@ impl Db {
         .bind(slug)
         .fetch_all(&self.read)
         .await?;
-        let mut rows = rows.into_iter();
-        let Some(ProductRow(mut product, first)) = rows.next() else { return Ok(None) };
-        product.tiers = first.into_iter().chain(rows.filter_map(|ProductRow(_, tier)| tier)).collect();
-        Ok(Some(product))
+        Ok(product_from_rows(&rows)?)
     }
 
     pub async fn listing_by_id(&self, id: &str) -> Result<Option<ListingRecord>, DbError> {
