@@ -6,6 +6,7 @@ pub mod model;
 pub mod search;
 mod service;
 pub mod text;
+mod typeahead;
 mod versions;
 
 pub use model::*;

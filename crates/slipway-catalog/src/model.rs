@@ -210,6 +210,18 @@ pub struct License {
     pub text: String,
 }
 
+/// A typeahead suggestion: what the search box shows of a listing.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Suggestion {
+    pub name: String,
+    /// The publisher's display name.
+    pub publisher: String,
+    /// The product page.
+    pub path: String,
+    pub logo_url: Option<String>,
+    pub short_description: String,
+}
+
 /// A listing as the store shows it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Listing {

@@ -10,6 +10,7 @@ use utoipa::IntoParams;
 
 use crate::model::{category_title, ProductType, TrustLevel};
 use crate::text::words;
+use crate::typeahead::TypedWord;
 use crate::CatalogError;
 
 /// Search parameters, as the search page and GET /api/v1/search take them.
@@ -100,9 +101,7 @@ impl SearchParams {
     }
 
     /// The database's search, with filters validated and query words corrected.
-    /// `prefix_last` treats the last word as still being typed: typeahead, which matches
-    /// names and tags only and counts no total.
-    pub(crate) async fn spec(&self, db: &Db, vocabulary: &Vocabulary, prefix_last: bool) -> Result<SearchSpec, CatalogError> {
+    pub(crate) async fn spec(&self, db: &Db, vocabulary: &Vocabulary) -> Result<SearchSpec, CatalogError> {
         let bad = |what: &str, v: &str| CatalogError::Invalid(format!("unknown {what} {v:?}"));
         let some = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
         let category = some(&self.category);
@@ -136,19 +135,9 @@ impl SearchParams {
             Some("updated") => SearchOrder::Updated,
             Some(other) => return Err(bad("sort order", other)),
         };
-        if self.q.chars().count() > 200 {
-            return Err(CatalogError::Invalid("q: at most 200 characters".into()));
-        }
-        let typed: Vec<String> = words(&self.q).take(12).collect();
-        let query_words = if typed.is_empty() {
-            Vec::new()
-        } else {
-            let vocabulary = vocabulary.words(db).await?;
-            let last = typed.len() - 1;
-            typed.iter().enumerate().map(|(i, w)| correct(w, &vocabulary.sorted, &vocabulary.letters, prefix_last && i == last)).collect()
-        };
+        let words = self.typed_words(db, vocabulary, false).await?;
         Ok(SearchSpec {
-            words: query_words,
+            words: words.into_iter().map(|w| QueryWord { alternatives: w.alternatives }).collect(),
             category,
             certified: matches!(self.certified.as_deref(), Some("1" | "true" | "on")),
             product_type,
@@ -160,15 +149,36 @@ impl SearchParams {
             order,
             offset: 0,
             limit: 20,
-            typeahead: prefix_last,
         })
+    }
+
+    /// The words of `q`, each with its spelling corrections when the index does not know
+    /// it. `prefix_last` treats the last word as still being typed (typeahead).
+    pub(crate) async fn typed_words(&self, db: &Db, vocabulary: &Vocabulary, prefix_last: bool) -> Result<Vec<TypedWord>, CatalogError> {
+        if self.q.chars().count() > 200 {
+            return Err(CatalogError::Invalid("q: at most 200 characters".into()));
+        }
+        let typed: Vec<String> = words(&self.q).take(12).collect();
+        if typed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let vocabulary = vocabulary.words(db).await?;
+        let last = typed.len() - 1;
+        Ok(typed
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                let prefix = prefix_last && i == last;
+                TypedWord { alternatives: correct(w, &vocabulary.sorted, &vocabulary.letters, prefix), prefix }
+            })
+            .collect())
     }
 }
 
-/// A query word and, when the index does not know it, the known words it is likely a
+/// A query word or, when the index does not know it, the known words it is likely a
 /// misspelling of. A word being typed matches as a prefix and is never corrected while
 /// some indexed word starts with it.
-fn correct(word: &str, vocabulary: &[String], letters: &[u64], prefix: bool) -> QueryWord {
+fn correct(word: &str, vocabulary: &[String], letters: &[u64], prefix: bool) -> Vec<String> {
     let known = if prefix {
         let start = vocabulary.partition_point(|v| v.as_str() < word);
         vocabulary.get(start).is_some_and(|v| v.starts_with(word))
@@ -177,7 +187,7 @@ fn correct(word: &str, vocabulary: &[String], letters: &[u64], prefix: bool) -> 
     };
     // Digits, very short words and words the index holds are taken as typed.
     if known || word.chars().count() < 3 || word.chars().any(|c| c.is_ascii_digit()) {
-        return QueryWord { alternatives: vec![word.to_owned()], prefix };
+        return vec![word.to_owned()];
     }
     let budget = if word.chars().count() <= SHORT_WORD { 1 } else { 2 };
     let word_letters = letter_set(word);
@@ -195,7 +205,7 @@ fn correct(word: &str, vocabulary: &[String], letters: &[u64], prefix: bool) -> 
     if alternatives.is_empty() {
         alternatives.push(word.to_owned());
     }
-    QueryWord { alternatives, prefix }
+    alternatives
 }
 
 #[cfg(test)]
@@ -208,7 +218,7 @@ mod tests {
         v
     }
 
-    fn correct(word: &str, vocabulary: &[String], prefix: bool) -> QueryWord {
+    fn correct(word: &str, vocabulary: &[String], prefix: bool) -> Vec<String> {
         let letters: Vec<u64> = vocabulary.iter().map(|w| letter_set(w)).collect();
         super::correct(word, vocabulary, &letters, prefix)
     }
@@ -216,18 +226,18 @@ mod tests {
     #[test]
     fn misspellings_are_corrected_within_budget() {
         let v = vocabulary();
-        assert_eq!(correct("postgers", &v, false).alternatives, ["postgres"]);
-        assert_eq!(correct("reddis", &v, false).alternatives, ["redis"]);
-        assert_eq!(correct("ngnix", &v, false).alternatives, ["nginx"]);
-        assert_eq!(correct("databse", &v, false).alternatives, ["database"]);
+        assert_eq!(correct("postgers", &v, false), ["postgres"]);
+        assert_eq!(correct("reddis", &v, false), ["redis"]);
+        assert_eq!(correct("ngnix", &v, false), ["nginx"]);
+        assert_eq!(correct("databse", &v, false), ["database"]);
         // Too far from anything: kept as typed (it then finds nothing).
-        assert_eq!(correct("zzzzzz", &v, false).alternatives, ["zzzzzz"]);
+        assert_eq!(correct("zzzzzz", &v, false), ["zzzzzz"]);
     }
 
     #[test]
     fn a_word_being_typed_is_a_prefix() {
         let v = vocabulary();
-        assert_eq!(correct("nimb", &v, true), QueryWord { alternatives: vec!["nimb".into()], prefix: true });
-        assert_eq!(correct("monitorng", &v, true).alternatives, ["monitoring"]);
+        assert_eq!(correct("nimb", &v, true), ["nimb"]);
+        assert_eq!(correct("monitorng", &v, true), ["monitoring"]);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use slipway_auth::access::{OrgRole, SiteRole, Subject};
 use slipway_auth::{random_secret, token_hash, AuthService};
-use slipway_db::{AccountRecord, Db, Facet, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, SearchDocument, TierRecord};
+use slipway_db::{AccountRecord, Db, Facet, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, SearchDocument, SuggestionRecord, TierRecord};
 use slipway_oci::{RepoName, Tag};
 use slipway_storage::BlobStore;
 
@@ -15,6 +15,7 @@ use crate::model::*;
 use crate::search::{SearchParams, Vocabulary};
 use crate::text::{self, invalid, tokenised};
 use crate::cache::{Page, ResultCache, Weigh};
+use crate::typeahead::{IndexedListing, TypeaheadIndex};
 use crate::versions::SummaryCache;
 use crate::CatalogError;
 
@@ -79,6 +80,9 @@ pub struct Catalog {
     summaries: SummaryCache,
     results: ResultCache<Page>,
     products: ResultCache<Arc<Product>>,
+    /// One entry: this replica's typeahead index, refreshed as cached pages are.
+    typeahead: ResultCache<Arc<TypeaheadIndex>>,
+    suggestions: ResultCache<Arc<Vec<Suggestion>>>,
 }
 
 /// What a product page shows of a published listing, with its Markdown rendered.
@@ -107,6 +111,8 @@ impl Catalog {
             summaries: SummaryCache::default(),
             results: ResultCache::default(),
             products: ResultCache::default(),
+            typeahead: ResultCache::default(),
+            suggestions: ResultCache::default(),
         }
     }
 
@@ -517,17 +523,46 @@ impl Catalog {
     /// Published listings matching `params`; `offset`/`limit` page through them.
     pub async fn search(&self, params: &SearchParams, offset: i64, limit: i64) -> Result<SearchPage, CatalogError> {
         let (offset, limit) = (offset.max(0), limit.clamp(1, 100));
-        let page = self.cached_search(params, false, offset, limit).await?;
+        let page = self.cached_search(params, offset, limit).await?;
         Ok(SearchPage { items: page.0.clone(), total: page.1 })
     }
 
-    /// Typeahead: up to `limit` listings for what is being typed.
-    pub async fn suggest(&self, q: &str, limit: i64) -> Result<Vec<Listing>, CatalogError> {
+    /// Typeahead: up to `limit` suggestions for what is being typed.
+    pub async fn suggest(&self, q: &str, limit: usize) -> Result<Arc<Vec<Suggestion>>, CatalogError> {
         let params = SearchParams { q: q.to_owned(), ..SearchParams::default() };
         if !params.has_words() {
-            return Ok(Vec::new());
+            return Ok(Arc::default());
         }
-        Ok(self.cached_search(&params, true, 0, limit.clamp(1, 20)).await?.0.clone())
+        let limit = limit.clamp(1, 20);
+        let key = format!("{} {limit}", params.cache_key());
+        let catalog = self.clone();
+        let compute = move || async move {
+            let typed = params.typed_words(&catalog.db, &catalog.vocabulary, true).await?;
+            let index = catalog.typeahead_index().await?;
+            let ids = index.suggest(&typed, limit);
+            let mut found: HashMap<String, SuggestionRecord> = catalog.db.suggestion_records(&ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+            // In the index's order; a listing withdrawn since the index was built is gone.
+            let suggestions = ids.iter().filter_map(|id| found.remove(*id)).map(suggestion_from).collect();
+            Ok(Arc::new(suggestions))
+        };
+        self.suggestions.get_or_compute(key, compute).await
+    }
+
+    /// This replica's typeahead index, built from the database on first use, and again
+    /// after a change or once stale.
+    async fn typeahead_index(&self) -> Result<Arc<TypeaheadIndex>, CatalogError> {
+        let db = self.db.clone();
+        let build = move || async move {
+            let records = db.typeahead_listings().await?;
+            // Some 100 ms of CPU over 100,000 listings: off the request threads.
+            let build = move || {
+                let tags: Vec<String> = records.iter().map(|r| tag_text(&r.search_tags, &r.category)).collect();
+                let listings = records.iter().zip(&tags).map(|(r, tags)| IndexedListing { id: &r.id, name: &r.name, tags });
+                Arc::new(TypeaheadIndex::build(listings))
+            };
+            tokio::task::spawn_blocking(build).await.map_err(|e| CatalogError::Internal(format!("building the typeahead index: {e}")))
+        };
+        self.typeahead.get_or_compute("index".into(), build).await
     }
 
     /// Featured listings for the home page.
@@ -542,11 +577,11 @@ impl Catalog {
 
     /// A search, served from the recent results when the same one was asked moments ago.
     /// The key is what was asked, so a cached page skips spelling correction too.
-    async fn cached_search(&self, params: &SearchParams, prefix_last: bool, offset: i64, limit: i64) -> Result<crate::cache::Page, CatalogError> {
-        let key = format!("{} {prefix_last} {offset} {limit}", params.cache_key());
+    async fn cached_search(&self, params: &SearchParams, offset: i64, limit: i64) -> Result<crate::cache::Page, CatalogError> {
+        let key = format!("{} {offset} {limit}", params.cache_key());
         let (catalog, params) = (self.clone(), params.clone());
         let compute = move || async move {
-            let mut spec = params.spec(&catalog.db, &catalog.vocabulary, prefix_last).await?;
+            let mut spec = params.spec(&catalog.db, &catalog.vocabulary).await?;
             spec.offset = offset;
             spec.limit = limit;
             catalog.run_search(&spec).await
@@ -564,6 +599,8 @@ impl Catalog {
         self.vocabulary.invalidate();
         self.results.clear();
         self.products.clear();
+        self.typeahead.clear();
+        self.suggestions.clear();
     }
 
     /// Brings a listing's search index entry up to date with its record.
@@ -779,6 +816,16 @@ fn tier_from(t: TierRecord) -> Tier {
     }
 }
 
+fn suggestion_from(r: SuggestionRecord) -> Suggestion {
+    Suggestion {
+        path: format!("/products/{}/{}", r.publisher, r.slug),
+        logo_url: r.logo.as_deref().map(media_url),
+        name: r.name,
+        publisher: r.publisher_name,
+        short_description: r.short_description,
+    }
+}
+
 fn listing_from(r: ListingRecord, tiers: Vec<Tier>) -> Listing {
     Listing {
         logo_url: r.logo.as_deref().map(media_url),
@@ -847,12 +894,16 @@ fn facets(r: &ListingRecord) -> Vec<String> {
     facets
 }
 
+/// What search and typeahead index as a listing's tags: its search tags and its
+/// category's title.
+fn tag_text(search_tags: &str, category: &str) -> String {
+    format!("{} {}", list(search_tags).join(" "), category_title(category).unwrap_or_default())
+}
+
 fn search_document(r: &ListingRecord, publisher_name: &str) -> (OwnedDocument, Vec<String>) {
-    let tags = list(&r.search_tags).join(" ");
-    let category = category_title(&r.category).unwrap_or_default();
     let doc = OwnedDocument {
         name: tokenised(&r.name),
-        tags: tokenised(&format!("{tags} {category}")),
+        tags: tokenised(&tag_text(&r.search_tags, &r.category)),
         publisher: tokenised(&format!("{publisher_name} {}", r.publisher)),
         short_description: tokenised(&r.short_description),
         long_description: tokenised(&r.long_description),

@@ -8,7 +8,7 @@ use sqlx::{Any, FromRow, Row, Transaction};
 use crate::identity::unique_violation;
 use crate::{now_ms, Backend, Db, DbError};
 
-#[derive(Clone, Debug, sqlx::FromRow)]
+#[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct PublisherRecord {
     pub org: String,
     pub display_name: String,
@@ -77,6 +77,27 @@ const LISTING_COLUMNS: &str = "l.id, l.publisher, l.name, l.slug, l.logo, l.shor
 
 /// Listings with their publisher's display name.
 const LISTINGS: &str = "listings l LEFT JOIN publishers p ON p.org = l.publisher";
+
+/// What typeahead indexes of a listing.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct TypeaheadRecord {
+    pub id: String,
+    pub name: String,
+    pub search_tags: String,
+    pub category: String,
+}
+
+/// What a typeahead suggestion shows of a listing.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SuggestionRecord {
+    pub id: String,
+    pub publisher: String,
+    pub slug: String,
+    pub name: String,
+    pub logo: Option<String>,
+    pub short_description: String,
+    pub publisher_name: String,
+}
 
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct TierRecord {
@@ -248,11 +269,10 @@ impl Facet {
 }
 
 /// One word of a query: any of `alternatives` (a word and its spelling corrections)
-/// must match; `prefix` makes them match as word prefixes (the word being typed).
+/// must match.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueryWord {
     pub alternatives: Vec<String>,
-    pub prefix: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -279,10 +299,6 @@ pub struct SearchSpec {
     pub order: SearchOrder,
     pub offset: i64,
     pub limit: i64,
-    /// Typeahead: words match product names and tags only (what people type into a
-    /// search box; description words such as "dashboards" would match most of the
-    /// catalogue after two letters), and no total is counted.
-    pub typeahead: bool,
 }
 
 impl Db {
@@ -690,11 +706,10 @@ impl Db {
         if listing_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=listing_ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT id, listing_id, slug, name, description, price_cents, currency, billing_period, access, repository, tags,
                  position FROM tiers WHERE listing_id IN ({}) ORDER BY listing_id, position, slug",
-            placeholders.join(", ")
+            placeholders(listing_ids.len())
         );
         let mut query = sqlx::query_as::<Any, TierRecord>(sqlx::AssertSqlSafe(sql));
         for id in listing_ids {
@@ -823,6 +838,33 @@ impl Db {
 
     // ---- search ------------------------------------------------------------------------
 
+    /// What typeahead indexes of every published listing, most popular first (the
+    /// browse order: featured, then pulls).
+    pub async fn typeahead_listings(&self) -> Result<Vec<TypeaheadRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, TypeaheadRecord>(
+            "SELECT id, name, search_tags, category FROM listings WHERE status = 'published' ORDER BY featured DESC, pulls DESC, id",
+        )
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// What suggestions show of the published listings among `ids`, in no given order.
+    pub async fn suggestion_records(&self, ids: &[&str]) -> Result<Vec<SuggestionRecord>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT l.id, l.publisher, l.slug, l.name, l.logo, l.short_description, COALESCE(p.display_name, l.publisher) AS publisher_name
+             FROM {LISTINGS} WHERE l.status = 'published' AND l.id IN ({})",
+            placeholders(ids.len())
+        );
+        let mut query = sqlx::query_as::<Any, SuggestionRecord>(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(*id);
+        }
+        Ok(query.fetch_all(&self.read).await?)
+    }
+
     pub async fn search_terms(&self) -> Result<Vec<String>, DbError> {
         Ok(sqlx::query_scalar::<Any, String>("SELECT term FROM search_terms").fetch_all(&self.read).await?)
     }
@@ -869,7 +911,7 @@ impl Db {
             spec.offset.max(0)
         );
         let count = format!("SELECT COUNT(*) FROM listings l WHERE {filters}");
-        self.page_and_count(page, Some(count), &params).await
+        self.page_and_count(page, count, &params).await
     }
 
     /// Published listings matching words, with the filters as facet words: ranked inside
@@ -890,8 +932,7 @@ impl Db {
         let (limit, offset) = (page_size(spec), spec.offset.max(0));
         let (matches, params) = match self.backend {
             Backend::Sqlite => {
-                let columns = if spec.typeahead { "name tags" } else { "name tags publisher short_description long_description" };
-                let mut expr = format!("{{{columns}}} : ({})", self.match_expression(spec));
+                let mut expr = format!("{{name tags publisher short_description long_description}} : ({})", self.match_expression(spec));
                 if !facets.is_empty() {
                     expr = format!("{expr} AND facets : ({})", facets.join(" AND "));
                 }
@@ -945,21 +986,16 @@ impl Db {
              SELECT {LISTING_COLUMNS} FROM h JOIN listings l ON l.id = h.listing_id LEFT JOIN publishers p ON p.org = l.publisher
              ORDER BY {order} {cut}"
         );
-        let count = (!spec.typeahead).then(|| format!("SELECT COUNT(*) FROM listing_search WHERE {matches}"));
+        let count = format!("SELECT COUNT(*) FROM listing_search WHERE {matches}");
         self.page_and_count(page, count, &params).await
     }
 
-    /// The page and, given a count statement, the total (else the page's length).
-    async fn page_and_count(&self, page: String, count: Option<String>, params: &[String]) -> Result<(Vec<ListingRecord>, i64), DbError> {
+    /// The page and the total, read concurrently.
+    async fn page_and_count(&self, page: String, count: String, params: &[String]) -> Result<(Vec<ListingRecord>, i64), DbError> {
         let mut page = sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(page));
         for p in params {
             page = page.bind(p);
         }
-        let Some(count) = count else {
-            let rows = page.fetch_all(&self.read).await?;
-            let total = i64::try_from(rows.len()).unwrap_or(i64::MAX);
-            return Ok((rows, total));
-        };
         let mut count = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(count));
         for p in params {
             count = count.bind(p);
@@ -970,20 +1006,14 @@ impl Db {
 
     /// The query in the engine's syntax. Words are alphanumeric only (the catalog crate
     /// tokenises them), so they need no quoting beyond what is added here.
-    /// On PostgreSQL typeahead restricts each word to the name's and the tags' weights
-    /// (A and B); SQLite's column filter is in the MATCH expression's prefix.
     fn match_expression(&self, spec: &SearchSpec) -> String {
-        let weights = if spec.typeahead { "AB" } else { "" };
         let groups = spec.words.iter().map(|w| {
             let alternatives: Vec<String> = w
                 .alternatives
                 .iter()
-                .map(|a| match (self.backend, w.prefix) {
-                    (Backend::Sqlite, false) => format!("\"{a}\""),
-                    (Backend::Sqlite, true) => format!("\"{a}\"*"),
-                    (Backend::Postgres, false) if weights.is_empty() => a.clone(),
-                    (Backend::Postgres, false) => format!("{a}:{weights}"),
-                    (Backend::Postgres, true) => format!("{a}:*{weights}"),
+                .map(|a| match self.backend {
+                    Backend::Sqlite => format!("\"{a}\""),
+                    Backend::Postgres => a.clone(),
                 })
                 .collect();
             let or = if self.backend == Backend::Sqlite { " OR " } else { " | " };
@@ -992,6 +1022,11 @@ impl Db {
         let and = if self.backend == Backend::Sqlite { " AND " } else { " & " };
         groups.collect::<Vec<_>>().join(and)
     }
+}
+
+/// `$1, $2, ... $n`: the parameters of an IN list.
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 fn page_size(spec: &SearchSpec) -> i64 {
@@ -1093,6 +1128,43 @@ mod tests {
         assert_eq!((license.version, license.url.as_str(), license.body.as_str()), (2, "https://acme.example/eula", "second terms"));
     }
 
+    /// Typeahead indexes published listings only, most popular first, and reads what a
+    /// suggestion shows of published listings only.
+    #[tokio::test]
+    async fn typeahead_reads_published_listings_by_popularity() {
+        let (db, _dir) = test_db().await;
+        let listing = |id: &str, status: &str| ListingRecord {
+            id: id.into(),
+            publisher: "acme".into(),
+            name: format!("Rocket {id}"),
+            slug: id.into(),
+            search_tags: r#"["launch"]"#.into(),
+            category: "databases".into(),
+            logo: (id == "l2").then(|| "m2".into()),
+            short_description: format!("About {id}"),
+            status: status.into(),
+            ..ListingRecord::default()
+        };
+        for (id, status, pulls) in [("l1", "published", 5), ("l2", "published", 50), ("l3", "draft", 500), ("l4", "published", 5)] {
+            db.save_listing(&listing(id, status), &[], &document("rocket", ""), &[]).await.unwrap();
+            sqlx::query("UPDATE listings SET pulls = $1 WHERE id = $2").bind(pulls).bind(id).execute(&db.write).await.unwrap();
+        }
+        db.set_listing_featured("l4", true).await.unwrap();
+        let indexed: Vec<_> = db.typeahead_listings().await.unwrap().into_iter().map(|r| (r.id, r.name, r.search_tags, r.category)).collect();
+        let expected = |id: &str| (id.to_owned(), format!("Rocket {id}"), r#"["launch"]"#.to_owned(), "databases".to_owned());
+        assert_eq!(indexed, [expected("l4"), expected("l2"), expected("l1")], "featured, then by pulls; no draft");
+
+        db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() }).await.unwrap();
+        let mut shown = db.suggestion_records(&["l2", "l3", "l1", "missing"]).await.unwrap();
+        shown.sort_by(|a, b| a.id.cmp(&b.id));
+        let shown: Vec<_> = shown.into_iter().map(|r| (r.id, r.publisher, r.slug, r.name, r.logo, r.short_description, r.publisher_name)).collect();
+        let suggestion = |id: &str, logo: Option<&str>| {
+            (id.to_owned(), "acme".to_owned(), id.to_owned(), format!("Rocket {id}"), logo.map(str::to_owned), format!("About {id}"), "Acme Corp".to_owned())
+        };
+        assert_eq!(shown, [suggestion("l1", None), suggestion("l2", Some("m2"))]);
+        assert!(db.suggestion_records(&[]).await.unwrap().is_empty());
+    }
+
     /// A migration that reshapes the index empties it; the listings it lacks are found,
     /// and indexing them again makes them searchable with their facets.
     #[tokio::test]
@@ -1110,7 +1182,7 @@ mod tests {
         let facets = Facet::Category.word("databases");
         db.save_listing(&listing, &[], &document("rocket", &facets), &[]).await.unwrap();
         let spec = |category: &str| SearchSpec {
-            words: vec![QueryWord { alternatives: vec!["rocket".into()], prefix: false }],
+            words: vec![QueryWord { alternatives: vec!["rocket".into()] }],
             category: Some(category.into()),
             limit: 20,
             ..SearchSpec::default()

@@ -9,7 +9,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_catalog::media::MediaKind;
-use slipway_catalog::{Badge, License, Listing, ListingInput, Publisher, PublisherInput, SearchParams, Subscription, Version, Viewer};
+use slipway_catalog::{Badge, License, Listing, ListingInput, Publisher, PublisherInput, SearchParams, Subscription, Suggestion, Version, Viewer};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::problem::{ApiResult, Problem, ProblemDocument};
@@ -99,15 +99,6 @@ pub struct SuggestQuery {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Suggestion {
-    name: String,
-    publisher: String,
-    path: String,
-    logo_url: Option<String>,
-    short_description: String,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct Suggestions {
     suggestions: Vec<Suggestion>,
 }
@@ -116,13 +107,7 @@ pub struct Suggestions {
 #[utoipa::path(get, path = "/api/v1/search/suggest", tag = "catalog", params(SuggestQuery),
     responses((status = 200, body = Suggestions), (status = 400, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn suggest(State(state): State<WebState>, ApiQuery(query): ApiQuery<SuggestQuery>) -> ApiResult {
-    let suggestions = state
-        .catalog
-        .suggest(&query.q, 8)
-        .await?
-        .into_iter()
-        .map(|l| Suggestion { path: l.path(), name: l.name, publisher: l.publisher_name, logo_url: l.logo_url, short_description: l.short_description })
-        .collect();
+    let suggestions = state.catalog.suggest(&query.q, 8).await?.to_vec();
     Ok(Json(Suggestions { suggestions }).into_response())
 }
 

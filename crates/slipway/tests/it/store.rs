@@ -79,6 +79,14 @@ async fn search_finds_the_expected_product_first() {
     assert_eq!(suggest("ebp").await, ["Ironclad Runtime Guard"], "a tag");
     assert_eq!(names(&search(t, "q=escalation").await), ["Ironclad Runtime Guard"]);
     assert!(suggest("escalat").await.is_empty());
+    // Earlier words match whole, the last as a prefix; a misspelt earlier word is corrected.
+    assert_eq!(suggest("nimbus+gr").await, ["Nimbus Graph"]);
+    assert_eq!(suggest("nimbsu+gr").await, ["Nimbus Graph"]);
+    // A withdrawn product leaves the suggestions at once, and comes back when published.
+    t.app.catalog.set_published(Actor::Operator, "northwind", "northwind-gateway", false).await.unwrap();
+    assert!(!suggest("gatew").await.contains(&"Northwind Gateway".to_owned()));
+    t.app.catalog.set_published(Actor::Operator, "northwind", "northwind-gateway", true).await.unwrap();
+    assert_eq!(suggest("gatew").await[0], "Northwind Gateway");
     // Nothing like it: no results, not an error.
     assert_eq!(search(t, "q=zzyzx").await["total"], 0);
 }
