@@ -17,10 +17,10 @@ Benches (each file is one wrk run; see bench/README.md for the mix):
     suggest_cold  ~115,000 distinct typeahead prefixes, never repeating
     product       500 distinct product pages /products/vendorNN/<slug>, in turn
     product_cold  the other 99,500 product pages in a shuffled order (starting over
-                  when a run gets through them: product pages are not cached)
+                  when a run gets through them: no page is asked for twice in a pass)
     healthz       GET /healthz: the floor (routing, HTTP and wrk itself)
 
-The server caches identical searches for 5 s (crates/slipway-catalog/src/cache.rs),
+The server caches identical searches (crates/slipway-catalog/src/cache.rs),
 keyed by the parsed search: words after plural folding and spelling correction,
 filters, sort, offset and limit. A cold list therefore changes what goes into that
 key: each pass over the mix moves its searches to other words of the vocabulary

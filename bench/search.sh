@@ -2,7 +2,7 @@
 # Search and product pages over a store of 100,000 products, on SQLite and on
 # PostgreSQL: wrk with 50 connections against GET /api/v1/search, /search (HTML),
 # /api/v1/search/suggest and /products/PUBLISHER/SLUG, warm (a few hundred distinct
-# requests in turn, so the server's 5 s search cache answers most of them) and cold
+# requests in turn, so the server's search cache answers most of them) and cold
 # (no request repeats within a run), with GET /healthz in the same run as the floor.
 # Prints a markdown report on stdout; progress goes to stderr. See bench/README.md.
 #

@@ -89,7 +89,7 @@ pub struct Catalog {
 #[derive(Clone, Debug)]
 pub struct Product {
     pub listing: Listing,
-    pub publisher: Option<Publisher>,
+    pub publisher_verified: bool,
     pub license: Option<License>,
     pub long_html: String,
     pub install_html: String,
@@ -267,7 +267,7 @@ impl Catalog {
         let record = visible(record.filter(|r| may_see(viewer, &r.listing)), publisher, slug)?;
         let listing = listing_from(record.listing, record.tiers.into_iter().map(tier_from).collect());
         Ok(Product {
-            publisher: record.publisher.map(publisher_from),
+            publisher_verified: record.publisher_verified,
             license: record.license.map(license_from),
             long_html: text::markdown_html(&listing.long_description),
             install_html: text::markdown_html(&listing.install_instructions),

@@ -129,16 +129,16 @@ pub struct LicenseRecord {
 pub struct ProductRecord {
     pub listing: ListingRecord,
     pub tiers: Vec<TierRecord>,
-    pub publisher: Option<PublisherRecord>,
+    /// Whether the publisher is verified: all a product page shows of its profile.
+    pub publisher_verified: bool,
     pub license: Option<LicenseRecord>,
 }
 
 /// The publisher's, the agreement's and the tier's columns of a [`ProductRecord`] row,
-/// prefixed so that they do not shadow the listing's own (`logo`, `created_at`, `name`).
-const PRODUCT_EXTRA_COLUMNS: &str = "p.org AS p_org, p.display_name AS p_display_name, p.legal_name AS p_legal_name, \
-     p.website AS p_website, p.phone AS p_phone, p.email AS p_email, p.email_verified_at AS p_email_verified_at, \
-     p.logo AS p_logo, p.story AS p_story, p.verified_at AS p_verified_at, p.created_at AS p_created_at, \
-     p.updated_at AS p_updated_at, a.version AS a_version, a.url AS a_url, a.body AS a_body, a.created_at AS a_created_at, \
+/// prefixed so that they do not shadow the listing's own (`created_at`, `name`). Only what
+/// a product page shows: each output column costs PostgreSQL a little on every execution.
+const PRODUCT_EXTRA_COLUMNS: &str = "p.verified_at AS p_verified_at, \
+     a.version AS a_version, a.url AS a_url, a.body AS a_body, a.created_at AS a_created_at, \
      t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.description AS t_description, t.price_cents AS t_price_cents, \
      t.currency AS t_currency, t.billing_period AS t_billing_period, t.access AS t_access, t.repository AS t_repository, \
      t.tags AS t_tags, t.position AS t_position";
@@ -150,23 +150,7 @@ fn product_from_rows(rows: &[AnyRow]) -> Result<Option<ProductRecord>, sqlx::Err
     let Some(row) = rows.first() else { return Ok(None) };
     let tiers = rows.iter().map(tier_of_row).filter_map(Result::transpose).collect::<Result<_, _>>()?;
     let listing = ListingRecord::from_row(row)?;
-    let publisher = match row.try_get::<Option<String>, _>("p_org")? {
-        Some(org) => Some(PublisherRecord {
-            org,
-            display_name: row.try_get("p_display_name")?,
-            legal_name: row.try_get("p_legal_name")?,
-            website: row.try_get("p_website")?,
-            phone: row.try_get("p_phone")?,
-            email: row.try_get("p_email")?,
-            email_verified_at: row.try_get("p_email_verified_at")?,
-            logo: row.try_get("p_logo")?,
-            story: row.try_get("p_story")?,
-            verified_at: row.try_get("p_verified_at")?,
-            created_at: row.try_get("p_created_at")?,
-            updated_at: row.try_get("p_updated_at")?,
-        }),
-        None => None,
-    };
+    let publisher_verified = row.try_get::<Option<i64>, _>("p_verified_at")?.is_some();
     let license = match row.try_get::<Option<i64>, _>("a_version")? {
         Some(version) => Some(LicenseRecord {
             version,
@@ -176,7 +160,7 @@ fn product_from_rows(rows: &[AnyRow]) -> Result<Option<ProductRecord>, sqlx::Err
         }),
         None => None,
     };
-    Ok(Some(ProductRecord { listing, tiers, publisher, license }))
+    Ok(Some(ProductRecord { listing, tiers, publisher_verified, license }))
 }
 
 /// The tier a row of the product statement carries, if any.
@@ -1065,8 +1049,8 @@ mod tests {
     }
 
     /// A product page's one statement brings the tiers in their order, the publisher's
-    /// profile (absent until it is created) and the agreement of the listing's current
-    /// version, not an older one.
+    /// name and verification (unverified while it has no profile) and the agreement of the
+    /// listing's current version, not an older one.
     #[tokio::test]
     async fn a_product_is_read_with_its_tiers_publisher_and_current_license() {
         let (db, _dir) = test_db().await;
@@ -1075,7 +1059,8 @@ mod tests {
         assert!(db.product("acme", "missing").await.unwrap().is_none());
         let bare = db.product("acme", "rocket").await.unwrap().unwrap();
         assert_eq!((bare.listing.id.as_str(), bare.listing.license_version), ("l1", 0));
-        assert!(bare.tiers.is_empty() && bare.publisher.is_none() && bare.license.is_none());
+        assert!(bare.tiers.is_empty() && !bare.publisher_verified && bare.license.is_none());
+        assert_eq!(bare.listing.publisher_name, "acme", "the organization's name until it has a profile");
 
         let tier = |id: &str, slug: &str, position, price_cents| TierRecord {
             id: id.into(),
@@ -1097,35 +1082,22 @@ mod tests {
         assert_eq!((tiered.tiers[0].access.as_str(), tiered.tiers[0].repository.as_str(), tiered.tiers[0].tags.as_str()), ("licensed", "acme/rocket-free", "1.0,latest"));
         assert_eq!(tiered.listing.name, "Rocket", "the tier's name does not shadow the listing's");
 
-        let profile = PublisherRecord {
-            org: "acme".into(),
-            display_name: "Acme Corp".into(),
-            legal_name: "Acme Corporation".into(),
-            website: "https://acme.example".into(),
-            phone: "+1 555 0100".into(),
-            email: "hello@acme.example".into(),
-            email_verified_at: Some(7),
-            logo: Some("m1".into()),
-            story: "Since 1949.".into(),
-            verified_at: None,
-            created_at: 1,
-            updated_at: 2,
-        };
-        db.put_publisher(&profile).await.unwrap();
+        db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() }).await.unwrap();
         db.add_license("l1", "", "first terms").await.unwrap();
         db.add_license("l1", "https://acme.example/eula", "second terms").await.unwrap();
         let full = db.product("acme", "rocket").await.unwrap().unwrap();
         assert_eq!(full.tiers.len(), 3, "one listing however many rows the tiers make");
         assert_eq!(full.listing.license_version, 2);
         assert_eq!(full.listing.publisher_name, "Acme Corp");
-        let publisher = full.publisher.unwrap();
-        assert_eq!(
-            (publisher.display_name, publisher.legal_name, publisher.email_verified_at, publisher.logo, publisher.verified_at),
-            (profile.display_name, profile.legal_name, Some(7), Some("m1".into()), None)
-        );
-        assert!(publisher.created_at > 0 && publisher.updated_at == publisher.created_at, "a new profile's times, not the listing's");
+        assert!(!full.publisher_verified);
         let license = full.license.unwrap();
         assert_eq!((license.version, license.url.as_str(), license.body.as_str()), (2, "https://acme.example/eula", "second terms"));
+        assert!(license.created_at > 0, "the agreement's time, not the listing's");
+
+        db.set_publisher_verified("acme", true).await.unwrap();
+        let verified = db.product("acme", "rocket").await.unwrap().unwrap();
+        assert!(verified.publisher_verified);
+        assert_eq!(verified.tiers.len(), 3);
     }
 
     /// Typeahead indexes published listings only, most popular first, and reads what a

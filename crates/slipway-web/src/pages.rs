@@ -359,7 +359,7 @@ async fn search_page(state: WebState, headers: HeaderMap, form: SearchForm, head
 struct ProductPage {
     chrome: Chrome,
     listing: Listing,
-    publisher: Option<Publisher>,
+    publisher_verified: bool,
     long_html: String,
     install_html: String,
     license: Option<License>,
@@ -376,8 +376,8 @@ async fn product(State(state): State<WebState>, headers: HeaderMap, Path((publis
 async fn product_page(state: &WebState, visit: &Visit, publisher: &str, slug: &str, error: Option<String>) -> PageResult {
     let product = state.catalog.product(visit.viewer.as_ref(), publisher, slug).await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    let Product { listing, publisher, license, long_html, install_html } = Product::clone(&product);
-    let page = ProductPage { chrome: visit.chrome_clone(), publisher, long_html, install_html, license, error, preview: false, listing };
+    let Product { listing, publisher_verified, license, long_html, install_html } = Product::clone(&product);
+    let page = ProductPage { chrome: visit.chrome_clone(), publisher_verified, long_html, install_html, license, error, preview: false, listing };
     visit.render_status(status, page)
 }
 
@@ -1036,7 +1036,7 @@ async fn preview(state: &WebState, visit: &Visit, viewer: &Viewer, org: &str, sl
     let has_license = !(license.url.is_empty() && license.text.is_empty());
     let page = ProductPage {
         chrome: visit.chrome_clone(),
-        publisher,
+        publisher_verified: publisher.is_some_and(|p| p.verified),
         long_html: markdown_html(&listing.long_description),
         install_html: markdown_html(&listing.install_instructions),
         license: has_license.then_some(license),

@@ -125,6 +125,14 @@ async fn filters_sorting_and_pagination() {
     t.app.catalog.set_badges(Actor::Operator, "nimbus", "nimbus-db", &[Badge::Certified]).await.unwrap();
     assert_eq!(names(&search(&t, "q=database&certified=1&category=databases").await), ["Nimbus DB", "Nimbus Cache"]);
 
+    // The publisher's verification shows on its products' pages, and follows it.
+    let t = &t;
+    let page = |path: &'static str| async move { t.get(path).await.text().await.unwrap() };
+    assert!(page("/products/nimbus/nimbus-db").await.contains("Verified Publisher"));
+    assert!(!page("/products/tidepool/tidepool-logs").await.contains("Verified Publisher"));
+    t.app.catalog.set_publisher_verified(Actor::Operator, "tidepool", true).await.unwrap();
+    assert!(page("/products/tidepool/tidepool-logs").await.contains("Verified Publisher"));
+
     let popular = search(&t, "sort=popular&limit=100").await;
     let pulls: Vec<i64> = popular["items"].as_array().unwrap().iter().map(|i| i["pulls"].as_i64().unwrap()).collect();
     assert!(pulls.windows(2).all(|w| w[0] >= w[1]), "{pulls:?}");
