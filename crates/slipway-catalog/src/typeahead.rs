@@ -122,20 +122,31 @@ impl TypeaheadIndex {
 
     /// The ids of up to `limit` listings suggested for `typed`, best first.
     pub fn suggest(&self, typed: &[TypedWord], limit: usize) -> Vec<&str> {
-        if typed.is_empty() || limit == 0 {
+        // Which words a listing holds is a bit set (the caller sends at most 12).
+        let typed = &typed[..typed.len().min(32)];
+        let wanted: Vec<Vec<Range<WordId>>> = typed.iter().map(|w| self.word_ranges(w)).collect();
+        if wanted.is_empty() || limit == 0 || wanted.iter().any(Vec::is_empty) {
             return Vec::new();
         }
-        let wanted: Vec<Vec<Range<WordId>>> = typed.iter().map(|w| self.word_ranges(w)).collect();
-        // The listings come from the rarest word's lists; the other words are looked up
-        // in each candidate's own (short) list of words.
-        let Some(rarest) = wanted.iter().min_by_key(|ranges| self.postings_len(ranges)) else { return Vec::new() };
+        // Candidates: the listings holding every word that stands for one indexed word,
+        // by intersecting those words' lists. Without such a word (a prefix typed alone,
+        // or a misspelling with several corrections), the lists of the cheapest word,
+        // merged in rank order and read only as far as needed.
+        let single: Vec<&[Rank]> = wanted.iter().filter(|r| r.len() == 1 && r[0].len() == 1).map(|r| self.postings_of(r[0].start)).collect();
+        let candidates: Box<dyn Iterator<Item = Rank> + '_> = if single.is_empty() {
+            let cheapest = wanted.iter().min_by_key(|ranges| self.postings_len(ranges)).expect("not empty");
+            Box::new(self.merged_postings(cheapest))
+        } else {
+            Box::new(intersection(single))
+        };
+        let everything = u32::MAX >> (32 - wanted.len());
         let (mut in_name, mut elsewhere) = (Vec::new(), Vec::new());
-        for rank in self.merged_postings(rarest) {
-            let (all, name) = self.split_words(rank);
-            if !wanted.iter().all(|ranges| holds(all, ranges)) {
+        for rank in candidates {
+            let (held, named) = self.words_held(rank, &wanted);
+            if held != everything {
                 continue;
             }
-            if wanted.iter().all(|ranges| holds(name, ranges)) {
+            if named == everything {
                 in_name.push(rank);
                 if in_name.len() == limit {
                     break;
@@ -147,6 +158,26 @@ impl TypeaheadIndex {
         in_name.extend(elsewhere);
         in_name.truncate(limit);
         in_name.into_iter().map(|rank| &*self.ids[rank as usize]).collect()
+    }
+
+    /// Which of the `wanted` words listing `rank` holds, anywhere and in its name, as bit
+    /// sets (bit `i` for `wanted[i]`), from one pass over its few words.
+    fn words_held(&self, rank: Rank, wanted: &[Vec<Range<WordId>>]) -> (u32, u32) {
+        let r = rank as usize;
+        let words = &self.listing_words[self.listing_start[r] as usize..self.listing_start[r + 1] as usize];
+        let name_len = usize::from(self.name_len[r]);
+        let (mut held, mut named) = (0, 0);
+        for (at, word) in words.iter().enumerate() {
+            for (i, ranges) in wanted.iter().enumerate() {
+                if ranges.iter().any(|range| range.contains(word)) {
+                    held |= 1 << i;
+                    if at < name_len {
+                        named |= 1 << i;
+                    }
+                }
+            }
+        }
+        (held, named)
     }
 
     /// The vocabulary ids a typed word stands for: one per alternative the index holds,
@@ -197,17 +228,27 @@ impl TypeaheadIndex {
             None
         })
     }
-
-    /// A listing's words, all of them and those of its name.
-    fn split_words(&self, rank: Rank) -> (&[WordId], &[WordId]) {
-        let r = rank as usize;
-        let all = &self.listing_words[self.listing_start[r] as usize..self.listing_start[r + 1] as usize];
-        (all, &all[..self.name_len[r] as usize])
-    }
 }
 
-fn holds(words: &[WordId], ranges: &[Range<WordId>]) -> bool {
-    words.iter().any(|w| ranges.iter().any(|r| r.contains(w)))
+/// The ranks in every one of `lists` (each sorted), in order, found as they are asked
+/// for (a suggestion often needs only the first few). The shortest list is walked; the
+/// others are searched forwards from where their last search ended, in growing steps, so
+/// lists of similar length cost about one comparison per element.
+fn intersection<'a>(mut lists: Vec<&'a [Rank]>) -> impl Iterator<Item = Rank> + 'a {
+    lists.sort_unstable_by_key(|l| l.len());
+    let mut others = lists.split_off(1);
+    lists[0].iter().copied().filter(move |&rank| others.iter_mut().all(|rest| seek(rest, rank)))
+}
+
+/// Moves `rest` to its first rank not below `rank`; whether that is `rank`.
+fn seek(rest: &mut &[Rank], rank: Rank) -> bool {
+    let mut step = 1;
+    while step < rest.len() && rest[step] < rank {
+        step *= 2;
+    }
+    let (low, high) = (step / 2, (step + 1).min(rest.len()));
+    *rest = &rest[low + rest[low..high].partition_point(|&r| r < rank)..];
+    rest.first() == Some(&rank)
 }
 
 /// One index per replica, sized by the catalog rather than by traffic: it is not weighed
@@ -286,7 +327,8 @@ mod tests {
             })
             .collect();
         let index = TypeaheadIndex::build(names.iter().map(|(id, name, tags)| IndexedListing { id, name, tags }));
-        for query in [vec!["dat"], vec!["gateway", "me"], vec!["proxy", "q"], vec!["queue", "queue"], vec!["d"]] {
+        let queries = [vec!["dat"], vec!["gateway", "me"], vec!["proxy", "q"], vec!["queue", "queue"], vec!["d"], vec!["mesh", "proxy", "g"], vec!["data", "metric"]];
+        for query in queries {
             let got = index.suggest(&typed(&query), 10);
             let (mut in_name, mut elsewhere) = (Vec::new(), Vec::new());
             for (id, name, tags) in &names {
@@ -302,6 +344,17 @@ mod tests {
             in_name.extend(elsewhere);
             in_name.truncate(10);
             assert_eq!(got, in_name, "{query:?}");
+        }
+    }
+
+    #[test]
+    fn intersections_of_sorted_lists() {
+        let evens: Vec<Rank> = (0..1_000).map(|i| i * 2).collect();
+        let threes: Vec<Rank> = (0..700).map(|i| i * 3).collect();
+        let sparse: Vec<Rank> = vec![0, 6, 7, 600, 1_200, 1_998, 5_000];
+        let by_scan = |lists: &[&[Rank]]| (0..6_000).filter(|r| lists.iter().all(|l| l.contains(r))).collect::<Vec<Rank>>();
+        for lists in [vec![&evens[..], &threes[..]], vec![&threes[..], &sparse[..], &evens[..]], vec![&sparse[..]], vec![&evens[..], &[][..]]] {
+            assert_eq!(intersection(lists.clone()).collect::<Vec<_>>(), by_scan(&lists), "{:?}", lists.iter().map(|l| l.len()).collect::<Vec<_>>());
         }
     }
 }

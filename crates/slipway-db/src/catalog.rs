@@ -97,6 +97,8 @@ pub struct SuggestionRecord {
     pub logo: Option<String>,
     pub short_description: String,
     pub publisher_name: String,
+    /// Always "published": read only to leave drafts out.
+    pub status: String,
 }
 
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
@@ -837,16 +839,21 @@ impl Db {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        // Drafts are dropped here rather than in SQL: given `status = 'published'` too,
+        // SQLite without statistics walks an index on status (every listing) instead of
+        // looking the few ids up by primary key.
         let sql = format!(
-            "SELECT l.id, l.publisher, l.slug, l.name, l.logo, l.short_description, COALESCE(p.display_name, l.publisher) AS publisher_name
-             FROM {LISTINGS} WHERE l.status = 'published' AND l.id IN ({})",
+            "SELECT l.id, l.publisher, l.slug, l.name, l.logo, l.short_description, COALESCE(p.display_name, l.publisher) AS publisher_name,
+                 l.status FROM {LISTINGS} WHERE l.id IN ({})",
             placeholders(ids.len())
         );
         let mut query = sqlx::query_as::<Any, SuggestionRecord>(sqlx::AssertSqlSafe(sql));
         for id in ids {
             query = query.bind(*id);
         }
-        Ok(query.fetch_all(&self.read).await?)
+        let mut records = query.fetch_all(&self.read).await?;
+        records.retain(|r| r.status == "published");
+        Ok(records)
     }
 
     pub async fn search_terms(&self) -> Result<Vec<String>, DbError> {

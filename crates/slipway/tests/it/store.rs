@@ -133,7 +133,7 @@ async fn filters_sorting_and_pagination() {
     t.app.catalog.set_publisher_verified(Actor::Operator, "tidepool", true).await.unwrap();
     assert!(page("/products/tidepool/tidepool-logs").await.contains("Verified Publisher"));
 
-    let popular = search(&t, "sort=popular&limit=100").await;
+    let popular = search(t, "sort=popular&limit=100").await;
     let pulls: Vec<i64> = popular["items"].as_array().unwrap().iter().map(|i| i["pulls"].as_i64().unwrap()).collect();
     assert!(pulls.windows(2).all(|w| w[0] >= w[1]), "{pulls:?}");
 
@@ -141,7 +141,7 @@ async fn filters_sorting_and_pagination() {
     let mut seen = std::collections::BTreeSet::new();
     let mut cursor = String::new();
     loop {
-        let page = search(&t, &format!("limit=7&cursor={cursor}")).await;
+        let page = search(t, &format!("limit=7&cursor={cursor}")).await;
         for item in page["items"].as_array().unwrap() {
             assert!(seen.insert(item["id"].as_str().unwrap().to_owned()), "{item} twice");
         }
