@@ -124,9 +124,10 @@ def main():
     w("Latencies as wrk measures them (closed loop: 50 connections, each sends its next request when the "
       "previous answer is in). CPU in cores (2.00 = the whole machine), PostgreSQL's over all its processes. "
       "errors = socket errors + non-2xx/3xx answers + timeouts; for cold search lists, \"repeats\" would count "
-      "requests that came back to the start of the list (none: no search of a run repeated another). Product pages "
-      "are not cached by Slipway; `product_cold` walks the 99,500 pages outside the warm 500, starting over when "
-      "a run gets through them.")
+      "requests that came back to the start of the list, which the server's cache may answer (a cold figure "
+      "with repeats is flattered). `product_cold` walks the 99,500 product pages outside the warm 500, "
+      "starting over when a run gets through them; each page is asked for once a pass, so the server's cache "
+      "of recent pages (a few thousand) never answers.")
     w("")
     w("Targets missed: " + ("; ".join(missed) if missed else "none") + ".")
     w("")
