@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::model::{Listing, Suggestion};
+use crate::model::Listing;
 use crate::CatalogError;
 
 // A refresh costs as much as the search did, and popular pages are asked for all the
@@ -188,13 +188,6 @@ impl Weigh for Listing {
 impl Weigh for Page {
     fn weigh(&self) -> usize {
         self.0.iter().map(Listing::weigh).sum::<usize>() + 128
-    }
-}
-
-impl Weigh for Arc<Vec<Suggestion>> {
-    fn weigh(&self) -> usize {
-        let text = |s: &Suggestion| s.name.len() + s.publisher.len() + s.path.len() + s.logo_url.as_ref().map_or(0, String::len) + s.short_description.len();
-        self.iter().map(|s| 128 + text(s)).sum::<usize>() + 64
     }
 }
 

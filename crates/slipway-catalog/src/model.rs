@@ -211,7 +211,7 @@ pub struct License {
 }
 
 /// A typeahead suggestion: what the search box shows of a listing.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct Suggestion {
     pub name: String,
     /// The publisher's display name.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use slipway_auth::access::{OrgRole, SiteRole, Subject};
 use slipway_auth::{random_secret, token_hash, AuthService};
-use slipway_db::{AccountRecord, Db, Facet, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, SearchDocument, SuggestionRecord, TierRecord};
+use slipway_db::{AccountRecord, Db, Facet, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, SearchDocument, TierRecord};
 use slipway_oci::{RepoName, Tag};
 use slipway_storage::BlobStore;
 
@@ -82,7 +82,6 @@ pub struct Catalog {
     products: ResultCache<Arc<Product>>,
     /// One entry: this replica's typeahead index, refreshed as cached pages are.
     typeahead: ResultCache<Arc<TypeaheadIndex>>,
-    suggestions: ResultCache<Arc<Vec<Suggestion>>>,
 }
 
 /// What a product page shows of a published listing, with its Markdown rendered.
@@ -112,7 +111,6 @@ impl Catalog {
             results: ResultCache::default(),
             products: ResultCache::default(),
             typeahead: ResultCache::default(),
-            suggestions: ResultCache::default(),
         }
     }
 
@@ -528,24 +526,14 @@ impl Catalog {
     }
 
     /// Typeahead: up to `limit` suggestions for what is being typed.
-    pub async fn suggest(&self, q: &str, limit: usize) -> Result<Arc<Vec<Suggestion>>, CatalogError> {
+    pub async fn suggest(&self, q: &str, limit: usize) -> Result<Vec<Suggestion>, CatalogError> {
         let params = SearchParams { q: q.to_owned(), ..SearchParams::default() };
         if !params.has_words() {
-            return Ok(Arc::default());
+            return Ok(Vec::new());
         }
-        let limit = limit.clamp(1, 20);
-        let key = format!("{} {limit}", params.cache_key());
-        let catalog = self.clone();
-        let compute = move || async move {
-            let typed = params.typed_words(&catalog.db, &catalog.vocabulary, true).await?;
-            let index = catalog.typeahead_index().await?;
-            let ids = index.suggest(&typed, limit);
-            let mut found: HashMap<String, SuggestionRecord> = catalog.db.suggestion_records(&ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
-            // In the index's order; a listing withdrawn since the index was built is gone.
-            let suggestions = ids.iter().filter_map(|id| found.remove(*id)).map(suggestion_from).collect();
-            Ok(Arc::new(suggestions))
-        };
-        self.suggestions.get_or_compute(key, compute).await
+        let typed = params.typed_words(&self.db, &self.vocabulary, true).await?;
+        let index = self.typeahead_index().await?;
+        Ok(index.suggest(&typed, limit.clamp(1, 20)).into_iter().cloned().collect())
     }
 
     /// This replica's typeahead index, built from the database on first use, and again
@@ -556,9 +544,16 @@ impl Catalog {
             let records = db.typeahead_listings().await?;
             // Some 100 ms of CPU over 100,000 listings: off the request threads.
             let build = move || {
-                let tags: Vec<String> = records.iter().map(|r| tag_text(&r.search_tags, &r.category)).collect();
-                let listings = records.iter().zip(&tags).map(|(r, tags)| IndexedListing { id: &r.id, name: &r.name, tags });
-                Arc::new(TypeaheadIndex::build(listings))
+                Arc::new(TypeaheadIndex::build(records.into_iter().map(|r| IndexedListing {
+                    tags: tag_text(&r.search_tags, &r.category),
+                    suggestion: Suggestion {
+                        path: format!("/products/{}/{}", r.publisher, r.slug),
+                        logo_url: r.logo.as_deref().map(media_url),
+                        name: r.name,
+                        publisher: r.publisher_name,
+                        short_description: r.short_description,
+                    },
+                })))
             };
             tokio::task::spawn_blocking(build).await.map_err(|e| CatalogError::Internal(format!("building the typeahead index: {e}")))
         };
@@ -600,7 +595,6 @@ impl Catalog {
         self.results.clear();
         self.products.clear();
         self.typeahead.clear();
-        self.suggestions.clear();
     }
 
     /// Brings a listing's search index entry up to date with its record.
@@ -813,16 +807,6 @@ fn tier_from(t: TierRecord) -> Tier {
         currency: t.currency,
         billing_period: t.billing_period,
         repository: t.repository,
-    }
-}
-
-fn suggestion_from(r: SuggestionRecord) -> Suggestion {
-    Suggestion {
-        path: format!("/products/{}/{}", r.publisher, r.slug),
-        logo_url: r.logo.as_deref().map(media_url),
-        name: r.name,
-        publisher: r.publisher_name,
-        short_description: r.short_description,
     }
 }
 

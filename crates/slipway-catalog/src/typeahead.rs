@@ -1,8 +1,10 @@
 //! Typeahead from memory. Each replica holds the words of every published listing's name
-//! and tags as small integers, so suggesting for what is being typed walks a few integer
-//! lists and then reads the handful of listings shown by primary key. Asking the
+//! and tags as small integers, and what a suggestion shows of it, so suggesting for what is
+//! being typed walks a few integer lists and asks nothing of the database. Asking the
 //! full-text index instead ranks every listing that matches a two-letter prefix: about
 //! 4 ms of CPU per keystroke over 100,000 listings, several times a request's budget.
+//! What the memory holds is what Elasticsearch's completion suggester keeps for the same
+//! reason: the words and the suggestion itself (some 300 bytes a listing).
 //!
 //! A suggestion is a listing holding every typed word (the last one as a prefix, as it
 //! may still be being typed) in its name or tags. Those holding them all in the name come
@@ -14,6 +16,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::ops::Range;
 
 use crate::cache::Weigh;
+use crate::model::Suggestion;
 use crate::text::words;
 
 /// A word as typed: the indexed words it stands for (itself, or its spelling
@@ -32,8 +35,8 @@ type Rank = u32;
 type WordId = u32;
 
 pub struct TypeaheadIndex {
-    /// Listing ids by rank.
-    ids: Vec<Box<str>>,
+    /// What each listing's suggestion shows, by rank.
+    suggestions: Vec<Suggestion>,
     /// Each listing's distinct words: those of its name, then those of its tags only.
     /// Listing `r` holds `listing_words[listing_start[r]..listing_start[r + 1]]`, the
     /// first `name_len[r]` of them from its name.
@@ -54,26 +57,26 @@ pub struct TypeaheadIndex {
 /// take at most 32 times less room than its list).
 const DENSE_ONE_IN: usize = 32;
 
-/// What one listing contributes to the index.
-pub struct IndexedListing<'a> {
-    pub id: &'a str,
-    pub name: &'a str,
+/// What one listing contributes to the index: its suggestion (whose name is indexed) and
+/// its tags.
+pub struct IndexedListing {
+    pub suggestion: Suggestion,
     /// Its search tags and category, as search indexes them.
-    pub tags: &'a str,
+    pub tags: String,
 }
 
 impl TypeaheadIndex {
     /// Indexes `listings`, given most popular first.
-    pub fn build<'a>(listings: impl IntoIterator<Item = IndexedListing<'a>>) -> TypeaheadIndex {
+    pub fn build(listings: impl IntoIterator<Item = IndexedListing>) -> TypeaheadIndex {
         // Words are numbered as met, then renumbered in sorted order.
         let mut numbers: HashMap<String, WordId> = HashMap::new();
-        let mut ids = Vec::new();
+        let mut suggestions = Vec::new();
         let mut listing_words = Vec::new();
         let mut listing_start = vec![0];
         let mut name_len = Vec::new();
         for listing in listings {
             let start = listing_words.len();
-            for (field, text) in [(0, listing.name), (1, listing.tags)] {
+            for (field, text) in [(0, listing.suggestion.name.as_str()), (1, listing.tags.as_str())] {
                 for word in words(text) {
                     let next = numbers.len() as WordId;
                     let id = *numbers.entry(word).or_insert(next);
@@ -88,7 +91,7 @@ impl TypeaheadIndex {
                     name_len.push(len as u8);
                 }
             }
-            ids.push(Box::from(listing.id));
+            suggestions.push(listing.suggestion);
             listing_start.push(listing_words.len() as u32);
         }
         let mut words: Vec<(String, WordId)> = numbers.into_iter().collect();
@@ -110,7 +113,7 @@ impl TypeaheadIndex {
         }
         let mut fill = posting_start.clone();
         let mut postings = vec![0; listing_words.len()];
-        for rank in 0..ids.len() {
+        for rank in 0..suggestions.len() {
             for &w in &listing_words[listing_start[rank] as usize..listing_start[rank + 1] as usize] {
                 postings[fill[w as usize] as usize] = rank as Rank;
                 fill[w as usize] += 1;
@@ -119,8 +122,8 @@ impl TypeaheadIndex {
         let mut dense = HashMap::new();
         for w in 0..words.len() {
             let list = &postings[posting_start[w] as usize..posting_start[w + 1] as usize];
-            if list.len() >= 64 && list.len() * DENSE_ONE_IN >= ids.len() {
-                let mut bits = vec![0u64; ids.len().div_ceil(64)];
+            if list.len() >= 64 && list.len() * DENSE_ONE_IN >= suggestions.len() {
+                let mut bits = vec![0u64; suggestions.len().div_ceil(64)];
                 for &rank in list {
                     bits[rank as usize / 64] |= 1 << (rank % 64);
                 }
@@ -128,7 +131,7 @@ impl TypeaheadIndex {
             }
         }
         TypeaheadIndex {
-            ids,
+            suggestions,
             listing_words,
             listing_start,
             name_len,
@@ -139,8 +142,8 @@ impl TypeaheadIndex {
         }
     }
 
-    /// The ids of up to `limit` listings suggested for `typed`, best first.
-    pub fn suggest(&self, typed: &[TypedWord], limit: usize) -> Vec<&str> {
+    /// Up to `limit` suggestions for `typed`, best first.
+    pub fn suggest(&self, typed: &[TypedWord], limit: usize) -> Vec<&Suggestion> {
         // Which words a listing holds is a bit set (the caller sends at most 12).
         let typed = &typed[..typed.len().min(32)];
         let wanted: Vec<Vec<Range<WordId>>> = typed.iter().map(|w| self.word_ranges(w)).collect();
@@ -176,7 +179,7 @@ impl TypeaheadIndex {
         }
         in_name.extend(elsewhere);
         in_name.truncate(limit);
-        in_name.into_iter().map(|rank| &*self.ids[rank as usize]).collect()
+        in_name.into_iter().map(|rank| &self.suggestions[rank as usize]).collect()
     }
 
     /// The listings holding every one of `words`, by rank: the bits of the dense words
@@ -303,8 +306,8 @@ fn seek(rest: &mut &[Rank], rank: Rank) -> bool {
     rest.first() == Some(&rank)
 }
 
-/// One index per replica, sized by the catalog rather than by traffic: it is not weighed
-/// against the budget meant for cached pages.
+/// One index per replica, sized by the catalog rather than by traffic (the pages' cache
+/// is kept apart from it): it is not weighed against the budget meant for cached pages.
 impl Weigh for std::sync::Arc<TypeaheadIndex> {
     fn weigh(&self) -> usize {
         0
@@ -315,16 +318,26 @@ impl Weigh for std::sync::Arc<TypeaheadIndex> {
 mod tests {
     use super::*;
 
+    /// A listing whose suggestion is known by its path.
+    fn listing(path: &str, name: &str, tags: &str) -> IndexedListing {
+        IndexedListing { suggestion: Suggestion { path: path.into(), name: name.into(), ..Suggestion::default() }, tags: tags.into() }
+    }
+
     fn index() -> TypeaheadIndex {
         // Most popular first.
         TypeaheadIndex::build([
-            IndexedListing { id: "acme/gateway", name: "Acme API Gateway", tags: "api proxy Networking" },
-            IndexedListing { id: "nimbus/db", name: "Nimbus DB", tags: "database sql Databases" },
-            IndexedListing { id: "north/gateway", name: "Northwind Gateway", tags: "proxy Networking" },
-            IndexedListing { id: "nimbus/cache", name: "Nimbus Cache", tags: "cache redis database Databases" },
-            IndexedListing { id: "iron/guard", name: "Ironclad Runtime Guard", tags: "ebpf security Security" },
-            IndexedListing { id: "tide/proxy", name: "Tidepool Proxy", tags: "gateway Networking" },
+            listing("acme/gateway", "Acme API Gateway", "api proxy Networking"),
+            listing("nimbus/db", "Nimbus DB", "database sql Databases"),
+            listing("north/gateway", "Northwind Gateway", "proxy Networking"),
+            listing("nimbus/cache", "Nimbus Cache", "cache redis database Databases"),
+            listing("iron/guard", "Ironclad Runtime Guard", "ebpf security Security"),
+            listing("tide/proxy", "Tidepool Proxy", "gateway Networking"),
         ])
+    }
+
+    /// The paths of what `index` suggests.
+    fn suggest<'a>(index: &'a TypeaheadIndex, typed: &[TypedWord], limit: usize) -> Vec<&'a str> {
+        index.suggest(typed, limit).into_iter().map(|s| s.path.as_str()).collect()
     }
 
     fn typed(words: &[&str]) -> Vec<TypedWord> {
@@ -335,36 +348,36 @@ mod tests {
     #[test]
     fn the_word_being_typed_matches_as_a_prefix_names_first_then_by_popularity() {
         let index = index();
-        assert_eq!(index.ids.len(), 6);
+        assert_eq!(index.suggestions.len(), 6);
         // Both names holding "gateway" come first, most popular first; the tag match last.
-        assert_eq!(index.suggest(&typed(&["gatew"]), 8), ["acme/gateway", "north/gateway", "tide/proxy"]);
-        assert_eq!(index.suggest(&typed(&["nimb"]), 8), ["nimbus/db", "nimbus/cache"]);
-        assert_eq!(index.suggest(&typed(&["eb"]), 8), ["iron/guard"], "a tag");
-        assert_eq!(index.suggest(&typed(&["netw"]), 8), ["acme/gateway", "north/gateway", "tide/proxy"], "a category");
-        assert!(index.suggest(&typed(&["zz"]), 8).is_empty());
+        assert_eq!(suggest(&index, &typed(&["gatew"]), 8), ["acme/gateway", "north/gateway", "tide/proxy"]);
+        assert_eq!(suggest(&index, &typed(&["nimb"]), 8), ["nimbus/db", "nimbus/cache"]);
+        assert_eq!(suggest(&index, &typed(&["eb"]), 8), ["iron/guard"], "a tag");
+        assert_eq!(suggest(&index, &typed(&["netw"]), 8), ["acme/gateway", "north/gateway", "tide/proxy"], "a category");
+        assert!(suggest(&index, &typed(&["zz"]), 8).is_empty());
     }
 
     #[test]
     fn earlier_words_match_whole_and_every_word_must_match() {
         let index = index();
-        assert_eq!(index.suggest(&typed(&["nimbus", "ca"]), 8), ["nimbus/cache"]);
-        assert_eq!(index.suggest(&typed(&["database", "nim"]), 8), ["nimbus/db", "nimbus/cache"]);
+        assert_eq!(suggest(&index, &typed(&["nimbus", "ca"]), 8), ["nimbus/cache"]);
+        assert_eq!(suggest(&index, &typed(&["database", "nim"]), 8), ["nimbus/db", "nimbus/cache"]);
         // "nimbu" is not a word: only the last word is a prefix.
-        assert!(index.suggest(&typed(&["nimbu", "db"]), 8).is_empty());
+        assert!(suggest(&index, &typed(&["nimbu", "db"]), 8).is_empty());
         // Words of the name and of the tags together.
-        assert_eq!(index.suggest(&typed(&["proxy", "gate"]), 8), ["acme/gateway", "north/gateway", "tide/proxy"]);
+        assert_eq!(suggest(&index, &typed(&["proxy", "gate"]), 8), ["acme/gateway", "north/gateway", "tide/proxy"]);
         // A name match ranks above more popular listings holding the word in their tags.
-        assert_eq!(index.suggest(&typed(&["prox"]), 8), ["tide/proxy", "acme/gateway", "north/gateway"]);
+        assert_eq!(suggest(&index, &typed(&["prox"]), 8), ["tide/proxy", "acme/gateway", "north/gateway"]);
     }
 
     #[test]
     fn corrections_are_alternatives_and_limits_cut_the_list() {
         let index = index();
         let corrected = [TypedWord { alternatives: vec!["redis".into(), "ebpf".into()], prefix: false }];
-        assert_eq!(index.suggest(&corrected, 8), ["nimbus/cache", "iron/guard"]);
-        assert_eq!(index.suggest(&typed(&["gatew"]), 2), ["acme/gateway", "north/gateway"]);
-        assert!(index.suggest(&typed(&["gatew"]), 0).is_empty());
-        assert!(index.suggest(&[], 8).is_empty());
+        assert_eq!(suggest(&index, &corrected, 8), ["nimbus/cache", "iron/guard"]);
+        assert_eq!(suggest(&index, &typed(&["gatew"]), 2), ["acme/gateway", "north/gateway"]);
+        assert!(suggest(&index, &typed(&["gatew"]), 0).is_empty());
+        assert!(suggest(&index, &[], 8).is_empty());
     }
 
     #[test]
@@ -379,7 +392,7 @@ mod tests {
                 (format!("p/{i}"), name, tags)
             })
             .collect();
-        let index = TypeaheadIndex::build(names.iter().map(|(id, name, tags)| IndexedListing { id, name, tags }));
+        let index = TypeaheadIndex::build(names.iter().map(|(path, name, tags)| listing(path, name, tags)));
         let zeta = index.words.binary_search_by(|w| (**w).cmp("zeta")).unwrap() as WordId;
         assert!(!index.dense.contains_key(&zeta) && index.dense.len() == 10, "the test covers both kinds");
         let queries = [
@@ -395,7 +408,7 @@ mod tests {
             vec!["zeta", "z"],
         ];
         for query in queries {
-            let got = index.suggest(&typed(&query), 10);
+            let got = suggest(&index, &typed(&query), 10);
             let (mut in_name, mut elsewhere) = (Vec::new(), Vec::new());
             for (id, name, tags) in &names {
                 let holds = |text: &str, word: &str, prefix: bool| words(text).any(|w| if prefix { w.starts_with(word) } else { w == word });

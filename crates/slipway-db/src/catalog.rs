@@ -78,27 +78,17 @@ const LISTING_COLUMNS: &str = "l.id, l.publisher, l.name, l.slug, l.logo, l.shor
 /// Listings with their publisher's display name.
 const LISTINGS: &str = "listings l LEFT JOIN publishers p ON p.org = l.publisher";
 
-/// What typeahead indexes of a listing.
+/// What typeahead indexes and shows of a listing.
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct TypeaheadRecord {
-    pub id: String,
-    pub name: String,
-    pub search_tags: String,
-    pub category: String,
-}
-
-/// What a typeahead suggestion shows of a listing.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct SuggestionRecord {
-    pub id: String,
     pub publisher: String,
     pub slug: String,
     pub name: String,
     pub logo: Option<String>,
     pub short_description: String,
     pub publisher_name: String,
-    /// Always "published": read only to leave drafts out.
-    pub status: String,
+    pub search_tags: String,
+    pub category: String,
 }
 
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
@@ -824,36 +814,16 @@ impl Db {
 
     // ---- search ------------------------------------------------------------------------
 
-    /// What typeahead indexes of every published listing, most popular first (the
-    /// browse order: featured, then pulls).
+    /// What typeahead indexes and shows of every published listing, most popular first
+    /// (the browse order: featured, then pulls).
     pub async fn typeahead_listings(&self) -> Result<Vec<TypeaheadRecord>, DbError> {
-        Ok(sqlx::query_as::<Any, TypeaheadRecord>(
-            "SELECT id, name, search_tags, category FROM listings WHERE status = 'published' ORDER BY featured DESC, pulls DESC, id",
-        )
+        Ok(sqlx::query_as::<Any, TypeaheadRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT l.publisher, l.slug, l.name, l.logo, l.short_description, COALESCE(p.display_name, l.publisher) AS publisher_name,
+                 l.search_tags, l.category
+             FROM {LISTINGS} WHERE l.status = 'published' ORDER BY l.featured DESC, l.pulls DESC, l.id"
+        )))
         .fetch_all(&self.read)
         .await?)
-    }
-
-    /// What suggestions show of the published listings among `ids`, in no given order.
-    pub async fn suggestion_records(&self, ids: &[&str]) -> Result<Vec<SuggestionRecord>, DbError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // Drafts are dropped here rather than in SQL: given `status = 'published'` too,
-        // SQLite without statistics walks an index on status (every listing) instead of
-        // looking the few ids up by primary key.
-        let sql = format!(
-            "SELECT l.id, l.publisher, l.slug, l.name, l.logo, l.short_description, COALESCE(p.display_name, l.publisher) AS publisher_name,
-                 l.status FROM {LISTINGS} WHERE l.id IN ({})",
-            placeholders(ids.len())
-        );
-        let mut query = sqlx::query_as::<Any, SuggestionRecord>(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(*id);
-        }
-        let mut records = query.fetch_all(&self.read).await?;
-        records.retain(|r| r.status == "published");
-        Ok(records)
     }
 
     pub async fn search_terms(&self) -> Result<Vec<String>, DbError> {
@@ -1107,8 +1077,8 @@ mod tests {
         assert_eq!(verified.tiers.len(), 3);
     }
 
-    /// Typeahead indexes published listings only, most popular first, and reads what a
-    /// suggestion shows of published listings only.
+    /// Typeahead reads published listings only, most popular first, with their
+    /// publisher's display name.
     #[tokio::test]
     async fn typeahead_reads_published_listings_by_popularity() {
         let (db, _dir) = test_db().await;
@@ -1116,7 +1086,7 @@ mod tests {
             id: id.into(),
             publisher: "acme".into(),
             name: format!("Rocket {id}"),
-            slug: id.into(),
+            slug: format!("rocket-{id}"),
             search_tags: r#"["launch"]"#.into(),
             category: "databases".into(),
             logo: (id == "l2").then(|| "m2".into()),
@@ -1129,19 +1099,17 @@ mod tests {
             sqlx::query("UPDATE listings SET pulls = $1 WHERE id = $2").bind(pulls).bind(id).execute(&db.write).await.unwrap();
         }
         db.set_listing_featured("l4", true).await.unwrap();
-        let indexed: Vec<_> = db.typeahead_listings().await.unwrap().into_iter().map(|r| (r.id, r.name, r.search_tags, r.category)).collect();
-        let expected = |id: &str| (id.to_owned(), format!("Rocket {id}"), r#"["launch"]"#.to_owned(), "databases".to_owned());
-        assert_eq!(indexed, [expected("l4"), expected("l2"), expected("l1")], "featured, then by pulls; no draft");
-
-        db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() }).await.unwrap();
-        let mut shown = db.suggestion_records(&["l2", "l3", "l1", "missing"]).await.unwrap();
-        shown.sort_by(|a, b| a.id.cmp(&b.id));
-        let shown: Vec<_> = shown.into_iter().map(|r| (r.id, r.publisher, r.slug, r.name, r.logo, r.short_description, r.publisher_name)).collect();
-        let suggestion = |id: &str, logo: Option<&str>| {
-            (id.to_owned(), "acme".to_owned(), id.to_owned(), format!("Rocket {id}"), logo.map(str::to_owned), format!("About {id}"), "Acme Corp".to_owned())
+        let read = |r: TypeaheadRecord| (r.slug, r.name, r.logo, r.short_description, r.publisher, r.publisher_name, r.search_tags, r.category);
+        let expected = |id: &str, publisher_name: &str| {
+            let logo = (id == "l2").then(|| "m2".to_owned());
+            let tags = r#"["launch"]"#.to_owned();
+            (format!("rocket-{id}"), format!("Rocket {id}"), logo, format!("About {id}"), "acme".to_owned(), publisher_name.to_owned(), tags, "databases".to_owned())
         };
-        assert_eq!(shown, [suggestion("l1", None), suggestion("l2", Some("m2"))]);
-        assert!(db.suggestion_records(&[]).await.unwrap().is_empty());
+        let indexed: Vec<_> = db.typeahead_listings().await.unwrap().into_iter().map(read).collect();
+        assert_eq!(indexed, [expected("l4", "acme"), expected("l2", "acme"), expected("l1", "acme")], "featured, then by pulls; no draft");
+        db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() }).await.unwrap();
+        let indexed: Vec<_> = db.typeahead_listings().await.unwrap().into_iter().map(read).collect();
+        assert_eq!(indexed[0], expected("l4", "Acme Corp"), "the profile's name once there is one");
     }
 
     /// A migration that reshapes the index empties it; the listings it lacks are found,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Connection, Transaction};
 
-pub use catalog::{Facet, LicenseRecord, ListingRecord, MediaRecord, ProductRecord, PublisherRecord, QueryWord, SearchDocument, SearchOrder, SearchSpec, SubscriptionRecord, SuggestionRecord, TierRecord, TypeaheadRecord};
+pub use catalog::{Facet, LicenseRecord, ListingRecord, MediaRecord, ProductRecord, PublisherRecord, QueryWord, SearchDocument, SearchOrder, SearchSpec, SubscriptionRecord, TierRecord, TypeaheadRecord};
 pub use identity::{AccessTokenRecord, AccountRecord, InvitationRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
 pub use jobs::{ClaimedJob, JobCounts, JobRecord, NewJob};
 pub use scanning::{

@@ -107,7 +107,7 @@ pub struct Suggestions {
 #[utoipa::path(get, path = "/api/v1/search/suggest", tag = "catalog", params(SuggestQuery),
     responses((status = 200, body = Suggestions), (status = 400, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn suggest(State(state): State<WebState>, ApiQuery(query): ApiQuery<SuggestQuery>) -> ApiResult {
-    let suggestions = state.catalog.suggest(&query.q, 8).await?.to_vec();
+    let suggestions = state.catalog.suggest(&query.q, 8).await?;
     Ok(Json(Suggestions { suggestions }).into_response())
 }
 
