@@ -210,6 +210,11 @@ pub struct License {
     pub text: String,
 }
 
+/// A product's page in the store.
+pub fn product_path(publisher: &str, slug: &str) -> String {
+    format!("/products/{publisher}/{slug}")
+}
+
 /// A typeahead suggestion: what the search box shows of a listing.
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct Suggestion {
@@ -262,7 +267,7 @@ impl Listing {
     }
 
     pub fn path(&self) -> String {
-        format!("/products/{}/{}", self.publisher, self.slug)
+        product_path(&self.publisher, &self.slug)
     }
 
     pub fn category_title(&self) -> &'static str {

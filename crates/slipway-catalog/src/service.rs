@@ -547,7 +547,7 @@ impl Catalog {
                 Arc::new(TypeaheadIndex::build(records.into_iter().map(|r| IndexedListing {
                     tags: tag_text(&r.search_tags, &r.category),
                     suggestion: Suggestion {
-                        path: format!("/products/{}/{}", r.publisher, r.slug),
+                        path: product_path(&r.publisher, &r.slug),
                         logo_url: r.logo.as_deref().map(media_url),
                         name: r.name,
                         publisher: r.publisher_name,
@@ -738,7 +738,7 @@ impl Catalog {
             out.push(Subscription {
                 id: s.id,
                 product: s.listing_name,
-                product_path: format!("/products/{}/{}", s.publisher, s.slug),
+                product_path: product_path(&s.publisher, &s.slug),
                 tier: s.tier_name,
                 access: Access::parse(&s.access).unwrap_or(Access::Licensed),
                 license_version: s.license_version,

@@ -682,10 +682,11 @@ impl Db {
         if listing_ids.is_empty() {
             return Ok(Vec::new());
         }
+        let placeholders: Vec<String> = (1..=listing_ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
             "SELECT id, listing_id, slug, name, description, price_cents, currency, billing_period, access, repository, tags,
                  position FROM tiers WHERE listing_id IN ({}) ORDER BY listing_id, position, slug",
-            placeholders(listing_ids.len())
+            placeholders.join(", ")
         );
         let mut query = sqlx::query_as::<Any, TierRecord>(sqlx::AssertSqlSafe(sql));
         for id in listing_ids {
@@ -983,11 +984,6 @@ impl Db {
         let and = if self.backend == Backend::Sqlite { " AND " } else { " & " };
         groups.collect::<Vec<_>>().join(and)
     }
-}
-
-/// `$1, $2, ... $n`: the parameters of an IN list.
-fn placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 fn page_size(spec: &SearchSpec) -> i64 {
