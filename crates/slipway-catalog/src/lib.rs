@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod cache;
+mod index;
 pub mod media;
 pub mod model;
 pub mod search;

@@ -6,15 +6,16 @@ use std::sync::Arc;
 
 use slipway_auth::access::{OrgRole, SiteRole, Subject};
 use slipway_auth::{random_secret, token_hash, AuthService};
-use slipway_db::{AccountRecord, Db, Facet, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, SearchDocument, TierRecord};
+use slipway_db::{AccountRecord, Db, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, TierRecord};
 use slipway_oci::{RepoName, Tag};
 use slipway_storage::BlobStore;
 
 use crate::media::{self, MediaKind, LOGO_SIDE};
 use crate::model::*;
-use crate::search::{SearchParams, Vocabulary};
-use crate::text::{self, invalid, tokenised};
 use crate::cache::{Page, ResultCache, Weigh};
+use crate::index::{Document, Filter, Query, SearchIndex};
+use crate::search::SearchParams;
+use crate::text::{self, invalid};
 use crate::typeahead::{IndexedListing, TypeaheadIndex};
 use crate::versions::SummaryCache;
 use crate::CatalogError;
@@ -76,12 +77,26 @@ pub struct Catalog {
     db: Db,
     store: Arc<dyn BlobStore>,
     auth: AuthService,
-    vocabulary: Vocabulary,
     summaries: SummaryCache,
     results: ResultCache<Page>,
     products: ResultCache<Arc<Product>>,
-    /// One entry: this replica's typeahead index, refreshed as cached pages are.
-    typeahead: ResultCache<Arc<TypeaheadIndex>>,
+    /// One entry: this replica's search and typeahead indexes, refreshed as cached pages
+    /// are.
+    index: ResultCache<Arc<CatalogIndex>>,
+}
+
+/// What this replica knows of the published catalog, to search it without the database.
+struct CatalogIndex {
+    search: SearchIndex,
+    typeahead: TypeaheadIndex,
+}
+
+/// One index per replica, sized by the catalog rather than by traffic: it is not weighed
+/// against the budget meant for cached pages.
+impl Weigh for Arc<CatalogIndex> {
+    fn weigh(&self) -> usize {
+        0
+    }
 }
 
 /// What a product page shows of a published listing, with its Markdown rendered.
@@ -106,11 +121,10 @@ impl Catalog {
             db,
             store,
             auth,
-            vocabulary: Vocabulary::default(),
             summaries: SummaryCache::default(),
             results: ResultCache::default(),
             products: ResultCache::default(),
-            typeahead: ResultCache::default(),
+            index: ResultCache::default(),
         }
     }
 
@@ -183,7 +197,7 @@ impl Catalog {
         let email_changed = existing.as_ref().is_none_or(|p| p.email != profile.email || p.email_verified_at.is_none());
         self.db.put_publisher(&profile).await?;
         // Its listings are found by the publisher's display name too.
-        self.reindex_publisher(org).await?;
+        self.changed();
         if email_changed {
             self.send_publisher_verification(org, &profile.email, base_url).await?;
         }
@@ -242,7 +256,8 @@ impl Catalog {
         }
         let level = if verified { TrustLevel::Verified } else { TrustLevel::Community };
         self.db.set_publisher_trust_level(org, level.as_str()).await?;
-        self.reindex_publisher(org).await
+        self.changed();
+        Ok(())
     }
 
     // ---- listings ----------------------------------------------------------------------------
@@ -303,7 +318,7 @@ impl Catalog {
             None => None,
         };
         let (record, tiers) = self.validate_listing(publisher, &profile, existing, input).await?;
-        self.store_listing(&record, &tiers, &profile.display_name).await?;
+        self.store_listing(&record, &tiers).await?;
         self.listing(Some(viewer), publisher, &record.slug).await
     }
 
@@ -439,9 +454,8 @@ impl Catalog {
             .collect()
     }
 
-    async fn store_listing(&self, record: &ListingRecord, tiers: &[TierRecord], publisher_name: &str) -> Result<(), CatalogError> {
-        let (doc, terms) = search_document(record, publisher_name);
-        self.db.save_listing(record, tiers, &doc.borrowed(), &terms).await?;
+    async fn store_listing(&self, record: &ListingRecord, tiers: &[TierRecord]) -> Result<(), CatalogError> {
+        self.db.save_listing(record, tiers).await?;
         self.changed();
         self.refresh_platforms(&record.id).await?;
         Ok(())
@@ -454,9 +468,7 @@ impl Catalog {
             return Err(CatalogError::Forbidden("only moderators publish products".into()));
         }
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
-        let publisher_name = self.db.publisher(publisher).await?.map(|p| p.display_name).unwrap_or_default();
-        let (doc, terms) = search_document(&record, &publisher_name);
-        self.db.set_listing_published(&record.id, published, &doc.borrowed(), &terms).await?;
+        self.db.set_listing_published(&record.id, published).await?;
         self.changed();
         self.refresh_platforms(&record.id).await?;
         Ok(())
@@ -469,7 +481,8 @@ impl Catalog {
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         let badges: BTreeSet<&str> = badges.iter().map(|b| b.as_str()).collect();
         self.db.set_listing_badges(&record.id, &json(&badges), badges.contains(Badge::Certified.as_str())).await?;
-        self.reindex(&record.id).await
+        self.changed();
+        Ok(())
     }
 
     pub async fn set_featured(&self, actor: Actor<'_>, publisher: &str, slug: &str, featured: bool) -> Result<(), CatalogError> {
@@ -478,7 +491,8 @@ impl Catalog {
         }
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         self.db.set_listing_featured(&record.id, featured).await?;
-        self.reindex(&record.id).await
+        self.changed();
+        Ok(())
     }
 
     pub async fn set_official(&self, actor: Actor<'_>, publisher: &str, slug: &str) -> Result<(), CatalogError> {
@@ -487,7 +501,8 @@ impl Catalog {
         }
         let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         self.db.set_listing_trust_level(&record.id, TrustLevel::Official.as_str()).await?;
-        self.reindex(&record.id).await
+        self.changed();
+        Ok(())
     }
 
     // ---- licenses --------------------------------------------------------------------------
@@ -531,41 +546,50 @@ impl Catalog {
         if !params.has_words() {
             return Ok(Vec::new());
         }
-        let typed = params.typed_words(&self.db, &self.vocabulary, true).await?;
-        let index = self.typeahead_index().await?;
-        Ok(index.suggest(&typed, limit.clamp(1, 20)).into_iter().cloned().collect())
+        let index = self.index().await?;
+        let typed = params.typed_words(&index.search, true)?;
+        Ok(index.typeahead.suggest(&typed, limit.clamp(1, 20)).into_iter().cloned().collect())
     }
 
-    /// This replica's typeahead index, built from the database on first use, and again
-    /// after a change or once stale.
-    async fn typeahead_index(&self) -> Result<Arc<TypeaheadIndex>, CatalogError> {
+    /// Builds this replica's search index ahead of the first search; returns how many
+    /// listings it holds.
+    pub async fn prepare_search(&self) -> Result<usize, CatalogError> {
+        Ok(self.index().await?.search.len())
+    }
+
+    /// This replica's indexes of the published catalog, built from the database on first
+    /// use, and again after a change or once stale.
+    async fn index(&self) -> Result<Arc<CatalogIndex>, CatalogError> {
         let db = self.db.clone();
         let build = move || async move {
-            let records = db.typeahead_listings().await?;
-            // Some 100 ms of CPU over 100,000 listings: off the request threads.
+            let records = db.published_listings().await?;
+            // About a second of CPU over 100,000 listings: off the request threads.
             let build = move || {
-                Arc::new(TypeaheadIndex::build(records.into_iter().map(|r| IndexedListing {
+                let typeahead = TypeaheadIndex::build(records.iter().map(|r| IndexedListing {
                     tags: tag_text(&r.search_tags, &r.category),
                     suggestion: Suggestion {
                         path: product_path(&r.publisher, &r.slug),
                         logo_url: r.logo.as_deref().map(media_url),
-                        name: r.name,
-                        publisher: r.publisher_name,
-                        short_description: r.short_description,
+                        name: r.name.clone(),
+                        publisher: r.publisher_name.clone(),
+                        short_description: r.short_description.clone(),
                     },
-                })))
+                }));
+                let search = SearchIndex::build(records.into_iter().map(document).collect());
+                tracing::debug!(listings = search.len(), search_bytes = search.bytes(), "search index built");
+                Arc::new(CatalogIndex { search, typeahead })
             };
-            tokio::task::spawn_blocking(build).await.map_err(|e| CatalogError::Internal(format!("building the typeahead index: {e}")))
+            tokio::task::spawn_blocking(build).await.map_err(|e| CatalogError::Internal(format!("building the search index: {e}")))
         };
-        self.typeahead.get_or_compute("index".into(), build).await
+        self.index.get_or_compute("index".into(), build).await
     }
 
     /// Featured listings for the home page.
     pub async fn featured(&self, limit: i64) -> Result<Vec<Listing>, CatalogError> {
         let catalog = self.clone();
         let compute = move || async move {
-            let spec = slipway_db::SearchSpec { featured: true, limit, ..Default::default() };
-            catalog.run_search(&spec).await
+            let query = Query { filters: vec![Filter::Featured], ..Query::default() };
+            catalog.run_search(&query, 0, limit).await
         };
         Ok(self.results.get_or_compute(format!("featured {limit}"), compute).await?.0.clone())
     }
@@ -576,66 +600,28 @@ impl Catalog {
         let key = format!("{} {offset} {limit}", params.cache_key());
         let (catalog, params) = (self.clone(), params.clone());
         let compute = move || async move {
-            let mut spec = params.spec(&catalog.db, &catalog.vocabulary).await?;
-            spec.offset = offset;
-            spec.limit = limit;
-            catalog.run_search(&spec).await
+            let query = params.query(&catalog.index().await?.search)?;
+            catalog.run_search(&query, offset, limit).await
         };
         self.results.get_or_compute(key, compute).await
     }
 
-    async fn run_search(&self, spec: &slipway_db::SearchSpec) -> Result<crate::cache::Page, CatalogError> {
-        let (rows, total) = self.db.search(spec).await?;
-        Ok(Arc::new((self.assemble_all(rows).await?, total)))
+    /// Ranks in memory, then reads the page's listings by id.
+    async fn run_search(&self, query: &Query, offset: i64, limit: i64) -> Result<crate::cache::Page, CatalogError> {
+        let index = self.index().await?;
+        let hits = index.search.search(query, offset.max(0) as usize, limit.clamp(0, 100) as usize);
+        let ids: Vec<String> = hits.ids.iter().map(|id| (*id).to_owned()).collect();
+        let mut rows: HashMap<String, ListingRecord> = self.db.listings_by_ids(&ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        // A listing another replica withdrew since the index was built is left out.
+        let page = ids.iter().filter_map(|id| rows.remove(id)).filter(|r| r.status == "published").collect();
+        Ok(Arc::new((self.assemble_all(page).await?, hits.total as i64)))
     }
 
     /// After any change that search results show.
     fn changed(&self) {
-        self.vocabulary.invalidate();
         self.results.clear();
         self.products.clear();
-        self.typeahead.clear();
-    }
-
-    /// Brings a listing's search index entry up to date with its record.
-    async fn reindex(&self, listing_id: &str) -> Result<(), CatalogError> {
-        if let Some(record) = self.db.listing_by_id(listing_id).await? {
-            self.index_record(&record).await?;
-        }
-        self.changed();
-        Ok(())
-    }
-
-    async fn reindex_publisher(&self, org: &str) -> Result<(), CatalogError> {
-        for record in self.db.listings_of(org).await? {
-            self.index_record(&record).await?;
-        }
-        self.changed();
-        Ok(())
-    }
-
-    /// Writes a listing's index entry (the database keeps drafts out).
-    async fn index_record(&self, record: &ListingRecord) -> Result<(), CatalogError> {
-        let (doc, terms) = search_document(record, &record.publisher_name);
-        Ok(self.db.reindex_listing(&record.id, &doc.borrowed(), &terms).await?)
-    }
-
-    /// Indexes the published listings the search index lacks (a migration that changes
-    /// the index's shape empties it; the server calls this at start). Returns how many.
-    pub async fn repair_search_index(&self) -> Result<usize, CatalogError> {
-        let missing = self.db.unindexed_listings().await?;
-        for (done, id) in missing.iter().enumerate() {
-            if let Some(record) = self.db.listing_by_id(id).await? {
-                self.index_record(&record).await?;
-            }
-            if (done + 1) % 1_000 == 0 {
-                tracing::info!(indexed = done + 1, of = missing.len(), "rebuilding the search index");
-            }
-        }
-        if !missing.is_empty() {
-            self.changed();
-        }
-        Ok(missing.len())
+        self.index.clear();
     }
 
     /// Every category with how many published products it has.
@@ -695,7 +681,7 @@ impl Catalog {
         let platforms = json(&platforms);
         if platforms != json(&listing.platforms) {
             self.db.set_listing_platforms(listing_id, &platforms).await?;
-            self.reindex(listing_id).await?;
+            self.changed();
         }
         Ok(())
     }
@@ -841,58 +827,34 @@ fn listing_from(r: ListingRecord, tiers: Vec<Tier>) -> Listing {
     }
 }
 
-/// The search index's text for a listing, and its words worth correcting towards.
-struct OwnedDocument {
-    name: String,
-    tags: String,
-    publisher: String,
-    short_description: String,
-    long_description: String,
-    facets: String,
-}
-
-impl OwnedDocument {
-    fn borrowed(&self) -> SearchDocument<'_> {
-        SearchDocument {
-            name: &self.name,
-            tags: &self.tags,
-            publisher: &self.publisher,
-            short_description: &self.short_description,
-            long_description: &self.long_description,
-            facets: &self.facets,
-        }
-    }
-}
-
-/// The listing's filterable properties, as the search index holds them.
-fn facets(r: &ListingRecord) -> Vec<String> {
-    let mut facets = vec![
-        Facet::Category.word(&r.category),
-        Facet::ProductType.word(&r.product_type),
-        Facet::TrustLevel.word(&r.trust_level),
-        Facet::Publisher.word(&r.publisher),
+/// What search knows of a listing: its text and the filters it passes.
+fn document(r: ListingRecord) -> Document {
+    let mut filters = vec![
+        Filter::Category(r.category.clone()),
+        Filter::ProductType(r.product_type.clone()),
+        Filter::TrustLevel(r.trust_level.clone()),
+        Filter::Publisher(r.publisher.clone()),
     ];
-    facets.extend(list(&r.platforms).iter().map(|p| Facet::Platform.word(p)));
-    let flags = [(r.certified, Facet::Certified), (r.featured, Facet::Featured), (r.free, Facet::Free), (r.paid, Facet::Paid)];
-    facets.extend(flags.into_iter().filter(|(on, _)| *on == 1).map(|(_, facet)| facet.flag()));
-    facets
+    filters.extend(list(&r.platforms).into_iter().map(Filter::Platform));
+    let flags = [(r.certified, Filter::Certified), (r.featured, Filter::Featured), (r.free, Filter::Free), (r.paid, Filter::Paid)];
+    filters.extend(flags.into_iter().filter(|(on, _)| *on == 1).map(|(_, filter)| filter));
+    Document {
+        fields: [
+            r.name,
+            tag_text(&r.search_tags, &r.category),
+            format!("{} {}", r.publisher_name, r.publisher),
+            r.short_description,
+            r.long_description,
+        ],
+        filters: filters.iter().map(Filter::key).collect(),
+        pulls: r.pulls,
+        updated_at: r.updated_at,
+        id: r.id,
+    }
 }
 
 /// What search and typeahead index as a listing's tags: its search tags and its
 /// category's title.
 fn tag_text(search_tags: &str, category: &str) -> String {
     format!("{} {}", list(search_tags).join(" "), category_title(category).unwrap_or_default())
-}
-
-fn search_document(r: &ListingRecord, publisher_name: &str) -> (OwnedDocument, Vec<String>) {
-    let doc = OwnedDocument {
-        name: tokenised(&r.name),
-        tags: tokenised(&tag_text(&r.search_tags, &r.category)),
-        publisher: tokenised(&format!("{publisher_name} {}", r.publisher)),
-        short_description: tokenised(&r.short_description),
-        long_description: tokenised(&r.long_description),
-        facets: facets(r).join(" "),
-    };
-    let terms = text::vocabulary([doc.name.as_str(), doc.tags.as_str(), doc.publisher.as_str(), doc.short_description.as_str()]);
-    (doc, terms)
 }

@@ -1,12 +1,13 @@
-//! Queries behind the store: publishers, media, listings and tiers, license agreements,
-//! subscriptions, and search. Search is the one seam where the dialects differ: FTS5 on
-//! SQLite, a tsvector on PostgreSQL, fed the same pre-tokenised text.
+//! Queries behind the store: publishers, media, listings and tiers, license agreements
+//! and subscriptions, one SQL text for both dialects. Search is not here: the catalog
+//! crate answers it from an in-memory index built from [`Db::published_listings`], and
+//! reads the listings a page shows with [`Db::listings_by_ids`].
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row, Transaction};
 
 use crate::identity::unique_violation;
-use crate::{now_ms, Backend, Db, DbError};
+use crate::{now_ms, Db, DbError};
 
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct PublisherRecord {
@@ -54,7 +55,7 @@ pub struct ListingRecord {
     pub product_type: String,
     pub trust_level: String,
     pub badges: String,
-    /// 1 when `badges` holds "certified": a column of its own for the browse index.
+    /// 1 when `badges` holds "certified" (the "certified only" filter reads it as is).
     pub certified: i64,
     pub platforms: String,
     pub license_version: i64,
@@ -77,19 +78,6 @@ const LISTING_COLUMNS: &str = "l.id, l.publisher, l.name, l.slug, l.logo, l.shor
 
 /// Listings with their publisher's display name.
 const LISTINGS: &str = "listings l LEFT JOIN publishers p ON p.org = l.publisher";
-
-/// What typeahead indexes and shows of a listing.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct TypeaheadRecord {
-    pub publisher: String,
-    pub slug: String,
-    pub name: String,
-    pub logo: Option<String>,
-    pub short_description: String,
-    pub publisher_name: String,
-    pub search_tags: String,
-    pub category: String,
-}
 
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct TierRecord {
@@ -194,89 +182,6 @@ pub struct SubscriptionRecord {
     pub created_at: i64,
 }
 
-/// What the search index holds for one listing, already tokenised (lower-case words
-/// separated by spaces).
-pub struct SearchDocument<'a> {
-    pub name: &'a str,
-    pub tags: &'a str,
-    pub publisher: &'a str,
-    pub short_description: &'a str,
-    pub long_description: &'a str,
-    /// The listing's facet words (see [`Facet`]), space-separated.
-    pub facets: &'a str,
-}
-
-/// A filterable property of a listing. The search index holds each as a word of its own
-/// (`key` + `0` + the value in hex: a token both engines keep whole, which no value can
-/// forge), so searches with filters are answered by the index alone.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Facet {
-    Category,
-    ProductType,
-    TrustLevel,
-    Publisher,
-    Platform,
-    Certified,
-    Featured,
-    Free,
-    Paid,
-}
-
-impl Facet {
-    /// The index word for this facet with `value` (flags take any fixed value).
-    pub fn word(self, value: &str) -> String {
-        let key = match self {
-            Facet::Category => "category",
-            Facet::ProductType => "type",
-            Facet::TrustLevel => "trust",
-            Facet::Publisher => "publisher",
-            Facet::Platform => "platform",
-            Facet::Certified => "certified",
-            Facet::Featured => "featured",
-            Facet::Free => "free",
-            Facet::Paid => "paid",
-        };
-        format!("{key}0{}", hex::encode(value))
-    }
-
-    pub fn flag(self) -> String {
-        self.word("1")
-    }
-}
-
-/// One word of a query: any of `alternatives` (a word and its spelling corrections)
-/// must match.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct QueryWord {
-    pub alternatives: Vec<String>,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SearchOrder {
-    #[default]
-    Relevance,
-    Popularity,
-    Updated,
-}
-
-/// Which published listings a search returns. Words must all match; the rest filter.
-/// Values are validated by the catalog crate; all reach SQL as bound parameters.
-#[derive(Clone, Debug, Default)]
-pub struct SearchSpec {
-    pub words: Vec<QueryWord>,
-    pub category: Option<String>,
-    pub certified: bool,
-    pub product_type: Option<String>,
-    pub trust_level: Option<String>,
-    pub free: Option<bool>,
-    pub platform: Option<String>,
-    pub publisher: Option<String>,
-    pub featured: bool,
-    pub order: SearchOrder,
-    pub offset: i64,
-    pub limit: i64,
-}
-
 impl Db {
     // ---- publishers and media ----------------------------------------------------------
 
@@ -365,10 +270,10 @@ impl Db {
 
     // ---- listings and tiers -------------------------------------------------------------
 
-    /// Creates or replaces a listing and its tiers in one transaction, and re-indexes it
-    /// for search when it is published. Fails with `Conflict` when the slug or a tier's
-    /// repository is taken.
-    pub async fn save_listing(&self, l: &ListingRecord, tiers: &[TierRecord], doc: &SearchDocument<'_>, terms: &[String]) -> Result<(), DbError> {
+    /// Creates or replaces a listing and its tiers in one transaction, and when it is
+    /// published makes its tiers' repositories pullable as the tiers now say. Fails with
+    /// `Conflict` when the slug or a tier's repository is taken.
+    pub async fn save_listing(&self, l: &ListingRecord, tiers: &[TierRecord]) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO listings (id, publisher, name, slug, logo, short_description, category, search_tags, long_description,
@@ -444,88 +349,10 @@ impl Db {
         }
         let status: String = sqlx::query_scalar("SELECT status FROM listings WHERE id = $1").bind(&l.id).fetch_one(&mut *tx).await?;
         if status == "published" {
-            self.index_listing(&mut tx, &l.id, doc, terms).await?;
             self.apply_tier_policies(&mut tx, &l.id).await?;
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    /// Removes a listing from the search index.
-    async fn unindex_listing(&self, tx: &mut Transaction<'static, Any>, id: &str) -> Result<(), DbError> {
-        match self.backend {
-            Backend::Sqlite => {
-                sqlx::query("DELETE FROM listing_search WHERE rowid = (SELECT row_id FROM listing_search_rows WHERE listing_id = $1)")
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await?;
-                sqlx::query("DELETE FROM listing_search_rows WHERE listing_id = $1").bind(id).execute(&mut **tx).await?;
-            }
-            Backend::Postgres => {
-                sqlx::query("DELETE FROM listing_search WHERE listing_id = $1").bind(id).execute(&mut **tx).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn index_listing(&self, tx: &mut Transaction<'static, Any>, id: &str, doc: &SearchDocument<'_>, terms: &[String]) -> Result<(), DbError> {
-        self.unindex_listing(tx, id).await?;
-        let insert = match self.backend {
-            Backend::Sqlite => {
-                "INSERT INTO listing_search (name, tags, publisher, short_description, long_description, facets)
-                 VALUES ($1, $2, $3, $4, $5, $6)"
-            }
-            Backend::Postgres => {
-                "INSERT INTO listing_search (listing_id, document, facets) VALUES ($7,
-                     setweight(to_tsvector('simple', $1), 'A') || setweight(to_tsvector('simple', $2), 'B') ||
-                     setweight(to_tsvector('simple', $3), 'C') || setweight(to_tsvector('simple', $4), 'C') ||
-                     setweight(to_tsvector('simple', $5), 'D'), string_to_array($6, ' '))"
-            }
-        };
-        let insert = sqlx::query(insert)
-            .bind(doc.name)
-            .bind(doc.tags)
-            .bind(doc.publisher)
-            .bind(doc.short_description)
-            .bind(doc.long_description)
-            .bind(doc.facets);
-        // SQLite keys the entry by its rowid (see listing_search_rows).
-        let insert = if self.backend == Backend::Postgres { insert.bind(id) } else { insert };
-        insert.execute(&mut **tx).await?;
-        if self.backend == Backend::Sqlite {
-            sqlx::query("INSERT INTO listing_search_rows (listing_id, row_id) VALUES ($1, last_insert_rowid())")
-                .bind(id)
-                .execute(&mut **tx)
-                .await?;
-        }
-        for term in terms {
-            sqlx::query("INSERT INTO search_terms (term) VALUES ($1) ON CONFLICT (term) DO NOTHING")
-                .bind(term)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Indexes a listing again after a change to what the index holds of it (badges,
-    /// platforms, its publisher's name...); drafts stay out of the index.
-    pub async fn reindex_listing(&self, id: &str, doc: &SearchDocument<'_>, terms: &[String]) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM listings WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
-        if status.as_deref() == Some("published") {
-            self.index_listing(&mut tx, id, doc, terms).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Published listings missing from the search index (after a migration rebuilt it).
-    pub async fn unindexed_listings(&self) -> Result<Vec<String>, DbError> {
-        let sql = match self.backend {
-            Backend::Sqlite => "SELECT id FROM listings WHERE status = 'published' AND id NOT IN (SELECT listing_id FROM listing_search_rows)",
-            Backend::Postgres => "SELECT id FROM listings WHERE status = 'published' AND id NOT IN (SELECT listing_id FROM listing_search)",
-        };
-        Ok(sqlx::query_scalar::<Any, String>(sql).fetch_all(&self.read).await?)
     }
 
     /// Makes each tier's repository pullable as the tier says (a licensed tier needs an
@@ -545,11 +372,10 @@ impl Db {
         Ok(())
     }
 
-    /// Publishes a draft (indexing it and opening its tiers' repositories as each tier
-    /// says) or withdraws a published listing (back to draft: out of search, repositories
-    /// private again). One transaction, so a listing is never visible with closed
-    /// repositories or the reverse.
-    pub async fn set_listing_published(&self, id: &str, published: bool, doc: &SearchDocument<'_>, terms: &[String]) -> Result<bool, DbError> {
+    /// Publishes a draft (opening its tiers' repositories as each tier says) or withdraws
+    /// a published listing (back to draft, repositories private again). One transaction,
+    /// so a listing is never published with closed repositories or the reverse.
+    pub async fn set_listing_published(&self, id: &str, published: bool) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
         let now = now_ms();
         let status = if published { "published" } else { "draft" };
@@ -566,10 +392,8 @@ impl Db {
             return Ok(false);
         }
         if published {
-            self.index_listing(&mut tx, id, doc, terms).await?;
             self.apply_tier_policies(&mut tx, id).await?;
         } else {
-            self.unindex_listing(&mut tx, id).await?;
             sqlx::query("DELETE FROM repository_policies WHERE repository IN (SELECT repository FROM tiers WHERE listing_id = $1)")
                 .bind(id)
                 .execute(&mut *tx)
@@ -675,6 +499,34 @@ impl Db {
         .bind(publisher)
         .fetch_all(&self.read)
         .await?)
+    }
+
+    /// Every published listing, most popular first (the browse order: featured, then
+    /// pulls): what the catalog's in-memory search index is built from.
+    pub async fn published_listings(&self) -> Result<Vec<ListingRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE l.status = 'published' ORDER BY l.featured DESC, l.pulls DESC, l.id"
+        )))
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// The listings with these ids, whatever their status, in no particular order; ids of
+    /// no listing are left out.
+    pub async fn listings_by_ids(&self, ids: &[String]) -> Result<Vec<ListingRecord>, DbError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        // The ids and nothing else: SQLite keeps no statistics, and given a status condition
+        // too it walked the status index instead of the primary key (milliseconds instead of
+        // microseconds). Callers check the status themselves.
+        let sql = format!("SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE l.id IN ({})", placeholders.join(", "));
+        let mut query = sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(sql));
+        for id in ids {
+            query = query.bind(id);
+        }
+        Ok(query.fetch_all(&self.read).await?)
     }
 
     /// The tiers of several listings at once, in each listing's order.
@@ -812,336 +664,122 @@ impl Db {
         .fetch_all(&self.read)
         .await?)
     }
-
-    // ---- search ------------------------------------------------------------------------
-
-    /// What typeahead indexes and shows of every published listing, most popular first
-    /// (the browse order: featured, then pulls).
-    pub async fn typeahead_listings(&self) -> Result<Vec<TypeaheadRecord>, DbError> {
-        Ok(sqlx::query_as::<Any, TypeaheadRecord>(sqlx::AssertSqlSafe(format!(
-            "SELECT l.publisher, l.slug, l.name, l.logo, l.short_description, COALESCE(p.display_name, l.publisher) AS publisher_name,
-                 l.search_tags, l.category
-             FROM {LISTINGS} WHERE l.status = 'published' ORDER BY l.featured DESC, l.pulls DESC, l.id"
-        )))
-        .fetch_all(&self.read)
-        .await?)
-    }
-
-    pub async fn search_terms(&self) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar::<Any, String>("SELECT term FROM search_terms").fetch_all(&self.read).await?)
-    }
-
-    /// One page of published listings matching `spec`, and how many match in all.
-    pub async fn search(&self, spec: &SearchSpec) -> Result<(Vec<ListingRecord>, i64), DbError> {
-        if spec.words.is_empty() { self.browse(spec).await } else { self.find(spec).await }
-    }
-
-    /// Published listings by filters alone, in an order the browse indexes hold.
-    async fn browse(&self, spec: &SearchSpec) -> Result<(Vec<ListingRecord>, i64), DbError> {
-        let mut filters = vec!["l.status = 'published'".to_owned()];
-        let mut params: Vec<String> = Vec::new();
-        let mut equal = |column: &str, value: Option<&str>| {
-            if let Some(v) = value {
-                params.push(v.to_owned());
-                filters.push(format!("{column} = ${}", params.len()));
-            }
-        };
-        equal("l.category", spec.category.as_deref());
-        equal("l.product_type", spec.product_type.as_deref());
-        equal("l.trust_level", spec.trust_level.as_deref());
-        equal("l.publisher", spec.publisher.as_deref());
-        if let Some(platform) = &spec.platform {
-            params.push(format!("%\"{platform}\"%"));
-            filters.push(format!("l.platforms LIKE ${}", params.len()));
-        }
-        let flags = [
-            (spec.certified, "l.certified = 1"),
-            (spec.featured, "l.featured = 1"),
-            (spec.free == Some(true), "l.free = 1"),
-            (spec.free == Some(false), "l.paid = 1"),
-        ];
-        filters.extend(flags.iter().filter(|(on, _)| *on).map(|(_, f)| (*f).to_owned()));
-        let order = match spec.order {
-            SearchOrder::Relevance => "l.featured DESC, l.pulls DESC, l.id",
-            SearchOrder::Popularity => "l.pulls DESC, l.id",
-            SearchOrder::Updated => "l.updated_at DESC, l.id",
-        };
-        let filters = filters.join(" AND ");
-        let page = format!(
-            "SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE {filters} ORDER BY {order} LIMIT {} OFFSET {}",
-            page_size(spec),
-            spec.offset.max(0)
-        );
-        let count = format!("SELECT COUNT(*) FROM listings l WHERE {filters}");
-        self.page_and_count(page, count, &params).await
-    }
-
-    /// Published listings matching words, with the filters as facet words: ranked inside
-    /// the index, so only the listings shown are read.
-    async fn find(&self, spec: &SearchSpec) -> Result<(Vec<ListingRecord>, i64), DbError> {
-        let mut facets: Vec<String> = [
-            (Facet::Category, &spec.category),
-            (Facet::ProductType, &spec.product_type),
-            (Facet::TrustLevel, &spec.trust_level),
-            (Facet::Publisher, &spec.publisher),
-            (Facet::Platform, &spec.platform),
-        ]
-        .into_iter()
-        .filter_map(|(facet, value)| value.as_deref().map(|v| facet.word(v)))
-        .collect();
-        let flags = [(spec.certified, Facet::Certified), (spec.featured, Facet::Featured), (spec.free == Some(true), Facet::Free), (spec.free == Some(false), Facet::Paid)];
-        facets.extend(flags.into_iter().filter(|(on, _)| *on).map(|(_, facet)| facet.flag()));
-        let (limit, offset) = (page_size(spec), spec.offset.max(0));
-        let (matches, params) = match self.backend {
-            Backend::Sqlite => {
-                let mut expr = format!("{{name tags publisher short_description long_description}} : ({})", self.match_expression(spec));
-                if !facets.is_empty() {
-                    expr = format!("{expr} AND facets : ({})", facets.join(" AND "));
-                }
-                ("listing_search MATCH $1", vec![expr])
-            }
-            Backend::Postgres if facets.is_empty() => ("document @@ to_tsquery('simple', $1)", vec![self.match_expression(spec)]),
-            Backend::Postgres => (
-                "document @@ to_tsquery('simple', $1) AND facets @> string_to_array($2, ' ')",
-                vec![self.match_expression(spec), facets.join(" ")],
-            ),
-        };
-        // Which index entries make the page: for relevance, the best-ranked ones, cut to
-        // the page inside the index; otherwise every match, ordered by listing columns.
-        // (hits, order, cut): for relevance the page is cut inside `hits`, so the outer
-        // query only orders what is left; otherwise it orders every match and cuts.
-        let page_cut = format!("LIMIT {limit} OFFSET {offset}");
-        let (hits, order, cut) = match (self.backend, spec.order) {
-            (Backend::Sqlite, SearchOrder::Relevance) => (
-                format!(
-                    "SELECT r.listing_id, m.score, m.row_id AS tiebreak FROM (
-                         SELECT rowid AS row_id, bm25(listing_search, 10.0, 5.0, 3.0, 2.0, 1.0, 0.0) AS score
-                         FROM listing_search WHERE {matches} ORDER BY score, rowid {page_cut}) m
-                     JOIN listing_search_rows r ON r.row_id = m.row_id"
-                ),
-                "h.score, h.tiebreak",
-                "",
-            ),
-            (Backend::Postgres, SearchOrder::Relevance) => (
-                format!(
-                    "SELECT listing_id, -ts_rank(document, to_tsquery('simple', $1)) AS score, listing_id AS tiebreak
-                     FROM listing_search WHERE {matches} ORDER BY score, listing_id {page_cut}"
-                ),
-                "h.score, h.tiebreak",
-                "",
-            ),
-            (backend, order) => {
-                let hits = match backend {
-                    Backend::Sqlite => format!(
-                        "SELECT r.listing_id FROM listing_search JOIN listing_search_rows r ON r.row_id = listing_search.rowid WHERE {matches}"
-                    ),
-                    Backend::Postgres => format!("SELECT listing_id FROM listing_search WHERE {matches}"),
-                };
-                let columns = if order == SearchOrder::Popularity { "l.pulls DESC, l.id" } else { "l.updated_at DESC, l.id" };
-                (hits, columns, page_cut.as_str())
-            }
-        };
-        // MATERIALIZED: both engines then run the index part first, on its own, instead of
-        // walking listings in page order and probing the index for each.
-        let page = format!(
-            "WITH h AS MATERIALIZED ({hits})
-             SELECT {LISTING_COLUMNS} FROM h JOIN listings l ON l.id = h.listing_id LEFT JOIN publishers p ON p.org = l.publisher
-             ORDER BY {order} {cut}"
-        );
-        let count = format!("SELECT COUNT(*) FROM listing_search WHERE {matches}");
-        self.page_and_count(page, count, &params).await
-    }
-
-    /// The page and the total, read concurrently.
-    async fn page_and_count(&self, page: String, count: String, params: &[String]) -> Result<(Vec<ListingRecord>, i64), DbError> {
-        let mut page = sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(page));
-        for p in params {
-            page = page.bind(p);
-        }
-        let mut count = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(count));
-        for p in params {
-            count = count.bind(p);
-        }
-        let (rows, total) = futures::try_join!(page.fetch_all(&self.read), count.fetch_one(&self.read))?;
-        Ok((rows, total))
-    }
-
-    /// The query in the engine's syntax. Words are alphanumeric only (the catalog crate
-    /// tokenises them), so they need no quoting beyond what is added here.
-    fn match_expression(&self, spec: &SearchSpec) -> String {
-        let groups = spec.words.iter().map(|w| {
-            let alternatives: Vec<String> = w
-                .alternatives
-                .iter()
-                .map(|a| match self.backend {
-                    Backend::Sqlite => format!("\"{a}\""),
-                    Backend::Postgres => a.clone(),
-                })
-                .collect();
-            let or = if self.backend == Backend::Sqlite { " OR " } else { " | " };
-            format!("({})", alternatives.join(or))
-        });
-        let and = if self.backend == Backend::Sqlite { " AND " } else { " & " };
-        groups.collect::<Vec<_>>().join(and)
-    }
-}
-
-fn page_size(spec: &SearchSpec) -> i64 {
-    spec.limit.clamp(0, 100)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn document<'a>(name: &'a str, facets: &'a str) -> SearchDocument<'a> {
-        SearchDocument { name, tags: "", publisher: "acme", short_description: "", long_description: "", facets }
-    }
-
-    /// SQLite in a temporary directory, or a new database on the PostgreSQL server that
-    /// SLIPWAY_TEST_POSTGRES_URL names (as tests/e2e/cargo-postgres-s3.sh sets it).
-    async fn test_db() -> (Db, tempfile::TempDir) {
-        use sqlx::{Connection, Executor};
-        let dir = tempfile::tempdir().unwrap();
-        let url = match std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
-            Ok(admin_url) => {
-                let name = format!("db{}_{}", std::process::id(), rand_suffix(&dir));
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("connect to test PostgreSQL");
-                admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
-                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
-                format!("{base}/{name}")
-            }
-            Err(_) => format!("sqlite://{}", dir.path().join("t.db").display()),
-        };
-        (Db::connect(&url).await.unwrap(), dir)
-    }
-
-    /// A name part unique to this test run: the temporary directory's own random name.
-    fn rand_suffix(dir: &tempfile::TempDir) -> String {
-        dir.path().file_name().unwrap().to_string_lossy().chars().filter(char::is_ascii_alphanumeric).collect::<String>().to_lowercase()
-    }
+    use crate::test_databases;
 
     /// A product page's one statement brings the tiers in their order, the publisher's
     /// name and verification (unverified while it has no profile) and the agreement of the
     /// listing's current version, not an older one.
     #[tokio::test]
     async fn a_product_is_read_with_its_tiers_publisher_and_current_license() {
-        let (db, _dir) = test_db().await;
-        let listing = ListingRecord { id: "l1".into(), publisher: "acme".into(), name: "Rocket".into(), slug: "rocket".into(), ..ListingRecord::default() };
-        db.save_listing(&listing, &[], &document("rocket", ""), &[]).await.unwrap();
-        assert!(db.product("acme", "missing").await.unwrap().is_none());
-        let bare = db.product("acme", "rocket").await.unwrap().unwrap();
-        assert_eq!((bare.listing.id.as_str(), bare.listing.license_version), ("l1", 0));
-        assert!(bare.tiers.is_empty() && !bare.publisher_verified && bare.license.is_none());
-        assert_eq!(bare.listing.publisher_name, "acme", "the organization's name until it has a profile");
+        for (db, _dir) in test_databases().await {
+            let listing = ListingRecord { id: "l1".into(), publisher: "acme".into(), name: "Rocket".into(), slug: "rocket".into(), ..ListingRecord::default() };
+            db.save_listing(&listing, &[]).await.unwrap();
+            assert!(db.product("acme", "missing").await.unwrap().is_none());
+            let bare = db.product("acme", "rocket").await.unwrap().unwrap();
+            assert_eq!((bare.listing.id.as_str(), bare.listing.license_version), ("l1", 0));
+            assert!(bare.tiers.is_empty() && !bare.publisher_verified && bare.license.is_none());
+            assert_eq!(bare.listing.publisher_name, "acme", "the organization's name until it has a profile");
 
-        let tier = |id: &str, slug: &str, position, price_cents| TierRecord {
-            id: id.into(),
-            listing_id: "l1".into(),
-            slug: slug.into(),
-            name: slug.to_uppercase(),
-            access: "licensed".into(),
-            repository: format!("acme/rocket-{slug}"),
-            tags: "1.0,latest".into(),
-            price_cents,
-            position,
-            ..TierRecord::default()
-        };
-        let tiers = [tier("t3", "pro", 1, 900), tier("t1", "free", 0, 0), tier("t2", "enterprise", 2, 9_900)];
-        db.save_listing(&listing, &tiers, &document("rocket", ""), &[]).await.unwrap();
-        let tiered = db.product("acme", "rocket").await.unwrap().unwrap();
-        let read: Vec<_> = tiered.tiers.iter().map(|t| (t.id.as_str(), t.slug.as_str(), t.name.as_str(), t.listing_id.as_str(), t.price_cents)).collect();
-        assert_eq!(read, [("t1", "free", "FREE", "l1", 0), ("t3", "pro", "PRO", "l1", 900), ("t2", "enterprise", "ENTERPRISE", "l1", 9_900)]);
-        assert_eq!((tiered.tiers[0].access.as_str(), tiered.tiers[0].repository.as_str(), tiered.tiers[0].tags.as_str()), ("licensed", "acme/rocket-free", "1.0,latest"));
-        assert_eq!(tiered.listing.name, "Rocket", "the tier's name does not shadow the listing's");
+            let tier = |id: &str, slug: &str, position, price_cents| TierRecord {
+                id: id.into(),
+                listing_id: "l1".into(),
+                slug: slug.into(),
+                name: slug.to_uppercase(),
+                access: "licensed".into(),
+                repository: format!("acme/rocket-{slug}"),
+                tags: "1.0,latest".into(),
+                price_cents,
+                position,
+                ..TierRecord::default()
+            };
+            let tiers = [tier("t3", "pro", 1, 900), tier("t1", "free", 0, 0), tier("t2", "enterprise", 2, 9_900)];
+            db.save_listing(&listing, &tiers).await.unwrap();
+            let tiered = db.product("acme", "rocket").await.unwrap().unwrap();
+            let read: Vec<_> = tiered.tiers.iter().map(|t| (t.id.as_str(), t.slug.as_str(), t.name.as_str(), t.listing_id.as_str(), t.price_cents)).collect();
+            assert_eq!(read, [("t1", "free", "FREE", "l1", 0), ("t3", "pro", "PRO", "l1", 900), ("t2", "enterprise", "ENTERPRISE", "l1", 9_900)]);
+            assert_eq!((tiered.tiers[0].access.as_str(), tiered.tiers[0].repository.as_str(), tiered.tiers[0].tags.as_str()), ("licensed", "acme/rocket-free", "1.0,latest"));
+            assert_eq!(tiered.listing.name, "Rocket", "the tier's name does not shadow the listing's");
 
-        db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() }).await.unwrap();
-        db.add_license("l1", "", "first terms").await.unwrap();
-        db.add_license("l1", "https://acme.example/eula", "second terms").await.unwrap();
-        let full = db.product("acme", "rocket").await.unwrap().unwrap();
-        assert_eq!(full.tiers.len(), 3, "one listing however many rows the tiers make");
-        assert_eq!(full.listing.license_version, 2);
-        assert_eq!(full.listing.publisher_name, "Acme Corp");
-        assert!(!full.publisher_verified);
-        let license = full.license.unwrap();
-        assert_eq!((license.version, license.url.as_str(), license.body.as_str()), (2, "https://acme.example/eula", "second terms"));
-        assert!(license.created_at > 0, "the agreement's time, not the listing's");
+            db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() }).await.unwrap();
+            db.add_license("l1", "", "first terms").await.unwrap();
+            db.add_license("l1", "https://acme.example/eula", "second terms").await.unwrap();
+            let full = db.product("acme", "rocket").await.unwrap().unwrap();
+            assert_eq!(full.tiers.len(), 3, "one listing however many rows the tiers make");
+            assert_eq!(full.listing.license_version, 2);
+            assert_eq!(full.listing.publisher_name, "Acme Corp");
+            assert!(!full.publisher_verified);
+            let license = full.license.unwrap();
+            assert_eq!((license.version, license.url.as_str(), license.body.as_str()), (2, "https://acme.example/eula", "second terms"));
+            assert!(license.created_at > 0, "the agreement's time, not the listing's");
 
-        db.set_publisher_verified("acme", true).await.unwrap();
-        let verified = db.product("acme", "rocket").await.unwrap().unwrap();
-        assert!(verified.publisher_verified);
-        assert_eq!(verified.tiers.len(), 3);
+            db.set_publisher_verified("acme", true).await.unwrap();
+            let verified = db.product("acme", "rocket").await.unwrap().unwrap();
+            assert!(verified.publisher_verified);
+            assert_eq!(verified.tiers.len(), 3);
+        }
     }
 
-    /// Typeahead reads published listings only, most popular first, with their
-    /// publisher's display name.
+    /// Publishing opens the tiers' repositories as each tier says, saving a published
+    /// listing applies its tiers' new access, and withdrawing makes them private again.
     #[tokio::test]
-    async fn typeahead_reads_published_listings_by_popularity() {
-        let (db, _dir) = test_db().await;
-        let listing = |id: &str, status: &str| ListingRecord {
-            id: id.into(),
-            publisher: "acme".into(),
-            name: format!("Rocket {id}"),
-            slug: format!("rocket-{id}"),
-            search_tags: r#"["launch"]"#.into(),
-            category: "databases".into(),
-            logo: (id == "l2").then(|| "m2".into()),
-            short_description: format!("About {id}"),
-            status: status.into(),
-            ..ListingRecord::default()
-        };
-        for (id, status, pulls) in [("l1", "published", 5), ("l2", "published", 50), ("l3", "draft", 500), ("l4", "published", 5)] {
-            db.save_listing(&listing(id, status), &[], &document("rocket", ""), &[]).await.unwrap();
-            sqlx::query("UPDATE listings SET pulls = $1 WHERE id = $2").bind(pulls).bind(id).execute(&db.write).await.unwrap();
+    async fn publishing_opens_tier_repositories_and_withdrawing_closes_them() {
+        for (db, _dir) in test_databases().await {
+            let listing = ListingRecord { id: "l1".into(), publisher: "acme".into(), slug: "rocket".into(), status: "draft".into(), ..ListingRecord::default() };
+            let tier = |access: &str| TierRecord { id: "t1".into(), slug: "pro".into(), access: access.into(), repository: "acme/rocket".into(), ..TierRecord::default() };
+            let policy = || async { db.repository_policy("acme/rocket").await.unwrap().map(|p| (p.access, p.tier)) };
+            db.save_listing(&listing, &[tier("licensed")]).await.unwrap();
+            assert_eq!(policy().await, None, "a draft's repositories stay private");
+            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert_eq!(policy().await, Some(("licensed".to_owned(), Some("acme/rocket/pro".to_owned()))));
+            db.save_listing(&listing, &[tier("public")]).await.unwrap();
+            assert_eq!(policy().await.unwrap().0, "public", "the stored status counts, not the record's");
+            assert!(db.set_listing_published("l1", false).await.unwrap());
+            assert_eq!(policy().await, None);
+            assert!(!db.set_listing_published("missing", true).await.unwrap());
         }
-        db.set_listing_featured("l4", true).await.unwrap();
-        let read = |r: TypeaheadRecord| (r.slug, r.name, r.logo, r.short_description, r.publisher, r.publisher_name, r.search_tags, r.category);
-        let expected = |id: &str, publisher_name: &str| {
-            let logo = (id == "l2").then(|| "m2".to_owned());
-            let tags = r#"["launch"]"#.to_owned();
-            (format!("rocket-{id}"), format!("Rocket {id}"), logo, format!("About {id}"), "acme".to_owned(), publisher_name.to_owned(), tags, "databases".to_owned())
-        };
-        let indexed: Vec<_> = db.typeahead_listings().await.unwrap().into_iter().map(read).collect();
-        assert_eq!(indexed, [expected("l4", "acme"), expected("l2", "acme"), expected("l1", "acme")], "featured, then by pulls; no draft");
-        db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() }).await.unwrap();
-        let indexed: Vec<_> = db.typeahead_listings().await.unwrap().into_iter().map(read).collect();
-        assert_eq!(indexed[0], expected("l4", "Acme Corp"), "the profile's name once there is one");
     }
 
-    /// A migration that reshapes the index empties it; the listings it lacks are found,
-    /// and indexing them again makes them searchable with their facets.
+    /// The search index's source: published listings only, featured first, then by pulls
+    /// (ties by id), with their publisher's display name.
     #[tokio::test]
-    async fn an_emptied_index_is_refilled() {
-        let (db, _dir) = test_db().await;
-        let listing = ListingRecord {
-            id: "l1".into(),
-            publisher: "acme".into(),
-            name: "Rocket".into(),
-            slug: "rocket".into(),
-            category: "databases".into(),
-            status: "published".into(),
-            ..ListingRecord::default()
-        };
-        let facets = Facet::Category.word("databases");
-        db.save_listing(&listing, &[], &document("rocket", &facets), &[]).await.unwrap();
-        let spec = |category: &str| SearchSpec {
-            words: vec![QueryWord { alternatives: vec!["rocket".into()] }],
-            category: Some(category.into()),
-            limit: 20,
-            ..SearchSpec::default()
-        };
-        assert_eq!(db.search(&spec("databases")).await.unwrap().1, 1);
-        assert_eq!(db.search(&spec("security")).await.unwrap().1, 0);
-        assert!(db.unindexed_listings().await.unwrap().is_empty());
-
-        sqlx::query("DELETE FROM listing_search").execute(&db.write).await.unwrap();
-        if db.backend == Backend::Sqlite {
-            sqlx::query("DELETE FROM listing_search_rows").execute(&db.write).await.unwrap();
+    async fn published_listings_are_read_by_popularity() {
+        for (db, _dir) in test_databases().await {
+            for (id, status, pulls) in [("l1", "published", 5), ("l2", "published", 50), ("l3", "draft", 500), ("l4", "published", 5), ("l5", "published", 50)] {
+                let listing = ListingRecord { id: id.into(), publisher: "acme".into(), slug: format!("rocket-{id}"), status: status.into(), ..ListingRecord::default() };
+                db.save_listing(&listing, &[]).await.unwrap();
+                sqlx::query("UPDATE listings SET pulls = $1 WHERE id = $2").bind(pulls).bind(id).execute(&db.write).await.unwrap();
+            }
+            db.set_listing_featured("l4", true).await.unwrap();
+            let read = |records: Vec<ListingRecord>| records.into_iter().map(|r| (r.id, r.pulls, r.publisher_name)).collect::<Vec<_>>();
+            let expected = |name: &str| {
+                [("l4", 5), ("l2", 50), ("l5", 50), ("l1", 5)].map(|(id, pulls)| (id.to_owned(), pulls, name.to_owned())).to_vec()
+            };
+            assert_eq!(read(db.published_listings().await.unwrap()), expected("acme"), "featured, then by pulls; no draft");
+            db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() }).await.unwrap();
+            assert_eq!(read(db.published_listings().await.unwrap()), expected("Acme Corp"), "the profile's name once there is one");
         }
-        assert_eq!(db.unindexed_listings().await.unwrap(), ["l1"]);
-        assert_eq!(db.search(&spec("databases")).await.unwrap().1, 0);
-        db.reindex_listing("l1", &document("rocket", &facets), &[]).await.unwrap();
-        assert!(db.unindexed_listings().await.unwrap().is_empty());
-        assert_eq!(db.search(&spec("databases")).await.unwrap().1, 1);
+    }
+
+    /// A page of search results is read by id: exactly the listings asked for, drafts
+    /// included (the caller filters), and nothing for ids of no listing.
+    #[tokio::test]
+    async fn listings_are_read_by_id() {
+        for (db, _dir) in test_databases().await {
+            for (id, status) in [("l1", "published"), ("l2", "draft"), ("l3", "published")] {
+                let listing = ListingRecord { id: id.into(), publisher: "acme".into(), slug: format!("rocket-{id}"), status: status.into(), ..ListingRecord::default() };
+                db.save_listing(&listing, &[]).await.unwrap();
+            }
+            let ids = |ids: &[&str]| ids.iter().map(|id| (*id).to_owned()).collect::<Vec<_>>();
+            let mut read: Vec<_> = db.listings_by_ids(&ids(&["l2", "missing", "l1"])).await.unwrap().into_iter().map(|r| (r.id, r.status, r.publisher_name)).collect();
+            read.sort();
+            let expected = [("l1", "published"), ("l2", "draft")].map(|(id, status)| (id.to_owned(), status.to_owned(), "acme".to_owned()));
+            assert_eq!(read, expected);
+            assert!(db.listings_by_ids(&[]).await.unwrap().is_empty());
+        }
     }
 }

@@ -109,16 +109,15 @@ impl App {
         });
     }
 
-    /// Indexes published listings the search index lacks (a migration that changes the
-    /// index's shape empties it), in the background: the store serves meanwhile, its
-    /// search results filling in as the index does.
-    pub fn spawn_search_repair(&self) {
+    /// Builds this replica's search index in the background, so the first search after a
+    /// start does not wait for it.
+    pub fn spawn_search_index(&self) {
         let catalog = self.catalog.clone();
         tokio::spawn(async move {
-            match catalog.repair_search_index().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(listings = n, "search index rebuilt"),
-                Err(e) => tracing::warn!(error = %e, "rebuilding the search index failed"),
+            let started = std::time::Instant::now();
+            match catalog.prepare_search().await {
+                Ok(listings) => tracing::info!(listings, elapsed_ms = started.elapsed().as_millis() as u64, "search index built"),
+                Err(e) => tracing::warn!(error = %e, "building the search index failed"),
             }
         });
     }

@@ -134,7 +134,7 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     app.spawn_gc();
     app.spawn_mailer();
     app.spawn_pull_counter();
-    app.spawn_search_repair();
+    app.spawn_search_index();
     app.spawn_feed_sync();
     let jobs = (app.config.jobs.workers > 0).then(|| app.job_runner().start());
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
