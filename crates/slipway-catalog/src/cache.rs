@@ -1,7 +1,7 @@
-//! Recent results: search pages and product pages. A store's traffic is read-heavy and
-//! repetitive (the same categories, popular words, typeahead prefixes, popular
-//! products), so each replica keeps what it served, keyed by what was asked (for
-//! searches, before spelling correction, which then costs nothing on a hit).
+//! Recent results: product pages, and the search index itself (one entry). A store's
+//! traffic is read-heavy and repetitive (popular products above all), so each replica
+//! keeps what it served, keyed by what was asked. (Search pages are not kept: they are
+//! worked out from the in-memory index in microseconds.)
 //!
 //! - Concurrent requests for a page not yet cached wait for one computation instead of
 //!   each running the query.
@@ -28,9 +28,6 @@ use crate::CatalogError;
 const FRESH: Duration = Duration::from_secs(60);
 const MAX_AGE: Duration = Duration::from_secs(600);
 const BUDGET_BYTES: usize = 32 << 20;
-
-/// One cached search page: the listings and the total that matched.
-pub type Page = Arc<(Vec<Listing>, i64)>;
 
 /// What a cached value costs to keep, roughly: the heap bytes it holds.
 pub trait Weigh {
@@ -185,22 +182,26 @@ impl Weigh for Listing {
     }
 }
 
-impl Weigh for Page {
-    fn weigh(&self) -> usize {
-        self.0.iter().map(Listing::weigh).sum::<usize>() + 128
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use super::*;
 
+    /// A cached value: a number standing for a page.
+    #[derive(Clone)]
+    struct Page(i64);
+
+    impl Weigh for Page {
+        fn weigh(&self) -> usize {
+            8
+        }
+    }
+
     type SearchCache = ResultCache<Page>;
 
-    fn page(total: i64) -> Page {
-        Arc::new((Vec::new(), total))
+    fn page(n: i64) -> Page {
+        Page(n)
     }
 
     #[tokio::test]
@@ -220,7 +221,7 @@ mod tests {
             }
         };
         let pages = futures::future::join_all((0..8).map(|_| tokio::spawn(ask()))).await;
-        assert!(pages.into_iter().all(|p| p.unwrap().unwrap().1 == 7));
+        assert!(pages.into_iter().all(|p| p.unwrap().unwrap().0 == 7));
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 
@@ -241,15 +242,15 @@ mod tests {
             Ok(page(2))
         };
         // Both are stale: both are served at once; only one refresh starts.
-        assert_eq!(cache.get_or_compute("a".into(), slow(runs.clone())).await.unwrap().1, 1);
-        assert_eq!(cache.get_or_compute("b".into(), slow(runs.clone())).await.unwrap().1, 1);
+        assert_eq!(cache.get_or_compute("a".into(), slow(runs.clone())).await.unwrap().0, 1);
+        assert_eq!(cache.get_or_compute("b".into(), slow(runs.clone())).await.unwrap().0, 1);
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(runs.load(Ordering::SeqCst), 1);
-        assert_eq!(cache.get_or_compute("a".into(), slow(runs.clone())).await.unwrap().1, 2, "refreshed");
+        assert_eq!(cache.get_or_compute("a".into(), slow(runs.clone())).await.unwrap().0, 2, "refreshed");
         // "b" was passed over, and is refreshed when next asked for.
-        assert_eq!(cache.get_or_compute("b".into(), slow(runs.clone())).await.unwrap().1, 1);
+        assert_eq!(cache.get_or_compute("b".into(), slow(runs.clone())).await.unwrap().0, 1);
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(cache.get_or_compute("b".into(), slow(runs.clone())).await.unwrap().1, 2);
+        assert_eq!(cache.get_or_compute("b".into(), slow(runs.clone())).await.unwrap().0, 2);
     }
 
     #[tokio::test]
@@ -257,10 +258,10 @@ mod tests {
         let cache = SearchCache::default();
         let failed = cache.get_or_compute("k".into(), || async { Err(CatalogError::Invalid("no".into())) }).await;
         assert!(failed.is_err());
-        assert_eq!(cache.get_or_compute("k".into(), || async { Ok(page(1)) }).await.unwrap().1, 1);
-        assert_eq!(cache.get_or_compute("k".into(), || async { Ok(page(2)) }).await.unwrap().1, 1, "cached");
+        assert_eq!(cache.get_or_compute("k".into(), || async { Ok(page(1)) }).await.unwrap().0, 1);
+        assert_eq!(cache.get_or_compute("k".into(), || async { Ok(page(2)) }).await.unwrap().0, 1, "cached");
         cache.clear();
-        assert_eq!(cache.get_or_compute("k".into(), || async { Ok(page(3)) }).await.unwrap().1, 3);
+        assert_eq!(cache.get_or_compute("k".into(), || async { Ok(page(3)) }).await.unwrap().0, 3);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Search from memory. Each replica holds an inverted index of every published listing
 //! (its words, with each word's BM25 weight in each listing worked out in advance), its
-//! filters as lists of listings, and its browse orders, so a search is a few list walks and
-//! a sum per match, then one read of the page's listings by id.
+//! filters, its browse orders, and what a result shows of it, so a search is a few list
+//! walks and a sum per match, and asks nothing of the database.
 //!
 //! Why not the databases' full-text search: FTS5 and PostgreSQL rank every listing a
 //! query matches, on every query. Over 100,000 listings that is 3 to 30 ms of CPU for one
@@ -28,8 +28,10 @@ const WEIGHTS: [f32; FIELDS] = [10.0, 5.0, 3.0, 2.0, 1.0];
 const K1: f32 = 1.2;
 const B: f32 = 0.75;
 
-/// What search knows of one listing.
-pub struct Document {
+/// What search knows of one listing, and `item`, what a search returns for it.
+pub struct Document<T> {
+    pub item: T,
+    /// Breaks ties in the browse orders.
     pub id: String,
     /// Name, tags, publisher, short description, long description: text as written.
     pub fields: [String; FIELDS],
@@ -89,15 +91,16 @@ pub struct Query {
     pub order: Order,
 }
 
-/// One page of a search: the listings' ids in order, and how many match in all.
+/// One page of a search: the listings' items in order, and how many match in all.
 #[derive(Debug, PartialEq)]
-pub struct Hits<'a> {
-    pub ids: Vec<&'a str>,
+pub struct Hits<'a, T> {
+    pub items: Vec<&'a T>,
     pub total: usize,
 }
 
-pub struct SearchIndex {
-    ids: Vec<Box<str>>,
+pub struct SearchIndex<T> {
+    /// What each listing's hits return, by rank.
+    items: Vec<T>,
     /// Every word of every field, sorted.
     words: Vec<Box<str>>,
     /// The listings holding word `w`, by rank, and the word's BM25 score in each:
@@ -105,8 +108,13 @@ pub struct SearchIndex {
     postings: Vec<Rank>,
     scores: Vec<f32>,
     posting_start: Vec<u32>,
-    /// The listings passing each filter, by rank.
-    filters: HashMap<String, Vec<Rank>>,
+    /// Each word's list again, best score first (ties: by rank), as places in its list:
+    /// a one-word search reads only as far as its page.
+    by_score: Vec<u32>,
+    /// The listings passing each filter.
+    filters: HashMap<String, Listings>,
+    /// The words that many listings hold, also as bits (see [`Listings`]).
+    word_bits: HashMap<WordId, Bits>,
     by_pulls: Ordering,
     by_update: Ordering,
     /// The words worth correcting a misspelling towards: those of names, tags, publishers
@@ -117,9 +125,9 @@ pub struct SearchIndex {
     correction_letters: Vec<u64>,
 }
 
-impl SearchIndex {
+impl<T> SearchIndex<T> {
     /// Indexes `documents`, given most popular first (featured, then pulls).
-    pub fn build(documents: Vec<Document>) -> SearchIndex {
+    pub fn build(documents: Vec<Document<T>>) -> SearchIndex<T> {
         let mut numbers: HashMap<String, WordId> = HashMap::new();
         // Each listing's distinct words with their weighted frequency (BM25's `tf`
         // summed over fields, each occurrence counting its field's weight), and its length.
@@ -127,7 +135,7 @@ impl SearchIndex {
         let mut listing_start = vec![0usize];
         let mut lengths = Vec::with_capacity(documents.len());
         let mut correctable: Vec<bool> = Vec::new();
-        let mut filters: HashMap<String, Vec<Rank>> = HashMap::new();
+        let mut filter_lists: HashMap<String, Vec<Rank>> = HashMap::new();
         let mut occurrences: Vec<(WordId, usize)> = Vec::new();
         for (rank, doc) in documents.iter().enumerate() {
             occurrences.clear();
@@ -156,7 +164,7 @@ impl SearchIndex {
             }
             listing_start.push(listing_words.len());
             for key in &doc.filters {
-                let list = filters.entry(key.clone()).or_default();
+                let list = filter_lists.entry(key.clone()).or_default();
                 // A filter given twice (two identical platforms) lists the listing once.
                 if list.last() != Some(&(rank as Rank)) {
                     list.push(rank as Rank);
@@ -200,15 +208,35 @@ impl SearchIndex {
                 fill[w] += 1;
             }
         }
+        let word_bits = (0..sorted.len())
+            .filter_map(|w| {
+                let list = &postings[posting_start[w] as usize..posting_start[w + 1] as usize];
+                Listings::many(listings, list).then(|| (w as WordId, Bits::of(listings, list)))
+            })
+            .collect();
+        let filters = filter_lists
+            .into_iter()
+            .map(|(key, list)| (key, if Listings::many(listings, &list) { Listings::Bits(Bits::of(listings, &list)) } else { Listings::List(list) }))
+            .collect();
+        let mut by_score: Vec<u32> = Vec::with_capacity(postings.len());
+        for w in 0..sorted.len() {
+            let range = posting_start[w] as usize..posting_start[w + 1] as usize;
+            let scores = &scores[range.clone()];
+            let mut places: Vec<u32> = (0..range.len() as u32).collect();
+            places.sort_by(|&a, &b| scores[b as usize].total_cmp(&scores[a as usize]).then(a.cmp(&b)));
+            by_score.extend(places);
+        }
         let by_pulls = Ordering::by(&documents, |d| d.pulls);
         let by_update = Ordering::by(&documents, |d| d.updated_at);
         SearchIndex {
-            ids: documents.into_iter().map(|d| d.id.into_boxed_str()).collect(),
+            items: documents.into_iter().map(|d| d.item).collect(),
             words: sorted.into_iter().map(|(w, _)| w.into_boxed_str()).collect(),
             postings,
             scores,
             posting_start,
+            by_score,
             filters,
+            word_bits,
             by_pulls,
             by_update,
             corrections,
@@ -217,7 +245,12 @@ impl SearchIndex {
     }
 
     pub fn len(&self) -> usize {
-        self.ids.len()
+        self.items.len()
+    }
+
+    /// The listing of rank `rank`'s item.
+    pub fn item(&self, rank: Rank) -> &T {
+        &self.items[rank as usize]
     }
 
     /// Whether any listing holds `word` (in any field).
@@ -243,9 +276,9 @@ impl SearchIndex {
     }
 
     /// Listings `offset..offset + limit` of those matching `query`, in its order.
-    pub fn search(&self, query: &Query, offset: usize, limit: usize) -> Hits<'_> {
+    pub fn search(&self, query: &Query, offset: usize, limit: usize) -> Hits<'_, T> {
         let Some(matching) = self.matching(query) else {
-            return Hits { ids: Vec::new(), total: 0 };
+            return Hits { items: Vec::new(), total: 0 };
         };
         let total = matching.count();
         let wanted = offset.saturating_add(limit).min(total);
@@ -255,7 +288,7 @@ impl SearchIndex {
             Order::Popularity => matching.first_in(&self.by_pulls, wanted, total),
             Order::Updated => matching.first_in(&self.by_update, wanted, total),
         };
-        Hits { ids: ranks.into_iter().skip(offset).map(|r| &*self.ids[r as usize]).collect(), total }
+        Hits { items: ranks.into_iter().skip(offset).map(|r| &self.items[r as usize]).collect(), total }
     }
 
     /// The listings passing every filter and holding every word, as bits; `None` when
@@ -263,12 +296,25 @@ impl SearchIndex {
     fn matching(&self, query: &Query) -> Option<Bits> {
         let mut matching = Bits::all(self.len());
         for filter in &query.filters {
-            matching.and(&Bits::of(self.len(), self.filters.get(&filter.key())?));
+            match self.filters.get(&filter.key())? {
+                Listings::Bits(bits) => matching.and(bits),
+                Listings::List(list) => matching.and(&Bits::of(self.len(), list)),
+            }
         }
         for alternatives in &query.words {
+            let known: Vec<WordId> = alternatives.iter().filter_map(|a| self.word_id(a)).collect();
+            if let [word] = known[..]
+                && let Some(bits) = self.word_bits.get(&word)
+            {
+                matching.and(bits);
+                continue;
+            }
             let mut any = Bits::none(self.len());
-            for w in alternatives.iter().filter_map(|a| self.word_id(a)) {
-                any.set_all(self.postings_of(w).0);
+            for w in known {
+                match self.word_bits.get(&w) {
+                    Some(bits) => any.or(bits),
+                    None => any.set_all(self.postings_of(w).0),
+                }
             }
             matching.and(&any);
         }
@@ -278,21 +324,46 @@ impl SearchIndex {
     /// The `wanted` best-scoring of the `matching` listings, best first: each listing's
     /// score is the sum of its scores for every alternative of every word.
     fn best(&self, query: &Query, matching: &Bits, wanted: usize) -> Vec<Rank> {
-        let mut totals = vec![0.0f32; self.len()];
-        for w in query.words.iter().flatten().filter_map(|a| self.word_id(a)) {
-            let (ranks, scores) = self.postings_of(w);
-            for (&rank, &score) in ranks.iter().zip(scores) {
-                totals[rank as usize] += score;
+        let known: Vec<WordId> = query.words.iter().flatten().filter_map(|a| self.word_id(a)).collect();
+        if let ([_], &[word]) = (&query.words[..], &known[..]) {
+            // One word: its listings best first, as kept, read only as far as the page.
+            let (ranks, _) = self.postings_of(word);
+            let by_score = &self.by_score[self.posting_start[word as usize] as usize..self.posting_start[word as usize + 1] as usize];
+            return by_score.iter().map(|&at| ranks[at as usize]).filter(|&r| matching.contains(r)).take(wanted).collect();
+        }
+        if wanted == 0 {
+            return Vec::new();
+        }
+        let better = |a: &(f32, Rank), b: &(f32, Rank)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        // Each match's score, its words' lists searched forwards as the matches come in
+        // rank order. Candidates are kept until there are twice as many as wanted, then cut
+        // to the best `wanted`; the worst of those is the bar the rest must beat (a later
+        // listing scoring only as well as the bar loses the tie).
+        let mut lists: Vec<(&[Rank], &[f32])> = known.iter().map(|&w| self.postings_of(w)).collect();
+        let mut kept: Vec<(f32, Rank)> = Vec::with_capacity(2 * wanted);
+        let mut bar = f32::NEG_INFINITY;
+        for rank in matching.ranks() {
+            let mut score = 0.0;
+            for (ranks, scores) in &mut lists {
+                let skip = gallop(ranks, rank);
+                (*ranks, *scores) = (&ranks[skip..], &scores[skip..]);
+                if ranks.first() == Some(&rank) {
+                    score += scores[0];
+                }
+            }
+            if score <= bar {
+                continue;
+            }
+            kept.push((score, rank));
+            if kept.len() == 2 * wanted {
+                kept.select_nth_unstable_by(wanted - 1, better);
+                kept.truncate(wanted);
+                bar = kept[wanted - 1].0;
             }
         }
-        let mut scored: Vec<(f32, Rank)> = matching.ranks().map(|r| (totals[r as usize], r)).collect();
-        let better = |a: &(f32, Rank), b: &(f32, Rank)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        if wanted < scored.len() && wanted > 0 {
-            scored.select_nth_unstable_by(wanted - 1, better);
-        }
-        scored.truncate(wanted);
-        scored.sort_unstable_by(better);
-        scored.into_iter().map(|(_, r)| r).collect()
+        kept.sort_unstable_by(better);
+        kept.truncate(wanted);
+        kept.into_iter().map(|(_, r)| r).collect()
     }
 
     fn word_id(&self, word: &str) -> Option<WordId> {
@@ -304,12 +375,25 @@ impl SearchIndex {
         (&self.postings[range.clone()], &self.scores[range])
     }
 
-    /// Bytes held, roughly, by its largest parts.
+    /// Bytes held, roughly, by its largest parts (its items aside).
     pub fn bytes(&self) -> usize {
         let words: usize = self.words.iter().map(|w| w.len() + 16).sum();
-        let filters: usize = self.filters.values().map(|l| l.len() * 4 + 48).sum();
-        words + self.postings.len() * 8 + filters + self.len() * 16 + self.ids.iter().map(|i| i.len() + 16).sum::<usize>()
+        let filters: usize = self.filters.values().map(Listings::bytes).sum();
+        let bits = self.word_bits.len() * self.len().div_ceil(64) * 8;
+        words + self.postings.len() * 12 + filters + bits + self.len() * 16
     }
+}
+
+/// Where in `list` (sorted) the first rank not below `rank` is: searched forwards in
+/// growing steps, so walking a list this way costs about one comparison per rank skipped
+/// when ranks come close together, and a few when they are far apart.
+pub(crate) fn gallop(list: &[Rank], rank: Rank) -> usize {
+    let mut step = 1;
+    while step < list.len() && list[step] < rank {
+        step *= 2;
+    }
+    let (low, high) = (step / 2, (step + 1).min(list.len()));
+    low + list[low..high].partition_point(|&r| r < rank)
 }
 
 /// BM25's inverse document frequency as FTS5 computes it, floored at a millionth so a word
@@ -324,6 +408,29 @@ fn idf(listings: f32, holding: f32) -> f32 {
 /// `2 * edits` bits are skipped without computing their distance.
 fn letter_set(word: &str) -> u64 {
     word.chars().fold(0, |set, c| set | 1 << (c as u32 % 64))
+}
+
+/// A filter's listings: a list, or bits when many listings pass it. Setting a bit per
+/// listing of a long list is a chain of dependent writes to the same few words (most of
+/// a search's time when it was done per query); bits kept ready are ANDed in a few
+/// thousand steps, and take at most 32 times less room than the list would.
+enum Listings {
+    List(Vec<Rank>),
+    Bits(Bits),
+}
+
+impl Listings {
+    /// Whether `list` is long enough to be kept as bits.
+    fn many(listings: usize, list: &[Rank]) -> bool {
+        list.len() >= 64 && list.len() * 32 >= listings
+    }
+
+    fn bytes(&self) -> usize {
+        match self {
+            Listings::List(list) => list.len() * 4 + 48,
+            Listings::Bits(bits) => bits.0.len() * 8 + 48,
+        }
+    }
 }
 
 /// A set of listings, one bit per rank.
@@ -352,6 +459,10 @@ impl Bits {
         for &r in ranks {
             self.0[r as usize / 64] |= 1 << (r % 64);
         }
+    }
+
+    fn or(&mut self, other: &Bits) {
+        self.0.iter_mut().zip(&other.0).for_each(|(a, b)| *a |= b);
     }
 
     fn and(&mut self, other: &Bits) {
@@ -399,7 +510,7 @@ struct Ordering {
 
 impl Ordering {
     /// Largest `key` first, then by id.
-    fn by(documents: &[Document], key: impl Fn(&Document) -> i64) -> Ordering {
+    fn by<T>(documents: &[Document<T>], key: impl Fn(&Document<T>) -> i64) -> Ordering {
         let mut ranks: Vec<Rank> = (0..documents.len() as Rank).collect();
         ranks.sort_by(|&a, &b| {
             let (a, b) = (&documents[a as usize], &documents[b as usize]);
@@ -417,8 +528,9 @@ impl Ordering {
 mod tests {
     use super::*;
 
-    fn doc(id: &str, name: &str, tags: &str, long: &str, filters: &[&str], pulls: i64, updated_at: i64) -> Document {
+    fn doc(id: &str, name: &str, tags: &str, long: &str, filters: &[&str], pulls: i64, updated_at: i64) -> Document<String> {
         Document {
+            item: id.into(),
             id: id.into(),
             fields: [name.into(), tags.into(), "acme".into(), String::new(), long.into()],
             filters: filters.iter().map(|f| (*f).to_owned()).collect(),
@@ -428,7 +540,7 @@ mod tests {
     }
 
     /// Most popular first, as the catalog gives them.
-    fn index() -> SearchIndex {
+    fn index() -> SearchIndex<String> {
         SearchIndex::build(vec![
             doc("gateway", "Acme API Gateway", "api proxy", "routes traffic to a redis cache", &["category:networking", "free"], 900, 3),
             doc("db", "Nimbus DB", "database sql", "a database database database", &["category:databases", "certified", "paid"], 800, 1),
@@ -437,10 +549,16 @@ mod tests {
         ])
     }
 
-    fn search<'a>(index: &'a SearchIndex, words: &[&[&str]], filters: Vec<Filter>, order: Order) -> (Vec<&'a str>, usize) {
+    fn search<'a>(index: &'a SearchIndex<String>, words: &[&[&str]], filters: Vec<Filter>, order: Order) -> (Vec<&'a str>, usize) {
         let words = words.iter().map(|w| w.iter().map(|a| (*a).to_owned()).collect()).collect();
         let hits = index.search(&Query { words, filters, order }, 0, 10);
-        (hits.ids, hits.total)
+        (hits.items.into_iter().map(String::as_str).collect(), hits.total)
+    }
+
+    /// A page of `query`'s ids, and the total.
+    fn page<'a>(index: &'a SearchIndex<String>, query: &Query, offset: usize, limit: usize) -> (Vec<&'a str>, usize) {
+        let hits = index.search(query, offset, limit);
+        (hits.items.into_iter().map(String::as_str).collect(), hits.total)
     }
 
     #[test]
@@ -481,9 +599,9 @@ mod tests {
         assert_eq!(search(&index, &[], vec![], Order::Updated).0, ["cache", "guard", "gateway", "db"]);
         assert_eq!(search(&index, &[&["redis"]], vec![], Order::Updated).0, ["cache", "guard", "gateway"]);
         let query = Query { words: vec![vec!["redis".into()]], ..Query::default() };
-        assert_eq!(index.search(&query, 1, 1), Hits { ids: vec!["guard"], total: 3 });
-        assert_eq!(index.search(&query, 3, 10), Hits { ids: vec![], total: 3 });
-        assert_eq!(index.search(&query, usize::MAX, 10), Hits { ids: vec![], total: 3 });
+        assert_eq!(page(&index, &query, 1, 1), (vec!["guard"], 3));
+        assert_eq!(page(&index, &query, 3, 10), (vec![], 3));
+        assert_eq!(page(&index, &query, usize::MAX, 10), (vec![], 3));
     }
 
     #[test]
@@ -508,20 +626,24 @@ mod tests {
 
     #[test]
     fn a_large_catalogue_gives_the_same_answers_as_a_scan() {
-        let vocabulary = ["data", "database", "gateway", "graph", "metric", "mesh", "proxy", "queue", "redis", "sql", "zeta"];
-        let pick = |i: usize, salt: usize| vocabulary[(i * salt + salt / 3) % vocabulary.len()];
-        let documents = || -> Vec<Document> {
+        let vocabulary = ["data", "database", "gateway", "graph", "metric", "mesh", "proxy", "queue", "redis", "sql", "zeta", "unique"];
+        // Every word but the last ("unique", below) is picked often.
+        let pick = |i: usize, salt: usize| vocabulary[(i * salt + salt / 3) % (vocabulary.len() - 1)];
+        let documents = || -> Vec<Document<String>> {
             (0..3_000)
                 .map(|i| {
-                    let filters = [format!("category:c{}", i % 7), format!("platform:p{}", i % 3)]
+                    // Words and filters many listings hold are kept as bits, the others as
+                    // lists ("unique", publishers): both kinds are covered.
+                    let filters = [format!("category:c{}", i % 7), format!("platform:p{}", i % 3), format!("publisher:v{}", i % 50)]
                         .into_iter()
                         .chain((i % 5 == 0).then(|| "certified".to_owned()))
                         .collect::<Vec<_>>();
                     Document {
+                        item: format!("l{i:05}"),
                         id: format!("l{i:05}"),
                         fields: [
                             format!("{} {}", pick(i, 1), pick(i, 7)),
-                            pick(i, 3).to_owned(),
+                            format!("{} {}", pick(i, 3), if i % 40 == 0 { "unique" } else { "" }),
                             "publisher".into(),
                             format!("{} and {}", pick(i, 11), pick(i, 13)),
                             (0..i % 9).map(|k| pick(i + k, 5)).collect::<Vec<_>>().join(" "),
@@ -535,6 +657,9 @@ mod tests {
         };
         let index = SearchIndex::build(documents());
         let documents = documents();
+        let unique = index.word_id("unique").unwrap();
+        assert!(!index.word_bits.contains_key(&unique) && index.word_bits.contains_key(&index.word_id("zeta").unwrap()));
+        assert!(matches!(index.filters["publisher:v10"], Listings::List(_)) && matches!(index.filters["platform:p1"], Listings::Bits(_)));
         let lengths: Vec<f32> = documents.iter().map(|d| d.fields.iter().map(|f| words(f).count()).sum::<usize>() as f32).collect();
         let average = lengths.iter().sum::<f32>() / lengths.len() as f32;
         // BM25 from the text itself, for one listing and one word.
@@ -552,6 +677,10 @@ mod tests {
         };
         let queries: Vec<Query> = vec![
             Query { words: vec![vec!["redis".into()]], ..Query::default() },
+            Query { words: vec![vec!["graph".into()]], filters: vec![Filter::Platform("p2".into())], ..Query::default() },
+            Query { words: vec![vec!["unique".into()]], filters: vec![Filter::Platform("p1".into())], ..Query::default() },
+            Query { words: vec![vec!["unique".into(), "zeta".into()]], filters: vec![Filter::Publisher("v10".into())], ..Query::default() },
+            Query { words: vec![vec!["data".into()], vec!["unique".into()]], ..Query::default() },
             Query { words: vec![vec!["data".into()], vec!["mesh".into()]], ..Query::default() },
             Query { words: vec![vec!["sql".into(), "queue".into()]], filters: vec![Filter::Certified], ..Query::default() },
             Query { words: vec![vec!["zeta".into()]], filters: vec![Filter::Category("c3".into())], order: Order::Popularity },
@@ -560,8 +689,8 @@ mod tests {
             Query { words: vec![], filters: vec![Filter::Certified], order: Order::Popularity },
         ];
         for query in &queries {
-            let passes = |d: &Document| query.filters.iter().all(|f| d.filters.contains(&f.key()));
-            let holds = |d: &Document, alternatives: &Vec<String>| alternatives.iter().any(|a| d.fields.iter().any(|f| words(f).any(|w| &w == a)));
+            let passes = |d: &Document<String>| query.filters.iter().all(|f| d.filters.contains(&f.key()));
+            let holds = |d: &Document<String>, alternatives: &Vec<String>| alternatives.iter().any(|a| d.fields.iter().any(|f| words(f).any(|w| &w == a)));
             let mut expected: Vec<(f32, usize)> = (0..documents.len())
                 .filter(|&at| passes(&documents[at]) && query.words.iter().all(|w| holds(&documents[at], w)))
                 .map(|at| (query.words.iter().flatten().map(|w| score(at, w)).sum(), at))
@@ -573,9 +702,9 @@ mod tests {
             }
             for (offset, limit) in [(0, 20), (15, 10), (expected.len().saturating_sub(3), 20)] {
                 let want: Vec<&str> = expected.iter().skip(offset).take(limit).map(|&(_, at)| documents[at].id.as_str()).collect();
-                let got = index.search(query, offset, limit);
-                assert_eq!(got.total, expected.len(), "{query:?}");
-                assert_eq!(got.ids, want, "{query:?} at {offset}");
+                let (got, total) = page(&index, query, offset, limit);
+                assert_eq!(total, expected.len(), "{query:?}");
+                assert_eq!(got, want, "{query:?} at {offset}");
             }
             assert!(!expected.is_empty(), "{query:?} matches something");
         }

@@ -273,17 +273,85 @@ impl Listing {
     pub fn category_title(&self) -> &'static str {
         category_title(&self.category).unwrap_or("Other")
     }
+}
 
-    pub fn has_free_tier(&self) -> bool {
-        self.tiers.iter().any(Tier::is_free)
+/// A listing as search results and product cards show it: all but its long texts. Each
+/// replica's search index holds one for every published listing, so a page of results
+/// is read from memory.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ListingSummary {
+    pub id: String,
+    pub publisher: String,
+    pub publisher_name: String,
+    pub slug: String,
+    pub name: String,
+    pub logo_url: Option<String>,
+    pub short_description: String,
+    pub category: String,
+    pub product_type: ProductType,
+    pub trust_level: TrustLevel,
+    pub badges: Vec<Badge>,
+    /// `os/architecture` pairs the images run on.
+    pub platforms: Vec<String>,
+    pub tiers: Vec<Tier>,
+    pub pulls: i64,
+    pub updated_at: i64,
+    pub published_at: Option<i64>,
+}
+
+impl From<Listing> for ListingSummary {
+    fn from(l: Listing) -> ListingSummary {
+        ListingSummary {
+            id: l.id,
+            publisher: l.publisher,
+            publisher_name: l.publisher_name,
+            slug: l.slug,
+            name: l.name,
+            logo_url: l.logo_url,
+            short_description: l.short_description,
+            category: l.category,
+            product_type: l.product_type,
+            trust_level: l.trust_level,
+            badges: l.badges,
+            platforms: l.platforms,
+            tiers: l.tiers,
+            pulls: l.pulls,
+            updated_at: l.updated_at,
+            published_at: l.published_at,
+        }
+    }
+}
+
+impl ListingSummary {
+    pub fn certified(&self) -> bool {
+        self.badges.contains(&Badge::Certified)
+    }
+
+    pub fn path(&self) -> String {
+        product_path(&self.publisher, &self.slug)
+    }
+
+    pub fn category_title(&self) -> &'static str {
+        category_title(&self.category).unwrap_or("Other")
     }
 
     /// The lowest price, as shown on a search result.
     pub fn price_summary(&self) -> String {
         match self.tiers.iter().filter(|t| !t.is_free()).min_by_key(|t| t.price_cents) {
-            _ if self.has_free_tier() => "Free".into(),
+            _ if self.tiers.iter().any(Tier::is_free) => "Free".into(),
             Some(t) => format!("From {}", t.price_label()),
             None => "Free".into(),
+        }
+    }
+
+    /// What typeahead shows of it.
+    pub fn suggestion(&self) -> Suggestion {
+        Suggestion {
+            name: self.name.clone(),
+            publisher: self.publisher_name.clone(),
+            path: self.path(),
+            logo_url: self.logo_url.clone(),
+            short_description: self.short_description.clone(),
         }
     }
 }

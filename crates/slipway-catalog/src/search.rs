@@ -47,16 +47,8 @@ impl SearchParams {
         words(&self.q).next().is_some()
     }
 
-    /// What identifies this search among others: its words as the index sees them, and
-    /// its filters as given.
-    pub(crate) fn cache_key(&self) -> String {
-        let q: Vec<String> = words(&self.q).take(12).collect();
-        let SearchParams { category, certified, product_type, trust, pricing, platform, publisher, sort, .. } = self;
-        format!("{q:?} {category:?} {certified:?} {product_type:?} {trust:?} {pricing:?} {platform:?} {publisher:?} {sort:?}")
-    }
-
     /// The index's query, with filters validated and query words corrected.
-    pub(crate) fn query(&self, index: &SearchIndex) -> Result<Query, CatalogError> {
+    pub(crate) fn query<T>(&self, index: &SearchIndex<T>) -> Result<Query, CatalogError> {
         let bad = |what: &str, v: &str| CatalogError::Invalid(format!("unknown {what} {v:?}"));
         let some = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
         let category = some(&self.category);
@@ -106,7 +98,7 @@ impl SearchParams {
 
     /// The words of `q`, each with its spelling corrections when the index does not know
     /// it. `prefix_last` treats the last word as still being typed (typeahead).
-    pub(crate) fn typed_words(&self, index: &SearchIndex, prefix_last: bool) -> Result<Vec<TypedWord>, CatalogError> {
+    pub(crate) fn typed_words<T>(&self, index: &SearchIndex<T>, prefix_last: bool) -> Result<Vec<TypedWord>, CatalogError> {
         if self.q.chars().count() > 200 {
             return Err(CatalogError::Invalid("q: at most 200 characters".into()));
         }
@@ -129,7 +121,7 @@ impl SearchParams {
 /// A query word or, when the index does not know it, the known words it is likely a
 /// misspelling of. A word being typed matches as a prefix and is never corrected while
 /// some indexed word starts with it.
-fn alternatives(word: &str, index: &SearchIndex, prefix: bool) -> Vec<String> {
+fn alternatives<T>(word: &str, index: &SearchIndex<T>, prefix: bool) -> Vec<String> {
     let known = if prefix { index.holds_prefix(word) } else { index.holds(word) };
     // Digits, very short words and words the index holds are taken as typed.
     if known || word.chars().count() < 3 || word.chars().any(|c| c.is_ascii_digit()) {
@@ -157,8 +149,9 @@ mod tests {
     use crate::index::Document;
 
     /// An index whose listings are named after the words it knows.
-    fn index() -> SearchIndex {
+    fn index() -> SearchIndex<()> {
         let named = |name: &str| Document {
+            item: (),
             id: name.into(),
             fields: [name.into(), String::new(), String::new(), String::new(), "sharding".into()],
             filters: Vec::new(),
@@ -169,7 +162,7 @@ mod tests {
     }
 
     /// What the first word of `q` stands for.
-    fn alternatives_of(q: &str, index: &SearchIndex, prefix: bool) -> Vec<String> {
+    fn alternatives_of<T>(q: &str, index: &SearchIndex<T>, prefix: bool) -> Vec<String> {
         let params = SearchParams { q: q.into(), ..SearchParams::default() };
         params.typed_words(index, prefix).unwrap().remove(0).alternatives
     }

@@ -12,7 +12,7 @@ use slipway_storage::BlobStore;
 
 use crate::media::{self, MediaKind, LOGO_SIDE};
 use crate::model::*;
-use crate::cache::{Page, ResultCache, Weigh};
+use crate::cache::{ResultCache, Weigh};
 use crate::index::{Document, Filter, Query, SearchIndex};
 use crate::search::SearchParams;
 use crate::text::{self, invalid};
@@ -62,7 +62,7 @@ impl Actor<'_> {
 
 /// One page of search results.
 pub struct SearchPage {
-    pub items: Vec<Listing>,
+    pub items: Vec<ListingSummary>,
     pub total: i64,
 }
 
@@ -78,7 +78,6 @@ pub struct Catalog {
     store: Arc<dyn BlobStore>,
     auth: AuthService,
     summaries: SummaryCache,
-    results: ResultCache<Page>,
     products: ResultCache<Arc<Product>>,
     /// One entry: this replica's search and typeahead indexes, refreshed as cached pages
     /// are.
@@ -86,8 +85,10 @@ pub struct Catalog {
 }
 
 /// What this replica knows of the published catalog, to search it without the database.
+/// Both indexes number listings alike (by popularity), so a suggestion is shown from the
+/// search index's summary of the listing.
 struct CatalogIndex {
-    search: SearchIndex,
+    search: SearchIndex<ListingSummary>,
     typeahead: TypeaheadIndex,
 }
 
@@ -122,7 +123,6 @@ impl Catalog {
             store,
             auth,
             summaries: SummaryCache::default(),
-            results: ResultCache::default(),
             products: ResultCache::default(),
             index: ResultCache::default(),
         }
@@ -535,9 +535,10 @@ impl Catalog {
 
     /// Published listings matching `params`; `offset`/`limit` page through them.
     pub async fn search(&self, params: &SearchParams, offset: i64, limit: i64) -> Result<SearchPage, CatalogError> {
-        let (offset, limit) = (offset.max(0), limit.clamp(1, 100));
-        let page = self.cached_search(params, offset, limit).await?;
-        Ok(SearchPage { items: page.0.clone(), total: page.1 })
+        let (offset, limit) = (offset.max(0) as usize, limit.clamp(1, 100) as usize);
+        let index = self.index().await?;
+        let hits = index.search.search(&params.query(&index.search)?, offset, limit);
+        Ok(SearchPage { items: hits.items.into_iter().cloned().collect(), total: hits.total as i64 })
     }
 
     /// Typeahead: up to `limit` suggestions for what is being typed.
@@ -548,7 +549,7 @@ impl Catalog {
         }
         let index = self.index().await?;
         let typed = params.typed_words(&index.search, true)?;
-        Ok(index.typeahead.suggest(&typed, limit.clamp(1, 20)).into_iter().cloned().collect())
+        Ok(index.typeahead.suggest(&typed, limit.clamp(1, 20)).into_iter().map(|rank| index.search.item(rank).suggestion()).collect())
     }
 
     /// Builds this replica's search index ahead of the first search; returns how many
@@ -562,20 +563,20 @@ impl Catalog {
     async fn index(&self) -> Result<Arc<CatalogIndex>, CatalogError> {
         let db = self.db.clone();
         let build = move || async move {
-            let records = db.published_listings().await?;
+            let (records, tier_records) = futures::try_join!(db.published_listings(), db.published_tiers())?;
             // About a second of CPU over 100,000 listings: off the request threads.
             let build = move || {
-                let typeahead = TypeaheadIndex::build(records.iter().map(|r| IndexedListing {
-                    tags: tag_text(&r.search_tags, &r.category),
-                    suggestion: Suggestion {
-                        path: product_path(&r.publisher, &r.slug),
-                        logo_url: r.logo.as_deref().map(media_url),
-                        name: r.name.clone(),
-                        publisher: r.publisher_name.clone(),
-                        short_description: r.short_description.clone(),
-                    },
-                }));
-                let search = SearchIndex::build(records.into_iter().map(document).collect());
+                let mut tiers: HashMap<String, Vec<Tier>> = HashMap::new();
+                for t in tier_records {
+                    tiers.entry(t.listing_id.clone()).or_default().push(tier_from(t));
+                }
+                let tags: Vec<String> = records.iter().map(|r| tag_text(&r.search_tags, &r.category)).collect();
+                let typeahead = TypeaheadIndex::build(records.iter().zip(&tags).map(|(r, tags)| IndexedListing { name: &r.name, tags }));
+                let documents = records.into_iter().zip(tags).map(|(r, tags)| {
+                    let own = tiers.remove(&r.id).unwrap_or_default();
+                    document(r, tags, own)
+                });
+                let search = SearchIndex::build(documents.collect());
                 tracing::debug!(listings = search.len(), search_bytes = search.bytes(), "search index built");
                 Arc::new(CatalogIndex { search, typeahead })
             };
@@ -585,41 +586,14 @@ impl Catalog {
     }
 
     /// Featured listings for the home page.
-    pub async fn featured(&self, limit: i64) -> Result<Vec<Listing>, CatalogError> {
-        let catalog = self.clone();
-        let compute = move || async move {
-            let query = Query { filters: vec![Filter::Featured], ..Query::default() };
-            catalog.run_search(&query, 0, limit).await
-        };
-        Ok(self.results.get_or_compute(format!("featured {limit}"), compute).await?.0.clone())
-    }
-
-    /// A search, served from the recent results when the same one was asked moments ago.
-    /// The key is what was asked, so a cached page skips spelling correction too.
-    async fn cached_search(&self, params: &SearchParams, offset: i64, limit: i64) -> Result<crate::cache::Page, CatalogError> {
-        let key = format!("{} {offset} {limit}", params.cache_key());
-        let (catalog, params) = (self.clone(), params.clone());
-        let compute = move || async move {
-            let query = params.query(&catalog.index().await?.search)?;
-            catalog.run_search(&query, offset, limit).await
-        };
-        self.results.get_or_compute(key, compute).await
-    }
-
-    /// Ranks in memory, then reads the page's listings by id.
-    async fn run_search(&self, query: &Query, offset: i64, limit: i64) -> Result<crate::cache::Page, CatalogError> {
+    pub async fn featured(&self, limit: usize) -> Result<Vec<ListingSummary>, CatalogError> {
         let index = self.index().await?;
-        let hits = index.search.search(query, offset.max(0) as usize, limit.clamp(0, 100) as usize);
-        let ids: Vec<String> = hits.ids.iter().map(|id| (*id).to_owned()).collect();
-        let mut rows: HashMap<String, ListingRecord> = self.db.listings_by_ids(&ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
-        // A listing another replica withdrew since the index was built is left out.
-        let page = ids.iter().filter_map(|id| rows.remove(id)).filter(|r| r.status == "published").collect();
-        Ok(Arc::new((self.assemble_all(page).await?, hits.total as i64)))
+        let query = Query { filters: vec![Filter::Featured], ..Query::default() };
+        Ok(index.search.search(&query, 0, limit).items.into_iter().cloned().collect())
     }
 
     /// After any change that search results show.
     fn changed(&self) {
-        self.results.clear();
         self.products.clear();
         self.index.clear();
     }
@@ -827,8 +801,8 @@ fn listing_from(r: ListingRecord, tiers: Vec<Tier>) -> Listing {
     }
 }
 
-/// What search knows of a listing: its text and the filters it passes.
-fn document(r: ListingRecord) -> Document {
+/// What search knows of a listing: its text, the filters it passes, and its summary.
+fn document(mut r: ListingRecord, tags: String, tiers: Vec<Tier>) -> Document<ListingSummary> {
     let mut filters = vec![
         Filter::Category(r.category.clone()),
         Filter::ProductType(r.product_type.clone()),
@@ -838,18 +812,20 @@ fn document(r: ListingRecord) -> Document {
     filters.extend(list(&r.platforms).into_iter().map(Filter::Platform));
     let flags = [(r.certified, Filter::Certified), (r.featured, Filter::Featured), (r.free, Filter::Free), (r.paid, Filter::Paid)];
     filters.extend(flags.into_iter().filter(|(on, _)| *on == 1).map(|(_, filter)| filter));
+    let fields = [
+        r.name.clone(),
+        tags,
+        format!("{} {}", r.publisher_name, r.publisher),
+        r.short_description.clone(),
+        std::mem::take(&mut r.long_description),
+    ];
     Document {
-        fields: [
-            r.name,
-            tag_text(&r.search_tags, &r.category),
-            format!("{} {}", r.publisher_name, r.publisher),
-            r.short_description,
-            r.long_description,
-        ],
+        id: r.id.clone(),
+        fields,
         filters: filters.iter().map(Filter::key).collect(),
         pulls: r.pulls,
         updated_at: r.updated_at,
-        id: r.id,
+        item: listing_from(r, tiers).into(),
     }
 }
 

@@ -1,10 +1,11 @@
 //! Typeahead from memory. Each replica holds the words of every published listing's name
-//! and tags as small integers, and what a suggestion shows of it, so suggesting for what is
-//! being typed walks a few integer lists and asks nothing of the database. Ranking every
+//! and tags as small integers (and, in the search index, what a suggestion shows of it),
+//! so suggesting for what is being typed walks a few integer lists and asks nothing of
+//! the database. Ranking every
 //! listing that matches a two-letter prefix instead, as the databases' full-text search
 //! did, cost about 4 ms of CPU per keystroke over 100,000 listings.
 //! What the memory holds is what Elasticsearch's completion suggester keeps for the same
-//! reason: the words and the suggestion itself (some 300 bytes a listing).
+//! reason: the words and the suggestion itself.
 //!
 //! A suggestion is a listing holding every typed word (the last one as a prefix, as it
 //! may still be being typed) in its name or tags. Those holding them all in the name come
@@ -15,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::ops::Range;
 
-use crate::model::Suggestion;
+use crate::index::{gallop, Rank};
 use crate::text::words;
 
 /// A word as typed: the indexed words it stands for (itself, or its spelling
@@ -26,16 +27,11 @@ pub struct TypedWord {
     pub prefix: bool,
 }
 
-/// Listings are known by their rank, 0 the most popular, so every list of listings kept
-/// in rank order is also in popularity order.
-type Rank = u32;
 /// A word is known by its place in the sorted vocabulary, so the words sharing a prefix
 /// are a range of ids.
 type WordId = u32;
 
 pub struct TypeaheadIndex {
-    /// What each listing's suggestion shows, by rank.
-    suggestions: Vec<Suggestion>,
     /// Each listing's distinct words: those of its name, then those of its tags only.
     /// Listing `r` holds `listing_words[listing_start[r]..listing_start[r + 1]]`, the
     /// first `name_len[r]` of them from its name.
@@ -56,26 +52,25 @@ pub struct TypeaheadIndex {
 /// take at most 32 times less room than its list).
 const DENSE_ONE_IN: usize = 32;
 
-/// What one listing contributes to the index: its suggestion (whose name is indexed) and
-/// its tags.
-pub struct IndexedListing {
-    pub suggestion: Suggestion,
+/// What one listing contributes to the index.
+pub struct IndexedListing<'a> {
+    pub name: &'a str,
     /// Its search tags and category, as search indexes them.
-    pub tags: String,
+    pub tags: &'a str,
 }
 
 impl TypeaheadIndex {
-    /// Indexes `listings`, given most popular first.
-    pub fn build(listings: impl IntoIterator<Item = IndexedListing>) -> TypeaheadIndex {
+    /// Indexes `listings`, given most popular first (their ranks are the search index's).
+    pub fn build<'a>(listings: impl IntoIterator<Item = IndexedListing<'a>>) -> TypeaheadIndex {
         // Words are numbered as met, then renumbered in sorted order.
         let mut numbers: HashMap<String, WordId> = HashMap::new();
-        let mut suggestions = Vec::new();
+        let mut count = 0;
         let mut listing_words = Vec::new();
         let mut listing_start = vec![0];
         let mut name_len = Vec::new();
         for listing in listings {
             let start = listing_words.len();
-            for (field, text) in [(0, listing.suggestion.name.as_str()), (1, listing.tags.as_str())] {
+            for (field, text) in [(0, listing.name), (1, listing.tags)] {
                 for word in words(text) {
                     let next = numbers.len() as WordId;
                     let id = *numbers.entry(word).or_insert(next);
@@ -90,7 +85,7 @@ impl TypeaheadIndex {
                     name_len.push(len as u8);
                 }
             }
-            suggestions.push(listing.suggestion);
+            count += 1;
             listing_start.push(listing_words.len() as u32);
         }
         let mut words: Vec<(String, WordId)> = numbers.into_iter().collect();
@@ -112,7 +107,7 @@ impl TypeaheadIndex {
         }
         let mut fill = posting_start.clone();
         let mut postings = vec![0; listing_words.len()];
-        for rank in 0..suggestions.len() {
+        for rank in 0..count {
             for &w in &listing_words[listing_start[rank] as usize..listing_start[rank + 1] as usize] {
                 postings[fill[w as usize] as usize] = rank as Rank;
                 fill[w as usize] += 1;
@@ -121,8 +116,8 @@ impl TypeaheadIndex {
         let mut dense = HashMap::new();
         for w in 0..words.len() {
             let list = &postings[posting_start[w] as usize..posting_start[w + 1] as usize];
-            if list.len() >= 64 && list.len() * DENSE_ONE_IN >= suggestions.len() {
-                let mut bits = vec![0u64; suggestions.len().div_ceil(64)];
+            if list.len() >= 64 && list.len() * DENSE_ONE_IN >= count {
+                let mut bits = vec![0u64; count.div_ceil(64)];
                 for &rank in list {
                     bits[rank as usize / 64] |= 1 << (rank % 64);
                 }
@@ -130,7 +125,6 @@ impl TypeaheadIndex {
             }
         }
         TypeaheadIndex {
-            suggestions,
             listing_words,
             listing_start,
             name_len,
@@ -141,8 +135,8 @@ impl TypeaheadIndex {
         }
     }
 
-    /// Up to `limit` suggestions for `typed`, best first.
-    pub fn suggest(&self, typed: &[TypedWord], limit: usize) -> Vec<&Suggestion> {
+    /// The ranks of up to `limit` listings to suggest for `typed`, best first.
+    pub fn suggest(&self, typed: &[TypedWord], limit: usize) -> Vec<Rank> {
         // Which words a listing holds is a bit set (the caller sends at most 12).
         let typed = &typed[..typed.len().min(32)];
         let wanted: Vec<Vec<Range<WordId>>> = typed.iter().map(|w| self.word_ranges(w)).collect();
@@ -178,7 +172,7 @@ impl TypeaheadIndex {
         }
         in_name.extend(elsewhere);
         in_name.truncate(limit);
-        in_name.into_iter().map(|rank| &self.suggestions[rank as usize]).collect()
+        in_name
     }
 
     /// The listings holding every one of `words`, by rank: the bits of the dense words
@@ -296,12 +290,7 @@ fn ranks_of(bits: Vec<u64>) -> impl Iterator<Item = Rank> {
 
 /// Moves `rest` to its first rank not below `rank`; whether that is `rank`.
 fn seek(rest: &mut &[Rank], rank: Rank) -> bool {
-    let mut step = 1;
-    while step < rest.len() && rest[step] < rank {
-        step *= 2;
-    }
-    let (low, high) = (step / 2, (step + 1).min(rest.len()));
-    *rest = &rest[low + rest[low..high].partition_point(|&r| r < rank)..];
+    *rest = &rest[gallop(rest, rank)..];
     rest.first() == Some(&rank)
 }
 
@@ -309,26 +298,33 @@ fn seek(rest: &mut &[Rank], rank: Rank) -> bool {
 mod tests {
     use super::*;
 
-    /// A listing whose suggestion is known by its path.
-    fn listing(path: &str, name: &str, tags: &str) -> IndexedListing {
-        IndexedListing { suggestion: Suggestion { path: path.into(), name: name.into(), ..Suggestion::default() }, tags: tags.into() }
+    /// An index of listings known by their paths, given as (path, name, tags).
+    struct Indexed {
+        index: TypeaheadIndex,
+        paths: Vec<String>,
     }
 
-    fn index() -> TypeaheadIndex {
+    fn indexed(listings: &[(String, String, String)]) -> Indexed {
+        let index = TypeaheadIndex::build(listings.iter().map(|(_, name, tags)| IndexedListing { name, tags }));
+        Indexed { index, paths: listings.iter().map(|(path, _, _)| path.clone()).collect() }
+    }
+
+    fn index() -> Indexed {
         // Most popular first.
-        TypeaheadIndex::build([
-            listing("acme/gateway", "Acme API Gateway", "api proxy Networking"),
-            listing("nimbus/db", "Nimbus DB", "database sql Databases"),
-            listing("north/gateway", "Northwind Gateway", "proxy Networking"),
-            listing("nimbus/cache", "Nimbus Cache", "cache redis database Databases"),
-            listing("iron/guard", "Ironclad Runtime Guard", "ebpf security Security"),
-            listing("tide/proxy", "Tidepool Proxy", "gateway Networking"),
-        ])
+        let listings = [
+            ("acme/gateway", "Acme API Gateway", "api proxy Networking"),
+            ("nimbus/db", "Nimbus DB", "database sql Databases"),
+            ("north/gateway", "Northwind Gateway", "proxy Networking"),
+            ("nimbus/cache", "Nimbus Cache", "cache redis database Databases"),
+            ("iron/guard", "Ironclad Runtime Guard", "ebpf security Security"),
+            ("tide/proxy", "Tidepool Proxy", "gateway Networking"),
+        ];
+        indexed(&listings.map(|(path, name, tags)| (path.into(), name.into(), tags.into())))
     }
 
     /// The paths of what `index` suggests.
-    fn suggest<'a>(index: &'a TypeaheadIndex, typed: &[TypedWord], limit: usize) -> Vec<&'a str> {
-        index.suggest(typed, limit).into_iter().map(|s| s.path.as_str()).collect()
+    fn suggest<'a>(index: &'a Indexed, typed: &[TypedWord], limit: usize) -> Vec<&'a str> {
+        index.index.suggest(typed, limit).into_iter().map(|rank| index.paths[rank as usize].as_str()).collect()
     }
 
     fn typed(words: &[&str]) -> Vec<TypedWord> {
@@ -339,7 +335,6 @@ mod tests {
     #[test]
     fn the_word_being_typed_matches_as_a_prefix_names_first_then_by_popularity() {
         let index = index();
-        assert_eq!(index.suggestions.len(), 6);
         // Both names holding "gateway" come first, most popular first; the tag match last.
         assert_eq!(suggest(&index, &typed(&["gatew"]), 8), ["acme/gateway", "north/gateway", "tide/proxy"]);
         assert_eq!(suggest(&index, &typed(&["nimb"]), 8), ["nimbus/db", "nimbus/cache"]);
@@ -383,9 +378,9 @@ mod tests {
                 (format!("p/{i}"), name, tags)
             })
             .collect();
-        let index = TypeaheadIndex::build(names.iter().map(|(path, name, tags)| listing(path, name, tags)));
-        let zeta = index.words.binary_search_by(|w| (**w).cmp("zeta")).unwrap() as WordId;
-        assert!(!index.dense.contains_key(&zeta) && index.dense.len() == 10, "the test covers both kinds");
+        let index = indexed(&names);
+        let zeta = index.index.words.binary_search_by(|w| (**w).cmp("zeta")).unwrap() as WordId;
+        assert!(!index.index.dense.contains_key(&zeta) && index.index.dense.len() == 10, "the test covers both kinds");
         let queries = [
             vec!["dat"],
             vec!["gateway", "me"],

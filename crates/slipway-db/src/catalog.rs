@@ -1,7 +1,7 @@
 //! Queries behind the store: publishers, media, listings and tiers, license agreements
 //! and subscriptions, one SQL text for both dialects. Search is not here: the catalog
-//! crate answers it from an in-memory index built from [`Db::published_listings`], and
-//! reads the listings a page shows with [`Db::listings_by_ids`].
+//! crate answers it from an in-memory index built from [`Db::published_listings`] and
+//! [`Db::published_tiers`].
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row, Transaction};
@@ -511,22 +511,17 @@ impl Db {
         .await?)
     }
 
-    /// The listings with these ids, whatever their status, in no particular order; ids of
-    /// no listing are left out.
-    pub async fn listings_by_ids(&self, ids: &[String]) -> Result<Vec<ListingRecord>, DbError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
-        // The ids and nothing else: SQLite keeps no statistics, and given a status condition
-        // too it walked the status index instead of the primary key (milliseconds instead of
-        // microseconds). Callers check the status themselves.
-        let sql = format!("SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE l.id IN ({})", placeholders.join(", "));
-        let mut query = sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(sql));
-        for id in ids {
-            query = query.bind(id);
-        }
-        Ok(query.fetch_all(&self.read).await?)
+    /// The tiers of every published listing, each listing's in its order: search results
+    /// show them from memory (see [`Db::published_listings`]).
+    pub async fn published_tiers(&self) -> Result<Vec<TierRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, TierRecord>(
+            "SELECT t.id, t.listing_id, t.slug, t.name, t.description, t.price_cents, t.currency, t.billing_period, t.access,
+                 t.repository, t.tags, t.position
+             FROM tiers t JOIN listings l ON l.id = t.listing_id WHERE l.status = 'published'
+             ORDER BY t.listing_id, t.position, t.slug",
+        )
+        .fetch_all(&self.read)
+        .await?)
     }
 
     /// The tiers of several listings at once, in each listing's order.
@@ -765,21 +760,25 @@ mod tests {
         }
     }
 
-    /// A page of search results is read by id: exactly the listings asked for, drafts
-    /// included (the caller filters), and nothing for ids of no listing.
+    /// Search results show tiers from memory: those of published listings only, each
+    /// listing's in its order.
     #[tokio::test]
-    async fn listings_are_read_by_id() {
+    async fn published_tiers_are_read_in_order() {
         for (db, _dir) in test_databases().await {
             for (id, status) in [("l1", "published"), ("l2", "draft"), ("l3", "published")] {
                 let listing = ListingRecord { id: id.into(), publisher: "acme".into(), slug: format!("rocket-{id}"), status: status.into(), ..ListingRecord::default() };
-                db.save_listing(&listing, &[]).await.unwrap();
+                let tier = |slug: &str, position: i64| TierRecord {
+                    id: format!("{id}-{slug}"),
+                    slug: slug.into(),
+                    repository: format!("acme/{id}-{slug}"),
+                    position,
+                    ..TierRecord::default()
+                };
+                db.save_listing(&listing, &[tier("pro", 1), tier("free", 0)]).await.unwrap();
             }
-            let ids = |ids: &[&str]| ids.iter().map(|id| (*id).to_owned()).collect::<Vec<_>>();
-            let mut read: Vec<_> = db.listings_by_ids(&ids(&["l2", "missing", "l1"])).await.unwrap().into_iter().map(|r| (r.id, r.status, r.publisher_name)).collect();
-            read.sort();
-            let expected = [("l1", "published"), ("l2", "draft")].map(|(id, status)| (id.to_owned(), status.to_owned(), "acme".to_owned()));
+            let read: Vec<_> = db.published_tiers().await.unwrap().into_iter().map(|t| (t.listing_id, t.slug)).collect();
+            let expected = [("l1", "free"), ("l1", "pro"), ("l3", "free"), ("l3", "pro")].map(|(l, t)| (l.to_owned(), t.to_owned()));
             assert_eq!(read, expected);
-            assert!(db.listings_by_ids(&[]).await.unwrap().is_empty());
         }
     }
 }

@@ -13,7 +13,7 @@ use slipway_auth::{client_ip, random_secret, AuthError};
 use slipway_catalog::media::MediaKind;
 use slipway_catalog::text::markdown_html;
 use slipway_catalog::{
-    Access, CatalogError, License, Listing, ListingInput, Product, ProductType, Publisher, PublisherInput, SearchParams, Subscription, Tier,
+    Access, CatalogError, License, Listing, ListingInput, ListingSummary, Product, ProductType, Publisher, PublisherInput, SearchParams, Subscription, Tier,
     TrustLevel,
     Version, Viewer, CATEGORIES,
 };
@@ -199,8 +199,8 @@ fn local_path(next: Option<&str>) -> String {
 #[template(path = "home.html")]
 struct HomePage {
     chrome: Chrome,
-    featured: Vec<Listing>,
-    popular: Vec<Listing>,
+    featured: Vec<ListingSummary>,
+    popular: Vec<ListingSummary>,
     categories: Vec<(&'static str, &'static str, i64)>,
 }
 
@@ -296,7 +296,7 @@ struct SearchResultsPage {
     heading: String,
     form: SearchParamsForm,
     certified: bool,
-    results: Vec<Listing>,
+    results: Vec<ListingSummary>,
     total: i64,
     page: i64,
     pages: i64,
@@ -434,13 +434,13 @@ struct PublisherPage {
     chrome: Chrome,
     publisher: Publisher,
     story_html: String,
-    listings: Vec<Listing>,
+    listings: Vec<ListingSummary>,
 }
 
 async fn publisher(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     let publisher = state.catalog.publisher(&org).await?.ok_or_else(|| PageError::Status(StatusCode::NOT_FOUND, format!("There is no publisher {org:?}.")))?;
-    let listings = state.catalog.listings_of(None, &org).await?;
+    let listings = state.catalog.listings_of(None, &org).await?.into_iter().map(ListingSummary::from).collect();
     visit.render(PublisherPage { chrome: visit.chrome_clone(), story_html: markdown_html(&publisher.story), publisher, listings })
 }
 

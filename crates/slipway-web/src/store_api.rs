@@ -9,7 +9,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_catalog::media::MediaKind;
-use slipway_catalog::{Badge, License, Listing, ListingInput, Publisher, PublisherInput, SearchParams, Subscription, Suggestion, Version, Viewer};
+use slipway_catalog::{Badge, License, Listing, ListingInput, ListingSummary, Publisher, PublisherInput, SearchParams, Subscription, Suggestion, Version, Viewer};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::problem::{ApiResult, Problem, ProblemDocument};
@@ -72,7 +72,9 @@ impl Page {
 
 #[derive(Serialize, ToSchema)]
 pub struct SearchResults {
-    items: Vec<Listing>,
+    /// The products on this page, as search shows them (`GET /api/v1/products/{publisher}/{slug}`
+    /// has the rest).
+    items: Vec<ListingSummary>,
     /// How many products match in all.
     total: i64,
     /// Pass as `cursor` for the next page; absent on the last page.
