@@ -112,8 +112,8 @@ def main():
             else:
                 verdict = "floor"
             errors = sum(f["errors"] for f in rs)
-            # A search that comes round again may be answered from the cache: say so.
-            # (Product pages are not cached; their list simply starts over.)
+            # Say how many searches came round again (no search page is cached since
+            # search moved into memory, so a repeat is worked out afresh).
             wrapped = sum(int(f.get("wrapped", 0)) for f in rs) if bench in ("api_cold", "html_cold", "suggest_cold") else 0
             err = f"{errors}" + (f" ({wrapped} repeats)" if wrapped else "")
             pg = f"{med('pg_cores'):.2f}" if b == "postgres" else ""
@@ -123,9 +123,9 @@ def main():
     w("")
     w("Latencies as wrk measures them (closed loop: 50 connections, each sends its next request when the "
       "previous answer is in). CPU in cores (2.00 = the whole machine), PostgreSQL's over all its processes. "
-      "errors = socket errors + non-2xx/3xx answers + timeouts; for cold search lists, \"repeats\" would count "
-      "requests that came back to the start of the list, which the server's cache may answer (a cold figure "
-      "with repeats is flattered). `product_cold` walks the 99,500 product pages outside the warm 500, "
+      "errors = socket errors + non-2xx/3xx answers + timeouts; for cold search lists, \"repeats\" counts "
+      "requests that came back to the start of the list (searches are not cached: a repeat is worked out "
+      "afresh). `product_cold` walks the 99,500 product pages outside the warm 500, "
       "starting over when a run gets through them; each page is asked for once a pass, so the server's cache "
       "of recent pages (a few thousand) never answers.")
     w("")

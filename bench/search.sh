@@ -2,8 +2,8 @@
 # Search and product pages over a store of 100,000 products, on SQLite and on
 # PostgreSQL: wrk with 50 connections against GET /api/v1/search, /search (HTML),
 # /api/v1/search/suggest and /products/PUBLISHER/SLUG, warm (a few hundred distinct
-# requests in turn, so the server's search cache answers most of them) and cold
-# (no request repeats within a run), with GET /healthz in the same run as the floor.
+# requests in turn) and cold (no request repeats within a pass over the list), with
+# GET /healthz in the same run as the floor.
 # Prints a markdown report on stdout; progress goes to stderr. See bench/README.md.
 #
 #   bench/search.sh [sqlite|postgres|both]      (default: both)
@@ -242,9 +242,8 @@ for backend in "${BACKENDS[@]}"; do
         order="$BENCHES"
         [ $((round % 2)) = 1 ] || order="$(tr ' ' '\n' <<<"$BENCHES" | tac | tr '\n' ' ')"
         for bench in $order; do
-            # "warm" is measured warm: other benches ran since these pages were last
-            # asked for, and the server keeps a page for minutes only (see
-            # crates/slipway-catalog/src/cache.rs), so each is asked for once first.
+            # "warm" is measured warm: other benches ran since these were last asked
+            # for, so each is asked for once first.
             case "$bench" in api | html | suggest)
                 timeout 900 python3 "$BENCH_DIR/search-urls.py" check "$ADDR" "$LISTS/$bench.txt" >/dev/null ||
                     die "warming $bench failed"
