@@ -261,17 +261,34 @@ pub struct Listing {
     pub published_at: Option<i64>,
 }
 
-impl Listing {
-    pub fn certified(&self) -> bool {
-        self.badges.contains(&Badge::Certified)
+/// What product pages and result cards alike work out from a listing, whole or summed up.
+pub trait Listed {
+    /// Its publisher, slug, category and badges.
+    fn identity(&self) -> (&str, &str, &str, &[Badge]);
+
+    fn certified(&self) -> bool {
+        self.identity().3.contains(&Badge::Certified)
     }
 
-    pub fn path(&self) -> String {
-        product_path(&self.publisher, &self.slug)
+    fn path(&self) -> String {
+        let (publisher, slug, _, _) = self.identity();
+        product_path(publisher, slug)
     }
 
-    pub fn category_title(&self) -> &'static str {
-        category_title(&self.category).unwrap_or("Other")
+    fn category_title(&self) -> &'static str {
+        category_title(self.identity().2).unwrap_or("Other")
+    }
+}
+
+impl Listed for Listing {
+    fn identity(&self) -> (&str, &str, &str, &[Badge]) {
+        (&self.publisher, &self.slug, &self.category, &self.badges)
+    }
+}
+
+impl Listed for ListingSummary {
+    fn identity(&self) -> (&str, &str, &str, &[Badge]) {
+        (&self.publisher, &self.slug, &self.category, &self.badges)
     }
 }
 
@@ -323,18 +340,6 @@ impl From<Listing> for ListingSummary {
 }
 
 impl ListingSummary {
-    pub fn certified(&self) -> bool {
-        self.badges.contains(&Badge::Certified)
-    }
-
-    pub fn path(&self) -> String {
-        product_path(&self.publisher, &self.slug)
-    }
-
-    pub fn category_title(&self) -> &'static str {
-        category_title(&self.category).unwrap_or("Other")
-    }
-
     /// The lowest price, as shown on a search result.
     pub fn price_summary(&self) -> String {
         match self.tiers.iter().filter(|t| !t.is_free()).min_by_key(|t| t.price_cents) {

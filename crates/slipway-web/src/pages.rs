@@ -13,7 +13,7 @@ use slipway_auth::{client_ip, random_secret, AuthError};
 use slipway_catalog::media::MediaKind;
 use slipway_catalog::text::markdown_html;
 use slipway_catalog::{
-    Access, CatalogError, License, Listing, ListingInput, ListingSummary, Product, ProductType, Publisher, PublisherInput, SearchParams, Subscription, Tier,
+    Access, CatalogError, License, Listed, Listing, ListingInput, ListingSummary, Product, ProductType, Publisher, PublisherInput, SearchParams, Subscription, Tier,
     TrustLevel,
     Version, Viewer, CATEGORIES,
 };
