@@ -564,7 +564,7 @@ impl Catalog {
         let db = self.db.clone();
         let build = move || async move {
             let (records, tier_records) = futures::try_join!(db.published_listings(), db.published_tiers())?;
-            // About a second of CPU over 100,000 listings: off the request threads.
+            // A few seconds of CPU over 100,000 listings: off the request threads.
             let build = move || {
                 let mut tiers: HashMap<String, Vec<Tier>> = HashMap::new();
                 for t in tier_records {
