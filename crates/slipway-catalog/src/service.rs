@@ -2,6 +2,7 @@
 //! access rule.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use slipway_auth::access::{OrgRole, SiteRole, Subject};
@@ -82,6 +83,8 @@ pub struct Catalog {
     /// One entry: this replica's search and typeahead indexes, refreshed as cached pages
     /// are.
     index: ResultCache<Arc<CatalogIndex>>,
+    /// Whether the index has been built once (it may be rebuilding since).
+    index_built: Arc<AtomicBool>,
 }
 
 /// What this replica knows of the published catalog, to search it without the database.
@@ -125,6 +128,7 @@ impl Catalog {
             summaries: SummaryCache::default(),
             products: ResultCache::default(),
             index: ResultCache::default(),
+            index_built: Arc::default(),
         }
     }
 
@@ -558,10 +562,15 @@ impl Catalog {
         Ok(self.index().await?.search.len())
     }
 
+    /// Whether searches are answered without waiting for a first build of the index.
+    pub fn search_ready(&self) -> bool {
+        self.index_built.load(Ordering::Acquire)
+    }
+
     /// This replica's indexes of the published catalog, built from the database on first
     /// use, and again after a change or once stale.
     async fn index(&self) -> Result<Arc<CatalogIndex>, CatalogError> {
-        let db = self.db.clone();
+        let (db, built) = (self.db.clone(), self.index_built.clone());
         let build = move || async move {
             let (records, tier_records) = futures::try_join!(db.published_listings(), db.published_tiers())?;
             // A few seconds of CPU over 100,000 listings: off the request threads.
@@ -580,7 +589,9 @@ impl Catalog {
                 tracing::debug!(listings = search.len(), search_bytes = search.bytes(), "search index built");
                 Arc::new(CatalogIndex { search, typeahead })
             };
-            tokio::task::spawn_blocking(build).await.map_err(|e| CatalogError::Internal(format!("building the search index: {e}")))
+            let index = tokio::task::spawn_blocking(build).await.map_err(|e| CatalogError::Internal(format!("building the search index: {e}")))?;
+            built.store(true, Ordering::Release);
+            Ok(index)
         };
         self.index.get_or_compute("index".into(), build).await
     }

@@ -201,12 +201,19 @@ impl PushHook for ScanOnPush {
     }
 }
 
+/// Ready once the database answers and the search index has been built: a replica that
+/// took traffic sooner would make its first searches wait for the build (seconds over a
+/// large catalog). A probe finding no index starts a build (after a failed one, again).
 async fn ready(State(app): State<App>) -> impl IntoResponse {
-    match app.registry.db().ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
-        }
+    if let Err(e) = app.registry.db().ping().await {
+        tracing::warn!(error = %e, "readiness check failed");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
     }
+    if !app.catalog.search_ready() {
+        let catalog = app.catalog.clone();
+        // Concurrent builds are one: later probes wait for the same build.
+        tokio::spawn(async move { catalog.prepare_search().await });
+        return (StatusCode::SERVICE_UNAVAILABLE, "building the search index");
+    }
+    (StatusCode::OK, "ready")
 }

@@ -144,7 +144,20 @@ async fn mount_with_and_without_from() {
 async fn operational_endpoints() {
     let t = TestApp::spawn().await;
     assert_eq!(t.get("/healthz").await.status(), StatusCode::OK);
-    assert_eq!(t.get("/readyz").await.status(), StatusCode::OK);
+    // Ready once the search index is built: nothing has built it yet, so the first probe
+    // is refused and starts the build.
+    let first = t.get("/readyz").await;
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(first.text().await.unwrap(), "building the search index");
+    let mut ready = t.get("/readyz").await;
+    for _ in 0..100 {
+        if ready.status() == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        ready = t.get("/readyz").await;
+    }
+    assert_eq!(ready.status(), StatusCode::OK);
     t.push_image("metrics/check", "latest", b"bytes").await;
     let metrics = t.get("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("slipway_http_requests_total"), "{metrics}");
