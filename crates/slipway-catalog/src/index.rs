@@ -211,12 +211,12 @@ impl<T> SearchIndex<T> {
         let word_bits = (0..sorted.len())
             .filter_map(|w| {
                 let list = &postings[posting_start[w] as usize..posting_start[w + 1] as usize];
-                Listings::many(listings, list).then(|| (w as WordId, Bits::of(listings, list)))
+                Bits::worth_keeping(listings, list).then(|| (w as WordId, Bits::of(listings, list)))
             })
             .collect();
         let filters = filter_lists
             .into_iter()
-            .map(|(key, list)| (key, if Listings::many(listings, &list) { Listings::Bits(Bits::of(listings, &list)) } else { Listings::List(list) }))
+            .map(|(key, list)| (key, if Bits::worth_keeping(listings, &list) { Listings::Bits(Bits::of(listings, &list)) } else { Listings::List(list) }))
             .collect();
         let mut by_score: Vec<u32> = Vec::with_capacity(postings.len());
         for w in 0..sorted.len() {
@@ -420,11 +420,6 @@ enum Listings {
 }
 
 impl Listings {
-    /// Whether `list` is long enough to be kept as bits.
-    fn many(listings: usize, list: &[Rank]) -> bool {
-        list.len() >= 64 && list.len() * 32 >= listings
-    }
-
     fn bytes(&self) -> usize {
         match self {
             Listings::List(list) => list.len() * 4 + 48,
@@ -434,7 +429,8 @@ impl Listings {
 }
 
 /// A set of listings, one bit per rank.
-pub struct Bits(Vec<u64>);
+#[derive(Clone)]
+pub(crate) struct Bits(Vec<u64>);
 
 impl Bits {
     fn none(len: usize) -> Bits {
@@ -449,7 +445,13 @@ impl Bits {
         Bits(bits)
     }
 
-    fn of(len: usize, ranks: &[Rank]) -> Bits {
+    /// Whether a list of `listings` ranks is worth keeping as bits too: when one listing
+    /// in 32 or more is in it, its bits take at most 32 times less room than the list.
+    pub(crate) fn worth_keeping(listings: usize, list: &[Rank]) -> bool {
+        list.len() >= 64 && list.len() * 32 >= listings
+    }
+
+    pub(crate) fn of(len: usize, ranks: &[Rank]) -> Bits {
         let mut bits = Bits::none(len);
         bits.set_all(ranks);
         bits
@@ -465,11 +467,11 @@ impl Bits {
         self.0.iter_mut().zip(&other.0).for_each(|(a, b)| *a |= b);
     }
 
-    fn and(&mut self, other: &Bits) {
+    pub(crate) fn and(&mut self, other: &Bits) {
         self.0.iter_mut().zip(&other.0).for_each(|(a, b)| *a &= b);
     }
 
-    fn contains(&self, rank: Rank) -> bool {
+    pub(crate) fn contains(&self, rank: Rank) -> bool {
         self.0[rank as usize / 64] & (1 << (rank % 64)) != 0
     }
 
@@ -478,15 +480,12 @@ impl Bits {
     }
 
     /// The ranks set, in order.
-    pub fn ranks(&self) -> impl Iterator<Item = Rank> + '_ {
-        self.0.iter().enumerate().flat_map(|(at, &word)| {
-            let mut word = word;
-            std::iter::from_fn(move || {
-                let bit = word.trailing_zeros();
-                word &= word.wrapping_sub(1);
-                (bit < 64).then_some(at as Rank * 64 + bit)
-            })
-        })
+    pub(crate) fn ranks(&self) -> impl Iterator<Item = Rank> + '_ {
+        ranks_set(self.0.iter().copied())
+    }
+
+    pub(crate) fn into_ranks(self) -> impl Iterator<Item = Rank> {
+        ranks_set(self.0.into_iter())
     }
 
     /// The first `wanted` of these `total` listings in `order`. When few match, sorting
@@ -500,6 +499,17 @@ impl Bits {
         }
         order.ranks.iter().copied().filter(|&r| self.contains(r)).take(wanted).collect()
     }
+}
+
+/// The ranks whose bits are set in `words`, in order.
+fn ranks_set(words: impl Iterator<Item = u64>) -> impl Iterator<Item = Rank> {
+    words.enumerate().flat_map(|(at, mut word)| {
+        std::iter::from_fn(move || {
+            let bit = word.trailing_zeros();
+            word &= word.wrapping_sub(1);
+            (bit < 64).then_some(at as Rank * 64 + bit)
+        })
+    })
 }
 
 /// Every listing in some order other than rank, and each one's place in it.

@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::ops::Range;
 
-use crate::index::{gallop, Rank};
+use crate::index::{gallop, Bits, Rank};
 use crate::text::words;
 
 /// A word as typed: the indexed words it stands for (itself, or its spelling
@@ -45,12 +45,8 @@ pub struct TypeaheadIndex {
     posting_start: Vec<u32>,
     /// The words that many listings hold, also as one bit per listing: intersecting two
     /// of them is a few thousand ANDs instead of a walk through thousands of ranks.
-    dense: HashMap<WordId, Box<[u64]>>,
+    dense: HashMap<WordId, Bits>,
 }
-
-/// A word held by at least one listing in this many is also kept as bits (then its bits
-/// take at most 32 times less room than its list).
-const DENSE_ONE_IN: usize = 32;
 
 /// What one listing contributes to the index.
 pub struct IndexedListing<'a> {
@@ -113,17 +109,12 @@ impl TypeaheadIndex {
                 fill[w as usize] += 1;
             }
         }
-        let mut dense = HashMap::new();
-        for w in 0..words.len() {
-            let list = &postings[posting_start[w] as usize..posting_start[w + 1] as usize];
-            if list.len() >= 64 && list.len() * DENSE_ONE_IN >= count {
-                let mut bits = vec![0u64; count.div_ceil(64)];
-                for &rank in list {
-                    bits[rank as usize / 64] |= 1 << (rank % 64);
-                }
-                dense.insert(w as WordId, bits.into_boxed_slice());
-            }
-        }
+        let dense = (0..words.len())
+            .filter_map(|w| {
+                let list = &postings[posting_start[w] as usize..posting_start[w + 1] as usize];
+                Bits::worth_keeping(count, list).then(|| (w as WordId, Bits::of(count, list)))
+            })
+            .collect();
         TypeaheadIndex {
             listing_words,
             listing_start,
@@ -179,22 +170,22 @@ impl TypeaheadIndex {
     /// ANDed together, or the lists of the others intersected and checked against those
     /// bits.
     fn holding_all(&self, words: &[WordId]) -> Box<dyn Iterator<Item = Rank> + '_> {
-        let (dense, sparse): (Vec<&[u64]>, Vec<WordId>) = words.iter().fold((Vec::new(), Vec::new()), |(mut dense, mut sparse), w| {
+        let (dense, sparse): (Vec<&Bits>, Vec<WordId>) = words.iter().fold((Vec::new(), Vec::new()), |(mut dense, mut sparse), w| {
             match self.dense.get(w) {
-                Some(bits) => dense.push(&bits[..]),
+                Some(bits) => dense.push(bits),
                 None => sparse.push(*w),
             }
             (dense, sparse)
         });
         if sparse.is_empty() {
-            let mut all = dense[0].to_vec();
+            let mut all = dense[0].clone();
             for bits in &dense[1..] {
-                all.iter_mut().zip(bits.iter()).for_each(|(a, b)| *a &= b);
+                all.and(bits);
             }
-            return Box::new(ranks_of(all));
+            return Box::new(all.into_ranks());
         }
         let lists = sparse.iter().map(|&w| self.postings_of(w)).collect();
-        Box::new(intersection(lists).filter(move |&rank| dense.iter().all(|bits| bits[rank as usize / 64] & (1 << (rank % 64)) != 0)))
+        Box::new(intersection(lists).filter(move |&rank| dense.iter().all(|bits| bits.contains(rank))))
     }
 
     /// Which of the `wanted` words listing `rank` holds, anywhere and in its name, as bit
@@ -275,17 +266,6 @@ fn intersection<'a>(mut lists: Vec<&'a [Rank]>) -> impl Iterator<Item = Rank> + 
     lists.sort_unstable_by_key(|l| l.len());
     let mut others = lists.split_off(1);
     lists[0].iter().copied().filter(move |&rank| others.iter_mut().all(|rest| seek(rest, rank)))
-}
-
-/// The ranks whose bits are set, in order.
-fn ranks_of(bits: Vec<u64>) -> impl Iterator<Item = Rank> {
-    bits.into_iter().enumerate().flat_map(|(at, mut word)| {
-        std::iter::from_fn(move || {
-            let bit = word.trailing_zeros();
-            word &= word.wrapping_sub(1);
-            (bit < 64).then_some(at as Rank * 64 + bit)
-        })
-    })
 }
 
 /// Moves `rest` to its first rank not below `rank`; whether that is `rank`.
