@@ -466,7 +466,8 @@ impl Catalog {
     }
 
     /// Publishes (or withdraws) a listing: staff and the operator only until moderation
-    /// lands. Publishing opens each tier's repository as the tier says.
+    /// lands. Publishing opens each tier's repository as the tier says; withdrawing puts
+    /// them back to private staging, in the same transaction (see `Db::set_listing_published`).
     pub async fn set_published(&self, actor: Actor<'_>, publisher: &str, slug: &str, published: bool) -> Result<(), CatalogError> {
         if !actor.staff() {
             return Err(CatalogError::Forbidden("only moderators publish products".into()));

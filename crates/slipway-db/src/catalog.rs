@@ -182,6 +182,65 @@ pub struct SubscriptionRecord {
     pub created_at: i64,
 }
 
+/// The repositories a listing's tiers use, read inside the transaction about to change them.
+async fn listing_repositories(tx: &mut Transaction<'static, Any>, listing_id: &str) -> Result<Vec<String>, DbError> {
+    Ok(sqlx::query_scalar("SELECT repository FROM tiers WHERE listing_id = $1").bind(listing_id).fetch_all(&mut **tx).await?)
+}
+
+/// Sets the access of each of `repositories` from the catalog's current state, inside the
+/// transaction that changed it: every change to a listing or its tiers (saving, publishing,
+/// withdrawing) calls this for the repositories its tiers used before and use after, so
+/// access never outlives the listing state that granted it.
+///
+/// A repository used by a tier of a published listing gets that tier's access (licensed:
+/// the entitlement `publisher/listing/tier`); any other goes back to private staging (its
+/// row is deleted). Tier repositories are unique, but should several published tiers ever
+/// share one, the most restrictive wins.
+///
+/// `slipway admin set-access` writes the same rows. Its openings (public, logged-in,
+/// licensed) of a tier's repository last until the next change of a listing using it,
+/// which puts back what the listing says. Its explicit `staging` is a takedown: the catalog
+/// never writes a `staging` row (it deletes the row), so one can only come from an
+/// administrator, and listing changes leave it in place until another `set-access`.
+async fn derive_repository_policies(tx: &mut Transaction<'static, Any>, repositories: &[String]) -> Result<(), DbError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let now = now_ms();
+    for repository in repositories.iter().filter(|r| seen.insert(r.as_str())) {
+        let derived: Option<(String, String)> = sqlx::query_as(
+            "SELECT t.access, l.publisher || '/' || l.slug || '/' || t.slug
+             FROM tiers t JOIN listings l ON l.id = t.listing_id
+             WHERE t.repository = $1 AND l.status = 'published'
+             ORDER BY CASE t.access WHEN 'licensed' THEN 0 WHEN 'logged_in' THEN 1 ELSE 2 END, t.id LIMIT 1",
+        )
+        .bind(repository)
+        .fetch_optional(&mut **tx)
+        .await?;
+        match derived {
+            Some((access, tier)) => {
+                sqlx::query(
+                    "INSERT INTO repository_policies (repository, access, tier, updated_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (repository) DO UPDATE SET access = excluded.access, tier = excluded.tier,
+                         updated_at = excluded.updated_at
+                     WHERE repository_policies.access <> 'staging'",
+                )
+                .bind(repository)
+                .bind(access)
+                .bind(tier)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM repository_policies WHERE repository = $1 AND access <> 'staging'")
+                    .bind(repository)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Db {
     // ---- publishers and media ----------------------------------------------------------
 
@@ -270,11 +329,14 @@ impl Db {
 
     // ---- listings and tiers -------------------------------------------------------------
 
-    /// Creates or replaces a listing and its tiers in one transaction, and when it is
-    /// published makes its tiers' repositories pullable as the tiers now say. Fails with
-    /// `Conflict` when the slug or a tier's repository is taken.
+    /// Creates or replaces a listing and its tiers in one transaction, and in it sets the
+    /// access of every repository its tiers used before or use now from the catalog as it
+    /// now stands (see `derive_repository_policies`): a removed tier's or a moved tier's
+    /// old repository closes again. Fails with `Conflict` when the slug or a tier's
+    /// repository is taken.
     pub async fn save_listing(&self, l: &ListingRecord, tiers: &[TierRecord]) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
+        let mut repositories = listing_repositories(&mut tx, &l.id).await?;
         sqlx::query(
             "INSERT INTO listings (id, publisher, name, slug, logo, short_description, category, search_tags, long_description,
                  screenshots, support_url, support_email, support_info, sla, install_instructions, product_type, trust_level,
@@ -347,34 +409,16 @@ impl Db {
             .await
             .map_err(|e| unique_violation(e, format!("repository {} already backs another tier", t.repository)))?;
         }
-        let status: String = sqlx::query_scalar("SELECT status FROM listings WHERE id = $1").bind(&l.id).fetch_one(&mut *tx).await?;
-        if status == "published" {
-            self.apply_tier_policies(&mut tx, &l.id).await?;
-        }
+        repositories.extend(tiers.iter().map(|t| t.repository.clone()));
+        derive_repository_policies(&mut tx, &repositories).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Makes each tier's repository pullable as the tier says (a licensed tier needs an
-    /// entitlement named `publisher/listing/tier`).
-    async fn apply_tier_policies(&self, tx: &mut Transaction<'static, Any>, listing_id: &str) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO repository_policies (repository, access, tier, updated_at)
-             SELECT t.repository, t.access, l.publisher || '/' || l.slug || '/' || t.slug, $2
-             FROM tiers t JOIN listings l ON l.id = t.listing_id WHERE t.listing_id = $1
-             ON CONFLICT (repository) DO UPDATE SET access = excluded.access, tier = excluded.tier,
-                 updated_at = excluded.updated_at",
-        )
-        .bind(listing_id)
-        .bind(now_ms())
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
     /// Publishes a draft (opening its tiers' repositories as each tier says) or withdraws
-    /// a published listing (back to draft, repositories private again). One transaction,
-    /// so a listing is never published with closed repositories or the reverse.
+    /// a published listing (back to draft, its repositories private staging again unless
+    /// another published tier uses one). One transaction, so a listing is never published
+    /// with closed repositories or withdrawn with open ones.
     pub async fn set_listing_published(&self, id: &str, published: bool) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
         let now = now_ms();
@@ -391,14 +435,8 @@ impl Db {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        if published {
-            self.apply_tier_policies(&mut tx, id).await?;
-        } else {
-            sqlx::query("DELETE FROM repository_policies WHERE repository IN (SELECT repository FROM tiers WHERE listing_id = $1)")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
+        let repositories = listing_repositories(&mut tx, id).await?;
+        derive_repository_policies(&mut tx, &repositories).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -736,6 +774,101 @@ mod tests {
             assert!(db.set_listing_published("l1", false).await.unwrap());
             assert_eq!(policy().await, None);
             assert!(!db.set_listing_published("missing", true).await.unwrap());
+        }
+    }
+
+    /// A listing `id` of acme with tiers `(slug, access, repository)`, saved as is.
+    async fn save(db: &Db, id: &str, status: &str, tiers: &[(&str, &str, &str)]) {
+        let listing = ListingRecord { id: id.into(), publisher: "acme".into(), slug: format!("rocket-{id}"), status: status.into(), ..ListingRecord::default() };
+        let tiers: Vec<_> = tiers
+            .iter()
+            .map(|(slug, access, repository)| TierRecord { id: format!("{id}-{slug}"), slug: (*slug).into(), access: (*access).into(), repository: (*repository).into(), ..TierRecord::default() })
+            .collect();
+        db.save_listing(&listing, &tiers).await.unwrap();
+    }
+
+    async fn access(db: &Db, repository: &str) -> Option<String> {
+        db.repository_policy(repository).await.unwrap().map(|p| p.access)
+    }
+
+    /// Issue 14 item 9: removing a tier from a published listing used to leave its
+    /// repository public; it goes back to private staging.
+    #[tokio::test]
+    async fn removing_a_tier_closes_its_repository() {
+        for (db, _dir) in test_databases().await {
+            save(&db, "l1", "draft", &[("free", "public", "acme/free"), ("team", "logged_in", "acme/team")]).await;
+            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert_eq!(access(&db, "acme/free").await.as_deref(), Some("public"));
+            assert_eq!(access(&db, "acme/team").await.as_deref(), Some("logged_in"));
+            save(&db, "l1", "draft", &[("team", "logged_in", "acme/team")]).await;
+            assert_eq!(access(&db, "acme/free").await, None, "the removed tier's repository is staging again");
+            assert_eq!(access(&db, "acme/team").await.as_deref(), Some("logged_in"), "the remaining tier keeps its access");
+        }
+    }
+
+    /// Issue 14 item 9: pointing a published tier at another repository used to leave the
+    /// old one open; it goes back to staging and the new one gets the tier's access.
+    #[tokio::test]
+    async fn changing_a_tiers_repository_closes_the_old_one() {
+        for (db, _dir) in test_databases().await {
+            save(&db, "l1", "draft", &[("free", "public", "acme/old")]).await;
+            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert_eq!(access(&db, "acme/old").await.as_deref(), Some("public"));
+            save(&db, "l1", "draft", &[("free", "public", "acme/new")]).await;
+            assert_eq!(access(&db, "acme/old").await, None, "the old repository is staging again");
+            assert_eq!(access(&db, "acme/new").await.as_deref(), Some("public"));
+        }
+    }
+
+    /// Issue 14 item 9: withdrawing a listing closes every repository its tiers used while
+    /// published (including one a tier left before the withdrawal, which stayed open), but
+    /// not one another published listing's tier now uses.
+    #[tokio::test]
+    async fn withdrawing_a_listing_closes_its_repositories() {
+        for (db, _dir) in test_databases().await {
+            save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b"), ("team", "logged_in", "acme/e")]).await;
+            save(&db, "l2", "draft", &[("free", "public", "acme/c")]).await;
+            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert!(db.set_listing_published("l2", true).await.unwrap());
+            // acme/a moves from l1 to the other published listing, l1's free tier to acme/d,
+            // and the team tier (acme/e) goes.
+            save(&db, "l1", "draft", &[("free", "public", "acme/d"), ("pro", "licensed", "acme/b")]).await;
+            save(&db, "l2", "draft", &[("free", "public", "acme/c"), ("team", "logged_in", "acme/a")]).await;
+            assert_eq!(access(&db, "acme/a").await.as_deref(), Some("logged_in"), "the listing now using it decides");
+            assert!(db.set_listing_published("l1", false).await.unwrap());
+            for closed in ["acme/b", "acme/d", "acme/e"] {
+                assert_eq!(access(&db, closed).await, None, "{closed} is staging again");
+            }
+            assert_eq!(access(&db, "acme/a").await.as_deref(), Some("logged_in"), "still used by a published tier");
+            assert_eq!(access(&db, "acme/c").await.as_deref(), Some("public"));
+            assert!(db.set_listing_published("l2", false).await.unwrap());
+            for closed in ["acme/a", "acme/c"] {
+                assert_eq!(access(&db, closed).await, None, "{closed} is staging again");
+            }
+        }
+    }
+
+    /// `slipway admin set-access` on a tier's repository: an opening lasts until the
+    /// listing next changes; an explicit staging (a takedown) survives listing changes.
+    #[tokio::test]
+    async fn admin_access_on_a_tier_repository() {
+        for (db, _dir) in test_databases().await {
+            save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;
+            db.set_repository_policy("acme/a", "logged_in", None).await.unwrap();
+            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert_eq!(access(&db, "acme/a").await.as_deref(), Some("public"), "publishing applies the listing");
+            db.set_repository_policy("acme/b", "staging", None).await.unwrap();
+            db.set_repository_policy("acme/a", "logged_in", None).await.unwrap();
+            save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;
+            assert_eq!(access(&db, "acme/a").await.as_deref(), Some("public"), "the next change applies the listing again");
+            assert_eq!(access(&db, "acme/b").await.as_deref(), Some("staging"), "a takedown stays through a save");
+            assert!(db.set_listing_published("l1", false).await.unwrap());
+            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert_eq!(access(&db, "acme/b").await.as_deref(), Some("staging"), "and through a withdrawal and publication");
+            db.set_repository_policy("acme/b", "public", None).await.unwrap();
+            save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;
+            let lifted = db.repository_policy("acme/b").await.unwrap().unwrap();
+            assert_eq!((lifted.access.as_str(), lifted.tier.as_deref()), ("licensed", Some("acme/rocket-l1/pro")), "lifted, the listing decides again");
         }
     }
 
