@@ -2,7 +2,7 @@
 //! with their inventory and findings, re-assessment after feed changes, and the events
 //! it emits.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashSet};
 
 use sqlx::{Any, Transaction};
 
@@ -92,6 +92,20 @@ pub struct NewImageScan<'a> {
     pub error: Option<&'a str>,
     pub layers_analyzed: i64,
     pub layers_cached: i64,
+    /// Why the results are partial (an inventory or its findings over a cap); `None`
+    /// when they are complete.
+    pub incomplete: Option<&'a str>,
+}
+
+/// Part of an image's inventory (the packages one layer introduced), stored once
+/// however many images hold it.
+#[derive(Clone, Copy, Debug)]
+pub struct InventoryPart<'a> {
+    /// What identifies the rows: a collision-resistant hash of them (every field but
+    /// the digest). Images with parts of equal content share their rows.
+    pub content: &'a str,
+    /// The rows; their `digest` is not stored (an image's rows carry its own).
+    pub packages: &'a [ImagePackageRecord],
 }
 
 /// The latest scan of an image manifest, with its findings counted per policy class.
@@ -104,6 +118,8 @@ pub struct ImageScanRecord {
     pub feed_revision: i64,
     pub os: Option<String>,
     pub error: Option<String>,
+    /// Why the results are partial; `None` when they are complete.
+    pub incomplete: Option<String>,
     pub layers_analyzed: i64,
     pub layers_cached: i64,
     pub critical: i64,
@@ -195,6 +211,15 @@ pub struct Rematch {
 /// SQLite's parameters by name, looking each up among all of the statement's, so a
 /// statement's binding time grows with the square of its parameters.
 const ROWS_PER_STATEMENT: usize = 100;
+
+/// Inventory rows written per transaction: a few milliseconds of SQLite's one write
+/// lock, so a scan of a large image never stalls other writers (pushes, sign-ins) for
+/// long.
+const ROWS_PER_TRANSACTION: usize = 2_000;
+
+/// How long an inventory part no image names is kept after a scan last wrote or reused
+/// it: far longer than a scan takes between storing its parts and naming them.
+const PART_GRACE_MS: i64 = 3_600_000;
 
 impl Db {
     // ---- the feed ------------------------------------------------------------------------
@@ -441,48 +466,186 @@ impl Db {
 
     // ---- image scans ---------------------------------------------------------------------
 
-    /// Replaces an image's inventory and findings with a new scan's, in one transaction.
-    /// Findings seen before keep their `first_seen`.
-    pub async fn store_scan(&self, scan: &NewImageScan<'_>, packages: &[ImagePackageRecord], findings: &[FindingRecord]) -> Result<(), DbError> {
+    /// Stores a scan's results: its inventory parts (each stored once, whatever number
+    /// of images share it), then, in one short transaction, which parts make up the image,
+    /// its findings (those seen before keep their `first_seen`) and the scan record.
+    /// Readers see either the previous results or these, never a mix: the parts an image
+    /// names are complete before it names them.
+    pub async fn store_scan(&self, scan: &NewImageScan<'_>, parts: &[InventoryPart<'_>], findings: &[FindingRecord]) -> Result<(), DbError> {
+        // A part pruned between being stored and being named (an hour of grace makes this
+        // all but impossible) is stored again.
+        for _ in 0..3 {
+            let mut ids = Vec::with_capacity(parts.len());
+            for part in parts {
+                ids.push(self.store_part(part).await?);
+            }
+            if self.finish_scan(scan, &ids, findings).await? {
+                if let Err(e) = self.prune_inventory_parts().await {
+                    tracing::warn!("pruning unused inventory parts: {e}");
+                }
+                return Ok(());
+            }
+        }
+        Err(DbError::Conflict(format!("the inventory parts of {} kept disappearing while its scan was stored", scan.digest)))
+    }
+
+    /// The id of a stored part with `part`'s content, storing it first if there is none.
+    async fn store_part(&self, part: &InventoryPart<'_>) -> Result<i64, DbError> {
+        let now = now_ms();
+        let reuse = || async {
+            sqlx::query_scalar::<Any, i64>("UPDATE inventory_parts SET used_at = $1 WHERE content = $2 RETURNING id")
+                .bind(now_ms())
+                .bind(part.content)
+                .fetch_optional(&self.write)
+                .await
+        };
+        if let Some(id) = reuse().await? {
+            return Ok(id);
+        }
+        // A package found twice at one path is one row (as it always was).
+        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(part.packages.len());
+        let rows: Vec<&ImagePackageRecord> = part.packages.iter().filter(|p| seen.insert((p.purl.as_str(), p.path.as_str()))).collect();
+        let id = sqlx::query_scalar::<Any, i64>("INSERT INTO inventory_parts (content, packages, used_at) VALUES (NULL, $1, $2) RETURNING id")
+            .bind(rows.len() as i64)
+            .bind(now)
+            .fetch_one(&self.write)
+            .await?;
+        // Bounded transactions: a part of 50,000 rows never holds SQLite's one write lock
+        // for more than a few milliseconds at a time.
+        for chunk in rows.chunks(ROWS_PER_TRANSACTION) {
+            let mut tx = self.begin_write().await?;
+            for rows in chunk.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO part_packages (part, purl, path, ecosystem, release, name, match_name, version, source_name, source_version, layer)
+                     VALUES {} ON CONFLICT (part, purl, path) DO NOTHING",
+                    values(rows.len(), 11)
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for p in rows {
+                    query = query
+                        .bind(id)
+                        .bind(&p.purl)
+                        .bind(&p.path)
+                        .bind(&p.ecosystem)
+                        .bind(&p.release)
+                        .bind(&p.name)
+                        .bind(&p.match_name)
+                        .bind(&p.version)
+                        .bind(p.source_name.as_deref())
+                        .bind(p.source_version.as_deref())
+                        .bind(&p.layer);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            sqlx::query("UPDATE inventory_parts SET used_at = $1 WHERE id = $2").bind(now_ms()).bind(id).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        // Complete: from now on scans find it by its content.
+        let completed = sqlx::query("UPDATE inventory_parts SET content = $1, used_at = $2 WHERE id = $3")
+            .bind(part.content)
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.write)
+            .await;
+        match completed {
+            Ok(_) => Ok(id),
+            // Another scan stored the same part meanwhile (the content is unique): that
+            // one is used, and this copy is left for pruning.
+            Err(e) => reuse().await?.ok_or(DbError::from(e)),
+        }
+    }
+
+    /// Names the image's parts, replaces its findings and records the scan, in one
+    /// transaction; false (and nothing written) if one of the parts was pruned meanwhile.
+    async fn finish_scan(&self, scan: &NewImageScan<'_>, parts: &[i64], findings: &[FindingRecord]) -> Result<bool, DbError> {
+        let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let first_seen: HashMap<(String, String), i64> =
-            sqlx::query_as::<Any, (String, String, i64)>("SELECT package, advisory_id, first_seen FROM findings WHERE digest = $1")
+        let parts: BTreeSet<i64> = parts.iter().copied().collect();
+        for part in &parts {
+            // Touching the part also serialises with pruning: a prune that saw it unused
+            // either ran first (0 rows: store it again) or finds it used now.
+            let touched = sqlx::query("UPDATE inventory_parts SET used_at = $1 WHERE id = $2 AND content IS NOT NULL")
+                .bind(now)
+                .bind(part)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if touched == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+        }
+        sqlx::query("DELETE FROM image_parts WHERE digest = $1").bind(scan.digest).execute(&mut *tx).await?;
+        let parts: Vec<i64> = parts.into_iter().collect();
+        for chunk in parts.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!("INSERT INTO image_parts (digest, part) VALUES {}", values(chunk.len(), 2));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for part in chunk {
+                query = query.bind(scan.digest).bind(*part);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        // Findings gone since the last scan are deleted; the others are written over,
+        // keeping when they were first seen.
+        let current: HashSet<(&str, &str)> = findings.iter().map(|f| (f.package.as_str(), f.advisory_id.as_str())).collect();
+        let removed: Vec<(String, String, String)> =
+            sqlx::query_as::<Any, (String, String)>("SELECT package, advisory_id FROM findings WHERE digest = $1")
                 .bind(scan.digest)
                 .fetch_all(&mut *tx)
                 .await?
                 .into_iter()
-                .map(|(package, advisory, seen)| ((package, advisory), seen))
+                .filter(|(package, advisory)| !current.contains(&(package.as_str(), advisory.as_str())))
+                .map(|(package, advisory)| (scan.digest.to_owned(), package, advisory))
                 .collect();
-        sqlx::query("DELETE FROM findings WHERE digest = $1").bind(scan.digest).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM image_packages WHERE digest = $1").bind(scan.digest).execute(&mut *tx).await?;
-        for chunk in packages.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO image_packages (digest, purl, path, ecosystem, release, name, match_name, version, source_name, source_version, layer)
-                 VALUES {} ON CONFLICT (digest, purl, path) DO NOTHING",
-                values(chunk.len(), 11)
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for p in chunk {
-                query = query
-                    .bind(scan.digest)
-                    .bind(&p.purl)
-                    .bind(&p.path)
-                    .bind(&p.ecosystem)
-                    .bind(&p.release)
-                    .bind(&p.name)
-                    .bind(&p.match_name)
-                    .bind(&p.version)
-                    .bind(p.source_name.as_deref())
-                    .bind(p.source_version.as_deref())
-                    .bind(&p.layer);
-            }
-            query.execute(&mut *tx).await?;
-        }
-        insert_findings(&mut tx, findings, |f| first_seen.get(&(f.package.clone(), f.advisory_id.clone())).copied().unwrap_or(f.first_seen)).await?;
+        delete_findings(&mut tx, &removed).await?;
+        upsert_findings(&mut tx, findings).await?;
         upsert_scan(&mut tx, scan).await?;
         refresh_counts(&mut tx, &[scan.digest]).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Deletes stored parts that no image names and no scan used within the grace
+    /// period; returns how many. A part is first retired (no content: no scan finds it
+    /// any more), then its rows are deleted in bounded statements, then the part.
+    pub async fn prune_inventory_parts(&self) -> Result<u64, DbError> {
+        let cutoff = now_ms() - PART_GRACE_MS;
+        let unused = "used_at < $2 AND NOT EXISTS (SELECT 1 FROM image_parts i WHERE i.part = inventory_parts.id)";
+        let candidates = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM inventory_parts WHERE id > $1 AND {unused} ORDER BY id LIMIT 100"
+        )))
+        .bind(0_i64)
+        .bind(cutoff)
+        .fetch_all(&self.read)
+        .await?;
+        let mut pruned = 0;
+        for id in candidates {
+            let retired = sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE inventory_parts SET content = NULL, used_at = 0 WHERE id = $1 AND {unused}")))
+                .bind(id)
+                .bind(cutoff)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+            if retired == 0 {
+                continue;
+            }
+            loop {
+                let deleted = sqlx::query(
+                    "DELETE FROM part_packages WHERE part = $1 AND purl IN (SELECT purl FROM part_packages WHERE part = $1 ORDER BY purl LIMIT $2)",
+                )
+                .bind(id)
+                .bind(ROWS_PER_TRANSACTION as i64)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
+                if deleted == 0 {
+                    break;
+                }
+            }
+            sqlx::query("DELETE FROM inventory_parts WHERE id = $1 AND content IS NULL").bind(id).execute(&self.write).await?;
+            pruned += 1;
+        }
+        Ok(pruned)
     }
 
     /// Records a scan that found nothing to store (failed, or not an image); an earlier
@@ -497,7 +660,7 @@ impl Db {
 
     pub async fn image_scan(&self, digest: &str) -> Result<Option<ImageScanRecord>, DbError> {
         Ok(sqlx::query_as::<Any, ImageScanRecord>(
-            "SELECT digest, status, scanned_at, analyzer_version, feed_revision, os, error, layers_analyzed, layers_cached,
+            "SELECT digest, status, scanned_at, analyzer_version, feed_revision, os, error, incomplete, layers_analyzed, layers_cached,
                     critical, major, minor, unrated
              FROM image_scans WHERE digest = $1",
         )
@@ -506,14 +669,23 @@ impl Db {
         .await?)
     }
 
+    /// An image's inventory: the rows of the parts it names.
     pub async fn image_packages(&self, digest: &str) -> Result<Vec<ImagePackageRecord>, DbError> {
         Ok(sqlx::query_as::<Any, ImagePackageRecord>(
-            "SELECT digest, purl, path, ecosystem, release, name, match_name, version, source_name, source_version, layer
-             FROM image_packages WHERE digest = $1 ORDER BY ecosystem, name, version, path",
+            "SELECT i.digest, p.purl, p.path, p.ecosystem, p.release, p.name, p.match_name, p.version, p.source_name, p.source_version, p.layer
+             FROM image_parts i JOIN part_packages p ON p.part = i.part
+             WHERE i.digest = $1 ORDER BY p.ecosystem, p.name, p.version, p.path",
         )
         .bind(digest)
         .fetch_all(&self.read)
         .await?)
+    }
+
+    /// Stored inventory rows and parts, counted: what an inventory costs.
+    pub async fn inventory_totals(&self) -> Result<(i64, i64), DbError> {
+        let rows = sqlx::query_scalar::<Any, i64>("SELECT COUNT(*) FROM part_packages").fetch_one(&self.read).await?;
+        let parts = sqlx::query_scalar::<Any, i64>("SELECT COUNT(*) FROM inventory_parts").fetch_one(&self.read).await?;
+        Ok((rows, parts))
     }
 
     pub async fn findings(&self, digest: &str) -> Result<Vec<FindingRecord>, DbError> {
@@ -533,7 +705,8 @@ impl Db {
     pub async fn prune_feed_changes(&self) -> Result<u64, DbError> {
         Ok(sqlx::query(
             "DELETE FROM feed_changes WHERE NOT EXISTS
-               (SELECT 1 FROM image_packages p WHERE p.ecosystem = feed_changes.ecosystem AND p.match_name = feed_changes.name)",
+               (SELECT 1 FROM part_packages p JOIN image_parts i ON i.part = p.part
+                WHERE p.ecosystem = feed_changes.ecosystem AND p.match_name = feed_changes.name)",
         )
         .execute(&self.write)
         .await?
@@ -551,8 +724,9 @@ impl Db {
     /// Every image package that advisories call `match_name` in `ecosystem`.
     pub async fn packages_named(&self, ecosystem: &str, match_name: &str) -> Result<Vec<ImagePackageRecord>, DbError> {
         Ok(sqlx::query_as::<Any, ImagePackageRecord>(
-            "SELECT digest, purl, path, ecosystem, release, name, match_name, version, source_name, source_version, layer
-             FROM image_packages WHERE ecosystem = $1 AND match_name = $2 ORDER BY digest, purl, path",
+            "SELECT i.digest, p.purl, p.path, p.ecosystem, p.release, p.name, p.match_name, p.version, p.source_name, p.source_version, p.layer
+             FROM part_packages p JOIN image_parts i ON i.part = p.part
+             WHERE p.ecosystem = $1 AND p.match_name = $2 ORDER BY i.digest, p.purl, p.path",
         )
         .bind(ecosystem)
         .bind(match_name)
@@ -635,7 +809,7 @@ fn values(rows: usize, columns: usize) -> String {
 
 /// A re-match's findings and events, written into `tx`; the counts are the caller's.
 async fn write_rematch(tx: &mut Transaction<'static, Any>, rematch: &Rematch, now: i64) -> Result<(), sqlx::Error> {
-    insert_findings(tx, &rematch.added, |f| f.first_seen).await?;
+    insert_findings(tx, &rematch.added).await?;
     for f in &rematch.updated {
         sqlx::query(
             "UPDATE findings SET aliases = $1, installed_version = $2, fixed_version = $3, status = $4, severity = $5, class = $6
@@ -653,19 +827,7 @@ async fn write_rematch(tx: &mut Transaction<'static, Any>, rematch: &Rematch, no
         .execute(&mut **tx)
         .await?;
     }
-    for chunk in rematch.removed.chunks(ROWS_PER_STATEMENT) {
-        // ORs: SQLite scans the whole table for a row value IN (VALUES ...), and looks
-        // each of these up in the primary key.
-        let keys: Vec<String> = (0..chunk.len())
-            .map(|i| format!("(digest = ${} AND package = ${} AND advisory_id = ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
-            .collect();
-        let sql = format!("DELETE FROM findings WHERE {}", keys.join(" OR "));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (digest, package, advisory) in chunk {
-            query = query.bind(digest).bind(package).bind(advisory);
-        }
-        query.execute(&mut **tx).await?;
-    }
+    delete_findings(tx, &rematch.removed).await?;
     for chunk in rematch.events.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO vulnerability_events (digest, package, advisory_id, vulnerability, class, created_at)
@@ -681,17 +843,44 @@ async fn write_rematch(tx: &mut Transaction<'static, Any>, rematch: &Rematch, no
     Ok(())
 }
 
-/// Inserts findings, each first seen at `first_seen(finding)`; one already stored stays.
-async fn insert_findings(
-    tx: &mut Transaction<'static, Any>,
-    findings: &[FindingRecord],
-    first_seen: impl Fn(&FindingRecord) -> i64,
-) -> Result<(), sqlx::Error> {
+/// Deletes findings by (digest, package, advisory id).
+async fn delete_findings(tx: &mut Transaction<'static, Any>, keys: &[(String, String, String)]) -> Result<(), sqlx::Error> {
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+        // ORs: SQLite scans the whole table for a row value IN (VALUES ...), and looks
+        // each of these up in the primary key.
+        let keys: Vec<String> = (0..chunk.len())
+            .map(|i| format!("(digest = ${} AND package = ${} AND advisory_id = ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+            .collect();
+        let sql = format!("DELETE FROM findings WHERE {}", keys.join(" OR "));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (digest, package, advisory) in chunk {
+            query = query.bind(digest).bind(package).bind(advisory);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Writes a scan's findings: new ones as they are, stored ones updated but keeping when
+/// they were first seen.
+async fn upsert_findings(tx: &mut Transaction<'static, Any>, findings: &[FindingRecord]) -> Result<(), sqlx::Error> {
+    write_findings(tx, findings, "DO UPDATE SET ecosystem = excluded.ecosystem, match_name = excluded.match_name,
+               package_name = excluded.package_name, aliases = excluded.aliases, installed_version = excluded.installed_version,
+               fixed_version = excluded.fixed_version, status = excluded.status, severity = excluded.severity, class = excluded.class").await
+}
+
+/// Inserts findings; one already stored stays.
+async fn insert_findings(tx: &mut Transaction<'static, Any>, findings: &[FindingRecord]) -> Result<(), sqlx::Error> {
+    write_findings(tx, findings, "DO NOTHING").await
+}
+
+/// Inserts findings, doing `on_conflict` with those already stored.
+async fn write_findings(tx: &mut Transaction<'static, Any>, findings: &[FindingRecord], on_conflict: &'static str) -> Result<(), sqlx::Error> {
     for chunk in findings.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO findings (digest, package, advisory_id, ecosystem, match_name, package_name, aliases,
                installed_version, fixed_version, status, severity, class, first_seen)
-             VALUES {} ON CONFLICT (digest, package, advisory_id) DO NOTHING",
+             VALUES {} ON CONFLICT (digest, package, advisory_id) {on_conflict}",
             values(chunk.len(), 13)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -709,7 +898,7 @@ async fn insert_findings(
                 .bind(&f.status)
                 .bind(f.severity.as_deref())
                 .bind(&f.class)
-                .bind(first_seen(f));
+                .bind(f.first_seen);
         }
         query.execute(&mut **tx).await?;
     }
@@ -719,11 +908,12 @@ async fn insert_findings(
 async fn upsert_scan(tx: &mut Transaction<'static, Any>, scan: &NewImageScan<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO image_scans (digest, status, scanned_at, analyzer_version, feed_revision, os, error, layers_analyzed, layers_cached,
-                                  critical, major, minor, unrated)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0, 0, 0)
+                                  critical, major, minor, unrated, incomplete)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0, 0, 0, $10)
          ON CONFLICT (digest) DO UPDATE SET status = excluded.status, scanned_at = excluded.scanned_at,
            analyzer_version = excluded.analyzer_version, feed_revision = excluded.feed_revision, os = excluded.os,
-           error = excluded.error, layers_analyzed = excluded.layers_analyzed, layers_cached = excluded.layers_cached",
+           error = excluded.error, layers_analyzed = excluded.layers_analyzed, layers_cached = excluded.layers_cached,
+           incomplete = COALESCE(excluded.incomplete, CASE WHEN excluded.status = 'done' THEN NULL ELSE image_scans.incomplete END)",
     )
     .bind(scan.digest)
     .bind(scan.status)
@@ -734,6 +924,7 @@ async fn upsert_scan(tx: &mut Transaction<'static, Any>, scan: &NewImageScan<'_>
     .bind(scan.error)
     .bind(scan.layers_analyzed)
     .bind(scan.layers_cached)
+    .bind(scan.incomplete)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -814,7 +1005,15 @@ mod tests {
     }
 
     fn scan(digest: &str) -> NewImageScan<'_> {
-        NewImageScan { digest, status: "done", analyzer_version: 1, feed_revision: 1, os: Some("Debian 12"), error: None, layers_analyzed: 2, layers_cached: 0 }
+        NewImageScan { digest, status: "done", analyzer_version: 1, feed_revision: 1, os: Some("Debian 12"), error: None, layers_analyzed: 2, layers_cached: 0, incomplete: None }
+    }
+
+    /// Stores a scan whose packages make one inventory part, keyed by the rows themselves
+    /// (the scanning service keys parts by a hash of them).
+    async fn store(db: &Db, scan: &NewImageScan<'_>, packages: &[ImagePackageRecord], findings: &[FindingRecord]) {
+        let content: Vec<String> = packages.iter().map(|p| format!("{}|{}|{}|{}", p.purl, p.path, p.version, p.layer)).collect();
+        let content = content.join("\n");
+        db.store_scan(scan, &[InventoryPart { content: &content, packages }], findings).await.unwrap();
     }
 
     fn names(changes: &[FeedChange]) -> Vec<(&str, &str, i64)> {
@@ -858,7 +1057,7 @@ mod tests {
             assert_eq!(db.feed_revision().await.unwrap(), r2);
 
             // Only packages some image contains stay for re-assessment.
-            db.store_scan(&scan("sha256:i1"), &[package("sha256:i1", "jinja2", "3.1.2")], &[]).await.unwrap();
+            store(&db, &scan("sha256:i1"), &[package("sha256:i1", "jinja2", "3.1.2")], &[]).await;
             assert_eq!(db.prune_feed_changes().await.unwrap(), 2);
             assert_eq!(names(&db.feed_changes(10).await.unwrap()), [("PyPI", "jinja2", r2)]);
         }
@@ -897,14 +1096,14 @@ mod tests {
         for (db, _dir) in test_databases().await {
             let d = "sha256:i1";
             let findings = [finding(d, "jinja2", "A-1", "major", 100), finding(d, "jinja2", "A-2", "critical", 100), finding(d, "pyyaml", "A-3", "unrated", 100)];
-            db.store_scan(&scan(d), &[package(d, "jinja2", "1.0"), package(d, "pyyaml", "1.0")], &findings).await.unwrap();
+            store(&db, &scan(d), &[package(d, "jinja2", "1.0"), package(d, "pyyaml", "1.0")], &findings).await;
             let stored = db.image_scan(d).await.unwrap().unwrap();
             assert_eq!((stored.critical, stored.major, stored.minor, stored.unrated), (1, 1, 0, 1));
             assert_eq!((stored.status.as_str(), stored.os.as_deref(), stored.layers_analyzed), ("done", Some("Debian 12"), 2));
 
             // A rescan: one finding gone, one new; the one kept keeps when it was first seen.
             let rescan = [finding(d, "jinja2", "A-1", "major", 500), finding(d, "jinja2", "A-4", "minor", 500)];
-            db.store_scan(&NewImageScan { layers_analyzed: 0, layers_cached: 2, ..scan(d) }, &[package(d, "jinja2", "1.0")], &rescan).await.unwrap();
+            store(&db, &NewImageScan { layers_analyzed: 0, layers_cached: 2, ..scan(d) }, &[package(d, "jinja2", "1.0")], &rescan).await;
             let stored = db.findings(d).await.unwrap();
             assert_eq!(stored.iter().map(|f| (f.advisory_id.as_str(), f.first_seen)).collect::<Vec<_>>(), [("A-1", 100), ("A-4", 500)]);
             assert_eq!(db.image_packages(d).await.unwrap(), [package(d, "jinja2", "1.0")]);
@@ -920,12 +1119,75 @@ mod tests {
         }
     }
 
+    fn layer_package(name: &str, layer: &str) -> ImagePackageRecord {
+        ImagePackageRecord { layer: layer.into(), ..package("", name, "1.0") }
+    }
+
+    /// Issue 14, item 5: each manifest pointing at a layer of many packages stored all of
+    /// them again (200,000 rows per 449-byte manifest). A layer's part is stored once, in
+    /// bounded transactions, and each image still reads its whole inventory.
+    #[tokio::test]
+    async fn a_large_layer_shared_by_three_manifests_is_stored_once() {
+        for (db, _dir) in test_databases().await {
+            let big: Vec<ImagePackageRecord> = (0..5_000).map(|i| layer_package(&format!("pkg{i:05}"), "sha256:big")).collect();
+            let digests = ["sha256:m1", "sha256:m2", "sha256:m3"];
+            for (n, digest) in digests.iter().enumerate() {
+                let own = [layer_package(&format!("own{n}"), &format!("sha256:small{n}"))];
+                let own_key = format!("small{n}");
+                let parts = [InventoryPart { content: "big", packages: &big }, InventoryPart { content: &own_key, packages: &own }];
+                db.store_scan(&scan(digest), &parts, &[]).await.unwrap();
+            }
+            assert_eq!(db.inventory_totals().await.unwrap(), (5_003, 4), "the big layer's rows once, plus one row per manifest");
+            for digest in digests {
+                let packages = db.image_packages(digest).await.unwrap();
+                assert_eq!(packages.len(), 5_001);
+                assert!(packages.iter().all(|p| p.digest == digest));
+            }
+            let named = db.packages_named("PyPI", "pkg04999").await.unwrap();
+            assert_eq!(named.iter().map(|p| p.digest.as_str()).collect::<Vec<_>>(), digests);
+
+            // A rescan of m1 that no longer holds the big layer: m2 and m3 keep it.
+            let own = [layer_package("own0", "sha256:small0")];
+            db.store_scan(&scan("sha256:m1"), &[InventoryPart { content: "small0", packages: &own }], &[]).await.unwrap();
+            assert_eq!(db.image_packages("sha256:m1").await.unwrap().len(), 1);
+            assert_eq!(db.image_packages("sha256:m2").await.unwrap().len(), 5_001);
+            // Parts nobody names are pruned after the grace period, not before.
+            let orphan = [layer_package("gone", "sha256:gone")];
+            db.store_scan(&scan("sha256:m4"), &[InventoryPart { content: "gone", packages: &orphan }], &[]).await.unwrap();
+            db.store_scan(&scan("sha256:m4"), &[], &[]).await.unwrap();
+            assert_eq!(db.prune_inventory_parts().await.unwrap(), 0);
+            assert_eq!(db.inventory_totals().await.unwrap(), (5_004, 5));
+            sqlx::query("UPDATE inventory_parts SET used_at = 0").execute(&db.write).await.unwrap();
+            assert_eq!(db.prune_inventory_parts().await.unwrap(), 1);
+            assert_eq!(db.inventory_totals().await.unwrap(), (5_003, 4));
+            // A pruned part is stored again when a scan needs it.
+            db.store_scan(&scan("sha256:m4"), &[InventoryPart { content: "gone", packages: &orphan }], &[]).await.unwrap();
+            assert_eq!(db.image_packages("sha256:m4").await.unwrap().len(), 1);
+        }
+    }
+
+    /// Issue 14, item 5: a scan over a cap says so; the reason stays with the results
+    /// through a failed rescan, and a complete rescan clears it.
+    #[tokio::test]
+    async fn an_incomplete_scan_keeps_its_reason_until_a_complete_one() {
+        for (db, _dir) in test_databases().await {
+            let d = "sha256:i1";
+            let reason = "layer sha256:l1 lists 9 packages, over the limit of 5";
+            store(&db, &NewImageScan { incomplete: Some(reason), ..scan(d) }, &[package(d, "jinja2", "1.0")], &[]).await;
+            assert_eq!(db.image_scan(d).await.unwrap().unwrap().incomplete.as_deref(), Some(reason));
+            db.record_scan_outcome(&NewImageScan { status: "failed", error: Some("layer is corrupt"), ..scan(d) }).await.unwrap();
+            assert_eq!(db.image_scan(d).await.unwrap().unwrap().incomplete.as_deref(), Some(reason));
+            store(&db, &scan(d), &[package(d, "jinja2", "1.0")], &[]).await;
+            assert_eq!(db.image_scan(d).await.unwrap().unwrap().incomplete, None);
+        }
+    }
+
     #[tokio::test]
     async fn rematch_applies_a_diff_and_emits_each_event_once() {
         for (db, _dir) in test_databases().await {
             let (d1, d2) = ("sha256:i1", "sha256:i2");
-            db.store_scan(&scan(d1), &[package(d1, "jinja2", "1.0")], &[finding(d1, "jinja2", "A-1", "major", 100)]).await.unwrap();
-            db.store_scan(&scan(d2), &[package(d2, "jinja2", "1.0")], &[]).await.unwrap();
+            store(&db, &scan(d1), &[package(d1, "jinja2", "1.0")], &[finding(d1, "jinja2", "A-1", "major", 100)]).await;
+            store(&db, &scan(d2), &[package(d2, "jinja2", "1.0")], &[]).await;
             assert_eq!(db.packages_named("PyPI", "jinja2").await.unwrap().len(), 2);
             assert_eq!(db.findings_named("PyPI", "jinja2").await.unwrap().len(), 1);
             let revision = db.begin_feed_revision("test").await.unwrap();
@@ -974,7 +1236,7 @@ mod tests {
         for (db, _dir) in test_databases().await {
             let d = "sha256:i1";
             let packages = [package(d, "jinja2", "1.0"), package(d, "flask", "1.0")];
-            db.store_scan(&scan(d), &packages, &[finding(d, "flask", "F-1", "major", 100)]).await.unwrap();
+            store(&db, &scan(d), &packages, &[finding(d, "flask", "F-1", "major", 100)]).await;
             let revision = db.begin_feed_revision("test").await.unwrap();
             let advisories = [advisory("J-1", "h", &[("PyPI", "jinja2", "")]), advisory("F-2", "h", &[("PyPI", "flask", "")])];
             db.upsert_advisories(revision, "test", &advisories).await.unwrap();

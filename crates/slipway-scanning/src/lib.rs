@@ -55,6 +55,30 @@ impl From<serde_json::Error> for ScanningError {
     }
 }
 
+/// Bounds on what one image's scan results may hold. Over a bound the scan keeps the
+/// first packages (the most severe findings), stores them, and says it is incomplete and
+/// why: a layer listing 200,000 packages must not cost every image holding it 200,000
+/// rows and seconds of the database's one writer.
+///
+/// The defaults are several times what the largest real images hold (a few thousand OS
+/// packages, some thousands of language packages in the biggest application layers; a
+/// few thousand findings in old build images carrying kernel headers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InventoryLimits {
+    /// Packages one layer may list; the rest of the layer's are left out.
+    pub max_packages_per_layer: usize,
+    /// Packages one image's inventory may hold.
+    pub max_packages_per_image: usize,
+    /// Findings stored for one image; the most severe are kept.
+    pub max_findings_per_image: usize,
+}
+
+impl Default for InventoryLimits {
+    fn default() -> Self {
+        InventoryLimits { max_packages_per_layer: 20_000, max_packages_per_image: 50_000, max_findings_per_image: 50_000 }
+    }
+}
+
 /// The scanning service. Cheap to clone.
 #[derive(Clone)]
 pub struct Scanning {
@@ -63,13 +87,20 @@ pub struct Scanning {
     queue: Queue,
     cache: DbLayerCache,
     limits: Limits,
+    inventory_limits: InventoryLimits,
 }
 
 impl Scanning {
     /// A service caching layer reports in the database.
     pub fn new(db: Db, store: Arc<dyn BlobStore>, queue: Queue, limits: Limits) -> Scanning {
         let cache = DbLayerCache::new(db.clone());
-        Scanning { db, store, queue, cache, limits }
+        Scanning { db, store, queue, cache, limits, inventory_limits: InventoryLimits::default() }
+    }
+
+    /// The service with other bounds on inventories and findings than the defaults.
+    pub fn with_inventory_limits(mut self, limits: InventoryLimits) -> Scanning {
+        self.inventory_limits = limits;
+        self
     }
 
     /// Registers the scanning jobs with a runner.

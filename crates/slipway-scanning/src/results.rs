@@ -55,6 +55,9 @@ pub struct SecuritySummary {
     pub counts: ClassCounts,
     /// Unix milliseconds of the (oldest platform's) scan.
     pub scanned_at: i64,
+    /// Whether the counts come from partial results (some platform's inventory or
+    /// findings were over the configured limits).
+    pub incomplete: bool,
 }
 
 /// Everything known about a manifest's security.
@@ -97,6 +100,9 @@ pub struct ScanState {
     /// Layers whose analysis came from the cache.
     pub layers_cached: i64,
     pub counts: ClassCounts,
+    /// Why the packages or findings shown are only part of the image's (more than the
+    /// configured limits allow); absent when they are complete.
+    pub incomplete: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -195,7 +201,8 @@ fn may_request(subject: Option<&Subject>, repository: &str) -> bool {
     subject.is_some_and(|s| staff(s) || s.namespaces.get(namespace(repository)).is_some_and(|role| *role >= OrgRole::Maintainer))
 }
 
-fn class_rank(class: &str) -> u8 {
+/// Most severe first.
+pub(crate) fn class_rank(class: &str) -> u8 {
     match class {
         "critical" => 0,
         "major" => 1,
@@ -281,8 +288,12 @@ impl Scanning {
             let Some(scan) = self.db.image_scan(&image).await?.filter(|s| s.status == "done") else { continue };
             let counts = ClassCounts::of(&scan);
             summary = Some(match summary {
-                Some(s) => SecuritySummary { counts: s.counts.worst(counts), scanned_at: s.scanned_at.min(scan.scanned_at) },
-                None => SecuritySummary { counts, scanned_at: scan.scanned_at },
+                Some(s) => SecuritySummary {
+                    counts: s.counts.worst(counts),
+                    scanned_at: s.scanned_at.min(scan.scanned_at),
+                    incomplete: s.incomplete || scan.incomplete.is_some(),
+                },
+                None => SecuritySummary { counts, scanned_at: scan.scanned_at, incomplete: scan.incomplete.is_some() },
             });
         }
         Ok(summary)
@@ -317,6 +328,7 @@ impl Scanning {
                 scanned_at: s.scanned_at,
                 os: s.os,
                 error: s.error,
+                incomplete: s.incomplete,
                 analyzer_version: s.analyzer_version,
                 feed_revision: s.feed_revision,
                 layers_analyzed: s.layers_analyzed,
