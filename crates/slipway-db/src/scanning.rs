@@ -1182,6 +1182,65 @@ mod tests {
         }
     }
 
+    /// Migration 0012 moves the inventories stored per image into parts: after it every
+    /// image reads the packages it had, and a rescan's parts replace its old one.
+    #[tokio::test]
+    async fn migration_keeps_existing_inventories() {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}", dir.path().join("old.db").display());
+        let mut urls = vec![(format!("{sqlite}?mode=rwc"), sqlite, crate::Backend::Sqlite)];
+        if let Ok(url) = std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
+            let name = format!("mig{}_{}", std::process::id(), now_ms());
+            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+            admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
+            let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
+            urls.push((format!("{base}/{name}"), format!("{base}/{name}"), crate::Backend::Postgres));
+        }
+        for (pool_url, db_url, backend) in urls {
+            let pool = sqlx::AnyPool::connect(&pool_url).await.unwrap();
+            let migrator = match backend {
+                crate::Backend::Sqlite => sqlx::migrate!("migrations/sqlite"),
+                crate::Backend::Postgres => sqlx::migrate!("migrations/postgres"),
+            };
+            migrator.run_to(11, &pool).await.unwrap();
+            let rows = [("sha256:i1", "jinja2"), ("sha256:i1", "flask"), ("sha256:i2", "jinja2")];
+            for (digest, name) in rows {
+                let p = package(digest, name, "1.0");
+                sqlx::query(
+                    "INSERT INTO image_packages (digest, purl, path, ecosystem, release, name, match_name, version, source_name, source_version, layer)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, NULL, $9)",
+                )
+                .bind(&p.digest)
+                .bind(&p.purl)
+                .bind(&p.path)
+                .bind(&p.ecosystem)
+                .bind(&p.release)
+                .bind(&p.name)
+                .bind(&p.match_name)
+                .bind(&p.version)
+                .bind(&p.layer)
+                .execute(&pool)
+                .await
+                .unwrap();
+            }
+            pool.close().await;
+
+            let db = Db::connect(&db_url).await.unwrap();
+            assert_eq!(db.image_packages("sha256:i1").await.unwrap(), [package("sha256:i1", "flask", "1.0"), package("sha256:i1", "jinja2", "1.0")]);
+            assert_eq!(db.image_packages("sha256:i2").await.unwrap(), [package("sha256:i2", "jinja2", "1.0")]);
+            assert_eq!(db.packages_named("PyPI", "jinja2").await.unwrap().len(), 2);
+            assert_eq!(db.prune_inventory_parts().await.unwrap(), 0, "parts images name stay");
+            assert_eq!(db.inventory_totals().await.unwrap(), (3, 2));
+            // A rescan of i1 stores its part; i1's old one goes at once, i2's stays.
+            store(&db, &scan("sha256:i1"), &[package("sha256:i1", "jinja2", "1.0")], &[]).await;
+            assert_eq!(db.inventory_totals().await.unwrap(), (2, 2));
+            assert_eq!(db.image_packages("sha256:i2").await.unwrap(), [package("sha256:i2", "jinja2", "1.0")]);
+            db.close().await;
+        }
+    }
+
     #[tokio::test]
     async fn rematch_applies_a_diff_and_emits_each_event_once() {
         for (db, _dir) in test_databases().await {

@@ -253,6 +253,66 @@ async fn pushed_images_are_scanned_reassessed_and_rescanned_from_the_cache() {
     assert_eq!(jinja["aliases"], json!(["CVE-2024-22195"]));
 }
 
+/// Issue 14, item 5: a layer's dpkg status of any size was stored whole, again for every
+/// manifest pointing at it. Over the configured limits the scan keeps the first packages
+/// (and the most severe findings), says through the API that it is incomplete and why,
+/// and three manifests sharing the layer store its packages once.
+#[tokio::test]
+async fn an_inventory_over_the_limits_is_cut_flagged_and_stored_once() {
+    let t = Backend::with(|config| {
+        config.scan.max_packages_per_layer = 50;
+        config.scan.max_packages_per_image = 40;
+        config.scan.max_findings_per_image = 2;
+    })
+    .await
+    .spawn()
+    .await;
+    let db = t.app.scanning.db().clone();
+    t.app.scanning.import_feed(&[feed_dir()], "test feed").await.unwrap();
+    // The vulnerable packages first (kept by both limits: the layer keeps the first it
+    // lists, the image the first by name), then fillers up to 120 packages.
+    let mut status = vec![
+        dpkg_entry("openssh-client", "openssh", "1:9.2p1-2+deb12u2"),
+        dpkg_entry("libssl3", "openssl", "3.0.11-1~deb12u2"),
+        dpkg_entry("apt", "apt", "2.6.1"),
+    ];
+    status.extend((0..117).map(|i| dpkg_entry(&format!("zz-filler-{i:03}"), "zz-filler", "1.0")));
+    let os_release = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n";
+    let big = layer(&[("etc/os-release", os_release), ("var/lib/dpkg/status", &status.concat())]);
+    let layer_digest = t.push_blob("acme/big", &big).await;
+    let mut digests = Vec::new();
+    for n in 0..3 {
+        // Three manifests differing only in their config, all pointing at the one layer.
+        let config = t.push_blob("acme/big", format!(r#"{{"architecture":"amd64","os":"linux","created":"{n}"}}"#).as_bytes()).await;
+        let (status, body, digest) = t.push_manifest("acme/big", &format!("v{n}"), &config, &[(&layer_digest, big.len())]).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        digests.push(digest);
+    }
+    run_jobs(&t).await;
+    assert_eq!(db.inventory_totals().await.unwrap(), (40, 1), "one copy of the layer's kept packages");
+
+    t.app.auth.create_user("alice", "alice@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    t.app.auth.create_organization("acme", "alice").await.unwrap();
+    let (cookie, _) = t.sign_in("alice", PASSWORD).await;
+    for (n, digest) in digests.iter().enumerate() {
+        let response = t.request(Method::GET, &format!("/api/v1/scans?repository=acme/big&reference=v{n}")).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let results: Value = response.json().await.unwrap();
+        let image = &results["images"][0];
+        assert_eq!(image["digest"], digest.to_string());
+        assert_eq!(image["scan"]["status"], "done");
+        let incomplete = image["scan"]["incomplete"].as_str().expect("the scan says it is incomplete");
+        assert!(incomplete.contains(&format!("layer {layer_digest} lists 120 packages, over the limit of 50 per layer")), "{incomplete}");
+        assert!(incomplete.contains("the image holds 50 packages, over the limit of 40 per image"), "{incomplete}");
+        assert!(incomplete.contains("3 findings, over the limit of 2 per image"), "{incomplete}");
+        assert_eq!(image["packages"].as_array().unwrap().len(), 40);
+        let findings: Vec<&str> = image["findings"].as_array().unwrap().iter().map(|f| f["advisory_id"].as_str().unwrap()).collect();
+        assert_eq!(findings.len(), 2);
+        assert_eq!(findings[0], "DEBIAN-CVE-2024-6387", "the most severe kept");
+        assert_eq!(image["scan"]["counts"]["critical"], 1);
+    }
+}
+
 fn png_logo() -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     image::DynamicImage::new_rgb8(512, 512).write_to(&mut out, image::ImageFormat::Png).unwrap();
