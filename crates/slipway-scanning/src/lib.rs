@@ -62,7 +62,10 @@ impl From<serde_json::Error> for ScanningError {
 ///
 /// The defaults are several times what the largest real images hold (a few thousand OS
 /// packages, some thousands of language packages in the biggest application layers; a
-/// few thousand findings in old build images carrying kernel headers).
+/// few thousand findings in old build images carrying kernel headers). Inventories are
+/// written in transactions of a few thousand rows; an image's findings are swapped in
+/// with its scan in one transaction, which their limit keeps to the 20,000 rows that
+/// re-assessment also writes at most at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InventoryLimits {
     /// Packages one layer may list; the rest of the layer's are left out.
@@ -75,7 +78,7 @@ pub struct InventoryLimits {
 
 impl Default for InventoryLimits {
     fn default() -> Self {
-        InventoryLimits { max_packages_per_layer: 20_000, max_packages_per_image: 50_000, max_findings_per_image: 50_000 }
+        InventoryLimits { max_packages_per_layer: 20_000, max_packages_per_image: 50_000, max_findings_per_image: 20_000 }
     }
 }
 
