@@ -145,6 +145,10 @@ impl Scanning {
         let mut incomplete = Vec::new();
         let max = self.inventory_limits.max_packages_per_layer;
         for (layer, report) in &mut layers {
+            // The analysis stopped short of the layer's end (its memory budget ran out).
+            if let Some(reason) = &report.incomplete {
+                incomplete.push(format!("layer {layer}: {reason}"));
+            }
             let listed = cap_layer(report, max);
             if listed > max {
                 incomplete.push(format!(

@@ -244,18 +244,35 @@ pub struct ScanConfig {
     pub max_layer_bytes: u64,
     /// Largest file inside a layer that the analyzer reads (package databases, manifests).
     pub max_file_bytes: u64,
+    /// Largest tar metadata entry (GNU long name or link, PAX header) a layer's analysis
+    /// holds; the entry it describes is skipped with an issue.
+    pub max_header_bytes: u64,
+    /// Memory one layer's analysis may hold (the file being parsed and everything its
+    /// report keeps); past it the analysis stops and the layer is marked incomplete.
+    pub max_analysis_bytes: u64,
 }
 
 impl Default for ScanConfig {
     fn default() -> Self {
         let limits = slipway_scanner::analyzer::Limits::default();
-        ScanConfig { on_push: true, max_layer_bytes: limits.max_layer_bytes, max_file_bytes: limits.max_file_bytes }
+        ScanConfig {
+            on_push: true,
+            max_layer_bytes: limits.max_layer_bytes,
+            max_file_bytes: limits.max_file_bytes,
+            max_header_bytes: limits.max_header_bytes,
+            max_analysis_bytes: limits.max_analysis_bytes,
+        }
     }
 }
 
 impl ScanConfig {
     pub fn limits(&self) -> slipway_scanner::analyzer::Limits {
-        slipway_scanner::analyzer::Limits { max_layer_bytes: self.max_layer_bytes, max_file_bytes: self.max_file_bytes }
+        slipway_scanner::analyzer::Limits {
+            max_layer_bytes: self.max_layer_bytes,
+            max_file_bytes: self.max_file_bytes,
+            max_header_bytes: self.max_header_bytes,
+            max_analysis_bytes: self.max_analysis_bytes,
+        }
     }
 }
 

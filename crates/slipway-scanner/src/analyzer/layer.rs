@@ -1,5 +1,6 @@
 //! One streaming pass over a layer's tar.
 
+use super::tar_stream::{self, Source, TarStream};
 use super::{
     Compression, Finding, Issue, LayerReport, Limits, apk, cargo_auditable, composer, dpkg, elf,
     gem, golang, java, npm, os_release, path_hash, python, rpm, rpm_legacy,
@@ -36,7 +37,7 @@ pub fn analyze_layer(
         inner: decoded,
         remaining: limits.max_layer_bytes,
     };
-    let mut archive = tar::Archive::new(bounded);
+    let mut archive = TarStream::new(bounded, limits.max_header_bytes);
     let report = walk(&mut archive, limits).map_err(|err| stream_error(err, limits))?;
     // The tar ends before the compressed stream does (padding, then the gzip trailer):
     // reading on to the end checks the checksum and catches a truncated blob.
@@ -74,6 +75,8 @@ struct Bounded<R> {
     remaining: u64,
 }
 
+impl<R: Read> Source for Bounded<R> {}
+
 impl<R: Read> Read for Bounded<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.remaining == 0 {
@@ -108,80 +111,281 @@ fn stream_error(err: io::Error, limits: &Limits) -> ScanError {
     }
 }
 
-fn walk<R: Read>(archive: &mut tar::Archive<R>, limits: &Limits) -> io::Result<LayerReport> {
-    let mut report = LayerReport::default();
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path = match normalise(&entry.path_bytes()) {
-            Ok(path) => path,
-            Err(message) => {
-                let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-                report.issues.push(Issue {
-                    path: raw,
-                    message: message.into(),
-                });
-                continue;
-            }
+/// Issues listed per layer; more are counted in one last issue. Each costs memory and
+/// a line in every report, and a hostile layer can have millions.
+const MAX_ISSUES: usize = 1000;
+/// Paths in issues are cut to this many bytes: long names can be a megabyte.
+const MAX_ISSUE_PATH: usize = 1024;
+/// What the report keeps per issue, path and message aside.
+const ISSUE_OVERHEAD: u64 = 64;
+/// What a `String` in a list costs beyond its bytes.
+const STRING_OVERHEAD: u64 = 24;
+/// Entry hashes are reserved this many at a time, so their memory is charged before it
+/// is taken.
+const ENTRY_CHUNK: usize = 4096;
+
+/// The memory a layer's analysis holds, against [`Limits::max_analysis_bytes`].
+struct Budget {
+    limit: u64,
+    used: u64,
+}
+
+impl Budget {
+    fn left(&self) -> u64 {
+        self.limit.saturating_sub(self.used)
+    }
+
+    /// Takes `bytes` from the budget; false (taking nothing) when they do not fit.
+    fn take(&mut self, bytes: u64) -> bool {
+        if bytes > self.left() {
+            return false;
+        }
+        self.used += bytes;
+        true
+    }
+}
+
+/// The report being built, with its memory charged as it grows.
+struct Walk {
+    report: LayerReport,
+    budget: Budget,
+    /// Issues not listed once [`MAX_ISSUES`] are.
+    unlisted_issues: u64,
+}
+
+impl Walk {
+    fn issue(&mut self, path: &str, message: String) -> Result<(), Exhausted> {
+        if self.report.issues.len() >= MAX_ISSUES {
+            self.unlisted_issues += 1;
+            return Ok(());
+        }
+        let path = truncate(path, MAX_ISSUE_PATH);
+        self.charge(path.len() as u64 + message.len() as u64 + ISSUE_OVERHEAD)?;
+        self.report.issues.push(Issue { path, message });
+        Ok(())
+    }
+
+    fn entry(&mut self, path: &str) -> Result<(), Exhausted> {
+        let entries = &mut self.report.entries;
+        if entries.len() == entries.capacity() {
+            let more = entries.capacity().clamp(ENTRY_CHUNK, 1 << 20);
+            self.charge(more as u64 * 8)?;
+            self.report.entries.reserve_exact(more);
+        }
+        self.report.entries.push(path_hash(path));
+        Ok(())
+    }
+
+    fn path(
+        &mut self,
+        list: fn(&mut LayerReport) -> &mut Vec<String>,
+        mut path: String,
+    ) -> Result<(), Exhausted> {
+        path.shrink_to_fit();
+        self.charge(path.capacity() as u64 + STRING_OVERHEAD)?;
+        list(&mut self.report).push(path);
+        Ok(())
+    }
+
+    fn finding(&mut self, path: String, finding: Finding) -> Result<(), Exhausted> {
+        self.charge(path.len() as u64 + STRING_OVERHEAD + finding_bytes(&finding))?;
+        self.report.findings.insert(path, finding);
+        Ok(())
+    }
+
+    fn charge(&mut self, bytes: u64) -> Result<(), Exhausted> {
+        if self.budget.take(bytes) {
+            Ok(())
+        } else {
+            Err(Exhausted)
+        }
+    }
+}
+
+/// The analysis budget ran out.
+struct Exhausted;
+
+fn walk<R: Source>(archive: &mut TarStream<R>, limits: &Limits) -> io::Result<LayerReport> {
+    let mut walk = Walk {
+        report: LayerReport::default(),
+        budget: Budget {
+            limit: limits.max_analysis_bytes,
+            used: 0,
+        },
+        unlisted_issues: 0,
+    };
+    let mut stopped_at = None;
+    while let Some(entry) = archive.next_entry()? {
+        let path = match &entry.path {
+            Some(raw) => String::from_utf8_lossy(raw).into_owned(),
+            None => String::new(),
         };
-        if path.is_empty() {
-            continue;
+        if let Err(Exhausted) = analyze_entry(archive, entry, &path, &mut walk, limits)? {
+            stopped_at = Some(path);
+            break;
         }
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
-        if name == OPAQUE_MARKER {
-            report.opaque_dirs.push(dir.to_owned());
-            continue;
-        }
-        if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
-            // `.wh..wh.*` other than the opaque marker are aufs bookkeeping, not deletions.
-            if !hidden.starts_with(WHITEOUT_PREFIX) {
-                report.whiteouts.push(join(dir, hidden));
-            }
-            continue;
-        }
-        let kind = entry.header().entry_type();
-        if kind.is_dir() {
-            continue;
-        }
-        report.entries.push(path_hash(&path));
-        if !matches!(
-            kind,
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse
-        ) {
-            continue;
-        }
-        let size = entry.size();
-        // A sparse file can claim any size at no cost; binaries are never sparse, and
-        // sniffing one could mean reading terabytes of holes.
-        let executable = kind != EntryType::GNUSparse
-            && entry.header().mode().is_ok_and(|mode| mode & 0o111 != 0);
-        let outcome = match Detector::for_path(&path) {
-            Some(detector) => read_file(&mut entry, size, detector, &path, limits)?,
-            None if rpm::is_sqlite_db(&path) => read_rpm_sqlite(&mut entry, size, limits)?,
-            None if java::is_archive(&path) => {
-                let (found, error) = java::packages(&mut entry, limits.max_layer_bytes);
-                // A jar cut short by a broken layer stream shows as a corrupt jar; the
-                // next tar header read reports the stream itself.
-                Outcome {
-                    finding: packages(found),
-                    issue: error,
-                }
-            }
-            None if executable => read_executable(&mut entry, size, limits)?,
-            None => continue,
-        };
-        if let Some(finding) = outcome.finding {
-            report.findings.insert(path.clone(), finding);
-        }
-        if let Some(err) = outcome.issue {
-            report.issues.push(Issue {
-                path,
-                message: err.to_string(),
-            });
-        }
+    }
+    let mut report = walk.report;
+    if walk.unlisted_issues > 0 {
+        report.issues.push(Issue {
+            path: String::new(),
+            message: format!(
+                "{} more issues in this layer are not listed",
+                walk.unlisted_issues
+            ),
+        });
+    }
+    if let Some(path) = stopped_at {
+        let reason = format!(
+            "analysis stopped at {:?}: the layer needs more than the {}-byte analysis memory \
+             budget; what follows in the layer is not analysed",
+            truncate(&path, MAX_ISSUE_PATH),
+            limits.max_analysis_bytes
+        );
+        report.issues.push(Issue {
+            path: truncate(&path, MAX_ISSUE_PATH),
+            message: reason.clone(),
+        });
+        report.incomplete = Some(reason);
     }
     report.entries.sort_unstable();
     report.entries.dedup();
+    report.entries.shrink_to_fit();
     Ok(report)
+}
+
+/// Records one entry. The outer error is the stream's; the inner one says the budget
+/// ran out and the walk must stop.
+fn analyze_entry<R: Source>(
+    archive: &mut TarStream<R>,
+    entry: tar_stream::Entry,
+    raw_path: &str,
+    walk: &mut Walk,
+    limits: &Limits,
+) -> io::Result<Result<(), Exhausted>> {
+    if let Some(reason) = entry.dropped {
+        // Nothing can be said of an entry whose name is unknown: a real file system has
+        // no path of a megabyte.
+        return Ok(walk.issue(raw_path, reason));
+    }
+    let path = match normalise(raw_path.as_bytes()) {
+        Ok(path) => path,
+        Err(message) => return Ok(walk.issue(raw_path, message.into())),
+    };
+    if path.is_empty() {
+        return Ok(Ok(()));
+    }
+    let (dir, name) = path.rsplit_once('/').unwrap_or(("", &path));
+    if name == OPAQUE_MARKER {
+        let dir = dir.to_owned();
+        return Ok(walk.path(|r| &mut r.opaque_dirs, dir));
+    }
+    if let Some(hidden) = name.strip_prefix(WHITEOUT_PREFIX) {
+        // `.wh..wh.*` other than the opaque marker are aufs bookkeeping, not deletions.
+        if !hidden.starts_with(WHITEOUT_PREFIX) {
+            let hidden = join(dir, hidden);
+            return Ok(walk.path(|r| &mut r.whiteouts, hidden));
+        }
+        return Ok(Ok(()));
+    }
+    let kind = entry.kind;
+    if kind.is_dir() {
+        return Ok(Ok(()));
+    }
+    if let Err(exhausted) = walk.entry(&path) {
+        return Ok(Err(exhausted));
+    }
+    let wanted = Detector::for_path(&path).is_some()
+        || rpm::is_sqlite_db(&path)
+        || java::is_archive(&path);
+    if kind == EntryType::GNUSparse {
+        // A sparse file can claim any size at no cost, and its holes are not expanded
+        // here; no tool that builds images writes one.
+        if wanted {
+            return Ok(walk.issue(&path, "sparse file: not analysed".to_owned()));
+        }
+        return Ok(Ok(()));
+    }
+    if !matches!(kind, EntryType::Regular | EntryType::Continuous) {
+        return Ok(Ok(()));
+    }
+    let size = entry.size;
+    let executable = entry.mode.is_some_and(|mode| mode & 0o111 != 0);
+    // Detectors that read a whole file hold it; a file over the per-file cap is skipped
+    // by them anyway, with an issue.
+    let buffered = Detector::for_path(&path).is_some() || rpm::is_sqlite_db(&path);
+    if buffered && size <= limits.max_file_bytes && size > walk.budget.left() {
+        return Ok(Err(Exhausted));
+    }
+    // What a detector may hold of this file: the budget covers it while it is read.
+    let file_limits = Limits {
+        max_file_bytes: limits.max_file_bytes.min(walk.budget.left()),
+        ..*limits
+    };
+    let outcome = match Detector::for_path(&path) {
+        Some(detector) => read_file(archive, size, detector, &path, &file_limits)?,
+        None if rpm::is_sqlite_db(&path) => read_rpm_sqlite(archive, size, &file_limits)?,
+        None if java::is_archive(&path) => {
+            let (found, error) = java::packages(archive, limits.max_layer_bytes);
+            // A jar cut short by a broken layer stream shows as a corrupt jar; the
+            // next tar header read reports the stream itself.
+            Outcome {
+                finding: packages(found),
+                issue: error,
+            }
+        }
+        None if executable => read_executable(archive, size, &file_limits)?,
+        None => return Ok(Ok(())),
+    };
+    if let Some(err) = outcome.issue
+        && let Err(exhausted) = walk.issue(&path, err.to_string())
+    {
+        return Ok(Err(exhausted));
+    }
+    if let Some(finding) = outcome.finding {
+        return Ok(walk.finding(path, finding));
+    }
+    Ok(Ok(()))
+}
+
+/// Roughly the heap and inline bytes a finding keeps.
+fn finding_bytes(finding: &Finding) -> u64 {
+    let string = |s: &str| s.len() as u64 + STRING_OVERHEAD;
+    let optional = |s: &Option<String>| s.as_deref().map_or(0, string);
+    match finding {
+        Finding::OsRelease(os) => {
+            string(&os.id)
+                + optional(&os.version_id)
+                + optional(&os.version_codename)
+                + optional(&os.pretty_name)
+        }
+        Finding::Packages { packages } => packages
+            .iter()
+            .map(|p| {
+                std::mem::size_of::<super::FoundPackage>() as u64
+                    + p.name.len() as u64
+                    + p.version.len() as u64
+                    + optional(&p.source_name)
+                    + optional(&p.source_version)
+                    + optional(&p.arch)
+                    + optional(&p.inner_path)
+                    + p.files.len() as u64 * 8
+            })
+            .sum(),
+        Finding::OwnedFiles { files } => files.len() as u64 * 8,
+    }
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary and marked as cut.
+fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
 }
 
 /// What one file yields: a finding, a problem with the file, or (for a partly readable
@@ -272,7 +476,12 @@ fn join(dir: &str, name: &str) -> String {
     if dir.is_empty() {
         name.to_owned()
     } else {
-        format!("{dir}/{name}")
+        // Sized up front: names can be long, and `format!` would grow by doubling.
+        let mut joined = String::with_capacity(dir.len() + 1 + name.len());
+        joined.push_str(dir);
+        joined.push('/');
+        joined.push_str(name);
+        joined
     }
 }
 

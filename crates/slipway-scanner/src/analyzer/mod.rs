@@ -23,6 +23,7 @@ mod python;
 mod rfc822;
 mod rpm;
 mod rpm_legacy;
+pub(crate) mod tar_stream;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,6 +43,13 @@ pub struct Limits {
     pub max_layer_bytes: u64,
     /// Largest file a detector reads into memory; larger ones are skipped with an issue.
     pub max_file_bytes: u64,
+    /// Largest tar metadata entry (GNU long name or link, PAX header) held in memory; the
+    /// entry a larger one describes is skipped with an issue.
+    pub max_header_bytes: u64,
+    /// Memory one layer's analysis may hold: the file a detector is reading plus all the
+    /// report keeps (findings, paths, entry hashes, issues). A layer that needs more is
+    /// analysed up to that point and marked [`LayerReport::incomplete`].
+    pub max_analysis_bytes: u64,
 }
 
 impl Default for Limits {
@@ -49,6 +57,8 @@ impl Default for Limits {
         Self {
             max_layer_bytes: 8 << 30,
             max_file_bytes: 64 << 20,
+            max_header_bytes: 1 << 20,
+            max_analysis_bytes: 256 << 20,
         }
     }
 }
@@ -94,6 +104,10 @@ pub struct LayerReport {
     pub entries: Vec<u64>,
     /// Entries the analyzer refused or could not parse; the rest of the layer still counts.
     pub issues: Vec<Issue>,
+    /// Why the analysis stopped before the end of the layer (its memory budget ran out):
+    /// what the rest of the layer holds is missing from the report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incomplete: Option<String>,
 }
 
 impl LayerReport {

@@ -16,9 +16,31 @@ use slipway_oci::Digest;
 
 use super::{ConfigDocument, Image, ImageSource, Layer, parse_digest, verify};
 use crate::ScanError;
+use crate::analyzer::Limits;
+use crate::analyzer::tar_stream::{Source, TarStream};
 
 /// Small documents (manifest.json, the config) are read whole under this cap.
 const MAX_DOCUMENT_BYTES: u64 = 4 << 20;
+
+/// A `docker save` archive holds a few files per layer; the index of its entries is
+/// kept in memory, so an archive of millions of files is refused.
+const MAX_ARCHIVE_ENTRIES: usize = 100_000;
+
+/// Skips over layer contents by seeking, so that indexing reads only the headers.
+struct Seeking<R>(R);
+
+impl<R: Read> Read for Seeking<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl<R: Read + Seek> Source for Seeking<BufReader<R>> {
+    fn skip(&mut self, n: u64) -> std::io::Result<()> {
+        let n = i64::try_from(n).map_err(std::io::Error::other)?;
+        self.0.seek_relative(n)
+    }
+}
 
 /// What a legacy `layer.tar` is: the layer's uncompressed tar, whose digest is the
 /// config's diff ID.
@@ -151,30 +173,39 @@ fn index(path: &Path) -> Result<HashMap<String, Span>, ScanError> {
         )));
     }
     file.rewind()?;
-    let mut archive = tar::Archive::new(file);
+    // Metadata entries are bounded as in layers: the archive is as untrusted as they are.
+    let mut archive = TarStream::new(
+        Seeking(BufReader::with_capacity(64 << 10, file)),
+        Limits::default().max_header_bytes,
+    );
     let mut spans = HashMap::new();
-    let entries = archive
-        .entries_with_seek()
-        .map_err(|e| not_an_archive(path, &e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| not_an_archive(path, &e))?;
-        let name = normalise(&String::from_utf8_lossy(&entry.path_bytes()));
-        let kind = entry.header().entry_type();
-        let span = if kind.is_symlink() {
-            let Some(target) = entry.link_name_bytes() else {
+    while let Some(entry) = archive.next_entry().map_err(|e| not_an_archive(path, &e))? {
+        // An entry whose name was too long to read is none that manifest.json can name.
+        let Some(raw_name) = entry.path else {
+            continue;
+        };
+        let name = normalise(&String::from_utf8_lossy(&raw_name));
+        let span = if entry.kind.is_symlink() {
+            let Some(target) = entry.link else {
                 continue;
             };
             let target = String::from_utf8_lossy(&target).into_owned();
             let dir = name.rsplit_once('/').map_or("", |(dir, _)| dir);
             Span::Link(normalise(&format!("{dir}/{target}")))
-        } else if kind.is_file() {
+        } else if entry.kind.is_file() {
             Span::File {
-                offset: entry.raw_file_position(),
-                size: entry.size(),
+                offset: entry.offset,
+                size: entry.size,
             }
         } else {
             continue;
         };
+        if spans.len() >= MAX_ARCHIVE_ENTRIES {
+            return Err(ScanError::InvalidImage(format!(
+                "{} has more than {MAX_ARCHIVE_ENTRIES} files: not a docker save archive",
+                path.display()
+            )));
+        }
         spans.insert(name, span);
     }
     Ok(spans)

@@ -82,6 +82,7 @@ pub fn document(report: &ScanReport, generator: &Generator<'_>) -> Value {
                 "state": state,
                 "bytes_read": bytes,
                 "error": error,
+                "incomplete": layer.incomplete,
                 "elapsed_ms": millis(layer.elapsed),
             })
         })

@@ -61,7 +61,10 @@ pub fn document(report: &ScanReport, generator: &Generator<'_>) -> Value {
                         "level": "error",
                         "message": {"text": format!("layer {} was not scanned: {error}", layer.digest)},
                     })),
-                    _ => None,
+                    _ => layer.incomplete.as_ref().map(|reason| json!({
+                        "level": "error",
+                        "message": {"text": format!("layer {} was scanned in part: {reason}", layer.digest)},
+                    })),
                 }).collect::<Vec<_>>(),
             }],
             "results": results,

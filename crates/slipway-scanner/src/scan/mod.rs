@@ -87,6 +87,9 @@ pub struct LayerOutcome {
     pub media_type: Option<String>,
     pub size: Option<u64>,
     pub state: LayerState,
+    /// Why the layer's analysis stopped short ([`LayerReport::incomplete`]): its report
+    /// lacks the rest of the layer.
+    pub incomplete: Option<String>,
     pub elapsed: Duration,
 }
 
@@ -223,12 +226,12 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
-    /// Whether every layer was analysed: a failed layer's packages are missing.
+    /// Whether every layer was analysed whole: a failed layer's packages are missing, and
+    /// so are those past where an incomplete layer's analysis stopped.
     pub fn is_complete(&self) -> bool {
-        !self
-            .layers
-            .iter()
-            .any(|l| matches!(l.state, LayerState::Failed { .. }))
+        !self.layers.iter().any(|l| {
+            matches!(l.state, LayerState::Failed { .. }) || l.incomplete.is_some()
+        })
     }
 
     /// Keeps the vulnerabilities that `filter` accepts.
@@ -369,18 +372,19 @@ impl Scanner {
         let started = Instant::now();
         let layer = &source.image().layers[index];
         let key = CacheKey::current(&layer.digest);
-        let outcome = |state| LayerOutcome {
+        let outcome = |state, report: Option<&LayerReport>| LayerOutcome {
             digest: layer.digest.clone(),
             media_type: layer.media_type.clone(),
             size: layer.size,
             state,
+            incomplete: report.and_then(|r| r.incomplete.clone()),
             elapsed: started.elapsed(),
         };
         if let Some(cache) = &self.cache {
             match cache.get(&key) {
                 Ok(Some(report)) => {
                     progress(index, LayerEvent::Cached);
-                    return (outcome(LayerState::Cached), Some(report));
+                    return (outcome(LayerState::Cached, Some(&report)), Some(report));
                 }
                 Ok(None) => {}
                 Err(error) => {
@@ -397,7 +401,7 @@ impl Scanner {
                     tracing::warn!(layer = %layer.digest, "layer report not cached: {error}");
                 }
                 progress(index, LayerEvent::Finished);
-                (outcome(LayerState::Analyzed { bytes }), Some(report))
+                (outcome(LayerState::Analyzed { bytes }, Some(&report)), Some(report))
             }
             Err(error) => {
                 let error = error.to_string();
@@ -407,7 +411,7 @@ impl Scanner {
                         error: error.clone(),
                     },
                 );
-                (outcome(LayerState::Failed { error }), None)
+                (outcome(LayerState::Failed { error }, None), None)
             }
         }
     }

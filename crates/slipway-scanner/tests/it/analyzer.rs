@@ -743,11 +743,10 @@ fn sparse_files_claiming_gigabytes_and_terabytes() {
         "{:?}",
         report.issues
     );
-    assert!(
-        report.issues[0].message.contains("over the"),
-        "{}",
-        report.issues[0].message
-    );
+    // Sparse data is never expanded: each file a detector wanted is named as skipped.
+    for issue in &report.issues {
+        assert!(issue.message.contains("sparse"), "{}", issue.message);
+    }
     assert!(report.findings.contains_key("etc/os-release"));
 }
 
