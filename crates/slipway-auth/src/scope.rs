@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::AuthError;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -95,12 +97,106 @@ pub fn token_allows(rules: &[ScopeRule], repository: &str) -> BTreeSet<Action> {
     rules.iter().filter(|r| r.matches(repository)).flat_map(|r| r.actions.iter().copied()).collect()
 }
 
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| glob_match(rest, &text[i..])),
-        Some((c, rest)) => text.first() == Some(c) && glob_match(rest, &text[1..]),
+/// Limits on the rules written on an access token. A pattern is matched against every
+/// repository a token is used for, so its size bounds the work per request; the limits are
+/// checked when a token is created and again whenever a stored token is used, so a row
+/// written before they existed (or behind the service's back) cannot be used either.
+pub const MAX_PATTERN_BYTES: usize = 255;
+/// Wildcards per pattern: more than a few says nothing a shorter pattern does not.
+pub const MAX_PATTERN_STARS: usize = 16;
+/// Rules per token.
+pub const MAX_RULES: usize = 32;
+
+impl ScopeRule {
+    /// The size limits only: what a stored rule must meet to be used at all.
+    fn check_limits(&self) -> Result<(), AuthError> {
+        let pattern = &self.repositories;
+        if pattern.is_empty() || pattern.len() > MAX_PATTERN_BYTES {
+            return Err(AuthError::Invalid(format!(
+                "a repository pattern needs 1 to {MAX_PATTERN_BYTES} bytes (this one has {})",
+                pattern.len()
+            )));
+        }
+        let stars = pattern.bytes().filter(|&b| b == b'*').count();
+        if stars > MAX_PATTERN_STARS {
+            return Err(AuthError::Invalid(format!("a repository pattern may hold at most {MAX_PATTERN_STARS} `*` (this one has {stars})")));
+        }
+        if self.actions.is_empty() {
+            return Err(AuthError::Invalid(format!("the pattern {pattern:?} names no action: use pull, push or delete")));
+        }
+        Ok(())
     }
+
+    /// Everything a new rule must meet: the limits, and only characters that can appear
+    /// in a repository name (anything else could never match).
+    pub fn check(&self) -> Result<(), AuthError> {
+        self.check_limits()?;
+        let pattern = &self.repositories;
+        if let Some(c) = pattern.chars().find(|&c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || "._-/*".contains(c))) {
+            return Err(AuthError::Invalid(format!(
+                "the repository pattern {pattern:?} holds {c:?}: use lowercase letters, digits, . _ - / and *"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Checks the rules of a token about to be created.
+pub fn check_new_rules(rules: &[ScopeRule]) -> Result<(), AuthError> {
+    if rules.is_empty() {
+        return Err(AuthError::Invalid("a token needs at least one scope, e.g. acme/*:pull,push".into()));
+    }
+    if rules.len() > MAX_RULES {
+        return Err(AuthError::Invalid(format!("a token may hold at most {MAX_RULES} scopes (this one has {})", rules.len())));
+    }
+    rules.iter().try_for_each(ScopeRule::check)
+}
+
+/// The rules stored with a token (JSON), refused if they cannot be read or exceed the
+/// limits: such a token is refused rather than matched.
+pub fn stored_rules(json: &str) -> Result<Vec<ScopeRule>, AuthError> {
+    let rules: Vec<ScopeRule> = serde_json::from_str(json).map_err(|_| AuthError::Invalid(STORED_REFUSED.into()))?;
+    if rules.is_empty() || rules.len() > MAX_RULES || rules.iter().any(|r| r.check_limits().is_err()) {
+        return Err(AuthError::Invalid(STORED_REFUSED.into()));
+    }
+    Ok(rules)
+}
+
+const STORED_REFUSED: &str = "this access token's scopes are unreadable or exceed the limits on patterns; revoke it and create a new one";
+
+/// Whether `text` matches `pattern`, where `*` matches any run of bytes (`/` included).
+///
+/// Iterative, with a single backtrack point: on a mismatch, only the most recent `*` is
+/// made to absorb one more byte. Earlier stars never need revisiting, because whatever
+/// an earlier star could absorb the later one can too (`*` matches any run). So the work
+/// is at most pattern length x text length, and the stack does not grow with the pattern
+/// (a recursive matcher overflowed it on 40,000 stars, and backtracked exponentially on
+/// `*a*a*a...b`).
+fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    // (pattern index just after the last star, text index that star's run ends at)
+    let mut resume: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some(b'*') => {
+                p += 1;
+                resume = Some((p, t));
+            }
+            Some(&c) if c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match resume {
+                Some((after_star, end)) => {
+                    p = after_star;
+                    t = end + 1;
+                    resume = Some((after_star, end + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -129,5 +225,122 @@ mod tests {
         assert!(token_allows(&rules, "other/x").is_empty());
         assert!(ScopeRule::parse("acme/*:fly").is_none());
         assert!(ScopeRule::parse(":pull").is_none());
+    }
+
+    /// The plain recursive definition, as an oracle on small cases only.
+    fn reference_match(pattern: &[u8], text: &[u8]) -> bool {
+        match pattern.split_first() {
+            None => text.is_empty(),
+            Some((b'*', rest)) => (0..=text.len()).any(|i| reference_match(rest, &text[i..])),
+            Some((c, rest)) => text.first() == Some(c) && reference_match(rest, &text[1..]),
+        }
+    }
+
+    #[test]
+    fn glob_matcher_agrees_with_the_reference_on_random_small_cases() {
+        // A small xorshift generator: deterministic, no dependency.
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut matched, mut total) = (0, 0);
+        for _ in 0..50_000 {
+            let pattern: Vec<u8> = (0..next() % 8).map(|_| b"ab*/"[(next() % 4) as usize]).collect();
+            let text: Vec<u8> = (0..next() % 10).map(|_| b"ab/"[(next() % 3) as usize]).collect();
+            let expected = reference_match(&pattern, &text);
+            assert_eq!(glob_match(&pattern, &text), expected, "{:?} against {:?}", String::from_utf8_lossy(&pattern), String::from_utf8_lossy(&text));
+            matched += usize::from(expected);
+            total += 1;
+        }
+        // The cases exercise both answers, not just one.
+        assert!(matched > total / 20 && matched < total - total / 20, "{matched} of {total} matched");
+    }
+
+    #[test]
+    fn glob_matching_edge_cases() {
+        for (pattern, text, expected) in [
+            ("", "", true),
+            ("", "a", false),
+            ("*", "", true),
+            ("*", "acme/deep/x", true),
+            ("acme/*", "acme/", true),
+            ("acme/*", "acme", false),
+            ("a*b*c", "abc", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyyca", false),
+            ("*a", "bbba", true),
+            ("*a", "bbab", false),
+            ("a**b", "ab", true),
+            ("acme/app", "acme/app", true),
+            ("acme/app", "acme/ap", false),
+        ] {
+            assert_eq!(glob_match(pattern.as_bytes(), text.as_bytes()), expected, "{pattern:?} against {text:?}");
+        }
+    }
+
+    /// Issue 14, item 1: 40,000 `*` overflowed the stack of the recursive matcher and
+    /// aborted the process.
+    #[test]
+    fn forty_thousand_stars_do_not_overflow_the_stack() {
+        let pattern = "*".repeat(40_000);
+        assert!(glob_match(pattern.as_bytes(), b"acme/app"));
+        let rule = ScopeRule { repositories: format!("{pattern}x"), actions: [Action::Pull].into() };
+        assert!(!rule.matches("acme/app"));
+        assert!(rule.matches("acme/appx"));
+    }
+
+    /// Issue 14, item 2: `*a*a*a*a*a*a*a*a*a*a*b` against 255 characters backtracked
+    /// exponentially (years of CPU). The answer must come, and be right.
+    #[test]
+    fn many_stars_against_a_long_name_answer_correctly() {
+        let pattern = "*a".repeat(10) + "*b";
+        let name = "a".repeat(255);
+        assert!(!glob_match(pattern.as_bytes(), name.as_bytes()));
+        let ending_in_b = "a".repeat(254) + "b";
+        assert!(glob_match(pattern.as_bytes(), ending_in_b.as_bytes()));
+        let too_few_a = "a".repeat(9) + "b";
+        assert!(!glob_match(pattern.as_bytes(), too_few_a.as_bytes()));
+    }
+
+    #[test]
+    fn new_rules_are_limited() {
+        let rule = |pattern: &str| ScopeRule { repositories: pattern.to_owned(), actions: [Action::Pull].into() };
+        assert!(check_new_rules(&[rule("acme/*")]).is_ok());
+        assert!(check_new_rules(&[rule(&"a".repeat(MAX_PATTERN_BYTES))]).is_ok());
+        assert!(check_new_rules(&[]).is_err());
+        let refusals = [
+            (vec![rule(&"a".repeat(MAX_PATTERN_BYTES + 1))], "bytes"),
+            (vec![rule(&"*".repeat(40_000))], "bytes"),
+            (vec![rule(&"*a".repeat(MAX_PATTERN_STARS + 1))], "at most 16 `*`"),
+            (vec![rule("acme/*"); MAX_RULES + 1], "at most 32 scopes"),
+            (vec![rule("acme/\0app")], "holds"),
+            (vec![rule("Acme/*")], "holds"),
+            (vec![rule("acme/* ")], "holds"),
+            (vec![ScopeRule { repositories: "acme/*".into(), actions: BTreeSet::new() }], "no action"),
+        ];
+        for (rules, says) in refusals {
+            let message = check_new_rules(&rules).unwrap_err().to_string();
+            assert!(message.contains(says), "{message}");
+        }
+        assert!(check_new_rules(&vec![rule("acme/*"); MAX_RULES]).is_ok());
+    }
+
+    /// Stored rules over the limits (written before the limits, or straight into the
+    /// database) are refused, not matched.
+    #[test]
+    fn stored_rules_over_the_limits_are_refused() {
+        let stored = |rules: &[ScopeRule]| serde_json::to_string(rules).unwrap();
+        let ok = ScopeRule::parse("acme/*:pull").unwrap();
+        assert_eq!(stored_rules(&stored(std::slice::from_ref(&ok))).unwrap(), vec![ok.clone()]);
+        let hostile = ScopeRule { repositories: "*".repeat(40_000), actions: [Action::Pull].into() };
+        assert!(stored_rules(&stored(&[ok.clone(), hostile])).is_err());
+        let exponential = ScopeRule { repositories: "*a".repeat(17), actions: [Action::Pull].into() };
+        assert!(stored_rules(&stored(&[exponential])).is_err());
+        assert!(stored_rules(&stored(&vec![ok; MAX_RULES + 1])).is_err());
+        assert!(stored_rules("not json").is_err());
+        assert!(stored_rules("[]").is_err());
     }
 }
