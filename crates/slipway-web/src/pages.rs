@@ -163,7 +163,7 @@ struct ErrorPage {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
-            PageError::SignIn(next) => return Redirect::to(&format!("/signin?next={}", encode(&next))).into_response(),
+            PageError::SignIn(next) => return Redirect::to(&format!("/signin?next={}", encode(&same_origin_path(Some(&next))))).into_response(),
             PageError::Status(status, message) => (status, message),
             PageError::Internal(cause) => {
                 tracing::error!(error = %cause, "page failed");
@@ -185,12 +185,50 @@ fn encode(s: &str) -> String {
     serde_urlencoded::to_string([("", s)]).map(|e| e[1..].to_owned()).unwrap_or_default()
 }
 
-/// Only local paths are followed after sign-in, so the parameter cannot send people away.
-fn local_path(next: Option<&str>) -> String {
+/// The longest `next` followed after sign-in; a longer one falls back to `/`.
+const MAX_NEXT_LEN: usize = 2_048;
+
+/// Where to send someone after signing in: `next` when it is a path of this site, else
+/// `/`. Every place that reads `next` goes through here. Accepted: a single leading `/`
+/// (not `//` or `/\`, which browsers read as another host), then visible ASCII only, no
+/// backslash anywhere, at most [`MAX_NEXT_LEN`] bytes; and the same once percent-decoded,
+/// where control characters and whitespace are refused too. Browsers drop tabs and
+/// newlines from a `Location`, so `/\t/evil.example` would be `//evil.example`, and a
+/// newline cannot go into a header at all (the redirect failed with a 500).
+fn same_origin_path(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n) if is_same_origin_path(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
+}
+
+fn is_same_origin_path(next: &str) -> bool {
+    let rooted = |path: &[u8]| path.first() == Some(&b'/') && !matches!(path.get(1), Some(b'/' | b'\\'));
+    if next.len() > MAX_NEXT_LEN || !rooted(next.as_bytes()) || !next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
+        return false;
+    }
+    let Ok(decoded) = String::from_utf8(percent_decode(next.as_bytes())) else { return false };
+    rooted(decoded.as_bytes()) && decoded.chars().all(|c| !c.is_control() && !c.is_whitespace() && c != '\\')
+}
+
+/// `%XX` escapes decoded once (a `%` without two hex digits stays as it is).
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match (s[i], s.get(i + 1).copied().and_then(hex), s.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 // ---- store front ----------------------------------------------------------------------------
@@ -533,7 +571,7 @@ struct NextQuery {
 
 async fn signin_form(State(state): State<WebState>, headers: HeaderMap, Query(query): Query<NextQuery>) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
-    visit.render(SigninPage { chrome: visit.chrome_clone(), name: String::new(), next: local_path(query.next.as_deref()), error: None })
+    visit.render(SigninPage { chrome: visit.chrome_clone(), name: String::new(), next: same_origin_path(query.next.as_deref()), error: None })
 }
 
 #[derive(Deserialize)]
@@ -552,7 +590,7 @@ async fn signin(State(state): State<WebState>, headers: HeaderMap, request: axum
     let Form(form) = Form::<SigninForm>::from_request(request, &()).await.map_err(|e| PageError::Status(StatusCode::BAD_REQUEST, e.body_text()))?;
     let visit = Visit::of(&state, &headers).await?;
     visit.check_csrf(&form.csrf)?;
-    let next = local_path(form.next.as_deref());
+    let next = same_origin_path(form.next.as_deref());
     match state.auth.sign_in(form.name.trim(), &form.password, ip).await {
         Ok((value, _csrf, _account)) => {
             let mut response = Redirect::to(&next).into_response();
@@ -1069,5 +1107,42 @@ mod filters {
             b if b >= 1e3 => format!("{:.1} kB", b / 1e3),
             b => format!("{b} B"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14 item 10: `next=/%09/evil.example` was followed as `/\t/evil.example`
+    /// (browsers read `//evil.example`) and `next=/%0a/x` failed with a 500. Values as
+    /// they arrive once the query or form is decoded, and some still percent-encoded.
+    #[test]
+    fn hostile_next_values_fall_back_to_the_home_page() {
+        let long = format!("/{}", "a".repeat(MAX_NEXT_LEN));
+        let hostile = [
+            "", "evil.example", "//evil", "//evil.example/x", "/\\evil", "/\\/evil", "\\\\evil", "/a\\b",
+            "/%09/evil", "/\t/x", "/%0a/x", "/\n/x", "/\r\n/x", "/%0d%0aSet-Cookie:x=1", "/ /x", "/%20/x", "/x y",
+            "/%2f/evil", "/%2F%2Fevil", "/%5cevil", "/%5C/evil", "/\u{7f}", "/%7f", "/%00", "/\u{0}", "/%C2%A0x", "/\u{a0}x", "/é",
+            "/%ff", "https://evil", "http:/evil", "javascript:alert(1)", " /x", "\t/x", &long,
+        ];
+        for value in hostile {
+            assert_eq!(same_origin_path(Some(value)), "/", "{value:?} was followed");
+        }
+        assert_eq!(same_origin_path(None), "/");
+    }
+
+    #[test]
+    fn same_origin_paths_are_followed() {
+        let limit = format!("/{}", "a".repeat(MAX_NEXT_LEN - 1));
+        for good in ["/", "/subscriptions", "/products/acme/rocket?tab=versions#top", "/publish/acme-co/products/new", "/search?q=a%2Bb", "/100%", &limit] {
+            assert_eq!(same_origin_path(Some(good)), good);
+        }
+    }
+
+    #[test]
+    fn percent_decoding_leaves_broken_escapes_alone() {
+        assert_eq!(percent_decode(b"/a%2Fb%2"), b"/a/b%2");
+        assert_eq!(percent_decode(b"%zz%4"), b"%zz%4");
     }
 }

@@ -473,3 +473,98 @@ async fn product_pulls(t: &TestApp) -> i64 {
     let product: Value = t.get("/api/v1/products/openforge/openforge-debian-base").await.json().await.unwrap();
     product["pulls"].as_i64().unwrap()
 }
+
+/// Issue 14 item 9: withdrawing a listing used to leave its tiers' repositories open.
+/// Anonymous pulls of a public tier work while the listing is published and get a
+/// challenge once it is withdrawn (a fresh token grants nothing); a tier moved to another
+/// repository through the API closes the old one.
+#[tokio::test]
+async fn withdrawn_listings_and_moved_tiers_close_their_repositories() {
+    let t = demo_store(Backend::enforced().await).await;
+    let manifest = "/v2/openforge/openforge-debian-base/manifests/12";
+    let anonymous_pull = || async {
+        let token: Value = t
+            .request(Method::GET, "/auth/token")
+            .query(&[("service", "slipway"), ("scope", "repository:openforge/openforge-debian-base:pull")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        t.request(Method::GET, manifest)
+            .bearer_auth(token["token"].as_str().unwrap())
+            .header("accept", "application/vnd.oci.image.index.v1+json")
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(anonymous_pull().await.status(), StatusCode::OK, "a published public tier is pullable anonymously");
+    t.app.catalog.set_published(Actor::Operator, "openforge", "openforge-debian-base", false).await.unwrap();
+    let refused = anonymous_pull().await;
+    assert!(matches!(refused.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN), "withdrawn, still {}", refused.status());
+    let challenge = refused.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert!(challenge.starts_with("Bearer ") && challenge.contains("openforge/openforge-debian-base"), "{challenge}");
+    t.app.catalog.set_published(Actor::Operator, "openforge", "openforge-debian-base", true).await.unwrap();
+    assert_eq!(anonymous_pull().await.status(), StatusCode::OK, "published again");
+
+    // A tier edited by its publisher to use another repository: the old one is staging.
+    let owner = publisher(&t, "owner").await;
+    let (status, created) = send(&t, &owner, Method::POST, "/api/v1/publishers/owner-co/products", &listing("owner-co")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    t.app.catalog.set_published(Actor::Operator, "owner-co", "widget-server", true).await.unwrap();
+    assert_eq!(t.app.auth.policy("owner-co/widget-server").await.unwrap(), slipway_auth::access::Policy::Public);
+    let mut moved = listing("owner-co");
+    moved["tiers"][0]["repository"] = json!("owner-co/widget-server-v2");
+    let (status, body) = send(&t, &owner, Method::PUT, "/api/v1/products/owner-co/widget-server", &moved).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(t.app.auth.policy("owner-co/widget-server").await.unwrap(), slipway_auth::access::Policy::Staging);
+    assert_eq!(t.app.auth.policy("owner-co/widget-server-v2").await.unwrap(), slipway_auth::access::Policy::Public);
+}
+
+/// Issue 14 item 10: the sign-in form followed `next=/%09/evil.example` to
+/// `Location: /\t/evil.example` (browsers read `//evil.example`) and answered 500 for
+/// `next=/%0a/x`. Hostile values go to `/`, a path of the site is followed, whether
+/// `next` comes in the page's query or the posted form.
+#[tokio::test]
+async fn sign_in_only_follows_same_origin_next_paths() {
+    let t = TestApp::spawn().await;
+    t.app.auth.create_user("dora", "dora@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    let long = format!("/{}", "a".repeat(3_000));
+    let cases = [
+        ("/\t/evil.example", "/"),
+        ("/\n/x", "/"),
+        ("//evil.example", "/"),
+        ("/\\evil.example", "/"),
+        ("/%09/evil.example", "/"),
+        ("https://evil.example", "/"),
+        ("javascript:alert(1)", "/"),
+        (long.as_str(), "/"),
+        ("/subscriptions", "/subscriptions"),
+        ("/products/nimbus/nimbus-db?tab=versions", "/products/nimbus/nimbus-db?tab=versions"),
+    ];
+    for (next, expected) in cases {
+        // The form as a browser gets it: the CSRF cookie(s) and the hidden fields.
+        let page = t.request(Method::GET, "/signin").query(&[("next", next)]).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK, "{next:?}");
+        let cookies: Vec<String> =
+            page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned()).collect();
+        let html = page.text().await.unwrap();
+        let hidden = |name: &str| {
+            let marker = format!("name=\"{name}\" value=\"");
+            let start = html.find(&marker).unwrap_or_else(|| panic!("no {name} field")) + marker.len();
+            html[start..].split('"').next().unwrap().to_owned()
+        };
+        assert_eq!(hidden("next").replace("&#38;", "&").replace("&amp;", "&"), expected, "the form carries {next:?} as");
+        let csrf = hidden("csrf");
+        let response = t
+            .request(Method::POST, "/signin")
+            .header("cookie", cookies.join("; "))
+            .form(&[("csrf", csrf.as_str()), ("name", "dora"), ("password", PASSWORD), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}: {}", response.text().await.unwrap_or_default());
+        assert_eq!(response.headers()["location"].to_str().unwrap(), expected, "{next:?}");
+    }
+}
