@@ -5,7 +5,7 @@ use slipway_db::{AccessTokenRecord, AccountRecord, NewAccessToken, NewAccount};
 
 use crate::access::{OrgRole, Policy, SiteRole};
 use crate::scope::ScopeRule;
-use crate::secrets::{hash_password, new_access_token};
+use crate::secrets::new_access_token;
 use crate::service::AuthService;
 use crate::AuthError;
 
@@ -75,7 +75,7 @@ impl AuthService {
         check_email(email)?;
         check_password(password)?;
         self.name_free(name).await?;
-        let hash = hash_password(password)?;
+        let hash = self.hash_password(password).await?;
         let id = uuid::Uuid::new_v4().to_string();
         self.db()
             .create_account(&NewAccount {

@@ -19,6 +19,11 @@ pub fn hash_password(password: &str) -> Result<String, crate::AuthError> {
         .map_err(|e| crate::AuthError::Invalid(format!("cannot hash password: {e}")))
 }
 
+/// An argon2id hash (default parameters, like every stored one) of a password no account
+/// has: checked against when a name has no password to check, so that unknown names take
+/// as long as wrong passwords.
+pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$SrsscIWXDBUk3OSXcQz2tA$GnRn82F/qT7rgUNQYDU8BEIjlD1P48/Fa2OGXJrbtjo";
+
 pub fn verify_password(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)
         .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
@@ -57,6 +62,18 @@ mod tests {
         assert!(verify_password("correct horse", &a));
         assert!(!verify_password("wrong", &a));
         assert!(!verify_password("correct horse", "not a hash"));
+    }
+
+    /// The dummy must cost a real check: a hash that failed to parse would return at
+    /// once, and the timing would tell unknown names apart again.
+    #[test]
+    fn dummy_hash_costs_a_full_check() {
+        let dummy = PasswordHash::new(DUMMY_HASH).expect("parses");
+        let real = hash_password("anything").unwrap();
+        let real = PasswordHash::new(&real).unwrap();
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.params, real.params, "same cost as stored hashes");
+        assert!(!verify_password("", DUMMY_HASH));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Self-service accounts: sign-up with email verification, password reset, browser
-//! sessions, and throttling of failed sign-ins.
+//! sessions (failed sign-ins are throttled in throttle.rs).
 
 use std::net::IpAddr;
 
@@ -7,50 +7,14 @@ use slipway_db::AccountRecord;
 
 use crate::access::SiteRole;
 use crate::directory::{check_email, check_password};
-use crate::secrets::{hash_password, random_secret, token_hash};
+use crate::secrets::{random_secret, token_hash};
 use crate::service::AuthService;
 use crate::{mail, AuthError};
 
 const VERIFY_TTL_MS: i64 = 48 * 3600 * 1000;
 const RESET_TTL_MS: i64 = 3600 * 1000;
 const SESSION_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
-/// Failed sign-ins tolerated per window, per account and per client address.
-const THROTTLE_WINDOW_MS: i64 = 15 * 60 * 1000;
-const MAX_FAILURES_PER_ACCOUNT: i64 = 10;
-const MAX_FAILURES_PER_ADDRESS: i64 = 50;
-
-fn throttle_keys(username: &str, ip: Option<IpAddr>) -> Vec<(String, i64)> {
-    let mut keys = vec![(format!("account:{username}"), MAX_FAILURES_PER_ACCOUNT)];
-    if let Some(ip) = ip {
-        keys.push((format!("ip:{ip}"), MAX_FAILURES_PER_ADDRESS));
-    }
-    keys
-}
-
 impl AuthService {
-    /// Refuses a sign-in attempt early when its account or address failed too often.
-    pub(crate) async fn check_throttle(&self, username: &str, ip: Option<IpAddr>) -> Result<(), AuthError> {
-        let window_start = slipway_db::now_ms() - THROTTLE_WINDOW_MS;
-        for (key, max) in throttle_keys(username, ip) {
-            if self.db().login_failures(&key, window_start).await? >= max {
-                return Err(AuthError::Throttled);
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn record_failure(&self, username: &str, ip: Option<IpAddr>) -> Result<(), AuthError> {
-        let window_start = slipway_db::now_ms() - THROTTLE_WINDOW_MS;
-        for (key, _) in throttle_keys(username, ip) {
-            self.db().record_login_failure(&key, window_start).await?;
-        }
-        Ok(())
-    }
-
-    pub(crate) async fn clear_failures(&self, username: &str) -> Result<(), AuthError> {
-        Ok(self.db().clear_login_failures(&format!("account:{username}")).await?)
-    }
-
     /// Creates an unverified account and mails it a verification link under `base_url`.
     pub async fn sign_up(&self, name: &str, email: &str, password: &str, base_url: &str) -> Result<AccountRecord, AuthError> {
         let account = self.create_person(name, email, password, SiteRole::User, false).await?;
@@ -110,10 +74,7 @@ impl AuthService {
             .use_email_token(&token_hash(token), "reset")
             .await?
             .ok_or_else(|| AuthError::Invalid("this reset code is invalid, used or expired".into()))?;
-        let password = password.to_owned();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| AuthError::Invalid(e.to_string()))??;
+        let hash = self.hash_password(password).await?;
         self.db().set_password_hash(&account, &hash).await?;
         // Whoever followed the link read the mailbox, so the address is verified too.
         self.db().mark_email_verified(&account).await?;

@@ -1,9 +1,7 @@
 //! `/auth/token` (Docker registry token authentication: GET with Basic credentials, and
 //! OAuth2 POST with `grant_type=password` or `refresh_token`) and `/auth/jwks.json`.
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -11,6 +9,7 @@ use axum::{Json, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use crate::client_addr::client_ip;
 use crate::scope::Scope;
 use crate::service::{AuthService, Credentials};
 use crate::AuthError;
@@ -41,7 +40,14 @@ impl IntoResponse for AuthError {
                     .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"slipway\""));
                 response
             }
-            AuthError::Throttled => error(StatusCode::TOO_MANY_REQUESTS, "TOOMANYREQUESTS", &AuthError::Throttled.to_string()),
+            AuthError::Throttled(_) | AuthError::Busy => {
+                let status = if matches!(self, AuthError::Busy) { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::TOO_MANY_REQUESTS };
+                let mut response = error(status, "TOOMANYREQUESTS", &self.to_string());
+                if let Some(secs) = self.retry_after() {
+                    response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+                }
+                response
+            }
             AuthError::Unverified => error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", &AuthError::Unverified.to_string()),
             AuthError::Invalid(message) => error(StatusCode::BAD_REQUEST, "UNSUPPORTED", &message),
             AuthError::Forbidden(message) => error(StatusCode::FORBIDDEN, "DENIED", &message),
@@ -77,11 +83,6 @@ fn check_service(auth: &AuthService, pairs: &[(String, String)]) -> Result<(), A
         }
         _ => Ok(()),
     }
-}
-
-/// The client's address, when the server was started with connection info.
-pub fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
-    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
 async fn token_get(State(auth): State<AuthService>, request: Request) -> Result<Response, AuthError> {

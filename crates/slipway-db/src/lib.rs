@@ -6,6 +6,7 @@ mod jobs;
 mod registry;
 mod scanning;
 mod sign_in;
+mod throttle;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -22,6 +23,7 @@ pub use scanning::{
     ImagePackageRecord, ImageScanRecord, NewImageScan, NewVulnerabilityEvent, Rematch, VulnerabilityEventRecord,
 };
 pub use sign_in::OutboxMessage;
+pub use throttle::{Attempt, AttemptPolicy};
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,4 @@
-//! Queries behind web sessions, email links, the outbox and login throttling.
+//! Queries behind web sessions, email links and the outbox (sign-in throttling: throttle.rs).
 
 use sqlx::Any;
 
@@ -158,40 +158,6 @@ impl Db {
                 .await?,
         };
         tx.commit().await?;
-        Ok(())
-    }
-
-    // ---- login throttling --------------------------------------------------------------
-
-    /// Failures recorded for `key` in the window that started after `window_start`.
-    pub async fn login_failures(&self, key: &str, window_start: i64) -> Result<i64, DbError> {
-        Ok(sqlx::query_scalar::<Any, i64>("SELECT failures FROM login_failures WHERE key = $1 AND window_start > $2")
-            .bind(key)
-            .bind(window_start)
-            .fetch_optional(&self.read)
-            .await?
-            .unwrap_or(0))
-    }
-
-    /// Counts a failure for `key`, starting a new window if the old one ended.
-    pub async fn record_login_failure(&self, key: &str, window_start: i64) -> Result<(), DbError> {
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO login_failures (key, failures, window_start) VALUES ($1, 1, $2)
-             ON CONFLICT (key) DO UPDATE SET
-               failures = CASE WHEN login_failures.window_start > $3 THEN login_failures.failures + 1 ELSE 1 END,
-               window_start = CASE WHEN login_failures.window_start > $3 THEN login_failures.window_start ELSE $2 END",
-        )
-        .bind(key)
-        .bind(now)
-        .bind(window_start)
-        .execute(&self.write)
-        .await?;
-        Ok(())
-    }
-
-    pub async fn clear_login_failures(&self, key: &str) -> Result<(), DbError> {
-        sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(&self.write).await?;
         Ok(())
     }
 }

@@ -32,18 +32,10 @@ pub struct RateLimiter {
     windows: Mutex<HashMap<String, (Instant, u32)>>,
 }
 
-/// The key an anonymous caller is counted under.
+/// The key an anonymous caller is counted under: grouped as the sign-in throttle groups
+/// addresses (IPv6 by /64).
 fn address_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => format!("ip:{v4}"),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => format!("ip:{v4}"),
-            None => {
-                let s = v6.segments();
-                format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    }
+    format!("ip:{}", slipway_auth::address_group(ip))
 }
 
 impl RateLimiter {

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -79,7 +79,9 @@ async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> R
     }
     let quota = match &route {
         Some(Route::Manifest { name, .. }) if request.method() == Method::GET => {
-            let ip = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            // The address the app's client-address layer worked out (behind a trusted
+            // proxy, the client rather than the proxy).
+            let ip = slipway_auth::client_ip(request.extensions());
             count_pull(&state, name, account.as_deref(), ip).await
         }
         _ => None,

@@ -92,12 +92,17 @@ struct SessionStarted {
 /// Signs in: sets the session cookie and returns its CSRF token.
 #[utoipa::path(post, path = "/api/v1/session", tag = "accounts", request_body = Credentials,
     responses((status = 200, body = SessionStarted), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 429, body = ProblemDocument, content_type = "application/problem+json")))]
+        (status = 429, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn sign_in(State(auth): State<AuthService>, request: Request) -> ApiResult {
     let ip = client_ip(request.extensions());
     let secure = scheme(&auth, request.headers()) == "https";
     let ApiJson(form) = ApiJson::<Credentials>::from_request(request, &()).await?;
-    let (cookie, csrf, account) = auth.sign_in(&form.name, &form.password, ip).await?;
+    let (cookie, csrf, account) = match auth.sign_in(&form.name, &form.password, ip).await {
+        Ok(signed_in) => signed_in,
+        // With Retry-After when throttled or busy.
+        Err(e) => return Ok(crate::problem::auth_problem(e)),
+    };
     let mut response = Json(SessionStarted { name: account.name, csrf_token: csrf }).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&cookie, secure));
     Ok(response)

@@ -140,7 +140,9 @@ impl From<AuthError> for PageError {
             AuthError::Invalid(m) | AuthError::NotFound(m) | AuthError::Forbidden(m) => PageError::Status(StatusCode::UNPROCESSABLE_ENTITY, m),
             AuthError::Db(slipway_db::DbError::Conflict(m)) => PageError::Status(StatusCode::CONFLICT, m),
             AuthError::Db(slipway_db::DbError::BadText(m)) => PageError::Status(StatusCode::BAD_REQUEST, m),
-            AuthError::BadCredentials | AuthError::Unverified | AuthError::Throttled => PageError::Status(StatusCode::UNAUTHORIZED, e.to_string()),
+            AuthError::BadCredentials | AuthError::Unverified => PageError::Status(StatusCode::UNAUTHORIZED, e.to_string()),
+            AuthError::Throttled(_) => PageError::Status(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
+            AuthError::Busy => PageError::Status(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
             other => PageError::Internal(other.to_string()),
         }
     }
@@ -597,10 +599,20 @@ async fn signin(State(state): State<WebState>, headers: HeaderMap, request: axum
             response.headers_mut().insert(header::SET_COOKIE, session_cookie(&value, scheme(&state.auth, &headers) == "https"));
             Ok(response)
         }
-        Err(e @ (AuthError::BadCredentials | AuthError::Unverified | AuthError::Throttled)) => {
+        Err(e @ (AuthError::BadCredentials | AuthError::Unverified | AuthError::Throttled(_) | AuthError::Busy)) => {
             let message = if matches!(e, AuthError::BadCredentials) { "Wrong user name or password.".to_owned() } else { e.to_string() };
+            let status = match e {
+                AuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+                AuthError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let retry_after = e.retry_after();
             let page = SigninPage { chrome: visit.chrome_clone(), name: form.name, next, error: Some(message) };
-            visit.render_status(StatusCode::UNAUTHORIZED, page)
+            let mut response = visit.render_status(status, page)?;
+            if let Some(secs) = retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+            }
+            Ok(response)
         }
         Err(e) => Err(e.into()),
     }

@@ -33,15 +33,31 @@ impl IntoResponse for Problem {
         };
         let mut response = (self.0, Json(body)).into_response();
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            // Only busy password hashing answers 503 here: worth retrying at once.
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
+}
+
+/// An `AuthError` as a problem response, with `Retry-After` when the refusal is about
+/// timing (a throttled sign-in, busy password hashing).
+pub fn auth_problem(e: AuthError) -> Response {
+    let retry_after = e.retry_after();
+    let mut response = Problem::from(e).into_response();
+    if let Some(secs) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    response
 }
 
 impl From<AuthError> for Problem {
     fn from(e: AuthError) -> Problem {
         let status = match &e {
             AuthError::BadCredentials | AuthError::Unverified => StatusCode::UNAUTHORIZED,
-            AuthError::Throttled => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AuthError::NotFound(_) => StatusCode::NOT_FOUND,
             AuthError::Forbidden(_) => StatusCode::FORBIDDEN,

@@ -25,6 +25,12 @@ pub struct Config {
     pub storage: StorageConfig,
     pub gc: GcConfig,
     pub auth: AuthConfig,
+    /// Reverse proxies (CIDRs or addresses) whose forwarding header names the client, for
+    /// everything that counts by address; from any other peer the header is ignored.
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies set: `x-forwarded-for`, or `forwarded` (RFC 7239).
+    pub client_address_header: String,
+    pub sign_in: SignInConfig,
     pub rate_limit: RateLimitConfig,
     pub mail: MailConfig,
     pub log: LogConfig,
@@ -42,6 +48,9 @@ impl Default for Config {
             storage: StorageConfig::default(),
             gc: GcConfig::default(),
             auth: AuthConfig::default(),
+            trusted_proxies: Vec::new(),
+            client_address_header: "x-forwarded-for".into(),
+            sign_in: SignInConfig::default(),
             rate_limit: RateLimitConfig::default(),
             mail: MailConfig::default(),
             log: LogConfig::default(),
@@ -197,6 +206,73 @@ impl AuthConfig {
             },
             ..slipway_auth::AuthSettings::default()
         }
+    }
+}
+
+/// Failed password sign-ins are slowed down by delays that start at 1 s and double, per
+/// (user name, client address) and, more loosely, per address; access tokens are never
+/// throttled. Password hashing (argon2, 19 MiB each) is bounded.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignInConfig {
+    /// Attempts per user name and client address before the delays start.
+    pub free_attempts: i64,
+    /// The longest delay for a user name and address.
+    pub max_delay_secs: i64,
+    /// Attempts per client address (IPv6 by /64), across names, before it is slowed down.
+    pub address_free_attempts: i64,
+    /// The longest delay for an address.
+    pub address_max_delay_secs: i64,
+    /// Attempts are forgotten after this long without another.
+    pub forget_after_secs: i64,
+    /// Password hashes computed at once; 0 means twice the CPU count.
+    pub hash_permits: usize,
+    /// How long a request waits for a hashing permit before it is answered 503.
+    pub hash_wait_ms: u64,
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        let d = slipway_auth::SignInSettings::default();
+        SignInConfig {
+            free_attempts: d.pair.free,
+            max_delay_secs: d.pair.max_delay_ms / 1000,
+            address_free_attempts: d.address.free,
+            address_max_delay_secs: d.address.max_delay_ms / 1000,
+            forget_after_secs: d.pair.forget_ms / 1000,
+            hash_permits: d.hash_permits,
+            hash_wait_ms: d.hash_wait.as_millis() as u64,
+        }
+    }
+}
+
+impl SignInConfig {
+    pub fn settings(&self) -> slipway_auth::SignInSettings {
+        let d = slipway_auth::SignInSettings::default();
+        let forget_ms = self.forget_after_secs.max(1) * 1000;
+        slipway_auth::SignInSettings {
+            pair: slipway_db::AttemptPolicy { free: self.free_attempts.max(1), max_delay_ms: self.max_delay_secs.max(1) * 1000, forget_ms, ..d.pair },
+            address: slipway_db::AttemptPolicy {
+                free: self.address_free_attempts.max(1),
+                max_delay_ms: self.address_max_delay_secs.max(1) * 1000,
+                forget_ms,
+                ..d.address
+            },
+            hash_permits: self.hash_permits,
+            hash_wait: Duration::from_millis(self.hash_wait_ms),
+        }
+    }
+}
+
+impl Config {
+    /// The token service's settings: `[auth]` and `[mail]`, the sign-in throttle, and the
+    /// trusted proxies (refused at start when one is not a CIDR).
+    pub fn auth_settings(&self) -> anyhow::Result<slipway_auth::AuthSettings> {
+        Ok(slipway_auth::AuthSettings {
+            sign_in: self.sign_in.settings(),
+            trusted_proxies: slipway_auth::TrustedProxies::new(&self.trusted_proxies, &self.client_address_header)?,
+            ..self.auth.settings(&self.mail)
+        })
     }
 }
 

@@ -65,7 +65,7 @@ impl App {
         };
         let keys_dir = config.auth.keys_dir.clone().unwrap_or_else(|| config.data_dir.join("keys"));
         let keys = KeyRing::load_or_create(&keys_dir).context("loading the token-signing keys")?;
-        let auth = AuthService::new(db.clone(), keys, config.auth.settings(&config.mail));
+        let auth = AuthService::new(db.clone(), keys, config.auth_settings()?);
         let catalog = Catalog::new(db.clone(), store.clone(), auth.clone());
         let scanning = Scanning::new(db.clone(), store.clone(), Queue::new(db.clone()), config.scan.limits());
         let mut registry = Registry::new(db, store, RegistrySettings { redirect_blob_gets });
@@ -91,6 +91,8 @@ impl App {
                 scanning: self.scanning.clone(),
             }))
             .merge(ops)
+            // The client's address, once per request, for everything that counts by address.
+            .layer(axum::middleware::from_fn_with_state(self.auth.clone(), slipway_auth::record_client_addr))
             .layer(axum::middleware::from_fn(metrics_layer::record))
             .layer(TraceLayer::new_for_http())
     }

@@ -13,3 +13,4 @@ mod replicas;
 mod scan;
 mod scanning;
 mod store;
+mod throttle;

@@ -1,0 +1,216 @@
+//! Throttling of password sign-ins, and the bound on password hashing.
+//!
+//! Attempts are counted per (user name, client address) and, more loosely, per address,
+//! each with delays that double once a free allowance is used, instead of the hard
+//! 15-minute locks that locked everyone behind a proxy out, and named accounts out from
+//! every address (issue 14). An attempt is counted before its password is hashed, in one
+//! statement that refuses it while the key must wait, so parallel guesses cannot slip
+//! past. Access tokens are checked by their SHA-256 lookup and never reach this: a
+//! valid token always works, and guessing a robot's (nonexistent) password cannot lock
+//! its tokens.
+//!
+//! argon2 takes 19 MiB and tens of milliseconds per hash: a semaphore bounds how many run
+//! at once, and a request that cannot get a permit in time is answered 503.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use slipway_db::{Attempt, AttemptPolicy};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::client_addr::address_group;
+use crate::secrets::token_hash;
+use crate::service::{AuthService, Authenticated};
+use crate::AuthError;
+
+const SECOND_MS: i64 = 1000;
+const DAY_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Clone, Debug)]
+pub struct SignInSettings {
+    /// Per (user name, client address): 5 free attempts, then 1 s, 2 s, 4 s ... up to 15 min.
+    pub pair: AttemptPolicy,
+    /// Per client address (IPv6 by /64), across names: looser, and it only slows that
+    /// address down (50 free attempts, then up to a minute between attempts).
+    pub address: AttemptPolicy,
+    /// Password hashes run at once (argon2: 19 MiB each); 0 means twice the CPU count.
+    pub hash_permits: usize,
+    /// How long a request waits for a hashing permit before it is answered 503.
+    pub hash_wait: Duration,
+}
+
+impl Default for SignInSettings {
+    fn default() -> Self {
+        SignInSettings {
+            pair: AttemptPolicy { free: 5, first_delay_ms: SECOND_MS, max_delay_ms: 15 * 60 * SECOND_MS, forget_ms: DAY_MS },
+            address: AttemptPolicy { free: 50, first_delay_ms: SECOND_MS, max_delay_ms: 60 * SECOND_MS, forget_ms: DAY_MS },
+            hash_permits: 0,
+            hash_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+impl SignInSettings {
+    pub fn effective_hash_permits(&self) -> usize {
+        match self.hash_permits {
+            0 => 2 * std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+}
+
+/// The semaphore around argon2, and a count of the hashes run (for tests and metrics).
+pub(crate) struct HashGate {
+    permits: Arc<Semaphore>,
+    wait: Duration,
+    hashes: AtomicU64,
+}
+
+impl HashGate {
+    pub(crate) fn new(settings: &SignInSettings) -> HashGate {
+        HashGate {
+            permits: Arc::new(Semaphore::new(settings.effective_hash_permits())),
+            wait: settings.hash_wait,
+            hashes: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `work` (a hash) on a blocking thread once a permit is free; `Busy` if none
+    /// frees up within the wait.
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
+        let permit = match tokio::time::timeout(self.wait, self.permits.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(AuthError::Busy),
+        };
+        self.hashes.fetch_add(1, Ordering::Relaxed);
+        // The permit goes with the work: a client that hangs up does not free it while
+        // its hash still runs.
+        tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| AuthError::Invalid(format!("password hashing failed: {e}")))
+    }
+}
+
+/// The throttle keys of one attempt. The name is hashed: it is the caller's text, of any
+/// length.
+struct AttemptKeys {
+    pair: String,
+    address: String,
+}
+
+impl AttemptKeys {
+    fn new(username: &str, ip: Option<IpAddr>) -> AttemptKeys {
+        let group = ip.map(address_group).unwrap_or_else(|| "unknown".to_owned());
+        AttemptKeys { pair: format!("pair:{group}:{}", token_hash(username)), address: format!("addr:{group}") }
+    }
+}
+
+fn throttled(wait_ms: i64) -> AuthError {
+    AuthError::Throttled(((wait_ms + SECOND_MS - 1) / SECOND_MS).max(1) as u64)
+}
+
+impl AuthService {
+    /// Hashes a new password, within the hashing bound.
+    pub async fn hash_password(&self, password: &str) -> Result<String, AuthError> {
+        let password = password.to_owned();
+        self.hash_gate().run(move || crate::secrets::hash_password(&password)).await?
+    }
+
+    /// Checks a password against a stored hash, within the hashing bound.
+    pub(crate) async fn verify_password(&self, password: String, stored: String) -> Result<bool, AuthError> {
+        self.hash_gate().run(move || crate::secrets::verify_password(&password, &stored)).await
+    }
+
+    /// Password hashes and checks run since start.
+    pub fn password_hashes(&self) -> u64 {
+        self.hash_gate().hashes.load(Ordering::Relaxed)
+    }
+
+    /// Takes a hashing permit, if one is free: lets tests fill the semaphore.
+    #[doc(hidden)]
+    pub fn try_hold_hash_permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.hash_gate().permits.clone().try_acquire_owned().ok()
+    }
+
+    /// A password sign-in from `ip`: counted first, then checked; a success clears the
+    /// pair's count and gives back the address's.
+    pub(crate) async fn throttled_password_sign_in(
+        &self,
+        username: &str,
+        secret: String,
+        ip: Option<IpAddr>,
+    ) -> Result<Authenticated, AuthError> {
+        let keys = AttemptKeys::new(username, ip);
+        self.count_attempt(&keys).await?;
+        match self.check_password(username, secret).await {
+            result @ (Ok(_) | Err(AuthError::Unverified)) => {
+                // The password was right: the pair starts afresh, and the address is not
+                // slowed down by its own users' successes.
+                self.db().clear_sign_in_attempts(&keys.pair).await?;
+                self.db().refund_sign_in_attempt(&keys.address, &self.settings().sign_in.address).await?;
+                result
+            }
+            Err(AuthError::Busy) => {
+                // Never checked: not held against the caller.
+                self.refund(&keys).await?;
+                Err(AuthError::Busy)
+            }
+            other => other,
+        }
+    }
+
+    /// Counts the attempt against the address, then the pair; refuses it (without
+    /// counting) when either must wait.
+    async fn count_attempt(&self, keys: &AttemptKeys) -> Result<(), AuthError> {
+        let settings = &self.settings().sign_in;
+        let now = slipway_db::now_ms();
+        if rand::random::<u16>() % 512 == 0 {
+            // Now and then, forget keys long silent, so the table stays small.
+            let forget = settings.pair.forget_ms.max(settings.address.forget_ms);
+            self.db().forget_sign_in_attempts(now - forget).await?;
+        }
+        if let Attempt::Wait(ms) = self.db().count_sign_in_attempt(&keys.address, &settings.address, now).await? {
+            return Err(throttled(ms));
+        }
+        if let Attempt::Wait(ms) = self.db().count_sign_in_attempt(&keys.pair, &settings.pair, now).await? {
+            self.db().refund_sign_in_attempt(&keys.address, &settings.address).await?;
+            return Err(throttled(ms));
+        }
+        Ok(())
+    }
+
+    async fn refund(&self, keys: &AttemptKeys) -> Result<(), AuthError> {
+        let settings = &self.settings().sign_in;
+        self.db().refund_sign_in_attempt(&keys.address, &settings.address).await?;
+        self.db().refund_sign_in_attempt(&keys.pair, &settings.pair).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_group_ipv6_and_hash_names() {
+        let a = AttemptKeys::new("alice", Some("2001:db8:1:2::1".parse().unwrap()));
+        let b = AttemptKeys::new("alice", Some("2001:db8:1:2:ffff::7".parse().unwrap()));
+        assert_eq!((a.pair.as_str(), a.address.as_str()), (b.pair.as_str(), b.address.as_str()));
+        assert!(!a.pair.contains("alice"));
+        let long = AttemptKeys::new(&"x".repeat(100_000), None);
+        assert!(long.pair.len() < 100, "bounded key");
+    }
+
+    #[test]
+    fn waits_round_up_to_seconds() {
+        assert!(matches!(throttled(1), AuthError::Throttled(1)));
+        assert!(matches!(throttled(1000), AuthError::Throttled(1)));
+        assert!(matches!(throttled(1001), AuthError::Throttled(2)));
+    }
+}
