@@ -6,6 +6,7 @@
 //! could not run, 4 when a report was written but some layers could not be scanned.
 
 mod feed;
+mod printable;
 mod progress;
 mod registry;
 mod table;
@@ -20,6 +21,8 @@ use slipway_scanner::cvss::{Band, PolicyClass};
 use slipway_scanner::image::{DockerArchive, ImageSource, OciLayout, Platform};
 use slipway_scanner::report::{Generator, cyclonedx, json, sarif};
 use slipway_scanner::scan::{DirCache, Filter, LayerState, ScanReport, Scanner, SeveritySelection};
+
+use printable::printable;
 
 pub use feed::AdvisorySource;
 pub use registry::{ImageRef, RegistryImage, RegistryOptions};
@@ -156,7 +159,8 @@ pub async fn run(args: ScanArgs, data_dir: &Path, database_url: String) -> i32 {
     match scan(&args, data_dir, database_url).await {
         Ok(status) => status,
         Err(error) => {
-            eprintln!("slipway scan: {error:#}");
+            // Registries and images name things in errors too.
+            eprintln!("slipway scan: {}", printable(&format!("{error:#}")));
             EXIT_ERROR
         }
     }
@@ -191,7 +195,12 @@ async fn scan(args: &ScanArgs, data_dir: &Path, database_url: String) -> anyhow:
     let advisories = if args.feeds.is_empty() { AdvisorySource::Stored { database_url } } else { AdvisorySource::Files(args.feeds.clone()) };
     let loaded = advisories.load(&analysis.wanted()).await?;
     if !loaded.rejected.is_empty() {
-        eprintln!("warning: {} feed records could not be read and were skipped (the first: {}: {})", loaded.rejected.len(), loaded.rejected[0].file, loaded.rejected[0].reason);
+        eprintln!(
+            "warning: {} feed records could not be read and were skipped (the first: {}: {})",
+            loaded.rejected.len(),
+            printable(&loaded.rejected[0].file),
+            printable(&loaded.rejected[0].reason)
+        );
     }
     let mut report = analysis.match_advisories(&loaded.index);
     report.retain(&filter(args));
@@ -266,7 +275,10 @@ fn filter(args: &ScanArgs) -> Filter {
 fn warn_about(report: &ScanReport) {
     for layer in &report.layers {
         if let LayerState::Failed { error } = &layer.state {
-            eprintln!("warning: layer {} was not scanned: {error}", layer.digest);
+            eprintln!("warning: layer {} was not scanned: {}", layer.digest, printable(error));
+        }
+        if let Some(reason) = &layer.incomplete {
+            eprintln!("warning: layer {} was scanned in part: {}", layer.digest, printable(reason));
         }
     }
     if !report.issues.is_empty() {
@@ -276,6 +288,7 @@ fn warn_about(report: &ScanReport) {
         .packages
         .iter()
         .filter_map(|p| p.error.as_ref().map(|e| format!("{} {}: {e}", p.package.name, p.package.version)))
+        .map(|line| printable(&line).into_owned())
         .collect();
     if let Some(first) = unchecked.first() {
         eprintln!("warning: {} packages could not be checked (the first: {first})", unchecked.len());

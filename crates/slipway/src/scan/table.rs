@@ -1,11 +1,13 @@
 //! The report for people: a header about the image, one aligned row per vulnerability,
-//! and a summary by the store's classes.
+//! and a summary by the store's classes. Every string that the image, the registry or the
+//! feed chose goes through [`printable`]: this table is the one report read in a terminal.
 
 use std::fmt::Write;
 
 use slipway_scanner::cvss::{PolicyClass, Severity, SeveritySource, VendorScale};
 use slipway_scanner::scan::{LayerState, ScanReport, Vulnerability};
 
+use super::printable::printable;
 use super::progress::short;
 
 const RED: &str = "\x1b[1;31m";
@@ -17,14 +19,16 @@ const RESET: &str = "\x1b[0m";
 pub fn render(report: &ScanReport, color: bool) -> String {
     let mut out = String::new();
     let image = &report.image;
-    let _ = writeln!(out, "Target:   {}", image.name);
+    let _ = writeln!(out, "Target:   {}", printable(&image.name));
     if let Some(digest) = image.digest.as_ref().or(image.config_digest.as_ref()) {
-        let platform = image.platform.as_ref().map(|p| format!(" ({p})")).unwrap_or_default();
+        let platform = image.platform.as_ref().map(|p| format!(" ({})", printable(&p.to_string()))).unwrap_or_default();
         let _ = writeln!(out, "Image:    {digest}{platform}");
     }
     let os = match (&report.os, &report.distribution) {
-        (Some(os), Some(ecosystem)) => format!("{} (advisories: {ecosystem})", os.pretty_name.as_deref().unwrap_or(&os.id)),
-        (Some(os), None) => format!("{} (no advisory database covers it)", os.pretty_name.as_deref().unwrap_or(&os.id)),
+        (Some(os), Some(ecosystem)) => {
+            format!("{} (advisories: {})", printable(os.pretty_name.as_deref().unwrap_or(&os.id)), printable(&ecosystem.to_string()))
+        }
+        (Some(os), None) => format!("{} (no advisory database covers it)", printable(os.pretty_name.as_deref().unwrap_or(&os.id))),
         (None, _) => "unknown (no os-release)".to_owned(),
     };
     let _ = writeln!(out, "OS:       {os}");
@@ -36,12 +40,16 @@ pub fn render(report: &ScanReport, color: bool) -> String {
     out.push('\n');
     let cached = report.layers.iter().filter(|l| l.state == LayerState::Cached).count();
     let failed = report.layers.iter().filter(|l| matches!(l.state, LayerState::Failed { .. })).count();
+    let partial = report.layers.iter().filter(|l| l.incomplete.is_some()).count();
     let _ = write!(out, "Layers:   {}", report.layers.len());
     if cached > 0 {
         let _ = write!(out, " ({cached} from cache)");
     }
     if failed > 0 {
         let _ = write!(out, " ({failed} NOT SCANNED: results are incomplete)");
+    }
+    if partial > 0 {
+        let _ = write!(out, " ({partial} SCANNED IN PART: results are incomplete)");
     }
     out.push_str("\n\n");
 
@@ -50,7 +58,7 @@ pub fn render(report: &ScanReport, color: bool) -> String {
         return out;
     }
     let header = ["CLASS", "CVSS", "PACKAGE", "INSTALLED", "FIXED", "VULNERABILITY", "LAYER"];
-    let rows: Vec<[String; 7]> = report.vulnerabilities.iter().map(|v| row(report, v)).collect();
+    let rows: Vec<[String; 7]> = report.vulnerabilities.iter().map(|v| row(report, v).map(|cell| printable(&cell).into_owned())).collect();
     let mut widths = header.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {

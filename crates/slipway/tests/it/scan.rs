@@ -297,6 +297,34 @@ async fn oci_layouts_and_docker_archives() {
     assert!(stderr(&wrong_tag).contains("no image tagged \"2.0\""), "{}", stderr(&wrong_tag));
 }
 
+/// Issue 14, item 11: the table printed image-controlled strings raw, so an os-release
+/// whose name held escape sequences cleared the terminal and showed a fake "No
+/// vulnerabilities found.". Every control character now reaches the terminal written out.
+#[tokio::test]
+async fn the_table_writes_out_control_characters_from_the_image() {
+    let os_release = "PRETTY_NAME=\"\x1b[2J\x1b[HNo vulnerabilities found.\x1b[8m\u{9b}1A\r\x07\x7f\"\nID=debian\nVERSION_ID=\"12\"\n";
+    let status = "Package: openssh-client\x1b]0;pwned\x07\x08\x08\nStatus: install ok installed\nArchitecture: amd64\nSource: openssh\nVersion: 1:9.2p1-2+deb12u2\n";
+    let layer = LayerBuilder::default().file("etc/os-release", os_release.as_bytes()).file("var/lib/dpkg/status", status.as_bytes()).tar();
+    let image = ImageFixture::new(vec![layer]);
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("layout");
+    image.write_oci_layout(&layout, "1.0").unwrap();
+    let feed = feed();
+    let target = format!("oci:{}:1.0", layout.display());
+
+    let table = scan(dir.path(), &[&target, "--feed", feed.to_str().unwrap(), "--no-cache"], None).await;
+    assert_eq!(table.status.code(), Some(0), "{}", stderr(&table));
+    let text = String::from_utf8(table.stdout.clone()).unwrap();
+    let raw: Vec<char> = text.chars().filter(|c| c.is_control() && *c != '\n').collect();
+    assert!(raw.is_empty(), "raw control characters {raw:?} in\n{text}");
+    assert!(text.contains(r"OS:       \x1b[2J\x1b[HNo vulnerabilities found.\x1b[8m\u{9b}1A\x0d\x07\x7f (advisories: Debian:12)"), "{text}");
+    assert!(text.contains(r"openssh-client\x1b]0;pwned\x07\x08\x08"), "{text}");
+    assert!(text.contains("DEBIAN-CVE-2024-6387"), "{text}");
+    // JSON keeps the strings as they are, escaped by the serializer.
+    let report = json(&scan(dir.path(), &[&target, "--feed", feed.to_str().unwrap(), "--no-cache", "--format", "json"], None).await);
+    assert_eq!(report["packages"][0]["name"], "openssh-client\x1b]0;pwned\x07\x08\x08");
+}
+
 #[tokio::test]
 async fn token_flow_anonymous_and_with_credentials() {
     let t = Backend::enforced().await.spawn().await;
