@@ -2,6 +2,7 @@
 //! delivers over SMTP and retries with backoff, so slow or absent mail servers neither
 //! fail requests nor lose messages.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -23,35 +24,87 @@ pub async fn enqueue(db: &Db, recipient: &str, subject: &str, body: &str) -> Res
     Ok(db.enqueue_mail(&id, recipient, subject, body).await?)
 }
 
-/// Delivers due messages once; returns how many were sent.
+/// How long a sender holds the messages it claimed: long enough to send a batch (each
+/// message may take up to the SMTP timeout), short enough that mail a dead replica claimed
+/// goes out soon after.
+const LEASE_MS: i64 = 10 * 60 * 1000;
+/// Messages claimed at a time, and sent per round at most.
+const BATCH: i64 = 10;
+const PER_ROUND: usize = 50;
+const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The base URL links in mail start with: the configured public URL, else the address the
+/// server listens on. Never a request's Host or X-Forwarded-* headers, which the requester
+/// controls: a reset link built from them would carry the victim's code to the attacker.
+pub fn link_base(public_url: Option<&str>, listen: SocketAddr) -> String {
+    match public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => format!("http://{listen}"),
+    }
+}
+
+impl crate::AuthSettings {
+    /// The base URL of links in mail: see [`link_base`].
+    pub fn mail_link_base(&self) -> String {
+        link_base(self.public_url.as_deref(), self.listen)
+    }
+}
+
+/// Delivers due messages once; returns how many were sent. Each message is claimed first
+/// (a lease in the outbox), so replicas delivering at the same time never send one twice.
 pub async fn deliver_due(db: &Db, settings: &MailSettings) -> Result<usize, AuthError> {
     let Some(url) = &settings.smtp_url else { return Ok(0) };
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
         .map_err(|e| AuthError::Invalid(format!("SMTP URL: {e}")))?
-        .timeout(Some(Duration::from_secs(20)))
+        .timeout(Some(SMTP_TIMEOUT))
         .build();
     let from: Mailbox = settings.from.parse().map_err(|e| AuthError::Invalid(format!("mail from address: {e}")))?;
-    let mut sent = 0;
-    for message in db.due_mail(50).await? {
-        let outcome = async {
-            let to: Mailbox = message.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
-            let email = Message::builder()
-                .from(from.clone())
-                .to(to)
-                .subject(&message.subject)
-                .body(message.body.clone())
-                .map_err(|e| e.to_string())?;
-            transport.send(email).await.map(|_| ()).map_err(|e| e.to_string())
+    let sender = uuid::Uuid::new_v4().to_string();
+    let (mut sent, mut tried) = (0, 0);
+    while tried < PER_ROUND {
+        let claimed = db.claim_mail(&sender, slipway_db::now_ms() + LEASE_MS, BATCH).await?;
+        if claimed.is_empty() {
+            break;
         }
-        .await;
-        // Exponential backoff up to an hour between attempts.
-        let backoff = 1000 * 2i64.pow(message.attempts.min(12) as u32).min(3600);
-        let retry_at = slipway_db::now_ms() + backoff;
-        match &outcome {
-            Ok(()) => sent += 1,
-            Err(e) => tracing::warn!(error = %e, outbox = %message.id, "mail delivery failed; will retry"),
+        for message in claimed {
+            tried += 1;
+            let outcome = async {
+                let to: Mailbox = message.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
+                let email = Message::builder()
+                    .from(from.clone())
+                    .to(to)
+                    .subject(&message.subject)
+                    .body(message.body.clone())
+                    .map_err(|e| e.to_string())?;
+                transport.send(email).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            .await;
+            // Exponential backoff up to an hour between attempts.
+            let backoff = 1000 * 2i64.pow(message.attempts.min(12) as u32).min(3600);
+            let retry_at = slipway_db::now_ms() + backoff;
+            match &outcome {
+                Ok(()) => sent += 1,
+                Err(e) => tracing::warn!(error = %e, outbox = %message.id, "mail delivery failed; will retry"),
+            }
+            if !db.mail_attempted(&message.id, &sender, outcome.err().as_deref(), retry_at).await? {
+                tracing::warn!(outbox = %message.id, "mail lease ran out while sending; another sender may send it again");
+            }
         }
-        db.mail_attempted(&message.id, outcome.err().as_deref(), retry_at).await?;
     }
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_base;
+
+    /// Issue 14 item 3: links in mail came from the request's Host header. They come from
+    /// configuration only: the public URL, else the listen address.
+    #[test]
+    fn links_start_at_the_public_url_else_the_listen_address() {
+        let listen = "127.0.0.1:5000".parse().unwrap();
+        assert_eq!(link_base(Some("https://store.example.com/"), listen), "https://store.example.com");
+        assert_eq!(link_base(None, listen), "http://127.0.0.1:5000");
+        assert_eq!(link_base(None, "[::1]:8080".parse().unwrap()), "http://[::1]:8080");
+    }
 }

@@ -28,6 +28,9 @@ pub struct AuthSettings {
     /// The externally visible base URL (e.g. `https://store.example.com`) for the token
     /// realm; derived from each request's Host when unset.
     pub public_url: Option<String>,
+    /// The address the server listens on: links in mail point there when `public_url` is
+    /// unset (see `mail::link_base`), never at a request's Host.
+    pub listen: std::net::SocketAddr,
     pub mail: crate::mail::MailSettings,
     /// Failed-sign-in delays and the password hashing bound.
     pub sign_in: SignInSettings,
@@ -51,6 +54,7 @@ impl Default for AuthSettings {
             token_ttl: Duration::from_secs(300),
             refresh_ttl: Duration::from_secs(90 * 24 * 3600),
             public_url: None,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 5000)),
             mail: crate::mail::MailSettings { smtp_url: None, from: "Slipway <slipway@localhost>".into() },
             sign_in: SignInSettings::default(),
             trusted_proxies: TrustedProxies::default(),

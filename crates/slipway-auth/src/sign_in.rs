@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use slipway_db::AccountRecord;
+use slipway_db::{AccountRecord, DbError};
 
 use crate::access::SiteRole;
 use crate::directory::{check_email, check_password};
@@ -14,21 +14,80 @@ use crate::{mail, AuthError};
 const VERIFY_TTL_MS: i64 = 48 * 3600 * 1000;
 const RESET_TTL_MS: i64 = 3600 * 1000;
 const SESSION_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
+/// The window in which mail that anyone can trigger is counted.
+const MAIL_WINDOW_MS: i64 = 3600 * 1000;
+/// Reset requests per window for one email address, and from one client (IPv6 by /64),
+/// beyond which no mail is sent (the answer stays the same).
+const RESETS_PER_EMAIL: i64 = 5;
+const RESETS_PER_CLIENT: i64 = 20;
+/// A reset code mailed less than this long ago, still unused and unexpired, stands: another
+/// request sends no new mail.
+const RESET_CODE_REUSE_MS: i64 = 15 * 60 * 1000;
+
+/// The key a client's requests are counted under: its address, or for IPv6 its /64, which
+/// one host or household usually owns whole.
+fn client_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 impl AuthService {
-    /// Creates an unverified account and mails it a verification link under `base_url`.
-    pub async fn sign_up(&self, name: &str, email: &str, password: &str, base_url: &str) -> Result<AccountRecord, AuthError> {
-        let account = self.create_person(name, email, password, SiteRole::User, false).await?;
-        self.send_link(&account, "verify", VERIFY_TTL_MS, base_url).await?;
-        Ok(account)
+    /// Creates an unverified account and mails it a verification link. An address that
+    /// already has an account gets the same answer (so sign-up cannot tell who has an
+    /// account), and its owner a note instead of a link. A taken name is still refused:
+    /// names are public.
+    pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> Result<(), AuthError> {
+        match self.create_person(name, email, password, SiteRole::User, false).await {
+            Ok(account) => self.send_link(&account, "verify", VERIFY_TTL_MS, slipway_db::now_ms()).await.map(drop),
+            // The same checks and password hash ran as for a new address before the insert
+            // found the address taken, so the answer takes about as long.
+            Err(AuthError::Db(DbError::Conflict(conflict))) => match self.db().account_by_email(email).await? {
+                Some(owner) if self.db().account_by_name(name).await?.is_none() => self.mail_taken_address(&owner, email).await,
+                _ => Err(AuthError::Db(DbError::Conflict(conflict))),
+            },
+            Err(e) => Err(e),
+        }
     }
 
-    async fn send_link(&self, account: &AccountRecord, purpose: &str, ttl_ms: i64, base_url: &str) -> Result<(), AuthError> {
-        let Some(email) = &account.email else { return Ok(()) };
+    /// Tells an address's owner that someone tried to sign up with it, at most once per
+    /// window, so sign-up attempts cannot flood the mailbox.
+    async fn mail_taken_address(&self, owner_id: &str, email: &str) -> Result<(), AuthError> {
+        let window_start = slipway_db::now_ms() - MAIL_WINDOW_MS;
+        if self.db().count_request(&format!("signup-taken:{}", email.to_lowercase()), window_start).await? > 1 {
+            return Ok(());
+        }
+        let Some(owner) = self.db().account_by_id(owner_id).await? else { return Ok(()) };
+        let body = format!(
+            "Hello {},\n\nsomeone tried to sign up to Slipway with this address, which already has your account. \
+             No new account was made.\n\nIf it was you and you forgot your password, ask for a reset code for this address \
+             (POST {}/api/v1/password-reset).\n\
+             If it was not you, ignore this message.\n",
+            owner.name,
+            self.settings().mail_link_base()
+        );
+        mail::enqueue(self.db(), email, "Someone tried to sign up with your address", &body).await
+    }
+
+    /// Issues an email token and mails its link, unless the account holds a live token for
+    /// `purpose` issued after `keep_if_issued_after`: then the mail sent with that one
+    /// stands, and this returns false. Links start at the configured base
+    /// (`AuthSettings::mail_link_base`), never at anything a request said.
+    async fn send_link(&self, account: &AccountRecord, purpose: &str, ttl_ms: i64, keep_if_issued_after: i64) -> Result<bool, AuthError> {
+        let Some(email) = &account.email else { return Ok(false) };
         let secret = random_secret();
-        self.db()
-            .create_email_token(&token_hash(&secret), &account.id, purpose, slipway_db::now_ms() + ttl_ms)
-            .await?;
-        let base = base_url.trim_end_matches('/');
+        let expires_at = slipway_db::now_ms() + ttl_ms;
+        if !self.db().issue_email_token(&token_hash(&secret), &account.id, purpose, expires_at, keep_if_issued_after).await? {
+            return Ok(false);
+        }
+        let base = self.settings().mail_link_base();
         let (subject, body) = match purpose {
             "verify" => (
                 "Verify your Slipway email address".to_owned(),
@@ -45,7 +104,8 @@ impl AuthService {
                 ),
             ),
         };
-        mail::enqueue(self.db(), email, &subject, &body).await
+        mail::enqueue(self.db(), email, &subject, &body).await?;
+        Ok(true)
     }
 
     pub async fn verify_email(&self, token: &str) -> Result<(), AuthError> {
@@ -58,27 +118,56 @@ impl AuthService {
     }
 
     /// Mails a reset code if the address belongs to an account. Answers the same either
-    /// way, so it cannot be used to discover accounts.
-    pub async fn request_password_reset(&self, email: &str, base_url: &str) -> Result<(), AuthError> {
+    /// way, so it cannot be used to discover accounts, and also when a limit holds the mail
+    /// back: requests are counted per address asked for and per client (`client`, IPv6 by
+    /// /64), and while a code mailed less than `RESET_CODE_REUSE_MS` ago is still live, no
+    /// new one is sent (the mailbox already has a working code).
+    pub async fn request_password_reset(&self, email: &str, client: Option<IpAddr>) -> Result<(), AuthError> {
         check_email(email)?;
+        let now = slipway_db::now_ms();
+        let window_start = now - MAIL_WINDOW_MS;
+        self.db().forget_request_windows(window_start).await?;
+        let mut over = self.db().count_request(&format!("reset-email:{}", email.to_lowercase()), window_start).await? > RESETS_PER_EMAIL;
+        if let Some(client) = client {
+            over |= self.db().count_request(&format!("reset-client:{}", client_key(client)), window_start).await? > RESETS_PER_CLIENT;
+        }
+        if over {
+            tracing::info!(client = ?client, "password reset request over its limit: no mail");
+            return Ok(());
+        }
         let Some(id) = self.db().account_by_email(email).await? else { return Ok(()) };
         let Some(account) = self.db().account_by_id(&id).await? else { return Ok(()) };
-        self.send_link(&account, "reset", RESET_TTL_MS, base_url).await
+        self.send_link(&account, "reset", RESET_TTL_MS, now - RESET_CODE_REUSE_MS).await.map(drop)
     }
 
-    /// Sets a new password and signs the account out everywhere.
+    /// Sets a new password and, in the same transaction, signs the account out everywhere
+    /// and revokes its access tokens: whoever reset the password may be recovering the
+    /// account from someone who knew the old one (and made tokens with it). The owner is
+    /// told by mail.
     pub async fn reset_password(&self, token: &str, password: &str) -> Result<(), AuthError> {
-        check_password(password)?;
-        let account = self
-            .db()
-            .use_email_token(&token_hash(token), "reset")
-            .await?
-            .ok_or_else(|| AuthError::Invalid("this reset code is invalid, used or expired".into()))?;
-        let hash = self.hash_password(password).await?;
-        self.db().set_password_hash(&account, &hash).await?;
-        // Whoever followed the link read the mailbox, so the address is verified too.
-        self.db().mark_email_verified(&account).await?;
-        Ok(self.db().sign_out_everywhere(&account).await?)
+        let invalid = || AuthError::Invalid("this reset code is invalid, used or expired".into());
+        let hash = token_hash(token);
+        // Checked before the (costly) password hash; used only in the transaction below.
+        let account_id = self.db().email_token_account(&hash, "reset").await?.ok_or_else(invalid)?;
+        let account = self.db().account_by_id(&account_id).await?.ok_or_else(invalid)?;
+        check_password(password, &account.name, account.email.as_deref())?;
+        let password_hash = self.hash_password(password).await?;
+        let done = self.db().reset_password(&hash, &password_hash).await?.ok_or_else(invalid)?;
+        if let Some(email) = &account.email {
+            let tokens = match done.revoked_access_tokens {
+                0 => String::new(),
+                1 => " Your access token was revoked: create a new one for the tools that used it.".to_owned(),
+                n => format!(" Your {n} access tokens were revoked: create new ones for the tools that used them."),
+            };
+            let body = format!(
+                "Hello {},\n\nthe password of your Slipway account was just changed with a reset code sent to this address, \
+                 and every session was signed out.{tokens}\n\nIf this was not you, reset your password again at once and \
+                 contact the site's administrators.\n",
+                account.name
+            );
+            mail::enqueue(self.db(), email, "Your Slipway password was changed", &body).await?;
+        }
+        Ok(())
     }
 
     /// Checks a password and opens a browser session: (cookie value, CSRF token, account).

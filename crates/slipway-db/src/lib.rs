@@ -22,7 +22,7 @@ pub use scanning::{
     AdvisoryCounts, AdvisoryPackage, AdvisoryRow, FeedChange, FeedRevisionRecord, FeedSourceRecord, FeedTotals, FindingRecord,
     ImagePackageRecord, ImageScanRecord, NewImageScan, NewVulnerabilityEvent, Rematch, VulnerabilityEventRecord,
 };
-pub use sign_in::OutboxMessage;
+pub use sign_in::{OutboxMessage, PasswordReset};
 pub use throttle::{Attempt, AttemptPolicy};
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 

@@ -13,6 +13,14 @@ pub struct OutboxMessage {
     pub attempts: i64,
 }
 
+/// What a password reset changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordReset {
+    pub account_id: String,
+    /// The account's access tokens that were live and are now revoked.
+    pub revoked_access_tokens: u64,
+}
+
 impl Db {
     pub async fn create_session(&self, id_hash: &str, account_id: &str, csrf: &str, expires_at: i64) -> Result<(), DbError> {
         sqlx::query("INSERT INTO web_sessions (id_hash, account_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
@@ -55,16 +63,96 @@ impl Db {
         Ok(())
     }
 
+    /// Stores a new email token (its hash), replacing the account's live one for the purpose:
+    /// only the newest link mailed works.
     pub async fn create_email_token(&self, token_hash: &str, account_id: &str, purpose: &str, expires_at: i64) -> Result<(), DbError> {
-        sqlx::query("INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(token_hash)
-            .bind(account_id)
-            .bind(purpose)
-            .bind(now_ms())
-            .bind(expires_at)
-            .execute(&self.write)
-            .await?;
+        self.issue_email_token(token_hash, account_id, purpose, expires_at, now_ms()).await?;
         Ok(())
+    }
+
+    /// Stores a new email token unless the account has a live one for the purpose issued
+    /// after `keep_if_issued_after`: then that one stays and this returns false (the code
+    /// already mailed is still good, so no new mail is due). An older live token is
+    /// replaced. One statement, so concurrent requests issue at most one token.
+    pub async fn issue_email_token(
+        &self,
+        token_hash: &str,
+        account_id: &str,
+        purpose: &str,
+        expires_at: i64,
+        keep_if_issued_after: i64,
+    ) -> Result<bool, DbError> {
+        let now = now_ms();
+        let issued = sqlx::query_scalar::<Any, String>(
+            "INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (account_id, purpose) WHERE used_at IS NULL DO UPDATE
+               SET token_hash = excluded.token_hash, created_at = excluded.created_at, expires_at = excluded.expires_at
+               WHERE email_tokens.created_at <= $6 OR email_tokens.expires_at <= $4
+             RETURNING token_hash",
+        )
+        .bind(token_hash)
+        .bind(account_id)
+        .bind(purpose)
+        .bind(now)
+        .bind(expires_at)
+        .bind(keep_if_issued_after)
+        .fetch_optional(&self.write)
+        .await?;
+        Ok(issued.is_some())
+    }
+
+    /// The account of a live (unused, unexpired) email token, without using it.
+    pub async fn email_token_account(&self, token_hash: &str, purpose: &str) -> Result<Option<String>, DbError> {
+        Ok(sqlx::query_scalar::<Any, String>(
+            "SELECT account_id FROM email_tokens WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3",
+        )
+        .bind(token_hash)
+        .bind(purpose)
+        .bind(now_ms())
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// Uses a live reset token and, in the same transaction, sets the account's new password
+    /// hash, marks its address verified (whoever has the code read the mailbox), ends its
+    /// sessions, and revokes its refresh tokens and its own access tokens (robots' tokens
+    /// belong to the robots). None, and nothing changed, if the token is not live.
+    pub async fn reset_password(&self, token_hash: &str, password_hash: &str) -> Result<Option<PasswordReset>, DbError> {
+        let now = now_ms();
+        let mut tx = self.begin_write().await?;
+        let account_id = sqlx::query_scalar::<Any, String>(
+            "UPDATE email_tokens SET used_at = $1
+             WHERE token_hash = $2 AND purpose = 'reset' AND used_at IS NULL AND expires_at > $1
+             RETURNING account_id",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(account_id) = account_id else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        sqlx::query("UPDATE accounts SET password_hash = $1, email_verified_at = COALESCE(email_verified_at, $2) WHERE id = $3")
+            .bind(password_hash)
+            .bind(now)
+            .bind(&account_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM web_sessions WHERE account_id = $1").bind(&account_id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(&account_id)
+            .execute(&mut *tx)
+            .await?;
+        let revoked_access_tokens = sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(&account_id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(Some(PasswordReset { account_id, revoked_access_tokens }))
     }
 
     /// Marks an unused, unexpired email token used; returns its account.
@@ -129,35 +217,257 @@ impl Db {
         Ok(())
     }
 
-    pub async fn due_mail(&self, limit: i64) -> Result<Vec<OutboxMessage>, DbError> {
+    /// Claims up to `limit` due messages for `sender` until `lease_until`, in one statement:
+    /// a message whose lease is held is not due, so two senders (replicas) never hold the
+    /// same message. A sender that dies lets its lease run out and another takes over.
+    pub async fn claim_mail(&self, sender: &str, lease_until: i64, limit: i64) -> Result<Vec<OutboxMessage>, DbError> {
+        // The conditions are repeated outside the subquery: on PostgreSQL a claimant that
+        // waited for a row another one was claiming re-checks them against the claimed row
+        // and skips it.
         Ok(sqlx::query_as::<Any, OutboxMessage>(
-            "SELECT id, recipient, subject, body, attempts FROM outbox
-             WHERE sent_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
+            "UPDATE outbox SET claimed_until = $1, claimed_by = $2
+             WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= $3 AND claimed_until <= $3
+                          ORDER BY next_attempt_at, id LIMIT $4)
+               AND sent_at IS NULL AND claimed_until <= $3
+             RETURNING id, recipient, subject, body, attempts",
         )
+        .bind(lease_until)
+        .bind(sender)
         .bind(now_ms())
         .bind(limit)
-        .fetch_all(&self.read)
+        .fetch_all(&self.write)
         .await?)
     }
 
-    /// Records a delivery attempt: sent, or failed and retried at `retry_at`.
-    pub async fn mail_attempted(&self, id: &str, error: Option<&str>, retry_at: i64) -> Result<(), DbError> {
-        let now = now_ms();
-        let mut tx = self.begin_write().await?;
-        match error {
-            None => sqlx::query("UPDATE outbox SET sent_at = $1, attempts = attempts + 1 WHERE id = $2")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?,
-            Some(e) => sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3")
-                .bind(e)
-                .bind(retry_at)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?,
+    /// Records `sender`'s delivery attempt of a message it claimed: sent (the body, which
+    /// may hold a code, is dropped; recipient and subject stay for the record), or failed
+    /// and due again at `retry_at`. Either way the claim ends. False if the claim was lost
+    /// (its lease ran out and another sender took the message).
+    pub async fn mail_attempted(&self, id: &str, sender: &str, error: Option<&str>, retry_at: i64) -> Result<bool, DbError> {
+        let query = match error {
+            None => sqlx::query(
+                "UPDATE outbox SET sent_at = $1, body = '', last_error = NULL, attempts = attempts + 1, claimed_until = 0, claimed_by = NULL
+                 WHERE id = $2 AND claimed_by = $3",
+            )
+            .bind(now_ms()),
+            Some(e) => sqlx::query(
+                "UPDATE outbox SET last_error = $1, next_attempt_at = $2, attempts = attempts + 1, claimed_until = 0, claimed_by = NULL
+                 WHERE id = $3 AND claimed_by = $4",
+            )
+            .bind(e)
+            .bind(retry_at),
         };
-        tx.commit().await?;
-        Ok(())
+        let n = query.bind(id).bind(sender).execute(&self.write).await?.rows_affected();
+        Ok(n > 0)
+    }
+
+    // ---- request windows ---------------------------------------------------------------
+
+    /// Counts a request under `key` and returns the requests counted in the key's current
+    /// window, this one included; a window that started at or before `window_start` has
+    /// ended, and a new one starts now. One statement, so concurrent requests each count.
+    pub async fn count_request(&self, key: &str, window_start: i64) -> Result<i64, DbError> {
+        Ok(sqlx::query_scalar::<Any, i64>(
+            "INSERT INTO request_windows (key, hits, window_start) VALUES ($1, 1, $2)
+             ON CONFLICT (key) DO UPDATE SET
+               hits = CASE WHEN request_windows.window_start > $3 THEN request_windows.hits + 1 ELSE 1 END,
+               window_start = CASE WHEN request_windows.window_start > $3 THEN request_windows.window_start ELSE $2 END
+             RETURNING hits",
+        )
+        .bind(key)
+        .bind(now_ms())
+        .bind(window_start)
+        .fetch_one(&self.write)
+        .await?)
+    }
+
+    /// Forgets windows that started at or before `before` (they have ended).
+    pub async fn forget_request_windows(&self, before: i64) -> Result<u64, DbError> {
+        Ok(sqlx::query("DELETE FROM request_windows WHERE window_start <= $1").bind(before).execute(&self.write).await?.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use crate::{now_ms, test_databases, Db, NewAccessToken, NewAccount};
+
+    const MINUTE: i64 = 60_000;
+
+    async fn body_of(db: &Db, id: &str) -> (String, String, String) {
+        sqlx::query_as::<sqlx::Any, (String, String, String)>("SELECT recipient, subject, body FROM outbox WHERE id = $1")
+            .bind(id)
+            .fetch_one(&db.read)
+            .await
+            .unwrap()
+    }
+
+    /// Issue 14 item 21: the outbox was read without a claim (`due_mail`), so two
+    /// replicas' mailers sent the same messages. Concurrent senders now never hold the same
+    /// message, and between them send each once.
+    #[tokio::test]
+    async fn concurrent_senders_never_claim_the_same_message() {
+        for (db, _dir) in test_databases().await {
+            let all: BTreeSet<String> = (0..120).map(|i| format!("m{i:03}")).collect();
+            for id in &all {
+                db.enqueue_mail(id, "to@example.com", "subject", "body").await.unwrap();
+            }
+            let senders = (0..4).map(|s| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    let sender = format!("sender{s}");
+                    let mut got = Vec::new();
+                    loop {
+                        let claimed = db.claim_mail(&sender, now_ms() + MINUTE, 7).await.unwrap();
+                        if claimed.is_empty() {
+                            return got;
+                        }
+                        for message in claimed {
+                            assert!(db.mail_attempted(&message.id, &sender, None, 0).await.unwrap(), "the claim holds");
+                            got.push(message.id);
+                        }
+                    }
+                })
+            });
+            let mut seen = BTreeSet::new();
+            for sender in senders.collect::<Vec<_>>() {
+                for id in sender.await.unwrap() {
+                    assert!(seen.insert(id.clone()), "{id} was claimed twice");
+                }
+            }
+            assert_eq!(seen, all);
+            assert!(db.claim_mail("late", now_ms() + MINUTE, 10).await.unwrap().is_empty(), "sent mail is not due");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lapsed_mail_lease_passes_to_another_sender() {
+        for (db, _dir) in test_databases().await {
+            db.enqueue_mail("m", "to@example.com", "subject", "body").await.unwrap();
+            assert_eq!(db.claim_mail("a", now_ms() + MINUTE, 10).await.unwrap().len(), 1);
+            assert!(db.claim_mail("b", now_ms() + MINUTE, 10).await.unwrap().is_empty(), "held by a");
+            // a fails; due again at once, and b takes it.
+            assert!(db.mail_attempted("m", "a", Some("refused"), now_ms() - 1).await.unwrap());
+            let again = db.claim_mail("b", now_ms() - 1, 10).await.unwrap();
+            assert_eq!((again.len(), again[0].attempts), (1, 1));
+            // b's lease has already lapsed: c takes over, and b can no longer record.
+            assert_eq!(db.claim_mail("c", now_ms() + MINUTE, 10).await.unwrap().len(), 1);
+            assert!(!db.mail_attempted("m", "b", None, 0).await.unwrap());
+            assert!(db.mail_attempted("m", "c", None, 0).await.unwrap());
+        }
+    }
+
+    /// Issue 14 item 18: sent mail kept its body, and with it reset and invitation codes
+    /// in plain text. Once sent, only recipient and subject remain; a failed attempt keeps
+    /// the body for the retry.
+    #[tokio::test]
+    async fn sent_mail_keeps_no_body() {
+        for (db, _dir) in test_databases().await {
+            db.enqueue_mail("m", "to@example.com", "Reset your password", "code 1234").await.unwrap();
+            db.claim_mail("s", now_ms() + MINUTE, 10).await.unwrap();
+            db.mail_attempted("m", "s", Some("down"), now_ms() - 1).await.unwrap();
+            assert_eq!(body_of(&db, "m").await.2, "code 1234");
+            db.claim_mail("s", now_ms() + MINUTE, 10).await.unwrap();
+            db.mail_attempted("m", "s", None, 0).await.unwrap();
+            assert_eq!(body_of(&db, "m").await, ("to@example.com".into(), "Reset your password".into(), String::new()));
+        }
+    }
+
+    async fn person(db: &Db, id: &str) {
+        let account = NewAccount {
+            id,
+            name: id,
+            email: Some(&format!("{id}@example.com")),
+            password_hash: Some("old"),
+            site_role: "user",
+            kind: "person",
+            robot_org: None,
+            email_verified: false,
+        };
+        db.create_account(&account).await.unwrap();
+    }
+
+    /// Issue 14 item 13: every reset request queued a new code and mail. While a code
+    /// issued recently is live, no new one is issued; an older one is replaced (only the
+    /// newest code works), also when requests race.
+    #[tokio::test]
+    async fn a_recent_live_code_is_kept_and_an_older_one_replaced() {
+        for (db, _dir) in test_databases().await {
+            person(&db, "u1").await;
+            let recent = || now_ms() - 15 * MINUTE;
+            let racing = (0..8).map(|i| {
+                let db = db.clone();
+                tokio::spawn(async move { db.issue_email_token(&format!("h{i}"), "u1", "reset", now_ms() + 60 * MINUTE, now_ms() - 15 * MINUTE).await.unwrap() })
+            });
+            let mut issued = 0;
+            for r in racing.collect::<Vec<_>>() {
+                issued += usize::from(r.await.unwrap());
+            }
+            assert_eq!(issued, 1, "racing requests issue one code");
+            assert!(!db.issue_email_token("again", "u1", "reset", now_ms() + 60 * MINUTE, recent()).await.unwrap());
+            // Another purpose has its own token.
+            assert!(db.issue_email_token("v", "u1", "verify", now_ms() + 60 * MINUTE, recent()).await.unwrap());
+            // Counted as old (issued before now): replaced, and the replaced code is dead.
+            let live = sqlx::query_scalar::<sqlx::Any, String>("SELECT token_hash FROM email_tokens WHERE account_id = 'u1' AND purpose = 'reset'")
+                .fetch_one(&db.read)
+                .await
+                .unwrap();
+            assert!(db.issue_email_token("newer", "u1", "reset", now_ms() + 60 * MINUTE, now_ms()).await.unwrap());
+            assert_eq!(db.email_token_account(&live, "reset").await.unwrap(), None);
+            assert_eq!(db.email_token_account("newer", "reset").await.unwrap().as_deref(), Some("u1"));
+            // Once used, a new one is issued at once.
+            assert_eq!(db.use_email_token("newer", "reset").await.unwrap().as_deref(), Some("u1"));
+            assert!(db.issue_email_token("after use", "u1", "reset", now_ms() + 60 * MINUTE, recent()).await.unwrap());
+            // An expired one is replaced however recent.
+            person(&db, "u2").await;
+            assert!(db.issue_email_token("expired", "u2", "reset", now_ms() - 1, recent()).await.unwrap());
+            assert!(db.issue_email_token("fresh", "u2", "reset", now_ms() + MINUTE, recent()).await.unwrap());
+        }
+    }
+
+    /// Issue 14 item 17: access tokens survived a password reset. The reset revokes the
+    /// account's own access tokens (not another account's, such as a robot's), its refresh
+    /// tokens and sessions, in the transaction that sets the password.
+    #[tokio::test]
+    async fn a_password_reset_revokes_the_accounts_tokens_with_the_password_change() {
+        for (db, _dir) in test_databases().await {
+            person(&db, "u1").await;
+            person(&db, "robot").await;
+            for (id, account) in [("t1", "u1"), ("t2", "u1"), ("t3", "robot")] {
+                let token = NewAccessToken { id, account_id: account, name: id, token_hash: id, scopes: "[]", expires_at: None };
+                db.create_access_token(&token).await.unwrap();
+            }
+            db.revoke_access_token("t2").await.unwrap();
+            db.create_session("s1", "u1", "csrf", now_ms() + MINUTE).await.unwrap();
+            db.create_refresh_token("r1", "u1", None, now_ms() + MINUTE).await.unwrap();
+            db.create_email_token("code", "u1", "reset", now_ms() + MINUTE).await.unwrap();
+
+            assert_eq!(db.reset_password("wrong", "new").await.unwrap(), None);
+            let done = db.reset_password("code", "new").await.unwrap().unwrap();
+            assert_eq!((done.account_id.as_str(), done.revoked_access_tokens), ("u1", 1));
+            assert!(db.access_token("t1").await.unwrap().unwrap().revoked_at.is_some());
+            assert!(db.access_token("t3").await.unwrap().unwrap().revoked_at.is_none(), "other accounts keep theirs");
+            assert!(db.session("s1").await.unwrap().is_none());
+            assert!(db.refresh_token("r1").await.unwrap().unwrap().revoked_at.is_some());
+            let account = db.account_by_id("u1").await.unwrap().unwrap();
+            assert_eq!(account.password_hash.as_deref(), Some("new"));
+            assert!(account.email_verified_at.is_some());
+            assert_eq!(db.reset_password("code", "newer").await.unwrap(), None, "single use");
+        }
+    }
+
+    #[tokio::test]
+    async fn request_windows_count_until_they_end() {
+        for (db, _dir) in test_databases().await {
+            let window = || now_ms() - MINUTE;
+            assert_eq!(db.count_request("k", window()).await.unwrap(), 1);
+            assert_eq!(db.count_request("k", window()).await.unwrap(), 2);
+            assert_eq!(db.count_request("other", window()).await.unwrap(), 1);
+            // Seen from a window that ended already: counting starts again.
+            assert_eq!(db.count_request("k", now_ms() + 1).await.unwrap(), 1);
+            assert_eq!(db.forget_request_windows(now_ms() + 1).await.unwrap(), 2);
+            assert_eq!(db.count_request("k", window()).await.unwrap(), 1);
+        }
     }
 }

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, SignedIn};
 use crate::problem::{ApiResult, Problem, ProblemDocument};
-use crate::session::{base_url, cookie, scheme, session_cookie, SESSION_COOKIE};
+use crate::session::{mail_base_url, cookie, scheme, session_cookie, SESSION_COOKIE};
 
 pub fn router(auth: AuthService) -> Router {
     Router::new()
@@ -53,13 +53,15 @@ struct AccountCreated {
     verified: bool,
 }
 
-/// Creates an account and mails a verification link to its address.
+/// Creates an account and mails a verification link to its address. An address that
+/// already has an account gets the same answer (its owner is told by mail), so sign-up
+/// does not reveal who has an account; a taken name is refused (names are public).
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "accounts", request_body = SignUp,
     responses((status = 201, body = AccountCreated), (status = 409, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn sign_up(State(auth): State<AuthService>, headers: HeaderMap, ApiJson(form): ApiJson<SignUp>) -> ApiResult {
-    let account = auth.sign_up(&form.name, &form.email, &form.password, &base_url(&auth, &headers)).await?;
-    Ok((StatusCode::CREATED, Json(AccountCreated { name: account.name, email: account.email, verified: false })).into_response())
+async fn sign_up(State(auth): State<AuthService>, ApiJson(form): ApiJson<SignUp>) -> ApiResult {
+    auth.sign_up(&form.name, &form.email, &form.password).await?;
+    Ok((StatusCode::CREATED, Json(AccountCreated { name: form.name, email: Some(form.email), verified: false })).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -158,12 +160,15 @@ struct ResetRequest {
     email: String,
 }
 
-/// Mails a password reset code if the address has an account (the answer is the same
-/// either way).
+/// Mails a password reset code if the address has an account. The answer is the same
+/// either way, and also when the mail is held back: requests are limited per address and
+/// per client, and a code mailed in the last 15 minutes stands.
 #[utoipa::path(post, path = "/api/v1/password-reset", tag = "accounts", request_body = ResetRequest,
     responses((status = 202), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn request_reset(State(auth): State<AuthService>, headers: HeaderMap, ApiJson(form): ApiJson<ResetRequest>) -> ApiResult {
-    auth.request_password_reset(&form.email, &base_url(&auth, &headers)).await?;
+async fn request_reset(State(auth): State<AuthService>, request: Request) -> ApiResult {
+    let ip = client_ip(request.extensions());
+    let ApiJson(form) = ApiJson::<ResetRequest>::from_request(request, &()).await?;
+    auth.request_password_reset(&form.email, ip).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -174,7 +179,8 @@ struct ResetConfirm {
     password: String,
 }
 
-/// Sets a new password with the mailed code; every session ends.
+/// Sets a new password with the mailed code; every session ends and the account's access
+/// tokens are revoked (the owner is told by mail).
 #[utoipa::path(post, path = "/api/v1/password-reset/confirm", tag = "accounts", request_body = ResetConfirm,
     responses((status = 204), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn confirm_reset(State(auth): State<AuthService>, ApiJson(form): ApiJson<ResetConfirm>) -> ApiResult {
@@ -330,13 +336,13 @@ struct Invitation {
         (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn invite(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, headers: HeaderMap, Path(org): Path<String>, ApiJson(form): ApiJson<Invitation>) -> ApiResult {
+async fn invite(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, Path(org): Path<String>, ApiJson(form): ApiJson<Invitation>) -> ApiResult {
     let role = match form.role {
         Role::Owner => OrgRole::Owner,
         Role::Maintainer => OrgRole::Maintainer,
         Role::Viewer => OrgRole::Viewer,
     };
-    auth.invite(&account, &org, &form.email, role, &base_url(&auth, &headers)).await?;
+    auth.invite(&account, &org, &form.email, role, &mail_base_url(&auth)).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

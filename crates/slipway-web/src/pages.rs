@@ -19,7 +19,7 @@ use slipway_catalog::{
 };
 use slipway_scanning::SecuritySummary;
 
-use crate::session::{base_url, cookie, registry_host, same_secret, scheme, session, session_cookie, CSRF_COOKIE, SESSION_COOKIE};
+use crate::session::{cookie, mail_base_url, registry_host, same_secret, scheme, session, session_cookie, CSRF_COOKIE, SESSION_COOKIE};
 use crate::WebState;
 
 /// Uploads (logo plus screenshots) in one editor form.
@@ -537,7 +537,7 @@ struct SignupForm {
 async fn signup(State(state): State<WebState>, headers: HeaderMap, Form(form): Form<SignupForm>) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     visit.check_csrf(&form.csrf)?;
-    match state.auth.sign_up(form.name.trim(), form.email.trim(), &form.password, &base_url(&state.auth, &headers)).await {
+    match state.auth.sign_up(form.name.trim(), form.email.trim(), &form.password).await {
         // Redirect after the POST, so reloading the page does not sign up again.
         Ok(_) => Ok(Redirect::to("/signup/sent").into_response()),
         Err(AuthError::Invalid(m) | AuthError::Db(slipway_db::DbError::Conflict(m))) => {
@@ -772,7 +772,7 @@ async fn save_profile(State(state): State<WebState>, headers: HeaderMap, multipa
         if let Some(bytes) = form.file("logo") {
             input.logo = Some(state.catalog.upload_media(viewer, MediaKind::Logo, bytes).await?);
         }
-        state.catalog.save_publisher(viewer, &org, &input, &base_url(&state.auth, &headers)).await
+        state.catalog.save_publisher(viewer, &org, &input, &mail_base_url(&state.auth)).await
     }
     .await;
     match result {

@@ -47,12 +47,12 @@ pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len() && !b.is_empty() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The base URL links in mail point to: the configured public URL, else this request's.
-pub fn base_url(auth: &AuthService, headers: &HeaderMap) -> String {
-    if let Some(url) = &auth.settings().public_url {
-        return url.trim_end_matches('/').to_owned();
-    }
-    format!("{}://{}", scheme(auth, headers), host(headers))
+/// The base URL links in mail point to: the configured public URL, else the listen
+/// address. Never this request's Host or X-Forwarded-* headers: the requester controls
+/// them, and a password reset asked for with `Host: evil.example` would mail the victim's
+/// code in a link to evil.example.
+pub fn mail_base_url(auth: &AuthService) -> String {
+    auth.settings().mail_link_base()
 }
 
 pub fn host(headers: &HeaderMap) -> &str {

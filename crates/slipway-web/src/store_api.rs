@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::problem::{ApiResult, Problem, ProblemDocument};
 use crate::extract::{ApiJson, ApiQuery, SignedIn};
-use crate::session::{base_url, registry_host};
+use crate::session::{mail_base_url, registry_host};
 use crate::WebState;
 
 pub fn router(state: WebState) -> Router {
@@ -186,9 +186,9 @@ async fn publisher(State(state): State<WebState>, Path(org): Path<String>) -> Ap
 /// as owner. A new company email is sent a verification link.
 #[utoipa::path(put, path = "/api/v1/publishers/{org}", tag = "publishing", params(("org" = String, Path)), request_body = PublisherInput,
     responses((status = 200, body = Publisher), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn save_publisher(State(state): State<WebState>, signed: SignedIn, headers: HeaderMap, Path(org): Path<String>, ApiJson(input): ApiJson<PublisherInput>) -> ApiResult {
+async fn save_publisher(State(state): State<WebState>, signed: SignedIn, Path(org): Path<String>, ApiJson(input): ApiJson<PublisherInput>) -> ApiResult {
     let viewer = state.catalog.viewer(signed.account).await?;
-    let saved = state.catalog.save_publisher(&viewer, &org, &input, &base_url(&state.auth, &headers)).await?;
+    let saved = state.catalog.save_publisher(&viewer, &org, &input, &mail_base_url(&state.auth)).await?;
     Ok(Json(saved).into_response())
 }
 

@@ -65,7 +65,9 @@ impl App {
         };
         let keys_dir = config.auth.keys_dir.clone().unwrap_or_else(|| config.data_dir.join("keys"));
         let keys = KeyRing::load_or_create(&keys_dir).context("loading the token-signing keys")?;
-        let auth = AuthService::new(db.clone(), keys, config.auth_settings()?);
+        // Links in mail fall back to the listen address, never to a request's Host.
+        let auth_settings = slipway_auth::AuthSettings { listen: config.listen, ..config.auth_settings()? };
+        let auth = AuthService::new(db.clone(), keys, auth_settings);
         let catalog = Catalog::new(db.clone(), store.clone(), auth.clone());
         let scanning = Scanning::new(db.clone(), store.clone(), Queue::new(db.clone()), config.scan.limits());
         let mut registry = Registry::new(db, store, RegistrySettings { redirect_blob_gets });

@@ -132,6 +132,12 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         announce_demo(&slipway::demo::load(&app).await?);
     }
     app.spawn_gc();
+    if app.config.auth.public_url.is_none() {
+        tracing::warn!(
+            links = %app.auth.settings().mail_link_base(),
+            "auth.public_url is not set: links in mail (verification, password reset, invitations) use the listen address; set auth.public_url to the address users reach"
+        );
+    }
     app.spawn_mailer();
     app.spawn_pull_counter();
     app.spawn_search_index();

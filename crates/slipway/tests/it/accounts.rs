@@ -120,7 +120,8 @@ async fn sign_up_verify_sign_in_tokens_and_reset() {
     let mail = smtp.messages().pop().expect("verification mail");
     assert!(mail.contains("To: newbie@example.com"), "{mail}");
     let link_token = secret_after(&mail, "/verify-email?token=");
-    assert!(mail.contains(&format!("{}/verify-email?token=", t.base)), "links point at this server: {mail}");
+    // No public URL is configured: links point at the listen address.
+    assert!(mail.contains(&format!("http://{}/verify-email?token=", t.app.config.listen)), "links point at this server: {mail}");
     let page = t.get(&format!("/verify-email?token={link_token}")).await;
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("verified"));
@@ -281,4 +282,237 @@ async fn organizations_invite_members_by_email() {
     use base64::Engine;
     let claims: serde_json::Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!(claims["access"][0]["actions"], serde_json::json!(["pull", "push"]));
+}
+
+// ---- issue 14: mail links, reset limits, sign-up enumeration, tokens revoked on reset ----
+
+/// A server like `with_mail`'s, adjusted further.
+async fn with_mail_and(smtp: &SmtpSink, adjust: impl FnOnce(&mut slipway::config::Config)) -> TestApp {
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    Backend::with(|c| {
+        c.auth.mode = slipway::config::AuthMode::Enforced;
+        c.mail.smtp_url = Some(slipway::config::Secret::new(url));
+        adjust(c);
+    })
+    .await
+    .spawn()
+    .await
+}
+
+async fn ask_reset(t: &TestApp, email: &str) -> StatusCode {
+    t.request(Method::POST, "/api/v1/password-reset").json(&serde_json::json!({"email": email})).send().await.unwrap().status()
+}
+
+fn mail_to<'a>(smtp_messages: &'a [String], to: &str) -> Vec<&'a String> {
+    smtp_messages.iter().filter(|m| m.contains(&format!("To: {to}"))).collect()
+}
+
+/// Issue 14 item 3: `POST /api/v1/password-reset` with `Host: evil.example` mailed the
+/// real user `http://evil.example/reset-password?token=...`; verification mail was built
+/// the same way. Links come from the public URL, else the listen address.
+#[tokio::test]
+async fn mail_links_ignore_the_requests_host_headers() {
+    let smtp = SmtpSink::start().await;
+    let hostile = |request: reqwest::RequestBuilder| {
+        request.header("host", "evil.example").header("x-forwarded-host", "evil.example").header("x-forwarded-proto", "https")
+    };
+    for public_url in [Some("http://store.example.test"), None] {
+        let t = with_mail_and(&smtp, |c| c.auth.public_url = public_url.map(str::to_owned)).await;
+        let expected = public_url.map_or_else(|| format!("http://{}", t.app.config.listen), str::to_owned);
+        t.app.auth.create_user("victim", "victim@example.com", "victim keeps a long passphrase", slipway_auth::access::SiteRole::User).await.unwrap();
+        let asked = hostile(t.request(Method::POST, "/api/v1/password-reset")).json(&serde_json::json!({"email": "victim@example.com"}));
+        assert_eq!(asked.send().await.unwrap().status(), StatusCode::ACCEPTED);
+        let signed_up = hostile(t.request(Method::POST, "/api/v1/accounts"))
+            .json(&serde_json::json!({"name": "fresh", "email": "fresh@example.com", "password": "an unrelated passphrase 7"}));
+        assert_eq!(signed_up.send().await.unwrap().status(), StatusCode::CREATED);
+        assert_eq!(deliver(&t).await, 2);
+        let messages = smtp.messages();
+        for (to, link) in [("victim@example.com", "/reset-password?token="), ("fresh@example.com", "/verify-email?token=")] {
+            let mail = mail_to(&messages, to).pop().unwrap_or_else(|| panic!("no mail to {to}"));
+            assert!(!mail.contains("evil.example"), "{mail}");
+            assert!(mail.contains(&format!("{expected}{link}")), "links start at {expected}: {mail}");
+        }
+    }
+}
+
+/// Issue 14 item 13: 30 reset requests queued 30 mails to one inbox. A code mailed in the
+/// last 15 minutes stands (no new mail), and requests are limited per address; the answer
+/// never changes.
+#[tokio::test]
+async fn repeated_reset_requests_for_one_address_send_one_mail() {
+    let smtp = SmtpSink::start().await;
+    let t = with_mail(&smtp).await;
+    t.app.auth.create_user("busy", "busy@example.com", "busy keeps a long passphrase", slipway_auth::access::SiteRole::User).await.unwrap();
+    for _ in 0..30 {
+        assert_eq!(ask_reset(&t, "busy@example.com").await, StatusCode::ACCEPTED);
+    }
+    assert_eq!(deliver(&t).await, 1);
+    assert_eq!(mail_to(&smtp.messages(), "busy@example.com").len(), 1);
+}
+
+/// Issue 14 item 13: one client could ask for resets of any number of addresses. After
+/// its allowance (20 an hour), its requests send no mail, even for a real account; the
+/// answer stays 202.
+#[tokio::test]
+async fn reset_requests_from_one_client_are_limited() {
+    let smtp = SmtpSink::start().await;
+    let t = with_mail(&smtp).await;
+    t.app.auth.create_user("later", "later@example.com", "later keeps a long passphrase", slipway_auth::access::SiteRole::User).await.unwrap();
+    for i in 0..20 {
+        assert_eq!(ask_reset(&t, &format!("someone{i}@example.com")).await, StatusCode::ACCEPTED);
+    }
+    assert_eq!(ask_reset(&t, "later@example.com").await, StatusCode::ACCEPTED);
+    assert_eq!(deliver(&t).await, 0, "the client's allowance is spent");
+}
+
+/// Issue 14 item 14: sign-up with a taken email answered 409, telling anyone who has an
+/// account. It now answers as a sign-up that worked, and the address's owner is told by
+/// mail; no account is made. A taken name is still refused (names are public).
+#[tokio::test]
+async fn sign_up_with_a_taken_email_answers_as_a_new_one_and_tells_the_owner() {
+    let smtp = SmtpSink::start().await;
+    let t = with_mail(&smtp).await;
+    t.app.auth.create_user("owner", "owner@example.com", "owner keeps a long passphrase", slipway_auth::access::SiteRole::User).await.unwrap();
+    let sign_up = |name: &str, email: &str| {
+        t.request(Method::POST, "/api/v1/accounts").json(&serde_json::json!({"name": name, "email": email, "password": "some password 1"})).send()
+    };
+    let new = sign_up("newcomer", "newcomer@example.com").await.unwrap();
+    let taken = sign_up("intruder", "owner@example.com").await.unwrap();
+    assert_eq!((new.status(), taken.status()), (StatusCode::CREATED, StatusCode::CREATED));
+    assert_eq!(new.headers()["content-type"], taken.headers()["content-type"]);
+    let (new, taken): (serde_json::Value, serde_json::Value) = (new.json().await.unwrap(), taken.json().await.unwrap());
+    assert_eq!(new, serde_json::json!({"name": "newcomer", "email": "newcomer@example.com", "verified": false}));
+    assert_eq!(taken, serde_json::json!({"name": "intruder", "email": "owner@example.com", "verified": false}));
+    assert!(t.app.auth.db().account_by_name("intruder").await.unwrap().is_none(), "no account is made");
+
+    assert_eq!(deliver(&t).await, 2);
+    let messages = smtp.messages();
+    let note = mail_to(&messages, "owner@example.com").pop().expect("the owner is told");
+    assert!(note.contains("someone tried to sign up") && !note.contains("token="), "{note}");
+    // The owner's note is sent once a window, however many attempts.
+    sign_up("intruder2", "owner@example.com").await.unwrap();
+    assert_eq!(deliver(&t).await, 0);
+
+    let name_taken = sign_up("owner", "elsewhere@example.com").await.unwrap();
+    assert_ne!(name_taken.status(), StatusCode::CREATED, "a taken name is refused");
+    assert_eq!(name_taken.headers()["content-type"], "application/problem+json");
+}
+
+/// Issue 14 item 17: access tokens survived a password reset. The reset revokes the
+/// account's access tokens with the password change, and the owner is told by mail.
+#[tokio::test]
+async fn a_password_reset_revokes_the_accounts_access_tokens() {
+    let smtp = SmtpSink::start().await;
+    let t = with_mail(&smtp).await;
+    let password = "first password 1";
+    t.app.auth.create_user("holder", "holder@example.com", password, slipway_auth::access::SiteRole::User).await.unwrap();
+    let rules = [slipway_auth::scope::ScopeRule::parse("holder/*:pull").unwrap()];
+    let (token, _) = t.app.auth.create_token("holder", "ci", &rules, None).await.unwrap();
+    assert_eq!(token_status(&t, "holder", &token).await.0, StatusCode::OK, "the token works before the reset");
+
+    assert_eq!(ask_reset(&t, "holder@example.com").await, StatusCode::ACCEPTED);
+    assert_eq!(deliver(&t).await, 1);
+    let code = secret_after(&smtp.messages().pop().unwrap(), "/reset-password?token=");
+    let reset = t
+        .request(Method::POST, "/api/v1/password-reset/confirm")
+        .json(&serde_json::json!({"token": code, "password": "second password 2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    assert_eq!(token_status(&t, "holder", &token).await.0, StatusCode::UNAUTHORIZED, "the token is revoked");
+    assert_eq!(token_status(&t, "holder", "second password 2").await.0, StatusCode::OK);
+
+    assert_eq!(deliver(&t).await, 1);
+    let told = smtp.messages().pop().unwrap();
+    assert!(told.contains("To: holder@example.com") && told.contains("password of your Slipway account was just changed"), "{told}");
+    assert!(told.contains("access token was revoked"), "{told}");
+}
+
+// ---- issue 14: invitations bound to the invited address, password policy ----
+
+/// Issue 14 item 16: an invitation could be accepted by any account holding its code.
+/// Only an account whose verified email is the invited address (in any case) accepts it;
+/// a refused attempt does not use it up.
+#[tokio::test]
+async fn invitations_are_accepted_only_by_the_invited_verified_address() {
+    let t = Backend::enforced().await.spawn().await;
+    let auth = &t.app.auth;
+    let password = "invitation password";
+    for name in ["founder", "bob", "mallory"] {
+        auth.create_user(name, &format!("{name}@example.com"), password, slipway_auth::access::SiteRole::User).await.unwrap();
+    }
+    auth.create_organization("widgets", "founder").await.unwrap();
+    // The code as the invitation mail carries it; the row as `invite` writes it.
+    let (code, hash) = slipway_auth::new_access_token();
+    let founder = auth.db().account_by_name("founder").await.unwrap().unwrap();
+    let expires = slipway_db::now_ms() + 3_600_000;
+    auth.db().create_invitation(&hash, "widgets", "Bob@Example.COM", "maintainer", &founder.id, expires).await.unwrap();
+
+    let accept = |who: &'static str| {
+        let (t, code) = (&t, code.clone());
+        async move {
+            let (cookie, csrf) = t.sign_in(who, password).await;
+            let response = t
+                .request(Method::POST, "/api/v1/invitations/accept")
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
+                .json(&serde_json::json!({"token": code}))
+                .send()
+                .await
+                .unwrap();
+            (response.status(), response.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let (status, problem) = accept("mallory").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert!(problem["detail"].as_str().unwrap().contains("another email address"), "{problem}");
+    assert!(!problem.to_string().to_lowercase().contains("bob@example.com"), "the refusal does not reveal the invited address");
+    assert!(auth.db().members("widgets").await.unwrap().iter().all(|(name, _)| name != "mallory"));
+
+    // An account with the address but not verified is refused too.
+    let unverified = slipway_db::AccountRecord { email_verified_at: None, ..auth.db().account_by_name("bob").await.unwrap().unwrap() };
+    let refused = auth.accept_invitation(&unverified, &code).await.unwrap_err();
+    assert!(matches!(refused, slipway_auth::AuthError::Forbidden(_)), "{refused}");
+
+    let (status, body) = accept("bob").await;
+    assert_eq!(status, StatusCode::OK, "the refused attempts left the invitation usable: {body}");
+    assert_eq!(body["role"], "maintainer");
+    let (status, _) = accept("bob").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "single use");
+    assert_eq!(
+        auth.db().members("widgets").await.unwrap(),
+        vec![("bob".to_owned(), "maintainer".to_owned()), ("founder".to_owned(), "owner".to_owned())]
+    );
+}
+
+/// Issue 14 item 15: `password`, `12345678` and a password equal to the user name were
+/// accepted. Sign-up, administrators' accounts and resets apply NIST SP 800-63B.
+#[tokio::test]
+async fn common_and_personal_passwords_are_refused_everywhere() {
+    let t = Backend::enforced().await.spawn().await;
+    for (password, says) in [
+        ("password", "commonly used"),
+        ("12345678", "commonly used"),
+        ("qwertyui", "commonly used"),
+        ("iloveyou", "commonly used"),
+        ("P@ssw0rd123", "commonly used"),
+        ("weakling", "name or email"),
+        ("Weakling2024", "name or email"),
+        ("weakling@example.com", "name or email"),
+    ] {
+        let response = t
+            .request(Method::POST, "/api/v1/accounts")
+            .json(&serde_json::json!({"name": "weakling", "email": "weakling@example.com", "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{password}");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        assert!(problem["detail"].as_str().unwrap().contains(says), "{password}: {problem}");
+        let refused = t.app.auth.create_user("weakling", "weakling@example.com", password, slipway_auth::access::SiteRole::User).await;
+        assert!(refused.is_err(), "{password}");
+    }
+    assert!(t.app.auth.db().account_by_name("weakling").await.unwrap().is_none());
+    t.app.auth.create_user("weakling", "weakling@example.com", "four unrelated words", slipway_auth::access::SiteRole::User).await.unwrap();
 }
