@@ -3,6 +3,7 @@
 //! it emits.
 
 use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use sqlx::{Any, Transaction};
 
@@ -220,6 +221,14 @@ const ROWS_PER_TRANSACTION: usize = 2_000;
 /// How long an inventory part no image names is kept after a scan last wrote or reused
 /// it: far longer than a scan takes between storing its parts and naming them.
 const PART_GRACE_MS: i64 = 3_600_000;
+
+/// A part no image names and no scan used within the grace period ($2: its start).
+const UNUSED_PART: &str = "used_at < $2 AND NOT EXISTS (SELECT 1 FROM image_parts i WHERE i.part = inventory_parts.id)";
+
+/// How often a process sweeps every unused part (those of scans that died midway); the
+/// parts an image stops naming are pruned at once.
+const SWEEP_INTERVAL_MS: i64 = 600_000;
+static LAST_SWEEP: AtomicI64 = AtomicI64::new(0);
 
 impl Db {
     // ---- the feed ------------------------------------------------------------------------
@@ -479,8 +488,19 @@ impl Db {
             for part in parts {
                 ids.push(self.store_part(part).await?);
             }
-            if self.finish_scan(scan, &ids, findings).await? {
-                if let Err(e) = self.prune_inventory_parts().await {
+            if let Some(dropped) = self.finish_scan(scan, &ids, findings).await? {
+                // The parts this image no longer names go now if nothing else uses them;
+                // the rest (parts of scans that died) in a sweep every few minutes.
+                let now = now_ms();
+                let sweep = now - LAST_SWEEP.load(Ordering::Relaxed) > SWEEP_INTERVAL_MS;
+                if sweep {
+                    LAST_SWEEP.store(now, Ordering::Relaxed);
+                }
+                let pruned = match sweep {
+                    true => self.prune_inventory_parts().await,
+                    false => self.prune_parts(&dropped).await,
+                };
+                if let Err(e) = pruned {
                     tracing::warn!("pruning unused inventory parts: {e}");
                 }
                 return Ok(());
@@ -537,18 +557,30 @@ impl Db {
                 }
                 query.execute(&mut *tx).await?;
             }
-            sqlx::query("UPDATE inventory_parts SET used_at = $1 WHERE id = $2").bind(now_ms()).bind(id).execute(&mut *tx).await?;
+            // A part retired by pruning (used_at 0: its writer stalled past the grace
+            // period) is not revived.
+            let touched = sqlx::query("UPDATE inventory_parts SET used_at = $1 WHERE id = $2 AND used_at > 0")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if touched == 0 {
+                tx.rollback().await?;
+                return Err(DbError::Conflict("an inventory part was pruned while it was written".into()));
+            }
             tx.commit().await?;
         }
         // Complete: from now on scans find it by its content.
-        let completed = sqlx::query("UPDATE inventory_parts SET content = $1, used_at = $2 WHERE id = $3")
+        let completed = sqlx::query("UPDATE inventory_parts SET content = $1, used_at = $2 WHERE id = $3 AND used_at > 0")
             .bind(part.content)
             .bind(now_ms())
             .bind(id)
             .execute(&self.write)
             .await;
         match completed {
-            Ok(_) => Ok(id),
+            Ok(done) if done.rows_affected() == 1 => Ok(id),
+            Ok(_) => Err(DbError::Conflict("an inventory part was pruned while it was written".into())),
             // Another scan stored the same part meanwhile (the content is unique): that
             // one is used, and this copy is left for pruning.
             Err(e) => reuse().await?.ok_or(DbError::from(e)),
@@ -556,8 +588,9 @@ impl Db {
     }
 
     /// Names the image's parts, replaces its findings and records the scan, in one
-    /// transaction; false (and nothing written) if one of the parts was pruned meanwhile.
-    async fn finish_scan(&self, scan: &NewImageScan<'_>, parts: &[i64], findings: &[FindingRecord]) -> Result<bool, DbError> {
+    /// transaction; returns the parts the image named before and no longer does, or
+    /// `None` (and nothing written) if one of the parts was pruned meanwhile.
+    async fn finish_scan(&self, scan: &NewImageScan<'_>, parts: &[i64], findings: &[FindingRecord]) -> Result<Option<Vec<i64>>, DbError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let parts: BTreeSet<i64> = parts.iter().copied().collect();
@@ -572,9 +605,16 @@ impl Db {
                 .rows_affected();
             if touched == 0 {
                 tx.rollback().await?;
-                return Ok(false);
+                return Ok(None);
             }
         }
+        let dropped: Vec<i64> = sqlx::query_scalar::<Any, i64>("SELECT part FROM image_parts WHERE digest = $1")
+            .bind(scan.digest)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .filter(|part| !parts.contains(part))
+            .collect();
         sqlx::query("DELETE FROM image_parts WHERE digest = $1").bind(scan.digest).execute(&mut *tx).await?;
         let parts: Vec<i64> = parts.into_iter().collect();
         for chunk in parts.chunks(ROWS_PER_STATEMENT) {
@@ -602,24 +642,34 @@ impl Db {
         upsert_scan(&mut tx, scan).await?;
         refresh_counts(&mut tx, &[scan.digest]).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(Some(dropped))
     }
 
     /// Deletes stored parts that no image names and no scan used within the grace
     /// period; returns how many. A part is first retired (no content: no scan finds it
     /// any more), then its rows are deleted in bounded statements, then the part.
     pub async fn prune_inventory_parts(&self) -> Result<u64, DbError> {
+        let (mut after, mut pruned) = (0, 0);
+        loop {
+            let candidates = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM inventory_parts WHERE id > $1 AND {UNUSED_PART} ORDER BY id LIMIT 100"
+            )))
+            .bind(after)
+            .bind(now_ms() - PART_GRACE_MS)
+            .fetch_all(&self.read)
+            .await?;
+            let Some(last) = candidates.last() else { return Ok(pruned) };
+            after = *last;
+            pruned += self.prune_parts(&candidates).await?;
+        }
+    }
+
+    /// Prunes those of `parts` that are unused (see `prune_inventory_parts`).
+    async fn prune_parts(&self, parts: &[i64]) -> Result<u64, DbError> {
         let cutoff = now_ms() - PART_GRACE_MS;
-        let unused = "used_at < $2 AND NOT EXISTS (SELECT 1 FROM image_parts i WHERE i.part = inventory_parts.id)";
-        let candidates = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM inventory_parts WHERE id > $1 AND {unused} ORDER BY id LIMIT 100"
-        )))
-        .bind(0_i64)
-        .bind(cutoff)
-        .fetch_all(&self.read)
-        .await?;
+        let unused = UNUSED_PART;
         let mut pruned = 0;
-        for id in candidates {
+        for &id in parts {
             let retired = sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE inventory_parts SET content = NULL, used_at = 0 WHERE id = $1 AND {unused}")))
                 .bind(id)
                 .bind(cutoff)
