@@ -336,7 +336,6 @@ impl Db {
     /// repository is taken.
     pub async fn save_listing(&self, l: &ListingRecord, tiers: &[TierRecord]) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
-        let mut repositories = listing_repositories(&mut tx, &l.id).await?;
         sqlx::query(
             "INSERT INTO listings (id, publisher, name, slug, logo, short_description, category, search_tags, long_description,
                  screenshots, support_url, support_email, support_info, sla, install_instructions, product_type, trust_level,
@@ -387,6 +386,9 @@ impl Db {
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, format!("{}/{} already exists", l.publisher, l.slug)))?;
+        // Read after the upsert, which locks the listing's row: a concurrent save of the same
+        // listing has committed by now, so no repository it left open is missed.
+        let mut repositories = listing_repositories(&mut tx, &l.id).await?;
         sqlx::query("DELETE FROM tiers WHERE listing_id = $1").bind(&l.id).execute(&mut *tx).await?;
         for t in tiers {
             sqlx::query(
