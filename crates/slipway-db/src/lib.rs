@@ -70,6 +70,27 @@ pub struct Db {
     backend: Backend,
 }
 
+/// SQLite creates a new database 0644 less the umask, and its -wal and -shm files with the
+/// database's mode: readable by every local user, while it holds password hashes and the
+/// mail queue. Creating the file 0600 first keeps all three private, whatever the umask.
+fn create_private_sqlite_file(url: &str) -> Result<(), DbError> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or_default();
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") || path.starts_with("file:") {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // An existing database keeps its mode; a missing directory is sqlx's error to give.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotFound) => Ok(()),
+        Err(e) => Err(DbError::Sqlx(sqlx::Error::Io(e))),
+    }
+}
+
 impl Db {
     /// Connects and brings the schema up to date. `sqlite://PATH` creates the file.
     pub async fn connect(url: &str) -> Result<Db, DbError> {
@@ -84,6 +105,7 @@ impl Db {
         let db = match backend {
             Backend::Sqlite => {
                 let url = if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") };
+                create_private_sqlite_file(&url)?;
                 let options = AnyConnectOptions::from_str(&url)?;
                 // One writer: SQLite serializes writes anyway, and queueing them in the pool
                 // is cheaper than retrying on SQLITE_BUSY.

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, SignedIn};
 use crate::problem::{ApiResult, Problem, ProblemDocument};
-use crate::session::{mail_base_url, cookie, scheme, session_cookie, SESSION_COOKIE};
+use crate::session::{mail_base_url, scheme, secure, session_cookie, session_token};
 
 pub fn router(auth: AuthService) -> Router {
     Router::new()
@@ -115,11 +115,11 @@ async fn sign_in(State(auth): State<AuthService>, request: Request) -> ApiResult
     responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn sign_out(State(auth): State<AuthService>, _signed: SignedIn, headers: HeaderMap) -> ApiResult {
-    if let Some(value) = cookie(&headers, SESSION_COOKIE) {
+    if let Some(value) = session_token(&auth, &headers) {
         auth.sign_out(value).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie("", false));
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie("", secure(&auth, &headers)));
     Ok(response)
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -19,7 +19,7 @@ use slipway_catalog::{
 };
 use slipway_scanning::SecuritySummary;
 
-use crate::session::{cookie, mail_base_url, registry_host, same_secret, scheme, session, session_cookie, CSRF_COOKIE, SESSION_COOKIE};
+use crate::session::{cookie, csrf_cookie, csrf_cookie_name, registry_host, same_secret, scheme, secure, session, session_cookie, session_token, mail_base_url};
 use crate::WebState;
 
 /// Uploads (logo plus screenshots) in one editor form.
@@ -69,20 +69,22 @@ pub struct Chrome {
 struct Visit {
     viewer: Option<Viewer>,
     chrome: Chrome,
+    /// Over https: the CSRF cookie is Secure, with a `__Host-` name.
+    secure: bool,
 }
 
 impl Visit {
     async fn of(state: &WebState, headers: &HeaderMap) -> Result<Visit, PageError> {
         let (viewer, csrf, new_cookie) = match session(&state.auth, headers).await? {
             Some((account, csrf)) => (Some(state.catalog.viewer(account).await?), csrf, false),
-            None => match cookie(headers, CSRF_COOKIE).filter(|c| c.len() == 64) {
+            None => match cookie(headers, csrf_cookie_name(secure(&state.auth, headers))).filter(|c| c.len() == 64) {
                 Some(c) => (None, c.to_owned(), false),
                 None => (None, random_secret(), true),
             },
         };
         let user = viewer.as_ref().map(|v| v.account.name.clone());
         let staff = viewer.as_ref().is_some_and(|v| v.account.site_role != "user");
-        Ok(Visit { viewer, chrome: Chrome { user, staff, csrf, q: String::new(), new_cookie } })
+        Ok(Visit { viewer, chrome: Chrome { user, staff, csrf, q: String::new(), new_cookie }, secure: secure(&state.auth, headers) })
     }
 
     fn require(&self, next: &str) -> Result<&Viewer, PageError> {
@@ -105,8 +107,7 @@ impl Visit {
         let html = page.render().map_err(|e| PageError::Internal(e.to_string()))?;
         let mut response = (status, Html(html)).into_response();
         if self.chrome.new_cookie {
-            let value = format!("{CSRF_COOKIE}={}; Path=/; HttpOnly; SameSite=Strict", self.chrome.csrf);
-            response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_str(&value).expect("hex cookie"));
+            response.headers_mut().append(header::SET_COOKIE, csrf_cookie(&self.chrome.csrf, self.secure));
         }
         Ok(response)
     }
@@ -629,11 +630,11 @@ struct CsrfForm {
 async fn signout(State(state): State<WebState>, headers: HeaderMap, Form(form): Form<CsrfForm>) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     visit.check_csrf(&form.csrf)?;
-    if let Some(value) = cookie(&headers, SESSION_COOKIE) {
+    if let Some(value) = session_token(&state.auth, &headers) {
         state.auth.sign_out(value).await?;
     }
     let mut response = Redirect::to("/").into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie("", false));
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie("", visit.secure));
     Ok(response)
 }
 

@@ -12,6 +12,29 @@ pub const SESSION_COOKIE: &str = "slipway_session";
 pub const CSRF_COOKIE: &str = "slipway_csrf";
 pub const SESSION_DAYS: i64 = 14;
 
+/// Over https, cookie names carry the `__Host-` prefix: browsers then keep such a cookie
+/// only if it is Secure, has Path=/ and no Domain, so neither a sibling subdomain nor a
+/// plain-http page can plant one (a planted session or CSRF cookie defeats the
+/// double-submit check). Browsers refuse the prefix without Secure, so over plain http
+/// (tests, the demo) the names are bare; setter and reader both choose by `secure`.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-slipway_session" } else { SESSION_COOKIE }
+}
+
+pub fn csrf_cookie_name(secure: bool) -> &'static str {
+    if secure { "__Host-slipway_csrf" } else { CSRF_COOKIE }
+}
+
+/// Whether this request reached Slipway over https, so its cookies are Secure.
+pub fn secure(auth: &AuthService, headers: &HeaderMap) -> bool {
+    scheme(auth, headers) == "https"
+}
+
+/// The session cookie's value, under the name this request's scheme uses.
+pub fn session_token<'a>(auth: &AuthService, headers: &'a HeaderMap) -> Option<&'a str> {
+    cookie(headers, session_cookie_name(secure(auth, headers)))
+}
+
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -23,7 +46,7 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The signed-in account and its session's CSRF token, if any.
 pub async fn session(auth: &AuthService, headers: &HeaderMap) -> Result<Option<(AccountRecord, String)>, Problem> {
-    match cookie(headers, SESSION_COOKIE) {
+    match session_token(auth, headers) {
         Some(value) => Ok(auth.session(value).await?),
         None => Ok(None),
     }
@@ -70,9 +93,18 @@ pub fn registry_host(auth: &AuthService, headers: &HeaderMap) -> String {
     auth.settings().public_host().unwrap_or_else(|| host(headers).to_owned())
 }
 
-/// A `Set-Cookie` value for the session (or, with an empty value, one that ends it).
+/// A `Set-Cookie` value for the session (or, with an empty value, one that ends it; ending
+/// a `__Host-` cookie needs the same Secure, so pass the request's `secure` then too).
 pub fn session_cookie(value: &str, secure: bool) -> HeaderValue {
     let max_age = if value.is_empty() { 0 } else { SESSION_DAYS * 24 * 3600 };
-    let cookie = format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}", if secure { "; Secure" } else { "" });
+    let name = session_cookie_name(secure);
+    let cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{}", if secure { "; Secure" } else { "" });
+    HeaderValue::from_str(&cookie).expect("cookie is ASCII")
+}
+
+/// A `Set-Cookie` value for the double-submit CSRF cookie (a hex value).
+pub fn csrf_cookie(value: &str, secure: bool) -> HeaderValue {
+    let name = csrf_cookie_name(secure);
+    let cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict{}", if secure { "; Secure" } else { "" });
     HeaderValue::from_str(&cookie).expect("cookie is ASCII")
 }

@@ -37,6 +37,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub scan: ScanConfig,
     pub feed: FeedConfig,
+    pub http: HttpConfig,
+    pub metrics: MetricsConfig,
 }
 
 impl Default for Config {
@@ -57,6 +59,8 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             scan: ScanConfig::default(),
             feed: FeedConfig::default(),
+            http: HttpConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -369,6 +373,56 @@ impl Default for FeedConfig {
     }
 }
 
+/// Connection limits of the HTTP server (see `server`); every one is needed against
+/// clients that open connections and send nothing, or a byte at a time.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Time a client has to send a whole request head once it has begun one.
+    pub header_read_timeout_secs: u64,
+    /// Silence allowed on a connection between requests (keep-alive).
+    pub idle_timeout_secs: u64,
+    /// Silence allowed while a request body is read or a response waits for the client
+    /// to take its bytes: not a total, so slow large uploads work while bytes flow.
+    pub body_timeout_secs: u64,
+    /// Connections open at once; more are answered 503 and closed.
+    pub max_connections: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        let limits = crate::server::Limits::default();
+        HttpConfig {
+            header_read_timeout_secs: limits.header_read_timeout.as_secs(),
+            idle_timeout_secs: limits.idle_timeout.as_secs(),
+            body_timeout_secs: limits.body_timeout.as_secs(),
+            max_connections: limits.max_connections,
+        }
+    }
+}
+
+impl HttpConfig {
+    pub fn limits(&self) -> crate::server::Limits {
+        crate::server::Limits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
+        }
+    }
+}
+
+/// Who may read `/metrics`. Unset, it is served on the main listener to loopback peers
+/// only (a scraper on the same host, not the world, nor a proxy forwarding the world).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// A separate address serving `/metrics` (only it); the main listener then has none.
+    pub listen: Option<SocketAddr>,
+    /// A bearer token `/metrics` requires wherever it is served.
+    pub token: Option<Secret>,
+}
+
 /// A value that must never reach a log: prints as `***`.
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(transparent)]
@@ -403,8 +457,10 @@ pub struct Overrides {
 
 impl Config {
     /// Loads the layers. `file` defaults to `slipway.toml` in the working directory,
-    /// which may be absent; an explicitly named file must exist.
-    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+    /// which may be absent; an explicitly named file must exist. Also returns warnings
+    /// about `SLIPWAY_*` variables that name no setting, for the caller to log once
+    /// logging is set up.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<(Config, Vec<String>)> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         match file {
             Some(path) => {
@@ -414,12 +470,8 @@ impl Config {
             None if Path::new(DEFAULT_FILE).exists() => figment = figment.merge(Toml::file_exact(DEFAULT_FILE)),
             None => {}
         }
-        let config: Config = figment
-            // `slipway scan`'s registry credentials share the prefix but are not configuration.
-            .merge(Env::prefixed("SLIPWAY_").ignore(&["scan_username", "scan_password"]).split("__"))
-            .merge(Serialized::defaults(overrides))
-            .extract()?;
-        Ok(config)
+        let config: Config = figment.merge(settings_env()).merge(Serialized::defaults(overrides)).extract()?;
+        Ok((config, unknown_env_warnings()))
     }
 
     pub fn database_url(&self) -> String {
@@ -438,11 +490,104 @@ impl Config {
         if let Some(s3) = value.pointer_mut("/storage/s3/secret_access_key") {
             *s3 = "***".into();
         }
+        if self.metrics.token.is_some() {
+            value["metrics"]["token"] = "***".into();
+        }
         if let Some(smtp) = &self.mail.smtp_url {
             value["mail"]["smtp_url"] = redact_url(smtp.expose()).into();
         }
         value
     }
+}
+
+/// How a `SLIPWAY_*` variable (prefix stripped, lowercase, `__` nesting) is treated.
+#[derive(Debug, PartialEq, Eq)]
+enum EnvKey {
+    /// Names a setting (or a section whose fields serde checks itself).
+    Setting,
+    /// `slipway scan`'s registry credentials share the prefix but are not configuration.
+    ScanCredential,
+    /// Set by Kubernetes for a Service, e.g. `SLIPWAY_PORT=tcp://10.0.0.1:5000` for one
+    /// named `slipway`, in every pod of its namespace: not ours, ignored silently.
+    ServiceLink,
+    /// Names nothing: warned about and ignored, so a variable from elsewhere cannot stop
+    /// the start (in the TOML file an unknown key stays an error).
+    Unknown,
+}
+
+fn classify_env_key(key: &str) -> EnvKey {
+    static DEFAULTS: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    let defaults = DEFAULTS.get_or_init(|| serde_json::to_value(Config::default()).unwrap_or_default());
+    let key = key.to_ascii_lowercase();
+    if key == "scan_username" || key == "scan_password" {
+        return EnvKey::ScanCredential;
+    }
+    // Walk the defaults: a path leaving the known sections names nothing. A path reaching
+    // a value or an unset optional section (`storage.s3`) is left to serde to judge.
+    let mut node = defaults;
+    let mut known = true;
+    for part in key.split("__") {
+        match node.as_object() {
+            Some(fields) => match fields.get(part) {
+                Some(child) => node = child,
+                None => {
+                    known = false;
+                    break;
+                }
+            },
+            None => break,
+        }
+    }
+    if known {
+        EnvKey::Setting
+    } else if is_service_link(&key) {
+        EnvKey::ServiceLink
+    } else {
+        EnvKey::Unknown
+    }
+}
+
+/// Kubernetes' service-link variables (Docker's links use the same names), of a Service
+/// named `slipway` (the prefix stripped: `port`, `port_5000_tcp_addr`, `service_host`...)
+/// or `slipway-<name>` (`<name>_service_port`...).
+fn is_service_link(key: &str) -> bool {
+    let protocol = |s: &str| matches!(s, "tcp" | "udp" | "sctp");
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = key.split('_').collect();
+    for (i, part) in parts.iter().enumerate() {
+        let rest = &parts[i + 1..];
+        let link = match *part {
+            // <name>_SERVICE_HOST, <name>_SERVICE_PORT, <name>_SERVICE_PORT_<port name>
+            "service" => matches!(rest, ["host"] | ["port", ..]),
+            // <name>_PORT, <name>_PORT_<n>_<proto>, <name>_PORT_<n>_<proto>_ADDR|PORT|PROTO
+            "port" => match rest {
+                [] => true,
+                [n, p] => number(n) && protocol(p),
+                [n, p, "addr" | "port" | "proto"] => number(n) && protocol(p),
+                _ => false,
+            },
+            _ => false,
+        };
+        if link {
+            return true;
+        }
+    }
+    false
+}
+
+/// The `SLIPWAY_*` variables that configure settings.
+fn settings_env() -> Env {
+    Env::prefixed("SLIPWAY_").filter(|key| classify_env_key(key.as_str()) == EnvKey::Setting).split("__")
+}
+
+fn unknown_env_warnings() -> Vec<String> {
+    let mut names: Vec<String> = Env::prefixed("SLIPWAY_")
+        .iter()
+        .filter(|(key, _)| classify_env_key(key.as_str()) == EnvKey::Unknown)
+        .map(|(key, _)| format!("SLIPWAY_{}", key.as_str().to_ascii_uppercase()))
+        .collect();
+    names.sort();
+    names.into_iter().map(|name| format!("ignoring environment variable {name}: it names no setting")).collect()
 }
 
 /// Hides the password of a `scheme://user:password@host` URL.
@@ -469,7 +614,8 @@ mod tests {
             jail.set_env("SLIPWAY_DATA_DIR", "from-env");
             jail.set_env("SLIPWAY_GC__UPLOAD_TTL_SECS", "7");
             let flags = Overrides { database_url: Some("postgres://u:hunter2@h/db".into()), ..Default::default() };
-            let config = Config::load(None, &flags).expect("loads");
+            let (config, warnings) = Config::load(None, &flags).expect("loads");
+            assert!(warnings.is_empty(), "{warnings:?}");
             assert_eq!(config.listen.port(), 6000);
             assert_eq!(config.data_dir, PathBuf::from("from-env"));
             assert_eq!((config.gc.grace_secs, config.gc.upload_ttl_secs), (5, 7));
@@ -485,6 +631,64 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("slipway.toml", "lisen = \"127.0.0.1:6000\"\n")?;
             assert!(Config::load(None, &Overrides::default()).is_err());
+            Ok(())
+        });
+    }
+
+    /// Kubernetes sets `SLIPWAY_PORT=tcp://10.0.0.1:5000` and friends in every pod of a
+    /// namespace with a Service named `slipway`; they used to stop the start with
+    /// "unknown field".
+    #[test]
+    fn kubernetes_service_links_are_ignored() {
+        figment::Jail::expect_with(|jail| {
+            for (name, value) in [
+                ("SLIPWAY_PORT", "tcp://10.0.0.1:5000"),
+                ("SLIPWAY_PORT_5000_TCP", "tcp://10.0.0.1:5000"),
+                ("SLIPWAY_PORT_5000_TCP_ADDR", "10.0.0.1"),
+                ("SLIPWAY_PORT_5000_TCP_PORT", "5000"),
+                ("SLIPWAY_PORT_5000_TCP_PROTO", "tcp"),
+                ("SLIPWAY_SERVICE_HOST", "10.0.0.1"),
+                ("SLIPWAY_SERVICE_PORT", "5000"),
+                ("SLIPWAY_SERVICE_PORT_HTTP", "5000"),
+                // A Service named `slipway-postgres` in the same namespace.
+                ("SLIPWAY_POSTGRES_SERVICE_HOST", "10.0.0.2"),
+                ("SLIPWAY_POSTGRES_PORT_5432_TCP_ADDR", "10.0.0.2"),
+            ] {
+                jail.set_env(name, value);
+            }
+            jail.set_env("SLIPWAY_GC__GRACE_SECS", "9");
+            let (config, warnings) = Config::load(None, &Overrides::default()).expect("service links do not stop the start");
+            assert_eq!(config.gc.grace_secs, 9, "real settings still apply");
+            assert!(warnings.is_empty(), "service links are not warned about: {warnings:?}");
+            Ok(())
+        });
+    }
+
+    /// Any other variable with the prefix that names no setting is warned about, not fatal.
+    #[test]
+    fn unknown_env_vars_warn_and_the_start_proceeds() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SLIPWAY_LISEN", "127.0.0.1:6000");
+            jail.set_env("SLIPWAY_GC__GRACE", "5");
+            jail.set_env("SLIPWAY_SCAN_USERNAME", "robot");
+            jail.set_env("SLIPWAY_DATA_DIR", "from-env");
+            let (config, warnings) = Config::load(None, &Overrides::default()).expect("unknown env vars do not stop the start");
+            assert_eq!(config.data_dir, PathBuf::from("from-env"));
+            assert_eq!(config.listen, Config::default().listen);
+            assert_eq!(warnings.len(), 2, "{warnings:?}");
+            assert!(warnings[0].contains("SLIPWAY_GC__GRACE"), "{warnings:?}");
+            assert!(warnings[1].contains("SLIPWAY_LISEN"), "{warnings:?}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_stay_errors_with_service_links_set() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SLIPWAY_PORT", "tcp://10.0.0.1:5000");
+            jail.create_file("slipway.toml", "[gc]\ngrace = 5\n")?;
+            let error = Config::load(None, &Overrides::default()).expect_err("unknown nested key in the file");
+            assert!(error.to_string().contains("grace"), "{error}");
             Ok(())
         });
     }

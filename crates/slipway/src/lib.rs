@@ -6,6 +6,7 @@ pub mod demo;
 pub mod feed;
 mod metrics_layer;
 pub mod scan;
+pub mod server;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,9 +44,7 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        tokio::fs::create_dir_all(&config.data_dir)
-            .await
-            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        prepare_data_dir(&config.data_dir)?;
         let db = Db::connect(&config.database_url()).await.context("opening the database")?;
         let (store, redirect_blob_gets): (Arc<dyn BlobStore>, bool) = match &config.storage.s3 {
             Some(s3) => {
@@ -82,21 +81,33 @@ impl App {
         let ops = Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(ready))
-            .route("/metrics", get(metrics_layer::render))
+            .route("/metrics", get(metrics_layer::render_main))
             .with_state(self.clone());
         let guard = (self.config.auth.mode == AuthMode::Enforced).then(|| self.auth.clone());
-        slipway_registry::router(self.registry.clone(), guard, self.config.rate_limit.settings())
+        let router = slipway_registry::router(self.registry.clone(), guard, self.config.rate_limit.settings())
             .merge(slipway_auth::router(self.auth.clone()))
             .merge(slipway_web::router(WebState {
                 catalog: self.catalog.clone(),
                 auth: self.auth.clone(),
                 scanning: self.scanning.clone(),
             }))
-            .merge(ops)
+            .merge(ops);
+        // Browsers that once reached the https public URL refuse plain http to it for a year.
+        let router = if self.config.auth.public_url.as_deref().is_some_and(|url| url.starts_with("https://")) {
+            router.layer(axum::middleware::map_response(strict_transport_security))
+        } else {
+            router
+        };
+        router
             // The client's address, once per request, for everything that counts by address.
             .layer(axum::middleware::from_fn_with_state(self.auth.clone(), slipway_auth::record_client_addr))
             .layer(axum::middleware::from_fn(metrics_layer::record))
             .layer(TraceLayer::new_for_http())
+    }
+
+    /// What `metrics.listen` serves: `/metrics` alone.
+    pub fn metrics_router(&self) -> Router {
+        Router::new().route("/metrics", get(metrics_layer::render_separate)).with_state(self.clone())
     }
 
     /// Delivers queued mail every few seconds until the process ends.
@@ -184,6 +195,34 @@ impl App {
             }
         });
     }
+}
+
+/// Creates the data directory 0700: it holds the database (password hashes, the mail queue),
+/// the token-signing keys and the blobs, none of them for other local users. An existing
+/// one that others can enter is left as the operator made it, with a warning.
+fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data directory {}", dir.display()))?;
+    let mode = std::fs::metadata(dir).with_context(|| format!("reading data directory {}", dir.display()))?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            data_dir = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "the data directory is open to other local users (it holds password hashes and keys): chmod 700 it"
+        );
+    }
+    Ok(())
+}
+
+async fn strict_transport_security(mut response: axum::response::Response) -> axum::response::Response {
+    response
+        .headers_mut()
+        .insert(axum::http::header::STRICT_TRANSPORT_SECURITY, axum::http::HeaderValue::from_static("max-age=31536000"));
+    response
 }
 
 /// Enqueues a scan of each image manifest pushed. An index is not scanned itself: its

@@ -7,7 +7,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use slipway::config::{Config, Overrides};
 use slipway::admin::{self, AdminCommand};
@@ -75,13 +74,19 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Scan(_) | Command::Config) {
+        restrict_new_files();
+    }
     let listen = match &cli.command {
         Command::Serve { listen, .. } => *listen,
         _ => None,
     };
     let overrides = Overrides { listen, data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone() };
-    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    let (config, warnings) = Config::load(cli.config.as_deref(), &overrides)?;
     init_tracing(&config);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
 
     match cli.command {
         Command::Config => {
@@ -144,17 +149,21 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     app.spawn_feed_sync();
     let jobs = (app.config.jobs.workers > 0).then(|| app.job_runner().start());
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "slipway is serving");
-    // Connection addresses feed the per-address pull limits.
-    let service = app.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Responses often leave in two writes (headers, then a streamed body); without
-    // TCP_NODELAY, Nagle's algorithm holds the second until the client's delayed ACK.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
+    let limits = app.config.http.limits();
+    let metrics_server = match app.config.metrics.listen {
+        Some(address) => {
+            let metrics = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding metrics.listen {address}"))?;
+            tracing::info!(address = %metrics.local_addr()?, "serving /metrics");
+            let router = app.metrics_router();
+            Some(tokio::spawn(slipway::server::serve(metrics, router, limits, std::future::pending())))
         }
-    });
-    axum::serve(listener, service).with_graceful_shutdown(shutdown_signal()).await?;
+        None => None,
+    };
+    tracing::info!(address = %listener.local_addr()?, "slipway is serving");
+    slipway::server::serve(listener, app.router(), limits, shutdown_signal()).await;
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.abort();
+    }
     if let Some(jobs) = jobs {
         jobs.shutdown().await;
     }
@@ -164,6 +173,16 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     app.registry.db().close().await;
     tracing::info!("slipway stopped");
     Ok(())
+}
+
+/// Everything the commands that keep data create (the database and its -wal and -shm
+/// files, blobs, uploads, keys, directories) is for this user alone: password hashes,
+/// codes and private images are not for other local users, whatever the inherited umask.
+fn restrict_new_files() {
+    // SAFETY: umask(2) only sets the process's file mode creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
 }
 
 /// The demo administrator's password is shown once, on the terminal, never logged.

@@ -1,13 +1,19 @@
 //! Prometheus metrics: request counts and latency by route, bytes in and out. Other
 //! crates record through the `metrics` facade; the recorder is installed once here.
 
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use axum::extract::Request;
-use axum::http::header::CONTENT_LENGTH;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use crate::config::Secret;
+use crate::App;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use slipway_registry::RouteLabel;
 
@@ -35,8 +41,47 @@ fn handle() -> &'static PrometheusHandle {
     })
 }
 
-pub async fn render() -> String {
-    handle().render()
+/// `/metrics` on the main listener: absent when `metrics.listen` serves it elsewhere;
+/// with `metrics.token`, for bearers of the token; otherwise for loopback peers only,
+/// so that a scraper on the same host works out of the box and nobody else reads it.
+pub async fn render_main(State(app): State<App>, request: Request) -> Response {
+    let config = &app.config.metrics;
+    if config.listen.is_some() {
+        return (StatusCode::NOT_FOUND, "/metrics is served on metrics.listen\n").into_response();
+    }
+    if let Some(token) = &config.token {
+        return render_for_bearer(token, request.headers());
+    }
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip());
+    // A proxy on this host forwarding the world connects from loopback too; a request it
+    // forwarded names its client in one of these.
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip"].iter().any(|h| request.headers().contains_key(*h));
+    if peer.is_some_and(|ip| ip.to_canonical().is_loopback()) && !forwarded {
+        return handle().render().into_response();
+    }
+    (StatusCode::FORBIDDEN, "/metrics is served to loopback clients only; set metrics.token or metrics.listen to scrape it from elsewhere\n").into_response()
+}
+
+/// `/metrics` on its own listener (`metrics.listen`): the token too, if one is set.
+pub async fn render_separate(State(app): State<App>, headers: HeaderMap) -> Response {
+    match &app.config.metrics.token {
+        Some(token) => render_for_bearer(token, &headers),
+        None => handle().render().into_response(),
+    }
+}
+
+fn render_for_bearer(token: &Secret, headers: &HeaderMap) -> Response {
+    let sent = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer ")).unwrap_or_default();
+    if same_token(sent, token.expose()) {
+        return handle().render().into_response();
+    }
+    (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")], "/metrics needs the bearer token metrics.token\n").into_response()
+}
+
+/// Compares digests, so the time taken tells nothing about the token, its length included.
+fn same_token(sent: &str, token: &str) -> bool {
+    let (a, b) = (Sha256::digest(sent.as_bytes()), Sha256::digest(token.as_bytes()));
+    !token.is_empty() && a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 fn content_length(headers: &axum::http::HeaderMap) -> u64 {

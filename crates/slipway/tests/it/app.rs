@@ -13,14 +13,20 @@ use tokio::task::JoinHandle;
 pub struct TestApp {
     pub app: App,
     pub base: String,
+    /// `metrics.listen`'s server, when the configuration sets one (on a free port).
+    pub metrics_base: Option<String>,
     pub client: reqwest::Client,
     server: JoinHandle<()>,
+    metrics_server: Option<JoinHandle<()>>,
     _dir: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        if let Some(metrics) = &self.metrics_server {
+            metrics.abort();
+        }
     }
 }
 
@@ -80,16 +86,22 @@ impl Backend {
         let app = App::build(self.config.clone()).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let router = app.router();
-        let server = tokio::spawn(async move {
-            let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, service).await.expect("serve");
-        });
+        // The server `slipway serve` runs, with its connection limits.
+        let limits = app.config.http.limits();
+        let server = tokio::spawn(slipway::server::serve(listener, app.router(), limits, std::future::pending()));
+        let (metrics_base, metrics_server) = match app.config.metrics.listen {
+            Some(_) => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
+                let base = format!("http://{}", listener.local_addr().expect("addr"));
+                (Some(base), Some(tokio::spawn(slipway::server::serve(listener, app.metrics_router(), limits, std::future::pending()))))
+            }
+            None => (None, None),
+        };
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        TestApp { app, base, client, server, _dir: self.dir.clone() }
+        TestApp { app, base, metrics_base, client, server, metrics_server, _dir: self.dir.clone() }
     }
 }
 

@@ -8,6 +8,7 @@ mod app;
 mod auth;
 mod bad_input;
 mod gc;
+mod hardening;
 mod push_pull;
 mod replicas;
 mod scan;
