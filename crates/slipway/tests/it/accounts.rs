@@ -516,3 +516,25 @@ async fn common_and_personal_passwords_are_refused_everywhere() {
     assert!(t.app.auth.db().account_by_name("weakling").await.unwrap().is_none());
     t.app.auth.create_user("weakling", "weakling@example.com", "four unrelated words", slipway_auth::access::SiteRole::User).await.unwrap();
 }
+
+/// Issue 14 item 21: mail could go out twice with several replicas, each reading the
+/// outbox without a claim. Two replicas delivering at once send every message once.
+#[tokio::test]
+async fn replicas_delivering_at_once_send_each_message_once() {
+    let smtp = SmtpSink::start().await;
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let backend = Backend::with(|c| c.mail.smtp_url = Some(slipway::config::Secret::new(url))).await;
+    let (a, b) = (backend.spawn().await, backend.spawn().await);
+    for i in 0..30 {
+        slipway_auth::mail::enqueue(a.app.auth.db(), "many@example.com", &format!("message {i:02}"), "hello").await.unwrap();
+    }
+    let (sent_a, sent_b) = tokio::join!(deliver(&a), deliver(&b));
+    assert_eq!(sent_a + sent_b, 30);
+    let mut subjects: Vec<String> = smtp
+        .messages()
+        .iter()
+        .filter_map(|m| m.lines().find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned)))
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, (0..30).map(|i| format!("message {i:02}")).collect::<Vec<_>>(), "each message once");
+}
