@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower::Service;
 use tower_http::timeout::TimeoutBody;
 
@@ -49,10 +50,12 @@ impl Default for Limits {
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then stops accepting and
-/// waits for the requests in flight (idle connections are closed at once).
+/// waits for the requests in flight; connections without one (idle, or partway through a
+/// head) are closed at once.
 pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
+    let stopping = CancellationToken::new();
     let mut http = hyper::server::conn::http1::Builder::new();
     // `Guarded` below keeps the head's and the idle deadlines. Hyper's own head timeout
     // starts when a connection turns idle, which would make the two limits one; set to
@@ -81,7 +84,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
         let shared = Arc::new(Shared::default());
-        let io = TokioIo::new(Guarded::new(stream, shared.clone(), limits));
+        let io = TokioIo::new(Guarded::new(stream, shared.clone(), limits, &stopping));
         let service = ConnectionService { router: router.clone(), peer, shared, body_timeout: limits.body_timeout };
         let connection = graceful.watch(http.serve_connection(io, hyper_util::service::TowerToHyperService::new(service)));
         tokio::spawn(async move {
@@ -92,6 +95,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
         });
     }
     drop(listener);
+    stopping.cancel();
     graceful.shutdown().await;
 }
 
@@ -212,10 +216,13 @@ struct Guarded {
     /// Since when writes have made no progress (the client takes no bytes).
     write_stalled: Option<Instant>,
     write_deadline: Pin<Box<Sleep>>,
+    /// The server is shutting down: hyper closes idle connections itself, but waits for a
+    /// head partway read.
+    stopping: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
 impl Guarded {
-    fn new(io: TcpStream, shared: Arc<Shared>, limits: Limits) -> Guarded {
+    fn new(io: TcpStream, shared: Arc<Shared>, limits: Limits, stopping: &CancellationToken) -> Guarded {
         let now = Instant::now();
         shared.idle_since_ms.store(now_ms(), Ordering::SeqCst);
         Guarded {
@@ -227,6 +234,7 @@ impl Guarded {
             read_deadline: Box::pin(tokio::time::sleep_until(now)),
             write_stalled: None,
             write_deadline: Box::pin(tokio::time::sleep_until(now)),
+            stopping: Box::pin(stopping.clone().cancelled_owned()),
         }
     }
 
@@ -280,6 +288,9 @@ impl AsyncRead for Guarded {
                     }
                     return Poll::Pending;
                 };
+                if this.stopping.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Err(io::Error::new(io::ErrorKind::ConnectionAborted, "the server is shutting down")));
+                }
                 if this.read_deadline.deadline() != deadline {
                     this.read_deadline.as_mut().reset(deadline);
                 }

@@ -279,3 +279,35 @@ async fn over_http_cookies_keep_bare_names_and_no_hsts() {
     let csrf = set_cookies(&page);
     assert!(csrf[0].starts_with("slipway_csrf=") && !csrf[0].contains("Secure"), "{csrf:?}");
 }
+
+/// SIGTERM still lets a request in flight finish, while a connection partway through a
+/// head (which the header timeout alone would hold for its 30 s) does not delay the stop.
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight_and_drops_partial_heads() {
+    use axum::routing::get;
+    let router = axum::Router::new().route(
+        "/slow",
+        get(|| async {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            "done"
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(slipway::server::serve(listener, router, Config::default().http.limits(), async {
+        let _ = stopped.await;
+    }));
+    let mut partial = TcpStream::connect(address).await.unwrap();
+    partial.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let mut in_flight = TcpStream::connect(address).await.unwrap();
+    in_flight.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = Instant::now();
+    stop.send(()).unwrap();
+    let (response, _) = until_closed(&mut in_flight, Duration::from_secs(5)).await.expect("the request in flight is answered");
+    assert!(response.starts_with("HTTP/1.1 200") && response.ends_with("done"), "{response}");
+    tokio::time::timeout(Duration::from_secs(3), server).await.expect("the server stops").unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "stopped after {:?}", started.elapsed());
+    assert!(until_closed(&mut partial, Duration::from_secs(1)).await.is_some(), "the partial head's connection is closed");
+}
