@@ -74,9 +74,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Scan(_) | Command::Config) {
-        restrict_new_files();
-    }
+    restrict_new_files();
     let listen = match &cli.command {
         Command::Serve { listen, .. } => *listen,
         _ => None,
@@ -175,9 +173,10 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Everything the commands that keep data create (the database and its -wal and -shm
-/// files, blobs, uploads, keys, directories) is for this user alone: password hashes,
-/// codes and private images are not for other local users, whatever the inherited umask.
+/// Everything the commands create (the database and its -wal and -shm files, blobs,
+/// uploads, keys, `slipway scan`'s cache, directories) is for this user alone: password
+/// hashes, codes and private images are not for other local users, whatever the
+/// inherited umask.
 fn restrict_new_files() {
     // SAFETY: umask(2) only sets the process's file mode creation mask; it cannot fail.
     unsafe {
