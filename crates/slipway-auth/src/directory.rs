@@ -28,9 +28,101 @@ fn check_name(name: &str) -> Result<(), AuthError> {
     }
 }
 
-pub(crate) fn check_password(password: &str) -> Result<(), AuthError> {
-    if password.chars().count() < MIN_PASSWORD || password.len() > 1024 {
-        return Err(AuthError::Invalid(format!("passwords need {MIN_PASSWORD} to 1024 characters")));
+/// Bytes at most: argon2 hashes the whole input, so this bounds the work per attempt.
+const MAX_PASSWORD: usize = 1024;
+/// Added digits or symbols that still leave a password "a common one" (`monkey12!`).
+const MAX_AFFIX: usize = 4;
+
+/// Passwords that are refused whatever else is true of them (NIST SP 800-63B 5.1.1.2).
+static COMMON_PASSWORDS: std::sync::LazyLock<std::collections::HashSet<&'static str>> = std::sync::LazyLock::new(|| {
+    include_str!("common_passwords.txt").lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
+});
+
+/// A new password, per NIST SP 800-63B: a length (8 characters to 1024 bytes), no
+/// composition rules, but refused when it is a commonly used password (or one with a few
+/// digits or symbols added, or letters swapped for look-alikes), a run or repeat of one
+/// character (`12345678`, `aaaaaaaa`), or built on the account's name or email address.
+pub(crate) fn check_password(password: &str, name: &str, email: Option<&str>) -> Result<(), AuthError> {
+    if password.chars().count() < MIN_PASSWORD || password.len() > MAX_PASSWORD {
+        return Err(AuthError::Invalid(format!("passwords need {MIN_PASSWORD} characters to {MAX_PASSWORD} bytes")));
+    }
+    let lower = password.to_lowercase();
+    if is_common(&lower) {
+        return Err(AuthError::Invalid(
+            "this password is one of the most commonly used (or a small variation of one): choose a less guessable one, for example a few unrelated words".into(),
+        ));
+    }
+    // What is left once the name and address are taken out must stand as a password on its own.
+    let mut context = vec![name.to_lowercase()];
+    if let Some(email) = email {
+        let email = email.to_lowercase();
+        if let Some((local, domain)) = email.split_once('@') {
+            context.extend([local.to_owned(), domain.to_owned()]);
+        }
+        context.push(email);
+    }
+    context.sort_by_key(|c| std::cmp::Reverse(c.len()));
+    let mut rest = lower.clone();
+    for word in context.iter().filter(|w| !w.is_empty()) {
+        rest = rest.replace(word.as_str(), "");
+    }
+    if rest != lower && (rest.chars().count() < MIN_PASSWORD || is_common(&rest)) {
+        return Err(AuthError::Invalid("a password must not be (or be built on) the account's name or email address".into()));
+    }
+    Ok(())
+}
+
+/// Whether a lowercase password is common: listed, listed once up to `MAX_AFFIX` digits,
+/// symbols or spaces are trimmed from its ends, listed after undoing look-alike letters, or
+/// a run or repeat of one character.
+fn is_common(lower: &str) -> bool {
+    let core = lower.trim_matches(|c: char| c.is_ascii_digit() || c.is_ascii_punctuation() || c.is_whitespace());
+    let mut candidates = vec![lower];
+    if !core.is_empty() && lower.chars().count() - core.chars().count() <= MAX_AFFIX {
+        candidates.push(core);
+    }
+    candidates.iter().any(|c| {
+        is_run(c)
+            || COMMON_PASSWORDS.contains(c)
+            || ['i', 'l'].iter().any(|&one| COMMON_PASSWORDS.contains(unleet(c, one).as_str()))
+    })
+}
+
+/// Undoes the usual look-alike substitutions (`p@ssw0rd`); `1` stands for `one`.
+fn unleet(text: &str, one: char) -> String {
+    text.chars()
+        .map(|c| match c {
+            '@' | '4' => 'a',
+            '3' => 'e',
+            '0' => 'o',
+            '$' | '5' => 's',
+            '7' => 't',
+            '1' | '!' => one,
+            c => c,
+        })
+        .collect()
+}
+
+/// One character repeated, or a run up or down by one (`aaaa`, `12345678`, `hgfedcba`).
+fn is_run(text: &str) -> bool {
+    let chars: Vec<u32> = text.chars().map(u32::from).collect();
+    if chars.len() < 4 {
+        return false;
+    }
+    [0i64, 1, -1].iter().any(|&step| chars.windows(2).all(|w| i64::from(w[1]) - i64::from(w[0]) == step))
+}
+
+/// The longest expiry a token may be given: ten years. Longer says "never" in a way that
+/// overflows nothing but misleads; no expiry is the honest way to ask for that.
+pub const MAX_TOKEN_DAYS: u32 = 3650;
+/// Token names are shown in lists and logs: printable text only.
+const MAX_TOKEN_NAME: usize = 100;
+
+fn check_token_name(name: &str) -> Result<(), AuthError> {
+    if name.trim().is_empty() || name.chars().count() > MAX_TOKEN_NAME || name.chars().any(char::is_control) {
+        return Err(AuthError::Invalid(format!(
+            "a token needs a name of 1 to {MAX_TOKEN_NAME} characters without control characters"
+        )));
     }
     Ok(())
 }
@@ -73,7 +165,7 @@ impl AuthService {
     ) -> Result<AccountRecord, AuthError> {
         check_name(name)?;
         check_email(email)?;
-        check_password(password)?;
+        check_password(password, name, Some(email))?;
         self.name_free(name).await?;
         let hash = self.hash_password(password).await?;
         let id = uuid::Uuid::new_v4().to_string();
@@ -142,11 +234,12 @@ impl AuthService {
         rules: &[ScopeRule],
         expires_in_days: Option<u32>,
     ) -> Result<(String, AccessTokenRecord), AuthError> {
-        if name.trim().is_empty() || name.len() > 100 {
-            return Err(AuthError::Invalid("a token needs a name of at most 100 characters".into()));
-        }
-        if rules.is_empty() {
-            return Err(AuthError::Invalid("a token needs at least one scope, e.g. acme/*:pull,push".into()));
+        check_token_name(name)?;
+        crate::scope::check_new_rules(rules)?;
+        if let Some(days) = expires_in_days.filter(|d| !(1..=MAX_TOKEN_DAYS).contains(d)) {
+            return Err(AuthError::Invalid(format!(
+                "a token expires in 1 to {MAX_TOKEN_DAYS} days (or never, when no expiry is given); {days} days is out of range"
+            )));
         }
         let account = self.account_named(account).await?;
         let (secret, hash) = new_access_token();
@@ -235,13 +328,25 @@ impl AuthService {
         crate::mail::enqueue(self.db(), email, &format!("Join {org} on Slipway"), &body).await
     }
 
-    /// Adds `account` to the organization an invitation is for.
+    /// Adds `account` to the organization an invitation is for. The invitation is bound to
+    /// the address it was mailed to: only an account whose verified email is that address
+    /// may accept it (issue 14: anyone holding the code could), and a refused attempt
+    /// leaves it usable by its addressee.
     pub async fn accept_invitation(&self, account: &AccountRecord, code: &str) -> Result<(String, OrgRole), AuthError> {
-        let invitation = self
-            .db()
-            .accept_invitation(&crate::secrets::token_hash(code), &account.id)
-            .await?
-            .ok_or_else(|| AuthError::Invalid("this invitation is invalid, used or expired".into()))?;
+        let hash = crate::secrets::token_hash(code);
+        let invalid = || AuthError::Invalid("this invitation is invalid, used or expired".into());
+        let pending = self.db().live_invitation(&hash).await?.ok_or_else(invalid)?;
+        let email = match &account.email {
+            Some(email) if account.email_verified_at.is_some() => email,
+            _ => return Err(AuthError::Forbidden("verify your email address before accepting an invitation".into())),
+        };
+        // The invited address is not repeated: the code alone should not reveal it.
+        if !email.eq_ignore_ascii_case(&pending.email) {
+            return Err(AuthError::Forbidden(
+                "this invitation was sent to another email address: accept it signed in as the account with that address".into(),
+            ));
+        }
+        let invitation = self.db().accept_invitation(&hash, &account.id, email).await?.ok_or_else(invalid)?;
         let role = OrgRole::parse(&invitation.role).unwrap_or(OrgRole::Viewer);
         Ok((invitation.org, role))
     }
@@ -272,5 +377,44 @@ mod tests {
         for bad in ["dev", "@example.com", "dev@localhost", "a b@example.com"] {
             assert!(check_email(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Issue 14, item 15: `password`, `12345678` and a password equal to the user name were
+    /// accepted.
+    #[test]
+    fn common_and_personal_passwords_are_refused() {
+        let refused = |password: &str, name: &str, email: &str| check_password(password, name, Some(email)).is_err();
+        for common in [
+            "password", "PASSWORD", "Password1", "password123!", "12345678", "123456789", "qwertyui", "qwertyuiop", "iloveyou",
+            "iloveyou1", "sunshine", "football", "baseball", "princess", "trustno1", "p@ssw0rd", "P4ssw0rd!", "Passw0rd", "monkey12",
+            "letmein!!", "1q2w3e4r", "aaaaaaaa", "abcdefgh", "87654321", "zaq12wsx", "qazwsxedc", "1qaz2wsx", "dragon2024",
+            "  password  ",
+        ] {
+            assert!(refused(common, "someone", "someone@example.com"), "{common:?} is common");
+        }
+        for personal in ["newbie12", "NewbieNewbie", "newbie123456", "newbie@example.com", "NEWBIE-newbie", "newbie.dev!"] {
+            assert!(refused(personal, "newbie", "newbie.dev@example.com"), "{personal:?} is built on the name or email");
+        }
+        for fine in [
+            "correct horse battery staple",
+            "a long enough password",
+            "first password 1",
+            "publisher password",
+            "newbie-tramples-31-violets",
+            "zq8#Lr2!vT",
+            "Ünïcödé pässwörd",
+        ] {
+            assert!(!refused(fine, "newbie", "newbie@example.com"), "{fine:?} is a fine password");
+        }
+        assert!(refused("short", "x1", "x@example.com"), "too short");
+        assert!(refused(&"x".repeat(1025), "x1", "x@example.com"), "too long");
+        assert!(!refused(&"correct horse ".repeat(73), "x1", "x@example.com"), "1022 bytes are fine");
+        assert!(check_password("robot secret 123", "ci", None).is_ok());
+    }
+
+    #[test]
+    fn the_blocklist_is_loaded() {
+        assert!(COMMON_PASSWORDS.len() > 1500, "{}", COMMON_PASSWORDS.len());
+        assert!(COMMON_PASSWORDS.iter().all(|p| *p == p.to_lowercase() && !p.contains(' ')));
     }
 }

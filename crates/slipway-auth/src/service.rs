@@ -243,7 +243,13 @@ impl AuthService {
 
     fn check_live(&self, token: AccessTokenRecord) -> Result<AccessTokenRecord, AuthError> {
         let expired = token.expires_at.is_some_and(|e| e <= slipway_db::now_ms());
-        if token.revoked_at.is_some() || expired { Err(AuthError::BadCredentials) } else { Ok(token) }
+        if token.revoked_at.is_some() || expired {
+            return Err(AuthError::BadCredentials);
+        }
+        // A token whose stored rules exceed the pattern limits is refused here, before any
+        // of its patterns is matched (issue 14: such rows crashed or pinned the server).
+        crate::scope::stored_rules(&token.scopes)?;
+        Ok(token)
     }
 
     /// The decision's view of an account: its roles and entitlements.
@@ -369,8 +375,9 @@ impl AuthService {
     }
 }
 
+/// Unreadable or oversized rules become no rules: the token then allows nothing.
 fn parse_rules(scopes: &str) -> Vec<ScopeRule> {
-    serde_json::from_str(scopes).unwrap_or_default()
+    crate::scope::stored_rules(scopes).unwrap_or_default()
 }
 
 fn rfc3339(secs: u64) -> String {

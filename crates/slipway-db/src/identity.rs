@@ -378,17 +378,32 @@ impl Db {
         Ok(())
     }
 
-    /// Accepts a live invitation on behalf of `account_id`: marks it used and adds the
-    /// membership in one transaction. None if the invitation is unknown, used or expired.
-    pub async fn accept_invitation(&self, token_hash: &str, account_id: &str) -> Result<Option<InvitationRecord>, DbError> {
+    /// A live (unused, unexpired) invitation, to check who may accept it.
+    pub async fn live_invitation(&self, token_hash: &str) -> Result<Option<InvitationRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, InvitationRecord>(
+            "SELECT org, email, role FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.read)
+        .await?)
+    }
+
+    /// Accepts a live invitation sent to `email` (compared without case) on behalf of
+    /// `account_id`: marks it used and adds the membership in one transaction. None if the
+    /// invitation is unknown, used, expired or for another address; the address is part of
+    /// the update so an invitation is never used up by an account it was not sent to.
+    pub async fn accept_invitation(&self, token_hash: &str, account_id: &str, email: &str) -> Result<Option<InvitationRecord>, DbError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let invitation = sqlx::query_as::<Any, InvitationRecord>(
-            "UPDATE invitations SET accepted_at = $1 WHERE token_hash = $2 AND accepted_at IS NULL AND expires_at > $1
+            "UPDATE invitations SET accepted_at = $1
+             WHERE token_hash = $2 AND accepted_at IS NULL AND expires_at > $1 AND lower(email) = lower($3)
              RETURNING org, email, role",
         )
         .bind(now)
         .bind(token_hash)
+        .bind(email)
         .fetch_optional(&mut *tx)
         .await?;
         if let Some(inv) = &invitation {
@@ -415,5 +430,47 @@ impl Db {
         .bind(org)
         .fetch_all(&self.read)
         .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{now_ms, test_databases, NewAccount};
+
+    /// Issue 14 item 16: any account holding an invitation's code could accept it. The
+    /// invited address is part of the acceptance, compared without case, and an attempt
+    /// from another address leaves the invitation usable.
+    #[tokio::test]
+    async fn invitations_are_accepted_only_for_the_invited_address() {
+        for (db, _dir) in test_databases().await {
+            for (id, name) in [("a-founder", "founder"), ("a-bob", "bob"), ("a-mallory", "mallory")] {
+                let email = format!("{name}@example.com");
+                let account = NewAccount {
+                    id,
+                    name,
+                    email: Some(&email),
+                    password_hash: None,
+                    site_role: "user",
+                    kind: "person",
+                    robot_org: None,
+                    email_verified: true,
+                };
+                db.create_account(&account).await.unwrap();
+            }
+            db.create_organization("widgets").await.unwrap();
+            db.create_invitation("code", "widgets", "Bob@Example.com", "maintainer", "a-founder", now_ms() + 60_000).await.unwrap();
+            assert_eq!(db.live_invitation("code").await.unwrap().unwrap().email, "Bob@Example.com");
+            assert!(db.accept_invitation("code", "a-mallory", "mallory@example.com").await.unwrap().is_none());
+            assert!(db.memberships("a-mallory").await.unwrap().is_empty());
+            assert!(db.live_invitation("code").await.unwrap().is_some(), "still usable by its addressee");
+            let accepted = db.accept_invitation("code", "a-bob", "bob@EXAMPLE.com").await.unwrap().unwrap();
+            assert_eq!((accepted.org.as_str(), accepted.role.as_str()), ("widgets", "maintainer"));
+            assert_eq!(db.memberships("a-bob").await.unwrap(), vec![("widgets".to_owned(), "maintainer".to_owned())]);
+            assert!(db.live_invitation("code").await.unwrap().is_none());
+            assert!(db.accept_invitation("code", "a-bob", "bob@example.com").await.unwrap().is_none(), "single use");
+            db.create_invitation("old", "widgets", "bob@example.com", "owner", "a-founder", now_ms() - 1).await.unwrap();
+            assert!(db.live_invitation("old").await.unwrap().is_none(), "expired");
+            assert!(db.accept_invitation("old", "a-bob", "bob@example.com").await.unwrap().is_none());
+        }
     }
 }

@@ -192,9 +192,11 @@ async fn confirm_reset(State(auth): State<AuthService>, ApiJson(form): ApiJson<R
 struct NewToken {
     #[schema(min_length = 1, max_length = 100)]
     name: String,
-    /// `PATTERN:ACTIONS` strings, e.g. `acme/*:pull,push`.
+    /// `PATTERN:ACTIONS` strings, e.g. `acme/*:pull,push`; a pattern has at most 255
+    /// bytes and 16 `*`.
+    #[schema(min_items = 1, max_items = 32)]
     scopes: Vec<String>,
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 3650)]
     expires_days: Option<u32>,
 }
 

@@ -53,9 +53,11 @@ pub enum AdminCommand {
         account: String,
         #[arg(long)]
         name: String,
-        /// PATTERN:ACTIONS, e.g. `acme/*:pull,push` (repeatable).
+        /// PATTERN:ACTIONS, e.g. `acme/*:pull,push` (repeatable, up to 32 times; a pattern
+        /// has at most 255 bytes and 16 `*`).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
+        /// Days until the token expires, 1 to 3650 (never, when not given).
         #[arg(long)]
         expires_days: Option<u32>,
     },

@@ -41,7 +41,8 @@ async fn cast(t: &TestApp) -> BTreeMap<&'static str, Option<(String, String)>> {
 
     let scoped = ScopeRule::parse("acme/public:pull,push").unwrap();
     let (in_scope, _) = auth.create_token("maintainer", "ci", std::slice::from_ref(&scoped), None).await.unwrap();
-    let (expired, _) = auth.create_token("maintainer", "old", std::slice::from_ref(&scoped), Some(0)).await.unwrap();
+    // Written straight to the database: the service refuses an expiry of zero days.
+    let expired = stored_token(t, "maintainer", &serde_json::to_string(std::slice::from_ref(&scoped)).unwrap(), Some(slipway_db::now_ms() - 1)).await;
     let (revoked, record) = auth.create_token("maintainer", "leaked", &[scoped], None).await.unwrap();
     auth.revoke_token(&record.id).await.unwrap();
     let robot = auth.create_robot("acme", "ci", OrgRole::Maintainer).await.unwrap();
@@ -64,6 +65,19 @@ async fn cast(t: &TestApp) -> BTreeMap<&'static str, Option<(String, String)>> {
         ("revoked token", Some(("maintainer".to_owned(), revoked))),
         ("wrong password", Some(("owner".to_owned(), "not the password".to_owned()))),
     ])
+}
+
+/// An access token row written directly, bypassing the service's checks (as an old row, or
+/// a hand-edited one, would be); returns its secret.
+async fn stored_token(t: &TestApp, account: &str, scopes: &str, expires_at: Option<i64>) -> String {
+    let db = t.app.auth.db();
+    let account = db.account_by_name(account).await.unwrap().unwrap();
+    let (secret, hash) = slipway_auth::new_access_token();
+    let id = uuid::Uuid::new_v4().to_string();
+    db.create_access_token(&slipway_db::NewAccessToken { id: &id, account_id: &account.id, name: "stored", token_hash: &hash, scopes, expires_at })
+        .await
+        .unwrap();
+    secret
 }
 
 /// GET /auth/token as docker and skopeo do; returns the status and JSON body.
@@ -375,4 +389,101 @@ async fn under_scoped_tokens_of_entitled_holders_are_challenged() {
     assert_eq!(push.status(), StatusCode::FORBIDDEN);
     let error: serde_json::Value = push.json().await.unwrap();
     assert_eq!(error["errors"][0]["message"], "viewer may not push acme/staging");
+}
+
+/// Issue 14, items 1, 2 and 20: token creation accepted patterns of any length and shape
+/// (40,000 `*` later overflowed the stack of /auth/token; `*a*a...*b` backtracked for
+/// years), an expiry of zero days and control characters in names.
+#[tokio::test]
+async fn token_creation_refuses_oversized_patterns_and_bad_fields() {
+    let t = Backend::enforced().await.spawn().await;
+    t.app.auth.create_user("limited", "limited@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    let (cookie, csrf) = t.sign_in("limited", PASSWORD).await;
+    let create = |body: serde_json::Value| {
+        let (t, cookie, csrf) = (&t, cookie.clone(), csrf.clone());
+        async move {
+            let response = t.request(Method::POST, "/api/v1/tokens").header("cookie", cookie).header("x-csrf-token", csrf).json(&body).send().await.unwrap();
+            let status = response.status();
+            let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+            (status, content_type, response.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let stars = "*".repeat(40_000);
+    let exponential = "*a".repeat(17) + "*b";
+    let too_long = format!("limited/{}", "a".repeat(248));
+    let many: Vec<String> = (0..33).map(|i| format!("limited/app{i}:pull")).collect();
+    let refusals = [
+        (serde_json::json!({"name": "stars", "scopes": [format!("{stars}:pull")]}), "255 bytes"),
+        (serde_json::json!({"name": "long", "scopes": [format!("{too_long}:pull")]}), "255 bytes"),
+        (serde_json::json!({"name": "backtracking", "scopes": [format!("{exponential}:pull")]}), "at most 16 `*`"),
+        (serde_json::json!({"name": "many", "scopes": many}), "at most 32 scopes"),
+        (serde_json::json!({"name": "odd", "scopes": ["limited/\u{1b}[2J:pull"]}), "holds"),
+        (serde_json::json!({"name": "zero", "scopes": ["limited/*:pull"], "expires_days": 0}), "1 to 3650 days"),
+        (serde_json::json!({"name": "forever", "scopes": ["limited/*:pull"], "expires_days": 3651}), "1 to 3650 days"),
+        (serde_json::json!({"name": "nul\u{0}name", "scopes": ["limited/*:pull"]}), "control characters"),
+        (serde_json::json!({"name": "x".repeat(101), "scopes": ["limited/*:pull"]}), "1 to 100 characters"),
+    ];
+    for (body, says) in refusals {
+        let (status, content_type, problem) = create(body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body:.200}: {problem}");
+        assert_eq!(content_type, "application/problem+json");
+        assert!(problem["detail"].as_str().unwrap().contains(says), "{problem}");
+    }
+    let longest = format!("limited/{}", "a".repeat(247));
+    let (status, _, made) = create(serde_json::json!({"name": "fine", "scopes": [format!("{longest}:pull"), "limited/*/*:push"], "expires_days": 3650})).await;
+    assert_eq!(status, StatusCode::CREATED, "{made}");
+    let listed: serde_json::Value = t.request(Method::GET, "/api/v1/tokens").header("cookie", &cookie).send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["tokens"].as_array().unwrap().len(), 1, "nothing refused was stored: {listed:.300}");
+}
+
+/// Issue 14, items 1 and 2: a stored token whose patterns exceed the limits (a row from
+/// before them, or written behind the service's back) is refused at /auth/token instead
+/// of being matched, and the server keeps serving.
+#[tokio::test]
+async fn hostile_stored_token_patterns_are_refused_not_matched() {
+    let t = Backend::enforced().await.spawn().await;
+    t.app.auth.create_user("holder", "holder@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    let rule = |pattern: String| serde_json::json!([{"repositories": pattern, "actions": ["pull"]}]).to_string();
+    let name = format!("holder/{}", "a".repeat(200));
+    let scope = format!("repository:{name}:pull");
+    for scopes in [rule("*".repeat(40_000)), rule("*a".repeat(10) + "*b" + &"*".repeat(7)), rule("x".repeat(256)), "not json".to_owned()] {
+        let secret = stored_token(&t, "holder", &scopes, None).await;
+        let (status, body) = token(&t, &Some(("holder".into(), secret.clone())), std::slice::from_ref(&scope)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{scopes:.60}: {body}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("exceed the limits"), "{body}");
+        let oauth = t
+            .request(Method::POST, "/auth/token")
+            .form(&[("grant_type", "password"), ("username", "holder"), ("password", &secret), ("service", "slipway"), ("scope", &scope)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(oauth.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(t.get("/healthz").await.status(), StatusCode::OK, "the server still answers");
+    }
+    // The same patterns within the limits match, quickly and correctly.
+    let secret = stored_token(&t, "holder", &rule("*a".repeat(10) + "*b"), None).await;
+    let matching = format!("holder/{}b", "a".repeat(10));
+    let (status, body) = token(&t, &Some(("holder".into(), secret)), &[scope.clone(), format!("repository:{matching}:pull"), "repository:holder/ab:pull".into()]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(granted(&body), BTreeMap::from([(name, String::new()), (matching, "pull".into()), ("holder/ab".into(), String::new())]));
+}
+
+/// The same limits hold for `slipway admin create-token`, with the reason as its error.
+#[tokio::test]
+async fn admin_create_token_refuses_oversized_patterns() {
+    use slipway::admin::{run, AdminCommand};
+    let t = Backend::enforced().await.spawn().await;
+    t.app.auth.create_user("operator", "operator@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    let command = |scope: String, expires_days: Option<u32>| AdminCommand::CreateToken { account: "operator".into(), name: "ci".into(), scopes: vec![scope], expires_days };
+    for (scope, days, says) in [
+        (format!("{}:pull", "*".repeat(40_000)), None, "255 bytes"),
+        (format!("{}:pull", "*a".repeat(20)), None, "at most 16 `*`"),
+        ("operator/*:pull".to_owned(), Some(0), "1 to 3650 days"),
+    ] {
+        let error = run(&t.app, command(scope, days)).await.unwrap_err();
+        assert!(format!("{error:#}").contains(says), "{error:#}");
+    }
+    run(&t.app, command("operator/*:pull".into(), Some(30))).await.unwrap();
+    let account = t.app.auth.db().account_by_name("operator").await.unwrap().unwrap();
+    assert_eq!(t.app.auth.db().access_tokens_of(&account.id).await.unwrap().len(), 1);
 }
