@@ -483,12 +483,21 @@ impl Db {
     pub async fn store_scan(&self, scan: &NewImageScan<'_>, parts: &[InventoryPart<'_>], findings: &[FindingRecord]) -> Result<(), DbError> {
         // A part pruned between being stored and being named (an hour of grace makes this
         // all but impossible) is stored again.
+        let batch = self.stage_findings(scan.digest, findings).await?;
+        let stored = self.store_scan_parts(scan, parts, batch).await;
+        if let Err(e) = self.drop_batch(batch).await {
+            tracing::warn!("dropping staged findings: {e}");
+        }
+        stored
+    }
+
+    async fn store_scan_parts(&self, scan: &NewImageScan<'_>, parts: &[InventoryPart<'_>], batch: i64) -> Result<(), DbError> {
         for _ in 0..3 {
             let mut ids = Vec::with_capacity(parts.len());
             for part in parts {
                 ids.push(self.store_part(part).await?);
             }
-            if let Some(dropped) = self.finish_scan(scan, &ids, findings).await? {
+            if let Some(dropped) = self.finish_scan(scan, &ids, batch).await? {
                 // The parts this image no longer names go now if nothing else uses them;
                 // the rest (parts of scans that died) in a sweep every few minutes.
                 let now = now_ms();
@@ -590,7 +599,7 @@ impl Db {
     /// Names the image's parts, replaces its findings and records the scan, in one
     /// transaction; returns the parts the image named before and no longer does, or
     /// `None` (and nothing written) if one of the parts was pruned meanwhile.
-    async fn finish_scan(&self, scan: &NewImageScan<'_>, parts: &[i64], findings: &[FindingRecord]) -> Result<Option<Vec<i64>>, DbError> {
+    async fn finish_scan(&self, scan: &NewImageScan<'_>, parts: &[i64], batch: i64) -> Result<Option<Vec<i64>>, DbError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let parts: BTreeSet<i64> = parts.iter().copied().collect();
@@ -625,30 +634,119 @@ impl Db {
             }
             query.execute(&mut *tx).await?;
         }
-        // Findings gone since the last scan are deleted; the others are written over,
-        // keeping when they were first seen.
-        let current: HashSet<(&str, &str)> = findings.iter().map(|f| (f.package.as_str(), f.advisory_id.as_str())).collect();
-        let removed: Vec<(String, String, String)> =
-            sqlx::query_as::<Any, (String, String)>("SELECT package, advisory_id FROM findings WHERE digest = $1")
-                .bind(scan.digest)
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .filter(|(package, advisory)| !current.contains(&(package.as_str(), advisory.as_str())))
-                .map(|(package, advisory)| (scan.digest.to_owned(), package, advisory))
-                .collect();
-        delete_findings(&mut tx, &removed).await?;
-        upsert_findings(&mut tx, findings).await?;
+        // The staged findings replace the stored ones in three set-based statements (no
+        // row crosses the connection): gone ones deleted, changed ones updated (keeping
+        // when they were first seen), new ones inserted.
+        let staged = "FROM staged_findings s WHERE s.batch = $2 AND s.package = findings.package AND s.advisory_id = findings.advisory_id";
+        sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM findings WHERE digest = $1 AND NOT EXISTS (SELECT 1 {staged})")))
+            .bind(scan.digest)
+            .bind(batch)
+            .execute(&mut *tx)
+            .await?;
+        let columns = "ecosystem, match_name, package_name, aliases, installed_version, fixed_version, status, severity, class";
+        let changed = "(findings.ecosystem, findings.match_name, findings.package_name, findings.aliases, findings.installed_version,
+                        findings.fixed_version, findings.status, findings.severity, findings.class)
+                       IS DISTINCT FROM (s.ecosystem, s.match_name, s.package_name, s.aliases, s.installed_version,
+                        s.fixed_version, s.status, s.severity, s.class)";
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE findings SET ({columns}) = (SELECT {columns} {staged})
+             WHERE digest = $1 AND EXISTS (SELECT 1 {staged} AND {changed})"
+        )))
+        .bind(scan.digest)
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO findings (digest, package, advisory_id, {columns}, first_seen)
+             SELECT $1, package, advisory_id, {columns}, first_seen FROM staged_findings WHERE batch = $2
+             ON CONFLICT (digest, package, advisory_id) DO NOTHING"
+        )))
+        .bind(scan.digest)
+        .bind(batch)
+        .execute(&mut *tx)
+        .await?;
         upsert_scan(&mut tx, scan).await?;
         refresh_counts(&mut tx, &[scan.digest]).await?;
         tx.commit().await?;
         Ok(Some(dropped))
     }
 
+    /// Writes a scan's findings where no reader looks (`staged_findings`, under a new
+    /// batch), in bounded transactions; the scan's last transaction moves them in.
+    async fn stage_findings(&self, digest: &str, findings: &[FindingRecord]) -> Result<i64, DbError> {
+        let batch = sqlx::query_scalar::<Any, i64>("INSERT INTO finding_batches (digest, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(digest)
+            .bind(now_ms())
+            .fetch_one(&self.write)
+            .await?;
+        // A finding twice in the list is one finding (the first kept).
+        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(findings.len());
+        let rows: Vec<&FindingRecord> = findings.iter().filter(|f| seen.insert((f.package.as_str(), f.advisory_id.as_str()))).collect();
+        for chunk in rows.chunks(ROWS_PER_TRANSACTION) {
+            let mut tx = self.begin_write().await?;
+            for rows in chunk.chunks(ROWS_PER_STATEMENT) {
+                let sql = format!(
+                    "INSERT INTO staged_findings (batch, package, advisory_id, ecosystem, match_name, package_name, aliases,
+                       installed_version, fixed_version, status, severity, class, first_seen)
+                     VALUES {}",
+                    values(rows.len(), 13)
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for f in rows {
+                    query = query
+                        .bind(batch)
+                        .bind(&f.package)
+                        .bind(&f.advisory_id)
+                        .bind(&f.ecosystem)
+                        .bind(&f.match_name)
+                        .bind(&f.package_name)
+                        .bind(&f.aliases)
+                        .bind(&f.installed_version)
+                        .bind(f.fixed_version.as_deref())
+                        .bind(&f.status)
+                        .bind(f.severity.as_deref())
+                        .bind(&f.class)
+                        .bind(f.first_seen);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(batch)
+    }
+
+    /// Deletes a batch of staged findings, in bounded statements.
+    async fn drop_batch(&self, batch: i64) -> Result<(), DbError> {
+        loop {
+            let deleted = sqlx::query(
+                "DELETE FROM staged_findings WHERE batch = $1 AND package IN
+                   (SELECT package FROM staged_findings WHERE batch = $1 ORDER BY package LIMIT $2)",
+            )
+            .bind(batch)
+            .bind(ROWS_PER_TRANSACTION as i64)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+            if deleted == 0 {
+                break;
+            }
+        }
+        sqlx::query("DELETE FROM finding_batches WHERE id = $1").bind(batch).execute(&self.write).await?;
+        Ok(())
+    }
+
     /// Deletes stored parts that no image names and no scan used within the grace
     /// period; returns how many. A part is first retired (no content: no scan finds it
     /// any more), then its rows are deleted in bounded statements, then the part.
     pub async fn prune_inventory_parts(&self) -> Result<u64, DbError> {
+        // Findings staged by scans that died midway.
+        let abandoned = sqlx::query_scalar::<Any, i64>("SELECT id FROM finding_batches WHERE created_at < $1")
+            .bind(now_ms() - PART_GRACE_MS)
+            .fetch_all(&self.read)
+            .await?;
+        for batch in abandoned {
+            self.drop_batch(batch).await?;
+        }
         let (mut after, mut pruned) = (0, 0);
         loop {
             let candidates = sqlx::query_scalar::<Any, i64>(sqlx::AssertSqlSafe(format!(
@@ -909,14 +1007,6 @@ async fn delete_findings(tx: &mut Transaction<'static, Any>, keys: &[(String, St
         query.execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// Writes a scan's findings: new ones as they are, stored ones updated but keeping when
-/// they were first seen.
-async fn upsert_findings(tx: &mut Transaction<'static, Any>, findings: &[FindingRecord]) -> Result<(), sqlx::Error> {
-    write_findings(tx, findings, "DO UPDATE SET ecosystem = excluded.ecosystem, match_name = excluded.match_name,
-               package_name = excluded.package_name, aliases = excluded.aliases, installed_version = excluded.installed_version,
-               fixed_version = excluded.fixed_version, status = excluded.status, severity = excluded.severity, class = excluded.class").await
 }
 
 /// Inserts findings; one already stored stays.

@@ -43,6 +43,32 @@ CREATE TABLE image_parts (
 );
 CREATE INDEX image_parts_by_part ON image_parts (part);
 
+-- A scan's findings on their way in: written in bounded transactions under a batch no
+-- reader looks at, then moved into findings by set-based statements in the scan's last
+-- transaction, and deleted. Batches of scans that died midway are swept after an hour.
+CREATE TABLE finding_batches (
+    id INTEGER PRIMARY KEY,
+    digest TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE staged_findings (
+    batch BIGINT NOT NULL,
+    package TEXT NOT NULL,
+    advisory_id TEXT NOT NULL,
+    ecosystem TEXT NOT NULL,
+    match_name TEXT NOT NULL,
+    package_name TEXT NOT NULL,
+    aliases TEXT NOT NULL,
+    installed_version TEXT NOT NULL,
+    fixed_version TEXT,
+    status TEXT NOT NULL,
+    severity TEXT,
+    class TEXT NOT NULL,
+    first_seen BIGINT NOT NULL,
+    PRIMARY KEY (batch, package, advisory_id)
+);
+
 -- Why a scan's results are partial (an inventory or its findings over a cap); NULL when
 -- they are complete.
 ALTER TABLE image_scans ADD COLUMN incomplete TEXT;
