@@ -475,14 +475,13 @@ impl Db {
 
     // ---- image scans ---------------------------------------------------------------------
 
-    /// Stores a scan's results: its inventory parts (each stored once, whatever number
-    /// of images share it), then, in one short transaction, which parts make up the image,
-    /// its findings (those seen before keep their `first_seen`) and the scan record.
-    /// Readers see either the previous results or these, never a mix: the parts an image
-    /// names are complete before it names them.
+    /// Stores a scan's results: its findings staged where no reader looks and its
+    /// inventory parts (each stored once, whatever number of images share it), both in
+    /// transactions of at most `ROWS_PER_TRANSACTION` rows; then, in one short
+    /// transaction, which parts make up the image, its findings (those seen before keep
+    /// their `first_seen`) and the scan record. Readers see either the previous results
+    /// or these, never a mix: nothing is named before it is complete.
     pub async fn store_scan(&self, scan: &NewImageScan<'_>, parts: &[InventoryPart<'_>], findings: &[FindingRecord]) -> Result<(), DbError> {
-        // A part pruned between being stored and being named (an hour of grace makes this
-        // all but impossible) is stored again.
         let batch = self.stage_findings(scan.digest, findings).await?;
         let stored = self.store_scan_parts(scan, parts, batch).await;
         if let Err(e) = self.drop_batch(batch).await {
@@ -492,6 +491,8 @@ impl Db {
     }
 
     async fn store_scan_parts(&self, scan: &NewImageScan<'_>, parts: &[InventoryPart<'_>], batch: i64) -> Result<(), DbError> {
+        // A part pruned between being stored and being named (an hour of grace makes this
+        // all but impossible) is stored again.
         for _ in 0..3 {
             let mut ids = Vec::with_capacity(parts.len());
             for part in parts {
@@ -1319,6 +1320,35 @@ mod tests {
             assert_eq!(db.image_scan(d).await.unwrap().unwrap().incomplete.as_deref(), Some(reason));
             store(&db, &scan(d), &[package(d, "jinja2", "1.0")], &[]).await;
             assert_eq!(db.image_scan(d).await.unwrap().unwrap().incomplete, None);
+        }
+    }
+
+    /// Issue 14, item 5: results are written in bounded transactions, so they must not
+    /// be seen half-written: staged findings and a stored part are invisible until the
+    /// scan's last transaction names them, and a part left unfinished is never reused.
+    #[tokio::test]
+    async fn results_are_invisible_until_the_last_transaction() {
+        for (db, _dir) in test_databases().await {
+            let d = "sha256:i1";
+            store(&db, &scan(d), &[package(d, "jinja2", "1.0")], &[finding(d, "jinja2", "A-1", "major", 100)]).await;
+            let new_rows = [package(d, "flask", "2.0")];
+            let part = db.store_part(&InventoryPart { content: "next", packages: &new_rows }).await.unwrap();
+            let batch = db.stage_findings(d, &[finding(d, "flask", "F-1", "critical", 200)]).await.unwrap();
+            assert_eq!(db.image_packages(d).await.unwrap(), [package(d, "jinja2", "1.0")]);
+            assert_eq!(db.findings(d).await.unwrap().iter().map(|f| f.advisory_id.as_str()).collect::<Vec<_>>(), ["A-1"]);
+            assert!(db.finish_scan(&scan(d), &[part], batch).await.unwrap().is_some());
+            assert_eq!(db.image_packages(d).await.unwrap(), new_rows);
+            assert_eq!(db.findings(d).await.unwrap().iter().map(|f| f.advisory_id.as_str()).collect::<Vec<_>>(), ["F-1"]);
+            db.drop_batch(batch).await.unwrap();
+
+            // A part whose writer died before completing it has no content: a scan of the
+            // same rows writes its own.
+            sqlx::query("INSERT INTO inventory_parts (content, packages, used_at) VALUES (NULL, 1, $1)").bind(now_ms()).execute(&db.write).await.unwrap();
+            let pending: i64 = sqlx::query_scalar("SELECT MAX(id) FROM inventory_parts").fetch_one(&db.read).await.unwrap();
+            let other = [package(d, "django", "5.0")];
+            let stored = db.store_part(&InventoryPart { content: "other", packages: &other }).await.unwrap();
+            assert_ne!(stored, pending);
+            assert!(db.finish_scan(&scan(d), &[pending], batch).await.unwrap().is_none(), "an unfinished part cannot be named");
         }
     }
 
