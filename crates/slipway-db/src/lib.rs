@@ -20,7 +20,7 @@ pub use identity::{AccessTokenRecord, AccountRecord, InvitationRecord, NewAccess
 pub use jobs::{ClaimedJob, JobCounts, JobRecord, NewJob};
 pub use scanning::{
     AdvisoryCounts, AdvisoryPackage, AdvisoryRow, FeedChange, FeedRevisionRecord, FeedSourceRecord, FeedTotals, FindingRecord,
-    ImagePackageRecord, ImageScanRecord, NewImageScan, NewVulnerabilityEvent, Rematch, VulnerabilityEventRecord,
+    ImagePackageRecord, ImageScanRecord, InventoryPart, NewImageScan, NewVulnerabilityEvent, Rematch, VulnerabilityEventRecord,
 };
 pub use sign_in::{OutboxMessage, PasswordReset};
 pub use throttle::{Attempt, AttemptPolicy};
