@@ -330,22 +330,40 @@ pub struct ScanConfig {
     /// Memory one layer's analysis may hold (the file being parsed and everything its
     /// report keeps); past it the analysis stops and the layer is marked incomplete.
     pub max_analysis_bytes: u64,
+    /// Packages one layer may list; over it the scan keeps the first and is marked incomplete.
+    pub max_packages_per_layer: usize,
+    /// Packages one image's inventory may hold; over it the scan is marked incomplete.
+    pub max_packages_per_image: usize,
+    /// Findings stored per image (the most severe kept); over it the scan is marked incomplete.
+    pub max_findings_per_image: usize,
 }
 
 impl Default for ScanConfig {
     fn default() -> Self {
         let limits = slipway_scanner::analyzer::Limits::default();
+        let inventory = slipway_scanning::InventoryLimits::default();
         ScanConfig {
             on_push: true,
             max_layer_bytes: limits.max_layer_bytes,
             max_file_bytes: limits.max_file_bytes,
             max_header_bytes: limits.max_header_bytes,
             max_analysis_bytes: limits.max_analysis_bytes,
+            max_packages_per_layer: inventory.max_packages_per_layer,
+            max_packages_per_image: inventory.max_packages_per_image,
+            max_findings_per_image: inventory.max_findings_per_image,
         }
     }
 }
 
 impl ScanConfig {
+    pub fn inventory_limits(&self) -> slipway_scanning::InventoryLimits {
+        slipway_scanning::InventoryLimits {
+            max_packages_per_layer: self.max_packages_per_layer,
+            max_packages_per_image: self.max_packages_per_image,
+            max_findings_per_image: self.max_findings_per_image,
+        }
+    }
+
     pub fn limits(&self) -> slipway_scanner::analyzer::Limits {
         slipway_scanner::analyzer::Limits {
             max_layer_bytes: self.max_layer_bytes,

@@ -68,7 +68,8 @@ impl App {
         let auth_settings = slipway_auth::AuthSettings { listen: config.listen, ..config.auth_settings()? };
         let auth = AuthService::new(db.clone(), keys, auth_settings);
         let catalog = Catalog::new(db.clone(), store.clone(), auth.clone());
-        let scanning = Scanning::new(db.clone(), store.clone(), Queue::new(db.clone()), config.scan.limits());
+        let scanning = Scanning::new(db.clone(), store.clone(), Queue::new(db.clone()), config.scan.limits())
+            .with_inventory_limits(config.scan.inventory_limits());
         let mut registry = Registry::new(db, store, RegistrySettings { redirect_blob_gets });
         if config.scan.on_push {
             registry = registry.with_push_hook(Arc::new(ScanOnPush(scanning.clone())));
