@@ -165,21 +165,23 @@ impl AuthService {
         }
     }
 
-    /// Counts the attempt against the address, then the pair; refuses it (without
+    /// Counts the attempt against the pair, then the address; refuses it (without
     /// counting) when either must wait.
     async fn count_attempt(&self, keys: &AttemptKeys) -> Result<(), AuthError> {
         let settings = &self.settings().sign_in;
         let now = slipway_db::now_ms();
-        if rand::random::<u16>() % 512 == 0 {
+        if rand::random::<u16>().is_multiple_of(512) {
             // Now and then, forget keys long silent, so the table stays small.
             let forget = settings.pair.forget_ms.max(settings.address.forget_ms);
             self.db().forget_sign_in_attempts(now - forget).await?;
         }
-        if let Attempt::Wait(ms) = self.db().count_sign_in_attempt(&keys.address, &settings.address, now).await? {
+        // The pair first: a burst against one name is refused there without touching the
+        // address's count, which other names from the address share.
+        if let Attempt::Wait(ms) = self.db().count_sign_in_attempt(&keys.pair, &settings.pair, now).await? {
             return Err(throttled(ms));
         }
-        if let Attempt::Wait(ms) = self.db().count_sign_in_attempt(&keys.pair, &settings.pair, now).await? {
-            self.db().refund_sign_in_attempt(&keys.address, &settings.address).await?;
+        if let Attempt::Wait(ms) = self.db().count_sign_in_attempt(&keys.address, &settings.address, now).await? {
+            self.db().refund_sign_in_attempt(&keys.pair, &settings.pair).await?;
             return Err(throttled(ms));
         }
         Ok(())

@@ -221,6 +221,8 @@ impl AuthConfig {
 pub struct SignInConfig {
     /// Attempts per user name and client address before the delays start.
     pub free_attempts: i64,
+    /// The first delay; each further attempt doubles it.
+    pub first_delay_secs: i64,
     /// The longest delay for a user name and address.
     pub max_delay_secs: i64,
     /// Attempts per client address (IPv6 by /64), across names, before it is slowed down.
@@ -240,6 +242,7 @@ impl Default for SignInConfig {
         let d = slipway_auth::SignInSettings::default();
         SignInConfig {
             free_attempts: d.pair.free,
+            first_delay_secs: d.pair.first_delay_ms / 1000,
             max_delay_secs: d.pair.max_delay_ms / 1000,
             address_free_attempts: d.address.free,
             address_max_delay_secs: d.address.max_delay_ms / 1000,
@@ -252,15 +255,20 @@ impl Default for SignInConfig {
 
 impl SignInConfig {
     pub fn settings(&self) -> slipway_auth::SignInSettings {
-        let d = slipway_auth::SignInSettings::default();
         let forget_ms = self.forget_after_secs.max(1) * 1000;
+        let first_delay_ms = self.first_delay_secs.max(1) * 1000;
         slipway_auth::SignInSettings {
-            pair: slipway_db::AttemptPolicy { free: self.free_attempts.max(1), max_delay_ms: self.max_delay_secs.max(1) * 1000, forget_ms, ..d.pair },
+            pair: slipway_db::AttemptPolicy {
+                free: self.free_attempts.max(1),
+                first_delay_ms,
+                max_delay_ms: self.max_delay_secs.max(1) * 1000,
+                forget_ms,
+            },
             address: slipway_db::AttemptPolicy {
                 free: self.address_free_attempts.max(1),
+                first_delay_ms,
                 max_delay_ms: self.address_max_delay_secs.max(1) * 1000,
                 forget_ms,
-                ..d.address
             },
             hash_permits: self.hash_permits,
             hash_wait: Duration::from_millis(self.hash_wait_ms),

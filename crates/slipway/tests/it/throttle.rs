@@ -45,7 +45,7 @@ fn client_from(local: &str) -> reqwest::Client {
 /// answered 429 with Retry-After.
 #[tokio::test]
 async fn parallel_wrong_guesses_are_counted_before_hashing() {
-    let t = enforced(|_| {}).await;
+    let t = enforced(|c| c.sign_in.first_delay_secs = 60).await;
     t.app.auth.create_user("target", "target@example.com", PASSWORD, SiteRole::User).await.unwrap();
     let hashes_before = t.app.auth.password_hashes();
     let guesses = futures::future::join_all((0..60).map(|i| {
@@ -56,18 +56,32 @@ async fn parallel_wrong_guesses_are_counted_before_hashing() {
     let unauthorized = guesses.iter().filter(|r| r.status() == StatusCode::UNAUTHORIZED).count();
     let throttled: Vec<_> = guesses.iter().filter(|r| r.status() == StatusCode::TOO_MANY_REQUESTS).collect();
     assert_eq!((unauthorized, throttled.len()), (FREE, 60 - FREE));
-    assert!(throttled.iter().all(|r| r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1));
+    assert!(throttled.iter().all(|r| r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 50));
     assert_eq!(t.app.auth.password_hashes() - hashes_before, FREE as u64, "only the counted attempts were hashed");
     // The right password waits its turn too, and the API says so in problem+json.
     let session = t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": "target", "password": PASSWORD})).send().await.unwrap();
     assert_eq!(session.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(session.headers().contains_key("retry-after"));
     assert_eq!(session.headers()["content-type"], "application/problem+json");
-    // Once the delay has passed, it works and clears the count.
-    let wait: u64 = throttled[0].headers()["retry-after"].to_str().unwrap().parse().unwrap();
-    tokio::time::sleep(Duration::from_secs(wait)).await;
+}
+
+/// Delays, not locks: once the wait is over the right password works at once, and a
+/// success starts the count afresh.
+#[tokio::test]
+async fn the_right_password_works_once_the_delay_has_passed() {
+    let t = enforced(|_| {}).await;
+    t.app.auth.create_user("target", "target@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    for i in 0..FREE {
+        assert_eq!(token(&t, &t.client, "target", &format!("guess {i}"), None).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let refused = token(&t, &t.client, "target", PASSWORD, None).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(refused.headers()["retry-after"], "1", "the first delay is a second");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(token(&t, &t.client, "target", PASSWORD, None).await.status(), StatusCode::OK);
-    assert_eq!(token(&t, &t.client, "target", "one more guess", None).await.status(), StatusCode::UNAUTHORIZED, "counts start afresh");
+    for i in 0..FREE {
+        assert_eq!(token(&t, &t.client, "target", &format!("again {i}"), None).await.status(), StatusCode::UNAUTHORIZED, "counts start afresh");
+    }
 }
 
 /// Issue 14 item 6: robots' CI tokens were locked out by password guesses. An access
@@ -101,7 +115,11 @@ async fn access_tokens_work_while_the_password_is_throttled() {
 /// failures (against one name, and against many) do not slow another client down.
 #[tokio::test]
 async fn clients_behind_a_trusted_proxy_are_throttled_separately() {
-    let t = enforced(|c| c.trusted_proxies = vec!["127.0.0.1/32".into()]).await;
+    let t = enforced(|c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.sign_in.first_delay_secs = 60;
+    })
+    .await;
     t.app.auth.create_user("target", "target@example.com", PASSWORD, SiteRole::User).await.unwrap();
     let mut statuses = Vec::new();
     for i in 0..60 {
@@ -127,13 +145,18 @@ async fn clients_behind_a_trusted_proxy_are_throttled_separately() {
 /// it is ignored, so a guesser cannot escape its throttle by making up addresses.
 #[tokio::test]
 async fn spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
-    let t = enforced(|c| c.trusted_proxies = vec!["127.0.0.1/32".into()]).await;
+    let t = enforced(|c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.sign_in.first_delay_secs = 60;
+    })
+    .await;
     t.app.auth.create_user("target", "target@example.com", PASSWORD, SiteRole::User).await.unwrap();
     let direct = client_from("127.0.0.2");
     let mut statuses = Vec::new();
     for i in 0..10 {
         statuses.push(token(&t, &direct, "target", "guess", Some(&format!("10.0.0.{i}"))).await.status());
     }
+    // Were the headers believed, all ten made-up clients would have had their free attempts.
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), FREE, "{statuses:?}");
     assert_eq!(token(&t, &direct, "target", PASSWORD, Some("10.9.9.9")).await.status(), StatusCode::TOO_MANY_REQUESTS);
     // The trusted proxy's clients, and the proxy's own address, are others.
@@ -230,4 +253,47 @@ async fn median_time(t: &TestApp, name: &str) -> Duration {
     }
     times.sort();
     times[3]
+}
+
+/// The web sign-in page answers a throttled attempt with a readable page (429, saying
+/// when to try again), not the "wrong password" message.
+#[tokio::test]
+async fn the_sign_in_page_says_when_to_try_again() {
+    let t = enforced(|c| c.sign_in.first_delay_secs = 60).await;
+    t.app.auth.create_user("target", "target@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    let page = t.get("/signin").await;
+    let cookies: Vec<String> =
+        page.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned()).collect();
+    let html = page.text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a csrf field") + marker.len();
+    let csrf = html[start..].split('"').next().unwrap().to_owned();
+    let attempt = |password: &'static str| {
+        t.request(Method::POST, "/signin")
+            .header("cookie", cookies.join("; "))
+            .form(&[("csrf", csrf.as_str()), ("name", "target"), ("password", password)])
+            .send()
+    };
+    for _ in 0..FREE {
+        assert_eq!(attempt("a wrong password").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    }
+    let refused = attempt(PASSWORD).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 50);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("too many failed sign-ins: try again in"), "{body}");
+}
+
+/// A trusted proxy that is not an address or CIDR stops the start, rather than trusting
+/// nothing (or everything) silently.
+#[tokio::test]
+async fn a_malformed_trusted_proxy_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = slipway::Config {
+        data_dir: dir.path().to_owned(),
+        trusted_proxies: vec!["10.0.0.0/8".into(), "the load balancer".into()],
+        ..slipway::Config::default()
+    };
+    let error = slipway::App::build(config).await.err().expect("refused");
+    assert!(format!("{error:#}").contains("the load balancer"), "{error:#}");
 }
