@@ -24,20 +24,6 @@ const RESETS_PER_CLIENT: i64 = 20;
 /// request sends no new mail.
 const RESET_CODE_REUSE_MS: i64 = 15 * 60 * 1000;
 
-/// The key a client's requests are counted under: its address, or for IPv6 its /64, which
-/// one host or household usually owns whole.
-fn client_key(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    }
-}
 
 impl AuthService {
     /// Creates an unverified account and mails it a verification link. An address that
@@ -129,7 +115,7 @@ impl AuthService {
         self.db().forget_request_windows(window_start).await?;
         let mut over = self.db().count_request(&format!("reset-email:{}", email.to_lowercase()), window_start).await? > RESETS_PER_EMAIL;
         if let Some(client) = client {
-            over |= self.db().count_request(&format!("reset-client:{}", client_key(client)), window_start).await? > RESETS_PER_CLIENT;
+            over |= self.db().count_request(&format!("reset-client:{}", crate::address_group(client)), window_start).await? > RESETS_PER_CLIENT;
         }
         if over {
             tracing::info!(client = ?client, "password reset request over its limit: no mail");

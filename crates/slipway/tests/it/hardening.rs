@@ -280,6 +280,25 @@ async fn over_http_cookies_keep_bare_names_and_no_hsts() {
     assert!(csrf[0].starts_with("slipway_csrf=") && !csrf[0].contains("Secure"), "{csrf:?}");
 }
 
+/// `X-Forwarded-Proto: https` is believed only from a trusted proxy: from anyone else it
+/// is the client's own claim (it used to pick secure cookie names and the token realm for
+/// whoever sent it).
+#[tokio::test]
+async fn forwarded_proto_is_believed_only_from_trusted_proxies() {
+    let untrusted = Backend::enforced().await.spawn().await;
+    let page = untrusted.request(Method::GET, "/signin").header("x-forwarded-proto", "https").send().await.unwrap();
+    let csrf = set_cookies(&page);
+    assert!(csrf[0].starts_with("slipway_csrf=") && !csrf[0].contains("Secure"), "{csrf:?}");
+    let challenge = untrusted.request(Method::GET, "/v2/").header("x-forwarded-proto", "https").send().await.unwrap();
+    let realm = challenge.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    assert!(realm.starts_with("Bearer realm=\"http://"), "{realm}");
+
+    let trusted = Backend::with(|c| c.trusted_proxies = vec!["127.0.0.1/32".into()]).await.spawn().await;
+    let page = trusted.request(Method::GET, "/signin").header("x-forwarded-proto", "https").send().await.unwrap();
+    let csrf = set_cookies(&page);
+    assert!(csrf[0].starts_with("__Host-slipway_csrf=") && csrf[0].contains("Secure"), "{csrf:?}");
+}
+
 /// SIGTERM still lets a request in flight finish, while a connection partway through a
 /// head (which the header timeout alone would hold for its 30 s) does not delay the stop.
 #[tokio::test]
