@@ -335,8 +335,8 @@ pub struct ScanConfig {
     /// Largest tar metadata entry (GNU long name or link, PAX header) a layer's analysis
     /// holds; the entry it describes is skipped with an issue.
     pub max_header_bytes: u64,
-    /// Memory one layer's analysis may hold (the file being parsed and everything its
-    /// report keeps); past it the analysis stops and the layer is marked incomplete.
+    /// Memory one layer's report may hold (findings, paths, entry hashes, issues); what
+    /// does not fit is dropped and the layer is marked incomplete.
     pub max_analysis_bytes: u64,
     /// Packages one layer may list; over it the scan keeps the first and is marked incomplete.
     pub max_packages_per_layer: usize,

@@ -116,6 +116,10 @@ fn stream_error(err: io::Error, limits: &Limits) -> ScanError {
 const MAX_ISSUES: usize = 1000;
 /// Paths in issues are cut to this many bytes: long names can be a megabyte.
 const MAX_ISSUE_PATH: usize = 1024;
+/// Paths quoted in a reason for an incomplete layer, which is printed as a warning.
+const MAX_REASON_PATH: usize = 160;
+/// What one package found costs in a report, about: the struct and its short strings.
+const PACKAGE_BYTES: u64 = 256;
 /// What the report keeps per issue, path and message aside.
 const ISSUE_OVERHEAD: u64 = 64;
 /// What a `String` in a list costs beyond its bytes.
@@ -124,7 +128,7 @@ const STRING_OVERHEAD: u64 = 24;
 /// is taken.
 const ENTRY_CHUNK: usize = 4096;
 
-/// The memory a layer's analysis holds, against [`Limits::max_analysis_bytes`].
+/// The memory a layer's report holds, against [`Limits::max_analysis_bytes`].
 struct Budget {
     limit: u64,
     used: u64,
@@ -151,6 +155,8 @@ struct Walk {
     budget: Budget,
     /// Issues not listed once [`MAX_ISSUES`] are.
     unlisted_issues: u64,
+    /// Why the first finding over the budget was dropped.
+    dropped: Option<String>,
 }
 
 impl Walk {
@@ -187,10 +193,30 @@ impl Walk {
         Ok(())
     }
 
+    /// Keeps a file's finding. One larger than what is left of the budget (a dpkg status
+    /// of hundreds of thousands of packages) is dropped on its own: the layer is then
+    /// incomplete, but the walk goes on for smaller findings and the stacking metadata.
     fn finding(&mut self, path: String, finding: Finding) -> Result<(), Exhausted> {
-        self.charge(path.len() as u64 + STRING_OVERHEAD + finding_bytes(&finding))?;
-        self.report.findings.insert(path, finding);
-        Ok(())
+        let bytes = path.len() as u64 + STRING_OVERHEAD + finding_bytes(&finding);
+        if self.budget.take(bytes) {
+            self.report.findings.insert(path, finding);
+            return Ok(());
+        }
+        drop(finding);
+        self.drop_finding(&path, bytes)
+    }
+
+    /// Records that what `path` holds (about `bytes` of findings) was not kept.
+    fn drop_finding(&mut self, path: &str, bytes: u64) -> Result<(), Exhausted> {
+        let reason = format!(
+            "what was found in {:?} needs about {bytes} bytes, more than the {} left of the \
+             {}-byte analysis memory budget: dropped",
+            truncate(path, MAX_REASON_PATH),
+            self.budget.left(),
+            self.budget.limit
+        );
+        self.dropped.get_or_insert_with(|| reason.clone());
+        self.issue(path, reason)
     }
 
     fn charge(&mut self, bytes: u64) -> Result<(), Exhausted> {
@@ -213,6 +239,7 @@ fn walk<R: Source>(archive: &mut TarStream<R>, limits: &Limits) -> io::Result<La
             used: 0,
         },
         unlisted_issues: 0,
+        dropped: None,
     };
     let mut stopped_at = None;
     while let Some(entry) = archive.next_entry()? {
@@ -239,13 +266,15 @@ fn walk<R: Source>(archive: &mut TarStream<R>, limits: &Limits) -> io::Result<La
         let reason = format!(
             "analysis stopped at {:?}: the layer needs more than the {}-byte analysis memory \
              budget; what follows in the layer is not analysed",
-            truncate(&path, MAX_ISSUE_PATH),
+            truncate(&path, MAX_REASON_PATH),
             limits.max_analysis_bytes
         );
         report.issues.push(Issue {
             path: truncate(&path, MAX_ISSUE_PATH),
             message: reason.clone(),
         });
+        report.incomplete = Some(reason);
+    } else if let Some(reason) = walk.dropped {
         report.incomplete = Some(reason);
     }
     report.entries.sort_unstable();
@@ -295,10 +324,10 @@ fn analyze_entry<R: Source>(
     if let Err(exhausted) = walk.entry(&path) {
         return Ok(Err(exhausted));
     }
-    let wanted = Detector::for_path(&path).is_some()
-        || rpm::is_sqlite_db(&path)
-        || java::is_archive(&path);
     if kind == EntryType::GNUSparse {
+        let wanted = Detector::for_path(&path).is_some()
+            || rpm::is_sqlite_db(&path)
+            || java::is_archive(&path);
         // A sparse file can claim any size at no cost, and its holes are not expanded
         // here; no tool that builds images writes one.
         if wanted {
@@ -311,20 +340,11 @@ fn analyze_entry<R: Source>(
     }
     let size = entry.size;
     let executable = entry.mode.is_some_and(|mode| mode & 0o111 != 0);
-    // Detectors that read a whole file hold it; a file over the per-file cap is skipped
-    // by them anyway, with an issue.
-    let buffered = Detector::for_path(&path).is_some() || rpm::is_sqlite_db(&path);
-    if buffered && size <= limits.max_file_bytes && size > walk.budget.left() {
-        return Ok(Err(Exhausted));
-    }
-    // What a detector may hold of this file: the budget covers it while it is read.
-    let file_limits = Limits {
-        max_file_bytes: limits.max_file_bytes.min(walk.budget.left()),
-        ..*limits
-    };
+    // The file being read is bounded by `max_file_bytes` and dropped once parsed; only
+    // what the report keeps of it is charged to the budget.
     let outcome = match Detector::for_path(&path) {
-        Some(detector) => read_file(archive, size, detector, &path, &file_limits)?,
-        None if rpm::is_sqlite_db(&path) => read_rpm_sqlite(archive, size, &file_limits)?,
+        Some(detector) => read_file(archive, size, detector, &path, limits, walk.budget.left())?,
+        None if rpm::is_sqlite_db(&path) => read_rpm_sqlite(archive, size, limits)?,
         None if java::is_archive(&path) => {
             let (found, error) = java::packages(archive, limits.max_layer_bytes);
             // A jar cut short by a broken layer stream shows as a corrupt jar; the
@@ -332,11 +352,15 @@ fn analyze_entry<R: Source>(
             Outcome {
                 finding: packages(found),
                 issue: error,
+                ..Outcome::default()
             }
         }
-        None if executable => read_executable(archive, size, &file_limits)?,
+        None if executable => read_executable(archive, size, limits)?,
         None => return Ok(Ok(())),
     };
+    if let Some(bytes) = outcome.over_budget {
+        return Ok(walk.drop_finding(&path, bytes));
+    }
     if let Some(err) = outcome.issue
         && let Err(exhausted) = walk.issue(&path, err.to_string())
     {
@@ -394,6 +418,9 @@ fn truncate(text: &str, max: usize) -> String {
 struct Outcome {
     finding: Option<Finding>,
     issue: Option<ScanError>,
+    /// Not parsed: what it would find needs about this many bytes, more than the
+    /// analysis budget has left.
+    over_budget: Option<u64>,
 }
 
 impl From<Result<Option<Finding>, ScanError>> for Outcome {
@@ -401,11 +428,11 @@ impl From<Result<Option<Finding>, ScanError>> for Outcome {
         match result {
             Ok(finding) => Self {
                 finding,
-                issue: None,
+                ..Self::default()
             },
             Err(err) => Self {
-                finding: None,
                 issue: Some(err),
+                ..Self::default()
             },
         }
     }
@@ -419,13 +446,26 @@ fn read_file(
     detector: Detector,
     path: &str,
     limits: &Limits,
+    budget_left: u64,
 ) -> io::Result<Outcome> {
     if size > limits.max_file_bytes {
         let limit = limits.max_file_bytes;
         return Ok(Err(ScanError::TooLarge { size, limit }).into());
     }
-    let mut data = Vec::new();
-    entry.take(limits.max_file_bytes).read_to_end(&mut data)?;
+    // Sized from the header (the entry holds exactly that much): grown by doubling, a
+    // file would briefly take three times its size.
+    let mut data = Vec::with_capacity(size as usize);
+    entry.take(size).read_to_end(&mut data)?;
+    // A package database of hundreds of thousands of records would take several times
+    // its size while parsed: counted first, it is not parsed when the budget cannot
+    // keep what it lists.
+    let records = detector.records(&data);
+    if records * PACKAGE_BYTES > budget_left {
+        return Ok(Outcome {
+            over_budget: Some(records * PACKAGE_BYTES),
+            ..Outcome::default()
+        });
+    }
     Ok(detector.parse(path, &data).into())
 }
 
@@ -454,6 +494,7 @@ fn read_executable(entry: &mut impl Read, size: u64, limits: &Limits) -> io::Res
     Ok(Outcome {
         finding: packages(found),
         issue,
+        ..Outcome::default()
     })
 }
 
@@ -526,6 +567,18 @@ impl Detector {
             Some(Self::Composer)
         } else {
             None
+        }
+    }
+
+    /// About how many packages `data` lists, counted without parsing it: records of the
+    /// text databases are separated by blank lines, Composer's by `"name"` keys; the
+    /// other files describe one package, or are binary databases read a record at a time.
+    fn records(self, data: &[u8]) -> u64 {
+        let count = |needle: &[u8]| data.windows(needle.len()).filter(|w| *w == needle).count() as u64;
+        match self {
+            Self::DpkgStatus | Self::Apk => count(b"\n\n") + 1,
+            Self::Composer => count(b"\"name\""),
+            _ => 1,
         }
     }
 

@@ -46,9 +46,11 @@ pub struct Limits {
     /// Largest tar metadata entry (GNU long name or link, PAX header) held in memory; the
     /// entry a larger one describes is skipped with an issue.
     pub max_header_bytes: u64,
-    /// Memory one layer's analysis may hold: the file a detector is reading plus all the
-    /// report keeps (findings, paths, entry hashes, issues). A layer that needs more is
-    /// analysed up to that point and marked [`LayerReport::incomplete`].
+    /// Memory one layer's report may hold: its findings, paths, entry hashes and issues
+    /// (the file a detector reads is bounded by `max_file_bytes` and dropped once parsed).
+    /// A layer that needs more is analysed up to that point and marked
+    /// [`LayerReport::incomplete`]. The report is also what callers cache and merge,
+    /// so this bounds them too.
     pub max_analysis_bytes: u64,
 }
 
@@ -58,7 +60,7 @@ impl Default for Limits {
             max_layer_bytes: 8 << 30,
             max_file_bytes: 64 << 20,
             max_header_bytes: 1 << 20,
-            max_analysis_bytes: 256 << 20,
+            max_analysis_bytes: 32 << 20,
         }
     }
 }
