@@ -191,7 +191,8 @@ impl<R: Source> TarStream<R> {
     /// Reads the next header block, passing over the rest of the previous entry; `None`
     /// at the end of the archive (end of stream, or a zero block).
     fn next_header(&mut self) -> io::Result<Option<[u8; 512]>> {
-        let gap = self.next - self.pos;
+        // Reads stop at the entry's end, so the stream is never past the next header.
+        let gap = self.next.saturating_sub(self.pos);
         self.inner.skip(gap)?;
         self.pos += gap;
         let mut block = [0u8; 512];
