@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::scope::{token_allows, Action, ScopeRule};
+use crate::scope::{Action, ScopeRule, token_allows};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SiteRole {
@@ -84,7 +84,9 @@ pub enum Policy {
     Staging,
     Public,
     LoggedIn,
-    Licensed { tier: String },
+    Licensed {
+        tier: String,
+    },
 }
 
 impl Policy {

@@ -8,13 +8,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use ipnet::IpNet;
 
-use crate::service::AuthService;
 use crate::AuthError;
+use crate::service::AuthService;
 
 /// The client's address, as `record_client_addr` put it in the request's extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,9 +59,7 @@ impl TrustedProxies {
         let header = match header.trim().to_ascii_lowercase().as_str() {
             "x-forwarded-for" | "" => ForwardedHeader::XForwardedFor,
             "forwarded" => ForwardedHeader::Forwarded,
-            other => {
-                return Err(AuthError::Invalid(format!("client_address_header: {other:?} is neither x-forwarded-for nor forwarded")))
-            }
+            other => return Err(AuthError::Invalid(format!("client_address_header: {other:?} is neither x-forwarded-for nor forwarded"))),
         };
         Ok(TrustedProxies { nets: nets.into(), header })
     }
@@ -158,10 +156,7 @@ const X_FORWARDED_PROTO: header::HeaderName = header::HeaderName::from_static("x
 /// The client's address: the one `record_client_addr` worked out, else the TCP peer (when
 /// the server was started with connection info).
 pub fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
-    extensions
-        .get::<ClientAddr>()
-        .map(|c| c.0)
-        .or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical()))
+    extensions.get::<ClientAddr>().map(|c| c.0).or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical()))
 }
 
 #[cfg(test)]

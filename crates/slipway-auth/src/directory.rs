@@ -3,11 +3,11 @@
 
 use slipway_db::{AccessTokenRecord, AccountRecord, NewAccessToken, NewAccount};
 
+use crate::AuthError;
 use crate::access::{OrgRole, Policy, SiteRole};
 use crate::scope::ScopeRule;
 use crate::secrets::new_access_token;
 use crate::service::AuthService;
-use crate::AuthError;
 
 const MIN_PASSWORD: usize = 8;
 
@@ -82,9 +82,7 @@ fn is_common(lower: &str) -> bool {
         candidates.push(core);
     }
     candidates.iter().any(|c| {
-        is_run(c)
-            || COMMON_PASSWORDS.contains(c)
-            || ['i', 'l'].iter().any(|&one| COMMON_PASSWORDS.contains(unleet(c, one).as_str()))
+        is_run(c) || COMMON_PASSWORDS.contains(c) || ['i', 'l'].iter().any(|&one| COMMON_PASSWORDS.contains(unleet(c, one).as_str()))
     })
 }
 
@@ -120,9 +118,7 @@ const MAX_TOKEN_NAME: usize = 100;
 
 fn check_token_name(name: &str) -> Result<(), AuthError> {
     if name.trim().is_empty() || name.chars().count() > MAX_TOKEN_NAME || name.chars().any(char::is_control) {
-        return Err(AuthError::Invalid(format!(
-            "a token needs a name of 1 to {MAX_TOKEN_NAME} characters without control characters"
-        )));
+        return Err(AuthError::Invalid(format!("a token needs a name of 1 to {MAX_TOKEN_NAME} characters without control characters")));
     }
     Ok(())
 }
@@ -260,17 +256,11 @@ impl AuthService {
     }
 
     pub async fn revoke_token(&self, id: &str) -> Result<(), AuthError> {
-        if self.db().revoke_access_token(id).await? {
-            Ok(())
-        } else {
-            Err(AuthError::NotFound(format!("no active token with id {id}")))
-        }
+        if self.db().revoke_access_token(id).await? { Ok(()) } else { Err(AuthError::NotFound(format!("no active token with id {id}"))) }
     }
 
     pub async fn set_policy(&self, repository: &str, policy: &Policy) -> Result<(), AuthError> {
-        repository
-            .parse::<slipway_oci::RepoName>()
-            .map_err(|e| AuthError::Invalid(e.to_string()))?;
+        repository.parse::<slipway_oci::RepoName>().map_err(|e| AuthError::Invalid(e.to_string()))?;
         let (access, tier) = match policy {
             Policy::Staging => ("staging", None),
             Policy::Public => ("public", None),
@@ -385,9 +375,34 @@ mod tests {
     fn common_and_personal_passwords_are_refused() {
         let refused = |password: &str, name: &str, email: &str| check_password(password, name, Some(email)).is_err();
         for common in [
-            "password", "PASSWORD", "Password1", "password123!", "12345678", "123456789", "qwertyui", "qwertyuiop", "iloveyou",
-            "iloveyou1", "sunshine", "football", "baseball", "princess", "trustno1", "p@ssw0rd", "P4ssw0rd!", "Passw0rd", "monkey12",
-            "letmein!!", "1q2w3e4r", "aaaaaaaa", "abcdefgh", "87654321", "zaq12wsx", "qazwsxedc", "1qaz2wsx", "dragon2024",
+            "password",
+            "PASSWORD",
+            "Password1",
+            "password123!",
+            "12345678",
+            "123456789",
+            "qwertyui",
+            "qwertyuiop",
+            "iloveyou",
+            "iloveyou1",
+            "sunshine",
+            "football",
+            "baseball",
+            "princess",
+            "trustno1",
+            "p@ssw0rd",
+            "P4ssw0rd!",
+            "Passw0rd",
+            "monkey12",
+            "letmein!!",
+            "1q2w3e4r",
+            "aaaaaaaa",
+            "abcdefgh",
+            "87654321",
+            "zaq12wsx",
+            "qazwsxedc",
+            "1qaz2wsx",
+            "dragon2024",
             "  password  ",
         ] {
             assert!(refused(common, "someone", "someone@example.com"), "{common:?} is common");

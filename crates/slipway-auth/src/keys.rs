@@ -7,12 +7,12 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
 use crate::AuthError;
@@ -94,20 +94,14 @@ impl KeyRing {
             return Err(AuthError::Token(format!("algorithm {:?} is not accepted", header.alg)));
         }
         let kid = header.kid.ok_or_else(|| AuthError::Token("no kid".into()))?;
-        let key = self
-            .public
-            .iter()
-            .find(|k| k.kid == kid)
-            .ok_or_else(|| AuthError::Token(format!("unknown kid {kid}")))?;
+        let key = self.public.iter().find(|k| k.kid == kid).ok_or_else(|| AuthError::Token(format!("unknown kid {kid}")))?;
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.validate_nbf = true;
         validation.leeway = 30;
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud"]);
-        jsonwebtoken::decode::<T>(token, &key.decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(|e| AuthError::Token(e.to_string()))
+        jsonwebtoken::decode::<T>(token, &key.decoding, &validation).map(|data| data.claims).map_err(|e| AuthError::Token(e.to_string()))
     }
 }
 
@@ -135,13 +129,7 @@ fn public_key(pkcs8: &[u8]) -> Result<PublicKey, AuthError> {
 /// Written whole, owner-only, then renamed into place: never a partial or readable key.
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), AuthError> {
     let tmp: PathBuf = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(keys_error)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(keys_error)?;
     file.write_all(bytes).map_err(keys_error)?;
     file.sync_all().map_err(keys_error)?;
     std::fs::rename(&tmp, path).map_err(keys_error)

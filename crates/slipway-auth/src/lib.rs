@@ -11,16 +11,14 @@ mod service;
 mod sign_in;
 mod throttle;
 mod token_http;
-pub use client_addr::{address_group, client_ip, record_client_addr, ClientAddr, ForwardedHeader, TrustedProxies};
+pub use client_addr::{ClientAddr, ForwardedHeader, TrustedProxies, address_group, client_ip, record_client_addr};
+pub use service::{AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, TokenResponse};
 pub use throttle::SignInSettings;
 pub use token_http::{basic_credentials, router};
-pub use service::{AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, TokenResponse};
 
-pub use keys::KeyRing;
 pub use directory::check_email;
-pub use secrets::{hash_password, new_access_token, random_secret, token_hash, verify_password, TOKEN_PREFIX};
-
-
+pub use keys::KeyRing;
+pub use secrets::{TOKEN_PREFIX, hash_password, new_access_token, random_secret, token_hash, verify_password};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

@@ -58,11 +58,8 @@ impl Scope {
         let (name, actions) = rest.rsplit_once(':')?;
         match kind {
             "repository" => {
-                let actions = if actions == "*" {
-                    Action::ALL.into_iter().collect()
-                } else {
-                    actions.split(',').filter_map(Action::parse).collect()
-                };
+                let actions =
+                    if actions == "*" { Action::ALL.into_iter().collect() } else { actions.split(',').filter_map(Action::parse).collect() };
                 Some(Scope::Repository { name: name.to_owned(), actions })
             }
             "registry" if name == "catalog" => Some(Scope::Catalog),
@@ -119,7 +116,9 @@ impl ScopeRule {
         }
         let stars = pattern.bytes().filter(|&b| b == b'*').count();
         if stars > MAX_PATTERN_STARS {
-            return Err(AuthError::Invalid(format!("a repository pattern may hold at most {MAX_PATTERN_STARS} `*` (this one has {stars})")));
+            return Err(AuthError::Invalid(format!(
+                "a repository pattern may hold at most {MAX_PATTERN_STARS} `*` (this one has {stars})"
+            )));
         }
         if self.actions.is_empty() {
             return Err(AuthError::Invalid(format!("the pattern {pattern:?} names no action: use pull, push or delete")));
@@ -209,10 +208,7 @@ mod tests {
             Scope::parse("repository:acme/app:pull,push,bogus"),
             Some(Scope::Repository { name: "acme/app".into(), actions: [Action::Pull, Action::Push].into() })
         );
-        assert_eq!(
-            Scope::parse("repository:acme/app:*"),
-            Some(Scope::Repository { name: "acme/app".into(), actions: Action::ALL.into() })
-        );
+        assert_eq!(Scope::parse("repository:acme/app:*"), Some(Scope::Repository { name: "acme/app".into(), actions: Action::ALL.into() }));
         assert_eq!(Scope::parse("registry:catalog:*"), Some(Scope::Catalog));
         assert_eq!(Scope::parse("nonsense"), None);
     }
@@ -251,7 +247,13 @@ mod tests {
             let pattern: Vec<u8> = (0..next() % 8).map(|_| b"ab*/"[(next() % 4) as usize]).collect();
             let text: Vec<u8> = (0..next() % 10).map(|_| b"ab/"[(next() % 3) as usize]).collect();
             let expected = reference_match(&pattern, &text);
-            assert_eq!(glob_match(&pattern, &text), expected, "{:?} against {:?}", String::from_utf8_lossy(&pattern), String::from_utf8_lossy(&text));
+            assert_eq!(
+                glob_match(&pattern, &text),
+                expected,
+                "{:?} against {:?}",
+                String::from_utf8_lossy(&pattern),
+                String::from_utf8_lossy(&text)
+            );
             matched += usize::from(expected);
             total += 1;
         }

@@ -1,8 +1,8 @@
 //! Passwords and access tokens: only hashes are stored.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use rand::Rng;
 use sha2::{Digest as _, Sha256};
 
@@ -25,9 +25,7 @@ pub fn hash_password(password: &str) -> Result<String, crate::AuthError> {
 pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$SrsscIWXDBUk3OSXcQz2tA$GnRn82F/qT7rgUNQYDU8BEIjlD1P48/Fa2OGXJrbtjo";
 
 pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-        .unwrap_or(false)
+    PasswordHash::new(stored).map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok()).unwrap_or(false)
 }
 
 /// A new random access token (shown once) and its stored hash. 32 random bytes make a

@@ -9,13 +9,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use slipway_db::{AccessTokenRecord, AccountRecord, Db};
 
-use crate::access::{decide, OrgRole, Policy, SiteRole, Subject};
+use crate::AuthError;
+use crate::access::{OrgRole, Policy, SiteRole, Subject, decide};
+use crate::client_addr::TrustedProxies;
 use crate::keys::KeyRing;
 use crate::scope::{Action, Scope, ScopeRule};
-use crate::client_addr::TrustedProxies;
-use crate::secrets::{new_access_token, token_hash, DUMMY_HASH, TOKEN_PREFIX};
+use crate::secrets::{DUMMY_HASH, TOKEN_PREFIX, new_access_token, token_hash};
 use crate::throttle::{HashGate, SignInSettings};
-use crate::AuthError;
 
 #[derive(Clone, Debug)]
 pub struct AuthSettings {
@@ -66,7 +66,10 @@ impl Default for AuthSettings {
 pub enum Credentials {
     Anonymous,
     /// A name and a password or access token (HTTP Basic, or OAuth2 `grant_type=password`).
-    Password { username: String, secret: String },
+    Password {
+        username: String,
+        secret: String,
+    },
     /// An OAuth2 refresh token (`docker login`'s stored identity token).
     Refresh(String),
 }
@@ -108,9 +111,7 @@ pub struct Claims {
 
 impl Claims {
     pub fn allows(&self, kind: &str, name: &str, action: &str) -> bool {
-        self.access
-            .iter()
-            .any(|a| a.kind == kind && a.name == name && a.actions.iter().any(|x| x == action || x == "*"))
+        self.access.iter().any(|a| a.kind == kind && a.name == name && a.actions.iter().any(|x| x == action || x == "*"))
     }
 }
 
@@ -343,13 +344,7 @@ impl AuthService {
             }
             _ => None,
         };
-        Ok(TokenResponse {
-            access_token: token.clone(),
-            token,
-            expires_in: ttl,
-            issued_at: rfc3339(now),
-            refresh_token,
-        })
+        Ok(TokenResponse { access_token: token.clone(), token, expires_in: ttl, issued_at: rfc3339(now), refresh_token })
     }
 
     /// Checks a registry token presented to /v2/.
@@ -381,9 +376,7 @@ fn parse_rules(scopes: &str) -> Vec<ScopeRule> {
 }
 
 fn rfc3339(secs: u64) -> String {
-    chrono::DateTime::from_timestamp(secs as i64, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    chrono::DateTime::from_timestamp(secs as i64, 0).unwrap_or_default().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 #[cfg(test)]

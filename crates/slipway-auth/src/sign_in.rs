@@ -9,7 +9,7 @@ use crate::access::SiteRole;
 use crate::directory::{check_email, check_password};
 use crate::secrets::{random_secret, token_hash};
 use crate::service::AuthService;
-use crate::{mail, AuthError};
+use crate::{AuthError, mail};
 
 const VERIFY_TTL_MS: i64 = 48 * 3600 * 1000;
 const RESET_TTL_MS: i64 = 3600 * 1000;
@@ -23,7 +23,6 @@ const RESETS_PER_CLIENT: i64 = 20;
 /// A reset code mailed less than this long ago, still unused and unexpired, stands: another
 /// request sends no new mail.
 const RESET_CODE_REUSE_MS: i64 = 15 * 60 * 1000;
-
 
 impl AuthService {
     /// Creates an unverified account and mails it a verification link. An address that
@@ -115,7 +114,8 @@ impl AuthService {
         self.db().forget_request_windows(window_start).await?;
         let mut over = self.db().count_request(&format!("reset-email:{}", email.to_lowercase()), window_start).await? > RESETS_PER_EMAIL;
         if let Some(client) = client {
-            over |= self.db().count_request(&format!("reset-client:{}", crate::address_group(client)), window_start).await? > RESETS_PER_CLIENT;
+            over |=
+                self.db().count_request(&format!("reset-client:{}", crate::address_group(client)), window_start).await? > RESETS_PER_CLIENT;
         }
         if over {
             tracing::info!(client = ?client, "password reset request over its limit: no mail");
@@ -158,9 +158,8 @@ impl AuthService {
 
     /// Checks a password and opens a browser session: (cookie value, CSRF token, account).
     pub async fn sign_in(&self, name: &str, password: &str, ip: Option<IpAddr>) -> Result<(String, String, AccountRecord), AuthError> {
-        let who = self
-            .authenticate_with(crate::Credentials::Password { username: name.to_owned(), secret: password.to_owned() }, ip)
-            .await?;
+        let who =
+            self.authenticate_with(crate::Credentials::Password { username: name.to_owned(), secret: password.to_owned() }, ip).await?;
         let account = who.account.ok_or(AuthError::BadCredentials)?;
         if who.token.is_some() {
             return Err(AuthError::Invalid("sign in to the web with your password, not an access token".into()));

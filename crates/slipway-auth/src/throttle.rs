@@ -13,17 +13,17 @@
 //! at once, and a request that cannot get a permit in time is answered 503.
 
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use slipway_db::{Attempt, AttemptPolicy};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::AuthError;
 use crate::client_addr::address_group;
 use crate::secrets::token_hash;
 use crate::service::{AuthService, Authenticated};
-use crate::AuthError;
 
 const SECOND_MS: i64 = 1000;
 const DAY_MS: i64 = 24 * 3600 * 1000;

@@ -2,23 +2,20 @@
 //! OAuth2 POST with `grant_type=password` or `refresh_token`) and `/auth/jwks.json`.
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
+use crate::AuthError;
 use crate::client_addr::client_ip;
 use crate::scope::Scope;
 use crate::service::{AuthService, Credentials};
-use crate::AuthError;
 
 pub fn router(auth: AuthService) -> Router {
-    Router::new()
-        .route("/auth/token", get(token_get).post(token_post))
-        .route("/auth/jwks.json", get(jwks))
-        .with_state(auth)
+    Router::new().route("/auth/token", get(token_get).post(token_post)).route("/auth/jwks.json", get(jwks)).with_state(auth)
 }
 
 async fn jwks(State(auth): State<AuthService>) -> Json<serde_json::Value> {
@@ -35,9 +32,7 @@ impl IntoResponse for AuthError {
         match self {
             AuthError::BadCredentials => {
                 let mut response = error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "bad credentials");
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"slipway\""));
+                response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"slipway\""));
                 response
             }
             AuthError::Throttled(_) | AuthError::Busy => {
@@ -96,11 +91,8 @@ async fn token_get(State(auth): State<AuthService>, request: Request) -> Result<
     };
     let who = auth.authenticate_with(credentials, ip).await?;
     // `scope` may repeat, and one value may hold several scopes separated by spaces.
-    let scopes: Vec<Scope> = params
-        .iter()
-        .filter(|(k, _)| k == "scope")
-        .flat_map(|(_, v)| v.split(' ').filter_map(Scope::parse).collect::<Vec<_>>())
-        .collect();
+    let scopes: Vec<Scope> =
+        params.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| v.split(' ').filter_map(Scope::parse).collect::<Vec<_>>()).collect();
     let offline = first(&params, "offline_token") == Some("true");
     Ok(Json(auth.issue(&who, &scopes, offline).await?).into_response())
 }
@@ -121,11 +113,8 @@ async fn token_post(State(auth): State<AuthService>, request: Request) -> Result
         other => return Err(AuthError::Invalid(format!("unsupported grant_type {other:?}"))),
     };
     let who = auth.authenticate_with(credentials, ip).await?;
-    let scopes: Vec<Scope> = form
-        .iter()
-        .filter(|(k, _)| k == "scope")
-        .flat_map(|(_, v)| v.split(' ').filter_map(Scope::parse).collect::<Vec<_>>())
-        .collect();
+    let scopes: Vec<Scope> =
+        form.iter().filter(|(k, _)| k == "scope").flat_map(|(_, v)| v.split(' ').filter_map(Scope::parse).collect::<Vec<_>>()).collect();
     // OAuth2 clients get a refresh token when they ask for offline access; a password
     // grant from containerd stores one as its credential.
     let offline = first(&form, "access_type") == Some("offline");

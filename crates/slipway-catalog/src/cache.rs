@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::model::Listing;
 use crate::CatalogError;
+use crate::model::Listing;
 
 // A refresh costs as much as the search did, and popular pages are asked for all the
 // time: refreshing each once a minute keeps that cost small beside the traffic.
@@ -236,10 +236,12 @@ mod tests {
             entries.bytes += 1;
         }
         let runs = Arc::new(AtomicUsize::new(0));
-        let slow = |runs: Arc<AtomicUsize>| move || async move {
-            runs.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            Ok(page(2))
+        let slow = |runs: Arc<AtomicUsize>| {
+            move || async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(page(2))
+            }
         };
         // Both are stale: both are served at once; only one refresh starts.
         assert_eq!(cache.get_or_compute("a".into(), slow(runs.clone())).await.unwrap().0, 1);

@@ -216,7 +216,9 @@ impl<T> SearchIndex<T> {
             .collect();
         let filters = filter_lists
             .into_iter()
-            .map(|(key, list)| (key, if Bits::worth_keeping(listings, &list) { Listings::Bits(Bits::of(listings, &list)) } else { Listings::List(list) }))
+            .map(|(key, list)| {
+                (key, if Bits::worth_keeping(listings, &list) { Listings::Bits(Bits::of(listings, &list)) } else { Listings::List(list) })
+            })
             .collect();
         let mut by_score: Vec<u32> = Vec::with_capacity(postings.len());
         for w in 0..sorted.len() {
@@ -679,7 +681,8 @@ mod tests {
             .collect();
         let score = |at: usize, word: &str| -> f32 {
             let holding = holding[word];
-            let tf: f32 = documents[at].fields.iter().zip(WEIGHTS).map(|(f, weight)| words(f).filter(|w| w == word).count() as f32 * weight).sum();
+            let tf: f32 =
+                documents[at].fields.iter().zip(WEIGHTS).map(|(f, weight)| words(f).filter(|w| w == word).count() as f32 * weight).sum();
             if tf == 0.0 {
                 return 0.0;
             }
@@ -700,7 +703,9 @@ mod tests {
         ];
         for query in &queries {
             let passes = |d: &Document<String>| query.filters.iter().all(|f| d.filters.contains(&f.key()));
-            let holds = |d: &Document<String>, alternatives: &Vec<String>| alternatives.iter().any(|a| d.fields.iter().any(|f| words(f).any(|w| &w == a)));
+            let holds = |d: &Document<String>, alternatives: &Vec<String>| {
+                alternatives.iter().any(|a| d.fields.iter().any(|f| words(f).any(|w| &w == a)))
+            };
             let mut expected: Vec<(f32, usize)> = (0..documents.len())
                 .filter(|&at| passes(&documents[at]) && query.words.iter().all(|w| holds(&documents[at], w)))
                 .map(|at| (query.words.iter().flatten().map(|w| score(at, w)).sum(), at))

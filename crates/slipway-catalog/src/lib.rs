@@ -12,7 +12,7 @@ mod versions;
 
 pub use model::*;
 pub use search::SearchParams;
-pub use service::{media_url, Actor, Catalog, Product, SearchPage, Viewer};
+pub use service::{Actor, Catalog, Product, SearchPage, Viewer, media_url};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 
-use image::{imageops::FilterType, DynamicImage, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageFormat, ImageReader, Limits, imageops::FilterType};
 use sha2::{Digest as _, Sha256};
 use slipway_db::MediaRecord;
 
@@ -44,9 +44,7 @@ pub fn process(kind: MediaKind, bytes: &[u8]) -> Result<MediaRecord, CatalogErro
     if bytes.len() > MAX_UPLOAD_BYTES {
         return Err(refuse(format!("is {} bytes; at most {MAX_UPLOAD_BYTES} are accepted", bytes.len())));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| refuse(format!("cannot be read: {e}")))?;
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| refuse(format!("cannot be read: {e}")))?;
     match reader.format() {
         Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::WebP) => {}
         _ => return Err(refuse("is not a PNG, JPEG or WebP image".into())),
@@ -79,7 +77,8 @@ pub fn process(kind: MediaKind, bytes: &[u8]) -> Result<MediaRecord, CatalogErro
             if width < SCREENSHOT_MIN_WIDTH {
                 return Err(refuse(format!("must be at least {SCREENSHOT_MIN_WIDTH} pixels wide; this one is {width}")));
             }
-            let image = if width > SCREENSHOT_MAX_WIDTH { image.resize(SCREENSHOT_MAX_WIDTH, MAX_SIDE, FilterType::Triangle) } else { image };
+            let image =
+                if width > SCREENSHOT_MAX_WIDTH { image.resize(SCREENSHOT_MAX_WIDTH, MAX_SIDE, FilterType::Triangle) } else { image };
             (DynamicImage::ImageRgb8(image.to_rgb8()), ImageFormat::Jpeg)
         }
     };

@@ -6,10 +6,10 @@ use utoipa::IntoParams;
 
 use crate::index::{Filter, Order, Query, SearchIndex};
 
-use crate::model::{category_title, ProductType, TrustLevel};
+use crate::CatalogError;
+use crate::model::{ProductType, TrustLevel, category_title};
 use crate::text::words;
 use crate::typeahead::TypedWord;
-use crate::CatalogError;
 
 /// Search parameters, as the search page and GET /api/v1/search take them.
 #[derive(Clone, Debug, Default, Deserialize, IntoParams)]

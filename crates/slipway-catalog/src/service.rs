@@ -2,24 +2,24 @@
 //! access rule.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use slipway_auth::access::{OrgRole, SiteRole, Subject};
-use slipway_auth::{random_secret, token_hash, AuthService};
+use slipway_auth::{AuthService, random_secret, token_hash};
 use slipway_db::{AccountRecord, Db, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, TierRecord};
 use slipway_oci::{RepoName, Tag};
 use slipway_storage::BlobStore;
 
-use crate::media::{self, MediaKind, LOGO_SIDE};
-use crate::model::*;
+use crate::CatalogError;
 use crate::cache::{ResultCache, Weigh};
 use crate::index::{Document, Filter, Query, SearchIndex};
+use crate::media::{self, LOGO_SIDE, MediaKind};
+use crate::model::*;
 use crate::search::SearchParams;
 use crate::text::{self, invalid};
 use crate::typeahead::{IndexedListing, TypeaheadIndex};
 use crate::versions::SummaryCache;
-use crate::CatalogError;
 
 /// Who is acting: a signed-in account, or the operator at the command line.
 pub enum Actor<'a> {
@@ -169,7 +169,13 @@ impl Catalog {
     /// Creates or updates `org`'s publisher profile. A new organization is created with the
     /// viewer as its owner; an existing one needs the viewer to be an owner or maintainer.
     /// A changed company email is sent a verification link under `base_url`.
-    pub async fn save_publisher(&self, viewer: &Viewer, org: &str, input: &PublisherInput, base_url: &str) -> Result<Publisher, CatalogError> {
+    pub async fn save_publisher(
+        &self,
+        viewer: &Viewer,
+        org: &str,
+        input: &PublisherInput,
+        base_url: &str,
+    ) -> Result<Publisher, CatalogError> {
         let existing = self.db.publisher(org).await?;
         let profile = PublisherRecord {
             org: org.to_owned(),
@@ -213,9 +219,7 @@ impl Catalog {
         // The token names the organization and the address it was sent to, so a link sent
         // before the address changed cannot verify the new one.
         let subject = format!("{org} {email}");
-        self.db
-            .create_email_token(&token_hash(&secret), &subject, "publisher", slipway_db::now_ms() + PUBLISHER_EMAIL_TTL_MS)
-            .await?;
+        self.db.create_email_token(&token_hash(&secret), &subject, "publisher", slipway_db::now_ms() + PUBLISHER_EMAIL_TTL_MS).await?;
         let body = format!(
             "Hello,\n\nconfirm that {email} is the company address of the publisher {org} on Slipway:\n\n{}/publishers/verify-email?token={secret}\n\nThe link works for 48 hours.\n",
             base_url.trim_end_matches('/')
@@ -312,13 +316,25 @@ impl Catalog {
 
     /// Creates a draft listing for `publisher`, or replaces the content of the listing
     /// `slug` (`Some`) keeping its status, license and counters.
-    pub async fn save_listing(&self, viewer: &Viewer, publisher: &str, slug: Option<&str>, input: &ListingInput) -> Result<Listing, CatalogError> {
+    pub async fn save_listing(
+        &self,
+        viewer: &Viewer,
+        publisher: &str,
+        slug: Option<&str>,
+        input: &ListingInput,
+    ) -> Result<Listing, CatalogError> {
         if !viewer.can_edit(publisher) {
             return Err(CatalogError::Forbidden(format!("only owners and maintainers of {publisher} can edit its products")));
         }
-        let profile = self.db.publisher(publisher).await?.ok_or_else(|| CatalogError::Invalid(format!("{publisher} has no publisher profile yet: create it first")))?;
+        let profile = self
+            .db
+            .publisher(publisher)
+            .await?
+            .ok_or_else(|| CatalogError::Invalid(format!("{publisher} has no publisher profile yet: create it first")))?;
         let existing = match slug {
-            Some(slug) => Some(self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?),
+            Some(slug) => Some(
+                self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?,
+            ),
             None => None,
         };
         let (record, tiers) = self.validate_listing(publisher, &profile, existing, input).await?;
@@ -326,11 +342,19 @@ impl Catalog {
         self.listing(Some(viewer), publisher, &record.slug).await
     }
 
-    async fn validate_listing(&self, publisher: &str, profile: &PublisherRecord, existing: Option<ListingRecord>, input: &ListingInput) -> Result<(ListingRecord, Vec<TierRecord>), CatalogError> {
+    async fn validate_listing(
+        &self,
+        publisher: &str,
+        profile: &PublisherRecord,
+        existing: Option<ListingRecord>,
+        input: &ListingInput,
+    ) -> Result<(ListingRecord, Vec<TierRecord>), CatalogError> {
         let name = text::line("name", &input.name, 1, 80)?;
         let slug = match &existing {
             Some(e) => e.slug.clone(),
-            None => text::slug("name", &text::slugify(&name), 64).map_err(|_| invalid("name", "needs at least one letter or digit".into()))?,
+            None => {
+                text::slug("name", &text::slugify(&name), 64).map_err(|_| invalid("name", "needs at least one letter or digit".into()))?
+            }
         };
         let category = input.category.trim();
         category_title(category).ok_or_else(|| invalid("category", format!("unknown category {category:?}")))?;
@@ -412,7 +436,8 @@ impl Catalog {
                     return Err(invalid("tiers", format!("two tiers are called {slug:?}")));
                 }
                 let repository = t.repository.trim();
-                let parsed: RepoName = repository.parse().map_err(|_| invalid("tier repository", format!("{repository:?} is not a repository name")))?;
+                let parsed: RepoName =
+                    repository.parse().map_err(|_| invalid("tier repository", format!("{repository:?} is not a repository name")))?;
                 if !parsed.as_str().starts_with(&format!("{publisher}/")) {
                     return Err(invalid("tier repository", format!("{repository:?} must be in the publisher's namespace {publisher}/")));
                 }
@@ -435,10 +460,15 @@ impl Catalog {
                 let billing_period = match (t.price_cents, t.billing_period.trim()) {
                     (0, _) => "free",
                     (_, p @ ("month" | "year")) => p,
-                    (_, other) => return Err(invalid("tier billing period", format!("{other:?}: a paid tier is billed per month or per year"))),
+                    (_, other) => {
+                        return Err(invalid("tier billing period", format!("{other:?}: a paid tier is billed per month or per year")));
+                    }
                 };
                 if t.price_cents > 0 && t.access != Access::Licensed {
-                    return Err(invalid("tier access", format!("the paid tier {slug} must be licensed, or anyone could pull it without paying")));
+                    return Err(invalid(
+                        "tier access",
+                        format!("the paid tier {slug} must be licensed, or anyone could pull it without paying"),
+                    ));
                 }
                 Ok(TierRecord {
                     id: format!("{publisher}/{listing_slug}/{slug}"),
@@ -472,7 +502,8 @@ impl Catalog {
         if !actor.staff() {
             return Err(CatalogError::Forbidden("only moderators publish products".into()));
         }
-        let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        let record =
+            self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         self.db.set_listing_published(&record.id, published).await?;
         self.changed();
         self.refresh_platforms(&record.id).await?;
@@ -483,7 +514,8 @@ impl Catalog {
         if !actor.staff() {
             return Err(CatalogError::Forbidden("only moderators award badges".into()));
         }
-        let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        let record =
+            self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         let badges: BTreeSet<&str> = badges.iter().map(|b| b.as_str()).collect();
         self.db.set_listing_badges(&record.id, &json(&badges), badges.contains(Badge::Certified.as_str())).await?;
         self.changed();
@@ -494,7 +526,8 @@ impl Catalog {
         if !actor.staff() {
             return Err(CatalogError::Forbidden("only moderators feature products".into()));
         }
-        let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        let record =
+            self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         self.db.set_listing_featured(&record.id, featured).await?;
         self.changed();
         Ok(())
@@ -504,7 +537,8 @@ impl Catalog {
         if !actor.staff() {
             return Err(CatalogError::Forbidden("only moderators mark products official".into()));
         }
-        let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        let record =
+            self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         self.db.set_listing_trust_level(&record.id, TrustLevel::Official.as_str()).await?;
         self.changed();
         Ok(())
@@ -522,7 +556,8 @@ impl Catalog {
         if url.is_empty() && body.is_empty() {
             return Err(invalid("license", "needs a link or a text".into()));
         }
-        let record = self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        let record =
+            self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         let version = self.db.add_license(&record.id, &url, &body).await?;
         self.changed();
         Ok(version)
@@ -590,7 +625,8 @@ impl Catalog {
                 tracing::debug!(listings = search.len(), search_bytes = search.bytes(), "search index built");
                 Arc::new(CatalogIndex { search, typeahead })
             };
-            let index = tokio::task::spawn_blocking(build).await.map_err(|e| CatalogError::Internal(format!("building the search index: {e}")))?;
+            let index =
+                tokio::task::spawn_blocking(build).await.map_err(|e| CatalogError::Internal(format!("building the search index: {e}")))?;
             built.store(true, Ordering::Release);
             Ok(index)
         };
@@ -613,10 +649,7 @@ impl Catalog {
     /// Every category with how many published products it has.
     pub async fn categories(&self) -> Result<Vec<(&'static str, &'static str, i64)>, CatalogError> {
         let counts = self.db.category_counts().await?;
-        Ok(CATEGORIES
-            .iter()
-            .map(|(slug, title)| (*slug, *title, counts.iter().find(|(c, _)| c == slug).map_or(0, |(_, n)| *n)))
-            .collect())
+        Ok(CATEGORIES.iter().map(|(slug, title)| (*slug, *title, counts.iter().find(|(c, _)| c == slug).map_or(0, |(_, n)| *n))).collect())
     }
 
     /// Listings with their tiers, read in one query for the whole page.
@@ -676,12 +709,23 @@ impl Catalog {
 
     /// "Get Image": subscribes the viewer to a tier of a published listing, having
     /// accepted `accepted_license` (the current version, when the listing has one).
-    pub async fn subscribe(&self, viewer: &Viewer, publisher: &str, slug: &str, tier: &str, accepted_license: Option<i64>) -> Result<(), CatalogError> {
+    pub async fn subscribe(
+        &self,
+        viewer: &Viewer,
+        publisher: &str,
+        slug: &str,
+        tier: &str,
+        accepted_license: Option<i64>,
+    ) -> Result<(), CatalogError> {
         let listing = self.listing(Some(viewer), publisher, slug).await?;
         if listing.status != ListingStatus::Published {
             return Err(CatalogError::Invalid(format!("{} is not published yet", listing.name)));
         }
-        let chosen = listing.tiers.iter().find(|t| t.slug == tier).ok_or_else(|| CatalogError::NotFound(format!("{} has no tier {tier:?}", listing.name)))?;
+        let chosen = listing
+            .tiers
+            .iter()
+            .find(|t| t.slug == tier)
+            .ok_or_else(|| CatalogError::NotFound(format!("{} has no tier {tier:?}", listing.name)))?;
         if listing.license_version > 0 && accepted_license != Some(listing.license_version) {
             return Err(CatalogError::Invalid(format!(
                 "accept the license agreement (version {}) to get {}",
@@ -689,7 +733,11 @@ impl Catalog {
             )));
         }
         if !chosen.is_free() {
-            return Err(CatalogError::PaymentRequired(format!("{} costs {}: paid tiers are bought through checkout", chosen.name, chosen.price_label())));
+            return Err(CatalogError::PaymentRequired(format!(
+                "{} costs {}: paid tiers are bought through checkout",
+                chosen.name,
+                chosen.price_label()
+            )));
         }
         let tier_id = format!("{publisher}/{slug}/{}", chosen.slug);
         let entitlement = (chosen.access == Access::Licensed).then_some(tier_id.as_str());

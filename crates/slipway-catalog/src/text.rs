@@ -28,11 +28,7 @@ pub fn tokenised(text: &str) -> String {
 /// (product numbers and versions are never corrected).
 pub fn vocabulary<'a>(texts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut seen = HashSet::new();
-    texts
-        .into_iter()
-        .flat_map(words)
-        .filter(|w| w.len() >= 3 && !w.bytes().any(|b| b.is_ascii_digit()) && seen.insert(w.clone()))
-        .collect()
+    texts.into_iter().flat_map(words).filter(|w| w.len() >= 3 && !w.bytes().any(|b| b.is_ascii_digit()) && seen.insert(w.clone())).collect()
 }
 
 /// A single-line field: trimmed, `min..=max` characters, no control characters.
@@ -101,16 +97,17 @@ pub fn slug(field: &str, value: &str, max: usize) -> Result<String, CatalogError
     let ok = !value.is_empty()
         && value.len() <= max
         && value.split('-').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()));
-    if ok { Ok(value.to_owned()) } else { Err(invalid(field, format!("{value:?} must be lower-case letters and digits joined by hyphens, at most {max} characters"))) }
+    if ok {
+        Ok(value.to_owned())
+    } else {
+        Err(invalid(field, format!("{value:?} must be lower-case letters and digits joined by hyphens, at most {max} characters")))
+    }
 }
 
 /// The slug a name suggests: "Nimbus DB 7" becomes `nimbus-db-7`.
 pub fn slugify(name: &str) -> String {
-    let slug: Vec<String> = name
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_ascii_lowercase)
-        .collect();
+    let slug: Vec<String> =
+        name.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_ascii_lowercase).collect();
     let mut slug = slug.join("-");
     slug.truncate(64);
     slug.trim_end_matches('-').to_owned()
@@ -123,7 +120,7 @@ pub fn invalid(field: &str, message: String) -> CatalogError {
 /// Markdown rendered to HTML and sanitised: raw HTML is filtered to a safe subset, and
 /// links keep only http, https and mailto URLs (so `javascript:` links lose their href).
 pub fn markdown_html(markdown: &str) -> String {
-    use pulldown_cmark::{html, Options, Parser};
+    use pulldown_cmark::{Options, Parser, html};
     // Built once: a builder is a few hundred hashed allocations, more than cleaning a
     // product description costs.
     static SANITIZER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {

@@ -16,7 +16,7 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::ops::Range;
 
-use crate::index::{gallop, Bits, Rank};
+use crate::index::{Bits, Rank, gallop};
 use crate::text::words;
 
 /// A word as typed: the indexed words it stands for (itself, or its spelling
@@ -377,7 +377,8 @@ mod tests {
             let got = suggest(&index, &typed(&query), 10);
             let (mut in_name, mut elsewhere) = (Vec::new(), Vec::new());
             for (id, name, tags) in &names {
-                let holds = |text: &str, word: &str, prefix: bool| words(text).any(|w| if prefix { w.starts_with(word) } else { w == word });
+                let holds =
+                    |text: &str, word: &str, prefix: bool| words(text).any(|w| if prefix { w.starts_with(word) } else { w == word });
                 let last = query.len() - 1;
                 let everywhere = query.iter().enumerate().all(|(i, q)| holds(name, q, i == last) || holds(tags, q, i == last));
                 if everywhere && query.iter().enumerate().all(|(i, q)| holds(name, q, i == last)) {
@@ -398,8 +399,15 @@ mod tests {
         let threes: Vec<Rank> = (0..700).map(|i| i * 3).collect();
         let sparse: Vec<Rank> = vec![0, 6, 7, 600, 1_200, 1_998, 5_000];
         let by_scan = |lists: &[&[Rank]]| (0..6_000).filter(|r| lists.iter().all(|l| l.contains(r))).collect::<Vec<Rank>>();
-        for lists in [vec![&evens[..], &threes[..]], vec![&threes[..], &sparse[..], &evens[..]], vec![&sparse[..]], vec![&evens[..], &[][..]]] {
-            assert_eq!(intersection(lists.clone()).collect::<Vec<_>>(), by_scan(&lists), "{:?}", lists.iter().map(|l| l.len()).collect::<Vec<_>>());
+        for lists in
+            [vec![&evens[..], &threes[..]], vec![&threes[..], &sparse[..], &evens[..]], vec![&sparse[..]], vec![&evens[..], &[][..]]]
+        {
+            assert_eq!(
+                intersection(lists.clone()).collect::<Vec<_>>(),
+                by_scan(&lists),
+                "{:?}",
+                lists.iter().map(|l| l.len()).collect::<Vec<_>>()
+            );
         }
     }
 }

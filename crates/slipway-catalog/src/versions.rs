@@ -49,10 +49,16 @@ struct Descriptor {
     platform: Option<Platform>,
 }
 
-
 impl SummaryCache {
     /// Summarises a manifest stored in `repository`.
-    pub async fn summary(&self, db: &Db, store: &dyn BlobStore, repository: &str, digest: &str, content: &[u8]) -> Result<ImageSummary, CatalogError> {
+    pub async fn summary(
+        &self,
+        db: &Db,
+        store: &dyn BlobStore,
+        repository: &str,
+        digest: &str,
+        content: &[u8],
+    ) -> Result<ImageSummary, CatalogError> {
         if let Some(hit) = self.entries.lock().expect("summary cache").get(digest) {
             return Ok(hit.clone());
         }
@@ -64,7 +70,8 @@ impl SummaryCache {
             for child in &manifest.manifests {
                 let Some(platform) = child.platform.as_ref().and_then(Platform::label) else { continue };
                 let Some(record) = db.manifest_by_digest(repository, &child.digest).await? else { continue };
-                let child_manifest: Manifest = serde_json::from_slice(&record.content).map_err(|e| CatalogError::Internal(format!("manifest {}: {e}", child.digest)))?;
+                let child_manifest: Manifest = serde_json::from_slice(&record.content)
+                    .map_err(|e| CatalogError::Internal(format!("manifest {}: {e}", child.digest)))?;
                 total.compressed_size += child_manifest.layers.iter().map(|l| l.size).sum::<u64>();
                 total.platforms.push(platform);
             }
@@ -85,11 +92,12 @@ async fn image_summary(store: &dyn BlobStore, manifest: &Manifest) -> Result<Ima
     let mut platforms = Vec::new();
     if let Some(config) = &manifest.config
         && config.size <= MAX_CONFIG_BYTES
-            && let Ok(digest) = config.digest.parse::<Digest>()
-                && let Some(bytes) = read_small(store, &digest).await?
-                    && let Some(label) = serde_json::from_slice::<Platform>(&bytes).ok().and_then(|p| p.label()) {
-                        platforms.push(label);
-                    }
+        && let Ok(digest) = config.digest.parse::<Digest>()
+        && let Some(bytes) = read_small(store, &digest).await?
+        && let Some(label) = serde_json::from_slice::<Platform>(&bytes).ok().and_then(|p| p.label())
+    {
+        platforms.push(label);
+    }
     Ok(ImageSummary { compressed_size, platforms })
 }
 

@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row, Transaction};
 
 use crate::identity::unique_violation;
-use crate::{now_ms, Db, DbError};
+use crate::{Db, DbError, now_ms};
 
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct PublisherRecord {
@@ -471,21 +471,14 @@ impl Db {
     }
 
     pub async fn set_listing_featured(&self, id: &str, featured: bool) -> Result<bool, DbError> {
-        let done = sqlx::query("UPDATE listings SET featured = $2 WHERE id = $1")
-            .bind(id)
-            .bind(featured as i64)
-            .execute(&self.write)
-            .await?;
+        let done =
+            sqlx::query("UPDATE listings SET featured = $2 WHERE id = $1").bind(id).bind(featured as i64).execute(&self.write).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Records the OS/architecture pairs the listing's images run on (a search filter).
     pub async fn set_listing_platforms(&self, id: &str, platforms: &str) -> Result<(), DbError> {
-        sqlx::query("UPDATE listings SET platforms = $2 WHERE id = $1")
-            .bind(id)
-            .bind(platforms)
-            .execute(&self.write)
-            .await?;
+        sqlx::query("UPDATE listings SET platforms = $2 WHERE id = $1").bind(id).bind(platforms).execute(&self.write).await?;
         Ok(())
     }
 
@@ -618,11 +611,12 @@ impl Db {
     /// Adds a version of the listing's license agreement and makes it current.
     pub async fn add_license(&self, listing_id: &str, url: &str, body: &str) -> Result<i64, DbError> {
         let mut tx = self.begin_write().await?;
-        let version: i64 = sqlx::query_scalar("UPDATE listings SET license_version = license_version + 1 WHERE id = $1 RETURNING license_version")
-            .bind(listing_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| DbError::Conflict(format!("no listing {listing_id}")))?;
+        let version: i64 =
+            sqlx::query_scalar("UPDATE listings SET license_version = license_version + 1 WHERE id = $1 RETURNING license_version")
+                .bind(listing_id)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| DbError::Conflict(format!("no listing {listing_id}")))?;
         sqlx::query("INSERT INTO license_agreements (listing_id, version, url, body, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(listing_id)
             .bind(version)
@@ -648,7 +642,14 @@ impl Db {
     /// Subscribes an account to a tier having accepted `license_version`, and for a
     /// licensed tier grants the entitlement the registry checks, in one transaction.
     /// Subscribing again records the newer acceptance.
-    pub async fn subscribe(&self, id: &str, account_id: &str, tier_id: &str, license_version: i64, entitlement: Option<&str>) -> Result<(), DbError> {
+    pub async fn subscribe(
+        &self,
+        id: &str,
+        account_id: &str,
+        tier_id: &str,
+        license_version: i64,
+        entitlement: Option<&str>,
+    ) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
         let now = now_ms();
         sqlx::query(
@@ -712,7 +713,13 @@ mod tests {
     #[tokio::test]
     async fn a_product_is_read_with_its_tiers_publisher_and_current_license() {
         for (db, _dir) in test_databases().await {
-            let listing = ListingRecord { id: "l1".into(), publisher: "acme".into(), name: "Rocket".into(), slug: "rocket".into(), ..ListingRecord::default() };
+            let listing = ListingRecord {
+                id: "l1".into(),
+                publisher: "acme".into(),
+                name: "Rocket".into(),
+                slug: "rocket".into(),
+                ..ListingRecord::default()
+            };
             db.save_listing(&listing, &[]).await.unwrap();
             assert!(db.product("acme", "missing").await.unwrap().is_none());
             let bare = db.product("acme", "rocket").await.unwrap().unwrap();
@@ -735,12 +742,24 @@ mod tests {
             let tiers = [tier("t3", "pro", 1, 900), tier("t1", "free", 0, 0), tier("t2", "enterprise", 2, 9_900)];
             db.save_listing(&listing, &tiers).await.unwrap();
             let tiered = db.product("acme", "rocket").await.unwrap().unwrap();
-            let read: Vec<_> = tiered.tiers.iter().map(|t| (t.id.as_str(), t.slug.as_str(), t.name.as_str(), t.listing_id.as_str(), t.price_cents)).collect();
-            assert_eq!(read, [("t1", "free", "FREE", "l1", 0), ("t3", "pro", "PRO", "l1", 900), ("t2", "enterprise", "ENTERPRISE", "l1", 9_900)]);
-            assert_eq!((tiered.tiers[0].access.as_str(), tiered.tiers[0].repository.as_str(), tiered.tiers[0].tags.as_str()), ("licensed", "acme/rocket-free", "1.0,latest"));
+            let read: Vec<_> = tiered
+                .tiers
+                .iter()
+                .map(|t| (t.id.as_str(), t.slug.as_str(), t.name.as_str(), t.listing_id.as_str(), t.price_cents))
+                .collect();
+            assert_eq!(
+                read,
+                [("t1", "free", "FREE", "l1", 0), ("t3", "pro", "PRO", "l1", 900), ("t2", "enterprise", "ENTERPRISE", "l1", 9_900)]
+            );
+            assert_eq!(
+                (tiered.tiers[0].access.as_str(), tiered.tiers[0].repository.as_str(), tiered.tiers[0].tags.as_str()),
+                ("licensed", "acme/rocket-free", "1.0,latest")
+            );
             assert_eq!(tiered.listing.name, "Rocket", "the tier's name does not shadow the listing's");
 
-            db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() }).await.unwrap();
+            db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() })
+                .await
+                .unwrap();
             db.add_license("l1", "", "first terms").await.unwrap();
             db.add_license("l1", "https://acme.example/eula", "second terms").await.unwrap();
             let full = db.product("acme", "rocket").await.unwrap().unwrap();
@@ -764,8 +783,20 @@ mod tests {
     #[tokio::test]
     async fn publishing_opens_tier_repositories_and_withdrawing_closes_them() {
         for (db, _dir) in test_databases().await {
-            let listing = ListingRecord { id: "l1".into(), publisher: "acme".into(), slug: "rocket".into(), status: "draft".into(), ..ListingRecord::default() };
-            let tier = |access: &str| TierRecord { id: "t1".into(), slug: "pro".into(), access: access.into(), repository: "acme/rocket".into(), ..TierRecord::default() };
+            let listing = ListingRecord {
+                id: "l1".into(),
+                publisher: "acme".into(),
+                slug: "rocket".into(),
+                status: "draft".into(),
+                ..ListingRecord::default()
+            };
+            let tier = |access: &str| TierRecord {
+                id: "t1".into(),
+                slug: "pro".into(),
+                access: access.into(),
+                repository: "acme/rocket".into(),
+                ..TierRecord::default()
+            };
             let policy = || async { db.repository_policy("acme/rocket").await.unwrap().map(|p| (p.access, p.tier)) };
             db.save_listing(&listing, &[tier("licensed")]).await.unwrap();
             assert_eq!(policy().await, None, "a draft's repositories stay private");
@@ -781,10 +812,22 @@ mod tests {
 
     /// A listing `id` of acme with tiers `(slug, access, repository)`, saved as is.
     async fn save(db: &Db, id: &str, status: &str, tiers: &[(&str, &str, &str)]) {
-        let listing = ListingRecord { id: id.into(), publisher: "acme".into(), slug: format!("rocket-{id}"), status: status.into(), ..ListingRecord::default() };
+        let listing = ListingRecord {
+            id: id.into(),
+            publisher: "acme".into(),
+            slug: format!("rocket-{id}"),
+            status: status.into(),
+            ..ListingRecord::default()
+        };
         let tiers: Vec<_> = tiers
             .iter()
-            .map(|(slug, access, repository)| TierRecord { id: format!("{id}-{slug}"), slug: (*slug).into(), access: (*access).into(), repository: (*repository).into(), ..TierRecord::default() })
+            .map(|(slug, access, repository)| TierRecord {
+                id: format!("{id}-{slug}"),
+                slug: (*slug).into(),
+                access: (*access).into(),
+                repository: (*repository).into(),
+                ..TierRecord::default()
+            })
             .collect();
         db.save_listing(&listing, &tiers).await.unwrap();
     }
@@ -870,7 +913,11 @@ mod tests {
             db.set_repository_policy("acme/b", "public", None).await.unwrap();
             save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;
             let lifted = db.repository_policy("acme/b").await.unwrap().unwrap();
-            assert_eq!((lifted.access.as_str(), lifted.tier.as_deref()), ("licensed", Some("acme/rocket-l1/pro")), "lifted, the listing decides again");
+            assert_eq!(
+                (lifted.access.as_str(), lifted.tier.as_deref()),
+                ("licensed", Some("acme/rocket-l1/pro")),
+                "lifted, the listing decides again"
+            );
         }
     }
 
@@ -879,8 +926,16 @@ mod tests {
     #[tokio::test]
     async fn published_listings_are_read_by_popularity() {
         for (db, _dir) in test_databases().await {
-            for (id, status, pulls) in [("l1", "published", 5), ("l2", "published", 50), ("l3", "draft", 500), ("l4", "published", 5), ("l5", "published", 50)] {
-                let listing = ListingRecord { id: id.into(), publisher: "acme".into(), slug: format!("rocket-{id}"), status: status.into(), ..ListingRecord::default() };
+            for (id, status, pulls) in
+                [("l1", "published", 5), ("l2", "published", 50), ("l3", "draft", 500), ("l4", "published", 5), ("l5", "published", 50)]
+            {
+                let listing = ListingRecord {
+                    id: id.into(),
+                    publisher: "acme".into(),
+                    slug: format!("rocket-{id}"),
+                    status: status.into(),
+                    ..ListingRecord::default()
+                };
                 db.save_listing(&listing, &[]).await.unwrap();
                 sqlx::query("UPDATE listings SET pulls = $1 WHERE id = $2").bind(pulls).bind(id).execute(&db.write).await.unwrap();
             }
@@ -890,7 +945,9 @@ mod tests {
                 [("l4", 5), ("l2", 50), ("l5", 50), ("l1", 5)].map(|(id, pulls)| (id.to_owned(), pulls, name.to_owned())).to_vec()
             };
             assert_eq!(read(db.published_listings().await.unwrap()), expected("acme"), "featured, then by pulls; no draft");
-            db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() }).await.unwrap();
+            db.put_publisher(&PublisherRecord { org: "acme".into(), display_name: "Acme Corp".into(), ..PublisherRecord::default() })
+                .await
+                .unwrap();
             assert_eq!(read(db.published_listings().await.unwrap()), expected("Acme Corp"), "the profile's name once there is one");
         }
     }
@@ -901,7 +958,13 @@ mod tests {
     async fn published_tiers_are_read_in_order() {
         for (db, _dir) in test_databases().await {
             for (id, status) in [("l1", "published"), ("l2", "draft"), ("l3", "published")] {
-                let listing = ListingRecord { id: id.into(), publisher: "acme".into(), slug: format!("rocket-{id}"), status: status.into(), ..ListingRecord::default() };
+                let listing = ListingRecord {
+                    id: id.into(),
+                    publisher: "acme".into(),
+                    slug: format!("rocket-{id}"),
+                    status: status.into(),
+                    ..ListingRecord::default()
+                };
                 let tier = |slug: &str, position: i64| TierRecord {
                     id: format!("{id}-{slug}"),
                     slug: slug.into(),

@@ -2,7 +2,7 @@
 
 use sqlx::Any;
 
-use crate::{now_ms, Db, DbError};
+use crate::{Db, DbError, now_ms};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AccountRecord {
@@ -98,21 +98,17 @@ impl Db {
     }
 
     pub async fn account_by_name(&self, name: &str) -> Result<Option<AccountRecord>, DbError> {
-        Ok(sqlx::query_as::<Any, AccountRecord>(sqlx::AssertSqlSafe(format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1"
-        )))
-        .bind(name)
-        .fetch_optional(&self.read)
-        .await?)
+        Ok(sqlx::query_as::<Any, AccountRecord>(sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1")))
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?)
     }
 
     pub async fn account_by_id(&self, id: &str) -> Result<Option<AccountRecord>, DbError> {
-        Ok(sqlx::query_as::<Any, AccountRecord>(sqlx::AssertSqlSafe(format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.read)
-        .await?)
+        Ok(sqlx::query_as::<Any, AccountRecord>(sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?)
     }
 
     pub async fn create_organization(&self, name: &str) -> Result<(), DbError> {
@@ -126,11 +122,7 @@ impl Db {
     }
 
     pub async fn organization_exists(&self, name: &str) -> Result<bool, DbError> {
-        Ok(sqlx::query("SELECT 1 FROM organizations WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.read)
-            .await?
-            .is_some())
+        Ok(sqlx::query("SELECT 1 FROM organizations WHERE name = $1").bind(name).fetch_optional(&self.read).await?.is_some())
     }
 
     /// Adds a member or changes their role.
@@ -306,17 +298,15 @@ impl Db {
         source: &str,
         expires_at: Option<i64>,
     ) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO entitlements (id, account_id, tier, source, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(account_id)
-        .bind(tier)
-        .bind(source)
-        .bind(now_ms())
-        .bind(expires_at)
-        .execute(&self.write)
-        .await?;
+        sqlx::query("INSERT INTO entitlements (id, account_id, tier, source, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(id)
+            .bind(account_id)
+            .bind(tier)
+            .bind(source)
+            .bind(now_ms())
+            .bind(expires_at)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
@@ -435,7 +425,7 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use crate::{now_ms, test_databases, NewAccount};
+    use crate::{NewAccount, now_ms, test_databases};
 
     /// Issue 14 item 16: any account holding an invitation's code could accept it. The
     /// invited address is part of the acceptance, compared without case, and an attempt

@@ -8,7 +8,7 @@
 
 use sqlx::Any;
 
-use crate::{now_ms, Db, DbError};
+use crate::{Db, DbError, now_ms};
 
 /// A job to enqueue.
 #[derive(Clone, Debug)]
@@ -173,14 +173,13 @@ impl Db {
     /// Gives a job back unfinished (the worker is shutting down): due again at once,
     /// and the interrupted attempt does not count.
     pub async fn release_job(&self, id: &str, token: &str) -> Result<bool, DbError> {
-        let n = sqlx::query(
-            "UPDATE jobs SET locked_until = 0, lock_token = NULL, attempts = attempts - 1 WHERE id = $1 AND lock_token = $2",
-        )
-        .bind(id)
-        .bind(token)
-        .execute(&self.write)
-        .await?
-        .rows_affected();
+        let n =
+            sqlx::query("UPDATE jobs SET locked_until = 0, lock_token = NULL, attempts = attempts - 1 WHERE id = $1 AND lock_token = $2")
+                .bind(id)
+                .bind(token)
+                .execute(&self.write)
+                .await?
+                .rows_affected();
         Ok(n > 0)
     }
 
@@ -189,9 +188,9 @@ impl Db {
             "SELECT id, kind, dedup_key, payload, run_at, attempts, max_attempts, locked_until, last_error, failed_at, created_at
              FROM jobs WHERE id = $1",
         )
-            .bind(id)
-            .fetch_optional(&self.read)
-            .await?)
+        .bind(id)
+        .fetch_optional(&self.read)
+        .await?)
     }
 
     /// The job enqueued under a key, waiting, running or failed for good.

@@ -18,13 +18,13 @@ use sqlx::{Any, AnyPool, Connection, Transaction};
 pub use catalog::{LicenseRecord, ListingRecord, MediaRecord, ProductRecord, PublisherRecord, SubscriptionRecord, TierRecord};
 pub use identity::{AccessTokenRecord, AccountRecord, InvitationRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
 pub use jobs::{ClaimedJob, JobCounts, JobRecord, NewJob};
+pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 pub use scanning::{
     AdvisoryCounts, AdvisoryPackage, AdvisoryRow, FeedChange, FeedRevisionRecord, FeedSourceRecord, FeedTotals, FindingRecord,
     ImagePackageRecord, ImageScanRecord, InventoryPart, NewImageScan, NewVulnerabilityEvent, Rematch, VulnerabilityEventRecord,
 };
 pub use sign_in::{OutboxMessage, PasswordReset};
 pub use throttle::{Attempt, AttemptPolicy};
-pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -50,7 +50,9 @@ impl From<sqlx::Error> for DbError {
         /// SQLSTATE character_not_in_repertoire: a NUL, or bytes invalid in the encoding.
         const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
         match &e {
-            sqlx::Error::Database(db) if db.code().as_deref() == Some(CHARACTER_NOT_IN_REPERTOIRE) => DbError::BadText(db.message().to_owned()),
+            sqlx::Error::Database(db) if db.code().as_deref() == Some(CHARACTER_NOT_IN_REPERTOIRE) => {
+                DbError::BadText(db.message().to_owned())
+            }
             _ => DbError::Sqlx(e),
         }
     }
@@ -194,31 +196,24 @@ fn pool_options(max: u32) -> AnyPoolOptions {
 }
 
 fn sqlite_pool(max: u32) -> AnyPoolOptions {
-    pool_options(max)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                // busy_timeout lets a second process (e.g. `slipway gc`) wait its turn;
-                // synchronous=NORMAL is durable across process crashes in WAL mode.
-                // mmap: reads come straight from the OS page cache instead of a pread and a
-                // copy per page.
-                for pragma in [
-                    "PRAGMA busy_timeout = 10000",
-                    "PRAGMA synchronous = NORMAL",
-                    "PRAGMA foreign_keys = ON",
-                    "PRAGMA mmap_size = 268435456",
-                ] {
-                    sqlx::query(pragma).execute(&mut *conn).await?;
-                }
-                Ok(())
-            })
+    pool_options(max).after_connect(|conn, _| {
+        Box::pin(async move {
+            // busy_timeout lets a second process (e.g. `slipway gc`) wait its turn;
+            // synchronous=NORMAL is durable across process crashes in WAL mode.
+            // mmap: reads come straight from the OS page cache instead of a pread and a
+            // copy per page.
+            for pragma in
+                ["PRAGMA busy_timeout = 10000", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON", "PRAGMA mmap_size = 268435456"]
+            {
+                sqlx::query(pragma).execute(&mut *conn).await?;
+            }
+            Ok(())
         })
+    })
 }
 
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 /// Fresh databases for the query tests: SQLite always, and PostgreSQL too when
@@ -249,10 +244,7 @@ mod tests {
 
     fn migration_names(dialect: &str) -> BTreeSet<String> {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations").join(dialect);
-        std::fs::read_dir(dir)
-            .expect("migrations folder")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect()
+        std::fs::read_dir(dir).expect("migrations folder").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect()
     }
 
     /// Both dialects must evolve in lockstep: same numbered migrations.

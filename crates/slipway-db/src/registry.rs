@@ -4,7 +4,7 @@ use std::future::Future;
 
 use sqlx::{Any, Transaction};
 
-use crate::{now_ms, Db, DbError};
+use crate::{Db, DbError, now_ms};
 
 /// A stored manifest.
 #[derive(Clone, Debug)]
@@ -126,32 +126,29 @@ impl Db {
     /// Links an already stored blob into `repository` (cross-repository mount). With
     /// `from`, the blob must be linked there; without, any stored blob can be mounted.
     /// Returns the blob's size, or `None` if it cannot be mounted.
-    pub async fn mount_blob(
-        &self,
-        repository: &str,
-        digest: &str,
-        from: Option<&str>,
-    ) -> Result<Option<i64>, DbError> {
+    pub async fn mount_blob(&self, repository: &str, digest: &str, from: Option<&str>) -> Result<Option<i64>, DbError> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
         let size = match from {
-            Some(from) => sqlx::query_scalar::<Any, i64>(
-                "UPDATE blobs SET touched_at = $1 WHERE digest = $2
+            Some(from) => {
+                sqlx::query_scalar::<Any, i64>(
+                    "UPDATE blobs SET touched_at = $1 WHERE digest = $2
                  AND EXISTS (SELECT 1 FROM repository_blobs WHERE repository = $3 AND digest = $2)
                  RETURNING size",
-            )
-            .bind(now)
-            .bind(digest)
-            .bind(from)
-            .fetch_optional(&mut *tx)
-            .await?,
-            None => sqlx::query_scalar::<Any, i64>(
-                "UPDATE blobs SET touched_at = $1 WHERE digest = $2 RETURNING size",
-            )
-            .bind(now)
-            .bind(digest)
-            .fetch_optional(&mut *tx)
-            .await?,
+                )
+                .bind(now)
+                .bind(digest)
+                .bind(from)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query_scalar::<Any, i64>("UPDATE blobs SET touched_at = $1 WHERE digest = $2 RETURNING size")
+                    .bind(now)
+                    .bind(digest)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
         };
         if size.is_some() {
             link_blob(&mut tx, repository, digest, now).await?;
@@ -317,45 +314,32 @@ impl Db {
     }
 
     pub async fn repository_exists(&self, repository: &str) -> Result<bool, DbError> {
-        Ok(sqlx::query("SELECT 1 FROM repositories WHERE name = $1")
-            .bind(repository)
-            .fetch_optional(&self.read)
-            .await?
-            .is_some())
+        Ok(sqlx::query("SELECT 1 FROM repositories WHERE name = $1").bind(repository).fetch_optional(&self.read).await?.is_some())
     }
 
     /// Tags after `last` in bytewise order, at most `limit` of them.
     pub async fn list_tags(&self, repository: &str, last: &str, limit: i64) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar::<Any, String>(
-            "SELECT name FROM tags WHERE repository = $1 AND name > $2 ORDER BY name LIMIT $3",
-        )
-        .bind(repository)
-        .bind(last)
-        .bind(limit)
-        .fetch_all(&self.read)
-        .await?)
+        Ok(sqlx::query_scalar::<Any, String>("SELECT name FROM tags WHERE repository = $1 AND name > $2 ORDER BY name LIMIT $3")
+            .bind(repository)
+            .bind(last)
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?)
     }
 
     /// Repository names after `last`, at most `limit` of them.
     pub async fn catalog(&self, last: &str, limit: i64) -> Result<CatalogPage, DbError> {
-        let mut names = sqlx::query_scalar::<Any, String>(
-            "SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2",
-        )
-        .bind(last)
-        .bind(limit + 1)
-        .fetch_all(&self.read)
-        .await?;
+        let mut names = sqlx::query_scalar::<Any, String>("SELECT name FROM repositories WHERE name > $1 ORDER BY name LIMIT $2")
+            .bind(last)
+            .bind(limit + 1)
+            .fetch_all(&self.read)
+            .await?;
         let more = names.len() as i64 > limit;
         names.truncate(limit.max(0) as usize);
         Ok(CatalogPage { names, more })
     }
 
-    pub async fn referrers(
-        &self,
-        repository: &str,
-        subject: &str,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Referrer>, DbError> {
+    pub async fn referrers(&self, repository: &str, subject: &str, artifact_type: Option<&str>) -> Result<Vec<Referrer>, DbError> {
         Ok(sqlx::query_as::<Any, Referrer>(
             "SELECT digest, media_type, size, artifact_type, annotations FROM manifests
              WHERE repository = $1 AND subject = $2 AND ($3 IS NULL OR artifact_type = $3)
@@ -372,25 +356,21 @@ impl Db {
 
     pub async fn create_upload(&self, id: &str, repository: &str, algorithm: &str) -> Result<(), DbError> {
         let now = now_ms();
-        sqlx::query(
-            "INSERT INTO uploads (id, repository, algorithm, size, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)",
-        )
-        .bind(id)
-        .bind(repository)
-        .bind(algorithm)
-        .bind(now)
-        .execute(&self.write)
-        .await?;
+        sqlx::query("INSERT INTO uploads (id, repository, algorithm, size, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)")
+            .bind(id)
+            .bind(repository)
+            .bind(algorithm)
+            .bind(now)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
     pub async fn upload(&self, id: &str) -> Result<Option<Upload>, DbError> {
-        let row = sqlx::query_as::<Any, (String, String, String, i64)>(
-            "SELECT id, repository, algorithm, size FROM uploads WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.read)
-        .await?;
+        let row = sqlx::query_as::<Any, (String, String, String, i64)>("SELECT id, repository, algorithm, size FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.read)
+            .await?;
         Ok(row.map(|(id, repository, algorithm, size)| Upload { id, repository, algorithm, size }))
     }
 
@@ -422,10 +402,7 @@ impl Db {
 
     /// Upload sessions idle since before `cutoff_ms`.
     pub async fn stale_uploads(&self, cutoff_ms: i64) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar::<Any, String>("SELECT id FROM uploads WHERE updated_at < $1")
-            .bind(cutoff_ms)
-            .fetch_all(&self.read)
-            .await?)
+        Ok(sqlx::query_scalar::<Any, String>("SELECT id FROM uploads WHERE updated_at < $1").bind(cutoff_ms).fetch_all(&self.read).await?)
     }
 
     /// Blobs no manifest references and nobody touched since `cutoff_ms`: GC candidates.
@@ -470,9 +447,7 @@ impl Db {
     /// Digests whose bytes garbage collection still has to delete (including those a
     /// crashed run left behind).
     pub async fn tombstones(&self) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar::<Any, String>("SELECT digest FROM blob_tombstones ORDER BY digest")
-            .fetch_all(&self.read)
-            .await?)
+        Ok(sqlx::query_scalar::<Any, String>("SELECT digest FROM blob_tombstones ORDER BY digest").fetch_all(&self.read).await?)
     }
 
     /// Runs `remove` (deleting the bytes) while holding the digest's tombstone, unless a
@@ -484,11 +459,7 @@ impl Db {
         E: std::fmt::Display,
     {
         let mut tx = self.begin_write().await?;
-        let held = sqlx::query("DELETE FROM blob_tombstones WHERE digest = $1")
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let held = sqlx::query("DELETE FROM blob_tombstones WHERE digest = $1").bind(digest).execute(&mut *tx).await?.rows_affected();
         if held == 0 {
             tx.rollback().await?;
             return Ok(false);
@@ -526,18 +497,14 @@ impl Db {
 
     /// Every digest some manifest references, for consistency checks.
     pub async fn referenced_blobs(&self) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar::<Any, String>(
-            "SELECT DISTINCT child FROM manifest_references WHERE kind = 'blob'",
-        )
-        .fetch_all(&self.read)
-        .await?)
+        Ok(sqlx::query_scalar::<Any, String>("SELECT DISTINCT child FROM manifest_references WHERE kind = 'blob'")
+            .fetch_all(&self.read)
+            .await?)
     }
 
     /// Every recorded blob with its size, for consistency checks.
     pub async fn recorded_blobs(&self) -> Result<Vec<(String, i64)>, DbError> {
-        Ok(sqlx::query_as::<Any, (String, i64)>("SELECT digest, size FROM blobs ORDER BY digest")
-            .fetch_all(&self.read)
-            .await?)
+        Ok(sqlx::query_as::<Any, (String, i64)>("SELECT digest, size FROM blobs ORDER BY digest").fetch_all(&self.read).await?)
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use sqlx::{Any, Transaction};
 
-use crate::{now_ms, Db, DbError};
+use crate::{Db, DbError, now_ms};
 
 /// A normalised advisory to store.
 #[derive(Clone, Debug)]
@@ -299,20 +299,18 @@ impl Db {
                 .bind(&row.id)
                 .fetch_optional(&mut *tx)
                 .await?;
-            let mut changed: BTreeSet<(String, String)> =
-                row.packages.iter().map(|p| (p.ecosystem.clone(), p.name.clone())).collect();
+            let mut changed: BTreeSet<(String, String)> = row.packages.iter().map(|p| (p.ecosystem.clone(), p.name.clone())).collect();
             match stored {
                 Some(hash) if hash == row.content_hash => {
                     counts.unchanged += 1;
                     continue;
                 }
                 Some(_) => {
-                    let before = sqlx::query_as::<Any, (String, String)>(
-                        "SELECT ecosystem, name FROM advisory_packages WHERE advisory_id = $1",
-                    )
-                    .bind(&row.id)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                    let before =
+                        sqlx::query_as::<Any, (String, String)>("SELECT ecosystem, name FROM advisory_packages WHERE advisory_id = $1")
+                            .bind(&row.id)
+                            .fetch_all(&mut *tx)
+                            .await?;
                     changed.extend(before);
                     sqlx::query("DELETE FROM advisory_packages WHERE advisory_id = $1").bind(&row.id).execute(&mut *tx).await?;
                     sqlx::query(
@@ -416,7 +414,13 @@ impl Db {
     }
 
     /// Records a successful check of a feed URL: its validators, and whether it changed.
-    pub async fn feed_source_checked(&self, url: &str, etag: Option<&str>, last_modified: Option<&str>, changed: bool) -> Result<(), DbError> {
+    pub async fn feed_source_checked(
+        &self,
+        url: &str,
+        etag: Option<&str>,
+        last_modified: Option<&str>,
+        changed: bool,
+    ) -> Result<(), DbError> {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO feed_sources (url, etag, last_modified, checked_at, changed_at, last_error) VALUES ($1, $2, $3, $4, $5, NULL)
@@ -481,7 +485,12 @@ impl Db {
     /// transaction, which parts make up the image, its findings (those seen before keep
     /// their `first_seen`) and the scan record. Readers see either the previous results
     /// or these, never a mix: nothing is named before it is complete.
-    pub async fn store_scan(&self, scan: &NewImageScan<'_>, parts: &[InventoryPart<'_>], findings: &[FindingRecord]) -> Result<(), DbError> {
+    pub async fn store_scan(
+        &self,
+        scan: &NewImageScan<'_>,
+        parts: &[InventoryPart<'_>],
+        findings: &[FindingRecord],
+    ) -> Result<(), DbError> {
         let batch = self.stage_findings(scan.digest, findings).await?;
         let stored = self.store_scan_parts(scan, parts, batch).await;
         if let Err(e) = self.drop_batch(batch).await {
@@ -535,11 +544,12 @@ impl Db {
         // A package found twice at one path is one row (as it always was).
         let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(part.packages.len());
         let rows: Vec<&ImagePackageRecord> = part.packages.iter().filter(|p| seen.insert((p.purl.as_str(), p.path.as_str()))).collect();
-        let id = sqlx::query_scalar::<Any, i64>("INSERT INTO inventory_parts (content, packages, used_at) VALUES (NULL, $1, $2) RETURNING id")
-            .bind(rows.len() as i64)
-            .bind(now)
-            .fetch_one(&self.write)
-            .await?;
+        let id =
+            sqlx::query_scalar::<Any, i64>("INSERT INTO inventory_parts (content, packages, used_at) VALUES (NULL, $1, $2) RETURNING id")
+                .bind(rows.len() as i64)
+                .bind(now)
+                .fetch_one(&self.write)
+                .await?;
         // Bounded transactions: a part of 50,000 rows never holds SQLite's one write lock
         // for more than a few milliseconds at a time.
         for chunk in rows.chunks(ROWS_PER_TRANSACTION) {
@@ -769,12 +779,14 @@ impl Db {
         let unused = UNUSED_PART;
         let mut pruned = 0;
         for &id in parts {
-            let retired = sqlx::query(sqlx::AssertSqlSafe(format!("UPDATE inventory_parts SET content = NULL, used_at = 0 WHERE id = $1 AND {unused}")))
-                .bind(id)
-                .bind(cutoff)
-                .execute(&self.write)
-                .await?
-                .rows_affected();
+            let retired = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE inventory_parts SET content = NULL, used_at = 0 WHERE id = $1 AND {unused}"
+            )))
+            .bind(id)
+            .bind(cutoff)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
             if retired == 0 {
                 continue;
             }
@@ -1016,7 +1028,11 @@ async fn insert_findings(tx: &mut Transaction<'static, Any>, findings: &[Finding
 }
 
 /// Inserts findings, doing `on_conflict` with those already stored.
-async fn write_findings(tx: &mut Transaction<'static, Any>, findings: &[FindingRecord], on_conflict: &'static str) -> Result<(), sqlx::Error> {
+async fn write_findings(
+    tx: &mut Transaction<'static, Any>,
+    findings: &[FindingRecord],
+    on_conflict: &'static str,
+) -> Result<(), sqlx::Error> {
     for chunk in findings.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "INSERT INTO findings (digest, package, advisory_id, ecosystem, match_name, package_name, aliases,
@@ -1095,7 +1111,7 @@ async fn refresh_counts(tx: &mut Transaction<'static, Any>, digests: &[&str]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{test_databases, NewManifest};
+    use crate::{NewManifest, test_databases};
 
     fn advisory(id: &str, hash: &str, packages: &[(&str, &str, &str)]) -> AdvisoryRow {
         AdvisoryRow {
@@ -1106,7 +1122,11 @@ mod tests {
             content_hash: hash.into(),
             packages: packages
                 .iter()
-                .map(|(ecosystem, name, release)| AdvisoryPackage { ecosystem: (*ecosystem).into(), name: (*name).into(), release: (*release).into() })
+                .map(|(ecosystem, name, release)| AdvisoryPackage {
+                    ecosystem: (*ecosystem).into(),
+                    name: (*name).into(),
+                    release: (*release).into(),
+                })
                 .collect(),
         }
     }
@@ -1146,7 +1166,17 @@ mod tests {
     }
 
     fn scan(digest: &str) -> NewImageScan<'_> {
-        NewImageScan { digest, status: "done", analyzer_version: 1, feed_revision: 1, os: Some("Debian 12"), error: None, layers_analyzed: 2, layers_cached: 0, incomplete: None }
+        NewImageScan {
+            digest,
+            status: "done",
+            analyzer_version: 1,
+            feed_revision: 1,
+            os: Some("Debian 12"),
+            error: None,
+            layers_analyzed: 2,
+            layers_cached: 0,
+            incomplete: None,
+        }
     }
 
     /// Stores a scan whose packages make one inventory part, keyed by the rows themselves
@@ -1166,7 +1196,10 @@ mod tests {
         for (db, _dir) in test_databases().await {
             assert_eq!(db.feed_revision().await.unwrap(), 0);
             let r1 = db.begin_feed_revision("import a").await.unwrap();
-            let rows = [advisory("A-1", "h1", &[("PyPI", "jinja2", ""), ("PyPI", "jinja2", "")]), advisory("D-1", "h1", &[("Debian", "zlib", "12"), ("Debian", "zlib", "11")])];
+            let rows = [
+                advisory("A-1", "h1", &[("PyPI", "jinja2", ""), ("PyPI", "jinja2", "")]),
+                advisory("D-1", "h1", &[("Debian", "zlib", "12"), ("Debian", "zlib", "11")]),
+            ];
             let counts = db.upsert_advisories(r1, "import a", &rows).await.unwrap();
             assert_eq!(counts, AdvisoryCounts { imported: 2, updated: 0, unchanged: 0 });
             db.finish_feed_revision(r1, counts, 3).await.unwrap();
@@ -1182,7 +1215,10 @@ mod tests {
             let rows = [advisory("A-1", "h2", &[("PyPI", "markupsafe", "")]), withdrawn, advisory("A-2", "h1", &[])];
             let counts = db.upsert_advisories(r2, "import b", &rows).await.unwrap();
             assert_eq!(counts, AdvisoryCounts { imported: 1, updated: 2, unchanged: 0 });
-            assert_eq!(names(&db.feed_changes(10).await.unwrap()), [("Debian", "zlib", r2), ("PyPI", "jinja2", r2), ("PyPI", "markupsafe", r2)]);
+            assert_eq!(
+                names(&db.feed_changes(10).await.unwrap()),
+                [("Debian", "zlib", r2), ("PyPI", "jinja2", r2), ("PyPI", "markupsafe", r2)]
+            );
             assert!(db.advisories_naming(&[("Debian", "zlib")]).await.unwrap().is_empty());
             assert!(db.advisories_naming(&[("PyPI", "jinja2")]).await.unwrap().is_empty());
             assert_eq!(db.advisories_naming(&[("PyPI", "markupsafe"), ("PyPI", "jinja2")]).await.unwrap().len(), 1);
@@ -1236,7 +1272,11 @@ mod tests {
     async fn scans_replace_inventory_and_keep_first_seen() {
         for (db, _dir) in test_databases().await {
             let d = "sha256:i1";
-            let findings = [finding(d, "jinja2", "A-1", "major", 100), finding(d, "jinja2", "A-2", "critical", 100), finding(d, "pyyaml", "A-3", "unrated", 100)];
+            let findings = [
+                finding(d, "jinja2", "A-1", "major", 100),
+                finding(d, "jinja2", "A-2", "critical", 100),
+                finding(d, "pyyaml", "A-3", "unrated", 100),
+            ];
             store(&db, &scan(d), &[package(d, "jinja2", "1.0"), package(d, "pyyaml", "1.0")], &findings).await;
             let stored = db.image_scan(d).await.unwrap().unwrap();
             assert_eq!((stored.critical, stored.major, stored.minor, stored.unrated), (1, 1, 0, 1));
@@ -1343,7 +1383,11 @@ mod tests {
 
             // A part whose writer died before completing it has no content: a scan of the
             // same rows writes its own.
-            sqlx::query("INSERT INTO inventory_parts (content, packages, used_at) VALUES (NULL, 1, $1)").bind(now_ms()).execute(&db.write).await.unwrap();
+            sqlx::query("INSERT INTO inventory_parts (content, packages, used_at) VALUES (NULL, 1, $1)")
+                .bind(now_ms())
+                .execute(&db.write)
+                .await
+                .unwrap();
             let pending: i64 = sqlx::query_scalar("SELECT MAX(id) FROM inventory_parts").fetch_one(&db.read).await.unwrap();
             let other = [package(d, "django", "5.0")];
             let stored = db.store_part(&InventoryPart { content: "other", packages: &other }).await.unwrap();
@@ -1398,7 +1442,10 @@ mod tests {
             pool.close().await;
 
             let db = Db::connect(&db_url).await.unwrap();
-            assert_eq!(db.image_packages("sha256:i1").await.unwrap(), [package("sha256:i1", "flask", "1.0"), package("sha256:i1", "jinja2", "1.0")]);
+            assert_eq!(
+                db.image_packages("sha256:i1").await.unwrap(),
+                [package("sha256:i1", "flask", "1.0"), package("sha256:i1", "jinja2", "1.0")]
+            );
             assert_eq!(db.image_packages("sha256:i2").await.unwrap(), [package("sha256:i2", "jinja2", "1.0")]);
             assert_eq!(db.packages_named("PyPI", "jinja2").await.unwrap().len(), 2);
             assert_eq!(db.prune_inventory_parts().await.unwrap(), 0, "parts images name stay");

@@ -2,7 +2,7 @@
 
 use sqlx::Any;
 
-use crate::{now_ms, Db, DbError};
+use crate::{Db, DbError, now_ms};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct OutboxMessage {
@@ -36,13 +36,11 @@ impl Db {
 
     /// (account id, csrf token) of a live session.
     pub async fn session(&self, id_hash: &str) -> Result<Option<(String, String)>, DbError> {
-        Ok(sqlx::query_as::<Any, (String, String)>(
-            "SELECT account_id, csrf FROM web_sessions WHERE id_hash = $1 AND expires_at > $2",
-        )
-        .bind(id_hash)
-        .bind(now_ms())
-        .fetch_optional(&self.read)
-        .await?)
+        Ok(sqlx::query_as::<Any, (String, String)>("SELECT account_id, csrf FROM web_sessions WHERE id_hash = $1 AND expires_at > $2")
+            .bind(id_hash)
+            .bind(now_ms())
+            .fetch_optional(&self.read)
+            .await?)
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<(), DbError> {
@@ -194,10 +192,7 @@ impl Db {
     }
 
     pub async fn account_by_email(&self, email: &str) -> Result<Option<String>, DbError> {
-        Ok(sqlx::query_scalar::<Any, String>("SELECT id FROM accounts WHERE email = $1")
-            .bind(email)
-            .fetch_optional(&self.read)
-            .await?)
+        Ok(sqlx::query_scalar::<Any, String>("SELECT id FROM accounts WHERE email = $1").bind(email).fetch_optional(&self.read).await?)
     }
 
     // ---- outbox ------------------------------------------------------------------------
@@ -291,7 +286,7 @@ impl Db {
 mod tests {
     use std::collections::BTreeSet;
 
-    use crate::{now_ms, test_databases, Db, NewAccessToken, NewAccount};
+    use crate::{Db, NewAccessToken, NewAccount, now_ms, test_databases};
 
     const MINUTE: i64 = 60_000;
 
@@ -398,7 +393,9 @@ mod tests {
             let recent = || now_ms() - 15 * MINUTE;
             let racing = (0..8).map(|i| {
                 let db = db.clone();
-                tokio::spawn(async move { db.issue_email_token(&format!("h{i}"), "u1", "reset", now_ms() + 60 * MINUTE, now_ms() - 15 * MINUTE).await.unwrap() })
+                tokio::spawn(async move {
+                    db.issue_email_token(&format!("h{i}"), "u1", "reset", now_ms() + 60 * MINUTE, now_ms() - 15 * MINUTE).await.unwrap()
+                })
             });
             let mut issued = 0;
             for r in racing.collect::<Vec<_>>() {
@@ -409,10 +406,12 @@ mod tests {
             // Another purpose has its own token.
             assert!(db.issue_email_token("v", "u1", "verify", now_ms() + 60 * MINUTE, recent()).await.unwrap());
             // Counted as old (issued before now): replaced, and the replaced code is dead.
-            let live = sqlx::query_scalar::<sqlx::Any, String>("SELECT token_hash FROM email_tokens WHERE account_id = 'u1' AND purpose = 'reset'")
-                .fetch_one(&db.read)
-                .await
-                .unwrap();
+            let live = sqlx::query_scalar::<sqlx::Any, String>(
+                "SELECT token_hash FROM email_tokens WHERE account_id = 'u1' AND purpose = 'reset'",
+            )
+            .fetch_one(&db.read)
+            .await
+            .unwrap();
             assert!(db.issue_email_token("newer", "u1", "reset", now_ms() + 60 * MINUTE, now_ms()).await.unwrap());
             assert_eq!(db.email_token_account(&live, "reset").await.unwrap(), None);
             assert_eq!(db.email_token_account("newer", "reset").await.unwrap().as_deref(), Some("u1"));

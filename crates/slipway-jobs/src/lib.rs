@@ -6,11 +6,11 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use futures::FutureExt;
-use serde::de::DeserializeOwned;
+use futures::future::BoxFuture;
 use serde::Serialize;
-use slipway_db::{now_ms, ClaimedJob, Db, DbError, JobRecord, NewJob};
+use serde::de::DeserializeOwned;
+use slipway_db::{ClaimedJob, Db, DbError, JobRecord, NewJob, now_ms};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -242,7 +242,13 @@ impl Runner {
     }
 
     /// Runs a job's future, renewing its lease, until it ends or shutdown's grace runs out.
-    async fn supervise(&self, run: BoxFuture<'static, anyhow::Result<()>>, job: &ClaimedJob, token: &str, stop: &CancellationToken) -> Outcome {
+    async fn supervise(
+        &self,
+        run: BoxFuture<'static, anyhow::Result<()>>,
+        job: &ClaimedJob,
+        token: &str,
+        stop: &CancellationToken,
+    ) -> Outcome {
         let mut run = AssertUnwindSafe(run).catch_unwind();
         let mut renew = tokio::time::interval(self.settings.lease / 3);
         renew.tick().await;
@@ -451,7 +457,9 @@ mod tests {
         let long = queue.enqueue(&Test::Sleep { ms: 60_000 }).await.unwrap();
         let handle = runner.start();
         tokio::time::timeout(Duration::from_secs(10), async {
-            while queue.job(&long).await.unwrap().unwrap().attempts == 0 || queue.job(&short).await.unwrap().is_some_and(|j| j.attempts == 0) {
+            while queue.job(&long).await.unwrap().unwrap().attempts == 0
+                || queue.job(&short).await.unwrap().is_some_and(|j| j.attempts == 0)
+            {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         })

@@ -45,10 +45,7 @@ impl ErrorCode {
 
     pub fn status(self) -> u16 {
         match self {
-            ErrorCode::BlobUnknown
-            | ErrorCode::BlobUploadUnknown
-            | ErrorCode::ManifestUnknown
-            | ErrorCode::NameUnknown => 404,
+            ErrorCode::BlobUnknown | ErrorCode::BlobUploadUnknown | ErrorCode::ManifestUnknown | ErrorCode::NameUnknown => 404,
             ErrorCode::Unauthorized => 401,
             ErrorCode::Denied => 403,
             ErrorCode::Unsupported => 405,
@@ -71,9 +68,7 @@ impl ErrorCode {
             ErrorCode::BlobUploadInvalid => "blob upload invalid",
             ErrorCode::BlobUploadUnknown => "blob upload unknown to registry",
             ErrorCode::DigestInvalid => "provided digest did not match uploaded content",
-            ErrorCode::ManifestBlobUnknown => {
-                "manifest references a manifest or blob unknown to registry"
-            }
+            ErrorCode::ManifestBlobUnknown => "manifest references a manifest or blob unknown to registry",
             ErrorCode::ManifestInvalid => "manifest invalid",
             ErrorCode::ManifestTooLarge => "manifest exceeds the size limit",
             ErrorCode::ManifestUnknown => "manifest unknown to registry",

@@ -9,6 +9,6 @@ mod platform;
 
 pub use digest::{Algorithm, Digest, DigestError, Hasher};
 pub use error_code::ErrorCode;
-pub use manifest::{Descriptor, ManifestError, ParsedManifest, MAX_MANIFEST_BYTES};
+pub use manifest::{Descriptor, MAX_MANIFEST_BYTES, ManifestError, ParsedManifest};
 pub use name::{NameError, Reference, RepoName, Tag};
-pub use platform::{platform_images, Platform};
+pub use platform::{Platform, platform_images};

@@ -2,7 +2,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::digest::Digest;
-use crate::media_type::{self, is_index, is_non_distributable, MANIFEST_TYPES};
+use crate::media_type::{self, MANIFEST_TYPES, is_index, is_non_distributable};
 
 /// The spec's suggested manifest size limit; larger pushes get 413.
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
@@ -77,16 +77,12 @@ pub struct ParsedManifest {
 impl ParsedManifest {
     /// Parses and validates a manifest. `content_type` is the request's Content-Type.
     pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<Self, ManifestError> {
-        let raw: RawManifest =
-            serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
-        let header = content_type
-            .map(|ct| ct.split(';').next().unwrap_or_default().trim())
-            .filter(|ct| !ct.is_empty());
+        let raw: RawManifest = serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
+        let header = content_type.map(|ct| ct.split(';').next().unwrap_or_default().trim()).filter(|ct| !ct.is_empty());
 
         let body_type = raw.media_type.as_deref().filter(|t| !t.is_empty());
-        if [body_type, header].iter().flatten().any(|t| {
-            *t == media_type::DOCKER_MANIFEST_V1 || *t == media_type::DOCKER_MANIFEST_V1_SIGNED
-        }) || raw.schema_version == Some(1)
+        if [body_type, header].iter().flatten().any(|t| *t == media_type::DOCKER_MANIFEST_V1 || *t == media_type::DOCKER_MANIFEST_V1_SIGNED)
+            || raw.schema_version == Some(1)
         {
             return Err(ManifestError::SchemaOne);
         }
@@ -94,19 +90,15 @@ impl ParsedManifest {
             return Err(ManifestError::SchemaVersion);
         }
         if let (Some(body), Some(header)) = (body_type, header)
-            && body != header && MANIFEST_TYPES.contains(&header) {
-                return Err(ManifestError::MediaTypeMismatch {
-                    body: body.to_owned(),
-                    header: header.to_owned(),
-                });
-            }
+            && body != header
+            && MANIFEST_TYPES.contains(&header)
+        {
+            return Err(ManifestError::MediaTypeMismatch { body: body.to_owned(), header: header.to_owned() });
+        }
         let media_type = body_type
             .or(header.filter(|h| MANIFEST_TYPES.contains(h)))
             .map(str::to_owned)
-            .unwrap_or_else(|| {
-                if raw.manifests.is_some() { media_type::OCI_INDEX } else { media_type::OCI_MANIFEST }
-                    .to_owned()
-            });
+            .unwrap_or_else(|| if raw.manifests.is_some() { media_type::OCI_INDEX } else { media_type::OCI_MANIFEST }.to_owned());
 
         let config = raw.config.map(|d| descriptor(d, "config")).transpose()?;
         let layers = descriptors(raw.layers, "layer")?;
@@ -138,26 +130,17 @@ impl ParsedManifest {
 
     /// Blobs that must already be in the repository for the push to be accepted.
     pub fn required_blobs(&self) -> impl Iterator<Item = &Digest> {
-        self.config.iter().chain(
-            self.layers.iter().filter(|l| !is_non_distributable(&l.media_type)),
-        )
-        .map(|d| &d.digest)
+        self.config.iter().chain(self.layers.iter().filter(|l| !is_non_distributable(&l.media_type))).map(|d| &d.digest)
     }
 }
 
 fn descriptor(raw: RawDescriptor, what: &'static str) -> Result<Descriptor, ManifestError> {
-    let digest = raw
-        .digest
-        .parse()
-        .map_err(|_| ManifestError::DescriptorDigest(raw.digest.clone()))?;
+    let digest = raw.digest.parse().map_err(|_| ManifestError::DescriptorDigest(raw.digest.clone()))?;
     let size = u64::try_from(raw.size).map_err(|_| ManifestError::Descriptor(what))?;
     Ok(Descriptor { media_type: raw.media_type, digest, size })
 }
 
-fn descriptors(
-    raw: Option<Vec<RawDescriptor>>,
-    what: &'static str,
-) -> Result<Vec<Descriptor>, ManifestError> {
+fn descriptors(raw: Option<Vec<RawDescriptor>>, what: &'static str) -> Result<Vec<Descriptor>, ManifestError> {
     raw.unwrap_or_default().into_iter().map(|d| descriptor(d, what)).collect()
 }
 
@@ -176,7 +159,12 @@ mod tests {
             "layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{}","size":10}},
                       {{"mediaType":"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip","digest":"{}","size":10,"urls":["https://x"]}}],
             "subject":{{"mediaType":"{}","digest":"{}","size":5}},"annotations":{{"a":"b"}}}}"#,
-            media_type::OCI_MANIFEST, d('a'), d('b'), d('c'), media_type::OCI_MANIFEST, d('d')
+            media_type::OCI_MANIFEST,
+            d('a'),
+            d('b'),
+            d('c'),
+            media_type::OCI_MANIFEST,
+            d('d')
         );
         let m = ParsedManifest::parse(body.as_bytes(), Some(media_type::OCI_MANIFEST)).unwrap();
         assert_eq!(m.artifact_type.as_deref(), Some("application/vnd.example.sbom"));

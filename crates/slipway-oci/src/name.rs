@@ -8,12 +8,9 @@ use crate::digest::Digest;
 
 // The distribution spec's own expressions, anchored. Names have no depth limit: any number
 // of path components is allowed, which the spec permits and nested org namespaces need.
-static NAME_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
-        .expect("valid regex")
-});
-static TAG_RE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$").expect("valid regex"));
+static NAME_RE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$").expect("valid regex"));
+static TAG_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$").expect("valid regex"));
 
 /// Longest name we accept: a URL path plus a hostname must stay within common HTTP limits.
 const MAX_NAME_LEN: usize = 255;
@@ -42,11 +39,7 @@ impl RepoName {
 impl FromStr for RepoName {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, NameError> {
-        if s.len() <= MAX_NAME_LEN && NAME_RE.is_match(s) {
-            Ok(RepoName(s.to_owned()))
-        } else {
-            Err(NameError::Repository(s.to_owned()))
-        }
+        if s.len() <= MAX_NAME_LEN && NAME_RE.is_match(s) { Ok(RepoName(s.to_owned())) } else { Err(NameError::Repository(s.to_owned())) }
     }
 }
 
@@ -68,11 +61,7 @@ impl Tag {
 impl FromStr for Tag {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, NameError> {
-        if TAG_RE.is_match(s) {
-            Ok(Tag(s.to_owned()))
-        } else {
-            Err(NameError::Tag(s.to_owned()))
-        }
+        if TAG_RE.is_match(s) { Ok(Tag(s.to_owned())) } else { Err(NameError::Tag(s.to_owned())) }
     }
 }
 
@@ -94,9 +83,7 @@ impl FromStr for Reference {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, NameError> {
         if s.contains(':') {
-            s.parse()
-                .map(Reference::Digest)
-                .map_err(|_| NameError::Reference(s.to_owned()))
+            s.parse().map(Reference::Digest).map_err(|_| NameError::Reference(s.to_owned()))
         } else {
             s.parse().map(Reference::Tag)
         }
@@ -125,10 +112,7 @@ mod tests {
 
     #[test]
     fn refuses_traversal_and_escapes() {
-        for bad in [
-            "", "..", "a/../b", "/abs", "a/", "A", "a//b", "%2e%2e", "a/%2e%2e/b", "a/./b",
-            "-a", "a_", "a:b",
-        ] {
+        for bad in ["", "..", "a/../b", "/abs", "a/", "A", "a//b", "%2e%2e", "a/%2e%2e/b", "a/./b", "-a", "a_", "a:b"] {
             assert!(bad.parse::<RepoName>().is_err(), "{bad:?} should be refused");
         }
         assert!("a".repeat(256).parse::<RepoName>().is_err());

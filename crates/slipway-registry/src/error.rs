@@ -26,9 +26,7 @@ impl RegistryError {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             RegistryError::Spec { code, .. } => Some(*code),
-            RegistryError::OutOfOrder { .. } | RegistryError::UnsatisfiableRange { .. } => {
-                Some(ErrorCode::RangeInvalid)
-            }
+            RegistryError::OutOfOrder { .. } | RegistryError::UnsatisfiableRange { .. } => Some(ErrorCode::RangeInvalid),
             RegistryError::Db(_) | RegistryError::Storage(_) => None,
         }
     }
@@ -37,12 +35,9 @@ impl RegistryError {
 impl IntoResponse for RegistryError {
     fn into_response(self) -> Response {
         let (status, code, message, detail) = match self.code() {
-            Some(code) => (
-                StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST),
-                code.as_str(),
-                code.message(),
-                self.to_string(),
-            ),
+            Some(code) => {
+                (StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST), code.as_str(), code.message(), self.to_string())
+            }
             None => {
                 // The cause is logged once here; the client gets no internals.
                 tracing::error!(error = %self, "registry internal error");

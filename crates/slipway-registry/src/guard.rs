@@ -2,7 +2,7 @@
 //! authentication) whose `access` claim covers what the request does. The decision of what
 //! a token may hold is made once, at the token service; here it is only checked.
 
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use slipway_auth::{AuthService, Claims};
 
@@ -25,20 +25,13 @@ impl Needed {
         };
         match route {
             Route::Base => Needed { scope: None, kind: "", name: String::new(), action: "" },
-            Route::Catalog => Needed {
-                scope: Some("registry:catalog:*".into()),
-                kind: "registry",
-                name: "catalog".into(),
-                action: "*",
-            },
+            Route::Catalog => Needed { scope: Some("registry:catalog:*".into()), kind: "registry", name: "catalog".into(), action: "*" },
             Route::Manifest { .. } | Route::Blob { .. } if *method == Method::DELETE => repo("delete", "delete"),
             Route::Manifest { .. } if *method == Method::PUT => repo("push", "pull,push"),
             // Reading an upload's progress is a read, as in the reference registry.
             Route::Upload { .. } if *method == Method::GET => repo("pull", "pull"),
             Route::UploadStart { .. } | Route::Upload { .. } => repo("push", "pull,push"),
-            Route::Tags { .. } | Route::Manifest { .. } | Route::Blob { .. } | Route::Referrers { .. } => {
-                repo("pull", "pull")
-            }
+            Route::Tags { .. } | Route::Manifest { .. } | Route::Blob { .. } | Route::Referrers { .. } => repo("pull", "pull"),
         }
     }
 }
@@ -147,10 +140,7 @@ pub async fn mount_source(auth: &AuthService, headers: &HeaderMap, claims: &Clai
         return MountSource::Strip;
     }
     let may_pull = match auth.holder(claims).await {
-        Ok(holder) => auth
-            .decide(&holder, from)
-            .await
-            .is_ok_and(|d| d.allowed.contains(&slipway_auth::scope::Action::Pull)),
+        Ok(holder) => auth.decide(&holder, from).await.is_ok_and(|d| d.allowed.contains(&slipway_auth::scope::Action::Pull)),
         Err(_) => false,
     };
     if !may_pull {

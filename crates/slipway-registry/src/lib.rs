@@ -13,5 +13,5 @@ pub use error::RegistryError;
 pub use fsck::VerifyReport;
 pub use gc::{GcReport, GcSettings};
 pub use rate_limit::RateLimitSettings;
-pub use routes::{router, RouteLabel};
+pub use routes::{RouteLabel, router};
 pub use service::{Chunk, PushHook, Registry, RegistrySettings};

@@ -82,10 +82,7 @@ mod tests {
         assert_eq!(Route::parse(""), Some(Route::Base));
         assert_eq!(Route::parse("_catalog"), Some(Route::Catalog));
         assert_eq!(Route::parse("a/b/c/tags/list"), Some(Route::Tags { name: "a/b/c" }));
-        assert_eq!(
-            Route::parse("a/blobs/b/manifests/latest"),
-            Some(Route::Manifest { name: "a/blobs/b", reference: "latest" })
-        );
+        assert_eq!(Route::parse("a/blobs/b/manifests/latest"), Some(Route::Manifest { name: "a/blobs/b", reference: "latest" }));
         assert_eq!(Route::parse("x/blobs/sha256:ab"), Some(Route::Blob { name: "x", digest: "sha256:ab" }));
         assert_eq!(Route::parse("x/y/blobs/uploads/"), Some(Route::UploadStart { name: "x/y" }));
         assert_eq!(Route::parse("x/y/blobs/uploads"), Some(Route::UploadStart { name: "x/y" }));

@@ -7,23 +7,23 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::{Json, Router};
 use futures::{StreamExt, TryStreamExt};
-use slipway_oci::{media_type, Algorithm, Digest, ErrorCode, Reference, RepoName, MAX_MANIFEST_BYTES};
+use slipway_oci::{Algorithm, Digest, ErrorCode, MAX_MANIFEST_BYTES, Reference, RepoName, media_type};
 use slipway_storage::{BlobRead, ByteStream};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use slipway_auth::AuthService;
 
-use crate::error::{range_header, RegistryError};
+use crate::error::{RegistryError, range_header};
 use crate::guard::{self, Needed, Verdict};
+use crate::path::{Route, repo_name};
 use crate::rate_limit::{Quota, RateLimitSettings, RateLimiter};
-use crate::path::{repo_name, Route};
-use crate::service::{upload_location, Chunk, Registry};
+use crate::service::{Chunk, Registry, upload_location};
 
 /// Which kind of /v2/ route served a response, for metrics (a low-cardinality label).
 #[derive(Clone, Copy, Debug)]
@@ -45,11 +45,11 @@ struct RegistryState {
 }
 
 pub fn router(registry: Registry, auth: Option<AuthService>, limits: RateLimitSettings) -> Router {
-    Router::new()
-        .route("/v2", any(dispatch))
-        .route("/v2/", any(dispatch))
-        .route("/v2/{*rest}", any(dispatch))
-        .with_state(RegistryState { registry, auth, limiter: Arc::new(RateLimiter::new(limits)) })
+    Router::new().route("/v2", any(dispatch)).route("/v2/", any(dispatch)).route("/v2/{*rest}", any(dispatch)).with_state(RegistryState {
+        registry,
+        auth,
+        limiter: Arc::new(RateLimiter::new(limits)),
+    })
 }
 
 async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> Response {
@@ -106,9 +106,7 @@ async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> R
 
 /// What every /v2/ response carries, refusals included.
 fn finish(response: &mut Response, label: &'static str, quota: Option<&Quota>) {
-    response
-        .headers_mut()
-        .insert("Docker-Distribution-API-Version", HeaderValue::from_static("registry/2.0"));
+    response.headers_mut().insert("Docker-Distribution-API-Version", HeaderValue::from_static("registry/2.0"));
     rate_limit_headers(response, quota);
     response.extensions_mut().insert(RouteLabel(label));
 }
@@ -117,9 +115,10 @@ fn finish(response: &mut Response, label: &'static str, quota: Option<&Quota>) {
 /// entitled customers are paid for, so they are not limited.
 async fn count_pull(state: &RegistryState, repository: &str, account: Option<&str>, ip: Option<IpAddr>) -> Option<Quota> {
     if let (Some(_), Some(auth)) = (account, &state.auth)
-        && matches!(auth.policy(repository).await, Ok(slipway_auth::access::Policy::Licensed { .. })) {
-            return None;
-        }
+        && matches!(auth.policy(repository).await, Ok(slipway_auth::access::Policy::Licensed { .. }))
+    {
+        return None;
+    }
     state.limiter.count(account, ip)
 }
 
@@ -166,11 +165,8 @@ async fn handle(registry: &Registry, route: Route<'_>, request: Request) -> Resu
         .name()
         .map(|n| repo_name(n).ok_or_else(|| RegistryError::spec(ErrorCode::NameInvalid, format!("invalid repository name {n:?}"))))
         .transpose()?;
-    let query: Vec<(String, String)> = request
-        .uri()
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
+    let query: Vec<(String, String)> =
+        request.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     // A manifest pushed by digest may be tagged in the same request with repeated `tag=`.
     let extra_tags: Vec<String> = query.iter().filter(|(k, _)| k == "tag").map(|(_, v)| v.clone()).collect();
     let params: Params = query.into_iter().collect();
@@ -218,9 +214,7 @@ async fn handle(registry: &Registry, route: Route<'_>, request: Request) -> Resu
             registry.cancel_upload(repo(), id).await?;
             Ok(StatusCode::NO_CONTENT.into_response())
         }
-        (Route::Referrers { digest, .. }, Method::GET) => {
-            referrers(registry, repo(), &parse_digest(digest)?, &params).await
-        }
+        (Route::Referrers { digest, .. }, Method::GET) => referrers(registry, repo(), &parse_digest(digest)?, &params).await,
         (_, method) => Err(RegistryError::spec(ErrorCode::Unsupported, format!("{method} is not supported on this route"))),
     }
 }
@@ -232,9 +226,8 @@ fn parse_digest(text: &str) -> Result<Digest, RegistryError> {
 }
 
 fn digest_param(params: &Params) -> Result<Digest, RegistryError> {
-    let text = params
-        .get("digest")
-        .ok_or_else(|| RegistryError::spec(ErrorCode::DigestInvalid, "the digest query parameter is required"))?;
+    let text =
+        params.get("digest").ok_or_else(|| RegistryError::spec(ErrorCode::DigestInvalid, "the digest query parameter is required"))?;
     parse_digest(text)
 }
 
@@ -260,9 +253,11 @@ fn empty_body() -> ByteStream {
 /// The chunk a PATCH or closing PUT carries, if any, with its declared position and size.
 fn chunk(headers: &HeaderMap, body: Body) -> Result<Option<Chunk>, RegistryError> {
     let content_length = match header_str(headers, header::CONTENT_LENGTH) {
-        Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
-            RegistryError::spec(ErrorCode::SizeInvalid, format!("Content-Length {v:?} is not a number"))
-        })?),
+        Some(v) => Some(
+            v.trim()
+                .parse::<u64>()
+                .map_err(|_| RegistryError::spec(ErrorCode::SizeInvalid, format!("Content-Length {v:?} is not a number")))?,
+        ),
         None => None,
     };
     let range = match header_str(headers, header::CONTENT_RANGE) {
@@ -347,11 +342,8 @@ fn with_headers(status: StatusCode, headers: &[(&'static str, String)], body: Bo
 }
 
 fn upload_accepted(status: StatusCode, repo: &RepoName, id: &str, size: u64) -> Response {
-    let mut response = with_headers(
-        status,
-        &[("Location", upload_location(repo, id)), ("Docker-Upload-UUID", id.to_owned())],
-        Body::empty(),
-    );
+    let mut response =
+        with_headers(status, &[("Location", upload_location(repo, id)), ("Docker-Upload-UUID", id.to_owned())], Body::empty());
     response.headers_mut().insert("Range", range_header(size));
     response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     response
@@ -403,7 +395,11 @@ async fn tags(registry: &Registry, repo: &RepoName, params: &Params) -> Result<R
     let (tags, more) = registry.tags(repo, last, n).await?;
     let path = format!("/v2/{repo}/tags/list");
     let link = if more { next_link(&path, tags.len(), tags.last()) } else { None };
-    Ok(json_response(&link.into_iter().collect::<Vec<_>>(), "application/json", &serde_json::json!({ "name": repo.as_str(), "tags": tags })))
+    Ok(json_response(
+        &link.into_iter().collect::<Vec<_>>(),
+        "application/json",
+        &serde_json::json!({ "name": repo.as_str(), "tags": tags }),
+    ))
 }
 
 /// Whether a client's `Accept` header admits a manifest of `media_type`. Clients that send
@@ -417,8 +413,7 @@ fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
         .map(|v| v.split(';').next().unwrap_or_default().trim())
         .filter(|v| !v.is_empty())
         .collect();
-    offered.is_empty()
-        || offered.iter().any(|o| *o == media_type || matches!(*o, "*/*" | "application/*" | "application/json"))
+    offered.is_empty() || offered.iter().any(|o| *o == media_type || matches!(*o, "*/*" | "application/*" | "application/json"))
 }
 
 async fn get_manifest(
@@ -458,9 +453,7 @@ async fn put_manifest(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, RegistryError> {
-    let too_large = || {
-        RegistryError::spec(ErrorCode::ManifestTooLarge, format!("manifests are limited to {MAX_MANIFEST_BYTES} bytes"))
-    };
+    let too_large = || RegistryError::spec(ErrorCode::ManifestTooLarge, format!("manifests are limited to {MAX_MANIFEST_BYTES} bytes"));
     let declared = header_str(headers, header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > MAX_MANIFEST_BYTES) {
         return Err(too_large());
@@ -497,14 +490,16 @@ async fn get_blob(
         None => None,
     };
     let is_head = method == Method::HEAD;
-    if !is_head && range.is_none()
-        && let Some(url) = registry.blob_redirect(digest).await? {
-            return Ok(with_headers(
-                StatusCode::TEMPORARY_REDIRECT,
-                &[("Location", url), ("Docker-Content-Digest", digest.to_string())],
-                Body::empty(),
-            ));
-        }
+    if !is_head
+        && range.is_none()
+        && let Some(url) = registry.blob_redirect(digest).await?
+    {
+        return Ok(with_headers(
+            StatusCode::TEMPORARY_REDIRECT,
+            &[("Location", url), ("Docker-Content-Digest", digest.to_string())],
+            Body::empty(),
+        ));
+    }
     let mut headers = vec![
         ("Content-Type", "application/octet-stream".to_owned()),
         ("Docker-Content-Digest", digest.to_string()),

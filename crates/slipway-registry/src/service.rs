@@ -123,10 +123,7 @@ impl Registry {
     /// Cross-repository mount. Returns false when the blob cannot be mounted, in which
     /// case the caller starts an ordinary upload.
     pub async fn mount(&self, repo: &RepoName, digest: &Digest, from: Option<&RepoName>) -> Result<bool, RegistryError> {
-        let size = self
-            .db
-            .mount_blob(repo.as_str(), &digest.to_string(), from.map(RepoName::as_str))
-            .await?;
+        let size = self.db.mount_blob(repo.as_str(), &digest.to_string(), from.map(RepoName::as_str)).await?;
         Ok(size.is_some())
     }
 
@@ -172,12 +169,10 @@ impl Registry {
         let size = self.store.append(upload_id, current, algorithm, chunk.body).await?;
         metrics::counter!("slipway_upload_bytes_total").increment(size - current);
         if let Some(len) = chunk.len
-            && size - current != len {
-                return Err(RegistryError::spec(
-                    ErrorCode::SizeInvalid,
-                    format!("chunk declared {len} bytes but carried {}", size - current),
-                ));
-            }
+            && size - current != len
+        {
+            return Err(RegistryError::spec(ErrorCode::SizeInvalid, format!("chunk declared {len} bytes but carried {}", size - current)));
+        }
         if !self.db.advance_upload(&upload.id, current as i64, size as i64).await? {
             // Another request moved the session on while this one was writing.
             return Err(out_of_order(self.upload_size(repo, &upload.id).await?));
@@ -186,13 +181,7 @@ impl Registry {
     }
 
     /// Closes an upload: optional last chunk, digest check, then the blob is published.
-    pub async fn finish_upload(
-        &self,
-        repo: &RepoName,
-        id: &str,
-        digest: &Digest,
-        last_chunk: Option<Chunk>,
-    ) -> Result<(), RegistryError> {
+    pub async fn finish_upload(&self, repo: &RepoName, id: &str, digest: &Digest, last_chunk: Option<Chunk>) -> Result<(), RegistryError> {
         let (upload_id, upload) = self.session(repo, id).await?;
         let size = match last_chunk {
             Some(chunk) => self.append_to(repo, &upload_id, &upload, chunk).await?,
@@ -208,9 +197,7 @@ impl Registry {
                 // An earlier attempt published these bytes and then crashed before its
                 // commit: they are verified content, so only the record is missing.
                 self.db
-                    .commit_blob(repo.as_str(), &digest.to_string(), size as i64, Some(id), || async {
-                        Ok::<(), StorageError>(())
-                    })
+                    .commit_blob(repo.as_str(), &digest.to_string(), size as i64, Some(id), || async { Ok::<(), StorageError>(()) })
                     .await?;
                 return Ok(());
             }
@@ -219,9 +206,7 @@ impl Registry {
             }
             Err(e) => return Err(e.into()),
         };
-        self.db
-            .commit_blob(repo.as_str(), &digest.to_string(), size as i64, Some(id), || sealed.commit())
-            .await?;
+        self.db.commit_blob(repo.as_str(), &digest.to_string(), size as i64, Some(id), || sealed.commit()).await?;
         Ok(())
     }
 
@@ -261,17 +246,14 @@ impl Registry {
             Reference::Digest(expected) => {
                 let actual = Digest::of(expected.algorithm(), content);
                 if &actual != expected {
-                    return Err(RegistryError::spec(
-                        ErrorCode::DigestInvalid,
-                        format!("manifest digest is {actual}, not {expected}"),
-                    ));
+                    return Err(RegistryError::spec(ErrorCode::DigestInvalid, format!("manifest digest is {actual}, not {expected}")));
                 }
                 actual
             }
             Reference::Tag(_) => self.digest_for_tag_push(repo, content).await?,
         };
-        let parsed = ParsedManifest::parse(content, content_type)
-            .map_err(|e| RegistryError::spec(ErrorCode::ManifestInvalid, e.to_string()))?;
+        let parsed =
+            ParsedManifest::parse(content, content_type).map_err(|e| RegistryError::spec(ErrorCode::ManifestInvalid, e.to_string()))?;
         let blobs: BTreeSet<String> = parsed.required_blobs().map(Digest::to_string).collect();
         let children: BTreeSet<String> = parsed.manifests.iter().map(|m| m.digest.to_string()).collect();
         let digest_text = digest.to_string();
@@ -293,9 +275,7 @@ impl Registry {
             manifests: children.iter().map(String::as_str).collect(),
         };
         self.db.put_manifest(&record).await.map_err(|e| match e {
-            PutManifestError::MissingBlob(d) => {
-                RegistryError::spec(ErrorCode::ManifestBlobUnknown, format!("blob {d} is not in {repo}"))
-            }
+            PutManifestError::MissingBlob(d) => RegistryError::spec(ErrorCode::ManifestBlobUnknown, format!("blob {d} is not in {repo}")),
             PutManifestError::MissingManifest(d) => {
                 RegistryError::spec(ErrorCode::ManifestBlobUnknown, format!("manifest {d} is not in {repo}"))
             }
@@ -369,12 +349,7 @@ impl Registry {
         Ok((page.names, page.more))
     }
 
-    pub async fn referrers(
-        &self,
-        repo: &RepoName,
-        subject: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Referrer>, RegistryError> {
+    pub async fn referrers(&self, repo: &RepoName, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Referrer>, RegistryError> {
         Ok(self.db.referrers(repo.as_str(), &subject.to_string(), artifact_type).await?)
     }
 }

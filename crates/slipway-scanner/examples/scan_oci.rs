@@ -12,9 +12,7 @@
 //! them. `--out` writes the inventory as JSON. One line of `key=value` timings goes to
 //! stderr, with the peak resident memory (VmHWM) of the process.
 
-use slipway_scanner::analyzer::{
-    Compression, Ecosystem, Inventory, LayerReport, Limits, analyze_layer, merge,
-};
+use slipway_scanner::analyzer::{Compression, Ecosystem, Inventory, LayerReport, Limits, analyze_layer, merge};
 use slipway_scanner::matcher::{AdvisoryIndex, Package, SourcePackage};
 use slipway_scanner::osv::import_path;
 use slipway_scanner::version::Scheme;
@@ -37,11 +35,7 @@ fn parse_args() -> Result<Args> {
     let mut args = std::env::args_os().skip(1);
     let (mut cache, mut feeds, mut out, mut layout) = (None, Vec::new(), None, None);
     while let Some(arg) = args.next() {
-        let mut value = || {
-            args.next()
-                .map(PathBuf::from)
-                .ok_or("a flag lacks its value")
-        };
+        let mut value = || args.next().map(PathBuf::from).ok_or("a flag lacks its value");
         match arg.to_str() {
             Some("--cache") => cache = Some(value()?),
             Some("--feed") => feeds.push(value()?),
@@ -52,14 +46,8 @@ fn parse_args() -> Result<Args> {
             _ => layout = Some(PathBuf::from(arg)),
         }
     }
-    let layout =
-        layout.ok_or("usage: scan_oci [--cache DIR] [--feed PATH]... [--out FILE] LAYOUT")?;
-    Ok(Args {
-        cache,
-        feeds,
-        out,
-        layout,
-    })
+    let layout = layout.ok_or("usage: scan_oci [--cache DIR] [--feed PATH]... [--out FILE] LAYOUT")?;
+    Ok(Args { cache, feeds, out, layout })
 }
 
 fn read_json(path: &Path) -> Result<serde_json::Value> {
@@ -75,27 +63,18 @@ fn blob(layout: &Path, digest: &str) -> Result<PathBuf> {
 /// The layers of the layout's only image: (digest, media type), bottom first.
 fn layers(layout: &Path) -> Result<Vec<(String, String)>> {
     let index = read_json(&layout.join("index.json"))?;
-    let manifests = index["manifests"]
-        .as_array()
-        .ok_or("index without manifests")?;
+    let manifests = index["manifests"].as_array().ok_or("index without manifests")?;
     let [descriptor] = &manifests[..] else {
         return Err(format!("{} images in the layout, expected one", manifests.len()).into());
     };
-    let digest = descriptor["digest"]
-        .as_str()
-        .ok_or("manifest without digest")?;
+    let digest = descriptor["digest"].as_str().ok_or("manifest without digest")?;
     let manifest = read_json(&blob(layout, digest)?)?;
     manifest["layers"]
         .as_array()
         .ok_or("manifest without layers")?
         .iter()
         .map(|layer| {
-            let field = |name: &str| {
-                layer[name]
-                    .as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| format!("layer without {name}"))
-            };
+            let field = |name: &str| layer[name].as_str().map(str::to_owned).ok_or_else(|| format!("layer without {name}"));
             Ok((field("digest")?, field("mediaType")?))
         })
         .collect()
@@ -113,11 +92,7 @@ struct Timings {
 }
 
 fn cache_path(dir: &Path, digest: &str) -> PathBuf {
-    dir.join(format!(
-        "{}.v{}.json",
-        digest.replace(':', "-"),
-        slipway_scanner::analyzer::ANALYZER_VERSION
-    ))
+    dir.join(format!("{}.v{}.json", digest.replace(':', "-"), slipway_scanner::analyzer::ANALYZER_VERSION))
 }
 
 /// Each layer's report, from the cache when it holds one; the count of cached ones.
@@ -135,12 +110,8 @@ fn reports(args: &Args, timings: &mut Timings) -> Result<(Vec<(String, LayerRepo
             continue;
         }
         let file = File::open(blob(&args.layout, &digest)?)?;
-        let report = analyze_layer(
-            file,
-            Compression::from_media_type(&media_type),
-            &Limits::default(),
-        )
-        .map_err(|err| format!("layer {digest}: {err}"))?;
+        let report = analyze_layer(file, Compression::from_media_type(&media_type), &Limits::default())
+            .map_err(|err| format!("layer {digest}: {err}"))?;
         timings.analyze += started.elapsed();
         if let Some(path) = cached_at {
             let started = Instant::now();
@@ -155,10 +126,7 @@ fn reports(args: &Args, timings: &mut Timings) -> Result<(Vec<(String, LayerRepo
 }
 
 /// The OSV ecosystem an inventory package is matched in, with its release.
-fn osv_ecosystem(
-    ecosystem: Ecosystem,
-    inventory: &Inventory,
-) -> Option<(&'static str, Option<&str>)> {
+fn osv_ecosystem(ecosystem: Ecosystem, inventory: &Inventory) -> Option<(&'static str, Option<&str>)> {
     let os = inventory.os.as_ref();
     let release = os.and_then(|os| os.version_id.as_deref());
     Some(match ecosystem {
@@ -197,10 +165,7 @@ fn match_all(index: &AdvisoryIndex, inventory: &Inventory) -> Result<usize> {
             release,
             name: &package.name,
             version: &package.version,
-            source: package.source_name.as_deref().map(|name| SourcePackage {
-                name,
-                version: package.source_version.as_deref(),
-            }),
+            source: package.source_name.as_deref().map(|name| SourcePackage { name, version: package.source_version.as_deref() }),
         };
         let order = |a: &str, b: &str| scheme.compare(a, b);
         findings += index.findings(&query, &order)?.len();

@@ -64,11 +64,7 @@ pub struct Score(u8);
 impl Score {
     /// The score of `tenths` tenths, if at most 10.0.
     pub const fn from_tenths(tenths: u8) -> Option<Score> {
-        if tenths <= 100 {
-            Some(Score(tenths))
-        } else {
-            None
-        }
+        if tenths <= 100 { Some(Score(tenths)) } else { None }
     }
 
     pub const fn tenths(self) -> u8 {
@@ -101,9 +97,7 @@ impl Score {
 
     fn from_value(value: f64) -> Option<Score> {
         let tenths = (value * 10.0).round();
-        (0.0..=100.0)
-            .contains(&tenths)
-            .then_some(Score(tenths as u8))
+        (0.0..=100.0).contains(&tenths).then_some(Score(tenths as u8))
     }
 }
 
@@ -211,19 +205,11 @@ struct Metric {
 }
 
 const fn base(name: &'static str, values: &'static [&'static str]) -> Metric {
-    Metric {
-        name,
-        values,
-        base: true,
-    }
+    Metric { name, values, base: true }
 }
 
 const fn optional(name: &'static str, values: &'static [&'static str]) -> Metric {
-    Metric {
-        name,
-        values,
-        base: false,
-    }
+    Metric { name, values, base: false }
 }
 
 /// CVSS v3.0 and v3.1 metrics, in the specification's order.
@@ -290,14 +276,8 @@ const V4_METRICS: &[Metric] = &[
 
 /// Parses a `CVSS:3.0`, `CVSS:3.1` or `CVSS:4.0` vector and computes its base score.
 pub fn base_score(vector: &str) -> Result<BaseScore, ScanError> {
-    let invalid = |reason: String| ScanError::InvalidCvss {
-        vector: vector.to_owned(),
-        reason,
-    };
-    let (prefix, metrics) = vector
-        .trim()
-        .split_once('/')
-        .ok_or_else(|| invalid("no metrics".into()))?;
+    let invalid = |reason: String| ScanError::InvalidCvss { vector: vector.to_owned(), reason };
+    let (prefix, metrics) = vector.trim().split_once('/').ok_or_else(|| invalid("no metrics".into()))?;
     let (version, table) = match prefix {
         "CVSS:3.0" => (CvssVersion::V3_0, V3_METRICS),
         "CVSS:3.1" => (CvssVersion::V3_1, V3_METRICS),
@@ -308,13 +288,8 @@ pub fn base_score(vector: &str) -> Result<BaseScore, ScanError> {
     // Values found, indexed like the table.
     let mut found: Vec<Option<&str>> = vec![None; table.len()];
     for field in metrics.split('/') {
-        let (name, value) = field
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("malformed field {field:?}")))?;
-        let index = table
-            .iter()
-            .position(|m| m.name == name)
-            .ok_or_else(|| invalid(format!("unknown metric {name:?}")))?;
+        let (name, value) = field.split_once(':').ok_or_else(|| invalid(format!("malformed field {field:?}")))?;
+        let index = table.iter().position(|m| m.name == name).ok_or_else(|| invalid(format!("unknown metric {name:?}")))?;
         if !table[index].values.contains(&value) {
             return Err(invalid(format!("invalid value {value:?} for {name}")));
         }
@@ -322,41 +297,22 @@ pub fn base_score(vector: &str) -> Result<BaseScore, ScanError> {
             return Err(invalid(format!("metric {name} given twice")));
         }
     }
-    let missing: Vec<&str> = table
-        .iter()
-        .zip(&found)
-        .filter(|(m, v)| m.base && v.is_none())
-        .map(|(m, _)| m.name)
-        .collect();
+    let missing: Vec<&str> = table.iter().zip(&found).filter(|(m, v)| m.base && v.is_none()).map(|(m, _)| m.name).collect();
     if !missing.is_empty() {
-        return Err(invalid(format!(
-            "missing base metrics {}",
-            missing.join(", ")
-        )));
+        return Err(invalid(format!("missing base metrics {}", missing.join(", "))));
     }
 
     let value = match version {
         CvssVersion::V3_0 | CvssVersion::V3_1 => {
             // Temporal and environmental metrics do not enter the base score, and the
             // crate refuses them: score the base metrics alone.
-            let base: String = table
-                .iter()
-                .zip(&found)
-                .filter(|(m, _)| m.base)
-                .filter_map(|(m, v)| v.map(|v| format!("/{}:{v}", m.name)))
-                .collect();
-            ::cvss::v3::Base::from_str(&format!("{}{base}", version.prefix()))
-                .map_err(|e| invalid(e.to_string()))?
-                .score()
-                .value()
+            let base: String =
+                table.iter().zip(&found).filter(|(m, _)| m.base).filter_map(|(m, v)| v.map(|v| format!("/{}:{v}", m.name))).collect();
+            ::cvss::v3::Base::from_str(&format!("{}{base}", version.prefix())).map_err(|e| invalid(e.to_string()))?.score().value()
         }
-        CvssVersion::V4_0 => ::cvss::v4::Vector::from_str(vector.trim())
-            .map_err(|e| invalid(e.to_string()))?
-            .score()
-            .value(),
+        CvssVersion::V4_0 => ::cvss::v4::Vector::from_str(vector.trim()).map_err(|e| invalid(e.to_string()))?.score().value(),
     };
-    let score =
-        Score::from_value(value).ok_or_else(|| invalid(format!("score {value} out of range")))?;
+    let score = Score::from_value(value).ok_or_else(|| invalid(format!("score {value} out of range")))?;
     Ok(BaseScore { version, score })
 }
 

@@ -10,11 +10,7 @@ pub enum ScanError {
     Io(#[from] io::Error),
     /// A version (or an npm range) that the scheme's own tool refuses.
     #[error("invalid {scheme} version {version:?}: {reason}")]
-    Version {
-        scheme: Scheme,
-        version: String,
-        reason: String,
-    },
+    Version { scheme: Scheme, version: String, reason: String },
     /// A CVSS vector that does not follow its version's specification.
     #[error("invalid CVSS vector {vector:?}: {reason}")]
     InvalidCvss { vector: String, reason: String },
@@ -30,10 +26,7 @@ pub enum ScanError {
     FeedRead { path: PathBuf, source: io::Error },
     /// A feed archive whose zip structure cannot be read.
     #[error("cannot read feed archive {}: {source}", path.display())]
-    FeedArchive {
-        path: PathBuf,
-        source: zip::result::ZipError,
-    },
+    FeedArchive { path: PathBuf, source: zip::result::ZipError },
     /// The layer decompresses to more bytes than the configured limit allows.
     #[error("layer decompresses to more than {limit} bytes (a decompression bomb?)")]
     LayerTooLarge { limit: u64 },

@@ -24,9 +24,7 @@ impl LayerBuilder {
         let mut header = tar::Header::new_gnu();
         header.set_mode(0o644);
         header.set_size(content.len() as u64);
-        self.0
-            .append_data(&mut header, path, content)
-            .expect("appending to an in-memory tar");
+        self.0.append_data(&mut header, path, content).expect("appending to an in-memory tar");
         self
     }
 
@@ -114,10 +112,7 @@ impl ImageFixture {
         for (_, blob) in &self.layers {
             put(blob)?;
         }
-        fs::write(
-            dir.join("oci-layout"),
-            br#"{"imageLayoutVersion": "1.0.0"}"#,
-        )?;
+        fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion": "1.0.0"}"#)?;
         let index = json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -134,12 +129,7 @@ impl ImageFixture {
     /// Writes a `docker save` archive of this image tagged `repo_tag`: the legacy layout
     /// (`<id>/layer.tar`, uncompressed, `<hex>.json` config), or Docker 25's (blobs,
     /// with the legacy layer paths as symbolic links to them).
-    pub fn write_docker_archive(
-        &self,
-        path: &Path,
-        repo_tag: &str,
-        legacy: bool,
-    ) -> io::Result<()> {
+    pub fn write_docker_archive(&self, path: &Path, repo_tag: &str, legacy: bool) -> io::Result<()> {
         let mut archive = tar::Builder::new(fs::File::create(path)?);
         let config_digest = sha256(&self.config);
         let mut layer_paths = Vec::new();
@@ -162,11 +152,7 @@ impl ImageFixture {
                 let mut link = tar::Header::new_gnu();
                 link.set_entry_type(tar::EntryType::Symlink);
                 link.set_size(0);
-                archive.append_link(
-                    &mut link,
-                    format!("{hex}/layer.tar"),
-                    format!("../blobs/sha256/{hex}"),
-                )?;
+                archive.append_link(&mut link, format!("{hex}/layer.tar"), format!("../blobs/sha256/{hex}"))?;
                 layer_paths.push(blob);
             }
             name
@@ -176,11 +162,7 @@ impl ImageFixture {
             "RepoTags": [repo_tag],
             "Layers": layer_paths,
         }]);
-        append(
-            &mut archive,
-            "manifest.json",
-            &serde_json::to_vec(&manifest)?,
-        )?;
+        append(&mut archive, "manifest.json", &serde_json::to_vec(&manifest)?)?;
         archive.into_inner()?.sync_all()
     }
 }
@@ -205,24 +187,12 @@ fn append(archive: &mut tar::Builder<fs::File>, name: &str, content: &[u8]) -> i
 /// - PyPI `requests` 2.28.1 (GHSA-j8r2-6x86-q33q, moderate), `PyYAML` 5.3.1
 ///   (GHSA-8q59-q68h-6hv4, critical) and `Jinja2` 3.1.3 (already fixed)
 pub fn debian_python_image() -> ImageFixture {
-    let base = LayerBuilder::default()
-        .file("etc/os-release", DEBIAN_OS_RELEASE)
-        .file("var/lib/dpkg/status", DPKG_STATUS)
-        .tar();
+    let base = LayerBuilder::default().file("etc/os-release", DEBIAN_OS_RELEASE).file("var/lib/dpkg/status", DPKG_STATUS).tar();
     let site = "usr/local/lib/python3.11/site-packages";
     let python = LayerBuilder::default()
-        .file(
-            &format!("{site}/requests-2.28.1.dist-info/METADATA"),
-            &python_metadata("requests", "2.28.1"),
-        )
-        .file(
-            &format!("{site}/PyYAML-5.3.1.dist-info/METADATA"),
-            &python_metadata("PyYAML", "5.3.1"),
-        )
-        .file(
-            &format!("{site}/Jinja2-3.1.3.dist-info/METADATA"),
-            &python_metadata("Jinja2", "3.1.3"),
-        )
+        .file(&format!("{site}/requests-2.28.1.dist-info/METADATA"), &python_metadata("requests", "2.28.1"))
+        .file(&format!("{site}/PyYAML-5.3.1.dist-info/METADATA"), &python_metadata("PyYAML", "5.3.1"))
+        .file(&format!("{site}/Jinja2-3.1.3.dist-info/METADATA"), &python_metadata("Jinja2", "3.1.3"))
         .tar();
     ImageFixture::new(vec![base, python])
 }

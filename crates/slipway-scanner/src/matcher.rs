@@ -18,9 +18,7 @@ use std::collections::HashMap;
 
 use crate::ScanError;
 use crate::cvss::Severity;
-use crate::osv::{
-    Advisory, AffectedPackage, Event, FixState, Range, RangeKind, normalize_name, normalize_release,
-};
+use crate::osv::{Advisory, AffectedPackage, Event, FixState, Range, RangeKind, normalize_name, normalize_release};
 use crate::version::Scheme;
 
 /// A version ordering for one ecosystem.
@@ -80,10 +78,7 @@ impl Package<'_> {
     /// The ecosystem and normalised name under which advisories list this package: a
     /// distribution's source package where the ecosystem names those.
     pub fn advisory_key(&self) -> (&str, String) {
-        (
-            self.ecosystem,
-            normalize_name(self.ecosystem, self.lookup().0),
-        )
+        (self.ecosystem, normalize_name(self.ecosystem, self.lookup().0))
     }
 
     /// The name advisories know the package by, normalised as [`AdvisoryIndex`] looks it
@@ -95,9 +90,7 @@ impl Package<'_> {
     /// The name and version the advisories compare.
     fn lookup(&self) -> (&str, &str) {
         match self.source {
-            Some(source) if SOURCE_NAMED.contains(&self.ecosystem) => {
-                (source.name, source.version.unwrap_or(self.version))
-            }
+            Some(source) if SOURCE_NAMED.contains(&self.ecosystem) => (source.name, source.version.unwrap_or(self.version)),
             _ => (self.name, self.version),
         }
     }
@@ -157,19 +150,10 @@ impl AdvisoryIndex {
                 continue;
             }
             for (e, entry) in advisory.affected.iter().enumerate() {
-                by_package
-                    .entry(entry.ecosystem.clone())
-                    .or_default()
-                    .entry(entry.name.clone())
-                    .or_default()
-                    .push((a, e));
+                by_package.entry(entry.ecosystem.clone()).or_default().entry(entry.name.clone()).or_default().push((a, e));
             }
         }
-        AdvisoryIndex {
-            advisories,
-            by_id,
-            by_package,
-        }
+        AdvisoryIndex { advisories, by_id, by_package }
     }
 
     pub fn advisories(&self) -> &[Advisory] {
@@ -185,11 +169,7 @@ impl AdvisoryIndex {
     /// advisory id. Fails if an advisory names the package and `order` cannot parse the
     /// installed version; a range whose own versions do not parse is skipped with a
     /// warning.
-    pub fn findings(
-        &self,
-        package: &Package<'_>,
-        order: &(impl VersionOrder + ?Sized),
-    ) -> Result<Vec<Finding>, ScanError> {
+    pub fn findings(&self, package: &Package<'_>, order: &(impl VersionOrder + ?Sized)) -> Result<Vec<Finding>, ScanError> {
         let (ecosystem, name) = package.advisory_key();
         let (_, version) = package.lookup();
         // The Go vulnerability database writes versions without Go's leading "v".
@@ -197,14 +177,8 @@ impl AdvisoryIndex {
             "Go" => version.strip_prefix('v').unwrap_or(version),
             _ => version,
         };
-        let release = package
-            .release
-            .map(|r| normalize_release(package.ecosystem, r));
-        let Some(entries) = self
-            .by_package
-            .get(ecosystem)
-            .and_then(|names| names.get(&name))
-        else {
+        let release = package.release.map(|r| normalize_release(package.ecosystem, r));
+        let Some(entries) = self.by_package.get(ecosystem).and_then(|names| names.get(&name)) else {
             return Ok(Vec::new());
         };
 
@@ -216,11 +190,7 @@ impl AdvisoryIndex {
             let advisory = &self.advisories[a];
             let entry = &advisory.affected[e];
             let release_matches = entry.release.is_none() || entry.release == release;
-            if !release_matches
-                || findings
-                    .last()
-                    .is_some_and(|f| f.advisory_id == advisory.id)
-            {
+            if !release_matches || findings.last().is_some_and(|f| f.advisory_id == advisory.id) {
                 continue;
             }
             if let Some(fixed_version) = affected(advisory, entry, version, order) {
@@ -232,12 +202,7 @@ impl AdvisoryIndex {
     }
 }
 
-fn finding(
-    advisory: &Advisory,
-    entry: &AffectedPackage,
-    package: &Package<'_>,
-    fixed_version: Option<String>,
-) -> Finding {
+fn finding(advisory: &Advisory, entry: &AffectedPackage, package: &Package<'_>, fixed_version: Option<String>) -> Finding {
     let mut aliases: Vec<String> = Vec::new();
     for alias in advisory.aliases.iter().chain(&advisory.upstream) {
         if *alias != advisory.id && !aliases.contains(alias) {
@@ -263,37 +228,22 @@ fn finding(
 }
 
 /// Whether `version` is affected by `entry`, and if so the fixed version, if any.
-fn affected(
-    advisory: &Advisory,
-    entry: &AffectedPackage,
-    version: &str,
-    order: &(impl VersionOrder + ?Sized),
-) -> Option<Option<String>> {
+fn affected(advisory: &Advisory, entry: &AffectedPackage, version: &str, order: &(impl VersionOrder + ?Sized)) -> Option<Option<String>> {
     for range in entry.ranges.iter().filter(|r| r.kind != RangeKind::Git) {
         match in_range(range, version, order) {
             Ok(Some(fixed)) => return Some(fixed),
             Ok(None) => {}
-            Err(error) => tracing::warn!(
-                advisory = advisory.id,
-                package = entry.name,
-                "skipping range: {error}"
-            ),
+            Err(error) => tracing::warn!(advisory = advisory.id, package = entry.name, "skipping range: {error}"),
         }
     }
     // `versions` may hold strings in another syntax (tags of GIT ranges): a version the
     // order cannot compare is simply not equal.
-    let listed = entry.versions.iter().any(|listed| {
-        listed == version || matches!(order.compare(version, listed), Ok(Ordering::Equal))
-    });
+    let listed = entry.versions.iter().any(|listed| listed == version || matches!(order.compare(version, listed), Ok(Ordering::Equal)));
     listed.then(|| next_fix(entry, version, order))
 }
 
 /// Evaluates one range: `Some(fixed version)` if `version` is in it.
-fn in_range(
-    range: &Range,
-    version: &str,
-    order: &(impl VersionOrder + ?Sized),
-) -> Result<Option<Option<String>>, ScanError> {
+fn in_range(range: &Range, version: &str, order: &(impl VersionOrder + ?Sized)) -> Result<Option<Option<String>>, ScanError> {
     let limits: Vec<&str> = range
         .events
         .iter()
@@ -317,16 +267,8 @@ fn in_range(
 
     // Each event with the installed version's order relative to it.
     let mut events: Vec<(&Event, Ordering)> = Vec::with_capacity(range.events.len());
-    for event in range
-        .events
-        .iter()
-        .filter(|e| !matches!(e, Event::Limit(_)))
-    {
-        let relative = if is_zero(event) {
-            Ordering::Greater
-        } else {
-            order.compare(version, event.version())?
-        };
+    for event in range.events.iter().filter(|e| !matches!(e, Event::Limit(_))) {
+        let relative = if is_zero(event) { Ordering::Greater } else { order.compare(version, event.version())? };
         // Insertion sort: the lists are short, and a fallible comparison cannot be
         // handed to the standard sorts.
         let mut at = events.len();
@@ -360,21 +302,12 @@ fn in_range(
 
 /// The lowest fixed version above `version` in any range, for a version matched by the
 /// `versions` list alone.
-fn next_fix(
-    entry: &AffectedPackage,
-    version: &str,
-    order: &(impl VersionOrder + ?Sized),
-) -> Option<String> {
+fn next_fix(entry: &AffectedPackage, version: &str, order: &(impl VersionOrder + ?Sized)) -> Option<String> {
     let mut best: Option<&str> = None;
-    let fixes = entry
-        .ranges
-        .iter()
-        .filter(|r| r.kind != RangeKind::Git)
-        .flat_map(|r| &r.events)
-        .filter_map(|e| match e {
-            Event::Fixed(v) => Some(v.as_str()),
-            _ => None,
-        });
+    let fixes = entry.ranges.iter().filter(|r| r.kind != RangeKind::Git).flat_map(|r| &r.events).filter_map(|e| match e {
+        Event::Fixed(v) => Some(v.as_str()),
+        _ => None,
+    });
     for fixed in fixes {
         let above = matches!(order.compare(version, fixed), Ok(Ordering::Less));
         if above && best.is_none_or(|b| matches!(order.compare(fixed, b), Ok(Ordering::Less))) {
@@ -388,11 +321,7 @@ fn is_zero(event: &Event) -> bool {
     matches!(event, Event::Introduced(v) if v == "0")
 }
 
-fn compare_events(
-    a: &Event,
-    b: &Event,
-    order: &(impl VersionOrder + ?Sized),
-) -> Result<Ordering, ScanError> {
+fn compare_events(a: &Event, b: &Event, order: &(impl VersionOrder + ?Sized)) -> Result<Ordering, ScanError> {
     match (is_zero(a), is_zero(b)) {
         (true, true) => Ok(Ordering::Equal),
         (true, false) => Ok(Ordering::Less),

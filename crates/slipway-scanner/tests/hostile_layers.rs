@@ -170,16 +170,8 @@ fn a_half_megabyte_layer_with_a_gigabyte_long_name_is_skipped_in_bounded_memory(
     assert!(peak < 16 << 20, "the analysis held {peak} bytes");
     assert!(report.findings.contains_key("etc/os-release"), "{report:?}");
     assert_eq!(report.issues.len(), 2, "{:?}", report.issues);
-    assert!(
-        report.issues[0].message.contains("GNU long name of 536870912 bytes"),
-        "{}",
-        report.issues[0].message
-    );
-    assert!(
-        report.issues[1].message.contains("GNU long link name"),
-        "{}",
-        report.issues[1].message
-    );
+    assert!(report.issues[0].message.contains("GNU long name of 536870912 bytes"), "{}", report.issues[0].message);
+    assert!(report.issues[1].message.contains("GNU long link name"), "{}", report.issues[1].message);
     assert!(report.incomplete.is_none());
 }
 
@@ -200,11 +192,7 @@ fn a_huge_pax_header_is_skipped_and_its_size_record_still_honoured() {
     assert!(peak < 16 << 20, "the analysis held {peak} bytes");
     assert!(report.findings.contains_key("etc/os-release"), "{report:?}");
     assert_eq!(report.issues.len(), 1, "{:?}", report.issues);
-    assert!(
-        report.issues[0].message.contains("PAX header of"),
-        "{}",
-        report.issues[0].message
-    );
+    assert!(report.issues[0].message.contains("PAX header of"), "{}", report.issues[0].message);
 }
 
 #[test]
@@ -247,21 +235,14 @@ fn whiteouts_with_long_names_exhaust_the_budget_and_mark_the_layer_incomplete() 
     layer.file("etc/os-release", OS_RELEASE);
     let layer = layer.finish();
 
-    let limits = Limits {
-        max_analysis_bytes: 32 << 20,
-        ..limits()
-    };
+    let limits = Limits { max_analysis_bytes: 32 << 20, ..limits() };
     let (report, peak) = analyse(&layer, &limits);
     assert!(whiteout_names > 4 * limits.max_analysis_bytes);
     assert!(peak < 48 << 20, "the analysis held {peak} bytes");
     let reason = report.incomplete.as_deref().expect("the layer is incomplete");
     assert!(reason.contains("analysis memory budget"), "{reason}");
     assert!(report.whiteouts.len() < 100, "{}", report.whiteouts.len());
-    assert!(
-        report.issues.last().unwrap().message.contains("budget"),
-        "{:?}",
-        report.issues.last()
-    );
+    assert!(report.issues.last().unwrap().message.contains("budget"), "{:?}", report.issues.last());
 }
 
 #[test]
@@ -272,10 +253,7 @@ fn the_budget_bounds_entries_and_findings_too() {
         layer.file(&format!("usr/lib/node_modules/p{n}/package.json"), format!("{{\"name\":\"p{n}\",\"version\":\"1.0.0\"}}").as_bytes());
     }
     let layer = layer.finish();
-    let tight = Limits {
-        max_analysis_bytes: 2 << 20,
-        ..limits()
-    };
+    let tight = Limits { max_analysis_bytes: 2 << 20, ..limits() };
     let (report, peak) = analyse(&layer, &tight);
     assert!(peak < 8 << 20, "the analysis held {peak} bytes");
     assert!(report.incomplete.is_some());
@@ -292,12 +270,7 @@ fn a_dpkg_status_of_200_000_packages_is_dropped_over_the_budget_and_the_walk_goe
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let mut status = Vec::new();
     for n in 0..200_000 {
-        write!(
-            status,
-            "Package: pkg{n}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.{}-1\n\n",
-            n % 97
-        )
-        .unwrap();
+        write!(status, "Package: pkg{n}\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.{}-1\n\n", n % 97).unwrap();
     }
     let mut layer = Hostile::new();
     layer.file("var/lib/dpkg/status", &status);

@@ -748,7 +748,17 @@ async fn main() -> Result<()> {
                 let digest = world.plan(image).digest;
                 for f in scanning.db().findings(&digest).await? {
                     // Without first_seen, which only says when the finding was first stored.
-                    let fields = (&f.digest, &f.package, &f.advisory_id, &f.aliases, &f.installed_version, &f.fixed_version, &f.status, &f.severity, &f.class);
+                    let fields = (
+                        &f.digest,
+                        &f.package,
+                        &f.advisory_id,
+                        &f.aliases,
+                        &f.installed_version,
+                        &f.fixed_version,
+                        &f.status,
+                        &f.severity,
+                        &f.class,
+                    );
                     hash.update(format!("{fields:?}\n").as_bytes());
                     findings += 1;
                 }

@@ -105,7 +105,14 @@ impl Scanning {
             0 => None,
             _ => Some(self.queue.enqueue(&FeedChanged { revision }).await?),
         };
-        Ok(FeedImport { revision, imported: counts.imported, updated: counts.updated, unchanged: counts.unchanged, rejected, reassessment_job })
+        Ok(FeedImport {
+            revision,
+            imported: counts.imported,
+            updated: counts.updated,
+            unchanged: counts.unchanged,
+            rejected,
+            reassessment_job,
+        })
     }
 
     /// Streams one path's advisories from a blocking reader thread into batches, so
@@ -246,7 +253,8 @@ impl Scanning {
             .into_iter()
             .map(|s| SourceStatus { url: s.url, checked_at: s.checked_at, changed_at: s.changed_at, last_error: s.last_error })
             .collect();
-        let jobs = self.db.job_counts().await?.into_iter().map(|j| JobStatus { kind: j.kind, pending: j.pending, failed: j.failed }).collect();
+        let jobs =
+            self.db.job_counts().await?.into_iter().map(|j| JobStatus { kind: j.kind, pending: j.pending, failed: j.failed }).collect();
         Ok(FeedStatus {
             advisories: totals.advisories,
             withdrawn: totals.withdrawn,
@@ -280,10 +288,21 @@ fn row(advisory: &Advisory) -> Result<AdvisoryRow, ScanningError> {
         advisory
             .affected
             .iter()
-            .map(|a| AdvisoryPackage { ecosystem: a.ecosystem.clone(), name: a.name.clone(), release: a.release.clone().unwrap_or_default() })
+            .map(|a| AdvisoryPackage {
+                ecosystem: a.ecosystem.clone(),
+                name: a.name.clone(),
+                release: a.release.clone().unwrap_or_default(),
+            })
             .collect()
     };
     packages.sort();
     packages.dedup();
-    Ok(AdvisoryRow { id: advisory.id.clone(), modified: advisory.modified.clone(), withdrawn: advisory.withdrawn.clone(), content, content_hash, packages })
+    Ok(AdvisoryRow {
+        id: advisory.id.clone(),
+        modified: advisory.modified.clone(),
+        withdrawn: advisory.withdrawn.clone(),
+        content,
+        content_hash,
+        packages,
+    })
 }

@@ -9,7 +9,7 @@ use slipway_scanner::analyzer::{Ecosystem, OsRelease, Package};
 use slipway_scanner::cvss::{PolicyClass, Severity};
 use slipway_scanner::matcher::{self, AdvisoryIndex, Finding, SourcePackage};
 use slipway_scanner::osv::{Advisory, FixState};
-use slipway_scanner::scan::{osv_ecosystem, Wanted};
+use slipway_scanner::scan::{Wanted, osv_ecosystem};
 use slipway_scanner::version::Scheme;
 
 use crate::ScanningError;

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use slipway_db::{now_ms, FeedChange, FindingRecord, NewVulnerabilityEvent, Rematch};
+use slipway_db::{FeedChange, FindingRecord, NewVulnerabilityEvent, Rematch, now_ms};
 
 use crate::matching::{advisories_for, match_rows};
 use crate::{Scanning, ScanningError};
@@ -87,7 +87,14 @@ fn difference(stored: Vec<FindingRecord>, current: Vec<FindingRecord>) -> Rematc
         match stored.remove(&key(&finding)) {
             Some(old) => {
                 let same = (&old.aliases, &old.installed_version, &old.fixed_version, &old.status, &old.severity, &old.class)
-                    == (&finding.aliases, &finding.installed_version, &finding.fixed_version, &finding.status, &finding.severity, &finding.class);
+                    == (
+                        &finding.aliases,
+                        &finding.installed_version,
+                        &finding.fixed_version,
+                        &finding.status,
+                        &finding.severity,
+                        &finding.class,
+                    );
                 if !same {
                     rematch.updated.push(FindingRecord { first_seen: old.first_seen, ..finding });
                 }

@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use slipway_auth::access::{OrgRole, SiteRole, Subject};
 use slipway_db::{FindingRecord, ImagePackageRecord, ImageScanRecord, ManifestRecord};
-use slipway_oci::{media_type, Reference, RepoName};
+use slipway_oci::{Reference, RepoName, media_type};
 use slipway_scanner::cvss::Severity;
 use utoipa::ToSchema;
 
 use crate::jobs::ScanImage;
-use slipway_oci::platform_images;
 use crate::{Scanning, ScanningError};
+use slipway_oci::platform_images;
 
 /// Findings per store policy class.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -241,7 +241,12 @@ impl Scanning {
     /// Enqueues scans of a tag or digest of `repository`, or of every tagged manifest.
     /// Members may see whether a repository exists; only its maintainers and owners (and
     /// moderators) may have it scanned.
-    pub async fn request_scan(&self, subject: Option<&Subject>, repository: &str, reference: Option<&str>) -> Result<ScanRequested, ScanningError> {
+    pub async fn request_scan(
+        &self,
+        subject: Option<&Subject>,
+        repository: &str,
+        reference: Option<&str>,
+    ) -> Result<ScanRequested, ScanningError> {
         let not_found = || ScanningError::NotFound(format!("no manifest {} in {repository}", reference.unwrap_or("tagged")));
         if !may_read(subject, repository) {
             return Err(not_found());

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest as _, Sha256};
 use slipway_db::{ImagePackageRecord, InventoryPart, NewImageScan};
-use slipway_oci::{media_type, platform_images, Descriptor, Digest, ParsedManifest};
-use slipway_scanner::analyzer::{ANALYZER_VERSION, Compression, Finding, Inventory, LayerReport, analyze_layer, merge};
+use slipway_oci::{Descriptor, Digest, ParsedManifest, media_type, platform_images};
 use slipway_scanner::ScanError;
+use slipway_scanner::analyzer::{ANALYZER_VERSION, Compression, Finding, Inventory, LayerReport, analyze_layer, merge};
 use slipway_storage::BlobRead;
 use tokio::io::AsyncRead;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -169,7 +169,14 @@ impl Scanning {
 
     /// `store_inventory`, with the image's inventory and findings held to their limits;
     /// `incomplete` says what was left out already (layers over their limit).
-    async fn store_results(&self, digest: &str, mut inventory: Inventory, analyzed: usize, cached: usize, mut incomplete: Vec<String>) -> Result<(), ScanningError> {
+    async fn store_results(
+        &self,
+        digest: &str,
+        mut inventory: Inventory,
+        analyzed: usize,
+        cached: usize,
+        mut incomplete: Vec<String>,
+    ) -> Result<(), ScanningError> {
         let limits = self.inventory_limits;
         let listed = inventory.packages.len();
         if listed > limits.max_packages_per_image {
@@ -278,7 +285,13 @@ impl Scanning {
 
     /// Image manifests whose scan is requested for `digest` of `repository`: the image
     /// itself, or an index's platform images.
-    pub(crate) async fn scan_targets(&self, repository: &str, digest: &str, content: &[u8], media: &str) -> Result<BTreeSet<String>, ScanningError> {
+    pub(crate) async fn scan_targets(
+        &self,
+        repository: &str,
+        digest: &str,
+        content: &[u8],
+        media: &str,
+    ) -> Result<BTreeSet<String>, ScanningError> {
         if !media_type::is_index(media) {
             return Ok(BTreeSet::from([digest.to_owned()]));
         }

@@ -47,11 +47,7 @@ impl FsStore {
 
 #[async_trait]
 impl BlobStore for FsStore {
-    async fn read(
-        &self,
-        digest: &Digest,
-        range: Option<Range<u64>>,
-    ) -> Result<Option<BlobRead>, StorageError> {
+    async fn read(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<Option<BlobRead>, StorageError> {
         let mut file = match File::open(self.blob_path(digest)).await {
             Ok(f) => f,
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -72,13 +68,7 @@ impl BlobStore for FsStore {
         remove_if_exists(&self.blob_path(digest)).await
     }
 
-    async fn append(
-        &self,
-        upload: &UploadId,
-        offset: u64,
-        algorithm: Algorithm,
-        mut body: ByteStream,
-    ) -> Result<u64, StorageError> {
+    async fn append(&self, upload: &UploadId, offset: u64, algorithm: Algorithm, mut body: ByteStream) -> Result<u64, StorageError> {
         let path = self.upload_path(upload);
         let mut file = OpenOptions::new().create(true).write(true).truncate(false).open(&path).await?;
         let on_disk = file.metadata().await?.len();
@@ -105,12 +95,7 @@ impl BlobStore for FsStore {
         Ok(len)
     }
 
-    async fn seal(
-        &self,
-        upload: &UploadId,
-        len: u64,
-        digest: &Digest,
-    ) -> Result<Box<dyn SealedBlob>, StorageError> {
+    async fn seal(&self, upload: &UploadId, len: u64, digest: &Digest) -> Result<Box<dyn SealedBlob>, StorageError> {
         let path = self.upload_path(upload);
         let file = match File::open(&path).await {
             Ok(f) => f,
@@ -143,9 +128,7 @@ impl BlobStore for FsStore {
 
     async fn list_blobs(&self) -> Result<Vec<StoredObject<Digest>>, StorageError> {
         let root = self.root.join("blobs");
-        tokio::task::spawn_blocking(move || list_blob_files(&root))
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?
+        tokio::task::spawn_blocking(move || list_blob_files(&root)).await.map_err(|e| std::io::Error::other(e.to_string()))?
     }
 
     async fn list_uploads(&self) -> Result<Vec<StoredObject<UploadId>>, StorageError> {
@@ -207,11 +190,7 @@ async fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 }
 
 fn modified_ms(meta: &std::fs::Metadata) -> i64 {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or_default()
+    meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_millis() as i64).unwrap_or_default()
 }
 
 /// A listed file's metadata, or `None` when it went between the listing and now (an

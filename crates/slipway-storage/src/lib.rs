@@ -105,11 +105,7 @@ pub struct StoredObject<K> {
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
     /// The blob's bytes, or the given byte range of them; `None` if it is not stored.
-    async fn read(
-        &self,
-        digest: &Digest,
-        range: Option<Range<u64>>,
-    ) -> Result<Option<BlobRead>, StorageError>;
+    async fn read(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<Option<BlobRead>, StorageError>;
 
     /// Removes a blob. Removing a missing blob is not an error.
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError>;
@@ -122,22 +118,11 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Appends a chunk to an upload whose recorded length is `offset`, returning the new
     /// length. Bytes past `offset` left by an interrupted earlier attempt are overwritten.
     /// `algorithm` is the digest algorithm the client announced, used for the running hash.
-    async fn append(
-        &self,
-        upload: &UploadId,
-        offset: u64,
-        algorithm: Algorithm,
-        body: ByteStream,
-    ) -> Result<u64, StorageError>;
+    async fn append(&self, upload: &UploadId, offset: u64, algorithm: Algorithm, body: ByteStream) -> Result<u64, StorageError>;
 
     /// Checks that the first `len` bytes of the upload hash to `digest` and prepares them
     /// to become that blob. Nothing is visible until the returned value is committed.
-    async fn seal(
-        &self,
-        upload: &UploadId,
-        len: u64,
-        digest: &Digest,
-    ) -> Result<Box<dyn SealedBlob>, StorageError>;
+    async fn seal(&self, upload: &UploadId, len: u64, digest: &Digest) -> Result<Box<dyn SealedBlob>, StorageError>;
 
     /// Drops an upload's data. Dropping a missing upload is not an error.
     async fn abort(&self, upload: &UploadId) -> Result<(), StorageError>;

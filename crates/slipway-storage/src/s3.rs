@@ -55,10 +55,8 @@ impl S3Store {
             .with_access_key_id(&config.access_key_id)
             .with_secret_access_key(&config.secret_access_key);
         if let Some(endpoint) = &config.endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"))
-                .with_virtual_hosted_style_request(false);
+            builder =
+                builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://")).with_virtual_hosted_style_request(false);
         }
         Ok(S3Store {
             s3: Arc::new(builder.build()?),
@@ -69,11 +67,7 @@ impl S3Store {
     }
 
     fn blob_key(&self, digest: &Digest) -> Path {
-        self.prefix
-            .clone()
-            .join("blobs")
-            .join(digest.algorithm().as_str())
-            .join(digest.hex())
+        self.prefix.clone().join("blobs").join(digest.algorithm().as_str()).join(digest.hex())
     }
 
     fn upload_dir(&self, upload: &UploadId) -> Path {
@@ -124,15 +118,8 @@ fn not_found(e: &object_store::Error) -> bool {
 
 #[async_trait]
 impl BlobStore for S3Store {
-    async fn read(
-        &self,
-        digest: &Digest,
-        range: Option<Range<u64>>,
-    ) -> Result<Option<BlobRead>, StorageError> {
-        let options = GetOptions {
-            range: range.filter(|r| !r.is_empty()).map(GetRange::Bounded),
-            ..Default::default()
-        };
+    async fn read(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<Option<BlobRead>, StorageError> {
+        let options = GetOptions { range: range.filter(|r| !r.is_empty()).map(GetRange::Bounded), ..Default::default() };
         match self.s3.get_opts(&self.blob_key(digest), options).await {
             Ok(result) => {
                 let len = result.range.end - result.range.start;
@@ -153,20 +140,11 @@ impl BlobStore for S3Store {
 
     async fn presigned_url(&self, digest: &Digest) -> Result<Option<String>, StorageError> {
         let Some(ttl) = self.presign_ttl else { return Ok(None) };
-        let url = self
-            .s3
-            .signed_url(object_store::signer::Method::GET, &self.blob_key(digest), ttl)
-            .await?;
+        let url = self.s3.signed_url(object_store::signer::Method::GET, &self.blob_key(digest), ttl).await?;
         Ok(Some(url.to_string()))
     }
 
-    async fn append(
-        &self,
-        upload: &UploadId,
-        offset: u64,
-        algorithm: Algorithm,
-        mut body: ByteStream,
-    ) -> Result<u64, StorageError> {
+    async fn append(&self, upload: &UploadId, offset: u64, algorithm: Algorithm, mut body: ByteStream) -> Result<u64, StorageError> {
         let mut hasher = self.hashes.resume(upload, offset, algorithm);
         let store: Arc<dyn ObjectStore> = self.s3.clone();
         let mut writer = BufWriter::new(store, self.chunk_key(upload, offset));
@@ -198,12 +176,7 @@ impl BlobStore for S3Store {
         Ok(len)
     }
 
-    async fn seal(
-        &self,
-        upload: &UploadId,
-        len: u64,
-        digest: &Digest,
-    ) -> Result<Box<dyn SealedBlob>, StorageError> {
+    async fn seal(&self, upload: &UploadId, len: u64, digest: &Digest) -> Result<Box<dyn SealedBlob>, StorageError> {
         let chain = self.chunk_chain(upload, len).await?;
         let staged = self.upload_dir(upload).join("sealed");
         let cached = self.hashes.take(upload, len, digest.algorithm());
@@ -258,12 +231,7 @@ impl BlobStore for S3Store {
 
 impl S3Store {
     /// Streams the chunks into one staged object while hashing them.
-    async fn concatenate(
-        &self,
-        chain: &[Path],
-        staged: &Path,
-        algorithm: Algorithm,
-    ) -> Result<Digest, StorageError> {
+    async fn concatenate(&self, chain: &[Path], staged: &Path, algorithm: Algorithm) -> Result<Digest, StorageError> {
         let mut hasher = algorithm.hasher();
         let store: Arc<dyn ObjectStore> = self.s3.clone();
         let mut writer = BufWriter::new(store, staged.clone());

@@ -4,14 +4,14 @@
 //! session's CSRF token in `X-CSRF-Token`.
 
 use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_auth::access::OrgRole;
 use slipway_auth::scope::ScopeRule;
-use slipway_auth::{client_ip, AuthError, AuthService};
+use slipway_auth::{AuthError, AuthService, client_ip};
 use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, SignedIn};
@@ -218,10 +218,14 @@ async fn create_token(State(auth): State<AuthService>, SignedIn { account, .. }:
     let rules = form
         .scopes
         .iter()
-        .map(|s| ScopeRule::parse(s).ok_or_else(|| Problem(StatusCode::UNPROCESSABLE_ENTITY, format!("scope {s:?} is not PATTERN:pull[,push][,delete]"))))
+        .map(|s| {
+            ScopeRule::parse(s)
+                .ok_or_else(|| Problem(StatusCode::UNPROCESSABLE_ENTITY, format!("scope {s:?} is not PATTERN:pull[,push][,delete]")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let (secret, record) = auth.create_token(&account.name, &form.name, &rules, form.expires_days).await?;
-    Ok((StatusCode::CREATED, Json(TokenCreated { id: record.id, name: record.name, token: secret, expires_at: record.expires_at })).into_response())
+    Ok((StatusCode::CREATED, Json(TokenCreated { id: record.id, name: record.name, token: secret, expires_at: record.expires_at }))
+        .into_response())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -338,7 +342,12 @@ struct Invitation {
         (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn invite(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, Path(org): Path<String>, ApiJson(form): ApiJson<Invitation>) -> ApiResult {
+async fn invite(
+    State(auth): State<AuthService>,
+    SignedIn { account, .. }: SignedIn,
+    Path(org): Path<String>,
+    ApiJson(form): ApiJson<Invitation>,
+) -> ApiResult {
     let role = match form.role {
         Role::Owner => OrgRole::Owner,
         Role::Maintainer => OrgRole::Maintainer,

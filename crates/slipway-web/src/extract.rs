@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, Method, StatusCode};
+use axum::http::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use slipway_auth::AuthService;
 use slipway_db::AccountRecord;
@@ -34,12 +34,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let json = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+        let json =
+            request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
         if !json {
             return Err(Problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the body as application/json".into()));
         }
         let body = Bytes::from_request(request, state).await.map_err(|e| Problem(StatusCode::PAYLOAD_TOO_LARGE, e.body_text()))?;
-        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Problem(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| Problem(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))?;
         serde_json::from_value(value).map(ApiJson).map_err(|e| Problem(StatusCode::UNPROCESSABLE_ENTITY, format!("body: {e}")))
     }
 }

@@ -9,7 +9,7 @@ mod session;
 mod store_api;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -87,11 +87,10 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// Logos and screenshots. Ids are content hashes, so responses never change.
 async fn media(State(state): State<WebState>, Path(id): Path<String>) -> Response {
     match state.catalog.media(&id).await {
-        Ok(Some(m)) => (
-            [(header::CONTENT_TYPE, m.content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable".to_owned())],
-            m.content,
-        )
-            .into_response(),
+        Ok(Some(m)) => {
+            ([(header::CONTENT_TYPE, m.content_type), (header::CACHE_CONTROL, "public, max-age=31536000, immutable".to_owned())], m.content)
+                .into_response()
+        }
         Ok(None) => (StatusCode::NOT_FOUND, "no such image").into_response(),
         Err(e) => {
             tracing::error!(error = %e, "reading media");

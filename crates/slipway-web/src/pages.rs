@@ -4,23 +4,25 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use serde::Deserialize;
-use slipway_auth::{client_ip, random_secret, AuthError};
+use slipway_auth::{AuthError, client_ip, random_secret};
 use slipway_catalog::media::MediaKind;
 use slipway_catalog::text::markdown_html;
 use slipway_catalog::{
-    Access, CatalogError, License, Listed, Listing, ListingInput, ListingSummary, Product, ProductType, Publisher, PublisherInput, SearchParams, Subscription, Tier,
-    TrustLevel,
-    Version, Viewer, CATEGORIES,
+    Access, CATEGORIES, CatalogError, License, Listed, Listing, ListingInput, ListingSummary, Product, ProductType, Publisher,
+    PublisherInput, SearchParams, Subscription, Tier, TrustLevel, Version, Viewer,
 };
 use slipway_scanning::SecuritySummary;
 
-use crate::session::{cookie, csrf_cookie, csrf_cookie_name, registry_host, same_secret, scheme, secure, session, session_cookie, session_token, mail_base_url};
 use crate::WebState;
+use crate::session::{
+    cookie, csrf_cookie, csrf_cookie_name, mail_base_url, registry_host, same_secret, scheme, secure, session, session_cookie,
+    session_token,
+};
 
 /// Uploads (logo plus screenshots) in one editor form.
 const FORM_LIMIT: usize = 48 * 1024 * 1024;
@@ -94,7 +96,10 @@ impl Visit {
     /// Checks a submitted form's token against this visit's.
     fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
         if self.chrome.new_cookie || !same_secret(sent, &self.chrome.csrf) {
-            return Err(PageError::Status(StatusCode::FORBIDDEN, "This form has expired or came from another site. Go back, reload the page and try again.".into()));
+            return Err(PageError::Status(
+                StatusCode::FORBIDDEN,
+                "This form has expired or came from another site. Go back, reload the page and try again.".into(),
+            ));
         }
         Ok(())
     }
@@ -138,7 +143,9 @@ impl From<CatalogError> for PageError {
 impl From<AuthError> for PageError {
     fn from(e: AuthError) -> PageError {
         match e {
-            AuthError::Invalid(m) | AuthError::NotFound(m) | AuthError::Forbidden(m) => PageError::Status(StatusCode::UNPROCESSABLE_ENTITY, m),
+            AuthError::Invalid(m) | AuthError::NotFound(m) | AuthError::Forbidden(m) => {
+                PageError::Status(StatusCode::UNPROCESSABLE_ENTITY, m)
+            }
             AuthError::Db(slipway_db::DbError::Conflict(m)) => PageError::Status(StatusCode::CONFLICT, m),
             AuthError::Db(slipway_db::DbError::BadText(m)) => PageError::Status(StatusCode::BAD_REQUEST, m),
             AuthError::BadCredentials | AuthError::Unverified => PageError::Status(StatusCode::UNAUTHORIZED, e.to_string()),
@@ -166,7 +173,9 @@ struct ErrorPage {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
-            PageError::SignIn(next) => return Redirect::to(&format!("/signin?next={}", encode(&same_origin_path(Some(&next))))).into_response(),
+            PageError::SignIn(next) => {
+                return Redirect::to(&format!("/signin?next={}", encode(&same_origin_path(Some(&next))))).into_response();
+            }
             PageError::Status(status, message) => (status, message),
             PageError::Internal(cause) => {
                 tracing::error!(error = %cause, "page failed");
@@ -255,7 +264,13 @@ async fn home(State(state): State<WebState>, headers: HeaderMap) -> PageResult {
 
 impl Visit {
     fn chrome_clone(&self) -> Chrome {
-        Chrome { user: self.chrome.user.clone(), staff: self.chrome.staff, csrf: self.chrome.csrf.clone(), q: self.chrome.q.clone(), new_cookie: false }
+        Chrome {
+            user: self.chrome.user.clone(),
+            staff: self.chrome.staff,
+            csrf: self.chrome.csrf.clone(),
+            q: self.chrome.q.clone(),
+            new_cookie: false,
+        }
     }
 
     fn chrome_with_query(&self, q: &str) -> Chrome {
@@ -353,12 +368,19 @@ struct SearchResultsPage {
 const PLATFORMS: &[&str] = &["linux/amd64", "linux/arm64", "linux/arm/v7", "linux/s390x", "linux/ppc64le", "windows/amd64"];
 
 async fn search(State(state): State<WebState>, headers: HeaderMap, Query(form): Query<SearchForm>) -> PageResult {
-    let heading = if form.params.q.trim().is_empty() { "All products".to_owned() } else { format!("Results for “{}”", form.params.q.trim()) };
+    let heading =
+        if form.params.q.trim().is_empty() { "All products".to_owned() } else { format!("Results for “{}”", form.params.q.trim()) };
     search_page(state, headers, form, heading).await
 }
 
-async fn category(State(state): State<WebState>, headers: HeaderMap, Path(slug): Path<String>, Query(mut form): Query<SearchForm>) -> PageResult {
-    let title = slipway_catalog::category_title(&slug).ok_or_else(|| PageError::Status(StatusCode::NOT_FOUND, format!("There is no category {slug:?}.")))?;
+async fn category(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path(slug): Path<String>,
+    Query(mut form): Query<SearchForm>,
+) -> PageResult {
+    let title = slipway_catalog::category_title(&slug)
+        .ok_or_else(|| PageError::Status(StatusCode::NOT_FOUND, format!("There is no category {slug:?}.")))?;
     form.params.category = Some(slug);
     search_page(state, headers, form, title.to_owned()).await
 }
@@ -418,7 +440,8 @@ async fn product_page(state: &WebState, visit: &Visit, publisher: &str, slug: &s
     let product = state.catalog.product(visit.viewer.as_ref(), publisher, slug).await?;
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let Product { listing, publisher_verified, license, long_html, install_html } = Product::clone(&product);
-    let page = ProductPage { chrome: visit.chrome_clone(), publisher_verified, long_html, install_html, license, error, preview: false, listing };
+    let page =
+        ProductPage { chrome: visit.chrome_clone(), publisher_verified, long_html, install_html, license, error, preview: false, listing };
     visit.render_status(status, page)
 }
 
@@ -452,7 +475,12 @@ struct SubscribeForm {
     license_version: Option<i64>,
 }
 
-async fn subscribe(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, Form(form): Form<SubscribeForm>) -> PageResult {
+async fn subscribe(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path((publisher, slug)): Path<(String, String)>,
+    Form(form): Form<SubscribeForm>,
+) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     let viewer = visit.require(&format!("/products/{publisher}/{slug}"))?;
     visit.check_csrf(&form.csrf)?;
@@ -480,7 +508,11 @@ struct PublisherPage {
 
 async fn publisher(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
-    let publisher = state.catalog.publisher(&org).await?.ok_or_else(|| PageError::Status(StatusCode::NOT_FOUND, format!("There is no publisher {org:?}.")))?;
+    let publisher = state
+        .catalog
+        .publisher(&org)
+        .await?
+        .ok_or_else(|| PageError::Status(StatusCode::NOT_FOUND, format!("There is no publisher {org:?}.")))?;
     let listings = state.catalog.listings_of(None, &org).await?.into_iter().map(ListingSummary::from).collect();
     visit.render(PublisherPage { chrome: visit.chrome_clone(), story_html: markdown_html(&publisher.story), publisher, listings })
 }
@@ -574,7 +606,12 @@ struct NextQuery {
 
 async fn signin_form(State(state): State<WebState>, headers: HeaderMap, Query(query): Query<NextQuery>) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
-    visit.render(SigninPage { chrome: visit.chrome_clone(), name: String::new(), next: same_origin_path(query.next.as_deref()), error: None })
+    visit.render(SigninPage {
+        chrome: visit.chrome_clone(),
+        name: String::new(),
+        next: same_origin_path(query.next.as_deref()),
+        error: None,
+    })
 }
 
 #[derive(Deserialize)]
@@ -590,7 +627,8 @@ struct SigninForm {
 
 async fn signin(State(state): State<WebState>, headers: HeaderMap, request: axum::extract::Request) -> PageResult {
     let ip = client_ip(request.extensions());
-    let Form(form) = Form::<SigninForm>::from_request(request, &()).await.map_err(|e| PageError::Status(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let Form(form) =
+        Form::<SigninForm>::from_request(request, &()).await.map_err(|e| PageError::Status(StatusCode::BAD_REQUEST, e.body_text()))?;
     let visit = Visit::of(&state, &headers).await?;
     visit.check_csrf(&form.csrf)?;
     let next = same_origin_path(form.next.as_deref());
@@ -692,7 +730,9 @@ struct Submitted {
 
 impl Submitted {
     async fn read(mut multipart: Multipart) -> Result<Submitted, PageError> {
-        let bad = |e: axum::extract::multipart::MultipartError| PageError::Status(StatusCode::BAD_REQUEST, format!("The form could not be read: {e}"));
+        let bad = |e: axum::extract::multipart::MultipartError| {
+            PageError::Status(StatusCode::BAD_REQUEST, format!("The form could not be read: {e}"))
+        };
         let mut out = Submitted { fields: HashMap::new(), files: Vec::new() };
         while let Some(field) = multipart.next_field().await.map_err(bad)? {
             let name = field.name().unwrap_or_default().to_owned();
@@ -748,7 +788,15 @@ async fn profile_form(State(state): State<WebState>, headers: HeaderMap, Query(q
             logo: p.logo_url.as_deref().and_then(|u| u.rsplit('/').next()).map(str::to_owned),
             story: p.story.clone(),
         },
-        None => PublisherInput { display_name: String::new(), legal_name: String::new(), website: String::new(), phone: String::new(), email: String::new(), logo: None, story: String::new() },
+        None => PublisherInput {
+            display_name: String::new(),
+            legal_name: String::new(),
+            website: String::new(),
+            phone: String::new(),
+            email: String::new(),
+            logo: None,
+            story: String::new(),
+        },
     };
     let logo_url = existing.as_ref().and_then(|p| p.logo_url.clone());
     visit.render(ProfileFormPage { chrome: visit.chrome_clone(), org, existing: existing.is_some(), input, logo_url, error: None })
@@ -883,7 +931,14 @@ async fn new_listing_form(State(state): State<WebState>, headers: HeaderMap, Pat
     visit.render(listing_form(&visit, org, None, input, license, None))
 }
 
-fn listing_form(visit: &Visit, org: String, slug: Option<String>, input: ListingInput, license: License, error: Option<String>) -> ListingFormPage {
+fn listing_form(
+    visit: &Visit,
+    org: String,
+    slug: Option<String>,
+    input: ListingInput,
+    license: License,
+    error: Option<String>,
+) -> ListingFormPage {
     ListingFormPage {
         chrome: visit.chrome_clone(),
         tiers: tier_rows(&input.tiers),
@@ -911,7 +966,12 @@ async fn save_new_listing(State(state): State<WebState>, headers: HeaderMap, Pat
     save_listing_form(state, headers, org, None, multipart).await
 }
 
-async fn save_listing(State(state): State<WebState>, headers: HeaderMap, Path((org, slug)): Path<(String, String)>, multipart: Multipart) -> PageResult {
+async fn save_listing(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path((org, slug)): Path<(String, String)>,
+    multipart: Multipart,
+) -> PageResult {
     save_listing_form(state, headers, org, Some(slug), multipart).await
 }
 
@@ -989,7 +1049,8 @@ async fn save_listing_form(state: WebState, headers: HeaderMap, org: String, slu
         Ok(input) => input,
         Err(e) => {
             let fallback = ListingInput { tiers: Vec::new(), ..listing_input_lenient(&form) };
-            return visit.render_status(StatusCode::UNPROCESSABLE_ENTITY, listing_form(&visit, org, slug, fallback, license, Some(e.to_string())));
+            return visit
+                .render_status(StatusCode::UNPROCESSABLE_ENTITY, listing_form(&visit, org, slug, fallback, license, Some(e.to_string())));
         }
     };
     let uploaded = async {
@@ -1015,17 +1076,20 @@ async fn save_listing_form(state: WebState, headers: HeaderMap, org: String, slu
     let listing = match saved {
         Ok(listing) => listing,
         Err(e @ (CatalogError::Invalid(_) | CatalogError::Db(slipway_db::DbError::Conflict(_)))) => {
-            return visit.render_status(StatusCode::UNPROCESSABLE_ENTITY, listing_form(&visit, org, slug, input, license, Some(e.to_string())));
+            return visit
+                .render_status(StatusCode::UNPROCESSABLE_ENTITY, listing_form(&visit, org, slug, input, license, Some(e.to_string())));
         }
         Err(e) => return Err(e.into()),
     };
     let current = state.catalog.license(&listing).await?;
     let changed = current.as_ref().is_none_or(|c| c.url != license.url.trim() || c.text != license.text.trim());
-    if changed && !(license.url.trim().is_empty() && license.text.trim().is_empty())
-        && let Err(e) = state.catalog.set_license(viewer, &org, &listing.slug, &license).await {
-            let page = listing_form(&visit, org, Some(listing.slug.clone()), input, license, Some(e.to_string()));
-            return visit.render_status(StatusCode::UNPROCESSABLE_ENTITY, page);
-        }
+    if changed
+        && !(license.url.trim().is_empty() && license.text.trim().is_empty())
+        && let Err(e) = state.catalog.set_license(viewer, &org, &listing.slug, &license).await
+    {
+        let page = listing_form(&visit, org, Some(listing.slug.clone()), input, license, Some(e.to_string()));
+        return visit.render_status(StatusCode::UNPROCESSABLE_ENTITY, page);
+    }
     Ok(Redirect::to(&format!("/publish/{org}/products/{}", listing.slug)).into_response())
 }
 
@@ -1050,7 +1114,15 @@ fn listing_input_lenient(form: &Submitted) -> ListingInput {
 }
 
 /// Renders the product page from unsaved editor input.
-async fn preview(state: &WebState, visit: &Visit, viewer: &Viewer, org: &str, slug: Option<&str>, input: ListingInput, license: License) -> PageResult {
+async fn preview(
+    state: &WebState,
+    visit: &Visit,
+    viewer: &Viewer,
+    org: &str,
+    slug: Option<&str>,
+    input: ListingInput,
+    license: License,
+) -> PageResult {
     let publisher = state.catalog.publisher(org).await?;
     let existing = match slug {
         Some(s) => Some(state.catalog.listing(Some(viewer), org, s).await?),
@@ -1134,10 +1206,41 @@ mod tests {
     fn hostile_next_values_fall_back_to_the_home_page() {
         let long = format!("/{}", "a".repeat(MAX_NEXT_LEN));
         let hostile = [
-            "", "evil.example", "//evil", "//evil.example/x", "/\\evil", "/\\/evil", "\\\\evil", "/a\\b",
-            "/%09/evil", "/\t/x", "/%0a/x", "/\n/x", "/\r\n/x", "/%0d%0aSet-Cookie:x=1", "/ /x", "/%20/x", "/x y",
-            "/%2f/evil", "/%2F%2Fevil", "/%5cevil", "/%5C/evil", "/\u{7f}", "/%7f", "/%00", "/\u{0}", "/%C2%A0x", "/\u{a0}x", "/é",
-            "/%ff", "https://evil", "http:/evil", "javascript:alert(1)", " /x", "\t/x", &long,
+            "",
+            "evil.example",
+            "//evil",
+            "//evil.example/x",
+            "/\\evil",
+            "/\\/evil",
+            "\\\\evil",
+            "/a\\b",
+            "/%09/evil",
+            "/\t/x",
+            "/%0a/x",
+            "/\n/x",
+            "/\r\n/x",
+            "/%0d%0aSet-Cookie:x=1",
+            "/ /x",
+            "/%20/x",
+            "/x y",
+            "/%2f/evil",
+            "/%2F%2Fevil",
+            "/%5cevil",
+            "/%5C/evil",
+            "/\u{7f}",
+            "/%7f",
+            "/%00",
+            "/\u{0}",
+            "/%C2%A0x",
+            "/\u{a0}x",
+            "/é",
+            "/%ff",
+            "https://evil",
+            "http:/evil",
+            "javascript:alert(1)",
+            " /x",
+            "\t/x",
+            &long,
         ];
         for value in hostile {
             assert_eq!(same_origin_path(Some(value)), "/", "{value:?} was followed");
@@ -1148,7 +1251,15 @@ mod tests {
     #[test]
     fn same_origin_paths_are_followed() {
         let limit = format!("/{}", "a".repeat(MAX_NEXT_LEN - 1));
-        for good in ["/", "/subscriptions", "/products/acme/rocket?tab=versions#top", "/publish/acme-co/products/new", "/search?q=a%2Bb", "/100%", &limit] {
+        for good in [
+            "/",
+            "/subscriptions",
+            "/products/acme/rocket?tab=versions#top",
+            "/publish/acme-co/products/new",
+            "/search?q=a%2Bb",
+            "/100%",
+            &limit,
+        ] {
             assert_eq!(same_origin_path(Some(good)), good);
         }
     }

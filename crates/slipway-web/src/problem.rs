@@ -1,8 +1,8 @@
 //! RFC 9457 problem documents: how every /api/v1 error is answered.
 
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
 use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use slipway_auth::AuthError;
 use slipway_catalog::CatalogError;

@@ -11,9 +11,9 @@ use slipway_catalog::Listing;
 use slipway_scanning::{ScanRequested, ScanResults, SecuritySummary};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::WebState;
 use crate::extract::{ApiJson, ApiQuery, SignedIn};
 use crate::problem::{ApiResult, Problem, ProblemDocument};
-use crate::WebState;
 
 pub fn router(state: WebState) -> Router {
     Router::new()

@@ -1,6 +1,6 @@
 //! Who is asking: the session cookie, CSRF tokens, and the URLs links are built from.
 
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use slipway_auth::AuthService;
 use slipway_db::AccountRecord;
 

@@ -9,13 +9,16 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_catalog::media::MediaKind;
-use slipway_catalog::{Badge, License, Listing, ListingInput, ListingSummary, Publisher, PublisherInput, SearchParams, Subscription, Suggestion, Version, Viewer};
+use slipway_catalog::{
+    Badge, License, Listing, ListingInput, ListingSummary, Publisher, PublisherInput, SearchParams, Subscription, Suggestion, Version,
+    Viewer,
+};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::problem::{ApiResult, Problem, ProblemDocument};
-use crate::extract::{ApiJson, ApiQuery, SignedIn};
-use crate::session::{mail_base_url, registry_host};
 use crate::WebState;
+use crate::extract::{ApiJson, ApiQuery, SignedIn};
+use crate::problem::{ApiResult, Problem, ProblemDocument};
+use crate::session::{mail_base_url, registry_host};
 
 pub fn router(state: WebState) -> Router {
     Router::new()
@@ -186,7 +189,12 @@ async fn publisher(State(state): State<WebState>, Path(org): Path<String>) -> Ap
 /// as owner. A new company email is sent a verification link.
 #[utoipa::path(put, path = "/api/v1/publishers/{org}", tag = "publishing", params(("org" = String, Path)), request_body = PublisherInput,
     responses((status = 200, body = Publisher), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn save_publisher(State(state): State<WebState>, signed: SignedIn, Path(org): Path<String>, ApiJson(input): ApiJson<PublisherInput>) -> ApiResult {
+async fn save_publisher(
+    State(state): State<WebState>,
+    signed: SignedIn,
+    Path(org): Path<String>,
+    ApiJson(input): ApiJson<PublisherInput>,
+) -> ApiResult {
     let viewer = state.catalog.viewer(signed.account).await?;
     let saved = state.catalog.save_publisher(&viewer, &org, &input, &mail_base_url(&state.auth)).await?;
     Ok(Json(saved).into_response())
@@ -200,7 +208,12 @@ pub struct Verification {
 /// Sets verified-publisher status (moderators).
 #[utoipa::path(put, path = "/api/v1/publishers/{org}/verification", tag = "moderation", params(("org" = String, Path)), request_body = Verification,
     responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn verify_publisher(State(state): State<WebState>, signed: SignedIn, Path(org): Path<String>, ApiJson(input): ApiJson<Verification>) -> ApiResult {
+async fn verify_publisher(
+    State(state): State<WebState>,
+    signed: SignedIn,
+    Path(org): Path<String>,
+    ApiJson(input): ApiJson<Verification>,
+) -> ApiResult {
     let viewer = state.catalog.viewer(signed.account).await?;
     state.catalog.set_publisher_verified(slipway_catalog::Actor::User(&viewer), &org, input.verified).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -221,7 +234,12 @@ async fn publisher_products(State(state): State<WebState>, headers: HeaderMap, P
 #[utoipa::path(post, path = "/api/v1/publishers/{org}/products", tag = "publishing", params(("org" = String, Path)), request_body = ListingInput,
     responses((status = 201, body = Listing), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 409, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn create_product(State(state): State<WebState>, signed: SignedIn, Path(org): Path<String>, ApiJson(input): ApiJson<ListingInput>) -> ApiResult {
+async fn create_product(
+    State(state): State<WebState>,
+    signed: SignedIn,
+    Path(org): Path<String>,
+    ApiJson(input): ApiJson<ListingInput>,
+) -> ApiResult {
     let viewer = state.catalog.viewer(signed.account).await?;
     let listing = state.catalog.save_listing(&viewer, &org, None, &input).await?;
     Ok((StatusCode::CREATED, Json(listing)).into_response())
@@ -240,7 +258,12 @@ async fn product(State(state): State<WebState>, headers: HeaderMap, Path((publis
     request_body = ListingInput,
     responses((status = 200, body = Listing), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, body = ProblemDocument, content_type = "application/problem+json"), (status = 409, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn update_product(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<ListingInput>) -> ApiResult {
+async fn update_product(
+    State(state): State<WebState>,
+    signed: SignedIn,
+    Path((publisher, slug)): Path<(String, String)>,
+    ApiJson(input): ApiJson<ListingInput>,
+) -> ApiResult {
     let viewer = state.catalog.viewer(signed.account).await?;
     Ok(Json(state.catalog.save_listing(&viewer, &publisher, Some(&slug), &input).await?).into_response())
 }
@@ -265,7 +288,11 @@ async fn versions(State(state): State<WebState>, headers: HeaderMap, Path((publi
 async fn license(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
     let viewer = maybe_viewer(&state, &headers).await?;
     let listing = state.catalog.listing(viewer.as_ref(), &publisher, &slug).await?;
-    let license = state.catalog.license(&listing).await?.ok_or_else(|| Problem(StatusCode::NOT_FOUND, format!("{} has no license agreement", listing.name)))?;
+    let license = state
+        .catalog
+        .license(&listing)
+        .await?
+        .ok_or_else(|| Problem(StatusCode::NOT_FOUND, format!("{} has no license agreement", listing.name)))?;
     Ok(Json(license).into_response())
 }
 
@@ -279,7 +306,12 @@ pub struct LicenseVersion {
     request_body = License,
     responses((status = 200, body = LicenseVersion), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn set_license(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<License>) -> ApiResult {
+async fn set_license(
+    State(state): State<WebState>,
+    signed: SignedIn,
+    Path((publisher, slug)): Path<(String, String)>,
+    ApiJson(input): ApiJson<License>,
+) -> ApiResult {
     let viewer = state.catalog.viewer(signed.account).await?;
     let version = state.catalog.set_license(&viewer, &publisher, &slug, &input).await?;
     Ok(Json(LicenseVersion { version }).into_response())
@@ -294,7 +326,12 @@ pub struct Publication {
 #[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}/publication", tag = "moderation", params(("publisher" = String, Path), ("slug" = String, Path)),
     request_body = Publication,
     responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn publication(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<Publication>) -> ApiResult {
+async fn publication(
+    State(state): State<WebState>,
+    signed: SignedIn,
+    Path((publisher, slug)): Path<(String, String)>,
+    ApiJson(input): ApiJson<Publication>,
+) -> ApiResult {
     let viewer = state.catalog.viewer(signed.account).await?;
     state.catalog.set_published(slipway_catalog::Actor::User(&viewer), &publisher, &slug, input.published).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -309,7 +346,12 @@ pub struct Badges {
 #[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}/badges", tag = "moderation", params(("publisher" = String, Path), ("slug" = String, Path)),
     request_body = Badges,
     responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn badges(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<Badges>) -> ApiResult {
+async fn badges(
+    State(state): State<WebState>,
+    signed: SignedIn,
+    Path((publisher, slug)): Path<(String, String)>,
+    ApiJson(input): ApiJson<Badges>,
+) -> ApiResult {
     let viewer = state.catalog.viewer(signed.account).await?;
     state.catalog.set_badges(slipway_catalog::Actor::User(&viewer), &publisher, &slug, &input.badges).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -334,7 +376,13 @@ pub struct SubscriptionList {
     params(("publisher" = String, Path), ("slug" = String, Path)), request_body = SubscribeRequest,
     responses((status = 201, body = SubscriptionList), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 402, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn subscribe(State(state): State<WebState>, signed: SignedIn, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>, ApiJson(input): ApiJson<SubscribeRequest>) -> ApiResult {
+async fn subscribe(
+    State(state): State<WebState>,
+    signed: SignedIn,
+    headers: HeaderMap,
+    Path((publisher, slug)): Path<(String, String)>,
+    ApiJson(input): ApiJson<SubscribeRequest>,
+) -> ApiResult {
     let viewer = state.catalog.viewer(signed.account).await?;
     state.catalog.subscribe(&viewer, &publisher, &slug, &input.tier, input.accept_license_version).await?;
     let subscriptions = state.catalog.subscriptions(&viewer, &registry_host(&state.auth, &headers)).await?;

@@ -5,11 +5,11 @@
 use std::io::Read;
 
 use anyhow::Context;
-use slipway_catalog::{Actor, Badge};
 use clap::{Subcommand, ValueEnum};
+use slipway_auth::KeyRing;
 use slipway_auth::access::{OrgRole, Policy, SiteRole};
 use slipway_auth::scope::ScopeRule;
-use slipway_auth::KeyRing;
+use slipway_catalog::{Actor, Badge};
 
 use crate::App;
 
@@ -112,7 +112,10 @@ pub enum AdminCommand {
 
 /// PUBLISHER/PRODUCT as given on the command line.
 fn product_ref(product: &str) -> anyhow::Result<(&str, &str)> {
-    product.split_once('/').filter(|(p, s)| !p.is_empty() && !s.is_empty() && !s.contains('/')).context("name the product as PUBLISHER/PRODUCT")
+    product
+        .split_once('/')
+        .filter(|(p, s)| !p.is_empty() && !s.is_empty() && !s.contains('/'))
+        .context("name the product as PUBLISHER/PRODUCT")
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 const DEFAULT_FILE: &str = "slipway.toml";
@@ -117,10 +117,7 @@ impl Default for GcConfig {
 
 impl GcConfig {
     pub fn settings(&self) -> slipway_registry::GcSettings {
-        slipway_registry::GcSettings {
-            grace: Duration::from_secs(self.grace_secs),
-            upload_ttl: Duration::from_secs(self.upload_ttl_secs),
-        }
+        slipway_registry::GcSettings { grace: Duration::from_secs(self.grace_secs), upload_ttl: Duration::from_secs(self.upload_ttl_secs) }
     }
 }
 

@@ -25,12 +25,48 @@ struct DemoPublisher {
 }
 
 const PUBLISHERS: &[DemoPublisher] = &[
-    DemoPublisher { org: "nimbus", name: "Nimbus Data", legal: "Nimbus Data, Inc.", verified: true, story: "Nimbus Data builds databases that scale from a laptop to a planet. Founded in 2014, trusted by 4,000 companies." },
-    DemoPublisher { org: "northwind", name: "Northwind Networks", legal: "Northwind Networks GmbH", verified: true, story: "Networking software for container platforms: load balancers, service meshes and VPN gateways." },
-    DemoPublisher { org: "ironclad", name: "Ironclad Security", legal: "Ironclad Security Ltd.", verified: true, story: "Ironclad secures software supply chains, from build to runtime." },
-    DemoPublisher { org: "tidepool", name: "Tidepool Analytics", legal: "Tidepool Analytics LLC", verified: false, story: "Observability and analytics for teams that ship every day." },
-    DemoPublisher { org: "bluefin", name: "Bluefin Labs", legal: "Bluefin Labs S.A.", verified: true, story: "Developer tools and runtimes, open source at heart." },
-    DemoPublisher { org: "openforge", name: "OpenForge Community", legal: "OpenForge Foundation", verified: false, story: "Community-maintained base images and web servers." },
+    DemoPublisher {
+        org: "nimbus",
+        name: "Nimbus Data",
+        legal: "Nimbus Data, Inc.",
+        verified: true,
+        story: "Nimbus Data builds databases that scale from a laptop to a planet. Founded in 2014, trusted by 4,000 companies.",
+    },
+    DemoPublisher {
+        org: "northwind",
+        name: "Northwind Networks",
+        legal: "Northwind Networks GmbH",
+        verified: true,
+        story: "Networking software for container platforms: load balancers, service meshes and VPN gateways.",
+    },
+    DemoPublisher {
+        org: "ironclad",
+        name: "Ironclad Security",
+        legal: "Ironclad Security Ltd.",
+        verified: true,
+        story: "Ironclad secures software supply chains, from build to runtime.",
+    },
+    DemoPublisher {
+        org: "tidepool",
+        name: "Tidepool Analytics",
+        legal: "Tidepool Analytics LLC",
+        verified: false,
+        story: "Observability and analytics for teams that ship every day.",
+    },
+    DemoPublisher {
+        org: "bluefin",
+        name: "Bluefin Labs",
+        legal: "Bluefin Labs S.A.",
+        verified: true,
+        story: "Developer tools and runtimes, open source at heart.",
+    },
+    DemoPublisher {
+        org: "openforge",
+        name: "OpenForge Community",
+        legal: "OpenForge Foundation",
+        verified: false,
+        story: "Community-maintained base images and web servers.",
+    },
 ];
 
 /// Pricing shapes of the demo products.
@@ -67,47 +103,458 @@ macro_rules! product {
 }
 
 const PRODUCTS: &[DemoProduct] = &[
-    product!("nimbus", "Nimbus DB", "databases", "A distributed SQL database with automatic sharding and point-in-time recovery.", ["sql", "database", "distributed"], "Nimbus DB speaks the PostgreSQL wire protocol, shards tables automatically and keeps three replicas of every range. Backups are continuous, restores are point-in-time.", Image, Plan::Freemium(19900), ["7.2", "7.1", "6.9"], true, true),
-    product!("nimbus", "Nimbus Cache", "databases", "An in-memory key-value cache compatible with the Redis protocol, with persistence.", ["cache", "redis", "key-value"], "Nimbus Cache is a drop-in cache for Redis clients with snapshots, replication and eviction policies tuned for containers.", Image, Plan::Freemium(4900), ["3.4", "3.3"], true, false),
-    product!("nimbus", "Nimbus Graph", "databases", "A property graph database with a Cypher-compatible query language.", ["graph", "cypher", "database"], "Store connected data and query it with patterns. Nimbus Graph runs in one container for development and scales out for production.", Image, Plan::Freemium(29900), ["2.0", "1.9"], false, false),
-    product!("nimbus", "Nimbus Timeseries", "databases", "Time-series storage for metrics and events, with downsampling and retention.", ["timeseries", "metrics", "database"], "Ingest millions of points per second; query with SQL extensions for windows and gaps.", Image, Plan::Open, ["1.8"], false, false),
-    product!("northwind", "Northwind Gateway", "networking", "An API gateway and load balancer with automatic TLS and rate limiting.", ["gateway", "load-balancer", "tls"], "Northwind Gateway routes HTTP, gRPC and WebSocket traffic, issues certificates and enforces quotas per client.", Image, Plan::Freemium(9900), ["5.1", "5.0"], true, true),
-    product!("northwind", "Northwind Mesh", "networking", "A lightweight service mesh with mutual TLS and traffic shifting.", ["service-mesh", "mtls", "networking"], "Encrypt traffic between services, shift it gradually between versions, and see every call.", Image, Plan::Paid(49900), ["2.3"], true, false),
-    product!("northwind", "Northwind VPN", "networking", "A WireGuard VPN gateway for clusters, with single sign-on.", ["vpn", "wireguard", "sso"], "Connect developers to private clusters with WireGuard and your identity provider.", Image, Plan::Members, ["1.4"], false, false),
-    product!("northwind", "Northwind DNS", "networking", "An authoritative and caching DNS server configured from labels.", ["dns", "networking"], "Serve DNS for your services straight from container labels.", Image, Plan::Open, ["0.9"], false, false),
-    product!("ironclad", "Ironclad Scanner", "security", "Scans images for vulnerabilities and secrets before they ship.", ["vulnerability", "scanner", "cve", "sbom"], "Ironclad Scanner finds known CVEs in OS and language packages, leaked secrets and risky configuration, and writes SBOMs.", Image, Plan::Freemium(14900), ["4.0", "3.9"], true, true),
-    product!("ironclad", "Ironclad Vault", "security", "Secrets management with dynamic credentials and audit logging.", ["secrets", "vault", "encryption"], "Issue short-lived database credentials, encrypt data in transit and keep an audit trail of every access.", Image, Plan::Paid(39900), ["2.1"], true, false),
-    product!("ironclad", "Ironclad Runtime Guard", "security", "Runtime threat detection for containers using eBPF.", ["runtime", "ebpf", "detection"], "Detect shells in containers, unexpected network connections and privilege escalation as they happen.", Agent, Plan::Freemium(9900), ["1.2"], false, false),
-    product!("ironclad", "Ironclad Volume Encryption", "storage", "A volume plugin that encrypts container data at rest.", ["encryption", "volume", "plugin"], "Transparent encryption for Docker volumes with keys kept in your KMS.", Plugin, Plan::Paid(19900), ["1.0"], true, false),
-    product!("tidepool", "Tidepool Metrics", "monitoring", "Prometheus-compatible metrics with long-term storage and dashboards.", ["prometheus", "metrics", "dashboards"], "Scrape, store and graph metrics for years without running a Prometheus fleet.", Image, Plan::Freemium(7900), ["3.0", "2.9"], false, true),
-    product!("tidepool", "Tidepool Logs", "monitoring", "Log aggregation with full-text search and alerting.", ["logs", "search", "alerting"], "Ship container logs with one agent and search them in seconds.", Image, Plan::Freemium(5900), ["2.2"], false, false),
-    product!("tidepool", "Tidepool Tracing", "monitoring", "Distributed tracing compatible with OpenTelemetry.", ["tracing", "opentelemetry", "apm"], "Follow a request across services and find the slow span.", Image, Plan::Members, ["1.5"], false, false),
-    product!("tidepool", "Tidepool Agent", "monitoring", "A host agent that collects container metrics and logs.", ["agent", "metrics", "logs"], "One small agent per host for metrics, logs and traces.", Agent, Plan::Open, ["3.0"], false, false),
-    product!("tidepool", "Tidepool Insights", "analytics", "Product analytics you can self-host: funnels, retention and cohorts.", ["analytics", "funnels", "events"], "Understand how people use your product without sending data to a third party.", Image, Plan::Paid(24900), ["1.1"], false, false),
-    product!("tidepool", "Tidepool Warehouse", "analytics", "A columnar analytics engine for event data.", ["olap", "columnar", "sql"], "Query billions of events with SQL in under a second.", Image, Plan::Freemium(34900), ["0.8"], false, false),
-    product!("bluefin", "Bluefin Node Runtime", "programming-languages", "A hardened Node.js runtime image with security updates every week.", ["node", "javascript", "runtime"], "Node.js LTS on a minimal base, rebuilt weekly with the latest fixes.", Image, Plan::Open, ["22", "20"], true, false),
-    product!("bluefin", "Bluefin Python", "programming-languages", "Python runtime images, slim and reproducible.", ["python", "runtime"], "CPython builds with pip, slim and full variants, rebuilt on every security release.", Image, Plan::Open, ["3.13", "3.12"], true, false),
-    product!("bluefin", "Bluefin Go Builder", "programming-languages", "A Go toolchain image for reproducible builds.", ["go", "golang", "builder"], "Build static Go binaries reproducibly, with module caching.", Image, Plan::Open, ["1.23"], false, false),
-    product!("bluefin", "Bluefin CI Runner", "devops-tools", "A self-hosted CI runner that executes jobs in containers.", ["ci", "runner", "pipelines"], "Run pipelines on your own hardware with caching and secrets built in.", Image, Plan::Freemium(2900), ["4.2"], false, true),
-    product!("bluefin", "Bluefin Artifact Proxy", "devops-tools", "A caching proxy for npm, PyPI, Maven and Go modules.", ["proxy", "cache", "packages"], "Speed up builds and survive registry outages with a local package cache.", Image, Plan::Members, ["2.0"], false, false),
-    product!("bluefin", "Bluefin Deploy", "devops-tools", "GitOps deployments for Docker hosts and swarms.", ["gitops", "deploy", "cd"], "Declare your services in git; Bluefin Deploy keeps hosts in sync.", Image, Plan::Paid(9900), ["1.3"], false, false),
-    product!("openforge", "OpenForge Debian Base", "base-images", "A minimal Debian base image, rebuilt daily.", ["debian", "base", "minimal"], "Debian stable with only what is needed to run, signed and rebuilt daily.", Image, Plan::Open, ["12", "11"], false, false),
-    product!("openforge", "OpenForge Alpine Base", "base-images", "A tiny Alpine Linux base image.", ["alpine", "base", "minimal"], "Alpine Linux for the smallest images.", Image, Plan::Open, ["3.20"], false, false),
-    product!("openforge", "OpenForge Web Server", "web-servers", "A fast HTTP server and reverse proxy with sane defaults.", ["http", "reverse-proxy", "web"], "Serve static sites and proxy applications with HTTP/2 and automatic compression.", Image, Plan::Open, ["1.27", "1.26"], false, false),
-    product!("openforge", "OpenForge Mail Relay", "messaging", "An SMTP relay for applications, with DKIM signing.", ["smtp", "mail", "dkim"], "Send application mail reliably with retries, DKIM and rate limits.", Image, Plan::Open, ["0.5"], false, false),
-    product!("northwind", "Northwind Message Queue", "messaging", "A durable message broker with AMQP and MQTT.", ["amqp", "mqtt", "queue", "broker"], "Queues, topics and streams with replication and exactly-once delivery.", Image, Plan::Freemium(12900), ["3.8"], true, false),
-    product!("nimbus", "Nimbus Object Store", "storage", "S3-compatible object storage you can run anywhere.", ["s3", "object-storage", "storage"], "An S3 API over local disks with erasure coding and replication.", Image, Plan::Freemium(15900), ["2.6"], false, false),
-    product!("bluefin", "Bluefin CRM", "business-software", "A customer relationship manager for small teams.", ["crm", "sales", "business"], "Contacts, deals and pipelines, self-hosted.", Image, Plan::Paid(4900), ["1.0"], false, false),
-    product!("openforge", "OpenForge Application Server", "application-infrastructure", "A Java application server for Jakarta EE applications.", ["java", "jakarta", "application-server"], "Run Jakarta EE applications with clustering and hot deploys.", Image, Plan::Open, ["10.1"], false, false),
+    product!(
+        "nimbus",
+        "Nimbus DB",
+        "databases",
+        "A distributed SQL database with automatic sharding and point-in-time recovery.",
+        ["sql", "database", "distributed"],
+        "Nimbus DB speaks the PostgreSQL wire protocol, shards tables automatically and keeps three replicas of every range. Backups are continuous, restores are point-in-time.",
+        Image,
+        Plan::Freemium(19900),
+        ["7.2", "7.1", "6.9"],
+        true,
+        true
+    ),
+    product!(
+        "nimbus",
+        "Nimbus Cache",
+        "databases",
+        "An in-memory key-value cache compatible with the Redis protocol, with persistence.",
+        ["cache", "redis", "key-value"],
+        "Nimbus Cache is a drop-in cache for Redis clients with snapshots, replication and eviction policies tuned for containers.",
+        Image,
+        Plan::Freemium(4900),
+        ["3.4", "3.3"],
+        true,
+        false
+    ),
+    product!(
+        "nimbus",
+        "Nimbus Graph",
+        "databases",
+        "A property graph database with a Cypher-compatible query language.",
+        ["graph", "cypher", "database"],
+        "Store connected data and query it with patterns. Nimbus Graph runs in one container for development and scales out for production.",
+        Image,
+        Plan::Freemium(29900),
+        ["2.0", "1.9"],
+        false,
+        false
+    ),
+    product!(
+        "nimbus",
+        "Nimbus Timeseries",
+        "databases",
+        "Time-series storage for metrics and events, with downsampling and retention.",
+        ["timeseries", "metrics", "database"],
+        "Ingest millions of points per second; query with SQL extensions for windows and gaps.",
+        Image,
+        Plan::Open,
+        ["1.8"],
+        false,
+        false
+    ),
+    product!(
+        "northwind",
+        "Northwind Gateway",
+        "networking",
+        "An API gateway and load balancer with automatic TLS and rate limiting.",
+        ["gateway", "load-balancer", "tls"],
+        "Northwind Gateway routes HTTP, gRPC and WebSocket traffic, issues certificates and enforces quotas per client.",
+        Image,
+        Plan::Freemium(9900),
+        ["5.1", "5.0"],
+        true,
+        true
+    ),
+    product!(
+        "northwind",
+        "Northwind Mesh",
+        "networking",
+        "A lightweight service mesh with mutual TLS and traffic shifting.",
+        ["service-mesh", "mtls", "networking"],
+        "Encrypt traffic between services, shift it gradually between versions, and see every call.",
+        Image,
+        Plan::Paid(49900),
+        ["2.3"],
+        true,
+        false
+    ),
+    product!(
+        "northwind",
+        "Northwind VPN",
+        "networking",
+        "A WireGuard VPN gateway for clusters, with single sign-on.",
+        ["vpn", "wireguard", "sso"],
+        "Connect developers to private clusters with WireGuard and your identity provider.",
+        Image,
+        Plan::Members,
+        ["1.4"],
+        false,
+        false
+    ),
+    product!(
+        "northwind",
+        "Northwind DNS",
+        "networking",
+        "An authoritative and caching DNS server configured from labels.",
+        ["dns", "networking"],
+        "Serve DNS for your services straight from container labels.",
+        Image,
+        Plan::Open,
+        ["0.9"],
+        false,
+        false
+    ),
+    product!(
+        "ironclad",
+        "Ironclad Scanner",
+        "security",
+        "Scans images for vulnerabilities and secrets before they ship.",
+        ["vulnerability", "scanner", "cve", "sbom"],
+        "Ironclad Scanner finds known CVEs in OS and language packages, leaked secrets and risky configuration, and writes SBOMs.",
+        Image,
+        Plan::Freemium(14900),
+        ["4.0", "3.9"],
+        true,
+        true
+    ),
+    product!(
+        "ironclad",
+        "Ironclad Vault",
+        "security",
+        "Secrets management with dynamic credentials and audit logging.",
+        ["secrets", "vault", "encryption"],
+        "Issue short-lived database credentials, encrypt data in transit and keep an audit trail of every access.",
+        Image,
+        Plan::Paid(39900),
+        ["2.1"],
+        true,
+        false
+    ),
+    product!(
+        "ironclad",
+        "Ironclad Runtime Guard",
+        "security",
+        "Runtime threat detection for containers using eBPF.",
+        ["runtime", "ebpf", "detection"],
+        "Detect shells in containers, unexpected network connections and privilege escalation as they happen.",
+        Agent,
+        Plan::Freemium(9900),
+        ["1.2"],
+        false,
+        false
+    ),
+    product!(
+        "ironclad",
+        "Ironclad Volume Encryption",
+        "storage",
+        "A volume plugin that encrypts container data at rest.",
+        ["encryption", "volume", "plugin"],
+        "Transparent encryption for Docker volumes with keys kept in your KMS.",
+        Plugin,
+        Plan::Paid(19900),
+        ["1.0"],
+        true,
+        false
+    ),
+    product!(
+        "tidepool",
+        "Tidepool Metrics",
+        "monitoring",
+        "Prometheus-compatible metrics with long-term storage and dashboards.",
+        ["prometheus", "metrics", "dashboards"],
+        "Scrape, store and graph metrics for years without running a Prometheus fleet.",
+        Image,
+        Plan::Freemium(7900),
+        ["3.0", "2.9"],
+        false,
+        true
+    ),
+    product!(
+        "tidepool",
+        "Tidepool Logs",
+        "monitoring",
+        "Log aggregation with full-text search and alerting.",
+        ["logs", "search", "alerting"],
+        "Ship container logs with one agent and search them in seconds.",
+        Image,
+        Plan::Freemium(5900),
+        ["2.2"],
+        false,
+        false
+    ),
+    product!(
+        "tidepool",
+        "Tidepool Tracing",
+        "monitoring",
+        "Distributed tracing compatible with OpenTelemetry.",
+        ["tracing", "opentelemetry", "apm"],
+        "Follow a request across services and find the slow span.",
+        Image,
+        Plan::Members,
+        ["1.5"],
+        false,
+        false
+    ),
+    product!(
+        "tidepool",
+        "Tidepool Agent",
+        "monitoring",
+        "A host agent that collects container metrics and logs.",
+        ["agent", "metrics", "logs"],
+        "One small agent per host for metrics, logs and traces.",
+        Agent,
+        Plan::Open,
+        ["3.0"],
+        false,
+        false
+    ),
+    product!(
+        "tidepool",
+        "Tidepool Insights",
+        "analytics",
+        "Product analytics you can self-host: funnels, retention and cohorts.",
+        ["analytics", "funnels", "events"],
+        "Understand how people use your product without sending data to a third party.",
+        Image,
+        Plan::Paid(24900),
+        ["1.1"],
+        false,
+        false
+    ),
+    product!(
+        "tidepool",
+        "Tidepool Warehouse",
+        "analytics",
+        "A columnar analytics engine for event data.",
+        ["olap", "columnar", "sql"],
+        "Query billions of events with SQL in under a second.",
+        Image,
+        Plan::Freemium(34900),
+        ["0.8"],
+        false,
+        false
+    ),
+    product!(
+        "bluefin",
+        "Bluefin Node Runtime",
+        "programming-languages",
+        "A hardened Node.js runtime image with security updates every week.",
+        ["node", "javascript", "runtime"],
+        "Node.js LTS on a minimal base, rebuilt weekly with the latest fixes.",
+        Image,
+        Plan::Open,
+        ["22", "20"],
+        true,
+        false
+    ),
+    product!(
+        "bluefin",
+        "Bluefin Python",
+        "programming-languages",
+        "Python runtime images, slim and reproducible.",
+        ["python", "runtime"],
+        "CPython builds with pip, slim and full variants, rebuilt on every security release.",
+        Image,
+        Plan::Open,
+        ["3.13", "3.12"],
+        true,
+        false
+    ),
+    product!(
+        "bluefin",
+        "Bluefin Go Builder",
+        "programming-languages",
+        "A Go toolchain image for reproducible builds.",
+        ["go", "golang", "builder"],
+        "Build static Go binaries reproducibly, with module caching.",
+        Image,
+        Plan::Open,
+        ["1.23"],
+        false,
+        false
+    ),
+    product!(
+        "bluefin",
+        "Bluefin CI Runner",
+        "devops-tools",
+        "A self-hosted CI runner that executes jobs in containers.",
+        ["ci", "runner", "pipelines"],
+        "Run pipelines on your own hardware with caching and secrets built in.",
+        Image,
+        Plan::Freemium(2900),
+        ["4.2"],
+        false,
+        true
+    ),
+    product!(
+        "bluefin",
+        "Bluefin Artifact Proxy",
+        "devops-tools",
+        "A caching proxy for npm, PyPI, Maven and Go modules.",
+        ["proxy", "cache", "packages"],
+        "Speed up builds and survive registry outages with a local package cache.",
+        Image,
+        Plan::Members,
+        ["2.0"],
+        false,
+        false
+    ),
+    product!(
+        "bluefin",
+        "Bluefin Deploy",
+        "devops-tools",
+        "GitOps deployments for Docker hosts and swarms.",
+        ["gitops", "deploy", "cd"],
+        "Declare your services in git; Bluefin Deploy keeps hosts in sync.",
+        Image,
+        Plan::Paid(9900),
+        ["1.3"],
+        false,
+        false
+    ),
+    product!(
+        "openforge",
+        "OpenForge Debian Base",
+        "base-images",
+        "A minimal Debian base image, rebuilt daily.",
+        ["debian", "base", "minimal"],
+        "Debian stable with only what is needed to run, signed and rebuilt daily.",
+        Image,
+        Plan::Open,
+        ["12", "11"],
+        false,
+        false
+    ),
+    product!(
+        "openforge",
+        "OpenForge Alpine Base",
+        "base-images",
+        "A tiny Alpine Linux base image.",
+        ["alpine", "base", "minimal"],
+        "Alpine Linux for the smallest images.",
+        Image,
+        Plan::Open,
+        ["3.20"],
+        false,
+        false
+    ),
+    product!(
+        "openforge",
+        "OpenForge Web Server",
+        "web-servers",
+        "A fast HTTP server and reverse proxy with sane defaults.",
+        ["http", "reverse-proxy", "web"],
+        "Serve static sites and proxy applications with HTTP/2 and automatic compression.",
+        Image,
+        Plan::Open,
+        ["1.27", "1.26"],
+        false,
+        false
+    ),
+    product!(
+        "openforge",
+        "OpenForge Mail Relay",
+        "messaging",
+        "An SMTP relay for applications, with DKIM signing.",
+        ["smtp", "mail", "dkim"],
+        "Send application mail reliably with retries, DKIM and rate limits.",
+        Image,
+        Plan::Open,
+        ["0.5"],
+        false,
+        false
+    ),
+    product!(
+        "northwind",
+        "Northwind Message Queue",
+        "messaging",
+        "A durable message broker with AMQP and MQTT.",
+        ["amqp", "mqtt", "queue", "broker"],
+        "Queues, topics and streams with replication and exactly-once delivery.",
+        Image,
+        Plan::Freemium(12900),
+        ["3.8"],
+        true,
+        false
+    ),
+    product!(
+        "nimbus",
+        "Nimbus Object Store",
+        "storage",
+        "S3-compatible object storage you can run anywhere.",
+        ["s3", "object-storage", "storage"],
+        "An S3 API over local disks with erasure coding and replication.",
+        Image,
+        Plan::Freemium(15900),
+        ["2.6"],
+        false,
+        false
+    ),
+    product!(
+        "bluefin",
+        "Bluefin CRM",
+        "business-software",
+        "A customer relationship manager for small teams.",
+        ["crm", "sales", "business"],
+        "Contacts, deals and pipelines, self-hosted.",
+        Image,
+        Plan::Paid(4900),
+        ["1.0"],
+        false,
+        false
+    ),
+    product!(
+        "openforge",
+        "OpenForge Application Server",
+        "application-infrastructure",
+        "A Java application server for Jakarta EE applications.",
+        ["java", "jakarta", "application-server"],
+        "Run Jakarta EE applications with clustering and hot deploys.",
+        Image,
+        Plan::Open,
+        ["10.1"],
+        false,
+        false
+    ),
 ];
 
 /// Adds `count` generated products from 20 generated publishers, for benchmarks at
 /// scale. Their tiers name repositories that hold no images.
 pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
     let host = registry_host(app);
-    const ADJECTIVES: &[&str] = &["rapid", "secure", "quiet", "elastic", "atomic", "golden", "silent", "bright", "polar", "swift", "lunar", "solid", "vivid", "urban", "noble", "prime", "clever", "steady", "cosmic", "modular"];
-    const NOUNS: &[&str] = &["database", "gateway", "cache", "proxy", "scanner", "broker", "runner", "vault", "tracker", "indexer", "router", "monitor", "builder", "store", "engine", "mesh", "agent", "server", "pipeline", "notebook"];
-    const DOMAINS: &[&str] = &["payments", "logistics", "healthcare", "retail", "gaming", "media", "telemetry", "search", "billing", "identity", "messaging", "analytics", "backups", "images", "video", "maps", "weather", "energy", "finance", "education"];
+    const ADJECTIVES: &[&str] = &[
+        "rapid", "secure", "quiet", "elastic", "atomic", "golden", "silent", "bright", "polar", "swift", "lunar", "solid", "vivid",
+        "urban", "noble", "prime", "clever", "steady", "cosmic", "modular",
+    ];
+    const NOUNS: &[&str] = &[
+        "database", "gateway", "cache", "proxy", "scanner", "broker", "runner", "vault", "tracker", "indexer", "router", "monitor",
+        "builder", "store", "engine", "mesh", "agent", "server", "pipeline", "notebook",
+    ];
+    const DOMAINS: &[&str] = &[
+        "payments",
+        "logistics",
+        "healthcare",
+        "retail",
+        "gaming",
+        "media",
+        "telemetry",
+        "search",
+        "billing",
+        "identity",
+        "messaging",
+        "analytics",
+        "backups",
+        "images",
+        "video",
+        "maps",
+        "weather",
+        "energy",
+        "finance",
+        "education",
+    ];
     let admin = app.auth.create_user("synthetic-admin", "synthetic@store.example", &slipway_auth::random_secret(), SiteRole::Admin).await?;
     let viewer = app.catalog.viewer(admin).await?;
     let logo = app.catalog.upload_media(&viewer, MediaKind::Logo, logo_png("Vendor", 3)).await?;
@@ -136,7 +583,9 @@ pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
             short_description: format!("A {a} {n} for {d} teams, built for containers."),
             category: slipway_catalog::CATEGORIES[i % slipway_catalog::CATEGORIES.len()].0.into(),
             search_tags: vec![a.into(), n.into(), d.into()],
-            long_description: format!("The {a} {n} keeps {d} workloads fast and observable. It scales horizontally and ships with dashboards."),
+            long_description: format!(
+                "The {a} {n} keeps {d} workloads fast and observable. It scales horizontally and ships with dashboards."
+            ),
             screenshots: Vec::new(),
             support_url: format!("https://{org}.example/support"),
             support_email: String::new(),
@@ -182,7 +631,11 @@ pub async fn store_is_empty(app: &App) -> anyhow::Result<bool> {
 pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
     let host = registry_host(app);
     let password = slipway_auth::random_secret()[..20].to_owned();
-    let admin = app.auth.create_user("admin", "admin@store.example", &password, SiteRole::Admin).await.context("creating the demo administrator")?;
+    let admin = app
+        .auth
+        .create_user("admin", "admin@store.example", &password, SiteRole::Admin)
+        .await
+        .context("creating the demo administrator")?;
     let viewer = app.catalog.viewer(admin).await?;
     for p in PUBLISHERS {
         let logo = app.catalog.upload_media(&viewer, MediaKind::Logo, logo_png(p.name, 0)).await?;
@@ -215,7 +668,10 @@ pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
             short_description: p.short.into(),
             category: p.category.into(),
             search_tags: p.tags.iter().map(|t| t.to_string()).collect(),
-            long_description: format!("## Overview\n\n{}\n\n## Features\n\n- Runs as a non-root user\n- Configured through environment variables\n- Health checks included\n", p.about),
+            long_description: format!(
+                "## Overview\n\n{}\n\n## Features\n\n- Runs as a non-root user\n- Configured through environment variables\n- Health checks included\n",
+                p.about
+            ),
             screenshots: Vec::new(),
             support_url: format!("https://{}.example/support", p.org),
             support_email: format!("support@{}.example", p.org),
@@ -233,7 +689,10 @@ pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
             let license = License {
                 version: 0,
                 url: format!("https://{}.example/legal/eula", p.org),
-                text: format!("{} END USER LICENSE AGREEMENT\n\nBy pulling or running this software you agree to use it under the terms of your tier. Redistribution is not permitted.", p.name.to_uppercase()),
+                text: format!(
+                    "{} END USER LICENSE AGREEMENT\n\nBy pulling or running this software you agree to use it under the terms of your tier. Redistribution is not permitted.",
+                    p.name.to_uppercase()
+                ),
             };
             app.catalog.set_license(&viewer, p.org, &slug, &license).await?;
         }
@@ -267,7 +726,14 @@ fn tiers(p: &DemoProduct, slug: &str) -> Vec<Tier> {
         Plan::Members => vec![tier("standard", "Standard", "Free for signed-in users.", 0, Access::LoggedIn, main)],
         Plan::Freemium(price) => vec![
             tier("developer", "Developer", "Free for development and evaluation.", 0, Access::Licensed, main),
-            tier("enterprise", "Enterprise", "Production use with support and SLA.", price, Access::Licensed, format!("{}/{slug}-enterprise", p.org)),
+            tier(
+                "enterprise",
+                "Enterprise",
+                "Production use with support and SLA.",
+                price,
+                Access::Licensed,
+                format!("{}/{slug}-enterprise", p.org),
+            ),
         ],
         Plan::Paid(price) => vec![tier("business", "Business", "Production use with support.", price, Access::Licensed, main)],
     }
@@ -310,7 +776,9 @@ async fn push_images(app: &App, repository: &str, versions: &[&str], seed: usize
                 "platform": {"os": "linux", "architecture": arch},
             }));
         }
-        let index = serde_json::to_vec(&json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children}))?;
+        let index = serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": children}),
+        )?;
         let tag: Tag = version.parse()?;
         let extra: Vec<Tag> = if v == 0 { vec!["latest".parse()?] } else { Vec::new() };
         app.registry.put_manifest(&repo, &Reference::Tag(tag), &extra, Some("application/vnd.oci.image.index.v1+json"), &index).await?;
@@ -338,7 +806,11 @@ fn layer_tar_gz(repository: &str, version: &str, arch: &str, seed: usize) -> any
         *byte = state as u8;
     }
     let files: Vec<(String, Vec<u8>, u32)> = vec![
-        (format!("{dir}/README"), format!("{repository} {version} for linux/{arch}: demo content of the Slipway store.\n").into_bytes(), 0o644),
+        (
+            format!("{dir}/README"),
+            format!("{repository} {version} for linux/{arch}: demo content of the Slipway store.\n").into_bytes(),
+            0o644,
+        ),
         (format!("{dir}/run"), format!("#!/bin/sh\necho '{repository} {version} ({arch})'\n").into_bytes(), 0o755),
         (format!("{dir}/data.bin"), data, 0o644),
     ];

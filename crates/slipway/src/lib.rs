@@ -12,22 +12,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
-use slipway_db::Db;
 use futures::future::BoxFuture;
+use slipway_db::Db;
 use slipway_jobs::{Queue, Runner};
-use slipway_oci::{media_type, Digest, RepoName};
+use slipway_oci::{Digest, RepoName, media_type};
 use slipway_registry::{PushHook, Registry, RegistrySettings};
 use slipway_scanning::Scanning;
 use slipway_storage::{BlobStore, FsStore, S3Config, S3Store};
 use tower_http::trace::TraceLayer;
 
-pub use config::Config;
 use config::AuthMode;
+pub use config::Config;
 use slipway_auth::{AuthService, KeyRing};
 use slipway_catalog::Catalog;
 use slipway_web::WebState;
@@ -220,9 +220,7 @@ fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
 }
 
 async fn strict_transport_security(mut response: axum::response::Response) -> axum::response::Response {
-    response
-        .headers_mut()
-        .insert(axum::http::header::STRICT_TRANSPORT_SECURITY, axum::http::HeaderValue::from_static("max-age=31536000"));
+    response.headers_mut().insert(axum::http::header::STRICT_TRANSPORT_SECURITY, axum::http::HeaderValue::from_static("max-age=31536000"));
     response
 }
 

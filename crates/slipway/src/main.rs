@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use slipway::config::{Config, Overrides};
-use slipway::admin::{self, AdminCommand};
-use slipway::feed::{self, FeedCommand};
 use slipway::App;
+use slipway::admin::{self, AdminCommand};
+use slipway::config::{Config, Overrides};
+use slipway::feed::{self, FeedCommand};
 
 /// Slipway: a self-hosted marketplace for container software.
 #[derive(Parser)]
@@ -93,7 +93,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { demo, .. } => serve(config, demo).await?,
         Command::Demo { synthetic } => {
             let app = App::build(config).await?;
-            anyhow::ensure!(slipway::demo::store_is_empty(&app).await?, "the store already has content; the demo loads only into an empty one");
+            anyhow::ensure!(
+                slipway::demo::store_is_empty(&app).await?,
+                "the store already has content; the demo loads only into an empty one"
+            );
             announce_demo(&slipway::demo::load(&app).await?);
             if synthetic > 0 {
                 slipway::demo::load_synthetic(&app, synthetic).await?;

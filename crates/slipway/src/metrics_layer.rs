@@ -12,8 +12,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::config::Secret;
 use crate::App;
+use crate::config::Secret;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use slipway_registry::RouteLabel;
 
@@ -32,9 +32,11 @@ fn handle() -> &'static PrometheusHandle {
         let upkeep = handle.clone();
         std::thread::Builder::new()
             .name("metrics-upkeep".into())
-            .spawn(move || loop {
-                std::thread::sleep(std::time::Duration::from_secs(5));
-                upkeep.run_upkeep();
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
             })
             .expect("spawn the metrics upkeep thread");
         handle
@@ -59,7 +61,11 @@ pub async fn render_main(State(app): State<App>, request: Request) -> Response {
     if peer.is_some_and(|ip| ip.to_canonical().is_loopback()) && !forwarded {
         return handle().render().into_response();
     }
-    (StatusCode::FORBIDDEN, "/metrics is served to loopback clients only; set metrics.token or metrics.listen to scrape it from elsewhere\n").into_response()
+    (
+        StatusCode::FORBIDDEN,
+        "/metrics is served to loopback clients only; set metrics.token or metrics.listen to scrape it from elsewhere\n",
+    )
+        .into_response()
 }
 
 /// `/metrics` on its own listener (`metrics.listen`): the token too, if one is set.
@@ -75,7 +81,8 @@ fn render_for_bearer(token: &Secret, headers: &HeaderMap) -> Response {
     if same_token(sent, token.expose()) {
         return handle().render().into_response();
     }
-    (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")], "/metrics needs the bearer token metrics.token\n").into_response()
+    (StatusCode::UNAUTHORIZED, [(WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")], "/metrics needs the bearer token metrics.token\n")
+        .into_response()
 }
 
 /// Compares digests, so the time taken tells nothing about the token, its length included.
@@ -85,11 +92,7 @@ fn same_token(sent: &str, token: &str) -> bool {
 }
 
 fn content_length(headers: &axum::http::HeaderMap) -> u64 {
-    headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
 pub async fn record(request: Request, next: Next) -> Response {
@@ -103,12 +106,10 @@ pub async fn record(request: Request, next: Next) -> Response {
         None => "other",
     };
     let status = response.status().as_u16().to_string();
-    metrics::counter!("slipway_http_requests_total", "route" => route, "method" => method.clone(), "status" => status)
-        .increment(1);
+    metrics::counter!("slipway_http_requests_total", "route" => route, "method" => method.clone(), "status" => status).increment(1);
     metrics::histogram!("slipway_http_request_duration_seconds", "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
     metrics::counter!("slipway_http_request_bytes_total", "route" => route).increment(bytes_in);
-    metrics::counter!("slipway_http_response_bytes_total", "route" => route)
-        .increment(content_length(response.headers()));
+    metrics::counter!("slipway_http_response_bytes_total", "route" => route).increment(content_length(response.headers()));
     response
 }

@@ -9,14 +9,14 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::Router;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -102,7 +102,8 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
 /// Accepting fails when the process is out of file descriptors (or a client gave up in
 /// the backlog): wait a moment rather than spin.
 async fn accept_failed(e: io::Error) {
-    let per_connection = matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused);
+    let per_connection =
+        matches!(e.kind(), io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionRefused);
     if !per_connection {
         tracing::warn!(error = %e, "accepting a connection failed");
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -8,10 +8,7 @@ pub(super) const INSTALLED: [&str; 2] = ["lib/apk/db/installed", "usr/lib/apk/db
 
 /// Packages with the files they own (`F:` names a directory, `R:` a file in it).
 pub(super) fn parse(data: &[u8]) -> Result<Vec<FoundPackage>, ScanError> {
-    let text = std::str::from_utf8(data).map_err(|err| ScanError::Malformed {
-        what: "apk database",
-        detail: err.to_string(),
-    })?;
+    let text = std::str::from_utf8(data).map_err(|err| ScanError::Malformed { what: "apk database", detail: err.to_string() })?;
     let mut packages = Vec::new();
     for (index, block) in text.split("\n\n").enumerate() {
         let mut package = FoundPackage::new(Ecosystem::Apk, "", "");
@@ -78,13 +75,7 @@ R:afalg.so
         assert_eq!(packages.len(), 2);
         assert_eq!(packages[1].name, "libcrypto3");
         assert_eq!(packages[1].source_name.as_deref(), Some("openssl"));
-        assert_eq!(
-            packages[1].files,
-            [
-                path_hash("lib/libcrypto.so.3"),
-                path_hash("usr/lib/engines-3/afalg.so")
-            ]
-        );
+        assert_eq!(packages[1].files, [path_hash("lib/libcrypto.so.3"), path_hash("usr/lib/engines-3/afalg.so")]);
     }
 
     #[test]

@@ -22,15 +22,9 @@ struct AuditPackage {
 /// The crates from crates.io; path and git dependencies have no advisories to match.
 /// The JSON is inflated to at most `cap` bytes.
 pub(super) fn packages(section: &[u8], cap: u64) -> Result<Vec<FoundPackage>, ScanError> {
-    let malformed = |detail: String| ScanError::Malformed {
-        what: "cargo-auditable data",
-        detail,
-    };
+    let malformed = |detail: String| ScanError::Malformed { what: "cargo-auditable data", detail };
     let mut json = Vec::new();
-    ZlibDecoder::new(section)
-        .take(cap)
-        .read_to_end(&mut json)
-        .map_err(|err| malformed(err.to_string()))?;
+    ZlibDecoder::new(section).take(cap).read_to_end(&mut json).map_err(|err| malformed(err.to_string()))?;
     let audit: Audit = serde_json::from_slice(&json).map_err(|err| malformed(err.to_string()))?;
     Ok(audit
         .packages
@@ -55,10 +49,7 @@ mod tests {
         let mut encoder = ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(json).unwrap();
         let found = packages(&encoder.finish().unwrap(), 1 << 20).unwrap();
-        assert_eq!(
-            found,
-            [FoundPackage::new(Ecosystem::CratesIo, "serde", "1.0.197")]
-        );
+        assert_eq!(found, [FoundPackage::new(Ecosystem::CratesIo, "serde", "1.0.197")]);
         assert!(packages(b"not zlib", 1 << 20).is_err());
     }
 }

@@ -24,15 +24,9 @@ struct Entry {
 
 pub(super) fn parse(data: &[u8]) -> Result<Vec<FoundPackage>, ScanError> {
     let installed: Installed =
-        serde_json::from_slice(data).map_err(|err| ScanError::Malformed {
-            what: "composer installed.json",
-            detail: err.to_string(),
-        })?;
+        serde_json::from_slice(data).map_err(|err| ScanError::Malformed { what: "composer installed.json", detail: err.to_string() })?;
     let (Installed::V2 { packages } | Installed::V1(packages)) = installed;
-    Ok(packages
-        .into_iter()
-        .map(|entry| FoundPackage::new(Ecosystem::Packagist, entry.name, entry.version))
-        .collect())
+    Ok(packages.into_iter().map(|entry| FoundPackage::new(Ecosystem::Packagist, entry.name, entry.version)).collect())
 }
 
 #[cfg(test)]
@@ -43,11 +37,7 @@ mod tests {
     fn both_formats() {
         let v2 = br#"{"packages": [{"name": "monolog/monolog", "version": "3.5.0", "version_normalized": "3.5.0.0",
             "type": "library"}, {"name": "psr/log", "version": "3.0.0"}], "dev": true, "dev-package-names": []}"#;
-        let names: Vec<String> = parse(v2)
-            .unwrap()
-            .into_iter()
-            .map(|p| format!("{}@{}", p.name, p.version))
-            .collect();
+        let names: Vec<String> = parse(v2).unwrap().into_iter().map(|p| format!("{}@{}", p.name, p.version)).collect();
         assert_eq!(names, ["monolog/monolog@3.5.0", "psr/log@3.0.0"]);
         let v1 = br#"[{"name": "symfony/console", "version": "v5.4.0"}]"#;
         assert_eq!(parse(v1).unwrap()[0].version, "v5.4.0");

@@ -24,11 +24,7 @@ pub(super) fn classify(path: &str) -> Option<Kind> {
         if name.contains('/') {
             return None;
         }
-        return Some(if name.ends_with(".md5sums") {
-            Kind::Files
-        } else {
-            Kind::Status
-        });
+        return Some(if name.ends_with(".md5sums") { Kind::Files } else { Kind::Status });
     }
     let name = path.strip_prefix(INFO)?;
     (!name.contains('/') && name.ends_with(".list")).then_some(Kind::Files)
@@ -37,16 +33,10 @@ pub(super) fn classify(path: &str) -> Option<Kind> {
 /// The installed packages of a status file. A paragraph without `Package` or `Version`
 /// makes the whole file malformed: a half-read database would under-report silently.
 pub(super) fn parse_status(data: &[u8]) -> Result<Vec<FoundPackage>, ScanError> {
-    let text = std::str::from_utf8(data).map_err(|err| ScanError::Malformed {
-        what: "dpkg status",
-        detail: err.to_string(),
-    })?;
+    let text = std::str::from_utf8(data).map_err(|err| ScanError::Malformed { what: "dpkg status", detail: err.to_string() })?;
     let mut packages = Vec::new();
     for paragraph in paragraphs(text, "dpkg status", false)? {
-        let missing = |name: &str| ScanError::Malformed {
-            what: "dpkg status",
-            detail: format!("a paragraph has no {name} field"),
-        };
+        let missing = |name: &str| ScanError::Malformed { what: "dpkg status", detail: format!("a paragraph has no {name} field") };
         let name = field(&paragraph, "Package").ok_or_else(|| missing("Package"))?;
         // Distroless entries have no Status: they are installed by construction.
         let state = field(&paragraph, "Status").and_then(|status| status.split_whitespace().nth(2));
@@ -59,10 +49,7 @@ pub(super) fn parse_status(data: &[u8]) -> Result<Vec<FoundPackage>, ScanError> 
         // `Source: name` or `Source: name (version)` when the binary version differs.
         let (source_name, source_version) = match field(&paragraph, "Source") {
             Some(source) => match source.split_once(' ') {
-                Some((source_name, rest)) => (
-                    source_name,
-                    rest.trim().trim_start_matches('(').trim_end_matches(')'),
-                ),
+                Some((source_name, rest)) => (source_name, rest.trim().trim_start_matches('(').trim_end_matches(')')),
                 None => (source, version),
             },
             None => (name, version),
@@ -81,11 +68,7 @@ pub(super) fn parse_file_list(path: &str, data: &[u8]) -> Vec<u64> {
     text.lines()
         .filter_map(|line| {
             // md5sums lines are `HASH  path`; .list lines are absolute paths.
-            let owned = if md5sums {
-                line.split_once("  ")?.1
-            } else {
-                line
-            };
+            let owned = if md5sums { line.split_once("  ")?.1 } else { line };
             let owned = owned.trim_start_matches('/');
             (!owned.is_empty() && owned != ".").then(|| path_hash(owned))
         })
@@ -98,22 +81,10 @@ mod tests {
 
     #[test]
     fn classifies_paths() {
-        assert!(matches!(
-            classify("var/lib/dpkg/status"),
-            Some(Kind::Status)
-        ));
-        assert!(matches!(
-            classify("var/lib/dpkg/status.d/base"),
-            Some(Kind::Status)
-        ));
-        assert!(matches!(
-            classify("var/lib/dpkg/status.d/libc6.md5sums"),
-            Some(Kind::Files)
-        ));
-        assert!(matches!(
-            classify("var/lib/dpkg/info/libc6:amd64.list"),
-            Some(Kind::Files)
-        ));
+        assert!(matches!(classify("var/lib/dpkg/status"), Some(Kind::Status)));
+        assert!(matches!(classify("var/lib/dpkg/status.d/base"), Some(Kind::Status)));
+        assert!(matches!(classify("var/lib/dpkg/status.d/libc6.md5sums"), Some(Kind::Files)));
+        assert!(matches!(classify("var/lib/dpkg/info/libc6:amd64.list"), Some(Kind::Files)));
         assert!(classify("var/lib/dpkg/info/libc6.md5sums").is_none());
         assert!(classify("var/lib/dpkg/status-old").is_none());
     }
@@ -143,14 +114,8 @@ Version: 3.7.9-2+deb12u2
         assert_eq!(packages.len(), 2);
         assert_eq!(packages[0].name, "libc6");
         assert_eq!(packages[0].source_name.as_deref(), Some("glibc"));
-        assert_eq!(
-            packages[0].source_version.as_deref(),
-            Some("2.36-9+deb12u4")
-        );
-        assert_eq!(
-            packages[1].source_version.as_deref(),
-            Some("3.7.9-2+deb12u2")
-        );
+        assert_eq!(packages[0].source_version.as_deref(), Some("2.36-9+deb12u4"));
+        assert_eq!(packages[1].source_version.as_deref(), Some("3.7.9-2+deb12u2"));
         assert_eq!(packages[1].arch.as_deref(), Some("amd64"));
     }
 
@@ -162,15 +127,9 @@ Version: 3.7.9-2+deb12u2
 
     #[test]
     fn file_lists() {
+        assert_eq!(parse_file_list("var/lib/dpkg/info/a.list", b"/.\n/usr\n/usr/bin/a\n"), [path_hash("usr"), path_hash("usr/bin/a")]);
         assert_eq!(
-            parse_file_list("var/lib/dpkg/info/a.list", b"/.\n/usr\n/usr/bin/a\n"),
-            [path_hash("usr"), path_hash("usr/bin/a")]
-        );
-        assert_eq!(
-            parse_file_list(
-                "var/lib/dpkg/status.d/a.md5sums",
-                b"d41d8cd98f00b204e9800998ecf8427e  usr/bin/a\n"
-            ),
+            parse_file_list("var/lib/dpkg/status.d/a.md5sums", b"d41d8cd98f00b204e9800998ecf8427e  usr/bin/a\n"),
             [path_hash("usr/bin/a")]
         );
     }

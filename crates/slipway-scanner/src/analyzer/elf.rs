@@ -25,11 +25,7 @@ pub(super) struct Metadata {
 /// Reads an ELF file of `size` bytes from its first byte. `None` when it is not ELF.
 /// At most `cap` bytes (and [`TAIL_BYTES`] of the tail) are held for any one range;
 /// larger ones are not collected.
-pub(super) fn read_metadata(
-    reader: &mut impl Read,
-    size: u64,
-    cap: u64,
-) -> io::Result<Option<Metadata>> {
+pub(super) fn read_metadata(reader: &mut impl Read, size: u64, cap: u64) -> io::Result<Option<Metadata>> {
     let mut stream = Stream { reader, pos: 0 };
     let mut ident = [0u8; 64];
     if size < 64 || !stream.fill(&mut ident)? || ident[..4] != *b"\x7fELF" {
@@ -43,8 +39,7 @@ pub(super) fn read_metadata(
     let mut table = Vec::new();
     // Relocatable objects have no program headers.
     if header.phnum > 0 {
-        if header.phoff < stream.pos || table_len > 64 << 10 || header.phentsize < layout.phdr_min()
-        {
+        if header.phoff < stream.pos || table_len > 64 << 10 || header.phentsize < layout.phdr_min() {
             return Ok(None);
         }
         stream.skip_to(header.phoff)?;
@@ -53,26 +48,16 @@ pub(super) fn read_metadata(
             return Ok(None);
         }
     }
-    let segments: Vec<Segment> = table
-        .chunks_exact(usize::from(header.phentsize).max(1))
-        .map(|raw| layout.segment(raw))
-        .collect();
+    let segments: Vec<Segment> = table.chunks_exact(usize::from(header.phentsize).max(1)).map(|raw| layout.segment(raw)).collect();
     let loads = segments.iter().filter(|segment| segment.kind == PT_LOAD);
 
     let mut wanted = Vec::new();
     if let Some(writable) = loads.clone().find(|segment| segment.flags & PF_W != 0) {
-        wanted.push(Range::new(
-            writable.offset,
-            writable.filesz.min(GO_SEARCH_BYTES),
-        ));
+        wanted.push(Range::new(writable.offset, writable.filesz.min(GO_SEARCH_BYTES)));
     }
     // Non-allocated sections (`.dep-v0` among them), the section names and usually the
     // section table follow the loaded segments.
-    let tail = loads
-        .map(|segment| segment.offset.saturating_add(segment.filesz))
-        .max()
-        .unwrap_or(stream.pos)
-        .max(stream.pos);
+    let tail = loads.map(|segment| segment.offset.saturating_add(segment.filesz)).max().unwrap_or(stream.pos).max(stream.pos);
     if size > tail && size - tail <= cap.min(TAIL_BYTES) {
         wanted.push(Range::new(tail, size - tail));
     }
@@ -81,58 +66,28 @@ pub(super) fn read_metadata(
     if header.shoff >= stream.pos && header.shoff < tail && header.shentsize >= layout.shdr_min() {
         wanted.push(Range::new(header.shoff, section_table));
     }
-    wanted.retain(|range| {
-        range.start >= stream.pos
-            && range.len <= cap
-            && range.start.saturating_add(range.len) <= size
-    });
+    wanted.retain(|range| range.start >= stream.pos && range.len <= cap && range.start.saturating_add(range.len) <= size);
     stream.collect(&mut wanted)?;
 
-    let writable_start = match segments
-        .iter()
-        .find(|s| s.kind == PT_LOAD && s.flags & PF_W != 0)
-    {
-        Some(writable) => slice(
-            &wanted,
-            writable.offset,
-            writable.filesz.min(GO_SEARCH_BYTES),
-        )
-        .unwrap_or_default()
-        .to_vec(),
+    let writable_start = match segments.iter().find(|s| s.kind == PT_LOAD && s.flags & PF_W != 0) {
+        Some(writable) => slice(&wanted, writable.offset, writable.filesz.min(GO_SEARCH_BYTES)).unwrap_or_default().to_vec(),
         None => Vec::new(),
     };
     let dep_v0 = find_section(&layout, &header, &wanted, b".dep-v0").map(<[u8]>::to_vec);
-    Ok(Some(Metadata {
-        writable_start,
-        dep_v0,
-    }))
+    Ok(Some(Metadata { writable_start, dep_v0 }))
 }
 
-fn find_section<'w>(
-    layout: &Layout,
-    header: &FileHeader,
-    wanted: &'w [Range],
-    name: &[u8],
-) -> Option<&'w [u8]> {
+fn find_section<'w>(layout: &Layout, header: &FileHeader, wanted: &'w [Range], name: &[u8]) -> Option<&'w [u8]> {
     if header.shentsize < layout.shdr_min() {
         return None;
     }
-    let table = slice(
-        wanted,
-        header.shoff,
-        u64::from(header.shnum) * u64::from(header.shentsize),
-    )?;
-    let sections: Vec<Section> = table
-        .chunks_exact(usize::from(header.shentsize))
-        .map(|raw| layout.section(raw))
-        .collect();
+    let table = slice(wanted, header.shoff, u64::from(header.shnum) * u64::from(header.shentsize))?;
+    let sections: Vec<Section> = table.chunks_exact(usize::from(header.shentsize)).map(|raw| layout.section(raw)).collect();
     let names = sections.get(usize::from(header.shstrndx))?;
     let names = slice(wanted, names.offset, names.size)?;
     let section = sections.iter().find(|section| {
         let start = section.name as usize;
-        names
-            .get(start..)
-            .is_some_and(|rest| rest.split(|&b| b == 0).next() == Some(name))
+        names.get(start..).is_some_and(|rest| rest.split(|&b| b == 0).next() == Some(name))
     })?;
     slice(wanted, section.offset, section.size)
 }
@@ -142,9 +97,7 @@ fn slice(wanted: &[Range], offset: u64, len: u64) -> Option<&[u8]> {
     wanted.iter().find_map(|range| {
         let start = offset.checked_sub(range.start)?;
         let end = start.checked_add(len)?;
-        range
-            .data
-            .get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
+        range.data.get(usize::try_from(start).ok()?..usize::try_from(end).ok()?)
     })
 }
 
@@ -156,11 +109,7 @@ struct Range {
 
 impl Range {
     fn new(start: u64, len: u64) -> Self {
-        Self {
-            start,
-            len,
-            data: Vec::new(),
-        }
+        Self { start, len, data: Vec::new() }
     }
 }
 
@@ -195,9 +144,7 @@ impl<R: Read> Stream<'_, R> {
         };
         let mut chunk = vec![0u8; 64 << 10];
         while self.pos < end {
-            let want = chunk
-                .len()
-                .min(usize::try_from(end - self.pos).unwrap_or(usize::MAX));
+            let want = chunk.len().min(usize::try_from(end - self.pos).unwrap_or(usize::MAX));
             let read = self.reader.read(&mut chunk[..want])?;
             if read == 0 {
                 break;
@@ -207,9 +154,7 @@ impl<R: Read> Stream<'_, R> {
                 let from = range.start.max(chunk_start);
                 let to = (range.start + range.len).min(chunk_end);
                 if from < to {
-                    range.data.extend_from_slice(
-                        &chunk[(from - chunk_start) as usize..(to - chunk_start) as usize],
-                    );
+                    range.data.extend_from_slice(&chunk[(from - chunk_start) as usize..(to - chunk_start) as usize]);
                 }
             }
             self.pos = chunk_end;
@@ -272,46 +217,26 @@ impl Layout {
 
     fn u16(&self, raw: &[u8], at: usize) -> u16 {
         let bytes = [raw[at], raw[at + 1]];
-        if self.big_endian {
-            u16::from_be_bytes(bytes)
-        } else {
-            u16::from_le_bytes(bytes)
-        }
+        if self.big_endian { u16::from_be_bytes(bytes) } else { u16::from_le_bytes(bytes) }
     }
 
     fn u32(&self, raw: &[u8], at: usize) -> u32 {
         let bytes: [u8; 4] = raw[at..at + 4].try_into().expect("four bytes");
-        if self.big_endian {
-            u32::from_be_bytes(bytes)
-        } else {
-            u32::from_le_bytes(bytes)
-        }
+        if self.big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) }
     }
 
     fn u64(&self, raw: &[u8], at: usize) -> u64 {
         let bytes: [u8; 8] = raw[at..at + 8].try_into().expect("eight bytes");
-        if self.big_endian {
-            u64::from_be_bytes(bytes)
-        } else {
-            u64::from_le_bytes(bytes)
-        }
+        if self.big_endian { u64::from_be_bytes(bytes) } else { u64::from_le_bytes(bytes) }
     }
 
     /// A word: 8 bytes in ELF64, 4 in ELF32.
     fn word(&self, raw: &[u8], at: usize) -> u64 {
-        if self.wide {
-            self.u64(raw, at)
-        } else {
-            u64::from(self.u32(raw, at))
-        }
+        if self.wide { self.u64(raw, at) } else { u64::from(self.u32(raw, at)) }
     }
 
     fn file_header(&self, raw: &[u8]) -> FileHeader {
-        let (phoff, shoff, rest) = if self.wide {
-            (0x20, 0x28, 0x36)
-        } else {
-            (0x1c, 0x20, 0x2a)
-        };
+        let (phoff, shoff, rest) = if self.wide { (0x20, 0x28, 0x36) } else { (0x1c, 0x20, 0x2a) };
         FileHeader {
             phoff: self.word(raw, phoff),
             shoff: self.word(raw, shoff),
@@ -325,12 +250,7 @@ impl Layout {
 
     fn segment(&self, raw: &[u8]) -> Segment {
         if self.wide {
-            Segment {
-                kind: self.u32(raw, 0),
-                flags: self.u32(raw, 4),
-                offset: self.u64(raw, 8),
-                filesz: self.u64(raw, 0x20),
-            }
+            Segment { kind: self.u32(raw, 0), flags: self.u32(raw, 4), offset: self.u64(raw, 8), filesz: self.u64(raw, 0x20) }
         } else {
             Segment {
                 kind: self.u32(raw, 0),
@@ -342,16 +262,8 @@ impl Layout {
     }
 
     fn section(&self, raw: &[u8]) -> Section {
-        let (offset, size) = if self.wide {
-            (0x18, 0x20)
-        } else {
-            (0x10, 0x14)
-        };
-        Section {
-            name: self.u32(raw, 0),
-            offset: self.word(raw, offset),
-            size: self.word(raw, size),
-        }
+        let (offset, size) = if self.wide { (0x18, 0x20) } else { (0x10, 0x14) };
+        Section { name: self.u32(raw, 0), offset: self.word(raw, offset), size: self.word(raw, size) }
     }
 }
 
@@ -361,25 +273,13 @@ mod tests {
 
     #[test]
     fn not_elf_or_too_short() {
-        assert!(
-            read_metadata(&mut &b"#!/bin/sh\nexit 0\n"[..], 17, 1 << 20)
-                .unwrap()
-                .is_none()
-        );
+        assert!(read_metadata(&mut &b"#!/bin/sh\nexit 0\n"[..], 17, 1 << 20).unwrap().is_none());
         let mut script = b"#!/bin/sh\n".to_vec();
         script.resize(200, b'#');
-        assert!(
-            read_metadata(&mut &script[..], 200, 1 << 20)
-                .unwrap()
-                .is_none()
-        );
+        assert!(read_metadata(&mut &script[..], 200, 1 << 20).unwrap().is_none());
         let mut truncated = b"\x7fELF\x02\x01\x01".to_vec();
         truncated.resize(40, 0);
-        assert!(
-            read_metadata(&mut &truncated[..], 4096, 1 << 20)
-                .unwrap()
-                .is_none()
-        );
+        assert!(read_metadata(&mut &truncated[..], 4096, 1 << 20).unwrap().is_none());
     }
 
     #[test]
@@ -391,15 +291,9 @@ mod tests {
         elf[0x28] = 64;
         elf[0x3c] = 3;
         elf.resize(4096, 0xff);
-        assert!(
-            read_metadata(&mut &elf[..], 4096, 1 << 20)
-                .unwrap()
-                .is_none()
-        );
+        assert!(read_metadata(&mut &elf[..], 4096, 1 << 20).unwrap().is_none());
         elf[0x38] = 0;
-        let metadata = read_metadata(&mut &elf[..], 4096, 1 << 20)
-            .unwrap()
-            .unwrap();
+        let metadata = read_metadata(&mut &elf[..], 4096, 1 << 20).unwrap().unwrap();
         assert!(metadata.dep_v0.is_none() && metadata.writable_start.is_empty());
     }
 }

@@ -4,8 +4,7 @@ use super::{Ecosystem, FoundPackage};
 use crate::ScanError;
 
 pub(super) fn is_spec(path: &str) -> bool {
-    path.ends_with(".gemspec")
-        && (path.contains("/specifications/") || path.starts_with("specifications/"))
+    path.ends_with(".gemspec") && (path.contains("/specifications/") || path.starts_with("specifications/"))
 }
 
 /// Reads `s.name` and `s.version` as RubyGems writes them (`"x".freeze`, `%q{x}`), and
@@ -22,22 +21,11 @@ pub(super) fn parse(path: &str, data: &[u8]) -> Result<FoundPackage, ScanError> 
             version.get_or_insert(value);
         }
     }
-    let file_name = path
-        .rsplit('/')
-        .next()
-        .unwrap_or(path)
-        .trim_end_matches(".gemspec");
-    let version = version.or_else(|| {
-        file_name
-            .rsplit_once('-')
-            .map(|(_, version)| version.to_owned())
-    });
+    let file_name = path.rsplit('/').next().unwrap_or(path).trim_end_matches(".gemspec");
+    let version = version.or_else(|| file_name.rsplit_once('-').map(|(_, version)| version.to_owned()));
     match (name, version) {
         (Some(name), Some(version)) => Ok(FoundPackage::new(Ecosystem::RubyGems, name, version)),
-        _ => Err(ScanError::Malformed {
-            what: "gemspec",
-            detail: "no name or version".to_owned(),
-        }),
+        _ => Err(ScanError::Malformed { what: "gemspec", detail: "no name or version".to_owned() }),
     }
 }
 
@@ -78,20 +66,14 @@ end
         let path = "usr/local/bundle/specifications/rack-3.0.8.gemspec";
         assert!(is_spec(path));
         let package = parse(path, spec).unwrap();
-        assert_eq!(
-            (package.name.as_str(), package.version.as_str()),
-            ("rack", "3.0.8")
-        );
+        assert_eq!((package.name.as_str(), package.version.as_str()), ("rack", "3.0.8"));
     }
 
     #[test]
     fn old_style_and_file_name_fallback() {
         let spec = b"Gem::Specification.new do |s|\n  s.name = %q{json}\nend\n";
         let package = parse("specifications/default/json-2.6.3.gemspec", spec).unwrap();
-        assert_eq!(
-            (package.name.as_str(), package.version.as_str()),
-            ("json", "2.6.3")
-        );
+        assert_eq!((package.name.as_str(), package.version.as_str()), ("json", "2.6.3"));
         assert!(parse("specifications/x-1.gemspec", b"nothing here").is_err());
         assert!(!is_spec("app/rack.gemspec"));
     }

@@ -12,9 +12,7 @@ const FLAG_INLINE: u8 = 2;
 /// `None` when `data` (the start of the writable segment) holds no build info.
 pub(super) fn packages(data: &[u8]) -> Option<Vec<FoundPackage>> {
     // Go aligns the header to 16 bytes.
-    let start = (0..data.len().saturating_sub(HEADER_LEN))
-        .step_by(16)
-        .find(|&at| data[at..].starts_with(MAGIC))?;
+    let start = (0..data.len().saturating_sub(HEADER_LEN)).step_by(16).find(|&at| data[at..].starts_with(MAGIC))?;
     let header = &data[start..];
     if header[15] & FLAG_INLINE == 0 {
         return None;
@@ -110,18 +108,8 @@ mod tests {
                        =>\texample.org/new\tv1.1.0\th1:def=\ndep\texample.org/local\tv0.1.0\n=>\t../local\t\t\n\
                        build\tGOOS=linux\n\n0123456789abcdef";
         let found = packages(&build_info("go1.21.5 X:boringcrypto", modinfo)).unwrap();
-        let names: Vec<(&str, &str)> = found
-            .iter()
-            .map(|p| (p.name.as_str(), p.version.as_str()))
-            .collect();
-        assert_eq!(
-            names,
-            [
-                ("stdlib", "1.21.5"),
-                ("golang.org/x/text", "0.14.0"),
-                ("example.org/new", "1.1.0")
-            ]
-        );
+        let names: Vec<(&str, &str)> = found.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect();
+        assert_eq!(names, [("stdlib", "1.21.5"), ("golang.org/x/text", "0.14.0"), ("example.org/new", "1.1.0")]);
     }
 
     #[test]

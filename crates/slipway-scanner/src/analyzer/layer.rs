@@ -2,8 +2,8 @@
 
 use super::tar_stream::{self, Source, TarStream};
 use super::{
-    Compression, Finding, Issue, LayerReport, Limits, apk, cargo_auditable, composer, dpkg, elf,
-    gem, golang, java, npm, os_release, path_hash, python, rpm, rpm_legacy,
+    Compression, Finding, Issue, LayerReport, Limits, apk, cargo_auditable, composer, dpkg, elf, gem, golang, java, npm, os_release,
+    path_hash, python, rpm, rpm_legacy,
 };
 use crate::ScanError;
 use flate2::read::MultiGzDecoder;
@@ -18,11 +18,7 @@ const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// Fails when the stream itself is unusable (truncated, corrupt, or larger than
 /// [`Limits::max_layer_bytes`] once decompressed); problems with single entries, such as
 /// a `..` path or a file that does not parse, become [`LayerReport::issues`] instead.
-pub fn analyze_layer(
-    reader: impl Read,
-    compression: Compression,
-    limits: &Limits,
-) -> Result<LayerReport, ScanError> {
+pub fn analyze_layer(reader: impl Read, compression: Compression, limits: &Limits) -> Result<LayerReport, ScanError> {
     let mut input = BufReader::with_capacity(64 << 10, reader);
     let compression = match compression {
         Compression::Auto => sniff(input.fill_buf()?),
@@ -33,16 +29,12 @@ pub fn analyze_layer(
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
         Compression::None | Compression::Auto => Box::new(input),
     };
-    let bounded = Bounded {
-        inner: decoded,
-        remaining: limits.max_layer_bytes,
-    };
+    let bounded = Bounded { inner: decoded, remaining: limits.max_layer_bytes };
     let mut archive = TarStream::new(bounded, limits.max_header_bytes);
     let report = walk(&mut archive, limits).map_err(|err| stream_error(err, limits))?;
     // The tar ends before the compressed stream does (padding, then the gzip trailer):
     // reading on to the end checks the checksum and catches a truncated blob.
-    io::copy(&mut archive.into_inner(), &mut io::sink())
-        .map_err(|err| stream_error(err, limits))?;
+    io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(|err| stream_error(err, limits))?;
     Ok(report)
 }
 
@@ -87,9 +79,7 @@ impl<R: Read> Read for Bounded<R> {
                 _ => Err(io::Error::other(LimitReached)),
             };
         }
-        let want = buf
-            .len()
-            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let read = self.inner.read(&mut buf[..want])?;
         self.remaining -= read as u64;
         Ok(read)
@@ -97,13 +87,8 @@ impl<R: Read> Read for Bounded<R> {
 }
 
 fn stream_error(err: io::Error, limits: &Limits) -> ScanError {
-    if err
-        .get_ref()
-        .is_some_and(|inner| inner.is::<LimitReached>())
-    {
-        ScanError::LayerTooLarge {
-            limit: limits.max_layer_bytes,
-        }
+    if err.get_ref().is_some_and(|inner| inner.is::<LimitReached>()) {
+        ScanError::LayerTooLarge { limit: limits.max_layer_bytes }
     } else if err.kind() == io::ErrorKind::UnexpectedEof {
         ScanError::CorruptLayer(format!("unexpected end of data ({err})"))
     } else {
@@ -182,11 +167,7 @@ impl Walk {
         Ok(())
     }
 
-    fn path(
-        &mut self,
-        list: fn(&mut LayerReport) -> &mut Vec<String>,
-        mut path: String,
-    ) -> Result<(), Exhausted> {
+    fn path(&mut self, list: fn(&mut LayerReport) -> &mut Vec<String>, mut path: String) -> Result<(), Exhausted> {
         path.shrink_to_fit();
         self.charge(path.capacity() as u64 + STRING_OVERHEAD)?;
         list(&mut self.report).push(path);
@@ -220,11 +201,7 @@ impl Walk {
     }
 
     fn charge(&mut self, bytes: u64) -> Result<(), Exhausted> {
-        if self.budget.take(bytes) {
-            Ok(())
-        } else {
-            Err(Exhausted)
-        }
+        if self.budget.take(bytes) { Ok(()) } else { Err(Exhausted) }
     }
 }
 
@@ -234,10 +211,7 @@ struct Exhausted;
 fn walk<R: Source>(archive: &mut TarStream<R>, limits: &Limits) -> io::Result<LayerReport> {
     let mut walk = Walk {
         report: LayerReport::default(),
-        budget: Budget {
-            limit: limits.max_analysis_bytes,
-            used: 0,
-        },
+        budget: Budget { limit: limits.max_analysis_bytes, used: 0 },
         unlisted_issues: 0,
         dropped: None,
     };
@@ -254,13 +228,9 @@ fn walk<R: Source>(archive: &mut TarStream<R>, limits: &Limits) -> io::Result<La
     }
     let mut report = walk.report;
     if walk.unlisted_issues > 0 {
-        report.issues.push(Issue {
-            path: String::new(),
-            message: format!(
-                "{} more issues in this layer are not listed",
-                walk.unlisted_issues
-            ),
-        });
+        report
+            .issues
+            .push(Issue { path: String::new(), message: format!("{} more issues in this layer are not listed", walk.unlisted_issues) });
     }
     if let Some(path) = stopped_at {
         let reason = format!(
@@ -269,10 +239,7 @@ fn walk<R: Source>(archive: &mut TarStream<R>, limits: &Limits) -> io::Result<La
             truncate(&path, MAX_REASON_PATH),
             limits.max_analysis_bytes
         );
-        report.issues.push(Issue {
-            path: truncate(&path, MAX_ISSUE_PATH),
-            message: reason.clone(),
-        });
+        report.issues.push(Issue { path: truncate(&path, MAX_ISSUE_PATH), message: reason.clone() });
         report.incomplete = Some(reason);
     } else if let Some(reason) = walk.dropped {
         report.incomplete = Some(reason);
@@ -325,9 +292,7 @@ fn analyze_entry<R: Source>(
         return Ok(Err(exhausted));
     }
     if kind == EntryType::GNUSparse {
-        let wanted = Detector::for_path(&path).is_some()
-            || rpm::is_sqlite_db(&path)
-            || java::is_archive(&path);
+        let wanted = Detector::for_path(&path).is_some() || rpm::is_sqlite_db(&path) || java::is_archive(&path);
         // A sparse file can claim any size at no cost, and its holes are not expanded
         // here; no tool that builds images writes one.
         if wanted {
@@ -349,11 +314,7 @@ fn analyze_entry<R: Source>(
             let (found, error) = java::packages(archive, limits.max_layer_bytes);
             // A jar cut short by a broken layer stream shows as a corrupt jar; the
             // next tar header read reports the stream itself.
-            Outcome {
-                finding: packages(found),
-                issue: error,
-                ..Outcome::default()
-            }
+            Outcome { finding: packages(found), issue: error, ..Outcome::default() }
         }
         None if executable => read_executable(archive, size, limits)?,
         None => return Ok(Ok(())),
@@ -377,12 +338,7 @@ fn finding_bytes(finding: &Finding) -> u64 {
     let string = |s: &str| s.len() as u64 + STRING_OVERHEAD;
     let optional = |s: &Option<String>| s.as_deref().map_or(0, string);
     match finding {
-        Finding::OsRelease(os) => {
-            string(&os.id)
-                + optional(&os.version_id)
-                + optional(&os.version_codename)
-                + optional(&os.pretty_name)
-        }
+        Finding::OsRelease(os) => string(&os.id) + optional(&os.version_id) + optional(&os.version_codename) + optional(&os.pretty_name),
         Finding::Packages { packages } => packages
             .iter()
             .map(|p| {
@@ -426,28 +382,15 @@ struct Outcome {
 impl From<Result<Option<Finding>, ScanError>> for Outcome {
     fn from(result: Result<Option<Finding>, ScanError>) -> Self {
         match result {
-            Ok(finding) => Self {
-                finding,
-                ..Self::default()
-            },
-            Err(err) => Self {
-                issue: Some(err),
-                ..Self::default()
-            },
+            Ok(finding) => Self { finding, ..Self::default() },
+            Err(err) => Self { issue: Some(err), ..Self::default() },
         }
     }
 }
 
 /// A file that a detector wants: read whole (under the cap) and parsed. The error
 /// returned is the stream's; the file's own problems are in the outcome.
-fn read_file(
-    entry: &mut impl Read,
-    size: u64,
-    detector: Detector,
-    path: &str,
-    limits: &Limits,
-    budget_left: u64,
-) -> io::Result<Outcome> {
+fn read_file(entry: &mut impl Read, size: u64, detector: Detector, path: &str, limits: &Limits, budget_left: u64) -> io::Result<Outcome> {
     if size > limits.max_file_bytes {
         let limit = limits.max_file_bytes;
         return Ok(Err(ScanError::TooLarge { size, limit }).into());
@@ -461,10 +404,7 @@ fn read_file(
     // keep what it lists.
     let records = detector.records(&data);
     if records * PACKAGE_BYTES > budget_left {
-        return Ok(Outcome {
-            over_budget: Some(records * PACKAGE_BYTES),
-            ..Outcome::default()
-        });
+        return Ok(Outcome { over_budget: Some(records * PACKAGE_BYTES), ..Outcome::default() });
     }
     Ok(detector.parse(path, &data).into())
 }
@@ -491,11 +431,7 @@ fn read_executable(entry: &mut impl Read, size: u64, limits: &Limits) -> io::Res
             Err(err) => issue = Some(err),
         }
     }
-    Ok(Outcome {
-        finding: packages(found),
-        issue,
-        ..Outcome::default()
-    })
+    Ok(Outcome { finding: packages(found), issue, ..Outcome::default() })
 }
 
 /// Strips leading `/` and `./` and empty components; a `..` component is refused, since
@@ -586,9 +522,7 @@ impl Detector {
         Ok(match self {
             Self::OsRelease => Some(Finding::OsRelease(os_release::parse(data))),
             Self::DpkgStatus => packages(dpkg::parse_status(data)?),
-            Self::DpkgFiles => Some(Finding::OwnedFiles {
-                files: dpkg::parse_file_list(path, data),
-            }),
+            Self::DpkgFiles => Some(Finding::OwnedFiles { files: dpkg::parse_file_list(path, data) }),
             Self::Apk => packages(apk::parse(data)?),
             Self::Python => packages(python::parse(data)?.into_iter().collect()),
             Self::Npm => packages(npm::parse(data)?.into_iter().collect()),
@@ -626,19 +560,10 @@ mod tests {
 
     #[test]
     fn bounded_reader_stops_at_the_budget() {
-        let mut exact = Bounded {
-            inner: &[1u8; 4][..],
-            remaining: 4,
-        };
+        let mut exact = Bounded { inner: &[1u8; 4][..], remaining: 4 };
         assert_eq!(io::copy(&mut exact, &mut io::sink()).unwrap(), 4);
-        let mut over = Bounded {
-            inner: &[1u8; 5][..],
-            remaining: 4,
-        };
+        let mut over = Bounded { inner: &[1u8; 5][..], remaining: 4 };
         let err = io::copy(&mut over, &mut io::sink()).unwrap_err();
-        assert!(matches!(
-            stream_error(err, &Limits::default()),
-            ScanError::LayerTooLarge { .. }
-        ));
+        assert!(matches!(stream_error(err, &Limits::default()), ScanError::LayerTooLarge { .. }));
     }
 }

@@ -1,9 +1,6 @@
 //! Stacking layer reports into an image inventory.
 
-use super::{
-    Finding, FoundPackage, Inventory, LayerIssue, LayerReport, OsRelease, Package, os_release,
-    path_hash, purl,
-};
+use super::{Finding, FoundPackage, Inventory, LayerIssue, LayerReport, OsRelease, Package, os_release, path_hash, purl};
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashSet};
 
@@ -36,19 +33,12 @@ pub fn merge<D: AsRef<str>, R: Borrow<LayerReport>>(layers: &[(D, R)]) -> Invent
         for (path, finding) in &report.findings {
             let previous = visible.remove(path.as_str());
             let introduced = match finding {
-                Finding::Packages { packages } => packages
-                    .iter()
-                    .map(|package| inherited(package, previous.as_ref()).unwrap_or(index))
-                    .collect(),
+                Finding::Packages { packages } => {
+                    packages.iter().map(|package| inherited(package, previous.as_ref()).unwrap_or(index)).collect()
+                }
                 _ => Vec::new(),
             };
-            visible.insert(
-                path,
-                Visible {
-                    finding,
-                    introduced,
-                },
-            );
+            visible.insert(path, Visible { finding, introduced });
         }
     }
     inventory(layers, &visible)
@@ -56,10 +46,7 @@ pub fn merge<D: AsRef<str>, R: Borrow<LayerReport>>(layers: &[(D, R)]) -> Invent
 
 /// Whether a non-directory entry of `report` replaces `path` or a directory above it.
 fn shadowed(report: &LayerReport, path: &str) -> bool {
-    report.has_entry(path)
-        || path
-            .match_indices('/')
-            .any(|(slash, _)| report.has_entry(&path[..slash]))
+    report.has_entry(path) || path.match_indices('/').any(|(slash, _)| report.has_entry(&path[..slash]))
 }
 
 /// Removes `root` and everything below it, or only what is below it.
@@ -86,33 +73,19 @@ fn inherited(package: &FoundPackage, previous: Option<&Visible<'_>>) -> Option<u
     let Finding::Packages { packages } = previous.finding else {
         return None;
     };
-    packages
-        .iter()
-        .zip(&previous.introduced)
-        .find(|(earlier, _)| earlier.same_install(package))
-        .map(|(_, layer)| *layer)
+    packages.iter().zip(&previous.introduced).find(|(earlier, _)| earlier.same_install(package)).map(|(_, layer)| *layer)
 }
 
-fn inventory<D: AsRef<str>, R: Borrow<LayerReport>>(
-    layers: &[(D, R)],
-    visible: &BTreeMap<&str, Visible<'_>>,
-) -> Inventory {
-    let os = os_release::PATHS
-        .iter()
-        .find_map(|path| match visible.get(path)?.finding {
-            Finding::OsRelease(release) => Some(release.clone()),
-            _ => None,
-        });
+fn inventory<D: AsRef<str>, R: Borrow<LayerReport>>(layers: &[(D, R)], visible: &BTreeMap<&str, Visible<'_>>) -> Inventory {
+    let os = os_release::PATHS.iter().find_map(|path| match visible.get(path)?.finding {
+        Finding::OsRelease(release) => Some(release.clone()),
+        _ => None,
+    });
     let mut owned: HashSet<u64> = HashSet::new();
     for entry in visible.values() {
         match entry.finding {
             Finding::OwnedFiles { files } => owned.extend(files),
-            Finding::Packages { packages } => owned.extend(
-                packages
-                    .iter()
-                    .filter(|p| p.ecosystem.is_os())
-                    .flat_map(|p| &p.files),
-            ),
+            Finding::Packages { packages } => owned.extend(packages.iter().filter(|p| p.ecosystem.is_os()).flat_map(|p| &p.files)),
             Finding::OsRelease(_) => {}
         }
     }
@@ -125,36 +98,17 @@ fn inventory<D: AsRef<str>, R: Borrow<LayerReport>>(
             if !package.ecosystem.is_os() && is_owned(&owned, path) {
                 continue;
             }
-            packages.push(package_of(
-                package,
-                path,
-                layers[*layer].0.as_ref(),
-                os.as_ref(),
-            ));
+            packages.push(package_of(package, path, layers[*layer].0.as_ref(), os.as_ref()));
         }
     }
-    packages.sort_by(|a, b| {
-        (a.ecosystem, &a.name, &a.version, &a.path).cmp(&(
-            b.ecosystem,
-            &b.name,
-            &b.version,
-            &b.path,
-        ))
-    });
+    packages.sort_by(|a, b| (a.ecosystem, &a.name, &a.version, &a.path).cmp(&(b.ecosystem, &b.name, &b.version, &b.path)));
     let issues = layers
         .iter()
         .flat_map(|(digest, report)| {
-            report.borrow().issues.iter().map(|issue| LayerIssue {
-                layer: digest.as_ref().to_owned(),
-                issue: issue.clone(),
-            })
+            report.borrow().issues.iter().map(|issue| LayerIssue { layer: digest.as_ref().to_owned(), issue: issue.clone() })
         })
         .collect();
-    Inventory {
-        os,
-        packages,
-        issues,
-    }
+    Inventory { os, packages, issues }
 }
 
 /// Whether an OS package owns `path`. Package lists name `/bin/x` where a merged-/usr
@@ -162,9 +116,7 @@ fn inventory<D: AsRef<str>, R: Borrow<LayerReport>>(
 fn is_owned(owned: &HashSet<u64>, path: &str) -> bool {
     const MERGED: [&str; 6] = ["bin/", "sbin/", "lib/", "lib32/", "lib64/", "libx32/"];
     owned.contains(&path_hash(path))
-        || path.strip_prefix("usr/").is_some_and(|rest| {
-            MERGED.iter().any(|dir| rest.starts_with(dir)) && owned.contains(&path_hash(rest))
-        })
+        || path.strip_prefix("usr/").is_some_and(|rest| MERGED.iter().any(|dir| rest.starts_with(dir)) && owned.contains(&path_hash(rest)))
 }
 
 fn package_of(found: &FoundPackage, path: &str, layer: &str, os: Option<&OsRelease>) -> Package {
@@ -192,13 +144,8 @@ mod tests {
     fn layer(findings: &[(&str, &[(&str, &str)])]) -> LayerReport {
         let mut report = LayerReport::default();
         for (path, packages) in findings {
-            let packages = packages
-                .iter()
-                .map(|(name, version)| FoundPackage::new(Ecosystem::Npm, *name, *version))
-                .collect();
-            report
-                .findings
-                .insert((*path).to_owned(), Finding::Packages { packages });
+            let packages = packages.iter().map(|(name, version)| FoundPackage::new(Ecosystem::Npm, *name, *version)).collect();
+            report.findings.insert((*path).to_owned(), Finding::Packages { packages });
             report.entries.push(path_hash(path));
         }
         report.entries.sort_unstable();
@@ -206,18 +153,11 @@ mod tests {
     }
 
     fn summary(inventory: &Inventory) -> Vec<(String, String, String)> {
-        inventory
-            .packages
-            .iter()
-            .map(|p| (p.name.clone(), p.version.clone(), p.layer.clone()))
-            .collect()
+        inventory.packages.iter().map(|p| (p.name.clone(), p.version.clone(), p.layer.clone())).collect()
     }
 
     fn owned(items: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
-        items
-            .iter()
-            .map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned()))
-            .collect()
+        items.iter().map(|(a, b, c)| ((*a).to_owned(), (*b).to_owned(), (*c).to_owned())).collect()
     }
 
     #[test]
@@ -225,10 +165,7 @@ mod tests {
         let base = layer(&[("db", &[("a", "1"), ("b", "1")])]);
         let upgrade = layer(&[("db", &[("a", "1"), ("b", "2"), ("c", "1")])]);
         let inventory = merge(&[("l1", base), ("l2", upgrade)]);
-        assert_eq!(
-            summary(&inventory),
-            owned(&[("a", "1", "l1"), ("b", "2", "l2"), ("c", "1", "l2")])
-        );
+        assert_eq!(summary(&inventory), owned(&[("a", "1", "l1"), ("b", "2", "l2"), ("c", "1", "l2")]));
     }
 
     #[test]
@@ -237,36 +174,23 @@ mod tests {
         let mut removal = LayerReport::default();
         removal.whiteouts.push("x/node_modules/a".into());
         let reinstall = layer(&[("x/node_modules/a/package.json", &[("a", "1")])]);
-        assert!(
-            merge(&[("l1", &base), ("l2", &removal)])
-                .packages
-                .is_empty()
-        );
+        assert!(merge(&[("l1", &base), ("l2", &removal)]).packages.is_empty());
         let inventory = merge(&[("l1", &base), ("l2", &removal), ("l3", &reinstall)]);
         assert_eq!(summary(&inventory), owned(&[("a", "1", "l3")]));
     }
 
     #[test]
     fn opaque_directory_hides_only_lower_layers() {
-        let base = layer(&[
-            ("app/node_modules/a/package.json", &[("a", "1")]),
-            ("app2/package.json", &[("c", "1")]),
-        ]);
+        let base = layer(&[("app/node_modules/a/package.json", &[("a", "1")]), ("app2/package.json", &[("c", "1")])]);
         let mut rebuilt = layer(&[("app/node_modules/b/package.json", &[("b", "1")])]);
         rebuilt.opaque_dirs.push("app/node_modules".into());
         let inventory = merge(&[("l1", base), ("l2", rebuilt)]);
-        assert_eq!(
-            summary(&inventory),
-            owned(&[("b", "1", "l2"), ("c", "1", "l1")])
-        );
+        assert_eq!(summary(&inventory), owned(&[("b", "1", "l2"), ("c", "1", "l1")]));
     }
 
     #[test]
     fn merged_usr_paths_count_as_owned() {
-        let owned: HashSet<u64> = ["bin/tool", "usr/share/java/a.jar"]
-            .into_iter()
-            .map(path_hash)
-            .collect();
+        let owned: HashSet<u64> = ["bin/tool", "usr/share/java/a.jar"].into_iter().map(path_hash).collect();
         assert!(is_owned(&owned, "usr/bin/tool"));
         assert!(is_owned(&owned, "usr/share/java/a.jar"));
         assert!(!is_owned(&owned, "usr/local/bin/tool"));
@@ -275,16 +199,10 @@ mod tests {
 
     #[test]
     fn plain_file_replacing_a_finding_or_its_directory_hides_it() {
-        let base = layer(&[
-            ("a/package.json", &[("a", "1")]),
-            ("b/package.json", &[("b", "1")]),
-        ]);
+        let base = layer(&[("a/package.json", &[("a", "1")]), ("b/package.json", &[("b", "1")])]);
         let mut entries = vec![path_hash("a/package.json"), path_hash("b")];
         entries.sort_unstable();
-        let replaced = LayerReport {
-            entries,
-            ..LayerReport::default()
-        };
+        let replaced = LayerReport { entries, ..LayerReport::default() };
         assert!(merge(&[("l1", base), ("l2", replaced)]).packages.is_empty());
     }
 }

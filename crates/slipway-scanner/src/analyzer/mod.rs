@@ -56,12 +56,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_layer_bytes: 8 << 30,
-            max_file_bytes: 64 << 20,
-            max_header_bytes: 1 << 20,
-            max_analysis_bytes: 32 << 20,
-        }
+        Self { max_layer_bytes: 8 << 30, max_file_bytes: 64 << 20, max_header_bytes: 1 << 20, max_analysis_bytes: 32 << 20 }
     }
 }
 
@@ -267,7 +262,5 @@ pub struct Package {
 /// A stable 64-bit FNV-1a hash of a normalised path; stable across builds because
 /// reports are cached.
 pub fn path_hash(path: &str) -> u64 {
-    path.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
+    path.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }

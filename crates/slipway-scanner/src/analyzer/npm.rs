@@ -23,14 +23,10 @@ pub(super) fn parse(data: &[u8]) -> Result<Option<FoundPackage>, ScanError> {
         name: Option<String>,
         version: Option<String>,
     }
-    let manifest: Manifest = serde_json::from_slice(data).map_err(|err| ScanError::Malformed {
-        what: "package.json",
-        detail: err.to_string(),
-    })?;
+    let manifest: Manifest =
+        serde_json::from_slice(data).map_err(|err| ScanError::Malformed { what: "package.json", detail: err.to_string() })?;
     Ok(match (manifest.name, manifest.version) {
-        (Some(name), Some(version)) if !name.is_empty() && !version.is_empty() => {
-            Some(FoundPackage::new(Ecosystem::Npm, name, version))
-        }
+        (Some(name), Some(version)) if !name.is_empty() && !version.is_empty() => Some(FoundPackage::new(Ecosystem::Npm, name, version)),
         _ => None,
     })
 }
@@ -46,16 +42,12 @@ mod tests {
         assert!(is_manifest("node_modules/a/node_modules/b/package.json"));
         assert!(!is_manifest("app/package.json"));
         assert!(!is_manifest("app/node_modules/express/lib/package.json"));
-        assert!(!is_manifest(
-            "app/node_modules/@babel/core/lib/package.json"
-        ));
+        assert!(!is_manifest("app/node_modules/@babel/core/lib/package.json"));
     }
 
     #[test]
     fn manifests() {
-        let package = parse(br#"{"name": "@babel/core", "version": "7.23.2", "dependencies": {}}"#)
-            .unwrap()
-            .unwrap();
+        let package = parse(br#"{"name": "@babel/core", "version": "7.23.2", "dependencies": {}}"#).unwrap().unwrap();
         assert_eq!(package.name, "@babel/core");
         assert!(parse(br#"{"private": true}"#).unwrap().is_none());
         assert!(parse(b"{not json").is_err());

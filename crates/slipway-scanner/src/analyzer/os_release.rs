@@ -66,10 +66,7 @@ ID=debian
         assert_eq!(release.id, "debian");
         assert_eq!(release.version_id.as_deref(), Some("12"));
         assert_eq!(release.version_codename.as_deref(), Some("bookworm"));
-        assert_eq!(
-            release.pretty_name.as_deref(),
-            Some("Debian GNU/Linux 12 (bookworm)")
-        );
+        assert_eq!(release.pretty_name.as_deref(), Some("Debian GNU/Linux 12 (bookworm)"));
     }
 
     #[test]

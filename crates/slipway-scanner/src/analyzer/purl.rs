@@ -99,53 +99,23 @@ mod tests {
 
     #[test]
     fn os_packages_carry_distro_and_arch() {
-        let os = OsRelease {
-            id: "debian".into(),
-            version_id: Some("12".into()),
-            ..Default::default()
-        };
+        let os = OsRelease { id: "debian".into(), version_id: Some("12".into()), ..Default::default() };
         let mut libc = found(Ecosystem::Deb, "libc6", "2.36-9+deb12u4");
         libc.arch = Some("amd64".into());
-        assert_eq!(
-            purl(&libc, Some(&os)),
-            "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12"
-        );
+        assert_eq!(purl(&libc, Some(&os)), "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12");
         let epoch = found(Ecosystem::Deb, "zlib1g", "1:1.2.13.dfsg-1");
         assert_eq!(purl(&epoch, None), "pkg:deb/linux/zlib1g@1:1.2.13.dfsg-1");
-        let alpine = OsRelease {
-            id: "alpine".into(),
-            version_id: Some("3.19.1".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            purl(&found(Ecosystem::Apk, "musl", "1.2.4-r2"), Some(&alpine)),
-            "pkg:apk/alpine/musl@1.2.4-r2?distro=3.19.1"
-        );
+        let alpine = OsRelease { id: "alpine".into(), version_id: Some("3.19.1".into()), ..Default::default() };
+        assert_eq!(purl(&found(Ecosystem::Apk, "musl", "1.2.4-r2"), Some(&alpine)), "pkg:apk/alpine/musl@1.2.4-r2?distro=3.19.1");
     }
 
     #[test]
     fn language_packages() {
+        assert_eq!(purl(&found(Ecosystem::PyPI, "Zope.Interface", "6.0"), None), "pkg:pypi/zope-interface@6.0");
+        assert_eq!(purl(&found(Ecosystem::Npm, "@babel/core", "7.23.2"), None), "pkg:npm/%40babel/core@7.23.2");
+        assert_eq!(purl(&found(Ecosystem::Go, "golang.org/x/text", "0.14.0"), None), "pkg:golang/golang.org/x/text@v0.14.0");
         assert_eq!(
-            purl(&found(Ecosystem::PyPI, "Zope.Interface", "6.0"), None),
-            "pkg:pypi/zope-interface@6.0"
-        );
-        assert_eq!(
-            purl(&found(Ecosystem::Npm, "@babel/core", "7.23.2"), None),
-            "pkg:npm/%40babel/core@7.23.2"
-        );
-        assert_eq!(
-            purl(&found(Ecosystem::Go, "golang.org/x/text", "0.14.0"), None),
-            "pkg:golang/golang.org/x/text@v0.14.0"
-        );
-        assert_eq!(
-            purl(
-                &found(
-                    Ecosystem::Maven,
-                    "org.apache.logging.log4j:log4j-core",
-                    "2.14.1"
-                ),
-                None
-            ),
+            purl(&found(Ecosystem::Maven, "org.apache.logging.log4j:log4j-core", "2.14.1"), None),
             "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"
         );
     }

@@ -21,10 +21,7 @@ pub(super) fn parse(data: &[u8]) -> Result<Option<FoundPackage>, ScanError> {
     let version = field(headers, "Version");
     match (name, version) {
         (Some(name), Some(version)) => Ok(Some(FoundPackage::new(Ecosystem::PyPI, name, version))),
-        _ => Err(ScanError::Malformed {
-            what: "Python metadata",
-            detail: "no Name or no Version header".to_owned(),
-        }),
+        _ => Err(ScanError::Malformed { what: "Python metadata", detail: "no Name or no Version header".to_owned() }),
     }
 }
 
@@ -34,18 +31,10 @@ mod tests {
 
     #[test]
     fn metadata_paths() {
-        assert!(is_metadata(
-            "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA"
-        ));
-        assert!(is_metadata(
-            "usr/lib/python3/dist-packages/six-1.16.0.egg-info"
-        ));
-        assert!(is_metadata(
-            "app/.venv/lib/python3.12/site-packages/x-1.egg-info/PKG-INFO"
-        ));
-        assert!(!is_metadata(
-            "usr/lib/python3/dist-packages/requests-2.31.0.dist-info/RECORD"
-        ));
+        assert!(is_metadata("usr/lib/python3/dist-packages/requests-2.31.0.dist-info/METADATA"));
+        assert!(is_metadata("usr/lib/python3/dist-packages/six-1.16.0.egg-info"));
+        assert!(is_metadata("app/.venv/lib/python3.12/site-packages/x-1.egg-info/PKG-INFO"));
+        assert!(!is_metadata("usr/lib/python3/dist-packages/requests-2.31.0.dist-info/RECORD"));
     }
 
     #[test]
@@ -60,10 +49,7 @@ Name: not-a-header
 Version: 0
 ";
         let package = parse(metadata).unwrap().unwrap();
-        assert_eq!(
-            (package.name.as_str(), package.version.as_str()),
-            ("requests", "2.31.0")
-        );
+        assert_eq!((package.name.as_str(), package.version.as_str()), ("requests", "2.31.0"));
         assert!(parse(b"Metadata-Version: 2.1\nName: x\n").is_err());
     }
 }

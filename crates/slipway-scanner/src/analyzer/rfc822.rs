@@ -7,11 +7,7 @@ pub(super) type Paragraph<'a> = Vec<(&'a str, String)>;
 
 /// Splits `text` into blank-line separated paragraphs. With `stop_after_first`, parsing
 /// ends at the first blank line (a Python METADATA body is free text, not fields).
-pub(super) fn paragraphs<'a>(
-    text: &'a str,
-    what: &'static str,
-    stop_after_first: bool,
-) -> Result<Vec<Paragraph<'a>>, ScanError> {
+pub(super) fn paragraphs<'a>(text: &'a str, what: &'static str, stop_after_first: bool) -> Result<Vec<Paragraph<'a>>, ScanError> {
     let mut all = Vec::new();
     let mut current: Paragraph<'a> = Vec::new();
     for (number, line) in text.lines().enumerate() {
@@ -26,22 +22,14 @@ pub(super) fn paragraphs<'a>(
         }
         if line.starts_with([' ', '\t']) {
             let Some((_, value)) = current.last_mut() else {
-                return Err(malformed(
-                    what,
-                    number,
-                    "continuation line before any field",
-                ));
+                return Err(malformed(what, number, "continuation line before any field"));
             };
             value.push('\n');
             value.push_str(line.trim());
             continue;
         }
         let Some((name, value)) = line.split_once(':') else {
-            return Err(malformed(
-                what,
-                number,
-                "line is neither a field nor a continuation",
-            ));
+            return Err(malformed(what, number, "line is neither a field nor a continuation"));
         };
         if name.is_empty() || name.contains(char::is_whitespace) {
             return Err(malformed(what, number, "bad field name"));
@@ -56,17 +44,11 @@ pub(super) fn paragraphs<'a>(
 
 /// The first value of a field, matched case-insensitively as both formats specify.
 pub(super) fn field<'p>(paragraph: &'p Paragraph<'_>, name: &str) -> Option<&'p str> {
-    paragraph
-        .iter()
-        .find(|(key, _)| key.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.as_str())
+    paragraph.iter().find(|(key, _)| key.eq_ignore_ascii_case(name)).map(|(_, value)| value.as_str())
 }
 
 fn malformed(what: &'static str, index: usize, problem: &str) -> ScanError {
-    ScanError::Malformed {
-        what,
-        detail: format!("line {}: {problem}", index + 1),
-    }
+    ScanError::Malformed { what, detail: format!("line {}: {problem}", index + 1) }
 }
 
 #[cfg(test)]
@@ -85,12 +67,8 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_with_a_line_number() {
-        let err =
-            paragraphs("Package: a\nthis is not a field\n", "dpkg status", false).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "malformed dpkg status: line 2: line is neither a field nor a continuation"
-        );
+        let err = paragraphs("Package: a\nthis is not a field\n", "dpkg status", false).unwrap_err();
+        assert_eq!(err.to_string(), "malformed dpkg status: line 2: line is neither a field nor a continuation");
         assert!(paragraphs(" leading continuation\n", "x", false).is_err());
     }
 }

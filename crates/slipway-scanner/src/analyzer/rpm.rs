@@ -6,10 +6,7 @@ use crate::ScanError;
 use rusqlite::{Connection, OpenFlags};
 use std::io::{self, Read};
 
-const SQLITE_PATHS: [&str; 2] = [
-    "var/lib/rpm/rpmdb.sqlite",
-    "usr/lib/sysimage/rpm/rpmdb.sqlite",
-];
+const SQLITE_PATHS: [&str; 2] = ["var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite"];
 
 const TAG_NAME: u32 = 1000;
 const TAG_VERSION: u32 = 1001;
@@ -33,26 +30,14 @@ pub(super) fn is_sqlite_db(path: &str) -> bool {
 /// Loads the database from the layer stream straight into SQLite's memory (nothing is
 /// written to disk) and reads every package header.
 pub(super) fn parse_sqlite(reader: impl Read, size: u64) -> Result<Vec<FoundPackage>, ScanError> {
-    let malformed = |detail: String| ScanError::Malformed {
-        what: "rpm database",
-        detail,
-    };
+    let malformed = |detail: String| ScanError::Malformed { what: "rpm database", detail };
     let size = usize::try_from(size).map_err(|err| malformed(err.to_string()))?;
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let mut db =
-        Connection::open_in_memory_with_flags(flags).map_err(|err| malformed(err.to_string()))?;
-    let rollback_journal = RollbackJournal {
-        inner: reader,
-        pos: 0,
-    };
-    db.deserialize_read_exact("main", rollback_journal, size, true)
-        .map_err(|err| malformed(err.to_string()))?;
-    let mut statement = db
-        .prepare("SELECT blob FROM Packages")
-        .map_err(|err| malformed(err.to_string()))?;
-    let mut rows = statement
-        .query([])
-        .map_err(|err| malformed(err.to_string()))?;
+    let mut db = Connection::open_in_memory_with_flags(flags).map_err(|err| malformed(err.to_string()))?;
+    let rollback_journal = RollbackJournal { inner: reader, pos: 0 };
+    db.deserialize_read_exact("main", rollback_journal, size, true).map_err(|err| malformed(err.to_string()))?;
+    let mut statement = db.prepare("SELECT blob FROM Packages").map_err(|err| malformed(err.to_string()))?;
+    let mut rows = statement.query([]).map_err(|err| malformed(err.to_string()))?;
     let mut packages = Vec::new();
     while let Some(row) = rows.next().map_err(|err| malformed(err.to_string()))? {
         let blob: Vec<u8> = row.get(0).map_err(|err| malformed(err.to_string()))?;
@@ -65,21 +50,13 @@ pub(super) fn parse_sqlite(reader: impl Read, size: u64) -> Result<Vec<FoundPack
 
 /// The packages of a Berkeley DB or NDB database held in memory.
 pub(super) fn parse_legacy(data: &[u8], ndb: bool) -> Result<Vec<FoundPackage>, ScanError> {
-    let malformed = |detail: &str| ScanError::Malformed {
-        what: "rpm database",
-        detail: detail.to_owned(),
-    };
+    let malformed = |detail: &str| ScanError::Malformed { what: "rpm database", detail: detail.to_owned() };
     let mut packages = Vec::new();
     let mut each = |blob: &[u8]| {
         packages.extend(package(blob)?);
         Ok(())
     };
-    if ndb {
-        rpm_legacy::ndb_blobs(data, &mut each)
-    } else {
-        rpm_legacy::bdb_blobs(data, &mut each)
-    }
-    .map_err(malformed)?;
+    if ndb { rpm_legacy::ndb_blobs(data, &mut each) } else { rpm_legacy::bdb_blobs(data, &mut each) }.map_err(malformed)?;
     Ok(packages)
 }
 
@@ -95,10 +72,7 @@ impl<R: Read> Read for RollbackJournal<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let read = self.inner.read(buf)?;
         for offset in 18..20_u64 {
-            if let Some(index) = offset
-                .checked_sub(self.pos)
-                .filter(|index| *index < read as u64)
-            {
+            if let Some(index) = offset.checked_sub(self.pos).filter(|index| *index < read as u64) {
                 buf[index as usize] = 1;
             }
         }
@@ -114,12 +88,8 @@ fn package(blob: &[u8]) -> Result<Option<FoundPackage>, &'static str> {
     if name == "gpg-pubkey" {
         return Ok(None);
     }
-    let version = header
-        .string(TAG_VERSION)
-        .ok_or("a header has no version")?;
-    let release = header
-        .string(TAG_RELEASE)
-        .ok_or("a header has no release")?;
+    let version = header.string(TAG_VERSION).ok_or("a header has no version")?;
+    let release = header.string(TAG_RELEASE).ok_or("a header has no release")?;
     let version = match header.int32(TAG_EPOCH) {
         Some(epoch) if epoch != 0 => format!("{epoch}:{version}-{release}"),
         _ => format!("{version}-{release}"),
@@ -135,10 +105,7 @@ fn package(blob: &[u8]) -> Result<Option<FoundPackage>, &'static str> {
     let dirs = header.strings(TAG_DIRNAMES);
     let indexes = header.int32s(TAG_DIRINDEXES);
     for (base, index) in header.strings(TAG_BASENAMES).iter().zip(indexes) {
-        let Some(dir) = usize::try_from(index)
-            .ok()
-            .and_then(|index| dirs.get(index))
-        else {
+        let Some(dir) = usize::try_from(index).ok().and_then(|index| dirs.get(index)) else {
             continue;
         };
         let path = format!("{}{base}", dir.trim_start_matches('/'));
@@ -169,21 +136,13 @@ struct IndexEntry {
 
 impl<'b> Header<'b> {
     fn parse(blob: &'b [u8]) -> Result<Self, &'static str> {
-        let word = |at: usize| {
-            blob.get(at..at + 4)
-                .map(|b| u32::from_be_bytes(b.try_into().expect("four bytes")))
-        };
+        let word = |at: usize| blob.get(at..at + 4).map(|b| u32::from_be_bytes(b.try_into().expect("four bytes")));
         let (Some(index_len), Some(store_len)) = (word(0), word(4)) else {
             return Err("a header is truncated");
         };
         let (index_len, store_len) = (index_len as usize, store_len as usize);
-        let store_start = index_len
-            .checked_mul(16)
-            .and_then(|len| len.checked_add(8))
-            .ok_or("a header is too large")?;
-        let store = blob
-            .get(store_start..store_start.saturating_add(store_len))
-            .ok_or("a header is truncated")?;
+        let store_start = index_len.checked_mul(16).and_then(|len| len.checked_add(8)).ok_or("a header is too large")?;
+        let store = blob.get(store_start..store_start.saturating_add(store_len)).ok_or("a header is truncated")?;
         let entries = (0..index_len)
             .map(|index| {
                 let at = 8 + index * 16;
@@ -203,17 +162,13 @@ impl<'b> Header<'b> {
     }
 
     fn string(&self, tag: u32) -> Option<&'b str> {
-        let entry = self
-            .entry(tag)
-            .filter(|e| matches!(e.kind, TYPE_STRING | TYPE_I18NSTRING))?;
+        let entry = self.entry(tag).filter(|e| matches!(e.kind, TYPE_STRING | TYPE_I18NSTRING))?;
         self.c_strings(entry.offset, 1).into_iter().next()
     }
 
     fn strings(&self, tag: u32) -> Vec<&'b str> {
         match self.entry(tag) {
-            Some(entry) if entry.kind == TYPE_STRING_ARRAY => {
-                self.c_strings(entry.offset, entry.count)
-            }
+            Some(entry) if entry.kind == TYPE_STRING_ARRAY => self.c_strings(entry.offset, entry.count),
             _ => Vec::new(),
         }
     }
@@ -226,17 +181,10 @@ impl<'b> Header<'b> {
         let Some(entry) = self.entry(tag).filter(|entry| entry.kind == TYPE_INT32) else {
             return Vec::new();
         };
-        let Some(bytes) = entry
-            .count
-            .checked_mul(4)
-            .and_then(|len| self.store.get(entry.offset..entry.offset.checked_add(len)?))
-        else {
+        let Some(bytes) = entry.count.checked_mul(4).and_then(|len| self.store.get(entry.offset..entry.offset.checked_add(len)?)) else {
             return Vec::new();
         };
-        bytes
-            .chunks_exact(4)
-            .map(|b| u32::from_be_bytes(b.try_into().expect("four bytes")))
-            .collect()
+        bytes.chunks_exact(4).map(|b| u32::from_be_bytes(b.try_into().expect("four bytes"))).collect()
     }
 
     /// `count` NUL-terminated strings from `offset`; fewer if the store ends first.
@@ -278,10 +226,7 @@ mod tests {
         let mut header = vec![0u8; 100];
         header[18] = 2;
         header[19] = 2;
-        let mut reader = RollbackJournal {
-            inner: io::Cursor::new(header),
-            pos: 0,
-        };
+        let mut reader = RollbackJournal { inner: io::Cursor::new(header), pos: 0 };
         let mut first = [0u8; 19];
         reader.read_exact(&mut first).unwrap();
         let mut rest = Vec::new();

@@ -3,10 +3,7 @@
 //! from memory; each yields the same header blobs as the SQLite database.
 
 const BDB_PATHS: [&str; 2] = ["var/lib/rpm/Packages", "usr/lib/sysimage/rpm/Packages"];
-const NDB_PATHS: [&str; 2] = [
-    "var/lib/rpm/Packages.db",
-    "usr/lib/sysimage/rpm/Packages.db",
-];
+const NDB_PATHS: [&str; 2] = ["var/lib/rpm/Packages.db", "usr/lib/sysimage/rpm/Packages.db"];
 
 pub(super) fn is_bdb(path: &str) -> bool {
     BDB_PATHS.contains(&path)
@@ -48,10 +45,7 @@ pub(super) fn bdb_blobs(data: &[u8], each: &mut Each<'_>) -> Result<(), &'static
     // An overflow page belongs to one value: a page claimed twice is a loop or a trick
     // to make a small file expand into many large values.
     let mut claimed = vec![false; last_page + 1];
-    let page_at = |number: usize| {
-        data.get(number.checked_mul(page_size)?..)
-            .and_then(|rest| rest.get(..page_size))
-    };
+    let page_at = |number: usize| data.get(number.checked_mul(page_size)?..).and_then(|rest| rest.get(..page_size));
     for number in 0..=last_page {
         let Some(page) = page_at(number) else {
             return Err("Berkeley DB file is truncated");
@@ -61,29 +55,20 @@ pub(super) fn bdb_blobs(data: &[u8], each: &mut Each<'_>) -> Result<(), &'static
         }
         let entries = usize::from(reader.u16(page, 20));
         let offset_of = |index: usize| {
-            page.get(PAGE_HEADER + index * 2..PAGE_HEADER + index * 2 + 2)
-                .map(|_| usize::from(reader.u16(page, PAGE_HEADER + index * 2)))
+            page.get(PAGE_HEADER + index * 2..PAGE_HEADER + index * 2 + 2).map(|_| usize::from(reader.u16(page, PAGE_HEADER + index * 2)))
         };
         // Items alternate key, data; each ends where the item before it starts.
         for index in (1..entries).step_by(2) {
             let (Some(start), Some(end)) = (offset_of(index), offset_of(index - 1)) else {
                 return Err("Berkeley DB page index is out of bounds");
             };
-            let item = page
-                .get(start..end.max(start))
-                .ok_or("Berkeley DB item is out of bounds")?;
+            let item = page.get(start..end.max(start)).ok_or("Berkeley DB item is out of bounds")?;
             match item.first() {
                 Some(&ITEM_KEYDATA) => each(&item[1..])?,
                 Some(&ITEM_OFFPAGE) if item.len() >= 12 => {
                     let first = reader.u32(item, 4) as usize;
                     let total = reader.u32(item, 8) as usize;
-                    each(&overflow_chain(
-                        &page_at,
-                        reader,
-                        first,
-                        total,
-                        &mut claimed,
-                    )?)?;
+                    each(&overflow_chain(&page_at, reader, first, total, &mut claimed)?)?;
                 }
                 _ => {}
             }
@@ -113,14 +98,8 @@ fn overflow_chain<'d>(
         }
         let next = reader.u32(data, 16) as usize;
         // The last page says how many of its bytes are used.
-        let used = if next == 0 {
-            usize::from(reader.u16(data, 22))
-        } else {
-            data.len() - PAGE_HEADER
-        };
-        let chunk = data
-            .get(PAGE_HEADER..PAGE_HEADER + used)
-            .ok_or("Berkeley DB overflow page is out of bounds")?;
+        let used = if next == 0 { usize::from(reader.u16(data, 22)) } else { data.len() - PAGE_HEADER };
+        let chunk = data.get(PAGE_HEADER..PAGE_HEADER + used).ok_or("Berkeley DB overflow page is out of bounds")?;
         value.extend_from_slice(chunk);
         number = next;
     }
@@ -136,20 +115,12 @@ struct Endian {
 impl Endian {
     fn u16(self, data: &[u8], at: usize) -> u16 {
         let bytes = [data[at], data[at + 1]];
-        if self.big_endian {
-            u16::from_be_bytes(bytes)
-        } else {
-            u16::from_le_bytes(bytes)
-        }
+        if self.big_endian { u16::from_be_bytes(bytes) } else { u16::from_le_bytes(bytes) }
     }
 
     fn u32(self, data: &[u8], at: usize) -> u32 {
         let bytes: [u8; 4] = data[at..at + 4].try_into().expect("four bytes");
-        if self.big_endian {
-            u32::from_be_bytes(bytes)
-        } else {
-            u32::from_le_bytes(bytes)
-        }
+        if self.big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) }
     }
 }
 
@@ -167,9 +138,7 @@ const NDB_MAX_SLOT_PAGES: usize = 2048;
 /// 16-byte blob header followed by the blob. All fields are little-endian.
 pub(super) fn ndb_blobs(data: &[u8], each: &mut Each<'_>) -> Result<(), &'static str> {
     let header = data.get(..NDB_HEADER).ok_or("not an rpm NDB database")?;
-    let word = |bytes: &[u8], at: usize| {
-        u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes")) as usize
-    };
+    let word = |bytes: &[u8], at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().expect("four bytes")) as usize;
     if &header[..4] != NDB_MAGIC || word(header, 4) != 0 {
         return Err("not an rpm NDB database");
     }
@@ -177,9 +146,7 @@ pub(super) fn ndb_blobs(data: &[u8], each: &mut Each<'_>) -> Result<(), &'static
     if slot_pages == 0 || slot_pages > NDB_MAX_SLOT_PAGES {
         return Err("bad NDB slot page count");
     }
-    let slots = data
-        .get(NDB_HEADER..slot_pages * NDB_SLOT_PAGE)
-        .ok_or("NDB database is truncated")?;
+    let slots = data.get(NDB_HEADER..slot_pages * NDB_SLOT_PAGE).ok_or("NDB database is truncated")?;
     // Blobs do not overlap, so together they are no larger than the file.
     let mut left = data.len();
     for slot in slots.chunks_exact(NDB_SLOT) {
@@ -190,20 +157,13 @@ pub(super) fn ndb_blobs(data: &[u8], each: &mut Each<'_>) -> Result<(), &'static
         if package == 0 {
             continue;
         }
-        let start = word(slot, 8)
-            .checked_mul(NDB_BLOCK)
-            .ok_or("bad NDB block offset")?;
-        let blob_header = data
-            .get(start..start + 16)
-            .ok_or("NDB block is out of bounds")?;
+        let start = word(slot, 8).checked_mul(NDB_BLOCK).ok_or("bad NDB block offset")?;
+        let blob_header = data.get(start..start + 16).ok_or("NDB block is out of bounds")?;
         if &blob_header[..4] != NDB_BLOB_MAGIC || word(blob_header, 4) != package {
             return Err("bad NDB blob header");
         }
         let len = word(blob_header, 12);
-        let blob = data
-            .get(start + 16..)
-            .and_then(|rest| rest.get(..len))
-            .ok_or("NDB blob is out of bounds")?;
+        let blob = data.get(start + 16..).and_then(|rest| rest.get(..len)).ok_or("NDB blob is out of bounds")?;
         left = left.checked_sub(len).ok_or("NDB blobs overlap")?;
         each(blob)?;
     }
@@ -224,10 +184,7 @@ mod tests {
         ndb.extend([0u8; 8]);
         ndb.extend(u32::MAX.to_le_bytes());
         ndb.resize(4096, 0);
-        assert_eq!(
-            ndb_blobs(&ndb, &mut ignore).unwrap_err(),
-            "bad NDB slot page count"
-        );
+        assert_eq!(ndb_blobs(&ndb, &mut ignore).unwrap_err(), "bad NDB slot page count");
     }
 
     #[test]
@@ -251,12 +208,7 @@ mod tests {
         let page = |number: usize| data.get(number * page_size..(number + 1) * page_size);
         let reader = Endian { big_endian: false };
         let mut claimed = [false; 2];
-        assert_eq!(
-            overflow_chain(&page, reader, 1, 10, &mut claimed)
-                .unwrap()
-                .len(),
-            10
-        );
+        assert_eq!(overflow_chain(&page, reader, 1, 10, &mut claimed).unwrap().len(), 10);
         assert!(overflow_chain(&page, reader, 1, 10, &mut claimed).is_err());
     }
 }

@@ -29,10 +29,7 @@ pub(crate) trait Source: Read {
     fn skip(&mut self, n: u64) -> io::Result<()> {
         let skipped = io::copy(&mut self.take(n), &mut io::sink())?;
         if skipped < n {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "archive ends inside an entry",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "archive ends inside an entry"));
         }
         Ok(())
     }
@@ -99,14 +96,7 @@ pub(crate) struct TarStream<R> {
 
 impl<R: Source> TarStream<R> {
     pub(crate) fn new(inner: R, max_header_bytes: u64) -> Self {
-        Self {
-            inner,
-            pos: 0,
-            next: 0,
-            data_end: 0,
-            max_header_bytes,
-            done: false,
-        }
+        Self { inner, pos: 0, next: 0, data_end: 0, max_header_bytes, done: false }
     }
 
     pub(crate) fn into_inner(self) -> R {
@@ -124,18 +114,14 @@ impl<R: Source> TarStream<R> {
             let Some(block) = self.next_header()? else {
                 self.done = true;
                 if !pending.is_empty() {
-                    return Err(invalid(
-                        "members found describing a future member but no future member found",
-                    ));
+                    return Err(invalid("members found describing a future member but no future member found"));
                 }
                 return Ok(None);
             };
             let header = Header::from_byte_slice(&block);
             let kind = header.entry_type();
-            let extension = kind.is_gnu_longname()
-                || kind.is_gnu_longlink()
-                || kind.is_pax_local_extensions()
-                || kind.is_pax_global_extensions();
+            let extension =
+                kind.is_gnu_longname() || kind.is_gnu_longlink() || kind.is_pax_local_extensions() || kind.is_pax_global_extensions();
             let mut size = header.entry_size()?;
             // A PAX size overrides the header's for the entry it describes, as the `tar`
             // crate does: parsers that disagree here read different files.
@@ -166,9 +152,7 @@ impl<R: Source> TarStream<R> {
             }
             if recognized && kind.is_pax_local_extensions() {
                 if pending.pax.is_some() {
-                    return Err(invalid(
-                        "two pax extensions entries describing the same member",
-                    ));
+                    return Err(invalid("two pax extensions entries describing the same member"));
                 }
                 pending.pax = Some(if size <= self.max_header_bytes {
                     let mut data = Vec::new();
@@ -203,11 +187,7 @@ impl<R: Source> TarStream<R> {
             return Ok(None);
         }
         let header = Header::from_byte_slice(&block);
-        let sum = block[..148]
-            .iter()
-            .chain(&block[156..])
-            .fold(0u32, |sum, &b| sum + u32::from(b))
-            + 8 * 32;
+        let sum = block[..148].iter().chain(&block[156..]).fold(0u32, |sum, &b| sum + u32::from(b)) + 8 * 32;
         if header.cksum()? != sum {
             return Err(invalid("archive header checksum mismatch"));
         }
@@ -249,15 +229,9 @@ impl<R: Source> TarStream<R> {
 
     /// The current entry's data starts here and holds `size` bytes.
     fn start_data(&mut self, size: u64) -> io::Result<()> {
-        let padded = size
-            .checked_add(BLOCK - 1)
-            .ok_or_else(|| invalid("size overflow"))?
-            & !(BLOCK - 1);
+        let padded = size.checked_add(BLOCK - 1).ok_or_else(|| invalid("size overflow"))? & !(BLOCK - 1);
         self.data_end = self.pos + size;
-        self.next = self
-            .pos
-            .checked_add(padded)
-            .ok_or_else(|| invalid("size overflow"))?;
+        self.next = self.pos.checked_add(padded).ok_or_else(|| invalid("size overflow"))?;
         Ok(())
     }
 
@@ -269,10 +243,7 @@ impl<R: Source> TarStream<R> {
         let mut data = Vec::with_capacity(size as usize);
         self.read_to_end(&mut data)?;
         if (data.len() as u64) < size {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "archive ends inside a long name",
-            ));
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "archive ends inside a long name"));
         }
         // GNU tar terminates the name with NUL.
         while data.last() == Some(&0) {
@@ -284,25 +255,16 @@ impl<R: Source> TarStream<R> {
     /// An over-limit PAX header, read as a stream for its `size` record alone, so that
     /// the entries after it are still found; its paths are dropped unread.
     fn stream_pax(&mut self, size: u64) -> io::Result<Pax> {
-        let mut pax = Pax {
-            path: Some(Meta::Dropped(size)),
-            linkpath: None,
-            size: None,
-        };
+        let mut pax = Pax { path: Some(Meta::Dropped(size)), linkpath: None, size: None };
         let mut reader = BufReader::with_capacity(16 << 10, (&mut *self).take(size));
         // Each record is `LENGTH KEY=VALUE\n`, LENGTH counting the whole record.
         loop {
             let mut digits = Vec::new();
-            let read = (&mut reader)
-                .take(21)
-                .read_until(b' ', &mut digits)?;
+            let read = (&mut reader).take(21).read_until(b' ', &mut digits)?;
             if read == 0 {
                 break;
             }
-            let Some(length) = digits
-                .strip_suffix(b" ")
-                .and_then(|d| std::str::from_utf8(d).ok())
-                .and_then(|d| d.parse::<u64>().ok())
+            let Some(length) = digits.strip_suffix(b" ").and_then(|d| std::str::from_utf8(d).ok()).and_then(|d| d.parse::<u64>().ok())
             else {
                 break;
             };
@@ -310,9 +272,7 @@ impl<R: Source> TarStream<R> {
                 break;
             };
             let mut key = Vec::new();
-            let read = (&mut reader)
-                .take(rest.min(MAX_PAX_KEY as u64 + 1))
-                .read_until(b'=', &mut key)?;
+            let read = (&mut reader).take(rest.min(MAX_PAX_KEY as u64 + 1)).read_until(b'=', &mut key)?;
             rest -= read as u64;
             if key.strip_suffix(b"=") == Some(b"size") && rest <= MAX_PAX_SIZE_VALUE as u64 {
                 let mut value = Vec::new();
@@ -336,10 +296,8 @@ impl<R: Source> TarStream<R> {
         let mut take = |meta: Option<Meta>, what: &str| match meta {
             Some(Meta::Kept(bytes)) => Some(Some(bytes)),
             Some(Meta::Dropped(size)) => {
-                dropped.get_or_insert(format!(
-                    "{what} of {size} bytes, over the {}-byte header limit: entry skipped",
-                    self.max_header_bytes
-                ));
+                dropped
+                    .get_or_insert(format!("{what} of {size} bytes, over the {}-byte header limit: entry skipped", self.max_header_bytes));
                 Some(None)
             }
             None => None,
@@ -348,26 +306,14 @@ impl<R: Source> TarStream<R> {
             Some(pax) => (pax.path, pax.linkpath),
             None => (None, None),
         };
-        let pax_what = if pending.pax_dropped.is_some() {
-            "PAX header"
-        } else {
-            "PAX path"
-        };
+        let pax_what = if pending.pax_dropped.is_some() { "PAX header" } else { "PAX path" };
         let path = take(pax_path, pax_what)
             .or_else(|| take(pending.long_name, "GNU long name"))
             .unwrap_or_else(|| Some(header.path_bytes().into_owned()));
         let link = take(pax_link, "PAX link path")
             .or_else(|| take(pending.long_link, "GNU long link name"))
             .unwrap_or_else(|| header.link_name_bytes().map(|name| name.into_owned()));
-        Entry {
-            path,
-            link,
-            kind,
-            mode: header.mode().ok(),
-            size,
-            offset: self.pos,
-            dropped,
-        }
+        Entry { path, link, kind, mode: header.mode().ok(), size, offset: self.pos, dropped }
     }
 }
 
@@ -480,9 +426,7 @@ mod tests {
         let mut header = Header::new_gnu();
         header.set_entry_type(EntryType::Symlink);
         header.set_size(0);
-        builder
-            .append_link(&mut header, "bin/link", format!("/{}", "t".repeat(200)))
-            .unwrap();
+        builder.append_link(&mut header, "bin/link", format!("/{}", "t".repeat(200))).unwrap();
         let tar = builder.into_inner().unwrap();
 
         let mut stream = TarStream::new(&tar[..], 1 << 20);

@@ -75,35 +75,23 @@ enum Span {
 impl DockerArchive {
     /// Opens the image `reference` (`repo:tag`, as `RepoTags` lists it) of the archive at
     /// `path`, or its only image. `name` is what the report calls the image.
-    pub fn open(
-        path: &Path,
-        reference: Option<&str>,
-        name: &str,
-    ) -> Result<DockerArchive, ScanError> {
+    pub fn open(path: &Path, reference: Option<&str>, name: &str) -> Result<DockerArchive, ScanError> {
         let spans = index(path)?;
         let mut file = File::open(path)?;
-        let manifest: Vec<ManifestEntry> =
-            serde_json::from_slice(&read_entry(&mut file, &spans, "manifest.json")?)
-                .map_err(|e| ScanError::InvalidImage(format!("manifest.json is not valid: {e}")))?;
+        let manifest: Vec<ManifestEntry> = serde_json::from_slice(&read_entry(&mut file, &spans, "manifest.json")?)
+            .map_err(|e| ScanError::InvalidImage(format!("manifest.json is not valid: {e}")))?;
         let entry = select(&manifest, reference, path)?;
 
         let config_bytes = read_entry(&mut file, &spans, &entry.config)?;
         let config_digest = match blob_digest(&entry.config)? {
             Some(digest) => digest,
             // Legacy configs are named `<hex>.json` after their sha256.
-            None => parse_digest(&format!(
-                "sha256:{}",
-                entry.config.trim_end_matches(".json")
-            ))?,
+            None => parse_digest(&format!("sha256:{}", entry.config.trim_end_matches(".json")))?,
         };
         verify(&config_digest, &config_bytes)?;
-        let config: ConfigDocument = serde_json::from_slice(&config_bytes)
-            .map_err(|e| ScanError::InvalidImage(format!("image config is not valid: {e}")))?;
-        let diff_ids = config
-            .rootfs
-            .as_ref()
-            .map(|r| &r.diff_ids[..])
-            .unwrap_or_default();
+        let config: ConfigDocument =
+            serde_json::from_slice(&config_bytes).map_err(|e| ScanError::InvalidImage(format!("image config is not valid: {e}")))?;
+        let diff_ids = config.rootfs.as_ref().map(|r| &r.diff_ids[..]).unwrap_or_default();
 
         let mut layers = Vec::with_capacity(entry.layers.len());
         let mut layer_spans = Vec::with_capacity(entry.layers.len());
@@ -123,22 +111,12 @@ impl DockerArchive {
                     (parse_digest(diff_id)?, Some(LEGACY_LAYER.to_owned()))
                 }
             };
-            layers.push(Layer {
-                digest,
-                media_type,
-                size: Some(size),
-            });
+            layers.push(Layer { digest, media_type, size: Some(size) });
             layer_spans.push((offset, size));
         }
         Ok(DockerArchive {
             path: path.to_owned(),
-            image: Image {
-                name: name.to_owned(),
-                digest: None,
-                config_digest: Some(config_digest),
-                platform: config.platform(),
-                layers,
-            },
+            image: Image { name: name.to_owned(), digest: None, config_digest: Some(config_digest), platform: config.platform(), layers },
             spans: layer_spans,
         })
     }
@@ -153,9 +131,7 @@ impl ImageSource for DockerArchive {
         let (offset, size) = self.spans[index];
         let mut file = File::open(&self.path)?;
         file.seek(SeekFrom::Start(offset))?;
-        Ok(Box::new(
-            BufReader::with_capacity(256 << 10, file).take(size),
-        ))
+        Ok(Box::new(BufReader::with_capacity(256 << 10, file).take(size)))
     }
 }
 
@@ -164,9 +140,7 @@ fn index(path: &Path) -> Result<HashMap<String, Span>, ScanError> {
     let mut file = File::open(path)?;
     let mut magic = [0u8; 4];
     let read = file.read(&mut magic)?;
-    if magic[..read].starts_with(&[0x1f, 0x8b])
-        || magic[..read].starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
-    {
+    if magic[..read].starts_with(&[0x1f, 0x8b]) || magic[..read].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         return Err(ScanError::InvalidImage(format!(
             "{} is compressed: layers are read in place from a plain tar, so decompress it first",
             path.display()
@@ -174,10 +148,7 @@ fn index(path: &Path) -> Result<HashMap<String, Span>, ScanError> {
     }
     file.rewind()?;
     // Metadata entries are bounded as in layers: the archive is as untrusted as they are.
-    let mut archive = TarStream::new(
-        Seeking(BufReader::with_capacity(64 << 10, file)),
-        Limits::default().max_header_bytes,
-    );
+    let mut archive = TarStream::new(Seeking(BufReader::with_capacity(64 << 10, file)), Limits::default().max_header_bytes);
     let mut spans = HashMap::new();
     while let Some(entry) = archive.next_entry().map_err(|e| not_an_archive(path, &e))? {
         // An entry whose name was too long to read is none that manifest.json can name.
@@ -193,10 +164,7 @@ fn index(path: &Path) -> Result<HashMap<String, Span>, ScanError> {
             let dir = name.rsplit_once('/').map_or("", |(dir, _)| dir);
             Span::Link(normalise(&format!("{dir}/{target}")))
         } else if entry.kind.is_file() {
-            Span::File {
-                offset: entry.offset,
-                size: entry.size,
-            }
+            Span::File { offset: entry.offset, size: entry.size }
         } else {
             continue;
         };
@@ -212,10 +180,7 @@ fn index(path: &Path) -> Result<HashMap<String, Span>, ScanError> {
 }
 
 fn not_an_archive(path: &Path, error: &std::io::Error) -> ScanError {
-    ScanError::InvalidImage(format!(
-        "{} is not a readable docker save archive: {error}",
-        path.display()
-    ))
+    ScanError::InvalidImage(format!("{} is not a readable docker save archive: {error}", path.display()))
 }
 
 /// Resolves `..`, `.` and empty components, so that links and manifest paths compare.
@@ -243,21 +208,13 @@ fn resolve(spans: &HashMap<String, Span>, name: &str) -> Result<(u64, u64), Scan
             None => break,
         }
     }
-    Err(ScanError::InvalidImage(format!(
-        "the archive has no file {name:?} that manifest.json names"
-    )))
+    Err(ScanError::InvalidImage(format!("the archive has no file {name:?} that manifest.json names")))
 }
 
-fn read_entry(
-    file: &mut File,
-    spans: &HashMap<String, Span>,
-    name: &str,
-) -> Result<Vec<u8>, ScanError> {
+fn read_entry(file: &mut File, spans: &HashMap<String, Span>, name: &str) -> Result<Vec<u8>, ScanError> {
     let (offset, size) = resolve(spans, name)?;
     if size > MAX_DOCUMENT_BYTES {
-        return Err(ScanError::InvalidImage(format!(
-            "{name} is {size} bytes, too large for an image document"
-        )));
+        return Err(ScanError::InvalidImage(format!("{name} is {size} bytes, too large for an image document")));
     }
     file.seek(SeekFrom::Start(offset))?;
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or_default());
@@ -268,48 +225,24 @@ fn read_entry(
 /// The digest a `blobs/<algorithm>/<hex>` path names; `None` for other paths.
 fn blob_digest(path: &str) -> Result<Option<Digest>, ScanError> {
     let path = normalise(path);
-    match path
-        .strip_prefix("blobs/")
-        .and_then(|rest| rest.split_once('/'))
-    {
+    match path.strip_prefix("blobs/").and_then(|rest| rest.split_once('/')) {
         Some((algorithm, hex)) => parse_digest(&format!("{algorithm}:{hex}")).map(Some),
         None => Ok(None),
     }
 }
 
-fn select<'m>(
-    manifest: &'m [ManifestEntry],
-    reference: Option<&str>,
-    path: &Path,
-) -> Result<&'m ManifestEntry, ScanError> {
+fn select<'m>(manifest: &'m [ManifestEntry], reference: Option<&str>, path: &Path) -> Result<&'m ManifestEntry, ScanError> {
     let tags = || -> String {
-        let tags: Vec<&str> = manifest
-            .iter()
-            .flat_map(|e| e.repo_tags.iter().flatten())
-            .map(String::as_str)
-            .collect();
-        if tags.is_empty() {
-            "no tags".to_owned()
-        } else {
-            format!("tags {}", tags.join(", "))
-        }
+        let tags: Vec<&str> = manifest.iter().flat_map(|e| e.repo_tags.iter().flatten()).map(String::as_str).collect();
+        if tags.is_empty() { "no tags".to_owned() } else { format!("tags {}", tags.join(", ")) }
     };
     match (reference, manifest) {
         (Some(reference), _) => manifest
             .iter()
             .find(|e| e.repo_tags.iter().flatten().any(|t| t == reference))
-            .ok_or_else(|| {
-                ScanError::InvalidImage(format!(
-                    "no image {reference:?} in {} (it has {})",
-                    path.display(),
-                    tags()
-                ))
-            }),
+            .ok_or_else(|| ScanError::InvalidImage(format!("no image {reference:?} in {} (it has {})", path.display(), tags()))),
         (None, [only]) => Ok(only),
-        (None, []) => Err(ScanError::InvalidImage(format!(
-            "{} holds no image",
-            path.display()
-        ))),
+        (None, []) => Err(ScanError::InvalidImage(format!("{} holds no image", path.display()))),
         (None, many) => Err(ScanError::InvalidImage(format!(
             "{} holds {} images ({}): name one as docker-archive:FILE:REPO:TAG",
             path.display(),
@@ -328,13 +261,7 @@ mod tests {
         assert_eq!(normalise("abc/../blobs/sha256/x"), "blobs/sha256/x");
         assert_eq!(normalise("./manifest.json"), "manifest.json");
         let hex = "a".repeat(64);
-        assert_eq!(
-            blob_digest(&format!("blobs/sha256/{hex}"))
-                .unwrap()
-                .unwrap()
-                .to_string(),
-            format!("sha256:{hex}")
-        );
+        assert_eq!(blob_digest(&format!("blobs/sha256/{hex}")).unwrap().unwrap().to_string(), format!("sha256:{hex}"));
         assert!(blob_digest("abc/layer.tar").unwrap().is_none());
         assert!(blob_digest("blobs/sha256/short").is_err());
     }

@@ -50,9 +50,7 @@ pub struct Layer {
 impl Layer {
     /// How the blob is compressed, from its media type (sniffed when it has none).
     pub fn compression(&self) -> Compression {
-        self.media_type
-            .as_deref()
-            .map_or(Compression::Auto, Compression::from_media_type)
+        self.media_type.as_deref().map_or(Compression::Auto, Compression::from_media_type)
     }
 }
 
@@ -85,11 +83,7 @@ impl Platform {
             "loongarch64" => "loong64",
             other => other,
         };
-        Platform {
-            os: "linux".to_owned(),
-            architecture: architecture.to_owned(),
-            variant: None,
-        }
+        Platform { os: "linux".to_owned(), architecture: architecture.to_owned(), variant: None }
     }
 
     /// Whether an image of platform `offered` runs here. A variant left out on either
@@ -97,9 +91,7 @@ impl Platform {
     pub fn accepts(&self, offered: &Platform) -> bool {
         self.os == offered.os
             && self.architecture == offered.architecture
-            && (self.variant.is_none()
-                || offered.variant.is_none()
-                || self.variant == offered.variant)
+            && (self.variant.is_none() || offered.variant.is_none() || self.variant == offered.variant)
     }
 }
 
@@ -109,21 +101,12 @@ impl FromStr for Platform {
     fn from_str(text: &str) -> Result<Platform, ScanError> {
         let parts: Vec<&str> = text.split('/').collect();
         match parts[..] {
-            [os, architecture] | [os, architecture, _]
-                if !os.is_empty() && !architecture.is_empty() =>
-            {
-                Ok(Platform {
-                    os: os.to_owned(),
-                    architecture: architecture.to_owned(),
-                    variant: parts
-                        .get(2)
-                        .filter(|v| !v.is_empty())
-                        .map(|v| (*v).to_owned()),
-                })
-            }
-            _ => Err(ScanError::InvalidImage(format!(
-                "platform {text:?} is not OS/ARCHITECTURE[/VARIANT]"
-            ))),
+            [os, architecture] | [os, architecture, _] if !os.is_empty() && !architecture.is_empty() => Ok(Platform {
+                os: os.to_owned(),
+                architecture: architecture.to_owned(),
+                variant: parts.get(2).filter(|v| !v.is_empty()).map(|v| (*v).to_owned()),
+            }),
+            _ => Err(ScanError::InvalidImage(format!("platform {text:?} is not OS/ARCHITECTURE[/VARIANT]"))),
         }
     }
 }
@@ -166,11 +149,7 @@ pub struct PlatformDocument {
 
 impl From<&PlatformDocument> for Platform {
     fn from(doc: &PlatformDocument) -> Platform {
-        Platform {
-            os: doc.os.clone(),
-            architecture: doc.architecture.clone(),
-            variant: doc.variant.clone().filter(|v| !v.is_empty()),
-        }
+        Platform { os: doc.os.clone(), architecture: doc.architecture.clone(), variant: doc.variant.clone().filter(|v| !v.is_empty()) }
     }
 }
 
@@ -227,20 +206,13 @@ impl ConfigDocument {
 
 /// Whether a manifest document is an index (OCI index or Docker manifest list).
 pub fn is_index(document: &ManifestDocument) -> bool {
-    document.manifests.is_some()
-        || document
-            .media_type
-            .as_deref()
-            .is_some_and(slipway_oci::media_type::is_index)
+    document.manifests.is_some() || document.media_type.as_deref().is_some_and(slipway_oci::media_type::is_index)
 }
 
 /// Picks the manifest for `wanted` from an index: platform entries that are not images
 /// (attestations use `unknown/unknown`) are ignored. Without a wanted platform, the host's
 /// is preferred, then linux/amd64.
-pub fn select_platform<'i>(
-    entries: &'i [IndexEntry],
-    wanted: Option<&Platform>,
-) -> Result<&'i IndexEntry, ScanError> {
+pub fn select_platform<'i>(entries: &'i [IndexEntry], wanted: Option<&Platform>) -> Result<&'i IndexEntry, ScanError> {
     let candidates: Vec<(&IndexEntry, Platform)> = entries
         .iter()
         .filter_map(|entry| Some((entry, Platform::from(entry.platform.as_ref()?))))
@@ -259,31 +231,19 @@ pub fn select_platform<'i>(
     Err(ScanError::InvalidImage(format!(
         "no manifest for platform {} in the index (it has {}); choose one with --platform",
         preferences[0],
-        if offered.is_empty() {
-            "none".to_owned()
-        } else {
-            offered.join(", ")
-        }
+        if offered.is_empty() { "none".to_owned() } else { offered.join(", ") }
     )))
 }
 
 /// Parses a digest named by a document.
 pub fn parse_digest(text: &str) -> Result<Digest, ScanError> {
-    text.parse()
-        .map_err(|e| ScanError::InvalidImage(format!("{e}")))
+    text.parse().map_err(|e| ScanError::InvalidImage(format!("{e}")))
 }
 
 /// Checks that `bytes` hash to `expected`.
 pub fn verify(expected: &Digest, bytes: &[u8]) -> Result<(), ScanError> {
     let actual = Digest::of(expected.algorithm(), bytes);
-    if &actual == expected {
-        Ok(())
-    } else {
-        Err(ScanError::DigestMismatch {
-            expected: expected.to_string(),
-            actual: actual.to_string(),
-        })
-    }
+    if &actual == expected { Ok(()) } else { Err(ScanError::DigestMismatch { expected: expected.to_string(), actual: actual.to_string() }) }
 }
 
 #[cfg(test)]
@@ -295,11 +255,7 @@ mod tests {
         IndexEntry {
             media_type: None,
             digest: format!("for {platform}"),
-            platform: Some(PlatformDocument {
-                os: platform.os,
-                architecture: platform.architecture,
-                variant: platform.variant,
-            }),
+            platform: Some(PlatformDocument { os: platform.os, architecture: platform.architecture, variant: platform.variant }),
             annotations: Default::default(),
         }
     }
@@ -316,22 +272,13 @@ mod tests {
 
     #[test]
     fn index_entries_are_chosen_by_platform() {
-        let entries = [
-            entry("unknown/unknown"),
-            entry("linux/arm/v7"),
-            entry("linux/amd64"),
-        ];
+        let entries = [entry("unknown/unknown"), entry("linux/arm/v7"), entry("linux/amd64")];
         let arm = select_platform(&entries, Some(&"linux/arm/v7".parse().unwrap())).unwrap();
         assert_eq!(arm.digest, "for linux/arm/v7");
-        let error = select_platform(&entries, Some(&"linux/s390x".parse().unwrap()))
-            .unwrap_err()
-            .to_string();
+        let error = select_platform(&entries, Some(&"linux/s390x".parse().unwrap())).unwrap_err().to_string();
         assert!(error.contains("linux/arm/v7, linux/amd64"), "{error}");
         if Platform::host().architecture != "arm" {
-            assert_eq!(
-                select_platform(&entries, None).unwrap().digest,
-                "for linux/amd64"
-            );
+            assert_eq!(select_platform(&entries, None).unwrap().digest, "for linux/amd64");
         }
     }
 }

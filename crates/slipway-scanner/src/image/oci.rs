@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use slipway_oci::Digest;
 
 use super::{
-    ConfigDocument, Image, ImageSource, IndexDocument, IndexEntry, Layer, ManifestDocument,
-    Platform, is_index, parse_digest, select_platform, verify,
+    ConfigDocument, Image, ImageSource, IndexDocument, IndexEntry, Layer, ManifestDocument, Platform, is_index, parse_digest,
+    select_platform, verify,
 };
 use crate::ScanError;
 
@@ -30,12 +30,7 @@ impl OciLayout {
     /// Opens the image tagged `tag` (or the layout's only image), choosing among the
     /// platforms of a multi-platform index with `platform` (default: the host's, then
     /// linux/amd64). `name` is what the report calls the image.
-    pub fn open(
-        dir: &Path,
-        tag: Option<&str>,
-        platform: Option<&Platform>,
-        name: &str,
-    ) -> Result<OciLayout, ScanError> {
+    pub fn open(dir: &Path, tag: Option<&str>, platform: Option<&Platform>, name: &str) -> Result<OciLayout, ScanError> {
         let index: IndexDocument = read_json(&dir.join("index.json"), "index.json")?;
         let entry = select_tagged(&index.manifests, tag, dir)?;
         let mut digest = parse_digest(&entry.digest)?;
@@ -51,25 +46,15 @@ impl OciLayout {
             manifest = blob_json(dir, &digest)?;
         }
         if is_index(&manifest) {
-            return Err(ScanError::InvalidImage(
-                "indexes nest too deeply".to_owned(),
-            ));
+            return Err(ScanError::InvalidImage("indexes nest too deeply".to_owned()));
         }
-        let config_descriptor = manifest
-            .config
-            .ok_or_else(|| ScanError::InvalidImage(format!("manifest {digest} has no config")))?;
+        let config_descriptor = manifest.config.ok_or_else(|| ScanError::InvalidImage(format!("manifest {digest} has no config")))?;
         let config_digest = parse_digest(&config_descriptor.digest)?;
         let config: ConfigDocument = blob_json(dir, &config_digest)?;
         let layers = manifest
             .layers
             .into_iter()
-            .map(|layer| {
-                Ok(Layer {
-                    digest: parse_digest(&layer.digest)?,
-                    media_type: layer.media_type,
-                    size: layer.size,
-                })
-            })
+            .map(|layer| Ok(Layer { digest: parse_digest(&layer.digest)?, media_type: layer.media_type, size: layer.size }))
             .collect::<Result<Vec<_>, ScanError>>()?;
         Ok(OciLayout {
             dir: dir.to_owned(),
@@ -97,43 +82,21 @@ impl ImageSource for OciLayout {
     }
 }
 
-fn select_tagged<'i>(
-    entries: &'i [IndexEntry],
-    tag: Option<&str>,
-    dir: &Path,
-) -> Result<&'i IndexEntry, ScanError> {
+fn select_tagged<'i>(entries: &'i [IndexEntry], tag: Option<&str>, dir: &Path) -> Result<&'i IndexEntry, ScanError> {
     let names = || -> String {
-        let names: Vec<&str> = entries
-            .iter()
-            .filter_map(|e| e.annotations.get(REF_NAME).map(String::as_str))
-            .collect();
-        if names.is_empty() {
-            "no tags".to_owned()
-        } else {
-            format!("tags {}", names.join(", "))
-        }
+        let names: Vec<&str> = entries.iter().filter_map(|e| e.annotations.get(REF_NAME).map(String::as_str)).collect();
+        if names.is_empty() { "no tags".to_owned() } else { format!("tags {}", names.join(", ")) }
     };
     match tag {
         Some(tag) => entries
             .iter()
             .find(|entry| {
-                entry.annotations.get(REF_NAME).is_some_and(|name| {
-                    name == tag || name.rsplit_once(':').is_some_and(|(_, t)| t == tag)
-                })
+                entry.annotations.get(REF_NAME).is_some_and(|name| name == tag || name.rsplit_once(':').is_some_and(|(_, t)| t == tag))
             })
-            .ok_or_else(|| {
-                ScanError::InvalidImage(format!(
-                    "no image tagged {tag:?} in {} (it has {})",
-                    dir.display(),
-                    names()
-                ))
-            }),
+            .ok_or_else(|| ScanError::InvalidImage(format!("no image tagged {tag:?} in {} (it has {})", dir.display(), names()))),
         None => match entries {
             [only] => Ok(only),
-            [] => Err(ScanError::InvalidImage(format!(
-                "{} holds no image",
-                dir.display()
-            ))),
+            [] => Err(ScanError::InvalidImage(format!("{} holds no image", dir.display()))),
             _ => Err(ScanError::InvalidImage(format!(
                 "{} holds {} images ({}): name one as oci:DIR:TAG",
                 dir.display(),
@@ -145,9 +108,7 @@ fn select_tagged<'i>(
 }
 
 fn blob_path(dir: &Path, digest: &Digest) -> PathBuf {
-    dir.join("blobs")
-        .join(digest.algorithm().as_str())
-        .join(digest.hex())
+    dir.join("blobs").join(digest.algorithm().as_str()).join(digest.hex())
 }
 
 /// Reads a small blob, checks its digest and parses it.
@@ -158,29 +119,21 @@ fn blob_json<T: serde::de::DeserializeOwned>(dir: &Path, digest: &Digest) -> Res
         other => other,
     })?;
     verify(digest, &bytes)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ScanError::InvalidImage(format!("blob {digest} is not a valid document: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| ScanError::InvalidImage(format!("blob {digest} is not a valid document: {e}")))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T, ScanError> {
     let bytes = read_small(path).map_err(|e| match e {
-        ScanError::Io(io) => ScanError::InvalidImage(format!(
-            "cannot read {}: {io} (is it an OCI image layout?)",
-            path.display()
-        )),
+        ScanError::Io(io) => ScanError::InvalidImage(format!("cannot read {}: {io} (is it an OCI image layout?)", path.display())),
         other => other,
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ScanError::InvalidImage(format!("{what} is not valid: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| ScanError::InvalidImage(format!("{what} is not valid: {e}")))
 }
 
 fn read_small(path: &Path) -> Result<Vec<u8>, ScanError> {
     let size = fs::metadata(path)?.len();
     if size > MAX_DOCUMENT_BYTES {
-        return Err(ScanError::InvalidImage(format!(
-            "{} is {size} bytes, too large for an image document",
-            path.display()
-        )));
+        return Err(ScanError::InvalidImage(format!("{} is {size} bytes, too large for an image document", path.display())));
     }
     Ok(fs::read(path)?)
 }

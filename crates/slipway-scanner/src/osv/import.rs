@@ -54,9 +54,7 @@ pub struct Importer {
 
 impl Default for Importer {
     fn default() -> Self {
-        Importer {
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-        }
+        Importer { max_record_bytes: DEFAULT_MAX_RECORD_BYTES }
     }
 }
 
@@ -83,20 +81,9 @@ impl Importer {
     /// to hold in memory. A `.zip` file is read as an archive and any other file as one
     /// JSON record; in a directory, `.json` and `.zip` files are read, recursively,
     /// in name order, and other files are ignored.
-    pub fn import_with(
-        &self,
-        path: &Path,
-        mut sink: impl FnMut(Advisory),
-    ) -> Result<ImportReport, ScanError> {
-        let mut import = Import {
-            limit: self.max_record_bytes,
-            sink: &mut sink,
-            report: ImportReport::default(),
-        };
-        let metadata = fs::metadata(path).map_err(|source| ScanError::FeedRead {
-            path: path.into(),
-            source,
-        })?;
+    pub fn import_with(&self, path: &Path, mut sink: impl FnMut(Advisory)) -> Result<ImportReport, ScanError> {
+        let mut import = Import { limit: self.max_record_bytes, sink: &mut sink, report: ImportReport::default() };
+        let metadata = fs::metadata(path).map_err(|source| ScanError::FeedRead { path: path.into(), source })?;
         if metadata.is_dir() {
             import.directory(path)?;
         } else if is_zip(path) {
@@ -116,10 +103,7 @@ struct Import<'s> {
 
 impl Import<'_> {
     fn directory(&mut self, dir: &Path) -> Result<(), ScanError> {
-        let read_error = |source| ScanError::FeedRead {
-            path: dir.into(),
-            source,
-        };
+        let read_error = |source| ScanError::FeedRead { path: dir.into(), source };
         let mut entries = fs::read_dir(dir)
             .map_err(read_error)?
             .map(|entry| entry.map(|e| e.path()))
@@ -136,8 +120,7 @@ impl Import<'_> {
                 self.directory(&path)?;
             } else if is_zip(&path) {
                 self.archive(&path)?;
-            } else if has_extension(&path, "json") && fs::metadata(&path).is_ok_and(|m| m.is_file())
-            {
+            } else if has_extension(&path, "json") && fs::metadata(&path).is_ok_and(|m| m.is_file()) {
                 self.file(&path);
             }
         }
@@ -154,14 +137,8 @@ impl Import<'_> {
     }
 
     fn archive(&mut self, path: &Path) -> Result<(), ScanError> {
-        let archive_error = |source| ScanError::FeedArchive {
-            path: path.into(),
-            source,
-        };
-        let file = File::open(path).map_err(|source| ScanError::FeedRead {
-            path: path.into(),
-            source,
-        })?;
+        let archive_error = |source| ScanError::FeedArchive { path: path.into(), source };
+        let file = File::open(path).map_err(|source| ScanError::FeedRead { path: path.into(), source })?;
         let mut archive = ZipArchive::new(file).map_err(archive_error)?;
         for index in 0..archive.len() {
             let entry_name = archive.name_for_index(index).unwrap_or_default().to_owned();
@@ -169,13 +146,10 @@ impl Import<'_> {
                 continue;
             }
             let name = format!("{}:{entry_name}", path.display());
-            let bytes = archive
-                .by_index(index)
-                .map_err(archive_error)
-                .and_then(|entry| {
-                    let declared = entry.size();
-                    read_capped(entry, declared, self.limit)
-                });
+            let bytes = archive.by_index(index).map_err(archive_error).and_then(|entry| {
+                let declared = entry.size();
+                read_capped(entry, declared, self.limit)
+            });
             self.record(name, bytes);
         }
         Ok(())
@@ -183,8 +157,7 @@ impl Import<'_> {
 
     fn record(&mut self, file: String, bytes: Result<Vec<u8>, ScanError>) {
         let advisory = bytes.and_then(|bytes| {
-            let record: Record = serde_json::from_slice(&bytes)
-                .map_err(|e| ScanError::InvalidRecord(e.to_string()))?;
+            let record: Record = serde_json::from_slice(&bytes).map_err(|e| ScanError::InvalidRecord(e.to_string()))?;
             Advisory::try_from(record)
         });
         match advisory {
@@ -197,10 +170,7 @@ impl Import<'_> {
             }
             Err(error) => {
                 tracing::warn!(file, "skipping OSV record: {error}");
-                self.report.rejected.push(Rejected {
-                    file,
-                    reason: error.to_string(),
-                });
+                self.report.rejected.push(Rejected { file, reason: error.to_string() });
             }
         }
     }
@@ -225,6 +195,5 @@ fn is_zip(path: &Path) -> bool {
 }
 
 fn has_extension(path: &Path, extension: &str) -> bool {
-    path.extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case(extension))
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case(extension))
 }

@@ -49,11 +49,7 @@ impl Advisory {
 
     /// The CVE ids among the aliases and upstream ids.
     pub fn cve_ids(&self) -> impl Iterator<Item = &str> {
-        self.aliases
-            .iter()
-            .chain(&self.upstream)
-            .map(String::as_str)
-            .filter(|id| id.starts_with("CVE-"))
+        self.aliases.iter().chain(&self.upstream).map(String::as_str).filter(|id| id.starts_with("CVE-"))
     }
 }
 
@@ -210,19 +206,14 @@ impl TryFrom<Record> for Advisory {
 
         let mut affected = Vec::with_capacity(record.affected.len());
         for (index, entry) in record.affected.into_iter().enumerate() {
-            let context =
-                |reason: String| ScanError::InvalidRecord(format!("affected[{index}]: {reason}"));
+            let context = |reason: String| ScanError::InvalidRecord(format!("affected[{index}]: {reason}"));
             let ranges = entry
                 .ranges
                 .iter()
                 .enumerate()
-                .map(|(i, range)| {
-                    convert_range(range).map_err(|reason| context(format!("ranges[{i}]: {reason}")))
-                })
+                .map(|(i, range)| convert_range(range).map_err(|reason| context(format!("ranges[{i}]: {reason}"))))
                 .collect::<Result<Vec<_>, _>>()?;
-            if let Some(package) =
-                affected_package(&id, entry, ranges, &severities).map_err(context)?
-            {
+            if let Some(package) = affected_package(&id, entry, ranges, &severities).map_err(context)? {
                 affected.push(package);
             }
         }
@@ -267,33 +258,21 @@ fn affected_package(
 
     let mut severities = parse_severities(id, &entry.severity);
     let specific = entry.ecosystem_specific.as_ref();
-    let urgency = (ecosystem == "Debian")
-        .then(|| text_at(specific, "urgency"))
-        .flatten();
-    if let Some(severity) =
-        urgency.and_then(|u| Severity::from_vendor(VendorScale::DebianUrgency, u))
-    {
+    let urgency = (ecosystem == "Debian").then(|| text_at(specific, "urgency")).flatten();
+    if let Some(severity) = urgency.and_then(|u| Severity::from_vendor(VendorScale::DebianUrgency, u)) {
         severities.push(severity);
     }
     // Older Ubuntu records carry the priority here instead of in `severity[]`.
     if ecosystem == "Ubuntu"
-        && let Some(severity) = text_at(specific, "ubuntu_priority")
-            .and_then(|p| Severity::from_vendor(VendorScale::UbuntuPriority, p))
+        && let Some(severity) = text_at(specific, "ubuntu_priority").and_then(|p| Severity::from_vendor(VendorScale::UbuntuPriority, p))
     {
         severities.push(severity);
     }
     severities.extend(top_level.iter().cloned());
     sort_by_precedence(&mut severities);
 
-    let has_fix = ranges
-        .iter()
-        .any(|r| r.events.iter().any(|e| matches!(e, Event::Fixed(_))));
-    let will_not_fix = urgency.is_some_and(|u| {
-        matches!(
-            u.trim().trim_end_matches('*'),
-            "unimportant" | "end-of-life"
-        )
-    });
+    let has_fix = ranges.iter().any(|r| r.events.iter().any(|e| matches!(e, Event::Fixed(_))));
+    let will_not_fix = urgency.is_some_and(|u| matches!(u.trim().trim_end_matches('*'), "unimportant" | "end-of-life"));
     let fix = match (has_fix, will_not_fix) {
         (true, _) => FixState::FixAvailable,
         (false, true) => FixState::WillNotFix,
@@ -318,11 +297,7 @@ fn convert_range(range: &RecordRange) -> Result<Range, String> {
     if range.kind == RangeKind::Git && range.repo.is_none() {
         return Err("GIT range without a repo".into());
     }
-    let events = range
-        .events
-        .iter()
-        .map(convert_event)
-        .collect::<Result<Vec<_>, _>>()?;
+    let events = range.events.iter().map(convert_event).collect::<Result<Vec<_>, _>>()?;
     if !events.iter().any(|e| matches!(e, Event::Introduced(_))) {
         return Err("no introduced event".into());
     }
@@ -331,28 +306,17 @@ fn convert_range(range: &RecordRange) -> Result<Range, String> {
     if fixed && last_affected {
         return Err("both fixed and last_affected events".into());
     }
-    Ok(Range {
-        kind: range.kind,
-        repo: range.repo.clone(),
-        events,
-    })
+    Ok(Range { kind: range.kind, repo: range.repo.clone(), events })
 }
 
 fn convert_event(event: &RecordEvent) -> Result<Event, String> {
-    let RecordEvent {
-        introduced,
-        fixed,
-        last_affected,
-        limit,
-    } = event.clone();
+    let RecordEvent { introduced, fixed, last_affected, limit } = event.clone();
     match (introduced, fixed, last_affected, limit) {
         (Some(v), None, None, None) => Ok(Event::Introduced(v)),
         (None, Some(v), None, None) => Ok(Event::Fixed(v)),
         (None, None, Some(v), None) => Ok(Event::LastAffected(v)),
         (None, None, None, Some(v)) => Ok(Event::Limit(v)),
-        (None, None, None, None) => {
-            Err("event without introduced, fixed, last_affected or limit".into())
-        }
+        (None, None, None, None) => Err("event without introduced, fixed, last_affected or limit".into()),
         _ => Err("event with more than one of introduced, fixed, last_affected, limit".into()),
     }
 }
@@ -365,17 +329,13 @@ fn parse_severities(id: &str, entries: &[RecordSeverity]) -> Vec<Severity> {
     entries
         .iter()
         .filter_map(|entry| match entry.kind.as_str() {
-            "CVSS_V3" | "CVSS_V4" => Severity::from_vector(&entry.score)
-                .inspect_err(|e| tracing::warn!(advisory = id, "skipping severity: {e}"))
-                .ok(),
+            "CVSS_V3" | "CVSS_V4" => {
+                Severity::from_vector(&entry.score).inspect_err(|e| tracing::warn!(advisory = id, "skipping severity: {e}")).ok()
+            }
             "Ubuntu" => {
                 let severity = Severity::from_vendor(VendorScale::UbuntuPriority, &entry.score);
                 if severity.is_none() {
-                    tracing::debug!(
-                        advisory = id,
-                        priority = entry.score,
-                        "Ubuntu priority is not a severity"
-                    );
+                    tracing::debug!(advisory = id, priority = entry.score, "Ubuntu priority is not a severity");
                 }
                 severity
             }

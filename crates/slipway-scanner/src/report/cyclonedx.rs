@@ -58,10 +58,7 @@ pub fn document(report: &ScanReport, generator: &Generator<'_>, serial_number: &
         }
         entry.push(v);
     }
-    let vulnerabilities: Vec<Value> = order
-        .iter()
-        .map(|id| vulnerability(report, &by_advisory[id], &refs))
-        .collect();
+    let vulnerabilities: Vec<Value> = order.iter().map(|id| vulnerability(report, &by_advisory[id], &refs)).collect();
 
     let image = &report.image;
     let mut described = json!({
@@ -96,12 +93,7 @@ pub fn document(report: &ScanReport, generator: &Generator<'_>, serial_number: &
 /// same purl occurs more than once.
 fn bom_refs(report: &ScanReport) -> Vec<String> {
     let mut seen: HashSet<&str> = HashSet::new();
-    let duplicated: HashSet<&str> = report
-        .packages
-        .iter()
-        .map(|p| p.package.purl.as_str())
-        .filter(|purl| !seen.insert(purl))
-        .collect();
+    let duplicated: HashSet<&str> = report.packages.iter().map(|p| p.package.purl.as_str()).filter(|purl| !seen.insert(purl)).collect();
     let mut used: HashSet<String> = HashSet::new();
     report
         .packages
@@ -109,11 +101,7 @@ fn bom_refs(report: &ScanReport) -> Vec<String> {
         .enumerate()
         .map(|(index, scanned)| {
             let p = &scanned.package;
-            let mut reference = if duplicated.contains(p.purl.as_str()) {
-                format!("{}#{}", p.purl, p.path)
-            } else {
-                p.purl.clone()
-            };
+            let mut reference = if duplicated.contains(p.purl.as_str()) { format!("{}#{}", p.purl, p.path) } else { p.purl.clone() };
             if used.contains(&reference) {
                 reference = format!("{reference}#{index}");
             }
@@ -125,11 +113,8 @@ fn bom_refs(report: &ScanReport) -> Vec<String> {
 
 fn vulnerability(report: &ScanReport, found: &[&Vulnerability], refs: &[String]) -> Value {
     let first = found[0];
-    let mut references: Vec<Value> = first
-        .aliases
-        .iter()
-        .map(|alias| json!({"id": alias, "source": {"url": advisory_url(alias)}}))
-        .collect();
+    let mut references: Vec<Value> =
+        first.aliases.iter().map(|alias| json!({"id": alias, "source": {"url": advisory_url(alias)}})).collect();
     references.dedup();
     let affects: Vec<Value> = found
         .iter()
@@ -158,10 +143,7 @@ fn vulnerability(report: &ScanReport, found: &[&Vulnerability], refs: &[String])
         .iter()
         .filter_map(|v| {
             let fixed = v.fixed_version.as_ref()?;
-            Some(format!(
-                "Upgrade {} to {fixed}",
-                report.packages[v.package].package.name
-            ))
+            Some(format!("Upgrade {} to {fixed}", report.packages[v.package].package.name))
         })
         .collect();
     if !fixes.is_empty() {

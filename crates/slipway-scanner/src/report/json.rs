@@ -129,13 +129,7 @@ pub fn document(report: &ScanReport, generator: &Generator<'_>) -> Value {
             })
         })
         .collect();
-    let count = |class| {
-        report
-            .vulnerabilities
-            .iter()
-            .filter(|v| v.class() == class)
-            .count()
-    };
+    let count = |class| report.vulnerabilities.iter().filter(|v| v.class() == class).count();
     json!({
         "schema_version": SCHEMA_VERSION,
         "generator": {"name": generator.name, "version": generator.version},

@@ -15,8 +15,7 @@ use super::{Generator, advisory_url, class_name, ranking_score};
 use crate::cvss::PolicyClass;
 use crate::scan::{ScanReport, Vulnerability};
 
-pub const SCHEMA: &str =
-    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+pub const SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
 
 pub fn document(report: &ScanReport, generator: &Generator<'_>) -> Value {
     // One rule per advisory, in first-seen order (most severe first).
@@ -28,11 +27,7 @@ pub fn document(report: &ScanReport, generator: &Generator<'_>) -> Value {
             rules.push(rule(vulnerability));
         }
     }
-    let results: Vec<Value> = report
-        .vulnerabilities
-        .iter()
-        .map(|v| result(report, v, rule_index[v.advisory_id.as_str()]))
-        .collect();
+    let results: Vec<Value> = report.vulnerabilities.iter().map(|v| result(report, v, rule_index[v.advisory_id.as_str()])).collect();
     let mut properties = json!({
         "image": report.image.name,
         "complete": report.is_complete(),
@@ -75,14 +70,8 @@ pub fn document(report: &ScanReport, generator: &Generator<'_>) -> Value {
 
 fn rule(vulnerability: &Vulnerability) -> Value {
     let id = &vulnerability.advisory_id;
-    let short = vulnerability
-        .summary
-        .clone()
-        .unwrap_or_else(|| format!("{} in {}", vulnerability.display_id(), id));
-    let full = vulnerability
-        .details
-        .clone()
-        .unwrap_or_else(|| short.clone());
+    let short = vulnerability.summary.clone().unwrap_or_else(|| format!("{} in {}", vulnerability.display_id(), id));
+    let full = vulnerability.details.clone().unwrap_or_else(|| short.clone());
     let mut tags = vec!["security".to_owned(), "vulnerability".to_owned()];
     let mut properties = json!({});
     if let Some(severity) = &vulnerability.severity {
@@ -164,10 +153,7 @@ mod tests {
     #[test]
     fn paths_become_relative_uri_references() {
         assert_eq!(uri("var/lib/dpkg/status"), "var/lib/dpkg/status");
-        assert_eq!(
-            uri("opt/my app/a.jar!/lib/b c.jar"),
-            "opt/my%20app/a.jar!/lib/b%20c.jar"
-        );
+        assert_eq!(uri("opt/my app/a.jar!/lib/b c.jar"), "opt/my%20app/a.jar!/lib/b%20c.jar");
         assert_eq!(uri("usr/lib/x%y"), "usr/lib/x%25y");
     }
 }

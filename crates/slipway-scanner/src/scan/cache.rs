@@ -23,10 +23,7 @@ pub struct CacheKey {
 impl CacheKey {
     /// The key of a layer's report from this build's analyzer.
     pub fn current(digest: &Digest) -> CacheKey {
-        CacheKey {
-            digest: digest.clone(),
-            analyzer_version: ANALYZER_VERSION,
-        }
+        CacheKey { digest: digest.clone(), analyzer_version: ANALYZER_VERSION }
     }
 }
 
@@ -56,9 +53,7 @@ impl LayerCache for MemoryCache {
 impl MemoryCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, LayerReport>> {
         // A panic elsewhere cannot leave a half-inserted map: insert is one call.
-        self.reports
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.reports.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -96,33 +91,25 @@ impl LayerCache for DirCache {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(cache_error(&path, e)),
         };
-        serde_json::from_reader(BufReader::new(file))
-            .map(Some)
-            .map_err(|e| cache_error(&path, e.into()))
+        serde_json::from_reader(BufReader::new(file)).map(Some).map_err(|e| cache_error(&path, e.into()))
     }
 
     fn put(&self, key: &CacheKey, report: &LayerReport) -> Result<(), ScanError> {
         let path = self.path(key);
         let dir = path.parent().unwrap_or(&self.root);
         fs::create_dir_all(dir).map_err(|e| cache_error(dir, e))?;
-        let mut temporary =
-            tempfile::NamedTempFile::new_in(dir).map_err(|e| cache_error(dir, e))?;
+        let mut temporary = tempfile::NamedTempFile::new_in(dir).map_err(|e| cache_error(dir, e))?;
         let mut writer = BufWriter::new(temporary.as_file_mut());
         serde_json::to_writer(&mut writer, report).map_err(|e| cache_error(&path, e.into()))?;
         writer.flush().map_err(|e| cache_error(&path, e))?;
         drop(writer);
-        temporary
-            .persist(&path)
-            .map_err(|e| cache_error(&path, e.error))?;
+        temporary.persist(&path).map_err(|e| cache_error(&path, e.error))?;
         Ok(())
     }
 }
 
 fn cache_error(path: &Path, source: io::Error) -> ScanError {
-    ScanError::Cache {
-        path: path.to_owned(),
-        source,
-    }
+    ScanError::Cache { path: path.to_owned(), source }
 }
 
 #[cfg(test)]
@@ -134,19 +121,13 @@ mod tests {
         LayerReport {
             whiteouts: vec!["etc/old".into()],
             entries: vec![1, 2, 3],
-            issues: vec![Issue {
-                path: "x".into(),
-                message: "y".into(),
-            }],
+            issues: vec![Issue { path: "x".into(), message: "y".into() }],
             ..LayerReport::default()
         }
     }
 
     fn key(version: u32) -> CacheKey {
-        CacheKey {
-            digest: Digest::of(slipway_oci::Algorithm::Sha256, b"layer"),
-            analyzer_version: version,
-        }
+        CacheKey { digest: Digest::of(slipway_oci::Algorithm::Sha256, b"layer"), analyzer_version: version }
     }
 
     #[test]
@@ -160,9 +141,7 @@ mod tests {
         // Overwriting replaces the file whole; no temporary file is left behind.
         cache.put(&key(1), &LayerReport::default()).unwrap();
         assert_eq!(cache.get(&key(1)).unwrap(), Some(LayerReport::default()));
-        let files = fs::read_dir(cache.path(&key(1)).parent().unwrap())
-            .unwrap()
-            .count();
+        let files = fs::read_dir(cache.path(&key(1)).parent().unwrap()).unwrap().count();
         assert_eq!(files, 1);
     }
 

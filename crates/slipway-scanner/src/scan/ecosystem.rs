@@ -33,12 +33,7 @@ impl fmt::Display for OsvEcosystem {
 /// Enterprise Module for Basesystem 15 SP5`: neither is named by `os-release`), or of
 /// an image without `os-release`.
 pub fn osv_ecosystem(ecosystem: Ecosystem, os: Option<&OsRelease>) -> Option<OsvEcosystem> {
-    let language = |name| {
-        Some(OsvEcosystem {
-            name,
-            release: None,
-        })
-    };
+    let language = |name| Some(OsvEcosystem { name, release: None });
     match ecosystem {
         Ecosystem::PyPI => language("PyPI"),
         Ecosystem::Npm => language("npm"),
@@ -70,38 +65,21 @@ fn distribution(os: &OsRelease) -> Option<Distribution> {
     let (format, name, release) = match os.id.as_str() {
         // Debian testing and unstable carry no VERSION_ID, only the codename of the
         // release in preparation, which OSV already lists under its number.
-        "debian" => (
-            Ecosystem::Deb,
-            "Debian",
-            version
-                .map(str::to_owned)
-                .or_else(|| debian_number(os.version_codename.as_deref()?)),
-        ),
+        "debian" => (Ecosystem::Deb, "Debian", version.map(str::to_owned).or_else(|| debian_number(os.version_codename.as_deref()?))),
         "ubuntu" => (Ecosystem::Deb, "Ubuntu", version.map(str::to_owned)),
         // OSV's Alpine records are per release branch: 3.19.1 is matched as v3.19.
-        "alpine" => (
-            Ecosystem::Apk,
-            "Alpine",
-            version.map(|v| crate::osv::normalize_release("Alpine", v)),
-        ),
+        "alpine" => (Ecosystem::Apk, "Alpine", version.map(|v| crate::osv::normalize_release("Alpine", v))),
         "wolfi" => (Ecosystem::Apk, "Wolfi", None),
         "chainguard" => (Ecosystem::Apk, "Chainguard", None),
         "rocky" => (Ecosystem::Rpm, "Rocky Linux", major()),
         "almalinux" => (Ecosystem::Rpm, "AlmaLinux", major()),
-        "opensuse-leap" => (
-            Ecosystem::Rpm,
-            "openSUSE",
-            version.map(|v| format!("Leap {v}")),
-        ),
+        "opensuse-leap" => (Ecosystem::Rpm, "openSUSE", version.map(|v| format!("Leap {v}"))),
         "opensuse-tumbleweed" => (Ecosystem::Rpm, "openSUSE", Some("Tumbleweed".to_owned())),
         "mageia" => (Ecosystem::Rpm, "Mageia", version.map(str::to_owned)),
         "azurelinux" => (Ecosystem::Rpm, "Azure Linux", major()),
         _ => return None,
     };
-    Some(Distribution {
-        format,
-        ecosystem: OsvEcosystem { name, release },
-    })
+    Some(Distribution { format, ecosystem: OsvEcosystem { name, release } })
 }
 
 fn debian_number(codename: &str) -> Option<String> {
@@ -136,59 +114,19 @@ mod tests {
     #[test]
     fn distributions_map_to_osv_ecosystems() {
         let cases = [
-            (
-                Ecosystem::Deb,
-                os("debian", Some("12"), Some("bookworm")),
-                "Debian:12",
-            ),
-            (
-                Ecosystem::Deb,
-                os("debian", None, Some("trixie")),
-                "Debian:13",
-            ),
-            (
-                Ecosystem::Deb,
-                os("ubuntu", Some("22.04"), Some("jammy")),
-                "Ubuntu:22.04",
-            ),
-            (
-                Ecosystem::Apk,
-                os("alpine", Some("3.19.1"), None),
-                "Alpine:v3.19",
-            ),
+            (Ecosystem::Deb, os("debian", Some("12"), Some("bookworm")), "Debian:12"),
+            (Ecosystem::Deb, os("debian", None, Some("trixie")), "Debian:13"),
+            (Ecosystem::Deb, os("ubuntu", Some("22.04"), Some("jammy")), "Ubuntu:22.04"),
+            (Ecosystem::Apk, os("alpine", Some("3.19.1"), None), "Alpine:v3.19"),
             (Ecosystem::Apk, os("wolfi", Some("20230201"), None), "Wolfi"),
-            (
-                Ecosystem::Rpm,
-                os("rocky", Some("9.3"), None),
-                "Rocky Linux:9",
-            ),
-            (
-                Ecosystem::Rpm,
-                os("almalinux", Some("8.10"), None),
-                "AlmaLinux:8",
-            ),
-            (
-                Ecosystem::Rpm,
-                os("opensuse-leap", Some("15.5"), None),
-                "openSUSE:Leap 15.5",
-            ),
-            (
-                Ecosystem::Rpm,
-                os("opensuse-tumbleweed", Some("20240101"), None),
-                "openSUSE:Tumbleweed",
-            ),
-            (
-                Ecosystem::Rpm,
-                os("azurelinux", Some("3.0"), None),
-                "Azure Linux:3",
-            ),
+            (Ecosystem::Rpm, os("rocky", Some("9.3"), None), "Rocky Linux:9"),
+            (Ecosystem::Rpm, os("almalinux", Some("8.10"), None), "AlmaLinux:8"),
+            (Ecosystem::Rpm, os("opensuse-leap", Some("15.5"), None), "openSUSE:Leap 15.5"),
+            (Ecosystem::Rpm, os("opensuse-tumbleweed", Some("20240101"), None), "openSUSE:Tumbleweed"),
+            (Ecosystem::Rpm, os("azurelinux", Some("3.0"), None), "Azure Linux:3"),
         ];
         for (ecosystem, release, expected) in cases {
-            assert_eq!(
-                osv(ecosystem, &release).as_deref(),
-                Some(expected),
-                "{release:?}"
-            );
+            assert_eq!(osv(ecosystem, &release).as_deref(), Some(expected), "{release:?}");
         }
     }
 
@@ -198,16 +136,10 @@ mod tests {
         // Alpine is not Alpine's.
         assert_eq!(osv(Ecosystem::Rpm, &os("rhel", Some("9.3"), None)), None);
         assert_eq!(osv(Ecosystem::Rpm, &os("sles", Some("15.5"), None)), None);
-        assert_eq!(
-            osv(Ecosystem::Deb, &os("alpine", Some("3.19.1"), None)),
-            None
-        );
+        assert_eq!(osv(Ecosystem::Deb, &os("alpine", Some("3.19.1"), None)), None);
         assert_eq!(osv(Ecosystem::Deb, &os("linux", None, None)), None);
         assert_eq!(osv_ecosystem(Ecosystem::Deb, None), None);
         // Language packages do not depend on the distribution.
-        assert_eq!(
-            osv(Ecosystem::PyPI, &os("rhel", None, None)).as_deref(),
-            Some("PyPI")
-        );
+        assert_eq!(osv(Ecosystem::PyPI, &os("rhel", None, None)).as_deref(), Some("PyPI"));
     }
 }

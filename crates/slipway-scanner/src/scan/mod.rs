@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 use slipway_oci::{Digest, Hasher};
 
 use crate::ScanError;
-use crate::analyzer::{
-    Inventory, LayerIssue, LayerReport, Limits, OsRelease, Package, analyze_layer, merge,
-};
+use crate::analyzer::{Inventory, LayerIssue, LayerReport, Limits, OsRelease, Package, analyze_layer, merge};
 use crate::cvss::{Band, PolicyClass, Severity};
 use crate::image::{Image, ImageSource};
 use crate::matcher::{self, AdvisoryIndex, SourcePackage};
@@ -42,11 +40,7 @@ pub struct Scanner {
 
 impl Default for Scanner {
     fn default() -> Self {
-        Scanner {
-            limits: Limits::default(),
-            cache: None,
-            jobs: thread::available_parallelism().map_or(1, |n| n.get().min(4)),
-        }
+        Scanner { limits: Limits::default(), cache: None, jobs: thread::available_parallelism().map_or(1, |n| n.get().min(4)) }
     }
 }
 
@@ -148,18 +142,12 @@ pub struct Wanted {
 impl Wanted {
     /// Whether any affected package of `advisory` is wanted.
     pub fn concerns(&self, advisory: &Advisory) -> bool {
-        advisory.affected.iter().any(|entry| {
-            self.names
-                .get(&entry.ecosystem)
-                .is_some_and(|names| names.contains(&entry.name))
-        })
+        advisory.affected.iter().any(|entry| self.names.get(&entry.ecosystem).is_some_and(|names| names.contains(&entry.name)))
     }
 
     /// Wanted names per OSV ecosystem (`Debian`, `PyPI`), as advisories name them.
     pub fn names(&self) -> impl Iterator<Item = (&str, &HashSet<String>)> {
-        self.names
-            .iter()
-            .map(|(ecosystem, names)| (ecosystem.as_str(), names))
+        self.names.iter().map(|(ecosystem, names)| (ecosystem.as_str(), names))
     }
 }
 
@@ -195,10 +183,7 @@ impl Vulnerability {
 
     /// The CVE id if the advisory has one, else its own id: the name people search for.
     pub fn display_id(&self) -> &str {
-        self.aliases
-            .iter()
-            .find(|alias| alias.starts_with("CVE-"))
-            .unwrap_or(&self.advisory_id)
+        self.aliases.iter().find(|alias| alias.starts_with("CVE-")).unwrap_or(&self.advisory_id)
     }
 }
 
@@ -229,9 +214,7 @@ impl ScanReport {
     /// Whether every layer was analysed whole: a failed layer's packages are missing, and
     /// so are those past where an incomplete layer's analysis stopped.
     pub fn is_complete(&self) -> bool {
-        !self.layers.iter().any(|l| {
-            matches!(l.state, LayerState::Failed { .. }) || l.incomplete.is_some()
-        })
+        !self.layers.iter().any(|l| matches!(l.state, LayerState::Failed { .. }) || l.incomplete.is_some())
     }
 
     /// Keeps the vulnerabilities that `filter` accepts.
@@ -290,12 +273,7 @@ impl Scanner {
     }
 
     /// Analyses and matches in one call.
-    pub fn scan(
-        &self,
-        source: &dyn ImageSource,
-        advisories: &AdvisoryIndex,
-        progress: &(dyn Fn(usize, LayerEvent) + Sync),
-    ) -> ScanReport {
+    pub fn scan(&self, source: &dyn ImageSource, advisories: &AdvisoryIndex, progress: &(dyn Fn(usize, LayerEvent) + Sync)) -> ScanReport {
         self.analyze(source, progress).match_advisories(advisories)
     }
 
@@ -303,11 +281,7 @@ impl Scanner {
     /// A layer that cannot be read, does not decode, or whose bytes do not match its
     /// digest is reported in [`Analysis::layers`] and left out; the scan goes on.
     /// `progress` hears each layer's events, by layer index.
-    pub fn analyze(
-        &self,
-        source: &dyn ImageSource,
-        progress: &(dyn Fn(usize, LayerEvent) + Sync),
-    ) -> Analysis {
+    pub fn analyze(&self, source: &dyn ImageSource, progress: &(dyn Fn(usize, LayerEvent) + Sync)) -> Analysis {
         let started = Instant::now();
         let image = source.image();
         let count = image.layers.len();
@@ -331,44 +305,21 @@ impl Scanner {
         let mut layers = Vec::with_capacity(count);
         let mut reports = Vec::with_capacity(count);
         for (slot, layer) in results.into_iter().zip(&image.layers) {
-            let (outcome, report) = slot
-                .into_inner()
-                .unwrap_or_else(|p| p.into_inner())
-                .expect("every layer is handled by a worker");
+            let (outcome, report) = slot.into_inner().unwrap_or_else(|p| p.into_inner()).expect("every layer is handled by a worker");
             if let Some(report) = report {
                 reports.push((layer.digest.to_string(), report));
             }
             layers.push(outcome);
         }
-        let Inventory {
-            os,
-            packages,
-            issues,
-        } = merge(&reports);
+        let Inventory { os, packages, issues } = merge(&reports);
         let packages = packages
             .into_iter()
-            .map(|package| ScannedPackage {
-                osv: osv_ecosystem(package.ecosystem, os.as_ref()),
-                package,
-                error: None,
-            })
+            .map(|package| ScannedPackage { osv: osv_ecosystem(package.ecosystem, os.as_ref()), package, error: None })
             .collect();
-        Analysis {
-            image: image.clone(),
-            layers,
-            os,
-            packages,
-            issues,
-            elapsed: started.elapsed(),
-        }
+        Analysis { image: image.clone(), layers, os, packages, issues, elapsed: started.elapsed() }
     }
 
-    fn layer(
-        &self,
-        source: &dyn ImageSource,
-        index: usize,
-        progress: &(dyn Fn(usize, LayerEvent) + Sync),
-    ) -> Handled {
+    fn layer(&self, source: &dyn ImageSource, index: usize, progress: &(dyn Fn(usize, LayerEvent) + Sync)) -> Handled {
         let started = Instant::now();
         let layer = &source.image().layers[index];
         let key = CacheKey::current(&layer.digest);
@@ -405,12 +356,7 @@ impl Scanner {
             }
             Err(error) => {
                 let error = error.to_string();
-                progress(
-                    index,
-                    LayerEvent::Failed {
-                        error: error.clone(),
-                    },
-                );
+                progress(index, LayerEvent::Failed { error: error.clone() });
                 (outcome(LayerState::Failed { error }, None), None)
             }
         }
@@ -441,10 +387,7 @@ impl Scanner {
         let bytes = reader.bytes;
         let actual = reader.hasher.finish();
         if actual != layer.digest {
-            return Err(ScanError::DigestMismatch {
-                expected: layer.digest.to_string(),
-                actual: actual.to_string(),
-            });
+            return Err(ScanError::DigestMismatch { expected: layer.digest.to_string(), actual: actual.to_string() });
         }
         Ok((analysed?, bytes))
     }
@@ -478,11 +421,7 @@ impl Analysis {
         let mut wanted = Wanted::default();
         for query in self.packages.iter().filter_map(ScannedPackage::query) {
             let (ecosystem, name) = query.advisory_key();
-            wanted
-                .names
-                .entry(ecosystem.to_owned())
-                .or_default()
-                .insert(name);
+            wanted.names.entry(ecosystem.to_owned()).or_default().insert(name);
         }
         wanted
     }
@@ -501,23 +440,14 @@ impl Analysis {
                 continue;
             };
             match advisories.findings(&query, &scheme) {
-                Ok(findings) => vulnerabilities.extend(
-                    findings
-                        .into_iter()
-                        .map(|finding| vulnerability(index, finding, advisories)),
-                ),
+                Ok(findings) => vulnerabilities.extend(findings.into_iter().map(|finding| vulnerability(index, finding, advisories))),
                 Err(error) => scanned.error = Some(error.to_string()),
             }
         }
         vulnerabilities.sort_by(|a, b| {
             rank(a)
                 .cmp(&rank(b))
-                .then_with(|| {
-                    packages[a.package]
-                        .package
-                        .name
-                        .cmp(&packages[b.package].package.name)
-                })
+                .then_with(|| packages[a.package].package.name.cmp(&packages[b.package].package.name))
                 .then_with(|| a.advisory_id.cmp(&b.advisory_id))
         });
         let distribution = self.os.as_ref().and_then(distribution_ecosystem);
@@ -529,10 +459,7 @@ impl Analysis {
             vulnerabilities,
             layers: self.layers,
             issues: self.issues,
-            timings: Timings {
-                analysis: self.elapsed,
-                matching: started.elapsed(),
-            },
+            timings: Timings { analysis: self.elapsed, matching: started.elapsed() },
         }
     }
 }
@@ -545,19 +472,11 @@ fn rank(vulnerability: &Vulnerability) -> (u8, std::cmp::Reverse<u8>) {
         Some(PolicyClass::Minor) => 2,
         None => 3,
     };
-    let score = vulnerability
-        .severity
-        .as_ref()
-        .and_then(|s| s.score)
-        .map_or(0, |s| s.tenths());
+    let score = vulnerability.severity.as_ref().and_then(|s| s.score).map_or(0, |s| s.tenths());
     (class, std::cmp::Reverse(score))
 }
 
-fn vulnerability(
-    package: usize,
-    finding: matcher::Finding,
-    advisories: &AdvisoryIndex,
-) -> Vulnerability {
+fn vulnerability(package: usize, finding: matcher::Finding, advisories: &AdvisoryIndex) -> Vulnerability {
     let advisory = advisories.get(&finding.advisory_id);
     Vulnerability {
         package,

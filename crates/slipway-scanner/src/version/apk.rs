@@ -24,9 +24,7 @@ enum Kind {
 }
 
 /// Suffixes by rank; `None` is the pivot between pre-releases and post-releases.
-const SUFFIXES: [&str; 10] = [
-    "alpha", "beta", "pre", "rc", "", "cvs", "svn", "git", "hg", "p",
-];
+const SUFFIXES: [&str; 10] = ["alpha", "beta", "pre", "rc", "", "cvs", "svn", "git", "hg", "p"];
 const SUFFIX_NONE: usize = 4;
 
 struct Token<'a> {
@@ -44,14 +42,7 @@ struct Tokens<'a> {
 
 impl<'a> Tokens<'a> {
     fn new(version: &'a str) -> Self {
-        let mut tokens = Tokens {
-            rest: version.as_bytes(),
-            token: Token {
-                kind: Kind::InitialDigit,
-                text: &[],
-                value: 0,
-            },
-        };
+        let mut tokens = Tokens { rest: version.as_bytes(), token: Token { kind: Kind::InitialDigit, text: &[], value: 0 } };
         tokens.digits();
         tokens
     }
@@ -60,9 +51,7 @@ impl<'a> Tokens<'a> {
         let len = self.rest.iter().take_while(|c| c.is_ascii_digit()).count();
         let (text, rest) = self.rest.split_at(len);
         self.token.text = text;
-        self.token.value = text.iter().fold(0u64, |value, &d| {
-            value.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
-        });
+        self.token.value = text.iter().fold(0u64, |value, &d| value.wrapping_mul(10).wrapping_add(u64::from(d - b'0')));
         self.rest = rest;
         if len == 0 {
             self.token.kind = Kind::Invalid;
@@ -79,11 +68,7 @@ impl<'a> Tokens<'a> {
         };
         match first {
             b'a'..=b'z' if kind <= Kind::Digit => {
-                self.token = Token {
-                    kind: Kind::Letter,
-                    text: &self.rest[..1],
-                    value: u64::from(first),
-                };
+                self.token = Token { kind: Kind::Letter, text: &self.rest[..1], value: u64::from(first) };
                 self.rest = &self.rest[1..];
             }
             b'.' | b'0'..=b'9' => {
@@ -105,40 +90,17 @@ impl<'a> Tokens<'a> {
                 self.digits();
             }
             b'_' if kind <= Kind::SuffixNo => {
-                let len = self.rest[1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_lowercase())
-                    .count();
+                let len = self.rest[1..].iter().take_while(|c| c.is_ascii_lowercase()).count();
                 let name = &self.rest[1..=len];
                 self.rest = &self.rest[1 + len..];
-                match SUFFIXES
-                    .iter()
-                    .position(|s| !s.is_empty() && s.as_bytes() == name)
-                {
-                    Some(rank) => {
-                        self.token = Token {
-                            kind: Kind::Suffix,
-                            text: name,
-                            value: rank as u64,
-                        }
-                    }
+                match SUFFIXES.iter().position(|s| !s.is_empty() && s.as_bytes() == name) {
+                    Some(rank) => self.token = Token { kind: Kind::Suffix, text: name, value: rank as u64 },
                     None => self.token.kind = Kind::Invalid,
                 }
             }
             b'~' if kind < Kind::CommitHash => {
-                let len = self.rest[1..]
-                    .iter()
-                    .take_while(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
-                    .count();
-                self.token = Token {
-                    kind: if len == 0 {
-                        Kind::Invalid
-                    } else {
-                        Kind::CommitHash
-                    },
-                    text: &self.rest[1..=len],
-                    value: 0,
-                };
+                let len = self.rest[1..].iter().take_while(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')).count();
+                self.token = Token { kind: if len == 0 { Kind::Invalid } else { Kind::CommitHash }, text: &self.rest[1..=len], value: 0 };
                 self.rest = &self.rest[1 + len..];
             }
             b'-' if kind < Kind::RevisionNo && self.rest.starts_with(b"-r") => {
@@ -156,12 +118,7 @@ fn token_cmp(a: &Token<'_>, b: &Token<'_>) -> Ordering {
     match a.kind {
         // A leading zero makes a component a string, as in Gentoo: 1.01 < 1.1.
         Kind::Digit if a.text[0] == b'0' || b.text[0] == b'0' => a.text.cmp(b.text),
-        Kind::InitialDigit
-        | Kind::Digit
-        | Kind::SuffixNo
-        | Kind::RevisionNo
-        | Kind::Letter
-        | Kind::Suffix => a.value.cmp(&b.value),
+        Kind::InitialDigit | Kind::Digit | Kind::SuffixNo | Kind::RevisionNo | Kind::Letter | Kind::Suffix => a.value.cmp(&b.value),
         _ => a.text.cmp(b.text),
     }
 }
@@ -271,23 +228,13 @@ mod tests {
             "1.0.0",
         ];
         for pair in ascending.windows(2) {
-            assert_eq!(
-                compare(pair[0], pair[1]).unwrap(),
-                Ordering::Less,
-                "{pair:?}"
-            );
+            assert_eq!(compare(pair[0], pair[1]).unwrap(), Ordering::Less, "{pair:?}");
         }
     }
 
     #[test]
     fn validation_follows_apk() {
-        for good in [
-            "1.2",
-            "0.1_pre2",
-            "0.1_pre2~1234abcd",
-            "0.1_p1_pre2",
-            "0.1_git20240101_pre1",
-        ] {
+        for good in ["1.2", "0.1_pre2", "0.1_pre2~1234abcd", "0.1_p1_pre2", "0.1_git20240101_pre1"] {
             assert!(validate(good).is_ok(), "{good}");
         }
         for bad in [

@@ -30,9 +30,7 @@ fn is_pcre_space(c: u8) -> bool {
 
 const STABILITIES: [&str; 5] = ["stable", "RC", "beta", "alpha", "dev"];
 /// The modifier words of `$modifierRegex`, in the regex's order.
-const MODIFIERS: [&str; 9] = [
-    "stable", "beta", "b", "RC", "alpha", "a", "patch", "pl", "p",
-];
+const MODIFIERS: [&str; 9] = ["stable", "beta", "b", "RC", "alpha", "a", "patch", "pl", "p"];
 
 /// `VersionParser::normalize`.
 fn normalize(original: &str) -> Result<String, ScanError> {
@@ -54,10 +52,7 @@ fn normalize(original: &str) -> Result<String, ScanError> {
     if matches!(version, "master" | "trunk" | "default") {
         return Ok(format!("dev-{version}"));
     }
-    if version.len() >= 4
-        && version.is_char_boundary(4)
-        && version[..4].eq_ignore_ascii_case("dev-")
-    {
+    if version.len() >= 4 && version.is_char_boundary(4) && version[..4].eq_ignore_ascii_case("dev-") {
         return Ok(format!("dev-{}", &version[4..]));
     }
     if let Some(core) = strip_build(version) {
@@ -78,12 +73,7 @@ fn normalize(original: &str) -> Result<String, ScanError> {
 /// `^([^,\s]++) ++as ++([^,\s]++)$`: the part before ` as `.
 fn strip_alias(version: &str) -> Option<&str> {
     let s = version.as_bytes();
-    let word = |at: usize| {
-        at + s[at..]
-            .iter()
-            .take_while(|&&c| c != b',' && !is_pcre_space(c))
-            .count()
-    };
+    let word = |at: usize| at + s[at..].iter().take_while(|&&c| c != b',' && !is_pcre_space(c)).count();
     let spaces = |at: usize| at + s[at..].iter().take_while(|&&c| c == b' ').count();
     let source_end = word(0);
     let as_at = spaces(source_end);
@@ -91,29 +81,21 @@ fn strip_alias(version: &str) -> Option<&str> {
         return None;
     }
     let target_at = spaces(as_at + 2);
-    (target_at > as_at + 2 && target_at < s.len() && word(target_at) == s.len())
-        .then(|| &version[..source_end])
+    (target_at > as_at + 2 && target_at < s.len() && word(target_at) == s.len()).then(|| &version[..source_end])
 }
 
 /// `^([^,\s+]++)\+[^\s]++$`: the part before build metadata.
 fn strip_build(version: &str) -> Option<&str> {
     let s = version.as_bytes();
-    let core = s
-        .iter()
-        .take_while(|&&c| c != b',' && c != b'+' && !is_pcre_space(c))
-        .count();
+    let core = s.iter().take_while(|&&c| c != b',' && c != b'+' && !is_pcre_space(c)).count();
     let build = s.get(core + 1..)?;
-    (core > 0 && s[core] == b'+' && !build.is_empty() && !build.iter().any(|&c| is_pcre_space(c)))
-        .then(|| &version[..core])
+    (core > 0 && s[core] == b'+' && !build.is_empty() && !build.iter().any(|&c| is_pcre_space(c))).then(|| &version[..core])
 }
 
 /// `(.*?)[.-]?dev$` (case-insensitive): the part before a `dev` suffix.
 fn strip_dev_suffix(version: &str) -> Option<&str> {
     let len = version.len();
-    if len < 3
-        || !version.is_char_boundary(len - 3)
-        || !version[len - 3..].eq_ignore_ascii_case("dev")
-    {
+    if len < 3 || !version.is_char_boundary(len - 3) || !version[len - 3..].eq_ignore_ascii_case("dev") {
         return None;
     }
     let mut prefix = &version[..len - 3];
@@ -160,11 +142,7 @@ fn numeric_branch(name: &str) -> Option<String> {
 }
 
 fn digit_run(s: &[u8], at: usize) -> usize {
-    s.get(at..)
-        .unwrap_or_default()
-        .iter()
-        .take_while(|c| c.is_ascii_digit())
-        .count()
+    s.get(at..).unwrap_or_default().iter().take_while(|c| c.is_ascii_digit()).count()
 }
 
 /// The classical form: `v?(\d{1,5})(\.\d++)?(\.\d++)?(\.\d++)?` and a modifier.
@@ -178,11 +156,7 @@ fn classical(version: &str) -> Option<String> {
     let mut at = start + major;
     let mut normalized = version[start..at].to_owned();
     for _ in 0..3 {
-        let digits = if s.get(at) == Some(&b'.') {
-            digit_run(s, at + 1)
-        } else {
-            0
-        };
+        let digits = if s.get(at) == Some(&b'.') { digit_run(s, at + 1) } else { 0 };
         if digits > 0 {
             normalized.push_str(&version[at..at + 1 + digits]);
             at += 1 + digits;
@@ -217,10 +191,7 @@ fn date_based(version: &str) -> Option<String> {
         let digits = digit_run(s, digits_at).min(3);
         let candidates = (1..=digits).rev().map(|n| digits_at + n).chain([end]);
         for date_end in candidates {
-            let date: String = version[start..date_end]
-                .chars()
-                .map(|c| if c.is_ascii_digit() { c } else { '.' })
-                .collect();
+            let date: String = version[start..date_end].chars().map(|c| if c.is_ascii_digit() { c } else { '.' }).collect();
             if let Some(normalized) = with_modifier(date, version, date_end) {
                 return Some(normalized);
             }
@@ -236,10 +207,7 @@ fn with_modifier(mut normalized: String, version: &str, mut at: usize) -> Option
     if matches!(s.get(at), Some(b'.' | b'_' | b'-')) {
         at += 1;
     }
-    let word = MODIFIERS.into_iter().find(|word| {
-        s.get(at..at + word.len())
-            .is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes()))
-    });
+    let word = MODIFIERS.into_iter().find(|word| s.get(at..at + word.len()).is_some_and(|w| w.eq_ignore_ascii_case(word.as_bytes())));
     let mut stability = None;
     if let Some(word) = word {
         let text = &version[at..at + word.len()];
@@ -256,9 +224,7 @@ fn with_modifier(mut normalized: String, version: &str, mut at: usize) -> Option
         stability = Some((text, &version[numbers_start..at]));
     }
     let dev_at = at + usize::from(matches!(s.get(at), Some(b'.' | b'-')));
-    let dev = s
-        .get(dev_at..dev_at + 3)
-        .is_some_and(|w| w.eq_ignore_ascii_case(b"dev"));
+    let dev = s.get(dev_at..dev_at + 3).is_some_and(|w| w.eq_ignore_ascii_case(b"dev"));
     if dev {
         at = dev_at + 3;
     }
@@ -294,16 +260,8 @@ fn php_version_compare(a: &str, b: &str) -> Ordering {
         (false, true) => return Ordering::Greater,
         _ => {}
     }
-    let a = if a.starts_with('#') {
-        a.to_owned()
-    } else {
-        canonicalize(a)
-    };
-    let b = if b.starts_with('#') {
-        b.to_owned()
-    } else {
-        canonicalize(b)
-    };
+    let a = if a.starts_with('#') { a.to_owned() } else { canonicalize(a) };
+    let b = if b.starts_with('#') { b.to_owned() } else { canonicalize(b) };
     let (mut pa, mut pb) = (a.split('.'), b.split('.'));
     loop {
         match (pa.next(), pb.next()) {
@@ -343,32 +301,14 @@ fn compare_parts(x: &str, y: &str) -> Ordering {
 
 /// C's `strtol` on a run of digits: saturates at `LONG_MAX`.
 fn strtol(digits: &str) -> i64 {
-    digits
-        .bytes()
-        .take_while(u8::is_ascii_digit)
-        .fold(0i64, |n, d| {
-            n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
-        })
+    digits.bytes().take_while(u8::is_ascii_digit).fold(0i64, |n, d| n.saturating_mul(10).saturating_add(i64::from(d - b'0')))
 }
 
 /// PHP's special forms, matched as prefixes in this order; anything else sorts first.
 fn special_form_order(part: &str) -> i32 {
-    const FORMS: [(&str, i32); 10] = [
-        ("dev", 0),
-        ("alpha", 1),
-        ("a", 1),
-        ("beta", 2),
-        ("b", 2),
-        ("RC", 3),
-        ("rc", 3),
-        ("#", 4),
-        ("pl", 5),
-        ("p", 5),
-    ];
-    FORMS
-        .iter()
-        .find(|(form, _)| part.starts_with(form))
-        .map_or(-1, |&(_, order)| order)
+    const FORMS: [(&str, i32); 10] =
+        [("dev", 0), ("alpha", 1), ("a", 1), ("beta", 2), ("b", 2), ("RC", 3), ("rc", 3), ("#", 4), ("pl", 5), ("p", 5)];
+    FORMS.iter().find(|(form, _)| part.starts_with(form)).map_or(-1, |&(_, order)| order)
 }
 
 /// `php_canonicalize_version`: `-`, `_` and `+` become `.`, other non-alphanumerics too,
@@ -385,8 +325,7 @@ fn canonicalize(version: &str) -> String {
             if last != b'.' {
                 out.push(b'.');
             }
-        } else if (is_non_digit(previous) && is_digit(c)) || (is_digit(previous) && is_non_digit(c))
-        {
+        } else if (is_non_digit(previous) && is_digit(c)) || (is_digit(previous) && is_non_digit(c)) {
             if last != b'.' {
                 out.push(b'.');
             }
@@ -467,33 +406,15 @@ mod tests {
         for (input, expected) in cases {
             assert_eq!(normalize(input).unwrap(), expected, "{input}");
         }
-        for bad in [
-            "a",
-            "1.0.0-meh",
-            "1.0.0.0.0",
-            "feature-foo",
-            "1.0.0+foo bar",
-            "1.0.0-SNAPSHOT",
-            "",
-        ] {
+        for bad in ["a", "1.0.0-meh", "1.0.0.0.0", "feature-foo", "1.0.0+foo bar", "1.0.0-SNAPSHOT", ""] {
             assert!(normalize(bad).is_err(), "{bad:?} should be refused");
         }
     }
 
     #[test]
     fn orders_as_version_compare() {
-        let ascending = [
-            "1.0.0-dev",
-            "1.0.0-alpha",
-            "1.0.0-alpha2",
-            "1.0.0-beta",
-            "1.0.0-RC1",
-            "1.0.0",
-            "1.0.0-p1",
-            "1.0.1",
-            "1.x-dev",
-            "2.0",
-        ];
+        let ascending =
+            ["1.0.0-dev", "1.0.0-alpha", "1.0.0-alpha2", "1.0.0-beta", "1.0.0-RC1", "1.0.0", "1.0.0-p1", "1.0.1", "1.x-dev", "2.0"];
         for pair in ascending.windows(2) {
             assert_eq!(cmp(pair[0], pair[1]), Ordering::Less, "{pair:?}");
         }

@@ -48,10 +48,7 @@ impl Item {
             10..=18 => NumberSize::Long,
             _ => NumberSize::Big,
         };
-        Item::Number {
-            size,
-            digits: stripped.to_owned(),
-        }
+        Item::Number { size, digits: stripped.to_owned() }
     }
 
     fn text(text: &str, followed_by_digit: bool) -> Item {
@@ -89,32 +86,17 @@ impl Item {
                 }
             }
             Item::Text(text) => cmp_utf16(&comparable_qualifier(text), RELEASE_INDEX),
-            Item::List(items) => items
-                .iter()
-                .map(Item::cmp_missing)
-                .find(|o| o.is_ne())
-                .unwrap_or(Ordering::Equal),
+            Item::List(items) => items.iter().map(Item::cmp_missing).find(|o| o.is_ne()).unwrap_or(Ordering::Equal),
         }
     }
 
     fn cmp_item(&self, other: &Item) -> Ordering {
         match (self, other) {
-            (
-                Item::Number {
-                    size: sa,
-                    digits: da,
-                },
-                Item::Number {
-                    size: sb,
-                    digits: db,
-                },
-            ) => sa
-                .cmp(sb)
-                .then_with(|| super::cmp_digits(da.as_bytes(), db.as_bytes())),
-            (Item::Number { .. }, _) => Ordering::Greater,
-            (Item::Text(a), Item::Text(b)) => {
-                cmp_utf16(&comparable_qualifier(a), &comparable_qualifier(b))
+            (Item::Number { size: sa, digits: da }, Item::Number { size: sb, digits: db }) => {
+                sa.cmp(sb).then_with(|| super::cmp_digits(da.as_bytes(), db.as_bytes()))
             }
+            (Item::Number { .. }, _) => Ordering::Greater,
+            (Item::Text(a), Item::Text(b)) => cmp_utf16(&comparable_qualifier(a), &comparable_qualifier(b)),
             (Item::Text(_), _) => Ordering::Less,
             (Item::List(_), Item::Number { .. }) => Ordering::Less,
             (Item::List(_), Item::Text(_)) => Ordering::Greater,
@@ -163,11 +145,7 @@ fn parse(version: &str) -> Vec<Item> {
     for &(i, c) in &chars {
         let list = open_list(&mut root, depth);
         if c == '.' || c == '-' {
-            list.push(if i == start {
-                Item::zero()
-            } else {
-                parse_item(is_digit, &version[start..i])
-            });
+            list.push(if i == start { Item::zero() } else { parse_item(is_digit, &version[start..i]) });
             start = i + c.len_utf8();
             if c == '-' {
                 list.push(Item::List(Vec::new()));
@@ -238,11 +216,7 @@ fn normalize_open_lists(root: &mut Vec<Item>, depth: usize) {
 }
 
 fn parse_item(is_digit: bool, text: &str) -> Item {
-    if is_digit {
-        Item::number(text)
-    } else {
-        Item::text(text, false)
-    }
+    if is_digit { Item::number(text) } else { Item::text(text, false) }
 }
 
 #[cfg(test)]
@@ -282,9 +256,8 @@ mod tests {
             "2",
         ];
         let numbers = [
-            "2.0", "2.0.a", "2-1", "2.0.2", "2.0.123", "2.1.0", "2.1-a", "2.1b", "2.1-c", "2.1-1",
-            "2.1.0.1", "2.2", "2.123", "11.a2", "11.a11", "11.b2", "11.b11", "11.m2", "11.m11",
-            "11", "11.a", "11b", "11c", "11m",
+            "2.0", "2.0.a", "2-1", "2.0.2", "2.0.123", "2.1.0", "2.1-a", "2.1b", "2.1-c", "2.1-1", "2.1.0.1", "2.2", "2.123", "11.a2",
+            "11.a11", "11.b2", "11.b11", "11.m2", "11.m11", "11", "11.a", "11b", "11c", "11m",
         ];
         for list in [&qualifiers[..], &numbers[..]] {
             for pair in list.windows(2) {
@@ -349,10 +322,7 @@ mod tests {
         assert_eq!(cmp("1.0000000000.1", "1.5"), Ordering::Greater);
         assert_eq!(cmp("1.0000000000", "1"), Ordering::Equal);
         assert_eq!(cmp("1.2147483648", "1.2147483647"), Ordering::Greater);
-        assert_eq!(
-            cmp("1.99999999999999999999", "1.9223372036854775808"),
-            Ordering::Greater
-        );
+        assert_eq!(cmp("1.99999999999999999999", "1.9223372036854775808"), Ordering::Greater);
         assert_eq!(cmp("1.0123", "1.123"), Ordering::Equal);
     }
 }

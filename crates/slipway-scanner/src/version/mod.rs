@@ -54,14 +54,10 @@ impl Scheme {
         let (name, rest) = ecosystem.split_once(':').unwrap_or((ecosystem, ""));
         Some(match name {
             "Debian" | "Ubuntu" => Scheme::Dpkg,
-            "Alpine"
-            | "Alpaquita"
-            | "BellSoft Hardened Containers"
-            | "Chainguard"
-            | "MinimOS"
-            | "Wolfi" => Scheme::Apk,
-            "AlmaLinux" | "Azure Linux" | "Mageia" | "openEuler" | "openSUSE" | "Photon OS"
-            | "Red Hat" | "Rocky Linux" | "SUSE" => Scheme::Rpm,
+            "Alpine" | "Alpaquita" | "BellSoft Hardened Containers" | "Chainguard" | "MinimOS" | "Wolfi" => Scheme::Apk,
+            "AlmaLinux" | "Azure Linux" | "Mageia" | "openEuler" | "openSUSE" | "Photon OS" | "Red Hat" | "Rocky Linux" | "SUSE" => {
+                Scheme::Rpm
+            }
             "PyPI" => Scheme::Pep440,
             "npm" | "crates.io" | "Hex" | "SwiftURL" => Scheme::Semver,
             "Go" | "Kubernetes" => Scheme::Go,
@@ -91,11 +87,7 @@ impl Scheme {
 
     /// The error for a version this scheme refuses.
     fn invalid(self, version: &str, reason: impl Into<String>) -> ScanError {
-        ScanError::Version {
-            scheme: self,
-            version: version.to_owned(),
-            reason: reason.into(),
-        }
+        ScanError::Version { scheme: self, version: version.to_owned(), reason: reason.into() }
     }
 }
 
@@ -123,10 +115,7 @@ fn cmp_digits(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 fn trim_zeros(digits: &[u8]) -> &[u8] {
-    let start = digits
-        .iter()
-        .position(|&d| d != b'0')
-        .unwrap_or(digits.len());
+    let start = digits.iter().position(|&d| d != b'0').unwrap_or(digits.len());
     &digits[start..]
 }
 
@@ -162,11 +151,7 @@ mod tests {
             ("Root:PyPI", Scheme::Pep440),
         ];
         for (ecosystem, scheme) in cases {
-            assert_eq!(
-                Scheme::for_ecosystem(ecosystem),
-                Some(scheme),
-                "{ecosystem}"
-            );
+            assert_eq!(Scheme::for_ecosystem(ecosystem), Some(scheme), "{ecosystem}");
         }
         for unknown in ["", "debian", "Linux", "GitHub Actions", "Root", "Root:Nix"] {
             assert_eq!(Scheme::for_ecosystem(unknown), None, "{unknown}");
@@ -177,10 +162,7 @@ mod tests {
     fn invalid_versions_name_scheme_and_version() {
         let err = Scheme::Semver.compare("1.2", "1.2.0").unwrap_err();
         let message = err.to_string();
-        assert!(
-            message.contains("semver") && message.contains("\"1.2\""),
-            "{message}"
-        );
+        assert!(message.contains("semver") && message.contains("\"1.2\""), "{message}");
         assert!(matches!(
             err,
             ScanError::Version { scheme: Scheme::Semver, ref version, .. } if version == "1.2"
@@ -192,12 +174,6 @@ mod tests {
         assert_eq!(cmp_digits(b"007", b"7"), Ordering::Equal);
         assert_eq!(cmp_digits(b"10", b"9"), Ordering::Greater);
         assert_eq!(cmp_digits(b"", b"0"), Ordering::Equal);
-        assert_eq!(
-            cmp_digits(
-                b"123456789012345678901234567890",
-                b"123456789012345678901234567891"
-            ),
-            Ordering::Less
-        );
+        assert_eq!(cmp_digits(b"123456789012345678901234567890", b"123456789012345678901234567891"), Ordering::Less);
     }
 }

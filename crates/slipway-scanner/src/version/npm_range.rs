@@ -19,8 +19,7 @@ use crate::ScanError;
 /// Whether `version` satisfies the npm `range`. A range or version that node-semver
 /// refuses is an error (where `semver.satisfies` just answers false).
 pub fn npm_range_satisfies(range: &str, version: &str) -> Result<bool, ScanError> {
-    let sets = parse_range(range)
-        .ok_or_else(|| Scheme::Semver.invalid(range, "not an npm version range"))?;
+    let sets = parse_range(range).ok_or_else(|| Scheme::Semver.invalid(range, "not an npm version range"))?;
     let version = parse_npm(version)?;
     Ok(sets.iter().any(|set| test_set(set, &version)))
 }
@@ -48,10 +47,7 @@ const NULL_SET: &str = "<0.0.0-0";
 /// clean-ups of the set list.
 fn parse_range(range: &str) -> Option<Vec<Vec<Comparator>>> {
     let raw = collapse_whitespace(range.trim_matches(is_js_whitespace));
-    let mut sets = raw
-        .split("||")
-        .map(|alternative| parse_alternative(alternative.trim_matches(' ')))
-        .collect::<Option<Vec<_>>>()?;
+    let mut sets = raw.split("||").map(|alternative| parse_alternative(alternative.trim_matches(' '))).collect::<Option<Vec<_>>>()?;
     // Sets that match nothing go, unless all do; a set that matches anything is then the
     // whole range (which drops the pre-releases the other sets would have let in).
     if sets.len() > 1 {
@@ -59,10 +55,7 @@ fn parse_range(range: &str) -> Option<Vec<Vec<Comparator>>> {
             sets.truncate(1);
         } else {
             sets.retain(|set| set[0].value != NULL_SET);
-            if let Some(any) = sets
-                .iter()
-                .position(|s| s.len() == 1 && s[0].version.is_none())
-            {
+            if let Some(any) = sets.iter().position(|s| s.len() == 1 && s[0].version.is_none()) {
                 sets = vec![sets.swap_remove(any)];
             }
         }
@@ -142,11 +135,7 @@ fn parse_alternative(alternative: &str) -> Option<Vec<Comparator>> {
 /// node-semver's `Comparator` constructor: `^((?:<|>)?=?)\s?(FULLPLAIN)$|^$`.
 fn parse_comparator(text: &str) -> Option<Comparator> {
     if text.is_empty() {
-        return Some(Comparator {
-            op: Op::Eq,
-            version: None,
-            value: String::new(),
-        });
+        return Some(Comparator { op: Op::Eq, version: None, value: String::new() });
     }
     let s = text.as_bytes();
     for op_len in operator_lengths(s, 0) {
@@ -164,11 +153,7 @@ fn parse_comparator(text: &str) -> Option<Comparator> {
             };
             let version = parse_npm(&text[start..]).ok()?;
             let value = format!("{op_text}{}", without_build(&version));
-            return Some(Comparator {
-                op,
-                version: Some(version),
-                value,
-            });
+            return Some(Comparator { op, version: Some(version), value });
         }
     }
     None
@@ -201,11 +186,10 @@ fn test_set(set: &[Comparator], version: &Version) -> bool {
         return false;
     }
     version.pre.is_empty()
-        || set.iter().filter_map(|c| c.version.as_ref()).any(|bound| {
-            !bound.pre.is_empty()
-                && (bound.major, bound.minor, bound.patch)
-                    == (version.major, version.minor, version.patch)
-        })
+        || set
+            .iter()
+            .filter_map(|c| c.version.as_ref())
+            .any(|bound| !bound.pre.is_empty() && (bound.major, bound.minor, bound.patch) == (version.major, version.minor, version.patch))
 }
 
 // ---------------------------------------------------------------- the rewrites
@@ -280,9 +264,7 @@ fn comparator_trim_at(s: &[u8], at: usize) -> Option<(usize, Option<usize>)> {
             let space_at = op_at + op_len;
             for &space in optional_space(s, space_at) {
                 let version_at = space_at + space;
-                if let Some(end) = loose_plain(s, version_at)
-                    .or_else(|| xrange_plain(s, version_at).map(|m| m.end))
-                {
+                if let Some(end) = loose_plain(s, version_at).or_else(|| xrange_plain(s, version_at).map(|m| m.end)) {
                     return Some((end, (space == 1).then_some(space_at)));
                 }
             }
@@ -302,10 +284,7 @@ fn trim_operator(text: &str, operator: u8) -> String {
         if s[at] == operator {
             let after = at + 1;
             let arrow = usize::from(operator == b'~' && s.get(after) == Some(&b'>'));
-            let matched = [arrow, 0]
-                .into_iter()
-                .find(|&gt| s.get(after + gt) == Some(&b' '))
-                .map(|gt| after + gt + 1);
+            let matched = [arrow, 0].into_iter().find(|&gt| s.get(after + gt) == Some(&b' ')).map(|gt| after + gt + 1);
             if let Some(end) = matched {
                 out.push_str(&text[copied..after]);
                 copied = end;
@@ -323,29 +302,18 @@ fn trim_operator(text: &str, operator: u8) -> String {
 /// then carets, tildes, x-ranges and stars rewritten into plain comparators.
 fn rewrite_comparator(piece: &str) -> String {
     let piece = remove_first_build(piece);
-    let carets: Vec<String> = split_whitespace_js(piece.trim_matches(' '))
-        .into_iter()
-        .map(replace_caret)
-        .collect();
+    let carets: Vec<String> = split_whitespace_js(piece.trim_matches(' ')).into_iter().map(replace_caret).collect();
     let carets = carets.join(" ");
-    let tildes: Vec<String> = split_whitespace_js(carets.trim_matches(' '))
-        .into_iter()
-        .map(replace_tilde)
-        .collect();
+    let tildes: Vec<String> = split_whitespace_js(carets.trim_matches(' ')).into_iter().map(replace_tilde).collect();
     let tildes = tildes.join(" ");
-    let xranges: Vec<String> = split_whitespace_js(&tildes)
-        .into_iter()
-        .map(replace_xrange)
-        .collect();
+    let xranges: Vec<String> = split_whitespace_js(&tildes).into_iter().map(replace_xrange).collect();
     remove_first_star(xranges.join(" ").trim_matches(' '))
 }
 
 /// `comp.replace(BUILD, '')`: the first `+build` anywhere goes.
 fn remove_first_build(text: &str) -> String {
     let s = text.as_bytes();
-    (0..s.len())
-        .find_map(|at| build(s, at).map(|end| format!("{}{}", &text[..at], &text[end..])))
-        .unwrap_or_else(|| text.to_owned())
+    (0..s.len()).find_map(|at| build(s, at).map(|end| format!("{}{}", &text[..at], &text[end..]))).unwrap_or_else(|| text.to_owned())
 }
 
 /// `comp.replace(STAR, '')`: the first `(<|>)?=?\s?\*` anywhere goes.
@@ -369,11 +337,7 @@ fn remove_first_star(text: &str) -> String {
 /// `CARET`: `^1.2.3` becomes `>=1.2.3 <2.0.0-0`, `^0.1.2` becomes `>=0.1.2 <0.2.0-0`...
 fn replace_caret(piece: &str) -> String {
     let s = piece.as_bytes();
-    let Some(m) = (s.first() == Some(&b'^'))
-        .then(|| xrange_plain(s, 1))
-        .flatten()
-        .filter(|m| m.end == s.len())
-    else {
+    let Some(m) = (s.first() == Some(&b'^')).then(|| xrange_plain(s, 1)).flatten().filter(|m| m.end == s.len()) else {
         return piece.to_owned();
     };
     let part = |r: Option<(usize, usize)>| concrete(r.map(|(a, b)| &piece[a..b]));
@@ -390,10 +354,7 @@ fn replace_caret(piece: &str) -> String {
             format!(">={major}.{minor}.0 <{}.0.0-0", increment(major))
         };
     };
-    let pre = m
-        .pre
-        .map(|(a, b)| format!("-{}", &piece[a..b]))
-        .unwrap_or_default();
+    let pre = m.pre.map(|(a, b)| format!("-{}", &piece[a..b])).unwrap_or_default();
     let high = if major != "0" {
         format!("<{}.0.0-0", increment(major))
     } else if minor != "0" {
@@ -426,10 +387,7 @@ fn replace_tilde(piece: &str) -> String {
     let Some(patch) = part(m.patch) else {
         return format!(">={major}.{minor}.0 {high}");
     };
-    let pre = m
-        .pre
-        .map(|(a, b)| format!("-{}", &piece[a..b]))
-        .unwrap_or_default();
+    let pre = m.pre.map(|(a, b)| format!("-{}", &piece[a..b])).unwrap_or_default();
     format!(">={major}.{minor}.{patch}{pre} {high}")
 }
 
@@ -438,11 +396,9 @@ fn replace_xrange(piece: &str) -> String {
     let piece = piece.trim_matches(' ');
     let s = piece.as_bytes();
     let matched = operator_lengths(s, 0).into_iter().find_map(|op_len| {
-        optional_space(s, op_len).iter().find_map(|&space| {
-            xrange_plain(s, op_len + space)
-                .filter(|m| m.end == s.len())
-                .map(|m| (op_len, m))
-        })
+        optional_space(s, op_len)
+            .iter()
+            .find_map(|&space| xrange_plain(s, op_len + space).filter(|m| m.end == s.len()).map(|m| (op_len, m)))
     });
     let Some((op_len, m)) = matched else {
         return piece.to_owned();
@@ -457,24 +413,11 @@ fn replace_xrange(piece: &str) -> String {
         op = "";
     }
     if x_major {
-        return if op == ">" || op == "<" {
-            NULL_SET
-        } else {
-            "*"
-        }
-        .to_owned();
+        return if op == ">" || op == "<" { NULL_SET } else { "*" }.to_owned();
     }
     let major = major.unwrap_or_default();
     if !op.is_empty() && x_patch {
-        let (mut major, mut minor) = (
-            major.to_owned(),
-            if x_minor {
-                "0"
-            } else {
-                minor.unwrap_or_default()
-            }
-            .to_owned(),
-        );
+        let (mut major, mut minor) = (major.to_owned(), if x_minor { "0" } else { minor.unwrap_or_default() }.to_owned());
         let mut pre = "";
         match op {
             ">" => {
@@ -576,20 +519,11 @@ fn optional_space(s: &[u8], at: usize) -> &'static [usize] {
 
 /// Lengths an optional single character can take at `at`, longest first.
 fn optional(s: &[u8], at: usize, class: impl Fn(u8) -> bool) -> &'static [usize] {
-    if s.get(at).is_some_and(|&c| class(c)) {
-        &[1, 0]
-    } else {
-        &[0]
-    }
+    if s.get(at).is_some_and(|&c| class(c)) { &[1, 0] } else { &[0] }
 }
 
 fn run(s: &[u8], at: usize, max: usize, class: impl Fn(u8) -> bool) -> usize {
-    s.get(at..)
-        .unwrap_or_default()
-        .iter()
-        .take(max)
-        .take_while(|&&c| class(c))
-        .count()
+    s.get(at..).unwrap_or_default().iter().take(max).take_while(|&&c| class(c)).count()
 }
 
 fn is_ident_char(c: u8) -> bool {
@@ -609,11 +543,7 @@ fn numeric_identifier(s: &[u8], at: usize) -> Option<usize> {
 fn non_numeric_identifier(s: &[u8], at: usize) -> Option<usize> {
     let digits = run(s, at, usize::MAX, |c| c.is_ascii_digit());
     let letter = at + digits;
-    if digits > MAX_DIGITS
-        || !s
-            .get(letter)
-            .is_some_and(|&c| c.is_ascii_alphabetic() || c == b'-')
-    {
+    if digits > MAX_DIGITS || !s.get(letter).is_some_and(|&c| c.is_ascii_alphabetic() || c == b'-') {
         return None;
     }
     Some(letter + 1 + run(s, letter + 1, MAX_TAIL, is_ident_char))
@@ -692,14 +622,7 @@ fn xrange_identifier(s: &[u8], at: usize) -> Option<usize> {
 fn xrange_plain(s: &[u8], at: usize) -> Option<XRange> {
     let major_at = skip_prefix(s, at);
     let major_end = xrange_identifier(s, major_at)?;
-    let mut m = XRange {
-        start: at,
-        end: major_end,
-        major: (major_at, major_end),
-        minor: None,
-        patch: None,
-        pre: None,
-    };
+    let mut m = XRange { start: at, end: major_end, major: (major_at, major_end), minor: None, patch: None, pre: None };
     let Some(minor_end) = dot_then(s, m.end, xrange_identifier) else {
         return Some(m);
     };
@@ -721,11 +644,7 @@ fn xrange_plain(s: &[u8], at: usize) -> Option<XRange> {
 }
 
 fn dot_then(s: &[u8], at: usize, part: fn(&[u8], usize) -> Option<usize>) -> Option<usize> {
-    if s.get(at) == Some(&b'.') {
-        part(s, at + 1)
-    } else {
-        None
-    }
+    if s.get(at) == Some(&b'.') { part(s, at + 1) } else { None }
 }
 
 /// `LOOSEPLAIN`: `[v=\s]*\d+\.\d+\.\d+(PRERELEASELOOSE)?(BUILD)?`
@@ -775,9 +694,7 @@ mod tests {
         assert!(sat("1.x || >=2.5.0 || 5.0.0 - 7.2.3", "1.2.3"));
         assert!(sat(">=1.2.7", "1.2.8") && !sat(">=1.2.7", "1.2.6"));
         assert!(sat(">=1.2.7 <1.3.0", "1.2.99") && !sat(">=1.2.7 <1.3.0", "1.3.0"));
-        assert!(
-            sat("1.2.7 || >=1.2.9 <2.0.0", "1.4.6") && !sat("1.2.7 || >=1.2.9 <2.0.0", "1.2.8")
-        );
+        assert!(sat("1.2.7 || >=1.2.9 <2.0.0", "1.4.6") && !sat("1.2.7 || >=1.2.9 <2.0.0", "1.2.8"));
         // Pre-releases only match a comparator on the same major.minor.patch.
         assert!(sat(">1.2.3-alpha.3", "1.2.3-alpha.7"));
         assert!(!sat(">1.2.3-alpha.3", "3.4.5-alpha.9"));
@@ -816,18 +733,8 @@ mod tests {
 
     #[test]
     fn refusals() {
-        for range in [
-            ">=a",
-            "1.2.3 - ",
-            "=1.2.3 - 2",
-            "^9007199254740991.0.0",
-            "<01.2.3",
-            "1.2.3.4",
-        ] {
-            assert!(
-                npm_range_satisfies(range, "1.0.0").is_err(),
-                "{range:?} should be refused"
-            );
+        for range in [">=a", "1.2.3 - ", "=1.2.3 - 2", "^9007199254740991.0.0", "<01.2.3", "1.2.3.4"] {
+            assert!(npm_range_satisfies(range, "1.0.0").is_err(), "{range:?} should be refused");
         }
         assert!(npm_range_satisfies("*", "1.2").is_err());
         assert!(npm_range_satisfies("*", "=1.2.3").is_err());

@@ -31,18 +31,12 @@ fn parse(evr: &str) -> Result<Evr<'_>, ScanError> {
         Some(hyphen) => (&rest[..hyphen], &rest[hyphen + 1..]),
         None => (rest, &b""[..]),
     };
-    Ok(Evr {
-        epoch,
-        version,
-        release,
-    })
+    Ok(Evr { epoch, version, release })
 }
 
 pub(super) fn compare(a: &str, b: &str) -> Result<Ordering, ScanError> {
     let (a, b) = (parse(a)?, parse(b)?);
-    Ok(rpmvercmp(a.epoch, b.epoch)
-        .then_with(|| rpmvercmp(a.version, b.version))
-        .then_with(|| rpmvercmp(a.release, b.release)))
+    Ok(rpmvercmp(a.epoch, b.epoch).then_with(|| rpmvercmp(a.version, b.version)).then_with(|| rpmvercmp(a.release, b.release)))
 }
 
 /// rpm's `rpmvercmp`: alphabetic and numeric segments, separators ignored, `~` before
@@ -86,36 +80,20 @@ fn rpmvercmp(a: &[u8], b: &[u8]) -> Ordering {
         }
         let (Some(c1), Some(_)) = (c1, c2) else {
             // Whichever still has segments left is newer.
-            return if c1.is_none() {
-                Ordering::Less
-            } else {
-                Ordering::Greater
-            };
+            return if c1.is_none() { Ordering::Less } else { Ordering::Greater };
         };
         let numeric = c1.is_ascii_digit();
         let in_segment = |c: &u8| {
-            if numeric {
-                c.is_ascii_digit()
-            } else {
-                c.is_ascii_alphabetic()
-            }
+            if numeric { c.is_ascii_digit() } else { c.is_ascii_alphabetic() }
         };
         let len1 = one.iter().take_while(|c| in_segment(c)).count();
         let len2 = two.iter().take_while(|c| in_segment(c)).count();
         if len2 == 0 {
             // Segments of different types: the numeric one is newer.
-            return if numeric {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
+            return if numeric { Ordering::Greater } else { Ordering::Less };
         }
         let (seg1, seg2) = (&one[..len1], &two[..len2]);
-        let ord = if numeric {
-            super::cmp_digits(seg1, seg2)
-        } else {
-            seg1.cmp(seg2)
-        };
+        let ord = if numeric { super::cmp_digits(seg1, seg2) } else { seg1.cmp(seg2) };
         if ord != Ordering::Equal {
             return ord;
         }
@@ -176,16 +154,8 @@ mod tests {
             ("1.0^git1~pre", "1.0^git1", -1),
         ];
         for &(a, b, expected) in cases {
-            assert_eq!(
-                rpmvercmp(a.as_bytes(), b.as_bytes()) as i8,
-                expected,
-                "{a} vs {b}"
-            );
-            assert_eq!(
-                rpmvercmp(b.as_bytes(), a.as_bytes()) as i8,
-                -expected,
-                "{b} vs {a}"
-            );
+            assert_eq!(rpmvercmp(a.as_bytes(), b.as_bytes()) as i8, expected, "{a} vs {b}");
+            assert_eq!(rpmvercmp(b.as_bytes(), a.as_bytes()) as i8, -expected, "{b} vs {a}");
         }
     }
 

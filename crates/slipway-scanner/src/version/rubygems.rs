@@ -18,9 +18,7 @@ pub(super) fn compare(a: &str, b: &str) -> Result<Ordering, ScanError> {
         let zero = Segment::Number("0");
         let (l, r) = (a.get(i).unwrap_or(&zero), b.get(i).unwrap_or(&zero));
         let ord = match (l, r) {
-            (Segment::Number(l), Segment::Number(r)) => {
-                super::cmp_digits(l.as_bytes(), r.as_bytes())
-            }
+            (Segment::Number(l), Segment::Number(r)) => super::cmp_digits(l.as_bytes(), r.as_bytes()),
             (Segment::Text(_), Segment::Number(_)) => Ordering::Less,
             (Segment::Number(_), Segment::Text(_)) => Ordering::Greater,
             (Segment::Text(l), Segment::Text(r)) => l.cmp(r),
@@ -46,10 +44,7 @@ fn canonical_segments(version: &str) -> Result<Vec<Segment<'_>>, ScanError> {
     let mut i = 0;
     while i < bytes.len() {
         let c = bytes[i];
-        let run = bytes[i..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit() == c.is_ascii_digit() && b.is_ascii_alphanumeric())
-            .count();
+        let run = bytes[i..].iter().take_while(|b| b.is_ascii_digit() == c.is_ascii_digit() && b.is_ascii_alphanumeric()).count();
         if c == b'-' {
             segments.push(Segment::Text("pre"));
             i += 1;
@@ -63,10 +58,7 @@ fn canonical_segments(version: &str) -> Result<Vec<Segment<'_>>, ScanError> {
             i += run;
         }
     }
-    let split = segments
-        .iter()
-        .position(|s| matches!(s, Segment::Text(_)))
-        .unwrap_or(segments.len());
+    let split = segments.iter().position(|s| matches!(s, Segment::Text(_))).unwrap_or(segments.len());
     let mut pre = segments.split_off(split);
     drop_trailing_zeros(&mut segments);
     drop_trailing_zeros(&mut pre);
@@ -93,14 +85,9 @@ fn is_correct(version: &str) -> bool {
         None => (version, None),
     };
     let mut parts = release.split('.');
-    let head_ok = parts
-        .next()
-        .is_some_and(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+    let head_ok = parts.next().is_some_and(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
     let rest_ok = parts.all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphanumeric()));
-    let pre_ok = pre.is_none_or(|pre| {
-        pre.split('.')
-            .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-'))
-    });
+    let pre_ok = pre.is_none_or(|pre| pre.split('.').all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')));
     head_ok && rest_ok && pre_ok
 }
 
@@ -153,27 +140,10 @@ mod tests {
 
     #[test]
     fn refusals() {
-        for bad in [
-            "junk",
-            "1.0\n2.0",
-            "1..2",
-            "1.2\\ 3.4",
-            "1.0-",
-            "1.0.",
-            "1.0-.a",
-            "a1",
-            "1.0 2",
-        ] {
+        for bad in ["junk", "1.0\n2.0", "1..2", "1.2\\ 3.4", "1.0-", "1.0.", "1.0-.a", "a1", "1.0 2"] {
             assert!(compare(bad, "1").is_err(), "{bad:?} should be refused");
         }
-        for good in [
-            "1.0-pre-1",
-            "1-2-3",
-            "1-2-",
-            "\t1.0\n",
-            "\u{b}1.0",
-            "1.0.0.ba1",
-        ] {
+        for good in ["1.0-pre-1", "1-2-3", "1-2-", "\t1.0\n", "\u{b}1.0", "1.0.0.ba1"] {
             assert!(compare(good, "1").is_ok(), "{good:?}");
         }
     }

@@ -30,10 +30,7 @@ pub(super) fn parse_npm(version: &str) -> Result<Version, ScanError> {
     let trimmed = version.trim_matches(is_js_whitespace);
     let plain = trimmed.strip_prefix('v').unwrap_or(trimmed);
     let parsed = Version::parse(plain).map_err(|e| invalid(&e.to_string()))?;
-    if [parsed.major, parsed.minor, parsed.patch]
-        .iter()
-        .any(|&n| n > NPM_MAX_NUMBER)
-    {
+    if [parsed.major, parsed.minor, parsed.patch].iter().any(|&n| n > NPM_MAX_NUMBER) {
         return Err(invalid("number larger than 2^53 - 1"));
     }
     Ok(parsed)
@@ -44,13 +41,7 @@ pub(super) fn is_js_whitespace(c: char) -> bool {
     matches!(
         c,
         '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
-            ..='\u{200a}'
-                | '\u{2028}'
-                | '\u{2029}'
-                | '\u{202f}'
-                | '\u{205f}'
-                | '\u{3000}'
-                | '\u{feff}'
+            ..='\u{200a}' | '\u{2028}' | '\u{2029}' | '\u{202f}' | '\u{205f}' | '\u{3000}' | '\u{feff}'
     )
 }
 
@@ -133,10 +124,7 @@ mod tests {
             "x",
             "",
         ] {
-            assert!(
-                compare_npm(bad, "1.0.0").is_err(),
-                "{bad:?} should be refused"
-            );
+            assert!(compare_npm(bad, "1.0.0").is_err(), "{bad:?} should be refused");
         }
         let longest = format!("1.2.3-{}", "a".repeat(250));
         assert!(compare_npm(&longest, "1.0.0").is_ok());
@@ -162,10 +150,7 @@ mod tests {
             assert_eq!(go(pair[0], pair[1]), Ordering::Less, "{pair:?}");
         }
         for bad in ["v1.2-pre", "v1.2.3.4", "v01.2.3", "1.2.3-01", "", "v"] {
-            assert!(
-                compare_go(bad, "v1.0.0").is_err(),
-                "{bad:?} should be refused"
-            );
+            assert!(compare_go(bad, "v1.0.0").is_err(), "{bad:?} should be refused");
         }
     }
 }

@@ -4,9 +4,7 @@
 use flate2::Compression as Level;
 use flate2::write::GzEncoder;
 use slipway_scanner::ScanError;
-use slipway_scanner::analyzer::{
-    Compression, Ecosystem, Inventory, LayerReport, Limits, Package, analyze_layer, merge,
-};
+use slipway_scanner::analyzer::{Compression, Ecosystem, Inventory, LayerReport, Limits, Package, analyze_layer, merge};
 use std::io::Write;
 use tar::{EntryType, Header};
 
@@ -48,11 +46,7 @@ impl Layer {
     /// Deletes `path` from the layers below, as `.wh.NAME` in the same directory.
     fn whiteout(self, path: &str) -> Self {
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let marker = if dir.is_empty() {
-            format!(".wh.{name}")
-        } else {
-            format!("{dir}/.wh.{name}")
-        };
+        let marker = if dir.is_empty() { format!(".wh.{name}") } else { format!("{dir}/.wh.{name}") };
         self.file(&marker, b"")
     }
 
@@ -95,11 +89,8 @@ impl Layer {
 }
 
 fn image(layers: Vec<LayerReport>) -> Inventory {
-    let named: Vec<(String, LayerReport)> = layers
-        .into_iter()
-        .enumerate()
-        .map(|(index, report)| (format!("sha256:l{}", index + 1), report))
-        .collect();
+    let named: Vec<(String, LayerReport)> =
+        layers.into_iter().enumerate().map(|(index, report)| (format!("sha256:l{}", index + 1), report)).collect();
     merge(&named)
 }
 
@@ -112,12 +103,7 @@ fn find<'i>(inventory: &'i Inventory, ecosystem: Ecosystem, name: &str) -> &'i P
 }
 
 fn names(inventory: &Inventory, ecosystem: Ecosystem) -> Vec<&str> {
-    inventory
-        .packages
-        .iter()
-        .filter(|p| p.ecosystem == ecosystem)
-        .map(|p| p.name.as_str())
-        .collect()
+    inventory.packages.iter().filter(|p| p.ecosystem == ecosystem).map(|p| p.name.as_str()).collect()
 }
 
 const DEBIAN_OS_RELEASE: &[u8] = br#"PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
@@ -188,14 +174,12 @@ Description: Vi IMproved - enhanced vi editor - compact version
 const SIX_METADATA: &[u8] = b"Metadata-Version: 2.1\nName: six\nVersion: 1.16.0\nSummary: Python 2 and 3 compatibility utilities\n";
 
 fn python_metadata(name: &str, version: &str) -> Vec<u8> {
-    format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: >=3.7\n\nLong description.\nName: not-this\n").into_bytes()
+    format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Python: >=3.7\n\nLong description.\nName: not-this\n")
+        .into_bytes()
 }
 
 fn npm_manifest(name: &str, version: &str) -> Vec<u8> {
-    format!(
-        r#"{{"name": "{name}", "version": "{version}", "license": "MIT", "dependencies": {{}}}}"#
-    )
-    .into_bytes()
+    format!(r#"{{"name": "{name}", "version": "{version}", "license": "MIT", "dependencies": {{}}}}"#).into_bytes()
 }
 
 fn debian_base() -> Layer {
@@ -216,52 +200,28 @@ fn debian_base() -> Layer {
 #[test]
 fn debian_layer_with_python_and_npm() {
     let app = Layer::new()
-        .file(
-            "usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA",
-            &python_metadata("requests", "2.31.0"),
-        )
-        .file(
-            "usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/RECORD",
-            b"requests/__init__.py,,\n",
-        )
+        .file("usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/METADATA", &python_metadata("requests", "2.31.0"))
+        .file("usr/local/lib/python3.11/site-packages/requests-2.31.0.dist-info/RECORD", b"requests/__init__.py,,\n")
         .file("srv/app/package.json", &npm_manifest("my-app", "1.0.0"))
-        .file(
-            "srv/app/node_modules/express/package.json",
-            &npm_manifest("express", "4.18.2"),
-        )
+        .file("srv/app/node_modules/express/package.json", &npm_manifest("express", "4.18.2"))
         .file("srv/app/node_modules/express/lib/package.json", b"{}")
-        .file(
-            "srv/app/node_modules/@babel/core/package.json",
-            &npm_manifest("@babel/core", "7.23.2"),
-        )
+        .file("srv/app/node_modules/@babel/core/package.json", &npm_manifest("@babel/core", "7.23.2"))
         .file("srv/app/node_modules/broken/package.json", b"{\"name\": ");
     let inventory = image(vec![debian_base().report(), app.report()]);
 
     let os = inventory.os.as_ref().unwrap();
-    assert_eq!(
-        (os.id.as_str(), os.version_id.as_deref()),
-        ("debian", Some("12"))
-    );
+    assert_eq!((os.id.as_str(), os.version_id.as_deref()), ("debian", Some("12")));
 
-    assert_eq!(
-        names(&inventory, Ecosystem::Deb),
-        ["libgcc-s1", "libssl3", "python3-six", "zlib1g"]
-    );
+    assert_eq!(names(&inventory, Ecosystem::Deb), ["libgcc-s1", "libssl3", "python3-six", "zlib1g"]);
     let zlib = find(&inventory, Ecosystem::Deb, "zlib1g");
     assert_eq!(zlib.version, "1:1.2.13.dfsg-1");
     assert_eq!(zlib.source_name.as_deref(), Some("zlib"));
     assert_eq!(zlib.arch.as_deref(), Some("amd64"));
-    assert_eq!(
-        zlib.purl,
-        "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12"
-    );
+    assert_eq!(zlib.purl, "pkg:deb/debian/zlib1g@1:1.2.13.dfsg-1?arch=amd64&distro=debian-12");
     assert_eq!(zlib.path, "var/lib/dpkg/status");
     assert_eq!(zlib.layer, "sha256:l1");
     let gcc = find(&inventory, Ecosystem::Deb, "libgcc-s1");
-    assert_eq!(
-        (gcc.source_name.as_deref(), gcc.source_version.as_deref()),
-        (Some("gcc-12"), Some("12.2.0-14"))
-    );
+    assert_eq!((gcc.source_name.as_deref(), gcc.source_version.as_deref()), (Some("gcc-12"), Some("12.2.0-14")));
 
     // six belongs to python3-six, so only the dpkg package reports it.
     assert_eq!(names(&inventory, Ecosystem::PyPI), ["requests"]);
@@ -269,27 +229,13 @@ fn debian_layer_with_python_and_npm() {
     assert_eq!(requests.purl, "pkg:pypi/requests@2.31.0");
     assert_eq!(requests.layer, "sha256:l2");
 
-    assert_eq!(
-        names(&inventory, Ecosystem::Npm),
-        ["@babel/core", "express"]
-    );
-    assert_eq!(
-        find(&inventory, Ecosystem::Npm, "@babel/core").purl,
-        "pkg:npm/%40babel/core@7.23.2"
-    );
+    assert_eq!(names(&inventory, Ecosystem::Npm), ["@babel/core", "express"]);
+    assert_eq!(find(&inventory, Ecosystem::Npm, "@babel/core").purl, "pkg:npm/%40babel/core@7.23.2");
 
     assert_eq!(inventory.issues.len(), 1, "{:?}", inventory.issues);
     assert_eq!(inventory.issues[0].layer, "sha256:l2");
-    assert_eq!(
-        inventory.issues[0].issue.path,
-        "srv/app/node_modules/broken/package.json"
-    );
-    assert!(
-        inventory.issues[0]
-            .issue
-            .message
-            .starts_with("malformed package.json")
-    );
+    assert_eq!(inventory.issues[0].issue.path, "srv/app/node_modules/broken/package.json");
+    assert!(inventory.issues[0].issue.message.starts_with("malformed package.json"));
 }
 
 const APK_INSTALLED: &[u8] = b"C:Q1Qe5MGw4mYc4ZKmL0fNq5WmBWDcU=
@@ -328,59 +274,32 @@ R:libcrypto.so.3
 #[test]
 fn alpine_zstd_layer() {
     let tar = Layer::new()
-        .file(
-            "etc/os-release",
-            b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n",
-        )
+        .file("etc/os-release", b"NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n")
         .file("lib/apk/db/installed", APK_INSTALLED)
-        .file(
-            "usr/lib/python3.12/site-packages/setuptools-70.3.0.dist-info/METADATA",
-            &python_metadata("setuptools", "70.3.0"),
-        )
-        .file(
-            "app/venv/lib/python3.12/site-packages/flask-3.0.0.dist-info/METADATA",
-            &python_metadata("Flask", "3.0.0"),
-        )
+        .file("usr/lib/python3.12/site-packages/setuptools-70.3.0.dist-info/METADATA", &python_metadata("setuptools", "70.3.0"))
+        .file("app/venv/lib/python3.12/site-packages/flask-3.0.0.dist-info/METADATA", &python_metadata("Flask", "3.0.0"))
         .tar();
     let compressed = zstd::encode_all(&tar[..], 3).unwrap();
     let report = analyze_layer(&compressed[..], Compression::Auto, &Limits::default()).unwrap();
     let inventory = image(vec![report]);
 
     assert_eq!(inventory.os.as_ref().unwrap().id, "alpine");
-    assert_eq!(
-        names(&inventory, Ecosystem::Apk),
-        ["libcrypto3", "musl", "py3-setuptools"]
-    );
+    assert_eq!(names(&inventory, Ecosystem::Apk), ["libcrypto3", "musl", "py3-setuptools"]);
     let crypto = find(&inventory, Ecosystem::Apk, "libcrypto3");
     assert_eq!(crypto.source_name.as_deref(), Some("openssl"));
-    assert_eq!(
-        crypto.purl,
-        "pkg:apk/alpine/libcrypto3@3.1.4-r5?arch=x86_64&distro=3.19.1"
-    );
+    assert_eq!(crypto.purl, "pkg:apk/alpine/libcrypto3@3.1.4-r5?arch=x86_64&distro=3.19.1");
     // setuptools' metadata is an apk-owned file; Flask is not.
     assert_eq!(names(&inventory, Ecosystem::PyPI), ["Flask"]);
-    assert_eq!(
-        find(&inventory, Ecosystem::PyPI, "Flask").purl,
-        "pkg:pypi/flask@3.0.0"
-    );
+    assert_eq!(find(&inventory, Ecosystem::PyPI, "Flask").purl, "pkg:pypi/flask@3.0.0");
 }
 
 #[test]
 fn distroless_status_d() {
     let report = Layer::new()
         .file("etc/os-release", DEBIAN_OS_RELEASE)
-        .file(
-            "var/lib/dpkg/status.d/libssl3",
-            b"Package: libssl3\nVersion: 3.0.11-1~deb12u2\nArchitecture: amd64\nSource: openssl\n",
-        )
-        .file(
-            "var/lib/dpkg/status.d/libssl3.md5sums",
-            b"2c4ae3a9c95ea4a1ab8c1e1a1cbd7ad6  usr/lib/x86_64-linux-gnu/libssl.so.3\n",
-        )
-        .file(
-            "var/lib/dpkg/status.d/tzdata",
-            b"Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n",
-        )
+        .file("var/lib/dpkg/status.d/libssl3", b"Package: libssl3\nVersion: 3.0.11-1~deb12u2\nArchitecture: amd64\nSource: openssl\n")
+        .file("var/lib/dpkg/status.d/libssl3.md5sums", b"2c4ae3a9c95ea4a1ab8c1e1a1cbd7ad6  usr/lib/x86_64-linux-gnu/libssl.so.3\n")
+        .file("var/lib/dpkg/status.d/tzdata", b"Package: tzdata\nVersion: 2024a-0+deb12u1\nArchitecture: all\n")
         .report();
     assert!(report.issues.is_empty(), "{:?}", report.issues);
     let inventory = image(vec![report]);
@@ -408,102 +327,45 @@ fn upgrades_removals_and_reinstalls_across_layers() {
         // apt-get install curl; pip install urllib3==2.0.6
         Layer::new()
             .file("var/lib/dpkg/status", &status_with(curl_old))
-            .file(
-                &format!("{site}/urllib3-2.0.6.dist-info/METADATA"),
-                &python_metadata("urllib3", "2.0.6"),
-            )
-            .file(
-                &format!("{site}/idna-3.4.dist-info/METADATA"),
-                &python_metadata("idna", "3.4"),
-            )
-            .file(
-                "srv/node_modules/lodash/package.json",
-                &npm_manifest("lodash", "4.17.20"),
-            )
-            .file(
-                "srv/node_modules/left-pad/package.json",
-                &npm_manifest("left-pad", "1.3.0"),
-            )
+            .file(&format!("{site}/urllib3-2.0.6.dist-info/METADATA"), &python_metadata("urllib3", "2.0.6"))
+            .file(&format!("{site}/idna-3.4.dist-info/METADATA"), &python_metadata("idna", "3.4"))
+            .file("srv/node_modules/lodash/package.json", &npm_manifest("lodash", "4.17.20"))
+            .file("srv/node_modules/left-pad/package.json", &npm_manifest("left-pad", "1.3.0"))
             .report(),
         // apt-get upgrade curl; pip install -U urllib3; pip uninstall idna; npm ci
         Layer::new()
             .file("var/lib/dpkg/status", &status_with(curl_new))
             .whiteout(&format!("{site}/urllib3-2.0.6.dist-info"))
-            .file(
-                &format!("{site}/urllib3-2.0.7.dist-info/METADATA"),
-                &python_metadata("urllib3", "2.0.7"),
-            )
+            .file(&format!("{site}/urllib3-2.0.7.dist-info/METADATA"), &python_metadata("urllib3", "2.0.7"))
             .whiteout(&format!("{site}/idna-3.4.dist-info"))
             .opaque("srv/node_modules")
-            .file(
-                "srv/node_modules/lodash/package.json",
-                &npm_manifest("lodash", "4.17.21"),
-            )
+            .file("srv/node_modules/lodash/package.json", &npm_manifest("lodash", "4.17.21"))
             .report(),
         // pip install idna==3.4 again; rm left-pad would be a no-op here (already gone)
-        Layer::new()
-            .file(
-                &format!("{site}/idna-3.4.dist-info/METADATA"),
-                &python_metadata("idna", "3.4"),
-            )
-            .report(),
+        Layer::new().file(&format!("{site}/idna-3.4.dist-info/METADATA"), &python_metadata("idna", "3.4")).report(),
     ];
     let inventory = image(layers);
 
     let layer_of = |ecosystem, name| find(&inventory, ecosystem, name).layer.clone();
-    assert_eq!(
-        layer_of(Ecosystem::Deb, "zlib1g"),
-        "sha256:l1",
-        "rewritten status, same version"
-    );
-    assert_eq!(
-        find(&inventory, Ecosystem::Deb, "curl").version,
-        "7.88.1-10+deb12u5"
-    );
+    assert_eq!(layer_of(Ecosystem::Deb, "zlib1g"), "sha256:l1", "rewritten status, same version");
+    assert_eq!(find(&inventory, Ecosystem::Deb, "curl").version, "7.88.1-10+deb12u5");
     assert_eq!(layer_of(Ecosystem::Deb, "curl"), "sha256:l3", "upgraded");
-    assert_eq!(
-        find(&inventory, Ecosystem::PyPI, "urllib3").version,
-        "2.0.7"
-    );
+    assert_eq!(find(&inventory, Ecosystem::PyPI, "urllib3").version, "2.0.7");
     assert_eq!(layer_of(Ecosystem::PyPI, "urllib3"), "sha256:l3");
-    assert_eq!(
-        layer_of(Ecosystem::PyPI, "idna"),
-        "sha256:l4",
-        "removed, then reinstalled"
-    );
-    assert_eq!(
-        names(&inventory, Ecosystem::Npm),
-        ["lodash"],
-        "left-pad is hidden by the opaque directory"
-    );
-    assert_eq!(
-        find(&inventory, Ecosystem::Npm, "lodash").version,
-        "4.17.21"
-    );
+    assert_eq!(layer_of(Ecosystem::PyPI, "idna"), "sha256:l4", "removed, then reinstalled");
+    assert_eq!(names(&inventory, Ecosystem::Npm), ["lodash"], "left-pad is hidden by the opaque directory");
+    assert_eq!(find(&inventory, Ecosystem::Npm, "lodash").version, "4.17.21");
     assert_eq!(names(&inventory, Ecosystem::PyPI), ["idna", "urllib3"]);
 }
 
 #[test]
 fn removal_of_a_dpkg_package_and_of_the_whole_database() {
-    let without_ssl = String::from_utf8(DPKG_STATUS.to_vec())
-        .unwrap()
-        .replace("Package: libssl3\n", "Package: libssl-gone\n");
-    let inventory = image(vec![
-        debian_base().report(),
-        Layer::new()
-            .file("var/lib/dpkg/status", without_ssl.as_bytes())
-            .report(),
-    ]);
+    let without_ssl = String::from_utf8(DPKG_STATUS.to_vec()).unwrap().replace("Package: libssl3\n", "Package: libssl-gone\n");
+    let inventory = image(vec![debian_base().report(), Layer::new().file("var/lib/dpkg/status", without_ssl.as_bytes()).report()]);
     assert!(!names(&inventory, Ecosystem::Deb).contains(&"libssl3"));
-    assert_eq!(
-        find(&inventory, Ecosystem::Deb, "libssl-gone").layer,
-        "sha256:l2"
-    );
+    assert_eq!(find(&inventory, Ecosystem::Deb, "libssl-gone").layer, "sha256:l2");
 
-    let wiped = image(vec![
-        debian_base().report(),
-        Layer::new().whiteout("var/lib/dpkg").report(),
-    ]);
+    let wiped = image(vec![debian_base().report(), Layer::new().whiteout("var/lib/dpkg").report()]);
     assert!(names(&wiped, Ecosystem::Deb).is_empty());
     // The dpkg file lists went with it, so six is now only a Python package.
     assert_eq!(names(&wiped, Ecosystem::PyPI), ["six"]);
@@ -512,15 +374,8 @@ fn removal_of_a_dpkg_package_and_of_the_whole_database() {
 #[test]
 fn a_plain_file_replacing_a_manifest_hides_it() {
     let inventory = image(vec![
-        Layer::new()
-            .file(
-                "srv/node_modules/a/package.json",
-                &npm_manifest("a", "1.0.0"),
-            )
-            .report(),
-        Layer::new()
-            .symlink("srv/node_modules/a", "/opt/elsewhere")
-            .report(),
+        Layer::new().file("srv/node_modules/a/package.json", &npm_manifest("a", "1.0.0")).report(),
+        Layer::new().symlink("srv/node_modules/a", "/opt/elsewhere").report(),
     ]);
     assert!(inventory.packages.is_empty());
 }
@@ -536,12 +391,8 @@ fn reports_round_trip_through_json_for_caching() {
 #[test]
 fn uncompressed_and_mislabelled_layers() {
     let tar = debian_base().tar();
-    let plain = analyze_layer(
-        &tar[..],
-        Compression::from_media_type("application/vnd.oci.image.layer.v1.tar"),
-        &Limits::default(),
-    )
-    .unwrap();
+    let plain =
+        analyze_layer(&tar[..], Compression::from_media_type("application/vnd.oci.image.layer.v1.tar"), &Limits::default()).unwrap();
     assert_eq!(plain, debian_base().report());
     // Labelled gzip by the manifest, plain tar in fact: the label wins and the layer fails.
     let mislabelled = analyze_layer(&tar[..], Compression::Gzip, &Limits::default());
@@ -554,20 +405,12 @@ fn uncompressed_and_mislabelled_layers() {
 fn dot_dot_and_absolute_paths() {
     let report = Layer::new()
         .raw_name("../../etc/os-release", b"ID=evil\n")
-        .raw_name(
-            "usr/../../../var/lib/dpkg/status",
-            b"Package: evil\nVersion: 1\n",
-        )
+        .raw_name("usr/../../../var/lib/dpkg/status", b"Package: evil\nVersion: 1\n")
         .raw_name("/etc/os-release", b"ID=debian\nVERSION_ID=12\n")
         .raw_name("./lib/apk/db/installed", b"P:musl\nV:1.2.4-r2\n")
         .report();
     assert_eq!(report.issues.len(), 2, "{:?}", report.issues);
-    assert!(
-        report
-            .issues
-            .iter()
-            .all(|issue| issue.message.contains("`..`"))
-    );
+    assert!(report.issues.iter().all(|issue| issue.message.contains("`..`")));
     assert_eq!(report.issues[0].path, "../../etc/os-release");
     let inventory = image(vec![report]);
     assert_eq!(inventory.os.as_ref().unwrap().id, "debian");
@@ -592,21 +435,12 @@ fn symlink_loops_are_never_followed() {
 fn corrupt_dpkg_status_is_an_issue_and_the_rest_still_counts() {
     let report = Layer::new()
         .file("etc/os-release", DEBIAN_OS_RELEASE)
-        .file(
-            "var/lib/dpkg/status",
-            b"Package: libc6\nVersion: 2.36-9\n\x00\x01garbage without a colon\n",
-        )
-        .file(
-            "usr/local/lib/python3.11/site-packages/idna-3.4.dist-info/METADATA",
-            &python_metadata("idna", "3.4"),
-        )
+        .file("var/lib/dpkg/status", b"Package: libc6\nVersion: 2.36-9\n\x00\x01garbage without a colon\n")
+        .file("usr/local/lib/python3.11/site-packages/idna-3.4.dist-info/METADATA", &python_metadata("idna", "3.4"))
         .report();
     assert_eq!(report.issues.len(), 1);
     assert_eq!(report.issues[0].path, "var/lib/dpkg/status");
-    assert_eq!(
-        report.issues[0].message,
-        "malformed dpkg status: line 3: line is neither a field nor a continuation"
-    );
+    assert_eq!(report.issues[0].message, "malformed dpkg status: line 3: line is neither a field nor a continuation");
     let inventory = image(vec![report]);
     assert_eq!(names(&inventory, Ecosystem::PyPI), ["idna"]);
     assert!(inventory.os.is_some());
@@ -618,22 +452,14 @@ fn truncated_gzip_fails_the_layer() {
     for cut in [gzip.len() / 2, gzip.len() - 4] {
         let err = analyze_layer(&gzip[..cut], Compression::Gzip, &Limits::default()).unwrap_err();
         assert!(matches!(err, ScanError::CorruptLayer(_)), "{err}");
-        assert!(
-            err.to_string().starts_with("layer is truncated or corrupt"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("layer is truncated or corrupt"), "{err}");
     }
 }
 
 #[test]
 fn truncated_zstd_fails_the_layer() {
     let compressed = zstd::encode_all(&debian_base().tar()[..], 3).unwrap();
-    let err = analyze_layer(
-        &compressed[..compressed.len() / 2],
-        Compression::Zstd,
-        &Limits::default(),
-    )
-    .unwrap_err();
+    let err = analyze_layer(&compressed[..compressed.len() / 2], Compression::Zstd, &Limits::default()).unwrap_err();
     assert!(matches!(err, ScanError::CorruptLayer(_)), "{err}");
 }
 
@@ -662,26 +488,12 @@ fn zero_bomb(expanded: u64) -> Vec<u8> {
 fn decompression_bomb_stops_at_the_limit() {
     let bomb = zero_bomb(256 << 20);
     assert!(bomb.len() < 2 << 20, "{} bytes", bomb.len());
-    let limits = Limits {
-        max_layer_bytes: 16 << 20,
-        ..Limits::default()
-    };
+    let limits = Limits { max_layer_bytes: 16 << 20, ..Limits::default() };
     let err = analyze_layer(&bomb[..], Compression::Auto, &limits).unwrap_err();
-    assert!(
-        matches!(err, ScanError::LayerTooLarge { limit } if limit == 16 << 20),
-        "{err}"
-    );
+    assert!(matches!(err, ScanError::LayerTooLarge { limit } if limit == 16 << 20), "{err}");
     // Under a limit it fits, the same layer is fine.
-    let roomy = Limits {
-        max_layer_bytes: 512 << 20,
-        ..Limits::default()
-    };
-    assert!(
-        analyze_layer(&bomb[..], Compression::Auto, &roomy)
-            .unwrap()
-            .issues
-            .is_empty()
-    );
+    let roomy = Limits { max_layer_bytes: 512 << 20, ..Limits::default() };
+    assert!(analyze_layer(&bomb[..], Compression::Auto, &roomy).unwrap().issues.is_empty());
 }
 
 /// A GNU sparse entry claiming `real_size` bytes, of which only the given 512-byte
@@ -723,26 +535,15 @@ fn sparse_files_claiming_gigabytes_and_terabytes() {
     let mut header = Header::new_gnu();
     header.set_mode(0o644);
     header.set_size(10);
-    builder
-        .append_data(&mut header, "etc/os-release", &b"ID=debian\n"[..])
-        .unwrap();
+    builder.append_data(&mut header, "etc/os-release", &b"ID=debian\n"[..]).unwrap();
     let tar = builder.into_inner().unwrap();
     assert!(tar.len() < 16384);
 
     let started = std::time::Instant::now();
     let report = analyze_layer(&tar[..], Compression::None, &Limits::default()).unwrap();
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    let issues: Vec<&str> = report
-        .issues
-        .iter()
-        .map(|issue| issue.path.as_str())
-        .collect();
-    assert_eq!(
-        issues,
-        ["var/lib/dpkg/status", "opt/app.jar"],
-        "{:?}",
-        report.issues
-    );
+    let issues: Vec<&str> = report.issues.iter().map(|issue| issue.path.as_str()).collect();
+    assert_eq!(issues, ["var/lib/dpkg/status", "opt/app.jar"], "{:?}", report.issues);
     // Sparse data is never expanded: each file a detector wanted is named as skipped.
     for issue in &report.issues {
         assert!(issue.message.contains("sparse"), "{}", issue.message);
@@ -755,10 +556,7 @@ fn sparse_files_claiming_gigabytes_and_terabytes() {
 /// A Go program with a vendored dependency and a replaced one, so `go build` needs no
 /// network; `None` where Go is not installed.
 fn build_go_binary() -> Option<Vec<u8>> {
-    let go = std::process::Command::new("go")
-        .arg("version")
-        .output()
-        .ok()?;
+    let go = std::process::Command::new("go").arg("version").output().ok()?;
     assert!(go.status.success());
     let dir = tempfile::tempdir().unwrap();
     let write = |path: &str, text: &str| {
@@ -775,14 +573,8 @@ fn build_go_binary() -> Option<Vec<u8>> {
         "main.go",
         "package main\n\nimport (\n\t\"example.org/dep\"\n\t\"example.org/old\"\n)\n\nfunc main() { println(dep.Name(), old.Name()) }\n",
     );
-    write(
-        "vendor/example.org/dep/dep.go",
-        "package dep\n\nfunc Name() string { return \"dep\" }\n",
-    );
-    write(
-        "vendor/example.org/old/old.go",
-        "package old\n\nfunc Name() string { return \"old\" }\n",
-    );
+    write("vendor/example.org/dep/dep.go", "package dep\n\nfunc Name() string { return \"dep\" }\n");
+    write("vendor/example.org/old/old.go", "package old\n\nfunc Name() string { return \"old\" }\n");
     write(
         "vendor/modules.txt",
         "# example.org/dep v1.2.3\n## explicit\nexample.org/dep\n# example.org/old v1.0.0 => example.org/new v1.1.0\n\
@@ -797,11 +589,7 @@ fn build_go_binary() -> Option<Vec<u8>> {
         .env("CGO_ENABLED", "0")
         .output()
         .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     Some(std::fs::read(dir.path().join("app")).unwrap())
 }
 
@@ -811,14 +599,7 @@ fn go_binary_build_info() {
         tool_missing("go");
         return;
     };
-    let go_version = String::from_utf8(
-        std::process::Command::new("go")
-            .args(["env", "GOVERSION"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
+    let go_version = String::from_utf8(std::process::Command::new("go").args(["env", "GOVERSION"]).output().unwrap().stdout).unwrap();
     let inventory = image(vec![
         Layer::new()
             .executable("usr/local/bin/app", &binary)
@@ -826,11 +607,8 @@ fn go_binary_build_info() {
             .file("srv/app.copy", &binary)
             .report(),
     ]);
-    let found: Vec<(&str, &str, &str)> = inventory
-        .packages
-        .iter()
-        .map(|p| (p.name.as_str(), p.version.as_str(), p.path.as_str()))
-        .collect();
+    let found: Vec<(&str, &str, &str)> =
+        inventory.packages.iter().map(|p| (p.name.as_str(), p.version.as_str(), p.path.as_str())).collect();
     let stdlib = go_version.trim().trim_start_matches("go");
     assert_eq!(
         found,
@@ -840,10 +618,7 @@ fn go_binary_build_info() {
             ("stdlib", stdlib, "usr/local/bin/app"),
         ]
     );
-    assert_eq!(
-        find(&inventory, Ecosystem::Go, "example.org/dep").purl,
-        "pkg:golang/example.org/dep@v1.2.3"
-    );
+    assert_eq!(find(&inventory, Ecosystem::Go, "example.org/dep").purl, "pkg:golang/example.org/dep@v1.2.3");
 }
 
 #[test]
@@ -854,10 +629,7 @@ fn go_binary_owned_by_a_dpkg_package_is_not_reported_twice() {
     };
     let inventory = image(vec![
         Layer::new()
-            .file(
-                "var/lib/dpkg/status",
-                b"Package: app\nStatus: install ok installed\nVersion: 1.0-1\n",
-            )
+            .file("var/lib/dpkg/status", b"Package: app\nStatus: install ok installed\nVersion: 1.0-1\n")
             .file("var/lib/dpkg/info/app.list", b"/usr/bin/app\n")
             .executable("usr/bin/app", &binary)
             .report(),
@@ -877,10 +649,7 @@ fn auditable_elf(json: &str) -> Vec<u8> {
     let text = file.add_section(Vec::new(), b".text".to_vec(), SectionKind::Text);
     file.append_section_data(text, &[0xc3; 64], 16);
     let section = file.add_section(Vec::new(), b".dep-v0".to_vec(), SectionKind::ReadOnlyData);
-    file.section_mut(section).flags = SectionFlags::Elf {
-        sh_type: object::elf::SHT_PROGBITS,
-        sh_flags: object::elf::SectionFlags(0),
-    };
+    file.section_mut(section).flags = SectionFlags::Elf { sh_type: object::elf::SHT_PROGBITS, sh_flags: object::elf::SectionFlags(0) };
     file.append_section_data(section, &compressed.finish().unwrap(), 1);
     file.write().unwrap()
 }
@@ -891,32 +660,14 @@ fn rust_binary_with_cargo_auditable_data() {
         r#"{"packages":[{"name":"demo","version":"0.1.0","source":"local","root":true,"dependencies":[1,2]},
         {"name":"serde","version":"1.0.197","source":"crates.io"},{"name":"smallvec","version":"1.11.0","source":"crates.io"}]}"#,
     );
-    let inventory = image(vec![
-        Layer::new()
-            .executable("usr/local/bin/demo", &binary)
-            .report(),
-    ]);
-    assert_eq!(
-        names(&inventory, Ecosystem::CratesIo),
-        ["serde", "smallvec"]
-    );
-    assert_eq!(
-        find(&inventory, Ecosystem::CratesIo, "smallvec").purl,
-        "pkg:cargo/smallvec@1.11.0"
-    );
+    let inventory = image(vec![Layer::new().executable("usr/local/bin/demo", &binary).report()]);
+    assert_eq!(names(&inventory, Ecosystem::CratesIo), ["serde", "smallvec"]);
+    assert_eq!(find(&inventory, Ecosystem::CratesIo, "smallvec").purl, "pkg:cargo/smallvec@1.11.0");
 
     let broken = auditable_elf("{\"packages\": 3}");
-    let report = Layer::new()
-        .executable("usr/local/bin/broken", &broken)
-        .report();
+    let report = Layer::new().executable("usr/local/bin/broken", &broken).report();
     assert_eq!(report.issues.len(), 1);
-    assert!(
-        report.issues[0]
-            .message
-            .starts_with("malformed cargo-auditable data"),
-        "{:?}",
-        report.issues
-    );
+    assert!(report.issues[0].message.starts_with("malformed cargo-auditable data"), "{:?}", report.issues);
 }
 
 // Java archives.
@@ -927,17 +678,8 @@ fn jar(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
     use zip::write::SimpleFileOptions;
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, data, stored) in entries {
-        let method = if *stored {
-            zip::CompressionMethod::Stored
-        } else {
-            zip::CompressionMethod::Deflated
-        };
-        writer
-            .start_file(
-                *name,
-                SimpleFileOptions::default().compression_method(method),
-            )
-            .unwrap();
+        let method = if *stored { zip::CompressionMethod::Stored } else { zip::CompressionMethod::Deflated };
+        writer.start_file(*name, SimpleFileOptions::default().compression_method(method)).unwrap();
         writer.write_all(data).unwrap();
     }
     writer.finish().unwrap().into_inner()
@@ -978,21 +720,13 @@ fn pom(group: &str, artifact: &str, version: &str) -> Vec<u8> {
 #[test]
 fn java_archives_with_nested_jars() {
     let log4j = jar(&[
-        (
-            "META-INF/MANIFEST.MF",
-            b"Manifest-Version: 1.0\r\n\r\n",
-            false,
-        ),
+        ("META-INF/MANIFEST.MF", b"Manifest-Version: 1.0\r\n\r\n", false),
         (
             "META-INF/maven/org.apache.logging.log4j/log4j-core/pom.properties",
             &pom("org.apache.logging.log4j", "log4j-core", "2.14.1"),
             false,
         ),
-        (
-            "org/apache/logging/log4j/core/Logger.class",
-            &[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52],
-            false,
-        ),
+        ("org/apache/logging/log4j/core/Logger.class", &[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52], false),
     ]);
     let commons_text = jar(&[(
         "META-INF/MANIFEST.MF",
@@ -1017,88 +751,40 @@ fn java_archives_with_nested_jars() {
     let inventory = image(vec![
         Layer::new()
             .file("srv/shop.jar", &app)
-            .file(
-                "opt/tools/streamed.war",
-                &streamed_jar(&[("WEB-INF/lib/jackson.jar", &jackson)]),
-            )
+            .file("opt/tools/streamed.war", &streamed_jar(&[("WEB-INF/lib/jackson.jar", &jackson)]))
             .file("opt/broken.jar", b"PK\x03\x04 this is not a jar")
             .report(),
     ]);
-    let found: Vec<(&str, &str, &str)> = inventory
-        .packages
-        .iter()
-        .map(|p| (p.name.as_str(), p.version.as_str(), p.path.as_str()))
-        .collect();
+    let found: Vec<(&str, &str, &str)> =
+        inventory.packages.iter().map(|p| (p.name.as_str(), p.version.as_str(), p.path.as_str())).collect();
     assert_eq!(
         found,
         [
             ("com.example:shop", "1.4.0", "srv/shop.jar"),
-            (
-                "com.fasterxml.jackson.core:jackson-databind",
-                "2.13.0",
-                "opt/tools/streamed.war!/WEB-INF/lib/jackson.jar"
-            ),
-            (
-                "com.fasterxml.jackson.core:jackson-databind",
-                "2.13.0",
-                "srv/shop.jar!/BOOT-INF/lib/jackson-databind-2.13.0.jar"
-            ),
-            (
-                "org.apache.commons:commons-text",
-                "1.9",
-                "srv/shop.jar!/BOOT-INF/lib/commons-text-1.9.jar"
-            ),
-            (
-                "org.apache.logging.log4j:log4j-core",
-                "2.14.1",
-                "srv/shop.jar!/BOOT-INF/lib/log4j-core-2.14.1.jar"
-            ),
+            ("com.fasterxml.jackson.core:jackson-databind", "2.13.0", "opt/tools/streamed.war!/WEB-INF/lib/jackson.jar"),
+            ("com.fasterxml.jackson.core:jackson-databind", "2.13.0", "srv/shop.jar!/BOOT-INF/lib/jackson-databind-2.13.0.jar"),
+            ("org.apache.commons:commons-text", "1.9", "srv/shop.jar!/BOOT-INF/lib/commons-text-1.9.jar"),
+            ("org.apache.logging.log4j:log4j-core", "2.14.1", "srv/shop.jar!/BOOT-INF/lib/log4j-core-2.14.1.jar"),
         ]
     );
     assert_eq!(
-        find(
-            &inventory,
-            Ecosystem::Maven,
-            "org.apache.logging.log4j:log4j-core"
-        )
-        .purl,
+        find(&inventory, Ecosystem::Maven, "org.apache.logging.log4j:log4j-core").purl,
         "pkg:maven/org.apache.logging.log4j/log4j-core@2.14.1"
     );
     assert_eq!(inventory.issues.len(), 1);
     assert_eq!(inventory.issues[0].issue.path, "opt/broken.jar");
-    assert!(
-        inventory.issues[0]
-            .issue
-            .message
-            .starts_with("malformed Java archive")
-    );
+    assert!(inventory.issues[0].issue.message.starts_with("malformed Java archive"));
 }
 
 #[test]
 fn zip_bombs_inside_jars_cost_no_more_than_the_layer_limit() {
     let zeros = vec![0u8; 32 << 20];
     let shop = pom("com.example", "shop", "1.4.0");
-    let sized = jar(&[
-        ("big.bin", &zeros, false),
-        (
-            "META-INF/maven/com.example/shop/pom.properties",
-            &shop,
-            false,
-        ),
-    ]);
-    let streamed = streamed_jar(&[
-        ("big.bin", &zeros),
-        ("META-INF/maven/com.example/shop/pom.properties", &shop),
-    ]);
+    let sized = jar(&[("big.bin", &zeros, false), ("META-INF/maven/com.example/shop/pom.properties", &shop, false)]);
+    let streamed = streamed_jar(&[("big.bin", &zeros), ("META-INF/maven/com.example/shop/pom.properties", &shop)]);
     assert!(sized.len() < 1 << 20 && streamed.len() < 1 << 20);
-    let layer = Layer::new()
-        .file("srv/sized.jar", &sized)
-        .file("srv/streamed.jar", &streamed)
-        .tar();
-    let limits = Limits {
-        max_layer_bytes: 8 << 20,
-        ..Limits::default()
-    };
+    let layer = Layer::new().file("srv/sized.jar", &sized).file("srv/streamed.jar", &streamed).tar();
+    let limits = Limits { max_layer_bytes: 8 << 20, ..Limits::default() };
     let report = analyze_layer(&layer[..], Compression::None, &limits).unwrap();
     // Sizes in the headers let the bomb pass uninflated; without them it must be
     // inflated to find its end, and the budget stops it.
@@ -1106,42 +792,21 @@ fn zip_bombs_inside_jars_cost_no_more_than_the_layer_limit() {
     assert!(!report.findings.contains_key("srv/streamed.jar"));
     assert_eq!(report.issues.len(), 1);
     assert_eq!(report.issues[0].path, "srv/streamed.jar");
-    assert!(
-        report.issues[0]
-            .message
-            .contains("inflates to more than the layer size limit"),
-        "{:?}",
-        report.issues
-    );
+    assert!(report.issues[0].message.contains("inflates to more than the layer size limit"), "{:?}", report.issues);
 }
 
 #[test]
 fn jars_owned_by_dpkg_are_not_reported_twice() {
-    let library = jar(&[(
-        "META-INF/maven/org.yaml/snakeyaml/pom.properties",
-        &pom("org.yaml", "snakeyaml", "1.33"),
-        false,
-    )]);
+    let library = jar(&[("META-INF/maven/org.yaml/snakeyaml/pom.properties", &pom("org.yaml", "snakeyaml", "1.33"), false)]);
     let inventory = image(vec![
         Layer::new()
-            .file(
-                "var/lib/dpkg/status",
-                b"Package: libyaml-snake-java\nStatus: install ok installed\nVersion: 1.33-2\n",
-            )
-            .file(
-                "var/lib/dpkg/info/libyaml-snake-java.list",
-                b"/usr/share/java/snakeyaml.jar\n",
-            )
+            .file("var/lib/dpkg/status", b"Package: libyaml-snake-java\nStatus: install ok installed\nVersion: 1.33-2\n")
+            .file("var/lib/dpkg/info/libyaml-snake-java.list", b"/usr/share/java/snakeyaml.jar\n")
             .file("usr/share/java/snakeyaml.jar", &library)
             .file("opt/app/lib/snakeyaml.jar", &library)
             .report(),
     ]);
-    let maven: Vec<&str> = inventory
-        .packages
-        .iter()
-        .filter(|p| p.ecosystem == Ecosystem::Maven)
-        .map(|p| p.path.as_str())
-        .collect();
+    let maven: Vec<&str> = inventory.packages.iter().filter(|p| p.ecosystem == Ecosystem::Maven).map(|p| p.path.as_str()).collect();
     assert_eq!(maven, ["opt/app/lib/snakeyaml.jar"]);
 }
 
@@ -1196,18 +861,9 @@ end
             .report(),
     ]);
     assert_eq!(names(&inventory, Ecosystem::RubyGems), ["json", "rack"]);
-    assert_eq!(
-        find(&inventory, Ecosystem::RubyGems, "json").version,
-        "2.6.3"
-    );
-    assert_eq!(
-        find(&inventory, Ecosystem::RubyGems, "rack").purl,
-        "pkg:gem/rack@2.2.8"
-    );
-    assert_eq!(
-        names(&inventory, Ecosystem::Packagist),
-        ["guzzlehttp/guzzle", "symfony/http-foundation"]
-    );
+    assert_eq!(find(&inventory, Ecosystem::RubyGems, "json").version, "2.6.3");
+    assert_eq!(find(&inventory, Ecosystem::RubyGems, "rack").purl, "pkg:gem/rack@2.2.8");
+    assert_eq!(names(&inventory, Ecosystem::Packagist), ["guzzlehttp/guzzle", "symfony/http-foundation"]);
     let symfony = find(&inventory, Ecosystem::Packagist, "symfony/http-foundation");
     assert_eq!(symfony.purl, "pkg:composer/symfony/http-foundation@v6.3.4");
     assert_eq!(symfony.path, "var/www/html/vendor/composer/installed.json");
@@ -1236,20 +892,13 @@ fn rpm_header(tags: &[(u32, Tag<'_>)]) -> Vec<u8> {
             }
             Tag::Strings(values) => (8, values.len()),
         };
-        for word in [
-            *tag,
-            kind,
-            u32::try_from(store.len()).unwrap(),
-            u32::try_from(count).unwrap(),
-        ] {
+        for word in [*tag, kind, u32::try_from(store.len()).unwrap(), u32::try_from(count).unwrap()] {
             index.extend(word.to_be_bytes());
         }
         match value {
             Tag::Str(text) => store.extend(text.as_bytes().iter().chain([&0])),
             Tag::Int32(values) => values.iter().for_each(|v| store.extend(v.to_be_bytes())),
-            Tag::Strings(texts) => texts
-                .iter()
-                .for_each(|text| store.extend(text.as_bytes().iter().chain([&0]))),
+            Tag::Strings(texts) => texts.iter().for_each(|text| store.extend(text.as_bytes().iter().chain([&0]))),
         }
     }
     let mut blob = Vec::new();
@@ -1266,13 +915,9 @@ fn rpmdb(headers: &[Vec<u8>]) -> Vec<u8> {
     let path = dir.path().join("rpmdb.sqlite");
     let db = rusqlite::Connection::open(&path).unwrap();
     db.pragma_update(None, "journal_mode", "WAL").unwrap();
-    db.execute_batch(
-        "CREATE TABLE 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);",
-    )
-    .unwrap();
+    db.execute_batch("CREATE TABLE 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT, blob BLOB NOT NULL);").unwrap();
     for header in headers {
-        db.execute("INSERT INTO Packages (blob) VALUES (?1)", [header])
-            .unwrap();
+        db.execute("INSERT INTO Packages (blob) VALUES (?1)", [header]).unwrap();
     }
     db.close().unwrap();
     let bytes = std::fs::read(&path).unwrap();
@@ -1301,70 +946,31 @@ fn rpm_sqlite_database() {
         (1044, Tag::Str("python-requests-2.25.1-8.el9.src.rpm")),
         (1116, Tag::Int32(&[0])),
         (1117, Tag::Strings(&["METADATA"])),
-        (
-            1118,
-            Tag::Strings(&["/usr/lib/python3.9/site-packages/requests-2.25.1.dist-info/"]),
-        ),
+        (1118, Tag::Strings(&["/usr/lib/python3.9/site-packages/requests-2.25.1.dist-info/"])),
     ]);
-    let key = rpm_header(&[
-        (1000, Tag::Str("gpg-pubkey")),
-        (1001, Tag::Str("fd431d51")),
-        (1002, Tag::Str("4ae0493b")),
-    ]);
+    let key = rpm_header(&[(1000, Tag::Str("gpg-pubkey")), (1001, Tag::Str("fd431d51")), (1002, Tag::Str("4ae0493b"))]);
     let inventory = image(vec![
         Layer::new()
-            .file(
-                "etc/os-release",
-                b"NAME=\"Rocky Linux\"\nID=\"rocky\"\nVERSION_ID=\"9.3\"\n",
-            )
-            .file(
-                "usr/lib/sysimage/rpm/rpmdb.sqlite",
-                &rpmdb(&[openssl, python, key]),
-            )
+            .file("etc/os-release", b"NAME=\"Rocky Linux\"\nID=\"rocky\"\nVERSION_ID=\"9.3\"\n")
+            .file("usr/lib/sysimage/rpm/rpmdb.sqlite", &rpmdb(&[openssl, python, key]))
             .symlink("var/lib/rpm", "../../usr/lib/sysimage/rpm")
-            .file(
-                "usr/lib/python3.9/site-packages/requests-2.25.1.dist-info/METADATA",
-                &python_metadata("requests", "2.25.1"),
-            )
+            .file("usr/lib/python3.9/site-packages/requests-2.25.1.dist-info/METADATA", &python_metadata("requests", "2.25.1"))
             .report(),
     ]);
-    assert_eq!(
-        names(&inventory, Ecosystem::Rpm),
-        ["openssl-libs", "python3-requests"]
-    );
+    assert_eq!(names(&inventory, Ecosystem::Rpm), ["openssl-libs", "python3-requests"]);
     let openssl = find(&inventory, Ecosystem::Rpm, "openssl-libs");
     assert_eq!(openssl.version, "1:3.0.7-24.el9");
-    assert_eq!(
-        (
-            openssl.source_name.as_deref(),
-            openssl.source_version.as_deref()
-        ),
-        (Some("openssl"), Some("3.0.7-24.el9"))
-    );
-    assert_eq!(
-        openssl.purl,
-        "pkg:rpm/rocky/openssl-libs@1:3.0.7-24.el9?arch=x86_64&distro=rocky-9.3"
-    );
+    assert_eq!((openssl.source_name.as_deref(), openssl.source_version.as_deref()), (Some("openssl"), Some("3.0.7-24.el9")));
+    assert_eq!(openssl.purl, "pkg:rpm/rocky/openssl-libs@1:3.0.7-24.el9?arch=x86_64&distro=rocky-9.3");
     // The rpm owns the Python metadata, so requests is reported once, as an rpm.
     assert!(names(&inventory, Ecosystem::PyPI).is_empty());
 }
 
 #[test]
 fn corrupt_rpm_database_is_an_issue() {
-    let report = Layer::new()
-        .file(
-            "var/lib/rpm/rpmdb.sqlite",
-            b"SQLite format 3\0 but nothing else",
-        )
-        .report();
+    let report = Layer::new().file("var/lib/rpm/rpmdb.sqlite", b"SQLite format 3\0 but nothing else").report();
     assert_eq!(report.issues.len(), 1);
-    assert!(
-        report.issues[0]
-            .message
-            .starts_with("malformed rpm database"),
-        "{}",
-        report.issues[0].message
-    );
+    assert!(report.issues[0].message.starts_with("malformed rpm database"), "{}", report.issues[0].message);
 }
 
 /// A Berkeley DB hash file as rpm's `Packages`: a metadata page, one hash page of
@@ -1374,19 +980,11 @@ fn bdb_packages(small: &[u8], large: &[u8], big_endian: bool) -> Vec<u8> {
     const PAGE: usize = 512;
     let u16_bytes = |value: usize| {
         let value = u16::try_from(value).unwrap();
-        if big_endian {
-            value.to_be_bytes()
-        } else {
-            value.to_le_bytes()
-        }
+        if big_endian { value.to_be_bytes() } else { value.to_le_bytes() }
     };
     let u32_bytes = |value: usize| {
         let value = u32::try_from(value).unwrap();
-        if big_endian {
-            value.to_be_bytes()
-        } else {
-            value.to_le_bytes()
-        }
+        if big_endian { value.to_be_bytes() } else { value.to_le_bytes() }
     };
     assert!(large.len() > PAGE - 26 && large.len() < 2 * (PAGE - 26));
     let mut file = vec![0u8; PAGE * 4];
@@ -1477,52 +1075,27 @@ fn rpm_berkeley_db_and_ndb_databases() {
         (1118, Tag::Strings(&["/usr/lib64/"])),
     ]);
     for big_endian in [false, true] {
-        let report = Layer::new()
-            .file(
-                "var/lib/rpm/Packages",
-                &bdb_packages(&bash, &glibc, big_endian),
-            )
-            .report();
+        let report = Layer::new().file("var/lib/rpm/Packages", &bdb_packages(&bash, &glibc, big_endian)).report();
         assert!(report.issues.is_empty(), "{:?}", report.issues);
         let inventory = image(vec![report]);
         assert_eq!(names(&inventory, Ecosystem::Rpm), ["bash", "glibc"]);
-        assert_eq!(
-            find(&inventory, Ecosystem::Rpm, "glibc").version,
-            "2.17-326.el7_9"
-        );
+        assert_eq!(find(&inventory, Ecosystem::Rpm, "glibc").version, "2.17-326.el7_9");
     }
 
-    let inventory = image(vec![
-        Layer::new()
-            .file(
-                "usr/lib/sysimage/rpm/Packages.db",
-                &ndb_packages(&[&bash, &glibc]),
-            )
-            .report(),
-    ]);
+    let inventory = image(vec![Layer::new().file("usr/lib/sysimage/rpm/Packages.db", &ndb_packages(&[&bash, &glibc])).report()]);
     assert_eq!(names(&inventory, Ecosystem::Rpm), ["bash", "glibc"]);
     let bash = find(&inventory, Ecosystem::Rpm, "bash");
-    assert_eq!(
-        (bash.source_name.as_deref(), bash.version.as_str()),
-        (Some("bash"), "4.2.46-34.el7")
-    );
+    assert_eq!((bash.source_name.as_deref(), bash.version.as_str()), (Some("bash"), "4.2.46-34.el7"));
 
-    let corrupt = Layer::new()
-        .file("var/lib/rpm/Packages", b"\0\0\0\0 not a database")
-        .report();
-    assert_eq!(
-        corrupt.issues[0].message,
-        "malformed rpm database: not a Berkeley DB file"
-    );
+    let corrupt = Layer::new().file("var/lib/rpm/Packages", b"\0\0\0\0 not a database").report();
+    assert_eq!(corrupt.issues[0].message, "malformed rpm database: not a Berkeley DB file");
 }
 
 /// A real `cargo auditable` build of a crate with one crates.io dependency, offline (the
 /// dependency comes from the local registry cache); skipped where the tool is missing.
 #[test]
 fn rust_binary_built_with_cargo_auditable() {
-    let tool = std::process::Command::new("cargo")
-        .args(["auditable", "--version"])
-        .output();
+    let tool = std::process::Command::new("cargo").args(["auditable", "--version"]).output();
     if !tool.is_ok_and(|output| output.status.success()) {
         tool_missing("cargo-auditable");
         return;
@@ -1535,46 +1108,25 @@ fn rust_binary_built_with_cargo_auditable() {
          [dependencies]\nhex = \"0.4\"\n\n[workspace]\n",
     )
     .unwrap();
-    std::fs::write(
-        dir.path().join("src/main.rs"),
-        "fn main() { println!(\"{}\", hex::encode(\"hi\")); }\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("src/main.rs"), "fn main() { println!(\"{}\", hex::encode(\"hi\")); }\n").unwrap();
     let built = std::process::Command::new("cargo")
         .args(["auditable", "build", "--release", "--offline", "--quiet"])
         .current_dir(dir.path())
         .env_remove("CARGO_TARGET_DIR")
         .output()
         .unwrap();
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
     let binary = std::fs::read(dir.path().join("target/release/audited")).unwrap();
-    let inventory = image(vec![
-        Layer::new()
-            .executable("usr/local/bin/audited", &binary)
-            .report(),
-    ]);
+    let inventory = image(vec![Layer::new().executable("usr/local/bin/audited", &binary).report()]);
     assert_eq!(names(&inventory, Ecosystem::CratesIo), ["hex"]);
-    assert!(
-        find(&inventory, Ecosystem::CratesIo, "hex")
-            .version
-            .starts_with("0.4.")
-    );
+    assert!(find(&inventory, Ecosystem::CratesIo, "hex").version.starts_with("0.4."));
 }
 
 /// A database written by rpm itself, where rpm's tools are installed: one package built
 /// with rpmbuild and recorded with `rpm --justdb`; skipped elsewhere.
 #[test]
 fn rpm_database_written_by_rpm() {
-    let has = |tool: &str| {
-        std::process::Command::new(tool)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
+    let has = |tool: &str| std::process::Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
     if !has("rpm") || !has("rpmbuild") {
         tool_missing("rpm and rpmbuild");
         return;
@@ -1593,79 +1145,30 @@ fn rpm_database_written_by_rpm() {
     )
     .unwrap();
     let run = |args: &[&str]| {
-        let output = std::process::Command::new(args[0])
-            .args(&args[1..])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let output = std::process::Command::new(args[0]).args(&args[1..]).output().unwrap();
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
     };
     let topdir = format!("_topdir {top}");
     let tmppath = format!("_tmppath {top}");
-    run(&[
-        "rpmbuild",
-        "--define",
-        &topdir,
-        "--define",
-        &tmppath,
-        "-bb",
-        spec.to_str().unwrap(),
-    ]);
+    run(&["rpmbuild", "--define", &topdir, "--define", &tmppath, "-bb", spec.to_str().unwrap()]);
     let db = dir.path().join("db");
     let dbpath = db.to_str().unwrap();
-    let rpm = dir
-        .path()
-        .join("RPMS/noarch/hello-scan-1.2.3-4.test.noarch.rpm");
-    run(&[
-        "rpm",
-        "--define",
-        "_db_backend sqlite",
-        "--dbpath",
-        dbpath,
-        "--initdb",
-    ]);
-    run(&[
-        "rpm",
-        "--define",
-        "_db_backend sqlite",
-        "--dbpath",
-        dbpath,
-        "-i",
-        "--justdb",
-        "--nodeps",
-        rpm.to_str().unwrap(),
-    ]);
+    let rpm = dir.path().join("RPMS/noarch/hello-scan-1.2.3-4.test.noarch.rpm");
+    run(&["rpm", "--define", "_db_backend sqlite", "--dbpath", dbpath, "--initdb"]);
+    run(&["rpm", "--define", "_db_backend sqlite", "--dbpath", dbpath, "-i", "--justdb", "--nodeps", rpm.to_str().unwrap()]);
 
     let inventory = image(vec![
         Layer::new()
-            .file(
-                "var/lib/rpm/rpmdb.sqlite",
-                &std::fs::read(db.join("rpmdb.sqlite")).unwrap(),
-            )
-            .file(
-                "usr/lib/python3.9/site-packages/hello_scan-1.2.3.dist-info/METADATA",
-                &python_metadata("hello-scan", "1.2.3"),
-            )
+            .file("var/lib/rpm/rpmdb.sqlite", &std::fs::read(db.join("rpmdb.sqlite")).unwrap())
+            .file("usr/lib/python3.9/site-packages/hello_scan-1.2.3.dist-info/METADATA", &python_metadata("hello-scan", "1.2.3"))
             .report(),
     ]);
     assert!(inventory.issues.is_empty(), "{:?}", inventory.issues);
     let package = find(&inventory, Ecosystem::Rpm, "hello-scan");
     assert_eq!(package.version, "2:1.2.3-4.test");
     assert_eq!(package.arch.as_deref(), Some("noarch"));
-    assert_eq!(
-        (
-            package.source_name.as_deref(),
-            package.source_version.as_deref()
-        ),
-        (Some("hello-scan"), Some("1.2.3-4.test"))
-    );
-    assert!(
-        names(&inventory, Ecosystem::PyPI).is_empty(),
-        "the rpm owns the Python metadata"
-    );
+    assert_eq!((package.source_name.as_deref(), package.source_version.as_deref()), (Some("hello-scan"), Some("1.2.3-4.test")));
+    assert!(names(&inventory, Ecosystem::PyPI).is_empty(), "the rpm owns the Python metadata");
 }
 
 /// A check that needs a real tool: skipped on a developer's machine without it, but a

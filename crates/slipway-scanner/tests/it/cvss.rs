@@ -6,9 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use slipway_scanner::ScanError;
-use slipway_scanner::cvss::{
-    Band, CvssVersion, PolicyClass, Score, Severity, SeveritySource, VendorScale, base_score,
-};
+use slipway_scanner::cvss::{Band, CvssVersion, PolicyClass, Score, Severity, SeveritySource, VendorScale, base_score};
 
 use crate::oracle::Rng;
 
@@ -19,25 +17,13 @@ fn score(vector: &str) -> String {
 #[test]
 fn scores_known_vectors() {
     assert_eq!(score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"), "9.8");
-    assert_eq!(
-        score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H"),
-        "10.0"
-    );
+    assert_eq!(score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:C/C:H/I:H/A:H"), "10.0");
     assert_eq!(score("CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"), "7.5");
     assert_eq!(score("CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:N/I:L/A:N"), "3.7");
     assert_eq!(score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N"), "0.0");
-    assert_eq!(
-        score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N"),
-        "8.7"
-    );
-    assert_eq!(
-        score("CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:N/VC:N/VI:L/VA:N/SC:N/SI:N/SA:N"),
-        "6.3"
-    );
-    assert_eq!(
-        score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N"),
-        "0.0"
-    );
+    assert_eq!(score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:H/SC:N/SI:N/SA:N"), "8.7");
+    assert_eq!(score("CVSS:4.0/AV:N/AC:L/AT:P/PR:N/UI:N/VC:N/VI:L/VA:N/SC:N/SI:N/SA:N"), "6.3");
+    assert_eq!(score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:N/VI:N/VA:N/SC:N/SI:N/SA:N"), "0.0");
 
     let v4 = base_score("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:H/SI:H/SA:H").unwrap();
     assert_eq!(v4.version, CvssVersion::V4_0);
@@ -86,10 +72,7 @@ fn refuses_vectors_the_specification_refuses() {
         "",
     ] {
         let error = base_score(vector).expect_err(vector);
-        assert!(
-            matches!(error, ScanError::InvalidCvss { .. }),
-            "{vector}: {error}"
-        );
+        assert!(matches!(error, ScanError::InvalidCvss { .. }), "{vector}: {error}");
     }
 }
 
@@ -108,25 +91,15 @@ fn bands_and_policy_classes() {
     ];
     for (tenths, band, class) in cases {
         let score = Score::from_tenths(tenths).unwrap();
-        assert_eq!(
-            (score.band(), score.policy_class()),
-            (band, class),
-            "{score}"
-        );
+        assert_eq!((score.band(), score.policy_class()), (band, class), "{score}");
         assert_eq!(band.policy_class(), class, "{band}");
     }
     assert_eq!(Score::from_tenths(101), None);
     assert_eq!(Score::from_tenths(45).unwrap().to_string(), "4.5");
     assert_eq!(Score::from_tenths(45).unwrap().value(), 4.5);
 
-    assert_eq!(
-        PolicyClass::Critical.fix_within(),
-        Some(Duration::from_secs(72 * 3600))
-    );
-    assert_eq!(
-        PolicyClass::Major.fix_within(),
-        Some(Duration::from_secs(7 * 24 * 3600))
-    );
+    assert_eq!(PolicyClass::Critical.fix_within(), Some(Duration::from_secs(72 * 3600)));
+    assert_eq!(PolicyClass::Major.fix_within(), Some(Duration::from_secs(7 * 24 * 3600)));
     assert_eq!(PolicyClass::Minor.fix_within(), None);
 }
 
@@ -159,10 +132,7 @@ fn vendor_ratings() {
     let severity = Severity::from_vendor(GhsaSeverity, "MODERATE").unwrap();
     assert_eq!(severity.score, None);
     assert_eq!(severity.rating.as_deref(), Some("MODERATE"));
-    assert_eq!(
-        (severity.band, severity.class),
-        (Band::Medium, PolicyClass::Major)
-    );
+    assert_eq!((severity.band, severity.class), (Band::Medium, PolicyClass::Major));
     assert_eq!(severity.source.to_string(), "GitHub advisory severity");
 }
 
@@ -170,16 +140,10 @@ fn vendor_ratings() {
 fn severity_of_a_vector_records_its_source() {
     let severity = Severity::from_vector("CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H").unwrap();
     assert_eq!(severity.score.unwrap().to_string(), "7.2");
-    assert_eq!(
-        (severity.band, severity.class),
-        (Band::High, PolicyClass::Critical)
-    );
+    assert_eq!((severity.band, severity.class), (Band::High, PolicyClass::Critical));
     assert_eq!(severity.source, SeveritySource::Cvss(CvssVersion::V3_1));
     assert_eq!(severity.source.to_string(), "CVSS v3.1 vector");
-    assert_eq!(
-        severity.vector.as_deref(),
-        Some("CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H")
-    );
+    assert_eq!(severity.vector.as_deref(), Some("CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H"));
 }
 
 #[test]
@@ -190,11 +154,7 @@ fn precedence_is_vendor_then_v4_then_v3() {
         SeveritySource::Cvss(CvssVersion::V3_1),
         SeveritySource::Cvss(CvssVersion::V3_0),
     ];
-    assert!(
-        order
-            .windows(2)
-            .all(|w| w[0].precedence() < w[1].precedence())
-    );
+    assert!(order.windows(2).all(|w| w[0].precedence() < w[1].precedence()));
 }
 
 // ---------------------------------------------------------------- the oracle
@@ -287,14 +247,7 @@ fn random_vector(rng: &mut Rng, prefix: &str, table: &[(&str, &[&str])], base: u
 fn all_v3_base_vectors(prefix: &str) -> Vec<String> {
     let mut vectors = vec![prefix.to_owned()];
     for (name, values) in &V3[..V3_BASE] {
-        vectors = vectors
-            .iter()
-            .flat_map(|v| {
-                values
-                    .iter()
-                    .map(move |value| format!("{v}/{name}:{value}"))
-            })
-            .collect();
+        vectors = vectors.iter().flat_map(|v| values.iter().map(move |value| format!("{v}/{name}:{value}"))).collect();
     }
     vectors
 }
@@ -342,12 +295,7 @@ fn python_scores(vectors: &[String]) -> Vec<String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e} (see scripts/install-test-deps)",
-                python.display()
-            )
-        });
+        .unwrap_or_else(|e| panic!("cannot run {}: {e} (see scripts/install-test-deps)", python.display()));
     let input = vectors.join("\n") + "\n";
     let mut stdin = child.stdin.take().unwrap();
     // Written from another thread: the oracle answers while it reads, and a full
@@ -361,18 +309,8 @@ fn python_scores(vectors: &[String]) -> Vec<String> {
         String::from_utf8_lossy(&output.stderr)
     );
     written.unwrap();
-    let lines: Vec<String> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(
-        lines.len(),
-        vectors.len(),
-        "the oracle answered {} of {} vectors",
-        lines.len(),
-        vectors.len()
-    );
+    let lines: Vec<String> = String::from_utf8(output.stdout).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), vectors.len(), "the oracle answered {} of {} vectors", lines.len(), vectors.len());
     lines
 }
 
@@ -387,13 +325,8 @@ fn our_score(vector: &str) -> String {
 fn scores_match_the_python_cvss_library() {
     let mut rng = Rng(0x5eed_c055);
     let mut vectors: Vec<String> = Vec::new();
-    for (prefix, table, base) in [
-        ("CVSS:3.0", V3, V3_BASE),
-        ("CVSS:3.1", V3, V3_BASE),
-        ("CVSS:4.0", V4, V4_BASE),
-    ] {
-        vectors
-            .extend((0..RANDOM_PER_VERSION).map(|_| random_vector(&mut rng, prefix, table, base)));
+    for (prefix, table, base) in [("CVSS:3.0", V3, V3_BASE), ("CVSS:3.1", V3, V3_BASE), ("CVSS:4.0", V4, V4_BASE)] {
+        vectors.extend((0..RANDOM_PER_VERSION).map(|_| random_vector(&mut rng, prefix, table, base)));
     }
     vectors.extend(all_v3_base_vectors("CVSS:3.0"));
     vectors.extend(all_v3_base_vectors("CVSS:3.1"));
@@ -407,27 +340,16 @@ fn scores_match_the_python_cvss_library() {
         if ours != *expected {
             mismatches.push(format!("{vector}: ours {ours}, python {expected}"));
         } else if ours != "ERR" {
-            let version = ["CVSS:3.0/", "CVSS:3.1/", "CVSS:4.0/"]
-                .iter()
-                .position(|p| vector.starts_with(p))
-                .unwrap();
+            let version = ["CVSS:3.0/", "CVSS:3.1/", "CVSS:4.0/"].iter().position(|p| vector.starts_with(p)).unwrap();
             scored[version] += 1;
         }
     }
     for mismatch in mismatches.iter().take(50) {
         eprintln!("{mismatch}");
     }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} vectors score differently",
-        mismatches.len(),
-        vectors.len()
-    );
+    assert!(mismatches.is_empty(), "{} of {} vectors score differently", mismatches.len(), vectors.len());
     for (version, count) in ["3.0", "3.1", "4.0"].iter().zip(scored) {
-        assert!(
-            count >= 1000,
-            "only {count} valid v{version} vectors compared"
-        );
+        assert!(count >= 1000, "only {count} valid v{version} vectors compared");
         eprintln!("CVSS v{version}: {count} vectors scored identically");
     }
     for vector in MALFORMED {

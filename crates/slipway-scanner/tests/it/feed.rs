@@ -8,8 +8,7 @@ use slipway_scanner::ScanError;
 use slipway_scanner::cvss::{Band, CvssVersion, PolicyClass, SeveritySource, VendorScale};
 use slipway_scanner::osv::record::Record;
 use slipway_scanner::osv::{
-    Advisory, Event, FixState, Importer, RangeKind, import_path, normalize_name, normalize_release,
-    split_ecosystem,
+    Advisory, Event, FixState, Importer, RangeKind, import_path, normalize_name, normalize_release, split_ecosystem,
 };
 use zip::write::SimpleFileOptions;
 
@@ -40,18 +39,13 @@ fn good_files() -> Vec<PathBuf> {
 
 fn import_one(relative: &str) -> Advisory {
     let feed = import_path(&good_dir().join(relative)).unwrap();
-    assert!(
-        feed.report.rejected.is_empty(),
-        "{:?}",
-        feed.report.rejected
-    );
+    assert!(feed.report.rejected.is_empty(), "{:?}", feed.report.rejected);
     let [advisory] = <[Advisory; 1]>::try_from(feed.advisories).unwrap();
     advisory
 }
 
 fn parse(json: &str) -> Result<Advisory, ScanError> {
-    let record: Record =
-        serde_json::from_str(json).map_err(|e| ScanError::InvalidRecord(e.to_string()))?;
+    let record: Record = serde_json::from_str(json).map_err(|e| ScanError::InvalidRecord(e.to_string()))?;
     Advisory::try_from(record)
 }
 
@@ -69,52 +63,22 @@ fn imports_a_directory_tree_and_reports_bad_records() {
     assert_eq!(report.imported, good_files().len());
     assert_eq!(feed.advisories.len(), report.imported);
     assert_eq!(report.withdrawn, 1);
-    let ecosystems: std::collections::BTreeSet<&str> = feed
-        .advisories
-        .iter()
-        .flat_map(|a| &a.affected)
-        .map(|p| p.ecosystem.as_str())
-        .collect();
+    let ecosystems: std::collections::BTreeSet<&str> =
+        feed.advisories.iter().flat_map(|a| &a.affected).map(|p| p.ecosystem.as_str()).collect();
     assert_eq!(
         ecosystems.into_iter().collect::<Vec<_>>(),
-        [
-            "Alpine",
-            "Debian",
-            "Go",
-            "Maven",
-            "Packagist",
-            "PyPI",
-            "RubyGems",
-            "Ubuntu",
-            "crates.io",
-            "npm"
-        ]
+        ["Alpine", "Debian", "Go", "Maven", "Packagist", "PyPI", "RubyGems", "Ubuntu", "crates.io", "npm"]
     );
 
     // Each bad file is named, with why; README.md is not a record and is not read.
     let rejected: Vec<(String, &str)> = report
         .rejected
         .iter()
-        .map(|r| {
-            (
-                Path::new(&r.file)
-                    .file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned(),
-                r.reason.as_str(),
-            )
-        })
+        .map(|r| (Path::new(&r.file).file_name().unwrap().to_string_lossy().into_owned(), r.reason.as_str()))
         .collect();
     let expected = [
-        (
-            "event-with-two-versions.json",
-            "ranges[0]: event with more than one of",
-        ),
-        (
-            "fixed-and-last-affected.json",
-            "both fixed and last_affected",
-        ),
+        ("event-with-two-versions.json", "ranges[0]: event with more than one of"),
+        ("fixed-and-last-affected.json", "both fixed and last_affected"),
         ("invalid-json.json", "EOF while parsing"),
         ("missing-id.json", "missing field `id`"),
         ("missing-package-name.json", "missing field `name`"),
@@ -125,12 +89,7 @@ fn imports_a_directory_tree_and_reports_bad_records() {
         assert_eq!(file, expected_file);
         assert!(reason.contains(expected_reason), "{file}: {reason}");
     }
-    assert!(
-        report
-            .rejected
-            .iter()
-            .all(|r| r.file.contains("testdata/feed/bad/"))
-    );
+    assert!(report.rejected.iter().all(|r| r.file.contains("testdata/feed/bad/")));
 }
 
 #[test]
@@ -143,45 +102,21 @@ fn normalises_a_debian_record() {
     assert_eq!(advisory.modified, "2024-11-02T05:14:31Z");
     assert!(!advisory.is_withdrawn());
 
-    let releases: Vec<Option<&str>> = advisory
-        .affected
-        .iter()
-        .map(|p| p.release.as_deref())
-        .collect();
+    let releases: Vec<Option<&str>> = advisory.affected.iter().map(|p| p.release.as_deref()).collect();
     assert_eq!(releases, [Some("11"), Some("12")]);
     let bookworm = &advisory.affected[1];
-    assert_eq!(
-        (bookworm.ecosystem.as_str(), bookworm.name.as_str()),
-        ("Debian", "openssl")
-    );
-    assert_eq!(
-        bookworm.purl.as_deref(),
-        Some("pkg:deb/debian/openssl?arch=source")
-    );
+    assert_eq!((bookworm.ecosystem.as_str(), bookworm.name.as_str()), ("Debian", "openssl"));
+    assert_eq!(bookworm.purl.as_deref(), Some("pkg:deb/debian/openssl?arch=source"));
     assert_eq!(bookworm.fix, FixState::FixAvailable);
     assert_eq!(bookworm.ranges.len(), 1);
     assert_eq!(bookworm.ranges[0].kind, RangeKind::Ecosystem);
-    assert_eq!(
-        bookworm.ranges[0].events,
-        [
-            Event::Introduced("0".into()),
-            Event::Fixed("3.0.13-1~deb12u1".into())
-        ]
-    );
+    assert_eq!(bookworm.ranges[0].events, [Event::Introduced("0".into()), Event::Fixed("3.0.13-1~deb12u1".into())]);
 
     // The urgency comes first, then the record's CVSS vector.
-    let [urgency, cvss] = &bookworm.severities[..] else {
-        panic!("{:?}", bookworm.severities)
-    };
-    assert_eq!(
-        urgency.source,
-        SeveritySource::Vendor(VendorScale::DebianUrgency)
-    );
+    let [urgency, cvss] = &bookworm.severities[..] else { panic!("{:?}", bookworm.severities) };
+    assert_eq!(urgency.source, SeveritySource::Vendor(VendorScale::DebianUrgency));
     assert_eq!(urgency.rating.as_deref(), Some("low"));
-    assert_eq!(
-        (urgency.band, urgency.class),
-        (Band::Low, PolicyClass::Minor)
-    );
+    assert_eq!((urgency.band, urgency.class), (Band::Low, PolicyClass::Minor));
     assert_eq!(cvss.source, SeveritySource::Cvss(CvssVersion::V3_1));
     assert_eq!(cvss.score.unwrap().to_string(), "5.3");
     assert_eq!((cvss.band, cvss.class), (Band::Medium, PolicyClass::Major));
@@ -193,27 +128,18 @@ fn normalises_a_debian_record() {
 fn keeps_debian_fix_states() {
     let apt = import_one("debian/DEBIAN-CVE-2011-3374.json");
     assert!(apt.affected.iter().all(|p| p.fix == FixState::WillNotFix));
-    assert_eq!(
-        apt.affected[0].severity().unwrap().rating.as_deref(),
-        Some("unimportant")
-    );
+    assert_eq!(apt.affected[0].severity().unwrap().rating.as_deref(), Some("unimportant"));
 
     // "not yet assigned" is no severity: the CVSS vector is used.
     let gcc = import_one("debian/DEBIAN-CVE-2023-4039.json");
     assert_eq!(gcc.affected[0].fix, FixState::Unfixed);
     let severity = gcc.affected[0].severity().unwrap();
     assert_eq!(severity.source, SeveritySource::Cvss(CvssVersion::V3_1));
-    assert_eq!(
-        (severity.band, severity.class),
-        (Band::Medium, PolicyClass::Major)
-    );
+    assert_eq!((severity.band, severity.class), (Band::Medium, PolicyClass::Major));
 
     let libxml2 = import_one("debian/DEBIAN-CVE-2024-25062.json");
     assert_eq!(libxml2.affected[0].fix, FixState::Unfixed);
-    assert_eq!(
-        libxml2.affected[0].ranges[0].events[1],
-        Event::LastAffected("2.9.14+dfsg-1.3~deb12u1".into())
-    );
+    assert_eq!(libxml2.affected[0].ranges[0].events[1], Event::LastAffected("2.9.14+dfsg-1.3~deb12u1".into()));
 
     let dsa = import_one("debian/DSA-5532-1.json");
     assert_eq!(dsa.aliases, ["CVE-2023-5363"]);
@@ -224,30 +150,16 @@ fn keeps_debian_fix_states() {
 #[test]
 fn normalises_ubuntu_and_alpine_releases() {
     let glibc = import_one("ubuntu/UBUNTU-CVE-2025-0395.json");
-    let releases: Vec<Option<&str>> = glibc
-        .affected
-        .iter()
-        .map(|p| p.release.as_deref())
-        .collect();
+    let releases: Vec<Option<&str>> = glibc.affected.iter().map(|p| p.release.as_deref()).collect();
     assert_eq!(releases, [Some("Pro:16.04"), Some("22.04"), Some("24.04")]);
     assert_eq!(glibc.related, ["USN-7259-1"]);
     let severity = glibc.affected[2].severity().unwrap();
-    assert_eq!(
-        severity.source,
-        SeveritySource::Vendor(VendorScale::UbuntuPriority)
-    );
-    assert_eq!(
-        (severity.band, severity.class),
-        (Band::Medium, PolicyClass::Major)
-    );
+    assert_eq!(severity.source, SeveritySource::Vendor(VendorScale::UbuntuPriority));
+    assert_eq!((severity.band, severity.class), (Band::Medium, PolicyClass::Major));
     assert_eq!(glibc.affected[2].versions.len(), 4);
 
     let openssl = import_one("alpine/ALPINE-CVE-2024-0727.json");
-    let releases: Vec<Option<&str>> = openssl
-        .affected
-        .iter()
-        .map(|p| p.release.as_deref())
-        .collect();
+    let releases: Vec<Option<&str>> = openssl.affected.iter().map(|p| p.release.as_deref()).collect();
     assert_eq!(releases, [Some("3.18"), Some("3.19")]);
 }
 
@@ -255,43 +167,18 @@ fn normalises_ubuntu_and_alpine_releases() {
 fn normalises_language_ecosystem_records() {
     let pyyaml = import_one("pypi/GHSA-8q59-q68h-6hv4.json");
     assert_eq!(pyyaml.affected[0].name, "pyyaml");
-    assert_eq!(
-        (
-            pyyaml.affected[0].ecosystem.as_str(),
-            pyyaml.affected[0].release.as_deref()
-        ),
-        ("PyPI", None)
-    );
+    assert_eq!((pyyaml.affected[0].ecosystem.as_str(), pyyaml.affected[0].release.as_deref()), ("PyPI", None));
     // GitHub's rating comes before its CVSS vector.
     let sources: Vec<SeveritySource> = pyyaml.severities.iter().map(|s| s.source).collect();
-    assert_eq!(
-        sources,
-        [
-            SeveritySource::Vendor(VendorScale::GhsaSeverity),
-            SeveritySource::Cvss(CvssVersion::V3_1)
-        ]
-    );
+    assert_eq!(sources, [SeveritySource::Vendor(VendorScale::GhsaSeverity), SeveritySource::Cvss(CvssVersion::V3_1)]);
 
     let cross_spawn = import_one("npm/GHSA-3xgq-45jj-v275.json");
     let scores: Vec<String> = cross_spawn.affected[0]
         .severities
         .iter()
-        .map(|s| {
-            format!(
-                "{} {}",
-                s.source,
-                s.score.map(|s| s.to_string()).unwrap_or_default()
-            )
-        })
+        .map(|s| format!("{} {}", s.source, s.score.map(|s| s.to_string()).unwrap_or_default()))
         .collect();
-    assert_eq!(
-        scores,
-        [
-            "GitHub advisory severity ",
-            "CVSS v4.0 vector 8.7",
-            "CVSS v3.1 vector 7.5"
-        ]
-    );
+    assert_eq!(scores, ["GitHub advisory severity ", "CVSS v4.0 vector 8.7", "CVSS v3.1 vector 7.5"]);
     assert_eq!(cross_spawn.affected[0].ranges.len(), 2);
     assert_eq!(cross_spawn.affected[0].ranges[0].kind, RangeKind::Semver);
 
@@ -315,30 +202,18 @@ fn normalises_language_ecosystem_records() {
     assert!(withdrawn.is_withdrawn());
 
     let log4j = import_one("maven/GHSA-jfh8-c2jp-5v3q.json");
-    assert_eq!(
-        log4j.affected[0].name,
-        "org.apache.logging.log4j:log4j-core"
-    );
+    assert_eq!(log4j.affected[0].name, "org.apache.logging.log4j:log4j-core");
     assert_eq!(log4j.affected[0].severity().unwrap().band, Band::Critical);
 }
 
 #[test]
 fn names_releases_and_ecosystems() {
-    assert_eq!(
-        normalize_name("PyPI", "Zope.Interface__Extra"),
-        "zope-interface-extra"
-    );
+    assert_eq!(normalize_name("PyPI", "Zope.Interface__Extra"), "zope-interface-extra");
     assert_eq!(normalize_name("PyPI", "PyYAML"), "pyyaml");
     assert_eq!(normalize_name("crates.io", "Tokio_Util"), "tokio-util");
-    assert_eq!(
-        normalize_name("Packagist", "GuzzleHttp/Guzzle"),
-        "guzzlehttp/guzzle"
-    );
+    assert_eq!(normalize_name("Packagist", "GuzzleHttp/Guzzle"), "guzzlehttp/guzzle");
     assert_eq!(normalize_name("npm", "JSONStream"), "JSONStream");
-    assert_eq!(
-        normalize_name("Go", "github.com/BurntSushi/toml"),
-        "github.com/BurntSushi/toml"
-    );
+    assert_eq!(normalize_name("Go", "github.com/BurntSushi/toml"), "github.com/BurntSushi/toml");
 
     assert_eq!(normalize_release("Alpine", "v3.19"), "3.19");
     assert_eq!(normalize_release("Alpine", "3.19.1"), "3.19");
@@ -349,10 +224,7 @@ fn names_releases_and_ecosystems() {
     assert_eq!(normalize_release("Debian", "12"), "12");
 
     assert_eq!(split_ecosystem("Debian:12"), ("Debian", Some("12")));
-    assert_eq!(
-        split_ecosystem("Maven:https://maven.example"),
-        ("Maven", Some("https://maven.example"))
-    );
+    assert_eq!(split_ecosystem("Maven:https://maven.example"), ("Maven", Some("https://maven.example")));
     assert_eq!(split_ecosystem("npm"), ("npm", None));
 }
 
@@ -388,15 +260,10 @@ fn tolerates_what_the_schema_allows() {
     .unwrap();
     assert!(advisory.aliases.is_empty() && advisory.severities.is_empty());
     assert_eq!(advisory.affected.len(), 1);
-    assert_eq!(
-        advisory.affected[0].ranges[0].events[1],
-        Event::Limit("*".into())
-    );
+    assert_eq!(advisory.affected[0].ranges[0].events[1], Event::Limit("*".into()));
     assert_eq!(advisory.affected[0].fix, FixState::Unfixed);
 
-    let empty =
-        parse(r#"{"id": "OSV-2024-10", "modified": "2024-01-01T00:00:00Z", "affected": null}"#)
-            .unwrap();
+    let empty = parse(r#"{"id": "OSV-2024-10", "modified": "2024-01-01T00:00:00Z", "affected": null}"#).unwrap();
     assert!(empty.affected.is_empty());
 }
 
@@ -440,8 +307,7 @@ fn write_archive(path: &Path) {
     zip.start_file("docs/README.txt", options).unwrap();
     zip.write_all(b"not a record").unwrap();
     for file in good_files() {
-        zip.start_file(file.file_name().unwrap().to_string_lossy(), options)
-            .unwrap();
+        zip.start_file(file.file_name().unwrap().to_string_lossy(), options).unwrap();
         zip.write_all(&fs::read(&file).unwrap()).unwrap();
     }
     zip.start_file("BROKEN-1.json", options).unwrap();
@@ -457,26 +323,14 @@ fn imports_a_zip_archive_entry_by_entry() {
 
     let from_zip = import_path(&archive).unwrap();
     let from_dir = import_path(&good_dir()).unwrap();
-    assert_eq!(
-        sorted_ids(&from_zip.advisories),
-        sorted_ids(&from_dir.advisories)
-    );
+    assert_eq!(sorted_ids(&from_zip.advisories), sorted_ids(&from_dir.advisories));
     for advisory in &from_zip.advisories {
-        assert!(
-            from_dir.advisories.contains(advisory),
-            "{} differs",
-            advisory.id
-        );
+        assert!(from_dir.advisories.contains(advisory), "{} differs", advisory.id);
     }
     assert_eq!(from_zip.report.imported, good_files().len());
     assert_eq!(from_zip.report.withdrawn, 1);
-    let [rejected] = &from_zip.report.rejected[..] else {
-        panic!("{:?}", from_zip.report.rejected)
-    };
-    assert_eq!(
-        rejected.file,
-        format!("{}:BROKEN-1.json", archive.display())
-    );
+    let [rejected] = &from_zip.report.rejected[..] else { panic!("{:?}", from_zip.report.rejected) };
+    assert_eq!(rejected.file, format!("{}:BROKEN-1.json", archive.display()));
 
     // A directory holding archives reads them too.
     let feed = import_path(dir.path()).unwrap();
@@ -486,9 +340,7 @@ fn imports_a_zip_archive_entry_by_entry() {
 #[test]
 fn streams_advisories_to_a_callback() {
     let mut ids = Vec::new();
-    let report = Importer::default()
-        .import_with(&good_dir(), |advisory| ids.push(advisory.id))
-        .unwrap();
+    let report = Importer::default().import_with(&good_dir(), |advisory| ids.push(advisory.id)).unwrap();
     assert_eq!(ids.len(), report.imported);
     assert!(ids.windows(2).all(|w| w[0] != w[1]));
     assert!(ids.contains(&"GHSA-jfh8-c2jp-5v3q".to_owned()));
@@ -497,54 +349,33 @@ fn streams_advisories_to_a_callback() {
 #[test]
 fn refuses_records_over_the_size_limit() {
     const LIMIT: u64 = 1500;
-    let sizes: Vec<u64> = good_files()
-        .iter()
-        .map(|f| fs::metadata(f).unwrap().len())
-        .collect();
+    let sizes: Vec<u64> = good_files().iter().map(|f| fs::metadata(f).unwrap().len()).collect();
     let over = sizes.iter().filter(|&&size| size > LIMIT).count();
-    assert!(
-        over > 0 && over < sizes.len(),
-        "the limit should split the test feed"
-    );
+    assert!(over > 0 && over < sizes.len(), "the limit should split the test feed");
 
     let importer = Importer::default().max_record_bytes(LIMIT);
     let feed = importer.import(&good_dir()).unwrap();
     assert_eq!(feed.report.imported, sizes.len() - over);
     assert_eq!(feed.report.rejected.len(), over);
-    assert!(
-        feed.report
-            .rejected
-            .iter()
-            .all(|r| r.reason == "record is larger than the 1500-byte limit")
-    );
+    assert!(feed.report.rejected.iter().all(|r| r.reason == "record is larger than the 1500-byte limit"));
 
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("all.zip");
     write_archive(&archive);
     let feed = importer.import(&archive).unwrap();
     assert_eq!(feed.report.imported, sizes.len() - over);
-    assert_eq!(
-        feed.report.rejected.len(),
-        over + 1,
-        "the oversized entries and the broken one"
-    );
+    assert_eq!(feed.report.rejected.len(), over + 1, "the oversized entries and the broken one");
 }
 
 #[test]
 fn fails_on_a_feed_it_cannot_read() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing");
-    assert!(matches!(
-        import_path(&missing),
-        Err(ScanError::FeedRead { .. })
-    ));
+    assert!(matches!(import_path(&missing), Err(ScanError::FeedRead { .. })));
 
     let not_zip = dir.path().join("Debian.zip");
     fs::write(&not_zip, b"this is not a zip archive").unwrap();
-    assert!(matches!(
-        import_path(&not_zip),
-        Err(ScanError::FeedArchive { .. })
-    ));
+    assert!(matches!(import_path(&not_zip), Err(ScanError::FeedArchive { .. })));
 
     // A single record file that is not JSON is a rejected record, not a failure.
     let text = dir.path().join("record.txt");
@@ -563,8 +394,5 @@ fn advisories_round_trip_through_json() {
         assert_eq!(back, advisory, "{json}");
     }
     assert!(serde_json::from_str::<slipway_scanner::cvss::Score>("101").is_err());
-    assert_eq!(
-        serde_json::from_str::<slipway_scanner::cvss::Score>("98").unwrap().to_string(),
-        "9.8"
-    );
+    assert_eq!(serde_json::from_str::<slipway_scanner::cvss::Score>("98").unwrap().to_string(), "9.8");
 }

@@ -13,9 +13,7 @@
 //! syft's and the truth's, and every package must be attributed to the layer that
 //! introduced its current version according to the truth of the layers before it.
 
-use slipway_scanner::analyzer::{
-    Compression, Ecosystem, Inventory, LayerReport, Limits, analyze_layer, merge,
-};
+use slipway_scanner::analyzer::{Compression, Ecosystem, Inventory, LayerReport, Limits, analyze_layer, merge};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs::File;
@@ -58,9 +56,7 @@ fn key(ecosystem: Ecosystem, name: &str, version: &str) -> Option<Key> {
         Ecosystem::PyPI => (pep503(name), version.to_owned()),
         Ecosystem::Go if version == "(devel)" => return None,
         // Module versions with or without Go's `v`; the toolchain as `go1.x.y`.
-        Ecosystem::Go if name == "stdlib" => {
-            (name.to_owned(), version.trim_start_matches("go").to_owned())
-        }
+        Ecosystem::Go if name == "stdlib" => (name.to_owned(), version.trim_start_matches("go").to_owned()),
         Ecosystem::Go => (name.to_owned(), version.trim_start_matches('v').to_owned()),
         _ => (name.to_owned(), version.to_owned()),
     };
@@ -103,8 +99,7 @@ struct Image {
 
 fn read_json(path: &Path) -> serde_json::Value {
     let file = File::open(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
-    serde_json::from_reader(BufReader::new(file))
-        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+    serde_json::from_reader(BufReader::new(file)).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
 fn blob(layout: &Path, digest: &str) -> PathBuf {
@@ -123,31 +118,22 @@ fn scan(layout: &Path) -> (Vec<String>, Inventory) {
         let digest = layer["digest"].as_str().unwrap().to_owned();
         let compression = Compression::from_media_type(layer["mediaType"].as_str().unwrap());
         let file = File::open(blob(layout, &digest)).unwrap();
-        let report = analyze_layer(file, compression, &Limits::default())
-            .unwrap_or_else(|err| panic!("layer {digest}: {err}"));
+        let report = analyze_layer(file, compression, &Limits::default()).unwrap_or_else(|err| panic!("layer {digest}: {err}"));
         reports.push((digest, report));
     }
     let inventory = merge(&reports);
-    (
-        reports.into_iter().map(|(digest, _)| digest).collect(),
-        inventory,
-    )
+    (reports.into_iter().map(|(digest, _)| digest).collect(), inventory)
 }
 
 fn load(name: &'static str) -> Option<Image> {
     let dir = images_dir()?.join(name);
     let started = Instant::now();
     let (layers, inventory) = scan(&dir.join("oci"));
-    println!(
-        "scanner-images: {name}: {} layers analyzed and merged in {:.2?} (this build's profile)",
-        layers.len(),
-        started.elapsed()
-    );
+    println!("scanner-images: {name}: {} layers analyzed and merged in {:.2?} (this build's profile)", layers.len(), started.elapsed());
     let truth = (1..=layers.len())
         .map(|n| {
             let path = dir.join("truth").join(format!("{n}.tsv"));
-            let text = std::fs::read_to_string(&path)
-                .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
             text.lines()
                 .filter_map(|line| {
                     let fields: Vec<&str> = line.split('\t').collect();
@@ -159,12 +145,7 @@ fn load(name: &'static str) -> Option<Image> {
                 .collect()
         })
         .collect();
-    Some(Image {
-        name,
-        layers,
-        inventory,
-        truth,
-    })
+    Some(Image { name, layers, inventory, truth })
 }
 
 /// The compared packages syft found, with a count of the others by type (shown, so
@@ -190,10 +171,7 @@ fn syft_packages(name: &str) -> (BTreeSet<Key>, BTreeMap<String, usize>) {
         let version = artifact["version"].as_str().unwrap();
         // The binary's own module without a version: syft says `UNKNOWN` where the build
         // info says `(devel)` (see `key`).
-        if ecosystem == Ecosystem::Go
-            && artifact["metadata"]["mainModule"] == name
-            && version == "UNKNOWN"
-        {
+        if ecosystem == Ecosystem::Go && artifact["metadata"]["mainModule"] == name && version == "UNKNOWN" {
             continue;
         }
         compared.extend(key(ecosystem, name, version));
@@ -202,11 +180,7 @@ fn syft_packages(name: &str) -> (BTreeSet<Key>, BTreeMap<String, usize>) {
 }
 
 fn ours(inventory: &Inventory) -> BTreeSet<Key> {
-    inventory
-        .packages
-        .iter()
-        .filter_map(|p| key(p.ecosystem, &p.name, &p.version))
-        .collect()
+    inventory.packages.iter().filter_map(|p| key(p.ecosystem, &p.name, &p.version)).collect()
 }
 
 fn of(set: &BTreeSet<Key>, ecosystem: Ecosystem) -> BTreeSet<&Key> {
@@ -226,33 +200,18 @@ fn assert_same(what: &str, ours: &BTreeSet<&Key>, theirs: &BTreeSet<&Key>) {
 /// counts. Returns the counts per ecosystem.
 fn compare_with_syft_and_truth(image: &Image) -> BTreeMap<Ecosystem, usize> {
     let name = image.name;
-    assert!(
-        image.inventory.issues.is_empty(),
-        "{name}: issues {:#?}",
-        image.inventory.issues
-    );
+    assert!(image.inventory.issues.is_empty(), "{name}: issues {:#?}", image.inventory.issues);
     let os = image.inventory.os.as_ref().expect("os-release found");
-    assert_eq!(
-        (os.id.as_str(), os.version_id.as_deref()),
-        ("debian", Some("12"))
-    );
+    assert_eq!((os.id.as_str(), os.version_id.as_deref()), ("debian", Some("12")));
     let ours = ours(&image.inventory);
     let (syft, others) = syft_packages(name);
     let truth = image.truth.last().expect("one layer at least");
     let mut line = format!("scanner-images: {name}: analyzer = syft = package managers:");
     let mut counts = BTreeMap::new();
     for (ecosystem, _) in COMPARED {
-        let (a, s, t) = (
-            of(&ours, ecosystem),
-            of(&syft, ecosystem),
-            of(truth, ecosystem),
-        );
+        let (a, s, t) = (of(&ours, ecosystem), of(&syft, ecosystem), of(truth, ecosystem));
         assert_same(&format!("{name}: {ecosystem:?} vs syft"), &a, &s);
-        assert_same(
-            &format!("{name}: {ecosystem:?} vs the package managers"),
-            &a,
-            &t,
-        );
+        assert_same(&format!("{name}: {ecosystem:?} vs the package managers"), &a, &t);
         if !a.is_empty() {
             write!(line, " {ecosystem:?} {}", a.len()).unwrap();
         }
@@ -288,50 +247,27 @@ fn check_layers(image: &Image) -> Vec<usize> {
         let Some(key) = key(package.ecosystem, &package.name, &package.version) else {
             continue;
         };
-        let expected = introducing_layer(&image.truth, &key)
-            .unwrap_or_else(|| panic!("{}: {key:?} is not in the image", image.name));
+        let expected = introducing_layer(&image.truth, &key).unwrap_or_else(|| panic!("{}: {key:?} is not in the image", image.name));
         let actual = image.layers.iter().position(|d| *d == package.layer);
         if actual == Some(expected) {
             per_layer[expected] += 1;
         } else {
-            wrong.push(format!(
-                "{key:?} at {}: layer {actual:?}, expected {expected} (0 = bottom)",
-                package.path
-            ));
+            wrong.push(format!("{key:?} at {}: layer {actual:?}, expected {expected} (0 = bottom)", package.path));
         }
     }
-    assert!(
-        wrong.is_empty(),
-        "{}: wrong layers:\n  {}",
-        image.name,
-        wrong.join("\n  ")
-    );
-    println!(
-        "scanner-images: {}: packages attributed per layer, bottom first: {per_layer:?}",
-        image.name
-    );
+    assert!(wrong.is_empty(), "{}: wrong layers:\n  {}", image.name, wrong.join("\n  "));
+    println!("scanner-images: {}: packages attributed per layer, bottom first: {per_layer:?}", image.name);
     per_layer
 }
 
 /// What changed from the layer below to `layer`: (upgraded or added, removed) names.
 fn changes(image: &Image, layer: usize, ecosystem: Ecosystem) -> (Vec<String>, Vec<String>) {
     let names = |set: &BTreeSet<Key>| -> BTreeMap<String, String> {
-        of(set, ecosystem)
-            .into_iter()
-            .map(|(_, name, version)| (name.clone(), version.clone()))
-            .collect()
+        of(set, ecosystem).into_iter().map(|(_, name, version)| (name.clone(), version.clone())).collect()
     };
     let (before, after) = (names(&image.truth[layer - 1]), names(&image.truth[layer]));
-    let changed = after
-        .iter()
-        .filter(|(name, version)| before.get(*name) != Some(version))
-        .map(|(name, _)| name.clone())
-        .collect();
-    let removed = before
-        .keys()
-        .filter(|name| !after.contains_key(*name))
-        .cloned()
-        .collect();
+    let changed = after.iter().filter(|(name, version)| before.get(*name) != Some(version)).map(|(name, _)| name.clone()).collect();
+    let removed = before.keys().filter(|name| !after.contains_key(*name)).cloned().collect();
     (changed, removed)
 }
 
@@ -358,16 +294,8 @@ fn debian_with_python_npm_go_and_rust_layers() {
         return;
     };
     let counts = compare_with_syft_and_truth(&image);
-    for ecosystem in [
-        Ecosystem::PyPI,
-        Ecosystem::Npm,
-        Ecosystem::Go,
-        Ecosystem::CratesIo,
-    ] {
-        assert!(
-            counts[&ecosystem] > 0,
-            "no {ecosystem:?} package: {counts:?}"
-        );
+    for ecosystem in [Ecosystem::PyPI, Ecosystem::Npm, Ecosystem::Go, Ecosystem::CratesIo] {
+        assert!(counts[&ecosystem] > 0, "no {ecosystem:?} package: {counts:?}");
     }
     // One ecosystem per layer on top of the base: each layer gets exactly its own.
     let per_layer = check_layers(&image);
@@ -395,10 +323,11 @@ fn upgrades_and_removals_in_later_layers() {
     let per_layer = check_layers(&image);
     // By normalised name, as the truth spells them.
     let layer_of = |ecosystem: Ecosystem, name: &str| -> Option<usize> {
-        let package = image.inventory.packages.iter().find(|p| {
-            p.ecosystem == ecosystem
-                && key(ecosystem, &p.name, &p.version).is_some_and(|k| k.1 == name)
-        })?;
+        let package = image
+            .inventory
+            .packages
+            .iter()
+            .find(|p| p.ecosystem == ecosystem && key(ecosystem, &p.name, &p.version).is_some_and(|k| k.1 == name))?;
         image.layers.iter().position(|d| *d == package.layer)
     };
     // Spelled out, though check_layers covers it: upgrades belong to the upgrading

@@ -17,27 +17,18 @@ use slipway_scanner::scan::{LayerEvent, LayerState, ScanReport, Scanner};
 
 use super::feed::good_dir;
 
-const GENERATOR: Generator<'static> = Generator {
-    name: "slipway",
-    version: "0.1.0",
-    timestamp: "2024-05-01T12:00:00Z",
-};
+const GENERATOR: Generator<'static> = Generator { name: "slipway", version: "0.1.0", timestamp: "2024-05-01T12:00:00Z" };
 
 fn report() -> ScanReport {
     let dir = tempfile::tempdir().unwrap();
-    debian_python_image()
-        .write_oci_layout(dir.path(), "1.0")
-        .unwrap();
+    debian_python_image().write_oci_layout(dir.path(), "1.0").unwrap();
     let source = OciLayout::open(dir.path(), None, None, "oci:image:1.0").unwrap();
     let feed = AdvisoryIndex::new(import_path(&good_dir()).unwrap().advisories);
     Scanner::default().scan(&source, &feed, &|_: usize, _: LayerEvent| {})
 }
 
 fn strings<'v>(values: impl IntoIterator<Item = &'v Value>, key: &str) -> Vec<&'v str> {
-    values
-        .into_iter()
-        .map(|v| v[key].as_str().unwrap_or_else(|| panic!("{key} in {v}")))
-        .collect()
+    values.into_iter().map(|v| v[key].as_str().unwrap_or_else(|| panic!("{key} in {v}"))).collect()
 }
 
 #[test]
@@ -54,40 +45,25 @@ fn json_report() {
     assert_eq!(six["ecosystem"], "deb");
     assert_eq!(six["source_name"], "openssl");
     assert_eq!(six["osv_ecosystem"], "Debian:12");
-    assert_eq!(
-        six["purl"],
-        "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12"
-    );
+    assert_eq!(six["purl"], "pkg:deb/debian/libssl3@3.0.11-1~deb12u2?arch=amd64&distro=debian-12");
     let vulnerabilities = doc["vulnerabilities"].as_array().unwrap();
     for v in vulnerabilities {
         let package = &packages[usize::try_from(v["package"].as_u64().unwrap()).unwrap()];
         assert_eq!(v["package_name"], package["name"]);
         assert_eq!(v["installed_version"], package["version"]);
         // Every field is present, null when absent.
-        for key in [
-            "summary",
-            "details",
-            "published",
-            "fixed_version",
-            "severity",
-        ] {
+        for key in ["summary", "details", "published", "fixed_version", "severity"] {
             assert!(v.get(key).is_some(), "{key} missing in {v}");
         }
     }
-    let gcc = vulnerabilities
-        .iter()
-        .find(|v| v["package_name"] == "libgcc-s1")
-        .unwrap();
+    let gcc = vulnerabilities.iter().find(|v| v["package_name"] == "libgcc-s1").unwrap();
     assert_eq!(gcc["fixed_version"], Value::Null);
     assert_eq!(gcc["fix_state"], "unfixed");
     assert_eq!(gcc["severity"]["class"], "major");
     assert_eq!(gcc["severity"]["fix_within_hours"], 168);
     assert_eq!(gcc["severity"]["band"], "medium");
     assert_eq!(gcc["severity"]["score"], 4.8);
-    let apt = vulnerabilities
-        .iter()
-        .find(|v| v["package_name"] == "apt")
-        .unwrap();
+    let apt = vulnerabilities.iter().find(|v| v["package_name"] == "apt").unwrap();
     assert_eq!(apt["fix_state"], "will_not_fix");
     assert_eq!(apt["severity"]["source"], "debian_urgency");
     assert_eq!(apt["severity"]["rating"], "unimportant");
@@ -110,19 +86,11 @@ fn sarif_report() {
     assert_eq!(driver["name"], "slipway");
     let rules = driver["rules"].as_array().unwrap();
     let rule_ids = strings(rules, "id");
-    assert_eq!(
-        rule_ids.iter().collect::<HashSet<_>>().len(),
-        rule_ids.len(),
-        "one rule per advisory"
-    );
+    assert_eq!(rule_ids.iter().collect::<HashSet<_>>().len(), rule_ids.len(), "one rule per advisory");
     for rule in rules {
         assert!(rule["shortDescription"]["text"].is_string(), "{rule}");
         assert!(rule["fullDescription"]["text"].is_string(), "{rule}");
-        let score: f64 = rule["properties"]["security-severity"]
-            .as_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let score: f64 = rule["properties"]["security-severity"].as_str().unwrap().parse().unwrap();
         assert!((0.0..=10.0).contains(&score), "{rule}");
     }
     let results = runs[0]["results"].as_array().unwrap();
@@ -134,18 +102,10 @@ fn sarif_report() {
         assert!(!result["message"]["text"].as_str().unwrap().is_empty());
         let location = &result["locations"][0];
         assert!(
-            location["physicalLocation"]["artifactLocation"]["uri"]
-                .as_str()
-                .unwrap()
-                .ends_with("METADATA")
+            location["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap().ends_with("METADATA")
                 || location["physicalLocation"]["artifactLocation"]["uri"] == "var/lib/dpkg/status"
         );
-        assert!(
-            location["logicalLocations"][0]["fullyQualifiedName"]
-                .as_str()
-                .unwrap()
-                .starts_with("pkg:")
-        );
+        assert!(location["logicalLocations"][0]["fullyQualifiedName"].as_str().unwrap().starts_with("pkg:"));
     }
     let openssh = &results[0];
     assert_eq!(openssh["ruleId"], "DEBIAN-CVE-2024-6387");
@@ -188,38 +148,20 @@ fn cyclonedx_report() {
             assert_eq!(affected["versions"][0]["status"], "affected");
         }
         for rating in v["ratings"].as_array().unwrap() {
-            assert!(
-                ["CVSSv3", "CVSSv31", "CVSSv4", "other"]
-                    .contains(&rating["method"].as_str().unwrap())
-            );
-            assert!(
-                ["critical", "high", "medium", "low", "none"]
-                    .contains(&rating["severity"].as_str().unwrap())
-            );
+            assert!(["CVSSv3", "CVSSv31", "CVSSv4", "other"].contains(&rating["method"].as_str().unwrap()));
+            assert!(["critical", "high", "medium", "low", "none"].contains(&rating["severity"].as_str().unwrap()));
         }
     }
     // Both binaries of openssl share one vulnerability entry.
-    let openssl = vulnerabilities
-        .iter()
-        .find(|v| v["id"] == "DEBIAN-CVE-2023-5678")
-        .unwrap();
+    let openssl = vulnerabilities.iter().find(|v| v["id"] == "DEBIAN-CVE-2023-5678").unwrap();
     assert_eq!(openssl["affects"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        openssl["recommendation"],
-        "Upgrade libssl3 to 3.0.13-1~deb12u1; Upgrade openssl to 3.0.13-1~deb12u1"
-    );
-    let openssh = vulnerabilities
-        .iter()
-        .find(|v| v["id"] == "DEBIAN-CVE-2024-6387")
-        .unwrap();
+    assert_eq!(openssl["recommendation"], "Upgrade libssl3 to 3.0.13-1~deb12u1; Upgrade openssl to 3.0.13-1~deb12u1");
+    let openssh = vulnerabilities.iter().find(|v| v["id"] == "DEBIAN-CVE-2024-6387").unwrap();
     let rating = &openssh["ratings"][0];
     assert_eq!(rating["method"], "CVSSv31");
     assert_eq!(rating["severity"], "high");
     assert!(rating["vector"].as_str().unwrap().starts_with("CVSS:3.1/"));
-    let apt = vulnerabilities
-        .iter()
-        .find(|v| v["id"] == "DEBIAN-CVE-2011-3374")
-        .unwrap();
+    let apt = vulnerabilities.iter().find(|v| v["id"] == "DEBIAN-CVE-2011-3374").unwrap();
     assert_eq!(apt["analysis"]["response"][0], "will_not_fix");
 }
 
@@ -246,46 +188,25 @@ fn documents_validate_against_the_official_schemas() {
     // The Python has cyclonedx-python-lib[json-validation] too.
     let python = crate::oracle::python();
     let root = crate::oracle::workspace_root();
-    let sarif_schema = root.join(
-        "tests/oracles/node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json",
-    );
-    assert!(
-        sarif_schema.exists(),
-        "{} not found: run scripts/install-test-deps",
-        sarif_schema.display()
-    );
+    let sarif_schema = root.join("tests/oracles/node_modules/@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json");
+    assert!(sarif_schema.exists(), "{} not found: run scripts/install-test-deps", sarif_schema.display());
 
     // A complete scan, and one with a layer that fails (notifications, will-not-fix).
     let complete = report();
     let mut incomplete = complete.clone();
-    incomplete.layers[1].state = LayerState::Failed {
-        error: "digest mismatch".to_owned(),
-    };
+    incomplete.layers[1].state = LayerState::Failed { error: "digest mismatch".to_owned() };
     let dir = tempfile::tempdir().unwrap();
     for (name, report) in [("complete", &complete), ("incomplete", &incomplete)] {
         let sarif_log = dir.path().join(format!("{name}.sarif"));
         let bom = dir.path().join(format!("{name}.cdx.json"));
-        let write =
-            |path: &Path, doc: Value| fs::write(path, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let write = |path: &Path, doc: Value| fs::write(path, serde_json::to_vec(&doc).unwrap()).unwrap();
         write(&sarif_log, sarif::document(report, &GENERATOR));
-        write(
-            &bom,
-            cyclonedx::document(
-                report,
-                &GENERATOR,
-                "urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79",
-            ),
-        );
+        write(&bom, cyclonedx::document(report, &GENERATOR, "urn:uuid:3e671687-395b-41f5-a30f-a58921a69b79"));
         let output = Command::new(&python)
             .args(["-c", SCHEMA_ORACLE])
             .args([&sarif_schema, &sarif_log, &bom])
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e} ({})", python.display(), crate::oracle::INSTALL_HINT));
-        assert!(
-            output.status.success(),
-            "{name}: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert!(output.status.success(), "{name}: {}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     }
 }

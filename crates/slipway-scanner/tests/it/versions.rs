@@ -60,28 +60,16 @@ fn tally<'a>(answers: impl IntoIterator<Item = &'a str>) -> String {
     for answer in answers {
         *counts.entry(answer).or_insert(0) += 1;
     }
-    counts
-        .iter()
-        .map(|(answer, n)| format!("{answer}: {n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    counts.iter().map(|(answer, n)| format!("{answer}: {n}")).collect::<Vec<_>>().join(", ")
 }
 
 fn assert_agreement(what: &str, mismatches: &[String], total: usize, started: Instant) {
-    println!(
-        "{what}: {total} pairs compared with the oracle in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
+    println!("{what}: {total} pairs compared with the oracle in {:.1} s", started.elapsed().as_secs_f64());
     assert!(
         mismatches.is_empty(),
         "{what}: {} of {total} pairs disagree with the oracle:\n{}",
         mismatches.len(),
-        mismatches
-            .iter()
-            .take(60)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        mismatches.iter().take(60).cloned().collect::<Vec<_>>().join("\n")
     );
 }
 
@@ -98,22 +86,10 @@ fn run_oracle(mut command: Command, input: &str, expected_lines: usize) -> Vec<S
     let writer = thread::spawn(move || stdin.write_all(input.as_bytes()));
     let output = child.wait_with_output().expect("oracle output");
     writer.join().expect("writer thread").expect("oracle stdin");
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}\n{INSTALL_HINT}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let lines: Vec<String> = String::from_utf8(output.stdout)
-        .expect("UTF-8 oracle output")
-        .lines()
-        .filter(|line| !line.is_empty())
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(
-        lines.len(),
-        expected_lines,
-        "one answer per question from {command:?}"
-    );
+    assert!(output.status.success(), "{command:?} failed: {}\n{INSTALL_HINT}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<String> =
+        String::from_utf8(output.stdout).expect("UTF-8 oracle output").lines().filter(|line| !line.is_empty()).map(str::to_owned).collect();
+    assert_eq!(lines.len(), expected_lines, "one answer per question from {command:?}");
     lines
 }
 
@@ -128,9 +104,7 @@ fn dpkg_version(rng: &mut Rng) -> String {
     for i in 0..upstream_len {
         let piece = match rng.below(12) {
             0..=4 => rng.number(),
-            5 | 6 => rng
-                .pick(&["a", "b", "rc", "alpha", "Z", "dfsg", "git"])
-                .to_owned(),
+            5 | 6 => rng.pick(&["a", "b", "rc", "alpha", "Z", "dfsg", "git"]).to_owned(),
             7 => "~".to_owned(),
             8 => "+".to_owned(),
             9 => ".".to_owned(),
@@ -218,19 +192,13 @@ fn dpkg_agrees_with_dpkg_compare_versions() {
     let pairs: Vec<(String, String)> = (0..PAIRS)
         .map(|_| {
             let a = dpkg_version(&mut rng);
-            let b = if rng.chance(70) {
-                dpkg_mutation(&mut rng, &a)
-            } else {
-                dpkg_version(&mut rng)
-            };
+            let b = if rng.chance(70) { dpkg_mutation(&mut rng, &a) } else { dpkg_version(&mut rng) };
             (a, b)
         })
         .collect();
     let started = Instant::now();
     let next = AtomicUsize::new(0);
-    let threads = thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .max(2);
+    let threads = thread::available_parallelism().map_or(2, |n| n.get()).max(2);
     // (dpkg's answer, and the pair's description where ours differs)
     let results: Vec<(String, Option<String>)> = thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
@@ -245,33 +213,20 @@ fn dpkg_agrees_with_dpkg_compare_versions() {
                             e if e.starts_with('E') => "E".to_owned(),
                             ord => ord,
                         };
-                        let mismatch = (got != expected)
-                            .then(|| format!("{a:?} vs {b:?}: dpkg {expected}, ours {got}"));
+                        let mismatch = (got != expected).then(|| format!("{a:?} vs {b:?}: dpkg {expected}, ours {got}"));
                         results.push((expected, mismatch));
                     }
                     results
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("worker"))
-            .collect()
+        workers.into_iter().flat_map(|w| w.join().expect("worker")).collect()
     });
-    println!(
-        "dpkg answers: {}",
-        tally(results.iter().map(|(e, _)| e.as_str()))
-    );
+    println!("dpkg answers: {}", tally(results.iter().map(|(e, _)| e.as_str())));
     let mismatches: Vec<String> = results.into_iter().filter_map(|(_, m)| m).collect();
-    let refused = pairs
-        .iter()
-        .filter(|(a, b)| Scheme::Dpkg.compare(a, b).is_err())
-        .count();
+    let refused = pairs.iter().filter(|(a, b)| Scheme::Dpkg.compare(a, b).is_err()).count();
     assert_agreement("dpkg", &mismatches, PAIRS, started);
-    assert!(
-        refused > PAIRS / 50 && refused < PAIRS / 5,
-        "{refused} refusals: too few or too many"
-    );
+    assert!(refused > PAIRS / 50 && refused < PAIRS / 5, "{refused} refusals: too few or too many");
 }
 
 // ---------------------------------------------------------------- PEP 440
@@ -292,9 +247,7 @@ fn pep440_version(rng: &mut Rng) -> String {
     v.push_str(&release.join("."));
     if rng.chance(35) {
         v.push_str(sep(rng));
-        v.push_str(rng.pick(&[
-            "a", "alpha", "b", "beta", "c", "rc", "pre", "preview", "RC", "Alpha",
-        ]));
+        v.push_str(rng.pick(&["a", "alpha", "b", "beta", "c", "rc", "pre", "preview", "RC", "Alpha"]));
         v.push_str(sep(rng));
         if rng.chance(80) {
             v.push_str(&rng.number());
@@ -328,9 +281,7 @@ fn pep440_version(rng: &mut Rng) -> String {
             }
             v.push_str(&match rng.below(3) {
                 0 => rng.number(),
-                1 => rng
-                    .pick(&["ubuntu", "Local", "abc", "cpu", "cu118"])
-                    .to_owned(),
+                1 => rng.pick(&["ubuntu", "Local", "abc", "cpu", "cu118"]).to_owned(),
                 _ => format!("{}{}", rng.pick(&["g", "x"]), rng.number()),
             });
         }
@@ -347,10 +298,7 @@ fn pep440_version(rng: &mut Rng) -> String {
 
 fn pep440_mutation(rng: &mut Rng, a: &str) -> String {
     match rng.below(5) {
-        0 => format!(
-            "{a}{}",
-            rng.pick(&[".0", "0", ".post1", ".dev0", "a1", "+1", "-1"])
-        ),
+        0 => format!("{a}{}", rng.pick(&[".0", "0", ".post1", ".dev0", "a1", "+1", "-1"])),
         1 => a.replacen(|c: char| c.is_ascii_digit(), &rng.number(), 1),
         2 => a.replace('.', "-").replace("post", "rev"),
         3 => a.to_uppercase(),
@@ -366,19 +314,12 @@ fn pep440_agrees_with_packaging() {
     let pairs: Vec<(String, String)> = (0..PAIRS)
         .map(|_| {
             let a = pep440_version(&mut rng);
-            let b = if rng.chance(60) {
-                pep440_mutation(&mut rng, &a)
-            } else {
-                pep440_version(&mut rng)
-            };
+            let b = if rng.chance(60) { pep440_mutation(&mut rng, &a) } else { pep440_version(&mut rng) };
             (a, b)
         })
         .collect();
     let started = Instant::now();
-    let input: String = pairs
-        .iter()
-        .map(|(a, b)| serde_json::to_string(&[a, b]).expect("JSON") + "\n")
-        .collect();
+    let input: String = pairs.iter().map(|(a, b)| serde_json::to_string(&[a, b]).expect("JSON") + "\n").collect();
     let script = r#"
 import json, sys
 from packaging.version import InvalidVersion, Version
@@ -411,15 +352,9 @@ print("\n".join(out))
         })
         .collect();
     let refused = answers.iter().filter(|a| a.starts_with('E')).count();
-    println!(
-        "packaging answers: {}",
-        tally(answers.iter().map(String::as_str))
-    );
+    println!("packaging answers: {}", tally(answers.iter().map(String::as_str)));
     assert_agreement("PEP 440", &mismatches, PAIRS, started);
-    assert!(
-        refused > PAIRS / 50 && refused < PAIRS / 3,
-        "{refused} refusals: too few or too many"
-    );
+    assert!(refused > PAIRS / 50 && refused < PAIRS / 3, "{refused} refusals: too few or too many");
 }
 
 // ---------------------------------------------------------------- npm
@@ -435,15 +370,7 @@ fn node_semver() -> PathBuf {
 fn npm_part(rng: &mut Rng) -> String {
     match rng.below(60) {
         0..=4 => rng.pick(&["x", "X", "*"]).to_owned(),
-        5 => rng
-            .pick(&[
-                "01",
-                "10",
-                "9007199254740990",
-                "9007199254740991",
-                "9007199254740992",
-            ])
-            .to_owned(),
+        5 => rng.pick(&["01", "10", "9007199254740990", "9007199254740991", "9007199254740992"]).to_owned(),
         _ => format!("{}", rng.below(4)),
     }
 }
@@ -451,11 +378,7 @@ fn npm_part(rng: &mut Rng) -> String {
 fn npm_version(rng: &mut Rng, allow_x: bool) -> String {
     let part = |rng: &mut Rng| {
         let p = npm_part(rng);
-        if !allow_x && matches!(p.as_str(), "x" | "X" | "*") {
-            "1".to_owned()
-        } else {
-            p
-        }
+        if !allow_x && matches!(p.as_str(), "x" | "X" | "*") { "1".to_owned() } else { p }
     };
     let mut v = String::new();
     if rng.chance(6) {
@@ -488,19 +411,13 @@ fn npm_version(rng: &mut Rng, allow_x: bool) -> String {
     if rng.chance(8) {
         v.push('+');
         let garbage = rng.chance(10);
-        v.push_str(if garbage {
-            rng.pick(&["", "a..b", "b_1"])
-        } else {
-            rng.pick(&["build", "001", "b.2", "x-y"])
-        });
+        v.push_str(if garbage { rng.pick(&["", "a..b", "b_1"]) } else { rng.pick(&["build", "001", "b.2", "x-y"]) });
     }
     v
 }
 
 fn npm_comparator(rng: &mut Rng) -> String {
-    let op = rng.pick(&[
-        "", "", "", "=", "<", "<=", ">", ">=", "~", "~>", "^", "^", "~",
-    ]);
+    let op = rng.pick(&["", "", "", "=", "<", "<=", ">", ">=", "~", "~>", "^", "^", "~"]);
     let space = if rng.chance(15) { " " } else { "" };
     format!("{op}{space}{}", npm_version(rng, true))
 }
@@ -513,12 +430,7 @@ fn npm_range(rng: &mut Rng) -> String {
             range.push_str(rng.pick(&[" || ", "||", " ||", "|| ", "  ||\t"]));
         }
         if rng.chance(15) {
-            let _ = write!(
-                range,
-                "{} - {}",
-                npm_version(rng, true),
-                npm_version(rng, true)
-            );
+            let _ = write!(range, "{} - {}", npm_version(rng, true), npm_version(rng, true));
             continue;
         }
         let comparators: Vec<String> = (0..1 + rng.below(3)).map(|_| npm_comparator(rng)).collect();
@@ -526,17 +438,8 @@ fn npm_range(rng: &mut Rng) -> String {
     }
     match rng.below(40) {
         0 => range.push_str(rng.pick(&[" -", "||", " >=", "*1", " foo", "1.2.3.4"])),
-        1 => range.insert_str(
-            0,
-            rng.pick(&["  ", "\u{a0}", "~ ", "^ ", ">= ", "<=  ", "v", "x "]),
-        ),
-        2 => {
-            range = rng
-                .pick(&[
-                    "", "*", "x", ">=0.0.0", "<0.0.0-0", "1.x.3", "^0.0.x", "~>*",
-                ])
-                .to_owned()
-        }
+        1 => range.insert_str(0, rng.pick(&["  ", "\u{a0}", "~ ", "^ ", ">= ", "<=  ", "v", "x "])),
+        2 => range = rng.pick(&["", "*", "x", ">=0.0.0", "<0.0.0-0", "1.x.3", "^0.0.x", "~>*"]).to_owned(),
         _ => {}
     }
     range
@@ -550,26 +453,13 @@ fn npm_ranges_and_versions_agree_with_node_semver() {
     let mut rng = Rng(20250103);
     let mut questions: Vec<(&str, String, String)> = Vec::new();
     for _ in 0..RANGES {
-        questions.push((
-            "satisfies",
-            npm_range(&mut rng),
-            npm_version(&mut rng, false),
-        ));
+        questions.push(("satisfies", npm_range(&mut rng), npm_version(&mut rng, false)));
     }
     for _ in 0..COMPARES {
         let ws = |rng: &mut Rng| {
-            if rng.chance(5) {
-                rng.pick(&[" ", "\t", "\u{a0}", "\u{feff}", "\u{85}", "\n"])
-            } else {
-                ""
-            }
+            if rng.chance(5) { rng.pick(&[" ", "\t", "\u{a0}", "\u{feff}", "\u{85}", "\n"]) } else { "" }
         };
-        let a = format!(
-            "{}{}{}",
-            ws(&mut rng),
-            npm_version(&mut rng, false),
-            ws(&mut rng)
-        );
+        let a = format!("{}{}{}", ws(&mut rng), npm_version(&mut rng, false), ws(&mut rng));
         let b = if rng.chance(30) {
             let core = a.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
             let prefix = rng.pick(&["", "v", " "]);
@@ -584,12 +474,8 @@ fn npm_ranges_and_versions_agree_with_node_semver() {
     questions.push(("compare", long.clone(), "1.0.0".to_owned()));
     questions.push(("compare", format!("{long}b"), "1.0.0".to_owned()));
     let started = Instant::now();
-    let input: String = questions
-        .iter()
-        .map(|(kind, a, b)| {
-            serde_json::to_string(&[kind, a.as_str(), b.as_str()]).expect("JSON") + "\n"
-        })
-        .collect();
+    let input: String =
+        questions.iter().map(|(kind, a, b)| serde_json::to_string(&[kind, a.as_str(), b.as_str()]).expect("JSON") + "\n").collect();
     let script = r#"
 const semver = require(process.argv[1]);
 const lines = require("fs").readFileSync(0, "utf8").split("\n").filter(Boolean);
@@ -626,20 +512,12 @@ process.stdout.write(out.join("\n") + "\n");
         invalid_ranges += usize::from(expected == "R");
         matched += usize::from(expected == "1");
         if &got != expected {
-            mismatches.push(format!(
-                "{kind} {a:?} {b:?}: node-semver {expected}, ours {got}"
-            ));
+            mismatches.push(format!("{kind} {a:?} {b:?}: node-semver {expected}, ours {got}"));
         }
     }
-    println!(
-        "node-semver answers: {}",
-        tally(answers.iter().map(String::as_str))
-    );
+    println!("node-semver answers: {}", tally(answers.iter().map(String::as_str)));
     assert_agreement("npm", &mismatches, questions.len(), started);
-    assert!(
-        invalid_ranges > RANGES / 20 && invalid_ranges < RANGES / 3,
-        "{invalid_ranges} invalid ranges"
-    );
+    assert!(invalid_ranges > RANGES / 20 && invalid_ranges < RANGES / 3, "{invalid_ranges} invalid ranges");
     assert!(matched > RANGES / 10, "only {matched} satisfied ranges");
 }
 
@@ -670,10 +548,7 @@ fn rpm_version(rng: &mut Rng, release: bool) -> String {
 
 fn rpm_mutation(rng: &mut Rng, a: &str, release: bool) -> String {
     match rng.below(5) {
-        0 => format!(
-            "{a}{}",
-            rng.pick(&["~rc1", "^git1", ".0", "a", "0", "_1", "~"])
-        ),
+        0 => format!("{a}{}", rng.pick(&["~rc1", "^git1", ".0", "a", "0", "_1", "~"])),
         1 => a.replacen(|c: char| c.is_ascii_digit(), &rng.number(), 1),
         2 => a.replacen('.', rng.pick(&["_", "+", ".."]), 1),
         3 if !a.contains(':') => format!("{}:{a}", rng.below(2)),
@@ -690,11 +565,7 @@ fn rpm_agrees_with_rpm_vercmp() {
         .map(|_| {
             let release = rng.chance(60);
             let a = rpm_version(&mut rng, release);
-            let b = if rng.chance(60) {
-                rpm_mutation(&mut rng, &a, release)
-            } else {
-                rpm_version(&mut rng, release)
-            };
+            let b = if rng.chance(60) { rpm_mutation(&mut rng, &a, release) } else { rpm_version(&mut rng, release) };
             (a, b)
         })
         .collect();
@@ -767,12 +638,7 @@ fn maven_version(rng: &mut Rng) -> String {
                 ]));
             }
             7 => v.push_str(&rng.number()),
-            8 => v.push_str(rng.pick(&[
-                "0000000000",
-                "99999999999",
-                "1234567890123456789012",
-                "000",
-            ])),
+            8 => v.push_str(rng.pick(&["0000000000", "99999999999", "1234567890123456789012", "000"])),
             _ => v.push_str(rng.pick(&[".", "-", "..", "-.", ".-"])),
         }
     }
@@ -781,10 +647,7 @@ fn maven_version(rng: &mut Rng) -> String {
 
 fn maven_mutation(rng: &mut Rng, a: &str) -> String {
     match rng.below(5) {
-        0 => format!(
-            "{a}{}",
-            rng.pick(&[".0", "-0", "-SNAPSHOT", ".1", "a1", "-sp", "-ga", "."])
-        ),
+        0 => format!("{a}{}", rng.pick(&[".0", "-0", "-SNAPSHOT", ".1", "a1", "-sp", "-ga", "."])),
         1 => a.replacen(|c: char| c.is_ascii_digit(), &rng.number(), 1),
         2 => a.replace('.', "-"),
         3 => a.to_uppercase(),
@@ -801,30 +664,15 @@ fn maven_agrees_with_comparable_version() {
     let mut versions = vec![maven_version(&mut rng)];
     while versions.len() < VERSIONS {
         let last = versions.last().expect("one version");
-        let next = if rng.chance(60) {
-            maven_mutation(&mut rng, last)
-        } else {
-            maven_version(&mut rng)
-        };
+        let next = if rng.chance(60) { maven_mutation(&mut rng, last) } else { maven_version(&mut rng) };
         versions.push(next);
     }
     let started = Instant::now();
     let mut command = Command::new("java");
-    command
-        .arg("-cp")
-        .arg(&jar)
-        .arg("org.apache.maven.artifact.versioning.ComparableVersion")
-        .args(&versions);
+    command.arg("-cp").arg(&jar).arg("org.apache.maven.artifact.versioning.ComparableVersion").args(&versions);
     let output = run_oracle(command, "", 2 * VERSIONS);
-    let answers: Vec<&String> = output
-        .iter()
-        .filter(|line| line.starts_with("   "))
-        .collect();
-    assert_eq!(
-        answers.len(),
-        VERSIONS - 1,
-        "one comparison per consecutive pair"
-    );
+    let answers: Vec<&String> = output.iter().filter(|line| line.starts_with("   ")).collect();
+    assert_eq!(answers.len(), VERSIONS - 1, "one comparison per consecutive pair");
     let mut mismatches = Vec::new();
     let mut expected_ops = Vec::new();
     for (pair, answer) in versions.windows(2).zip(answers) {
@@ -892,19 +740,12 @@ fn rubygems_agrees_with_gem_version() {
     let pairs: Vec<(String, String)> = (0..PAIRS)
         .map(|_| {
             let a = gem_version(&mut rng);
-            let b = if rng.chance(60) {
-                gem_mutation(&mut rng, &a)
-            } else {
-                gem_version(&mut rng)
-            };
+            let b = if rng.chance(60) { gem_mutation(&mut rng, &a) } else { gem_version(&mut rng) };
             (a, b)
         })
         .collect();
     let started = Instant::now();
-    let input: String = pairs
-        .iter()
-        .map(|(a, b)| serde_json::to_string(&[a, b]).expect("JSON") + "\n")
-        .collect();
+    let input: String = pairs.iter().map(|(a, b)| serde_json::to_string(&[a, b]).expect("JSON") + "\n").collect();
     let script = r#"
 require "json"
 require "rubygems"
@@ -930,10 +771,7 @@ end
             (&got != expected).then(|| format!("{a:?} vs {b:?}: RubyGems {expected}, ours {got}"))
         })
         .collect();
-    println!(
-        "RubyGems answers: {}",
-        tally(answers.iter().map(String::as_str))
-    );
+    println!("RubyGems answers: {}", tally(answers.iter().map(String::as_str)));
     assert_agreement("RubyGems", &mismatches, PAIRS, started);
 }
 
@@ -943,16 +781,10 @@ fn composer_version(rng: &mut Rng) -> String {
     let mut v = String::new();
     match rng.below(30) {
         0 => {
-            return rng
-                .pick(&["master", "dev-main", "dev-feature/x", "DEV-Foo", "trunk"])
-                .to_owned();
+            return rng.pick(&["master", "dev-main", "dev-feature/x", "DEV-Foo", "trunk"]).to_owned();
         }
         1 => {
-            return format!(
-                "{}{}",
-                rng.pick(&["2023", "2010"]),
-                rng.pick(&["-01-02", "0102", ".01.02.5", "-01-02-203040", "01021234567"])
-            );
+            return format!("{}{}", rng.pick(&["2023", "2010"]), rng.pick(&["-01-02", "0102", ".01.02.5", "-01-02-203040", "01021234567"]));
         }
         _ => {}
     }
@@ -965,21 +797,14 @@ fn composer_version(rng: &mut Rng) -> String {
     });
     for _ in 0..rng.below(4) {
         v.push('.');
-        v.push_str(if rng.chance(8) {
-            rng.pick(&["x", "*", "X"])
-        } else {
-            ""
-        });
+        v.push_str(if rng.chance(8) { rng.pick(&["x", "*", "X"]) } else { "" });
         if !v.ends_with(['x', '*', 'X']) {
             v.push_str(&rng.number());
         }
     }
     if rng.chance(40) {
         v.push_str(rng.pick(&["", "-", ".", "_"]));
-        v.push_str(rng.pick(&[
-            "alpha", "a", "beta", "b", "RC", "rc", "patch", "pl", "p", "stable", "Stable", "dev",
-            "BETA", "snapshot",
-        ]));
+        v.push_str(rng.pick(&["alpha", "a", "beta", "b", "RC", "rc", "patch", "pl", "p", "stable", "Stable", "dev", "BETA", "snapshot"]));
         for _ in 0..rng.below(3) {
             v.push_str(rng.pick(&["", ".", "-"]));
             v.push_str(&rng.number());
@@ -989,16 +814,8 @@ fn composer_version(rng: &mut Rng) -> String {
         v.push_str(rng.pick(&["-dev", ".dev", "dev", "-DEV"]));
     }
     match rng.below(25) {
-        0 => v.push_str(rng.pick(&[
-            "+build.1", "+", "+a b", "@dev", "@stable", "@RC", " as 1.0", "#abc",
-        ])),
-        1 => {
-            v = format!(
-                "{}{v}{}",
-                rng.pick(&[" ", "\t"]),
-                rng.pick(&[" ", "\n", ""])
-            )
-        }
+        0 => v.push_str(rng.pick(&["+build.1", "+", "+a b", "@dev", "@stable", "@RC", " as 1.0", "#abc"])),
+        1 => v = format!("{}{v}{}", rng.pick(&[" ", "\t"]), rng.pick(&[" ", "\n", ""])),
         2 => v.push_str(rng.pick(&[".0.0.0.0", "-meh", "..", "/", "-"])),
         _ => {}
     }
@@ -1007,10 +824,7 @@ fn composer_version(rng: &mut Rng) -> String {
 
 fn composer_mutation(rng: &mut Rng, a: &str) -> String {
     match rng.below(5) {
-        0 => format!(
-            "{a}{}",
-            rng.pick(&[".0", "-dev", "1", "-beta", "-p1", ".x-dev"])
-        ),
+        0 => format!("{a}{}", rng.pick(&[".0", "-dev", "1", "-beta", "-p1", ".x-dev"])),
         1 => a.replacen(|c: char| c.is_ascii_digit(), &rng.number(), 1),
         2 => a.replace('-', "."),
         3 => a.to_uppercase(),
@@ -1025,19 +839,12 @@ fn composer_agrees_with_composer_semver() {
     let pairs: Vec<(String, String)> = (0..PAIRS)
         .map(|_| {
             let a = composer_version(&mut rng);
-            let b = if rng.chance(60) {
-                composer_mutation(&mut rng, &a)
-            } else {
-                composer_version(&mut rng)
-            };
+            let b = if rng.chance(60) { composer_mutation(&mut rng, &a) } else { composer_version(&mut rng) };
             (a, b)
         })
         .collect();
     let started = Instant::now();
-    let input: String = pairs
-        .iter()
-        .map(|(a, b)| serde_json::to_string(&[a, b]).expect("JSON") + "\n")
-        .collect();
+    let input: String = pairs.iter().map(|(a, b)| serde_json::to_string(&[a, b]).expect("JSON") + "\n").collect();
     // Branches only equal themselves: anything else about them is "B" (no order).
     let script = r#"
 require "/usr/share/php/Composer/Semver/autoload.php";
@@ -1066,10 +873,7 @@ while (($line = fgets(STDIN)) !== false) {
         .zip(&answers)
         .filter_map(|((a, b), expected)| {
             let got = match ours(Scheme::Composer, a, b) {
-                e if e.starts_with('E')
-                    && Scheme::Composer.compare(a, a).is_ok()
-                    && Scheme::Composer.compare(b, b).is_ok() =>
-                {
+                e if e.starts_with('E') && Scheme::Composer.compare(a, a).is_ok() && Scheme::Composer.compare(b, b).is_ok() => {
                     "B".to_owned()
                 }
                 other => other,
@@ -1077,9 +881,6 @@ while (($line = fgets(STDIN)) !== false) {
             (&got != expected).then(|| format!("{a:?} vs {b:?}: Composer {expected}, ours {got}"))
         })
         .collect();
-    println!(
-        "Composer answers: {}",
-        tally(answers.iter().map(String::as_str))
-    );
+    println!("Composer answers: {}", tally(answers.iter().map(String::as_str)));
     assert_agreement("Composer", &mismatches, PAIRS, started);
 }

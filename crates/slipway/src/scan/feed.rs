@@ -19,7 +19,8 @@ pub enum AdvisorySource {
     Stored { database_url: String },
 }
 
-const IMPORT_ONE: &str = "import one with `slipway feed import PATH` (OSV JSON files, directories of them, or zip archives) or pass --feed PATH";
+const IMPORT_ONE: &str =
+    "import one with `slipway feed import PATH` (OSV JSON files, directories of them, or zip archives) or pass --feed PATH";
 
 /// What loading read.
 #[derive(Debug, Default)]

@@ -192,7 +192,8 @@ async fn scan(args: &ScanArgs, data_dir: &Path, database_url: String) -> anyhow:
     .await
     .context("the scan stopped")?;
 
-    let advisories = if args.feeds.is_empty() { AdvisorySource::Stored { database_url } } else { AdvisorySource::Files(args.feeds.clone()) };
+    let advisories =
+        if args.feeds.is_empty() { AdvisorySource::Stored { database_url } } else { AdvisorySource::Files(args.feeds.clone()) };
     let loaded = advisories.load(&analysis.wanted()).await?;
     if !loaded.rejected.is_empty() {
         eprintln!(
@@ -332,7 +333,10 @@ mod tests {
             Target::DockerArchive { file: archive.clone(), reference: Some("acme/app:1.0".into()) }
         );
         std::fs::write(&archive, b"").unwrap();
-        assert_eq!(Target::parse(&format!("docker-archive:{}", archive.display())).unwrap(), Target::DockerArchive { file: archive, reference: None });
+        assert_eq!(
+            Target::parse(&format!("docker-archive:{}", archive.display())).unwrap(),
+            Target::DockerArchive { file: archive, reference: None }
+        );
         assert!(matches!(Target::parse("127.0.0.1:5000/app:1").unwrap(), Target::Registry(_)));
         assert!(Target::parse("app:1").is_err());
     }

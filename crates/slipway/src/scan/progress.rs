@@ -35,7 +35,9 @@ impl Bars {
             }
             LayerEvent::Started { size } => {
                 let bar = match size {
-                    Some(size) => ProgressBar::new(size).with_style(style("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}")),
+                    Some(size) => {
+                        ProgressBar::new(size).with_style(style("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {msg}"))
+                    }
                     None => ProgressBar::new_spinner().with_style(style("{prefix} {spinner} {bytes} {msg}")),
                 };
                 let bar = self.multi.add(bar);

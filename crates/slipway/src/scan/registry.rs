@@ -18,9 +18,7 @@ use reqwest::header::{ACCEPT, WWW_AUTHENTICATE};
 use reqwest::{Response, StatusCode};
 use slipway_oci::{Digest, RepoName, media_type};
 use slipway_scanner::ScanError;
-use slipway_scanner::image::{
-    ConfigDocument, Image, ImageSource, Layer, ManifestDocument, Platform, is_index, select_platform, verify,
-};
+use slipway_scanner::image::{ConfigDocument, Image, ImageSource, Layer, ManifestDocument, Platform, is_index, select_platform, verify};
 use tokio::runtime::Handle;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -50,9 +48,10 @@ impl ImageRef {
 
     /// Whether the host is this machine: such registries are spoken to over plain HTTP.
     fn is_loopback(&self) -> bool {
-        let host = self.host.rsplit_once(':').map_or(self.host.as_str(), |(host, port)| {
-            if port.chars().all(|c| c.is_ascii_digit()) { host } else { self.host.as_str() }
-        });
+        let host = self
+            .host
+            .rsplit_once(':')
+            .map_or(self.host.as_str(), |(host, port)| if port.chars().all(|c| c.is_ascii_digit()) { host } else { self.host.as_str() });
         let host = host.trim_start_matches('[').trim_end_matches(']');
         host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
     }
@@ -65,10 +64,7 @@ impl FromStr for ImageRef {
         let (host, rest) = text.split_once('/').with_context(|| {
             format!("{text:?} is not an image reference: expected HOST[:PORT]/REPOSITORY[:TAG], oci:DIR[:TAG] or docker-archive:FILE")
         })?;
-        ensure!(
-            host.contains(['.', ':']) || host == "localhost",
-            "{text:?} names no registry host: write HOST[:PORT]/REPOSITORY[:TAG]"
-        );
+        ensure!(host.contains(['.', ':']) || host == "localhost", "{text:?} names no registry host: write HOST[:PORT]/REPOSITORY[:TAG]");
         let (name, digest) = match rest.split_once('@') {
             Some((name, digest)) => (name, Some(digest.parse::<Digest>().with_context(|| format!("invalid digest in {text:?}"))?)),
             None => (rest, None),
@@ -77,7 +73,9 @@ impl FromStr for ImageRef {
             Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag)),
             _ => (name, None),
         };
-        let tag = tag.map(|t| t.parse::<slipway_oci::Tag>().map(|t| t.as_str().to_owned()).with_context(|| format!("invalid tag in {text:?}"))).transpose()?;
+        let tag = tag
+            .map(|t| t.parse::<slipway_oci::Tag>().map(|t| t.as_str().to_owned()).with_context(|| format!("invalid tag in {text:?}")))
+            .transpose()?;
         let repository = repository.parse::<RepoName>().with_context(|| format!("invalid repository name in {text:?}"))?;
         Ok(ImageRef { host: host.to_owned(), repository, tag, digest })
     }
@@ -226,7 +224,10 @@ impl Client {
                 }
                 ensure!(status.is_success(), "{realm} answered {status} to a token request");
                 let body: serde_json::Value = response.json().await.with_context(|| format!("reading the token from {realm}"))?;
-                let token = body["token"].as_str().or_else(|| body["access_token"].as_str()).with_context(|| format!("{realm} answered without a token"))?;
+                let token = body["token"]
+                    .as_str()
+                    .or_else(|| body["access_token"].as_str())
+                    .with_context(|| format!("{realm} answered without a token"))?;
                 Ok(Authorization::Bearer(token.to_owned()))
             }
             other => bail!("the registry asks for {other} authentication, which is not supported"),
@@ -239,7 +240,8 @@ impl Client {
 
     /// A manifest's bytes and media type, checked against `expected` when it is a digest.
     async fn manifest(&self, reference: &str, expected: Option<&Digest>) -> anyhow::Result<(Vec<u8>, Digest)> {
-        let accept = [media_type::OCI_INDEX, media_type::OCI_MANIFEST, media_type::DOCKER_MANIFEST_LIST, media_type::DOCKER_MANIFEST].join(", ");
+        let accept =
+            [media_type::OCI_INDEX, media_type::OCI_MANIFEST, media_type::DOCKER_MANIFEST_LIST, media_type::DOCKER_MANIFEST].join(", ");
         let response = self.get(&self.url("manifests", reference), Some(&accept)).await?;
         let response = check(response, &format!("manifest {}:{reference}", self.repository)).await?;
         let bytes = read_limited(response, MAX_MANIFEST_BYTES, "manifest").await?;
@@ -266,9 +268,12 @@ async fn check(response: Response, what: &str) -> anyhow::Result<Response> {
         return Ok(response);
     }
     let body: serde_json::Value = response.json().await.unwrap_or_default();
-    let detail = body["errors"][0]["message"].as_str().or_else(|| body["errors"][0]["code"].as_str()).map(|m| format!(": {m}")).unwrap_or_default();
+    let detail =
+        body["errors"][0]["message"].as_str().or_else(|| body["errors"][0]["code"].as_str()).map(|m| format!(": {m}")).unwrap_or_default();
     match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => bail!("{what}: access denied ({status}){detail}; pass --username and --password-stdin if the repository needs them"),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            bail!("{what}: access denied ({status}){detail}; pass --username and --password-stdin if the repository needs them")
+        }
         StatusCode::NOT_FOUND => bail!("{what} not found{detail}"),
         _ => bail!("{what}: the registry answered {status}{detail}"),
     }
@@ -295,7 +300,12 @@ impl RegistryImage {
     /// Resolves `reference` to one image manifest (choosing `platform` in an index) and
     /// reads its config. Must be called within a Tokio runtime, whose handle the layer
     /// streams use later.
-    pub async fn open(reference: &ImageRef, options: &RegistryOptions, platform: Option<&Platform>, name: &str) -> anyhow::Result<RegistryImage> {
+    pub async fn open(
+        reference: &ImageRef,
+        options: &RegistryOptions,
+        platform: Option<&Platform>,
+        name: &str,
+    ) -> anyhow::Result<RegistryImage> {
         let scheme = if options.insecure || reference.is_loopback() { "http" } else { "https" };
         let http = reqwest::Client::builder()
             .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
@@ -336,7 +346,13 @@ impl RegistryImage {
             .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(RegistryImage {
             client: Arc::new(client),
-            image: Image { name: name.to_owned(), digest: Some(digest), config_digest: Some(config_digest), platform: config.platform(), layers },
+            image: Image {
+                name: name.to_owned(),
+                digest: Some(digest),
+                config_digest: Some(config_digest),
+                platform: config.platform(),
+                layers,
+            },
             handle: Handle::current(),
         })
     }
@@ -388,7 +404,10 @@ mod tests {
 
     #[test]
     fn challenges_parse() {
-        let c = Challenge::parse(r#"Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull,push",error="insufficient_scope""#).unwrap();
+        let c = Challenge::parse(
+            r#"Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull,push",error="insufficient_scope""#,
+        )
+        .unwrap();
         assert_eq!(c.scheme, "bearer");
         assert_eq!(c.param("realm"), Some("https://auth.example/token"));
         assert_eq!(c.param("scope"), Some("repository:a/b:pull,push"));

@@ -96,7 +96,9 @@ fn row(report: &ScanReport, v: &Vulnerability) -> [String; 7] {
         v.severity.as_ref().map(band).unwrap_or_default(),
         package.name.clone(),
         v.installed_version.clone(),
-        v.fixed_version.clone().unwrap_or_else(|| if v.status == slipway_scanner::osv::FixState::WillNotFix { "(will not fix)".to_owned() } else { "-".to_owned() }),
+        v.fixed_version.clone().unwrap_or_else(|| {
+            if v.status == slipway_scanner::osv::FixState::WillNotFix { "(will not fix)".to_owned() } else { "-".to_owned() }
+        }),
         id,
         short(&package.layer).to_owned(),
     ]

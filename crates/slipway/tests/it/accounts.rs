@@ -25,9 +25,9 @@ impl Drop for SmtpSink {
 
 impl SmtpSink {
     async fn start() -> SmtpSink {
-        let python = std::env::var("SLIPWAY_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/venv/bin/python")
-        });
+        let python = std::env::var("SLIPWAY_TEST_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/venv/bin/python"));
         assert!(python.exists(), "{} is missing: run scripts/install-test-deps (it installs aiosmtpd)", python.display());
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let maildir = tempfile::tempdir().unwrap();
@@ -86,7 +86,8 @@ fn secret_after(message: &str, marker: &str) -> String {
 }
 
 async fn token_status(t: &TestApp, user: &str, password: &str) -> (StatusCode, serde_json::Value) {
-    let response = t.request(Method::GET, "/auth/token").query(&[("service", "slipway")]).basic_auth(user, Some(password)).send().await.unwrap();
+    let response =
+        t.request(Method::GET, "/auth/token").query(&[("service", "slipway")]).basic_auth(user, Some(password)).send().await.unwrap();
     (response.status(), response.json().await.unwrap_or_default())
 }
 
@@ -129,7 +130,8 @@ async fn sign_up_verify_sign_in_tokens_and_reset() {
     assert_eq!(token_status(&t, "newbie", password).await.0, StatusCode::OK);
 
     // A browser session: cookie flags, CSRF on state changes, access tokens.
-    let session = t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": "newbie", "password": password})).send().await.unwrap();
+    let session =
+        t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": "newbie", "password": password})).send().await.unwrap();
     assert_eq!(session.status(), StatusCode::OK);
     let set_cookie = session.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"), "{set_cookie}");
@@ -152,7 +154,8 @@ async fn sign_up_verify_sign_in_tokens_and_reset() {
     let made: serde_json::Value = made.json().await.unwrap();
     let secret = made["token"].as_str().unwrap().to_owned();
     assert_eq!(token_status(&t, "newbie", &secret).await.0, StatusCode::OK, "the token works as a password");
-    let listed: serde_json::Value = t.request(Method::GET, "/api/v1/tokens").header("cookie", &cookie).send().await.unwrap().json().await.unwrap();
+    let listed: serde_json::Value =
+        t.request(Method::GET, "/api/v1/tokens").header("cookie", &cookie).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed["tokens"][0]["name"], "laptop");
     assert!(listed["tokens"][0]["last_used_at"].is_i64(), "last use is recorded: {listed}");
     assert!(!listed.to_string().contains(&secret), "the secret is shown once only");
@@ -167,9 +170,11 @@ async fn sign_up_verify_sign_in_tokens_and_reset() {
     assert_eq!(token_status(&t, "newbie", &secret).await.0, StatusCode::UNAUTHORIZED);
 
     // Password reset: mailed code, new password, every session ended.
-    let unknown = t.request(Method::POST, "/api/v1/password-reset").json(&serde_json::json!({"email": "nobody@example.com"})).send().await.unwrap();
+    let unknown =
+        t.request(Method::POST, "/api/v1/password-reset").json(&serde_json::json!({"email": "nobody@example.com"})).send().await.unwrap();
     assert_eq!(unknown.status(), StatusCode::ACCEPTED, "no hint whether the address exists");
-    let asked = t.request(Method::POST, "/api/v1/password-reset").json(&serde_json::json!({"email": "newbie@example.com"})).send().await.unwrap();
+    let asked =
+        t.request(Method::POST, "/api/v1/password-reset").json(&serde_json::json!({"email": "newbie@example.com"})).send().await.unwrap();
     assert_eq!(asked.status(), StatusCode::ACCEPTED);
     assert_eq!(deliver(&t).await, 1, "only the real account gets mail");
     let mail = smtp.messages().pop().unwrap();
@@ -197,7 +202,12 @@ async fn failed_sign_ins_are_throttled() {
     }
     let (status, body) = token_status(&t, "target", "the right password").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
-    let web = t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": "target", "password": "the right password"})).send().await.unwrap();
+    let web = t
+        .request(Method::POST, "/api/v1/session")
+        .json(&serde_json::json!({"name": "target", "password": "the right password"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(web.status(), StatusCode::TOO_MANY_REQUESTS);
     // Other accounts are unaffected.
     t.app.auth.create_user("bystander", "by@example.com", "another password", slipway_auth::access::SiteRole::User).await.unwrap();
@@ -267,7 +277,8 @@ async fn organizations_invite_members_by_email() {
     assert_eq!(accepted.json::<serde_json::Value>().await.unwrap()["role"], "maintainer");
     assert_eq!(accept(mallory, mallory_csrf).await.status(), StatusCode::UNPROCESSABLE_ENTITY, "single use");
 
-    let members: serde_json::Value = t.request(Method::GET, "/api/v1/orgs/widgets/members").header("cookie", &founder).send().await.unwrap().json().await.unwrap();
+    let members: serde_json::Value =
+        t.request(Method::GET, "/api/v1/orgs/widgets/members").header("cookie", &founder).send().await.unwrap().json().await.unwrap();
     assert_eq!(members["members"], serde_json::json!([{"name": "bob", "role": "maintainer"}, {"name": "founder", "role": "owner"}]));
     // Membership shows up in registry grants at bob's next token.
     let grant = t
@@ -280,7 +291,8 @@ async fn organizations_invite_members_by_email() {
     let body: serde_json::Value = grant.json().await.unwrap();
     let payload = body["token"].as_str().unwrap().split('.').nth(1).unwrap().to_owned();
     use base64::Engine;
-    let claims: serde_json::Value = serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let claims: serde_json::Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     assert_eq!(claims["access"][0]["actions"], serde_json::json!(["pull", "push"]));
 }
 
@@ -319,7 +331,11 @@ async fn mail_links_ignore_the_requests_host_headers() {
     for public_url in [Some("http://store.example.test"), None] {
         let t = with_mail_and(&smtp, |c| c.auth.public_url = public_url.map(str::to_owned)).await;
         let expected = public_url.map_or_else(|| format!("http://{}", t.app.config.listen), str::to_owned);
-        t.app.auth.create_user("victim", "victim@example.com", "victim keeps a long passphrase", slipway_auth::access::SiteRole::User).await.unwrap();
+        t.app
+            .auth
+            .create_user("victim", "victim@example.com", "victim keeps a long passphrase", slipway_auth::access::SiteRole::User)
+            .await
+            .unwrap();
         let asked = hostile(t.request(Method::POST, "/api/v1/password-reset")).json(&serde_json::json!({"email": "victim@example.com"}));
         assert_eq!(asked.send().await.unwrap().status(), StatusCode::ACCEPTED);
         let signed_up = hostile(t.request(Method::POST, "/api/v1/accounts"))
@@ -357,7 +373,11 @@ async fn repeated_reset_requests_for_one_address_send_one_mail() {
 async fn reset_requests_from_one_client_are_limited() {
     let smtp = SmtpSink::start().await;
     let t = with_mail(&smtp).await;
-    t.app.auth.create_user("later", "later@example.com", "later keeps a long passphrase", slipway_auth::access::SiteRole::User).await.unwrap();
+    t.app
+        .auth
+        .create_user("later", "later@example.com", "later keeps a long passphrase", slipway_auth::access::SiteRole::User)
+        .await
+        .unwrap();
     for i in 0..20 {
         assert_eq!(ask_reset(&t, &format!("someone{i}@example.com")).await, StatusCode::ACCEPTED);
     }
@@ -372,9 +392,15 @@ async fn reset_requests_from_one_client_are_limited() {
 async fn sign_up_with_a_taken_email_answers_as_a_new_one_and_tells_the_owner() {
     let smtp = SmtpSink::start().await;
     let t = with_mail(&smtp).await;
-    t.app.auth.create_user("owner", "owner@example.com", "owner keeps a long passphrase", slipway_auth::access::SiteRole::User).await.unwrap();
+    t.app
+        .auth
+        .create_user("owner", "owner@example.com", "owner keeps a long passphrase", slipway_auth::access::SiteRole::User)
+        .await
+        .unwrap();
     let sign_up = |name: &str, email: &str| {
-        t.request(Method::POST, "/api/v1/accounts").json(&serde_json::json!({"name": name, "email": email, "password": "some password 1"})).send()
+        t.request(Method::POST, "/api/v1/accounts")
+            .json(&serde_json::json!({"name": name, "email": email, "password": "some password 1"}))
+            .send()
     };
     let new = sign_up("newcomer", "newcomer@example.com").await.unwrap();
     let taken = sign_up("intruder", "owner@example.com").await.unwrap();
@@ -530,11 +556,8 @@ async fn replicas_delivering_at_once_send_each_message_once() {
     }
     let (sent_a, sent_b) = tokio::join!(deliver(&a), deliver(&b));
     assert_eq!(sent_a + sent_b, 30);
-    let mut subjects: Vec<String> = smtp
-        .messages()
-        .iter()
-        .filter_map(|m| m.lines().find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned)))
-        .collect();
+    let mut subjects: Vec<String> =
+        smtp.messages().iter().filter_map(|m| m.lines().find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned))).collect();
     subjects.sort();
     assert_eq!(subjects, (0..30).map(|i| format!("message {i:02}")).collect::<Vec<_>>(), "each message once");
 }

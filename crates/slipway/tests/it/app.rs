@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use reqwest::{Method, StatusCode};
-use slipway::config::{AuthMode, Config, S3Section, Secret};
 use slipway::App;
+use slipway::config::{AuthMode, Config, S3Section, Secret};
 use slipway_oci::{Algorithm, Digest};
 use sqlx::{Connection, Executor};
 use tokio::task::JoinHandle;
@@ -97,10 +97,7 @@ impl Backend {
             }
             None => (None, None),
         };
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
         TestApp { app, base, metrics_base, client, server, metrics_server, _dir: self.dir.clone() }
     }
 }
@@ -120,7 +117,12 @@ impl TestApp {
 
     /// Signs in through the API; returns (cookie, CSRF token).
     pub async fn sign_in(&self, name: &str, password: &str) -> (String, String) {
-        let response = self.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": name, "password": password})).send().await.unwrap();
+        let response = self
+            .request(Method::POST, "/api/v1/session")
+            .json(&serde_json::json!({"name": name, "password": password}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
         let csrf = response.json::<serde_json::Value>().await.unwrap()["csrf_token"].as_str().unwrap().to_owned();
@@ -137,18 +139,19 @@ impl TestApp {
         let start = self.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")).send().await.expect("post");
         assert_eq!(start.status(), StatusCode::ACCEPTED);
         let location = start.headers()["location"].to_str().unwrap().to_owned();
-        let put = self
-            .request(Method::PUT, &format!("{location}?digest={digest}"))
-            .body(content.to_vec())
-            .send()
-            .await
-            .expect("put");
+        let put = self.request(Method::PUT, &format!("{location}?digest={digest}")).body(content.to_vec()).send().await.expect("put");
         assert_eq!(put.status(), StatusCode::CREATED, "{}", put.text().await.unwrap_or_default());
         digest
     }
 
     /// Pushes an image manifest naming `config` and `layers` (all already pushed).
-    pub async fn push_manifest(&self, repo: &str, reference: &str, config: &Digest, layers: &[(&Digest, usize)]) -> (StatusCode, serde_json::Value, Digest) {
+    pub async fn push_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        config: &Digest,
+        layers: &[(&Digest, usize)],
+    ) -> (StatusCode, serde_json::Value, Digest) {
         let body = image_manifest(config, layers);
         let response = self
             .request(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::{Method, StatusCode};
 use slipway_auth::access::{OrgRole, Policy, SiteRole};
 use slipway_auth::scope::ScopeRule;
@@ -42,7 +42,8 @@ async fn cast(t: &TestApp) -> BTreeMap<&'static str, Option<(String, String)>> {
     let scoped = ScopeRule::parse("acme/public:pull,push").unwrap();
     let (in_scope, _) = auth.create_token("maintainer", "ci", std::slice::from_ref(&scoped), None).await.unwrap();
     // Written straight to the database: the service refuses an expiry of zero days.
-    let expired = stored_token(t, "maintainer", &serde_json::to_string(std::slice::from_ref(&scoped)).unwrap(), Some(slipway_db::now_ms() - 1)).await;
+    let expired =
+        stored_token(t, "maintainer", &serde_json::to_string(std::slice::from_ref(&scoped)).unwrap(), Some(slipway_db::now_ms() - 1)).await;
     let (revoked, record) = auth.create_token("maintainer", "leaked", &[scoped], None).await.unwrap();
     auth.revoke_token(&record.id).await.unwrap();
     let robot = auth.create_robot("acme", "ci", OrgRole::Maintainer).await.unwrap();
@@ -74,9 +75,16 @@ async fn stored_token(t: &TestApp, account: &str, scopes: &str, expires_at: Opti
     let account = db.account_by_name(account).await.unwrap().unwrap();
     let (secret, hash) = slipway_auth::new_access_token();
     let id = uuid::Uuid::new_v4().to_string();
-    db.create_access_token(&slipway_db::NewAccessToken { id: &id, account_id: &account.id, name: "stored", token_hash: &hash, scopes, expires_at })
-        .await
-        .unwrap();
+    db.create_access_token(&slipway_db::NewAccessToken {
+        id: &id,
+        account_id: &account.id,
+        name: "stored",
+        token_hash: &hash,
+        scopes,
+        expires_at,
+    })
+    .await
+    .unwrap();
     secret
 }
 
@@ -99,7 +107,12 @@ fn granted(body: &serde_json::Value) -> BTreeMap<String, String> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|a| (a["name"].as_str().unwrap().to_owned(), a["actions"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect::<Vec<_>>().join(",")))
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_owned(),
+                a["actions"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect::<Vec<_>>().join(","),
+            )
+        })
         .collect()
 }
 
@@ -173,7 +186,8 @@ async fn refusals_say_why() {
     let people = cast(&t).await;
     let scope = vec!["repository:acme/licensed:pull".to_owned()];
     let (_, body) = token(&t, &people["stranger"], &scope).await;
-    let response = t.request(Method::GET, "/v2/acme/licensed/manifests/latest").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
+    let response =
+        t.request(Method::GET, "/v2/acme/licensed/manifests/latest").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     let error: serde_json::Value = response.json().await.unwrap();
     assert_eq!(error["errors"][0]["code"], "DENIED");
@@ -181,7 +195,8 @@ async fn refusals_say_why() {
 
     // Anonymous callers are challenged, so that clients know to sign in.
     let (_, body) = token(&t, &None, &scope).await;
-    let response = t.request(Method::GET, "/v2/acme/licensed/manifests/latest").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
+    let response =
+        t.request(Method::GET, "/v2/acme/licensed/manifests/latest").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(challenge.starts_with(&format!("Bearer realm=\"{}/auth/token\",service=\"slipway\"", t.base)), "{challenge}");
@@ -225,7 +240,12 @@ async fn refresh_and_oauth_flows() {
     // containerd: POST grant_type=refresh_token with scopes.
     let refreshed = t
         .request(Method::POST, "/auth/token")
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh), ("service", "slipway"), ("scope", "repository:acme/staging:pull,push")])
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &refresh),
+            ("service", "slipway"),
+            ("scope", "repository:acme/staging:pull,push"),
+        ])
         .send()
         .await
         .unwrap();
@@ -244,12 +264,8 @@ async fn refresh_and_oauth_flows() {
         .unwrap();
     let password: serde_json::Value = password.json().await.unwrap();
     assert_eq!(granted(&password)["acme/staging"], "pull");
-    let bogus = t
-        .request(Method::POST, "/auth/token")
-        .form(&[("grant_type", "refresh_token"), ("refresh_token", "slw_00")])
-        .send()
-        .await
-        .unwrap();
+    let bogus =
+        t.request(Method::POST, "/auth/token").form(&[("grant_type", "refresh_token"), ("refresh_token", "slw_00")]).send().await.unwrap();
     assert_eq!(bogus.status(), StatusCode::UNAUTHORIZED);
     let jwks: serde_json::Value = t.get("/auth/jwks.json").await.json().await.unwrap();
     assert_eq!(jwks["keys"][0]["kid"], body_claims_header(&refreshed)["kid"]);
@@ -341,7 +357,8 @@ async fn anonymous_pulls_are_rate_limited() {
     assert_eq!(head.status(), StatusCode::NOT_FOUND);
     // A signed-in customer has a quota of their own.
     let (_, body) = token(&t, &Some(("customer".into(), PASSWORD.into())), &["repository:acme/public:pull".into()]).await;
-    let signed_in = t.request(Method::GET, "/v2/acme/public/manifests/latest").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
+    let signed_in =
+        t.request(Method::GET, "/v2/acme/public/manifests/latest").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(signed_in.headers()["ratelimit-remaining"], "99");
 }
 
@@ -385,7 +402,8 @@ async fn under_scoped_tokens_of_entitled_holders_are_challenged() {
 
     // Where the holder lacks the right, the answer is a reasoned refusal.
     let (_, body) = token(&t, &people["viewer"], &["repository:acme/staging:pull".into()]).await;
-    let push = t.request(Method::POST, "/v2/acme/staging/blobs/uploads/").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
+    let push =
+        t.request(Method::POST, "/v2/acme/staging/blobs/uploads/").bearer_auth(body["token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(push.status(), StatusCode::FORBIDDEN);
     let error: serde_json::Value = push.json().await.unwrap();
     assert_eq!(error["errors"][0]["message"], "viewer may not push acme/staging");
@@ -402,7 +420,14 @@ async fn token_creation_refuses_oversized_patterns_and_bad_fields() {
     let create = |body: serde_json::Value| {
         let (t, cookie, csrf) = (&t, cookie.clone(), csrf.clone());
         async move {
-            let response = t.request(Method::POST, "/api/v1/tokens").header("cookie", cookie).header("x-csrf-token", csrf).json(&body).send().await.unwrap();
+            let response = t
+                .request(Method::POST, "/api/v1/tokens")
+                .header("cookie", cookie)
+                .header("x-csrf-token", csrf)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
             let status = response.status();
             let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
             (status, content_type, response.json::<serde_json::Value>().await.unwrap_or_default())
@@ -430,9 +455,11 @@ async fn token_creation_refuses_oversized_patterns_and_bad_fields() {
         assert!(problem["detail"].as_str().unwrap().contains(says), "{problem}");
     }
     let longest = format!("limited/{}", "a".repeat(247));
-    let (status, _, made) = create(serde_json::json!({"name": "fine", "scopes": [format!("{longest}:pull"), "limited/*/*:push"], "expires_days": 3650})).await;
+    let (status, _, made) =
+        create(serde_json::json!({"name": "fine", "scopes": [format!("{longest}:pull"), "limited/*/*:push"], "expires_days": 3650})).await;
     assert_eq!(status, StatusCode::CREATED, "{made}");
-    let listed: serde_json::Value = t.request(Method::GET, "/api/v1/tokens").header("cookie", &cookie).send().await.unwrap().json().await.unwrap();
+    let listed: serde_json::Value =
+        t.request(Method::GET, "/api/v1/tokens").header("cookie", &cookie).send().await.unwrap().json().await.unwrap();
     assert_eq!(listed["tokens"].as_array().unwrap().len(), 1, "nothing refused was stored: {listed:.300}");
 }
 
@@ -463,7 +490,12 @@ async fn hostile_stored_token_patterns_are_refused_not_matched() {
     // The same patterns within the limits match, quickly and correctly.
     let secret = stored_token(&t, "holder", &rule("*a".repeat(10) + "*b"), None).await;
     let matching = format!("holder/{}b", "a".repeat(10));
-    let (status, body) = token(&t, &Some(("holder".into(), secret)), &[scope.clone(), format!("repository:{matching}:pull"), "repository:holder/ab:pull".into()]).await;
+    let (status, body) = token(
+        &t,
+        &Some(("holder".into(), secret)),
+        &[scope.clone(), format!("repository:{matching}:pull"), "repository:holder/ab:pull".into()],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(granted(&body), BTreeMap::from([(name, String::new()), (matching, "pull".into()), ("holder/ab".into(), String::new())]));
 }
@@ -471,10 +503,15 @@ async fn hostile_stored_token_patterns_are_refused_not_matched() {
 /// The same limits hold for `slipway admin create-token`, with the reason as its error.
 #[tokio::test]
 async fn admin_create_token_refuses_oversized_patterns() {
-    use slipway::admin::{run, AdminCommand};
+    use slipway::admin::{AdminCommand, run};
     let t = Backend::enforced().await.spawn().await;
     t.app.auth.create_user("operator", "operator@example.com", PASSWORD, SiteRole::User).await.unwrap();
-    let command = |scope: String, expires_days: Option<u32>| AdminCommand::CreateToken { account: "operator".into(), name: "ci".into(), scopes: vec![scope], expires_days };
+    let command = |scope: String, expires_days: Option<u32>| AdminCommand::CreateToken {
+        account: "operator".into(),
+        name: "ci".into(),
+        scopes: vec![scope],
+        expires_days,
+    };
     for (scope, days, says) in [
         (format!("{}:pull", "*".repeat(40_000)), None, "255 bytes"),
         (format!("{}:pull", "*a".repeat(20)), None, "at most 16 `*`"),

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use slipway_oci::{Algorithm, Digest};
 
-use crate::app::{error_code, image_manifest, TestApp};
+use crate::app::{TestApp, error_code, image_manifest};
 
 /// Catalog and tag listing before and after, to show a refused request changed nothing.
 async fn state(t: &TestApp, repo: &str) -> (String, String) {
@@ -21,8 +21,18 @@ async fn malformed_and_dangling_manifests() {
     let cases: Vec<(&str, Vec<u8>, &str, StatusCode)> = vec![
         ("not json", b"{not json".to_vec(), "MANIFEST_INVALID", StatusCode::BAD_REQUEST),
         ("schema 1", br#"{"schemaVersion":1,"name":"x","tag":"y","fsLayers":[]}"#.to_vec(), "MANIFEST_INVALID", StatusCode::BAD_REQUEST),
-        ("no config", br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.to_vec(), "MANIFEST_INVALID", StatusCode::BAD_REQUEST),
-        ("bad descriptor digest", r#"{"schemaVersion":2,"config":{"digest":"sha256:../../etc","size":1},"layers":[]}"#.to_string().into_bytes(), "MANIFEST_INVALID", StatusCode::BAD_REQUEST),
+        (
+            "no config",
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[]}"#.to_vec(),
+            "MANIFEST_INVALID",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "bad descriptor digest",
+            r#"{"schemaVersion":2,"config":{"digest":"sha256:../../etc","size":1},"layers":[]}"#.to_string().into_bytes(),
+            "MANIFEST_INVALID",
+            StatusCode::BAD_REQUEST,
+        ),
         ("missing layer", image_manifest(&config, &[(&missing, 5)]), "MANIFEST_BLOB_UNKNOWN", StatusCode::BAD_REQUEST),
         ("too large", vec![b' '; 4 * 1024 * 1024 + 1], "MANIFEST_INVALID", StatusCode::PAYLOAD_TOO_LARGE),
     ];
@@ -63,7 +73,8 @@ async fn wrong_blob_digest_stores_nothing() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_eq!(error_code(response).await, "DIGEST_INVALID");
     assert_eq!(t.get(&format!("/v2/some/repo/blobs/{claimed}")).await.status(), StatusCode::NOT_FOUND);
-    let unsupported = t.request(Method::POST, "/v2/some/repo/blobs/uploads/?digest=md5:d41d8cd98f00b204e9800998ecf8427e").send().await.unwrap();
+    let unsupported =
+        t.request(Method::POST, "/v2/some/repo/blobs/uploads/?digest=md5:d41d8cd98f00b204e9800998ecf8427e").send().await.unwrap();
     assert_eq!(error_code(unsupported).await, "DIGEST_INVALID");
     let report = t.app.registry.verify().await.unwrap();
     assert_eq!((report.blobs_stored, report.blobs_recorded), (0, 0));
@@ -115,24 +126,13 @@ async fn upload_protocol_errors() {
         let response = t.request(Method::PATCH, &location).header("content-range", bogus).body("efgh").send().await.unwrap();
         assert_eq!(response.status(), StatusCode::RANGE_NOT_SATISFIABLE, "{bogus}");
     }
-    let size_lie = t
-        .request(Method::PATCH, &location)
-        .header("content-range", "4-9")
-        .body("efgh")
-        .send()
-        .await
-        .unwrap();
+    let size_lie = t.request(Method::PATCH, &location).header("content-range", "4-9").body("efgh").send().await.unwrap();
     assert_eq!(size_lie.status(), StatusCode::BAD_REQUEST);
     let status = t.request(Method::GET, &location).send().await.unwrap();
     assert_eq!(status.headers()["range"], "0-3", "refused chunks left the session as it was");
     let digest = Digest::of(Algorithm::Sha256, b"abcdefgh");
-    let finish = t
-        .request(Method::PUT, &format!("{location}?digest={digest}"))
-        .header("content-range", "4-7")
-        .body("efgh")
-        .send()
-        .await
-        .unwrap();
+    let finish =
+        t.request(Method::PUT, &format!("{location}?digest={digest}")).header("content-range", "4-7").body("efgh").send().await.unwrap();
     assert_eq!(finish.status(), StatusCode::CREATED);
     assert_eq!(t.get(&format!("/v2/x/y/blobs/{digest}")).await.bytes().await.unwrap().as_ref(), b"abcdefgh");
     let cancel = t.request(Method::DELETE, &location).send().await.unwrap();

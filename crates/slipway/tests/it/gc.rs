@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use slipway_registry::GcSettings;
 
-use crate::app::{random_bytes, TestApp};
+use crate::app::{TestApp, random_bytes};
 
 fn settings(grace_ms: u64) -> GcSettings {
     GcSettings { grace: Duration::from_millis(grace_ms), upload_ttl: Duration::from_millis(grace_ms) }
@@ -64,11 +64,7 @@ async fn pushes_and_mounts_survive_concurrent_collection() {
         })
     };
     let mounted_at = std::time::Instant::now();
-    let mount = t
-        .request(Method::POST, &format!("/v2/gc/target/blobs/uploads/?mount={revived}&from=gc/source"))
-        .send()
-        .await
-        .unwrap();
+    let mount = t.request(Method::POST, &format!("/v2/gc/target/blobs/uploads/?mount={revived}&from=gc/source")).send().await.unwrap();
     let mounted = mount.status() == StatusCode::CREATED;
     let mut pushes = Vec::new();
     for i in 0..12 {

@@ -252,7 +252,8 @@ async fn over_https_cookies_are_secure_host_cookies_and_hsts_is_sent() {
     assert!(csrf[0].contains("; Secure") && csrf[0].contains("Path=/") && !csrf[0].contains("Domain"), "{csrf:?}");
     assert!(t.get("/v2/").await.headers().contains_key("strict-transport-security"));
 
-    let signed_in = t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": "hosted", "password": PASSWORD})).send().await.unwrap();
+    let signed_in =
+        t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": "hosted", "password": PASSWORD})).send().await.unwrap();
     assert_eq!(signed_in.status(), StatusCode::OK);
     let session = set_cookies(&signed_in);
     assert!(session[0].starts_with("__Host-slipway_session=") && session[0].contains("; Secure"), "{session:?}");

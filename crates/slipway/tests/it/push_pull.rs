@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use slipway_oci::{Algorithm, Digest};
 
-use crate::app::{error_code, random_bytes, TestApp};
+use crate::app::{TestApp, error_code, random_bytes};
 
 #[tokio::test]
 async fn chunked_upload_then_ranged_pull() {
@@ -122,19 +122,12 @@ async fn manifests_tags_catalog_and_referrers() {
 async fn mount_with_and_without_from() {
     let t = TestApp::spawn().await;
     let digest = t.push_blob("source/repo", b"shared layer").await;
-    let mount = t
-        .request(Method::POST, &format!("/v2/target/one/blobs/uploads/?mount={digest}&from=source/repo"))
-        .send()
-        .await
-        .unwrap();
+    let mount = t.request(Method::POST, &format!("/v2/target/one/blobs/uploads/?mount={digest}&from=source/repo")).send().await.unwrap();
     assert_eq!(mount.status(), StatusCode::CREATED);
     let anonymous = t.request(Method::POST, &format!("/v2/target/two/blobs/uploads/?mount={digest}")).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::CREATED);
-    let wrong_source = t
-        .request(Method::POST, &format!("/v2/target/three/blobs/uploads/?mount={digest}&from=target/none"))
-        .send()
-        .await
-        .unwrap();
+    let wrong_source =
+        t.request(Method::POST, &format!("/v2/target/three/blobs/uploads/?mount={digest}&from=target/none")).send().await.unwrap();
     assert_eq!(wrong_source.status(), StatusCode::ACCEPTED, "falls back to an upload session");
     assert_eq!(t.get(&format!("/v2/target/two/blobs/{digest}")).await.bytes().await.unwrap().as_ref(), b"shared layer");
     assert_eq!(t.get(&format!("/v2/target/three/blobs/{digest}")).await.status(), StatusCode::NOT_FOUND);

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use slipway_oci::{Algorithm, Digest};
 
-use crate::app::{random_bytes, Backend};
+use crate::app::{Backend, random_bytes};
 
 #[tokio::test]
 async fn second_replica_finishes_an_upload() {
@@ -14,7 +14,8 @@ async fn second_replica_finishes_an_upload() {
     let digest = Digest::of(Algorithm::Sha256, &content);
     let start = a.request(Method::POST, "/v2/ha/repo/blobs/uploads/").send().await.unwrap();
     let location = start.headers()["location"].to_str().unwrap().to_owned();
-    let first = a.request(Method::PATCH, &location).header("content-range", "0-99999").body(content[..100_000].to_vec()).send().await.unwrap();
+    let first =
+        a.request(Method::PATCH, &location).header("content-range", "0-99999").body(content[..100_000].to_vec()).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::ACCEPTED);
     let status = b.request(Method::GET, &location).send().await.unwrap();
     assert_eq!(status.headers()["range"], "0-99999");

@@ -71,7 +71,8 @@ fn stderr(output: &Output) -> String {
 }
 
 fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&output.stdout), stderr(output)))
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", String::from_utf8_lossy(&output.stdout), stderr(output)))
 }
 
 fn ids(report: &serde_json::Value) -> Vec<String> {
@@ -92,7 +93,11 @@ async fn push_blobs(t: &TestApp, repo: &str, image: &ImageFixture, bearer: Optio
         let start = authorized(t.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")), bearer).send().await.unwrap();
         assert_eq!(start.status(), StatusCode::ACCEPTED);
         let location = start.headers()["location"].to_str().unwrap().to_owned();
-        let put = authorized(t.request(Method::PUT, &format!("{location}?digest={}", sha256(blob))), bearer).body(blob.clone()).send().await.unwrap();
+        let put = authorized(t.request(Method::PUT, &format!("{location}?digest={}", sha256(blob))), bearer)
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap();
         assert_eq!(put.status(), StatusCode::CREATED);
     }
 }
@@ -139,7 +144,10 @@ async fn registry_image_in_every_format() {
     assert_eq!(report["image"]["platform"], "linux/amd64");
     assert_eq!(report["osv_ecosystem"], "Debian:12");
     assert_eq!(report["complete"], true);
-    assert_eq!(report["summary"], serde_json::json!({"critical": 2, "major": 2, "minor": 3, "unrated": 0, "packages": 9, "unchecked_packages": 0}));
+    assert_eq!(
+        report["summary"],
+        serde_json::json!({"critical": 2, "major": 2, "minor": 3, "unrated": 0, "packages": 9, "unchecked_packages": 0})
+    );
     let openssh = &report["vulnerabilities"][0];
     assert_eq!(openssh["package_name"], "openssh-client");
     assert_eq!(openssh["fixed_version"], "1:9.2p1-2+deb12u3");
@@ -181,7 +189,8 @@ async fn registry_image_in_every_format() {
     assert!(!text.contains('\x1b'), "no colors off a terminal");
 
     let output_file = data.path().join("report.json");
-    let written = scan(data.path(), &[&reference, "--feed", feed, "--format", "json", "--output", output_file.to_str().unwrap()], None).await;
+    let written =
+        scan(data.path(), &[&reference, "--feed", feed, "--format", "json", "--output", output_file.to_str().unwrap()], None).await;
     assert!(written.stdout.is_empty());
     let from_file: serde_json::Value = serde_json::from_slice(&std::fs::read(&output_file).unwrap()).unwrap();
     assert_eq!(ids(&from_file), EXPECTED);
@@ -282,7 +291,9 @@ async fn oci_layouts_and_docker_archives() {
     // A layer whose bytes do not match its digest is reported and the scan goes on.
     let python = sha256(&image.layers[1].1);
     std::fs::write(layout.join("blobs/sha256").join(python.hex()), b"tampered").unwrap();
-    let tampered = scan(dir.path(), &[&oci_target, "--feed", feed, "--format", "json", "--no-cache", "--exit-code", "1", "--severity", "minor"], None).await;
+    let tampered =
+        scan(dir.path(), &[&oci_target, "--feed", feed, "--format", "json", "--no-cache", "--exit-code", "1", "--severity", "minor"], None)
+            .await;
     assert_eq!(tampered.status.code(), Some(1), "findings take precedence over incompleteness");
     let incomplete = scan(dir.path(), &[&oci_target, "--feed", feed, "--format", "json", "--no-cache"], None).await;
     assert_eq!(incomplete.status.code(), Some(4));
@@ -317,7 +328,10 @@ async fn the_table_writes_out_control_characters_from_the_image() {
     let text = String::from_utf8(table.stdout.clone()).unwrap();
     let raw: Vec<char> = text.chars().filter(|c| c.is_control() && *c != '\n').collect();
     assert!(raw.is_empty(), "raw control characters {raw:?} in\n{text}");
-    assert!(text.contains(r"OS:       \x1b[2J\x1b[HNo vulnerabilities found.\x1b[8m\u{9b}1A\x0d\x07\x7f (advisories: Debian:12)"), "{text}");
+    assert!(
+        text.contains(r"OS:       \x1b[2J\x1b[HNo vulnerabilities found.\x1b[8m\u{9b}1A\x0d\x07\x7f (advisories: Debian:12)"),
+        "{text}"
+    );
     assert!(text.contains(r"openssh-client\x1b]0;pwned\x07\x08\x08"), "{text}");
     assert!(text.contains("DEBIAN-CVE-2024-6387"), "{text}");
     // JSON keeps the strings as they are, escaped by the serializer.
@@ -356,7 +370,12 @@ async fn token_flow_anonymous_and_with_credentials() {
     let anonymous = scan(data.path(), &[&target(&t, "acme/members:1.0"), "--feed", feed], None).await;
     assert_eq!(anonymous.status.code(), Some(3));
     assert!(stderr(&anonymous).contains("access denied"), "{}", stderr(&anonymous));
-    let signed_in = scan(data.path(), &[&target(&t, "acme/members:1.0"), "--feed", feed, "--format", "json", "--username", "maintainer", "--password-stdin"], Some(&format!("{PASSWORD}\n"))).await;
+    let signed_in = scan(
+        data.path(),
+        &[&target(&t, "acme/members:1.0"), "--feed", feed, "--format", "json", "--username", "maintainer", "--password-stdin"],
+        Some(&format!("{PASSWORD}\n")),
+    )
+    .await;
     assert_eq!(signed_in.status.code(), Some(0), "{}", stderr(&signed_in));
     assert_eq!(ids(&json(&signed_in)), EXPECTED);
     // The password can come from the environment too.
@@ -369,7 +388,12 @@ async fn token_flow_anonymous_and_with_credentials() {
     .await;
     assert_eq!(from_env.status.code(), Some(0), "{}", stderr(&from_env));
     assert_eq!(ids(&json(&from_env)), EXPECTED);
-    let wrong = scan(data.path(), &[&target(&t, "acme/members:1.0"), "--feed", feed, "--username", "maintainer", "--password-stdin"], Some("not the password")).await;
+    let wrong = scan(
+        data.path(),
+        &[&target(&t, "acme/members:1.0"), "--feed", feed, "--username", "maintainer", "--password-stdin"],
+        Some("not the password"),
+    )
+    .await;
     assert_eq!(wrong.status.code(), Some(3));
     assert!(stderr(&wrong).contains("refused the credentials"), "{}", stderr(&wrong));
 }
@@ -423,7 +447,8 @@ async fn manifest_lists_pick_the_platform_asked_for() {
     let data = tempfile::tempdir().unwrap();
     let feed = feed();
     let reference = target(&t, "acme/multi:1.0");
-    let arm = scan(data.path(), &[&reference, "--feed", feed.to_str().unwrap(), "--format", "json", "--platform", "linux/arm64"], None).await;
+    let arm =
+        scan(data.path(), &[&reference, "--feed", feed.to_str().unwrap(), "--format", "json", "--platform", "linux/arm64"], None).await;
     assert_eq!(arm.status.code(), Some(0), "{}", stderr(&arm));
     let report = json(&arm);
     assert_eq!(report["image"]["digest"], alpine_digest);
@@ -432,7 +457,9 @@ async fn manifest_lists_pick_the_platform_asked_for() {
     assert_eq!(ids(&report), ["ALPINE-CVE-2023-42366"]);
     assert_eq!(report["vulnerabilities"][0]["fixed_version"], "1.36.1-r16");
 
-    let amd64 = json(&scan(data.path(), &[&reference, "--feed", feed.to_str().unwrap(), "--format", "json", "--platform", "linux/amd64"], None).await);
+    let amd64 = json(
+        &scan(data.path(), &[&reference, "--feed", feed.to_str().unwrap(), "--format", "json", "--platform", "linux/amd64"], None).await,
+    );
     assert_eq!(amd64["image"]["digest"], debian_digest);
     assert_eq!(ids(&amd64), EXPECTED);
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use flate2::write::GzEncoder;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use slipway_auth::access::{OrgRole, SiteRole};
 use slipway_catalog::media::MediaKind;
 use slipway_catalog::{Access, Actor, ListingInput, ProductType, PublisherInput, Tier};
@@ -36,7 +36,9 @@ fn layer(files: &[(&str, &str)]) -> Vec<u8> {
 }
 
 fn dpkg_entry(package: &str, source: &str, version: &str) -> String {
-    format!("Package: {package}\nStatus: install ok installed\nArchitecture: amd64\nSource: {source}\nVersion: {version}\nDescription: {package}\n\n")
+    format!(
+        "Package: {package}\nStatus: install ok installed\nArchitecture: amd64\nSource: {source}\nVersion: {version}\nDescription: {package}\n\n"
+    )
 }
 
 /// A Debian 12 base layer: OpenSSH, OpenSSL, zlib and apt from dpkg's database.
@@ -192,7 +194,10 @@ async fn pushed_images_are_scanned_reassessed_and_rescanned_from_the_cache() {
     let events = db.vulnerability_events(0, 100).await.unwrap();
     assert_eq!(events.len(), 1, "{events:?}");
     let event = &events[0];
-    assert_eq!((event.digest.as_str(), event.advisory_id.as_str(), event.vulnerability.as_str()), (digest.to_string().as_str(), "GHSA-slip-0001-test", "CVE-2099-0001"));
+    assert_eq!(
+        (event.digest.as_str(), event.advisory_id.as_str(), event.vulnerability.as_str()),
+        (digest.to_string().as_str(), "GHSA-slip-0001-test", "CVE-2099-0001")
+    );
     assert_eq!((event.package.as_str(), event.class.as_str()), ("pkg:pypi/requests@2.31.0", "critical"));
     assert_eq!(db.repositories_with_manifest(&event.digest).await.unwrap(), ["acme/app"]);
     let untouched: Vec<i64> =
@@ -238,7 +243,8 @@ async fn pushed_images_are_scanned_reassessed_and_rescanned_from_the_cache() {
     assert_eq!((scan.layers_analyzed, scan.layers_cached, scan.major), (1, 1, 0));
 
     // The member reads the results: findings with the layers that brought them.
-    let response = t.request(Method::GET, "/api/v1/scans?repository=acme/app&reference=1.0").header("cookie", &cookie).send().await.unwrap();
+    let response =
+        t.request(Method::GET, "/api/v1/scans?repository=acme/app&reference=1.0").header("cookie", &cookie).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let results: Value = response.json().await.unwrap();
     let image = &results["images"][0];
@@ -295,7 +301,12 @@ async fn an_inventory_over_the_limits_is_cut_flagged_and_stored_once() {
     t.app.auth.create_organization("acme", "alice").await.unwrap();
     let (cookie, _) = t.sign_in("alice", PASSWORD).await;
     for (n, digest) in digests.iter().enumerate() {
-        let response = t.request(Method::GET, &format!("/api/v1/scans?repository=acme/big&reference=v{n}")).header("cookie", &cookie).send().await.unwrap();
+        let response = t
+            .request(Method::GET, &format!("/api/v1/scans?repository=acme/big&reference=v{n}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let results: Value = response.json().await.unwrap();
         let image = &results["images"][0];
@@ -458,10 +469,10 @@ async fn scan_results_are_for_the_publishers_members_and_moderators() {
 /// reported and recorded without stopping the others.
 #[tokio::test]
 async fn feed_sync_skips_unchanged_sources() {
-    use axum::http::{header, HeaderMap};
+    use axum::http::{HeaderMap, header};
     use axum::response::IntoResponse;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     let t = TestApp::spawn().await;
     let dir = tempfile::tempdir().unwrap();

@@ -2,7 +2,7 @@
 //! store, Get Image and the registry's enforcement of it, bad input, and who may do what.
 
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use slipway_auth::access::SiteRole;
 use slipway_catalog::{Actor, Badge};
 
@@ -108,7 +108,13 @@ async fn filters_sorting_and_pagination() {
     let community = search(&t, "trust=community&limit=100").await;
     assert!(community["items"].as_array().unwrap().iter().all(|i| ["tidepool", "openforge"].contains(&i["publisher"].as_str().unwrap())));
     let paid = search(&t, "pricing=paid&limit=100").await;
-    assert!(paid["items"].as_array().unwrap().iter().all(|i| i["tiers"].as_array().unwrap().iter().any(|t| t["price_cents"].as_i64() > Some(0))));
+    assert!(
+        paid["items"].as_array().unwrap().iter().all(|i| i["tiers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["price_cents"].as_i64() > Some(0)))
+    );
     let free = search(&t, "pricing=free&limit=100").await;
     assert_eq!(free["total"].as_i64().unwrap() + 6, 32, "six demo products are paid-only");
     assert_eq!(search(&t, "platform=linux/arm64").await["total"], 32);
@@ -174,7 +180,8 @@ async fn getting_a_licensed_tier_opens_the_registry() {
     let pull_allowed = |who: Option<(&'static str, &'static str)>| {
         let t = &t;
         async move {
-            let mut request = t.request(Method::GET, "/auth/token").query(&[("service", "slipway"), ("scope", "repository:nimbus/nimbus-db:pull")]);
+            let mut request =
+                t.request(Method::GET, "/auth/token").query(&[("service", "slipway"), ("scope", "repository:nimbus/nimbus-db:pull")]);
             if let Some((user, password)) = who {
                 request = request.basic_auth(user, Some(password));
             }
@@ -194,7 +201,11 @@ async fn getting_a_licensed_tier_opens_the_registry() {
 
     let (cookie, csrf) = t.sign_in("carol", PASSWORD).await;
     let subscribe = |body: Value| {
-        t.request(Method::POST, "/api/v1/products/nimbus/nimbus-db/subscriptions").header("cookie", &cookie).header("x-csrf-token", &csrf).json(&body).send()
+        t.request(Method::POST, "/api/v1/products/nimbus/nimbus-db/subscriptions")
+            .header("cookie", &cookie)
+            .header("x-csrf-token", &csrf)
+            .json(&body)
+            .send()
     };
     let refused = subscribe(json!({"tier": "developer"})).await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
@@ -290,7 +301,11 @@ async fn bad_input_is_refused_with_a_clear_message_or_rendered_inert() {
         ("category", json!("toys"), "unknown category"),
         ("search_tags", json!(["Bad Tag!"]), "search tags"),
         ("tiers", json!([]), "1 to 10 tiers"),
-        ("tiers", json!([{"slug": "pro", "name": "Pro", "access": "public", "price_cents": 900, "billing_period": "month", "repository": "acme-co/w"}]), "must be licensed"),
+        (
+            "tiers",
+            json!([{"slug": "pro", "name": "Pro", "access": "public", "price_cents": 900, "billing_period": "month", "repository": "acme-co/w"}]),
+            "must be licensed",
+        ),
         ("tiers", json!([{"slug": "x", "name": "X", "access": "public", "repository": "someone-else/w"}]), "namespace"),
         ("logo", json!("0".repeat(64)), "no uploaded image"),
     ];
@@ -335,7 +350,13 @@ async fn bad_input_is_refused_with_a_clear_message_or_rendered_inert() {
         assert!(html.contains("&#60;script&#62;"), "{page} shows the text escaped");
     }
     // Forms refuse a missing CSRF token.
-    let forged = t.request(Method::POST, &format!("/products/acme-co/{slug}/subscribe")).header("cookie", &session.0).form(&[("tier", "free")]).send().await.unwrap();
+    let forged = t
+        .request(Method::POST, &format!("/products/acme-co/{slug}/subscribe"))
+        .header("cookie", &session.0)
+        .form(&[("tier", "free")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
     let no_header = t.request(Method::POST, path).header("cookie", &session.0).json(&listing("acme-co")).send().await.unwrap();
     assert_eq!(no_header.status(), StatusCode::FORBIDDEN);
@@ -397,18 +418,67 @@ async fn store_authorization_matrix() {
         ("anonymous edits", &anonymous, Method::PUT, product.into(), listing("owner-co"), StatusCode::UNAUTHORIZED),
         ("stranger edits", &stranger, Method::PUT, product.into(), listing("owner-co"), StatusCode::FORBIDDEN),
         ("owner edits", &owner, Method::PUT, product.into(), listing("owner-co"), StatusCode::OK),
-        ("stranger creates for owner", &stranger, Method::POST, "/api/v1/publishers/owner-co/products".into(), listing("owner-co"), StatusCode::FORBIDDEN),
+        (
+            "stranger creates for owner",
+            &stranger,
+            Method::POST,
+            "/api/v1/publishers/owner-co/products".into(),
+            listing("owner-co"),
+            StatusCode::FORBIDDEN,
+        ),
         ("owner publishes", &owner, Method::PUT, format!("{product}/publication"), json!({"published": true}), StatusCode::FORBIDDEN),
         ("owner awards a badge", &owner, Method::PUT, format!("{product}/badges"), json!({"badges": ["certified"]}), StatusCode::FORBIDDEN),
-        ("owner verifies itself", &owner, Method::PUT, "/api/v1/publishers/owner-co/verification".into(), json!({"verified": true}), StatusCode::FORBIDDEN),
+        (
+            "owner verifies itself",
+            &owner,
+            Method::PUT,
+            "/api/v1/publishers/owner-co/verification".into(),
+            json!({"verified": true}),
+            StatusCode::FORBIDDEN,
+        ),
         ("stranger sets the license", &stranger, Method::PUT, format!("{product}/license"), json!({"text": "mine"}), StatusCode::FORBIDDEN),
         ("owner sets the license", &owner, Method::PUT, format!("{product}/license"), json!({"text": "Use it well."}), StatusCode::OK),
-        ("moderator publishes", &moderator, Method::PUT, format!("{product}/publication"), json!({"published": true}), StatusCode::NO_CONTENT),
-        ("moderator awards a badge", &moderator, Method::PUT, format!("{product}/badges"), json!({"badges": ["certified"]}), StatusCode::NO_CONTENT),
-        ("moderator verifies", &moderator, Method::PUT, "/api/v1/publishers/owner-co/verification".into(), json!({"verified": true}), StatusCode::NO_CONTENT),
+        (
+            "moderator publishes",
+            &moderator,
+            Method::PUT,
+            format!("{product}/publication"),
+            json!({"published": true}),
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            "moderator awards a badge",
+            &moderator,
+            Method::PUT,
+            format!("{product}/badges"),
+            json!({"badges": ["certified"]}),
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            "moderator verifies",
+            &moderator,
+            Method::PUT,
+            "/api/v1/publishers/owner-co/verification".into(),
+            json!({"verified": true}),
+            StatusCode::NO_CONTENT,
+        ),
         ("anonymous reads it published", &anonymous, Method::GET, product.into(), Value::Null, StatusCode::OK),
-        ("stranger takes over the profile", &stranger, Method::PUT, "/api/v1/publishers/owner-co".into(), json!({"display_name": "x", "legal_name": "x", "website": "https://x.example", "phone": "+1 555 0100", "email": "x@x.example", "logo": null}), StatusCode::UNPROCESSABLE_ENTITY),
-        ("anonymous subscribes", &anonymous, Method::POST, format!("{product}/subscriptions"), json!({"tier": "free"}), StatusCode::UNAUTHORIZED),
+        (
+            "stranger takes over the profile",
+            &stranger,
+            Method::PUT,
+            "/api/v1/publishers/owner-co".into(),
+            json!({"display_name": "x", "legal_name": "x", "website": "https://x.example", "phone": "+1 555 0100", "email": "x@x.example", "logo": null}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            "anonymous subscribes",
+            &anonymous,
+            Method::POST,
+            format!("{product}/subscriptions"),
+            json!({"tier": "free"}),
+            StatusCode::UNAUTHORIZED,
+        ),
         ("anonymous lists subscriptions", &anonymous, Method::GET, "/api/v1/subscriptions".into(), Value::Null, StatusCode::UNAUTHORIZED),
         ("anonymous uploads", &anonymous, Method::POST, "/api/v1/media?kind=logo".into(), Value::Null, StatusCode::UNAUTHORIZED),
     ];
@@ -448,7 +518,16 @@ async fn the_openapi_document_describes_the_api() {
     let doc: Value = t.get("/api/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     let paths = doc["paths"].as_object().unwrap();
-    for path in ["/api/v1/search", "/api/v1/search/suggest", "/api/v1/products/{publisher}/{slug}", "/api/v1/products/{publisher}/{slug}/subscriptions", "/api/v1/publishers/{org}", "/api/v1/media", "/api/v1/session", "/api/v1/tokens"] {
+    for path in [
+        "/api/v1/search",
+        "/api/v1/search/suggest",
+        "/api/v1/products/{publisher}/{slug}",
+        "/api/v1/products/{publisher}/{slug}/subscriptions",
+        "/api/v1/publishers/{org}",
+        "/api/v1/media",
+        "/api/v1/session",
+        "/api/v1/tokens",
+    ] {
         assert!(paths.contains_key(path), "{path} is not described");
     }
     assert!(doc["components"]["schemas"]["Listing"].is_object());

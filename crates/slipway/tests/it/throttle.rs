@@ -59,7 +59,8 @@ async fn parallel_wrong_guesses_are_counted_before_hashing() {
     assert!(throttled.iter().all(|r| r.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap() > 50));
     assert_eq!(t.app.auth.password_hashes() - hashes_before, FREE as u64, "only the counted attempts were hashed");
     // The right password waits its turn too, and the API says so in problem+json.
-    let session = t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": "target", "password": PASSWORD})).send().await.unwrap();
+    let session =
+        t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": "target", "password": PASSWORD})).send().await.unwrap();
     assert_eq!(session.status(), StatusCode::TOO_MANY_REQUESTS);
     assert!(session.headers().contains_key("retry-after"));
     assert_eq!(session.headers()["content-type"], "application/problem+json");
@@ -80,7 +81,11 @@ async fn the_right_password_works_once_the_delay_has_passed() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(token(&t, &t.client, "target", PASSWORD, None).await.status(), StatusCode::OK);
     for i in 0..FREE {
-        assert_eq!(token(&t, &t.client, "target", &format!("again {i}"), None).await.status(), StatusCode::UNAUTHORIZED, "counts start afresh");
+        assert_eq!(
+            token(&t, &t.client, "target", &format!("again {i}"), None).await.status(),
+            StatusCode::UNAUTHORIZED,
+            "counts start afresh"
+        );
     }
 }
 
@@ -160,7 +165,11 @@ async fn spoofed_forwarded_for_from_an_untrusted_peer_is_ignored() {
     assert_eq!(statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count(), FREE, "{statuses:?}");
     assert_eq!(token(&t, &direct, "target", PASSWORD, Some("10.9.9.9")).await.status(), StatusCode::TOO_MANY_REQUESTS);
     // The trusted proxy's clients, and the proxy's own address, are others.
-    assert_eq!(token(&t, &t.client, "target", PASSWORD, Some("127.0.0.2")).await.status(), StatusCode::TOO_MANY_REQUESTS, "the real peer, named by the proxy, is the same client");
+    assert_eq!(
+        token(&t, &t.client, "target", PASSWORD, Some("127.0.0.2")).await.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the real peer, named by the proxy, is the same client"
+    );
     assert_eq!(token(&t, &t.client, "target", PASSWORD, None).await.status(), StatusCode::OK);
 }
 
@@ -208,7 +217,8 @@ async fn full_hashing_semaphore_answers_503_with_retry_after() {
         assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(busy.headers()["retry-after"], "1");
     }
-    let session = t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": "target", "password": PASSWORD})).send().await.unwrap();
+    let session =
+        t.request(Method::POST, "/api/v1/session").json(&serde_json::json!({"name": "target", "password": PASSWORD})).send().await.unwrap();
     assert_eq!(session.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(session.headers()["retry-after"], "1");
     assert_eq!(session.headers()["content-type"], "application/problem+json");
