@@ -267,7 +267,9 @@ done
 
 # scan_row IMAGE: the server's stored scan of IMAGE, as "status|incomplete reason".
 scan_row() {
-    local sql="SELECT status || '|' || COALESCE(incomplete, '') FROM image_scans WHERE digest = '$(cat "$W/images/$1.digest")'"
+    local digest sql
+    digest="$(cat "$W/images/$1.digest")"
+    sql="SELECT status || '|' || COALESCE(incomplete, '') FROM image_scans WHERE digest = '$digest'"
     if [ -n "${SLIPWAY_DATABASE_URL:-}" ]; then
         psql "$SLIPWAY_DATABASE_URL" -tAc "$sql"
     else
