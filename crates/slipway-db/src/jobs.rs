@@ -259,22 +259,65 @@ mod tests {
     /// schemathesis found on POST /api/v1/scans while the scan it repeated was running).
     #[tokio::test]
     async fn enqueueing_beside_a_worker_finishing_the_keys_job_never_fails() {
+        const ENQUEUES: usize = 400;
         for (db, _dir) in test_databases().await {
+            let backend = db.backend();
+            // The worker finishes every job it claims, and says which, in order.
             let worker = {
                 let db = db.clone();
                 tokio::spawn(async move {
-                    for _ in 0..400 {
+                    let mut finished = Vec::new();
+                    for _ in 0..ENQUEUES {
                         for claimed in db.claim_jobs("w", now_ms() + MINUTE, 10).await.unwrap() {
-                            db.complete_job(&claimed.id, "w").await.unwrap();
+                            assert!(db.complete_job(&claimed.id, "w").await.unwrap(), "{backend:?}: the worker holds {}", claimed.id);
+                            finished.push(claimed.id);
                         }
                     }
+                    finished
                 })
             };
-            for i in 0..400 {
+            let mut returned = Vec::with_capacity(ENQUEUES);
+            for i in 0..ENQUEUES {
                 let id = format!("j{i}");
-                db.enqueue_job(&job(&id, Some("k"))).await.unwrap();
+                match db.enqueue_job(&job(&id, Some("k"))).await {
+                    Ok(got) => returned.push(got),
+                    Err(e) => panic!("{backend:?}: enqueue {i} failed beside the worker: {e}"),
+                }
             }
-            worker.await.unwrap();
+            let finished = worker.await.unwrap();
+            let number = |id: &str| id.strip_prefix('j').and_then(|n| n.parse::<usize>().ok()).expect("an id this test enqueued");
+
+            // Each enqueue returned its own job, added anew, or the key's job enqueued
+            // before it; once a newer job was added the older one was never named again
+            // (only one job per key exists at a time).
+            let numbers: Vec<usize> = returned.iter().map(|id| number(id)).collect();
+            for (i, &n) in numbers.iter().enumerate() {
+                assert!(n <= i, "{backend:?}: enqueue {i} returned the later job j{n}");
+                assert!(i == 0 || numbers[i - 1] <= n, "{backend:?}: enqueue {i} went back to j{n}");
+            }
+            let mut added: Vec<&str> = returned.iter().map(String::as_str).collect();
+            added.dedup();
+            // The worker finished each job once, in the order they were added, and only
+            // jobs the enqueues returned.
+            let finished: Vec<&str> = finished.iter().map(String::as_str).collect();
+            assert!(finished.len() <= added.len(), "{backend:?}: finished {finished:?}, added {added:?}");
+            assert_eq!(finished, added[..finished.len()], "{backend:?}: finished jobs");
+            // The race the test is about ran: the key's job finished while enqueueing
+            // went on, and later enqueues added it anew.
+            assert!(added.len() > 1, "{backend:?}: the worker finished no job while enqueueing went on");
+
+            // With the worker gone, the last enqueue's job waits, unclaimed and not failed,
+            // unless the worker finished it; nothing else is left under the key.
+            let last = returned.last().unwrap();
+            match db.job_by_key("test", "k").await.unwrap() {
+                Some(waiting) => {
+                    assert_eq!(&waiting.id, last, "{backend:?}: the key's job is the one the last enqueue returned");
+                    assert_eq!(finished.len(), added.len() - 1, "{backend:?}: every other job was finished");
+                    assert_eq!((waiting.attempts, waiting.failed_at, waiting.locked_until), (0, None, 0), "{backend:?}: it waits");
+                    assert_eq!(db.job_counts().await.unwrap(), [JobCounts { kind: "test".into(), pending: 1, failed: 0 }]);
+                }
+                None => assert_eq!(finished.len(), added.len(), "{backend:?}: the worker finished the last job"),
+            }
         }
     }
 
