@@ -218,23 +218,84 @@ pub fn now_ms() -> i64 {
 
 /// Fresh databases for the query tests: SQLite always, and PostgreSQL too when
 /// `SLIPWAY_TEST_POSTGRES_URL` names a server (tests/e2e/cargo-postgres-s3.sh sets it).
+/// Each comes with what removes it when dropped: SQLite's temporary directory, or the
+/// PostgreSQL database itself.
 #[cfg(test)]
-pub(crate) async fn test_databases() -> Vec<(Db, tempfile::TempDir)> {
-    use sqlx::{Connection, Executor};
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
+pub(crate) async fn test_databases() -> Vec<(Db, TestHome)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.expect("SQLite opens");
-    let mut dbs = vec![(sqlite, dir)];
+    let mut dbs = vec![(sqlite, TestHome::Sqlite { _dir: dir })];
     if let Ok(url) = std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
-        let name = format!("db{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), now_ms());
-        let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect to test PostgreSQL");
-        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
-        let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-        let db = Db::connect(&format!("{base}/{name}")).await.expect("PostgreSQL opens");
-        dbs.push((db, tempfile::tempdir().expect("temp dir")));
+        let database = TestPostgres::create(&url, "db").await;
+        let db = Db::connect(&database.url).await.expect("PostgreSQL opens");
+        dbs.push((db, TestHome::Postgres { _database: database }));
     }
     dbs
+}
+
+/// Where a test database lives, removed with this value: kept only to be dropped.
+#[cfg(test)]
+pub(crate) enum TestHome {
+    Sqlite { _dir: tempfile::TempDir },
+    Postgres { _database: TestPostgres },
+}
+
+/// A database of its own for one test on the `SLIPWAY_TEST_POSTGRES_URL` server, dropped
+/// with this value, after the test or while its panic unwinds: a server the suites run
+/// against again and again would otherwise collect one database per test and run.
+#[cfg(test)]
+pub(crate) struct TestPostgres {
+    /// The new database's URL.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+#[cfg(test)]
+impl TestPostgres {
+    /// Creates a database named PREFIX, the process id, a counter and the time: unique
+    /// among tests running at once, in this process and others.
+    pub async fn create(admin_url: &str, prefix: &str) -> TestPostgres {
+        use sqlx::{Connection, Executor};
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let name = format!("{prefix}{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), now_ms());
+        let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("connect to test PostgreSQL");
+        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
+        let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+        TestPostgres { url: format!("{base}/{name}"), admin_url: admin_url.to_owned(), name }
+    }
+}
+
+#[cfg(test)]
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        use sqlx::{Connection, Executor};
+        // Drop cannot await, and it runs on the test's runtime (often the current-thread
+        // one, which cannot block on a future of its own): a thread with a runtime of its
+        // own drops the database while this waits, so it is gone when the test ends.
+        // WITH (FORCE) ends the connections the test's pool may still hold.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || -> Result<(), String> {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.map_err(|e| e.to_string())?;
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            })
+        })
+        .join();
+        // Reported, not a panic: a panic here, during a failing test's unwinding, would
+        // abort the whole test binary.
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("test database {} not dropped: {e}", self.name),
+            Err(_) => eprintln!("test database {} not dropped: the dropping thread panicked", self.name),
+        }
+    }
 }
 
 #[cfg(test)]

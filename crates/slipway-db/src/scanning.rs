@@ -1400,17 +1400,17 @@ mod tests {
     /// image reads the packages it had, and a rescan's parts replace its old one.
     #[tokio::test]
     async fn migration_keeps_existing_inventories() {
-        use sqlx::{Connection, Executor};
         sqlx::any::install_default_drivers();
         let dir = tempfile::tempdir().unwrap();
         let sqlite = format!("sqlite://{}", dir.path().join("old.db").display());
         let mut urls = vec![(format!("{sqlite}?mode=rwc"), sqlite, crate::Backend::Sqlite)];
-        if let Ok(url) = std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
-            let name = format!("mig{}_{}", std::process::id(), now_ms());
-            let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
-            admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.unwrap();
-            let base = url.rsplit_once('/').map_or(url.as_str(), |(b, _)| b);
-            urls.push((format!("{base}/{name}"), format!("{base}/{name}"), crate::Backend::Postgres));
+        // Dropped at the end of the test, and the database with it.
+        let postgres = match std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
+            Ok(url) => Some(crate::TestPostgres::create(&url, "mig").await),
+            Err(_) => None,
+        };
+        if let Some(database) = &postgres {
+            urls.push((database.url.clone(), database.url.clone(), crate::Backend::Postgres));
         }
         for (pool_url, db_url, backend) in urls {
             let pool = sqlx::AnyPool::connect(&pool_url).await.unwrap();

@@ -18,7 +18,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     server: JoinHandle<()>,
     metrics_server: Option<JoinHandle<()>>,
-    _dir: std::sync::Arc<tempfile::TempDir>,
+    _state: std::sync::Arc<TestState>,
 }
 
 impl Drop for TestApp {
@@ -35,7 +35,53 @@ impl Drop for TestApp {
 #[derive(Clone)]
 pub struct Backend {
     config: Config,
-    dir: std::sync::Arc<tempfile::TempDir>,
+    state: std::sync::Arc<TestState>,
+}
+
+/// A test's state outside the process: its data directory and, on PostgreSQL, its
+/// database. Shared by its `Backend` and every `TestApp` spawned from it, and removed with
+/// the last of them.
+struct TestState {
+    _dir: tempfile::TempDir,
+    _database: Option<TestDatabase>,
+}
+
+/// A test's own database on the `SLIPWAY_TEST_POSTGRES_URL` server, dropped with this
+/// value, after the test or while its panic unwinds: a server the suites run against again
+/// and again would otherwise collect a database per test and run.
+struct TestDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Drop cannot await, and it runs on the test's runtime (often the current-thread
+        // one, which cannot block on a future of its own): a thread with a runtime of its
+        // own drops the database while this waits, so it is gone when the test ends.
+        // WITH (FORCE) ends the connections the app's pool may still hold (the aborted
+        // server's tasks keep the app until the runtime drops them).
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let dropped = std::thread::spawn(move || -> Result<(), String> {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.map_err(|e| e.to_string())?;
+                admin
+                    .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            })
+        })
+        .join();
+        // Reported, not a panic: a panic here, during a failing test's unwinding, would
+        // abort the whole test binary.
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("test database {} not dropped: {e}", self.name),
+            Err(_) => eprintln!("test database {} not dropped: the dropping thread panicked", self.name),
+        }
+    }
 }
 
 impl Backend {
@@ -56,9 +102,11 @@ impl Backend {
         config.gc.interval_secs = 0;
         config.auth.mode = AuthMode::Open;
         let unique = format!("t{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand::random::<u32>());
+        let mut database = None;
         if let Ok(url) = std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
             let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect to test PostgreSQL");
             admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {unique}"))).await.expect("create test database");
+            database = Some(TestDatabase { admin_url: url.clone(), name: unique.clone() });
             let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
             config.database_url = Some(Secret::new(format!("{base}/{unique}")));
         }
@@ -75,7 +123,7 @@ impl Backend {
             });
         }
         adjust(&mut config);
-        Backend { config, dir: std::sync::Arc::new(dir) }
+        Backend { config, state: std::sync::Arc::new(TestState { _dir: dir, _database: database }) }
     }
 
     pub fn is_s3(&self) -> bool {
@@ -98,7 +146,7 @@ impl Backend {
             None => (None, None),
         };
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        TestApp { app, base, metrics_base, client, server, metrics_server, _dir: self.dir.clone() }
+        TestApp { app, base, metrics_base, client, server, metrics_server, _state: self.state.clone() }
     }
 }
 
