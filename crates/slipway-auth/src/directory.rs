@@ -5,7 +5,7 @@ use slipway_db::{AccessTokenRecord, AccountRecord, NewAccessToken, NewAccount};
 
 use crate::AuthError;
 use crate::access::{OrgRole, Policy, SiteRole};
-use crate::scope::ScopeRule;
+use crate::scope::TokenRule;
 use crate::secrets::new_access_token;
 use crate::service::AuthService;
 
@@ -227,7 +227,7 @@ impl AuthService {
         &self,
         account: &str,
         name: &str,
-        rules: &[ScopeRule],
+        rules: &[TokenRule],
         expires_in_days: Option<u32>,
     ) -> Result<(String, AccessTokenRecord), AuthError> {
         check_token_name(name)?;

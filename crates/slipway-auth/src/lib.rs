@@ -12,7 +12,7 @@ mod sign_in;
 mod throttle;
 mod token_http;
 pub use client_addr::{ClientAddr, ForwardedHeader, TrustedProxies, address_group, client_ip, record_client_addr};
-pub use service::{AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, TokenResponse};
+pub use service::{ApiToken, AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, TokenResponse};
 pub use throttle::SignInSettings;
 pub use token_http::{basic_credentials, router};
 

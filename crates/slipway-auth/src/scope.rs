@@ -1,5 +1,5 @@
-//! Registry token scopes (`repository:acme/app:pull,push`, `registry:catalog:*`) and the
-//! repository patterns that limit access tokens.
+//! Registry token scopes (`repository:acme/app:pull,push`, `registry:catalog:*`), and the
+//! rules that limit access tokens: repository patterns, and scopes of the REST API.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -94,6 +94,104 @@ pub fn token_allows(rules: &[ScopeRule], repository: &str) -> BTreeSet<Action> {
     rules.iter().filter(|r| r.matches(repository)).flat_map(|r| r.actions.iter().copied()).collect()
 }
 
+/// A scope of the REST API (`/api/v1`) written on an access token as `api:read`,
+/// `api:write` or `api:fulfillment`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiScope {
+    /// Reading: GET and HEAD.
+    Read,
+    /// Everything `Read` allows, and changing state (POST, PUT, PATCH, DELETE).
+    Write,
+    /// Reserved for the fulfillment calls of commerce (a seller's systems confirming orders);
+    /// accepted and stored now so tokens made for it keep working, but no endpoint needs it
+    /// yet and it allows nothing else.
+    Fulfillment,
+}
+
+impl ApiScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiScope::Read => "read",
+            ApiScope::Write => "write",
+            ApiScope::Fulfillment => "fulfillment",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ApiScope> {
+        match s {
+            "read" => Some(ApiScope::Read),
+            "write" => Some(ApiScope::Write),
+            "fulfillment" => Some(ApiScope::Fulfillment),
+            _ => None,
+        }
+    }
+}
+
+/// One rule written on an access token. Stored as JSON in one list: a repository rule as
+/// `{"repositories": "acme/*", "actions": ["pull"]}`, an API scope as `{"api": "read"}`
+/// (so rows written before API scopes existed read unchanged).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TokenRule {
+    Repository(ScopeRule),
+    Api { api: ApiScope },
+}
+
+impl TokenRule {
+    /// Parses the CLI and API form: `api:read`, `api:write`, `api:fulfillment`, or a
+    /// repository rule `PATTERN:ACTION[,ACTION...]`. Repository patterns cannot hold `:`,
+    /// so the two never overlap; `api:pull` stays the repository rule it always was.
+    pub fn parse(text: &str) -> Option<TokenRule> {
+        if let Some(api) = text.strip_prefix("api:").and_then(ApiScope::parse) {
+            return Some(TokenRule::Api { api });
+        }
+        ScopeRule::parse(text).map(TokenRule::Repository)
+    }
+}
+
+impl From<ScopeRule> for TokenRule {
+    fn from(rule: ScopeRule) -> TokenRule {
+        TokenRule::Repository(rule)
+    }
+}
+
+/// The repository rules among a token's rules: what the registry matches. A token with API
+/// scopes only has none, so it may do nothing in the registry.
+pub fn repository_rules(rules: &[TokenRule]) -> Vec<ScopeRule> {
+    rules
+        .iter()
+        .filter_map(|r| match r {
+            TokenRule::Repository(rule) => Some(rule.clone()),
+            TokenRule::Api { .. } => None,
+        })
+        .collect()
+}
+
+/// Why a token with these rules may not make an API request (`changes_state`: anything but
+/// GET and HEAD), or None when it may. Every token holds at least one rule (creation and
+/// use both refuse an empty list), so the API is open to a token only through its `api:`
+/// scopes: a token made for pushing images cannot also manage the account.
+pub fn api_refusal(rules: &[TokenRule], changes_state: bool) -> Option<String> {
+    let scopes: BTreeSet<ApiScope> = rules
+        .iter()
+        .filter_map(|r| match r {
+            TokenRule::Api { api } => Some(*api),
+            TokenRule::Repository(_) => None,
+        })
+        .collect();
+    if scopes.is_empty() {
+        return Some("this token has no API scope: create one with api:read or api:write to use the API".into());
+    }
+    let may_write = scopes.contains(&ApiScope::Write);
+    let may_read = may_write || scopes.contains(&ApiScope::Read);
+    match (changes_state, may_read, may_write) {
+        (true, _, false) => Some("this token's API scopes do not allow changes: that needs api:write".into()),
+        (false, false, _) => Some("this token's API scopes do not allow reading: that needs api:read or api:write".into()),
+        _ => None,
+    }
+}
+
 /// Limits on the rules written on an access token. A pattern is matched against every
 /// repository a token is used for, so its size bounds the work per request; the limits are
 /// checked when a token is created and again whenever a stored token is used, so a row
@@ -140,22 +238,27 @@ impl ScopeRule {
     }
 }
 
-/// Checks the rules of a token about to be created.
-pub fn check_new_rules(rules: &[ScopeRule]) -> Result<(), AuthError> {
+/// Checks the rules of a token about to be created. API scopes count towards the rules
+/// per token like repository rules.
+pub fn check_new_rules(rules: &[TokenRule]) -> Result<(), AuthError> {
     if rules.is_empty() {
-        return Err(AuthError::Invalid("a token needs at least one scope, e.g. acme/*:pull,push".into()));
+        return Err(AuthError::Invalid("a token needs at least one scope, e.g. acme/*:pull,push or api:read".into()));
     }
     if rules.len() > MAX_RULES {
         return Err(AuthError::Invalid(format!("a token may hold at most {MAX_RULES} scopes (this one has {})", rules.len())));
     }
-    rules.iter().try_for_each(ScopeRule::check)
+    rules.iter().try_for_each(|rule| match rule {
+        TokenRule::Repository(rule) => rule.check(),
+        TokenRule::Api { .. } => Ok(()),
+    })
 }
 
 /// The rules stored with a token (JSON), refused if they cannot be read or exceed the
 /// limits: such a token is refused rather than matched.
-pub fn stored_rules(json: &str) -> Result<Vec<ScopeRule>, AuthError> {
-    let rules: Vec<ScopeRule> = serde_json::from_str(json).map_err(|_| AuthError::Invalid(STORED_REFUSED.into()))?;
-    if rules.is_empty() || rules.len() > MAX_RULES || rules.iter().any(|r| r.check_limits().is_err()) {
+pub fn stored_rules(json: &str) -> Result<Vec<TokenRule>, AuthError> {
+    let rules: Vec<TokenRule> = serde_json::from_str(json).map_err(|_| AuthError::Invalid(STORED_REFUSED.into()))?;
+    let over_limits = |rule: &TokenRule| matches!(rule, TokenRule::Repository(rule) if rule.check_limits().is_err());
+    if rules.is_empty() || rules.len() > MAX_RULES || rules.iter().any(over_limits) {
         return Err(AuthError::Invalid(STORED_REFUSED.into()));
     }
     Ok(rules)
@@ -309,7 +412,7 @@ mod tests {
 
     #[test]
     fn new_rules_are_limited() {
-        let rule = |pattern: &str| ScopeRule { repositories: pattern.to_owned(), actions: [Action::Pull].into() };
+        let rule = |pattern: &str| TokenRule::from(ScopeRule { repositories: pattern.to_owned(), actions: [Action::Pull].into() });
         assert!(check_new_rules(&[rule("acme/*")]).is_ok());
         assert!(check_new_rules(&[rule(&"a".repeat(MAX_PATTERN_BYTES))]).is_ok());
         assert!(check_new_rules(&[]).is_err());
@@ -321,13 +424,54 @@ mod tests {
             (vec![rule("acme/\0app")], "holds"),
             (vec![rule("Acme/*")], "holds"),
             (vec![rule("acme/* ")], "holds"),
-            (vec![ScopeRule { repositories: "acme/*".into(), actions: BTreeSet::new() }], "no action"),
+            (vec![ScopeRule { repositories: "acme/*".into(), actions: BTreeSet::new() }.into()], "no action"),
         ];
         for (rules, says) in refusals {
             let message = check_new_rules(&rules).unwrap_err().to_string();
             assert!(message.contains(says), "{message}");
         }
         assert!(check_new_rules(&vec![rule("acme/*"); MAX_RULES]).is_ok());
+        // API scopes are rules like the others: accepted, and counted towards the limit.
+        let read = TokenRule::parse("api:read").unwrap();
+        assert!(check_new_rules(&[read.clone(), rule("acme/*")]).is_ok());
+        let message = check_new_rules(&vec![read; MAX_RULES + 1]).unwrap_err().to_string();
+        assert!(message.contains("at most 32 scopes"), "{message}");
+    }
+
+    #[test]
+    fn api_scopes_parse_and_are_stored_beside_repository_rules() {
+        for (text, scope) in [("api:read", ApiScope::Read), ("api:write", ApiScope::Write), ("api:fulfillment", ApiScope::Fulfillment)] {
+            assert_eq!(TokenRule::parse(text), Some(TokenRule::Api { api: scope }));
+        }
+        // `api` as a repository pattern keeps meaning what it meant.
+        assert_eq!(TokenRule::parse("api:pull"), Some(TokenRule::Repository(ScopeRule::parse("api:pull").unwrap())));
+        assert_eq!(TokenRule::parse("api:admin"), None);
+        assert_eq!(TokenRule::parse("api:"), None);
+        let rules = vec![TokenRule::parse("acme/*:pull").unwrap(), TokenRule::parse("api:write").unwrap()];
+        let json = serde_json::to_string(&rules).unwrap();
+        assert_eq!(json, r#"[{"repositories":"acme/*","actions":["pull"]},{"api":"write"}]"#);
+        assert_eq!(stored_rules(&json).unwrap(), rules);
+        assert_eq!(repository_rules(&rules), vec![ScopeRule::parse("acme/*:pull").unwrap()]);
+        assert!(stored_rules(r#"[{"api":"admin"}]"#).is_err());
+    }
+
+    #[test]
+    fn api_scopes_decide_api_requests() {
+        let rules = |texts: &[&str]| texts.iter().map(|t| TokenRule::parse(t).unwrap()).collect::<Vec<_>>();
+        // (rules, may read, may change state)
+        for (texts, read, write) in [
+            (&["api:read"][..], true, false),
+            (&["api:write"][..], true, true),
+            (&["api:read", "api:write"][..], true, true),
+            (&["api:fulfillment"][..], false, false),
+            (&["acme/*:pull,push"][..], false, false),
+            (&["acme/*:pull", "api:read"][..], true, false),
+        ] {
+            let rules = rules(texts);
+            assert_eq!(api_refusal(&rules, false).is_none(), read, "{texts:?} reading");
+            assert_eq!(api_refusal(&rules, true).is_none(), write, "{texts:?} writing");
+        }
+        assert!(api_refusal(&rules(&["acme/*:pull"]), false).unwrap().contains("no API scope"));
     }
 
     /// Stored rules over the limits (written before the limits, or straight into the
@@ -336,7 +480,7 @@ mod tests {
     fn stored_rules_over_the_limits_are_refused() {
         let stored = |rules: &[ScopeRule]| serde_json::to_string(rules).unwrap();
         let ok = ScopeRule::parse("acme/*:pull").unwrap();
-        assert_eq!(stored_rules(&stored(std::slice::from_ref(&ok))).unwrap(), vec![ok.clone()]);
+        assert_eq!(stored_rules(&stored(std::slice::from_ref(&ok))).unwrap(), vec![TokenRule::from(ok.clone())]);
         let hostile = ScopeRule { repositories: "*".repeat(40_000), actions: [Action::Pull].into() };
         assert!(stored_rules(&stored(&[ok.clone(), hostile])).is_err());
         let exponential = ScopeRule { repositories: "*a".repeat(17), actions: [Action::Pull].into() };

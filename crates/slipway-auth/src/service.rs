@@ -83,6 +83,14 @@ pub struct Authenticated {
     pub token: Option<(AccessTokenRecord, Vec<ScopeRule>)>,
 }
 
+/// An access token presented to the REST API, and the account it acts for.
+#[derive(Clone, Debug)]
+pub struct ApiToken {
+    pub account: AccountRecord,
+    pub token: AccessTokenRecord,
+    pub rules: Vec<crate::scope::TokenRule>,
+}
+
 /// One entry of the `access` claim.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResourceActions {
@@ -237,6 +245,28 @@ impl AuthService {
         }
     }
 
+    /// Checks an access token presented to the REST API as `Authorization: Bearer`: the
+    /// account it acts for and its rules (the caller checks them with
+    /// `scope::api_refusal`). Like a token in a password field it is looked up by its hash
+    /// and never throttled; anything but a live token of an enabled account is
+    /// `BadCredentials`, and stored rules over the limits are refused as at `/auth/token`.
+    pub async fn api_token(&self, secret: &str) -> Result<ApiToken, AuthError> {
+        if !secret.starts_with(TOKEN_PREFIX) {
+            return Err(AuthError::BadCredentials);
+        }
+        let token = self.live_access_token(&token_hash(secret)).await?;
+        let account =
+            self.db.account_by_id(&token.account_id).await?.filter(|a| a.disabled_at.is_none()).ok_or(AuthError::BadCredentials)?;
+        let rules = crate::scope::stored_rules(&token.scopes)?;
+        // Only when the recorded use is over a minute old (as the statement itself
+        // requires): API calls come far more often than token requests, and most would
+        // otherwise each take the database's write lock for nothing.
+        if token.last_used_at.is_none_or(|at| at < slipway_db::now_ms() - 60_000) {
+            self.db.touch_access_token(&token.id).await?;
+        }
+        Ok(ApiToken { account, token, rules })
+    }
+
     async fn live_access_token(&self, hash: &str) -> Result<AccessTokenRecord, AuthError> {
         let token = self.db.access_token_by_hash(hash).await?.ok_or(AuthError::BadCredentials)?;
         self.check_live(token)
@@ -370,9 +400,10 @@ impl AuthService {
     }
 }
 
-/// Unreadable or oversized rules become no rules: the token then allows nothing.
+/// The repository rules the registry matches. Unreadable or oversized rules become no
+/// rules: the token then allows nothing.
 fn parse_rules(scopes: &str) -> Vec<ScopeRule> {
-    crate::scope::stored_rules(scopes).unwrap_or_default()
+    crate::scope::stored_rules(scopes).map(|rules| crate::scope::repository_rules(&rules)).unwrap_or_default()
 }
 
 fn rfc3339(secs: u64) -> String {

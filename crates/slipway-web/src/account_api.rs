@@ -1,7 +1,8 @@
 //! The account API under /api/v1: sign-up, email verification, sessions (cookies),
 //! password reset, access tokens, organizations and invitations. Errors are RFC 9457
 //! problem documents. Cookie-authenticated requests that change state must echo the
-//! session's CSRF token in `X-CSRF-Token`.
+//! session's CSRF token in `X-CSRF-Token`; an access token sent as `Authorization: Bearer`
+//! needs no CSRF token but its API scopes, and cannot manage tokens or the session.
 
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -10,11 +11,11 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_auth::access::OrgRole;
-use slipway_auth::scope::ScopeRule;
+use slipway_auth::scope::TokenRule;
 use slipway_auth::{AuthError, AuthService, client_ip};
 use utoipa::ToSchema;
 
-use crate::extract::{ApiJson, SignedIn};
+use crate::extract::{ApiJson, SessionOnly, SignedIn};
 use crate::problem::{ApiResult, Problem, ProblemDocument};
 use crate::session::{mail_base_url, scheme, secure, session_cookie, session_token};
 
@@ -110,11 +111,11 @@ async fn sign_in(State(auth): State<AuthService>, request: Request) -> ApiResult
     Ok(response)
 }
 
-/// Signs out: ends the session.
+/// Signs out: ends the session (an access token gets 403).
 #[utoipa::path(delete, path = "/api/v1/session", tag = "accounts",
     responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn sign_out(State(auth): State<AuthService>, _signed: SignedIn, headers: HeaderMap) -> ApiResult {
+async fn sign_out(State(auth): State<AuthService>, _signed: SessionOnly, headers: HeaderMap) -> ApiResult {
     if let Some(value) = session_token(&auth, &headers) {
         auth.sign_out(value).await?;
     }
@@ -136,7 +137,9 @@ struct Me {
     /// user, moderator or admin.
     site_role: String,
     organizations: Vec<Membership>,
-    csrf_token: String,
+    /// The session's CSRF token; absent when the caller used an access token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
 }
 
 /// The signed-in account, its organizations and its session's CSRF token.
@@ -192,8 +195,10 @@ async fn confirm_reset(State(auth): State<AuthService>, ApiJson(form): ApiJson<R
 struct NewToken {
     #[schema(min_length = 1, max_length = 100)]
     name: String,
-    /// `PATTERN:ACTIONS` strings, e.g. `acme/*:pull,push`; a pattern has at most 255
-    /// bytes and 16 `*`.
+    /// `PATTERN:ACTIONS` strings for the registry, e.g. `acme/*:pull,push` (a pattern has
+    /// at most 255 bytes and 16 `*`), and API scopes for bearer use of this API: `api:read`
+    /// (GET), `api:write` (everything), `api:fulfillment` (reserved for commerce). A token
+    /// uses the API only with an API scope, and the registry only with repository rules.
     #[schema(min_items = 1, max_items = 32)]
     scopes: Vec<String>,
     #[schema(minimum = 1, maximum = 3650)]
@@ -204,23 +209,32 @@ struct NewToken {
 struct TokenCreated {
     id: String,
     name: String,
-    /// The secret, shown only now: use it as a password.
+    /// The secret, shown only now: use it as a password (registry) or as
+    /// `Authorization: Bearer` (this API).
     token: String,
     expires_at: Option<i64>,
 }
 
-/// Creates a personal access token.
+/// Creates a personal access token (with a session only: an access token gets 403).
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "accounts", request_body = NewToken,
     responses((status = 201, body = TokenCreated), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn create_token(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, ApiJson(form): ApiJson<NewToken>) -> ApiResult {
+async fn create_token(
+    State(auth): State<AuthService>,
+    SessionOnly(SignedIn { account, .. }): SessionOnly,
+    ApiJson(form): ApiJson<NewToken>,
+) -> ApiResult {
     let rules = form
         .scopes
         .iter()
         .map(|s| {
-            ScopeRule::parse(s)
-                .ok_or_else(|| Problem(StatusCode::UNPROCESSABLE_ENTITY, format!("scope {s:?} is not PATTERN:pull[,push][,delete]")))
+            TokenRule::parse(s).ok_or_else(|| {
+                Problem(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("scope {s:?} is not PATTERN:pull[,push][,delete] or api:read|write|fulfillment"),
+                )
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let (secret, record) = auth.create_token(&account.name, &form.name, &rules, form.expires_days).await?;
@@ -232,7 +246,7 @@ async fn create_token(State(auth): State<AuthService>, SignedIn { account, .. }:
 struct TokenInfo {
     id: String,
     name: String,
-    /// `{"repositories": PATTERN, "actions": [...]}` rules.
+    /// `{"repositories": PATTERN, "actions": [...]}` rules and `{"api": "read"}` scopes.
     #[schema(value_type = Vec<Object>)]
     scopes: serde_json::Value,
     created_at: i64,
@@ -269,12 +283,16 @@ async fn list_tokens(State(auth): State<AuthService>, SignedIn { account, .. }: 
     Ok(Json(TokenList { tokens }).into_response())
 }
 
-/// Revokes one of the caller's access tokens.
+/// Revokes one of the caller's access tokens (with a session only: an access token gets 403).
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "accounts", params(("id" = String, Path)),
     responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn revoke_token(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn, Path(id): Path<String>) -> ApiResult {
+async fn revoke_token(
+    State(auth): State<AuthService>,
+    SessionOnly(SignedIn { account, .. }): SessionOnly,
+    Path(id): Path<String>,
+) -> ApiResult {
     let owned = auth.db().access_token(&id).await.map_err(AuthError::from)?.is_some_and(|t| t.account_id == account.id);
     if !owned {
         return Err(Problem(StatusCode::NOT_FOUND, format!("you have no token {id}")));

@@ -11,7 +11,7 @@ use slipway_auth::AuthService;
 use slipway_db::AccountRecord;
 
 use crate::problem::Problem;
-use crate::session::signed_in;
+use crate::session::{bearer, check_bearer, signed_in};
 
 /// Query parameters; malformed ones get 400.
 pub struct ApiQuery<T>(pub T);
@@ -46,11 +46,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// The signed-in caller (session cookie); a request that changes state must also echo
-/// the session's CSRF token in `X-CSRF-Token`.
+/// The signed-in caller: an access token as `Authorization: Bearer` whose API scopes allow
+/// the request, or the session cookie (then a request that changes state must also echo
+/// the session's CSRF token in `X-CSRF-Token`).
 pub struct SignedIn {
     pub account: AccountRecord,
-    pub csrf: String,
+    /// The session's CSRF token; None when the caller used an access token.
+    pub csrf: Option<String>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for SignedIn
@@ -64,5 +66,30 @@ where
         let changes_state = !matches!(parts.method, Method::GET | Method::HEAD);
         let (account, csrf) = signed_in(&auth, &parts.headers, changes_state).await?;
         Ok(SignedIn { account, csrf })
+    }
+}
+
+/// The caller of an endpoint that only a signed-in session may use: creating and revoking
+/// access tokens, and signing out. An access token gets 403 there (401 if it is not a live
+/// token), so a leaked token cannot make itself successors that outlive its revocation,
+/// nor revoke the owner's other tokens.
+pub struct SessionOnly(pub SignedIn);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionOnly
+where
+    AuthService: FromRef<S>,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let auth = AuthService::from_ref(state);
+        if let Some(secret) = bearer(&parts.headers) {
+            check_bearer(&auth, secret).await?;
+            return Err(Problem(
+                StatusCode::FORBIDDEN,
+                "this needs a signed-in session (POST /api/v1/session): an access token cannot do it".into(),
+            ));
+        }
+        SignedIn::from_request_parts(parts, state).await.map(SessionOnly)
     }
 }

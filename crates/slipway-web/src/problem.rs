@@ -37,6 +37,11 @@ impl IntoResponse for Problem {
             // Only busy password hashing answers 503 here: worth retrying at once.
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if self.0 == StatusCode::UNAUTHORIZED {
+            // A 401 must name a scheme that would work (RFC 9110): programs use the API
+            // with an access token as a bearer token (RFC 6750).
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"slipway\""));
+        }
         response
     }
 }

@@ -1,7 +1,9 @@
-//! Who is asking: the session cookie, CSRF tokens, and the URLs links are built from.
+//! Who is asking: the session cookie, CSRF tokens, access tokens sent to the API as
+//! bearer tokens, and the URLs links are built from.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use slipway_auth::AuthService;
+use slipway_auth::scope::api_refusal;
+use slipway_auth::{ApiToken, AuthError, AuthService};
 use slipway_db::AccountRecord;
 
 use crate::problem::Problem;
@@ -52,9 +54,16 @@ pub async fn session(auth: &AuthService, headers: &HeaderMap) -> Result<Option<(
     }
 }
 
-/// The signed-in account for the API; state changes must echo the CSRF token in
-/// `X-CSRF-Token`.
-pub async fn signed_in(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<(AccountRecord, String), Problem> {
+/// The signed-in account for the API, and its session's CSRF token (None for an access
+/// token). An access token sent as `Authorization: Bearer` is used whenever there is one,
+/// even beside a session cookie, and its API scopes must allow the request. With the
+/// session cookie, state changes must echo the CSRF token in `X-CSRF-Token`; a bearer token
+/// needs none, because it is never sent by a browser on its own (no cookie is involved, and
+/// another site's page cannot set the header on a request to this origin).
+pub async fn signed_in(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<(AccountRecord, Option<String>), Problem> {
+    if let Some(account) = token_caller(auth, headers, changes_state).await? {
+        return Ok((account, None));
+    }
     let (account, csrf) = session(auth, headers).await?.ok_or_else(|| Problem(StatusCode::UNAUTHORIZED, "sign in first".into()))?;
     if changes_state {
         let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -62,7 +71,51 @@ pub async fn signed_in(auth: &AuthService, headers: &HeaderMap, changes_state: b
             return Err(Problem(StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token".into()));
         }
     }
-    Ok((account, csrf))
+    Ok((account, Some(csrf)))
+}
+
+/// The caller of an API request that anyone may make and signed-in callers see more of:
+/// a bearer token's account (a bad token is refused, not taken for anonymous: the caller
+/// meant to be someone), else the session's, else None.
+pub async fn api_caller(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<Option<AccountRecord>, Problem> {
+    if let Some(account) = token_caller(auth, headers, changes_state).await? {
+        return Ok(Some(account));
+    }
+    Ok(session(auth, headers).await?.map(|(account, _)| account))
+}
+
+/// The value of `Authorization: Bearer VALUE`, if the request has one (the scheme is
+/// case-insensitive). Other schemes are not read: the API takes only bearer tokens and
+/// cookies, and a proxy in front may use Basic credentials of its own.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let (scheme, rest) = value.split_at(value.iter().position(|&b| b == b' ').unwrap_or(value.len()));
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    // A value that is not text cannot be a token: empty, it is refused as one.
+    Some(std::str::from_utf8(rest).unwrap_or_default().trim())
+}
+
+/// The live access token a bearer value names: 401 for anything else (unknown, revoked,
+/// expired, not an `slw_` token, or stored rules over the limits).
+pub async fn check_bearer(auth: &AuthService, secret: &str) -> Result<ApiToken, Problem> {
+    auth.api_token(secret).await.map_err(|e| match e {
+        AuthError::BadCredentials => Problem(StatusCode::UNAUTHORIZED, "the access token is invalid, revoked or expired".into()),
+        AuthError::Invalid(detail) => Problem(StatusCode::UNAUTHORIZED, detail),
+        other => other.into(),
+    })
+}
+
+/// The account a bearer token acts for, when the request carries one whose API scopes
+/// allow it (403 when they do not).
+async fn token_caller(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<Option<AccountRecord>, Problem> {
+    let Some(secret) = bearer(headers) else { return Ok(None) };
+    let token = check_bearer(auth, secret).await?;
+    if let Some(why) = api_refusal(&token.rules, changes_state) {
+        return Err(Problem(StatusCode::FORBIDDEN, why));
+    }
+    Ok(Some(token.account))
 }
 
 /// Constant-time comparison of two secrets.

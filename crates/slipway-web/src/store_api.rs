@@ -39,9 +39,11 @@ pub fn router(state: WebState) -> Router {
         .with_state(state)
 }
 
+/// The caller of a read (GET) that anyone may make: a bearer token's account, the
+/// session's, or None for an anonymous caller.
 pub(crate) async fn maybe_viewer(state: &WebState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
-    match crate::session::session(&state.auth, headers).await? {
-        Some((account, _)) => Ok(Some(state.catalog.viewer(account).await?)),
+    match crate::session::api_caller(&state.auth, headers, false).await? {
+        Some(account) => Ok(Some(state.catalog.viewer(account).await?)),
         None => Ok(None),
     }
 }
@@ -400,7 +402,7 @@ async fn subscriptions(State(state): State<WebState>, signed: SignedIn, headers:
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Slipway store API", description = "Search the catalog, publish products, and subscribe to them. Errors are RFC 9457 problem documents. Signed-in calls use the session cookie from POST /api/v1/session; calls that change state echo its CSRF token in X-CSRF-Token."),
+    info(title = "Slipway store API", description = "Search the catalog, publish products, and subscribe to them. Errors are RFC 9457 problem documents. Signed-in calls use the session cookie from POST /api/v1/session, and calls that change state echo its CSRF token in X-CSRF-Token; or an access token as Authorization: Bearer slw_..., without CSRF token, as far as its API scopes allow (api:read: GET; api:write: everything but managing tokens and the session)."),
     paths(search, suggest, categories, upload_media, publisher, save_publisher, verify_publisher, publisher_products, create_product,
         product, update_product, versions, license, set_license, publication, badges, subscribe, subscriptions),
     components(schemas(MediaKindParam, ImageBytes)),

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
 use slipway_auth::KeyRing;
 use slipway_auth::access::{OrgRole, Policy, SiteRole};
-use slipway_auth::scope::ScopeRule;
+use slipway_auth::scope::TokenRule;
 use slipway_catalog::{Actor, Badge};
 
 use crate::App;
@@ -48,13 +48,15 @@ pub enum AdminCommand {
         #[arg(long, value_enum, default_value = "maintainer")]
         role: Role,
     },
-    /// Create an access token (printed once) usable as a password.
+    /// Create an access token (printed once): a password for the registry, a bearer token
+    /// for the REST API.
     CreateToken {
         account: String,
         #[arg(long)]
         name: String,
-        /// PATTERN:ACTIONS, e.g. `acme/*:pull,push` (repeatable, up to 32 times; a pattern
-        /// has at most 255 bytes and 16 `*`).
+        /// PATTERN:ACTIONS, e.g. `acme/*:pull,push` (a pattern has at most 255 bytes and 16
+        /// `*`), or an API scope: `api:read`, `api:write`, `api:fulfillment` (repeatable, up
+        /// to 32 scopes in all).
         #[arg(long = "scope", required = true)]
         scopes: Vec<String>,
         /// Days until the token expires, 1 to 3650 (never, when not given).
@@ -175,7 +177,10 @@ pub async fn run(app: &App, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::CreateToken { account, name, scopes, expires_days } => {
             let rules = scopes
                 .iter()
-                .map(|s| ScopeRule::parse(s).with_context(|| format!("scope {s:?} is not PATTERN:pull[,push][,delete]")))
+                .map(|s| {
+                    TokenRule::parse(s)
+                        .with_context(|| format!("scope {s:?} is not PATTERN:pull[,push][,delete] or api:read|write|fulfillment"))
+                })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             let (secret, record) = auth.create_token(&account, &name, &rules, expires_days).await?;
             eprintln!("token {} created for {account}; it is shown once:", record.id);

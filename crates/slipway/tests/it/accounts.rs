@@ -432,7 +432,7 @@ async fn a_password_reset_revokes_the_accounts_access_tokens() {
     let t = with_mail(&smtp).await;
     let password = "first password 1";
     t.app.auth.create_user("holder", "holder@example.com", password, slipway_auth::access::SiteRole::User).await.unwrap();
-    let rules = [slipway_auth::scope::ScopeRule::parse("holder/*:pull").unwrap()];
+    let rules = [slipway_auth::scope::TokenRule::parse("holder/*:pull").unwrap()];
     let (token, _) = t.app.auth.create_token("holder", "ci", &rules, None).await.unwrap();
     assert_eq!(token_status(&t, "holder", &token).await.0, StatusCode::OK, "the token works before the reset");
 

@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use reqwest::{Method, StatusCode};
 use slipway_auth::access::{OrgRole, Policy, SiteRole};
-use slipway_auth::scope::ScopeRule;
+use slipway_auth::scope::{ScopeRule, TokenRule};
 
 use crate::app::{Backend, TestApp};
 
@@ -40,14 +40,14 @@ async fn cast(t: &TestApp) -> BTreeMap<&'static str, Option<(String, String)>> {
     auth.grant_entitlement("lapsed", "acme-pro", "trial", Some(0)).await.unwrap();
 
     let scoped = ScopeRule::parse("acme/public:pull,push").unwrap();
-    let (in_scope, _) = auth.create_token("maintainer", "ci", std::slice::from_ref(&scoped), None).await.unwrap();
+    let (in_scope, _) = auth.create_token("maintainer", "ci", &[scoped.clone().into()], None).await.unwrap();
     // Written straight to the database: the service refuses an expiry of zero days.
     let expired =
         stored_token(t, "maintainer", &serde_json::to_string(std::slice::from_ref(&scoped)).unwrap(), Some(slipway_db::now_ms() - 1)).await;
-    let (revoked, record) = auth.create_token("maintainer", "leaked", &[scoped], None).await.unwrap();
+    let (revoked, record) = auth.create_token("maintainer", "leaked", &[scoped.into()], None).await.unwrap();
     auth.revoke_token(&record.id).await.unwrap();
     let robot = auth.create_robot("acme", "ci", OrgRole::Maintainer).await.unwrap();
-    let (robot_token, _) = auth.create_token(&robot.name, "deploy", &[ScopeRule::parse("acme/*:pull,push").unwrap()], None).await.unwrap();
+    let (robot_token, _) = auth.create_token(&robot.name, "deploy", &[TokenRule::parse("acme/*:pull,push").unwrap()], None).await.unwrap();
 
     let password = |name: &str| Some((name.to_owned(), PASSWORD.to_owned()));
     BTreeMap::from([

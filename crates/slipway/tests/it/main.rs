@@ -4,6 +4,7 @@
 //! run against PostgreSQL + S3 instead (CI runs the suite once each way).
 
 mod accounts;
+mod api_tokens;
 mod app;
 mod auth;
 mod bad_input;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{Method, StatusCode};
 use slipway_auth::access::{OrgRole, SiteRole};
-use slipway_auth::scope::ScopeRule;
+use slipway_auth::scope::TokenRule;
 
 use crate::app::{Backend, TestApp};
 
@@ -98,7 +98,7 @@ async fn access_tokens_work_while_the_password_is_throttled() {
     auth.create_user("dev", "dev@example.com", PASSWORD, SiteRole::User).await.unwrap();
     auth.create_organization("acme", "dev").await.unwrap();
     let robot = auth.create_robot("acme", "ci", OrgRole::Maintainer).await.unwrap();
-    let rules = [ScopeRule::parse("acme/*:pull,push").unwrap()];
+    let rules = [TokenRule::parse("acme/*:pull,push").unwrap()];
     let (dev_token, _) = auth.create_token("dev", "laptop", &rules, None).await.unwrap();
     let (robot_token, _) = auth.create_token(&robot.name, "ci", &rules, None).await.unwrap();
     for name in ["dev", robot.name.as_str()] {
