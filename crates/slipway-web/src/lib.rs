@@ -49,19 +49,78 @@ pub fn router(state: WebState) -> Router {
         .layer(axum::middleware::from_fn(security_headers))
 }
 
+/// Operations only a signed-in session may call (`extract::SessionOnly`): an access token
+/// gets 403 there.
+const SESSION_ONLY: [&str; 3] = ["sign_out", "create_token", "revoke_token"];
+/// Reads that anyone may make and signed-in callers see more of (`store_api::maybe_viewer`).
+const OPTIONAL_CALLER: [&str; 6] = ["publisher_products", "product", "versions", "license", "scan_results", "product_security"];
+
 /// The OpenAPI 3.1 document, generated from the handlers' annotations, plus the answers
-/// the shared extractors give every operation (so no handler has to repeat them).
+/// the shared extractors give every operation (so no handler has to repeat them), and the
+/// two ways to sign in: the session cookie (with `X-CSRF-Token` on changes) and an access
+/// token as a bearer token.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let mut doc = store_api::StoreApi::openapi();
     doc.merge(account_api::AccountApi::openapi());
     doc.merge(scan_api::ScanApi::openapi());
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            session::SESSION_COOKIE,
+            "The session cookie set by POST /api/v1/session (named __Host-slipway_session over https).",
+        ))),
+    );
+    components.add_security_scheme(
+        "csrf",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            "X-CSRF-Token",
+            "The session's CSRF token (csrf_token from POST /api/v1/session or GET /api/v1/me), on every session request that changes state.",
+        ))),
+    );
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("slw_ access token")
+                .description(Some(
+                    "An access token (POST /api/v1/tokens, slipway admin create-token), without CSRF token. Its API scopes limit it: \
+                     api:read allows GET, api:write everything else too, api:fulfillment is reserved for commerce. A token without \
+                     an API scope gets 403; creating and revoking tokens and signing out need a session.",
+                ))
+                .build(),
+        ),
+    );
     let problem = |description: &str| {
         let content = ContentBuilder::new().schema(Some(Ref::from_schema_name("ProblemDocument"))).build();
         ResponseBuilder::new().description(description).content("application/problem+json", content).build()
     };
+    let none: [&str; 0] = [];
     for item in doc.paths.paths.values_mut() {
-        for operation in [&mut item.get, &mut item.put, &mut item.post, &mut item.delete].into_iter().flatten() {
+        let operations = [(&mut item.get, false), (&mut item.put, true), (&mut item.post, true), (&mut item.delete, true)];
+        for (operation, changes_state) in operations.into_iter().filter_map(|(op, changes)| op.as_mut().map(|op| (op, changes))) {
+            let id = operation.operation_id.as_deref().unwrap_or_default();
+            let session = if changes_state {
+                SecurityRequirement::new("session", none).add("csrf", none)
+            } else {
+                SecurityRequirement::new("session", none)
+            };
+            let bearer = SecurityRequirement::new("bearer", none);
+            // An operation that answers 401 needs a caller (sign-in itself excepted: its 401
+            // is a wrong password).
+            let needs_caller = operation.responses.responses.contains_key("401") && id != "sign_in";
+            let security = if SESSION_ONLY.contains(&id) {
+                Some(vec![session])
+            } else if OPTIONAL_CALLER.contains(&id) {
+                Some(vec![SecurityRequirement::default(), session, bearer])
+            } else if needs_caller {
+                Some(vec![session, bearer])
+            } else {
+                None
+            };
             let responses = &mut operation.responses.responses;
             let mut add = |status: &str, description: &str| {
                 responses.entry(status.to_owned()).or_insert_with(|| problem(description).into());
@@ -71,6 +130,11 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
                 add("415", "The body is not sent as application/json");
                 add("422", "The body does not have the expected shape or breaks a rule");
             }
+            if security.is_some() {
+                add("401", "Not signed in, or the access token is invalid, revoked or expired (with WWW-Authenticate: Bearer)");
+                add("403", "X-CSRF-Token missing or wrong, or the access token's API scopes do not allow this");
+            }
+            operation.security = security;
         }
     }
     doc

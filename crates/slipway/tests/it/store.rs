@@ -531,6 +531,42 @@ async fn the_openapi_document_describes_the_api() {
         assert!(paths.contains_key(path), "{path} is not described");
     }
     assert!(doc["components"]["schemas"]["Listing"].is_object());
+
+    // Both ways to sign in are declared: the session cookie with X-CSRF-Token, and an
+    // access token as a bearer token.
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["type"], "apiKey");
+    assert_eq!(schemes["session"]["in"], "cookie");
+    assert_eq!(schemes["session"]["name"], "slipway_session");
+    assert_eq!(schemes["csrf"]["type"], "apiKey");
+    assert_eq!(schemes["csrf"]["in"], "header");
+    assert_eq!(schemes["csrf"]["name"], "X-CSRF-Token");
+    assert_eq!(schemes["bearer"]["type"], "http");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    let security = |path: &str, method: &str| doc["paths"][path][method]["security"].clone();
+    let session_csrf_or_bearer = serde_json::json!([{"session": [], "csrf": []}, {"bearer": []}]);
+    assert_eq!(security("/api/v1/orgs", "post"), session_csrf_or_bearer);
+    assert_eq!(security("/api/v1/products/{publisher}/{slug}", "put"), session_csrf_or_bearer);
+    assert_eq!(security("/api/v1/me", "get"), serde_json::json!([{"session": []}, {"bearer": []}]));
+    // Managing tokens and the session needs a session.
+    assert_eq!(security("/api/v1/tokens", "post"), serde_json::json!([{"session": [], "csrf": []}]));
+    assert_eq!(security("/api/v1/session", "delete"), serde_json::json!([{"session": [], "csrf": []}]));
+    // Anyone may read a product; a signed-in caller may see drafts.
+    assert_eq!(security("/api/v1/products/{publisher}/{slug}", "get"), serde_json::json!([{}, {"session": []}, {"bearer": []}]));
+    assert!(security("/api/v1/search", "get").is_null());
+    assert!(security("/api/v1/session", "post").is_null());
+    // Every operation that takes a caller documents the refusals of a bad or limited token,
+    // and every one answering 401 declares how to sign in.
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let responses = operation["responses"].as_object().unwrap();
+            if operation.get("security").is_some() {
+                assert!(responses.contains_key("401") && responses.contains_key("403"), "{method} {path}: {responses:?}");
+            } else if responses.contains_key("401") {
+                assert_eq!((method.as_str(), path.as_str()), ("post", "/api/v1/session"), "answers 401 without security");
+            }
+        }
+    }
 }
 
 /// Popularity is pulls as Docker Hub counts them: every manifest GET (not HEAD).
