@@ -6,13 +6,22 @@
 # Slipway is loaded with its demo content (`slipway demo`: publishers, products, versions),
 # serves with authentication enforced and sends its mail to an SMTP sink. An admin account
 # is made with `slipway admin create-user --admin` and signed in with curl (POST
-# /api/v1/session: a session cookie and a CSRF token). Then `schemathesis run` reads
-# /api/openapi.json and tests every operation of /api/v1 twice:
+# /api/v1/session: a session cookie and a CSRF token), and later given an access token with
+# the api:write scope. Then `schemathesis run` reads /api/openapi.json and tests every
+# operation of /api/v1 three times:
 #
 #   anonymous       no credentials
 #   signed in       the admin's session cookie and X-CSRF-Token on every request; sign-out
 #                   (DELETE /api/v1/session) is left out, so the session lives through the
 #                   run, and a last check proves it still does (the run really was signed in)
+#   bearer          the admin's api:write token as Authorization: Bearer on every request,
+#                   no cookie, no CSRF token (token management and sign-out answer 403);
+#                   a last check proves the token still works
+#
+# The anonymous run also sends made-up credentials (the document declares the session cookie,
+# X-CSRF-Token and bearer schemes), which must be refused as documented; the other two send
+# only the real ones (--generation-with-security-parameters false): a made-up bearer header
+# would win over the session and turn the signed-in run's requests into 401s.
 #
 # Each run: all phases (examples, coverage, fuzzing, stateful), positive and negative data,
 # E2E_FUZZ_MAX_EXAMPLES test cases per operation (default 100: about half a minute a run),
@@ -214,12 +223,32 @@ E2E_FUZZ_TIMEOUT="${E2E_FUZZ_TIMEOUT:-900}"
 E2E_TAIL_LINES=0 E2E_CHECK_TIMEOUT="$E2E_FUZZ_TIMEOUT" check "schemathesis run: anonymous" fuzz anonymous
 fuzz_report anonymous
 E2E_TAIL_LINES=0 E2E_CHECK_TIMEOUT="$E2E_FUZZ_TIMEOUT" check "schemathesis run: signed in as admin $ADMIN (cookie + X-CSRF-Token)" \
-    fuzz signed-in -H "Cookie: $(get cookie)" -H "X-CSRF-Token: $(get csrf)" --exclude-operation-id sign_out
+    fuzz signed-in -H "Cookie: $(get cookie)" -H "X-CSRF-Token: $(get csrf)" --exclude-operation-id sign_out \
+    --generation-with-security-parameters false
 fuzz_report signed-in
 
 session_survived() {
     api GET /me | jq -c .
 }
 check "the admin's session still works after the signed-in run" session_survived
+
+# Made only now: the signed-in run revokes the tokens it finds (its stateful phase follows
+# GET /api/v1/tokens to DELETE /api/v1/tokens/{id}), and the bearer run cannot.
+bearer_token() {
+    api POST /tokens -H 'Content-Type: application/json' -d '{"name":"fuzz-bearer","scopes":["api:write"]}' >"$W/bearer.json"
+    jq -r '.token // empty' "$W/bearer.json" >"$ST/bearer"
+    [ -s "$ST/bearer" ] || { echo "no token in $(cat "$W/bearer.json")" >&2; return 1; }
+    curl -sS --max-time 30 --fail-with-body -H "Authorization: Bearer $(get bearer)" "$API/me" | jq -c .
+}
+check "POST /api/v1/tokens: an api:write access token of $ADMIN, working as a bearer token" bearer_token
+
+E2E_TAIL_LINES=0 E2E_CHECK_TIMEOUT="$E2E_FUZZ_TIMEOUT" check "schemathesis run: admin $ADMIN's api:write access token (Authorization: Bearer)" \
+    fuzz bearer -H "Authorization: Bearer $(get bearer)" --generation-with-security-parameters false
+fuzz_report bearer
+
+bearer_survived() {
+    curl -sS --max-time 30 --fail-with-body -H "Authorization: Bearer $(get bearer)" "$API/me" | jq -c .
+}
+check "the admin's access token still works after the bearer run" bearer_survived
 
 summary
