@@ -11,14 +11,24 @@
 //!
 //! argon2 takes 19 MiB and tens of milliseconds per hash: a semaphore bounds how many run
 //! at once, and a request that cannot get a permit in time is answered 503.
+//!
+//! Registry clients send the same name and password with every token request, several
+//! at once (`skopeo copy --src-creds --dest-creds` fetches blobs in parallel). Counted
+//! one by one before any had succeeded, such a burst of right passwords passed the free
+//! allowance and was refused 429. So sign-ins with the same name, password and client
+//! in flight at once share one check: one attempt counted, one hash, one answer for all.
+//! Nothing is remembered once it is answered, so this gives a guesser no shortcut: its
+//! guesses differ, and each is counted.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use slipway_db::{Attempt, AttemptPolicy};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
 
 use crate::AuthError;
 use crate::client_addr::address_group;
@@ -61,11 +71,57 @@ impl SignInSettings {
     }
 }
 
-/// The semaphore around argon2, and a count of the hashes run (for tests and metrics).
+/// The answer to one password sign-in, shared by identical ones in flight with it.
+type Shared = Result<Authenticated, SharedError>;
+
+/// The errors a password sign-in answers, in a form its sharers can each have.
+#[derive(Clone, Debug)]
+enum SharedError {
+    BadCredentials,
+    Unverified,
+    Throttled(u64),
+    /// Busy, or a failure (of the database) that a sharer answers as "try again".
+    Busy,
+}
+
+impl From<AuthError> for SharedError {
+    fn from(e: AuthError) -> SharedError {
+        match e {
+            AuthError::BadCredentials => SharedError::BadCredentials,
+            AuthError::Unverified => SharedError::Unverified,
+            AuthError::Throttled(secs) => SharedError::Throttled(secs),
+            other => {
+                if !matches!(other, AuthError::Busy) {
+                    tracing::warn!(error = %other, "password sign-in failed");
+                }
+                SharedError::Busy
+            }
+        }
+    }
+}
+
+impl From<SharedError> for AuthError {
+    fn from(e: SharedError) -> AuthError {
+        match e {
+            SharedError::BadCredentials => AuthError::BadCredentials,
+            SharedError::Unverified => AuthError::Unverified,
+            SharedError::Throttled(secs) => AuthError::Throttled(secs),
+            SharedError::Busy => AuthError::Busy,
+        }
+    }
+}
+
+/// The semaphore around argon2, a count of the hashes run (for tests and metrics), and the
+/// password sign-ins in flight.
 pub(crate) struct HashGate {
     permits: Arc<Semaphore>,
     wait: Duration,
     hashes: AtomicU64,
+    /// Keys the in-flight map with a secret of this process, so that it holds no fast
+    /// hash of a password that could be guessed offline.
+    flight_key: [u8; 32],
+    /// Keyed hash of (client, name, password) -> the answer those sign-ins share.
+    in_flight: Mutex<HashMap<[u8; 32], Arc<OnceCell<Shared>>>>,
 }
 
 impl HashGate {
@@ -74,9 +130,42 @@ impl HashGate {
             permits: Arc::new(Semaphore::new(settings.effective_hash_permits())),
             wait: settings.hash_wait,
             hashes: AtomicU64::new(0),
+            flight_key: rand::random(),
+            in_flight: Mutex::new(HashMap::new()),
         }
     }
 
+    fn flight(&self, keys: &AttemptKeys, secret: &str) -> Flight<'_> {
+        let mut hasher = Sha256::new();
+        hasher.update(self.flight_key);
+        hasher.update(keys.pair.as_bytes());
+        hasher.update([0]);
+        hasher.update(secret.as_bytes());
+        let key: [u8; 32] = hasher.finalize().into();
+        let cell = self.in_flight.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+        Flight { gate: self, key, cell }
+    }
+}
+
+/// One sign-in's share of a flight. The first sharer done (answered, or dropped because
+/// its client hung up) removes the flight from the map: later sign-ins check afresh, and
+/// the map holds only sign-ins in progress.
+struct Flight<'a> {
+    gate: &'a HashGate,
+    key: [u8; 32],
+    cell: Arc<OnceCell<Shared>>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut map = self.gate.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if map.get(&self.key).is_some_and(|current| Arc::ptr_eq(current, &self.cell)) {
+            map.remove(&self.key);
+        }
+    }
+}
+
+impl HashGate {
     /// Runs `work` (a hash) on a blocking thread once a permit is free; `Busy` if none
     /// frees up within the wait.
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AuthError> {
@@ -138,8 +227,7 @@ impl AuthService {
         self.hash_gate().permits.clone().try_acquire_owned().ok()
     }
 
-    /// A password sign-in from `ip`: counted first, then checked; a success clears the
-    /// pair's count and gives back the address's.
+    /// A password sign-in from `ip`, sharing the check of an identical one in flight.
     pub(crate) async fn throttled_password_sign_in(
         &self,
         username: &str,
@@ -147,7 +235,19 @@ impl AuthService {
         ip: Option<IpAddr>,
     ) -> Result<Authenticated, AuthError> {
         let keys = AttemptKeys::new(username, ip);
-        self.count_attempt(&keys).await?;
+        let flight = self.hash_gate().flight(&keys, &secret);
+        // If the sign-in checking for everyone is dropped (its client hung up), a sharer
+        // takes over: `get_or_init` runs the next waiter's check.
+        let check = || async { self.counted_password_sign_in(username, secret, &keys).await.map_err(SharedError::from) };
+        let shared = flight.cell.get_or_init(check).await.clone();
+        drop(flight);
+        shared.map_err(AuthError::from)
+    }
+
+    /// Counted first, then checked; a success clears the pair's count and gives back the
+    /// address's.
+    async fn counted_password_sign_in(&self, username: &str, secret: String, keys: &AttemptKeys) -> Result<Authenticated, AuthError> {
+        self.count_attempt(keys).await?;
         match self.check_password(username, secret).await {
             result @ (Ok(_) | Err(AuthError::Unverified)) => {
                 // The password was right: the pair starts afresh, and the address is not
@@ -158,7 +258,7 @@ impl AuthService {
             }
             Err(AuthError::Busy) => {
                 // Never checked: not held against the caller.
-                self.refund(&keys).await?;
+                self.refund(keys).await?;
                 Err(AuthError::Busy)
             }
             other => other,

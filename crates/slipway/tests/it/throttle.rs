@@ -66,6 +66,33 @@ async fn parallel_wrong_guesses_are_counted_before_hashing() {
     assert_eq!(session.headers()["content-type"], "application/problem+json");
 }
 
+/// Found by skopeo with `--src-creds --dest-creds`: registry clients send the same right
+/// password with every token request, several at once, and counting each before its hash
+/// refused such a burst 429 ("too many requests to registry") before any had succeeded.
+/// Identical sign-ins in flight at once now share one check.
+#[tokio::test]
+async fn a_burst_of_right_passwords_shares_one_check() {
+    let t = enforced(|c| c.sign_in.first_delay_secs = 60).await;
+    t.app.auth.create_user("builder", "builder@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    let hashes_before = t.app.auth.password_hashes();
+    let burst = futures::future::join_all((0..40).map(|_| token(&t, &t.client, "builder", PASSWORD, None))).await;
+    let statuses: Vec<_> = burst.iter().map(|r| r.status()).collect();
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK), "{statuses:?}");
+    let hashed = t.app.auth.password_hashes() - hashes_before;
+    assert!((1..=FREE as u64).contains(&hashed), "{hashed} hashes for 40 identical sign-ins");
+    // The same wrong password in a burst is one counted attempt: the free allowance is
+    // not used up, and the right one still works at once.
+    let wrong = futures::future::join_all((0..40).map(|_| token(&t, &t.client, "builder", "a wrong password", None))).await;
+    assert!(wrong.iter().all(|r| r.status() == StatusCode::UNAUTHORIZED));
+    assert_eq!(token(&t, &t.client, "builder", PASSWORD, None).await.status(), StatusCode::OK);
+    // Nothing is remembered once answered: a new password ends the old one at once.
+    let account = t.app.auth.db().account_by_name("builder").await.unwrap().unwrap();
+    let new_hash = t.app.auth.hash_password("another long passphrase").await.unwrap();
+    t.app.auth.db().set_password_hash(&account.id, &new_hash).await.unwrap();
+    assert_eq!(token(&t, &t.client, "builder", PASSWORD, None).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(token(&t, &t.client, "builder", "another long passphrase", None).await.status(), StatusCode::OK);
+}
+
 /// Delays, not locks: once the wait is over the right password works at once, and a
 /// success starts the count afresh.
 #[tokio::test]
