@@ -243,15 +243,16 @@ pub(crate) enum TestHome {
 /// A database of its own for one test on the `SLIPWAY_TEST_POSTGRES_URL` server, dropped
 /// with this value, after the test or while its panic unwinds: a server the suites run
 /// against again and again would otherwise collect one database per test and run.
-#[cfg(test)]
-pub(crate) struct TestPostgres {
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub struct TestPostgres {
     /// The new database's URL.
     pub url: String,
     admin_url: String,
     name: String,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl TestPostgres {
     /// Creates a database named PREFIX, the process id, a counter and the time: unique
     /// among tests running at once, in this process and others.
@@ -267,7 +268,7 @@ impl TestPostgres {
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl Drop for TestPostgres {
     fn drop(&mut self) {
         use sqlx::{Connection, Executor};

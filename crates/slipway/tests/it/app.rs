@@ -7,7 +7,6 @@ use reqwest::{Method, StatusCode};
 use slipway::App;
 use slipway::config::{AuthMode, Config, S3Section, Secret};
 use slipway_oci::{Algorithm, Digest};
-use sqlx::{Connection, Executor};
 use tokio::task::JoinHandle;
 
 pub struct TestApp {
@@ -43,45 +42,7 @@ pub struct Backend {
 /// the last of them.
 struct TestState {
     _dir: tempfile::TempDir,
-    _database: Option<TestDatabase>,
-}
-
-/// A test's own database on the `SLIPWAY_TEST_POSTGRES_URL` server, dropped with this
-/// value, after the test or while its panic unwinds: a server the suites run against again
-/// and again would otherwise collect a database per test and run.
-struct TestDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        // Drop cannot await, and it runs on the test's runtime (often the current-thread
-        // one, which cannot block on a future of its own): a thread with a runtime of its
-        // own drops the database while this waits, so it is gone when the test ends.
-        // WITH (FORCE) ends the connections the app's pool may still hold (the aborted
-        // server's tasks keep the app until the runtime drops them).
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || -> Result<(), String> {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let mut admin = sqlx::PgConnection::connect(&admin_url).await.map_err(|e| e.to_string())?;
-                admin
-                    .execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(())
-            })
-        })
-        .join();
-        // Reported, not a panic: a panic here, during a failing test's unwinding, would
-        // abort the whole test binary.
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => eprintln!("test database {} not dropped: {e}", self.name),
-            Err(_) => eprintln!("test database {} not dropped: the dropping thread panicked", self.name),
-        }
-    }
+    _database: Option<slipway_db::TestPostgres>,
 }
 
 impl Backend {
@@ -104,11 +65,9 @@ impl Backend {
         let unique = format!("t{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), rand::random::<u32>());
         let mut database = None;
         if let Ok(url) = std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
-            let mut admin = sqlx::PgConnection::connect(&url).await.expect("connect to test PostgreSQL");
-            admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {unique}"))).await.expect("create test database");
-            database = Some(TestDatabase { admin_url: url.clone(), name: unique.clone() });
-            let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&url);
-            config.database_url = Some(Secret::new(format!("{base}/{unique}")));
+            let created = slipway_db::TestPostgres::create(&url, "t").await;
+            config.database_url = Some(Secret::new(created.url.clone()));
+            database = Some(created);
         }
         if let Ok(endpoint) = std::env::var("SLIPWAY_TEST_S3_ENDPOINT") {
             config.storage.s3 = Some(S3Section {
