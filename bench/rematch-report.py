@@ -63,7 +63,7 @@ def main():
     n_dist = sum(1 for f in measured if disturbed(f))
     w(f"- Disturbed measurements (others > {DISTURBED:.0f}% of the machine, or steal > {DISTURBED:.0f}%): "
       f"{n_dist} of {len(measured)}")
-    w(f"- Slipway: {meta('REV')}; harness `crates/slipway-scanning/examples/rematch.rs` (release build)")
+    w(f"- Slipway: {meta('REV')}; harness `crates/slipway-security/examples/rematch.rs` (release build)")
     w(f"- Knobs: {meta('ROUNDS')} rounds (the peer in the first {meta('RESCAN_ROUNDS', meta('ROUNDS'))}), update share {meta('SHARE')} of the distinct indexed packages, "
       f"concurrency {meta('CONCURRENCY')} (fill and rescan), seed {meta('SEED')}"
       + (f"; PostgreSQL {meta('POSTGRES')}" if "postgres" in backends else ""))

@@ -8,7 +8,7 @@
 #
 #   bench/rematch.sh [sqlite|postgres|both]      (default: both)
 #
-# The harness is crates/slipway-scanning/examples/rematch.rs, built in release mode into
+# The harness is crates/slipway-security/examples/rematch.rs, built in release mode into
 # target/bench; each of its steps (fill, update, reassess, rescan, digest) is one process,
 # measured by scan-measure.py (wall time, CPU, peak RSS of that process alone). Per
 # backend: a fresh database is filled once, then each round imports another update (other
@@ -55,7 +55,7 @@ case " ${BACKENDS[*]} " in *" postgres "*) command -v psql >/dev/null || die "ps
 bench_lock
 
 # ------------------------------------------------------------------ build
-bench_build_example slipway-scanning rematch
+bench_build_example slipway-security rematch
 HARNESS="$EXAMPLE_BIN"
 
 RESULTS="$E2E_TMP/results.tsv"

@@ -130,8 +130,8 @@ pub fn check_email(email: &str) -> Result<(), AuthError> {
     if ok { Ok(()) } else { Err(AuthError::Invalid(format!("{email:?} is not an email address"))) }
 }
 
-fn millis_from_now(days: u32) -> i64 {
-    slipway_db::now_ms() + i64::from(days) * 86_400_000
+fn days_after(now_ms: i64, days: u32) -> i64 {
+    now_ms + i64::from(days) * 86_400_000
 }
 
 impl AuthService {
@@ -248,7 +248,7 @@ impl AuthService {
                 name,
                 token_hash: &hash,
                 scopes: &scopes,
-                expires_at: expires_in_days.map(millis_from_now),
+                expires_at: expires_in_days.map(|days| days_after(self.db().clock().now_ms(), days)),
             })
             .await?;
         let record = self.db().access_token(&id).await?.ok_or_else(|| AuthError::NotFound("token vanished".into()))?;
@@ -273,7 +273,10 @@ impl AuthService {
     pub async fn grant_entitlement(&self, account: &str, tier: &str, source: &str, expires_in_days: Option<u32>) -> Result<(), AuthError> {
         let account = self.account_named(account).await?;
         let id = uuid::Uuid::new_v4().to_string();
-        Ok(self.db().grant_entitlement(&id, &account.id, tier, source, expires_in_days.map(millis_from_now)).await?)
+        Ok(self
+            .db()
+            .grant_entitlement(&id, &account.id, tier, source, expires_in_days.map(|days| days_after(self.db().clock().now_ms(), days)))
+            .await?)
     }
 
     pub async fn revoke_entitlement(&self, account: &str, tier: &str) -> Result<u64, AuthError> {
@@ -307,7 +310,7 @@ impl AuthService {
         check_email(email)?;
         self.ensure_owner(inviter, org).await?;
         let (secret, hash) = new_access_token();
-        let expires = slipway_db::now_ms() + INVITATION_TTL_MS;
+        let expires = self.db().clock().now_ms() + INVITATION_TTL_MS;
         self.db().create_invitation(&hash, org, email, role.as_str(), &inviter.id, expires).await?;
         let body = format!(
             "Hello,\n\n{} invites you to join the organization {org} on Slipway as {}.\n\nSign in at {} and accept with this code within 7 days:\n\n{secret}\n",

@@ -62,7 +62,7 @@ pub async fn deliver_due(db: &Db, settings: &MailSettings) -> Result<usize, Auth
     let sender = uuid::Uuid::new_v4().to_string();
     let (mut sent, mut tried) = (0, 0);
     while tried < PER_ROUND {
-        let claimed = db.claim_mail(&sender, slipway_db::now_ms() + LEASE_MS, BATCH).await?;
+        let claimed = db.claim_mail(&sender, db.clock().now_ms() + LEASE_MS, BATCH).await?;
         if claimed.is_empty() {
             break;
         }
@@ -81,7 +81,7 @@ pub async fn deliver_due(db: &Db, settings: &MailSettings) -> Result<usize, Auth
             .await;
             // Exponential backoff up to an hour between attempts.
             let backoff = 1000 * 2i64.pow(message.attempts.min(12) as u32).min(3600);
-            let retry_at = slipway_db::now_ms() + backoff;
+            let retry_at = db.clock().now_ms() + backoff;
             match &outcome {
                 Ok(()) => sent += 1,
                 Err(e) => tracing::warn!(error = %e, outbox = %message.id, "mail delivery failed; will retry"),

@@ -141,10 +141,6 @@ pub struct AuthService {
     hash_gate: Arc<HashGate>,
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
-}
-
 impl AuthService {
     pub fn new(db: Db, keys: KeyRing, settings: AuthSettings) -> Self {
         let hash_gate = Arc::new(HashGate::new(&settings.sign_in));
@@ -224,7 +220,7 @@ impl AuthService {
             }
             Credentials::Refresh(refresh) => {
                 let record = self.db.refresh_token(&token_hash(&refresh)).await?.ok_or(AuthError::BadCredentials)?;
-                if record.revoked_at.is_some() || record.expires_at <= slipway_db::now_ms() {
+                if record.revoked_at.is_some() || record.expires_at <= self.db().clock().now_ms() {
                     return Err(AuthError::BadCredentials);
                 }
                 let account = self.db.account_by_id(&record.account_id).await?.ok_or(AuthError::BadCredentials)?;
@@ -261,7 +257,7 @@ impl AuthService {
         // Only when the recorded use is over a minute old (as the statement itself
         // requires): API calls come far more often than token requests, and most would
         // otherwise each take the database's write lock for nothing.
-        if token.last_used_at.is_none_or(|at| at < slipway_db::now_ms() - 60_000) {
+        if token.last_used_at.is_none_or(|at| at < self.db().clock().now_ms() - 60_000) {
             self.db.touch_access_token(&token.id).await?;
         }
         Ok(ApiToken { account, token, rules })
@@ -273,7 +269,7 @@ impl AuthService {
     }
 
     fn check_live(&self, token: AccessTokenRecord) -> Result<AccessTokenRecord, AuthError> {
-        let expired = token.expires_at.is_some_and(|e| e <= slipway_db::now_ms());
+        let expired = token.expires_at.is_some_and(|e| e <= self.db().clock().now_ms());
         if token.revoked_at.is_some() || expired {
             return Err(AuthError::BadCredentials);
         }
@@ -350,7 +346,7 @@ impl AuthService {
     /// Signs a registry token for `who`, with a refresh token when `offline` is asked for.
     pub async fn issue(&self, who: &Authenticated, requested: &[Scope], offline: bool) -> Result<TokenResponse, AuthError> {
         let access = self.grant(who, requested).await?;
-        let now = now_secs();
+        let now = self.db.clock().now_secs();
         let ttl = self.settings.token_ttl.as_secs();
         let claims = Claims {
             iss: self.settings.issuer.clone(),

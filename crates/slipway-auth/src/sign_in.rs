@@ -31,7 +31,7 @@ impl AuthService {
     /// names are public.
     pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> Result<(), AuthError> {
         match self.create_person(name, email, password, SiteRole::User, false).await {
-            Ok(account) => self.send_link(&account, "verify", VERIFY_TTL_MS, slipway_db::now_ms()).await.map(drop),
+            Ok(account) => self.send_link(&account, "verify", VERIFY_TTL_MS, self.db().clock().now_ms()).await.map(drop),
             // The same checks and password hash ran as for a new address before the insert
             // found the address taken, so the answer takes about as long.
             Err(AuthError::Db(DbError::Conflict(conflict))) => match self.db().account_by_email(email).await? {
@@ -45,7 +45,7 @@ impl AuthService {
     /// Tells an address's owner that someone tried to sign up with it, at most once per
     /// window, so sign-up attempts cannot flood the mailbox.
     async fn mail_taken_address(&self, owner_id: &str, email: &str) -> Result<(), AuthError> {
-        let window_start = slipway_db::now_ms() - MAIL_WINDOW_MS;
+        let window_start = self.db().clock().now_ms() - MAIL_WINDOW_MS;
         if self.db().count_request(&format!("signup-taken:{}", email.to_lowercase()), window_start).await? > 1 {
             return Ok(());
         }
@@ -68,7 +68,7 @@ impl AuthService {
     async fn send_link(&self, account: &AccountRecord, purpose: &str, ttl_ms: i64, keep_if_issued_after: i64) -> Result<bool, AuthError> {
         let Some(email) = &account.email else { return Ok(false) };
         let secret = random_secret();
-        let expires_at = slipway_db::now_ms() + ttl_ms;
+        let expires_at = self.db().clock().now_ms() + ttl_ms;
         if !self.db().issue_email_token(&token_hash(&secret), &account.id, purpose, expires_at, keep_if_issued_after).await? {
             return Ok(false);
         }
@@ -109,7 +109,7 @@ impl AuthService {
     /// new one is sent (the mailbox already has a working code).
     pub async fn request_password_reset(&self, email: &str, client: Option<IpAddr>) -> Result<(), AuthError> {
         check_email(email)?;
-        let now = slipway_db::now_ms();
+        let now = self.db().clock().now_ms();
         let window_start = now - MAIL_WINDOW_MS;
         self.db().forget_request_windows(window_start).await?;
         let mut over = self.db().count_request(&format!("reset-email:{}", email.to_lowercase()), window_start).await? > RESETS_PER_EMAIL;
@@ -165,7 +165,7 @@ impl AuthService {
             return Err(AuthError::Invalid("sign in to the web with your password, not an access token".into()));
         }
         let (cookie, csrf) = (random_secret(), random_secret());
-        self.db().create_session(&token_hash(&cookie), &account.id, &csrf, slipway_db::now_ms() + SESSION_TTL_MS).await?;
+        self.db().create_session(&token_hash(&cookie), &account.id, &csrf, self.db().clock().now_ms() + SESSION_TTL_MS).await?;
         Ok((cookie, csrf, account))
     }
 

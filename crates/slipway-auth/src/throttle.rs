@@ -269,7 +269,7 @@ impl AuthService {
     /// counting) when either must wait.
     async fn count_attempt(&self, keys: &AttemptKeys) -> Result<(), AuthError> {
         let settings = &self.settings().sign_in;
-        let now = slipway_db::now_ms();
+        let now = self.db().clock().now_ms();
         if rand::random::<u16>().is_multiple_of(512) {
             // Now and then, forget keys long silent, so the table stays small.
             let forget = settings.pair.forget_ms.max(settings.address.forget_ms);

@@ -194,8 +194,8 @@ impl Catalog {
             },
             story: text::multiline("story", &input.story, 10_000)?,
             verified_at: None,
-            created_at: slipway_db::now_ms(),
-            updated_at: slipway_db::now_ms(),
+            created_at: self.db.clock().now_ms(),
+            updated_at: self.db.clock().now_ms(),
         };
         if self.db.organization_exists(org).await? {
             if !viewer.can_edit(org) {
@@ -219,7 +219,7 @@ impl Catalog {
         // The token names the organization and the address it was sent to, so a link sent
         // before the address changed cannot verify the new one.
         let subject = format!("{org} {email}");
-        self.db.create_email_token(&token_hash(&secret), &subject, "publisher", slipway_db::now_ms() + PUBLISHER_EMAIL_TTL_MS).await?;
+        self.db.create_email_token(&token_hash(&secret), &subject, "publisher", self.db.clock().now_ms() + PUBLISHER_EMAIL_TTL_MS).await?;
         let body = format!(
             "Hello,\n\nconfirm that {email} is the company address of the publisher {org} on Slipway:\n\n{}/publishers/verify-email?token={secret}\n\nThe link works for 48 hours.\n",
             base_url.trim_end_matches('/')
@@ -302,6 +302,49 @@ impl Catalog {
         self.assemble(visible(record.filter(|r| may_see(viewer, r)), publisher, slug)?).await
     }
 
+    /// The product page's listing built from unsaved editor input, as the preview shows it:
+    /// what the listing already earned (trust level, badges, platforms) is kept.
+    pub async fn preview_listing(
+        &self,
+        viewer: &Viewer,
+        org: &str,
+        slug: Option<&str>,
+        input: ListingInput,
+    ) -> Result<Listing, CatalogError> {
+        let existing = match slug {
+            Some(s) => Some(self.listing(Some(viewer), org, s).await?),
+            None => None,
+        };
+        Ok(Listing {
+            id: String::new(),
+            publisher: org.to_owned(),
+            publisher_name: self.publisher(org).await?.map(|p| p.display_name).unwrap_or_else(|| org.to_owned()),
+            slug: slug.map(str::to_owned).unwrap_or_else(|| text::slugify(&input.name)),
+            name: input.name,
+            logo_url: input.logo.as_deref().map(media_url),
+            short_description: input.short_description,
+            category: input.category,
+            search_tags: input.search_tags,
+            long_description: input.long_description,
+            screenshots: input.screenshots.iter().map(|id| media_url(id)).collect(),
+            support_url: input.support_url,
+            support_email: input.support_email,
+            support_info: input.support_info,
+            sla: input.sla,
+            install_instructions: input.install_instructions,
+            product_type: input.product_type,
+            trust_level: existing.as_ref().map_or(TrustLevel::Community, |e| e.trust_level),
+            badges: existing.as_ref().map(|e| e.badges.clone()).unwrap_or_default(),
+            platforms: existing.as_ref().map(|e| e.platforms.clone()).unwrap_or_default(),
+            tiers: input.tiers,
+            license_version: 0,
+            pulls: 0,
+            status: ListingStatus::Draft,
+            updated_at: self.db.clock().now_ms(),
+            published_at: None,
+        })
+    }
+
     /// A publisher's listings: all of them for its members and staff, else the published.
     pub async fn listings_of(&self, viewer: Option<&Viewer>, publisher: &str) -> Result<Vec<Listing>, CatalogError> {
         let drafts = viewer.is_some_and(|v| v.can_see_drafts(publisher));
@@ -382,7 +425,7 @@ impl Catalog {
             return Err(invalid("search_tags", format!("at most {MAX_SEARCH_TAGS}")));
         }
         let tiers = self.validate_tiers(publisher, &slug, &input.tiers)?;
-        let now = slipway_db::now_ms();
+        let now = self.db.clock().now_ms();
         let trust_level = match &existing {
             Some(e) if e.trust_level == TrustLevel::Official.as_str() => TrustLevel::Official,
             _ if profile.verified_at.is_some() => TrustLevel::Verified,

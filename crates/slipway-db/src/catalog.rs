@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row, Transaction};
 
 use crate::identity::unique_violation;
-use crate::{Db, DbError, now_ms};
+use crate::{Db, DbError};
 
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct PublisherRecord {
@@ -202,9 +202,8 @@ async fn listing_repositories(tx: &mut Transaction<'static, Any>, listing_id: &s
 /// which puts back what the listing says. Its explicit `staging` is a takedown: the catalog
 /// never writes a `staging` row (it deletes the row), so one can only come from an
 /// administrator, and listing changes leave it in place until another `set-access`.
-async fn derive_repository_policies(tx: &mut Transaction<'static, Any>, repositories: &[String]) -> Result<(), DbError> {
+async fn derive_repository_policies(tx: &mut Transaction<'static, Any>, repositories: &[String], now: i64) -> Result<(), DbError> {
     let mut seen = std::collections::BTreeSet::new();
-    let now = now_ms();
     for repository in repositories.iter().filter(|r| seen.insert(r.as_str())) {
         let derived: Option<(String, String)> = sqlx::query_as(
             "SELECT t.access, l.publisher || '/' || l.slug || '/' || t.slug
@@ -265,7 +264,7 @@ impl Db {
         .bind(&p.logo)
         .bind(&p.story)
         .bind(p.verified_at)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .execute(&self.write)
         .await?;
         Ok(())
@@ -283,11 +282,11 @@ impl Db {
 
     /// Sets or clears verified-publisher status; false if there is no such publisher.
     pub async fn set_publisher_verified(&self, org: &str, verified: bool) -> Result<bool, DbError> {
-        let at = verified.then(now_ms);
+        let at = verified.then(|| self.clock.now_ms());
         let done = sqlx::query("UPDATE publishers SET verified_at = $2, updated_at = $3 WHERE org = $1")
             .bind(org)
             .bind(at)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(&self.write)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -298,7 +297,7 @@ impl Db {
         let done = sqlx::query("UPDATE publishers SET email_verified_at = $3 WHERE org = $1 AND email = $2")
             .bind(org)
             .bind(email)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(&self.write)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -314,7 +313,7 @@ impl Db {
         .bind(m.width)
         .bind(m.height)
         .bind(&m.content)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .execute(&self.write)
         .await?;
         Ok(())
@@ -412,7 +411,7 @@ impl Db {
             .map_err(|e| unique_violation(e, format!("repository {} already backs another tier", t.repository)))?;
         }
         repositories.extend(tiers.iter().map(|t| t.repository.clone()));
-        derive_repository_policies(&mut tx, &repositories).await?;
+        derive_repository_policies(&mut tx, &repositories, self.clock.now_ms()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -423,7 +422,7 @@ impl Db {
     /// with closed repositories or withdrawn with open ones.
     pub async fn set_listing_published(&self, id: &str, published: bool) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let status = if published { "published" } else { "draft" };
         let done = sqlx::query(
             "UPDATE listings SET status = $2, updated_at = $3,
@@ -438,7 +437,7 @@ impl Db {
             return Ok(false);
         }
         let repositories = listing_repositories(&mut tx, id).await?;
-        derive_repository_policies(&mut tx, &repositories).await?;
+        derive_repository_policies(&mut tx, &repositories, self.clock.now_ms()).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -448,7 +447,7 @@ impl Db {
             .bind(id)
             .bind(badges)
             .bind(i64::from(certified))
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(&self.write)
             .await?;
         Ok(done.rows_affected() == 1)
@@ -622,7 +621,7 @@ impl Db {
             .bind(version)
             .bind(url)
             .bind(body)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -651,7 +650,7 @@ impl Db {
         entitlement: Option<&str>,
     ) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
-        let now = now_ms();
+        let now = self.clock.now_ms();
         sqlx::query(
             "INSERT INTO subscriptions (id, account_id, tier_id, license_version, license_accepted_at, status, created_at)
              VALUES ($1, $2, $3, $4, $5, 'active', $5)

@@ -2,7 +2,7 @@
 
 use sqlx::Any;
 
-use crate::{Db, DbError, now_ms};
+use crate::{Db, DbError};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AccountRecord {
@@ -89,8 +89,8 @@ impl Db {
         .bind(a.site_role)
         .bind(a.kind)
         .bind(a.robot_org)
-        .bind(now_ms())
-        .bind(a.email_verified.then(now_ms))
+        .bind(self.clock.now_ms())
+        .bind(a.email_verified.then(|| self.clock.now_ms()))
         .execute(&self.write)
         .await
         .map_err(|e| unique_violation(e, format!("an account named {:?} or with that email already exists", a.name)))?;
@@ -114,7 +114,7 @@ impl Db {
     pub async fn create_organization(&self, name: &str) -> Result<(), DbError> {
         sqlx::query("INSERT INTO organizations (name, created_at) VALUES ($1, $2)")
             .bind(name)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(&self.write)
             .await
             .map_err(|e| unique_violation(e, format!("organization {name:?} already exists")))?;
@@ -134,7 +134,7 @@ impl Db {
         .bind(org)
         .bind(account_id)
         .bind(role)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .execute(&self.write)
         .await?;
         Ok(())
@@ -170,7 +170,7 @@ impl Db {
         .bind(t.name)
         .bind(t.token_hash)
         .bind(t.scopes)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .bind(t.expires_at)
         .execute(&self.write)
         .await?;
@@ -209,7 +209,7 @@ impl Db {
 
     /// Records use, at most once a minute per token so logins do not turn into writes.
     pub async fn touch_access_token(&self, id: &str) -> Result<(), DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         sqlx::query("UPDATE access_tokens SET last_used_at = $1 WHERE id = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
             .bind(now)
             .bind(id)
@@ -221,7 +221,7 @@ impl Db {
 
     /// Revokes an access token and every refresh token minted from it.
     pub async fn revoke_access_token(&self, id: &str) -> Result<bool, DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
         let n = sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
@@ -251,7 +251,7 @@ impl Db {
         .bind(token_hash)
         .bind(account_id)
         .bind(access_token_id)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .bind(expires_at)
         .execute(&self.write)
         .await?;
@@ -277,7 +277,7 @@ impl Db {
         .bind(repository)
         .bind(access)
         .bind(tier)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .execute(&self.write)
         .await?;
         Ok(())
@@ -303,7 +303,7 @@ impl Db {
             .bind(account_id)
             .bind(tier)
             .bind(source)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(expires_at)
             .execute(&self.write)
             .await?;
@@ -313,7 +313,7 @@ impl Db {
     /// Revokes every active entitlement of the account to the tier; returns how many.
     pub async fn revoke_entitlements(&self, account_id: &str, tier: &str) -> Result<u64, DbError> {
         let n = sqlx::query("UPDATE entitlements SET revoked_at = $1 WHERE account_id = $2 AND tier = $3 AND revoked_at IS NULL")
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(account_id)
             .bind(tier)
             .execute(&self.write)
@@ -329,7 +329,7 @@ impl Db {
              WHERE account_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY tier",
         )
         .bind(account_id)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .fetch_all(&self.read)
         .await?)
     }
@@ -361,7 +361,7 @@ impl Db {
         .bind(email)
         .bind(role)
         .bind(invited_by)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .bind(expires_at)
         .execute(&self.write)
         .await?;
@@ -374,7 +374,7 @@ impl Db {
             "SELECT org, email, role FROM invitations WHERE token_hash = $1 AND accepted_at IS NULL AND expires_at > $2",
         )
         .bind(token_hash)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .fetch_optional(&self.read)
         .await?)
     }
@@ -384,7 +384,7 @@ impl Db {
     /// invitation is unknown, used, expired or for another address; the address is part of
     /// the update so an invitation is never used up by an account it was not sent to.
     pub async fn accept_invitation(&self, token_hash: &str, account_id: &str, email: &str) -> Result<Option<InvitationRecord>, DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
         let invitation = sqlx::query_as::<Any, InvitationRecord>(
             "UPDATE invitations SET accepted_at = $1

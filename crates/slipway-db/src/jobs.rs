@@ -8,7 +8,7 @@
 
 use sqlx::Any;
 
-use crate::{Db, DbError, now_ms};
+use crate::{Db, DbError};
 
 /// A job to enqueue.
 #[derive(Clone, Debug)]
@@ -82,7 +82,7 @@ impl Db {
             .bind(job.payload)
             .bind(job.run_at)
             .bind(job.max_attempts)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .fetch_optional(&self.write)
             .await?;
             if let Some(id) = id {
@@ -103,7 +103,7 @@ impl Db {
 
     /// Takes the leases of up to `limit` due jobs until `lease_until`, under `token`.
     pub async fn claim_jobs(&self, token: &str, lease_until: i64, limit: i64) -> Result<Vec<ClaimedJob>, DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let due = sqlx::query_scalar::<Any, String>(
             "SELECT id FROM jobs WHERE failed_at IS NULL AND run_at <= $1 AND locked_until <= $1 ORDER BY run_at, id LIMIT $2",
         )
@@ -164,7 +164,7 @@ impl Db {
             None => sqlx::query(
                 "UPDATE jobs SET failed_at = $1, last_error = $2, locked_until = 0, lock_token = NULL WHERE id = $3 AND lock_token = $4",
             )
-            .bind(now_ms()),
+            .bind(self.clock.now_ms()),
         };
         let n = query.bind(error).bind(id).bind(token).execute(&self.write).await?.rows_affected();
         Ok(n > 0)

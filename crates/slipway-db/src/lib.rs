@@ -12,6 +12,7 @@ use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
 
+use slipway_types::Clock;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Connection, Transaction};
 
@@ -70,6 +71,8 @@ pub struct Db {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// Every time the database records comes from here, never from the system.
+    clock: Clock,
 }
 
 /// SQLite creates a new database 0644 less the umask, and its -wal and -shm files with the
@@ -114,15 +117,25 @@ impl Db {
                 let write = sqlite_pool(1).connect_with(options.clone()).await?;
                 sqlx::query("PRAGMA journal_mode = WAL").execute(&write).await?;
                 let read = sqlite_pool(8).connect_with(options).await?;
-                Db { read, write, backend }
+                Db { read, write, backend, clock: Clock::system() }
             }
             Backend::Postgres => {
                 let pool = pool_options(16).connect(url).await?;
-                Db { read: pool.clone(), write: pool, backend }
+                Db { read: pool.clone(), write: pool, backend, clock: Clock::system() }
             }
         };
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// The same database, recording times from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Db {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn backend(&self) -> Backend {
@@ -212,8 +225,10 @@ fn sqlite_pool(max: u32) -> AnyPoolOptions {
     })
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or_default()
+/// The time the query tests pass where callers pass the Clock's.
+#[cfg(test)]
+pub(crate) fn now_ms() -> i64 {
+    Clock::system().now_ms()
 }
 
 /// Fresh databases for the query tests: SQLite always, and PostgreSQL too when
@@ -260,7 +275,7 @@ impl TestPostgres {
         use sqlx::{Connection, Executor};
         use std::sync::atomic::{AtomicU32, Ordering};
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let name = format!("{prefix}{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), now_ms());
+        let name = format!("{prefix}{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), Clock::system().now_ms());
         let mut admin = sqlx::PgConnection::connect(admin_url).await.expect("connect to test PostgreSQL");
         admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
         let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);

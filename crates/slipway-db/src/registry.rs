@@ -4,7 +4,7 @@ use std::future::Future;
 
 use sqlx::{Any, Transaction};
 
-use crate::{Db, DbError, now_ms};
+use crate::{Db, DbError};
 
 /// A stored manifest.
 #[derive(Clone, Debug)]
@@ -102,7 +102,7 @@ impl Db {
         Fut: Future<Output = Result<(), E>>,
         E: std::fmt::Display,
     {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
         // Waits for a GC that is deleting this digest's bytes, then tells any later GC
         // step for it to leave the bytes published here alone.
@@ -127,7 +127,7 @@ impl Db {
     /// `from`, the blob must be linked there; without, any stored blob can be mounted.
     /// Returns the blob's size, or `None` if it cannot be mounted.
     pub async fn mount_blob(&self, repository: &str, digest: &str, from: Option<&str>) -> Result<Option<i64>, DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
         let size = match from {
             Some(from) => {
@@ -174,7 +174,7 @@ impl Db {
 
     /// Stores a manifest (and optionally tags it) if everything it references is present.
     pub async fn put_manifest(&self, m: &NewManifest<'_>) -> Result<(), PutManifestError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
         for blob in &m.blobs {
             // Touching the row locks it against a concurrent GC deleting it.
@@ -355,7 +355,7 @@ impl Db {
     // ---- upload sessions ---------------------------------------------------------------
 
     pub async fn create_upload(&self, id: &str, repository: &str, algorithm: &str) -> Result<(), DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         sqlx::query("INSERT INTO uploads (id, repository, algorithm, size, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $4)")
             .bind(id)
             .bind(repository)
@@ -379,7 +379,7 @@ impl Db {
     pub async fn advance_upload(&self, id: &str, from: i64, to: i64) -> Result<bool, DbError> {
         let n = sqlx::query("UPDATE uploads SET size = $1, updated_at = $2 WHERE id = $3 AND size = $4")
             .bind(to)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(id)
             .bind(from)
             .execute(&self.write)
@@ -437,7 +437,7 @@ impl Db {
         sqlx::query("DELETE FROM repository_blobs WHERE digest = $1").bind(digest).execute(&mut *tx).await?;
         sqlx::query("INSERT INTO blob_tombstones (digest, created_at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING")
             .bind(digest)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

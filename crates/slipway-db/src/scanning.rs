@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use sqlx::{Any, Transaction};
 
-use crate::{Db, DbError, now_ms};
+use crate::{Db, DbError};
 
 /// A normalised advisory to store.
 #[derive(Clone, Debug)]
@@ -240,7 +240,7 @@ impl Db {
              VALUES ($1, $2, 0, 0, 0, 0) RETURNING revision",
         )
         .bind(source)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .fetch_one(&self.write)
         .await?)
     }
@@ -250,7 +250,7 @@ impl Db {
         sqlx::query(
             "UPDATE feed_revisions SET finished_at = $1, imported = $2, updated = $3, unchanged = $4, rejected = $5 WHERE revision = $6",
         )
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .bind(counts.imported as i64)
         .bind(counts.updated as i64)
         .bind(counts.unchanged as i64)
@@ -291,7 +291,7 @@ impl Db {
     /// package a new or changed advisory names, before or after the change, is noted in
     /// `feed_changes` for re-assessment.
     pub async fn upsert_advisories(&self, revision: i64, source: &str, rows: &[AdvisoryRow]) -> Result<AdvisoryCounts, DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut counts = AdvisoryCounts::default();
         let mut tx = self.begin_write().await?;
         for row in rows {
@@ -421,7 +421,7 @@ impl Db {
         last_modified: Option<&str>,
         changed: bool,
     ) -> Result<(), DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         sqlx::query(
             "INSERT INTO feed_sources (url, etag, last_modified, checked_at, changed_at, last_error) VALUES ($1, $2, $3, $4, $5, NULL)
              ON CONFLICT (url) DO UPDATE SET etag = excluded.etag, last_modified = excluded.last_modified,
@@ -444,7 +444,7 @@ impl Db {
              ON CONFLICT (url) DO UPDATE SET checked_at = excluded.checked_at, last_error = excluded.last_error",
         )
         .bind(url)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .bind(error)
         .execute(&self.write)
         .await?;
@@ -471,7 +471,7 @@ impl Db {
         .bind(digest)
         .bind(analyzer_version)
         .bind(report)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .execute(&self.write)
         .await?;
         Ok(())
@@ -510,7 +510,7 @@ impl Db {
             if let Some(dropped) = self.finish_scan(scan, &ids, batch).await? {
                 // The parts this image no longer names go now if nothing else uses them;
                 // the rest (parts of scans that died) in a sweep every few minutes.
-                let now = now_ms();
+                let now = self.clock.now_ms();
                 let sweep = now - LAST_SWEEP.load(Ordering::Relaxed) > SWEEP_INTERVAL_MS;
                 if sweep {
                     LAST_SWEEP.store(now, Ordering::Relaxed);
@@ -530,10 +530,10 @@ impl Db {
 
     /// The id of a stored part with `part`'s content, storing it first if there is none.
     async fn store_part(&self, part: &InventoryPart<'_>) -> Result<i64, DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let reuse = || async {
             sqlx::query_scalar::<Any, i64>("UPDATE inventory_parts SET used_at = $1 WHERE content = $2 RETURNING id")
-                .bind(now_ms())
+                .bind(self.clock.now_ms())
                 .bind(part.content)
                 .fetch_optional(&self.write)
                 .await
@@ -580,7 +580,7 @@ impl Db {
             // A part retired by pruning (used_at 0: its writer stalled past the grace
             // period) is not revived.
             let touched = sqlx::query("UPDATE inventory_parts SET used_at = $1 WHERE id = $2 AND used_at > 0")
-                .bind(now_ms())
+                .bind(self.clock.now_ms())
                 .bind(id)
                 .execute(&mut *tx)
                 .await?
@@ -594,7 +594,7 @@ impl Db {
         // Complete: from now on scans find it by its content.
         let completed = sqlx::query("UPDATE inventory_parts SET content = $1, used_at = $2 WHERE id = $3 AND used_at > 0")
             .bind(part.content)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(id)
             .execute(&self.write)
             .await;
@@ -611,7 +611,7 @@ impl Db {
     /// transaction; returns the parts the image named before and no longer does, or
     /// `None` (and nothing written) if one of the parts was pruned meanwhile.
     async fn finish_scan(&self, scan: &NewImageScan<'_>, parts: &[i64], batch: i64) -> Result<Option<Vec<i64>>, DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
         let parts: BTreeSet<i64> = parts.iter().copied().collect();
         for part in &parts {
@@ -676,7 +676,7 @@ impl Db {
         .bind(batch)
         .execute(&mut *tx)
         .await?;
-        upsert_scan(&mut tx, scan).await?;
+        upsert_scan(&mut tx, scan, self.clock.now_ms()).await?;
         refresh_counts(&mut tx, &[scan.digest]).await?;
         tx.commit().await?;
         Ok(Some(dropped))
@@ -687,7 +687,7 @@ impl Db {
     async fn stage_findings(&self, digest: &str, findings: &[FindingRecord]) -> Result<i64, DbError> {
         let batch = sqlx::query_scalar::<Any, i64>("INSERT INTO finding_batches (digest, created_at) VALUES ($1, $2) RETURNING id")
             .bind(digest)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .fetch_one(&self.write)
             .await?;
         // A finding twice in the list is one finding (the first kept).
@@ -752,7 +752,7 @@ impl Db {
     pub async fn prune_inventory_parts(&self) -> Result<u64, DbError> {
         // Findings staged by scans that died midway.
         let abandoned = sqlx::query_scalar::<Any, i64>("SELECT id FROM finding_batches WHERE created_at < $1")
-            .bind(now_ms() - PART_GRACE_MS)
+            .bind(self.clock.now_ms() - PART_GRACE_MS)
             .fetch_all(&self.read)
             .await?;
         for batch in abandoned {
@@ -764,7 +764,7 @@ impl Db {
                 "SELECT id FROM inventory_parts WHERE id > $1 AND {UNUSED_PART} ORDER BY id LIMIT 100"
             )))
             .bind(after)
-            .bind(now_ms() - PART_GRACE_MS)
+            .bind(self.clock.now_ms() - PART_GRACE_MS)
             .fetch_all(&self.read)
             .await?;
             let Some(last) = candidates.last() else { return Ok(pruned) };
@@ -775,7 +775,7 @@ impl Db {
 
     /// Prunes those of `parts` that are unused (see `prune_inventory_parts`).
     async fn prune_parts(&self, parts: &[i64]) -> Result<u64, DbError> {
-        let cutoff = now_ms() - PART_GRACE_MS;
+        let cutoff = self.clock.now_ms() - PART_GRACE_MS;
         let unused = UNUSED_PART;
         let mut pruned = 0;
         for &id in parts {
@@ -813,7 +813,7 @@ impl Db {
     /// scan's inventory and findings stay.
     pub async fn record_scan_outcome(&self, scan: &NewImageScan<'_>) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
-        upsert_scan(&mut tx, scan).await?;
+        upsert_scan(&mut tx, scan, self.clock.now_ms()).await?;
         refresh_counts(&mut tx, &[scan.digest]).await?;
         tx.commit().await?;
         Ok(())
@@ -914,7 +914,7 @@ impl Db {
     /// several changes touch is recounted and its pages written (and, on SQLite,
     /// checkpointed) once, not once per package.
     pub async fn apply_rematches(&self, rematches: &[(FeedChange, Rematch)]) -> Result<(), DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
         let mut touched: BTreeSet<&str> = BTreeSet::new();
         for (change, rematch) in rematches {
@@ -1062,7 +1062,7 @@ async fn write_findings(
     Ok(())
 }
 
-async fn upsert_scan(tx: &mut Transaction<'static, Any>, scan: &NewImageScan<'_>) -> Result<(), sqlx::Error> {
+async fn upsert_scan(tx: &mut Transaction<'static, Any>, scan: &NewImageScan<'_>, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO image_scans (digest, status, scanned_at, analyzer_version, feed_revision, os, error, layers_analyzed, layers_cached,
                                   critical, major, minor, unrated, incomplete)
@@ -1074,7 +1074,7 @@ async fn upsert_scan(tx: &mut Transaction<'static, Any>, scan: &NewImageScan<'_>
     )
     .bind(scan.digest)
     .bind(scan.status)
-    .bind(now_ms())
+    .bind(now)
     .bind(scan.analyzer_version)
     .bind(scan.feed_revision)
     .bind(scan.os)
@@ -1111,7 +1111,7 @@ async fn refresh_counts(tx: &mut Transaction<'static, Any>, digests: &[&str]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{NewManifest, test_databases};
+    use crate::{NewManifest, now_ms, test_databases};
 
     fn advisory(id: &str, hash: &str, packages: &[(&str, &str, &str)]) -> AdvisoryRow {
         AdvisoryRow {

@@ -2,7 +2,7 @@
 
 use sqlx::Any;
 
-use crate::{Db, DbError, now_ms};
+use crate::{Db, DbError};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct OutboxMessage {
@@ -27,7 +27,7 @@ impl Db {
             .bind(id_hash)
             .bind(account_id)
             .bind(csrf)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(expires_at)
             .execute(&self.write)
             .await?;
@@ -38,7 +38,7 @@ impl Db {
     pub async fn session(&self, id_hash: &str) -> Result<Option<(String, String)>, DbError> {
         Ok(sqlx::query_as::<Any, (String, String)>("SELECT account_id, csrf FROM web_sessions WHERE id_hash = $1 AND expires_at > $2")
             .bind(id_hash)
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .fetch_optional(&self.read)
             .await?)
     }
@@ -53,7 +53,7 @@ impl Db {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM web_sessions WHERE account_id = $1").bind(account_id).execute(&mut *tx).await?;
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(account_id)
             .execute(&mut *tx)
             .await?;
@@ -64,7 +64,7 @@ impl Db {
     /// Stores a new email token (its hash), replacing the account's live one for the purpose:
     /// only the newest link mailed works.
     pub async fn create_email_token(&self, token_hash: &str, account_id: &str, purpose: &str, expires_at: i64) -> Result<(), DbError> {
-        self.issue_email_token(token_hash, account_id, purpose, expires_at, now_ms()).await?;
+        self.issue_email_token(token_hash, account_id, purpose, expires_at, self.clock.now_ms()).await?;
         Ok(())
     }
 
@@ -80,7 +80,7 @@ impl Db {
         expires_at: i64,
         keep_if_issued_after: i64,
     ) -> Result<bool, DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let issued = sqlx::query_scalar::<Any, String>(
             "INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (account_id, purpose) WHERE used_at IS NULL DO UPDATE
@@ -106,7 +106,7 @@ impl Db {
         )
         .bind(token_hash)
         .bind(purpose)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .fetch_optional(&self.read)
         .await?)
     }
@@ -116,7 +116,7 @@ impl Db {
     /// sessions, and revokes its refresh tokens and its own access tokens (robots' tokens
     /// belong to the robots). None, and nothing changed, if the token is not live.
     pub async fn reset_password(&self, token_hash: &str, password_hash: &str) -> Result<Option<PasswordReset>, DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let mut tx = self.begin_write().await?;
         let account_id = sqlx::query_scalar::<Any, String>(
             "UPDATE email_tokens SET used_at = $1
@@ -155,7 +155,7 @@ impl Db {
 
     /// Marks an unused, unexpired email token used; returns its account.
     pub async fn use_email_token(&self, token_hash: &str, purpose: &str) -> Result<Option<String>, DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         let account = sqlx::query_scalar::<Any, String>(
             "UPDATE email_tokens SET used_at = $1
              WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1
@@ -171,7 +171,7 @@ impl Db {
 
     pub async fn mark_email_verified(&self, account_id: &str) -> Result<(), DbError> {
         sqlx::query("UPDATE accounts SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL")
-            .bind(now_ms())
+            .bind(self.clock.now_ms())
             .bind(account_id)
             .execute(&self.write)
             .await?;
@@ -198,7 +198,7 @@ impl Db {
     // ---- outbox ------------------------------------------------------------------------
 
     pub async fn enqueue_mail(&self, id: &str, recipient: &str, subject: &str, body: &str) -> Result<(), DbError> {
-        let now = now_ms();
+        let now = self.clock.now_ms();
         sqlx::query(
             "INSERT INTO outbox (id, recipient, subject, body, created_at, next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, $5, 0)",
         )
@@ -228,7 +228,7 @@ impl Db {
         )
         .bind(lease_until)
         .bind(sender)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .bind(limit)
         .fetch_all(&self.write)
         .await?)
@@ -244,7 +244,7 @@ impl Db {
                 "UPDATE outbox SET sent_at = $1, body = '', last_error = NULL, attempts = attempts + 1, claimed_until = 0, claimed_by = NULL
                  WHERE id = $2 AND claimed_by = $3",
             )
-            .bind(now_ms()),
+            .bind(self.clock.now_ms()),
             Some(e) => sqlx::query(
                 "UPDATE outbox SET last_error = $1, next_attempt_at = $2, attempts = attempts + 1, claimed_until = 0, claimed_by = NULL
                  WHERE id = $3 AND claimed_by = $4",
@@ -270,7 +270,7 @@ impl Db {
              RETURNING hits",
         )
         .bind(key)
-        .bind(now_ms())
+        .bind(self.clock.now_ms())
         .bind(window_start)
         .fetch_one(&self.write)
         .await?)

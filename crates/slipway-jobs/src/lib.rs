@@ -10,7 +10,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use slipway_db::{ClaimedJob, Db, DbError, JobRecord, NewJob, now_ms};
+use slipway_db::{ClaimedJob, Db, DbError, JobRecord, NewJob};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -64,7 +64,7 @@ impl Queue {
                 kind: J::KIND,
                 dedup_key: key.as_deref(),
                 payload: &payload,
-                run_at: now_ms(),
+                run_at: self.db.clock().now_ms(),
                 max_attempts: i64::from(J::MAX_ATTEMPTS),
             })
             .await?;
@@ -202,7 +202,7 @@ impl Runner {
     }
 
     async fn claim(&self, token: &str) -> Result<Option<ClaimedJob>, JobError> {
-        let lease_until = now_ms() + millis(self.settings.lease);
+        let lease_until = self.queue.db.clock().now_ms() + millis(self.settings.lease);
         Ok(self.queue.db.claim_jobs(token, lease_until, 1).await?.pop())
     }
 
@@ -224,7 +224,8 @@ impl Runner {
                 metrics::counter!("slipway_jobs_total", "kind" => kind.to_owned(), "outcome" => "done").increment(1);
             }
             Outcome::Failed(error) => {
-                let retry_at = (job.attempts < job.max_attempts).then(|| now_ms() + millis(self.backoff(job.attempts)));
+                let retry_at =
+                    (job.attempts < job.max_attempts).then(|| self.queue.db.clock().now_ms() + millis(self.backoff(job.attempts)));
                 match retry_at {
                     Some(_) => tracing::warn!(kind, id, attempt, error = %error, "job failed; it will be retried"),
                     None => tracing::error!(kind, id, attempt, error = %error, "job failed for good"),
@@ -268,7 +269,7 @@ impl Runner {
                     };
                 }
                 _ = renew.tick() => {
-                    let until = now_ms() + millis(self.settings.lease);
+                    let until = self.queue.db.clock().now_ms() + millis(self.settings.lease);
                     match self.queue.db.extend_job_lease(&job.id, token, until).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!(id = %job.id, "job lease lost; another worker may run it too"),
@@ -405,7 +406,7 @@ mod tests {
         assert_eq!(runner.backoff(3), Duration::from_secs(25));
         assert_eq!(runner.backoff(70), Duration::from_secs(25));
         let id = queue.enqueue(&count("later", 1)).await.unwrap();
-        let before = now_ms();
+        let before = queue.db.clock().now_ms();
         assert_eq!(runner.run_until_idle().await.unwrap(), 1, "the retry is not due yet");
         let job = queue.job(&id).await.unwrap().unwrap();
         assert!(job.run_at >= before + 10_000 && job.failed_at.is_none(), "{job:?}");

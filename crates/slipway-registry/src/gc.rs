@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use slipway_db::now_ms;
 use slipway_oci::Digest;
 
 use crate::error::RegistryError;
@@ -39,7 +38,7 @@ pub struct GcReport {
 
 impl Registry {
     pub async fn collect_garbage(&self, settings: &GcSettings) -> Result<GcReport, RegistryError> {
-        let now = now_ms();
+        let now = self.db.clock().now_ms();
         let blob_cutoff = now - settings.grace.as_millis() as i64;
         let upload_cutoff = now - settings.upload_ttl.as_millis() as i64;
         let mut report = GcReport::default();

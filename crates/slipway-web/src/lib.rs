@@ -15,7 +15,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use slipway_auth::AuthService;
 use slipway_catalog::Catalog;
-use slipway_scanning::Scanning;
+use slipway_security::Scanning;
 use utoipa::OpenApi as _;
 
 /// What every page and API handler reads.

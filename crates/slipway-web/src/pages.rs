@@ -16,7 +16,7 @@ use slipway_catalog::{
     Access, CATEGORIES, CatalogError, License, Listed, Listing, ListingInput, ListingSummary, Product, ProductType, Publisher,
     PublisherInput, SearchParams, Subscription, Tier, TrustLevel, Version, Viewer,
 };
-use slipway_scanning::SecuritySummary;
+use slipway_security::SecuritySummary;
 
 use crate::WebState;
 use crate::session::{
@@ -1124,38 +1124,7 @@ async fn preview(
     license: License,
 ) -> PageResult {
     let publisher = state.catalog.publisher(org).await?;
-    let existing = match slug {
-        Some(s) => Some(state.catalog.listing(Some(viewer), org, s).await?),
-        None => None,
-    };
-    let listing = Listing {
-        id: String::new(),
-        publisher: org.to_owned(),
-        publisher_name: publisher.as_ref().map(|p| p.display_name.clone()).unwrap_or_else(|| org.to_owned()),
-        slug: slug.map(str::to_owned).unwrap_or_else(|| slipway_catalog::text::slugify(&input.name)),
-        name: input.name,
-        logo_url: input.logo.as_deref().map(slipway_catalog::media_url),
-        short_description: input.short_description,
-        category: input.category,
-        search_tags: input.search_tags,
-        long_description: input.long_description,
-        screenshots: input.screenshots.iter().map(|id| slipway_catalog::media_url(id)).collect(),
-        support_url: input.support_url,
-        support_email: input.support_email,
-        support_info: input.support_info,
-        sla: input.sla,
-        install_instructions: input.install_instructions,
-        product_type: input.product_type,
-        trust_level: existing.as_ref().map_or(TrustLevel::Community, |e| e.trust_level),
-        badges: existing.as_ref().map(|e| e.badges.clone()).unwrap_or_default(),
-        platforms: existing.as_ref().map(|e| e.platforms.clone()).unwrap_or_default(),
-        tiers: input.tiers,
-        license_version: 0,
-        pulls: 0,
-        status: slipway_catalog::ListingStatus::Draft,
-        updated_at: slipway_db::now_ms(),
-        published_at: None,
-    };
+    let listing = state.catalog.preview_listing(viewer, org, slug, input).await?;
     let has_license = !(license.url.is_empty() && license.text.is_empty());
     let page = ProductPage {
         chrome: visit.chrome_clone(),

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use slipway_auth::AuthError;
 use slipway_catalog::CatalogError;
-use slipway_scanning::ScanningError;
+use slipway_security::ScanningError;
 use utoipa::ToSchema;
 
 /// An error response: `application/problem+json`.

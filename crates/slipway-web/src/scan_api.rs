@@ -8,7 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_catalog::Listing;
-use slipway_scanning::{ScanRequested, ScanResults, SecuritySummary};
+use slipway_security::{ScanRequested, ScanResults, SecuritySummary};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::WebState;

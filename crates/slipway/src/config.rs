@@ -346,7 +346,7 @@ pub struct ScanConfig {
 impl Default for ScanConfig {
     fn default() -> Self {
         let limits = slipway_scanner::analyzer::Limits::default();
-        let inventory = slipway_scanning::InventoryLimits::default();
+        let inventory = slipway_security::InventoryLimits::default();
         ScanConfig {
             on_push: true,
             max_layer_bytes: limits.max_layer_bytes,
@@ -361,8 +361,8 @@ impl Default for ScanConfig {
 }
 
 impl ScanConfig {
-    pub fn inventory_limits(&self) -> slipway_scanning::InventoryLimits {
-        slipway_scanning::InventoryLimits {
+    pub fn inventory_limits(&self) -> slipway_security::InventoryLimits {
+        slipway_security::InventoryLimits {
             max_packages_per_layer: self.max_packages_per_layer,
             max_packages_per_image: self.max_packages_per_image,
             max_findings_per_image: self.max_findings_per_image,

@@ -22,7 +22,7 @@ use slipway_db::Db;
 use slipway_jobs::{Queue, Runner};
 use slipway_oci::{Digest, RepoName, media_type};
 use slipway_registry::{PushHook, Registry, RegistrySettings};
-use slipway_scanning::Scanning;
+use slipway_security::Scanning;
 use slipway_storage::{BlobStore, FsStore, S3Config, S3Store};
 use tower_http::trace::TraceLayer;
 

@@ -68,7 +68,7 @@ impl AdvisorySource {
                 let db = Db::connect(database_url).await.context("opening the database that holds the feed")?;
                 let stored = db.feed_totals().await?.advisories;
                 ensure!(stored > 0, "no advisory feed: the database holds no advisories; {IMPORT_ONE}");
-                let index = slipway_scanning::stored_advisories(&db, wanted).await?;
+                let index = slipway_security::stored_advisories(&db, wanted).await?;
                 db.close().await;
                 Ok(Loaded { index, read: usize::try_from(stored)?, rejected: Vec::new() })
             }

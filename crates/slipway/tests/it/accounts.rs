@@ -472,7 +472,7 @@ async fn invitations_are_accepted_only_by_the_invited_verified_address() {
     // The code as the invitation mail carries it; the row as `invite` writes it.
     let (code, hash) = slipway_auth::new_access_token();
     let founder = auth.db().account_by_name("founder").await.unwrap().unwrap();
-    let expires = slipway_db::now_ms() + 3_600_000;
+    let expires = slipway_types::Clock::system().now_ms() + 3_600_000;
     auth.db().create_invitation(&hash, "widgets", "Bob@Example.COM", "maintainer", &founder.id, expires).await.unwrap();
 
     let accept = |who: &'static str| {

@@ -164,7 +164,7 @@ async fn bad_bearer_tokens_get_401_with_a_challenge() {
         secret
     };
     // Written straight to the database: the service refuses both.
-    let expired = stored(r#"[{"api":"write"}]"#, Some(slipway_db::now_ms() - 1)).await;
+    let expired = stored(r#"[{"api":"write"}]"#, Some(slipway_types::Clock::system().now_ms() - 1)).await;
     let hostile = stored(r#"[{"api":"write"},{"repositories":"*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b","actions":["pull"]}]"#, None).await;
     let unknown = slipway_auth::new_access_token().0;
 

@@ -42,8 +42,13 @@ async fn cast(t: &TestApp) -> BTreeMap<&'static str, Option<(String, String)>> {
     let scoped = ScopeRule::parse("acme/public:pull,push").unwrap();
     let (in_scope, _) = auth.create_token("maintainer", "ci", &[scoped.clone().into()], None).await.unwrap();
     // Written straight to the database: the service refuses an expiry of zero days.
-    let expired =
-        stored_token(t, "maintainer", &serde_json::to_string(std::slice::from_ref(&scoped)).unwrap(), Some(slipway_db::now_ms() - 1)).await;
+    let expired = stored_token(
+        t,
+        "maintainer",
+        &serde_json::to_string(std::slice::from_ref(&scoped)).unwrap(),
+        Some(slipway_types::Clock::system().now_ms() - 1),
+    )
+    .await;
     let (revoked, record) = auth.create_token("maintainer", "leaked", &[scoped.into()], None).await.unwrap();
     auth.revoke_token(&record.id).await.unwrap();
     let robot = auth.create_robot("acme", "ci", OrgRole::Maintainer).await.unwrap();

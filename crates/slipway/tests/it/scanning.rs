@@ -13,7 +13,7 @@ use slipway_auth::access::{OrgRole, SiteRole};
 use slipway_catalog::media::MediaKind;
 use slipway_catalog::{Access, Actor, ListingInput, ProductType, PublisherInput, Tier};
 use slipway_oci::Digest;
-use slipway_scanning::Reassessment;
+use slipway_security::Reassessment;
 
 use crate::app::{Backend, TestApp};
 
@@ -132,7 +132,7 @@ fn requests_advisory(withdrawn: bool) -> String {
     .to_string()
 }
 
-async fn import_file(t: &TestApp, content: &str) -> slipway_scanning::FeedImport {
+async fn import_file(t: &TestApp, content: &str) -> slipway_security::FeedImport {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("update.json");
     std::fs::File::create(&path).unwrap().write_all(content.as_bytes()).unwrap();
@@ -499,7 +499,7 @@ async fn feed_sync_skips_unchanged_sources() {
     let serving = tokio::spawn(async move { axum::serve(listener, server).await.unwrap() });
     let urls = [file_url.clone(), format!("{base}/osv/feed.json"), format!("{base}/osv/missing.zip")];
 
-    let outcomes = |results: Vec<slipway_scanning::FeedSync>| results.iter().map(|r| r.outcome).collect::<Vec<_>>();
+    let outcomes = |results: Vec<slipway_security::FeedSync>| results.iter().map(|r| r.outcome).collect::<Vec<_>>();
     let first = t.app.scanning.sync_feeds(&urls).await;
     assert_eq!(first[0].import.as_ref().unwrap().imported, 1);
     assert_eq!(first[1].import.as_ref().unwrap().imported, 1);

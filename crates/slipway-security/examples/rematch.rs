@@ -41,7 +41,7 @@ use sha2::{Digest as _, Sha256};
 use slipway_db::Db;
 use slipway_jobs::Queue;
 use slipway_scanner::analyzer::{Ecosystem, Inventory, Limits, OsRelease, Package};
-use slipway_scanning::Scanning;
+use slipway_security::Scanning;
 use slipway_storage::FsStore;
 
 type Result<T> = std::result::Result<T, Box<dyn Error + Send + Sync>>;

@@ -197,7 +197,7 @@ impl Scanning {
         for _ in 0..MAX_REMATCHES {
             let revision = self.db.feed_revision().await?;
             let index = advisories_for(&self.db, rows.iter().map(|r| (r.ecosystem.as_str(), r.match_name.as_str()))).await?;
-            let mut findings = match_rows(&index, &rows, slipway_db::now_ms());
+            let mut findings = match_rows(&index, &rows, self.db.clock().now_ms());
             let mut reasons = incomplete.clone();
             let found = findings.len();
             let max = limits.max_findings_per_image;

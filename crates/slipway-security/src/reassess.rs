@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use slipway_db::{FeedChange, FindingRecord, NewVulnerabilityEvent, Rematch, now_ms};
+use slipway_db::{FeedChange, FindingRecord, NewVulnerabilityEvent, Rematch};
 
 use crate::matching::{advisories_for, match_rows};
 use crate::{Scanning, ScanningError};
@@ -48,7 +48,7 @@ impl Scanning {
             for change in changes {
                 let rows = self.db.packages_named(&change.ecosystem, &change.name).await?;
                 let index = advisories_for(&self.db, [(change.ecosystem.as_str(), change.name.as_str())]).await?;
-                let current = match_rows(&index, &rows, now_ms());
+                let current = match_rows(&index, &rows, self.db.clock().now_ms());
                 let stored = self.db.findings_named(&change.ecosystem, &change.name).await?;
                 let rematch = difference(stored, current);
                 if !rows.is_empty() {

@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+mod clock;
+mod error;
+mod names;
+
+pub use clock::{Clock, ClockError, ClockKind};
+pub use error::ErrorKind;
+pub use names::entitlement_id;
