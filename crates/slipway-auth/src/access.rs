@@ -1,160 +1,104 @@
-//! The access decision: what a subject may do to a repository. Pure, so it is tested as a
-//! matrix and explains every refusal.
+//! The actors this crate builds for `slipway_policy::decide`, which alone decides access:
+//! an account's roles and entitlements as the policy sees them (`AuthService::subject`),
+//! with the limits of the access token it came with.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::scope::{Action, ScopeRule, token_allows};
+use slipway_db::AccountRecord;
+use slipway_policy::{Actor, ApiScope, Credential, Refusal, Resource, decide as ask};
+pub use slipway_policy::{OrgRole, RepoAccess as Policy, SiteRole, Subject};
+use slipway_types::ErrorKind;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SiteRole {
-    User,
-    Moderator,
-    Admin,
-}
+use crate::scope::{Action, ScopeRule, TokenRule, api_scopes, repository_rules};
+use crate::{AuthError, AuthService};
 
-impl SiteRole {
-    pub fn parse(s: &str) -> SiteRole {
-        match s {
-            "admin" => SiteRole::Admin,
-            "moderator" => SiteRole::Moderator,
-            _ => SiteRole::User,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SiteRole::User => "user",
-            SiteRole::Moderator => "moderator",
-            SiteRole::Admin => "admin",
-        }
-    }
-}
-
-/// A member's role in an organization.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum OrgRole {
-    Viewer,
-    Maintainer,
-    Owner,
-}
-
-impl OrgRole {
-    pub fn parse(s: &str) -> Option<OrgRole> {
-        match s {
-            "viewer" => Some(OrgRole::Viewer),
-            "maintainer" => Some(OrgRole::Maintainer),
-            "owner" => Some(OrgRole::Owner),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrgRole::Viewer => "viewer",
-            OrgRole::Maintainer => "maintainer",
-            OrgRole::Owner => "owner",
-        }
-    }
-
-    /// Viewers pull; maintainers also push; owners also delete.
-    fn actions(self) -> BTreeSet<Action> {
-        match self {
-            OrgRole::Viewer => [Action::Pull].into(),
-            OrgRole::Maintainer => [Action::Pull, Action::Push].into(),
-            OrgRole::Owner => Action::ALL.into(),
-        }
-    }
-}
-
-/// An authenticated account as the decision sees it.
-#[derive(Clone, Debug, Default)]
-pub struct Subject {
-    pub name: String,
-    pub site_role: Option<SiteRole>,
-    /// Organization (or, for a person, their own namespace) to role.
-    pub namespaces: BTreeMap<String, OrgRole>,
-    /// Tiers the account is entitled to.
-    pub tiers: BTreeSet<String>,
-}
-
-/// Who may pull a repository.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Policy {
-    /// Not published: only its namespace's members (and moderators) may pull.
-    Staging,
-    Public,
-    LoggedIn,
-    Licensed {
-        tier: String,
-    },
-}
-
-impl Policy {
-    pub fn from_record(access: &str, tier: Option<String>) -> Policy {
-        match (access, tier) {
-            ("public", _) => Policy::Public,
-            ("logged_in", _) => Policy::LoggedIn,
-            ("licensed", Some(tier)) => Policy::Licensed { tier },
-            _ => Policy::Staging,
-        }
-    }
-}
-
+/// What the registry may let a caller do to one repository: the actions allowed, and why
+/// each of the others is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision {
     pub allowed: BTreeSet<Action>,
-    /// Why pulling is refused, when it is.
-    pub pull_refusal: Option<String>,
+    pub refusals: BTreeMap<Action, String>,
 }
 
-/// The namespace a repository belongs to: its first path component.
-pub fn namespace(repository: &str) -> &str {
-    repository.split('/').next().unwrap_or(repository)
+/// A registry caller knows only its token's repository rules: no API scope applies there.
+static NO_API_SCOPES: BTreeSet<ApiScope> = BTreeSet::new();
+
+/// The actor of a registry or token-service request: `subject` (None: anonymous), limited
+/// by `token_rules` when it authenticated with an access token.
+pub fn registry_actor<'a>(subject: Option<&'a Subject>, token_rules: Option<&'a [ScopeRule]>) -> Actor<'a> {
+    let credential = match token_rules {
+        Some(repositories) => Credential::Token { repositories, api: &NO_API_SCOPES },
+        None => Credential::Session,
+    };
+    Actor { subject, credential }
 }
 
 /// What `subject` (None: anonymous) may do to `repository` under `policy`, further limited
 /// by `token_rules` when the request authenticated with an access token.
 pub fn decide(subject: Option<&Subject>, token_rules: Option<&[ScopeRule]>, repository: &str, policy: &Policy) -> Decision {
-    let ns = namespace(repository);
-    let mut allowed = BTreeSet::new();
-    if let Some(s) = subject {
-        if let Some(role) = s.namespaces.get(ns) {
-            allowed.extend(role.actions());
+    let actor = registry_actor(subject, token_rules);
+    let resource = Resource::Repository { name: repository, access: policy };
+    let mut decision = Decision { allowed: BTreeSet::new(), refusals: BTreeMap::new() };
+    for action in Action::ALL {
+        if let Err(refusal) = ask(&actor, action.into(), &resource).into_result() {
+            decision.refusals.insert(action, refusal.reason);
+        } else {
+            decision.allowed.insert(action);
         }
-        match s.site_role {
-            Some(SiteRole::Admin) => allowed.extend(Action::ALL),
-            Some(SiteRole::Moderator) => {
-                allowed.insert(Action::Pull);
+    }
+    decision
+}
+
+/// The rules of a token presented to the REST API, split as the policy reads them.
+#[derive(Clone, Debug)]
+pub struct ApiTokenLimits {
+    repositories: Vec<ScopeRule>,
+    api: BTreeSet<ApiScope>,
+}
+
+impl ApiTokenLimits {
+    pub fn new(rules: &[TokenRule]) -> ApiTokenLimits {
+        ApiTokenLimits { repositories: repository_rules(rules), api: api_scopes(rules) }
+    }
+
+    /// The actor of an API request made with this token by `subject`.
+    pub fn actor<'a>(&'a self, subject: &'a Subject) -> Actor<'a> {
+        Actor { subject: Some(subject), credential: Credential::Token { repositories: &self.repositories, api: &self.api } }
+    }
+}
+
+impl AuthService {
+    /// The policy's view of an account: its roles and entitlements. A person owns the
+    /// namespace of their own name.
+    pub async fn subject(&self, account: &AccountRecord) -> Result<Subject, AuthError> {
+        let mut namespaces = BTreeMap::new();
+        if account.kind == "person" {
+            namespaces.insert(account.name.clone(), OrgRole::Owner);
+        }
+        for (org, role) in self.db().memberships(&account.id).await? {
+            if let Some(role) = OrgRole::parse(&role) {
+                namespaces.insert(org, role);
             }
-            _ => {}
+        }
+        Ok(Subject {
+            id: account.id.clone(),
+            name: account.name.clone(),
+            verified_email: account.email.clone().filter(|_| account.email_verified_at.is_some()),
+            site_role: Some(SiteRole::parse(&account.site_role)),
+            namespaces,
+            tiers: self.db().entitled_tiers(&account.id).await?.into_iter().collect(),
+        })
+    }
+}
+
+/// A refusal of the policy as this crate's error, keeping its kind: hidden things are not
+/// found, the rest forbidden. (This crate asks only about signed-in accounts, which the
+/// policy never sends to sign in; were one refused so, it stays a refusal, not a fault.)
+impl From<Refusal> for AuthError {
+    fn from(refusal: Refusal) -> AuthError {
+        match refusal.kind {
+            ErrorKind::NotFound => AuthError::NotFound(refusal.reason),
+            _ => AuthError::Forbidden(refusal.reason),
         }
     }
-    let pull_by_policy = match policy {
-        Policy::Public => true,
-        Policy::LoggedIn => subject.is_some(),
-        Policy::Licensed { tier } => subject.is_some_and(|s| s.tiers.contains(tier)),
-        Policy::Staging => false,
-    };
-    if pull_by_policy {
-        allowed.insert(Action::Pull);
-    }
-    if let Some(rules) = token_rules {
-        let limit = token_allows(rules, repository);
-        allowed.retain(|a| limit.contains(a));
-    }
-    let pull_refusal = (!allowed.contains(&Action::Pull)).then(|| {
-        if token_rules.is_some_and(|rules| !token_allows(rules, repository).contains(&Action::Pull)) {
-            return format!("the access token used does not allow pulling {repository}");
-        }
-        match policy {
-            Policy::Staging => format!("repository {repository} is not published; only members of {ns} can pull it"),
-            Policy::LoggedIn => format!("sign in to pull {repository}"),
-            Policy::Licensed { tier } if subject.is_none() => {
-                format!("sign in with an account holding a license for tier {tier} to pull {repository}")
-            }
-            Policy::Licensed { tier } => format!("license required for tier {tier} to pull {repository}"),
-            Policy::Public => format!("pulling {repository} is not allowed"),
-        }
-    });
-    Decision { allowed, pull_refusal }
 }

@@ -7,16 +7,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, header};
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 
 use crate::AuthError;
-use crate::service::AuthService;
 
-/// The client's address, as `record_client_addr` put it in the request's extensions.
+/// The client's address, as the server's `record_client_addr` layer put it in the
+/// request's extensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
 
@@ -134,26 +132,7 @@ pub fn address_group(ip: IpAddr) -> String {
     }
 }
 
-/// Middleware: works out the client's address once and puts it in the request's
-/// extensions as `ClientAddr`, for everything that keys on an address.
-/// `X-Forwarded-Proto` is dropped here unless a trusted proxy sent it, so that what reads
-/// it later (secure cookies, the token realm) believes only a proxy, never a client.
-pub async fn record_client_addr(State(auth): State<AuthService>, mut request: Request, next: Next) -> Response {
-    let proxies = &auth.settings().trusted_proxies;
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-    if let Some(peer) = peer {
-        let client = proxies.client(peer, request.headers());
-        request.extensions_mut().insert(ClientAddr(client));
-    }
-    if !peer.is_some_and(|peer| proxies.contains(peer)) {
-        request.headers_mut().remove(X_FORWARDED_PROTO);
-    }
-    next.run(request).await
-}
-
-const X_FORWARDED_PROTO: header::HeaderName = header::HeaderName::from_static("x-forwarded-proto");
-
-/// The client's address: the one `record_client_addr` worked out, else the TCP peer (when
+/// The client's address: the one the server's `record_client_addr` layer worked out, else the TCP peer (when
 /// the server was started with connection info).
 pub fn client_ip(extensions: &axum::http::Extensions) -> Option<IpAddr> {
     extensions.get::<ClientAddr>().map(|c| c.0).or_else(|| extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical()))

@@ -2,11 +2,12 @@
 //! entitlements: the operations behind `slipway admin ...` (and, later, the web pages).
 
 use slipway_db::{AccessTokenRecord, AccountRecord, NewAccessToken, NewAccount};
+use slipway_policy::{Action, Actor, Refusal, Resource, decide};
 
 use crate::AuthError;
 use crate::access::{OrgRole, Policy, SiteRole};
 use crate::scope::TokenRule;
-use crate::secrets::new_access_token;
+use crate::secrets::{new_access_token, random_secret, token_hash};
 use crate::service::AuthService;
 
 const MIN_PASSWORD: usize = 8;
@@ -141,7 +142,7 @@ impl AuthService {
 
     async fn name_free(&self, name: &str) -> Result<(), AuthError> {
         if self.db().account_by_name(name).await?.is_some() || self.db().organization_exists(name).await? {
-            return Err(AuthError::Invalid(format!("the name {name:?} is taken")));
+            return Err(AuthError::Conflict(format!("the name {name:?} is taken")));
         }
         Ok(())
     }
@@ -187,6 +188,24 @@ impl AuthService {
         self.db().create_organization(name).await?;
         self.db().set_membership(name, &owner.id, OrgRole::Owner.as_str()).await?;
         Ok(())
+    }
+
+    pub async fn organization_exists(&self, name: &str) -> Result<bool, AuthError> {
+        Ok(self.db().organization_exists(name).await?)
+    }
+
+    /// A single-use code for `purpose` that names `subject` (what the caller wants it to
+    /// prove), live for `ttl_ms`; returns the secret to send. Only its hash is stored.
+    pub async fn issue_code(&self, subject: &str, purpose: &str, ttl_ms: i64) -> Result<String, AuthError> {
+        let secret = random_secret();
+        self.db().create_email_token(&token_hash(&secret), subject, purpose, self.db().clock().now_ms() + ttl_ms).await?;
+        Ok(secret)
+    }
+
+    /// Uses up a code of `purpose`: what it names, or None when it is unknown, used or
+    /// expired.
+    pub async fn use_code(&self, secret: &str, purpose: &str) -> Result<Option<String>, AuthError> {
+        Ok(self.db().use_email_token(&token_hash(secret), purpose).await?)
     }
 
     pub async fn set_member(&self, org: &str, account: &str, role: OrgRole) -> Result<(), AuthError> {
@@ -259,6 +278,29 @@ impl AuthService {
         if self.db().revoke_access_token(id).await? { Ok(()) } else { Err(AuthError::NotFound(format!("no active token with id {id}"))) }
     }
 
+    /// Revokes one of `account`'s own access tokens: another account's token is answered
+    /// as missing, so its id reveals nothing.
+    pub async fn revoke_own_token(&self, account: &AccountRecord, id: &str) -> Result<(), AuthError> {
+        let Some(token) = self.db().access_token(id).await? else { return Err(AuthError::NotFound(format!("you have no token {id}"))) };
+        let subject = self.subject(account).await?;
+        // Another account's token is hidden: the policy answers not found, said as for no token.
+        decide(&Actor::signed_in(&subject), Action::RevokeToken, &Resource::AccessToken { owner: &token.account_id })
+            .into_result()
+            .map_err(|refusal| AuthError::from(Refusal { reason: format!("you have no token {id}"), ..refusal }))?;
+        self.revoke_token(id).await
+    }
+
+    /// The account's access tokens, revoked and expired ones included (never their secrets,
+    /// which are stored only as hashes).
+    pub async fn access_tokens_of(&self, account: &AccountRecord) -> Result<Vec<AccessTokenRecord>, AuthError> {
+        Ok(self.db().access_tokens_of(&account.id).await?)
+    }
+
+    /// The account's organizations and its role in each, as (organization, role).
+    pub async fn memberships(&self, account: &AccountRecord) -> Result<Vec<(String, String)>, AuthError> {
+        Ok(self.db().memberships(&account.id).await?)
+    }
+
     pub async fn set_policy(&self, repository: &str, policy: &Policy) -> Result<(), AuthError> {
         repository.parse::<slipway_oci::RepoName>().map_err(|e| AuthError::Invalid(e.to_string()))?;
         let (access, tier) = match policy {
@@ -288,21 +330,13 @@ impl AuthService {
 const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
 impl AuthService {
-    async fn role_in(&self, account: &AccountRecord, org: &str) -> Result<Option<OrgRole>, AuthError> {
-        Ok(self.db().memberships(&account.id).await?.into_iter().find(|(o, _)| o == org).and_then(|(_, r)| OrgRole::parse(&r)))
-    }
-
     /// Owners (and site administrators) manage an organization's members.
     async fn ensure_owner(&self, account: &AccountRecord, org: &str) -> Result<(), AuthError> {
         if !self.db().organization_exists(org).await? {
             return Err(AuthError::NotFound(format!("no organization named {org:?}")));
         }
-        let admin = account.site_role == SiteRole::Admin.as_str();
-        if admin || self.role_in(account, org).await? == Some(OrgRole::Owner) {
-            Ok(())
-        } else {
-            Err(AuthError::Forbidden(format!("only owners of {org} can manage its members")))
-        }
+        let subject = self.subject(account).await?;
+        Ok(decide(&Actor::signed_in(&subject), Action::ManageMembers, &Resource::Organization { name: org }).into_result()?)
     }
 
     /// Mails an invitation to join `org` with `role`; the link's secret is shown only there.
@@ -329,16 +363,11 @@ impl AuthService {
         let hash = crate::secrets::token_hash(code);
         let invalid = || AuthError::Invalid("this invitation is invalid, used or expired".into());
         let pending = self.db().live_invitation(&hash).await?.ok_or_else(invalid)?;
-        let email = match &account.email {
-            Some(email) if account.email_verified_at.is_some() => email,
-            _ => return Err(AuthError::Forbidden("verify your email address before accepting an invitation".into())),
-        };
-        // The invited address is not repeated: the code alone should not reveal it.
-        if !email.eq_ignore_ascii_case(&pending.email) {
-            return Err(AuthError::Forbidden(
-                "this invitation was sent to another email address: accept it signed in as the account with that address".into(),
-            ));
-        }
+        let subject = self.subject(account).await?;
+        decide(&Actor::signed_in(&subject), Action::AcceptInvitation, &Resource::Invitation { email: &pending.email }).into_result()?;
+        // Allowed, the account's verified address is the invited one; the statement checks
+        // it again under its lock.
+        let email = subject.verified_email.as_deref().unwrap_or_default();
         let invitation = self.db().accept_invitation(&hash, &account.id, email).await?.ok_or_else(invalid)?;
         let role = OrgRole::parse(&invitation.role).unwrap_or(OrgRole::Viewer);
         Ok((invitation.org, role))
@@ -346,10 +375,8 @@ impl AuthService {
 
     /// Members of `org`, for its members and site staff.
     pub async fn members(&self, viewer: &AccountRecord, org: &str) -> Result<Vec<(String, String)>, AuthError> {
-        let staff = viewer.site_role != SiteRole::User.as_str();
-        if !staff && self.role_in(viewer, org).await?.is_none() {
-            return Err(AuthError::NotFound(format!("no organization named {org:?}")));
-        }
+        let subject = self.subject(viewer).await?;
+        decide(&Actor::signed_in(&subject), Action::ListMembers, &Resource::Organization { name: org }).into_result()?;
         Ok(self.db().members(org).await?)
     }
 }

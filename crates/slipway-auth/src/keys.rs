@@ -84,7 +84,8 @@ impl KeyRing {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(self.kid.clone());
         header.typ = Some("JWT".to_owned());
-        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| AuthError::Token(e.to_string()))
+        // Signing fails only on the server's own key, never on what a caller sent.
+        jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| AuthError::Keys(format!("signing a token: {e}")))
     }
 
     /// Verifies signature (ES256 only, by `kid`), expiry, not-before, issuer and audience.
@@ -150,7 +151,7 @@ mod tests {
     }
 
     fn claims(offset_exp: i64) -> C {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let now = slipway_types::Clock::system().now_secs();
         C { iss: "iss".into(), aud: "svc".into(), exp: (now as i64 + offset_exp) as u64, nbf: now - 1, sub: "alice".into() }
     }
 

@@ -10,15 +10,17 @@ mod secrets;
 mod service;
 mod sign_in;
 mod throttle;
-mod token_http;
-pub use client_addr::{ClientAddr, ForwardedHeader, TrustedProxies, address_group, client_ip, record_client_addr};
+pub use client_addr::{ClientAddr, ForwardedHeader, TrustedProxies, address_group, client_ip};
 pub use service::{ApiToken, AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, TokenResponse};
 pub use throttle::SignInSettings;
-pub use token_http::{basic_credentials, router};
 
 pub use directory::check_email;
 pub use keys::KeyRing;
+pub use mail::MailTransport;
 pub use secrets::{TOKEN_PREFIX, hash_password, new_access_token, random_secret, token_hash, verify_password};
+/// The account record callers receive from the service (the web crate names it from here,
+/// never from the database crate).
+pub use slipway_db::AccountRecord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -32,6 +34,10 @@ pub enum AuthError {
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A name already in use: the same refusal as the database's unique constraint gives
+    /// when two sign-ups race for it.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Db(#[from] slipway_db::DbError),
     /// Too many failed sign-ins for this name from this address (or from this address):
@@ -48,6 +54,24 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// What kind of failure this is at every surface.
+    pub fn kind(&self) -> slipway_types::ErrorKind {
+        use slipway_types::ErrorKind;
+        match self {
+            // A token that does not verify is a credential that does not hold; an email
+            // address not yet verified cannot sign in either.
+            AuthError::BadCredentials | AuthError::Token(_) | AuthError::Unverified => ErrorKind::Unauthenticated,
+            AuthError::Invalid(_) => ErrorKind::Invalid,
+            AuthError::NotFound(_) => ErrorKind::NotFound,
+            AuthError::Forbidden(_) => ErrorKind::Forbidden,
+            AuthError::Conflict(_) => ErrorKind::Conflict,
+            AuthError::Db(e) => e.kind(),
+            AuthError::Throttled(_) => ErrorKind::Throttled,
+            AuthError::Busy => ErrorKind::Unavailable,
+            AuthError::Keys(_) => ErrorKind::Internal,
+        }
+    }
+
     /// Seconds the caller should wait before trying again (`Retry-After`), for refusals
     /// that are about timing rather than the request.
     pub fn retry_after(&self) -> Option<u64> {
@@ -55,6 +79,35 @@ impl AuthError {
             AuthError::Throttled(secs) => Some(*secs),
             AuthError::Busy => Some(1),
             _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::AuthError;
+    use slipway_db::DbError;
+    use slipway_types::ErrorKind;
+
+    #[test]
+    fn every_error_has_the_kind_its_surfaces_answer() {
+        let cases = [
+            (AuthError::BadCredentials, ErrorKind::Unauthenticated),
+            (AuthError::Invalid("name".into()), ErrorKind::Invalid),
+            (AuthError::Token("expired".into()), ErrorKind::Unauthenticated),
+            (AuthError::NotFound("no org".into()), ErrorKind::NotFound),
+            (AuthError::Forbidden("not a member".into()), ErrorKind::Forbidden),
+            (AuthError::Conflict("the name \"acme\" is taken".into()), ErrorKind::Conflict),
+            (AuthError::Db(DbError::Conflict("taken".into())), ErrorKind::Conflict),
+            (AuthError::Db(DbError::BadText("nul".into())), ErrorKind::Invalid),
+            (AuthError::Db(DbError::Storage("disk".into())), ErrorKind::Internal),
+            (AuthError::Throttled(30), ErrorKind::Throttled),
+            (AuthError::Busy, ErrorKind::Unavailable),
+            (AuthError::Unverified, ErrorKind::Unauthenticated),
+            (AuthError::Keys("unreadable".into()), ErrorKind::Internal),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error:?}");
         }
     }
 }

@@ -1,37 +1,40 @@
-//! Outgoing mail through an outbox: requests only enqueue (one insert); a background loop
-//! delivers over SMTP and retries with backoff, so slow or absent mail servers neither
-//! fail requests nor lose messages.
+//! Outgoing mail through an outbox: requests only enqueue (one insert); a background task
+//! delivers through a [`MailTransport`] and retries with backoff, so slow or absent mail
+//! servers neither fail requests nor lose messages. How a message leaves (SMTP) is the
+//! edge's business: the binary implements the transport.
 
+use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::pin::Pin;
 
-use lettre::message::Mailbox;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use slipway_db::Db;
+use slipway_db::IdentityDb;
 
 use crate::AuthError;
 
-#[derive(Clone, Debug)]
-pub struct MailSettings {
-    /// `smtp://host:port` (plain, for local relays and test sinks), `smtp://...?tls=required`
-    /// (STARTTLS) or `smtps://...`, with optional `user:password@`. None: mail stays queued.
-    pub smtp_url: Option<String>,
-    pub from: String,
+/// Sends one message to one recipient, from the sender the transport was set up with.
+pub trait MailTransport: Send + Sync {
+    /// The error says why the message did not go out, for the outbox's record and the log;
+    /// the outbox tries again later.
+    fn send<'a>(
+        &'a self,
+        recipient: &'a str,
+        subject: &'a str,
+        body: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
-pub async fn enqueue(db: &Db, recipient: &str, subject: &str, body: &str) -> Result<(), AuthError> {
+pub async fn enqueue(db: &IdentityDb, recipient: &str, subject: &str, body: &str) -> Result<(), AuthError> {
     let id = uuid::Uuid::new_v4().to_string();
     Ok(db.enqueue_mail(&id, recipient, subject, body).await?)
 }
 
 /// How long a sender holds the messages it claimed: long enough to send a batch (each
-/// message may take up to the SMTP timeout), short enough that mail a dead replica claimed
+/// message may take up to the transport's timeout), short enough that mail a dead replica claimed
 /// goes out soon after.
 const LEASE_MS: i64 = 10 * 60 * 1000;
 /// Messages claimed at a time, and sent per round at most.
 const BATCH: i64 = 10;
 const PER_ROUND: usize = 50;
-const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// The base URL links in mail start with: the configured public URL, else the address the
 /// server listens on. Never a request's Host or X-Forwarded-* headers, which the requester
@@ -52,13 +55,7 @@ impl crate::AuthSettings {
 
 /// Delivers due messages once; returns how many were sent. Each message is claimed first
 /// (a lease in the outbox), so replicas delivering at the same time never send one twice.
-pub async fn deliver_due(db: &Db, settings: &MailSettings) -> Result<usize, AuthError> {
-    let Some(url) = &settings.smtp_url else { return Ok(0) };
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-        .map_err(|e| AuthError::Invalid(format!("SMTP URL: {e}")))?
-        .timeout(Some(SMTP_TIMEOUT))
-        .build();
-    let from: Mailbox = settings.from.parse().map_err(|e| AuthError::Invalid(format!("mail from address: {e}")))?;
+pub async fn deliver_due(db: &IdentityDb, transport: &dyn MailTransport) -> Result<usize, AuthError> {
     let sender = uuid::Uuid::new_v4().to_string();
     let (mut sent, mut tried) = (0, 0);
     while tried < PER_ROUND {
@@ -68,17 +65,7 @@ pub async fn deliver_due(db: &Db, settings: &MailSettings) -> Result<usize, Auth
         }
         for message in claimed {
             tried += 1;
-            let outcome = async {
-                let to: Mailbox = message.recipient.parse().map_err(|e| format!("recipient: {e}"))?;
-                let email = Message::builder()
-                    .from(from.clone())
-                    .to(to)
-                    .subject(&message.subject)
-                    .body(message.body.clone())
-                    .map_err(|e| e.to_string())?;
-                transport.send(email).await.map(|_| ()).map_err(|e| e.to_string())
-            }
-            .await;
+            let outcome = transport.send(&message.recipient, &message.subject, &message.body).await;
             // Exponential backoff up to an hour between attempts.
             let backoff = 1000 * 2i64.pow(message.attempts.min(12) as u32).min(3600);
             let retry_at = db.clock().now_ms() + backoff;

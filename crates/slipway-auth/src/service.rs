@@ -7,10 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use slipway_db::{AccessTokenRecord, AccountRecord, Db};
+use slipway_db::{AccessTokenRecord, AccountRecord, IdentityDb};
 
 use crate::AuthError;
-use crate::access::{OrgRole, Policy, SiteRole, Subject, decide};
+use crate::access::{Policy, decide};
 use crate::client_addr::TrustedProxies;
 use crate::keys::KeyRing;
 use crate::scope::{Action, Scope, ScopeRule};
@@ -31,7 +31,6 @@ pub struct AuthSettings {
     /// The address the server listens on: links in mail point there when `public_url` is
     /// unset (see `mail::link_base`), never at a request's Host.
     pub listen: std::net::SocketAddr,
-    pub mail: crate::mail::MailSettings,
     /// Failed-sign-in delays and the password hashing bound.
     pub sign_in: SignInSettings,
     /// Reverse proxies whose forwarding headers name the client.
@@ -55,7 +54,6 @@ impl Default for AuthSettings {
             refresh_ttl: Duration::from_secs(90 * 24 * 3600),
             public_url: None,
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 5000)),
-            mail: crate::mail::MailSettings { smtp_url: None, from: "Slipway <slipway@localhost>".into() },
             sign_in: SignInSettings::default(),
             trusted_proxies: TrustedProxies::default(),
         }
@@ -135,14 +133,14 @@ pub struct TokenResponse {
 
 #[derive(Clone)]
 pub struct AuthService {
-    db: Db,
+    db: IdentityDb,
     keys: Arc<KeyRing>,
     settings: Arc<AuthSettings>,
     hash_gate: Arc<HashGate>,
 }
 
 impl AuthService {
-    pub fn new(db: Db, keys: KeyRing, settings: AuthSettings) -> Self {
+    pub fn new(db: IdentityDb, keys: KeyRing, settings: AuthSettings) -> Self {
         let hash_gate = Arc::new(HashGate::new(&settings.sign_in));
         AuthService { db, keys: Arc::new(keys), settings: Arc::new(settings), hash_gate }
     }
@@ -159,8 +157,20 @@ impl AuthService {
         &self.keys
     }
 
-    pub fn db(&self) -> &Db {
+    /// The identity tables, for this crate alone: other crates ask the service.
+    pub(crate) fn db(&self) -> &IdentityDb {
         &self.db
+    }
+
+    /// Queues a message in the outbox (mail.rs); delivery happens off the request.
+    pub async fn enqueue_mail(&self, recipient: &str, subject: &str, body: &str) -> Result<(), AuthError> {
+        crate::mail::enqueue(&self.db, recipient, subject, body).await
+    }
+
+    /// Delivers due mail once through `transport` (`mail::deliver_due`); returns how many
+    /// messages were sent.
+    pub async fn deliver_mail(&self, transport: &dyn crate::mail::MailTransport) -> Result<usize, AuthError> {
+        crate::mail::deliver_due(&self.db, transport).await
     }
 
     /// Checks credentials. Unknown names, wrong secrets, disabled accounts, and revoked or
@@ -242,8 +252,8 @@ impl AuthService {
     }
 
     /// Checks an access token presented to the REST API as `Authorization: Bearer`: the
-    /// account it acts for and its rules (the caller checks them with
-    /// `scope::api_refusal`). Like a token in a password field it is looked up by its hash
+    /// account it acts for and its rules (the caller asks the policy about them, through
+    /// `access::ApiTokenLimits`). Like a token in a password field it is looked up by its hash
     /// and never throttled; anything but a live token of an enabled account is
     /// `BadCredentials`, and stored rules over the limits are refused as at `/auth/token`.
     pub async fn api_token(&self, secret: &str) -> Result<ApiToken, AuthError> {
@@ -279,25 +289,6 @@ impl AuthService {
         Ok(token)
     }
 
-    /// The decision's view of an account: its roles and entitlements.
-    pub async fn subject(&self, account: &AccountRecord) -> Result<Subject, AuthError> {
-        let mut namespaces = BTreeMap::new();
-        if account.kind == "person" {
-            namespaces.insert(account.name.clone(), OrgRole::Owner);
-        }
-        for (org, role) in self.db.memberships(&account.id).await? {
-            if let Some(role) = OrgRole::parse(&role) {
-                namespaces.insert(org, role);
-            }
-        }
-        Ok(Subject {
-            name: account.name.clone(),
-            site_role: Some(SiteRole::parse(&account.site_role)),
-            namespaces,
-            tiers: self.db.entitled_tiers(&account.id).await?.into_iter().collect(),
-        })
-    }
-
     pub async fn policy(&self, repository: &str) -> Result<Policy, AuthError> {
         Ok(match self.db.repository_policy(repository).await? {
             Some(record) => Policy::from_record(&record.access, record.tier),
@@ -314,6 +305,18 @@ impl AuthService {
         let policy = self.policy(repository).await?;
         let rules = who.token.as_ref().map(|(_, rules)| rules.as_slice());
         Ok(decide(subject.as_ref(), rules, repository, &policy))
+    }
+
+    /// Whether `who` may list every repository (`registry:catalog:*`); why not if not.
+    pub async fn catalog_refusal(&self, who: &Authenticated) -> Result<Option<String>, AuthError> {
+        let subject = match &who.account {
+            Some(account) => Some(self.subject(account).await?),
+            None => None,
+        };
+        let rules = who.token.as_ref().map(|(_, rules)| rules.as_slice());
+        let actor = crate::access::registry_actor(subject.as_ref(), rules);
+        let decision = slipway_policy::decide(&actor, slipway_policy::Action::ListCatalog, &slipway_policy::Resource::Catalog);
+        Ok(decision.into_result().err().map(|refusal| refusal.reason))
     }
 
     /// The intersection of what was asked and what is allowed. Asking for more than is
@@ -336,8 +339,7 @@ impl AuthService {
             let actions: Vec<String> = wanted.intersection(&decision.allowed).map(|a| a.as_str().to_owned()).collect();
             granted.push(ResourceActions { kind: "repository".into(), name: repository, actions });
         }
-        let is_admin = who.account.as_ref().is_some_and(|a| a.site_role == SiteRole::Admin.as_str());
-        if catalog && is_admin && who.token.is_none() {
+        if catalog && self.catalog_refusal(who).await?.is_none() {
             granted.push(ResourceActions { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] });
         }
         Ok(granted)

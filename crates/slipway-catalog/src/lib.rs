@@ -33,3 +33,44 @@ pub enum CatalogError {
     #[error("{0}")]
     Internal(String),
 }
+
+impl CatalogError {
+    /// What kind of failure this is at every surface.
+    pub fn kind(&self) -> slipway_types::ErrorKind {
+        use slipway_types::ErrorKind;
+        match self {
+            CatalogError::Invalid(_) => ErrorKind::Invalid,
+            CatalogError::NotFound(_) => ErrorKind::NotFound,
+            CatalogError::Forbidden(_) => ErrorKind::Forbidden,
+            CatalogError::PaymentRequired(_) => ErrorKind::PaymentRequired,
+            CatalogError::Db(e) => e.kind(),
+            CatalogError::Auth(e) => e.kind(),
+            CatalogError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::CatalogError;
+    use slipway_auth::AuthError;
+    use slipway_db::DbError;
+    use slipway_types::ErrorKind;
+
+    #[test]
+    fn every_error_has_the_kind_its_surfaces_answer() {
+        let cases = [
+            (CatalogError::Invalid("slug".into()), ErrorKind::Invalid),
+            (CatalogError::NotFound("no listing".into()), ErrorKind::NotFound),
+            (CatalogError::Forbidden("not yours".into()), ErrorKind::Forbidden),
+            (CatalogError::PaymentRequired("paid tier".into()), ErrorKind::PaymentRequired),
+            (CatalogError::Db(DbError::Conflict("slug taken".into())), ErrorKind::Conflict),
+            (CatalogError::Db(DbError::Storage("disk".into())), ErrorKind::Internal),
+            (CatalogError::Auth(AuthError::Forbidden("not a member".into())), ErrorKind::Forbidden),
+            (CatalogError::Internal("index".into()), ErrorKind::Internal),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error:?}");
+        }
+    }
+}

@@ -5,10 +5,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use slipway_auth::access::{OrgRole, SiteRole, Subject};
-use slipway_auth::{AuthService, random_secret, token_hash};
-use slipway_db::{AccountRecord, Db, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, TierRecord};
+use slipway_auth::AuthService;
+use slipway_auth::access::Subject;
+use slipway_db::{AccountRecord, CatalogDb, ImagesDb, LicenseRecord, ListingRecord, MediaRecord, PublisherRecord, TierRecord};
 use slipway_oci::{RepoName, Tag};
+use slipway_policy::{Action, Refusal, Resource, decide};
 use slipway_storage::BlobStore;
 
 use crate::CatalogError;
@@ -35,28 +36,39 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    fn staff(&self) -> bool {
-        matches!(self.subject.site_role, Some(SiteRole::Moderator | SiteRole::Admin))
-    }
-
-    fn role_in(&self, org: &str) -> Option<OrgRole> {
-        self.subject.namespaces.get(org).copied()
-    }
-
-    fn can_edit(&self, org: &str) -> bool {
-        self.role_in(org).is_some_and(|r| r >= OrgRole::Maintainer) || self.subject.site_role == Some(SiteRole::Admin)
-    }
-
-    fn can_see_drafts(&self, org: &str) -> bool {
-        self.role_in(org).is_some() || self.staff()
+    /// The policy's actor: the account's own rights (a token's API scopes were checked
+    /// where the request came in).
+    pub fn actor(&self) -> slipway_policy::Actor<'_> {
+        slipway_policy::Actor::signed_in(&self.subject)
     }
 }
 
 impl Actor<'_> {
-    fn staff(&self) -> bool {
+    fn actor(&self) -> slipway_policy::Actor<'_> {
         match self {
-            Actor::Operator => true,
-            Actor::User(v) => v.staff(),
+            Actor::Operator => slipway_policy::Actor::OPERATOR,
+            Actor::User(viewer) => viewer.actor(),
+        }
+    }
+}
+
+/// Asks the policy; a refusal keeps its kind (see `From<Refusal> for CatalogError`).
+fn check(actor: &slipway_policy::Actor<'_>, action: Action, resource: Resource<'_>) -> Result<(), CatalogError> {
+    Ok(decide(actor, action, &resource).into_result()?)
+}
+
+/// The policy's view of a stored listing.
+fn listing_resource(record: &ListingRecord) -> Resource<'_> {
+    Resource::Listing { publisher: &record.publisher, published: record.status == ListingStatus::Published.as_str() }
+}
+
+impl From<Refusal> for CatalogError {
+    fn from(refusal: Refusal) -> CatalogError {
+        match refusal.kind {
+            slipway_types::ErrorKind::NotFound => CatalogError::NotFound(refusal.reason),
+            // The catalog asks only about signed-in viewers and the operator, whom the
+            // policy never sends to sign in; were one refused so, it stays a refusal.
+            _ => CatalogError::Forbidden(refusal.reason),
         }
     }
 }
@@ -72,10 +84,14 @@ const MAX_SCREENSHOTS: usize = 8;
 const MAX_SEARCH_TAGS: usize = 20;
 const MAX_TIER_TAGS: usize = 50;
 const PUBLISHER_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
+/// Repositories whose new pulls one `count_pulls` run folds; the rest wait for the next.
+const PULL_FOLD_BATCH: i64 = 1_000;
 
 #[derive(Clone)]
 pub struct Catalog {
-    db: Db,
+    db: CatalogDb,
+    /// The registry's read model, for what images a listing's repositories hold.
+    images: ImagesDb,
     store: Arc<dyn BlobStore>,
     auth: AuthService,
     summaries: SummaryCache,
@@ -120,9 +136,10 @@ impl Weigh for Arc<Product> {
 }
 
 impl Catalog {
-    pub fn new(db: Db, store: Arc<dyn BlobStore>, auth: AuthService) -> Catalog {
+    pub fn new(db: CatalogDb, images: ImagesDb, store: Arc<dyn BlobStore>, auth: AuthService) -> Catalog {
         Catalog {
             db,
+            images,
             store,
             auth,
             summaries: SummaryCache::default(),
@@ -197,10 +214,8 @@ impl Catalog {
             created_at: self.db.clock().now_ms(),
             updated_at: self.db.clock().now_ms(),
         };
-        if self.db.organization_exists(org).await? {
-            if !viewer.can_edit(org) {
-                return Err(CatalogError::Forbidden(format!("only owners and maintainers of {org} can edit its publisher profile")));
-            }
+        if self.auth.organization_exists(org).await? {
+            check(&viewer.actor(), Action::EditPublisher, Resource::Organization { name: org })?;
         } else {
             self.auth.create_organization(org, &viewer.account.name).await?;
         }
@@ -215,22 +230,21 @@ impl Catalog {
     }
 
     async fn send_publisher_verification(&self, org: &str, email: &str, base_url: &str) -> Result<(), CatalogError> {
-        let secret = random_secret();
-        // The token names the organization and the address it was sent to, so a link sent
+        // The code names the organization and the address it was sent to, so a link sent
         // before the address changed cannot verify the new one.
         let subject = format!("{org} {email}");
-        self.db.create_email_token(&token_hash(&secret), &subject, "publisher", self.db.clock().now_ms() + PUBLISHER_EMAIL_TTL_MS).await?;
+        let secret = self.auth.issue_code(&subject, "publisher", PUBLISHER_EMAIL_TTL_MS).await?;
         let body = format!(
             "Hello,\n\nconfirm that {email} is the company address of the publisher {org} on Slipway:\n\n{}/publishers/verify-email?token={secret}\n\nThe link works for 48 hours.\n",
             base_url.trim_end_matches('/')
         );
-        slipway_auth::mail::enqueue(&self.db, email, "Verify your publisher email address", &body).await?;
+        self.auth.enqueue_mail(email, "Verify your publisher email address", &body).await?;
         Ok(())
     }
 
     /// Follows a publisher email verification link; returns the organization.
     pub async fn verify_publisher_email(&self, token: &str) -> Result<String, CatalogError> {
-        let used = self.db.use_email_token(&token_hash(token), "publisher").await?;
+        let used = self.auth.use_code(token, "publisher").await?;
         let expired = || CatalogError::Invalid("this verification link is invalid, used or expired".into());
         let (org, email) = used.as_deref().and_then(|s| s.split_once(' ')).ok_or_else(expired)?;
         if !self.db.verify_publisher_email(org, email).await? {
@@ -246,7 +260,8 @@ impl Catalog {
     /// Publisher profiles the viewer may edit.
     pub async fn editable_publishers(&self, viewer: &Viewer) -> Result<Vec<Publisher>, CatalogError> {
         let mut out = Vec::new();
-        for org in viewer.subject.namespaces.keys().filter(|org| viewer.can_edit(org)) {
+        let editable = |org: &&String| decide(&viewer.actor(), Action::EditPublisher, &Resource::Organization { name: org }).is_allowed();
+        for org in viewer.subject.namespaces.keys().filter(editable) {
             if let Some(p) = self.publisher(org).await? {
                 out.push(p);
             }
@@ -256,9 +271,7 @@ impl Catalog {
 
     /// Sets verified-publisher status (moderators); listings follow with their trust level.
     pub async fn set_publisher_verified(&self, actor: Actor<'_>, org: &str, verified: bool) -> Result<(), CatalogError> {
-        if !actor.staff() {
-            return Err(CatalogError::Forbidden("only moderators can verify publishers".into()));
-        }
+        check(&actor.actor(), Action::VerifyPublisher, Resource::Organization { name: org })?;
         if !self.db.set_publisher_verified(org, verified).await? {
             return Err(CatalogError::NotFound(format!("no publisher {org}")));
         }
@@ -347,8 +360,7 @@ impl Catalog {
 
     /// A publisher's listings: all of them for its members and staff, else the published.
     pub async fn listings_of(&self, viewer: Option<&Viewer>, publisher: &str) -> Result<Vec<Listing>, CatalogError> {
-        let drafts = viewer.is_some_and(|v| v.can_see_drafts(publisher));
-        let records = self.db.listings_of(publisher).await?.into_iter().filter(|r| drafts || r.status == "published").collect();
+        let records = self.db.listings_of(publisher).await?.into_iter().filter(|r| may_see(viewer, r)).collect();
         self.assemble_all(records).await
     }
 
@@ -366,20 +378,19 @@ impl Catalog {
         slug: Option<&str>,
         input: &ListingInput,
     ) -> Result<Listing, CatalogError> {
-        if !viewer.can_edit(publisher) {
-            return Err(CatalogError::Forbidden(format!("only owners and maintainers of {publisher} can edit its products")));
-        }
-        let profile = self
-            .db
-            .publisher(publisher)
-            .await?
-            .ok_or_else(|| CatalogError::Invalid(format!("{publisher} has no publisher profile yet: create it first")))?;
         let existing = match slug {
             Some(slug) => Some(
                 self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?,
             ),
             None => None,
         };
+        let new_draft = Resource::Listing { publisher, published: false };
+        check(&viewer.actor(), Action::EditListing, existing.as_ref().map_or(new_draft, listing_resource))?;
+        let profile = self
+            .db
+            .publisher(publisher)
+            .await?
+            .ok_or_else(|| CatalogError::Invalid(format!("{publisher} has no publisher profile yet: create it first")))?;
         let (record, tiers) = self.validate_listing(publisher, &profile, existing, input).await?;
         self.store_listing(&record, &tiers).await?;
         self.listing(Some(viewer), publisher, &record.slug).await
@@ -514,7 +525,8 @@ impl Catalog {
                     ));
                 }
                 Ok(TierRecord {
-                    id: format!("{publisher}/{listing_slug}/{slug}"),
+                    // A tier is named by the entitlement it grants.
+                    id: slipway_types::entitlement_id(publisher, listing_slug, &slug),
                     listing_id: String::new(),
                     name: text::line("tier name", &t.name, 1, 60)?,
                     description: text::multiline("tier description", &t.description, 1_000)?,
@@ -540,13 +552,11 @@ impl Catalog {
 
     /// Publishes (or withdraws) a listing: staff and the operator only until moderation
     /// lands. Publishing opens each tier's repository as the tier says; withdrawing puts
-    /// them back to private staging, in the same transaction (see `Db::set_listing_published`).
+    /// them back to private staging, in the same transaction (see `CatalogDb::set_listing_published`).
     pub async fn set_published(&self, actor: Actor<'_>, publisher: &str, slug: &str, published: bool) -> Result<(), CatalogError> {
-        if !actor.staff() {
-            return Err(CatalogError::Forbidden("only moderators publish products".into()));
-        }
         let record =
             self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        check(&actor.actor(), Action::Publish, listing_resource(&record))?;
         self.db.set_listing_published(&record.id, published).await?;
         self.changed();
         self.refresh_platforms(&record.id).await?;
@@ -554,11 +564,9 @@ impl Catalog {
     }
 
     pub async fn set_badges(&self, actor: Actor<'_>, publisher: &str, slug: &str, badges: &[Badge]) -> Result<(), CatalogError> {
-        if !actor.staff() {
-            return Err(CatalogError::Forbidden("only moderators award badges".into()));
-        }
         let record =
             self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        check(&actor.actor(), Action::AwardBadges, listing_resource(&record))?;
         let badges: BTreeSet<&str> = badges.iter().map(|b| b.as_str()).collect();
         self.db.set_listing_badges(&record.id, &json(&badges), badges.contains(Badge::Certified.as_str())).await?;
         self.changed();
@@ -566,22 +574,18 @@ impl Catalog {
     }
 
     pub async fn set_featured(&self, actor: Actor<'_>, publisher: &str, slug: &str, featured: bool) -> Result<(), CatalogError> {
-        if !actor.staff() {
-            return Err(CatalogError::Forbidden("only moderators feature products".into()));
-        }
         let record =
             self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        check(&actor.actor(), Action::Feature, listing_resource(&record))?;
         self.db.set_listing_featured(&record.id, featured).await?;
         self.changed();
         Ok(())
     }
 
     pub async fn set_official(&self, actor: Actor<'_>, publisher: &str, slug: &str) -> Result<(), CatalogError> {
-        if !actor.staff() {
-            return Err(CatalogError::Forbidden("only moderators mark products official".into()));
-        }
         let record =
             self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        check(&actor.actor(), Action::MarkOfficial, listing_resource(&record))?;
         self.db.set_listing_trust_level(&record.id, TrustLevel::Official.as_str()).await?;
         self.changed();
         Ok(())
@@ -591,16 +595,14 @@ impl Catalog {
 
     /// Adds a new version of the listing's license agreement; customers accept it anew.
     pub async fn set_license(&self, viewer: &Viewer, publisher: &str, slug: &str, license: &License) -> Result<i64, CatalogError> {
-        if !viewer.can_edit(publisher) {
-            return Err(CatalogError::Forbidden(format!("only owners and maintainers of {publisher} can change its licenses")));
-        }
+        let record =
+            self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
+        check(&viewer.actor(), Action::ChangeLicense, listing_resource(&record))?;
         let url = text::web_url("license url", &license.url, false)?;
         let body = text::multiline("license text", &license.text, 100_000)?;
         if url.is_empty() && body.is_empty() {
             return Err(invalid("license", "needs a link or a text".into()));
         }
-        let record =
-            self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
         let version = self.db.add_license(&record.id, &url, &body).await?;
         self.changed();
         Ok(version)
@@ -717,11 +719,11 @@ impl Catalog {
     pub async fn versions(&self, listing: &Listing) -> Result<Vec<Version>, CatalogError> {
         let mut out = Vec::new();
         for tier in &listing.tiers {
-            for (tag, digest, _media_type, content, pushed_at) in self.db.tagged_manifests(&tier.repository).await? {
+            for (tag, digest, _media_type, content, pushed_at) in self.images.tagged_manifests(&tier.repository).await? {
                 if !tier.tags.is_empty() && !tier.tags.contains(&tag) {
                     continue;
                 }
-                let summary = self.summaries.summary(&self.db, self.store.as_ref(), &tier.repository, &digest, &content).await?;
+                let summary = self.summaries.summary(&self.images, self.store.as_ref(), &tier.repository, &digest, &content).await?;
                 out.push(Version {
                     tier: tier.name.clone(),
                     tag,
@@ -746,6 +748,15 @@ impl Catalog {
             self.changed();
         }
         Ok(())
+    }
+
+    /// Folds the pulls the registry recorded since the last run into the listings' pulls
+    /// (popularity), at most `PULL_FOLD_BATCH` repositories a run; returns how many
+    /// repositories were folded. A periodic job: replicas running it at once still count
+    /// every pull once (`CatalogDb::fold_pulls`). The search index shows the new counts
+    /// at its next refresh.
+    pub async fn count_pulls(&self) -> Result<usize, CatalogError> {
+        Ok(self.db.fold_pulls(PULL_FOLD_BATCH).await?)
     }
 
     // ---- subscriptions -------------------------------------------------------------------------
@@ -782,7 +793,7 @@ impl Catalog {
                 chosen.price_label()
             )));
         }
-        let tier_id = format!("{publisher}/{slug}/{}", chosen.slug);
+        let tier_id = slipway_types::entitlement_id(publisher, slug, &chosen.slug);
         let entitlement = (chosen.access == Access::Licensed).then_some(tier_id.as_str());
         let id = uuid::Uuid::new_v4().to_string();
         self.db.subscribe(&id, &viewer.account.id, &tier_id, listing.license_version, entitlement).await?;
@@ -796,7 +807,7 @@ impl Catalog {
             let tags: Vec<String> = serde_json::from_str(&s.tier_tags).unwrap_or_default();
             let tag = match tags.first() {
                 Some(tag) => tag.clone(),
-                None => self.db.tagged_manifests(&s.repository).await?.into_iter().next().map_or_else(|| "latest".to_owned(), |t| t.0),
+                None => self.images.tagged_manifests(&s.repository).await?.into_iter().next().map_or_else(|| "latest".to_owned(), |t| t.0),
             };
             out.push(Subscription {
                 id: s.id,
@@ -830,9 +841,11 @@ pub fn media_url(id: &str) -> String {
     format!("/media/{id}")
 }
 
-/// Drafts are seen only by the publisher's members and staff.
+/// Whether the policy lets `viewer` (None: anonymous) see `listing`: drafts are for the
+/// publisher's members and staff.
 fn may_see(viewer: Option<&Viewer>, listing: &ListingRecord) -> bool {
-    listing.status == "published" || viewer.is_some_and(|v| v.can_see_drafts(&listing.publisher))
+    let actor = viewer.map_or(slipway_policy::Actor::ANONYMOUS, Viewer::actor);
+    decide(&actor, Action::ViewListing, &listing_resource(listing)).is_allowed()
 }
 
 /// What was found, or the same "no product" whether it does not exist or may not be seen.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::TryStreamExt;
 use serde::Deserialize;
-use slipway_db::Db;
+use slipway_db::ImagesDb;
 use slipway_oci::{Digest, Platform};
 use slipway_storage::{BlobRead, BlobStore};
 use tokio::io::AsyncReadExt;
@@ -53,7 +53,7 @@ impl SummaryCache {
     /// Summarises a manifest stored in `repository`.
     pub async fn summary(
         &self,
-        db: &Db,
+        db: &ImagesDb,
         store: &dyn BlobStore,
         repository: &str,
         digest: &str,

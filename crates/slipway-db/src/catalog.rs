@@ -1,13 +1,13 @@
 //! Queries behind the store: publishers, media, listings and tiers, license agreements
 //! and subscriptions, one SQL text for both dialects. Search is not here: the catalog
-//! crate answers it from an in-memory index built from [`Db::published_listings`] and
-//! [`Db::published_tiers`].
+//! crate answers it from an in-memory index built from [`CatalogDb::published_listings`] and
+//! [`CatalogDb::published_tiers`].
 
 use sqlx::any::AnyRow;
 use sqlx::{Any, FromRow, Row, Transaction};
 
 use crate::identity::unique_violation;
-use crate::{Db, DbError};
+use crate::{CatalogDb, DbError};
 
 #[derive(Clone, Debug, Default, sqlx::FromRow)]
 pub struct PublisherRecord {
@@ -205,8 +205,10 @@ async fn listing_repositories(tx: &mut Transaction<'static, Any>, listing_id: &s
 async fn derive_repository_policies(tx: &mut Transaction<'static, Any>, repositories: &[String], now: i64) -> Result<(), DbError> {
     let mut seen = std::collections::BTreeSet::new();
     for repository in repositories.iter().filter(|r| seen.insert(r.as_str())) {
-        let derived: Option<(String, String)> = sqlx::query_as(
-            "SELECT t.access, l.publisher || '/' || l.slug || '/' || t.slug
+        // The parts of the entitlement name, joined by `entitlement_id` alone (Rust and
+        // SQL must never build it each its own way).
+        let derived: Option<(String, String, String, String)> = sqlx::query_as(
+            "SELECT t.access, l.publisher, l.slug, t.slug
              FROM tiers t JOIN listings l ON l.id = t.listing_id
              WHERE t.repository = $1 AND l.status = 'published'
              ORDER BY CASE t.access WHEN 'licensed' THEN 0 WHEN 'logged_in' THEN 1 ELSE 2 END, t.id LIMIT 1",
@@ -215,7 +217,8 @@ async fn derive_repository_policies(tx: &mut Transaction<'static, Any>, reposito
         .fetch_optional(&mut **tx)
         .await?;
         match derived {
-            Some((access, tier)) => {
+            Some((access, publisher, listing, tier)) => {
+                let tier = slipway_types::entitlement_id(&publisher, &listing, &tier);
                 sqlx::query(
                     "INSERT INTO repository_policies (repository, access, tier, updated_at) VALUES ($1, $2, $3, $4)
                      ON CONFLICT (repository) DO UPDATE SET access = excluded.access, tier = excluded.tier,
@@ -240,7 +243,7 @@ async fn derive_repository_policies(tx: &mut Transaction<'static, Any>, reposito
     Ok(())
 }
 
-impl Db {
+impl CatalogDb {
     // ---- publishers and media ----------------------------------------------------------
 
     pub async fn put_publisher(&self, p: &PublisherRecord) -> Result<(), DbError> {
@@ -481,14 +484,51 @@ impl Db {
         Ok(())
     }
 
-    /// Adds pulls counted by the registry to the listing whose tier the repository backs.
-    pub async fn add_pulls(&self, repository: &str, pulls: i64) -> Result<(), DbError> {
-        sqlx::query("UPDATE listings SET pulls = pulls + $2 WHERE id IN (SELECT listing_id FROM tiers WHERE repository = $1)")
-            .bind(repository)
-            .bind(pulls)
-            .execute(&self.write)
-            .await?;
-        Ok(())
+    /// Folds what is new of the registry's pull totals (`repository_pulls`) into the pulls
+    /// of the listings whose tiers the repositories back, at most `limit` repositories;
+    /// returns how many were folded. Exact however many replicas fold at once: each
+    /// repository's step moves `folded_pulls` from the amount it read to the total it read
+    /// with a compare-and-set, in the transaction that adds the difference to listings,
+    /// so a step that lost the race adds nothing (and the pulls counted meanwhile wait for
+    /// the next fold). Running totals, rather than a log of increments, keep this exact
+    /// on PostgreSQL too, where ids from a sequence can commit out of order and a cursor
+    /// over them would skip some.
+    pub async fn fold_pulls(&self, limit: i64) -> Result<usize, DbError> {
+        let pending = sqlx::query_as::<Any, (String, i64, i64)>(
+            "SELECT r.repository, r.pulls, COALESCE(f.pulls, 0) FROM repository_pulls r
+             LEFT JOIN folded_pulls f ON f.repository = r.repository
+             WHERE r.pulls > COALESCE(f.pulls, 0) ORDER BY r.repository LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        let mut folded = 0;
+        for (repository, total, already) in pending {
+            let mut tx = self.begin_write().await?;
+            sqlx::query("INSERT INTO folded_pulls (repository, pulls) VALUES ($1, 0) ON CONFLICT (repository) DO NOTHING")
+                .bind(&repository)
+                .execute(&mut *tx)
+                .await?;
+            let moved = sqlx::query("UPDATE folded_pulls SET pulls = $2 WHERE repository = $1 AND pulls = $3")
+                .bind(&repository)
+                .bind(total)
+                .bind(already)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if moved == 0 {
+                tx.rollback().await?;
+                continue;
+            }
+            sqlx::query("UPDATE listings SET pulls = pulls + $2 WHERE id IN (SELECT listing_id FROM tiers WHERE repository = $1)")
+                .bind(&repository)
+                .bind(total - already)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            folded += 1;
+        }
+        Ok(folded)
     }
 
     pub async fn listing(&self, publisher: &str, slug: &str) -> Result<Option<ListingRecord>, DbError> {
@@ -544,7 +584,7 @@ impl Db {
     }
 
     /// The tiers of every published listing, each listing's in its order: search results
-    /// show them from memory (see [`Db::published_listings`]).
+    /// show them from memory (see [`CatalogDb::published_listings`]).
     pub async fn published_tiers(&self) -> Result<Vec<TierRecord>, DbError> {
         Ok(sqlx::query_as::<Any, TierRecord>(
             "SELECT t.id, t.listing_id, t.slug, t.name, t.description, t.price_cents, t.currency, t.billing_period, t.access,
@@ -589,18 +629,6 @@ impl Db {
         Ok(sqlx::query_as::<Any, (String, i64)>(
             "SELECT category, COUNT(*) FROM listings WHERE status = 'published' GROUP BY category ORDER BY category",
         )
-        .fetch_all(&self.read)
-        .await?)
-    }
-
-    /// Tags of a repository with their manifests, newest push first.
-    pub async fn tagged_manifests(&self, repository: &str) -> Result<Vec<(String, String, String, Vec<u8>, i64)>, DbError> {
-        Ok(sqlx::query_as::<Any, (String, String, String, Vec<u8>, i64)>(
-            "SELECT t.name, m.digest, m.media_type, m.content, t.updated_at FROM tags t
-             JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
-             WHERE t.repository = $1 ORDER BY t.updated_at DESC, t.name",
-        )
-        .bind(repository)
         .fetch_all(&self.read)
         .await?)
     }
@@ -704,7 +732,7 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_databases;
+    use crate::{IdentityDb, test_databases};
 
     /// A product page's one statement brings the tiers in their order, the publisher's
     /// name and verification (unverified while it has no profile) and the agreement of the
@@ -712,6 +740,7 @@ mod tests {
     #[tokio::test]
     async fn a_product_is_read_with_its_tiers_publisher_and_current_license() {
         for (db, _dir) in test_databases().await {
+            let db = db.catalog();
             let listing = ListingRecord {
                 id: "l1".into(),
                 publisher: "acme".into(),
@@ -782,6 +811,7 @@ mod tests {
     #[tokio::test]
     async fn publishing_opens_tier_repositories_and_withdrawing_closes_them() {
         for (db, _dir) in test_databases().await {
+            let (db, identity) = (db.catalog(), db.identity());
             let listing = ListingRecord {
                 id: "l1".into(),
                 publisher: "acme".into(),
@@ -796,7 +826,7 @@ mod tests {
                 repository: "acme/rocket".into(),
                 ..TierRecord::default()
             };
-            let policy = || async { db.repository_policy("acme/rocket").await.unwrap().map(|p| (p.access, p.tier)) };
+            let policy = || async { identity.repository_policy("acme/rocket").await.unwrap().map(|p| (p.access, p.tier)) };
             db.save_listing(&listing, &[tier("licensed")]).await.unwrap();
             assert_eq!(policy().await, None, "a draft's repositories stay private");
             assert!(db.set_listing_published("l1", true).await.unwrap());
@@ -810,7 +840,7 @@ mod tests {
     }
 
     /// A listing `id` of acme with tiers `(slug, access, repository)`, saved as is.
-    async fn save(db: &Db, id: &str, status: &str, tiers: &[(&str, &str, &str)]) {
+    async fn save(db: &CatalogDb, id: &str, status: &str, tiers: &[(&str, &str, &str)]) {
         let listing = ListingRecord {
             id: id.into(),
             publisher: "acme".into(),
@@ -831,7 +861,7 @@ mod tests {
         db.save_listing(&listing, &tiers).await.unwrap();
     }
 
-    async fn access(db: &Db, repository: &str) -> Option<String> {
+    async fn access(db: &IdentityDb, repository: &str) -> Option<String> {
         db.repository_policy(repository).await.unwrap().map(|p| p.access)
     }
 
@@ -840,13 +870,14 @@ mod tests {
     #[tokio::test]
     async fn removing_a_tier_closes_its_repository() {
         for (db, _dir) in test_databases().await {
+            let (db, identity) = (db.catalog(), db.identity());
             save(&db, "l1", "draft", &[("free", "public", "acme/free"), ("team", "logged_in", "acme/team")]).await;
             assert!(db.set_listing_published("l1", true).await.unwrap());
-            assert_eq!(access(&db, "acme/free").await.as_deref(), Some("public"));
-            assert_eq!(access(&db, "acme/team").await.as_deref(), Some("logged_in"));
+            assert_eq!(access(&identity, "acme/free").await.as_deref(), Some("public"));
+            assert_eq!(access(&identity, "acme/team").await.as_deref(), Some("logged_in"));
             save(&db, "l1", "draft", &[("team", "logged_in", "acme/team")]).await;
-            assert_eq!(access(&db, "acme/free").await, None, "the removed tier's repository is staging again");
-            assert_eq!(access(&db, "acme/team").await.as_deref(), Some("logged_in"), "the remaining tier keeps its access");
+            assert_eq!(access(&identity, "acme/free").await, None, "the removed tier's repository is staging again");
+            assert_eq!(access(&identity, "acme/team").await.as_deref(), Some("logged_in"), "the remaining tier keeps its access");
         }
     }
 
@@ -855,12 +886,13 @@ mod tests {
     #[tokio::test]
     async fn changing_a_tiers_repository_closes_the_old_one() {
         for (db, _dir) in test_databases().await {
+            let (db, identity) = (db.catalog(), db.identity());
             save(&db, "l1", "draft", &[("free", "public", "acme/old")]).await;
             assert!(db.set_listing_published("l1", true).await.unwrap());
-            assert_eq!(access(&db, "acme/old").await.as_deref(), Some("public"));
+            assert_eq!(access(&identity, "acme/old").await.as_deref(), Some("public"));
             save(&db, "l1", "draft", &[("free", "public", "acme/new")]).await;
-            assert_eq!(access(&db, "acme/old").await, None, "the old repository is staging again");
-            assert_eq!(access(&db, "acme/new").await.as_deref(), Some("public"));
+            assert_eq!(access(&identity, "acme/old").await, None, "the old repository is staging again");
+            assert_eq!(access(&identity, "acme/new").await.as_deref(), Some("public"));
         }
     }
 
@@ -870,6 +902,7 @@ mod tests {
     #[tokio::test]
     async fn withdrawing_a_listing_closes_its_repositories() {
         for (db, _dir) in test_databases().await {
+            let (db, identity) = (db.catalog(), db.identity());
             save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b"), ("team", "logged_in", "acme/e")]).await;
             save(&db, "l2", "draft", &[("free", "public", "acme/c")]).await;
             assert!(db.set_listing_published("l1", true).await.unwrap());
@@ -878,16 +911,16 @@ mod tests {
             // and the team tier (acme/e) goes.
             save(&db, "l1", "draft", &[("free", "public", "acme/d"), ("pro", "licensed", "acme/b")]).await;
             save(&db, "l2", "draft", &[("free", "public", "acme/c"), ("team", "logged_in", "acme/a")]).await;
-            assert_eq!(access(&db, "acme/a").await.as_deref(), Some("logged_in"), "the listing now using it decides");
+            assert_eq!(access(&identity, "acme/a").await.as_deref(), Some("logged_in"), "the listing now using it decides");
             assert!(db.set_listing_published("l1", false).await.unwrap());
             for closed in ["acme/b", "acme/d", "acme/e"] {
-                assert_eq!(access(&db, closed).await, None, "{closed} is staging again");
+                assert_eq!(access(&identity, closed).await, None, "{closed} is staging again");
             }
-            assert_eq!(access(&db, "acme/a").await.as_deref(), Some("logged_in"), "still used by a published tier");
-            assert_eq!(access(&db, "acme/c").await.as_deref(), Some("public"));
+            assert_eq!(access(&identity, "acme/a").await.as_deref(), Some("logged_in"), "still used by a published tier");
+            assert_eq!(access(&identity, "acme/c").await.as_deref(), Some("public"));
             assert!(db.set_listing_published("l2", false).await.unwrap());
             for closed in ["acme/a", "acme/c"] {
-                assert_eq!(access(&db, closed).await, None, "{closed} is staging again");
+                assert_eq!(access(&identity, closed).await, None, "{closed} is staging again");
             }
         }
     }
@@ -897,21 +930,22 @@ mod tests {
     #[tokio::test]
     async fn admin_access_on_a_tier_repository() {
         for (db, _dir) in test_databases().await {
+            let (db, identity) = (db.catalog(), db.identity());
             save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;
-            db.set_repository_policy("acme/a", "logged_in", None).await.unwrap();
+            identity.set_repository_policy("acme/a", "logged_in", None).await.unwrap();
             assert!(db.set_listing_published("l1", true).await.unwrap());
-            assert_eq!(access(&db, "acme/a").await.as_deref(), Some("public"), "publishing applies the listing");
-            db.set_repository_policy("acme/b", "staging", None).await.unwrap();
-            db.set_repository_policy("acme/a", "logged_in", None).await.unwrap();
+            assert_eq!(access(&identity, "acme/a").await.as_deref(), Some("public"), "publishing applies the listing");
+            identity.set_repository_policy("acme/b", "staging", None).await.unwrap();
+            identity.set_repository_policy("acme/a", "logged_in", None).await.unwrap();
             save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;
-            assert_eq!(access(&db, "acme/a").await.as_deref(), Some("public"), "the next change applies the listing again");
-            assert_eq!(access(&db, "acme/b").await.as_deref(), Some("staging"), "a takedown stays through a save");
+            assert_eq!(access(&identity, "acme/a").await.as_deref(), Some("public"), "the next change applies the listing again");
+            assert_eq!(access(&identity, "acme/b").await.as_deref(), Some("staging"), "a takedown stays through a save");
             assert!(db.set_listing_published("l1", false).await.unwrap());
             assert!(db.set_listing_published("l1", true).await.unwrap());
-            assert_eq!(access(&db, "acme/b").await.as_deref(), Some("staging"), "and through a withdrawal and publication");
-            db.set_repository_policy("acme/b", "public", None).await.unwrap();
+            assert_eq!(access(&identity, "acme/b").await.as_deref(), Some("staging"), "and through a withdrawal and publication");
+            identity.set_repository_policy("acme/b", "public", None).await.unwrap();
             save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;
-            let lifted = db.repository_policy("acme/b").await.unwrap().unwrap();
+            let lifted = identity.repository_policy("acme/b").await.unwrap().unwrap();
             assert_eq!(
                 (lifted.access.as_str(), lifted.tier.as_deref()),
                 ("licensed", Some("acme/rocket-l1/pro")),
@@ -925,6 +959,7 @@ mod tests {
     #[tokio::test]
     async fn published_listings_are_read_by_popularity() {
         for (db, _dir) in test_databases().await {
+            let db = db.catalog();
             for (id, status, pulls) in
                 [("l1", "published", 5), ("l2", "published", 50), ("l3", "draft", 500), ("l4", "published", 5), ("l5", "published", 50)]
             {
@@ -956,6 +991,7 @@ mod tests {
     #[tokio::test]
     async fn published_tiers_are_read_in_order() {
         for (db, _dir) in test_databases().await {
+            let db = db.catalog();
             for (id, status) in [("l1", "published"), ("l2", "draft"), ("l3", "published")] {
                 let listing = ListingRecord {
                     id: id.into(),
@@ -976,6 +1012,27 @@ mod tests {
             let read: Vec<_> = db.published_tiers().await.unwrap().into_iter().map(|t| (t.listing_id, t.slug)).collect();
             let expected = [("l1", "free"), ("l1", "pro"), ("l3", "free"), ("l3", "pro")].map(|(l, t)| (l.to_owned(), t.to_owned()));
             assert_eq!(read, expected);
+        }
+    }
+
+    /// Pulls the registry records reach the listing backed by the repository exactly once,
+    /// while several replicas fold at the same time as pulls keep arriving; pulls of a
+    /// repository no listing uses are folded into nothing.
+    #[tokio::test]
+    async fn pulls_are_folded_into_listings_once_by_concurrent_folds() {
+        for (db, _dir) in test_databases().await {
+            let (catalog, registry) = (db.catalog(), db.registry());
+            save(&catalog, "l1", "published", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;
+            let adds =
+                futures::future::try_join_all((0..40).map(|i| registry.add_pulls(if i % 2 == 0 { "acme/a" } else { "acme/b" }, 1 + i % 3)));
+            let stray = registry.add_pulls("acme/unlisted", 5);
+            let folds = futures::future::try_join_all((0..6).map(|_| catalog.fold_pulls(100)));
+            let (added, _, _) = futures::future::try_join3(adds, stray, folds).await.unwrap();
+            assert_eq!(added.len(), 40);
+            catalog.fold_pulls(100).await.unwrap();
+            assert_eq!(catalog.fold_pulls(100).await.unwrap(), 0, "nothing is left to fold");
+            let expected: i64 = (0..40).map(|i| 1 + i % 3).sum();
+            assert_eq!(catalog.listing_by_id("l1").await.unwrap().unwrap().pulls, expected);
         }
     }
 }

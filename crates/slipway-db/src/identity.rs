@@ -2,7 +2,7 @@
 
 use sqlx::Any;
 
-use crate::{Db, DbError};
+use crate::{DbError, IdentityDb};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct AccountRecord {
@@ -74,7 +74,7 @@ pub(crate) fn unique_violation(e: sqlx::Error, what: String) -> DbError {
     }
 }
 
-impl Db {
+impl IdentityDb {
     // ---- accounts and organizations ----------------------------------------------------
 
     pub async fn create_account(&self, a: &NewAccount<'_>) -> Result<(), DbError> {
@@ -343,7 +343,7 @@ pub struct InvitationRecord {
     pub role: String,
 }
 
-impl Db {
+impl IdentityDb {
     pub async fn create_invitation(
         &self,
         token_hash: &str,
@@ -433,6 +433,7 @@ mod tests {
     #[tokio::test]
     async fn invitations_are_accepted_only_for_the_invited_address() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             for (id, name) in [("a-founder", "founder"), ("a-bob", "bob"), ("a-mallory", "mallory")] {
                 let email = format!("{name}@example.com");
                 let account = NewAccount {

@@ -8,7 +8,7 @@
 
 use sqlx::Any;
 
-use crate::{Db, DbError};
+use crate::{DbError, JobsDb};
 
 /// A job to enqueue.
 #[derive(Clone, Debug)]
@@ -52,15 +52,34 @@ pub struct JobRecord {
     pub created_at: i64,
 }
 
-/// Jobs of one kind: waiting or running, and failed for good.
+/// Jobs of one kind: waiting or running, of those the running ones, and failed for good.
 #[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
 pub struct JobCounts {
     pub kind: String,
     pub pending: i64,
+    pub running: i64,
     pub failed: i64,
 }
 
-impl Db {
+/// A periodic task as stored: when it runs next, and how its latest run went.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow)]
+pub struct ScheduleRecord {
+    pub name: String,
+    /// `cluster` (once per interval across replicas) or `replica` (in every replica).
+    pub scope: String,
+    pub interval_ms: i64,
+    pub next_run_at: i64,
+    pub last_started_at: Option<i64>,
+    pub last_finished_at: Option<i64>,
+    pub last_duration_ms: Option<i64>,
+    /// `done` or `failed`.
+    pub last_outcome: Option<String>,
+    pub last_error: Option<String>,
+    /// Runs finished so far.
+    pub runs: i64,
+}
+
+impl JobsDb {
     /// Enqueues a job, or finds the one already enqueued under its key; returns its id.
     pub async fn enqueue_job(&self, job: &NewJob<'_>) -> Result<String, DbError> {
         // The key's job can finish, and be deleted, between the insert that finds it and
@@ -205,12 +224,104 @@ impl Db {
         .await?)
     }
 
-    /// Per kind: how many jobs wait or run, and how many failed for good.
+    /// Per kind: how many jobs wait or run, how many of them run (hold a live lease), and
+    /// how many failed for good.
     pub async fn job_counts(&self) -> Result<Vec<JobCounts>, DbError> {
         Ok(sqlx::query_as::<Any, JobCounts>(
             "SELECT kind, COUNT(CASE WHEN failed_at IS NULL THEN 1 END) AS pending,
+                    COUNT(CASE WHEN failed_at IS NULL AND locked_until > $1 THEN 1 END) AS running,
                     COUNT(failed_at) AS failed
              FROM jobs GROUP BY kind ORDER BY kind",
+        )
+        .bind(self.clock.now_ms())
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    // ---- schedules ------------------------------------------------------------------------
+
+    /// Stores a schedule, first due at `first_run_at`, or updates a stored one's scope and
+    /// interval. A stored schedule keeps its next run unless one interval from now is
+    /// sooner (a shortened interval applies at once): a replica starting neither delays a
+    /// run nor adds one.
+    pub async fn register_schedule(&self, name: &str, scope: &str, interval_ms: i64, first_run_at: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO schedules (name, scope, interval_ms, next_run_at, runs) VALUES ($1, $2, $3, $4, 0)
+             ON CONFLICT (name) DO UPDATE SET scope = excluded.scope, interval_ms = excluded.interval_ms,
+               next_run_at = CASE WHEN $5 < schedules.next_run_at THEN $5 ELSE schedules.next_run_at END",
+        )
+        .bind(name)
+        .bind(scope)
+        .bind(interval_ms)
+        .bind(first_run_at)
+        .bind(self.clock.now_ms().saturating_add(interval_ms))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a schedule that is turned off, so that its history is not shown as current.
+    pub async fn remove_schedule(&self, name: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM schedules WHERE name = $1").bind(name).execute(&self.write).await?;
+        Ok(())
+    }
+
+    /// Takes the schedule's due run, if it is due: moves next_run_at past now by whole
+    /// intervals (runs missed while nothing ran are not made up) with a compare-and-set
+    /// that only one caller wins. Returns the slot taken (the run's due time) to the winner.
+    pub async fn take_schedule_slot(&self, name: &str, interval_ms: i64) -> Result<Option<i64>, DbError> {
+        let now = self.clock.now_ms();
+        let next = sqlx::query_scalar::<Any, i64>("SELECT next_run_at FROM schedules WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.write)
+            .await?;
+        let Some(slot) = next.filter(|next| *next <= now) else { return Ok(None) };
+        let interval = interval_ms.max(1);
+        let following = slot.saturating_add(((now - slot) / interval + 1).saturating_mul(interval));
+        let won = sqlx::query("UPDATE schedules SET next_run_at = $1 WHERE name = $2 AND next_run_at = $3")
+            .bind(following)
+            .bind(name)
+            .bind(slot)
+            .execute(&self.write)
+            .await?
+            .rows_affected();
+        Ok((won > 0).then_some(slot))
+    }
+
+    /// Records that a run started; `next_run_at`, for a schedule each replica keeps itself,
+    /// is shown as the schedule's next run.
+    pub async fn schedule_started(&self, name: &str, next_run_at: Option<i64>) -> Result<(), DbError> {
+        sqlx::query("UPDATE schedules SET last_started_at = $1, next_run_at = COALESCE($2, next_run_at) WHERE name = $3")
+            .bind(self.clock.now_ms())
+            .bind(next_run_at)
+            .bind(name)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    /// Records how a run ended: `done`, or `failed` with its error.
+    pub async fn schedule_finished(&self, name: &str, duration_ms: i64, error: Option<&str>) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE schedules SET last_finished_at = $1, last_duration_ms = $2, last_outcome = $3, last_error = $4, runs = runs + 1
+             WHERE name = $5",
+        )
+        .bind(self.clock.now_ms())
+        .bind(duration_ms)
+        .bind(if error.is_some() { "failed" } else { "done" })
+        .bind(error)
+        .bind(name)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Every stored schedule, by name.
+    pub async fn schedules(&self) -> Result<Vec<ScheduleRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, ScheduleRecord>(
+            "SELECT name, scope, interval_ms, next_run_at, last_started_at, last_finished_at, last_duration_ms, last_outcome,
+                    last_error, runs
+             FROM schedules ORDER BY name",
         )
         .fetch_all(&self.read)
         .await?)
@@ -219,7 +330,11 @@ impl Db {
 
 #[cfg(test)]
 mod tests {
-    use super::{JobCounts, NewJob};
+    use std::time::Duration;
+
+    use slipway_types::Clock;
+
+    use super::{JobCounts, NewJob, ScheduleRecord};
     use crate::{now_ms, test_databases};
 
     const MINUTE: i64 = 60_000;
@@ -231,6 +346,7 @@ mod tests {
     #[tokio::test]
     async fn enqueue_is_idempotent_per_key_and_revives_failed_jobs() {
         for (db, _dir) in test_databases().await {
+            let db = db.jobs();
             assert_eq!(db.enqueue_job(&job("a", Some("k"))).await.unwrap(), "a");
             assert_eq!(db.enqueue_job(&job("b", Some("k"))).await.unwrap(), "a");
             assert_eq!(db.enqueue_job(&job("c", None)).await.unwrap(), "c");
@@ -244,7 +360,7 @@ mod tests {
             let failed = db.job("a").await.unwrap().unwrap();
             assert!(failed.failed_at.is_some());
             assert_eq!(failed.last_error.as_deref(), Some("boom"));
-            assert_eq!(db.job_counts().await.unwrap(), [JobCounts { kind: "test".into(), pending: 2, failed: 1 }]);
+            assert_eq!(db.job_counts().await.unwrap(), [JobCounts { kind: "test".into(), pending: 2, running: 2, failed: 1 }]);
             // A failed job is not claimed again, but enqueueing its key revives it.
             assert!(db.claim_jobs("t2", now_ms() + MINUTE, 10).await.unwrap().is_empty());
             assert_eq!(db.enqueue_job(&job("e", Some("k"))).await.unwrap(), "a");
@@ -261,6 +377,7 @@ mod tests {
     async fn enqueueing_beside_a_worker_finishing_the_keys_job_never_fails() {
         const ENQUEUES: usize = 400;
         for (db, _dir) in test_databases().await {
+            let db = db.jobs();
             let backend = db.backend();
             // The worker finishes every job it claims, and says which, in order.
             let worker = {
@@ -314,16 +431,86 @@ mod tests {
                     assert_eq!(&waiting.id, last, "{backend:?}: the key's job is the one the last enqueue returned");
                     assert_eq!(finished.len(), added.len() - 1, "{backend:?}: every other job was finished");
                     assert_eq!((waiting.attempts, waiting.failed_at, waiting.locked_until), (0, None, 0), "{backend:?}: it waits");
-                    assert_eq!(db.job_counts().await.unwrap(), [JobCounts { kind: "test".into(), pending: 1, failed: 0 }]);
+                    assert_eq!(db.job_counts().await.unwrap(), [JobCounts { kind: "test".into(), pending: 1, running: 0, failed: 0 }]);
                 }
                 None => assert_eq!(finished.len(), added.len(), "{backend:?}: the worker finished the last job"),
             }
         }
     }
 
+    /// Replicas finding a schedule due at once race for its slot: one wins each slot, and
+    /// the next slot lies whole intervals later (runs missed meanwhile are not made up).
+    #[tokio::test]
+    async fn each_slot_of_a_schedule_is_taken_once() {
+        const HOUR: i64 = 60 * MINUTE;
+        for (db, _dir) in test_databases().await {
+            let clock = Clock::manual(1_000_000 * HOUR);
+            let db = db.with_clock(clock.clone()).jobs();
+            let start = clock.now_ms();
+            db.register_schedule("gc", "cluster", HOUR, start + HOUR).await.unwrap();
+            assert_eq!(db.take_schedule_slot("gc", HOUR).await.unwrap(), None, "not due yet");
+            assert_eq!(db.take_schedule_slot("missing", HOUR).await.unwrap(), None);
+            clock.advance(Duration::from_secs(3600)).unwrap();
+            let replicas: Vec<_> = (0..8).map(|_| db.clone()).collect();
+            let taken = futures::future::try_join_all(replicas.iter().map(|r| r.take_schedule_slot("gc", HOUR))).await.unwrap();
+            assert_eq!(taken.iter().flatten().collect::<Vec<_>>(), [&(start + HOUR)], "{taken:?}");
+            // Three and a half intervals later: one run, due at the slot that passed first.
+            clock.advance(Duration::from_secs(3 * 3600 + 1800)).unwrap();
+            assert_eq!(db.take_schedule_slot("gc", HOUR).await.unwrap(), Some(start + 2 * HOUR));
+            assert_eq!(db.take_schedule_slot("gc", HOUR).await.unwrap(), None);
+            assert_eq!(db.schedules().await.unwrap()[0].next_run_at, start + 5 * HOUR);
+            // A replica starting with a shorter interval brings the next run forward; one
+            // with a longer interval, or running it at its start, never moves it.
+            db.register_schedule("gc", "cluster", 2 * HOUR, clock.now_ms() + 2 * HOUR).await.unwrap();
+            assert_eq!(db.schedules().await.unwrap()[0].next_run_at, start + 5 * HOUR);
+            db.register_schedule("gc", "cluster", HOUR, clock.now_ms()).await.unwrap();
+            assert_eq!(db.schedules().await.unwrap()[0].next_run_at, start + 5 * HOUR);
+            db.register_schedule("gc", "cluster", MINUTE, clock.now_ms() + MINUTE).await.unwrap();
+            let stored = db.schedules().await.unwrap().remove(0);
+            assert_eq!((stored.interval_ms, stored.next_run_at), (MINUTE, clock.now_ms() + MINUTE));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_schedules_history_shows_its_latest_run() {
+        for (db, _dir) in test_databases().await {
+            let clock = Clock::manual(5_000_000);
+            let db = db.with_clock(clock.clone()).jobs();
+            db.register_schedule("mail", "cluster", MINUTE, 0).await.unwrap();
+            db.register_schedule("pulls", "replica", MINUTE, 0).await.unwrap();
+            db.schedule_started("mail", None).await.unwrap();
+            clock.advance(Duration::from_millis(250)).unwrap();
+            db.schedule_finished("mail", 250, Some("smtp down")).await.unwrap();
+            db.schedule_started("pulls", Some(7_000_000)).await.unwrap();
+            db.schedule_finished("pulls", 3, None).await.unwrap();
+            db.schedule_started("mail", None).await.unwrap();
+            db.schedule_finished("mail", 10, None).await.unwrap();
+            let [mail, pulls] = <[ScheduleRecord; 2]>::try_from(db.schedules().await.unwrap()).unwrap();
+            assert_eq!(
+                mail,
+                ScheduleRecord {
+                    name: "mail".into(),
+                    scope: "cluster".into(),
+                    interval_ms: MINUTE,
+                    next_run_at: 0,
+                    last_started_at: Some(5_000_250),
+                    last_finished_at: Some(5_000_250),
+                    last_duration_ms: Some(10),
+                    last_outcome: Some("done".into()),
+                    last_error: None,
+                    runs: 2,
+                }
+            );
+            assert_eq!((pulls.next_run_at, pulls.last_outcome.as_deref(), pulls.runs), (7_000_000, Some("done"), 1));
+            db.remove_schedule("pulls").await.unwrap();
+            assert_eq!(db.schedules().await.unwrap().len(), 1);
+        }
+    }
+
     #[tokio::test]
     async fn leases_are_exclusive_and_tokens_guard_every_step() {
         for (db, _dir) in test_databases().await {
+            let db = db.jobs();
             db.enqueue_job(&job("a", None)).await.unwrap();
             db.enqueue_job(&NewJob { run_at: now_ms() + MINUTE, ..job("later", None) }).await.unwrap();
             let claimed = db.claim_jobs("w1", now_ms() + MINUTE, 10).await.unwrap();
@@ -349,6 +536,7 @@ mod tests {
     #[tokio::test]
     async fn an_expired_lease_lets_another_worker_take_over() {
         for (db, _dir) in test_databases().await {
+            let db = db.jobs();
             db.enqueue_job(&job("a", None)).await.unwrap();
             assert_eq!(db.claim_jobs("w1", now_ms() - 1, 1).await.unwrap().len(), 1);
             let taken = db.claim_jobs("w2", now_ms() + MINUTE, 1).await.unwrap();

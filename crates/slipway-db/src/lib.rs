@@ -1,8 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 mod catalog;
+mod clock;
 mod identity;
+mod images;
 mod jobs;
+#[cfg(test)]
+mod ownership;
 mod registry;
 mod scanning;
 mod sign_in;
@@ -14,11 +18,11 @@ use std::time::Duration;
 
 use slipway_types::Clock;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{Any, AnyPool, Connection, Transaction};
+use sqlx::{Any, Connection, Transaction};
 
 pub use catalog::{LicenseRecord, ListingRecord, MediaRecord, ProductRecord, PublisherRecord, SubscriptionRecord, TierRecord};
 pub use identity::{AccessTokenRecord, AccountRecord, InvitationRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
-pub use jobs::{ClaimedJob, JobCounts, JobRecord, NewJob};
+pub use jobs::{ClaimedJob, JobCounts, JobRecord, NewJob, ScheduleRecord};
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 pub use scanning::{
     AdvisoryCounts, AdvisoryPackage, AdvisoryRow, FeedChange, FeedRevisionRecord, FeedSourceRecord, FeedTotals, FindingRecord,
@@ -32,7 +36,7 @@ pub enum DbError {
     #[error("database: {0}")]
     Sqlx(sqlx::Error),
     /// Text the database cannot hold: PostgreSQL refuses NUL characters in text, which
-    /// SQLite stores. The input is at fault, not the database, so the edges answer 400.
+    /// SQLite stores. The input is at fault, not the database: an `Invalid` request.
     #[error("text the database cannot store: {0}")]
     BadText(String),
     #[error("database migration: {0}")]
@@ -44,6 +48,43 @@ pub enum DbError {
     /// A storage step run inside a database transaction failed; the transaction was rolled back.
     #[error("{0}")]
     Storage(String),
+}
+
+impl DbError {
+    /// What kind of failure this is at every surface. BadText is the caller's input, so
+    /// it is `Invalid` like any other content rule, not a separate 400.
+    pub fn kind(&self) -> slipway_types::ErrorKind {
+        use slipway_types::ErrorKind;
+        match self {
+            DbError::BadText(_) => ErrorKind::Invalid,
+            DbError::Conflict(_) => ErrorKind::Conflict,
+            DbError::Sqlx(_) | DbError::Migrate(_) | DbError::UnsupportedUrl(_) | DbError::Storage(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::{DbError, PutManifestError};
+    use slipway_types::ErrorKind;
+
+    #[test]
+    fn every_error_has_the_kind_its_surfaces_answer() {
+        let cases = [
+            (DbError::Sqlx(sqlx::Error::RowNotFound), ErrorKind::Internal),
+            (DbError::BadText("nul".into()), ErrorKind::Invalid),
+            (DbError::Migrate(sqlx::migrate::MigrateError::VersionMissing(1)), ErrorKind::Internal),
+            (DbError::Conflict("taken".into()), ErrorKind::Conflict),
+            (DbError::UnsupportedUrl("mysql://".into()), ErrorKind::Internal),
+            (DbError::Storage("disk".into()), ErrorKind::Internal),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error:?}");
+        }
+        assert_eq!(PutManifestError::MissingBlob("sha256:a".into()).kind(), ErrorKind::Invalid);
+        assert_eq!(PutManifestError::MissingManifest("sha256:a".into()).kind(), ErrorKind::Invalid);
+        assert_eq!(PutManifestError::Db(DbError::Conflict("x".into())).kind(), ErrorKind::Conflict);
+    }
 }
 
 impl From<sqlx::Error> for DbError {
@@ -65,14 +106,116 @@ pub enum Backend {
     Postgres,
 }
 
-/// The metadata database: a read pool and a write pool (the same pool on PostgreSQL).
+/// The metadata database: it connects, migrates and hands out one handle per domain
+/// (`registry()`, `identity()`, `catalog()`, `scanning()`, `jobs()`, and `images()`, the
+/// registry's read-only view of what images repositories hold). Each domain service holds
+/// only its own handle, and each handle's queries touch only its domain's tables (checked
+/// by `ownership::every_query_touches_only_its_domains_tables`), so no domain writes
+/// another's rows behind its back.
 #[derive(Clone)]
 pub struct Db {
-    read: AnyPool,
-    write: AnyPool,
-    backend: Backend,
-    /// Every time the database records comes from here, never from the system.
-    clock: Clock,
+    shared: Shared,
+}
+
+mod shared {
+    use super::{Backend, Clock};
+    use sqlx::AnyPool;
+
+    /// What every handle shares: a read pool and a write pool (the same pool on
+    /// PostgreSQL), the backend and the clock. Public only so that handles can deref to
+    /// it; it is not nameable outside the crate and exposes nothing but the clock.
+    #[derive(Clone)]
+    pub struct Shared {
+        pub(crate) read: AnyPool,
+        pub(crate) write: AnyPool,
+        pub(crate) backend: Backend,
+        /// Every time the database records comes from here, never from the system.
+        pub(crate) clock: Clock,
+    }
+
+    impl Shared {
+        pub fn clock(&self) -> &Clock {
+            &self.clock
+        }
+
+        pub fn backend(&self) -> Backend {
+            self.backend
+        }
+    }
+}
+
+use shared::Shared;
+
+impl std::ops::Deref for Db {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
+/// Declares a domain handle: a cheap clone of the shared pools that derefs to them (so
+/// query bodies read `self.read`, `self.write`), with only its own domain's methods.
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident, $getter:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name(Shared);
+
+        impl std::ops::Deref for $name {
+            type Target = Shared;
+            fn deref(&self) -> &Shared {
+                &self.0
+            }
+        }
+
+        impl Db {
+            pub fn $getter(&self) -> $name {
+                $name(self.shared.clone())
+            }
+        }
+    };
+}
+
+handle!(
+    /// Repositories, blobs, uploads, manifests, tags, references, GC tombstones and the
+    /// registry's own pull counts.
+    RegistryDb,
+    registry
+);
+handle!(
+    /// What images repositories hold, read-only: the registry's read model, for the
+    /// catalog (versions of a listing) and security (what to scan). Only the registry
+    /// writes these tables.
+    ImagesDb,
+    images
+);
+handle!(
+    /// Accounts, organizations, tokens, sessions, email codes, the mail outbox, sign-in
+    /// throttling, entitlements and repository policies.
+    IdentityDb,
+    identity
+);
+handle!(
+    /// Publishers, listings, tiers, media, license agreements and subscriptions.
+    CatalogDb,
+    catalog
+);
+handle!(
+    /// Advisory feeds, layer reports, image inventories, findings and vulnerability events.
+    ScanningDb,
+    scanning
+);
+handle!(
+    /// The job queue.
+    JobsDb,
+    jobs
+);
+
+impl RegistryDb {
+    /// The registry's read-only view, for code that only reads images.
+    pub fn images(&self) -> ImagesDb {
+        ImagesDb(self.0.clone())
+    }
 }
 
 /// SQLite creates a new database 0644 less the umask, and its -wal and -shm files with the
@@ -117,11 +260,11 @@ impl Db {
                 let write = sqlite_pool(1).connect_with(options.clone()).await?;
                 sqlx::query("PRAGMA journal_mode = WAL").execute(&write).await?;
                 let read = sqlite_pool(8).connect_with(options).await?;
-                Db { read, write, backend, clock: Clock::system() }
+                Db { shared: Shared { read, write, backend, clock: Clock::system() } }
             }
             Backend::Postgres => {
                 let pool = pool_options(16).connect(url).await?;
-                Db { read: pool.clone(), write: pool, backend, clock: Clock::system() }
+                Db { shared: Shared { read: pool.clone(), write: pool, backend, clock: Clock::system() } }
             }
         };
         db.migrate().await?;
@@ -130,7 +273,7 @@ impl Db {
 
     /// The same database, recording times from `clock`.
     pub fn with_clock(mut self, clock: Clock) -> Db {
-        self.clock = clock;
+        self.shared.clock = clock;
         self
     }
 
@@ -160,11 +303,13 @@ impl Db {
         self.write.close().await;
         self.read.close().await;
     }
+}
 
+impl Shared {
     /// Starts a write transaction. Single-statement writes skip this and run on
     /// `self.write` directly: they are atomic on their own, and on SQLite the pool's one
     /// connection already queues them.
-    async fn begin_write(&self) -> Result<Transaction<'static, Any>, DbError> {
+    pub(crate) async fn begin_write(&self) -> Result<Transaction<'static, Any>, DbError> {
         Ok(match self.backend {
             Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.write.begin().await?,
@@ -173,7 +318,7 @@ impl Db {
 
     /// Runs `step` (a storage action) inside a write transaction begun by the caller,
     /// rolling back if it fails.
-    async fn inside<F, Fut, E>(tx: Transaction<'static, Any>, step: F) -> Result<(), DbError>
+    pub(crate) async fn inside<F, Fut, E>(tx: Transaction<'static, Any>, step: F) -> Result<(), DbError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(), E>>,
@@ -386,7 +531,7 @@ mod tests {
     #[tokio::test]
     async fn text_postgres_cannot_store_is_bad_text() {
         for (db, _dir) in super::test_databases().await {
-            let read = db.publisher("acme\0corp").await;
+            let read = db.catalog().publisher("acme\0corp").await;
             match db.backend() {
                 super::Backend::Sqlite => assert!(matches!(read, Ok(None)), "{read:?}"),
                 super::Backend::Postgres => assert!(matches!(read, Err(super::DbError::BadText(_))), "{read:?}"),

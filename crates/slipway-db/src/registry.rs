@@ -4,7 +4,8 @@ use std::future::Future;
 
 use sqlx::{Any, Transaction};
 
-use crate::{Db, DbError};
+use crate::shared::Shared;
+use crate::{DbError, RegistryDb};
 
 /// A stored manifest.
 #[derive(Clone, Debug)]
@@ -40,6 +41,16 @@ pub enum PutManifestError {
     Db(#[from] DbError),
 }
 
+impl PutManifestError {
+    /// A manifest naming what the repository does not hold is the pusher's error.
+    pub fn kind(&self) -> slipway_types::ErrorKind {
+        match self {
+            PutManifestError::MissingBlob(_) | PutManifestError::MissingManifest(_) => slipway_types::ErrorKind::Invalid,
+            PutManifestError::Db(e) => e.kind(),
+        }
+    }
+}
+
 impl From<sqlx::Error> for PutManifestError {
     fn from(e: sqlx::Error) -> Self {
         PutManifestError::Db(e.into())
@@ -71,7 +82,23 @@ pub struct CatalogPage {
     pub more: bool,
 }
 
-impl Db {
+impl RegistryDb {
+    // ---- pulls -------------------------------------------------------------------------
+
+    /// Adds pulls the registry counted to the repository's running total. The catalog
+    /// folds totals into its listings' popularity (`CatalogDb::fold_pulls`).
+    pub async fn add_pulls(&self, repository: &str, pulls: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO repository_pulls (repository, pulls) VALUES ($1, $2)
+             ON CONFLICT (repository) DO UPDATE SET pulls = repository_pulls.pulls + excluded.pulls",
+        )
+        .bind(repository)
+        .bind(pulls)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     // ---- blobs -------------------------------------------------------------------------
 
     /// The size of a blob the repository may serve.
@@ -120,7 +147,7 @@ impl Db {
         if let Some(id) = upload_id {
             sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *tx).await?;
         }
-        Self::inside(tx, publish).await
+        Shared::inside(tx, publish).await
     }
 
     /// Links an already stored blob into `repository` (cross-repository mount). With
@@ -249,39 +276,6 @@ impl Db {
         }
         tx.commit().await?;
         Ok(())
-    }
-
-    pub async fn manifest_exists(&self, repository: &str, digest: &str) -> Result<bool, DbError> {
-        Ok(sqlx::query("SELECT 1 FROM manifests WHERE repository = $1 AND digest = $2")
-            .bind(repository)
-            .bind(digest)
-            .fetch_optional(&self.read)
-            .await?
-            .is_some())
-    }
-
-    pub async fn manifest_by_digest(&self, repository: &str, digest: &str) -> Result<Option<ManifestRecord>, DbError> {
-        let row = sqlx::query_as::<Any, (String, String, Vec<u8>)>(
-            "SELECT digest, media_type, content FROM manifests WHERE repository = $1 AND digest = $2",
-        )
-        .bind(repository)
-        .bind(digest)
-        .fetch_optional(&self.read)
-        .await?;
-        Ok(row.map(|(digest, media_type, content)| ManifestRecord { digest, media_type, content }))
-    }
-
-    pub async fn manifest_by_tag(&self, repository: &str, tag: &str) -> Result<Option<ManifestRecord>, DbError> {
-        let row = sqlx::query_as::<Any, (String, String, Vec<u8>)>(
-            "SELECT m.digest, m.media_type, m.content FROM tags t
-             JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
-             WHERE t.repository = $1 AND t.name = $2",
-        )
-        .bind(repository)
-        .bind(tag)
-        .fetch_optional(&self.read)
-        .await?;
-        Ok(row.map(|(digest, media_type, content)| ManifestRecord { digest, media_type, content }))
     }
 
     /// Deletes a manifest, the tags pointing at it and what it references.
@@ -464,7 +458,7 @@ impl Db {
             tx.rollback().await?;
             return Ok(false);
         }
-        Self::inside(tx, remove).await?;
+        Shared::inside(tx, remove).await?;
         Ok(true)
     }
 
@@ -491,7 +485,7 @@ impl Db {
             return Ok(false);
         }
         sqlx::query("DELETE FROM blobs WHERE digest = $1").bind(digest).execute(&mut *tx).await?;
-        Self::inside(tx, remove).await?;
+        Shared::inside(tx, remove).await?;
         Ok(true)
     }
 

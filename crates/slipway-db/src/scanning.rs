@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use sqlx::{Any, Transaction};
 
-use crate::{Db, DbError};
+use crate::{DbError, ScanningDb};
 
 /// A normalised advisory to store.
 #[derive(Clone, Debug)]
@@ -230,7 +230,7 @@ const UNUSED_PART: &str = "used_at < $2 AND NOT EXISTS (SELECT 1 FROM image_part
 const SWEEP_INTERVAL_MS: i64 = 600_000;
 static LAST_SWEEP: AtomicI64 = AtomicI64::new(0);
 
-impl Db {
+impl ScanningDb {
     // ---- the feed ------------------------------------------------------------------------
 
     /// Opens a feed revision for an import from `source`.
@@ -950,14 +950,6 @@ impl Db {
         .fetch_all(&self.read)
         .await?)
     }
-
-    /// The repositories holding a manifest, to tell whose image an event is about.
-    pub async fn repositories_with_manifest(&self, digest: &str) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar::<Any, String>("SELECT repository FROM manifests WHERE digest = $1 ORDER BY repository")
-            .bind(digest)
-            .fetch_all(&self.read)
-            .await?)
-    }
 }
 
 /// `($1, ..., $columns), ...`: the placeholders of `rows` rows of a multi-row statement.
@@ -1181,7 +1173,7 @@ mod tests {
 
     /// Stores a scan whose packages make one inventory part, keyed by the rows themselves
     /// (the scanning service keys parts by a hash of them).
-    async fn store(db: &Db, scan: &NewImageScan<'_>, packages: &[ImagePackageRecord], findings: &[FindingRecord]) {
+    async fn store(db: &ScanningDb, scan: &NewImageScan<'_>, packages: &[ImagePackageRecord], findings: &[FindingRecord]) {
         let content: Vec<String> = packages.iter().map(|p| format!("{}|{}|{}|{}", p.purl, p.path, p.version, p.layer)).collect();
         let content = content.join("\n");
         db.store_scan(scan, &[InventoryPart { content: &content, packages }], findings).await.unwrap();
@@ -1194,6 +1186,7 @@ mod tests {
     #[tokio::test]
     async fn advisories_upsert_by_content_and_note_what_changed() {
         for (db, _dir) in test_databases().await {
+            let db = db.scanning();
             assert_eq!(db.feed_revision().await.unwrap(), 0);
             let r1 = db.begin_feed_revision("import a").await.unwrap();
             let rows = [
@@ -1243,6 +1236,7 @@ mod tests {
     #[tokio::test]
     async fn feed_sources_keep_validators_across_failures() {
         for (db, _dir) in test_databases().await {
+            let db = db.scanning();
             let url = "file:///feeds/pypi.zip";
             assert!(db.feed_source(url).await.unwrap().is_none());
             db.feed_source_checked(url, Some("\"e1\""), Some("Mon, 01 Jan 2024 00:00:00 GMT"), true).await.unwrap();
@@ -1261,6 +1255,7 @@ mod tests {
     #[tokio::test]
     async fn layer_reports_are_cached_per_analyzer_version() {
         for (db, _dir) in test_databases().await {
+            let db = db.scanning();
             db.put_layer_report("sha256:l1", 1, b"first").await.unwrap();
             db.put_layer_report("sha256:l1", 1, b"second").await.unwrap();
             assert_eq!(db.layer_report("sha256:l1", 1).await.unwrap().as_deref(), Some(&b"first"[..]));
@@ -1271,6 +1266,7 @@ mod tests {
     #[tokio::test]
     async fn scans_replace_inventory_and_keep_first_seen() {
         for (db, _dir) in test_databases().await {
+            let db = db.scanning();
             let d = "sha256:i1";
             let findings = [
                 finding(d, "jinja2", "A-1", "major", 100),
@@ -1310,6 +1306,7 @@ mod tests {
     #[tokio::test]
     async fn a_large_layer_shared_by_three_manifests_is_stored_once() {
         for (db, _dir) in test_databases().await {
+            let db = db.scanning();
             let big: Vec<ImagePackageRecord> = (0..5_000).map(|i| layer_package(&format!("pkg{i:05}"), "sha256:big")).collect();
             let digests = ["sha256:m1", "sha256:m2", "sha256:m3"];
             for (n, digest) in digests.iter().enumerate() {
@@ -1352,6 +1349,7 @@ mod tests {
     #[tokio::test]
     async fn an_incomplete_scan_keeps_its_reason_until_a_complete_one() {
         for (db, _dir) in test_databases().await {
+            let db = db.scanning();
             let d = "sha256:i1";
             let reason = "layer sha256:l1 lists 9 packages, over the limit of 5";
             store(&db, &NewImageScan { incomplete: Some(reason), ..scan(d) }, &[package(d, "jinja2", "1.0")], &[]).await;
@@ -1369,6 +1367,7 @@ mod tests {
     #[tokio::test]
     async fn results_are_invisible_until_the_last_transaction() {
         for (db, _dir) in test_databases().await {
+            let db = db.scanning();
             let d = "sha256:i1";
             store(&db, &scan(d), &[package(d, "jinja2", "1.0")], &[finding(d, "jinja2", "A-1", "major", 100)]).await;
             let new_rows = [package(d, "flask", "2.0")];
@@ -1441,7 +1440,8 @@ mod tests {
             }
             pool.close().await;
 
-            let db = Db::connect(&db_url).await.unwrap();
+            let opened = crate::Db::connect(&db_url).await.unwrap();
+            let db = opened.scanning();
             assert_eq!(
                 db.image_packages("sha256:i1").await.unwrap(),
                 [package("sha256:i1", "flask", "1.0"), package("sha256:i1", "jinja2", "1.0")]
@@ -1454,13 +1454,14 @@ mod tests {
             store(&db, &scan("sha256:i1"), &[package("sha256:i1", "jinja2", "1.0")], &[]).await;
             assert_eq!(db.inventory_totals().await.unwrap(), (2, 2));
             assert_eq!(db.image_packages("sha256:i2").await.unwrap(), [package("sha256:i2", "jinja2", "1.0")]);
-            db.close().await;
+            opened.close().await;
         }
     }
 
     #[tokio::test]
     async fn rematch_applies_a_diff_and_emits_each_event_once() {
         for (db, _dir) in test_databases().await {
+            let db = db.scanning();
             let (d1, d2) = ("sha256:i1", "sha256:i2");
             store(&db, &scan(d1), &[package(d1, "jinja2", "1.0")], &[finding(d1, "jinja2", "A-1", "major", 100)]).await;
             store(&db, &scan(d2), &[package(d2, "jinja2", "1.0")], &[]).await;
@@ -1510,6 +1511,7 @@ mod tests {
     #[tokio::test]
     async fn rematches_of_several_packages_apply_together_and_recount_an_image_once() {
         for (db, _dir) in test_databases().await {
+            let db = db.scanning();
             let d = "sha256:i1";
             let packages = [package(d, "jinja2", "1.0"), package(d, "flask", "1.0")];
             store(&db, &scan(d), &packages, &[finding(d, "flask", "F-1", "major", 100)]).await;
@@ -1536,6 +1538,7 @@ mod tests {
     #[tokio::test]
     async fn events_name_the_repositories_holding_the_image() {
         for (db, _dir) in test_databases().await {
+            let registry = db.registry();
             for repository in ["acme/app", "beta/app"] {
                 let manifest = NewManifest {
                     repository,
@@ -1549,9 +1552,9 @@ mod tests {
                     blobs: vec![],
                     manifests: vec![],
                 };
-                db.put_manifest(&manifest).await.unwrap();
+                registry.put_manifest(&manifest).await.unwrap();
             }
-            assert_eq!(db.repositories_with_manifest("sha256:i1").await.unwrap(), ["acme/app", "beta/app"]);
+            assert_eq!(registry.images().repositories_with_manifest("sha256:i1").await.unwrap(), ["acme/app", "beta/app"]);
         }
     }
 }

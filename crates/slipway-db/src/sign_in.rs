@@ -2,7 +2,7 @@
 
 use sqlx::Any;
 
-use crate::{Db, DbError};
+use crate::{DbError, IdentityDb};
 
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct OutboxMessage {
@@ -21,7 +21,7 @@ pub struct PasswordReset {
     pub revoked_access_tokens: u64,
 }
 
-impl Db {
+impl IdentityDb {
     pub async fn create_session(&self, id_hash: &str, account_id: &str, csrf: &str, expires_at: i64) -> Result<(), DbError> {
         sqlx::query("INSERT INTO web_sessions (id_hash, account_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id_hash)
@@ -286,11 +286,11 @@ impl Db {
 mod tests {
     use std::collections::BTreeSet;
 
-    use crate::{Db, NewAccessToken, NewAccount, now_ms, test_databases};
+    use crate::{IdentityDb, NewAccessToken, NewAccount, now_ms, test_databases};
 
     const MINUTE: i64 = 60_000;
 
-    async fn body_of(db: &Db, id: &str) -> (String, String, String) {
+    async fn body_of(db: &IdentityDb, id: &str) -> (String, String, String) {
         sqlx::query_as::<sqlx::Any, (String, String, String)>("SELECT recipient, subject, body FROM outbox WHERE id = $1")
             .bind(id)
             .fetch_one(&db.read)
@@ -304,6 +304,7 @@ mod tests {
     #[tokio::test]
     async fn concurrent_senders_never_claim_the_same_message() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             let all: BTreeSet<String> = (0..120).map(|i| format!("m{i:03}")).collect();
             for id in &all {
                 db.enqueue_mail(id, "to@example.com", "subject", "body").await.unwrap();
@@ -339,6 +340,7 @@ mod tests {
     #[tokio::test]
     async fn a_lapsed_mail_lease_passes_to_another_sender() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             db.enqueue_mail("m", "to@example.com", "subject", "body").await.unwrap();
             assert_eq!(db.claim_mail("a", now_ms() + MINUTE, 10).await.unwrap().len(), 1);
             assert!(db.claim_mail("b", now_ms() + MINUTE, 10).await.unwrap().is_empty(), "held by a");
@@ -359,6 +361,7 @@ mod tests {
     #[tokio::test]
     async fn sent_mail_keeps_no_body() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             db.enqueue_mail("m", "to@example.com", "Reset your password", "code 1234").await.unwrap();
             db.claim_mail("s", now_ms() + MINUTE, 10).await.unwrap();
             db.mail_attempted("m", "s", Some("down"), now_ms() - 1).await.unwrap();
@@ -369,7 +372,7 @@ mod tests {
         }
     }
 
-    async fn person(db: &Db, id: &str) {
+    async fn person(db: &IdentityDb, id: &str) {
         let account = NewAccount {
             id,
             name: id,
@@ -389,6 +392,7 @@ mod tests {
     #[tokio::test]
     async fn a_recent_live_code_is_kept_and_an_older_one_replaced() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             person(&db, "u1").await;
             let recent = || now_ms() - 15 * MINUTE;
             let racing = (0..8).map(|i| {
@@ -431,6 +435,7 @@ mod tests {
     #[tokio::test]
     async fn a_password_reset_revokes_the_accounts_tokens_with_the_password_change() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             person(&db, "u1").await;
             person(&db, "robot").await;
             for (id, account) in [("t1", "u1"), ("t2", "u1"), ("t3", "robot")] {
@@ -459,6 +464,7 @@ mod tests {
     #[tokio::test]
     async fn request_windows_count_until_they_end() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             let window = || now_ms() - MINUTE;
             assert_eq!(db.count_request("k", window()).await.unwrap(), 1);
             assert_eq!(db.count_request("k", window()).await.unwrap(), 2);

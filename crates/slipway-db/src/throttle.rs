@@ -5,7 +5,7 @@
 
 use sqlx::Any;
 
-use crate::{Db, DbError};
+use crate::{DbError, IdentityDb};
 
 /// How one kind of key is slowed down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +29,7 @@ pub enum Attempt {
     Wait(i64),
 }
 
-impl Db {
+impl IdentityDb {
     /// Counts an attempt for `key` at `now`, unless the key is waiting out a delay.
     pub async fn count_sign_in_attempt(&self, key: &str, policy: &AttemptPolicy, now: i64) -> Result<Attempt, DbError> {
         let first_delay = policy.first_delay_ms.min(policy.max_delay_ms).max(0);
@@ -115,6 +115,7 @@ mod tests {
     #[tokio::test]
     async fn parallel_attempts_are_all_counted_and_only_the_allowance_passes() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             let policy = AttemptPolicy { free: 10, first_delay_ms: 60_000, max_delay_ms: 60_000, ..POLICY };
             let now = now_ms();
             let outcomes = futures::future::join_all((0..60).map(|_| db.count_sign_in_attempt("pair:x", &policy, now))).await;
@@ -131,6 +132,7 @@ mod tests {
     #[tokio::test]
     async fn attempts_arriving_out_of_order_within_the_allowance_are_counted() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             let t0 = 1_000_000_000;
             for (n, now) in [(1, t0 + 5), (2, t0 + 3), (3, t0 + 1)] {
                 assert_eq!(db.count_sign_in_attempt("k", &POLICY, now).await.unwrap(), Attempt::Counted(n), "on {:?}", db.backend());
@@ -144,6 +146,7 @@ mod tests {
     #[tokio::test]
     async fn delays_double_up_to_the_cap_and_waiting_attempts_are_not_counted() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             let t0 = 1_000_000_000;
             for n in 1..=3 {
                 assert_eq!(db.count_sign_in_attempt("k", &POLICY, t0).await.unwrap(), Attempt::Counted(n));
@@ -173,6 +176,7 @@ mod tests {
     #[tokio::test]
     async fn an_allowance_of_one_waits_after_the_first_attempt() {
         for (db, _dir) in test_databases().await {
+            let db = db.identity();
             let policy = AttemptPolicy { free: 1, ..POLICY };
             assert_eq!(db.count_sign_in_attempt("k", &policy, 5000).await.unwrap(), Attempt::Counted(1));
             assert_eq!(db.count_sign_in_attempt("k", &policy, 5500).await.unwrap(), Attempt::Wait(500));

@@ -1,17 +1,21 @@
 #![doc = include_str!("../README.md")]
 
+mod schedule;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use slipway_db::{ClaimedJob, Db, DbError, JobRecord, NewJob};
-use tokio::sync::Notify;
+use slipway_db::{ClaimedJob, DbError, JobCounts, JobRecord, JobsDb, NewJob, ScheduleRecord};
+use slipway_types::{Clock, ClockError, ClockKind};
+use tokio::sync::{Notify, OnceCell};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -21,6 +25,52 @@ pub enum JobError {
     Db(#[from] DbError),
     #[error("job payload: {0}")]
     Payload(#[from] serde_json::Error),
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub use schedule::{Schedule, Scope, Task};
+
+/// The longest step `Queue::advance_test_clock` takes at once: ten years is past any
+/// renewal, deadline or expiry a rehearsal needs, and a bound keeps a typo (`100000d`)
+/// from moving every replica's time beyond repair (the offset only grows).
+pub const MAX_CLOCK_STEP: Duration = Duration::from_secs(10 * 366 * 86_400);
+
+impl JobError {
+    /// What kind of failure this is at every surface: a payload the queue cannot
+    /// (de)serialize is a fault of the server's own job types.
+    pub fn kind(&self) -> slipway_types::ErrorKind {
+        match self {
+            JobError::Db(e) => e.kind(),
+            JobError::Payload(_) => slipway_types::ErrorKind::Internal,
+            // Moving a clock that cannot move, or by a step out of bounds, is the request's fault.
+            JobError::Clock(_) | JobError::Invalid(_) => slipway_types::ErrorKind::Invalid,
+        }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use slipway_types::ErrorKind;
+
+    use super::{ClockError, DbError, JobError};
+
+    #[test]
+    fn every_error_has_the_kind_its_surfaces_answer() {
+        let payload = serde_json::from_str::<u32>("x").expect_err("not a number");
+        let cases = [
+            (JobError::Payload(payload), ErrorKind::Internal),
+            (JobError::Db(DbError::Conflict("kept finishing".into())), ErrorKind::Conflict),
+            (JobError::Db(DbError::Storage("disk".into())), ErrorKind::Internal),
+            (JobError::Clock(ClockError::NotMovable), ErrorKind::Invalid),
+            (JobError::Invalid("step too long".into()), ErrorKind::Invalid),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error:?}");
+        }
+    }
 }
 
 /// A kind of background job: its parameters are the value itself, stored as JSON.
@@ -43,33 +93,69 @@ pub trait Job: Serialize + DeserializeOwned + Send + Sync + 'static {
 /// Enqueues jobs. Cheap to clone; wakes the runners of this process at once.
 #[derive(Clone)]
 pub struct Queue {
-    db: Db,
+    db: JobsDb,
     wake: Arc<Notify>,
 }
 
 impl Queue {
-    pub fn new(db: Db) -> Queue {
+    pub fn new(db: JobsDb) -> Queue {
         Queue { db, wake: Arc::default() }
     }
 
     /// Enqueues `job` to run now; returns its id (an existing job's, if its key is taken).
     pub async fn enqueue<J: Job>(&self, job: &J) -> Result<String, JobError> {
+        self.enqueue_at(job, self.db.clock().now_ms()).await
+    }
+
+    /// Enqueues `job` to run once the Clock reads `run_at` (Unix milliseconds) or later;
+    /// a test clock moved past it makes it due at once.
+    pub async fn enqueue_at<J: Job>(&self, job: &J, run_at: i64) -> Result<String, JobError> {
         let payload = serde_json::to_string(job)?;
         let key = job.dedup_key();
+        self.enqueue_raw(J::KIND, key.as_deref(), &payload, run_at, i64::from(J::MAX_ATTEMPTS)).await
+    }
+
+    async fn enqueue_raw(&self, kind: &str, key: Option<&str>, payload: &str, run_at: i64, attempts: i64) -> Result<String, JobError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let id = self
-            .db
-            .enqueue_job(&NewJob {
-                id: &id,
-                kind: J::KIND,
-                dedup_key: key.as_deref(),
-                payload: &payload,
-                run_at: self.db.clock().now_ms(),
-                max_attempts: i64::from(J::MAX_ATTEMPTS),
-            })
-            .await?;
+        let id = self.db.enqueue_job(&NewJob { id: &id, kind, dedup_key: key, payload, run_at, max_attempts: attempts }).await?;
         self.wake.notify_waiters();
         Ok(id)
+    }
+
+    /// The Clock jobs and schedules run by.
+    pub fn clock(&self) -> &Clock {
+        self.db.clock()
+    }
+
+    /// Moves the test clock forward by `by` for every replica (they follow at their next
+    /// poll); returns the new offset. Refused when the clock is not a test clock, and for
+    /// a step of zero or over [`MAX_CLOCK_STEP`].
+    pub async fn advance_test_clock(&self, by: Duration) -> Result<Duration, JobError> {
+        if self.clock().kind() != ClockKind::Test {
+            return Err(ClockError::NotMovable.into());
+        }
+        if by.is_zero() {
+            return Err(JobError::Invalid("the test clock moves forward only: give a duration above zero".into()));
+        }
+        if by > MAX_CLOCK_STEP {
+            return Err(JobError::Invalid(format!("the test clock moves at most {} days at once", MAX_CLOCK_STEP.as_secs() / 86_400)));
+        }
+        Ok(self.db.advance_test_clock(by).await?)
+    }
+
+    /// Brings a test clock up to the offset another process stored (a no-op otherwise).
+    pub async fn sync_test_clock(&self) -> Result<(), JobError> {
+        Ok(self.db.sync_test_clock().await?)
+    }
+
+    /// Every stored schedule with its latest run.
+    pub async fn schedules(&self) -> Result<Vec<ScheduleRecord>, JobError> {
+        Ok(self.db.schedules().await?)
+    }
+
+    /// Per kind: jobs waiting or running, running, and failed for good.
+    pub async fn job_counts(&self) -> Result<Vec<JobCounts>, JobError> {
+        Ok(self.db.job_counts().await?)
     }
 
     pub async fn job(&self, id: &str) -> Result<Option<JobRecord>, JobError> {
@@ -85,11 +171,13 @@ impl Queue {
 /// How the runner works.
 #[derive(Clone, Debug)]
 pub struct RunnerSettings {
-    /// Jobs run at once by this process.
+    /// Jobs run at once by this process; with 0 it runs none (other replicas do) but its
+    /// scheduler still runs its replica schedules and enqueues cluster runs.
     pub workers: usize,
     /// How long a claim holds a job; renewed every third of it while the job runs.
     pub lease: Duration,
-    /// How often idle workers look for due jobs (enqueues in this process wake them sooner).
+    /// How often idle workers look for due jobs (enqueues in this process wake them sooner),
+    /// and how often the scheduler looks for due schedules.
     pub poll: Duration,
     /// The first retry's delay; each further one doubles it, up to `max_backoff`.
     pub backoff: Duration,
@@ -113,12 +201,15 @@ impl Default for RunnerSettings {
 
 type Handler = Arc<dyn Fn(String) -> BoxFuture<'static, anyhow::Result<()>> + Send + Sync>;
 
-/// Runs queued jobs of the kinds registered with it.
+/// Runs queued jobs of the kinds registered with it, and the schedules given to it.
 #[derive(Clone)]
 pub struct Runner {
     queue: Queue,
     settings: RunnerSettings,
     handlers: HashMap<&'static str, Handler>,
+    schedules: Vec<Schedule>,
+    /// Set once the schedules are stored, on the first tick.
+    stored: Arc<OnceCell<()>>,
 }
 
 /// How one claimed job ended.
@@ -131,11 +222,11 @@ enum Outcome {
 
 impl Runner {
     pub fn new(queue: Queue, settings: RunnerSettings) -> Runner {
-        Runner { queue, settings, handlers: HashMap::new() }
+        Runner { queue, settings, handlers: HashMap::new(), schedules: Vec::new(), stored: Arc::default() }
     }
 
     /// Runs jobs of kind `J` with `ctx`.
-    pub fn register<J: Job>(mut self, ctx: Arc<J::Context>) -> Runner {
+    pub fn register<J: Job>(self, ctx: Arc<J::Context>) -> Runner {
         let handler: Handler = Arc::new(move |payload: String| {
             let ctx = ctx.clone();
             async move {
@@ -144,8 +235,86 @@ impl Runner {
             }
             .boxed()
         });
-        self.handlers.insert(J::KIND, handler);
+        self.with_handler(J::KIND, handler)
+    }
+
+    fn with_handler(mut self, kind: &'static str, handler: Handler) -> Runner {
+        // Two handlers for one kind would each get the other's jobs.
+        assert!(self.handlers.insert(kind, handler).is_none(), "job kind {kind} is registered twice");
         self
+    }
+
+    /// Runs `schedule` (see [`Schedule`]); with an interval of zero it is off, and its
+    /// stored history is removed on the first tick.
+    pub fn schedule(mut self, schedule: Schedule) -> Runner {
+        if schedule.enabled() && schedule.scope == Scope::Cluster {
+            let (db, name, task) = (self.queue.db.clone(), schedule.name, schedule.task.clone());
+            let handler: Handler = Arc::new(move |_slot: String| {
+                let (db, task) = (db.clone(), task.clone());
+                async move { schedule::run_recorded(&db, name, None, &task).await }.boxed()
+            });
+            self = self.with_handler(name, handler);
+        }
+        self.schedules.push(schedule);
+        self
+    }
+
+    /// One round of the scheduler, as the running scheduler does every poll: follows a
+    /// moved test clock, enqueues the due runs of cluster schedules that this replica wins,
+    /// and runs its due replica schedules. Returns how many runs it enqueued or ran.
+    pub async fn tick(&self) -> Result<usize, JobError> {
+        let db = &self.queue.db;
+        db.sync_test_clock().await?;
+        self.stored.get_or_try_init(|| self.store_schedules()).await?;
+        let mut started = 0;
+        for schedule in self.schedules.iter().filter(|s| s.enabled()) {
+            let name = schedule.name;
+            match schedule.scope {
+                Scope::Cluster => {
+                    let Some(slot) = db.take_schedule_slot(name, schedule.interval_ms()).await? else { continue };
+                    // Keyed by the schedule alone: a run still waiting or running takes in
+                    // this slot instead of a second one running beside it, and a failed
+                    // run's row is revived rather than one more kept per slot.
+                    let payload = serde_json::json!({ "slot": slot }).to_string();
+                    let id = self.queue.enqueue_raw(name, Some(name), &payload, db.clock().now_ms(), 1).await?;
+                    tracing::debug!(schedule = name, slot, job = %id, "scheduled run enqueued");
+                    started += 1;
+                }
+                Scope::Replica => {
+                    let (now, due) = (db.clock().now_ms(), schedule.next_local.load(Ordering::Relaxed));
+                    if due > now {
+                        continue;
+                    }
+                    let next = schedule::following(due, now, schedule.interval_ms());
+                    schedule.next_local.store(next, Ordering::Relaxed);
+                    let started_at = Instant::now();
+                    let result = schedule::run_recorded(db, name, Some(next), &schedule.task).await;
+                    if let Err(e) = &result {
+                        tracing::warn!(schedule = name, error = %format!("{e:#}"), "scheduled run failed");
+                    }
+                    observe(name, if result.is_ok() { "done" } else { "failed" }, started_at);
+                    started += 1;
+                }
+            }
+        }
+        Ok(started)
+    }
+
+    /// Stores every schedule (a replica's first run is due one interval from now, or now)
+    /// and forgets those turned off.
+    async fn store_schedules(&self) -> Result<(), JobError> {
+        let db = &self.queue.db;
+        let now = db.clock().now_ms();
+        for schedule in &self.schedules {
+            if !schedule.enabled() {
+                db.remove_schedule(schedule.name).await?;
+                continue;
+            }
+            let first = schedule.first_run_at(now);
+            db.register_schedule(schedule.name, schedule.scope.as_str(), schedule.interval_ms(), first).await?;
+            schedule.next_local.store(first, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Runs due jobs one after another until none is due (jobs they enqueue included);
@@ -160,16 +329,32 @@ impl Runner {
         }
     }
 
-    /// Starts the workers; they run until `RunnerHandle::shutdown`.
+    /// Starts the workers and the scheduler; they run until `RunnerHandle::shutdown`.
     pub fn start(self) -> RunnerHandle {
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
         let runner = Arc::new(self);
-        for _ in 0..runner.settings.workers.max(1) {
+        for _ in 0..runner.settings.workers {
             let (runner, stop) = (runner.clone(), stop.clone());
             tasks.spawn(async move { runner.work(&stop).await });
         }
+        if !runner.schedules.is_empty() {
+            let (runner, stop) = (runner.clone(), stop.clone());
+            tasks.spawn(async move { runner.run_schedules(&stop).await });
+        }
         RunnerHandle { stop, tasks }
+    }
+
+    async fn run_schedules(&self, stop: &CancellationToken) {
+        while !stop.is_cancelled() {
+            if let Err(e) = self.tick().await {
+                tracing::warn!(error = %e, "a scheduler round failed");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.settings.poll) => {}
+                () = stop.cancelled() => {}
+            }
+        }
     }
 
     async fn work(&self, stop: &CancellationToken) {
@@ -202,6 +387,8 @@ impl Runner {
     }
 
     async fn claim(&self, token: &str) -> Result<Option<ClaimedJob>, JobError> {
+        // Delayed jobs fall due by the test clock another process may have moved.
+        self.queue.db.sync_test_clock().await?;
         let lease_until = self.queue.db.clock().now_ms() + millis(self.settings.lease);
         Ok(self.queue.db.claim_jobs(token, lease_until, 1).await?.pop())
     }
@@ -209,6 +396,7 @@ impl Runner {
     async fn run_claimed(&self, job: ClaimedJob, token: &str, stop: &CancellationToken) -> Result<(), JobError> {
         let db = &self.queue.db;
         let (kind, id, attempt) = (job.kind.as_str(), job.id.as_str(), job.attempts);
+        let started = Instant::now();
         let outcome = if job.attempts > job.max_attempts {
             // Every attempt ended with its lease running out: the worker died or stalled.
             Outcome::Failed("its lease ran out on every attempt".into())
@@ -221,7 +409,7 @@ impl Runner {
         match outcome {
             Outcome::Done => {
                 db.complete_job(&job.id, token).await?;
-                metrics::counter!("slipway_jobs_total", "kind" => kind.to_owned(), "outcome" => "done").increment(1);
+                observe(kind, "done", started);
             }
             Outcome::Failed(error) => {
                 let retry_at =
@@ -231,8 +419,7 @@ impl Runner {
                     None => tracing::error!(kind, id, attempt, error = %error, "job failed for good"),
                 }
                 db.fail_job(&job.id, token, &error, retry_at).await?;
-                let outcome = if retry_at.is_some() { "retry" } else { "failed" };
-                metrics::counter!("slipway_jobs_total", "kind" => kind.to_owned(), "outcome" => outcome).increment(1);
+                observe(kind, if retry_at.is_some() { "retry" } else { "failed" }, started);
             }
             Outcome::Stopped => {
                 tracing::info!(kind, id, "job interrupted by shutdown; given back to the queue");
@@ -301,6 +488,12 @@ impl RunnerHandle {
         self.stop.cancel();
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// Counts a job's or a replica schedule's run by outcome, and its duration.
+fn observe(kind: &str, outcome: &'static str, started: Instant) {
+    metrics::counter!("slipway_jobs_total", "kind" => kind.to_owned(), "outcome" => outcome).increment(1);
+    metrics::histogram!("slipway_job_duration_seconds", "kind" => kind.to_owned()).record(started.elapsed().as_secs_f64());
 }
 
 fn millis(d: Duration) -> i64 {
@@ -372,7 +565,7 @@ mod tests {
 
     async fn setup(settings: RunnerSettings) -> (Queue, Runner, Arc<Log>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&format!("sqlite://{}", dir.path().join("jobs.db").display())).await.unwrap();
+        let db = slipway_db::Db::connect(&format!("sqlite://{}", dir.path().join("jobs.db").display())).await.unwrap().jobs();
         let queue = Queue::new(db);
         let log = Arc::new(Log::default());
         let runner = Runner::new(queue.clone(), settings).register::<Test>(log.clone());

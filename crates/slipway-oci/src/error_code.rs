@@ -1,4 +1,5 @@
-/// The error codes of the distribution spec's error envelope, with their HTTP status.
+/// The error codes of the distribution spec's error envelope. Their HTTP status comes from the
+/// kind the registry gives each code (`slipway-registry`'s `error.rs`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ErrorCode {
     BlobUnknown,
@@ -40,24 +41,6 @@ impl ErrorCode {
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
             ErrorCode::RangeInvalid => "RANGE_INVALID",
-        }
-    }
-
-    pub fn status(self) -> u16 {
-        match self {
-            ErrorCode::BlobUnknown | ErrorCode::BlobUploadUnknown | ErrorCode::ManifestUnknown | ErrorCode::NameUnknown => 404,
-            ErrorCode::Unauthorized => 401,
-            ErrorCode::Denied => 403,
-            ErrorCode::Unsupported => 405,
-            ErrorCode::TooManyRequests => 429,
-            ErrorCode::RangeInvalid => 416,
-            ErrorCode::ManifestTooLarge => 413,
-            ErrorCode::BlobUploadInvalid
-            | ErrorCode::DigestInvalid
-            | ErrorCode::ManifestBlobUnknown
-            | ErrorCode::ManifestInvalid
-            | ErrorCode::NameInvalid
-            | ErrorCode::SizeInvalid => 400,
         }
     }
 

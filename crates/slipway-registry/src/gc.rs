@@ -2,7 +2,7 @@
 //!
 //! A blob is garbage when no manifest references it and nobody has uploaded, mounted or
 //! referenced it within the grace period. Each deletion re-checks both conditions on the
-//! locked row (`Db::collect_blob`) while pushes touch the rows they rely on inside their own
+//! locked row (`RegistryDb::collect_blob`) while pushes touch the rows they rely on inside their own
 //! transactions, so a blob that a push is using is never deleted under it.
 //!
 //! Rows go before bytes: `collect_blob` commits the row's deletion with a tombstone, then

@@ -98,26 +98,21 @@ pub async fn check(auth: &AuthService, headers: &HeaderMap, needed: &Needed) -> 
     let Some(account) = &holder.account else {
         return Verdict::Refused(challenge(auth, headers, needed.scope.as_deref(), true));
     };
-    let refusal = if needed.kind == "registry" {
-        let is_admin = account.site_role == slipway_auth::access::SiteRole::Admin.as_str() && holder.token.is_none();
-        (!is_admin).then(|| "only administrators may list the catalog".to_owned())
+    // The policy's reason for the refusal, or None when the holder may (then the client
+    // asked for a token with other scopes and is challenged to fetch a fitting one).
+    let decided = if needed.kind == "registry" {
+        auth.catalog_refusal(&holder).await
     } else {
-        match auth.decide(&holder, &needed.name).await {
-            Ok(decision) => {
-                let action = slipway_auth::scope::Action::parse(needed.action);
-                match action {
-                    Some(a) if decision.allowed.contains(&a) => None,
-                    Some(slipway_auth::scope::Action::Pull) => decision.pull_refusal,
-                    _ if holder.token.is_some() => {
-                        Some(format!("the access token used does not allow {} on {}", needed.action, needed.name))
-                    }
-                    _ => Some(format!("{} may not {} {}", account.name, needed.action, needed.name)),
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "access decision failed");
-                Some(format!("{} is not allowed on {}", needed.action, needed.name))
-            }
+        auth.decide(&holder, &needed.name).await.map(|decision| match slipway_auth::scope::Action::parse(needed.action) {
+            Some(action) => decision.refusals.get(&action).cloned(),
+            None => Some(format!("{} may not {} {}", account.name, needed.action, needed.name)),
+        })
+    };
+    let refusal = match decided {
+        Ok(refusal) => refusal,
+        Err(e) => {
+            tracing::error!(error = %e, "access decision failed");
+            Some(format!("{} is not allowed on {}", needed.action, needed.name))
         }
     };
     match refusal {

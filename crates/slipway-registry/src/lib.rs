@@ -8,6 +8,7 @@ mod path;
 mod rate_limit;
 mod routes;
 mod service;
+mod token_http;
 
 pub use error::RegistryError;
 pub use fsck::VerifyReport;
@@ -15,3 +16,4 @@ pub use gc::{GcReport, GcSettings};
 pub use rate_limit::RateLimitSettings;
 pub use routes::{RouteLabel, router};
 pub use service::{Chunk, PushHook, Registry, RegistrySettings};
+pub use token_http::token_router;

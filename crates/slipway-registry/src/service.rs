@@ -5,7 +5,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
-use slipway_db::{Db, ManifestRecord, NewManifest, PutManifestError, Referrer};
+use slipway_db::{ManifestRecord, NewManifest, PutManifestError, Referrer, RegistryDb};
 use slipway_oci::{Algorithm, Digest, ErrorCode, ParsedManifest, Reference, RepoName, Tag};
 use slipway_storage::{BlobRead, BlobStore, ByteStream, StorageError, UploadId};
 
@@ -29,7 +29,7 @@ pub trait PushHook: Send + Sync {
 /// The registry service: shared, cheap to clone.
 #[derive(Clone)]
 pub struct Registry {
-    pub(crate) db: Db,
+    pub(crate) db: RegistryDb,
     pub(crate) store: Arc<dyn BlobStore>,
     pub(crate) settings: RegistrySettings,
     pulls: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
@@ -56,7 +56,7 @@ pub fn upload_location(repo: &RepoName, id: &str) -> String {
 }
 
 impl Registry {
-    pub fn new(db: Db, store: Arc<dyn BlobStore>, settings: RegistrySettings) -> Self {
+    pub fn new(db: RegistryDb, store: Arc<dyn BlobStore>, settings: RegistrySettings) -> Self {
         Registry { db, store, settings, pulls: Arc::default(), push_hook: None }
     }
 
@@ -71,17 +71,14 @@ impl Registry {
         *self.pulls.lock().expect("pull counter").entry(repo.to_string()).or_default() += 1;
     }
 
-    /// Adds the pulls counted since the last flush to the products' popularity.
+    /// Adds the pulls counted since the last flush to the registry's totals per
+    /// repository; the catalog folds them into its listings (`Catalog::count_pulls`).
     pub async fn flush_pulls(&self) -> Result<(), RegistryError> {
         let counts = std::mem::take(&mut *self.pulls.lock().expect("pull counter"));
         for (repository, pulls) in counts {
             self.db.add_pulls(&repository, pulls).await?;
         }
         Ok(())
-    }
-
-    pub fn db(&self) -> &Db {
-        &self.db
     }
 
     pub fn store(&self) -> &Arc<dyn BlobStore> {
@@ -292,11 +289,11 @@ impl Registry {
     /// first), whose identity the tag then keeps.
     async fn digest_for_tag_push(&self, repo: &RepoName, content: &[u8]) -> Result<Digest, RegistryError> {
         let sha256 = Digest::of(Algorithm::Sha256, content);
-        if self.db.manifest_exists(repo.as_str(), &sha256.to_string()).await? {
+        if self.db.images().manifest_exists(repo.as_str(), &sha256.to_string()).await? {
             return Ok(sha256);
         }
         let sha512 = Digest::of(Algorithm::Sha512, content);
-        if self.db.manifest_exists(repo.as_str(), &sha512.to_string()).await? {
+        if self.db.images().manifest_exists(repo.as_str(), &sha512.to_string()).await? {
             return Ok(sha512);
         }
         Ok(sha256)
@@ -304,8 +301,8 @@ impl Registry {
 
     pub async fn manifest(&self, repo: &RepoName, reference: &Reference) -> Result<ManifestRecord, RegistryError> {
         let found = match reference {
-            Reference::Tag(tag) => self.db.manifest_by_tag(repo.as_str(), tag.as_str()).await?,
-            Reference::Digest(d) => self.db.manifest_by_digest(repo.as_str(), &d.to_string()).await?,
+            Reference::Tag(tag) => self.db.images().manifest_by_tag(repo.as_str(), tag.as_str()).await?,
+            Reference::Digest(d) => self.db.images().manifest_by_digest(repo.as_str(), &d.to_string()).await?,
         };
         found.ok_or_else(|| RegistryError::spec(ErrorCode::ManifestUnknown, format!("manifest {reference} is not in {repo}")))
     }

@@ -38,7 +38,7 @@ use std::time::Instant;
 use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
-use slipway_db::Db;
+use slipway_db::{Db, ScanningDb};
 use slipway_jobs::Queue;
 use slipway_scanner::analyzer::{Ecosystem, Inventory, Limits, OsRelease, Package};
 use slipway_security::Scanning;
@@ -645,11 +645,12 @@ fn parse_args() -> Result<Args> {
     Ok(parsed)
 }
 
-/// The scanning service on the database at `url`; nothing here reads or writes blobs.
-async fn scanning(url: &str, blobs: &Path) -> Result<Scanning> {
+/// The scanning service on the database at `url`, and its tables for the measurements to
+/// read; nothing here reads or writes blobs.
+async fn scanning(url: &str, blobs: &Path) -> Result<(Scanning, ScanningDb)> {
     let db = Db::connect(url).await?;
     let store = Arc::new(FsStore::open(blobs).await?);
-    Ok(Scanning::new(db.clone(), store, Queue::new(db), Limits::default()))
+    Ok((Scanning::new(db.scanning(), db.images(), store, Queue::new(db.jobs()), Limits::default()), db.scanning()))
 }
 
 /// Stores every image's inventory as a scan does, `concurrency` images at a time.
@@ -672,7 +673,7 @@ async fn store_images(scanning: &Scanning, world: &Arc<World>, images: usize, co
 async fn main() -> Result<()> {
     let args = parse_args()?;
     let blobs = tempfile::tempdir()?;
-    let scanning = scanning(&args.db, blobs.path()).await?;
+    let (scanning, db) = scanning(&args.db, blobs.path()).await?;
     let world = Arc::new(World::new(args.seed));
     let started = Instant::now();
     let ms = |started: Instant| started.elapsed().as_millis();
@@ -714,7 +715,7 @@ async fn main() -> Result<()> {
             let feed = tempfile::tempdir()?;
             let summary = world.write_update(args.images, args.round, args.share, feed.path())?;
             let import = scanning.import_feed(&[feed.path().to_owned()], &format!("bench: update {}", args.round)).await?;
-            let pending = scanning.db().feed_totals().await?.pending_changes;
+            let pending = db.feed_totals().await?.pending_changes;
             format!(
                 "round={} indexed={} changed_packages={} new_advisories={} changed_ranges={} withdrawn={} unindexed_changes={} \
                  imported={} updated={} rejected={} pending_changes={pending}",
@@ -746,7 +747,7 @@ async fn main() -> Result<()> {
             let mut findings = 0;
             for image in 0..args.images {
                 let digest = world.plan(image).digest;
-                for f in scanning.db().findings(&digest).await? {
+                for f in db.findings(&digest).await? {
                     // Without first_seen, which only says when the finding was first stored.
                     let fields = (
                         &f.digest,

@@ -2,7 +2,7 @@
 //! it is kept by (layer digest, analyzer version) and a rescan of known layers costs only
 //! the matching. (`slipway scan` keeps its own on disk: `slipway_scanner::scan::DirCache`.)
 
-use slipway_db::Db;
+use slipway_db::ScanningDb;
 use slipway_scanner::analyzer::LayerReport;
 
 use crate::ScanningError;
@@ -11,11 +11,11 @@ use crate::ScanningError;
 /// well, and every replica shares the table.
 #[derive(Clone)]
 pub struct DbLayerCache {
-    db: Db,
+    db: ScanningDb,
 }
 
 impl DbLayerCache {
-    pub fn new(db: Db) -> DbLayerCache {
+    pub fn new(db: ScanningDb) -> DbLayerCache {
         DbLayerCache { db }
     }
 

@@ -254,7 +254,7 @@ impl Scanning {
             .map(|s| SourceStatus { url: s.url, checked_at: s.checked_at, changed_at: s.changed_at, last_error: s.last_error })
             .collect();
         let jobs =
-            self.db.job_counts().await?.into_iter().map(|j| JobStatus { kind: j.kind, pending: j.pending, failed: j.failed }).collect();
+            self.queue.job_counts().await?.into_iter().map(|j| JobStatus { kind: j.kind, pending: j.pending, failed: j.failed }).collect();
         Ok(FeedStatus {
             advisories: totals.advisories,
             withdrawn: totals.withdrawn,

@@ -10,7 +10,7 @@ mod scan;
 
 use std::sync::Arc;
 
-use slipway_db::Db;
+use slipway_db::{ImagesDb, ScanningDb};
 use slipway_jobs::{Queue, Runner};
 use slipway_scanner::analyzer::Limits;
 use slipway_storage::BlobStore;
@@ -49,6 +49,25 @@ pub enum ScanningError {
     Internal(String),
 }
 
+impl ScanningError {
+    /// What kind of failure this is at every surface. The scanner's own errors are about
+    /// images and feeds the server read itself, never the caller's request, and a feed
+    /// that cannot be fetched names a URL the caller has no business seeing: both are the
+    /// server's to log.
+    pub fn kind(&self) -> slipway_types::ErrorKind {
+        use slipway_types::ErrorKind;
+        match self {
+            ScanningError::Db(e) => e.kind(),
+            ScanningError::Storage(e) => e.kind(),
+            ScanningError::Jobs(e) => e.kind(),
+            ScanningError::NotFound(_) => ErrorKind::NotFound,
+            ScanningError::Forbidden(_) => ErrorKind::Forbidden,
+            ScanningError::Invalid(_) => ErrorKind::Invalid,
+            ScanningError::Scanner(_) | ScanningError::Fetch { .. } | ScanningError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
 impl From<serde_json::Error> for ScanningError {
     fn from(e: serde_json::Error) -> Self {
         ScanningError::Internal(format!("stored scan data: {e}"))
@@ -85,7 +104,9 @@ impl Default for InventoryLimits {
 /// The scanning service. Cheap to clone.
 #[derive(Clone)]
 pub struct Scanning {
-    db: Db,
+    db: ScanningDb,
+    /// The registry's read model: the manifests to scan.
+    images: ImagesDb,
     store: Arc<dyn BlobStore>,
     queue: Queue,
     cache: DbLayerCache,
@@ -95,9 +116,9 @@ pub struct Scanning {
 
 impl Scanning {
     /// A service caching layer reports in the database.
-    pub fn new(db: Db, store: Arc<dyn BlobStore>, queue: Queue, limits: Limits) -> Scanning {
+    pub fn new(db: ScanningDb, images: ImagesDb, store: Arc<dyn BlobStore>, queue: Queue, limits: Limits) -> Scanning {
         let cache = DbLayerCache::new(db.clone());
-        Scanning { db, store, queue, cache, limits, inventory_limits: InventoryLimits::default() }
+        Scanning { db, images, store, queue, cache, limits, inventory_limits: InventoryLimits::default() }
     }
 
     /// The service with other bounds on inventories and findings than the defaults.
@@ -112,10 +133,6 @@ impl Scanning {
         runner.register::<ScanImage>(context.clone()).register::<FeedChanged>(context)
     }
 
-    pub fn db(&self) -> &Db {
-        &self.db
-    }
-
     pub fn queue(&self) -> &Queue {
         &self.queue
     }
@@ -123,5 +140,33 @@ impl Scanning {
     /// Enqueues a scan of a pushed image manifest; returns the job's id.
     pub async fn enqueue_scan(&self, repository: &str, digest: &str) -> Result<String, ScanningError> {
         Ok(self.queue.enqueue(&ScanImage { repository: repository.to_owned(), digest: digest.to_owned() }).await?)
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use slipway_db::DbError;
+    use slipway_scanner::ScanError;
+    use slipway_storage::StorageError;
+    use slipway_types::ErrorKind;
+
+    use super::ScanningError;
+
+    #[test]
+    fn every_error_has_the_kind_its_surfaces_answer() {
+        let cases = [
+            (ScanningError::Db(DbError::BadText("nul".into())), ErrorKind::Invalid),
+            (ScanningError::Storage(StorageError::UploadMissing), ErrorKind::Internal),
+            (ScanningError::Scanner(ScanError::InvalidImage("no such platform".into())), ErrorKind::Internal),
+            (ScanningError::Jobs(slipway_jobs::JobError::Db(DbError::Conflict("busy".into()))), ErrorKind::Conflict),
+            (ScanningError::NotFound("no image".into()), ErrorKind::NotFound),
+            (ScanningError::Forbidden("not a member".into()), ErrorKind::Forbidden),
+            (ScanningError::Invalid("bad digest".into()), ErrorKind::Invalid),
+            (ScanningError::Fetch { url: "feed".into(), reason: "timeout".into() }, ErrorKind::Internal),
+            (ScanningError::Internal("stored scan data".into()), ErrorKind::Internal),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error:?}");
+        }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use slipway_db::{Db, FindingRecord, ImagePackageRecord};
+use slipway_db::{FindingRecord, ImagePackageRecord, ScanningDb};
 use slipway_scanner::analyzer::{Ecosystem, OsRelease, Package};
 use slipway_scanner::cvss::{PolicyClass, Severity};
 use slipway_scanner::matcher::{self, AdvisoryIndex, Finding, SourcePackage};
@@ -63,12 +63,15 @@ fn matcher_package(row: &ImagePackageRecord) -> matcher::Package<'_> {
 
 /// The stored advisories naming any package in `wanted`: `slipway scan`'s offline feed,
 /// found as image scans find theirs.
-pub async fn stored_advisories(db: &Db, wanted: &Wanted) -> Result<AdvisoryIndex, ScanningError> {
+pub async fn stored_advisories(db: &ScanningDb, wanted: &Wanted) -> Result<AdvisoryIndex, ScanningError> {
     advisories_for(db, wanted.names().flat_map(|(ecosystem, names)| names.iter().map(move |name| (ecosystem, name.as_str())))).await
 }
 
 /// The advisories naming any of `packages` ((ecosystem, advisory name) pairs), indexed.
-pub(crate) async fn advisories_for(db: &Db, packages: impl IntoIterator<Item = (&str, &str)>) -> Result<AdvisoryIndex, ScanningError> {
+pub(crate) async fn advisories_for(
+    db: &ScanningDb,
+    packages: impl IntoIterator<Item = (&str, &str)>,
+) -> Result<AdvisoryIndex, ScanningError> {
     let wanted: BTreeSet<(&str, &str)> = packages.into_iter().filter(|(ecosystem, _)| Scheme::for_ecosystem(ecosystem).is_some()).collect();
     let mut advisories: BTreeMap<String, Advisory> = BTreeMap::new();
     for json in db.advisories_naming(&wanted.into_iter().collect::<Vec<_>>()).await? {

@@ -1,4 +1,4 @@
-//! Who may see scan results and ask for scans, and what they see.
+//! Scan results and scan requests, and what each caller sees (the policy decides who).
 //!
 //! Full results (packages, findings, layers) are for the members of the organization
 //! owning the repository (its first path segment) and for moderators and admins. To
@@ -9,9 +9,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use slipway_auth::access::{OrgRole, SiteRole, Subject};
+use slipway_auth::access::Subject;
 use slipway_db::{FindingRecord, ImagePackageRecord, ImageScanRecord, ManifestRecord};
 use slipway_oci::{Reference, RepoName, media_type};
+use slipway_policy::{Action, Actor, Resource, decide};
 use slipway_scanner::cvss::Severity;
 use utoipa::ToSchema;
 
@@ -185,20 +186,20 @@ fn invalid(what: &str) -> ScanningError {
     ScanningError::Invalid(format!("{what:?} is not a repository name or reference"))
 }
 
-fn namespace(repository: &str) -> &str {
-    repository.split('/').next().unwrap_or(repository)
-}
-
-fn staff(subject: &Subject) -> bool {
-    matches!(subject.site_role, Some(SiteRole::Moderator | SiteRole::Admin))
-}
-
-fn may_read(subject: Option<&Subject>, repository: &str) -> bool {
-    subject.is_some_and(|s| staff(s) || s.namespaces.contains_key(namespace(repository)))
-}
-
-fn may_request(subject: Option<&Subject>, repository: &str) -> bool {
-    subject.is_some_and(|s| staff(s) || s.namespaces.get(namespace(repository)).is_some_and(|role| *role >= OrgRole::Maintainer))
+/// Asks the policy about `repository`'s scans. A refusal that hides them answers
+/// `not_found`, word for word what a repository without the manifest answers; the policy
+/// sends nobody asking about scans to sign in (anonymous callers are not shown them either).
+fn check(
+    subject: Option<&Subject>,
+    action: Action,
+    repository: &str,
+    not_found: impl FnOnce() -> ScanningError,
+) -> Result<(), ScanningError> {
+    match decide(&Actor::maybe(subject), action, &Resource::Scans { repository }).into_result() {
+        Ok(()) => Ok(()),
+        Err(refusal) if refusal.kind == slipway_types::ErrorKind::NotFound => Err(not_found()),
+        Err(refusal) => Err(ScanningError::Forbidden(refusal.reason)),
+    }
 }
 
 /// Most severe first.
@@ -215,9 +216,7 @@ impl Scanning {
     /// The full results for a tag or digest of `repository`, for those who may read them.
     pub async fn results(&self, subject: Option<&Subject>, repository: &str, reference: &str) -> Result<ScanResults, ScanningError> {
         let not_found = || ScanningError::NotFound(format!("no manifest {reference} in {repository}"));
-        if !may_read(subject, repository) {
-            return Err(not_found());
-        }
+        check(subject, Action::ReadScans, repository, not_found)?;
         let name = repository_name(repository)?;
         let manifest = self.manifest(&name, reference).await?.ok_or_else(not_found)?;
         let targets: Vec<(String, Option<String>)> = if media_type::is_index(&manifest.media_type) {
@@ -248,12 +247,7 @@ impl Scanning {
         reference: Option<&str>,
     ) -> Result<ScanRequested, ScanningError> {
         let not_found = || ScanningError::NotFound(format!("no manifest {} in {repository}", reference.unwrap_or("tagged")));
-        if !may_read(subject, repository) {
-            return Err(not_found());
-        }
-        if !may_request(subject, repository) {
-            return Err(ScanningError::Forbidden(format!("only maintainers and owners of {} request scans", namespace(repository))));
-        }
+        check(subject, Action::RequestScan, repository, not_found)?;
         let name = repository_name(repository)?;
         let mut targets = BTreeSet::new();
         match reference {
@@ -262,7 +256,7 @@ impl Scanning {
                 targets.extend(self.scan_targets(repository, &manifest.digest, &manifest.content, &manifest.media_type).await?);
             }
             None => {
-                for (_, digest, media, content, _) in self.db.tagged_manifests(name.as_str()).await? {
+                for (_, digest, media, content, _) in self.images.tagged_manifests(name.as_str()).await? {
                     targets.extend(self.scan_targets(repository, &digest, &content, &media).await?);
                 }
             }
@@ -282,7 +276,7 @@ impl Scanning {
     /// The public summary of a manifest of `repository`; `None` until it was scanned.
     /// The caller shows it only for a published listing's versions.
     pub async fn summary(&self, repository: &str, digest: &str) -> Result<Option<SecuritySummary>, ScanningError> {
-        let Some(manifest) = self.db.manifest_by_digest(repository, digest).await? else { return Ok(None) };
+        let Some(manifest) = self.images.manifest_by_digest(repository, digest).await? else { return Ok(None) };
         let images: Vec<String> = if media_type::is_index(&manifest.media_type) {
             platform_images(&manifest.content).into_iter().map(|(digest, _)| digest).collect()
         } else {
@@ -307,8 +301,8 @@ impl Scanning {
     async fn manifest(&self, repository: &RepoName, reference: &str) -> Result<Option<ManifestRecord>, ScanningError> {
         let reference: Reference = reference.parse().map_err(|_| invalid(reference))?;
         Ok(match reference {
-            Reference::Tag(tag) => self.db.manifest_by_tag(repository.as_str(), tag.as_str()).await?,
-            Reference::Digest(digest) => self.db.manifest_by_digest(repository.as_str(), &digest.to_string()).await?,
+            Reference::Tag(tag) => self.images.manifest_by_tag(repository.as_str(), tag.as_str()).await?,
+            Reference::Digest(digest) => self.images.manifest_by_digest(repository.as_str(), &digest.to_string()).await?,
         })
     }
 
@@ -381,35 +375,6 @@ fn finding_entry(f: FindingRecord, layers: Vec<String>) -> Result<FindingEntry, 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn subject(site_role: Option<SiteRole>, namespaces: &[(&str, OrgRole)]) -> Subject {
-        Subject {
-            name: "someone".into(),
-            site_role,
-            namespaces: namespaces.iter().map(|(n, r)| ((*n).to_owned(), *r)).collect(),
-            tiers: BTreeSet::new(),
-        }
-    }
-
-    #[test]
-    fn members_and_staff_read_maintainers_and_staff_request() {
-        let repository = "acme/tools/app";
-        let cases = [
-            (None, false, false),
-            (Some(subject(Some(SiteRole::User), &[("other", OrgRole::Owner)])), false, false),
-            (Some(subject(None, &[("acme", OrgRole::Viewer)])), true, false),
-            (Some(subject(None, &[("acme", OrgRole::Maintainer)])), true, true),
-            (Some(subject(None, &[("acme", OrgRole::Owner)])), true, true),
-            (Some(subject(Some(SiteRole::Moderator), &[])), true, true),
-            (Some(subject(Some(SiteRole::Admin), &[])), true, true),
-            // A namespace that merely starts like the owner's is another one.
-            (Some(subject(None, &[("acm", OrgRole::Owner), ("acme-labs", OrgRole::Owner)])), false, false),
-        ];
-        for (subject, read, request) in cases {
-            assert_eq!(may_read(subject.as_ref(), repository), read, "{subject:?}");
-            assert_eq!(may_request(subject.as_ref(), repository), request, "{subject:?}");
-        }
-    }
 
     #[test]
     fn the_worst_platform_decides_each_class() {

@@ -102,7 +102,7 @@ impl Scanning {
     /// image itself are recorded and returned as an outcome; an error means the scan
     /// could not run (database or storage trouble) and should be retried.
     pub async fn scan_image(&self, repository: &str, digest: &str) -> Result<ScanOutcome, ScanningError> {
-        let Some(record) = self.db.manifest_by_digest(repository, digest).await? else {
+        let Some(record) = self.images.manifest_by_digest(repository, digest).await? else {
             return Ok(ScanOutcome::Gone);
         };
         let manifest = match ParsedManifest::parse(&record.content, Some(&record.media_type)) {
@@ -297,7 +297,7 @@ impl Scanning {
         }
         let mut targets = BTreeSet::new();
         for (child, _) in platform_images(content) {
-            if self.db.manifest_exists(repository, &child).await? {
+            if self.images.manifest_exists(repository, &child).await? {
                 targets.insert(child);
             }
         }

@@ -31,6 +31,43 @@ pub enum StorageError {
     ObjectStore(#[from] object_store::Error),
 }
 
+impl StorageError {
+    /// What kind of failure this is at every surface. Content that does not hash to the
+    /// digest the client declared is the client's error; everything else is the store's.
+    pub fn kind(&self) -> slipway_types::ErrorKind {
+        use slipway_types::ErrorKind;
+        match self {
+            StorageError::DigestMismatch { .. } => ErrorKind::Invalid,
+            StorageError::UploadLength { .. } | StorageError::UploadMissing | StorageError::Io(_) | StorageError::ObjectStore(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use slipway_oci::{Algorithm, Digest};
+    use slipway_types::ErrorKind;
+
+    use super::StorageError;
+
+    #[test]
+    fn every_error_has_the_kind_its_surfaces_answer() {
+        let (expected, actual) = (Digest::of(Algorithm::Sha256, b"declared"), Digest::of(Algorithm::Sha256, b"sent"));
+        let cases = [
+            (StorageError::DigestMismatch { expected, actual }, ErrorKind::Invalid),
+            (StorageError::UploadLength { expected: 2, actual: 1 }, ErrorKind::Internal),
+            (StorageError::UploadMissing, ErrorKind::Internal),
+            (StorageError::Io(std::io::Error::other("disk")), ErrorKind::Internal),
+            (StorageError::ObjectStore(object_store::Error::Generic { store: "S3", source: "timeout".into() }), ErrorKind::Internal),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(error.kind(), kind, "{error:?}");
+        }
+    }
+}
+
 /// An upload session's id: a random UUID, so its text is safe as a file or object name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct UploadId(uuid::Uuid);

@@ -7,7 +7,12 @@
 /// status everywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ErrorKind {
-    /// The request is malformed or breaks a rule about its content.
+    /// The request cannot be read at all: a body that is not JSON, a broken multipart
+    /// form, a query string that does not parse, a cursor this server never issued. Kept
+    /// apart from `Invalid` because HTTP gives the two different statuses (400 for syntax,
+    /// 422 for content), as axum's own extractors answer.
+    Malformed,
+    /// The request is well formed but breaks a rule about its content.
     Invalid,
     /// No credentials, or credentials that do not hold (a bad password, an expired token).
     Unauthenticated,
@@ -19,6 +24,10 @@ pub enum ErrorKind {
     Conflict,
     /// The action needs a payment or a subscription first.
     PaymentRequired,
+    /// The request's body is larger than this endpoint accepts.
+    TooLarge,
+    /// The request's body is in a format this endpoint does not take.
+    UnsupportedMediaType,
     /// The caller must wait before trying again.
     Throttled,
     /// The server cannot do it now; trying again later may work.
@@ -29,13 +38,16 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::Malformed,
         ErrorKind::Invalid,
         ErrorKind::Unauthenticated,
         ErrorKind::Forbidden,
         ErrorKind::NotFound,
         ErrorKind::Conflict,
         ErrorKind::PaymentRequired,
+        ErrorKind::TooLarge,
+        ErrorKind::UnsupportedMediaType,
         ErrorKind::Throttled,
         ErrorKind::Unavailable,
         ErrorKind::Internal,
@@ -44,12 +56,15 @@ impl ErrorKind {
     /// The HTTP status every surface answers for this kind.
     pub const fn status(self) -> u16 {
         match self {
+            ErrorKind::Malformed => 400,
             ErrorKind::Invalid => 422,
             ErrorKind::Unauthenticated => 401,
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
             ErrorKind::PaymentRequired => 402,
+            ErrorKind::TooLarge => 413,
+            ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::Throttled => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
@@ -59,12 +74,15 @@ impl ErrorKind {
     /// A short stable name: the last part of the problem type, and a metrics label.
     pub const fn slug(self) -> &'static str {
         match self {
+            ErrorKind::Malformed => "malformed",
             ErrorKind::Invalid => "invalid",
             ErrorKind::Unauthenticated => "unauthenticated",
             ErrorKind::Forbidden => "forbidden",
             ErrorKind::NotFound => "not-found",
             ErrorKind::Conflict => "conflict",
             ErrorKind::PaymentRequired => "payment-required",
+            ErrorKind::TooLarge => "too-large",
+            ErrorKind::UnsupportedMediaType => "unsupported-media-type",
             ErrorKind::Throttled => "throttled",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Internal => "internal",
@@ -81,12 +99,15 @@ impl ErrorKind {
     /// A human title for the kind, the same for every instance of it.
     pub const fn title(self) -> &'static str {
         match self {
+            ErrorKind::Malformed => "Malformed request",
             ErrorKind::Invalid => "Invalid request",
             ErrorKind::Unauthenticated => "Authentication required",
             ErrorKind::Forbidden => "Forbidden",
             ErrorKind::NotFound => "Not found",
             ErrorKind::Conflict => "Conflict",
             ErrorKind::PaymentRequired => "Payment required",
+            ErrorKind::TooLarge => "Request too large",
+            ErrorKind::UnsupportedMediaType => "Unsupported media type",
             ErrorKind::Throttled => "Too many requests",
             ErrorKind::Unavailable => "Temporarily unavailable",
             ErrorKind::Internal => "Internal server error",

@@ -12,7 +12,8 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_auth::access::OrgRole;
 use slipway_auth::scope::TokenRule;
-use slipway_auth::{AuthError, AuthService, client_ip};
+use slipway_auth::{AuthService, client_ip};
+use slipway_types::ErrorKind;
 use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, SessionOnly, SignedIn};
@@ -146,14 +147,7 @@ struct Me {
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
     responses((status = 200, body = Me), (status = 401, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn me(State(auth): State<AuthService>, SignedIn { account, csrf }: SignedIn) -> ApiResult {
-    let organizations = auth
-        .db()
-        .memberships(&account.id)
-        .await
-        .map_err(AuthError::from)?
-        .into_iter()
-        .map(|(name, role)| Membership { name, role })
-        .collect();
+    let organizations = auth.memberships(&account).await?.into_iter().map(|(name, role)| Membership { name, role }).collect();
     Ok(Json(Me { name: account.name, email: account.email, site_role: account.site_role, organizations, csrf_token: csrf }).into_response())
 }
 
@@ -230,10 +224,7 @@ async fn create_token(
         .iter()
         .map(|s| {
             TokenRule::parse(s).ok_or_else(|| {
-                Problem(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("scope {s:?} is not PATTERN:pull[,push][,delete] or api:read|write|fulfillment"),
-                )
+                Problem(ErrorKind::Invalid, format!("scope {s:?} is not PATTERN:pull[,push][,delete] or api:read|write|fulfillment"))
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -265,10 +256,8 @@ struct TokenList {
     responses((status = 200, body = TokenList), (status = 401, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn list_tokens(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn) -> ApiResult {
     let tokens = auth
-        .db()
-        .access_tokens_of(&account.id)
-        .await
-        .map_err(AuthError::from)?
+        .access_tokens_of(&account)
+        .await?
         .into_iter()
         .map(|t| TokenInfo {
             scopes: serde_json::from_str(&t.scopes).unwrap_or_default(),
@@ -293,11 +282,7 @@ async fn revoke_token(
     SessionOnly(SignedIn { account, .. }): SessionOnly,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let owned = auth.db().access_token(&id).await.map_err(AuthError::from)?.is_some_and(|t| t.account_id == account.id);
-    if !owned {
-        return Err(Problem(StatusCode::NOT_FOUND, format!("you have no token {id}")));
-    }
-    auth.revoke_token(&id).await?;
+    auth.revoke_own_token(&account, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -5,10 +5,13 @@
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use serde::de::DeserializeOwned;
+use slipway_auth::AccountRecord;
 use slipway_auth::AuthService;
-use slipway_db::AccountRecord;
+use slipway_auth::access::ApiTokenLimits;
+use slipway_policy::{Action, Refusal, Resource, decide};
+use slipway_types::ErrorKind;
 
 use crate::problem::Problem;
 use crate::session::{bearer, check_bearer, signed_in};
@@ -22,7 +25,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Problem> {
         serde_urlencoded::from_str(parts.uri.query().unwrap_or_default())
             .map(ApiQuery)
-            .map_err(|e| Problem(StatusCode::BAD_REQUEST, format!("query: {e}")))
+            .map_err(|e| Problem(ErrorKind::Malformed, format!("query: {e}")))
     }
 }
 
@@ -37,12 +40,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
         let json =
             request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
         if !json {
-            return Err(Problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "send the body as application/json".into()));
+            return Err(Problem(ErrorKind::UnsupportedMediaType, "send the body as application/json".into()));
         }
-        let body = Bytes::from_request(request, state).await.map_err(|e| Problem(StatusCode::PAYLOAD_TOO_LARGE, e.body_text()))?;
+        let body = Bytes::from_request(request, state).await.map_err(|e| Problem(ErrorKind::TooLarge, e.body_text()))?;
         let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| Problem(StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")))?;
-        serde_json::from_value(value).map(ApiJson).map_err(|e| Problem(StatusCode::UNPROCESSABLE_ENTITY, format!("body: {e}")))
+            serde_json::from_slice(&body).map_err(|e| Problem(ErrorKind::Malformed, format!("body is not JSON: {e}")))?;
+        serde_json::from_value(value).map(ApiJson).map_err(|e| Problem(ErrorKind::Invalid, format!("body: {e}")))
     }
 }
 
@@ -84,12 +87,17 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
         let auth = AuthService::from_ref(state);
         if let Some(secret) = bearer(&parts.headers) {
-            check_bearer(&auth, secret).await?;
-            return Err(Problem(
-                StatusCode::FORBIDDEN,
-                "this needs a signed-in session (POST /api/v1/session): an access token cannot do it".into(),
-            ));
+            let token = check_bearer(&auth, secret).await?;
+            let subject = auth.subject(&token.account).await?;
+            let limits = ApiTokenLimits::new(&token.rules);
+            let own = Resource::Account { id: &token.account.id };
+            decide(&limits.actor(&subject), Action::ManageCredentials, &own).into_result().map_err(refused)?;
         }
         SignedIn::from_request_parts(parts, state).await.map(SessionOnly)
     }
+}
+
+/// A refusal of the policy as a problem document: its kind decides the status.
+pub(crate) fn refused(refusal: Refusal) -> Problem {
+    Problem(refusal.kind, refusal.reason)
 }

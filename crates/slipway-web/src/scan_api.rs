@@ -36,7 +36,8 @@ pub struct ScanQuery {
 /// Only members of the organization owning the repository and moderators see them; to
 /// everyone else they do not exist (404).
 #[utoipa::path(get, path = "/api/v1/scans", tag = "security", params(ScanQuery),
-    responses((status = 200, body = ScanResults), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 200, body = ScanResults), (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn scan_results(State(state): State<WebState>, headers: HeaderMap, ApiQuery(query): ApiQuery<ScanQuery>) -> ApiResult {
     let viewer = crate::store_api::maybe_viewer(&state, &headers).await?;
     let results = state.scanning.results(viewer.as_ref().map(|v| &v.subject), &query.repository, &query.reference).await?;
@@ -55,7 +56,8 @@ pub struct ScanRequest {
 /// maintainers and owners of its organization and moderators. Answers 202 with the jobs.
 #[utoipa::path(post, path = "/api/v1/scans", tag = "security", request_body = ScanRequest,
     responses((status = 202, body = ScanRequested), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn request_scan(State(state): State<WebState>, signed: SignedIn, ApiJson(request): ApiJson<ScanRequest>) -> ApiResult {
     let viewer = state.catalog.viewer(signed.account).await?;
     let requested = state.scanning.request_scan(Some(&viewer.subject), &request.repository, request.reference.as_deref()).await?;

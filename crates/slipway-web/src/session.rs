@@ -1,10 +1,12 @@
 //! Who is asking: the session cookie, CSRF tokens, access tokens sent to the API as
 //! bearer tokens, and the URLs links are built from.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use slipway_auth::scope::api_refusal;
+use axum::http::{HeaderMap, HeaderValue, header};
+use slipway_auth::AccountRecord;
+use slipway_auth::access::ApiTokenLimits;
 use slipway_auth::{ApiToken, AuthError, AuthService};
-use slipway_db::AccountRecord;
+use slipway_policy::{Action, Resource, decide};
+use slipway_types::ErrorKind;
 
 use crate::problem::Problem;
 
@@ -64,11 +66,11 @@ pub async fn signed_in(auth: &AuthService, headers: &HeaderMap, changes_state: b
     if let Some(account) = token_caller(auth, headers, changes_state).await? {
         return Ok((account, None));
     }
-    let (account, csrf) = session(auth, headers).await?.ok_or_else(|| Problem(StatusCode::UNAUTHORIZED, "sign in first".into()))?;
+    let (account, csrf) = session(auth, headers).await?.ok_or_else(|| Problem(ErrorKind::Unauthenticated, "sign in first".into()))?;
     if changes_state {
         let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or_default();
         if !same_secret(sent, &csrf) {
-            return Err(Problem(StatusCode::FORBIDDEN, "missing or wrong X-CSRF-Token".into()));
+            return Err(Problem(ErrorKind::Forbidden, "missing or wrong X-CSRF-Token".into()));
         }
     }
     Ok((account, Some(csrf)))
@@ -101,8 +103,8 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 /// expired, not an `slw_` token, or stored rules over the limits).
 pub async fn check_bearer(auth: &AuthService, secret: &str) -> Result<ApiToken, Problem> {
     auth.api_token(secret).await.map_err(|e| match e {
-        AuthError::BadCredentials => Problem(StatusCode::UNAUTHORIZED, "the access token is invalid, revoked or expired".into()),
-        AuthError::Invalid(detail) => Problem(StatusCode::UNAUTHORIZED, detail),
+        AuthError::BadCredentials => Problem(ErrorKind::Unauthenticated, "the access token is invalid, revoked or expired".into()),
+        AuthError::Invalid(detail) => Problem(ErrorKind::Unauthenticated, detail),
         other => other.into(),
     })
 }
@@ -112,9 +114,9 @@ pub async fn check_bearer(auth: &AuthService, secret: &str) -> Result<ApiToken, 
 async fn token_caller(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<Option<AccountRecord>, Problem> {
     let Some(secret) = bearer(headers) else { return Ok(None) };
     let token = check_bearer(auth, secret).await?;
-    if let Some(why) = api_refusal(&token.rules, changes_state) {
-        return Err(Problem(StatusCode::FORBIDDEN, why));
-    }
+    let subject = auth.subject(&token.account).await?;
+    let action = if changes_state { Action::ApiWrite } else { Action::ApiRead };
+    decide(&ApiTokenLimits::new(&token.rules).actor(&subject), action, &Resource::Api).into_result().map_err(crate::extract::refused)?;
     Ok(Some(token.account))
 }
 

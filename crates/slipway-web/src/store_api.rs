@@ -13,6 +13,7 @@ use slipway_catalog::{
     Badge, License, Listing, ListingInput, ListingSummary, Publisher, PublisherInput, SearchParams, Subscription, Suggestion, Version,
     Viewer,
 };
+use slipway_types::ErrorKind;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::WebState;
@@ -66,7 +67,7 @@ impl Page {
                 .strip_prefix('o')
                 .and_then(|n| n.parse::<i64>().ok())
                 .filter(|n| (0..=1_000_000).contains(n))
-                .ok_or_else(|| Problem(StatusCode::BAD_REQUEST, format!("cursor {c:?} is not one this API returned"))),
+                .ok_or_else(|| Problem(ErrorKind::Malformed, format!("cursor {c:?} is not one this API returned"))),
         }
     }
 
@@ -183,7 +184,7 @@ async fn upload_media(State(state): State<WebState>, signed: SignedIn, ApiQuery(
 #[utoipa::path(get, path = "/api/v1/publishers/{org}", tag = "catalog", params(("org" = String, Path)),
     responses((status = 200, body = Publisher), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn publisher(State(state): State<WebState>, Path(org): Path<String>) -> ApiResult {
-    let found = state.catalog.publisher(&org).await?.ok_or_else(|| Problem(StatusCode::NOT_FOUND, format!("no publisher {org}")))?;
+    let found = state.catalog.publisher(&org).await?.ok_or_else(|| Problem(ErrorKind::NotFound, format!("no publisher {org}")))?;
     Ok(Json(found).into_response())
 }
 
@@ -226,7 +227,7 @@ async fn verify_publisher(
     responses((status = 200, body = Vec<Listing>), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn publisher_products(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>) -> ApiResult {
     if state.catalog.publisher(&org).await?.is_none() {
-        return Err(Problem(StatusCode::NOT_FOUND, format!("no publisher {org}")));
+        return Err(Problem(ErrorKind::NotFound, format!("no publisher {org}")));
     }
     let viewer = maybe_viewer(&state, &headers).await?;
     Ok(Json(state.catalog.listings_of(viewer.as_ref(), &org).await?).into_response())
@@ -294,7 +295,7 @@ async fn license(State(state): State<WebState>, headers: HeaderMap, Path((publis
         .catalog
         .license(&listing)
         .await?
-        .ok_or_else(|| Problem(StatusCode::NOT_FOUND, format!("{} has no license agreement", listing.name)))?;
+        .ok_or_else(|| Problem(ErrorKind::NotFound, format!("{} has no license agreement", listing.name)))?;
     Ok(Json(license).into_response())
 }
 

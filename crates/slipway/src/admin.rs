@@ -3,6 +3,7 @@
 //! `serve`, also while it runs.
 
 use std::io::Read;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Subcommand, ValueEnum};
@@ -10,6 +11,7 @@ use slipway_auth::KeyRing;
 use slipway_auth::access::{OrgRole, Policy, SiteRole};
 use slipway_auth::scope::TokenRule;
 use slipway_catalog::{Actor, Badge};
+use slipway_types::ClockKind;
 
 use crate::App;
 
@@ -109,6 +111,23 @@ pub enum AdminCommand {
         product: String,
         #[arg(long)]
         remove: bool,
+    },
+    /// Read or move the test clock (`[testing] clock = true`).
+    Clock {
+        #[command(subcommand)]
+        command: ClockCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ClockCommand {
+    /// Print the current time, the clock's kind and the test clock's offset.
+    Show,
+    /// Move the test clock forward for every replica by DURATION (e.g. 1d, 36h, 30m;
+    /// at most ten years at once). Scheduled work and delayed jobs that fall due run.
+    Advance {
+        #[arg(allow_hyphen_values = true)]
+        duration: String,
     },
 }
 
@@ -236,6 +255,35 @@ pub async fn run(app: &App, command: AdminCommand) -> anyhow::Result<()> {
             app.catalog.set_featured(Actor::Operator, publisher, slug, !remove).await?;
             println!("{product} {}", if remove { "no longer featured" } else { "featured" });
         }
+        AdminCommand::Clock { command } => clock(app, command).await?,
     }
     Ok(())
+}
+
+async fn clock(app: &App, command: ClockCommand) -> anyhow::Result<()> {
+    let jobs = &app.jobs;
+    match command {
+        ClockCommand::Show => jobs.sync_test_clock().await?,
+        ClockCommand::Advance { duration } => {
+            anyhow::ensure!(
+                jobs.clock().kind() == ClockKind::Test,
+                "the test clock is off: set `[testing] clock = true` (or SLIPWAY_TESTING__CLOCK=true) to move time"
+            );
+            let by = parse_step(&duration)?;
+            jobs.advance_test_clock(by).await?;
+            println!("advanced the test clock by {}", humantime::format_duration(by));
+        }
+    }
+    let clock = jobs.clock();
+    println!("time    {}", humantime::format_rfc3339_millis(clock.now()));
+    println!("kind    {}", format!("{:?}", clock.kind()).to_lowercase());
+    println!("offset  {}", humantime::format_duration(clock.offset()));
+    Ok(())
+}
+
+/// A step for the test clock: a humantime duration (`1d`, `36h`, `30m`); it moves forward
+/// only (the bounds on size are the queue's).
+fn parse_step(duration: &str) -> anyhow::Result<Duration> {
+    anyhow::ensure!(!duration.trim_start().starts_with('-'), "the test clock moves forward only: {duration:?} is negative");
+    humantime::parse_duration(duration).with_context(|| format!("{duration:?} is not a duration like 1d, 36h or 30m"))
 }

@@ -39,6 +39,7 @@ pub struct Config {
     pub feed: FeedConfig,
     pub http: HttpConfig,
     pub metrics: MetricsConfig,
+    pub testing: TestingConfig,
 }
 
 impl Default for Config {
@@ -61,6 +62,7 @@ impl Default for Config {
             feed: FeedConfig::default(),
             http: HttpConfig::default(),
             metrics: MetricsConfig::default(),
+            testing: TestingConfig::default(),
         }
     }
 }
@@ -195,16 +197,12 @@ impl Default for AuthConfig {
 }
 
 impl AuthConfig {
-    pub fn settings(&self, mail: &MailConfig) -> slipway_auth::AuthSettings {
+    pub fn settings(&self) -> slipway_auth::AuthSettings {
         slipway_auth::AuthSettings {
             issuer: self.service.clone(),
             service: self.service.clone(),
             token_ttl: Duration::from_secs(self.token_ttl_secs),
             public_url: self.public_url.clone(),
-            mail: slipway_auth::mail::MailSettings {
-                smtp_url: mail.smtp_url.as_ref().map(|s| s.expose().to_owned()),
-                from: mail.from.clone(),
-            },
             ..slipway_auth::AuthSettings::default()
         }
     }
@@ -280,7 +278,7 @@ impl Config {
         Ok(slipway_auth::AuthSettings {
             sign_in: self.sign_in.settings(),
             trusted_proxies: slipway_auth::TrustedProxies::new(&self.trusted_proxies, &self.client_address_header)?,
-            ..self.auth.settings(&self.mail)
+            ..self.auth.settings()
         })
     }
 }
@@ -444,6 +442,22 @@ pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
     /// A bearer token `/metrics` requires wherever it is served.
     pub token: Option<Secret>,
+}
+
+/// Settings for rehearsing a deployment, never for a real one.
+///
+/// When the commerce work adds a payment provider setting, `App::build` must refuse to
+/// start with `clock = true` and a real (non-test-mode) provider: a moved clock would
+/// charge renewals early for real money. There is no payment provider yet, so there is
+/// nothing to refuse today.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestingConfig {
+    /// The test clock: time runs ahead of the system time by an offset stored in the
+    /// database (so every replica agrees), which `slipway admin clock advance` moves
+    /// forward; renewals, deadlines, schedules and delayed jobs follow it. Logged loudly at
+    /// start.
+    pub clock: bool,
 }
 
 /// A value that must never reach a log: prints as `***`.
@@ -630,9 +644,18 @@ fn redact_url(url: &str) -> String {
 mod tests {
     use super::*;
 
+    /// A figment jail with only the variables the test sets, not the test run's own
+    /// (`SLIPWAY_TEST_POSTGRES_URL` would be warned about as naming no setting).
+    fn isolated(test: impl FnOnce(&mut figment::Jail) -> figment::Result<()>) {
+        figment::Jail::expect_with(|jail| {
+            jail.clear_env();
+            test(jail)
+        });
+    }
+
     #[test]
     fn layers_apply_in_order() {
-        figment::Jail::expect_with(|jail| {
+        isolated(|jail| {
             jail.create_file("slipway.toml", "listen = \"127.0.0.1:6000\"\ndata_dir = \"from-file\"\n[gc]\ngrace_secs = 5\n")?;
             jail.set_env("SLIPWAY_DATA_DIR", "from-env");
             jail.set_env("SLIPWAY_GC__UPLOAD_TTL_SECS", "7");
@@ -651,7 +674,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors() {
-        figment::Jail::expect_with(|jail| {
+        isolated(|jail| {
             jail.create_file("slipway.toml", "lisen = \"127.0.0.1:6000\"\n")?;
             assert!(Config::load(None, &Overrides::default()).is_err());
             Ok(())
@@ -663,7 +686,7 @@ mod tests {
     /// "unknown field".
     #[test]
     fn kubernetes_service_links_are_ignored() {
-        figment::Jail::expect_with(|jail| {
+        isolated(|jail| {
             for (name, value) in [
                 ("SLIPWAY_PORT", "tcp://10.0.0.1:5000"),
                 ("SLIPWAY_PORT_5000_TCP", "tcp://10.0.0.1:5000"),
@@ -690,7 +713,7 @@ mod tests {
     /// Any other variable with the prefix that names no setting is warned about, not fatal.
     #[test]
     fn unknown_env_vars_warn_and_the_start_proceeds() {
-        figment::Jail::expect_with(|jail| {
+        isolated(|jail| {
             jail.set_env("SLIPWAY_LISEN", "127.0.0.1:6000");
             jail.set_env("SLIPWAY_GC__GRACE", "5");
             jail.set_env("SLIPWAY_SCAN_USERNAME", "robot");
@@ -707,11 +730,26 @@ mod tests {
 
     #[test]
     fn unknown_keys_in_the_file_stay_errors_with_service_links_set() {
-        figment::Jail::expect_with(|jail| {
+        isolated(|jail| {
             jail.set_env("SLIPWAY_PORT", "tcp://10.0.0.1:5000");
             jail.create_file("slipway.toml", "[gc]\ngrace = 5\n")?;
             let error = Config::load(None, &Overrides::default()).expect_err("unknown nested key in the file");
             assert!(error.to_string().contains("grace"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_test_clock_is_off_unless_asked_for() {
+        isolated(|jail| {
+            let (config, _) = Config::load(None, &Overrides::default()).expect("loads");
+            assert!(!config.testing.clock);
+            jail.create_file("slipway.toml", "[testing]\nclock = true\n")?;
+            assert!(Config::load(None, &Overrides::default()).expect("loads").0.testing.clock);
+            jail.create_file("slipway.toml", "")?;
+            jail.set_env("SLIPWAY_TESTING__CLOCK", "true");
+            let (config, warnings) = Config::load(None, &Overrides::default()).expect("loads");
+            assert!(config.testing.clock && !warnings.iter().any(|w| w.contains("TESTING")), "{warnings:?}");
             Ok(())
         });
     }

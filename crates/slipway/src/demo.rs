@@ -649,7 +649,7 @@ pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
             story: p.story.into(),
         };
         app.catalog.save_publisher(&viewer, p.org, &input, "http://localhost").await?;
-        app.registry.db().verify_publisher_email(p.org, &input.email).await?;
+        app.db.catalog().verify_publisher_email(p.org, &input.email).await?;
         if p.verified {
             app.catalog.set_publisher_verified(Actor::Operator, p.org, true).await?;
         }
@@ -703,8 +703,9 @@ pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
             app.catalog.set_featured(Actor::Operator, p.org, &slug, true).await?;
         }
         app.catalog.set_published(Actor::Operator, p.org, &slug, true).await?;
-        app.registry.db().add_pulls(&format!("{}/{slug}", p.org), popularity(p.name)).await?;
+        app.db.registry().add_pulls(&format!("{}/{slug}", p.org), popularity(p.name)).await?;
     }
+    app.catalog.count_pulls().await?;
     Ok(("admin".into(), password))
 }
 

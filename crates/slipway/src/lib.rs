@@ -1,12 +1,15 @@
 #![doc = include_str!("../README.md")]
 
 pub mod admin;
+mod client_addr;
 pub mod config;
 pub mod demo;
 pub mod feed;
+pub mod jobs;
 mod metrics_layer;
 pub mod scan;
 pub mod server;
+mod smtp;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use futures::future::BoxFuture;
 use slipway_db::Db;
-use slipway_jobs::{Queue, Runner};
+use slipway_jobs::{Queue, Runner, Schedule};
 use slipway_oci::{Digest, RepoName, media_type};
 use slipway_registry::{PushHook, Registry, RegistrySettings};
 use slipway_security::Scanning;
@@ -35,10 +38,16 @@ use slipway_web::WebState;
 /// The assembled service, shared by `serve`, the maintenance subcommands and tests.
 #[derive(Clone)]
 pub struct App {
+    /// The database itself: readiness, shutdown and the maintenance commands. Services
+    /// hold only their own domain's handle of it.
+    pub db: Db,
     pub registry: Registry,
     pub auth: AuthService,
     pub catalog: Catalog,
     pub scanning: Scanning,
+    /// The job queue and its clock: what `serve`'s runner claims from, and what moves the
+    /// test clock.
+    pub jobs: Queue,
     pub config: Arc<Config>,
 }
 
@@ -46,6 +55,8 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         prepare_data_dir(&config.data_dir)?;
         let db = Db::connect(&config.database_url()).await.context("opening the database")?;
+        let db = if config.testing.clock { with_test_clock(db).await? } else { db };
+        let jobs = Queue::new(db.jobs());
         let (store, redirect_blob_gets): (Arc<dyn BlobStore>, bool) = match &config.storage.s3 {
             Some(s3) => {
                 let store = S3Store::new(&S3Config {
@@ -66,15 +77,15 @@ impl App {
         let keys = KeyRing::load_or_create(&keys_dir).context("loading the token-signing keys")?;
         // Links in mail fall back to the listen address, never to a request's Host.
         let auth_settings = slipway_auth::AuthSettings { listen: config.listen, ..config.auth_settings()? };
-        let auth = AuthService::new(db.clone(), keys, auth_settings);
-        let catalog = Catalog::new(db.clone(), store.clone(), auth.clone());
-        let scanning = Scanning::new(db.clone(), store.clone(), Queue::new(db.clone()), config.scan.limits())
+        let auth = AuthService::new(db.identity(), keys, auth_settings);
+        let catalog = Catalog::new(db.catalog(), db.images(), store.clone(), auth.clone());
+        let scanning = Scanning::new(db.scanning(), db.images(), store.clone(), jobs.clone(), config.scan.limits())
             .with_inventory_limits(config.scan.inventory_limits());
-        let mut registry = Registry::new(db, store, RegistrySettings { redirect_blob_gets });
+        let mut registry = Registry::new(db.registry(), store, RegistrySettings { redirect_blob_gets });
         if config.scan.on_push {
             registry = registry.with_push_hook(Arc::new(ScanOnPush(scanning.clone())));
         }
-        Ok(App { registry, auth, catalog, scanning, config: Arc::new(config) })
+        Ok(App { db, registry, auth, catalog, scanning, jobs, config: Arc::new(config) })
     }
 
     /// Every route Slipway serves.
@@ -86,7 +97,7 @@ impl App {
             .with_state(self.clone());
         let guard = (self.config.auth.mode == AuthMode::Enforced).then(|| self.auth.clone());
         let router = slipway_registry::router(self.registry.clone(), guard, self.config.rate_limit.settings())
-            .merge(slipway_auth::router(self.auth.clone()))
+            .merge(slipway_registry::token_router(self.auth.clone()))
             .merge(slipway_web::router(WebState {
                 catalog: self.catalog.clone(),
                 auth: self.auth.clone(),
@@ -101,7 +112,7 @@ impl App {
         };
         router
             // The client's address, once per request, for everything that counts by address.
-            .layer(axum::middleware::from_fn_with_state(self.auth.clone(), slipway_auth::record_client_addr))
+            .layer(axum::middleware::from_fn_with_state(self.auth.clone(), client_addr::record_client_addr))
             .layer(axum::middleware::from_fn(metrics_layer::record))
             .layer(TraceLayer::new_for_http())
     }
@@ -111,22 +122,10 @@ impl App {
         Router::new().route("/metrics", get(metrics_layer::render_separate)).with_state(self.clone())
     }
 
-    /// Delivers queued mail every few seconds until the process ends.
-    pub fn spawn_mailer(&self) {
-        let auth = self.auth.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(Duration::from_secs(2));
-            loop {
-                ticker.tick().await;
-                if let Err(e) = slipway_auth::mail::deliver_due(auth.db(), &auth.settings().mail).await {
-                    tracing::warn!(error = %e, "mail delivery round failed");
-                }
-            }
-        });
-    }
-
     /// Builds this replica's search index in the background, so the first search after a
-    /// start does not wait for it.
+    /// start does not wait for it. Not a schedule: the index lives in this replica's memory
+    /// and rebuilds itself on the first search after a catalog change or once stale, so
+    /// there is nothing to run on a clock.
     pub fn spawn_search_index(&self) {
         let catalog = self.catalog.clone();
         tokio::spawn(async move {
@@ -138,64 +137,99 @@ impl App {
         });
     }
 
-    /// Adds counted pulls to products' popularity every few seconds.
-    pub fn spawn_pull_counter(&self) {
-        let registry = self.registry.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(Duration::from_secs(10));
-            loop {
-                ticker.tick().await;
-                if let Err(e) = registry.flush_pulls().await {
-                    tracing::warn!(error = %e, "recording pull counts failed");
-                }
-            }
-        });
-    }
-
-    /// The background job runner with every kind of job registered, as `serve` starts it.
+    /// The background job runner with every kind of job and every schedule registered, as
+    /// `serve` starts it.
     pub fn job_runner(&self) -> Runner {
-        self.scanning.register(Runner::new(self.scanning.queue().clone(), self.config.jobs.settings()))
+        let runner = self.scanning.register(Runner::new(self.jobs.clone(), self.config.jobs.settings()));
+        self.schedules().into_iter().fold(runner, Runner::schedule)
     }
 
-    /// Syncs the configured feed URLs every `feed.sync_interval_secs` until the process
-    /// ends, the first time at once.
-    pub fn spawn_feed_sync(&self) {
-        let (urls, interval) = (self.config.feed.urls.clone(), self.config.feed.sync_interval_secs);
-        if urls.is_empty() || interval == 0 {
-            return;
-        }
-        let scanning = self.scanning.clone();
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(Duration::from_secs(interval));
-            loop {
-                ticker.tick().await;
-                for sync in scanning.sync_feeds(&urls).await {
-                    if let Some(import) = &sync.import {
-                        tracing::info!(url = %sync.url, imported = import.imported, updated = import.updated, "feed synced");
-                    }
-                }
-            }
-        });
+    /// Delivers due mail from the outbox once over `[mail]`'s SMTP server; returns how many
+    /// messages were sent (none without a server: they wait in the outbox).
+    pub async fn deliver_mail(&self) -> anyhow::Result<usize> {
+        let Some(url) = &self.config.mail.smtp_url else { return Ok(0) };
+        let smtp = smtp::Smtp::new(url.expose(), &self.config.mail.from)?;
+        Ok(self.auth.deliver_mail(&smtp).await?)
     }
 
-    /// Runs garbage collection every `interval` until the process ends.
-    pub fn spawn_gc(&self) {
-        let interval = self.config.gc.interval_secs;
-        if interval == 0 {
-            return;
-        }
-        let (registry, settings) = (self.registry.clone(), self.config.gc.settings());
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(Duration::from_secs(interval));
-            ticker.tick().await;
-            loop {
-                ticker.tick().await;
-                if let Err(e) = registry.collect_garbage(&settings).await {
-                    tracing::warn!(error = %e, "scheduled garbage collection failed");
-                }
+    /// The periodic work, each run once per interval across replicas unless it works on a
+    /// replica's own memory (ARCHITECTURE.md, "Scheduled work"). An interval of zero turns
+    /// one off. The names are stored: they must not change.
+    pub fn schedules(&self) -> Vec<Schedule> {
+        let config = &self.config;
+        let (registry, catalog, scanning) = (self.registry.clone(), self.catalog.clone(), self.scanning.clone());
+        let gc_settings = config.gc.settings();
+        let gc = Schedule::cluster("gc", Duration::from_secs(config.gc.interval_secs), move || {
+            let (registry, settings) = (registry.clone(), gc_settings.clone());
+            async move {
+                let report = registry.collect_garbage(&settings).await?;
+                tracing::info!(report = ?report, "garbage collected");
+                Ok(())
             }
         });
+        let urls = config.feed.urls.clone();
+        let feed_interval = if urls.is_empty() { Duration::ZERO } else { Duration::from_secs(config.feed.sync_interval_secs) };
+        let feed_sync = Schedule::cluster("feed-sync", feed_interval, move || {
+            let (scanning, urls) = (scanning.clone(), urls.clone());
+            async move { sync_feeds(&scanning, &urls).await }
+        })
+        .at_start();
+        // Without an SMTP server messages wait in the outbox: nothing to deliver.
+        let mail_interval = if config.mail.smtp_url.is_some() { MAIL_INTERVAL } else { Duration::ZERO };
+        let app = self.clone();
+        let mail = Schedule::cluster("mail", mail_interval, move || {
+            let app = app.clone();
+            async move {
+                app.deliver_mail().await?;
+                Ok(())
+            }
+        })
+        .at_start();
+        let registry = self.registry.clone();
+        // Pulls are counted in this replica's memory: every replica writes its own out.
+        let pull_flush = Schedule::replica("pull-flush", PULL_INTERVAL, move || {
+            let registry = registry.clone();
+            async move { Ok(registry.flush_pulls().await?) }
+        });
+        let pull_fold = Schedule::cluster("pull-fold", PULL_INTERVAL, move || {
+            let catalog = catalog.clone();
+            async move {
+                catalog.count_pulls().await?;
+                Ok(())
+            }
+        });
+        vec![gc, feed_sync, mail, pull_flush, pull_fold]
     }
+}
+
+/// How often queued mail is sent: soon enough for a sign-up's verification link.
+const MAIL_INTERVAL: Duration = Duration::from_secs(2);
+/// How often pulls counted in memory reach the database, and products' popularity.
+const PULL_INTERVAL: Duration = Duration::from_secs(10);
+
+/// One feed sync round: every URL, a failed run if any of them failed.
+async fn sync_feeds(scanning: &Scanning, urls: &[String]) -> anyhow::Result<()> {
+    let syncs = scanning.sync_feeds(urls).await;
+    for sync in &syncs {
+        if let Some(import) = &sync.import {
+            tracing::info!(url = %sync.url, imported = import.imported, updated = import.updated, "feed synced");
+        }
+    }
+    let failed: Vec<String> = syncs.iter().filter_map(|s| s.error.as_ref().map(|e| format!("{}: {e}", s.url))).collect();
+    anyhow::ensure!(failed.is_empty(), "{} of {} feed URLs failed: {}", failed.len(), syncs.len(), failed.join("; "));
+    Ok(())
+}
+
+/// `[testing] clock = true`: the database's clock becomes the test clock, at the offset
+/// the replicas share, and the start says so loudly.
+async fn with_test_clock(db: Db) -> anyhow::Result<Db> {
+    let offset = db.jobs().test_clock_offset().await.context("reading the test clock")?;
+    tracing::warn!(
+        offset = %humantime::format_duration(offset),
+        "THE TEST CLOCK IS ON ([testing] clock = true): time runs ahead of the system time by the stored offset, and \
+         `slipway admin clock advance` moves it for every replica; never run a real deployment like this"
+    );
+    Ok(db.with_clock(slipway_types::Clock::test(offset)))
 }
 
 /// Creates the data directory 0700: it holds the database (password hashes, the mail queue),
@@ -247,7 +281,7 @@ impl PushHook for ScanOnPush {
 /// took traffic sooner would make its first searches wait for the build (seconds over a
 /// large catalog). A probe finding no index starts a build (after a failed one, again).
 async fn ready(State(app): State<App>) -> impl IntoResponse {
-    if let Err(e) = app.registry.db().ping().await {
+    if let Err(e) = app.db.ping().await {
         tracing::warn!(error = %e, "readiness check failed");
         return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable");
     }

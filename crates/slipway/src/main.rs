@@ -12,6 +12,7 @@ use slipway::App;
 use slipway::admin::{self, AdminCommand};
 use slipway::config::{Config, Overrides};
 use slipway::feed::{self, FeedCommand};
+use slipway::jobs::{self, JobsCommand};
 
 /// Slipway: a self-hosted marketplace for container software.
 #[derive(Parser)]
@@ -69,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: FeedCommand,
     },
+    /// Inspect the background job queue and the scheduled work.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
 }
 
 #[tokio::main]
@@ -120,6 +126,10 @@ async fn main() -> anyhow::Result<()> {
             let app = App::build(config).await?;
             feed::run(&app, command).await?;
         }
+        Command::Jobs { command } => {
+            let app = App::build(config).await?;
+            jobs::run(&app, command).await?;
+        }
         Command::Fsck => {
             let app = App::build(config).await?;
             let report = app.registry.verify().await?;
@@ -137,18 +147,16 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
         tracing::info!("loading the demo store");
         announce_demo(&slipway::demo::load(&app).await?);
     }
-    app.spawn_gc();
     if app.config.auth.public_url.is_none() {
         tracing::warn!(
             links = %app.auth.settings().mail_link_base(),
             "auth.public_url is not set: links in mail (verification, password reset, invitations) use the listen address; set auth.public_url to the address users reach"
         );
     }
-    app.spawn_mailer();
-    app.spawn_pull_counter();
     app.spawn_search_index();
-    app.spawn_feed_sync();
-    let jobs = (app.config.jobs.workers > 0).then(|| app.job_runner().start());
+    // The scheduler runs in every replica, also one with no workers: it flushes this
+    // replica's pull counts, and enqueues cluster runs for other replicas' workers.
+    let jobs = app.job_runner().start();
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let limits = app.config.http.limits();
     let metrics_server = match app.config.metrics.listen {
@@ -165,13 +173,11 @@ async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }
-    if let Some(jobs) = jobs {
-        jobs.shutdown().await;
-    }
+    jobs.shutdown().await;
     if let Err(e) = app.registry.flush_pulls().await {
         tracing::warn!(error = %e, "recording the last pull counts failed");
     }
-    app.registry.db().close().await;
+    app.db.close().await;
     tracing::info!("slipway stopped");
     Ok(())
 }

@@ -65,11 +65,12 @@ impl AdvisorySource {
                     let path = path.split('?').next().unwrap_or(path);
                     ensure!(Path::new(path).exists(), "no advisory feed: there is no database at {path}; {IMPORT_ONE}");
                 }
-                let db = Db::connect(database_url).await.context("opening the database that holds the feed")?;
+                let opened = Db::connect(database_url).await.context("opening the database that holds the feed")?;
+                let db = opened.scanning();
                 let stored = db.feed_totals().await?.advisories;
                 ensure!(stored > 0, "no advisory feed: the database holds no advisories; {IMPORT_ONE}");
                 let index = slipway_security::stored_advisories(&db, wanted).await?;
-                db.close().await;
+                opened.close().await;
                 Ok(Loaded { index, read: usize::try_from(stored)?, rejected: Vec::new() })
             }
         }

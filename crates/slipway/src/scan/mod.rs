@@ -13,7 +13,6 @@ mod table;
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::ValueEnum;
@@ -299,7 +298,7 @@ fn warn_about(report: &ScanReport) {
 /// The report in `format`; the table is colored when it goes to a terminal and
 /// NO_COLOR is unset.
 fn render(report: &ScanReport, format: Format, to_stdout: bool) -> anyhow::Result<String> {
-    let timestamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let timestamp = humantime::format_rfc3339_seconds(slipway_types::Clock::system().now()).to_string();
     let generator = Generator { name: "slipway", version: env!("CARGO_PKG_VERSION"), timestamp: &timestamp };
     let document = match format {
         Format::Table => {

@@ -8,13 +8,13 @@ use serde_json::{Value, json};
 use slipway_auth::access::SiteRole;
 use slipway_auth::scope::TokenRule;
 
-use crate::app::{Backend, TestApp};
+use slipway_test_support::{Backend, TestApp};
 
 const PASSWORD: &str = "a long enough password";
 
 /// A verified account `name` and a token of it holding `scopes`; returns the token.
 async fn token_of(t: &TestApp, name: &str, scopes: &[&str]) -> String {
-    if t.app.auth.db().account_by_name(name).await.unwrap().is_none() {
+    if t.app.db.identity().account_by_name(name).await.unwrap().is_none() {
         t.app.auth.create_user(name, &format!("{name}@example.com"), PASSWORD, SiteRole::User).await.unwrap();
     }
     let rules: Vec<TokenRule> = scopes.iter().map(|s| TokenRule::parse(s).unwrap()).collect();
@@ -62,7 +62,7 @@ async fn bearer_tokens_use_the_api_as_their_scopes_allow() {
     assert_eq!(created.json::<Value>().await.unwrap()["owner"], "dev");
     let detail = problem(create_org(&read, "readorg").await.unwrap(), StatusCode::FORBIDDEN).await;
     assert!(detail.contains("api:write"), "{detail}");
-    assert!(!t.app.auth.db().organization_exists("readorg").await.unwrap());
+    assert!(!t.app.db.identity().organization_exists("readorg").await.unwrap());
 
     // A token made for the registry only has no business with the account.
     let detail =
@@ -151,11 +151,11 @@ async fn api_scopes_are_created_listed_and_limited_like_repository_rules() {
 async fn bad_bearer_tokens_get_401_with_a_challenge() {
     let t = Backend::enforced().await.spawn().await;
     let revoked = token_of(&t, "dev", &["api:write"]).await;
-    let id = t.app.auth.db().access_token_by_hash(&slipway_auth::token_hash(&revoked)).await.unwrap().unwrap().id;
+    let id = t.app.db.identity().access_token_by_hash(&slipway_auth::token_hash(&revoked)).await.unwrap().unwrap().id;
     t.app.auth.revoke_token(&id).await.unwrap();
     let app = &t;
     let stored = |scopes: &'static str, expires_at: Option<i64>| async move {
-        let db = app.app.auth.db();
+        let db = app.app.db.identity();
         let account = db.account_by_name("dev").await.unwrap().unwrap();
         let (secret, hash) = slipway_auth::new_access_token();
         let id = uuid::Uuid::new_v4().to_string();

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use slipway_auth::access::{OrgRole, Policy, SiteRole};
 use slipway_auth::scope::{ScopeRule, TokenRule};
 
-use crate::app::{Backend, TestApp};
+use slipway_test_support::{Backend, TestApp};
 
 const PASSWORD: &str = "a long enough password";
 const REPOS: [&str; 4] = ["acme/staging", "acme/public", "acme/members", "acme/licensed"];
@@ -76,7 +76,7 @@ async fn cast(t: &TestApp) -> BTreeMap<&'static str, Option<(String, String)>> {
 /// An access token row written directly, bypassing the service's checks (as an old row, or
 /// a hand-edited one, would be); returns its secret.
 async fn stored_token(t: &TestApp, account: &str, scopes: &str, expires_at: Option<i64>) -> String {
-    let db = t.app.auth.db();
+    let db = t.app.db.identity();
     let account = db.account_by_name(account).await.unwrap().unwrap();
     let (secret, hash) = slipway_auth::new_access_token();
     let id = uuid::Uuid::new_v4().to_string();
@@ -526,6 +526,6 @@ async fn admin_create_token_refuses_oversized_patterns() {
         assert!(format!("{error:#}").contains(says), "{error:#}");
     }
     run(&t.app, command("operator/*:pull".into(), Some(30))).await.unwrap();
-    let account = t.app.auth.db().account_by_name("operator").await.unwrap().unwrap();
-    assert_eq!(t.app.auth.db().access_tokens_of(&account.id).await.unwrap().len(), 1);
+    let account = t.app.db.identity().account_by_name("operator").await.unwrap().unwrap();
+    assert_eq!(t.app.db.identity().access_tokens_of(&account.id).await.unwrap().len(), 1);
 }

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use slipway_oci::{Algorithm, Digest};
 
-use crate::app::{TestApp, error_code, image_manifest};
+use slipway_test_support::{TestApp, error_code, image_manifest};
 
 /// Catalog and tag listing before and after, to show a refused request changed nothing.
 async fn state(t: &TestApp, repo: &str) -> (String, String) {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use slipway_registry::GcSettings;
 
-use crate::app::{TestApp, random_bytes};
+use slipway_test_support::{TestApp, random_bytes};
 
 fn settings(grace_ms: u64) -> GcSettings {
     GcSettings { grace: Duration::from_millis(grace_ms), upload_ttl: Duration::from_millis(grace_ms) }

@@ -11,7 +11,7 @@ use slipway_auth::access::SiteRole;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::app::{Backend, TestApp};
+use slipway_test_support::{Backend, TestApp};
 
 const PASSWORD: &str = "hardening test password";
 
@@ -165,7 +165,7 @@ async fn a_new_data_directory_and_database_are_private() {
     for file in ["slipway.db", "slipway.db-wal", "slipway.db-shm"] {
         assert_eq!(mode(&data_dir.join(file)), 0o600, "{file}");
     }
-    app.registry.db().close().await;
+    app.db.close().await;
 }
 
 fn mode(path: &std::path::Path) -> u32 {

@@ -5,14 +5,15 @@
 
 mod accounts;
 mod api_tokens;
-mod app;
 mod auth;
 mod bad_input;
+mod errors;
 mod gc;
 mod hardening;
 mod push_pull;
 mod replicas;
 mod scan;
 mod scanning;
+mod scheduler;
 mod store;
 mod throttle;

@@ -1,7 +1,7 @@
 use reqwest::{Method, StatusCode};
 use slipway_oci::{Algorithm, Digest};
 
-use crate::app::{TestApp, error_code, random_bytes};
+use slipway_test_support::{TestApp, error_code, random_bytes};
 
 #[tokio::test]
 async fn chunked_upload_then_ranged_pull() {

@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use slipway_oci::{Algorithm, Digest};
 
-use crate::app::{Backend, random_bytes};
+use slipway_test_support::{Backend, random_bytes};
 
 #[tokio::test]
 async fn second_replica_finishes_an_upload() {

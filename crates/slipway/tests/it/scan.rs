@@ -9,7 +9,7 @@ use slipway_auth::access::{Policy, SiteRole};
 use slipway_scanner::fixtures::{ImageFixture, LayerBuilder, debian_python_image, sha256};
 use tokio::io::AsyncWriteExt;
 
-use crate::app::{Backend, TestApp};
+use slipway_test_support::{Backend, TestApp};
 
 const PASSWORD: &str = "a long enough password";
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use slipway_auth::access::SiteRole;
 use slipway_catalog::{Actor, Badge};
 
-use crate::app::{Backend, TestApp};
+use slipway_test_support::{Backend, Caller, TestApp, Via};
 
 const PASSWORD: &str = "store test password";
 
@@ -233,10 +233,11 @@ async fn getting_a_licensed_tier_opens_the_registry() {
     assert_eq!(v72["platforms"], json!(["linux/amd64", "linux/arm64"]));
 }
 
-/// A publisher's listing through the API, with a logo, returning (cookie, csrf).
-async fn publisher(t: &TestApp, name: &str) -> (String, String) {
+/// A publisher's profile through the API, with a logo, by a new account `name` calling
+/// the way `via` says; returns the caller.
+async fn publisher(t: &TestApp, name: &str, via: Via) -> Caller {
     t.app.auth.create_user(name, &format!("{name}@example.com"), PASSWORD, SiteRole::User).await.unwrap();
-    let session = t.sign_in(name, PASSWORD).await;
+    let session = t.caller(name, PASSWORD, via).await;
     let logo = upload(t, &session, "logo", png(600, 600)).await;
     assert_eq!(logo.0, StatusCode::CREATED, "{}", logo.1);
     let profile = json!({"display_name": format!("{name} Inc"), "legal_name": format!("{name} Inc."), "website": "https://example.com",
@@ -246,20 +247,13 @@ async fn publisher(t: &TestApp, name: &str) -> (String, String) {
     session
 }
 
-async fn upload(t: &TestApp, (cookie, csrf): &(String, String), kind: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let response = t
-        .request(Method::POST, &format!("/api/v1/media?kind={kind}"))
-        .header("cookie", cookie)
-        .header("x-csrf-token", csrf)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
+async fn upload(t: &TestApp, caller: &Caller, kind: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let response = t.call(caller, Method::POST, &format!("/api/v1/media?kind={kind}")).body(bytes).send().await.unwrap();
     (response.status(), response.json().await.unwrap_or_default())
 }
 
-async fn send(t: &TestApp, (cookie, csrf): &(String, String), method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
-    let response = t.request(method, path).header("cookie", cookie).header("x-csrf-token", csrf).json(body).send().await.unwrap();
+async fn send(t: &TestApp, caller: &Caller, method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
+    let response = t.call(caller, method, path).json(body).send().await.unwrap();
     (response.status(), response.json().await.unwrap_or_default())
 }
 
@@ -278,9 +272,18 @@ fn listing(org: &str) -> Value {
 }
 
 #[tokio::test]
-async fn bad_input_is_refused_with_a_clear_message_or_rendered_inert() {
+async fn bad_input_is_refused_with_a_clear_message_or_rendered_inert_by_session() {
+    bad_input_is_refused(Via::Session).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_a_clear_message_or_rendered_inert_by_token() {
+    bad_input_is_refused(Via::Bearer).await;
+}
+
+async fn bad_input_is_refused(via: Via) {
     let t = Backend::new().await.spawn().await;
-    let session = publisher(&t, "acme").await;
+    let session = publisher(&t, "acme", via).await;
     // Logos: non-square, tiny, not an image, a decompression bomb.
     for (bytes, message) in [
         (png(600, 500), "must be square"),
@@ -331,7 +334,9 @@ async fn bad_input_is_refused_with_a_clear_message_or_rendered_inert() {
     let (status, created) = send(&t, &session, Method::POST, path, &body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let slug = created["slug"].as_str().unwrap().to_owned();
-    let page = t.request(Method::GET, &format!("/products/acme-co/{slug}")).header("cookie", &session.0).send().await.unwrap();
+    // Pages and forms are the browser's: a session, whichever way the API was called.
+    let Caller::Session { cookie, csrf } = t.caller("acme", PASSWORD, Via::Session).await else { unreachable!("a session") };
+    let page = t.request(Method::GET, &format!("/products/acme-co/{slug}")).header("cookie", &cookie).send().await.unwrap();
     let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
     let html = page.text().await.unwrap();
@@ -352,19 +357,19 @@ async fn bad_input_is_refused_with_a_clear_message_or_rendered_inert() {
     // Forms refuse a missing CSRF token.
     let forged = t
         .request(Method::POST, &format!("/products/acme-co/{slug}/subscribe"))
-        .header("cookie", &session.0)
+        .header("cookie", &cookie)
         .form(&[("tier", "free")])
         .send()
         .await
         .unwrap();
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-    let no_header = t.request(Method::POST, path).header("cookie", &session.0).json(&listing("acme-co")).send().await.unwrap();
+    let no_header = t.request(Method::POST, path).header("cookie", &cookie).json(&listing("acme-co")).send().await.unwrap();
     assert_eq!(no_header.status(), StatusCode::FORBIDDEN);
     // Malformed JSON is a problem document, not a plain-text rejection.
     let malformed = t
         .request(Method::POST, path)
-        .header("cookie", &session.0)
-        .header("x-csrf-token", &session.1)
+        .header("cookie", &cookie)
+        .header("x-csrf-token", &csrf)
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -393,21 +398,30 @@ fn bomb() -> Vec<u8> {
 
 /// One row of the matrix: what is tried, by whom (cookie, CSRF token), the request and the
 /// status it must get.
-type Case<'a> = (&'a str, &'a (String, String), Method, String, Value, StatusCode);
+type Case<'a> = (&'a str, &'a Caller, Method, String, Value, StatusCode);
 
 /// Who may do what with a listing: anonymous, another user, a member of the publisher,
-/// a moderator.
+/// a moderator; each calling by session, then each by access token.
 #[tokio::test]
-async fn store_authorization_matrix() {
+async fn store_authorization_matrix_by_session() {
+    authorization_matrix(Via::Session).await;
+}
+
+#[tokio::test]
+async fn store_authorization_matrix_by_token() {
+    authorization_matrix(Via::Bearer).await;
+}
+
+async fn authorization_matrix(via: Via) {
     let t = Backend::new().await.spawn().await;
-    let owner = publisher(&t, "owner").await;
+    let owner = publisher(&t, "owner", via).await;
     let (status, created) = send(&t, &owner, Method::POST, "/api/v1/publishers/owner-co/products", &listing("owner-co")).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     t.app.auth.create_user("stranger", "s@example.com", PASSWORD, SiteRole::User).await.unwrap();
     t.app.auth.create_user("moderator", "m@example.com", PASSWORD, SiteRole::Moderator).await.unwrap();
-    let stranger = t.sign_in("stranger", PASSWORD).await;
-    let moderator = t.sign_in("moderator", PASSWORD).await;
-    let anonymous = (String::new(), String::new());
+    let stranger = t.caller("stranger", PASSWORD, via).await;
+    let moderator = t.caller("moderator", PASSWORD, via).await;
+    let anonymous = Caller::Anonymous;
     let product = "/api/v1/products/owner-co/widget-server";
 
     let matrix: Vec<Case> = vec![
@@ -483,15 +497,12 @@ async fn store_authorization_matrix() {
         ("anonymous uploads", &anonymous, Method::POST, "/api/v1/media?kind=logo".into(), Value::Null, StatusCode::UNAUTHORIZED),
     ];
     for (case, who, method, path, body, expected) in matrix {
-        let mut request = t.request(method.clone(), &path);
-        if !who.0.is_empty() {
-            request = request.header("cookie", &who.0).header("x-csrf-token", &who.1);
-        }
+        let mut request = t.call(who, method.clone(), &path);
         if !body.is_null() {
             request = request.json(&body);
         }
         let response = request.send().await.unwrap();
-        assert_eq!(response.status(), expected, "{case}: {}", response.text().await.unwrap_or_default());
+        assert_eq!(response.status(), expected, "{case} ({via:?}): {}", response.text().await.unwrap_or_default());
     }
     // A published product appears in search, its tier's repository is now public, and its
     // trust level followed the publisher's verification.
@@ -581,6 +592,7 @@ async fn pulls_count_towards_popularity() {
     }
     assert_eq!(t.request(Method::HEAD, manifest).header("accept", accept).send().await.unwrap().status(), StatusCode::OK);
     t.app.registry.flush_pulls().await.unwrap();
+    t.app.catalog.count_pulls().await.unwrap();
     assert_eq!(product_pulls(&t).await, before + 3);
 }
 
@@ -624,7 +636,7 @@ async fn withdrawn_listings_and_moved_tiers_close_their_repositories() {
     assert_eq!(anonymous_pull().await.status(), StatusCode::OK, "published again");
 
     // A tier edited by its publisher to use another repository: the old one is staging.
-    let owner = publisher(&t, "owner").await;
+    let owner = publisher(&t, "owner", Via::Session).await;
     let (status, created) = send(&t, &owner, Method::POST, "/api/v1/publishers/owner-co/products", &listing("owner-co")).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     t.app.catalog.set_published(Actor::Operator, "owner-co", "widget-server", true).await.unwrap();

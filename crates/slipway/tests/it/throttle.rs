@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use slipway_auth::access::{OrgRole, SiteRole};
 use slipway_auth::scope::TokenRule;
 
-use crate::app::{Backend, TestApp};
+use slipway_test_support::{Backend, TestApp};
 
 const PASSWORD: &str = "the right password 1";
 
@@ -86,9 +86,9 @@ async fn a_burst_of_right_passwords_shares_one_check() {
     assert!(wrong.iter().all(|r| r.status() == StatusCode::UNAUTHORIZED));
     assert_eq!(token(&t, &t.client, "builder", PASSWORD, None).await.status(), StatusCode::OK);
     // Nothing is remembered once answered: a new password ends the old one at once.
-    let account = t.app.auth.db().account_by_name("builder").await.unwrap().unwrap();
+    let account = t.app.db.identity().account_by_name("builder").await.unwrap().unwrap();
     let new_hash = t.app.auth.hash_password("another long passphrase").await.unwrap();
-    t.app.auth.db().set_password_hash(&account.id, &new_hash).await.unwrap();
+    t.app.db.identity().set_password_hash(&account.id, &new_hash).await.unwrap();
     assert_eq!(token(&t, &t.client, "builder", PASSWORD, None).await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(token(&t, &t.client, "builder", "another long passphrase", None).await.status(), StatusCode::OK);
 }

@@ -1,11 +1,22 @@
-//! `TestApp`: one Slipway instance on a free loopback port with its own data directory,
-//! database and key prefix, dropped at the end of the test.
+//! What Slipway's integration tests share.
+//!
+//! - [`Backend`]: a test's deployment state (data directory; on PostgreSQL its own
+//!   database, dropped with the last user; on S3 its own key prefix), built from
+//!   `Config` adjustments. Several `TestApp`s spawned from one `Backend` are replicas.
+//! - [`TestApp`]: one Slipway instance served on a free loopback port.
+//! - [`Caller`] and [`Via`]: who calls `/api/v1`, by session cookie with its CSRF token or
+//!   by an access token as a bearer token, so API tests run both ways.
+//!
+//! The backend comes from the environment: SQLite + filesystem by default;
+//! `SLIPWAY_TEST_POSTGRES_URL` and `SLIPWAY_TEST_S3_ENDPOINT`/`SLIPWAY_TEST_S3_BUCKET`
+//! switch to PostgreSQL and S3 (tests/e2e/cargo-postgres-s3.sh sets them).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use reqwest::{Method, StatusCode};
 use slipway::App;
 use slipway::config::{AuthMode, Config, S3Section, Secret};
+use slipway_auth::scope::TokenRule;
 use slipway_oci::{Algorithm, Digest};
 use tokio::task::JoinHandle;
 
@@ -136,6 +147,28 @@ impl TestApp {
         (cookie, csrf)
     }
 
+    /// A caller of the API as account `name` (which must exist), signed in the way `via`
+    /// says: a session, or an access token with `api:write` (and the pull and push rights
+    /// an account has anyway).
+    pub async fn caller(&self, name: &str, password: &str, via: Via) -> Caller {
+        match via {
+            Via::Session => {
+                let (cookie, csrf) = self.sign_in(name, password).await;
+                Caller::Session { cookie, csrf }
+            }
+            Via::Bearer => {
+                let rules = [TokenRule::parse("api:write").expect("api:write parses")];
+                let (token, _) = self.app.auth.create_token(name, "tests", &rules, None).await.expect("token created");
+                Caller::Bearer(token)
+            }
+        }
+    }
+
+    /// A request to the API on behalf of `caller`.
+    pub fn call(&self, caller: &Caller, method: Method, path: &str) -> reqwest::RequestBuilder {
+        caller.authorize(self.request(method, path))
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.request(Method::GET, path).send().await.expect("request")
     }
@@ -179,6 +212,39 @@ impl TestApp {
         let (status, body, digest) = self.push_manifest(repo, tag, &config, &[(&layer_digest, layer.len())]).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         digest
+    }
+}
+
+/// How a test signs its API calls in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// The session cookie, with the CSRF token on state changes: the store's own pages.
+    Session,
+    /// `Authorization: Bearer slw_...`: programs, no CSRF token.
+    Bearer,
+}
+
+impl Via {
+    /// Both ways: API tests loop over this.
+    pub const ALL: [Via; 2] = [Via::Session, Via::Bearer];
+}
+
+/// Someone calling the API.
+#[derive(Clone, Debug)]
+pub enum Caller {
+    Anonymous,
+    Session { cookie: String, csrf: String },
+    Bearer(String),
+}
+
+impl Caller {
+    /// Adds the caller's credentials to a request.
+    pub fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Caller::Anonymous => request,
+            Caller::Session { cookie, csrf } => request.header("cookie", cookie).header("x-csrf-token", csrf),
+            Caller::Bearer(token) => request.bearer_auth(token),
+        }
     }
 }
 

@@ -1,0 +1,342 @@
+//! The server-rendered store front and publisher portal, one module per page family; this
+//! module holds what every page shares: the page frame, the visit, and the error page.
+
+mod account;
+mod forms;
+mod publisher;
+mod store;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use slipway_auth::{AuthError, random_secret};
+use slipway_catalog::{CatalogError, Viewer};
+use slipway_types::ErrorKind;
+
+use crate::WebState;
+use crate::session::{cookie, csrf_cookie, csrf_cookie_name, same_secret, secure, session};
+
+/// Uploads (logo plus screenshots) in one editor form.
+const FORM_LIMIT: usize = 48 * 1024 * 1024;
+
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(store::home))
+        .route("/search", get(store::search))
+        .route("/categories/{slug}", get(store::category))
+        .route("/products/{publisher}/{slug}", get(store::product))
+        .route("/products/{publisher}/{slug}/versions", get(store::versions))
+        .route("/products/{publisher}/{slug}/subscribe", post(store::subscribe))
+        .route("/publishers/{org}", get(store::publisher))
+        .route("/publishers/verify-email", get(account::verify_publisher_email))
+        .route("/signup", get(account::signup_form).post(account::signup))
+        .route("/signup/sent", get(account::signup_sent))
+        .route("/signin", get(account::signin_form).post(account::signin))
+        .route("/signout", post(account::signout))
+        .route("/verify-email", get(account::verify_email))
+        .route("/subscriptions", get(store::subscriptions))
+        .route("/publish", get(publisher::portal))
+        .route("/publish/profile", get(publisher::profile_form).post(publisher::save_profile))
+        .route("/publish/{org}/products/new", get(publisher::new_listing_form).post(publisher::save_new_listing))
+        .route("/publish/{org}/products/{slug}", get(publisher::edit_listing_form).post(publisher::save_listing))
+        .layer(DefaultBodyLimit::max(FORM_LIMIT))
+        .with_state(state)
+}
+
+// ---- the page frame -------------------------------------------------------------------------
+
+/// What the header of every page needs.
+pub struct Chrome {
+    pub user: Option<String>,
+    /// The token every form on the page carries.
+    pub csrf: String,
+    pub q: String,
+    /// Set when the CSRF token is a new double-submit cookie the response must set.
+    new_cookie: bool,
+}
+
+/// A request's reader: who they are and the CSRF token for the page's forms.
+struct Visit {
+    viewer: Option<Viewer>,
+    chrome: Chrome,
+    /// Over https: the CSRF cookie is Secure, with a `__Host-` name.
+    secure: bool,
+}
+
+impl Visit {
+    async fn of(state: &WebState, headers: &HeaderMap) -> Result<Visit, PageError> {
+        let (viewer, csrf, new_cookie) = match session(&state.auth, headers).await? {
+            Some((account, csrf)) => (Some(state.catalog.viewer(account).await?), csrf, false),
+            None => match cookie(headers, csrf_cookie_name(secure(&state.auth, headers))).filter(|c| c.len() == 64) {
+                Some(c) => (None, c.to_owned(), false),
+                None => (None, random_secret(), true),
+            },
+        };
+        let user = viewer.as_ref().map(|v| v.account.name.clone());
+        Ok(Visit { viewer, chrome: Chrome { user, csrf, q: String::new(), new_cookie }, secure: secure(&state.auth, headers) })
+    }
+
+    fn require(&self, next: &str) -> Result<&Viewer, PageError> {
+        self.viewer.as_ref().ok_or_else(|| PageError::SignIn(next.to_owned()))
+    }
+
+    /// Checks a submitted form's token against this visit's.
+    fn check_csrf(&self, sent: &str) -> Result<(), PageError> {
+        if self.chrome.new_cookie || !same_secret(sent, &self.chrome.csrf) {
+            return Err(PageError::Refused(
+                ErrorKind::Forbidden,
+                "This form has expired or came from another site. Go back, reload the page and try again.".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn render(&self, page: impl Template) -> Result<Response, PageError> {
+        self.render_status(StatusCode::OK, page)
+    }
+
+    /// The page shown again with what was refused, answering the refusal's status.
+    fn render_refused(&self, kind: ErrorKind, page: impl Template) -> Result<Response, PageError> {
+        self.render_status(status_of(kind), page)
+    }
+
+    fn render_status(&self, status: StatusCode, page: impl Template) -> Result<Response, PageError> {
+        let html = page.render().map_err(|e| PageError::Refused(ErrorKind::Internal, e.to_string()))?;
+        let mut response = (status, Html(html)).into_response();
+        if self.chrome.new_cookie {
+            response.headers_mut().append(header::SET_COOKIE, csrf_cookie(&self.chrome.csrf, self.secure));
+        }
+        Ok(response)
+    }
+}
+
+/// Why a page could not be shown: rendered as a readable page with the status of the
+/// refusal's kind (the same status the API and the registry answer), never a stack trace.
+enum PageError {
+    SignIn(String),
+    Refused(ErrorKind, String),
+}
+
+/// The HTTP status of a kind of refusal.
+fn status_of(kind: ErrorKind) -> StatusCode {
+    StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+impl From<CatalogError> for PageError {
+    fn from(e: CatalogError) -> PageError {
+        PageError::Refused(e.kind(), e.to_string())
+    }
+}
+
+impl From<AuthError> for PageError {
+    fn from(e: AuthError) -> PageError {
+        PageError::Refused(e.kind(), e.to_string())
+    }
+}
+
+impl From<crate::problem::Problem> for PageError {
+    fn from(p: crate::problem::Problem) -> PageError {
+        PageError::Refused(p.0, p.1)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    title: String,
+    message: String,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (kind, message) = match self {
+            PageError::SignIn(next) => {
+                return Redirect::to(&format!("/signin?next={}", encode(&same_origin_path(Some(&next))))).into_response();
+            }
+            PageError::Refused(ErrorKind::Internal, cause) => {
+                tracing::error!(error = %cause, "page failed");
+                (ErrorKind::Internal, "Something went wrong on our side. Try again in a moment.".to_owned())
+            }
+            PageError::Refused(kind, message) => (kind, message),
+        };
+        let status = status_of(kind);
+        let chrome = Chrome { user: None, csrf: String::new(), q: String::new(), new_cookie: false };
+        let page = ErrorPage { chrome, title: kind.title().to_owned(), message };
+        let mut response = match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, "error").into_response(),
+        };
+        if kind == ErrorKind::Unavailable {
+            // Only busy password hashing answers 503 here, as in the API: worth retrying at once.
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+type PageResult = Result<Response, PageError>;
+
+fn encode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)]).map(|e| e[1..].to_owned()).unwrap_or_default()
+}
+
+/// The longest `next` followed after sign-in; a longer one falls back to `/`.
+const MAX_NEXT_LEN: usize = 2_048;
+
+/// Where to send someone after signing in: `next` when it is a path of this site, else
+/// `/`. Every place that reads `next` goes through here. Accepted: a single leading `/`
+/// (not `//` or `/\`, which browsers read as another host), then visible ASCII only, no
+/// backslash anywhere, at most [`MAX_NEXT_LEN`] bytes; and the same once percent-decoded,
+/// where control characters and whitespace are refused too. Browsers drop tabs and
+/// newlines from a `Location`, so `/\t/evil.example` would be `//evil.example`, and a
+/// newline cannot go into a header at all (the redirect failed with a 500).
+fn same_origin_path(next: Option<&str>) -> String {
+    match next {
+        Some(n) if is_same_origin_path(n) => n.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn is_same_origin_path(next: &str) -> bool {
+    let rooted = |path: &[u8]| path.first() == Some(&b'/') && !matches!(path.get(1), Some(b'/' | b'\\'));
+    if next.len() > MAX_NEXT_LEN || !rooted(next.as_bytes()) || !next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
+        return false;
+    }
+    let Ok(decoded) = String::from_utf8(percent_decode(next.as_bytes())) else { return false };
+    rooted(decoded.as_bytes()) && decoded.chars().all(|c| !c.is_control() && !c.is_whitespace() && c != '\\')
+}
+
+/// `%XX` escapes decoded once (a `%` without two hex digits stays as it is).
+fn percent_decode(s: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match (s[i], s.get(i + 1).copied().and_then(hex), s.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+impl Visit {
+    fn chrome_clone(&self) -> Chrome {
+        Chrome { user: self.chrome.user.clone(), csrf: self.chrome.csrf.clone(), q: self.chrome.q.clone(), new_cookie: false }
+    }
+
+    fn chrome_with_query(&self, q: &str) -> Chrome {
+        Chrome { q: q.to_owned(), ..self.chrome_clone() }
+    }
+}
+
+/// Helpers the templates call. Askama hands filters any displayable value, so numbers
+/// arrive as text.
+mod filters {
+    use std::fmt::Display;
+
+    /// Unix milliseconds as a calendar date.
+    #[askama::filter_fn]
+    pub fn date<T: Display>(ms: T, _: &dyn askama::Values) -> askama::Result<String> {
+        let ms: i64 = ms.to_string().parse().unwrap_or_default();
+        Ok(chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default())
+    }
+
+    /// Bytes in human units.
+    #[askama::filter_fn]
+    pub fn size<T: Display>(bytes: T, _: &dyn askama::Values) -> askama::Result<String> {
+        let b: f64 = bytes.to_string().parse().unwrap_or_default();
+        Ok(match b {
+            b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
+            b if b >= 1e6 => format!("{:.1} MB", b / 1e6),
+            b if b >= 1e3 => format!("{:.1} kB", b / 1e3),
+            b => format!("{b} B"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14 item 10: `next=/%09/evil.example` was followed as `/\t/evil.example`
+    /// (browsers read `//evil.example`) and `next=/%0a/x` failed with a 500. Values as
+    /// they arrive once the query or form is decoded, and some still percent-encoded.
+    #[test]
+    fn hostile_next_values_fall_back_to_the_home_page() {
+        let long = format!("/{}", "a".repeat(MAX_NEXT_LEN));
+        let hostile = [
+            "",
+            "evil.example",
+            "//evil",
+            "//evil.example/x",
+            "/\\evil",
+            "/\\/evil",
+            "\\\\evil",
+            "/a\\b",
+            "/%09/evil",
+            "/\t/x",
+            "/%0a/x",
+            "/\n/x",
+            "/\r\n/x",
+            "/%0d%0aSet-Cookie:x=1",
+            "/ /x",
+            "/%20/x",
+            "/x y",
+            "/%2f/evil",
+            "/%2F%2Fevil",
+            "/%5cevil",
+            "/%5C/evil",
+            "/\u{7f}",
+            "/%7f",
+            "/%00",
+            "/\u{0}",
+            "/%C2%A0x",
+            "/\u{a0}x",
+            "/é",
+            "/%ff",
+            "https://evil",
+            "http:/evil",
+            "javascript:alert(1)",
+            " /x",
+            "\t/x",
+            &long,
+        ];
+        for value in hostile {
+            assert_eq!(same_origin_path(Some(value)), "/", "{value:?} was followed");
+        }
+        assert_eq!(same_origin_path(None), "/");
+    }
+
+    #[test]
+    fn same_origin_paths_are_followed() {
+        let limit = format!("/{}", "a".repeat(MAX_NEXT_LEN - 1));
+        for good in [
+            "/",
+            "/subscriptions",
+            "/products/acme/rocket?tab=versions#top",
+            "/publish/acme-co/products/new",
+            "/search?q=a%2Bb",
+            "/100%",
+            &limit,
+        ] {
+            assert_eq!(same_origin_path(Some(good)), good);
+        }
+    }
+
+    #[test]
+    fn percent_decoding_leaves_broken_escapes_alone() {
+        assert_eq!(percent_decode(b"/a%2Fb%2"), b"/a/b%2");
+        assert_eq!(percent_decode(b"%zz%4"), b"%zz%4");
+    }
+}
