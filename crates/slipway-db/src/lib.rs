@@ -5,6 +5,7 @@ mod clock;
 mod identity;
 mod images;
 mod jobs;
+mod ledger;
 #[cfg(test)]
 mod ownership;
 mod registry;
@@ -23,6 +24,7 @@ use sqlx::{Any, Connection, Transaction};
 pub use catalog::{LicenseRecord, ListingRecord, MediaRecord, ProductRecord, PublisherRecord, SubscriptionRecord, TierRecord};
 pub use identity::{AccessTokenRecord, AccountRecord, InvitationRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
 pub use jobs::{ClaimedJob, JobCounts, JobRecord, NewJob, ScheduleRecord};
+pub use ledger::{LedgerBalance, LedgerEntry, LedgerProblem, LedgerReport, NewLedgerTransaction, Posted};
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 pub use scanning::{
     AdvisoryCounts, AdvisoryPackage, AdvisoryRow, FeedChange, FeedRevisionRecord, FeedSourceRecord, FeedTotals, FindingRecord,
@@ -48,6 +50,10 @@ pub enum DbError {
     /// A storage step run inside a database transaction failed; the transaction was rolled back.
     #[error("{0}")]
     Storage(String),
+    /// A ledger transaction refused before anything was written: unbalanced, too few or
+    /// too many entries, a zero entry, an unknown currency. The caller's input is at fault.
+    #[error("{0}")]
+    Ledger(String),
 }
 
 impl DbError {
@@ -56,7 +62,7 @@ impl DbError {
     pub fn kind(&self) -> slipway_types::ErrorKind {
         use slipway_types::ErrorKind;
         match self {
-            DbError::BadText(_) => ErrorKind::Invalid,
+            DbError::BadText(_) | DbError::Ledger(_) => ErrorKind::Invalid,
             DbError::Conflict(_) => ErrorKind::Conflict,
             DbError::Sqlx(_) | DbError::Migrate(_) | DbError::UnsupportedUrl(_) | DbError::Storage(_) => ErrorKind::Internal,
         }
@@ -77,6 +83,7 @@ mod kind_tests {
             (DbError::Conflict("taken".into()), ErrorKind::Conflict),
             (DbError::UnsupportedUrl("mysql://".into()), ErrorKind::Internal),
             (DbError::Storage("disk".into()), ErrorKind::Internal),
+            (DbError::Ledger("unbalanced".into()), ErrorKind::Invalid),
         ];
         for (error, kind) in cases {
             assert_eq!(error.kind(), kind, "{error:?}");
@@ -107,7 +114,7 @@ pub enum Backend {
 }
 
 /// The metadata database: it connects, migrates and hands out one handle per domain
-/// (`registry()`, `identity()`, `catalog()`, `scanning()`, `jobs()`, and `images()`, the
+/// (`registry()`, `identity()`, `catalog()`, `scanning()`, `jobs()`, `ledger()`, and `images()`, the
 /// registry's read-only view of what images repositories hold). Each domain service holds
 /// only its own handle, and each handle's queries touch only its domain's tables (checked
 /// by `ownership::every_query_touches_only_its_domains_tables`), so no domain writes
@@ -209,6 +216,11 @@ handle!(
     /// The job queue.
     JobsDb,
     jobs
+);
+handle!(
+    /// The double-entry ledger of money movements.
+    LedgerDb,
+    ledger
 );
 
 impl RegistryDb {

@@ -62,6 +62,7 @@ const OWNERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("jobs", &["jobs", "schedules"]),
+    ("ledger", &["ledger_transactions", "ledger_entries"]),
     // Not a domain: the database's own clock, which every replica reads.
     ("core", &["test_clock"]),
 ];
@@ -79,6 +80,7 @@ const MODULES: &[(&str, &str)] = &[
     ("catalog.rs", "catalog"),
     ("scanning.rs", "scanning"),
     ("jobs.rs", "jobs"),
+    ("ledger.rs", "ledger"),
 ];
 
 /// Cross-domain uses that stay, each for a reason: (module, table, why).

@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod feed;
 pub mod jobs;
+pub mod ledger;
 mod metrics_layer;
 pub mod scan;
 pub mod server;

@@ -13,6 +13,7 @@ use slipway::admin::{self, AdminCommand};
 use slipway::config::{Config, Overrides};
 use slipway::feed::{self, FeedCommand};
 use slipway::jobs::{self, JobsCommand};
+use slipway::ledger::{self, LedgerCommand};
 
 /// Slipway: a self-hosted marketplace for container software.
 #[derive(Parser)]
@@ -75,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Check the double-entry ledger of money movements.
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
 }
 
 #[tokio::main]
@@ -129,6 +135,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Jobs { command } => {
             let app = App::build(config).await?;
             jobs::run(&app, command).await?;
+        }
+        Command::Ledger { command } => {
+            let app = App::build(config).await?;
+            ledger::run(&app, command).await?;
         }
         Command::Fsck => {
             let app = App::build(config).await?;

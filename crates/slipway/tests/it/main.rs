@@ -10,6 +10,7 @@ mod bad_input;
 mod errors;
 mod gc;
 mod hardening;
+mod ledger;
 mod push_pull;
 mod replicas;
 mod scan;
