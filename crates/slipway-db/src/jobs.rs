@@ -276,10 +276,8 @@ impl JobsDb {
             .fetch_optional(&self.write)
             .await?;
         let Some(slot) = next.filter(|next| *next <= now) else { return Ok(None) };
-        let interval = interval_ms.max(1);
-        let following = slot.saturating_add(((now - slot) / interval + 1).saturating_mul(interval));
         let won = sqlx::query("UPDATE schedules SET next_run_at = $1 WHERE name = $2 AND next_run_at = $3")
-            .bind(following)
+            .bind(following_slot(slot, now, interval_ms))
             .bind(name)
             .bind(slot)
             .execute(&self.write)
@@ -328,13 +326,20 @@ impl JobsDb {
     }
 }
 
+/// The first slot after `now` of a schedule due at `due`: whole intervals later, so that
+/// runs missed meanwhile (a replica stopped, a clock moved by days) are not made up.
+pub fn following_slot(due: i64, now: i64, interval_ms: i64) -> i64 {
+    let interval = interval_ms.max(1);
+    due.saturating_add(((now - due).max(0) / interval + 1).saturating_mul(interval))
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
     use slipway_types::Clock;
 
-    use super::{JobCounts, NewJob, ScheduleRecord};
+    use super::{JobCounts, NewJob, ScheduleRecord, following_slot};
     use crate::{now_ms, test_databases};
 
     const MINUTE: i64 = 60_000;
@@ -544,5 +549,13 @@ mod tests {
             assert!(!db.complete_job("a", "w1").await.unwrap());
             assert!(db.complete_job("a", "w2").await.unwrap());
         }
+    }
+
+    #[test]
+    fn the_following_slot_skips_missed_ones() {
+        assert_eq!(following_slot(100, 100, 10), 110);
+        assert_eq!(following_slot(100, 109, 10), 110);
+        assert_eq!(following_slot(100, 135, 10), 140);
+        assert_eq!(following_slot(100, 50, 10), 110, "not due yet: the next interval");
     }
 }

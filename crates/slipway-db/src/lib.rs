@@ -23,7 +23,7 @@ use sqlx::{Any, Connection, Transaction};
 
 pub use catalog::{LicenseRecord, ListingRecord, MediaRecord, ProductRecord, PublisherRecord, SubscriptionRecord, TierRecord};
 pub use identity::{AccessTokenRecord, AccountRecord, InvitationRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
-pub use jobs::{ClaimedJob, JobCounts, JobRecord, NewJob, ScheduleRecord};
+pub use jobs::{ClaimedJob, JobCounts, JobRecord, NewJob, ScheduleRecord, following_slot};
 pub use ledger::{LedgerBalance, LedgerEntry, LedgerProblem, LedgerReport, NewLedgerTransaction, Posted};
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 pub use scanning::{
@@ -392,8 +392,8 @@ pub(crate) fn now_ms() -> i64 {
 /// `SLIPWAY_TEST_POSTGRES_URL` names a server (tests/e2e/cargo-postgres-s3.sh sets it).
 /// Each comes with what removes it when dropped: SQLite's temporary directory, or the
 /// PostgreSQL database itself.
-#[cfg(test)]
-pub(crate) async fn test_databases() -> Vec<(Db, TestHome)> {
+#[cfg(any(test, feature = "testing"))]
+pub async fn test_databases() -> Vec<(Db, TestHome)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = Db::connect(&format!("sqlite://{}", dir.path().join("t.db").display())).await.expect("SQLite opens");
     let mut dbs = vec![(sqlite, TestHome::Sqlite { _dir: dir })];
@@ -406,8 +406,8 @@ pub(crate) async fn test_databases() -> Vec<(Db, TestHome)> {
 }
 
 /// Where a test database lives, removed with this value: kept only to be dropped.
-#[cfg(test)]
-pub(crate) enum TestHome {
+#[cfg(any(test, feature = "testing"))]
+pub enum TestHome {
     Sqlite { _dir: tempfile::TempDir },
     Postgres { _database: TestPostgres },
 }

@@ -285,7 +285,7 @@ impl Runner {
                     if due > now {
                         continue;
                     }
-                    let next = schedule::following(due, now, schedule.interval_ms());
+                    let next = slipway_db::following_slot(due, now, schedule.interval_ms());
                     schedule.next_local.store(next, Ordering::Relaxed);
                     let started_at = Instant::now();
                     let result = schedule::run_recorded(db, name, Some(next), &schedule.task).await;

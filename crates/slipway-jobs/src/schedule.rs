@@ -111,13 +111,6 @@ impl Schedule {
     }
 }
 
-/// The first slot after `now` of a schedule due at `due`: whole intervals later, so that
-/// runs missed meanwhile (a replica stopped, a clock moved by days) are not made up.
-pub(crate) fn following(due: i64, now: i64, interval_ms: i64) -> i64 {
-    let interval = interval_ms.max(1);
-    due.saturating_add(((now - due).max(0) / interval + 1).saturating_mul(interval))
-}
-
 /// Runs one of a schedule's runs and records it: the start, then the duration, outcome and
 /// error, in the `schedules` table and in metrics. A panic is a failed run. `next_local`
 /// is a replica schedule's next run, stored for display.
@@ -154,19 +147,6 @@ mod tests {
 
     const HOUR: Duration = Duration::from_secs(3600);
     const DAY: Duration = Duration::from_secs(86_400);
-
-    /// A database on SQLite, and one on PostgreSQL when `SLIPWAY_TEST_POSTGRES_URL` names a
-    /// server; each with what removes it when dropped.
-    async fn databases() -> Vec<(Db, Box<dyn std::any::Any>)> {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = Db::connect(&format!("sqlite://{}", dir.path().join("jobs.db").display())).await.unwrap();
-        let mut dbs: Vec<(Db, Box<dyn std::any::Any>)> = vec![(sqlite, Box::new(dir))];
-        if let Ok(url) = std::env::var("SLIPWAY_TEST_POSTGRES_URL") {
-            let database = slipway_db::TestPostgres::create(&url, "jobs").await;
-            dbs.push((Db::connect(&database.url).await.unwrap(), Box::new(database)));
-        }
-        dbs
-    }
 
     /// A replica: its own runner on the shared database, reading time from `clock`;
     /// `Delayed` jobs count their runs in `delayed`.
@@ -215,7 +195,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_cluster_schedule_runs_once_per_interval_across_replicas() {
-        for (db, _home) in databases().await {
+        for (db, _home) in slipway_db::test_databases().await {
             let clock = Clock::manual(1_700_000_000_000);
             let runs = Arc::new(AtomicUsize::new(0));
             let daily = || Schedule::cluster("daily", DAY, counting(&runs, &[]));
@@ -247,7 +227,7 @@ mod tests {
     /// offset; every replica follows it at its next round or claim.
     #[tokio::test]
     async fn moving_the_test_clock_a_day_fires_daily_work_once_and_delayed_jobs() {
-        for (db, _home) in databases().await {
+        for (db, _home) in slipway_db::test_databases().await {
             let (runs, delayed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
             let daily = || Schedule::cluster("gc", DAY, counting(&runs, &[]));
             let a = replica(&db, &Clock::test(Duration::ZERO), vec![daily()], &delayed);
@@ -271,7 +251,7 @@ mod tests {
 
     #[tokio::test]
     async fn replica_schedules_run_in_every_replica() {
-        for (db, _home) in databases().await {
+        for (db, _home) in slipway_db::test_databases().await {
             let clock = Clock::manual(1_700_000_000_000);
             let runs = Arc::new(AtomicUsize::new(0));
             let flush = || Schedule::replica("pull-counts", Duration::from_secs(10), counting(&runs, &[])).at_start();
@@ -289,7 +269,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_run_is_recorded_and_the_next_slot_runs_again() {
-        for (db, _home) in databases().await {
+        for (db, _home) in slipway_db::test_databases().await {
             let clock = Clock::manual(1_700_000_000_000);
             let runs = Arc::new(AtomicUsize::new(0));
             let panicking = || Schedule::cluster("panics", HOUR, || async { panic!("boom") });
@@ -316,7 +296,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_schedule_turned_off_is_forgotten() {
-        for (db, _home) in databases().await {
+        for (db, _home) in slipway_db::test_databases().await {
             let clock = Clock::manual(1_700_000_000_000);
             let on = replica(&db, &clock, vec![Schedule::cluster("feed-sync", HOUR, || async { Ok(()) })], &Arc::default());
             round(&[&on]).await;
@@ -330,7 +310,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_test_clock_moves_forward_by_bounded_steps_only() {
-        for (db, _home) in databases().await {
+        for (db, _home) in slipway_db::test_databases().await {
             let test = Queue::new(db.clone().with_clock(Clock::test(Duration::ZERO)).jobs());
             assert!(matches!(test.advance_test_clock(Duration::ZERO).await, Err(JobError::Invalid(_))));
             assert!(matches!(test.advance_test_clock(MAX_CLOCK_STEP + Duration::from_millis(1)).await, Err(JobError::Invalid(_))));
@@ -339,13 +319,5 @@ mod tests {
             assert!(matches!(system.advance_test_clock(HOUR).await, Err(JobError::Clock(_))));
             assert_eq!(system.clock().offset(), Duration::ZERO);
         }
-    }
-
-    #[test]
-    fn the_following_slot_skips_missed_ones() {
-        assert_eq!(following(100, 100, 10), 110);
-        assert_eq!(following(100, 109, 10), 110);
-        assert_eq!(following(100, 135, 10), 140);
-        assert_eq!(following(100, 50, 10), 110, "not due yet: the next interval");
     }
 }

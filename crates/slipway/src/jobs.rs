@@ -8,6 +8,7 @@ use clap::Subcommand;
 use slipway_db::{JobCounts, ScheduleRecord};
 
 use crate::App;
+use crate::scan::printable::printable;
 
 #[derive(Subcommand)]
 pub enum JobsCommand {
@@ -38,7 +39,9 @@ pub fn status(schedules: &[ScheduleRecord], counts: &[JobCounts]) -> String {
             s.last_duration_ms.map_or_else(|| "-".into(), |ms| format!("{ms}ms")),
             s.last_outcome.clone().unwrap_or_else(|| "-".into()),
             time(s.next_run_at),
-            s.last_error.clone().unwrap_or_default(),
+            // A run's error can quote a remote server (a feed URL's answer): written out,
+            // not acted on by the terminal.
+            s.last_error.as_deref().map(|e| printable(e).into_owned()).unwrap_or_default(),
         ]);
     }
     let mut out = table(&rows);

@@ -6,7 +6,7 @@
 //! could not run, 4 when a report was written but some layers could not be scanned.
 
 mod feed;
-mod printable;
+pub(crate) mod printable;
 mod progress;
 mod registry;
 mod table;
