@@ -88,8 +88,10 @@ impl KeyRing {
         jsonwebtoken::encode(&header, claims, &self.encoding).map_err(|e| AuthError::Keys(format!("signing a token: {e}")))
     }
 
-    /// Verifies signature (ES256 only, by `kid`), expiry, not-before, issuer and audience.
-    pub fn verify<T: DeserializeOwned>(&self, token: &str, issuer: &str, audience: &str) -> Result<T, AuthError> {
+    /// Verifies signature (ES256 only, by `kid`), expiry and not-before at `now_secs` (the
+    /// service's Clock, so a moved test clock moves token lifetimes too), issuer and
+    /// audience.
+    pub fn verify<T: DeserializeOwned>(&self, token: &str, issuer: &str, audience: &str, now_secs: u64) -> Result<T, AuthError> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Token(e.to_string()))?;
         if header.alg != Algorithm::ES256 {
             return Err(AuthError::Token(format!("algorithm {:?} is not accepted", header.alg)));
@@ -99,12 +101,27 @@ impl KeyRing {
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
-        validation.validate_nbf = true;
-        validation.leeway = 30;
+        // The library would compare times with the system clock: checked below instead.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud"]);
-        jsonwebtoken::decode::<T>(token, &key.decoding, &validation).map(|data| data.claims).map_err(|e| AuthError::Token(e.to_string()))
+        let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
+            .map(|data| data.claims)
+            .map_err(|e| AuthError::Token(e.to_string()))?;
+        let time =
+            |name: &str| claims.get(name).and_then(serde_json::Value::as_u64).ok_or_else(|| AuthError::Token(format!("no numeric {name}")));
+        if time("exp")? + LEEWAY_SECS <= now_secs {
+            return Err(AuthError::Token("the token has expired".into()));
+        }
+        if time("nbf")? > now_secs + LEEWAY_SECS {
+            return Err(AuthError::Token("the token is not valid yet".into()));
+        }
+        serde_json::from_value(claims).map_err(|e| AuthError::Token(e.to_string()))
     }
 }
+
+/// Clock skew allowed between replicas when checking a token's times.
+const LEEWAY_SECS: u64 = 30;
 
 fn generate() -> Result<Vec<u8>, AuthError> {
     let document = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).map_err(keys_error)?;
@@ -150,8 +167,12 @@ mod tests {
         sub: String,
     }
 
+    fn now() -> u64 {
+        slipway_types::Clock::system().now_secs()
+    }
+
     fn claims(offset_exp: i64) -> C {
-        let now = slipway_types::Clock::system().now_secs();
+        let now = now();
         C { iss: "iss".into(), aud: "svc".into(), exp: (now as i64 + offset_exp) as u64, nbf: now - 1, sub: "alice".into() }
     }
 
@@ -162,19 +183,27 @@ mod tests {
         let mode = std::fs::metadata(dir.path().join(CURRENT)).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let token = ring.sign(&claims(300)).unwrap();
-        assert_eq!(ring.verify::<C>(&token, "iss", "svc").unwrap(), claims(300));
-        assert!(ring.verify::<C>(&token, "iss", "other").is_err(), "wrong audience");
-        assert!(ring.verify::<C>(&ring.sign(&claims(-120)).unwrap(), "iss", "svc").is_err(), "expired");
+        assert_eq!(ring.verify::<C>(&token, "iss", "svc", now()).unwrap(), claims(300));
+        assert!(ring.verify::<C>(&token, "iss", "other", now()).is_err(), "wrong audience");
+        assert!(ring.verify::<C>(&ring.sign(&claims(-120)).unwrap(), "iss", "svc", now()).is_err(), "expired");
+        // Times are the caller's clock's, not the system's: a token issued on a test clock
+        // a month ahead is valid then, not yet valid now, and expired two months on.
+        let month = 31 * 86_400;
+        let ahead = C { nbf: now() + month, exp: now() + month + 300, ..claims(0) };
+        let signed = ring.sign(&ahead).unwrap();
+        assert!(ring.verify::<C>(&signed, "iss", "svc", now() + month).is_ok());
+        assert!(ring.verify::<C>(&signed, "iss", "svc", now()).is_err(), "not valid yet");
+        assert!(ring.verify::<C>(&signed, "iss", "svc", now() + 2 * month).is_err(), "expired");
 
         let again = KeyRing::load_or_create(dir.path()).unwrap();
         assert_eq!(again.signing_kid(), ring.signing_kid(), "the key persists");
         let rotated = KeyRing::rotate(dir.path()).unwrap();
         assert_ne!(rotated.signing_kid(), ring.signing_kid());
-        assert!(rotated.verify::<C>(&token, "iss", "svc").is_ok(), "old tokens still verify");
+        assert!(rotated.verify::<C>(&token, "iss", "svc", now()).is_ok(), "old tokens still verify");
         assert_eq!(rotated.jwks()["keys"].as_array().unwrap().len(), 2);
 
         let stranger = tempfile::tempdir().unwrap();
         let other = KeyRing::load_or_create(stranger.path()).unwrap();
-        assert!(ring.verify::<C>(&other.sign(&claims(300)).unwrap(), "iss", "svc").is_err(), "unknown kid");
+        assert!(ring.verify::<C>(&other.sign(&claims(300)).unwrap(), "iss", "svc", now()).is_err(), "unknown kid");
     }
 }

@@ -18,6 +18,7 @@ pub use directory::check_email;
 pub use keys::KeyRing;
 pub use mail::MailTransport;
 pub use secrets::{TOKEN_PREFIX, hash_password, new_access_token, random_secret, token_hash, verify_password};
+pub use sign_in::EmailVerifiedHook;
 /// The account record callers receive from the service (the web crate names it from here,
 /// never from the database crate).
 pub use slipway_db::AccountRecord;

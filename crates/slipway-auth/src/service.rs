@@ -137,12 +137,25 @@ pub struct AuthService {
     keys: Arc<KeyRing>,
     settings: Arc<AuthSettings>,
     hash_gate: Arc<HashGate>,
+    /// Told when an account's address is verified (`sign_in::EmailVerifiedHook`); shared
+    /// by every clone, set once by the binary.
+    email_verified: Arc<std::sync::OnceLock<Arc<dyn crate::sign_in::EmailVerifiedHook>>>,
 }
 
 impl AuthService {
     pub fn new(db: IdentityDb, keys: KeyRing, settings: AuthSettings) -> Self {
         let hash_gate = Arc::new(HashGate::new(&settings.sign_in));
-        AuthService { db, keys: Arc::new(keys), settings: Arc::new(settings), hash_gate }
+        AuthService { db, keys: Arc::new(keys), settings: Arc::new(settings), hash_gate, email_verified: Default::default() }
+    }
+
+    pub(crate) fn email_verified_hook(&self) -> Option<&Arc<dyn crate::sign_in::EmailVerifiedHook>> {
+        self.email_verified.get()
+    }
+
+    /// Registers what to tell when an account's address is verified (commerce attaches the
+    /// orders waiting for it). Set once: false if one was already set.
+    pub fn set_email_verified_hook(&self, hook: Arc<dyn crate::sign_in::EmailVerifiedHook>) -> bool {
+        self.email_verified.set(hook).is_ok()
     }
 
     pub(crate) fn hash_gate(&self) -> &HashGate {
@@ -377,7 +390,7 @@ impl AuthService {
 
     /// Checks a registry token presented to /v2/.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        self.keys.verify(token, &self.settings.issuer, &self.settings.service)
+        self.keys.verify(token, &self.settings.issuer, &self.settings.service, self.db().clock().now_secs())
     }
 
     /// The caller a registry token was issued to, as of now (roles and entitlements may

@@ -1,7 +1,9 @@
 //! Self-service accounts: sign-up with email verification, password reset, browser
 //! sessions (failed sign-ins are throttled in throttle.rs).
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 
 use slipway_db::{AccountRecord, DbError};
 
@@ -24,7 +26,26 @@ const RESETS_PER_CLIENT: i64 = 20;
 /// request sends no new mail.
 const RESET_CODE_REUSE_MS: i64 = 15 * 60 * 1000;
 
+/// Told when an account's email address is verified, after the verification is stored:
+/// other domains act on addresses (commerce's fulfillment orders placed for an address
+/// attach to the account that proves it owns it). The auth crate knows nothing of them;
+/// the binary registers the hook (`AuthService::set_email_verified_hook`). A failure is
+/// the hook's to log and make up for: the verification stands.
+pub trait EmailVerifiedHook: Send + Sync {
+    fn email_verified<'a>(&'a self, account: &'a AccountRecord) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+}
+
 impl AuthService {
+    /// Tells the hook, if any, that `account_id`'s address is verified.
+    async fn verified(&self, account_id: &str) -> Result<(), AuthError> {
+        if let Some(hook) = self.email_verified_hook()
+            && let Some(account) = self.db().account_by_id(account_id).await?
+        {
+            hook.email_verified(&account).await;
+        }
+        Ok(())
+    }
+
     /// Creates an unverified account and mails it a verification link. An address that
     /// already has an account gets the same answer (so sign-up cannot tell who has an
     /// account), and its owner a note instead of a link. A taken name is still refused:
@@ -99,7 +120,8 @@ impl AuthService {
             .use_email_token(&token_hash(token), "verify")
             .await?
             .ok_or_else(|| AuthError::Invalid("this verification link is invalid, used or expired".into()))?;
-        Ok(self.db().mark_email_verified(&account).await?)
+        self.db().mark_email_verified(&account).await?;
+        self.verified(&account).await
     }
 
     /// Mails a reset code if the address belongs to an account. Answers the same either
@@ -139,6 +161,8 @@ impl AuthService {
         check_password(password, &account.name, account.email.as_deref())?;
         let password_hash = self.hash_password(password).await?;
         let done = self.db().reset_password(&hash, &password_hash).await?.ok_or_else(invalid)?;
+        // A reset code mailed to the address proves it too (the reset verified it).
+        self.verified(&account.id).await?;
         if let Some(email) = &account.email {
             let tokens = match done.revoked_access_tokens {
                 0 => String::new(),

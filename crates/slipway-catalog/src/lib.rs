@@ -4,6 +4,7 @@ mod cache;
 mod index;
 pub mod media;
 pub mod model;
+mod pricing;
 pub mod search;
 mod service;
 pub mod text;

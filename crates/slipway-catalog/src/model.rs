@@ -120,15 +120,19 @@ pub struct Tier {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    /// Price in cents per billing period; 0 for a free tier.
+    /// Price per billing period in the minor units of `currency` (cents for USD, yen for
+    /// JPY, fils for KWD); 0 for a free tier.
     #[serde(default)]
-    pub price_cents: i64,
-    /// ISO 4217 code.
+    pub amount: i64,
+    /// Active ISO 4217 code, upper case (`USD`, `EUR`, `JPY`).
     #[serde(default = "default_currency")]
     pub currency: String,
-    /// `month` or `year` for paid tiers, `free` for free ones.
+    /// `month`, `year` or `one_time` for paid tiers, `free` for free ones.
     #[serde(default = "default_period")]
     pub billing_period: String,
+    /// Days of free trial before the first charge (0 to 90); only on `month` and `year` tiers.
+    #[serde(default)]
+    pub trial_days: i64,
     pub access: Access,
     /// The publisher's repository holding the tier's images (never shared by two tiers).
     pub repository: String,
@@ -147,23 +151,59 @@ fn default_period() -> String {
 
 impl Tier {
     pub fn is_free(&self) -> bool {
-        self.price_cents == 0
+        self.amount == 0
     }
 
-    /// The price as the store shows it: "Free", "$49.00 / month".
-    pub fn price_label(&self) -> String {
+    /// The price per billing period; None for a free tier (and for a currency code that is
+    /// not ISO 4217, which validation never stores).
+    pub fn price(&self) -> Option<slipway_types::Money> {
         if self.is_free() {
-            return "Free".into();
+            return None;
         }
-        let symbol = match self.currency.as_str() {
-            "USD" => "$",
-            "EUR" => "€",
-            "GBP" => "£",
-            _ => "",
+        let currency = slipway_types::Currency::parse(&self.currency).ok()?;
+        Some(slipway_types::Money::new(self.amount, currency))
+    }
+
+    /// The price as the store shows it: "Free", "$49.00 / month", "$490.00 / year",
+    /// "$99.00 one-time", "¥1,500 / month", "12.500 KWD / month".
+    pub fn price_label(&self) -> String {
+        let Some(price) = self.price() else {
+            return if self.is_free() { "Free".into() } else { "Price unavailable".into() };
         };
-        let amount = format!("{}.{:02}", self.price_cents / 100, self.price_cents % 100);
-        let amount = if symbol.is_empty() { format!("{amount} {}", self.currency) } else { format!("{symbol}{amount}") };
-        format!("{amount} / {}", self.billing_period)
+        let amount = group_thousands(&price.amount_string());
+        let amount = match price.currency.code() {
+            "USD" => format!("${amount}"),
+            "EUR" => format!("€{amount}"),
+            "GBP" => format!("£{amount}"),
+            "JPY" => format!("¥{amount}"),
+            code => format!("{amount} {code}"),
+        };
+        match self.billing_period.as_str() {
+            "one_time" => format!("{amount} one-time"),
+            period => format!("{amount} / {period}"),
+        }
+    }
+
+    /// The free trial as the store shows it: "14-day free trial"; None without one.
+    pub fn trial_label(&self) -> Option<String> {
+        (self.trial_days > 0).then(|| format!("{}-day free trial", self.trial_days))
+    }
+}
+
+/// `1234567.89` as `1,234,567.89`: commas between thousands of the whole part.
+fn group_thousands(amount: &str) -> String {
+    let (sign, unsigned) = amount.strip_prefix('-').map_or(("", amount), |rest| ("-", rest));
+    let (whole, fraction) = unsigned.split_once('.').map_or((unsigned, None), |(w, f)| (w, Some(f)));
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    match fraction {
+        Some(fraction) => format!("{sign}{grouped}.{fraction}"),
+        None => format!("{sign}{grouped}"),
     }
 }
 
@@ -340,13 +380,16 @@ impl From<Listing> for ListingSummary {
 }
 
 impl ListingSummary {
-    /// The lowest price, as shown on a search result.
+    /// The lowest price, as shown on a search result: "Free" when a tier is free, else the
+    /// cheapest tier priced in the first paid tier's currency (amounts in two currencies
+    /// are not comparable without a rate, so other currencies are not considered).
     pub fn price_summary(&self) -> String {
-        match self.tiers.iter().filter(|t| !t.is_free()).min_by_key(|t| t.price_cents) {
-            _ if self.tiers.iter().any(Tier::is_free) => "Free".into(),
-            Some(t) => format!("From {}", t.price_label()),
-            None => "Free".into(),
+        if self.tiers.iter().any(Tier::is_free) {
+            return "Free".into();
         }
+        let Some(first) = self.tiers.iter().find(|t| !t.is_free()) else { return "Free".into() };
+        let cheapest = self.tiers.iter().filter(|t| !t.is_free() && t.currency == first.currency).min_by_key(|t| t.amount);
+        format!("From {}", cheapest.unwrap_or(first).price_label())
     }
 
     /// What typeahead shows of it.
@@ -375,16 +418,88 @@ pub struct Version {
     pub pushed_at: i64,
 }
 
-/// A customer's subscription, with the command that pulls it.
-#[derive(Clone, Debug, Serialize, ToSchema)]
-pub struct Subscription {
-    pub id: String,
-    pub product: String,
-    pub product_path: String,
-    pub tier: String,
-    pub access: Access,
-    pub license_version: i64,
-    pub license_accepted_at: i64,
-    pub pull_command: String,
-    pub status: String,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tier(amount: i64, currency: &str, billing_period: &str, trial_days: i64) -> Tier {
+        Tier {
+            slug: "pro".into(),
+            name: "Pro".into(),
+            description: String::new(),
+            amount,
+            currency: currency.into(),
+            billing_period: billing_period.into(),
+            trial_days,
+            access: Access::Licensed,
+            repository: "acme/pro".into(),
+            tags: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn price_labels_use_the_currency_exponent_symbol_and_period() {
+        assert_eq!(tier(0, "USD", "free", 0).price_label(), "Free");
+        assert_eq!(tier(4_900, "USD", "month", 0).price_label(), "$49.00 / month");
+        assert_eq!(tier(49_000, "USD", "year", 0).price_label(), "$490.00 / year");
+        assert_eq!(tier(9_900, "USD", "one_time", 0).price_label(), "$99.00 one-time");
+        assert_eq!(tier(1_500, "JPY", "month", 0).price_label(), "¥1,500 / month");
+        assert_eq!(tier(12_345, "KWD", "year", 0).price_label(), "12.345 KWD / year");
+        assert_eq!(tier(123_456_789, "EUR", "month", 0).price_label(), "€1,234,567.89 / month");
+        assert_eq!(tier(5, "GBP", "month", 0).price_label(), "£0.05 / month");
+        assert_eq!(tier(4_900, "CHF", "month", 0).price_label(), "49.00 CHF / month");
+        assert_eq!(tier(4_900, "usd", "month", 0).price_label(), "Price unavailable");
+    }
+
+    #[test]
+    fn price_is_none_only_when_free() {
+        assert_eq!(tier(0, "USD", "free", 0).price(), None);
+        let jpy = slipway_types::Currency::parse("JPY").unwrap();
+        assert_eq!(tier(1_500, "JPY", "month", 0).price(), Some(slipway_types::Money::new(1_500, jpy)));
+    }
+
+    #[test]
+    fn trial_label_only_with_trial_days() {
+        assert_eq!(tier(4_900, "USD", "month", 14).trial_label().as_deref(), Some("14-day free trial"));
+        assert_eq!(tier(4_900, "USD", "month", 0).trial_label(), None);
+    }
+
+    #[test]
+    fn thousands_are_grouped_in_the_whole_part_only() {
+        assert_eq!(group_thousands("0.05"), "0.05");
+        assert_eq!(group_thousands("999"), "999");
+        assert_eq!(group_thousands("1000"), "1,000");
+        assert_eq!(group_thousands("-1234567.891"), "-1,234,567.891");
+    }
+
+    fn summary(tiers: Vec<Tier>) -> String {
+        ListingSummary {
+            id: "l1".into(),
+            publisher: "acme".into(),
+            publisher_name: "Acme".into(),
+            slug: "rocket".into(),
+            name: "Rocket".into(),
+            logo_url: None,
+            short_description: String::new(),
+            category: "databases".into(),
+            product_type: ProductType::Image,
+            trust_level: TrustLevel::Community,
+            badges: Vec::new(),
+            platforms: Vec::new(),
+            tiers,
+            pulls: 0,
+            updated_at: 0,
+            published_at: None,
+        }
+        .price_summary()
+    }
+
+    #[test]
+    fn price_summary_compares_only_the_first_paid_currency() {
+        assert_eq!(summary(vec![tier(0, "USD", "free", 0), tier(4_900, "USD", "month", 0)]), "Free");
+        assert_eq!(summary(vec![tier(9_900, "USD", "month", 0), tier(4_900, "USD", "year", 0)]), "From $49.00 / year");
+        // 100 JPY is less than 4,900 cents as a number, but not a cheaper price.
+        assert_eq!(summary(vec![tier(4_900, "EUR", "month", 0), tier(100, "JPY", "month", 0)]), "From €49.00 / month");
+        assert_eq!(summary(Vec::new()), "Free");
+    }
 }

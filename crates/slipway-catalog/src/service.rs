@@ -17,6 +17,7 @@ use crate::cache::{ResultCache, Weigh};
 use crate::index::{Document, Filter, Query, SearchIndex};
 use crate::media::{self, LOGO_SIDE, MediaKind};
 use crate::model::*;
+use crate::pricing::validate_price;
 use crate::search::SearchParams;
 use crate::text::{self, invalid};
 use crate::typeahead::{IndexedListing, TypeaheadIndex};
@@ -467,8 +468,8 @@ impl Catalog {
             install_instructions: text::multiline("install_instructions", &input.install_instructions, 20_000)?,
             product_type: input.product_type.as_str().into(),
             trust_level: trust_level.as_str().into(),
-            free: i64::from(tiers.iter().any(|t| t.price_cents == 0)),
-            paid: i64::from(tiers.iter().any(|t| t.price_cents > 0)),
+            free: i64::from(tiers.iter().any(|t| t.amount == 0)),
+            paid: i64::from(tiers.iter().any(|t| t.amount > 0)),
             updated_at: now,
             ..base
         };
@@ -504,21 +505,8 @@ impl Catalog {
                 for tag in &t.tags {
                     tag.parse::<Tag>().map_err(|_| invalid("tier tags", format!("{tag:?} is not a tag")))?;
                 }
-                if !(0..=100_000_000).contains(&t.price_cents) {
-                    return Err(invalid("tier price", "must be between 0 and 1,000,000.00".into()));
-                }
-                let currency = t.currency.trim().to_uppercase();
-                if !["USD", "EUR", "GBP"].contains(&currency.as_str()) {
-                    return Err(invalid("tier currency", format!("{currency:?} is not one of USD, EUR, GBP")));
-                }
-                let billing_period = match (t.price_cents, t.billing_period.trim()) {
-                    (0, _) => "free",
-                    (_, p @ ("month" | "year")) => p,
-                    (_, other) => {
-                        return Err(invalid("tier billing period", format!("{other:?}: a paid tier is billed per month or per year")));
-                    }
-                };
-                if t.price_cents > 0 && t.access != Access::Licensed {
+                let price = validate_price(&slug, t)?;
+                if price.amount > 0 && t.access != Access::Licensed {
                     return Err(invalid(
                         "tier access",
                         format!("the paid tier {slug} must be licensed, or anyone could pull it without paying"),
@@ -531,9 +519,10 @@ impl Catalog {
                     name: text::line("tier name", &t.name, 1, 60)?,
                     description: text::multiline("tier description", &t.description, 1_000)?,
                     slug,
-                    price_cents: t.price_cents,
-                    currency,
-                    billing_period: billing_period.into(),
+                    amount: price.amount,
+                    currency: price.currency,
+                    billing_period: price.billing_period.into(),
+                    trial_days: price.trial_days,
                     access: t.access.as_str().into(),
                     repository: repository.to_owned(),
                     tags: json(&t.tags),
@@ -759,18 +748,19 @@ impl Catalog {
         Ok(self.db.fold_pulls(PULL_FOLD_BATCH).await?)
     }
 
-    // ---- subscriptions -------------------------------------------------------------------------
+    // ---- what customers get -----------------------------------------------------------------
 
-    /// "Get Image": subscribes the viewer to a tier of a published listing, having
-    /// accepted `accepted_license` (the current version, when the listing has one).
-    pub async fn subscribe(
+    /// The tier of a published listing that a customer may get, and the listing, checking
+    /// that `accepted_license` is its current agreement (when it has one): the first steps
+    /// of "Get Image" and of a checkout.
+    pub async fn tier_to_get(
         &self,
         viewer: &Viewer,
         publisher: &str,
         slug: &str,
         tier: &str,
         accepted_license: Option<i64>,
-    ) -> Result<(), CatalogError> {
+    ) -> Result<(Listing, Tier), CatalogError> {
         let listing = self.listing(Some(viewer), publisher, slug).await?;
         if listing.status != ListingStatus::Published {
             return Err(CatalogError::Invalid(format!("{} is not published yet", listing.name)));
@@ -779,6 +769,7 @@ impl Catalog {
             .tiers
             .iter()
             .find(|t| t.slug == tier)
+            .cloned()
             .ok_or_else(|| CatalogError::NotFound(format!("{} has no tier {tier:?}", listing.name)))?;
         if listing.license_version > 0 && accepted_license != Some(listing.license_version) {
             return Err(CatalogError::Invalid(format!(
@@ -786,42 +777,18 @@ impl Catalog {
                 listing.license_version, listing.name
             )));
         }
-        if !chosen.is_free() {
-            return Err(CatalogError::PaymentRequired(format!(
-                "{} costs {}: paid tiers are bought through checkout",
-                chosen.name,
-                chosen.price_label()
-            )));
-        }
-        let tier_id = slipway_types::entitlement_id(publisher, slug, &chosen.slug);
-        let entitlement = (chosen.access == Access::Licensed).then_some(tier_id.as_str());
-        let id = uuid::Uuid::new_v4().to_string();
-        self.db.subscribe(&id, &viewer.account.id, &tier_id, listing.license_version, entitlement).await?;
-        Ok(())
+        Ok((listing, chosen))
     }
 
-    /// The viewer's subscriptions, with pull commands for `registry_host`.
-    pub async fn subscriptions(&self, viewer: &Viewer, registry_host: &str) -> Result<Vec<Subscription>, CatalogError> {
-        let mut out = Vec::new();
-        for s in self.db.subscriptions_of(&viewer.account.id).await? {
-            let tags: Vec<String> = serde_json::from_str(&s.tier_tags).unwrap_or_default();
-            let tag = match tags.first() {
-                Some(tag) => tag.clone(),
-                None => self.images.tagged_manifests(&s.repository).await?.into_iter().next().map_or_else(|| "latest".to_owned(), |t| t.0),
-            };
-            out.push(Subscription {
-                id: s.id,
-                product: s.listing_name,
-                product_path: product_path(&s.publisher, &s.slug),
-                tier: s.tier_name,
-                access: Access::parse(&s.access).unwrap_or(Access::Licensed),
-                license_version: s.license_version,
-                license_accepted_at: s.license_accepted_at,
-                pull_command: format!("docker pull {registry_host}/{}:{tag}", s.repository),
-                status: s.status,
-            });
-        }
-        Ok(out)
+    /// The `docker pull` command of a tier's repository on `registry_host`: its first
+    /// offered tag (`tags_json`, a JSON list), else its first pushed tag, else latest.
+    pub async fn pull_command(&self, repository: &str, tags_json: &str, registry_host: &str) -> Result<String, CatalogError> {
+        let tags: Vec<String> = serde_json::from_str(tags_json).unwrap_or_default();
+        let tag = match tags.first() {
+            Some(tag) => tag.clone(),
+            None => self.images.tagged_manifests(repository).await?.into_iter().next().map_or_else(|| "latest".to_owned(), |t| t.0),
+        };
+        Ok(format!("docker pull {registry_host}/{repository}:{tag}"))
     }
 }
 
@@ -879,9 +846,10 @@ fn tier_from(t: TierRecord) -> Tier {
         slug: t.slug,
         name: t.name,
         description: t.description,
-        price_cents: t.price_cents,
+        amount: t.amount,
         currency: t.currency,
         billing_period: t.billing_period,
+        trial_days: t.trial_days,
         repository: t.repository,
     }
 }

@@ -1,5 +1,5 @@
-//! Queries behind the store: publishers, media, listings and tiers, license agreements
-//! and subscriptions, one SQL text for both dialects. Search is not here: the catalog
+//! Queries behind the store: publishers, media, listings and tiers and license
+//! agreements, one SQL text for both dialects. Search is not here: the catalog
 //! crate answers it from an in-memory index built from [`CatalogDb::published_listings`] and
 //! [`CatalogDb::published_tiers`].
 
@@ -86,9 +86,13 @@ pub struct TierRecord {
     pub slug: String,
     pub name: String,
     pub description: String,
-    pub price_cents: i64,
+    /// Price per billing period in the minor units of `currency`; 0 for a free tier.
+    pub amount: i64,
     pub currency: String,
+    /// `free`, `month`, `year` or `one_time`.
     pub billing_period: String,
+    /// Days of free trial before the first charge; only on `month` and `year` tiers.
+    pub trial_days: i64,
     pub access: String,
     pub repository: String,
     pub tags: String,
@@ -119,9 +123,9 @@ pub struct ProductRecord {
 /// a product page shows: each output column costs PostgreSQL a little on every execution.
 const PRODUCT_EXTRA_COLUMNS: &str = "p.verified_at AS p_verified_at, \
      a.version AS a_version, a.url AS a_url, a.body AS a_body, a.created_at AS a_created_at, \
-     t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.description AS t_description, t.price_cents AS t_price_cents, \
-     t.currency AS t_currency, t.billing_period AS t_billing_period, t.access AS t_access, t.repository AS t_repository, \
-     t.tags AS t_tags, t.position AS t_position";
+     t.id AS t_id, t.slug AS t_slug, t.name AS t_name, t.description AS t_description, t.amount AS t_amount, \
+     t.currency AS t_currency, t.billing_period AS t_billing_period, t.trial_days AS t_trial_days, t.access AS t_access, \
+     t.repository AS t_repository, t.tags AS t_tags, t.position AS t_position";
 
 /// The product statement's rows repeat the listing and its extras, one row per tier (a
 /// listing without tiers has one row, with no tier): the record is read from the first
@@ -152,9 +156,10 @@ fn tier_of_row(row: &AnyRow) -> Result<Option<TierRecord>, sqlx::Error> {
             slug: row.try_get("t_slug")?,
             name: row.try_get("t_name")?,
             description: row.try_get("t_description")?,
-            price_cents: row.try_get("t_price_cents")?,
+            amount: row.try_get("t_amount")?,
             currency: row.try_get("t_currency")?,
             billing_period: row.try_get("t_billing_period")?,
+            trial_days: row.try_get("t_trial_days")?,
             access: row.try_get("t_access")?,
             repository: row.try_get("t_repository")?,
             tags: row.try_get("t_tags")?,
@@ -162,24 +167,6 @@ fn tier_of_row(row: &AnyRow) -> Result<Option<TierRecord>, sqlx::Error> {
         }),
         None => None,
     })
-}
-
-/// A subscription with what a customer's list shows of its tier and listing.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub struct SubscriptionRecord {
-    pub id: String,
-    pub tier_id: String,
-    pub tier_name: String,
-    pub repository: String,
-    pub tier_tags: String,
-    pub access: String,
-    pub listing_name: String,
-    pub publisher: String,
-    pub slug: String,
-    pub license_version: i64,
-    pub license_accepted_at: i64,
-    pub status: String,
-    pub created_at: i64,
 }
 
 /// The repositories a listing's tiers use, read inside the transaction about to change them.
@@ -394,17 +381,18 @@ impl CatalogDb {
         sqlx::query("DELETE FROM tiers WHERE listing_id = $1").bind(&l.id).execute(&mut *tx).await?;
         for t in tiers {
             sqlx::query(
-                "INSERT INTO tiers (id, listing_id, slug, name, description, price_cents, currency, billing_period, access,
-                     repository, tags, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                "INSERT INTO tiers (id, listing_id, slug, name, description, amount, currency, billing_period, trial_days,
+                     access, repository, tags, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&t.id)
             .bind(&l.id)
             .bind(&t.slug)
             .bind(&t.name)
             .bind(&t.description)
-            .bind(t.price_cents)
+            .bind(t.amount)
             .bind(&t.currency)
             .bind(&t.billing_period)
+            .bind(t.trial_days)
             .bind(&t.access)
             .bind(&t.repository)
             .bind(&t.tags)
@@ -587,7 +575,7 @@ impl CatalogDb {
     /// show them from memory (see [`CatalogDb::published_listings`]).
     pub async fn published_tiers(&self) -> Result<Vec<TierRecord>, DbError> {
         Ok(sqlx::query_as::<Any, TierRecord>(
-            "SELECT t.id, t.listing_id, t.slug, t.name, t.description, t.price_cents, t.currency, t.billing_period, t.access,
+            "SELECT t.id, t.listing_id, t.slug, t.name, t.description, t.amount, t.currency, t.billing_period, t.trial_days, t.access,
                  t.repository, t.tags, t.position
              FROM tiers t JOIN listings l ON l.id = t.listing_id WHERE l.status = 'published'
              ORDER BY t.listing_id, t.position, t.slug",
@@ -603,8 +591,8 @@ impl CatalogDb {
         }
         let placeholders: Vec<String> = (1..=listing_ids.len()).map(|i| format!("${i}")).collect();
         let sql = format!(
-            "SELECT id, listing_id, slug, name, description, price_cents, currency, billing_period, access, repository, tags,
-                 position FROM tiers WHERE listing_id IN ({}) ORDER BY listing_id, position, slug",
+            "SELECT id, listing_id, slug, name, description, amount, currency, billing_period, trial_days, access, repository,
+                 tags, position FROM tiers WHERE listing_id IN ({}) ORDER BY listing_id, position, slug",
             placeholders.join(", ")
         );
         let mut query = sqlx::query_as::<Any, TierRecord>(sqlx::AssertSqlSafe(sql));
@@ -616,8 +604,8 @@ impl CatalogDb {
 
     pub async fn tiers(&self, listing_id: &str) -> Result<Vec<TierRecord>, DbError> {
         Ok(sqlx::query_as::<Any, TierRecord>(
-            "SELECT id, listing_id, slug, name, description, price_cents, currency, billing_period, access, repository, tags,
-                 position FROM tiers WHERE listing_id = $1 ORDER BY position, slug",
+            "SELECT id, listing_id, slug, name, description, amount, currency, billing_period, trial_days, access, repository,
+                 tags, position FROM tiers WHERE listing_id = $1 ORDER BY position, slug",
         )
         .bind(listing_id)
         .fetch_all(&self.read)
@@ -633,7 +621,7 @@ impl CatalogDb {
         .await?)
     }
 
-    // ---- license agreements and subscriptions -------------------------------------------
+    // ---- license agreements -------------------------------------------------------------
 
     /// Adds a version of the listing's license agreement and makes it current.
     pub async fn add_license(&self, listing_id: &str, url: &str, body: &str) -> Result<i64, DbError> {
@@ -665,68 +653,6 @@ impl CatalogDb {
         .fetch_optional(&self.read)
         .await?)
     }
-
-    /// Subscribes an account to a tier having accepted `license_version`, and for a
-    /// licensed tier grants the entitlement the registry checks, in one transaction.
-    /// Subscribing again records the newer acceptance.
-    pub async fn subscribe(
-        &self,
-        id: &str,
-        account_id: &str,
-        tier_id: &str,
-        license_version: i64,
-        entitlement: Option<&str>,
-    ) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
-        let now = self.clock.now_ms();
-        sqlx::query(
-            "INSERT INTO subscriptions (id, account_id, tier_id, license_version, license_accepted_at, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, 'active', $5)
-             ON CONFLICT (account_id, tier_id) DO UPDATE SET license_version = excluded.license_version,
-                 license_accepted_at = excluded.license_accepted_at, status = 'active'",
-        )
-        .bind(id)
-        .bind(account_id)
-        .bind(tier_id)
-        .bind(license_version)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(tier) = entitlement {
-            let held: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM entitlements WHERE account_id = $1 AND tier = $2 AND revoked_at IS NULL
-                     AND (expires_at IS NULL OR expires_at > $3)",
-            )
-            .bind(account_id)
-            .bind(tier)
-            .bind(now)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if held.is_none() {
-                sqlx::query("INSERT INTO entitlements (id, account_id, tier, source, created_at) VALUES ($1, $2, $3, 'subscription', $4)")
-                    .bind(id)
-                    .bind(account_id)
-                    .bind(tier)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub async fn subscriptions_of(&self, account_id: &str) -> Result<Vec<SubscriptionRecord>, DbError> {
-        Ok(sqlx::query_as::<Any, SubscriptionRecord>(
-            "SELECT s.id, s.tier_id, t.name AS tier_name, t.repository, t.tags AS tier_tags, t.access,
-                 l.name AS listing_name, l.publisher, l.slug, s.license_version, s.license_accepted_at, s.status, s.created_at
-             FROM subscriptions s JOIN tiers t ON t.id = s.tier_id JOIN listings l ON l.id = t.listing_id
-             WHERE s.account_id = $1 ORDER BY s.created_at DESC, s.id",
-        )
-        .bind(account_id)
-        .fetch_all(&self.read)
-        .await?)
-    }
 }
 
 #[cfg(test)]
@@ -755,7 +681,7 @@ mod tests {
             assert!(bare.tiers.is_empty() && !bare.publisher_verified && bare.license.is_none());
             assert_eq!(bare.listing.publisher_name, "acme", "the organization's name until it has a profile");
 
-            let tier = |id: &str, slug: &str, position, price_cents| TierRecord {
+            let tier = |id: &str, slug: &str, position, amount, trial_days| TierRecord {
                 id: id.into(),
                 listing_id: "l1".into(),
                 slug: slug.into(),
@@ -763,21 +689,26 @@ mod tests {
                 access: "licensed".into(),
                 repository: format!("acme/rocket-{slug}"),
                 tags: "1.0,latest".into(),
-                price_cents,
+                amount,
+                trial_days,
                 position,
                 ..TierRecord::default()
             };
-            let tiers = [tier("t3", "pro", 1, 900), tier("t1", "free", 0, 0), tier("t2", "enterprise", 2, 9_900)];
+            let tiers = [tier("t3", "pro", 1, 900, 14), tier("t1", "free", 0, 0, 0), tier("t2", "enterprise", 2, 9_900, 0)];
             db.save_listing(&listing, &tiers).await.unwrap();
             let tiered = db.product("acme", "rocket").await.unwrap().unwrap();
             let read: Vec<_> = tiered
                 .tiers
                 .iter()
-                .map(|t| (t.id.as_str(), t.slug.as_str(), t.name.as_str(), t.listing_id.as_str(), t.price_cents))
+                .map(|t| (t.id.as_str(), t.slug.as_str(), t.name.as_str(), t.listing_id.as_str(), t.amount, t.trial_days))
                 .collect();
             assert_eq!(
                 read,
-                [("t1", "free", "FREE", "l1", 0), ("t3", "pro", "PRO", "l1", 900), ("t2", "enterprise", "ENTERPRISE", "l1", 9_900)]
+                [
+                    ("t1", "free", "FREE", "l1", 0, 0),
+                    ("t3", "pro", "PRO", "l1", 900, 14),
+                    ("t2", "enterprise", "ENTERPRISE", "l1", 9_900, 0)
+                ]
             );
             assert_eq!(
                 (tiered.tiers[0].access.as_str(), tiered.tiers[0].repository.as_str(), tiered.tiers[0].tags.as_str()),

@@ -2,12 +2,16 @@
 
 mod catalog;
 mod clock;
+mod commerce;
+mod fulfillment;
 mod identity;
 mod images;
 mod jobs;
 mod ledger;
 #[cfg(test)]
 mod ownership;
+mod payment_customers;
+mod payouts;
 mod registry;
 mod scanning;
 mod sign_in;
@@ -21,16 +25,24 @@ use slipway_types::Clock;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, Connection, Transaction};
 
-pub use catalog::{LicenseRecord, ListingRecord, MediaRecord, ProductRecord, PublisherRecord, SubscriptionRecord, TierRecord};
+pub use catalog::{LicenseRecord, ListingRecord, MediaRecord, ProductRecord, PublisherRecord, TierRecord};
+pub use commerce::{
+    BillingProfileRecord, Grant, InvoiceLine, InvoiceRecord, KeyClaim, NewInvoice, NewPayment, NewPeriod, NewRefund, NewSubscription,
+    PaidPeriod, PaymentMethodRecord, PaymentRecord, ProrationWrite, RefundRecord, RefundWrite, Retier, SubscriptionChange,
+    SubscriptionRecord,
+};
+pub use fulfillment::{CustomerAccount, DeliveryRecord, DueDelivery, NewOrder, OrderRecord, OrderWrite, Payload, WebhookRecord};
 pub use identity::{AccessTokenRecord, AccountRecord, InvitationRecord, NewAccessToken, NewAccount, PolicyRecord, RefreshTokenRecord};
 pub use jobs::{ClaimedJob, JobCounts, JobRecord, NewJob, ScheduleRecord, following_slot};
 pub use ledger::{LedgerBalance, LedgerEntry, LedgerProblem, LedgerReport, NewLedgerTransaction, Posted};
+pub use payment_customers::WebhookEventRecord;
+pub use payouts::{MarkPaid, MonthTotals, NewStatement, SoldPayment, SoldRefund, StatementRecord};
 pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, Referrer, Upload};
 pub use scanning::{
     AdvisoryCounts, AdvisoryPackage, AdvisoryRow, FeedChange, FeedRevisionRecord, FeedSourceRecord, FeedTotals, FindingRecord,
     ImagePackageRecord, ImageScanRecord, InventoryPart, NewImageScan, NewVulnerabilityEvent, Rematch, VulnerabilityEventRecord,
 };
-pub use sign_in::{OutboxMessage, PasswordReset};
+pub use sign_in::{Mail, OutboxMessage, PasswordReset};
 pub use throttle::{Attempt, AttemptPolicy};
 
 #[derive(Debug, thiserror::Error)]
@@ -203,7 +215,7 @@ handle!(
     identity
 );
 handle!(
-    /// Publishers, listings, tiers, media, license agreements and subscriptions.
+    /// Publishers, listings, tiers, media and license agreements.
     CatalogDb,
     catalog
 );
@@ -216,6 +228,12 @@ handle!(
     /// The job queue.
     JobsDb,
     jobs
+);
+handle!(
+    /// Billing profiles, payment methods, subscriptions and their periods, payments,
+    /// invoices, refunds and idempotency keys.
+    CommerceDb,
+    commerce
 );
 handle!(
     /// The double-entry ledger of money movements.

@@ -41,7 +41,28 @@ const OWNERS: &[(&str, &[&str])] = &[
             "sign_in_attempts",
         ],
     ),
-    ("catalog", &["publishers", "media", "listings", "tiers", "license_agreements", "subscriptions", "folded_pulls"]),
+    ("catalog", &["publishers", "media", "listings", "tiers", "license_agreements", "folded_pulls"]),
+    (
+        "commerce",
+        &[
+            "billing_profiles",
+            "payment_methods",
+            "subscriptions",
+            "subscription_periods",
+            "payments",
+            "invoice_counters",
+            "invoices",
+            "invoice_lines",
+            "refunds",
+            "idempotency_keys",
+            "payout_statements",
+            "fulfillment_orders",
+            "fulfillment_webhooks",
+            "webhook_deliveries",
+            "payment_customers",
+            "webhook_events",
+        ],
+    ),
     (
         "scanning",
         &[
@@ -81,10 +102,34 @@ const MODULES: &[(&str, &str)] = &[
     ("scanning.rs", "scanning"),
     ("jobs.rs", "jobs"),
     ("ledger.rs", "ledger"),
+    ("commerce.rs", "commerce"),
+    ("payouts.rs", "commerce"),
+    ("fulfillment.rs", "commerce"),
+    ("payment_customers.rs", "commerce"),
 ];
 
 /// Cross-domain uses that stay, each for a reason: (module, table, why).
 const ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "fulfillment.rs",
+        "entitlements",
+        "a fulfillment order's change and the entitlement it grants or ends are recorded in one transaction (the entitlement has the order's id)",
+    ),
+    (
+        "fulfillment.rs",
+        "tiers",
+        "an order names a tier of the publisher's, checked to exist and be licensed (read only; the catalog writes tiers)",
+    ),
+    (
+        "fulfillment.rs",
+        "listings",
+        "an order's tier must belong to one of the ordering publisher's listings (read only; the catalog writes listings)",
+    ),
+    (
+        "fulfillment.rs",
+        "accounts",
+        "an order's customer is found by account name or verified address, and pending orders attach to the account that verified it (read only)",
+    ),
     (
         "catalog.rs",
         "repository_policies",
@@ -92,9 +137,36 @@ const ALLOWED: &[(&str, &str, &str)] = &[
          (derive_repository_policies), so no pull is ever allowed by a listing that is gone",
     ),
     (
-        "catalog.rs",
+        "commerce.rs",
         "entitlements",
-        "a subscription and the entitlement it grants are recorded in one transaction: neither exists without the other",
+        "a subscription's change and the entitlement it grants or ends are recorded in one transaction: neither exists without the other",
+    ),
+    ("commerce.rs", "tiers", "a subscription is listed with its tier's name, repository and tags (read only; the catalog writes tiers)"),
+    (
+        "commerce.rs",
+        "ledger_transactions",
+        "verify cross-checks invoices, payments and refunds against the ledger (read only; the ledger is written by post_in)",
+    ),
+    (
+        "commerce.rs",
+        "ledger_entries",
+        "verify cross-checks invoices, payments and refunds against the ledger (read only; the ledger is written by post_in)",
+    ),
+    (
+        "commerce.rs",
+        "accounts",
+        "a subscription is listed with its customer's account name, for invoices (read only; identity writes accounts)",
+    ),
+    ("commerce.rs", "listings", "a subscription is listed with its product's name and path (read only; the catalog writes listings)"),
+    (
+        "payouts.rs",
+        "ledger_transactions",
+        "verify cross-checks paid statements against the ledger's payouts (read only; the ledger is written by post_in)",
+    ),
+    (
+        "payouts.rs",
+        "ledger_entries",
+        "verify cross-checks paid statements against the ledger's payouts (read only; the ledger is written by post_in)",
     ),
     (
         "catalog.rs",
@@ -213,6 +285,11 @@ fn schema_tables() -> BTreeSet<String> {
                         tables.remove(&n);
                     }
                 }
+                // `ALTER TABLE old RENAME TO new` (not `RENAME COLUMN a TO b`).
+                ("RENAME", Some(&"TO")) if i >= 2 && words[i - 2] == "TABLE" => {
+                    tables.remove(words[i - 1]);
+                    tables.extend(name(&["TO"]));
+                }
                 _ => {}
             }
         }
@@ -282,8 +359,16 @@ fn a_foreign_table_is_refused_and_an_allowed_one_passes() {
 /// the compiler refuses a query from them.
 #[test]
 fn only_domain_crates_depend_on_the_database() {
-    const ALLOWED: &[&str] =
-        &["slipway-auth", "slipway-registry", "slipway-catalog", "slipway-security", "slipway-jobs", "slipway", "slipway-test-support"];
+    const ALLOWED: &[&str] = &[
+        "slipway-auth",
+        "slipway-registry",
+        "slipway-catalog",
+        "slipway-commerce",
+        "slipway-security",
+        "slipway-jobs",
+        "slipway",
+        "slipway-test-support",
+    ];
     let crates = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("crates folder").to_owned();
     let mut dependents = BTreeSet::new();
     for entry in std::fs::read_dir(&crates).expect("crates") {

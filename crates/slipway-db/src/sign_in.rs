@@ -198,17 +198,9 @@ impl IdentityDb {
     // ---- outbox ------------------------------------------------------------------------
 
     pub async fn enqueue_mail(&self, id: &str, recipient: &str, subject: &str, body: &str) -> Result<(), DbError> {
-        let now = self.clock.now_ms();
-        sqlx::query(
-            "INSERT INTO outbox (id, recipient, subject, body, created_at, next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, $5, 0)",
-        )
-        .bind(id)
-        .bind(recipient)
-        .bind(subject)
-        .bind(body)
-        .bind(now)
-        .execute(&self.write)
-        .await?;
+        let mut tx = self.begin_write().await?;
+        enqueue_mail_in(&mut tx, self.clock.now_ms(), &Mail { id, recipient, subject, body }).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -475,4 +467,30 @@ mod tests {
             assert_eq!(db.count_request("k", window()).await.unwrap(), 1);
         }
     }
+}
+
+/// A message for the outbox.
+#[derive(Clone, Copy, Debug)]
+pub struct Mail<'a> {
+    pub id: &'a str,
+    pub recipient: &'a str,
+    pub subject: &'a str,
+    pub body: &'a str,
+}
+
+/// Queues `mail` inside `tx`, a write transaction the caller began: for a change whose
+/// message must go out if and only if the change is committed (an order's invitation, a
+/// price change's notice).
+pub(crate) async fn enqueue_mail_in(tx: &mut sqlx::Transaction<'static, Any>, now: i64, mail: &Mail<'_>) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO outbox (id, recipient, subject, body, created_at, next_attempt_at, attempts) VALUES ($1, $2, $3, $4, $5, $5, 0)",
+    )
+    .bind(mail.id)
+    .bind(mail.recipient)
+    .bind(mail.subject)
+    .bind(mail.body)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -75,11 +75,20 @@ pub enum Action {
     /// Calling the REST API (`Resource::Api`): reading, or changing state.
     ApiRead,
     ApiWrite,
+    /// Cancelling, paying or changing one's subscription (`Resource::Subscription`).
+    ManageSubscription,
+    /// Seeing a publisher's orders, subscriptions, refunds and statements (`Resource::Sales`).
+    ViewSales,
+    /// Refunding a publisher's customer (`Resource::Sales`).
+    Refund,
+    /// Creating and cancelling a publisher's orders through the fulfillment API
+    /// (`Resource::Sales`): an access token with `api:fulfillment` only.
+    Fulfill,
 }
 
 impl Action {
     /// Every action, for the matrix test and for documentation.
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 26] = [
         Action::Pull,
         Action::Push,
         Action::Delete,
@@ -102,6 +111,10 @@ impl Action {
         Action::RevokeToken,
         Action::ApiRead,
         Action::ApiWrite,
+        Action::ManageSubscription,
+        Action::ViewSales,
+        Action::Refund,
+        Action::Fulfill,
     ];
 }
 
@@ -151,6 +164,14 @@ pub enum Resource<'a> {
     },
     /// The REST API as a whole.
     Api,
+    /// A customer's subscription, of the account `owner` (its id).
+    Subscription {
+        owner: &'a str,
+    },
+    /// What `publisher` has sold: its orders, subscriptions, refunds and statements.
+    Sales {
+        publisher: &'a str,
+    },
 }
 
 /// Why an action is refused, and how: `kind` is `NotFound` when the caller may not learn
@@ -225,6 +246,9 @@ pub fn decide(actor: &Actor<'_>, action: Action, resource: &Resource<'_>) -> Dec
         (Action::ManageCredentials, Resource::Account { id }) => own(actor, id, || "no such account".into()),
         (Action::RevokeToken, Resource::AccessToken { owner }) => own(actor, owner, || "you have no such token".into()),
         (Action::ApiRead | Action::ApiWrite, Resource::Api) => api(actor, action == Action::ApiWrite),
+        (Action::ManageSubscription, Resource::Subscription { owner }) => subscription(actor, owner),
+        (Action::ViewSales | Action::Refund, Resource::Sales { publisher }) => sales(actor, action, publisher),
+        (Action::Fulfill, Resource::Sales { publisher }) => fulfill(actor, publisher),
         // A caller asking about the wrong kind of resource is a bug there: refuse.
         (action, resource) => deny(ErrorKind::Forbidden, format!("{action:?} does not apply to {resource:?}")),
     }
@@ -387,6 +411,51 @@ fn own(actor: &Actor<'_>, owner: &str, not_found: impl FnOnce() -> String) -> De
         return deny(ErrorKind::Forbidden, SESSION_ONLY.into());
     }
     allow_if(subject.id == owner, || deny(ErrorKind::NotFound, not_found()))
+}
+
+/// A subscription is its customer's (and administrators', for support); to anyone else
+/// it does not exist.
+fn subscription(actor: &Actor<'_>, owner: &str) -> Decision {
+    let Some(subject) = actor.subject else { return sign_in("manage your subscriptions") };
+    allow_if(subject.id == owner || actor.is_admin(), || deny(ErrorKind::NotFound, "you have no such subscription".into()))
+}
+
+/// A publisher's sales are its owners' business (and administrators'): its other members
+/// are refused, and to everyone else they do not exist. Refunds are given by the same.
+fn sales(actor: &Actor<'_>, action: Action, publisher: &str) -> Decision {
+    if actor.subject.is_none() {
+        return sign_in("see sales");
+    }
+    let role = actor.role_in(publisher);
+    if role.is_none() && !actor.is_admin() {
+        return deny(ErrorKind::NotFound, format!("no publisher {publisher:?} of yours"));
+    }
+    let what = if action == Action::Refund { "give refunds" } else { "see sales" };
+    allow_if(role == Some(OrgRole::Owner) || actor.is_admin(), || deny(ErrorKind::Forbidden, format!("only owners of {publisher} {what}")))
+}
+
+/// The fulfillment API grants a publisher's products, so it is the owners' (as refunds
+/// are), and only through an access token holding `api:fulfillment`: an ISV's systems call
+/// it, never a browser, and a token made for reading or writing the API cannot grant
+/// licenses. To anyone outside the publisher its orders do not exist.
+fn fulfill(actor: &Actor<'_>, publisher: &str) -> Decision {
+    if actor.subject.is_none() {
+        return sign_in("fulfill orders");
+    }
+    let role = actor.role_in(publisher);
+    if role.is_none() && !actor.is_admin() {
+        return deny(ErrorKind::NotFound, format!("no publisher {publisher:?} of yours"));
+    }
+    let scoped = matches!(actor.credential, Credential::Token { api, .. } if api.contains(&ApiScope::Fulfillment));
+    if !scoped {
+        return deny(
+            ErrorKind::Forbidden,
+            "the fulfillment API takes an access token with the api:fulfillment scope (Authorization: Bearer)".into(),
+        );
+    }
+    allow_if(role == Some(OrgRole::Owner) || actor.is_admin(), || {
+        deny(ErrorKind::Forbidden, format!("only owners of {publisher} (or their robots with the owner role) fulfill orders"))
+    })
 }
 
 /// A session may use the whole API (its CSRF token is checked separately); a token only as

@@ -50,6 +50,12 @@ RevokeToken       token:own           1    A    A    A    A    A    A    A    3 
 RevokeToken       token:other         1    4    4    4    4    4    4    4    3    3    3    3    3    A
 ApiRead           api                 A    A    A    A    A    A    A    A    A    A    3    3    A    A
 ApiWrite          api                 1    A    A    A    A    A    A    A    3    A    3    3    A    A
+ManageSubscription subscription:own   1    A    A    A    A    A    A    A    A    A    A    A    A    A
+ManageSubscription subscription:other 1    4    4    4    4    4    A    4    4    4    4    4    A    A
+ViewSales         sales:acme          1    4    3    3    A    4    A    4    A    A    A    A    A    A
+Refund            sales:acme          1    4    3    3    A    4    A    4    A    A    A    A    A    A
+Fulfill           sales:acme          1    4    3    3    3    4    3    4    3    3    A    3    3    A
+Fulfill           sales:other         1    4    4    4    4    4    3    4    4    4    4    4    3    A
 ";
 
 fn subject(id: &str, site_role: SiteRole, acme: Option<OrgRole>, tiers: &[&str]) -> Subject {
@@ -145,6 +151,8 @@ fn answer(holder: &Holder, action: Action, resource: &str) -> &'static str {
         "listing" => decide(&actor, action, &Resource::Listing { publisher: "acme", published: name == "published" }),
         "account" => decide(&actor, action, &Resource::Account { id: if name == "own" { own_id } else { "someone-else" } }),
         "invitation" => decide(&actor, action, &Resource::Invitation { email: if name == "own" { own_email } else { "else@example.com" } }),
+        "subscription" => decide(&actor, action, &Resource::Subscription { owner: if name == "own" { own_id } else { "someone-else" } }),
+        "sales" => decide(&actor, action, &Resource::Sales { publisher: name }),
         "token" => decide(&actor, action, &Resource::AccessToken { owner: if name == "own" { own_id } else { "someone-else" } }),
         _ => {
             let (repository, level) = resource.split_once('@').expect("repository@access");
@@ -205,7 +213,11 @@ fn every_action_is_listed() {
             | Action::ManageCredentials
             | Action::RevokeToken
             | Action::ApiRead
-            | Action::ApiWrite => Action::ALL.contains(&action),
+            | Action::ApiWrite
+            | Action::ManageSubscription
+            | Action::ViewSales
+            | Action::Refund
+            | Action::Fulfill => Action::ALL.contains(&action),
         }
     }
     for action in Action::ALL {

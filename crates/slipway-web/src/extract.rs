@@ -37,16 +37,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let json =
-            request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
-        if !json {
-            return Err(Problem(ErrorKind::UnsupportedMediaType, "send the body as application/json".into()));
-        }
+        let headers = request.headers().clone();
         let body = Bytes::from_request(request, state).await.map_err(|e| Problem(ErrorKind::TooLarge, e.body_text()))?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| Problem(ErrorKind::Malformed, format!("body is not JSON: {e}")))?;
-        serde_json::from_value(value).map(ApiJson).map_err(|e| Problem(ErrorKind::Invalid, format!("body: {e}")))
+        json_body(&headers, &body).map(ApiJson)
     }
+}
+
+/// A body read whole (for handlers that also hash it, such as idempotent ones), parsed as
+/// `ApiJson` does: 415 without the JSON content type, 400 if not JSON, 422 if misshapen.
+pub(crate) fn json_body<T: DeserializeOwned>(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<T, Problem> {
+    let json = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return Err(Problem(ErrorKind::UnsupportedMediaType, "send the body as application/json".into()));
+    }
+    parse_json(body)
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| Problem(ErrorKind::Malformed, format!("body is not JSON: {e}")))?;
+    serde_json::from_value(value).map_err(|e| Problem(ErrorKind::Invalid, format!("body: {e}")))
 }
 
 /// The signed-in caller: an access token as `Authorization: Bearer` whose API scopes allow

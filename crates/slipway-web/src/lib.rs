@@ -1,12 +1,16 @@
 #![doc = include_str!("../README.md")]
 
 mod account_api;
+mod commerce_api;
 mod extract;
+mod fulfillment_api;
 mod pages;
 mod problem;
+mod sales_api;
 mod scan_api;
 mod session;
 mod store_api;
+mod webhook_api;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -15,6 +19,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use slipway_auth::AuthService;
 use slipway_catalog::Catalog;
+use slipway_commerce::Commerce;
 use slipway_security::Scanning;
 use utoipa::OpenApi as _;
 
@@ -22,6 +27,8 @@ use utoipa::OpenApi as _;
 #[derive(Clone)]
 pub struct WebState {
     pub catalog: Catalog,
+    pub commerce: Commerce,
+    pub fulfillment: slipway_commerce::Fulfillment,
     pub auth: AuthService,
     pub scanning: Scanning,
 }
@@ -43,7 +50,11 @@ pub fn router(state: WebState) -> Router {
         .with_state(state.clone());
     account_api::router(state.auth.clone())
         .merge(store_api::router(state.clone()))
+        .merge(commerce_api::router(state.clone()))
+        .merge(sales_api::router(state.clone()))
+        .merge(fulfillment_api::router(state.clone()))
         .merge(scan_api::router(state.clone()))
+        .merge(webhook_api::router(state.clone()))
         .merge(pages::router(state))
         .merge(assets)
         .layer(axum::middleware::from_fn(security_headers))
@@ -65,6 +76,8 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = store_api::StoreApi::openapi();
     doc.merge(account_api::AccountApi::openapi());
     doc.merge(scan_api::ScanApi::openapi());
+    doc.merge(commerce_api::CommerceApi::openapi());
+    doc.merge(sales_api::SalesApi::openapi());
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "session",
@@ -88,7 +101,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
                 .bearer_format("slw_ access token")
                 .description(Some(
                     "An access token (POST /api/v1/tokens, slipway admin create-token), without CSRF token. Its API scopes limit it: \
-                     api:read allows GET, api:write everything else too, api:fulfillment is reserved for commerce. A token without \
+                     api:read allows GET, api:write everything else too, api:fulfillment the fulfillment API (/api/fulfillment/v1) alone. A token without \
                      an API scope gets 403; creating and revoking tokens and signing out need a session.",
                 ))
                 .build(),
@@ -137,6 +150,11 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
             operation.security = security;
         }
     }
+    // Merged after the shared answers: the fulfillment API takes bearer tokens alone and
+    // lists its own answers.
+    doc.merge(fulfillment_api::FulfillmentApi::openapi());
+    // Signed by Stripe, not by a caller of the API: it lists its own answers.
+    doc.merge(webhook_api::WebhookApi::openapi());
     doc
 }
 

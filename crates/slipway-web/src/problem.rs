@@ -81,6 +81,12 @@ impl From<CatalogError> for Problem {
     }
 }
 
+impl From<slipway_commerce::CommerceError> for Problem {
+    fn from(e: slipway_commerce::CommerceError) -> Problem {
+        Problem(e.kind(), e.to_string())
+    }
+}
+
 impl From<ScanningError> for Problem {
     fn from(e: ScanningError) -> Problem {
         Problem(e.kind(), e.to_string())

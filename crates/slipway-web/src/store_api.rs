@@ -10,8 +10,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_catalog::media::MediaKind;
 use slipway_catalog::{
-    Badge, License, Listing, ListingInput, ListingSummary, Publisher, PublisherInput, SearchParams, Subscription, Suggestion, Version,
-    Viewer,
+    Badge, License, Listing, ListingInput, ListingSummary, Publisher, PublisherInput, SearchParams, Suggestion, Version, Viewer,
 };
 use slipway_types::ErrorKind;
 use utoipa::{IntoParams, ToSchema};
@@ -19,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::WebState;
 use crate::extract::{ApiJson, ApiQuery, SignedIn};
 use crate::problem::{ApiResult, Problem, ProblemDocument};
-use crate::session::{mail_base_url, registry_host};
+use crate::session::mail_base_url;
 
 pub fn router(state: WebState) -> Router {
     Router::new()
@@ -35,8 +34,6 @@ pub fn router(state: WebState) -> Router {
         .route("/api/v1/products/{publisher}/{slug}/license", get(license).put(set_license))
         .route("/api/v1/products/{publisher}/{slug}/publication", put(publication))
         .route("/api/v1/products/{publisher}/{slug}/badges", put(badges))
-        .route("/api/v1/products/{publisher}/{slug}/subscriptions", post(subscribe))
-        .route("/api/v1/subscriptions", get(subscriptions))
         .with_state(state)
 }
 
@@ -360,54 +357,13 @@ async fn badges(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Deserialize, ToSchema)]
-pub struct SubscribeRequest {
-    /// The tier's slug.
-    tier: String,
-    /// The license agreement version accepted (the product's current one).
-    accept_license_version: Option<i64>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct SubscriptionList {
-    subscriptions: Vec<Subscription>,
-}
-
-/// "Get Image": subscribes the caller to a free tier, recording the license acceptance.
-/// Paid tiers answer 402: they are bought through checkout.
-#[utoipa::path(post, path = "/api/v1/products/{publisher}/{slug}/subscriptions", tag = "subscriptions",
-    params(("publisher" = String, Path), ("slug" = String, Path)), request_body = SubscribeRequest,
-    responses((status = 201, body = SubscriptionList), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 402, body = ProblemDocument, content_type = "application/problem+json"),
-        (status = 404, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn subscribe(
-    State(state): State<WebState>,
-    signed: SignedIn,
-    headers: HeaderMap,
-    Path((publisher, slug)): Path<(String, String)>,
-    ApiJson(input): ApiJson<SubscribeRequest>,
-) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
-    state.catalog.subscribe(&viewer, &publisher, &slug, &input.tier, input.accept_license_version).await?;
-    let subscriptions = state.catalog.subscriptions(&viewer, &registry_host(&state.auth, &headers)).await?;
-    Ok((StatusCode::CREATED, Json(SubscriptionList { subscriptions })).into_response())
-}
-
-/// The caller's subscriptions with their `docker pull` commands.
-#[utoipa::path(get, path = "/api/v1/subscriptions", tag = "subscriptions",
-    responses((status = 200, body = SubscriptionList), (status = 401, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn subscriptions(State(state): State<WebState>, signed: SignedIn, headers: HeaderMap) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
-    let subscriptions = state.catalog.subscriptions(&viewer, &registry_host(&state.auth, &headers)).await?;
-    Ok(Json(SubscriptionList { subscriptions }).into_response())
-}
-
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Slipway store API", description = "Search the catalog, publish products, and subscribe to them. Errors are RFC 9457 problem documents. Signed-in calls use the session cookie from POST /api/v1/session, and calls that change state echo its CSRF token in X-CSRF-Token; or an access token as Authorization: Bearer slw_..., without CSRF token, as far as its API scopes allow (api:read: GET; api:write: everything but managing tokens and the session)."),
     paths(search, suggest, categories, upload_media, publisher, save_publisher, verify_publisher, publisher_products, create_product,
-        product, update_product, versions, license, set_license, publication, badges, subscribe, subscriptions),
+        product, update_product, versions, license, set_license, publication, badges),
     components(schemas(MediaKindParam, ImageBytes)),
     tags((name = "catalog", description = "What anyone can read"), (name = "publishing", description = "Publishers' profiles and listings"),
-        (name = "moderation", description = "Moderators' decisions"), (name = "subscriptions", description = "Get Image and My subscriptions"))
+        (name = "moderation", description = "Moderators' decisions"))
 )]
 pub struct StoreApi;

@@ -117,6 +117,11 @@ pub enum AdminCommand {
         #[command(subcommand)]
         command: ClockCommand,
     },
+    /// Monthly payout statements: generate, list, mark paid, export as CSV.
+    Payouts {
+        #[command(subcommand)]
+        command: crate::payouts::PayoutsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -256,6 +261,7 @@ pub async fn run(app: &App, command: AdminCommand) -> anyhow::Result<()> {
             println!("{product} {}", if remove { "no longer featured" } else { "featured" });
         }
         AdminCommand::Clock { command } => clock(app, command).await?,
+        AdminCommand::Payouts { command } => crate::payouts::run(app, command).await?,
     }
     Ok(())
 }

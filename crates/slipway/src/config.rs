@@ -39,6 +39,7 @@ pub struct Config {
     pub feed: FeedConfig,
     pub http: HttpConfig,
     pub metrics: MetricsConfig,
+    pub commerce: CommerceSection,
     pub testing: TestingConfig,
 }
 
@@ -62,6 +63,7 @@ impl Default for Config {
             feed: FeedConfig::default(),
             http: HttpConfig::default(),
             metrics: MetricsConfig::default(),
+            commerce: CommerceSection::default(),
             testing: TestingConfig::default(),
         }
     }
@@ -444,12 +446,94 @@ pub struct MetricsConfig {
     pub token: Option<Secret>,
 }
 
-/// Settings for rehearsing a deployment, never for a real one.
-///
-/// When the commerce work adds a payment provider setting, `App::build` must refuse to
-/// start with `clock = true` and a real (non-test-mode) provider: a moved clock would
-/// charge renewals early for real money. There is no payment provider yet, so there is
-/// nothing to refuse today.
+/// The store's money: who takes payments, the platform's fee, the grace period of a failed
+/// renewal, and the tax table.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommerceSection {
+    /// `sandbox` (no money moves; Stripe's test cards behave as documented) or `stripe`.
+    pub provider: String,
+    /// Stripe's API (only for `stripe`): its base URL and secret key.
+    pub stripe_api_base: String,
+    pub stripe_secret_key: Option<Secret>,
+    /// The signing secret of Stripe's webhooks to this store (`whsec_...`).
+    pub stripe_webhook_secret: Option<Secret>,
+    /// The platform's fee on sales before tax, in basis points (2000 = 20%).
+    pub platform_fee_bps: u32,
+    /// Per-publisher fees replacing it: `{ acme = 1500 }`.
+    pub publisher_fee_bps: std::collections::BTreeMap<String, u32>,
+    /// Publishers who refund the unused part of a period when a customer cancels at once.
+    pub prorated_refunds: Vec<String>,
+    /// Days a past-due subscription keeps access while its payment is retried.
+    pub grace_days: u32,
+    /// The seller's country (ISO 3166 alpha-2): an EU business buyer elsewhere in the EU
+    /// is reverse-charged.
+    pub seller_country: String,
+    /// `[[commerce.tax]] country = "DE", rate_bps = 1900, name = "VAT"` (optionally
+    /// `region = "CA"`); prices are before tax.
+    pub tax: Vec<slipway_commerce::TaxRate>,
+    /// How often renewals, dunning retries and trial ends are run; 0 turns it off.
+    pub renewal_interval_secs: u64,
+}
+
+impl Default for CommerceSection {
+    fn default() -> Self {
+        let defaults = slipway_commerce::CommerceConfig::default();
+        CommerceSection {
+            provider: "sandbox".into(),
+            stripe_api_base: "https://api.stripe.com".into(),
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            platform_fee_bps: defaults.platform_fee_bps,
+            publisher_fee_bps: Default::default(),
+            prorated_refunds: Vec::new(),
+            grace_days: defaults.grace_days,
+            seller_country: "US".into(),
+            tax: Vec::new(),
+            renewal_interval_secs: 60,
+        }
+    }
+}
+
+impl CommerceSection {
+    /// The service's settings, checked: fees at most 100%, a well-formed tax table.
+    pub fn settings(&self) -> anyhow::Result<slipway_commerce::CommerceConfig> {
+        let fees = std::iter::once(&self.platform_fee_bps).chain(self.publisher_fee_bps.values());
+        anyhow::ensure!(fees.into_iter().all(|bps| *bps <= 10_000), "commerce fees are at most 10000 basis points");
+        anyhow::ensure!(self.grace_days <= 60, "commerce.grace_days is at most 60");
+        Ok(slipway_commerce::CommerceConfig {
+            platform_fee_bps: self.platform_fee_bps,
+            publisher_fee_bps: self.publisher_fee_bps.clone(),
+            prorated_refunds: self.prorated_refunds.clone(),
+            grace_days: self.grace_days,
+            tax: slipway_commerce::TaxTable::new(self.tax.clone(), &self.seller_country)?,
+            stripe_webhook_secret: self.stripe_webhook_secret.as_ref().map(|s| s.expose().to_owned()),
+        })
+    }
+
+    /// The configured payment provider; Stripe keeps its customers in `customers`.
+    pub fn provider(&self, customers: slipway_db::CommerceDb) -> anyhow::Result<std::sync::Arc<dyn slipway_commerce::PaymentProvider>> {
+        match self.provider.as_str() {
+            "sandbox" => Ok(std::sync::Arc::new(slipway_commerce::SandboxProvider)),
+            "stripe" => {
+                let key = self
+                    .stripe_secret_key
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("commerce.provider = \"stripe\" needs commerce.stripe_secret_key"))?;
+                Ok(std::sync::Arc::new(slipway_commerce::stripe::StripeProvider::new(
+                    self.stripe_api_base.clone(),
+                    key.expose().to_owned(),
+                    customers,
+                )?))
+            }
+            other => anyhow::bail!("commerce.provider is sandbox or stripe, not {other:?}"),
+        }
+    }
+}
+
+/// Settings for rehearsing a deployment, never for a real one. `App::build` refuses to
+/// start with `clock = true` and a payment provider that moves real money (Stripe with a
+/// live key): a moved clock would charge renewals early for real.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TestingConfig {
@@ -532,6 +616,11 @@ impl Config {
         }
         if let Some(smtp) = &self.mail.smtp_url {
             value["mail"]["smtp_url"] = redact_url(smtp.expose()).into();
+        }
+        for key in ["stripe_secret_key", "stripe_webhook_secret"] {
+            if let Some(secret) = value.pointer_mut(&format!("/commerce/{key}")).filter(|v| !v.is_null()) {
+                *secret = "***".into();
+            }
         }
         value
     }
@@ -752,6 +841,41 @@ mod tests {
             assert!(config.testing.clock && !warnings.iter().any(|w| w.contains("TESTING")), "{warnings:?}");
             Ok(())
         });
+    }
+
+    /// The commerce section from TOML: the tax table as an array of tables, fees checked,
+    /// the demo's table well-formed, and a live provider's key never printed.
+    #[test]
+    fn the_commerce_section_reads_its_tax_table_and_refuses_bad_fees() {
+        // Where Stripe would keep its customers: made, never queried here.
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let db = runtime.block_on(slipway_db::Db::connect("sqlite::memory:")).expect("database");
+        isolated(|jail| {
+            jail.create_file(
+                "slipway.toml",
+                "[commerce]\nplatform_fee_bps = 1500\nseller_country = \"IE\"\n[commerce.publisher_fee_bps]\nacme = 1000\n\
+                 [[commerce.tax]]\ncountry = \"DE\"\nrate_bps = 1900\nname = \"VAT\"\n\
+                 [[commerce.tax]]\ncountry = \"US\"\nregion = \"CA\"\nrate_bps = 725\nname = \"Sales tax\"\n",
+            )?;
+            let (config, warnings) = Config::load(None, &Overrides::default()).expect("loads");
+            assert!(warnings.is_empty(), "{warnings:?}");
+            let settings = config.commerce.settings().expect("valid");
+            assert_eq!((settings.platform_fee_bps, settings.publisher_fee_bps["acme"], settings.grace_days), (1500, 1000, 7));
+            assert_eq!(config.commerce.tax.len(), 2);
+            assert_eq!(config.commerce.provider(db.commerce()).expect("sandbox").name(), "sandbox");
+            jail.create_file("slipway.toml", "[commerce]\nplatform_fee_bps = 10001\n")?;
+            assert!(Config::load(None, &Overrides::default()).expect("loads").0.commerce.settings().is_err());
+            jail.create_file("slipway.toml", "[commerce]\nprovider = \"stripe\"\n")?;
+            let error = Config::load(None, &Overrides::default()).expect("loads").0.commerce.provider(db.commerce()).err().expect("no key");
+            assert!(error.to_string().contains("stripe_secret_key"), "{error}");
+            jail.create_file("slipway.toml", "[commerce]\nprovider = \"stripe\"\nstripe_secret_key = \"sk_live_hunter2\"\n")?;
+            let (config, _) = Config::load(None, &Overrides::default()).expect("loads");
+            assert!(config.commerce.provider(db.commerce()).expect("stripe").is_live());
+            assert!(!config.redacted().to_string().contains("hunter2"));
+            Ok(())
+        });
+        let demo = CommerceSection { tax: crate::demo::tax_table(), ..CommerceSection::default() };
+        assert!(demo.settings().is_ok(), "the demo's tax table is well-formed");
     }
 
     #[test]

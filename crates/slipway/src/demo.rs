@@ -77,9 +77,47 @@ enum Plan {
     /// One free tier for signed-in users.
     Members,
     /// A free licensed developer tier and a paid enterprise tier.
-    Freemium(i64),
+    Freemium(Price),
+    /// A free licensed developer tier, a paid team tier and a dearer enterprise tier, billed
+    /// alike, so a subscription can move up and down between them.
+    Tiered(Price, Price),
     /// Only a paid tier.
-    Paid(i64),
+    Paid(Price),
+}
+
+/// A demo tier's price: amount in minor units of currency, per period, with a free trial.
+#[derive(Clone, Copy)]
+struct Price {
+    amount: i64,
+    currency: &'static str,
+    period: &'static str,
+    trial_days: i64,
+}
+
+impl Price {
+    const fn usd(amount: i64, period: &'static str) -> Price {
+        Price { amount, currency: "USD", period, trial_days: 0 }
+    }
+
+    const fn in_eur(self) -> Price {
+        Price { currency: "EUR", ..self }
+    }
+
+    const fn trial(self, trial_days: i64) -> Price {
+        Price { trial_days, ..self }
+    }
+}
+
+const fn monthly(amount: i64) -> Price {
+    Price::usd(amount, "month")
+}
+
+const fn yearly(amount: i64) -> Price {
+    Price::usd(amount, "year")
+}
+
+const fn one_time(amount: i64) -> Price {
+    Price::usd(amount, "one_time")
 }
 
 struct DemoProduct {
@@ -111,7 +149,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["sql", "database", "distributed"],
         "Nimbus DB speaks the PostgreSQL wire protocol, shards tables automatically and keeps three replicas of every range. Backups are continuous, restores are point-in-time.",
         Image,
-        Plan::Freemium(19900),
+        Plan::Freemium(monthly(19900).trial(14)),
         ["7.2", "7.1", "6.9"],
         true,
         true
@@ -124,7 +162,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["cache", "redis", "key-value"],
         "Nimbus Cache is a drop-in cache for Redis clients with snapshots, replication and eviction policies tuned for containers.",
         Image,
-        Plan::Freemium(4900),
+        Plan::Tiered(monthly(1900), monthly(4900)),
         ["3.4", "3.3"],
         true,
         false
@@ -137,7 +175,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["graph", "cypher", "database"],
         "Store connected data and query it with patterns. Nimbus Graph runs in one container for development and scales out for production.",
         Image,
-        Plan::Freemium(29900),
+        Plan::Freemium(yearly(299000)),
         ["2.0", "1.9"],
         false,
         false
@@ -163,7 +201,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["gateway", "load-balancer", "tls"],
         "Northwind Gateway routes HTTP, gRPC and WebSocket traffic, issues certificates and enforces quotas per client.",
         Image,
-        Plan::Freemium(9900),
+        Plan::Freemium(monthly(9900).in_eur()),
         ["5.1", "5.0"],
         true,
         true
@@ -176,7 +214,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["service-mesh", "mtls", "networking"],
         "Encrypt traffic between services, shift it gradually between versions, and see every call.",
         Image,
-        Plan::Paid(49900),
+        Plan::Paid(yearly(499000).trial(30)),
         ["2.3"],
         true,
         false
@@ -215,7 +253,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["vulnerability", "scanner", "cve", "sbom"],
         "Ironclad Scanner finds known CVEs in OS and language packages, leaked secrets and risky configuration, and writes SBOMs.",
         Image,
-        Plan::Freemium(14900),
+        Plan::Freemium(monthly(14900).trial(14)),
         ["4.0", "3.9"],
         true,
         true
@@ -228,7 +266,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["secrets", "vault", "encryption"],
         "Issue short-lived database credentials, encrypt data in transit and keep an audit trail of every access.",
         Image,
-        Plan::Paid(39900),
+        Plan::Paid(monthly(39900)),
         ["2.1"],
         true,
         false
@@ -241,7 +279,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["runtime", "ebpf", "detection"],
         "Detect shells in containers, unexpected network connections and privilege escalation as they happen.",
         Agent,
-        Plan::Freemium(9900),
+        Plan::Freemium(monthly(9900)),
         ["1.2"],
         false,
         false
@@ -254,7 +292,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["encryption", "volume", "plugin"],
         "Transparent encryption for Docker volumes with keys kept in your KMS.",
         Plugin,
-        Plan::Paid(19900),
+        Plan::Paid(one_time(19900)),
         ["1.0"],
         true,
         false
@@ -267,7 +305,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["prometheus", "metrics", "dashboards"],
         "Scrape, store and graph metrics for years without running a Prometheus fleet.",
         Image,
-        Plan::Freemium(7900),
+        Plan::Freemium(monthly(7900).in_eur().trial(14)),
         ["3.0", "2.9"],
         false,
         true
@@ -280,7 +318,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["logs", "search", "alerting"],
         "Ship container logs with one agent and search them in seconds.",
         Image,
-        Plan::Freemium(5900),
+        Plan::Freemium(monthly(5900)),
         ["2.2"],
         false,
         false
@@ -319,7 +357,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["analytics", "funnels", "events"],
         "Understand how people use your product without sending data to a third party.",
         Image,
-        Plan::Paid(24900),
+        Plan::Paid(yearly(249000).in_eur()),
         ["1.1"],
         false,
         false
@@ -332,7 +370,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["olap", "columnar", "sql"],
         "Query billions of events with SQL in under a second.",
         Image,
-        Plan::Freemium(34900),
+        Plan::Freemium(monthly(34900)),
         ["0.8"],
         false,
         false
@@ -384,7 +422,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["ci", "runner", "pipelines"],
         "Run pipelines on your own hardware with caching and secrets built in.",
         Image,
-        Plan::Freemium(2900),
+        Plan::Freemium(monthly(2900)),
         ["4.2"],
         false,
         true
@@ -410,7 +448,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["gitops", "deploy", "cd"],
         "Declare your services in git; Bluefin Deploy keeps hosts in sync.",
         Image,
-        Plan::Paid(9900),
+        Plan::Paid(one_time(9900)),
         ["1.3"],
         false,
         false
@@ -475,7 +513,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["amqp", "mqtt", "queue", "broker"],
         "Queues, topics and streams with replication and exactly-once delivery.",
         Image,
-        Plan::Freemium(12900),
+        Plan::Freemium(monthly(12900).trial(7)),
         ["3.8"],
         true,
         false
@@ -488,7 +526,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["s3", "object-storage", "storage"],
         "An S3 API over local disks with erasure coding and replication.",
         Image,
-        Plan::Freemium(15900),
+        Plan::Freemium(monthly(15900)),
         ["2.6"],
         false,
         false
@@ -501,7 +539,7 @@ const PRODUCTS: &[DemoProduct] = &[
         ["crm", "sales", "business"],
         "Contacts, deals and pipelines, self-hosted.",
         Image,
-        Plan::Paid(4900),
+        Plan::Paid(monthly(4900).trial(14)),
         ["1.0"],
         false,
         false
@@ -597,9 +635,10 @@ pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
                 slug: "community".into(),
                 name: "Community".into(),
                 description: String::new(),
-                price_cents: if i % 3 == 0 { 2900 } else { 0 },
+                amount: if i % 3 == 0 { 2900 } else { 0 },
                 currency: "USD".into(),
                 billing_period: if i % 3 == 0 { "month".into() } else { "free".into() },
+                trial_days: 0,
                 access: if i % 3 == 0 { Access::Licensed } else { Access::Public },
                 repository: format!("{org}/{slug}"),
                 tags: Vec::new(),
@@ -620,6 +659,27 @@ pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
 fn capitalise(word: &str) -> String {
     let mut chars = word.chars();
     chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// The demo store's tax table (used by `serve --demo` when none is configured): VAT in a
+/// few EU states and the UK, sales tax in two US states, GST in Australia.
+pub fn tax_table() -> Vec<slipway_commerce::TaxRate> {
+    let rate = |country: &str, region: Option<&str>, rate_bps, name: &str| slipway_commerce::TaxRate {
+        country: country.into(),
+        region: region.map(Into::into),
+        rate_bps,
+        name: name.into(),
+    };
+    vec![
+        rate("DE", None, 1900, "VAT"),
+        rate("FR", None, 2000, "VAT"),
+        rate("NL", None, 2100, "VAT"),
+        rate("IE", None, 2300, "VAT"),
+        rate("GB", None, 2000, "VAT"),
+        rate("US", Some("CA"), 725, "Sales tax"),
+        rate("US", Some("NY"), 400, "Sales tax"),
+        rate("AU", None, 1000, "GST"),
+    ]
 }
 
 /// Whether the store already has content (then the demo is not loaded again).
@@ -710,28 +770,42 @@ pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
 }
 
 fn tiers(p: &DemoProduct, slug: &str) -> Vec<Tier> {
-    let tier = |tier_slug: &str, name: &str, description: &str, price_cents: i64, access: Access, repository: String| Tier {
+    let free = Price { amount: 0, currency: "USD", period: "free", trial_days: 0 };
+    let tier = |tier_slug: &str, name: &str, description: &str, price: Price, access: Access, repository: String| Tier {
         slug: tier_slug.into(),
         name: name.into(),
         description: description.into(),
-        price_cents,
-        currency: "USD".into(),
-        billing_period: if price_cents == 0 { "free".into() } else { "month".into() },
+        amount: price.amount,
+        currency: price.currency.into(),
+        billing_period: price.period.into(),
+        trial_days: price.trial_days,
         access,
         repository,
         tags: Vec::new(),
     };
     let main = format!("{}/{slug}", p.org);
     match p.plan {
-        Plan::Open => vec![tier("community", "Community", "Free for everyone.", 0, Access::Public, main)],
-        Plan::Members => vec![tier("standard", "Standard", "Free for signed-in users.", 0, Access::LoggedIn, main)],
+        Plan::Open => vec![tier("community", "Community", "Free for everyone.", free, Access::Public, main)],
+        Plan::Members => vec![tier("standard", "Standard", "Free for signed-in users.", free, Access::LoggedIn, main)],
         Plan::Freemium(price) => vec![
-            tier("developer", "Developer", "Free for development and evaluation.", 0, Access::Licensed, main),
+            tier("developer", "Developer", "Free for development and evaluation.", free, Access::Licensed, main),
             tier(
                 "enterprise",
                 "Enterprise",
                 "Production use with support and SLA.",
                 price,
+                Access::Licensed,
+                format!("{}/{slug}-enterprise", p.org),
+            ),
+        ],
+        Plan::Tiered(team, enterprise) => vec![
+            tier("developer", "Developer", "Free for development and evaluation.", free, Access::Licensed, main),
+            tier("team", "Team", "Production use for one team, with support.", team, Access::Licensed, format!("{}/{slug}-team", p.org)),
+            tier(
+                "enterprise",
+                "Enterprise",
+                "Production use across the company, with support and SLA.",
+                enterprise,
                 Access::Licensed,
                 format!("{}/{slug}-enterprise", p.org),
             ),

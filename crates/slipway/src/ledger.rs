@@ -9,7 +9,8 @@ use crate::App;
 #[derive(Subcommand)]
 pub enum LedgerCommand {
     /// Check that every stored ledger transaction has entries, in ISO 4217 currencies,
-    /// that balance per currency; exits non-zero when one does not.
+    /// that balance per currency, and that invoices, payments and refunds agree with the
+    /// ledger; exits non-zero when anything does not.
     Verify,
 }
 
@@ -18,7 +19,13 @@ pub async fn run(app: &App, command: LedgerCommand) -> anyhow::Result<()> {
         LedgerCommand::Verify => {
             let report = app.db.ledger().verify().await?;
             print!("{}", summary(&report));
+            let disagreements = app.commerce.verify().await?;
+            println!("records       {}", if disagreements.is_empty() { "agree with the ledger" } else { "DISAGREE with the ledger" });
+            for d in &disagreements {
+                println!("{d}");
+            }
             anyhow::ensure!(report.problem_count == 0, "the ledger has {} problem(s)", report.problem_count);
+            anyhow::ensure!(disagreements.is_empty(), "{} record(s) disagree with the ledger", disagreements.len());
         }
     }
     Ok(())

@@ -8,6 +8,7 @@ pub mod feed;
 pub mod jobs;
 pub mod ledger;
 mod metrics_layer;
+pub mod payouts;
 pub mod scan;
 pub mod server;
 mod smtp;
@@ -34,6 +35,7 @@ use config::AuthMode;
 pub use config::Config;
 use slipway_auth::{AuthService, KeyRing};
 use slipway_catalog::Catalog;
+use slipway_commerce::{Commerce, RenewalReport};
 use slipway_web::WebState;
 
 /// The assembled service, shared by `serve`, the maintenance subcommands and tests.
@@ -45,6 +47,9 @@ pub struct App {
     pub registry: Registry,
     pub auth: AuthService,
     pub catalog: Catalog,
+    pub commerce: Commerce,
+    /// The fulfillment API's orders and webhooks (bring your own license).
+    pub fulfillment: slipway_commerce::Fulfillment,
     pub scanning: Scanning,
     /// The job queue and its clock: what `serve`'s runner claims from, and what moves the
     /// test clock.
@@ -80,13 +85,24 @@ impl App {
         let auth_settings = slipway_auth::AuthSettings { listen: config.listen, ..config.auth_settings()? };
         let auth = AuthService::new(db.identity(), keys, auth_settings);
         let catalog = Catalog::new(db.catalog(), db.images(), store.clone(), auth.clone());
+        let provider = config.commerce.provider(db.commerce())?;
+        // A moved clock would renew subscriptions early: never with real money.
+        anyhow::ensure!(
+            !(config.testing.clock && provider.is_live()),
+            "[testing] clock = true is refused with a payment provider that moves real money ({}): use test-mode keys",
+            provider.name()
+        );
+        let commerce = Commerce::new(db.commerce(), catalog.clone(), provider, config.commerce.settings()?);
+        let fulfillment = slipway_commerce::Fulfillment::new(db.commerce(), &auth.settings().mail_link_base())?;
+        // Orders placed for an address attach when an account verifies it.
+        auth.set_email_verified_hook(Arc::new(fulfillment.clone()));
         let scanning = Scanning::new(db.scanning(), db.images(), store.clone(), jobs.clone(), config.scan.limits())
             .with_inventory_limits(config.scan.inventory_limits());
         let mut registry = Registry::new(db.registry(), store, RegistrySettings { redirect_blob_gets });
         if config.scan.on_push {
             registry = registry.with_push_hook(Arc::new(ScanOnPush(scanning.clone())));
         }
-        Ok(App { db, registry, auth, catalog, scanning, jobs, config: Arc::new(config) })
+        Ok(App { db, registry, auth, catalog, commerce, fulfillment, scanning, jobs, config: Arc::new(config) })
     }
 
     /// Every route Slipway serves.
@@ -101,6 +117,8 @@ impl App {
             .merge(slipway_registry::token_router(self.auth.clone()))
             .merge(slipway_web::router(WebState {
                 catalog: self.catalog.clone(),
+                commerce: self.commerce.clone(),
+                fulfillment: self.fulfillment.clone(),
                 auth: self.auth.clone(),
                 scanning: self.scanning.clone(),
             }))
@@ -199,14 +217,53 @@ impl App {
                 Ok(())
             }
         });
-        vec![gc, feed_sync, mail, pull_flush, pull_fold]
+        let commerce = self.commerce.clone();
+        let renewals = Schedule::cluster("renewals", Duration::from_secs(config.commerce.renewal_interval_secs), move || {
+            let commerce = commerce.clone();
+            async move {
+                let report = commerce.renew_due().await?;
+                if report != RenewalReport::default() {
+                    tracing::info!(report = ?report, "subscriptions renewed");
+                }
+                Ok(())
+            }
+        });
+        let fulfillment = self.fulfillment.clone();
+        // Order expiries, late attachments and webhook deliveries with their retries.
+        let webhooks = Schedule::cluster("webhooks", WEBHOOK_INTERVAL, move || {
+            let fulfillment = fulfillment.clone();
+            async move {
+                let report = fulfillment.run().await?;
+                if report != slipway_commerce::WebhookReport::default() {
+                    tracing::info!(report = ?report, "fulfillment webhooks run");
+                }
+                Ok(())
+            }
+        });
+        let commerce = self.commerce.clone();
+        // Daily: last month is stated once it is over; later runs find it done.
+        let statements = Schedule::cluster("statements", STATEMENTS_INTERVAL, move || {
+            let commerce = commerce.clone();
+            async move {
+                let report = commerce.generate_last_month().await?;
+                if !report.created.is_empty() {
+                    tracing::info!(month = %report.month, created = report.created.len(), "payout statements generated");
+                }
+                Ok(())
+            }
+        });
+        vec![gc, feed_sync, mail, pull_flush, pull_fold, renewals, webhooks, statements]
     }
 }
 
+/// How often order events are sent to ISVs' endpoints (and due retries made).
+const WEBHOOK_INTERVAL: Duration = Duration::from_secs(10);
 /// How often queued mail is sent: soon enough for a sign-up's verification link.
 const MAIL_INTERVAL: Duration = Duration::from_secs(2);
 /// How often pulls counted in memory reach the database, and products' popularity.
 const PULL_INTERVAL: Duration = Duration::from_secs(10);
+/// How often last month's payout statements are looked for.
+const STATEMENTS_INTERVAL: Duration = Duration::from_secs(86_400);
 
 /// One feed sync round: every URL, a failed run if any of them failed.
 async fn sync_feeds(scanning: &Scanning, urls: &[String]) -> anyhow::Result<()> {

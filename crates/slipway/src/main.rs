@@ -150,7 +150,11 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: Config, demo: bool) -> anyhow::Result<()> {
+async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
+    if demo && config.commerce.tax.is_empty() {
+        // The demo sells with tax, so a newcomer's checkout shows it; a configured table wins.
+        config.commerce.tax = slipway::demo::tax_table();
+    }
     let listen = config.listen;
     let app = App::build(config).await?;
     if demo && slipway::demo::store_is_empty(&app).await? {

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use axum::extract::Multipart;
 use slipway_catalog::{Access, CatalogError, Listing, ListingInput, ProductType, Tier};
-use slipway_types::ErrorKind;
+use slipway_types::{Currency, ErrorKind, Money};
 
 use super::PageError;
 
@@ -63,24 +63,25 @@ pub(super) fn input_of(listing: &Listing) -> ListingInput {
     }
 }
 
-/// The price field as cents: "49", "49.5" and "49.50" are all accepted.
-pub(super) fn cents(price: &str) -> Result<i64, CatalogError> {
-    let price = price.trim().trim_start_matches(['$', '€', '£']);
+/// The price field of tier row `tier` in the minor units of `currency`, read with that
+/// currency's decimal places: "49", "49.5" and "$49.50" in USD, "1500" in JPY, "12.345" in
+/// KWD; more places than the currency has ("1.234" in USD) are refused, never rounded.
+/// Empty is free.
+fn amount(tier: &str, price: &str, currency: &str) -> Result<i64, CatalogError> {
+    let price = price.trim().trim_start_matches(['$', '€', '£', '¥']);
     if price.is_empty() {
         return Ok(0);
     }
-    let (whole, fraction) = price.split_once('.').unwrap_or((price, ""));
-    let parsed = (|| {
-        let whole: i64 = whole.parse().ok()?;
-        let fraction: i64 = match fraction.len() {
-            0 => 0,
-            1 => fraction.parse::<i64>().ok()? * 10,
-            2 => fraction.parse().ok()?,
-            _ => return None,
-        };
-        whole.checked_mul(100)?.checked_add(fraction)
-    })();
-    parsed.ok_or_else(|| CatalogError::Invalid(format!("tier price: {price:?} is not an amount like 49.00")))
+    let currency = Currency::parse(currency).map_err(|e| CatalogError::Invalid(format!("tier {tier} currency: {e}")))?;
+    Money::parse(price, currency).map(|money| money.minor).map_err(|e| CatalogError::Invalid(format!("tier {tier} price: {e}")))
+}
+
+/// The trial field of tier row `tier`: whole days, empty for none.
+fn trial_days(tier: &str, days: &str) -> Result<i64, CatalogError> {
+    match days.trim() {
+        "" => Ok(0),
+        days => days.parse().map_err(|_| CatalogError::Invalid(format!("tier {tier} free trial: {days:?} is not a number of days"))),
+    }
 }
 
 pub(super) fn listing_input(form: &Submitted) -> Result<ListingInput, CatalogError> {
@@ -90,7 +91,14 @@ pub(super) fn listing_input(form: &Submitted) -> Result<ListingInput, CatalogErr
         if field("name").trim().is_empty() && field("repository").trim().is_empty() {
             continue;
         }
-        let price_cents = cents(&field("price"))?;
+        // Codes are upper case; typed lower case is what the publisher meant all the same.
+        let currency = field("currency").trim().to_ascii_uppercase();
+        let row = match field("name").trim() {
+            "" => (index + 1).to_string(),
+            name => name.to_owned(),
+        };
+        let amount = amount(&row, &field("price"), &currency)?;
+        let trial_days = trial_days(&row, &field("trial_days"))?;
         tiers.push(Tier {
             slug: match field("slug").trim() {
                 "" => slipway_catalog::text::slugify(&field("name")),
@@ -98,9 +106,10 @@ pub(super) fn listing_input(form: &Submitted) -> Result<ListingInput, CatalogErr
             },
             name: field("name"),
             description: field("description"),
-            price_cents,
-            currency: field("currency"),
+            amount,
+            currency,
             billing_period: field("period"),
+            trial_days,
             access: Access::parse(&field("access")).ok_or_else(|| CatalogError::Invalid("tier access: choose who may pull".into()))?,
             repository: field("repository"),
             tags: field("tags").split([',', ' ']).map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
@@ -144,5 +153,42 @@ pub(super) fn listing_input_lenient(form: &Submitted) -> ListingInput {
         install_instructions: form.get("install_instructions"),
         product_type: ProductType::Image,
         tiers: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_read_with_the_currency_exponent() {
+        assert_eq!(amount("1", "", "USD").unwrap(), 0);
+        assert_eq!(amount("1", "49", "USD").unwrap(), 4_900);
+        assert_eq!(amount("1", "49.5", "USD").unwrap(), 4_950);
+        assert_eq!(amount("1", " $49.50 ", "USD").unwrap(), 4_950);
+        assert_eq!(amount("1", "€19.99", "EUR").unwrap(), 1_999);
+        assert_eq!(amount("1", "1500", "JPY").unwrap(), 1_500);
+        assert_eq!(amount("1", "12.345", "KWD").unwrap(), 12_345);
+    }
+
+    #[test]
+    fn amounts_with_too_many_places_or_garbage_are_refused() {
+        let refusal = |price: &str, currency: &str| match amount("Pro", price, currency) {
+            Err(CatalogError::Invalid(message)) => message,
+            other => panic!("{price:?} {currency}: {other:?}"),
+        };
+        assert!(refusal("1.234", "USD").starts_with("tier Pro price:"));
+        assert!(refusal("15.5", "JPY").starts_with("tier Pro price:"));
+        assert!(refusal("1,500", "USD").starts_with("tier Pro price:"));
+        assert!(refusal("49.", "USD").starts_with("tier Pro price:"));
+        assert!(refusal("99999999999999999999", "USD").starts_with("tier Pro price:"));
+        assert!(refusal("49", "XYZ").starts_with("tier Pro currency:"));
+    }
+
+    #[test]
+    fn trial_days_are_whole_days() {
+        assert_eq!(trial_days("1", " ").unwrap(), 0);
+        assert_eq!(trial_days("1", "14").unwrap(), 14);
+        assert!(matches!(trial_days("1", "two weeks"), Err(CatalogError::Invalid(m)) if m.contains("free trial")));
     }
 }

@@ -2,8 +2,10 @@
 //! module holds what every page shares: the page frame, the visit, and the error page.
 
 mod account;
+mod checkout;
 mod forms;
 mod publisher;
+mod sales;
 mod store;
 
 use askama::Template;
@@ -31,6 +33,9 @@ pub fn router(state: WebState) -> Router {
         .route("/products/{publisher}/{slug}/versions", get(store::versions))
         .route("/products/{publisher}/{slug}/subscribe", post(store::subscribe))
         .route("/publishers/{org}", get(store::publisher))
+        .route("/publishers/{org}/sales", get(sales::sales))
+        .route("/publishers/{org}/sales/statements.csv", get(sales::statements_download))
+        .route("/publishers/{org}/sales/refund", post(sales::refund))
         .route("/publishers/verify-email", get(account::verify_publisher_email))
         .route("/signup", get(account::signup_form).post(account::signup))
         .route("/signup/sent", get(account::signup_sent))
@@ -38,6 +43,12 @@ pub fn router(state: WebState) -> Router {
         .route("/signout", post(account::signout))
         .route("/verify-email", get(account::verify_email))
         .route("/subscriptions", get(store::subscriptions))
+        .route("/subscriptions/{id}/cancel", post(checkout::cancel))
+        .route("/subscriptions/{id}/pay", post(checkout::pay))
+        .route("/checkout", get(checkout::checkout_form).post(checkout::checkout))
+        .route("/billing", get(checkout::billing_form).post(checkout::save_billing))
+        .route("/invoices/{id}", get(checkout::invoice))
+        .route("/invoices/{id}/download", get(checkout::download_invoice))
         .route("/publish", get(publisher::portal))
         .route("/publish/profile", get(publisher::profile_form).post(publisher::save_profile))
         .route("/publish/{org}/products/new", get(publisher::new_listing_form).post(publisher::save_new_listing))
@@ -127,6 +138,12 @@ fn status_of(kind: ErrorKind) -> StatusCode {
 
 impl From<CatalogError> for PageError {
     fn from(e: CatalogError) -> PageError {
+        PageError::Refused(e.kind(), e.to_string())
+    }
+}
+
+impl From<slipway_commerce::CommerceError> for PageError {
+    fn from(e: slipway_commerce::CommerceError) -> PageError {
         PageError::Refused(e.kind(), e.to_string())
     }
 }

@@ -122,7 +122,7 @@ pub(super) async fn save_profile(State(state): State<WebState>, headers: HeaderM
 struct TierRow {
     index: usize,
     tier: Tier,
-    /// The price as typed, e.g. "49.00".
+    /// The price as typed, e.g. "49.00" (USD) or "1500" (JPY).
     price: String,
 }
 
@@ -148,9 +148,10 @@ fn blank_tier() -> Tier {
         slug: String::new(),
         name: String::new(),
         description: String::new(),
-        price_cents: 0,
+        amount: 0,
         currency: "USD".into(),
         billing_period: "free".into(),
+        trial_days: 0,
         access: Access::Public,
         repository: String::new(),
         tags: Vec::new(),
@@ -165,7 +166,13 @@ fn tier_rows(tiers: &[Tier]) -> Vec<TierRow> {
         .enumerate()
         .map(|(index, tier)| TierRow {
             index,
-            price: if tier.price_cents == 0 { String::new() } else { format!("{}.{:02}", tier.price_cents / 100, tier.price_cents % 100) },
+            // With the currency's own decimal places: "49.00" USD, "1500" JPY, "12.345" KWD.
+            price: match tier.price() {
+                Some(price) => price.amount_string(),
+                None if tier.is_free() => String::new(),
+                // A code that is not ISO 4217 is refused on saving; the minor units show as typed.
+                None => tier.amount.to_string(),
+            },
             tier,
         })
         .collect()

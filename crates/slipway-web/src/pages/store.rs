@@ -8,14 +8,12 @@ use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use slipway_catalog::text::markdown_html;
 use slipway_catalog::{
-    CATEGORIES, CatalogError, License, Listed, Listing, ListingSummary, Product, ProductType, Publisher, SearchParams, Subscription,
-    TrustLevel, Version,
+    CATEGORIES, CatalogError, License, Listed, Listing, ListingSummary, Product, ProductType, Publisher, SearchParams, TrustLevel, Version,
 };
 use slipway_security::SecuritySummary;
 use slipway_types::ErrorKind;
 
 use crate::WebState;
-use crate::session::registry_host;
 
 use super::{Chrome, PageError, PageResult, Visit, filters, status_of};
 
@@ -262,7 +260,7 @@ pub(super) async fn subscribe(
         let message = "Accept the license agreement to get this product.".to_owned();
         return product_page(&state, &visit, &publisher, &slug, Some((ErrorKind::Invalid, message))).await;
     }
-    match state.catalog.subscribe(viewer, &publisher, &slug, &form.tier, accepted).await {
+    match state.commerce.subscribe_free(viewer, &publisher, &slug, &form.tier, accepted).await {
         Ok(()) => Ok(Redirect::to("/subscriptions").into_response()),
         Err(e) if matches!(e.kind(), ErrorKind::Invalid | ErrorKind::PaymentRequired) => {
             product_page(&state, &visit, &publisher, &slug, Some((e.kind(), e.to_string()))).await
@@ -291,16 +289,9 @@ pub(super) async fn publisher(State(state): State<WebState>, headers: HeaderMap,
     visit.render(PublisherPage { chrome: visit.chrome_clone(), story_html: markdown_html(&publisher.story), publisher, listings })
 }
 
-#[derive(Template)]
-#[template(path = "subscriptions.html")]
-struct SubscriptionsPage {
-    chrome: Chrome,
-    subscriptions: Vec<Subscription>,
-}
-
+/// My subscriptions: each with its state, price, periods, pull command, invoices and the
+/// forms to cancel or pay it, then every invoice and credit note.
 pub(super) async fn subscriptions(State(state): State<WebState>, headers: HeaderMap) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
-    let viewer = visit.require("/subscriptions")?;
-    let subscriptions = state.catalog.subscriptions(viewer, &registry_host(&state.auth, &headers)).await?;
-    visit.render(SubscriptionsPage { chrome: visit.chrome_clone(), subscriptions })
+    super::checkout::subscriptions_page(&state, &visit, &headers, None).await
 }

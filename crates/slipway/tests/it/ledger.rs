@@ -34,13 +34,28 @@ async fn ledger_verify_passes_a_sound_ledger_and_names_a_corrupted_transaction()
     let charge = [entry("cash:sandbox", "USD", 1_200), entry("platform:fees", "USD", -180), entry("publisher:acme:payable", "USD", -1_020)];
     let yen = [entry("cash:sandbox", "JPY", 500), entry("customer:7", "JPY", -500)];
     for (id, entries) in [("txn-charge", &charge[..]), ("txn-yen", &yen[..])] {
-        let new = NewLedgerTransaction { id, kind: "charge", reference: "inv-1", idempotency_key: id, entries };
+        // Posted directly, not by a checkout: kind "adjustment", which needs no invoice.
+        let new = NewLedgerTransaction { id, kind: "adjustment", reference: "inv-1", idempotency_key: id, entries };
         ledger.post(&new).await.unwrap();
     }
     let sound = slipway(&t, &["ledger", "verify"]);
     let out = String::from_utf8_lossy(&sound.stdout);
     assert!(sound.status.success(), "{out}{}", String::from_utf8_lossy(&sound.stderr));
-    assert_eq!(out, "transactions  2\nentries       5\ncurrencies    JPY, USD\nproblems      0\n");
+    assert_eq!(out, "transactions  2\nentries       5\ncurrencies    JPY, USD\nproblems      0\nrecords       agree with the ledger\n");
+
+    // A charge in the ledger with no invoice behind it: balanced, but the records disagree.
+    let orphan = [entry("cash:sandbox", "USD", 100), entry("platform:fees", "USD", -100)];
+    let new =
+        NewLedgerTransaction { id: "txn-orphan", kind: "charge", reference: "inv-missing", idempotency_key: "orphan", entries: &orphan };
+    ledger.post(&new).await.unwrap();
+    let disagreeing = slipway(&t, &["ledger", "verify"]);
+    let out = String::from_utf8_lossy(&disagreeing.stdout);
+    assert!(!disagreeing.status.success(), "{out}");
+    assert!(
+        out.contains("problems      0\n") && out.contains("ledger transaction txn-orphan records a charge or refund with no invoice"),
+        "{out}"
+    );
+    assert!(String::from_utf8_lossy(&disagreeing.stderr).contains("1 record(s) disagree with the ledger"));
 
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&t.app.config.database_url()).await.unwrap();

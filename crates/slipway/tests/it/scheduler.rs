@@ -15,13 +15,15 @@ use slipway_test_support::{Backend, TestApp};
 const DAY: Duration = Duration::from_secs(86_400);
 
 /// Every periodic task on: GC daily, the feed every 6 hours (a file), mail (an SMTP server
-/// nothing listens on; with an empty outbox nothing is sent), pulls every 10 seconds.
+/// nothing listens on; with an empty outbox nothing is sent), pulls every 10 seconds,
+/// subscription renewals and payout statements daily.
 fn scheduled(config: &mut Config, feed: &std::path::Path) {
     config.testing.clock = true;
     config.gc.interval_secs = DAY.as_secs();
     config.feed.urls = vec![format!("file://{}", feed.display())];
     config.feed.sync_interval_secs = 6 * 3600;
     config.mail.smtp_url = Some(Secret::new("smtp://127.0.0.1:9"));
+    config.commerce.renewal_interval_secs = DAY.as_secs();
 }
 
 fn advisory() -> String {
@@ -65,7 +67,16 @@ async fn two_replicas_run_each_periodic_task_once_per_interval_on_the_test_clock
     // At start: the feed and the mail run at once, once for both replicas.
     round(&[&ra, &rb]).await;
     round(&[&rb, &ra]).await;
-    let at_start = expect(&[("gc", 0), ("feed-sync", 1), ("mail", 1), ("pull-flush", 0), ("pull-fold", 0)]);
+    let at_start = expect(&[
+        ("gc", 0),
+        ("feed-sync", 1),
+        ("mail", 1),
+        ("pull-flush", 0),
+        ("pull-fold", 0),
+        ("renewals", 0),
+        ("webhooks", 0),
+        ("statements", 0),
+    ]);
     assert_eq!(runs(&a).await, at_start);
     assert_eq!(a.app.scanning.feed_status().await.unwrap().advisories, 1, "the feed was imported");
 
@@ -76,7 +87,16 @@ async fn two_replicas_run_each_periodic_task_once_per_interval_on_the_test_clock
     round(&[&rb, &ra]).await;
     // Daily GC once; the 6-hourly feed sync once, not four times; mail and the pull fold
     // once; the pull flush once in each replica.
-    let after_a_day = expect(&[("gc", 1), ("feed-sync", 2), ("mail", 2), ("pull-flush", 2), ("pull-fold", 1)]);
+    let after_a_day = expect(&[
+        ("gc", 1),
+        ("feed-sync", 2),
+        ("mail", 2),
+        ("pull-flush", 2),
+        ("pull-fold", 1),
+        ("renewals", 1),
+        ("webhooks", 1),
+        ("statements", 1),
+    ]);
     assert_eq!(runs(&b).await, after_a_day);
     assert_eq!(b.get(&format!("/v2/sched/repo/blobs/{garbage}")).await.status(), StatusCode::NOT_FOUND, "GC ran");
 
@@ -84,7 +104,19 @@ async fn two_replicas_run_each_periodic_task_once_per_interval_on_the_test_clock
     a.app.jobs.advance_test_clock(DAY / 2).await.unwrap();
     round(&[&ra, &rb]).await;
     round(&[&ra, &rb]).await;
-    assert_eq!(runs(&a).await, expect(&[("gc", 1), ("feed-sync", 3), ("mail", 3), ("pull-flush", 4), ("pull-fold", 2)]));
+    assert_eq!(
+        runs(&a).await,
+        expect(&[
+            ("gc", 1),
+            ("feed-sync", 3),
+            ("mail", 3),
+            ("pull-flush", 4),
+            ("pull-fold", 2),
+            ("renewals", 1),
+            ("webhooks", 2),
+            ("statements", 1)
+        ])
+    );
     b.app.jobs.advance_test_clock(DAY / 2).await.unwrap();
     round(&[&rb, &ra]).await;
     assert_eq!(runs(&a).await["gc"], 2, "the next day, GC once more");

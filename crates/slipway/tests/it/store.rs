@@ -109,11 +109,7 @@ async fn filters_sorting_and_pagination() {
     assert!(community["items"].as_array().unwrap().iter().all(|i| ["tidepool", "openforge"].contains(&i["publisher"].as_str().unwrap())));
     let paid = search(&t, "pricing=paid&limit=100").await;
     assert!(
-        paid["items"].as_array().unwrap().iter().all(|i| i["tiers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|t| t["price_cents"].as_i64() > Some(0)))
+        paid["items"].as_array().unwrap().iter().all(|i| i["tiers"].as_array().unwrap().iter().any(|t| t["amount"].as_i64() > Some(0)))
     );
     let free = search(&t, "pricing=free&limit=100").await;
     assert_eq!(free["total"].as_i64().unwrap() + 6, 32, "six demo products are paid-only");
@@ -136,6 +132,12 @@ async fn filters_sorting_and_pagination() {
     let page = |path: &'static str| async move { t.get(path).await.text().await.unwrap() };
     assert!(page("/products/nimbus/nimbus-db").await.contains("Verified Publisher"));
     assert!(!page("/products/tidepool/tidepool-logs").await.contains("Verified Publisher"));
+    // Prices show in their currency, per their period, with any free trial.
+    let nimbus = page("/products/nimbus/nimbus-db").await;
+    assert!(nimbus.contains("$199.00 / month") && nimbus.contains("14-day free trial"), "{nimbus}");
+    assert!(page("/products/tidepool/tidepool-insights").await.contains("€2,490.00 / year"));
+    let deploy = page("/products/bluefin/bluefin-deploy").await;
+    assert!(deploy.contains("$99.00 one-time") && !deploy.contains("free trial"), "{deploy}");
     t.app.catalog.set_publisher_verified(Actor::Operator, "tidepool", true).await.unwrap();
     assert!(page("/products/tidepool/tidepool-logs").await.contains("Verified Publisher"));
 
@@ -306,8 +308,28 @@ async fn bad_input_is_refused(via: Via) {
         ("tiers", json!([]), "1 to 10 tiers"),
         (
             "tiers",
-            json!([{"slug": "pro", "name": "Pro", "access": "public", "price_cents": 900, "billing_period": "month", "repository": "acme-co/w"}]),
+            json!([{"slug": "pro", "name": "Pro", "access": "public", "amount": 900, "billing_period": "month", "repository": "acme-co/w"}]),
             "must be licensed",
+        ),
+        (
+            "tiers",
+            json!([{"slug": "pro", "name": "Pro", "access": "licensed", "amount": 900, "currency": "usd", "billing_period": "month", "repository": "acme-co/w"}]),
+            "tier pro: currency",
+        ),
+        (
+            "tiers",
+            json!([{"slug": "pro", "name": "Pro", "access": "licensed", "amount": -900, "billing_period": "month", "repository": "acme-co/w"}]),
+            "negative",
+        ),
+        (
+            "tiers",
+            json!([{"slug": "pro", "name": "Pro", "access": "licensed", "amount": 900, "billing_period": "one_time", "trial_days": 14, "repository": "acme-co/w"}]),
+            "not one_time",
+        ),
+        (
+            "tiers",
+            json!([{"slug": "pro", "name": "Pro", "access": "licensed", "amount": 900, "billing_period": "month", "trial_days": 91, "repository": "acme-co/w"}]),
+            "trial_days 91",
         ),
         ("tiers", json!([{"slug": "x", "name": "X", "access": "public", "repository": "someone-else/w"}]), "namespace"),
         ("logo", json!("0".repeat(64)), "no uploaded image"),
