@@ -147,7 +147,8 @@ pub struct QuoteQuery {
 
 /// What buying a tier costs the caller now: price, tax (by the billing profile) and total.
 #[utoipa::path(get, path = "/api/v1/checkout/quote", tag = "commerce", params(QuoteQuery),
-    responses((status = 200, body = Quote), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
+    responses((status = 200, body = Quote), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn quote(State(state): State<WebState>, signed: SignedIn, ApiQuery(query): ApiQuery<QuoteQuery>) -> ApiResult {
     let viewer = viewer(&state, signed).await?;
     Ok(Json(state.commerce.quote(&viewer, &query.product, &query.tier).await?).into_response())
@@ -278,6 +279,7 @@ async fn change(State(state): State<WebState>, signed: SignedIn, headers: Header
     params(("Idempotency-Key" = String, Header, description = "One key per intended refund, repeated on retries")),
     responses((status = 201, body = Refund), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn refund(State(state): State<WebState>, signed: SignedIn, headers: HeaderMap, body: Bytes) -> ApiResult {
     let viewer = viewer(&state, signed).await?;

@@ -135,7 +135,8 @@ async fn get_order(State(state): State<WebState>, isv: Isv, Path(id): Path<Strin
 /// Cancels an order: the customer's access ends now. 409 when it has already ended.
 #[utoipa::path(post, path = "/api/fulfillment/v1/orders/{id}/cancel", tag = "fulfillment", params(("id" = String, Path),
         ("Idempotency-Key" = Option<String>, Header, description = "Optional: repeated on retries")), security(("bearer" = [])),
-    responses((status = 200, body = FulfillmentOrder), (status = 401, body = ProblemDocument, content_type = PROBLEM),
+    responses((status = 200, body = FulfillmentOrder), (status = 400, body = ProblemDocument, content_type = PROBLEM),
+        (status = 401, body = ProblemDocument, content_type = PROBLEM),
         (status = 403, body = ProblemDocument, content_type = PROBLEM), (status = 404, body = ProblemDocument, content_type = PROBLEM),
         (status = 409, body = ProblemDocument, content_type = PROBLEM)))]
 async fn cancel_order(State(state): State<WebState>, isv: Isv, headers: HeaderMap, Path(id): Path<String>) -> ApiResult {
