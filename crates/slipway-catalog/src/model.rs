@@ -418,23 +418,29 @@ pub struct Version {
     pub pushed_at: i64,
 }
 
+/// A licensed tier `pro` at a price, for the price rules' tests.
+#[cfg(test)]
+pub(crate) fn priced_tier(amount: i64, currency: &str, billing_period: &str, trial_days: i64) -> Tier {
+    Tier {
+        slug: "pro".into(),
+        name: "Pro".into(),
+        description: String::new(),
+        amount,
+        currency: currency.into(),
+        billing_period: billing_period.into(),
+        trial_days,
+        access: Access::Licensed,
+        repository: "acme/pro".into(),
+        tags: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn tier(amount: i64, currency: &str, billing_period: &str, trial_days: i64) -> Tier {
-        Tier {
-            slug: "pro".into(),
-            name: "Pro".into(),
-            description: String::new(),
-            amount,
-            currency: currency.into(),
-            billing_period: billing_period.into(),
-            trial_days,
-            access: Access::Licensed,
-            repository: "acme/pro".into(),
-            tags: Vec::new(),
-        }
+        priced_tier(amount, currency, billing_period, trial_days)
     }
 
     #[test]

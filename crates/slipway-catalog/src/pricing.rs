@@ -76,21 +76,9 @@ pub fn validate_price(slug: &str, t: &Tier) -> Result<Price, CatalogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Access;
 
     fn tier(amount: i64, currency: &str, billing_period: &str, trial_days: i64) -> Tier {
-        Tier {
-            slug: "pro".into(),
-            name: "Pro".into(),
-            description: String::new(),
-            amount,
-            currency: currency.into(),
-            billing_period: billing_period.into(),
-            trial_days,
-            access: Access::Licensed,
-            repository: "acme/pro".into(),
-            tags: Vec::new(),
-        }
+        crate::model::priced_tier(amount, currency, billing_period, trial_days)
     }
 
     fn refusal(t: Tier) -> String {

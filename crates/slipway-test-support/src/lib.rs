@@ -169,6 +169,29 @@ impl TestApp {
         caller.authorize(self.request(method, path))
     }
 
+    /// Whether account `name` (signing in with `password`) gets a pull token for
+    /// `repository` and, with it, the manifest of `reference`: what `docker pull` does.
+    pub async fn can_pull(&self, name: &str, password: &str, repository: &str, reference: &str) -> bool {
+        let token: serde_json::Value = self
+            .request(Method::GET, "/auth/token")
+            .query(&[("service", "slipway"), ("scope", &format!("repository:{repository}:pull"))])
+            .basic_auth(name, Some(password))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let response = self
+            .request(Method::GET, &format!("/v2/{repository}/manifests/{reference}"))
+            .bearer_auth(token["token"].as_str().unwrap_or_default())
+            .header("accept", "application/vnd.oci.image.index.v1+json")
+            .send()
+            .await
+            .unwrap();
+        response.status() == StatusCode::OK
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.request(Method::GET, path).send().await.expect("request")
     }

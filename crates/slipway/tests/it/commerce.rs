@@ -63,26 +63,9 @@ fn checkout_body(product: &str, tier: &str, method: &str) -> Value {
     json!({"product": product, "tier": tier, "accept_license": 1, "payment_method": method})
 }
 
-/// Whether `name` gets a pull token for the repository and the manifest with it.
+/// Whether `name` (with the tests' password) may pull `repository:tag`.
 async fn can_pull(t: &TestApp, name: &str, repository: &str, tag: &str) -> bool {
-    let token: Value = t
-        .request(Method::GET, "/auth/token")
-        .query(&[("service", "slipway"), ("scope", &format!("repository:{repository}:pull"))])
-        .basic_auth(name, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let response = t
-        .request(Method::GET, &format!("/v2/{repository}/manifests/{tag}"))
-        .bearer_auth(token["token"].as_str().unwrap())
-        .header("accept", "application/vnd.oci.image.index.v1+json")
-        .send()
-        .await
-        .unwrap();
-    response.status() == StatusCode::OK
+    t.can_pull(name, PASSWORD, repository, tag).await
 }
 
 async fn renew(t: &TestApp) -> slipway_commerce::RenewalReport {

@@ -76,26 +76,9 @@ async fn customer(t: &TestApp, name: &str) {
     t.app.auth.create_user(name, &format!("{name}@example.com"), PASSWORD, SiteRole::User).await.unwrap();
 }
 
-/// Whether `name` gets a pull token for the repository and the manifest with it.
+/// Whether `name` (with the tests' password) may pull `repository:tag`.
 async fn can_pull(t: &TestApp, name: &str, repository: &str, tag: &str) -> bool {
-    let token: Value = t
-        .request(Method::GET, "/auth/token")
-        .query(&[("service", "slipway"), ("scope", &format!("repository:{repository}:pull"))])
-        .basic_auth(name, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let response = t
-        .request(Method::GET, &format!("/v2/{repository}/manifests/{tag}"))
-        .bearer_auth(token["token"].as_str().unwrap())
-        .header("accept", "application/vnd.oci.image.index.v1+json")
-        .send()
-        .await
-        .unwrap();
-    response.status() == StatusCode::OK
+    t.can_pull(name, PASSWORD, repository, tag).await
 }
 
 /// Mail taken from the outbox, as (recipient, subject, body).
