@@ -224,7 +224,8 @@ pub struct WebhookReport {
 #[derive(Clone)]
 pub struct Fulfillment {
     db: CommerceDb,
-    http: reqwest::Client,
+    /// Whether webhook endpoints may resolve to non-public addresses.
+    private_endpoints: bool,
     /// Where links in invitation mail start (`AuthSettings::mail_link_base`).
     link_base: Arc<str>,
 }
@@ -239,14 +240,11 @@ fn event_body(order: &OrderRecord, event: &str) -> String {
 }
 
 impl Fulfillment {
-    pub fn new(db: CommerceDb, link_base: &str) -> Result<Fulfillment, CommerceError> {
-        // Endpoints are the ISV's: a redirect is not followed (it could point anywhere).
-        let http = reqwest::Client::builder()
-            .timeout(DELIVERY_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| CommerceError::Internal(format!("webhook client: {e}")))?;
-        Ok(Fulfillment { db, http, link_base: link_base.trim_end_matches('/').into() })
+    /// `private_endpoints`: whether webhooks may go to loopback, private, link-local and
+    /// other non-public addresses (off in a deployment: an ISV's endpoint must not reach
+    /// the store's own network, its metadata service or the database).
+    pub fn new(db: CommerceDb, link_base: &str, private_endpoints: bool) -> Result<Fulfillment, CommerceError> {
+        Ok(Fulfillment { db, link_base: link_base.trim_end_matches('/').into(), private_endpoints })
     }
 
     fn now(&self) -> i64 {
@@ -462,6 +460,14 @@ impl Fulfillment {
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || !parsed.username().is_empty() {
             return Err(invalid("the webhook URL is http(s)://HOST/PATH, without credentials"));
         }
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if literal.is_some_and(|ip| !self.private_endpoints && !is_public(ip)) {
+            return Err(invalid(PRIVATE_ENDPOINT));
+        }
         let secret = format!("whsec_{}", slipway_auth::random_secret());
         let stored = self.db.put_webhook(publisher, parsed.as_str(), &secret).await?;
         Ok(WebhookEndpoint { publisher: stored.publisher, url: stored.url, secret: stored.secret })
@@ -524,10 +530,27 @@ impl Fulfillment {
         if !matches!(url.scheme(), "http" | "https") {
             return Err((None, "only http(s) endpoints are called".into()));
         }
+        // Resolved here and the connection pinned to the addresses checked, so a name cannot
+        // answer a public address to the check and a private one to the connection.
+        let host = url.host_str().ok_or_else(|| (None, "the URL has no host".to_owned()))?.to_owned();
+        let port = url.port_or_known_default().unwrap_or(443);
+        let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.trim_matches(['[', ']']), port))
+            .await
+            .map_err(|e| (None, format!("cannot resolve {host}: {e}")))?
+            .collect();
+        if addrs.is_empty() || (!self.private_endpoints && addrs.iter().any(|a| !is_public(a.ip()))) {
+            return Err((None, PRIVATE_ENDPOINT.to_owned()));
+        }
+        // Endpoints are the ISV's: a redirect is not followed (it could point anywhere).
+        let http = reqwest::Client::builder()
+            .timeout(DELIVERY_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve_to_addrs(&host, &addrs)
+            .build()
+            .map_err(|e| (None, format!("webhook client: {e}")))?;
         let timestamp = i64::try_from(self.db.clock().now_secs()).unwrap_or(i64::MAX);
         let signed = signature::sign(&delivery.secret, delivery.payload.as_bytes(), timestamp);
-        let response = self
-            .http
+        let response = http
             .post(url)
             .header("content-type", "application/json")
             .header("slipway-signature", signed)
@@ -547,6 +570,43 @@ impl Fulfillment {
     }
 }
 
+const PRIVATE_ENDPOINT: &str =
+    "the webhook endpoint is (or resolves to) a loopback, private, link-local or other non-public address: webhooks go to public endpoints";
+
+/// Whether `ip` is a public unicast address: not loopback, private (RFC 1918, unique
+/// local), link-local, shared (RFC 6598), documentation, benchmarking, multicast,
+/// broadcast or unspecified, nor an IPv4-mapped one of those.
+pub fn is_public(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_unspecified()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(std::net::IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+                    || first == 0x2001 && v6.segments()[1] == 0x0db8)
+            }
+        },
+    }
+}
+
 impl EmailVerifiedHook for Fulfillment {
     fn email_verified<'a>(&'a self, account: &'a AccountRecord) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
@@ -555,5 +615,42 @@ impl EmailVerifiedHook for Fulfillment {
                 tracing::warn!(account = %account.name, error = %e, "attaching fulfillment orders at verification failed");
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_public;
+
+    #[test]
+    fn only_public_unicast_addresses_are_webhook_endpoints() {
+        for public in ["93.184.215.14", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+        let private = [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "224.0.0.1",
+            "198.18.0.1",
+            "192.0.2.1",
+            "240.0.0.1",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "2001:db8::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+        ];
+        for address in private {
+            assert!(!is_public(address.parse().unwrap()), "{address}");
+        }
     }
 }

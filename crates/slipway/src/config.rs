@@ -474,6 +474,9 @@ pub struct CommerceSection {
     pub tax: Vec<slipway_commerce::TaxRate>,
     /// How often renewals, dunning retries and trial ends are run; 0 turns it off.
     pub renewal_interval_secs: u64,
+    /// Whether fulfillment webhooks may go to loopback, private and link-local addresses
+    /// (only for rehearsals where the ISV's endpoint is on the same network).
+    pub webhooks_to_private_addresses: bool,
 }
 
 impl Default for CommerceSection {
@@ -491,6 +494,7 @@ impl Default for CommerceSection {
             seller_country: "US".into(),
             tax: Vec::new(),
             renewal_interval_secs: 60,
+            webhooks_to_private_addresses: false,
         }
     }
 }

@@ -93,7 +93,11 @@ impl App {
             provider.name()
         );
         let commerce = Commerce::new(db.commerce(), catalog.clone(), provider, config.commerce.settings()?);
-        let fulfillment = slipway_commerce::Fulfillment::new(db.commerce(), &auth.settings().mail_link_base())?;
+        let fulfillment = slipway_commerce::Fulfillment::new(
+            db.commerce(),
+            &auth.settings().mail_link_base(),
+            config.commerce.webhooks_to_private_addresses,
+        )?;
         // Orders placed for an address attach when an account verifies it.
         auth.set_email_verified_hook(Arc::new(fulfillment.clone()));
         let scanning = Scanning::new(db.scanning(), db.images(), store.clone(), jobs.clone(), config.scan.limits())

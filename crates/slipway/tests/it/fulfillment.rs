@@ -25,7 +25,14 @@ const CACHE_REPO: &str = "nimbus/nimbus-cache-enterprise";
 const DAY: Duration = Duration::from_secs(86_400);
 
 async fn store() -> (TestApp, String) {
+    store_with(true).await
+}
+
+/// The demo store; `private_webhooks`: whether webhooks may go to loopback, where the
+/// tests' ISV endpoint listens.
+async fn store_with(private_webhooks: bool) -> (TestApp, String) {
     let backend = Backend::with(|c| {
+        c.commerce.webhooks_to_private_addresses = private_webhooks;
         c.testing.clock = true;
         c.commerce.renewal_interval_secs = 0;
         c.auth.mode = slipway::config::AuthMode::Enforced;
@@ -385,4 +392,31 @@ async fn other_credentials_publishers_and_bad_input_are_refused_with_nothing_wri
         assert_eq!(doc["paths"][path][method]["security"], bearer_only, "{method} {path}");
     }
     assert!(doc["components"]["schemas"]["FulfillmentEvent"].is_object());
+}
+
+/// A deployment's webhooks go to public endpoints only: a loopback, private or link-local
+/// address (the metadata service's) is refused when set, and a name resolving to one is
+/// refused at delivery, so an ISV cannot make the store call its own network.
+#[tokio::test]
+async fn webhooks_never_go_to_the_stores_own_network() {
+    let (t, _) = store_with(false).await;
+    let token = robot_token(&t, "isv", &["api:fulfillment"], None).await;
+    for url in ["http://127.0.0.1:9/hooks", "http://169.254.169.254/latest/meta-data", "http://[::1]/x", "http://10.0.0.7/x"] {
+        let (status, problem) = send(&t, &token, Method::PUT, "/api/fulfillment/v1/webhook", None, Some(&json!({"url": url}))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("non-public address"), "{problem}");
+    }
+    // A name that resolves to loopback is accepted as a URL, and refused when called.
+    let (status, _) =
+        send(&t, &token, Method::PUT, "/api/fulfillment/v1/webhook", None, Some(&json!({"url": "http://localhost:9/hooks"}))).await;
+    assert_eq!(status, StatusCode::OK);
+    t.app.auth.create_user("hal", "hal@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    let (status, created) =
+        order(&t, &token, None, &json!({"product": CACHE, "tier": "enterprise", "account": "hal", "external_id": "h1"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    t.app.fulfillment.run().await.unwrap();
+    let (_, log) = send(&t, &token, Method::GET, "/api/fulfillment/v1/webhook/deliveries", None, None).await;
+    let first = &log["deliveries"][0];
+    assert!(first["last_error"].as_str().unwrap_or_default().contains("non-public address"), "{log}");
+    assert_ne!(first["state"], "delivered", "{log}");
 }
