@@ -30,8 +30,12 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// A past-due subscription's charge is retried this long after each failure (within the
 /// grace period).
 const RETRY_AFTER_MS: i64 = DAY_MS;
-/// Subscriptions one `renew_due` run handles; the rest wait for the next run.
+/// Subscriptions `renew_due` reads at a time.
 pub const RENEWAL_BATCH: i64 = 500;
+/// Renewals of a batch run at once: each waits mostly on the provider and the database.
+const RENEWAL_CONCURRENCY: usize = 8;
+/// How long one `renew_due` run keeps taking batches; the rest wait for the next run.
+const RENEWAL_RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
 /// A checkout that reserved a subscription and never finished frees it after this long.
 const STALE_RESERVATION_MS: i64 = 3_600_000;
 /// How long an Idempotency-Key's answer is kept for retries (a day, as Stripe does).
@@ -1161,24 +1165,44 @@ impl Commerce {
     /// Renews, retries, converts and ends what is due: the scheduler's job. Each
     /// subscription is handled on its own; one that fails is logged and retried next run.
     pub async fn renew_due(&self) -> Result<RenewalReport, CommerceError> {
+        use futures::StreamExt;
         let now = self.now();
         let mut report = RenewalReport::default();
         self.db.expire_keys(now - KEY_TTL_MS).await?;
         for stale in self.db.stale_reservations(now - STALE_RESERVATION_MS, RENEWAL_BATCH).await? {
             self.db.drop_reservation(&stale).await?;
         }
-        for s in self.db.due_subscriptions(now, RENEWAL_BATCH).await? {
-            match self.renew(&s, now).await {
-                Ok(Renewed::Paid) => report.renewed += 1,
-                Ok(Renewed::Declined) => report.declined += 1,
-                Ok(Renewed::Ended) => report.ended += 1,
-                Err(e) => {
-                    report.skipped += 1;
-                    tracing::warn!(subscription = %s.id, error = %e, "renewal failed; retried at the next run");
+        // Batch after batch until nothing is due, a batch moves nothing on (the ones left
+        // keep failing: the next run tries them again), or the run has taken its budget.
+        let started = std::time::Instant::now();
+        loop {
+            let due = self.db.due_subscriptions(now, RENEWAL_BATCH).await?;
+            let (count, full) = (due.len() as u64, due.len() as i64 == RENEWAL_BATCH);
+            let outcomes: Vec<(String, Result<Renewed, CommerceError>)> = futures::stream::iter(due)
+                .map(|s| async move {
+                    let outcome = self.renew(&s, now).await;
+                    (s.id, outcome)
+                })
+                .buffered(RENEWAL_CONCURRENCY)
+                .collect()
+                .await;
+            let skipped_before = report.skipped;
+            for (id, outcome) in outcomes {
+                match outcome {
+                    Ok(Renewed::Paid) => report.renewed += 1,
+                    Ok(Renewed::Declined) => report.declined += 1,
+                    Ok(Renewed::Ended) => report.ended += 1,
+                    Err(e) => {
+                        report.skipped += 1;
+                        tracing::warn!(subscription = %id, error = %e, "renewal failed; retried at the next run");
+                    }
                 }
             }
+            let stuck = report.skipped - skipped_before == count;
+            if !full || stuck || started.elapsed() > RENEWAL_RUN_BUDGET {
+                return Ok(report);
+            }
         }
-        Ok(report)
     }
 
     async fn renew(&self, s: &SubscriptionRecord, now: i64) -> Result<Renewed, CommerceError> {
