@@ -32,7 +32,8 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 const RETRY_AFTER_MS: i64 = DAY_MS;
 /// Subscriptions `renew_due` reads at a time.
 pub const RENEWAL_BATCH: i64 = 500;
-/// Renewals of a batch run at once: each waits mostly on the provider and the database.
+/// Renewals of a batch run at once on PostgreSQL: each waits mostly on the provider and
+/// the database.
 const RENEWAL_CONCURRENCY: usize = 8;
 /// How long one `renew_due` run keeps taking batches; the rest wait for the next run.
 const RENEWAL_RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
@@ -1175,6 +1176,12 @@ impl Commerce {
         // Batch after batch until nothing is due, a batch moves nothing on (the ones left
         // keep failing: the next run tries them again), or the run has taken its budget.
         let started = std::time::Instant::now();
+        // SQLite has one writer: renewals at once would only queue for it (and time out
+        // waiting); PostgreSQL writes them side by side.
+        let concurrency = match self.db.backend() {
+            slipway_db::Backend::Sqlite => 1,
+            slipway_db::Backend::Postgres => RENEWAL_CONCURRENCY,
+        };
         loop {
             let due = self.db.due_subscriptions(now, RENEWAL_BATCH).await?;
             let (count, full) = (due.len() as u64, due.len() as i64 == RENEWAL_BATCH);
@@ -1183,7 +1190,7 @@ impl Commerce {
                     let outcome = self.renew(&s, now).await;
                     (s.id, outcome)
                 })
-                .buffered(RENEWAL_CONCURRENCY)
+                .buffered(concurrency)
                 .collect()
                 .await;
             let skipped_before = report.skipped;
