@@ -513,10 +513,14 @@ pub(super) async fn subscriptions_page(state: &WebState, visit: &Visit, headers:
 pub(super) struct CancelForm {
     #[serde(default)]
     csrf: String,
+    /// `now` ends it at once (refunding the unused part where the publisher allows);
+    /// anything else, at the period's end.
+    #[serde(default)]
+    when: String,
 }
 
 /// Cancels a subscription: a recurring one at the end of the period paid for (it keeps its
-/// access until then), anything else at once.
+/// access until then) unless the customer asks for now, anything else at once.
 pub(super) async fn cancel(
     State(state): State<WebState>,
     headers: HeaderMap,
@@ -526,7 +530,8 @@ pub(super) async fn cancel(
     let visit = Visit::of(&state, &headers).await?;
     let viewer = visit.require("/subscriptions")?;
     visit.check_csrf(&form.csrf)?;
-    match state.commerce.cancel(viewer, &id, true, &registry_host(&state.auth, &headers)).await {
+    let at_period_end = form.when != "now";
+    match state.commerce.cancel(viewer, &id, at_period_end, &registry_host(&state.auth, &headers)).await {
         Ok(_) => Ok(Redirect::to(&format!("/subscriptions#subscription-{id}")).into_response()),
         // Sent twice, or it ended meanwhile: the page shows where it stands.
         Err(e @ CommerceError::Conflict(_)) => {

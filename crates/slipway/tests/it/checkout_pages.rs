@@ -183,9 +183,16 @@ async fn checkout_from_the_product_page_to_the_invoice() {
     // My subscriptions: the subscription, its pull command and its invoice.
     let (status, mine) = page(&t, &erin, "/subscriptions").await;
     assert_eq!(status, StatusCode::OK);
-    for shown in
-        ["Nimbus Cache", "Active", "49.00 USD / month", "Renews ", "docker pull ", "nimbus/nimbus-cache-enterprise:", "Cancel subscription"]
-    {
+    for shown in [
+        "Nimbus Cache",
+        "Active",
+        "49.00 USD / month",
+        "Renews ",
+        "docker pull ",
+        "nimbus/nimbus-cache-enterprise:",
+        "Cancel at period end",
+        "Cancel now",
+    ] {
         assert!(mine.contains(shown), "/subscriptions shows {shown}: {mine}");
     }
     assert!(mine.contains(&format!("href=\"/invoices/{invoice_id}\"")), "{mine}");
@@ -360,7 +367,8 @@ async fn subscriptions_are_cancelled_paid_and_credited_from_their_page() {
     // Cancel: at the period's end, access kept until then; sent again, said so.
     let (status, _, _) = submit(&t, &ivan, &format!("/subscriptions/{id}/cancel"), &[("csrf", "forged")]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, location, _) = submit(&t, &ivan, &format!("/subscriptions/{id}/cancel"), &[("csrf", &ivan.csrf)]).await;
+    let (status, location, _) =
+        submit(&t, &ivan, &format!("/subscriptions/{id}/cancel"), &[("csrf", &ivan.csrf), ("when", "period_end")]).await;
     assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, format!("/subscriptions#subscription-{id}").as_str()));
     let (_, mine) = page(&t, &ivan, "/subscriptions").await;
     assert!(mine.contains("Canceled at period end") && mine.contains("does not renew"), "{mine}");
@@ -388,4 +396,27 @@ async fn subscriptions_are_cancelled_paid_and_credited_from_their_page() {
     let (status, credit) = page(&t, &ivan, &format!("/invoices/{note}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(credit.contains("Credit note") && credit.contains("credits invoice") && credit.contains("10.00 USD"), "{credit}");
+}
+
+/// "Cancel now" from /subscriptions ends the subscription and its access at once.
+#[tokio::test]
+async fn a_subscription_is_cancelled_at_once_from_its_page() {
+    let t = store().await;
+    let kay = customer(&t, "kay").await;
+    let (_, html) = page(&t, &kay, CHECKOUT).await;
+    let fields = checkout_fields(
+        &kay,
+        &html,
+        &[("billing_name", "Kay"), ("billing_country", "US"), ("accept_license", "1"), ("payment_method", "pm_card_visa")],
+    );
+    let (status, location, body) = post_checkout(&t, &kay, &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let id = location.trim_start_matches("/subscriptions#subscription-").to_owned();
+    let (_, mine) = page(&t, &kay, "/subscriptions").await;
+    assert!(mine.contains("Cancel now") && mine.contains("Cancel at period end"), "{mine}");
+    assert!(t.can_pull("kay", PASSWORD, "nimbus/nimbus-cache-enterprise", "3.4").await);
+    let (status, _, _) = submit(&t, &kay, &format!("/subscriptions/{id}/cancel"), &[("csrf", &kay.csrf), ("when", "now")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(api(&t, &kay, "/api/v1/subscriptions").await["subscriptions"][0]["status"], "canceled");
+    assert!(!t.can_pull("kay", PASSWORD, "nimbus/nimbus-cache-enterprise", "3.4").await, "access ends at once");
 }
