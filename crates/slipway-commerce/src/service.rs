@@ -713,7 +713,18 @@ impl Commerce {
             },
             notice: c.notice.as_ref().map(|(recipient, subject, body)| Mail { id: &notice_id, recipient, subject, body }),
         };
-        self.db.record_paid_period(&w, c.from).await?;
+        if let Err(e) = self.db.record_paid_period(&w, c.from).await {
+            // A renewal's retry asks the provider for this same charge (same key) and
+            // records it then; a checkout's reservation is dropped, so its retry would be a
+            // new charge: give this one back before failing.
+            if c.from == ["incomplete"] {
+                let refund = RefundRequest { payment: &reference, amount: total, idempotency_key: &format!("void:{key}") };
+                if let Err(refund_error) = self.provider.refund(&refund).await {
+                    tracing::error!(payment = %reference, error = %refund_error, "a charge that could not be recorded was not given back");
+                }
+            }
+            return Err(e.into());
+        }
         Ok(Charged::Paid { invoice_id })
     }
 
