@@ -14,9 +14,9 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use slipway_catalog::{Access, Catalog, CatalogError, Tier, Viewer, product_path};
 use slipway_db::{
-    BillingProfileRecord, CommerceDb, DbError, Grant, InvoiceLine, InvoiceRecord, KeyClaim, LedgerEntry, Mail, NewInvoice,
+    BillingProfileRecord, CommerceDb, DbError, DueRenewal, Grant, InvoiceLine, InvoiceRecord, KeyClaim, LedgerEntry, Mail, NewInvoice,
     NewLedgerTransaction, NewPayment, NewPeriod, NewRefund, NewSubscription, PaidPeriod, PaymentMethodRecord, ProrationWrite, RefundWrite,
-    Retier, SubscriptionChange, SubscriptionRecord,
+    Retier, SubscriptionChange, SubscriptionRecord, charge_key_prefix,
 };
 use slipway_policy::{Action, Resource, decide};
 use slipway_types::{Clock, Currency, Money};
@@ -32,9 +32,10 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 const RETRY_AFTER_MS: i64 = DAY_MS;
 /// Subscriptions `renew_due` reads at a time.
 pub const RENEWAL_BATCH: i64 = 500;
-/// Renewals of a batch run at once on PostgreSQL: each waits mostly on the provider and
-/// the database.
+/// Renewals of a batch charged at once on PostgreSQL: each waits mostly on the provider.
 const RENEWAL_CONCURRENCY: usize = 8;
+/// Renewals charged, then recorded together in one transaction.
+const RENEWAL_WRITE_CHUNK: usize = 100;
 /// How long one `renew_due` run keeps taking batches; the rest wait for the next run.
 const RENEWAL_RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(45);
 /// A checkout that reserved a subscription and never finished frees it after this long.
@@ -565,19 +566,22 @@ impl Commerce {
             return Ok(None);
         }
         let method = method.ok_or_else(|| CommerceError::Invalid("a payment method is needed".into()))?;
+        let buyer = self.buyer(&viewer.account.id, &viewer.account.name).await?;
         let charge = PeriodCharge {
             subscription_id: id,
             account_id: &viewer.account.id,
-            account_name: &viewer.account.name,
             tier_id,
             publisher,
             description: format!("{product} {}", tier.name),
             billing_period: &tier.billing_period,
             price,
             method: &method,
+            buyer: &buyer,
             start: now,
+            // The reservation was made for this checkout: nothing was charged for it yet.
+            attempt: 0,
             off_session: false,
-            from: &["incomplete"],
+            from: "incomplete",
             price_notice_at: None,
             notice: None,
         };
@@ -605,14 +609,32 @@ impl Commerce {
     /// Charges one period (from `start`) and, when paid, records it whole. A declined
     /// charge is recorded as a failed payment and reported, not an error.
     async fn charge_period(&self, c: &PeriodCharge<'_>) -> Result<Charged, CommerceError> {
-        let buyer = self.buyer(c.account_id, c.account_name).await?;
-        let assessed = self.config.tax.assess(place(&buyer), c.price)?;
+        let paid = match self.take_charge(c).await? {
+            Taken::Paid(paid) => paid,
+            Taken::Declined { message } => return Ok(Charged::Declined { message }),
+        };
+        if let Err(e) = self.record_paid(&[&paid]).await {
+            // A renewal's retry asks the provider for this same charge (same key) and
+            // records it then; a checkout's reservation is dropped, so its retry would be a
+            // new charge: give this one back before failing.
+            if c.from == "incomplete" {
+                let refund = RefundRequest { payment: &paid.reference, amount: paid.total, idempotency_key: &format!("void:{}", paid.key) };
+                if let Err(refund_error) = self.provider.refund(&refund).await {
+                    tracing::error!(payment = %paid.reference, error = %refund_error, "a charge that could not be recorded was not given back");
+                }
+            }
+            return Err(e);
+        }
+        Ok(Charged::Paid { invoice_id: paid.invoice_id.clone() })
+    }
+
+    /// Asks the provider for one period's charge. A decline is recorded (a failed payment)
+    /// and reported; a success comes back with all its recording writes, not yet written.
+    async fn take_charge(&self, c: &PeriodCharge<'_>) -> Result<Taken, CommerceError> {
+        let assessed = self.config.tax.assess(place(c.buyer), c.price)?;
         let total = c.price.checked_add(&assessed.tax).map_err(overflow)?;
         let (fee, share) = c.price.split_bps(self.fee_bps(c.publisher)).map_err(overflow)?;
-        let end = period_end(c.start, c.billing_period);
-        let key_prefix = format!("charge:{}:{}:", c.subscription_id, c.start);
-        let attempt = self.db.failed_attempts(c.subscription_id, &key_prefix).await?;
-        let key = format!("{key_prefix}{attempt}");
+        let key = format!("{}{}", charge_key_prefix(c.subscription_id, c.start), c.attempt);
         let outcome = self
             .provider
             .charge(&ChargeRequest {
@@ -624,7 +646,6 @@ impl Commerce {
                 off_session: c.off_session,
             })
             .await?;
-        let currency = total.currency.code();
         let payment_id = new_id();
         let reference = match outcome {
             ChargeOutcome::Succeeded { reference } => reference,
@@ -638,94 +659,60 @@ impl Commerce {
                     reference: "",
                     payment_method_id: Some(&c.method.id),
                     amount: total.minor,
-                    currency,
+                    currency: total.currency.code(),
                     status: "failed",
                     failure: &failure,
                     idempotency_key: &key,
                 };
-                let reservation = (c.from == ["incomplete"]).then_some(c.subscription_id);
+                let reservation = (c.from == "incomplete").then_some(c.subscription_id);
                 self.db.record_failed_payment(&payment, reservation).await?;
-                return Ok(Charged::Declined { message });
+                return Ok(Taken::Declined { message });
             }
         };
-        let invoice_id = new_id();
-        let line = InvoiceLine {
-            description: c.description.clone(),
-            amount: c.price.minor,
-            tax: assessed.tax.minor,
-            tax_name: assessed.name.clone(),
-            tax_rate_bps: i64::from(assessed.rate_bps),
-            period_start: end.map(|_| c.start),
-            period_end: end,
-        };
-        let entries = charge_entries(self.provider.name(), c.publisher, &assessed.account, total, assessed.tax, fee, share);
-        let ledger_key = format!("ledger:{key}");
-        let notice_id = new_id();
-        let w = PaidPeriod {
-            subscription_id: c.subscription_id,
-            change: SubscriptionChange {
-                status: "active",
+        let end = period_end(c.start, c.billing_period);
+        Ok(Taken::Paid(Box::new(PaidCharge {
+            subscription_id: c.subscription_id.to_owned(),
+            from: c.from.to_owned(),
+            account_id: c.account_id.to_owned(),
+            tier_id: c.tier_id.to_owned(),
+            publisher: c.publisher.to_owned(),
+            method_id: c.method.id.clone(),
+            provider: self.provider.name().to_owned(),
+            reference,
+            ledger_key: format!("ledger:{key}"),
+            key,
+            price: c.price,
+            total,
+            fee,
+            start: c.start,
+            end,
+            price_notice_at: c.price_notice_at,
+            access_until: end.map(|e| e + self.grace_ms()),
+            buyer: c.buyer.clone(),
+            reverse_charge: assessed.reverse_charge,
+            line: InvoiceLine {
+                description: c.description.clone(),
                 amount: c.price.minor,
-                payment_method_id: Some(&c.method.id),
-                current_period_start: Some(c.start),
-                current_period_end: end,
-                price_notice_at: c.price_notice_at,
-                ..SubscriptionChange::default()
-            },
-            period: NewPeriod { id: &new_id(), kind: "paid", start: c.start, end },
-            payment: NewPayment {
-                id: &payment_id,
-                account_id: c.account_id,
-                subscription_id: Some(c.subscription_id),
-                provider: self.provider.name(),
-                reference: &reference,
-                payment_method_id: Some(&c.method.id),
-                amount: total.minor,
-                currency,
-                status: "succeeded",
-                failure: "",
-                idempotency_key: &key,
-            },
-            invoice: NewInvoice {
-                id: &invoice_id,
-                seller: c.publisher,
-                kind: "invoice",
-                account_id: c.account_id,
-                subscription_id: Some(c.subscription_id),
-                payment_id: Some(&payment_id),
-                credits: None,
-                currency,
-                subtotal: c.price.minor,
                 tax: assessed.tax.minor,
-                total: total.minor,
-                platform_fee: fee.minor,
-                buyer: &buyer,
-                reverse_charge: assessed.reverse_charge,
-                lines: std::slice::from_ref(&line),
+                tax_name: assessed.name.clone(),
+                tax_rate_bps: i64::from(assessed.rate_bps),
+                period_start: end.map(|_| c.start),
+                period_end: end,
             },
-            grant: Some(Grant { tier: c.tier_id, expires_at: end.map(|e| e + self.grace_ms()) }),
-            ledger: NewLedgerTransaction {
-                id: &new_id(),
-                kind: "charge",
-                reference: &invoice_id,
-                idempotency_key: &ledger_key,
-                entries: &entries,
-            },
-            notice: c.notice.as_ref().map(|(recipient, subject, body)| Mail { id: &notice_id, recipient, subject, body }),
-        };
-        if let Err(e) = self.db.record_paid_period(&w, c.from).await {
-            // A renewal's retry asks the provider for this same charge (same key) and
-            // records it then; a checkout's reservation is dropped, so its retry would be a
-            // new charge: give this one back before failing.
-            if c.from == ["incomplete"] {
-                let refund = RefundRequest { payment: &reference, amount: total, idempotency_key: &format!("void:{key}") };
-                if let Err(refund_error) = self.provider.refund(&refund).await {
-                    tracing::error!(payment = %reference, error = %refund_error, "a charge that could not be recorded was not given back");
-                }
-            }
-            return Err(e.into());
-        }
-        Ok(Charged::Paid { invoice_id })
+            entries: charge_entries(self.provider.name(), c.publisher, &assessed.account, total, assessed.tax, fee, share),
+            notice: c.notice.clone(),
+            period_id: new_id(),
+            payment_id,
+            invoice_id: new_id(),
+            ledger_id: new_id(),
+            notice_id: new_id(),
+        })))
+    }
+
+    /// Records charges the provider took (`take_charge`), all in one transaction.
+    async fn record_paid(&self, paid: &[&PaidCharge]) -> Result<(), CommerceError> {
+        let writes: Vec<PaidPeriod<'_>> = paid.iter().map(|p| p.write()).collect();
+        Ok(self.db.record_paid_periods(&writes).await?)
     }
 
     // ---- subscriptions -------------------------------------------------------------------
@@ -1194,27 +1181,37 @@ impl Commerce {
             slipway_db::Backend::Postgres => RENEWAL_CONCURRENCY,
         };
         loop {
-            let due = self.db.due_subscriptions(now, RENEWAL_BATCH).await?;
+            let due = self.db.due_renewals(now, RENEWAL_BATCH).await?;
             let (count, full) = (due.len() as u64, due.len() as i64 == RENEWAL_BATCH);
-            let outcomes: Vec<(String, Result<Renewed, CommerceError>)> = futures::stream::iter(due)
-                .map(|s| async move {
-                    let outcome = self.renew(&s, now).await;
-                    (s.id, outcome)
-                })
-                .buffered(concurrency)
-                .collect()
-                .await;
             let skipped_before = report.skipped;
-            for (id, outcome) in outcomes {
-                match outcome {
-                    Ok(Renewed::Paid) => report.renewed += 1,
-                    Ok(Renewed::Declined) => report.declined += 1,
-                    Ok(Renewed::Ended) => report.ended += 1,
-                    Err(e) => {
-                        report.skipped += 1;
-                        tracing::warn!(subscription = %id, error = %e, "renewal failed; retried at the next run");
+            let mut due = due.into_iter().peekable();
+            while due.peek().is_some() {
+                // Owned, not borrowed: a stream of futures borrowing from the batch is not
+                // Send as the scheduler's job needs it.
+                let chunk: Vec<DueRenewal> = due.by_ref().take(RENEWAL_WRITE_CHUNK).collect();
+                let steps: Vec<(String, Result<RenewStep, CommerceError>)> = futures::stream::iter(chunk)
+                    .map(|d| async move {
+                        let step = self.renew(&d, now).await;
+                        (d.subscription.id, step)
+                    })
+                    .buffered(concurrency)
+                    .collect()
+                    .await;
+                let mut paid = Vec::new();
+                for (id, step) in steps {
+                    match step {
+                        Ok(RenewStep::Paid(charge)) => paid.push(charge),
+                        Ok(RenewStep::Declined) => report.declined += 1,
+                        Ok(RenewStep::Ended) => report.ended += 1,
+                        Err(e) => {
+                            report.skipped += 1;
+                            tracing::warn!(subscription = %id, error = %e, "renewal failed; retried at the next run");
+                        }
                     }
                 }
+                let recorded = self.record_renewals(&paid).await;
+                report.renewed += recorded;
+                report.skipped += paid.len() as u64 - recorded;
             }
             let stuck = report.skipped - skipped_before == count;
             if !full || stuck || started.elapsed() > RENEWAL_RUN_BUDGET {
@@ -1223,46 +1220,75 @@ impl Commerce {
         }
     }
 
-    async fn renew(&self, s: &SubscriptionRecord, now: i64) -> Result<Renewed, CommerceError> {
-        let Some(period_end_at) = s.current_period_end else { return Ok(Renewed::Ended) };
+    /// Records the renewals' charges together; when that fails (one subscription changed
+    /// meanwhile), each on its own, so the others still count. Returns how many were
+    /// recorded; the rest are charged again with the same key at the next run, which the
+    /// provider answers with the charge it already took.
+    async fn record_renewals(&self, paid: &[Box<PaidCharge>]) -> u64 {
+        let all: Vec<&PaidCharge> = paid.iter().map(|p| &**p).collect();
+        if all.is_empty() {
+            return 0;
+        }
+        match self.record_paid(&all).await {
+            Ok(()) => return all.len() as u64,
+            Err(e) if all.len() > 1 => tracing::info!(renewals = all.len(), error = %e, "recording renewals one by one"),
+            Err(_) => {}
+        }
+        let mut recorded = 0;
+        for p in all {
+            match self.record_paid(&[p]).await {
+                Ok(()) => recorded += 1,
+                Err(e) => tracing::warn!(subscription = %p.subscription_id, error = %e, "renewal not recorded; retried at the next run"),
+            }
+        }
+        recorded
+    }
+
+    /// One due subscription's renewal up to its charge: ended, declined (and so recorded),
+    /// or paid and still to be recorded (`record_renewals`).
+    async fn renew(&self, d: &DueRenewal, now: i64) -> Result<RenewStep, CommerceError> {
+        let s = &d.subscription;
+        let Some(period_end_at) = s.current_period_end else { return Ok(RenewStep::Ended) };
         if s.cancel_at_period_end != 0 {
             self.db.end_subscription(&s.id, "canceled").await?;
-            return Ok(Renewed::Ended);
+            return Ok(RenewStep::Ended);
         }
         let grace_end = period_end_at + self.grace_ms();
         if s.status == "past_due" && now >= grace_end {
             self.db.end_subscription(&s.id, "expired").await?;
-            return Ok(Renewed::Ended);
+            return Ok(RenewStep::Ended);
         }
-        let method = match &s.payment_method_id {
-            Some(id) => self.db.payment_method(id).await?,
-            None => None,
-        };
-        let Some(method) = method else {
+        let Some(method) = d.payment_method() else {
             // A trial without a payment method ends with the trial.
             self.db.end_subscription(&s.id, "expired").await?;
-            return Ok(Renewed::Ended);
+            return Ok(RenewStep::Ended);
         };
-        let renewal = self.renewal_price(s, period_end(period_end_at, &s.billing_period)).await?;
+        let buyer = d.billing_profile().unwrap_or_else(|| BillingProfileRecord {
+            account_id: s.account_id.clone(),
+            name: s.account_name.clone(),
+            ..BillingProfileRecord::default()
+        });
+        let renewal = self.renewal_price(d, period_end(period_end_at, &s.billing_period))?;
         let charge = PeriodCharge {
             subscription_id: &s.id,
             account_id: &s.account_id,
-            account_name: &s.account_id,
             tier_id: &s.tier_id,
             publisher: &s.publisher,
             description: format!("{} {}", s.listing_name, s.tier_name),
             billing_period: &s.billing_period,
             price: renewal.price,
             method: &method,
+            buyer: &buyer,
             start: period_end_at,
+            attempt: d.failed_attempts,
             off_session: true,
-            from: &[s.status.as_str()],
+            from: &s.status,
             price_notice_at: renewal.notice_at,
             notice: renewal.notice,
         };
-        match self.charge_period(&charge).await? {
-            Charged::Paid { .. } => Ok(Renewed::Paid),
-            Charged::Declined { .. } => {
+        match self.take_charge(&charge).await? {
+            Taken::Paid(paid) => Ok(RenewStep::Paid(paid)),
+            Taken::Declined { .. } => {
                 let change = SubscriptionChange {
                     status: "past_due",
                     amount: s.amount,
@@ -1283,7 +1309,7 @@ impl Commerce {
                         false,
                     )
                     .await?;
-                Ok(Renewed::Declined)
+                Ok(RenewStep::Declined)
             }
         }
     }
@@ -1292,17 +1318,18 @@ impl Commerce {
     /// changed and the customer has been told, with the renewal that noticed it; then the
     /// new one, from the renewal after. Returns the price, when the notice went out, and
     /// the notice to send with this renewal (recipient, subject, body).
-    async fn renewal_price(&self, s: &SubscriptionRecord, next_end: Option<i64>) -> Result<RenewalPrice, CommerceError> {
+    fn renewal_price(&self, d: &DueRenewal, next_end: Option<i64>) -> Result<RenewalPrice, CommerceError> {
+        let s = &d.subscription;
         let current = money(s.amount, &s.currency)?;
         let unchanged = RenewalPrice { price: current, notice_at: s.price_notice_at, notice: None };
-        let Some((amount, currency)) = self.db.tier_price(&s.tier_id).await? else { return Ok(unchanged) };
-        if currency != s.currency || amount <= 0 || amount == s.amount {
+        let (amount, currency) = (d.tier_amount, &d.tier_currency);
+        if *currency != s.currency || amount <= 0 || amount == s.amount {
             return Ok(unchanged);
         }
         if s.price_notice_at.is_some() {
-            return Ok(RenewalPrice { price: money(amount, &currency)?, notice_at: None, notice: None });
+            return Ok(RenewalPrice { price: money(amount, currency)?, notice_at: None, notice: None });
         }
-        let new = money(amount, &currency)?;
+        let new = money(amount, currency)?;
         let when = next_end
             .and_then(chrono::DateTime::from_timestamp_millis)
             .map_or_else(String::new, |t| format!(" on {}", t.format("%Y-%m-%d")));
@@ -1327,19 +1354,21 @@ impl Commerce {
         }
         let method = self.save_method(&s.account_id, payment_method).await?;
         let start = s.current_period_end.ok_or_else(|| CommerceError::Internal("a past-due subscription without a period".into()))?;
+        let buyer = self.buyer(&s.account_id, &viewer.account.name).await?;
         let charge = PeriodCharge {
             subscription_id: &s.id,
             account_id: &s.account_id,
-            account_name: &viewer.account.name,
             tier_id: &s.tier_id,
             publisher: &s.publisher,
             description: format!("{} {}", s.listing_name, s.tier_name),
             billing_period: &s.billing_period,
             price: money(s.amount, &s.currency)?,
             method: &method,
+            buyer: &buyer,
             start,
+            attempt: self.db.failed_attempts(&s.id, &charge_key_prefix(&s.id, start)).await?,
             off_session: false,
-            from: &["past_due"],
+            from: "past_due",
             price_notice_at: s.price_notice_at,
             notice: None,
         };
@@ -1483,20 +1512,123 @@ impl Proportion {
 struct PeriodCharge<'a> {
     subscription_id: &'a str,
     account_id: &'a str,
-    account_name: &'a str,
     tier_id: &'a str,
     publisher: &'a str,
     description: String,
     billing_period: &'a str,
     price: Money,
     method: &'a PaymentMethodRecord,
+    /// Who the invoice is to (`Commerce::buyer`).
+    buyer: &'a BillingProfileRecord,
     start: i64,
+    /// Failed charges for this period so far: this attempt's number, in its key.
+    attempt: i64,
     off_session: bool,
-    /// The statuses the subscription must still be in for the payment to be recorded.
-    from: &'a [&'a str],
+    /// The status the subscription must still be in for the payment to be recorded.
+    from: &'a str,
     price_notice_at: Option<i64>,
     /// A notice to the customer written with the payment: (recipient, subject, body).
     notice: Option<(String, String, String)>,
+}
+
+/// What charging a period came to (`Commerce::take_charge`).
+enum Taken {
+    Paid(Box<PaidCharge>),
+    Declined { message: String },
+}
+
+/// A charge the provider took, with everything that records it: owned, so that the
+/// renewals can record a batch of them in one transaction (`Commerce::record_paid`).
+struct PaidCharge {
+    subscription_id: String,
+    from: String,
+    account_id: String,
+    tier_id: String,
+    publisher: String,
+    method_id: String,
+    provider: String,
+    /// The provider's reference of the charge.
+    reference: String,
+    /// The charge's idempotency key at the provider, and its ledger transaction's.
+    key: String,
+    ledger_key: String,
+    price: Money,
+    total: Money,
+    fee: Money,
+    start: i64,
+    end: Option<i64>,
+    price_notice_at: Option<i64>,
+    /// The entitlement's end: the period's and the grace period after it.
+    access_until: Option<i64>,
+    buyer: BillingProfileRecord,
+    reverse_charge: bool,
+    line: InvoiceLine,
+    entries: Vec<LedgerEntry>,
+    notice: Option<(String, String, String)>,
+    period_id: String,
+    payment_id: String,
+    invoice_id: String,
+    ledger_id: String,
+    notice_id: String,
+}
+
+impl PaidCharge {
+    fn write(&self) -> PaidPeriod<'_> {
+        let currency = self.total.currency.code();
+        PaidPeriod {
+            subscription_id: &self.subscription_id,
+            from: &self.from,
+            change: SubscriptionChange {
+                status: "active",
+                amount: self.price.minor,
+                payment_method_id: Some(&self.method_id),
+                current_period_start: Some(self.start),
+                current_period_end: self.end,
+                price_notice_at: self.price_notice_at,
+                ..SubscriptionChange::default()
+            },
+            period: NewPeriod { id: &self.period_id, kind: "paid", start: self.start, end: self.end },
+            payment: NewPayment {
+                id: &self.payment_id,
+                account_id: &self.account_id,
+                subscription_id: Some(&self.subscription_id),
+                provider: &self.provider,
+                reference: &self.reference,
+                payment_method_id: Some(&self.method_id),
+                amount: self.total.minor,
+                currency,
+                status: "succeeded",
+                failure: "",
+                idempotency_key: &self.key,
+            },
+            invoice: NewInvoice {
+                id: &self.invoice_id,
+                seller: &self.publisher,
+                kind: "invoice",
+                account_id: &self.account_id,
+                subscription_id: Some(&self.subscription_id),
+                payment_id: Some(&self.payment_id),
+                credits: None,
+                currency,
+                subtotal: self.price.minor,
+                tax: self.line.tax,
+                total: self.total.minor,
+                platform_fee: self.fee.minor,
+                buyer: &self.buyer,
+                reverse_charge: self.reverse_charge,
+                lines: std::slice::from_ref(&self.line),
+            },
+            grant: Some(Grant { tier: &self.tier_id, expires_at: self.access_until }),
+            ledger: NewLedgerTransaction {
+                id: &self.ledger_id,
+                kind: "charge",
+                reference: &self.invoice_id,
+                idempotency_key: &self.ledger_key,
+                entries: &self.entries,
+            },
+            notice: self.notice.as_ref().map(|(recipient, subject, body)| Mail { id: &self.notice_id, recipient, subject, body }),
+        }
+    }
 }
 
 /// What a renewal charges and tells (`Commerce::renewal_price`).
@@ -1520,8 +1652,9 @@ enum AfterRefund<'a> {
     Retier(Retier<'a>),
 }
 
-enum Renewed {
-    Paid,
+/// Where a due subscription's renewal got to (`Commerce::renew`).
+enum RenewStep {
+    Paid(Box<PaidCharge>),
     Declined,
     Ended,
 }

@@ -1,7 +1,7 @@
 //! Commerce: billing profiles, payment methods, subscriptions with their periods, payments,
 //! invoices and credit notes, refunds, and the idempotency keys of money-moving requests.
 //!
-//! Every write that records money (`record_paid_period`, `record_refund`) runs in one
+//! Every write that records money (`record_paid_periods`, `record_refund`) runs in one
 //! database transaction with the ledger transaction that records the same movement
 //! (`ledger::post_in`) and the entitlement it grants or ends, so a charge never exists
 //! without its invoice, ledger entries and access, or the other way round. The caller
@@ -9,7 +9,7 @@
 
 use sqlx::{Any, Transaction};
 
-use crate::ledger::post_in;
+use crate::ledger::{post_all_in, post_in};
 use crate::sign_in::{Mail, enqueue_mail_in};
 use crate::{CommerceDb, DbError, NewLedgerTransaction};
 
@@ -78,12 +78,85 @@ pub struct SubscriptionRecord {
     pub updated_at: i64,
 }
 
-pub(crate) const SUBSCRIPTION_COLUMNS: &str =
+/// A subscription's columns (`SubscriptionRecord`) and the tables they come from, apart
+/// so that a query can add columns of its own between them (`due_renewals`).
+macro_rules! subscription_fields {
+    () => {
     "s.id, s.account_id, a.name AS account_name, a.email AS account_email, s.tier_id, t.name AS tier_name, t.repository, t.tags AS tier_tags, t.access,
      l.name AS listing_name, l.publisher, l.slug, s.license_version, s.license_accepted_at, s.status, s.amount, s.currency,
      s.billing_period, s.payment_method_id, s.current_period_start, s.current_period_end, s.trial_end, s.cancel_at_period_end,
-     s.past_due_since, s.next_attempt_at, s.price_notice_at, s.canceled_at, s.ended_at, s.created_at, s.updated_at
-     FROM subscriptions s JOIN tiers t ON t.id = s.tier_id JOIN listings l ON l.id = t.listing_id JOIN accounts a ON a.id = s.account_id";
+     s.past_due_since, s.next_attempt_at, s.price_notice_at, s.canceled_at, s.ended_at, s.created_at, s.updated_at"
+    };
+}
+macro_rules! subscription_from {
+    () => {
+    "FROM subscriptions s JOIN tiers t ON t.id = s.tier_id JOIN listings l ON l.id = t.listing_id JOIN accounts a ON a.id = s.account_id"
+    };
+}
+pub(crate) const SUBSCRIPTION_COLUMNS: &str = concat!(subscription_fields!(), " ", subscription_from!());
+
+/// The idempotency-key prefix of the charges for subscription `s`'s current period, in
+/// SQL: `charge_key_prefix` (which the charges use) spelled for a query.
+const CHARGE_KEY_PREFIX: &str = "('charge:' || s.id || ':' || s.current_period_end || ':')";
+
+/// The idempotency-key prefix of the charges for the period of `subscription_id` from
+/// `start`: each attempt's key is this and the attempt's number, so a retry after a
+/// failure is a new charge and a repeat of the same attempt is not.
+pub fn charge_key_prefix(subscription_id: &str, start: i64) -> String {
+    format!("charge:{subscription_id}:{start}:")
+}
+
+/// A subscription due for renewal with what its renewal reads (`due_renewals`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct DueRenewal {
+    #[sqlx(flatten)]
+    pub subscription: SubscriptionRecord,
+    method_provider: Option<String>,
+    method_reference: Option<String>,
+    method_brand: Option<String>,
+    method_last4: Option<String>,
+    method_created_at: Option<i64>,
+    /// The tier's price now (a change applies from the renewal after the one noticing it).
+    pub tier_amount: i64,
+    pub tier_currency: String,
+    buyer_name: Option<String>,
+    buyer_country: Option<String>,
+    buyer_region: Option<String>,
+    buyer_postal_code: Option<String>,
+    buyer_tax_id: Option<String>,
+    /// Failed charges for the current period so far: the next attempt's number.
+    pub failed_attempts: i64,
+}
+
+impl DueRenewal {
+    /// The payment method on file, if it still exists.
+    pub fn payment_method(&self) -> Option<PaymentMethodRecord> {
+        let s = &self.subscription;
+        Some(PaymentMethodRecord {
+            id: s.payment_method_id.clone()?,
+            account_id: s.account_id.clone(),
+            provider: self.method_provider.clone()?,
+            reference: self.method_reference.clone()?,
+            brand: self.method_brand.clone().unwrap_or_default(),
+            last4: self.method_last4.clone().unwrap_or_default(),
+            created_at: self.method_created_at.unwrap_or_default(),
+        })
+    }
+
+    /// The buyer's billing profile, if they saved one.
+    pub fn billing_profile(&self) -> Option<BillingProfileRecord> {
+        Some(BillingProfileRecord {
+            account_id: self.subscription.account_id.clone(),
+            name: self.buyer_name.clone()?,
+            country: self.buyer_country.clone().unwrap_or_default(),
+            region: self.buyer_region.clone().unwrap_or_default(),
+            postal_code: self.buyer_postal_code.clone().unwrap_or_default(),
+            tax_id: self.buyer_tax_id.clone().unwrap_or_default(),
+            created_at: 0,
+            updated_at: 0,
+        })
+    }
+}
 
 /// A subscription about to be created (a checkout's reservation, a trial, a free tier).
 #[derive(Clone, Debug)]
@@ -228,6 +301,8 @@ pub struct Grant<'a> {
 #[derive(Clone, Debug)]
 pub struct PaidPeriod<'a> {
     pub subscription_id: &'a str,
+    /// The status the subscription must still be in for the payment to be recorded.
+    pub from: &'a str,
     pub change: SubscriptionChange<'a>,
     pub period: NewPeriod<'a>,
     pub payment: NewPayment<'a>,
@@ -481,27 +556,33 @@ impl CommerceDb {
         Ok(n > 0)
     }
 
-    /// Subscriptions whose period or trial has ended by `now`, or whose past-due retry is
-    /// due, oldest first, at most `limit`.
-    pub async fn due_subscriptions(&self, now: i64, limit: i64) -> Result<Vec<SubscriptionRecord>, DbError> {
-        Ok(sqlx::query_as::<Any, SubscriptionRecord>(sqlx::AssertSqlSafe(format!(
-            "SELECT {SUBSCRIPTION_COLUMNS}
+    /// Up to `limit` subscriptions due at `now` (a period ended, or a retry's time came),
+    /// each with all a renewal reads: its payment method, its tier's current price, the
+    /// buyer's billing profile and the failed attempts at this period's charge. One query
+    /// per batch rather than four per renewal.
+    pub async fn due_renewals(&self, now: i64, limit: i64) -> Result<Vec<DueRenewal>, DbError> {
+        Ok(sqlx::query_as::<Any, DueRenewal>(sqlx::AssertSqlSafe(format!(
+            "SELECT {fields},
+                 pm.provider AS method_provider, pm.reference AS method_reference, pm.brand AS method_brand,
+                 pm.last4 AS method_last4, pm.created_at AS method_created_at,
+                 t.amount AS tier_amount, t.currency AS tier_currency,
+                 b.name AS buyer_name, b.country AS buyer_country, b.region AS buyer_region,
+                 b.postal_code AS buyer_postal_code, b.tax_id AS buyer_tax_id,
+                 (SELECT COUNT(*) FROM payments p WHERE p.subscription_id = s.id AND p.status = 'failed'
+                    AND substr(p.idempotency_key, 1, length({CHARGE_KEY_PREFIX})) = {CHARGE_KEY_PREFIX}) AS failed_attempts
+             {from}
+             LEFT JOIN payment_methods pm ON pm.id = s.payment_method_id
+             LEFT JOIN billing_profiles b ON b.account_id = s.account_id
              WHERE (s.status IN ('active', 'trialing') AND s.current_period_end <= $1)
                 OR (s.status = 'past_due' AND s.next_attempt_at <= $1)
-             ORDER BY s.current_period_end, s.id LIMIT $2"
+             ORDER BY s.current_period_end, s.id LIMIT $2",
+            fields = subscription_fields!(),
+            from = subscription_from!(),
         )))
         .bind(now)
         .bind(limit)
         .fetch_all(&self.read)
         .await?)
-    }
-
-    /// The tier's current price (amount, currency), for a renewal to notice a change.
-    pub async fn tier_price(&self, tier_id: &str) -> Result<Option<(i64, String)>, DbError> {
-        Ok(sqlx::query_as::<Any, (i64, String)>("SELECT amount, currency FROM tiers WHERE id = $1")
-            .bind(tier_id)
-            .fetch_optional(&self.read)
-            .await?)
     }
 
     /// Failed charges of the subscription whose idempotency key starts with `key_prefix`
@@ -594,7 +675,7 @@ impl CommerceDb {
     pub async fn record_failed_payment(&self, payment: &NewPayment<'_>, drop_reservation: Option<&str>) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
         let now = self.clock.now_ms();
-        insert_payment(&mut tx, now, payment).await?;
+        insert_payments(&mut tx, now, &[payment]).await?;
         if let Some(id) = drop_reservation {
             sqlx::query("DELETE FROM subscriptions WHERE id = $1 AND status = 'incomplete'").bind(id).execute(&mut *tx).await?;
         }
@@ -608,48 +689,52 @@ impl CommerceDb {
         Ok(())
     }
 
-    /// Writes everything a successful charge for a period records, in one transaction:
-    /// the subscription's new state, the period, the payment, the invoice with its lines
-    /// and number, the entitlement, and the ledger transaction. `DbError::Conflict` when
-    /// the subscription is no longer in a state this charge was for, or the period was
-    /// paid already (its unique key): nothing is written then.
-    pub async fn record_paid_period(&self, w: &PaidPeriod<'_>, from: &[&str]) -> Result<i64, DbError> {
+    /// Writes everything successful charges for periods record, in one transaction: each
+    /// subscription's new state, the period, the payment, the invoice with its lines and
+    /// number, the entitlement, the ledger transaction and any notice. `DbError::Conflict`
+    /// when a subscription is no longer in a state its charge was for, or a period was paid
+    /// already (its unique key): nothing at all is written then. Several at once (the
+    /// renewals) cost a few statements each rather than a transaction each.
+    pub async fn record_paid_periods(&self, all: &[PaidPeriod<'_>]) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
         let now = self.clock.now_ms();
-        if !update_subscription(&mut tx, now, w.subscription_id, from, &w.change).await? {
-            return Err(DbError::Conflict(format!("subscription {} changed while it was being charged", w.subscription_id)));
+        for w in all {
+            if !update_subscription(&mut tx, now, w.subscription_id, &[w.from], &w.change).await? {
+                return Err(DbError::Conflict(format!("subscription {} changed while it was being charged", w.subscription_id)));
+            }
         }
-        let inserted = sqlx::query(
-            "INSERT INTO subscription_periods (id, subscription_id, kind, period_start, period_end, invoice_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        )
-        .bind(w.period.id)
-        .bind(w.subscription_id)
-        .bind(w.period.kind)
-        .bind(w.period.start)
-        .bind(w.period.end)
-        .bind(w.invoice.id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() == 0 {
-            return Err(DbError::Conflict(format!(
-                "the period from {} of subscription {} is paid already",
-                w.period.start, w.subscription_id
-            )));
+        for chunk in all.chunks(crate::MAX_PARAMETERS / 7) {
+            let sql = format!(
+                "INSERT INTO subscription_periods (id, subscription_id, kind, period_start, period_end, invoice_id, created_at)
+                 VALUES {} ON CONFLICT DO NOTHING RETURNING subscription_id",
+                crate::values_list(chunk.len(), 7)
+            );
+            let mut query = sqlx::query_scalar::<Any, String>(sqlx::AssertSqlSafe(sql));
+            for w in chunk {
+                query = query.bind(w.period.id).bind(w.subscription_id).bind(w.period.kind).bind(w.period.start);
+                query = query.bind(w.period.end).bind(w.invoice.id).bind(now);
+            }
+            let inserted: std::collections::HashSet<String> = query.fetch_all(&mut *tx).await?.into_iter().collect();
+            if let Some(w) = chunk.iter().find(|w| !inserted.contains(w.subscription_id)) {
+                return Err(DbError::Conflict(format!(
+                    "the period from {} of subscription {} is paid already",
+                    w.period.start, w.subscription_id
+                )));
+            }
         }
-        insert_payment(&mut tx, now, &w.payment).await?;
-        let number = insert_invoice(&mut tx, now, &w.invoice).await?;
-        if let Some(g) = &w.grant {
-            let account_id = w.payment.account_id;
-            grant(&mut tx, now, w.subscription_id, account_id, g).await?;
-        }
-        post_in(&mut tx, &self.clock, &w.ledger).await?;
-        if let Some(notice) = &w.notice {
+        insert_payments(&mut tx, now, &all.iter().map(|w| &w.payment).collect::<Vec<_>>()).await?;
+        let grants: Vec<_> = all.iter().filter_map(|w| w.grant.as_ref().map(|g| (w.subscription_id, w.payment.account_id, g))).collect();
+        grant_all(&mut tx, now, &grants).await?;
+        let ledger: Vec<NewLedgerTransaction<'_>> = all.iter().map(|w| w.ledger.clone()).collect();
+        post_all_in(&mut tx, &self.clock, &ledger).await?;
+        for notice in all.iter().filter_map(|w| w.notice.as_ref()) {
             enqueue_mail_in(&mut tx, now, notice).await?;
         }
+        // Last: the seller's invoice counter is the one row every charge to that seller
+        // shares, so it is held for as short a time as the transaction allows.
+        insert_invoices(&mut tx, now, &all.iter().map(|w| &w.invoice).collect::<Vec<_>>()).await?;
         tx.commit().await?;
-        Ok(number)
+        Ok(())
     }
 
     /// Records a trial's start: the period row (kind trial) with the subscription's move
@@ -831,7 +916,7 @@ impl CommerceDb {
         let mut tx = self.begin_write().await?;
         let now = self.clock.now_ms();
         move_tier(&mut tx, now, w.subscription_id, &w.retier).await?;
-        insert_payment(&mut tx, now, &w.payment).await?;
+        insert_payments(&mut tx, now, &[&w.payment]).await?;
         let number = insert_invoice(&mut tx, now, &w.invoice).await?;
         post_in(&mut tx, &self.clock, &w.ledger).await?;
         tx.commit().await?;
@@ -1051,98 +1136,107 @@ async fn end(tx: &mut Transaction<'static, Any>, now: i64, id: &str, status: &st
     Ok(n > 0)
 }
 
-async fn insert_payment(tx: &mut Transaction<'static, Any>, now: i64, p: &NewPayment<'_>) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO payments (id, account_id, subscription_id, provider, reference, payment_method_id, amount, currency, status, failure,
-             idempotency_key, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(p.id)
-    .bind(p.account_id)
-    .bind(p.subscription_id)
-    .bind(p.provider)
-    .bind(p.reference)
-    .bind(p.payment_method_id)
-    .bind(p.amount)
-    .bind(p.currency)
-    .bind(p.status)
-    .bind(p.failure)
-    .bind(p.idempotency_key)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+async fn insert_payments(tx: &mut Transaction<'static, Any>, now: i64, all: &[&NewPayment<'_>]) -> Result<(), DbError> {
+    for chunk in all.chunks(crate::MAX_PARAMETERS / 12) {
+        let sql = format!(
+            "INSERT INTO payments (id, account_id, subscription_id, provider, reference, payment_method_id, amount, currency, status,
+                 failure, idempotency_key, created_at)
+             VALUES {}",
+            crate::values_list(chunk.len(), 12)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in chunk {
+            query = query.bind(p.id).bind(p.account_id).bind(p.subscription_id).bind(p.provider).bind(p.reference);
+            query = query.bind(p.payment_method_id).bind(p.amount).bind(p.currency).bind(p.status).bind(p.failure);
+            query = query.bind(p.idempotency_key).bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
-/// Writes an invoice or credit note with the seller's next number, taken in this
-/// transaction: a rolled-back transaction gives its number back, so numbers have no gaps.
+/// Writes one invoice or credit note (`insert_invoices`); returns its number.
 async fn insert_invoice(tx: &mut Transaction<'static, Any>, now: i64, i: &NewInvoice<'_>) -> Result<i64, DbError> {
-    let number: i64 = sqlx::query_scalar(
-        "INSERT INTO invoice_counters (seller, last_number) VALUES ($1, 1)
-         ON CONFLICT (seller) DO UPDATE SET last_number = invoice_counters.last_number + 1 RETURNING last_number",
-    )
-    .bind(i.seller)
-    .fetch_one(&mut **tx)
-    .await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO invoices ({INVOICE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-    )))
-    .bind(i.id)
-    .bind(i.seller)
-    .bind(number)
-    .bind(i.kind)
-    .bind(i.account_id)
-    .bind(i.subscription_id)
-    .bind(i.payment_id)
-    .bind(i.credits)
-    .bind(i.currency)
-    .bind(i.subtotal)
-    .bind(i.tax)
-    .bind(i.total)
-    .bind(i.platform_fee)
-    .bind(&i.buyer.name)
-    .bind(&i.buyer.country)
-    .bind(&i.buyer.region)
-    .bind(&i.buyer.postal_code)
-    .bind(&i.buyer.tax_id)
-    .bind(i64::from(i.reverse_charge))
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    for (position, line) in i.lines.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO invoice_lines (invoice_id, position, description, amount, tax, tax_name, tax_rate_bps, period_start, period_end)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(i.id)
-        .bind(position as i64)
-        .bind(&line.description)
-        .bind(line.amount)
-        .bind(line.tax)
-        .bind(&line.tax_name)
-        .bind(line.tax_rate_bps)
-        .bind(line.period_start)
-        .bind(line.period_end)
-        .execute(&mut **tx)
-        .await?;
+    Ok(insert_invoices(tx, now, &[i]).await?[0])
+}
+
+/// Writes invoices or credit notes, each with its seller's next number, taken in this
+/// transaction (one counter update per seller for all of them): a rolled-back transaction
+/// gives its numbers back, so numbers have no gaps. Returns the numbers, in order.
+async fn insert_invoices(tx: &mut Transaction<'static, Any>, now: i64, all: &[&NewInvoice<'_>]) -> Result<Vec<i64>, DbError> {
+    let mut next: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+    for i in all {
+        *next.entry(i.seller).or_default() += 1;
     }
-    Ok(number)
+    for (seller, count) in next.iter_mut() {
+        let last: i64 = sqlx::query_scalar(
+            "INSERT INTO invoice_counters (seller, last_number) VALUES ($1, $2)
+             ON CONFLICT (seller) DO UPDATE SET last_number = invoice_counters.last_number + excluded.last_number RETURNING last_number",
+        )
+        .bind(*seller)
+        .bind(*count)
+        .fetch_one(&mut **tx)
+        .await?;
+        *count = last - *count + 1;
+    }
+    let numbers: Vec<i64> = all
+        .iter()
+        .map(|i| {
+            let n = next.get_mut(i.seller).expect("every seller was counted");
+            *n += 1;
+            *n - 1
+        })
+        .collect();
+    for (chunk, numbers) in all.chunks(crate::MAX_PARAMETERS / 20).zip(numbers.chunks(crate::MAX_PARAMETERS / 20)) {
+        let sql = format!("INSERT INTO invoices ({INVOICE_COLUMNS}) VALUES {}", crate::values_list(chunk.len(), 20));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (i, number) in chunk.iter().zip(numbers) {
+            query = query.bind(i.id).bind(i.seller).bind(*number).bind(i.kind).bind(i.account_id).bind(i.subscription_id);
+            query = query.bind(i.payment_id).bind(i.credits).bind(i.currency).bind(i.subtotal).bind(i.tax).bind(i.total);
+            query = query.bind(i.platform_fee).bind(&i.buyer.name).bind(&i.buyer.country).bind(&i.buyer.region);
+            query = query.bind(&i.buyer.postal_code).bind(&i.buyer.tax_id).bind(i64::from(i.reverse_charge)).bind(now);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    let lines: Vec<(&str, usize, &InvoiceLine)> =
+        all.iter().flat_map(|i| i.lines.iter().enumerate().map(move |(position, line)| (i.id, position, line))).collect();
+    for chunk in lines.chunks(crate::MAX_PARAMETERS / 9) {
+        let sql = format!(
+            "INSERT INTO invoice_lines (invoice_id, position, description, amount, tax, tax_name, tax_rate_bps, period_start, period_end)
+             VALUES {}",
+            crate::values_list(chunk.len(), 9)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, position, line) in chunk {
+            query = query.bind(*id).bind(*position as i64).bind(&line.description).bind(line.amount).bind(line.tax);
+            query = query.bind(&line.tax_name).bind(line.tax_rate_bps).bind(line.period_start).bind(line.period_end);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(numbers)
 }
 
 /// Grants (or extends) the subscription's entitlement: named like the subscription, so a
 /// renewal moves its end rather than adding rows.
 async fn grant(tx: &mut Transaction<'static, Any>, now: i64, id: &str, account_id: &str, g: &Grant<'_>) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO entitlements (id, account_id, tier, source, created_at, expires_at) VALUES ($1, $2, $3, 'subscription', $4, $5)
-         ON CONFLICT (id) DO UPDATE SET tier = excluded.tier, expires_at = excluded.expires_at, revoked_at = NULL",
-    )
-    .bind(id)
-    .bind(account_id)
-    .bind(g.tier)
-    .bind(now)
-    .bind(g.expires_at)
-    .execute(&mut **tx)
-    .await?;
+    grant_all(tx, now, &[(id, account_id, g)]).await
+}
+
+/// `grant` for several subscriptions (each at most once) in as few statements as the
+/// parameter limit allows.
+async fn grant_all(tx: &mut Transaction<'static, Any>, now: i64, all: &[(&str, &str, &Grant<'_>)]) -> Result<(), DbError> {
+    for chunk in all.chunks(crate::MAX_PARAMETERS / 6) {
+        let sql = format!(
+            "INSERT INTO entitlements (id, account_id, tier, source, created_at, expires_at) VALUES {}
+             ON CONFLICT (id) DO UPDATE SET tier = excluded.tier, expires_at = excluded.expires_at, revoked_at = NULL",
+            crate::values_list(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, account_id, g) in chunk {
+            query = query.bind(*id).bind(*account_id).bind(g.tier).bind("subscription").bind(now).bind(g.expires_at);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

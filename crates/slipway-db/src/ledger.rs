@@ -190,16 +190,53 @@ pub(crate) async fn post_in(tx: &mut Transaction<'static, Any>, clock: &Clock, n
         }
         return Ok(Posted { id, replayed: true });
     };
-    for entry in new.entries {
-        sqlx::query("INSERT INTO ledger_entries (transaction_id, account, currency, amount) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(&entry.account)
-            .bind(&entry.currency)
-            .bind(entry.amount)
-            .execute(&mut **tx)
-            .await?;
-    }
+    insert_entries(tx, std::slice::from_ref(new)).await?;
     Ok(Posted { id, replayed: false })
+}
+
+/// Posts several new transactions inside `tx` (renewals recorded together), each checked
+/// like `post_in`; a key posted before is `DbError::Conflict` here, not a replay: these
+/// come with the business records they belong to, which cannot have been written twice.
+pub(crate) async fn post_all_in(
+    tx: &mut Transaction<'static, Any>,
+    clock: &Clock,
+    all: &[NewLedgerTransaction<'_>],
+) -> Result<(), DbError> {
+    for new in all {
+        check(new)?;
+    }
+    let now = clock.now_ms();
+    for chunk in all.chunks(crate::MAX_PARAMETERS / 5) {
+        let sql = format!(
+            "INSERT INTO ledger_transactions (id, kind, reference, idempotency_key, created_at) VALUES {}
+             ON CONFLICT (idempotency_key) DO NOTHING",
+            crate::values_list(chunk.len(), 5)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for new in chunk {
+            query = query.bind(new.id).bind(new.kind).bind(new.reference).bind(new.idempotency_key).bind(now);
+        }
+        if query.execute(&mut **tx).await?.rows_affected() != chunk.len() as u64 {
+            return Err(DbError::Conflict("a ledger transaction's idempotency key was used before".into()));
+        }
+    }
+    insert_entries(tx, all).await
+}
+
+/// The entries of transactions just inserted, in as few statements as the parameter
+/// limit allows (their ids keep the order given).
+async fn insert_entries(tx: &mut Transaction<'static, Any>, all: &[NewLedgerTransaction<'_>]) -> Result<(), DbError> {
+    let rows: Vec<(&str, &LedgerEntry)> = all.iter().flat_map(|t| t.entries.iter().map(move |e| (t.id, e))).collect();
+    for chunk in rows.chunks(crate::MAX_PARAMETERS / 4) {
+        let sql =
+            format!("INSERT INTO ledger_entries (transaction_id, account, currency, amount) VALUES {}", crate::values_list(chunk.len(), 4));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (id, entry) in chunk {
+            query = query.bind(*id).bind(&entry.account).bind(&entry.currency).bind(entry.amount);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 impl LedgerDb {

@@ -297,6 +297,68 @@ async fn a_price_change_applies_at_the_renewal_after_a_notice() {
     ledger_is_sound(&t).await;
 }
 
+/// Renewals due together are recorded in one transaction; when one of them cannot be
+/// recorded (its period was written meanwhile), the batch is rolled back whole and
+/// recorded one by one: the others are renewed, invoice numbers stay gap-free, and the one
+/// left is renewed at the next run with the charge the provider already took.
+#[tokio::test]
+async fn renewals_recorded_together_and_one_that_cannot_be_does_not_hold_back_the_others() {
+    let t = store().await;
+    let mut ids = Vec::new();
+    for (n, name) in ["rita", "ravi", "rosa"].into_iter().enumerate() {
+        let caller = customer(&t, name, Via::Bearer).await;
+        let (status, bought) =
+            post(&t, &caller, "/api/v1/checkout", Some(&format!("r{n}")), &checkout_body(CACHE, "enterprise", "pm_card_visa")).await;
+        assert_eq!(status, StatusCode::CREATED, "{bought}");
+        ids.push(bought["subscription"]["id"].as_str().unwrap().to_owned());
+    }
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&t.app.config.database_url()).await.unwrap();
+    // Ravi's next period is taken before the renewals run.
+    sqlx::query(
+        "INSERT INTO subscription_periods (id, subscription_id, kind, period_start, period_end, invoice_id, created_at)
+         SELECT 'squatter', id, 'paid', current_period_end, NULL, NULL, 0 FROM subscriptions WHERE id = $1",
+    )
+    .bind(&ids[1])
+    .execute(&pool)
+    .await
+    .unwrap();
+    advance(&t, 31 * DAY).await;
+    let report = renew(&t).await;
+    assert_eq!((report.renewed, report.skipped), (2, 1), "{report:?}");
+    let invoices_of = |id: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT number FROM invoices WHERE subscription_id = $1 ORDER BY number")
+                .bind(id)
+                .fetch_all(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(invoices_of(ids[1].clone()).await.len(), 1, "Ravi's renewal is not recorded");
+    let numbers: Vec<i64> =
+        sqlx::query_scalar("SELECT number FROM invoices WHERE seller = 'nimbus' ORDER BY number").fetch_all(&pool).await.unwrap();
+    assert_eq!(numbers, [1, 2, 3, 4, 5], "the rolled-back batch gave its numbers back");
+    ledger_is_sound(&t).await;
+
+    sqlx::query("DELETE FROM subscription_periods WHERE id = 'squatter'").execute(&pool).await.unwrap();
+    let report = renew(&t).await;
+    assert_eq!((report.renewed, report.skipped), (1, 0), "{report:?}");
+    assert_eq!(invoices_of(ids[1].clone()).await, [2, 6]);
+    let keys: Vec<String> = sqlx::query_scalar("SELECT idempotency_key FROM payments WHERE subscription_id = $1 ORDER BY created_at")
+        .bind(&ids[1])
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    // The first attempt's key: the provider answers it with the charge it took the first
+    // time, so Ravi is charged once for the period.
+    assert!(keys[1].ends_with(":0"), "{keys:?}");
+    pool.close().await;
+    ledger_is_sound(&t).await;
+}
+
 /// A declined card at checkout leaves no subscription, charges nothing and says why;
 /// tax follows the billing profile, with the EU reverse charge for a VAT id.
 #[tokio::test]
