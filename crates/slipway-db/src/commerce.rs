@@ -559,7 +559,10 @@ impl CommerceDb {
     /// Up to `limit` subscriptions due at `now` (a period ended, or a retry's time came),
     /// each with all a renewal reads: its payment method, its tier's current price, the
     /// buyer's billing profile and the failed attempts at this period's charge. One query
-    /// per batch rather than four per renewal.
+    /// per batch rather than four per renewal. The due ones are picked first, from the
+    /// `subscriptions_due` index alone and in no particular order: sorting them all (or
+    /// joining them all before the limit) made each batch cost as much as every due
+    /// subscription, 100,000 at a time.
     pub async fn due_renewals(&self, now: i64, limit: i64) -> Result<Vec<DueRenewal>, DbError> {
         Ok(sqlx::query_as::<Any, DueRenewal>(sqlx::AssertSqlSafe(format!(
             "SELECT {fields},
@@ -571,11 +574,13 @@ impl CommerceDb {
                  (SELECT COUNT(*) FROM payments p WHERE p.subscription_id = s.id AND p.status = 'failed'
                     AND substr(p.idempotency_key, 1, length({CHARGE_KEY_PREFIX})) = {CHARGE_KEY_PREFIX}) AS failed_attempts
              {from}
+             JOIN (
+                 SELECT id FROM subscriptions
+                 WHERE (status IN ('active', 'trialing') AND current_period_end <= $1) OR (status = 'past_due' AND next_attempt_at <= $1)
+                 LIMIT $2
+             ) due ON due.id = s.id
              LEFT JOIN payment_methods pm ON pm.id = s.payment_method_id
-             LEFT JOIN billing_profiles b ON b.account_id = s.account_id
-             WHERE (s.status IN ('active', 'trialing') AND s.current_period_end <= $1)
-                OR (s.status = 'past_due' AND s.next_attempt_at <= $1)
-             ORDER BY s.current_period_end, s.id LIMIT $2",
+             LEFT JOIN billing_profiles b ON b.account_id = s.account_id",
             fields = subscription_fields!(),
             from = subscription_from!(),
         )))
@@ -703,7 +708,7 @@ impl CommerceDb {
                 return Err(DbError::Conflict(format!("subscription {} changed while it was being charged", w.subscription_id)));
             }
         }
-        for chunk in all.chunks(crate::MAX_PARAMETERS / 7) {
+        for chunk in all.chunks(crate::BATCH_PARAMETERS / 7) {
             let sql = format!(
                 "INSERT INTO subscription_periods (id, subscription_id, kind, period_start, period_end, invoice_id, created_at)
                  VALUES {} ON CONFLICT DO NOTHING RETURNING subscription_id",
@@ -1137,7 +1142,7 @@ async fn end(tx: &mut Transaction<'static, Any>, now: i64, id: &str, status: &st
 }
 
 async fn insert_payments(tx: &mut Transaction<'static, Any>, now: i64, all: &[&NewPayment<'_>]) -> Result<(), DbError> {
-    for chunk in all.chunks(crate::MAX_PARAMETERS / 12) {
+    for chunk in all.chunks(crate::BATCH_PARAMETERS / 12) {
         let sql = format!(
             "INSERT INTO payments (id, account_id, subscription_id, provider, reference, payment_method_id, amount, currency, status,
                  failure, idempotency_key, created_at)
@@ -1187,7 +1192,7 @@ async fn insert_invoices(tx: &mut Transaction<'static, Any>, now: i64, all: &[&N
             *n - 1
         })
         .collect();
-    for (chunk, numbers) in all.chunks(crate::MAX_PARAMETERS / 20).zip(numbers.chunks(crate::MAX_PARAMETERS / 20)) {
+    for (chunk, numbers) in all.chunks(crate::BATCH_PARAMETERS / 20).zip(numbers.chunks(crate::BATCH_PARAMETERS / 20)) {
         let sql = format!("INSERT INTO invoices ({INVOICE_COLUMNS}) VALUES {}", crate::values_list(chunk.len(), 20));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (i, number) in chunk.iter().zip(numbers) {
@@ -1200,7 +1205,7 @@ async fn insert_invoices(tx: &mut Transaction<'static, Any>, now: i64, all: &[&N
     }
     let lines: Vec<(&str, usize, &InvoiceLine)> =
         all.iter().flat_map(|i| i.lines.iter().enumerate().map(move |(position, line)| (i.id, position, line))).collect();
-    for chunk in lines.chunks(crate::MAX_PARAMETERS / 9) {
+    for chunk in lines.chunks(crate::BATCH_PARAMETERS / 9) {
         let sql = format!(
             "INSERT INTO invoice_lines (invoice_id, position, description, amount, tax, tax_name, tax_rate_bps, period_start, period_end)
              VALUES {}",
@@ -1225,7 +1230,7 @@ async fn grant(tx: &mut Transaction<'static, Any>, now: i64, id: &str, account_i
 /// `grant` for several subscriptions (each at most once) in as few statements as the
 /// parameter limit allows.
 async fn grant_all(tx: &mut Transaction<'static, Any>, now: i64, all: &[(&str, &str, &Grant<'_>)]) -> Result<(), DbError> {
-    for chunk in all.chunks(crate::MAX_PARAMETERS / 6) {
+    for chunk in all.chunks(crate::BATCH_PARAMETERS / 6) {
         let sql = format!(
             "INSERT INTO entitlements (id, account_id, tier, source, created_at, expires_at) VALUES {}
              ON CONFLICT (id) DO UPDATE SET tier = excluded.tier, expires_at = excluded.expires_at, revoked_at = NULL",

@@ -206,7 +206,7 @@ pub(crate) async fn post_all_in(
         check(new)?;
     }
     let now = clock.now_ms();
-    for chunk in all.chunks(crate::MAX_PARAMETERS / 5) {
+    for chunk in all.chunks(crate::BATCH_PARAMETERS / 5) {
         let sql = format!(
             "INSERT INTO ledger_transactions (id, kind, reference, idempotency_key, created_at) VALUES {}
              ON CONFLICT (idempotency_key) DO NOTHING",
@@ -227,7 +227,7 @@ pub(crate) async fn post_all_in(
 /// limit allows (their ids keep the order given).
 async fn insert_entries(tx: &mut Transaction<'static, Any>, all: &[NewLedgerTransaction<'_>]) -> Result<(), DbError> {
     let rows: Vec<(&str, &LedgerEntry)> = all.iter().flat_map(|t| t.entries.iter().map(move |e| (t.id, e))).collect();
-    for chunk in rows.chunks(crate::MAX_PARAMETERS / 4) {
+    for chunk in rows.chunks(crate::BATCH_PARAMETERS / 4) {
         let sql =
             format!("INSERT INTO ledger_entries (transaction_id, account, currency, amount) VALUES {}", crate::values_list(chunk.len(), 4));
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));

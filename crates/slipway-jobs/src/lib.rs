@@ -438,32 +438,39 @@ impl Runner {
         stop: &CancellationToken,
     ) -> Outcome {
         let mut run = AssertUnwindSafe(run).catch_unwind();
-        let mut renew = tokio::time::interval(self.settings.lease / 3);
-        renew.tick().await;
+        // The lease is renewed beside the job, not between its polls: a renewal waiting for
+        // the database (on SQLite, for the one write connection) must not stop the job,
+        // which may be the one holding it.
+        let lease = self.keep_lease(job, token);
+        tokio::pin!(lease);
         let grace = self.settings.shutdown_grace;
         let stopped = async {
             stop.cancelled().await;
             tokio::time::sleep(grace).await;
         };
         tokio::pin!(stopped);
+        tokio::select! {
+            result = &mut run => match result {
+                Ok(Ok(())) => Outcome::Done,
+                Ok(Err(e)) => Outcome::Failed(format!("{e:#}")),
+                Err(_) => Outcome::Failed("the job panicked".into()),
+            },
+            never = &mut lease => match never {},
+            () = &mut stopped => Outcome::Stopped,
+        }
+    }
+
+    /// Renews a running job's lease every third of it, for as long as it is polled.
+    async fn keep_lease(&self, job: &ClaimedJob, token: &str) -> std::convert::Infallible {
+        let mut renew = tokio::time::interval(self.settings.lease / 3);
+        renew.tick().await;
         loop {
-            tokio::select! {
-                result = &mut run => {
-                    return match result {
-                        Ok(Ok(())) => Outcome::Done,
-                        Ok(Err(e)) => Outcome::Failed(format!("{e:#}")),
-                        Err(_) => Outcome::Failed("the job panicked".into()),
-                    };
-                }
-                _ = renew.tick() => {
-                    let until = self.queue.db.clock().now_ms() + millis(self.settings.lease);
-                    match self.queue.db.extend_job_lease(&job.id, token, until).await {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(id = %job.id, "job lease lost; another worker may run it too"),
-                        Err(e) => tracing::warn!(id = %job.id, error = %e, "renewing a job lease failed"),
-                    }
-                }
-                () = &mut stopped => return Outcome::Stopped,
+            renew.tick().await;
+            let until = self.queue.db.clock().now_ms() + millis(self.settings.lease);
+            match self.queue.db.extend_job_lease(&job.id, token, until).await {
+                Ok(true) => {}
+                Ok(false) => tracing::warn!(id = %job.id, "job lease lost; another worker may run it too"),
+                Err(e) => tracing::warn!(id = %job.id, error = %e, "renewing a job lease failed"),
             }
         }
     }
@@ -517,9 +524,19 @@ mod tests {
 
     #[derive(Serialize, Deserialize)]
     enum Test {
-        Count { name: String, fail_first: usize },
+        Count {
+            name: String,
+            fail_first: usize,
+        },
         Panic,
-        Sleep { ms: u64 },
+        Sleep {
+            ms: u64,
+        },
+        /// Holds the database's write lock (SQLite, from a connection of its own) for `ms`.
+        HoldWrite {
+            url: String,
+            ms: u64,
+        },
     }
 
     impl Job for Test {
@@ -551,6 +568,15 @@ mod tests {
                     log.runs.lock().unwrap().push("slept".into());
                     Ok(())
                 }
+                Test::HoldWrite { url, ms } => {
+                    use sqlx::Connection;
+                    let mut conn = sqlx::SqliteConnection::connect(url).await?;
+                    sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
+                    tokio::time::sleep(Duration::from_millis(*ms)).await;
+                    sqlx::query("COMMIT").execute(&mut conn).await?;
+                    log.runs.lock().unwrap().push("held".into());
+                    Ok(())
+                }
             }
         }
     }
@@ -570,6 +596,26 @@ mod tests {
         let log = Arc::new(Log::default());
         let runner = Runner::new(queue.clone(), settings).register::<Test>(log.clone());
         (queue, runner, log, dir)
+    }
+
+    /// A job holding the database's write lock across lease renewals: each renewal waits
+    /// for the lock while the job goes on and lets go of it. Were the renewal awaited
+    /// instead of the job, neither would move until SQLite's busy timeout (10 s) failed the
+    /// renewal; the job ends well before that.
+    #[tokio::test]
+    async fn a_lease_renewal_waiting_for_the_database_does_not_stop_the_job() {
+        let settings = RunnerSettings { lease: Duration::from_millis(300), ..quick() };
+        let (queue, runner, log, dir) = setup(settings).await;
+        let url = format!("sqlite://{}", dir.path().join("jobs.db").display());
+        queue.enqueue(&Test::HoldWrite { url, ms: 700 }).await.unwrap();
+        let handle = runner.start();
+        let held = async {
+            while !log.runs.lock().unwrap().contains(&"held".to_owned()) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), held).await.expect("the job ends while its lease is renewed");
+        handle.shutdown().await;
     }
 
     #[tokio::test]
