@@ -1,37 +1,20 @@
 #!/usr/bin/env python3
-"""Sandbox checkouts against a running Slipway, for bench/commerce.sh.
+"""Customers for the checkout bench of bench/commerce.sh, and its report.
 
     commerce-load.py tokens ROWS NOW_MS SQL_OUT TOKENS_OUT
-    commerce-load.py run ADDR TOKENS_FILE CONCURRENCY WARMUP
     commerce-load.py report RESULTS_TSV      (BENCH_META_* from the environment)
 
 `tokens ROWS NOW_MS SQL_OUT TOKENS_OUT` writes the customers (accounts with a verified
 email, no password) and one access token each as INSERT statements (shared by SQLite and
 PostgreSQL), and the tokens, one a line. Tokens are made as Slipway makes them (slw_ and
 64 hex digits; the database keeps the SHA-256 of the whole token), so no process per
-token is needed.
-
-`run` gives each of CONCURRENCY client threads its own keep-alive connection and its own
-slice of the tokens: every checkout is a fresh customer's first purchase (a customer can
-hold one live subscription per tier). The first WARMUP checkouts (spread over the
-threads) are not timed. Each request is POST /api/v1/checkout with its own
-Idempotency-Key; a checkout counts only when it answers 201. Prints one JSON object:
-count, errors (with the first few answers), p50/p90/p99/max in ms, checkouts per second
-over the timed part.
+token is needed. The checkouts themselves are wrk's (bench/checkout.lua).
 """
 
 import hashlib
-import http.client
-import json
 import secrets
 import sys
-import threading
-import time
-import uuid
 
-BODY = json.dumps(
-    {"product": "nimbus/nimbus-cache", "tier": "enterprise", "accept_license": 1, "payment_method": "pm_card_visa"}
-).encode()
 # As `slipway admin create-token --scope api:write` stores it.
 SCOPES = '[{"api":"write"}]'
 
@@ -58,90 +41,6 @@ def make_tokens(rows: int, now_ms: int, sql_out: str, tokens_out: str) -> None:
                 + ",\n".join(grants)
                 + ";\n"
             )
-
-
-def percentile(sorted_ms: list, p: float) -> float:
-    if not sorted_ms:
-        return 0.0
-    # Nearest rank: the smallest value with at least p% of the samples at or below it.
-    rank = max(1, -(-len(sorted_ms) * p // 100))
-    return sorted_ms[int(rank) - 1]
-
-
-def run(addr: str, tokens_file: str, concurrency: int, warmup: int) -> None:
-    host, port = addr.rsplit(":", 1)
-    tokens = [t.strip() for t in open(tokens_file) if t.strip()]
-    slices = [tokens[i::concurrency] for i in range(concurrency)]
-    warm_each = -(-warmup // concurrency)
-    lock = threading.Lock()
-    latencies, errors = [], []
-    barrier = threading.Barrier(concurrency + 1)
-    timed = {"start": None, "end": 0.0}
-
-    def client(mine: list) -> None:
-        conn = http.client.HTTPConnection(host, int(port), timeout=30)
-        local, bad = [], []
-        for n, token in enumerate(mine):
-            if n == warm_each:
-                barrier.wait()
-            headers = {
-                "Authorization": f"Bearer {token}",
-                "Content-Type": "application/json",
-                "Idempotency-Key": str(uuid.uuid4()),
-            }
-            t0 = time.perf_counter()
-            try:
-                conn.request("POST", "/api/v1/checkout", body=BODY, headers=headers)
-                resp = conn.getresponse()
-                answer = resp.read()
-                status = resp.status
-            except (OSError, http.client.HTTPException) as e:
-                conn.close()
-                conn = http.client.HTTPConnection(host, int(port), timeout=30)
-                status, answer = 0, str(e).encode()
-            t1 = time.perf_counter()
-            if n < warm_each:
-                if status != 201:
-                    bad.append(f"warm-up {status}: {answer[:200]!r}")
-                continue
-            if status == 201:
-                local.append((t1 - t0) * 1000)
-            else:
-                bad.append(f"{status}: {answer[:200]!r}")
-            with lock:
-                timed["end"] = max(timed["end"], t1)
-        if len(mine) <= warm_each:
-            barrier.wait()
-        with lock:
-            latencies.extend(local)
-            errors.extend(bad)
-
-    threads = [threading.Thread(target=client, args=(s,)) for s in slices]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    timed["start"] = time.perf_counter()
-    for t in threads:
-        t.join()
-    latencies.sort()
-    secs = max(1e-9, timed["end"] - timed["start"])
-    print(
-        json.dumps(
-            {
-                "count": len(latencies),
-                "errors": len(errors),
-                "first_errors": errors[:5],
-                "concurrency": concurrency,
-                "warmup": warm_each * concurrency,
-                "p50_ms": round(percentile(latencies, 50), 2),
-                "p90_ms": round(percentile(latencies, 90), 2),
-                "p99_ms": round(percentile(latencies, 99), 2),
-                "max_ms": round(latencies[-1], 2) if latencies else 0,
-                "seconds": round(secs, 2),
-                "per_second": round(len(latencies) / secs, 1),
-            }
-        )
-    )
 
 
 def report(results: str) -> None:
@@ -181,8 +80,8 @@ def report(results: str) -> None:
     out.append(f"- Slipway: {env('BENCH_META_REV')} (release build)")
     out.append(
         f"- Knobs: {env('BENCH_META_RENEWALS')} due subscriptions (limit {env('BENCH_META_RENEWAL_LIMIT')} s), "
-        f"{env('BENCH_META_LEDGER')} ledger transactions, {env('BENCH_META_CHECKOUTS')} checkouts "
-        f"(+{env('BENCH_META_WARMUP')} untimed) at {env('BENCH_META_CONCURRENCY')} concurrent"
+        f"{env('BENCH_META_LEDGER')} ledger transactions, checkouts for {env('BENCH_META_CHECKOUT_SECONDS')} s "
+        f"(after {env('BENCH_META_WARMUP_SECONDS')} s untimed) at {env('BENCH_META_CONCURRENCY')} concurrent (wrk)"
     )
     for b in backends:
         out.append(f"- {names[b]}: {info(b, 'engine').replace('_', ' ')}; demo store loaded in {info(b, 'demo_s')} s; database at the end {info(b, 'db_mb')} MB")
@@ -250,8 +149,6 @@ def report(results: str) -> None:
 def main() -> None:
     if len(sys.argv) == 6 and sys.argv[1] == "tokens":
         make_tokens(int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5])
-    elif len(sys.argv) == 6 and sys.argv[1] == "run":
-        run(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif len(sys.argv) == 3 and sys.argv[1] == "report":
         report(sys.argv[2])
     else:

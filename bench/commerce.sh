@@ -11,11 +11,12 @@
 #
 # Per backend, in a fresh database: `slipway demo` (the demo store: tiers, listings,
 # publishers), then
-#   checkout: BENCH_COMMERCE_CHECKOUTS customers (plus the warm-up's), each with an
-#     api:write token, inserted with SQL (commerce-load.py tokens); `slipway serve`; 20
-#     client threads (commerce-load.py run) each buy nimbus/nimbus-cache enterprise
-#     (49.00 USD a month, pm_card_visa) once per customer, every request with its own
-#     Idempotency-Key; latency per request as the client sees it;
+#   checkout: BENCH_COMMERCE_CUSTOMERS customers, each with an api:write token, inserted
+#     with SQL (commerce-load.py tokens); `slipway serve`; wrk (checkout.lua: one thread,
+#     little CPU taken from the server's 2 cores) keeps 20 checkouts in flight, each a new
+#     customer buying nimbus/nimbus-cache enterprise (49.00 USD a month, pm_card_visa) with
+#     its own Idempotency-Key, for BENCH_COMMERCE_WARMUP_SECONDS untimed then
+#     BENCH_COMMERCE_CHECKOUT_SECONDS timed; latency per request as wrk sees it;
 #   renewals: BENCH_COMMERCE_RENEWALS active monthly subscriptions whose period ended a
 #     minute ago, spread over the demo's paid monthly tiers (one live subscription per
 #     customer and tier), each customer with a saved sandbox card, and as many paid
@@ -30,7 +31,8 @@
 #
 # Knobs: BENCH_COMMERCE_RENEWALS (100000), BENCH_COMMERCE_RENEWAL_LIMIT (900 s),
 # BENCH_COMMERCE_LEDGER (1000000), BENCH_COMMERCE_VERIFY_RUNS (3),
-# BENCH_COMMERCE_CHECKOUTS (4000), BENCH_COMMERCE_WARMUP (200),
+# BENCH_COMMERCE_CUSTOMERS (16000), BENCH_COMMERCE_CHECKOUT_SECONDS (10),
+# BENCH_COMMERCE_WARMUP_SECONDS (2),
 # BENCH_COMMERCE_CONCURRENCY (20), BENCH_COMMERCE_BENCHES ("checkout renewals verify"),
 # BENCH_COMMERCE_OUT (target/bench-data: raw figures, logs and the report go to
 # commerce-results-DATE/ there; `(set -a; . DIR/meta.env; bench/commerce-load.py report
@@ -58,14 +60,15 @@ RENEWALS="${BENCH_COMMERCE_RENEWALS:-100000}"
 RENEWAL_LIMIT="${BENCH_COMMERCE_RENEWAL_LIMIT:-900}"
 LEDGER="${BENCH_COMMERCE_LEDGER:-1000000}"
 VERIFY_RUNS="${BENCH_COMMERCE_VERIFY_RUNS:-3}"
-CHECKOUTS="${BENCH_COMMERCE_CHECKOUTS:-4000}"
-WARMUP="${BENCH_COMMERCE_WARMUP:-200}"
+CHECKOUT_SECONDS="${BENCH_COMMERCE_CHECKOUT_SECONDS:-10}"
+WARMUP_SECONDS="${BENCH_COMMERCE_WARMUP_SECONDS:-2}"
+CUSTOMERS="${BENCH_COMMERCE_CUSTOMERS:-16000}"
 CONCURRENCY="${BENCH_COMMERCE_CONCURRENCY:-20}"
 BENCHES="${BENCH_COMMERCE_BENCHES:-checkout renewals verify}"
 LOAD="$BENCH_DIR/commerce-load.py"
 DAY_MS=86400000
 
-for tool in python3 timeout curl sqlite3; do
+for tool in python3 timeout curl sqlite3 wrk; do
     command -v "$tool" >/dev/null || die "$tool is missing"
 done
 case " ${BACKENDS[*]} " in *" postgres "*) command -v psql >/dev/null || die "psql is missing" ;; esac
@@ -172,20 +175,29 @@ verify_once() { # -> seconds; the output in $W/verify.txt; dies unless it passes
 }
 
 # ------------------------------------------------------------------- benches
+checkout_run() { # SECONDS SKIP RUN: wrk's figures (a JSON object) for SECONDS of checkouts after the first SKIP tokens
+    timeout $(($1 + 120)) wrk -t1 -c"$CONCURRENCY" -d"${1}s" --timeout 30s -s "$BENCH_DIR/checkout.lua" "http://$ADDR" \
+        -- "$W/tokens.txt" "$2" "$3" | grep '^{'
+}
+
 bench_checkout() {
-    local rows=$((CHECKOUTS + WARMUP)) out
-    log "$BACKEND: $rows customers with tokens"
-    python3 "$LOAD" tokens "$rows" "$(now_ms)" "$W/customers.sql" "$W/tokens.txt"
+    local out warm skip
+    log "$BACKEND: $CUSTOMERS customers with tokens"
+    python3 "$LOAD" tokens "$CUSTOMERS" "$(now_ms)" "$W/customers.sql" "$W/tokens.txt"
     sql_file "$W/customers.sql"
     analyze
     start_server checkout
     wait_quiet
-    log "$BACKEND: $CHECKOUTS checkouts at $CONCURRENCY concurrent (after $WARMUP untimed)"
+    log "$BACKEND: checkouts at $CONCURRENCY concurrent for ${CHECKOUT_SECONDS}s (after ${WARMUP_SECONDS}s untimed)"
+    warm="$(checkout_run "$WARMUP_SECONDS" 0 warmup)" || die "the warm-up's checkouts failed"
+    # The warm-up's customers have bought; those of the requests in flight when it
+    # stopped may have too.
+    skip=$(($(python3 -c 'import json, sys; print(json.loads(sys.argv[1])["count"])' "$warm") + 2 * CONCURRENCY))
     local c0 c1 p0 p1
     c0="$(_proc_ticks "$SLIPWAY_PID")"
     p0="$(pg_ticks)"
     measure_start
-    out="$(timeout 1800 python3 "$LOAD" run "$ADDR" "$W/tokens.txt" "$CONCURRENCY" "$WARMUP")" || die "the checkout client failed"
+    out="$(checkout_run "$CHECKOUT_SECONDS" "$skip" timed)" || die "the checkout client failed"
     measure_end
     c1="$(_proc_ticks "$SLIPWAY_PID")"
     p1="$(pg_ticks)"
@@ -193,9 +205,9 @@ bench_checkout() {
     local fields
     fields="$(python3 -c 'import json, sys; d = json.loads(sys.argv[1]); print(" ".join(f"{k}={v}" for k, v in d.items() if k != "first_errors"))' "$out")"
     # shellcheck disable=SC2086 # key=value fields, one argument each
-    record checkout "$BACKEND" $fields "server_ticks=$((c1 - c0))" "pg_ticks=$((p1 - p0))" $MEASURED
+    record checkout "$BACKEND" $fields "concurrency=$CONCURRENCY" "server_ticks=$((c1 - c0))" "pg_ticks=$((p1 - p0))" $MEASURED
     log "$BACKEND checkout: $out ($MEASURED)"
-    grep -q '"errors": 0' <<<"$out" || die "$BACKEND: some checkouts failed: $out"
+    grep -q '"errors": 0,' <<<"$out" || die "$BACKEND: some checkouts failed (401s past the last customer: raise BENCH_COMMERCE_CUSTOMERS): $out"
 }
 
 bench_renewals() {
@@ -399,8 +411,8 @@ BENCH_META_DATE="$START_DATE" BENCH_META_NPROC="$(nproc)" BENCH_META_MEM_KB="$ME
     BENCH_META_LOAD_START="$START_LOAD" BENCH_META_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)" \
     BENCH_META_BUILDS_START="$START_BUILDS" BENCH_META_BUILDS_END="$(foreign_builds)" \
     BENCH_META_REV="$SLIPWAY_REV" BENCH_META_WHAT="$what" BENCH_META_RENEWALS="$RENEWALS" \
-    BENCH_META_RENEWAL_LIMIT="$RENEWAL_LIMIT" BENCH_META_LEDGER="$LEDGER" BENCH_META_CHECKOUTS="$CHECKOUTS" \
-    BENCH_META_WARMUP="$WARMUP" BENCH_META_CONCURRENCY="$CONCURRENCY" BENCH_META_CLK_TCK="$(getconf CLK_TCK)"
+    BENCH_META_RENEWAL_LIMIT="$RENEWAL_LIMIT" BENCH_META_LEDGER="$LEDGER" BENCH_META_CHECKOUT_SECONDS="$CHECKOUT_SECONDS" \
+    BENCH_META_WARMUP_SECONDS="$WARMUP_SECONDS" BENCH_META_CONCURRENCY="$CONCURRENCY" BENCH_META_CLK_TCK="$(getconf CLK_TCK)"
 export "${!BENCH_META_@}"
 env | grep '^BENCH_META_' | sed "s/=\(.*\)/='\1'/" >"$OUT/meta.env"
 python3 "$BENCH_DIR/commerce-load.py" report "$RESULTS" | tee "$OUT/report.md"

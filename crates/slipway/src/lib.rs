@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod ledger;
 mod metrics_layer;
 pub mod payouts;
+mod run_to_completion;
 pub mod scan;
 pub mod server;
 mod smtp;
@@ -126,7 +127,8 @@ impl App {
                 auth: self.auth.clone(),
                 scanning: self.scanning.clone(),
             }))
-            .merge(ops);
+            .merge(ops)
+            .layer(axum::middleware::from_fn(run_to_completion::run_writes_to_completion));
         // Browsers that once reached the https public URL refuse plain http to it for a year.
         let router = if self.config.auth.public_url.as_deref().is_some_and(|url| url.starts_with("https://")) {
             router.layer(axum::middleware::map_response(strict_transport_security))
