@@ -146,7 +146,7 @@ struct Me {
 /// The signed-in account, its organizations and its session's CSRF token.
 #[utoipa::path(get, path = "/api/v1/me", tag = "accounts",
     responses((status = 200, body = Me), (status = 401, body = ProblemDocument, content_type = "application/problem+json")))]
-async fn me(State(auth): State<AuthService>, SignedIn { account, csrf }: SignedIn) -> ApiResult {
+async fn me(State(auth): State<AuthService>, SignedIn { account, csrf, .. }: SignedIn) -> ApiResult {
     let organizations = auth.memberships(&account).await?.into_iter().map(|(name, role)| Membership { name, role }).collect();
     Ok(Json(Me { name: account.name, email: account.email, site_role: account.site_role, organizations, csrf_token: csrf }).into_response())
 }

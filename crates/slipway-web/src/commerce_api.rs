@@ -115,7 +115,7 @@ where
 }
 
 async fn viewer(state: &WebState, signed: SignedIn) -> Result<Viewer, Problem> {
-    Ok(state.catalog.viewer(signed.account).await?)
+    Ok(signed.viewer(&state.catalog).await?)
 }
 
 /// Buys a tier with a payment method (or starts its free trial), accepting its license:

@@ -9,7 +9,8 @@ use axum::http::{Method, header};
 use serde::de::DeserializeOwned;
 use slipway_auth::AccountRecord;
 use slipway_auth::AuthService;
-use slipway_auth::access::ApiTokenLimits;
+use slipway_auth::access::{ApiTokenLimits, Subject};
+use slipway_catalog::{Catalog, CatalogError, Viewer};
 use slipway_policy::{Action, Refusal, Resource, decide};
 use slipway_types::ErrorKind;
 
@@ -66,6 +67,20 @@ pub struct SignedIn {
     pub account: AccountRecord,
     /// The session's CSRF token; None when the caller used an access token.
     pub csrf: Option<String>,
+    /// The account's subject when checking the caller read it already (an access token's
+    /// scopes are checked against it).
+    pub subject: Option<Subject>,
+}
+
+impl SignedIn {
+    /// The caller as the catalog and the store see it, reading the subject only if
+    /// signing in did not.
+    pub async fn viewer(self, catalog: &Catalog) -> Result<Viewer, CatalogError> {
+        match self.subject {
+            Some(subject) => Ok(Viewer { account: self.account, subject }),
+            None => catalog.viewer(self.account).await,
+        }
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for SignedIn
@@ -77,8 +92,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
         let auth = AuthService::from_ref(state);
         let changes_state = !matches!(parts.method, Method::GET | Method::HEAD);
-        let (account, csrf) = signed_in(&auth, &parts.headers, changes_state).await?;
-        Ok(SignedIn { account, csrf })
+        signed_in(&auth, &parts.headers, changes_state).await
     }
 }
 

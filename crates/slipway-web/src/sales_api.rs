@@ -29,7 +29,7 @@ pub fn router(state: WebState) -> Router {
     responses((status = 200, body = Sales), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn sales(State(state): State<WebState>, signed: SignedIn, Path(org): Path<String>) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     Ok(Json(state.commerce.sales(&viewer, &org).await?).into_response())
 }
 
@@ -45,7 +45,7 @@ pub struct StatementList {
     responses((status = 200, body = StatementList), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn statements(State(state): State<WebState>, signed: SignedIn, Path(org): Path<String>) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     Ok(Json(StatementList { statements: state.commerce.publisher_statements(&viewer, &org).await? }).into_response())
 }
 

@@ -59,7 +59,7 @@ pub struct ScanRequest {
         (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn request_scan(State(state): State<WebState>, signed: SignedIn, ApiJson(request): ApiJson<ScanRequest>) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     let requested = state.scanning.request_scan(Some(&viewer.subject), &request.repository, request.reference.as_deref()).await?;
     Ok((StatusCode::ACCEPTED, Json(requested)).into_response())
 }

@@ -3,11 +3,12 @@
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use slipway_auth::AccountRecord;
-use slipway_auth::access::ApiTokenLimits;
+use slipway_auth::access::{ApiTokenLimits, Subject};
 use slipway_auth::{ApiToken, AuthError, AuthService};
 use slipway_policy::{Action, Resource, decide};
 use slipway_types::ErrorKind;
 
+use crate::extract::SignedIn;
 use crate::problem::Problem;
 
 pub const SESSION_COOKIE: &str = "slipway_session";
@@ -62,9 +63,9 @@ pub async fn session(auth: &AuthService, headers: &HeaderMap) -> Result<Option<(
 /// session cookie, state changes must echo the CSRF token in `X-CSRF-Token`; a bearer token
 /// needs none, because it is never sent by a browser on its own (no cookie is involved, and
 /// another site's page cannot set the header on a request to this origin).
-pub async fn signed_in(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<(AccountRecord, Option<String>), Problem> {
-    if let Some(account) = token_caller(auth, headers, changes_state).await? {
-        return Ok((account, None));
+pub async fn signed_in(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<SignedIn, Problem> {
+    if let Some((account, subject)) = token_caller(auth, headers, changes_state).await? {
+        return Ok(SignedIn { account, csrf: None, subject: Some(subject) });
     }
     let (account, csrf) = session(auth, headers).await?.ok_or_else(|| Problem(ErrorKind::Unauthenticated, "sign in first".into()))?;
     if changes_state {
@@ -73,17 +74,17 @@ pub async fn signed_in(auth: &AuthService, headers: &HeaderMap, changes_state: b
             return Err(Problem(ErrorKind::Forbidden, "missing or wrong X-CSRF-Token".into()));
         }
     }
-    Ok((account, Some(csrf)))
+    Ok(SignedIn { account, csrf: Some(csrf), subject: None })
 }
 
 /// The caller of an API request that anyone may make and signed-in callers see more of:
 /// a bearer token's account (a bad token is refused, not taken for anonymous: the caller
 /// meant to be someone), else the session's, else None.
-pub async fn api_caller(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<Option<AccountRecord>, Problem> {
-    if let Some(account) = token_caller(auth, headers, changes_state).await? {
-        return Ok(Some(account));
+pub async fn api_caller(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<Option<SignedIn>, Problem> {
+    if let Some((account, subject)) = token_caller(auth, headers, changes_state).await? {
+        return Ok(Some(SignedIn { account, csrf: None, subject: Some(subject) }));
     }
-    Ok(session(auth, headers).await?.map(|(account, _)| account))
+    Ok(session(auth, headers).await?.map(|(account, csrf)| SignedIn { account, csrf: Some(csrf), subject: None }))
 }
 
 /// The value of `Authorization: Bearer VALUE`, if the request has one (the scheme is
@@ -111,13 +112,15 @@ pub async fn check_bearer(auth: &AuthService, secret: &str) -> Result<ApiToken, 
 
 /// The account a bearer token acts for, when the request carries one whose API scopes
 /// allow it (403 when they do not).
-async fn token_caller(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<Option<AccountRecord>, Problem> {
+/// A bearer token's account whose scopes allow the request, with the account's subject
+/// (read for the check, and kept so that the handler need not read it again).
+async fn token_caller(auth: &AuthService, headers: &HeaderMap, changes_state: bool) -> Result<Option<(AccountRecord, Subject)>, Problem> {
     let Some(secret) = bearer(headers) else { return Ok(None) };
     let token = check_bearer(auth, secret).await?;
     let subject = auth.subject(&token.account).await?;
     let action = if changes_state { Action::ApiWrite } else { Action::ApiRead };
     decide(&ApiTokenLimits::new(&token.rules).actor(&subject), action, &Resource::Api).into_result().map_err(crate::extract::refused)?;
-    Ok(Some(token.account))
+    Ok(Some((token.account, subject)))
 }
 
 /// Constant-time comparison of two secrets.

@@ -41,7 +41,7 @@ pub fn router(state: WebState) -> Router {
 /// session's, or None for an anonymous caller.
 pub(crate) async fn maybe_viewer(state: &WebState, headers: &HeaderMap) -> Result<Option<Viewer>, Problem> {
     match crate::session::api_caller(&state.auth, headers, false).await? {
-        Some(account) => Ok(Some(state.catalog.viewer(account).await?)),
+        Some(signed) => Ok(Some(signed.viewer(&state.catalog).await?)),
         None => Ok(None),
     }
 }
@@ -168,7 +168,7 @@ pub struct Uploaded {
     request_body(content = ImageBytes, content_type = "application/octet-stream", description = "A PNG, JPEG or WebP image"),
     responses((status = 201, body = Uploaded), (status = 401, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn upload_media(State(state): State<WebState>, signed: SignedIn, ApiQuery(query): ApiQuery<MediaQuery>, body: Bytes) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     let kind = match query.kind {
         MediaKindParam::Logo => MediaKind::Logo,
         MediaKindParam::Screenshot => MediaKind::Screenshot,
@@ -195,7 +195,7 @@ async fn save_publisher(
     Path(org): Path<String>,
     ApiJson(input): ApiJson<PublisherInput>,
 ) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     let saved = state.catalog.save_publisher(&viewer, &org, &input, &mail_base_url(&state.auth)).await?;
     Ok(Json(saved).into_response())
 }
@@ -214,7 +214,7 @@ async fn verify_publisher(
     Path(org): Path<String>,
     ApiJson(input): ApiJson<Verification>,
 ) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     state.catalog.set_publisher_verified(slipway_catalog::Actor::User(&viewer), &org, input.verified).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -240,7 +240,7 @@ async fn create_product(
     Path(org): Path<String>,
     ApiJson(input): ApiJson<ListingInput>,
 ) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     let listing = state.catalog.save_listing(&viewer, &org, None, &input).await?;
     Ok((StatusCode::CREATED, Json(listing)).into_response())
 }
@@ -264,7 +264,7 @@ async fn update_product(
     Path((publisher, slug)): Path<(String, String)>,
     ApiJson(input): ApiJson<ListingInput>,
 ) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     Ok(Json(state.catalog.save_listing(&viewer, &publisher, Some(&slug), &input).await?).into_response())
 }
 
@@ -312,7 +312,7 @@ async fn set_license(
     Path((publisher, slug)): Path<(String, String)>,
     ApiJson(input): ApiJson<License>,
 ) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     let version = state.catalog.set_license(&viewer, &publisher, &slug, &input).await?;
     Ok(Json(LicenseVersion { version }).into_response())
 }
@@ -332,7 +332,7 @@ async fn publication(
     Path((publisher, slug)): Path<(String, String)>,
     ApiJson(input): ApiJson<Publication>,
 ) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     state.catalog.set_published(slipway_catalog::Actor::User(&viewer), &publisher, &slug, input.published).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -352,7 +352,7 @@ async fn badges(
     Path((publisher, slug)): Path<(String, String)>,
     ApiJson(input): ApiJson<Badges>,
 ) -> ApiResult {
-    let viewer = state.catalog.viewer(signed.account).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
     state.catalog.set_badges(slipway_catalog::Actor::User(&viewer), &publisher, &slug, &input.badges).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
