@@ -384,11 +384,7 @@ impl Commerce {
 
     /// The buyer as invoices show it: the profile, or the account's name alone.
     async fn buyer(&self, viewer_id: &str, fallback_name: &str) -> Result<BillingProfileRecord, CommerceError> {
-        Ok(self.db.billing_profile(viewer_id).await?.unwrap_or_else(|| BillingProfileRecord {
-            account_id: viewer_id.to_owned(),
-            name: fallback_name.to_owned(),
-            ..BillingProfileRecord::default()
-        }))
+        Ok(self.db.billing_profile(viewer_id).await?.unwrap_or_else(|| unprofiled_buyer(viewer_id, fallback_name)))
     }
 
     // ---- checkout ----------------------------------------------------------------------
@@ -1231,8 +1227,11 @@ impl Commerce {
         }
         match self.record_paid(&all).await {
             Ok(()) => return all.len() as u64,
-            Err(e) if all.len() > 1 => tracing::info!(renewals = all.len(), error = %e, "recording renewals one by one"),
-            Err(_) => {}
+            Err(e) if all.len() == 1 => {
+                tracing::warn!(subscription = %all[0].subscription_id, error = %e, "renewal not recorded; retried at the next run");
+                return 0;
+            }
+            Err(e) => tracing::info!(renewals = all.len(), error = %e, "recording renewals one by one"),
         }
         let mut recorded = 0;
         for p in all {
@@ -1263,11 +1262,7 @@ impl Commerce {
             self.db.end_subscription(&s.id, "expired").await?;
             return Ok(RenewStep::Ended);
         };
-        let buyer = d.billing_profile().unwrap_or_else(|| BillingProfileRecord {
-            account_id: s.account_id.clone(),
-            name: s.account_name.clone(),
-            ..BillingProfileRecord::default()
-        });
+        let buyer = d.billing_profile().unwrap_or_else(|| unprofiled_buyer(&s.account_id, &s.account_name));
         let renewal = self.renewal_price(d, period_end(period_end_at, &s.billing_period))?;
         let charge = PeriodCharge {
             subscription_id: &s.id,
@@ -1466,6 +1461,11 @@ fn tier_price(tier: &Tier) -> Result<Money, CommerceError> {
 /// The ledger entries of a charge of `total` (tax included): the provider's cash is
 /// debited with all of it, and credited to the tax owed, the platform's fee and the
 /// publisher's payable share. Zero legs are left out (the ledger refuses them).
+/// The buyer on an invoice of an account without a billing profile: its name, no address.
+fn unprofiled_buyer(account_id: &str, name: &str) -> BillingProfileRecord {
+    BillingProfileRecord { account_id: account_id.to_owned(), name: name.to_owned(), ..BillingProfileRecord::default() }
+}
+
 fn charge_entries(
     provider: &str,
     publisher: &str,

@@ -321,21 +321,24 @@ async fn the_billing_profile_is_editable_and_validated() {
     assert!(api(&t, &hana, "/api/v1/invoices").await["invoices"].as_array().unwrap().is_empty());
 }
 
+/// Buys the checkout page's tier as `b` (billed to `name` in the US) with `card`;
+/// returns the new subscription's id, from the page it redirects to.
+async fn buy_from_page(t: &TestApp, b: &Browser, name: &str, card: &str) -> String {
+    let (_, html) = page(t, b, CHECKOUT).await;
+    let fields =
+        checkout_fields(b, &html, &[("billing_name", name), ("billing_country", "US"), ("accept_license", "1"), ("payment_method", card)]);
+    let (status, location, body) = post_checkout(t, b, &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    location.trim_start_matches("/subscriptions#subscription-").to_owned()
+}
+
 /// Cancelling at the period's end; a card that declines on renewal: payment due, Pay now
 /// with a declined card then a good one; a refund's credit note among the invoices.
 #[tokio::test]
 async fn subscriptions_are_cancelled_paid_and_credited_from_their_page() {
     let t = store().await;
     let ivan = customer(&t, "ivan").await;
-    let (_, html) = page(&t, &ivan, CHECKOUT).await;
-    let fields = checkout_fields(
-        &ivan,
-        &html,
-        &[("billing_name", "Ivan"), ("billing_country", "US"), ("accept_license", "1"), ("payment_method", "pm_card_declinedOffSession")],
-    );
-    let (status, location, body) = post_checkout(&t, &ivan, &fields).await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-    let id = location.trim_start_matches("/subscriptions#subscription-").to_owned();
+    let id = buy_from_page(&t, &ivan, "Ivan", "pm_card_declinedOffSession").await;
 
     // A month on, the renewal is declined: payment due, with the grace period's end and a Pay now form.
     t.app.jobs.advance_test_clock(Duration::from_secs(31 * 86_400)).await.unwrap();
@@ -403,15 +406,7 @@ async fn subscriptions_are_cancelled_paid_and_credited_from_their_page() {
 async fn a_subscription_is_cancelled_at_once_from_its_page() {
     let t = store().await;
     let kay = customer(&t, "kay").await;
-    let (_, html) = page(&t, &kay, CHECKOUT).await;
-    let fields = checkout_fields(
-        &kay,
-        &html,
-        &[("billing_name", "Kay"), ("billing_country", "US"), ("accept_license", "1"), ("payment_method", "pm_card_visa")],
-    );
-    let (status, location, body) = post_checkout(&t, &kay, &fields).await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
-    let id = location.trim_start_matches("/subscriptions#subscription-").to_owned();
+    let id = buy_from_page(&t, &kay, "Kay", "pm_card_visa").await;
     let (_, mine) = page(&t, &kay, "/subscriptions").await;
     assert!(mine.contains("Cancel now") && mine.contains("Cancel at period end"), "{mine}");
     assert!(t.can_pull("kay", PASSWORD, "nimbus/nimbus-cache-enterprise", "3.4").await);
