@@ -175,6 +175,11 @@ impl AuthService {
         &self.db
     }
 
+    /// Where mail for the store's moderators goes: their verified addresses (at most 100).
+    pub async fn staff_emails(&self) -> Result<Vec<String>, AuthError> {
+        Ok(self.db.staff_emails(100).await?)
+    }
+
     /// Queues a message in the outbox (mail.rs); delivery happens off the request.
     pub async fn enqueue_mail(&self, recipient: &str, subject: &str, body: &str) -> Result<(), AuthError> {
         crate::mail::enqueue(&self.db, recipient, subject, body).await

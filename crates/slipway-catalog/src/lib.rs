@@ -4,6 +4,7 @@ mod cache;
 mod index;
 pub mod media;
 pub mod model;
+mod moderation;
 mod pricing;
 pub mod search;
 mod service;
@@ -13,7 +14,7 @@ mod versions;
 
 pub use model::*;
 pub use search::SearchParams;
-pub use service::{Actor, Catalog, Product, SearchPage, Viewer, media_url};
+pub use service::{Actor, Catalog, PUBLISHER_AGREEMENT, PUBLISHER_AGREEMENT_VERSION, Product, SearchPage, Viewer, media_url};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -27,6 +28,9 @@ pub enum CatalogError {
     /// A paid tier asked for without going through checkout.
     #[error("{0}")]
     PaymentRequired(String),
+    /// A move the listing's status does not allow, or one a concurrent change overtook.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Db(#[from] slipway_db::DbError),
     #[error(transparent)]
@@ -44,6 +48,7 @@ impl CatalogError {
             CatalogError::NotFound(_) => ErrorKind::NotFound,
             CatalogError::Forbidden(_) => ErrorKind::Forbidden,
             CatalogError::PaymentRequired(_) => ErrorKind::PaymentRequired,
+            CatalogError::Conflict(_) => ErrorKind::Conflict,
             CatalogError::Db(e) => e.kind(),
             CatalogError::Auth(e) => e.kind(),
             CatalogError::Internal(_) => ErrorKind::Internal,
@@ -65,6 +70,7 @@ mod kind_tests {
             (CatalogError::NotFound("no listing".into()), ErrorKind::NotFound),
             (CatalogError::Forbidden("not yours".into()), ErrorKind::Forbidden),
             (CatalogError::PaymentRequired("paid tier".into()), ErrorKind::PaymentRequired),
+            (CatalogError::Conflict("not a draft".into()), ErrorKind::Conflict),
             (CatalogError::Db(DbError::Conflict("slug taken".into())), ErrorKind::Conflict),
             (CatalogError::Db(DbError::Storage("disk".into())), ErrorKind::Internal),
             (CatalogError::Auth(AuthError::Forbidden("not a member".into())), ErrorKind::Forbidden),

@@ -76,8 +76,36 @@ string_enum!(
     Badge { Certified => "certified", "Docker Certified"; VerifiedPublisher => "verified_publisher", "Verified Publisher"; }
 );
 string_enum!(
-    ListingStatus { Draft => "draft", "Draft"; Published => "published", "Published"; }
+    /// Where a listing is on its way to the store and in it (see `moderation`).
+    ListingStatus {
+        Draft => "draft", "Draft";
+        Submitted => "submitted", "Submitted";
+        InReview => "in_review", "In review";
+        ChangesRequested => "changes_requested", "Changes requested";
+        Approved => "approved", "Approved";
+        Published => "published", "Published";
+        Unpublished => "unpublished", "Unpublished";
+        OnHold => "on_hold", "On hold";
+        Revoked => "revoked", "Revoked";
+    }
 );
+string_enum!(
+    /// Where a product runs, which decides whether it may be published and certified and
+    /// whether its publisher must support it (the publishing guide's eligibility table).
+    RunsOn {
+        Enterprise => "enterprise", "Docker Enterprise (certified infrastructure)";
+        Community => "community", "Docker Community";
+        Neither => "neither", "Neither: needs infrastructure that is not certified";
+    }
+);
+
+impl ListingStatus {
+    /// In the store: found, shown, its repositories open (on hold with a warning, selling
+    /// nothing new).
+    pub fn is_live(self) -> bool {
+        matches!(self, ListingStatus::Published | ListingStatus::OnHold)
+    }
+}
 
 /// A publisher's public profile.
 #[derive(Clone, Debug, Serialize, ToSchema)]
@@ -225,6 +253,8 @@ pub struct ListingInput {
     /// Media ids.
     #[serde(default)]
     pub screenshots: Vec<String>,
+    /// Required where the product runs on Docker Enterprise (`runs_on`), optional otherwise.
+    #[serde(default)]
     pub support_url: String,
     #[serde(default)]
     pub support_email: String,
@@ -236,6 +266,9 @@ pub struct ListingInput {
     #[serde(default)]
     pub install_instructions: String,
     pub product_type: ProductType,
+    /// Where the product runs; it must be declared before the product is submitted.
+    #[serde(default)]
+    pub runs_on: Option<RunsOn>,
     pub tiers: Vec<Tier>,
 }
 
@@ -297,8 +330,44 @@ pub struct Listing {
     pub license_version: i64,
     pub pulls: i64,
     pub status: ListingStatus,
+    pub runs_on: Option<RunsOn>,
     pub updated_at: i64,
     pub published_at: Option<i64>,
+}
+
+/// One move of a listing through moderation, or one message of its review thread (`from`
+/// and `to` the same).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ListingEvent {
+    pub seq: i64,
+    /// Unix milliseconds.
+    pub at: i64,
+    /// The account's name; `operator` for the command line, `scheduler` for the deadline
+    /// sweep.
+    pub actor: String,
+    pub from: ListingStatus,
+    pub to: ListingStatus,
+    pub message: String,
+}
+
+/// A move asked for: the status wanted, and what to tell the other side.
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+pub struct MoveRequest {
+    pub status: ListingStatus,
+    /// Required when a moderator requests changes, rejects, holds or revokes.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// A submission waiting for a moderator.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct QueuedSubmission {
+    pub publisher: String,
+    pub slug: String,
+    pub name: String,
+    pub status: ListingStatus,
+    /// When it was last submitted, Unix milliseconds.
+    pub submitted_at: i64,
 }
 
 /// What product pages and result cards alike work out from a listing, whole or summed up.

@@ -17,6 +17,7 @@ use crate::cache::{ResultCache, Weigh};
 use crate::index::{Document, Filter, Query, SearchIndex};
 use crate::media::{self, LOGO_SIDE, MediaKind};
 use crate::model::*;
+use crate::moderation;
 use crate::pricing::validate_price;
 use crate::search::SearchParams;
 use crate::text::{self, invalid};
@@ -60,7 +61,7 @@ fn check(actor: &slipway_policy::Actor<'_>, action: Action, resource: Resource<'
 
 /// The policy's view of a stored listing.
 fn listing_resource(record: &ListingRecord) -> Resource<'_> {
-    Resource::Listing { publisher: &record.publisher, published: record.status == ListingStatus::Published.as_str() }
+    Resource::Listing { publisher: &record.publisher, published: status_of(record).is_live() }
 }
 
 impl From<Refusal> for CatalogError {
@@ -85,6 +86,12 @@ const MAX_SCREENSHOTS: usize = 8;
 const MAX_SEARCH_TAGS: usize = 20;
 const MAX_TIER_TAGS: usize = 50;
 const PUBLISHER_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
+/// The publisher agreement every publisher accepts before its first submission, and its
+/// version: a new text is a new version, which publishers accept before submitting again.
+pub const PUBLISHER_AGREEMENT_VERSION: i64 = 1;
+pub const PUBLISHER_AGREEMENT: &str = include_str!("publisher_agreement.md");
+/// The most submissions the moderation queue shows at once.
+const MAX_QUEUE: i64 = 200;
 /// Repositories whose new pulls one `count_pulls` run folds; the rest wait for the next.
 const PULL_FOLD_BATCH: i64 = 1_000;
 
@@ -354,6 +361,7 @@ impl Catalog {
             license_version: 0,
             pulls: 0,
             status: ListingStatus::Draft,
+            runs_on: input.runs_on,
             updated_at: self.db.clock().now_ms(),
             published_at: None,
         })
@@ -461,7 +469,8 @@ impl Catalog {
             search_tags: json(&search_tags),
             long_description: text::multiline("long_description", &input.long_description, 20_000)?,
             screenshots: json(&input.screenshots),
-            support_url: text::web_url("support_url", &input.support_url, true)?,
+            support_url: text::web_url("support_url", &input.support_url, false)?,
+            runs_on: input.runs_on.map_or("", RunsOn::as_str).to_owned(),
             support_email: text::email("support_email", &input.support_email, false)?,
             support_info: text::multiline("support_info", &input.support_info, 2_000)?,
             sla: text::multiline("sla", &input.sla, 2_000)?,
@@ -539,17 +548,253 @@ impl Catalog {
         Ok(())
     }
 
-    /// Publishes (or withdraws) a listing: staff and the operator only until moderation
-    /// lands. Publishing opens each tier's repository as the tier says; withdrawing puts
-    /// them back to private staging, in the same transaction (see `CatalogDb::set_listing_published`).
+    /// Publishes a listing directly or withdraws it from the store: the moderator's (and
+    /// the operator's) override of the review, recorded in the listing's thread like any
+    /// move. Publishing is an approval (`Action::Approve`: not by a member of the
+    /// publisher); a revoked listing stays revoked except for the operator.
     pub async fn set_published(&self, actor: Actor<'_>, publisher: &str, slug: &str, published: bool) -> Result<(), CatalogError> {
         let record =
             self.db.listing(publisher, slug).await?.ok_or_else(|| CatalogError::NotFound(format!("no product {publisher}/{slug}")))?;
-        check(&actor.actor(), Action::Publish, listing_resource(&record))?;
-        self.db.set_listing_published(&record.id, published).await?;
-        self.changed();
-        self.refresh_platforms(&record.id).await?;
+        let from = status_of(&record);
+        let (action, to, what) = if published {
+            (Action::Approve, ListingStatus::Published, "published the product directly")
+        } else {
+            (Action::Moderate, ListingStatus::Unpublished, "withdrew the product from the store")
+        };
+        check(&actor.actor(), action, listing_resource(&record))?;
+        if from.is_live() == published {
+            return Ok(());
+        }
+        if from == ListingStatus::Revoked && !matches!(actor, Actor::Operator) {
+            return Err(CatalogError::Conflict(format!("{} was revoked", record.name)));
+        }
+        self.record_move(&actor, &record, from, to, what, "").await
+    }
+
+    /// Moves a listing through moderation (see `moderation`): submitting, reviewing,
+    /// approving, publishing, unpublishing, holding, revoking. Mail tells the other side.
+    pub async fn move_listing(
+        &self,
+        viewer: &Viewer,
+        publisher: &str,
+        slug: &str,
+        request: &MoveRequest,
+        base_url: &str,
+    ) -> Result<Listing, CatalogError> {
+        let record = self.db.listing(publisher, slug).await?.filter(|r| may_see(Some(viewer), r));
+        let record = visible(record, publisher, slug)?;
+        let from = status_of(&record);
+        let message = text::multiline("message", &request.message, moderation::MAX_MESSAGE)?;
+        let mut candidates = moderation::moves(from, request.status).peekable();
+        if candidates.peek().is_none() {
+            return Err(CatalogError::Conflict(format!("a listing that is {} cannot become {}", from.label(), request.status.label())));
+        }
+        let actor = viewer.actor();
+        let mut refusal = None;
+        let chosen = candidates.find(|m| match decide(&actor, m.action, &listing_resource(&record)).into_result() {
+            Ok(()) => true,
+            Err(r) => {
+                refusal.get_or_insert(r);
+                false
+            }
+        });
+        let Some(chosen) = chosen else {
+            return Err(refusal.map_or_else(|| CatalogError::Forbidden("not allowed".into()), CatalogError::from));
+        };
+        if chosen.needs_message && message.trim().is_empty() {
+            return Err(invalid("message", format!("say why: the publisher is told ({})", chosen.what)));
+        }
+        if chosen.to == ListingStatus::Submitted {
+            self.check_submission(&record).await?;
+        }
+        self.record_move(&Actor::User(viewer), &record, from, chosen.to, chosen.what, &message).await?;
+        let from_publisher = chosen.action == Action::EditListing;
+        self.tell_other_side(&record, &viewer.account.name, chosen.what, &message, from_publisher, base_url).await?;
+        self.listing(Some(viewer), publisher, slug).await
+    }
+
+    /// Writes a move from the status read; a concurrent move that won makes this one a
+    /// conflict, nothing written.
+    async fn record_move(
+        &self,
+        actor: &Actor<'_>,
+        record: &ListingRecord,
+        from: ListingStatus,
+        to: ListingStatus,
+        what: &str,
+        message: &str,
+    ) -> Result<(), CatalogError> {
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let (actor_id, actor_name) = match actor {
+            Actor::Operator => (None, "operator"),
+            Actor::User(viewer) => (Some(viewer.account.id.as_str()), viewer.account.name.as_str()),
+        };
+        let text = if message.is_empty() { what.to_owned() } else { format!("{what}: {message}") };
+        let by = slipway_db::EventInput { id: &event_id, actor_id, actor_name, message: &text };
+        if !self.db.move_listing(&record.id, from.as_str(), to.as_str(), &by).await? {
+            return Err(CatalogError::Conflict(format!("{} changed meanwhile: reload it and try again", record.name)));
+        }
+        if from.is_live() != to.is_live() {
+            self.changed();
+            self.refresh_platforms(&record.id).await?;
+        }
         Ok(())
+    }
+
+    /// What a listing must have before it is submitted, every gap named at once: where it
+    /// runs (eligibility), the publisher's support where the product runs on Docker
+    /// Enterprise, the current publisher agreement accepted, and an image pushed for every
+    /// tier (else its pull command would fail with "manifest unknown").
+    async fn check_submission(&self, record: &ListingRecord) -> Result<(), CatalogError> {
+        let mut gaps = Vec::new();
+        match RunsOn::parse(&record.runs_on) {
+            None => gaps.push("say where it runs (runs_on: enterprise or community)".to_owned()),
+            Some(RunsOn::Neither) => {
+                gaps.push("a product that needs infrastructure that is not certified cannot be published in the store".to_owned())
+            }
+            Some(RunsOn::Enterprise) if record.support_url.is_empty() || record.support_email.is_empty() => {
+                gaps.push("a product for Docker Enterprise needs its publisher's support: give a support URL and email".to_owned())
+            }
+            Some(_) => {}
+        }
+        let accepted = self.db.publisher_agreement_version(&record.publisher).await?.unwrap_or(0);
+        if accepted < PUBLISHER_AGREEMENT_VERSION {
+            gaps.push(format!("accept the publisher agreement (version {PUBLISHER_AGREEMENT_VERSION}) for {}", record.publisher));
+        }
+        let tiers = self.db.tiers(&record.id).await?;
+        if tiers.is_empty() {
+            gaps.push("add at least one tier".to_owned());
+        }
+        for tier in tiers {
+            let offered: Vec<String> = list(&tier.tags);
+            let pushed = self.images.tagged_manifests(&tier.repository).await?;
+            if !pushed.iter().any(|(tag, ..)| offered.is_empty() || offered.contains(tag)) {
+                let which = if offered.is_empty() { String::new() } else { format!(" with one of the tags {}", offered.join(", ")) };
+                gaps.push(format!("push an image to {}{which} for tier {}", tier.repository, tier.name));
+            }
+        }
+        if gaps.is_empty() {
+            return Ok(());
+        }
+        Err(CatalogError::Invalid(format!("{} cannot be submitted yet: {}", record.name, gaps.join("; "))))
+    }
+
+    /// Mails the other side of a review: the publisher's company address when a moderator
+    /// acts, the moderators when the publisher does.
+    async fn tell_other_side(
+        &self,
+        record: &ListingRecord,
+        who: &str,
+        what: &str,
+        message: &str,
+        from_publisher: bool,
+        base_url: &str,
+    ) -> Result<(), CatalogError> {
+        let product = format!("{}/{}", record.publisher, record.slug);
+        let said = if message.is_empty() { String::new() } else { format!("\n\n{message}\n") };
+        let (recipients, link) = if from_publisher {
+            (self.auth.staff_emails().await?, format!("{base_url}/moderation/{product}"))
+        } else {
+            let profile = self.db.publisher(&record.publisher).await?;
+            (profile.map(|p| p.email).into_iter().filter(|e| !e.is_empty()).collect(), format!("{base_url}/publish/{product}"))
+        };
+        let subject = format!("{} ({product}): {who} {what}", record.name);
+        let body = format!("Hello,\n\n{who} {what} on {} ({product}).{said}\nThe listing and its review thread: {link}\n", record.name);
+        for recipient in recipients {
+            self.auth.enqueue_mail(&recipient, &subject, &body).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds a message to a listing's review thread (its publisher's editors and staff);
+    /// the other side is mailed.
+    pub async fn add_review_message(
+        &self,
+        viewer: &Viewer,
+        publisher: &str,
+        slug: &str,
+        message: &str,
+        base_url: &str,
+    ) -> Result<Vec<ListingEvent>, CatalogError> {
+        let record = visible(self.db.listing(publisher, slug).await?.filter(|r| may_see(Some(viewer), r)), publisher, slug)?;
+        let actor = viewer.actor();
+        let from_publisher = decide(&actor, Action::EditListing, &listing_resource(&record)).is_allowed();
+        if !from_publisher {
+            check(&actor, Action::Moderate, listing_resource(&record))?;
+        }
+        let message = text::multiline("message", message, moderation::MAX_MESSAGE)?;
+        if message.trim().is_empty() {
+            return Err(invalid("message", "write something".into()));
+        }
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let by = slipway_db::EventInput {
+            id: &event_id,
+            actor_id: Some(&viewer.account.id),
+            actor_name: &viewer.account.name,
+            message: &message,
+        };
+        self.db.add_listing_message(&record.id, &by).await?;
+        self.tell_other_side(&record, &viewer.account.name, "wrote", &message, from_publisher, base_url).await?;
+        self.review_thread(viewer, publisher, slug).await
+    }
+
+    /// A listing's moves and messages, oldest first: for its publisher's members and staff.
+    pub async fn review_thread(&self, viewer: &Viewer, publisher: &str, slug: &str) -> Result<Vec<ListingEvent>, CatalogError> {
+        let record = visible(self.db.listing(publisher, slug).await?, publisher, slug)?;
+        // The thread is never public, whatever the listing's status.
+        check(&viewer.actor(), Action::ViewListing, Resource::Listing { publisher, published: false })?;
+        let events = self.db.listing_events(&record.id).await?;
+        Ok(events
+            .into_iter()
+            .map(|e| ListingEvent {
+                seq: e.seq,
+                at: e.at,
+                actor: e.actor_name,
+                from: ListingStatus::parse(&e.from_status).unwrap_or(ListingStatus::Draft),
+                to: ListingStatus::parse(&e.to_status).unwrap_or(ListingStatus::Draft),
+                message: e.message,
+            })
+            .collect())
+    }
+
+    /// Submissions waiting for a moderator, the longest waiting first (at most
+    /// `MAX_QUEUE`); only those the viewer may moderate.
+    pub async fn moderation_queue(&self, viewer: &Viewer) -> Result<Vec<QueuedSubmission>, CatalogError> {
+        let actor = viewer.actor();
+        Ok(self
+            .db
+            .moderation_queue(MAX_QUEUE)
+            .await?
+            .into_iter()
+            .filter(|(r, _)| decide(&actor, Action::Moderate, &listing_resource(r)).is_allowed())
+            .map(|(r, submitted_at)| QueuedSubmission {
+                status: status_of(&r),
+                publisher: r.publisher,
+                slug: r.slug,
+                name: r.name,
+                submitted_at,
+            })
+            .collect())
+    }
+
+    /// Records that the viewer accepted the current publisher agreement for `org` (its
+    /// owners and maintainers); `version` must be the current one.
+    pub async fn accept_publisher_agreement(&self, viewer: &Viewer, org: &str, version: i64) -> Result<(), CatalogError> {
+        check(&viewer.actor(), Action::EditPublisher, Resource::Organization { name: org })?;
+        if version != PUBLISHER_AGREEMENT_VERSION {
+            return Err(invalid(
+                "version",
+                format!("the current publisher agreement is version {PUBLISHER_AGREEMENT_VERSION}: read it and accept that one"),
+            ));
+        }
+        Ok(self.db.accept_publisher_agreement(org, version, &viewer.account.id).await?)
+    }
+
+    /// The version of the publisher agreement `org` accepted last, if any: for its members
+    /// and staff.
+    pub async fn accepted_publisher_agreement(&self, viewer: &Viewer, org: &str) -> Result<Option<i64>, CatalogError> {
+        check(&viewer.actor(), Action::ListMembers, Resource::Organization { name: org })?;
+        Ok(self.db.publisher_agreement_version(org).await?)
     }
 
     pub async fn set_badges(&self, actor: Actor<'_>, publisher: &str, slug: &str, badges: &[Badge]) -> Result<(), CatalogError> {
@@ -762,8 +1007,15 @@ impl Catalog {
         accepted_license: Option<i64>,
     ) -> Result<(Listing, Tier), CatalogError> {
         let listing = self.listing(Some(viewer), publisher, slug).await?;
-        if listing.status != ListingStatus::Published {
-            return Err(CatalogError::Invalid(format!("{} is not published yet", listing.name)));
+        match listing.status {
+            ListingStatus::Published => {}
+            ListingStatus::OnHold => {
+                return Err(CatalogError::Conflict(format!(
+                    "{} is on hold for unfixed vulnerabilities: it takes no new subscriptions until its publisher fixes them",
+                    listing.name
+                )));
+            }
+            _ => return Err(CatalogError::Invalid(format!("{} is not published", listing.name))),
         }
         let chosen = listing
             .tiers
@@ -810,6 +1062,10 @@ pub fn media_url(id: &str) -> String {
 
 /// Whether the policy lets `viewer` (None: anonymous) see `listing`: drafts are for the
 /// publisher's members and staff.
+fn status_of(record: &ListingRecord) -> ListingStatus {
+    ListingStatus::parse(&record.status).unwrap_or(ListingStatus::Draft)
+}
+
 fn may_see(viewer: Option<&Viewer>, listing: &ListingRecord) -> bool {
     let actor = viewer.map_or(slipway_policy::Actor::ANONYMOUS, Viewer::actor);
     decide(&actor, Action::ViewListing, &listing_resource(listing)).is_allowed()
@@ -863,7 +1119,8 @@ fn listing_from(r: ListingRecord, tiers: Vec<Tier>) -> Listing {
         trust_level: TrustLevel::parse(&r.trust_level).unwrap_or(TrustLevel::Community),
         badges: list(&r.badges).iter().filter_map(|b| Badge::parse(b)).collect(),
         platforms: list(&r.platforms),
-        status: ListingStatus::parse(&r.status).unwrap_or(ListingStatus::Draft),
+        status: status_of(&r),
+        runs_on: RunsOn::parse(&r.runs_on),
         id: r.id,
         publisher: r.publisher,
         publisher_name: r.publisher_name,

@@ -67,6 +67,8 @@ pub struct ListingRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub published_at: Option<i64>,
+    /// Where it runs: `enterprise`, `community`, `neither`, or '' (not declared).
+    pub runs_on: String,
     /// Read only: the publisher's display name (its organization name without a profile).
     pub publisher_name: String,
 }
@@ -74,7 +76,7 @@ pub struct ListingRecord {
 const LISTING_COLUMNS: &str = "l.id, l.publisher, l.name, l.slug, l.logo, l.short_description, l.category, l.search_tags, \
      l.long_description, l.screenshots, l.support_url, l.support_email, l.support_info, l.sla, l.install_instructions, \
      l.product_type, l.trust_level, l.badges, l.certified, l.platforms, l.license_version, l.featured, l.free, l.paid, l.pulls, \
-     l.status, l.created_at, l.updated_at, l.published_at, COALESCE(p.display_name, l.publisher) AS publisher_name";
+     l.status, l.created_at, l.updated_at, l.published_at, l.runs_on, COALESCE(p.display_name, l.publisher) AS publisher_name";
 
 /// Listings with their publisher's display name.
 const LISTINGS: &str = "listings l LEFT JOIN publishers p ON p.org = l.publisher";
@@ -197,7 +199,7 @@ async fn derive_repository_policies(tx: &mut Transaction<'static, Any>, reposito
         let derived: Option<(String, String, String, String)> = sqlx::query_as(
             "SELECT t.access, l.publisher, l.slug, t.slug
              FROM tiers t JOIN listings l ON l.id = t.listing_id
-             WHERE t.repository = $1 AND l.status = 'published'
+             WHERE t.repository = $1 AND l.status IN ('published', 'on_hold')
              ORDER BY CASE t.access WHEN 'licensed' THEN 0 WHEN 'logged_in' THEN 1 ELSE 2 END, t.id LIMIT 1",
         )
         .bind(repository)
@@ -227,6 +229,62 @@ async fn derive_repository_policies(tx: &mut Transaction<'static, Any>, reposito
             }
         }
     }
+    Ok(())
+}
+
+/// The statuses in which a listing is in the store: found, shown and its repositories open
+/// (on hold it stays, with a warning, and sells nothing new).
+pub const LIVE_STATUSES: [&str; 2] = ["published", "on_hold"];
+
+/// One move or message of a listing's moderation (see the `listing_events` table).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ListingEventRecord {
+    pub id: String,
+    pub listing_id: String,
+    pub seq: i64,
+    pub at: i64,
+    pub actor_id: Option<String>,
+    pub actor_name: String,
+    pub from_status: String,
+    pub to_status: String,
+    pub message: String,
+}
+
+/// Who moves a listing or writes to its thread, and what they say.
+#[derive(Clone, Copy, Debug)]
+pub struct EventInput<'a> {
+    /// The event's id (made by the caller, as every id).
+    pub id: &'a str,
+    /// None for the operator's command line and the scheduler.
+    pub actor_id: Option<&'a str>,
+    pub actor_name: &'a str,
+    pub message: &'a str,
+}
+
+/// Appends an event to a listing's thread inside the transaction that made it; the caller
+/// holds the listing's row lock, so the next number is free.
+async fn append_event(
+    tx: &mut Transaction<'static, Any>,
+    listing_id: &str,
+    from: &str,
+    to: &str,
+    by: &EventInput<'_>,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO listing_events (id, listing_id, seq, at, actor_id, actor_name, from_status, to_status, message)
+         SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4, $5, $6, $7, $8 FROM listing_events WHERE listing_id = $2",
+    )
+    .bind(by.id)
+    .bind(listing_id)
+    .bind(now)
+    .bind(by.actor_id)
+    .bind(by.actor_name)
+    .bind(from)
+    .bind(to)
+    .bind(by.message)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -329,9 +387,9 @@ impl CatalogDb {
             "INSERT INTO listings (id, publisher, name, slug, logo, short_description, category, search_tags, long_description,
                  screenshots, support_url, support_email, support_info, sla, install_instructions, product_type, trust_level,
                  badges, platforms, license_version, featured, free, paid, pulls, status, created_at, updated_at, published_at,
-                 certified)
+                 certified, runs_on)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                 $23, $24, $25, $26, $27, $28, $29)
+                 $23, $24, $25, $26, $27, $28, $29, $30)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, logo = excluded.logo,
                  short_description = excluded.short_description, category = excluded.category,
                  search_tags = excluded.search_tags, long_description = excluded.long_description,
@@ -339,7 +397,7 @@ impl CatalogDb {
                  support_email = excluded.support_email, support_info = excluded.support_info, sla = excluded.sla,
                  install_instructions = excluded.install_instructions, product_type = excluded.product_type,
                  trust_level = excluded.trust_level, badges = excluded.badges, certified = excluded.certified,
-                 platforms = excluded.platforms,
+                 platforms = excluded.platforms, runs_on = excluded.runs_on,
                  featured = excluded.featured, free = excluded.free, paid = excluded.paid,
                  updated_at = excluded.updated_at",
         )
@@ -372,6 +430,7 @@ impl CatalogDb {
         .bind(l.updated_at)
         .bind(l.published_at)
         .bind(l.certified)
+        .bind(&l.runs_on)
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, format!("{}/{} already exists", l.publisher, l.slug)))?;
@@ -407,30 +466,103 @@ impl CatalogDb {
         Ok(())
     }
 
-    /// Publishes a draft (opening its tiers' repositories as each tier says) or withdraws
-    /// a published listing (back to draft, its repositories private staging again unless
-    /// another published tier uses one). One transaction, so a listing is never published
+    /// Moves a listing from status `from` to `to` and records the move, in one
+    /// transaction: false (nothing written) when the listing is not in `from` any more, a
+    /// concurrent move having won. A move into or out of the store (`LIVE_STATUSES`) sets
+    /// its tiers' repositories' access in the same transaction, so a listing is never live
     /// with closed repositories or withdrawn with open ones.
-    pub async fn set_listing_published(&self, id: &str, published: bool) -> Result<bool, DbError> {
+    pub async fn move_listing(&self, id: &str, from: &str, to: &str, by: &EventInput<'_>) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
         let now = self.clock.now_ms();
-        let status = if published { "published" } else { "draft" };
+        let (was_live, is_live) = (LIVE_STATUSES.contains(&from), LIVE_STATUSES.contains(&to));
+        // published_at is when it went live, kept through a hold and its lifting.
+        let goes_live = i64::from(is_live && !was_live);
         let done = sqlx::query(
-            "UPDATE listings SET status = $2, updated_at = $3,
-                 published_at = CASE WHEN $2 = 'published' THEN $3 ELSE published_at END WHERE id = $1",
+            "UPDATE listings SET status = $3, updated_at = $4, published_at = CASE WHEN $5 = 1 THEN $4 ELSE published_at END
+             WHERE id = $1 AND status = $2",
         )
         .bind(id)
-        .bind(status)
+        .bind(from)
+        .bind(to)
         .bind(now)
+        .bind(goes_live)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        let repositories = listing_repositories(&mut tx, id).await?;
-        derive_repository_policies(&mut tx, &repositories, self.clock.now_ms()).await?;
+        append_event(&mut tx, id, from, to, by, now).await?;
+        if was_live != is_live {
+            let repositories = listing_repositories(&mut tx, id).await?;
+            derive_repository_policies(&mut tx, &repositories, now).await?;
+        }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Adds a message to a listing's review thread without moving it; false when there is
+    /// no such listing.
+    pub async fn add_listing_message(&self, id: &str, by: &EventInput<'_>) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        // The no-op update takes the listing's row lock, so events are numbered in the
+        // order they are written whatever else moves the listing meanwhile.
+        let status: Option<String> = sqlx::query_scalar("UPDATE listings SET status = status WHERE id = $1 RETURNING status")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(status) = status else { return Ok(false) };
+        append_event(&mut tx, id, &status, &status, by, self.clock.now_ms()).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// A listing's moves and messages, oldest first.
+    pub async fn listing_events(&self, listing_id: &str) -> Result<Vec<ListingEventRecord>, DbError> {
+        Ok(sqlx::query_as(
+            "SELECT id, listing_id, seq, at, actor_id, actor_name, from_status, to_status, message
+             FROM listing_events WHERE listing_id = $1 ORDER BY seq",
+        )
+        .bind(listing_id)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Listings waiting for a moderator (submitted or in review), the longest waiting
+    /// first, at most `limit`, each with when it was last submitted.
+    pub async fn moderation_queue(&self, limit: i64) -> Result<Vec<(ListingRecord, i64)>, DbError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LISTING_COLUMNS}, w.submitted_at
+             FROM {LISTINGS}
+             JOIN (SELECT listing_id, MAX(at) AS submitted_at FROM listing_events WHERE to_status = 'submitted'
+                   GROUP BY listing_id) w ON w.listing_id = l.id
+             WHERE l.status IN ('submitted', 'in_review')
+             ORDER BY w.submitted_at, l.id LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|row| Ok((ListingRecord::from_row(row)?, row.try_get("submitted_at")?))).collect()
+    }
+
+    /// Records that `org` accepted version `version` of the publisher agreement (again is
+    /// a no-op).
+    pub async fn accept_publisher_agreement(&self, org: &str, version: i64, account_id: &str) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO publisher_agreements (org, version, account_id, accepted_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (org, version) DO NOTHING",
+        )
+        .bind(org)
+        .bind(version)
+        .bind(account_id)
+        .bind(self.clock.now_ms())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The latest version of the publisher agreement `org` accepted, if any.
+    pub async fn publisher_agreement_version(&self, org: &str) -> Result<Option<i64>, DbError> {
+        Ok(sqlx::query_scalar("SELECT MAX(version) FROM publisher_agreements WHERE org = $1").bind(org).fetch_one(&self.read).await?)
     }
 
     pub async fn set_listing_badges(&self, id: &str, badges: &str, certified: bool) -> Result<bool, DbError> {
@@ -565,7 +697,7 @@ impl CatalogDb {
     /// pulls): what the catalog's in-memory search index is built from.
     pub async fn published_listings(&self) -> Result<Vec<ListingRecord>, DbError> {
         Ok(sqlx::query_as::<Any, ListingRecord>(sqlx::AssertSqlSafe(format!(
-            "SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE l.status = 'published' ORDER BY l.featured DESC, l.pulls DESC, l.id"
+            "SELECT {LISTING_COLUMNS} FROM {LISTINGS} WHERE l.status IN ('published', 'on_hold') ORDER BY l.featured DESC, l.pulls DESC, l.id"
         )))
         .fetch_all(&self.read)
         .await?)
@@ -577,7 +709,7 @@ impl CatalogDb {
         Ok(sqlx::query_as::<Any, TierRecord>(
             "SELECT t.id, t.listing_id, t.slug, t.name, t.description, t.amount, t.currency, t.billing_period, t.trial_days, t.access,
                  t.repository, t.tags, t.position
-             FROM tiers t JOIN listings l ON l.id = t.listing_id WHERE l.status = 'published'
+             FROM tiers t JOIN listings l ON l.id = t.listing_id WHERE l.status IN ('published', 'on_hold')
              ORDER BY t.listing_id, t.position, t.slug",
         )
         .fetch_all(&self.read)
@@ -615,7 +747,7 @@ impl CatalogDb {
     /// Published listings per category, for the browse index.
     pub async fn category_counts(&self) -> Result<Vec<(String, i64)>, DbError> {
         Ok(sqlx::query_as::<Any, (String, i64)>(
-            "SELECT category, COUNT(*) FROM listings WHERE status = 'published' GROUP BY category ORDER BY category",
+            "SELECT category, COUNT(*) FROM listings WHERE status IN ('published', 'on_hold') GROUP BY category ORDER BY category",
         )
         .fetch_all(&self.read)
         .await?)
@@ -657,8 +789,71 @@ impl CatalogDb {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
     use crate::{IdentityDb, test_databases};
+
+    fn event(message: &str) -> (String, String) {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        (format!("e{}", NEXT.fetch_add(1, Ordering::Relaxed)), message.to_owned())
+    }
+
+    /// Moves listing `id` into the store (published) or out of it (unpublished) from
+    /// whatever status it has, as the operator; false when there is no such listing.
+    async fn set_live(db: &CatalogDb, id: &str, live: bool) -> Result<bool, DbError> {
+        let from: Option<String> =
+            sqlx::query_scalar("SELECT status FROM listings WHERE id = $1").bind(id).fetch_optional(&db.read).await?;
+        let Some(from) = from else { return Ok(false) };
+        let (event_id, message) = event("");
+        let by = EventInput { id: &event_id, actor_id: None, actor_name: "operator", message: &message };
+        db.move_listing(id, &from, if live { "published" } else { "unpublished" }, &by).await
+    }
+
+    /// A move happens only from the status the mover saw (a second mover from the same
+    /// status gets false and writes nothing); moves and messages are numbered in order;
+    /// the queue holds what waits for a moderator, the longest waiting first.
+    #[tokio::test]
+    async fn listings_move_only_from_the_status_seen_and_their_thread_keeps_order() {
+        for (db, _dir) in test_databases().await {
+            let db = db.with_clock(slipway_types::Clock::manual(1_000)).catalog();
+            for id in ["l1", "l2", "l3"] {
+                let listing = ListingRecord {
+                    id: id.into(),
+                    publisher: "acme".into(),
+                    slug: id.into(),
+                    status: "draft".into(),
+                    ..ListingRecord::default()
+                };
+                db.save_listing(&listing, &[]).await.unwrap();
+            }
+            let by = |id: &'static str, message: &'static str| EventInput { id, actor_id: Some("a1"), actor_name: "olga", message };
+            assert!(db.move_listing("l2", "draft", "submitted", &by("e1", "first")).await.unwrap());
+            db.clock().advance(std::time::Duration::from_secs(1)).unwrap();
+            assert!(db.move_listing("l1", "draft", "submitted", &by("e2", "")).await.unwrap());
+            assert!(!db.move_listing("l1", "draft", "submitted", &by("e3", "again")).await.unwrap(), "no longer a draft");
+            assert!(db.add_listing_message("l1", &by("e4", "please look")).await.unwrap());
+            assert!(!db.add_listing_message("missing", &by("e5", "hello")).await.unwrap());
+            assert!(db.move_listing("l1", "submitted", "in_review", &by("e6", "")).await.unwrap());
+
+            let events = db.listing_events("l1").await.unwrap();
+            let seen: Vec<_> = events.iter().map(|e| (e.seq, e.from_status.as_str(), e.to_status.as_str(), e.message.as_str())).collect();
+            assert_eq!(
+                seen,
+                [(1, "draft", "submitted", ""), (2, "submitted", "submitted", "please look"), (3, "submitted", "in_review", "")]
+            );
+            assert_eq!(db.listing_events("l2").await.unwrap().len(), 1);
+            let queue: Vec<_> = db.moderation_queue(10).await.unwrap().into_iter().map(|(l, _)| l.id).collect();
+            assert_eq!(queue, ["l2", "l1"], "l3 is a draft; l2 waits longest");
+            assert_eq!(db.moderation_queue(1).await.unwrap().len(), 1, "bounded");
+
+            assert_eq!(db.publisher_agreement_version("acme").await.unwrap(), None);
+            db.accept_publisher_agreement("acme", 1, "a1").await.unwrap();
+            db.accept_publisher_agreement("acme", 1, "a2").await.unwrap();
+            db.accept_publisher_agreement("acme", 2, "a1").await.unwrap();
+            assert_eq!(db.publisher_agreement_version("acme").await.unwrap(), Some(2));
+        }
+    }
 
     /// A product page's one statement brings the tiers in their order, the publisher's
     /// name and verification (unverified while it has no profile) and the agreement of the
@@ -760,13 +955,13 @@ mod tests {
             let policy = || async { identity.repository_policy("acme/rocket").await.unwrap().map(|p| (p.access, p.tier)) };
             db.save_listing(&listing, &[tier("licensed")]).await.unwrap();
             assert_eq!(policy().await, None, "a draft's repositories stay private");
-            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert!(set_live(&db, "l1", true).await.unwrap());
             assert_eq!(policy().await, Some(("licensed".to_owned(), Some("acme/rocket/pro".to_owned()))));
             db.save_listing(&listing, &[tier("public")]).await.unwrap();
             assert_eq!(policy().await.unwrap().0, "public", "the stored status counts, not the record's");
-            assert!(db.set_listing_published("l1", false).await.unwrap());
+            assert!(set_live(&db, "l1", false).await.unwrap());
             assert_eq!(policy().await, None);
-            assert!(!db.set_listing_published("missing", true).await.unwrap());
+            assert!(!set_live(&db, "missing", true).await.unwrap());
         }
     }
 
@@ -803,7 +998,7 @@ mod tests {
         for (db, _dir) in test_databases().await {
             let (db, identity) = (db.catalog(), db.identity());
             save(&db, "l1", "draft", &[("free", "public", "acme/free"), ("team", "logged_in", "acme/team")]).await;
-            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert!(set_live(&db, "l1", true).await.unwrap());
             assert_eq!(access(&identity, "acme/free").await.as_deref(), Some("public"));
             assert_eq!(access(&identity, "acme/team").await.as_deref(), Some("logged_in"));
             save(&db, "l1", "draft", &[("team", "logged_in", "acme/team")]).await;
@@ -819,7 +1014,7 @@ mod tests {
         for (db, _dir) in test_databases().await {
             let (db, identity) = (db.catalog(), db.identity());
             save(&db, "l1", "draft", &[("free", "public", "acme/old")]).await;
-            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert!(set_live(&db, "l1", true).await.unwrap());
             assert_eq!(access(&identity, "acme/old").await.as_deref(), Some("public"));
             save(&db, "l1", "draft", &[("free", "public", "acme/new")]).await;
             assert_eq!(access(&identity, "acme/old").await, None, "the old repository is staging again");
@@ -836,20 +1031,20 @@ mod tests {
             let (db, identity) = (db.catalog(), db.identity());
             save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b"), ("team", "logged_in", "acme/e")]).await;
             save(&db, "l2", "draft", &[("free", "public", "acme/c")]).await;
-            assert!(db.set_listing_published("l1", true).await.unwrap());
-            assert!(db.set_listing_published("l2", true).await.unwrap());
+            assert!(set_live(&db, "l1", true).await.unwrap());
+            assert!(set_live(&db, "l2", true).await.unwrap());
             // acme/a moves from l1 to the other published listing, l1's free tier to acme/d,
             // and the team tier (acme/e) goes.
             save(&db, "l1", "draft", &[("free", "public", "acme/d"), ("pro", "licensed", "acme/b")]).await;
             save(&db, "l2", "draft", &[("free", "public", "acme/c"), ("team", "logged_in", "acme/a")]).await;
             assert_eq!(access(&identity, "acme/a").await.as_deref(), Some("logged_in"), "the listing now using it decides");
-            assert!(db.set_listing_published("l1", false).await.unwrap());
+            assert!(set_live(&db, "l1", false).await.unwrap());
             for closed in ["acme/b", "acme/d", "acme/e"] {
                 assert_eq!(access(&identity, closed).await, None, "{closed} is staging again");
             }
             assert_eq!(access(&identity, "acme/a").await.as_deref(), Some("logged_in"), "still used by a published tier");
             assert_eq!(access(&identity, "acme/c").await.as_deref(), Some("public"));
-            assert!(db.set_listing_published("l2", false).await.unwrap());
+            assert!(set_live(&db, "l2", false).await.unwrap());
             for closed in ["acme/a", "acme/c"] {
                 assert_eq!(access(&identity, closed).await, None, "{closed} is staging again");
             }
@@ -864,15 +1059,15 @@ mod tests {
             let (db, identity) = (db.catalog(), db.identity());
             save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;
             identity.set_repository_policy("acme/a", "logged_in", None).await.unwrap();
-            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert!(set_live(&db, "l1", true).await.unwrap());
             assert_eq!(access(&identity, "acme/a").await.as_deref(), Some("public"), "publishing applies the listing");
             identity.set_repository_policy("acme/b", "staging", None).await.unwrap();
             identity.set_repository_policy("acme/a", "logged_in", None).await.unwrap();
             save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;
             assert_eq!(access(&identity, "acme/a").await.as_deref(), Some("public"), "the next change applies the listing again");
             assert_eq!(access(&identity, "acme/b").await.as_deref(), Some("staging"), "a takedown stays through a save");
-            assert!(db.set_listing_published("l1", false).await.unwrap());
-            assert!(db.set_listing_published("l1", true).await.unwrap());
+            assert!(set_live(&db, "l1", false).await.unwrap());
+            assert!(set_live(&db, "l1", true).await.unwrap());
             assert_eq!(access(&identity, "acme/b").await.as_deref(), Some("staging"), "and through a withdrawal and publication");
             identity.set_repository_policy("acme/b", "public", None).await.unwrap();
             save(&db, "l1", "draft", &[("free", "public", "acme/a"), ("pro", "licensed", "acme/b")]).await;

@@ -97,6 +97,18 @@ impl IdentityDb {
         Ok(())
     }
 
+    /// The verified addresses of the store's moderators and administrators who can sign
+    /// in, at most `limit`: who hears of submissions.
+    pub async fn staff_emails(&self, limit: i64) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT email FROM accounts WHERE site_role IN ('moderator', 'admin') AND disabled_at IS NULL
+                 AND email_verified_at IS NOT NULL AND email <> '' ORDER BY email LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     pub async fn account_by_name(&self, name: &str) -> Result<Option<AccountRecord>, DbError> {
         Ok(sqlx::query_as::<Any, AccountRecord>(sqlx::AssertSqlSafe(format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = $1")))
             .bind(name)

@@ -25,7 +25,7 @@ use slipway_types::Clock;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, Connection, Transaction};
 
-pub use catalog::{LicenseRecord, ListingRecord, MediaRecord, ProductRecord, PublisherRecord, TierRecord};
+pub use catalog::{EventInput, LicenseRecord, ListingEventRecord, ListingRecord, MediaRecord, ProductRecord, PublisherRecord, TierRecord};
 pub use commerce::{
     BillingProfileRecord, DueRenewal, Grant, InvoiceLine, InvoiceRecord, KeyClaim, NewInvoice, NewPayment, NewPeriod, NewRefund,
     NewSubscription, PaidPeriod, PaymentMethodRecord, PaymentRecord, ProrationWrite, RefundRecord, RefundWrite, Retier, SubscriptionChange,

@@ -41,7 +41,10 @@ const OWNERS: &[(&str, &[&str])] = &[
             "sign_in_attempts",
         ],
     ),
-    ("catalog", &["publishers", "media", "listings", "tiers", "license_agreements", "folded_pulls"]),
+    (
+        "catalog",
+        &["publishers", "media", "listings", "tiers", "license_agreements", "folded_pulls", "listing_events", "publisher_agreements"],
+    ),
     (
         "commerce",
         &[

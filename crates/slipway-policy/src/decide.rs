@@ -61,9 +61,13 @@ pub enum Action {
     EditListing,
     /// Adding a version of a listing's license agreement (`Resource::Listing`).
     ChangeLicense,
-    /// Moderation on a `Resource::Listing`: publishing or withdrawing it, awarding badges,
-    /// featuring it, marking it official.
-    Publish,
+    /// Moderation on a `Resource::Listing`: reviewing a submission, requesting changes,
+    /// rejecting it, putting a live listing on hold, lifting the hold, revoking it,
+    /// withdrawing it from the store; awarding badges, featuring it, marking it official.
+    Moderate,
+    /// Approving a submission (or publishing directly) on a `Resource::Listing`: moderators
+    /// who are not members of its publisher, who would be approving their own work.
+    Approve,
     AwardBadges,
     Feature,
     MarkOfficial,
@@ -88,7 +92,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for the matrix test and for documentation.
-    pub const ALL: [Action; 26] = [
+    pub const ALL: [Action; 27] = [
         Action::Pull,
         Action::Push,
         Action::Delete,
@@ -103,7 +107,8 @@ impl Action {
         Action::ViewListing,
         Action::EditListing,
         Action::ChangeLicense,
-        Action::Publish,
+        Action::Moderate,
+        Action::Approve,
         Action::AwardBadges,
         Action::Feature,
         Action::MarkOfficial,
@@ -236,7 +241,8 @@ pub fn decide(actor: &Actor<'_>, action: Action, resource: &Resource<'_>) -> Dec
             Action::ViewListing
             | Action::EditListing
             | Action::ChangeLicense
-            | Action::Publish
+            | Action::Moderate
+            | Action::Approve
             | Action::AwardBadges
             | Action::Feature
             | Action::MarkOfficial,
@@ -394,7 +400,11 @@ fn listing(actor: &Actor<'_>, action: Action, publisher: &str, published: bool) 
     let (allowed, refusal) = match action {
         Action::EditListing => (editor, format!("only owners and maintainers of {publisher} can edit its products")),
         Action::ChangeLicense => (editor, format!("only owners and maintainers of {publisher} can change its licenses")),
-        Action::Publish => (actor.is_staff(), "only moderators publish products".into()),
+        Action::Moderate => (actor.is_staff(), "only moderators review and withdraw products".into()),
+        Action::Approve if actor.is_staff() && role.is_some() => {
+            (false, format!("you are a member of {publisher}: another moderator approves its submissions"))
+        }
+        Action::Approve => (actor.is_staff(), "only moderators approve products".into()),
         Action::AwardBadges => (actor.is_staff(), "only moderators award badges".into()),
         Action::Feature => (actor.is_staff(), "only moderators feature products".into()),
         _ => (actor.is_staff(), "only moderators mark products official".into()),

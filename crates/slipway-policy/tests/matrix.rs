@@ -9,53 +9,56 @@ use slipway_policy::{
 };
 use slipway_types::ErrorKind;
 
-/// Columns: the kinds of actor. Every token belongs to acme's owner except `tAdm`, an
-/// administrator's token. `cust` holds the entitlement to tier `acme/app/pro`.
-const ACTORS: [&str; 14] = ["anon", "user", "view", "mnt", "own", "mod", "adm", "cust", "tRd", "tWr", "tFul", "tRepo", "tAdm", "op"];
+/// Columns: the kinds of actor (`modm`: a moderator who maintains acme). Every token
+/// belongs to acme's owner except `tAdm`, an administrator's token. `cust` holds the
+/// entitlement to tier `acme/app/pro`.
+const ACTORS: [&str; 15] =
+    ["anon", "user", "view", "mnt", "own", "mod", "modm", "adm", "cust", "tRd", "tWr", "tFul", "tRepo", "tAdm", "op"];
 
 /// A: allowed; 4: refused as not found (its existence is not revealed); 3: forbidden;
 /// 1: sign in first. API scopes are a gate of their own (ApiRead, ApiWrite): a token's
 /// organization rights beyond it are its account's.
 const EXPECTED: &str = "
-#                                   anon user view mnt  own  mod  adm  cust tRd  tWr  tFul tRepo tAdm op
-Pull              acme/app@staging    1    3    A    A    A    A    A    3    3    3    3    A    A    A
-Pull              acme/app@public     A    A    A    A    A    A    A    A    3    3    3    A    A    A
-Pull              acme/app@logged_in  1    A    A    A    A    A    A    A    3    3    3    A    A    A
-Pull              acme/app@licensed   1    3    A    A    A    A    A    A    3    3    3    A    A    A
-Pull              other/app@staging   1    3    3    3    3    A    A    3    3    3    3    3    A    A
-Push              acme/app@staging    1    3    3    A    A    3    A    3    3    3    3    3    A    A
-Push              other/app@public    1    3    3    3    3    3    A    3    3    3    3    3    A    A
-Delete            acme/app@staging    1    3    3    3    A    3    A    3    3    3    3    3    A    A
-ListCatalog       catalog             1    3    3    3    3    3    A    3    3    3    3    3    3    A
-ReadScans         scans:acme/app      4    4    A    A    A    A    A    4    A    A    A    A    A    A
-ReadScans         scans:other/app     4    4    4    4    4    A    A    4    4    4    4    4    A    A
-RequestScan       scans:acme/app      4    4    3    A    A    A    A    4    A    A    A    A    A    A
-EditPublisher     org:acme            1    3    3    A    A    3    A    3    A    A    A    A    A    A
-VerifyPublisher   org:acme            1    3    3    3    3    A    A    3    3    3    3    3    A    A
-ListMembers       org:acme            4    4    A    A    A    A    A    4    A    A    A    A    A    A
-ManageMembers     org:acme            1    3    3    3    A    3    A    3    A    A    A    A    A    A
-AcceptInvitation  invitation:own      1    A    A    A    A    A    A    A    A    A    A    A    A    A
-AcceptInvitation  invitation:other    1    3    3    3    3    3    3    3    3    3    3    3    3    A
-ViewListing       listing:published   A    A    A    A    A    A    A    A    A    A    A    A    A    A
-ViewListing       listing:draft       4    4    A    A    A    A    A    4    A    A    A    A    A    A
-EditListing       listing:draft       1    3    3    A    A    3    A    3    A    A    A    A    A    A
-ChangeLicense     listing:published   1    3    3    A    A    3    A    3    A    A    A    A    A    A
-Publish           listing:draft       1    3    3    3    3    A    A    3    3    3    3    3    A    A
-AwardBadges       listing:published   1    3    3    3    3    A    A    3    3    3    3    3    A    A
-Feature           listing:published   1    3    3    3    3    A    A    3    3    3    3    3    A    A
-MarkOfficial      listing:published   1    3    3    3    3    A    A    3    3    3    3    3    A    A
-ManageCredentials account:own         1    A    A    A    A    A    A    A    3    3    3    3    3    A
-ManageCredentials account:other      1    4    4    4    4    4    4    4    3    3    3    3    3    A
-RevokeToken       token:own           1    A    A    A    A    A    A    A    3    3    3    3    3    A
-RevokeToken       token:other         1    4    4    4    4    4    4    4    3    3    3    3    3    A
-ApiRead           api                 A    A    A    A    A    A    A    A    A    A    3    3    A    A
-ApiWrite          api                 1    A    A    A    A    A    A    A    3    A    3    3    A    A
-ManageSubscription subscription:own   1    A    A    A    A    A    A    A    A    A    A    A    A    A
-ManageSubscription subscription:other 1    4    4    4    4    4    A    4    4    4    4    4    A    A
-ViewSales         sales:acme          1    4    3    3    A    4    A    4    A    A    A    A    A    A
-Refund            sales:acme          1    4    3    3    A    4    A    4    A    A    A    A    A    A
-Fulfill           sales:acme          1    4    3    3    3    4    3    4    3    3    A    3    3    A
-Fulfill           sales:other         1    4    4    4    4    4    3    4    4    4    4    4    3    A
+#                                      anon user view mnt  own  mod  modm adm  cust tRd  tWr  tFul tRepo tAdm op
+Pull               acme/app@staging    1    3    A    A    A    A    A    A    3    3    3    3    A    A    A
+Pull               acme/app@public     A    A    A    A    A    A    A    A    A    3    3    3    A    A    A
+Pull               acme/app@logged_in  1    A    A    A    A    A    A    A    A    3    3    3    A    A    A
+Pull               acme/app@licensed   1    3    A    A    A    A    A    A    A    3    3    3    A    A    A
+Pull               other/app@staging   1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
+Push               acme/app@staging    1    3    3    A    A    3    A    A    3    3    3    3    3    A    A
+Push               other/app@public    1    3    3    3    3    3    3    A    3    3    3    3    3    A    A
+Delete             acme/app@staging    1    3    3    3    A    3    3    A    3    3    3    3    3    A    A
+ListCatalog        catalog             1    3    3    3    3    3    3    A    3    3    3    3    3    3    A
+ReadScans          scans:acme/app      4    4    A    A    A    A    A    A    4    A    A    A    A    A    A
+ReadScans          scans:other/app     4    4    4    4    4    A    A    A    4    4    4    4    4    A    A
+RequestScan        scans:acme/app      4    4    3    A    A    A    A    A    4    A    A    A    A    A    A
+EditPublisher      org:acme            1    3    3    A    A    3    A    A    3    A    A    A    A    A    A
+VerifyPublisher    org:acme            1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
+ListMembers        org:acme            4    4    A    A    A    A    A    A    4    A    A    A    A    A    A
+ManageMembers      org:acme            1    3    3    3    A    3    3    A    3    A    A    A    A    A    A
+AcceptInvitation   invitation:own      1    A    A    A    A    A    A    A    A    A    A    A    A    A    A
+AcceptInvitation   invitation:other    1    3    3    3    3    3    3    3    3    3    3    3    3    3    A
+ViewListing        listing:published   A    A    A    A    A    A    A    A    A    A    A    A    A    A    A
+ViewListing        listing:draft       4    4    A    A    A    A    A    A    4    A    A    A    A    A    A
+EditListing        listing:draft       1    3    3    A    A    3    A    A    3    A    A    A    A    A    A
+ChangeLicense      listing:published   1    3    3    A    A    3    A    A    3    A    A    A    A    A    A
+Moderate           listing:draft       1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
+Approve            listing:draft       1    3    3    3    3    A    3    A    3    3    3    3    3    A    A
+AwardBadges        listing:published   1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
+Feature            listing:published   1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
+MarkOfficial       listing:published   1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
+ManageCredentials  account:own         1    A    A    A    A    A    A    A    A    3    3    3    3    3    A
+ManageCredentials  account:other       1    4    4    4    4    4    4    4    4    3    3    3    3    3    A
+RevokeToken        token:own           1    A    A    A    A    A    A    A    A    3    3    3    3    3    A
+RevokeToken        token:other         1    4    4    4    4    4    4    4    4    3    3    3    3    3    A
+ApiRead            api                 A    A    A    A    A    A    A    A    A    A    A    3    3    A    A
+ApiWrite           api                 1    A    A    A    A    A    A    A    A    3    A    3    3    A    A
+ManageSubscription subscription:own    1    A    A    A    A    A    A    A    A    A    A    A    A    A    A
+ManageSubscription subscription:other  1    4    4    4    4    4    4    A    4    4    4    4    4    A    A
+ViewSales          sales:acme          1    4    3    3    A    4    3    A    4    A    A    A    A    A    A
+Refund             sales:acme          1    4    3    3    A    4    3    A    4    A    A    A    A    A    A
+Fulfill            sales:acme          1    4    3    3    3    4    3    3    4    3    3    A    3    3    A
+Fulfill            sales:other         1    4    4    4    4    4    4    3    4    4    4    4    4    3    A
 ";
 
 fn subject(id: &str, site_role: SiteRole, acme: Option<OrgRole>, tiers: &[&str]) -> Subject {
@@ -101,6 +104,7 @@ fn holder(kind: &str) -> Holder {
         "mnt" => (Some(subject("mia", SiteRole::User, Some(OrgRole::Maintainer), &[])), None),
         "own" => (Some(owner()), None),
         "mod" => (Some(subject("moe", SiteRole::Moderator, None, &[])), None),
+        "modm" => (Some(subject("max", SiteRole::Moderator, Some(OrgRole::Maintainer), &[])), None),
         "adm" => (Some(subject("ada", SiteRole::Admin, None, &[])), None),
         "cust" => (Some(subject("cy", SiteRole::User, None, &["acme/app/pro"])), None),
         "tRd" => (Some(owner()), Some((vec![], [ApiScope::Read].into()))),
@@ -206,7 +210,8 @@ fn every_action_is_listed() {
             | Action::ViewListing
             | Action::EditListing
             | Action::ChangeLicense
-            | Action::Publish
+            | Action::Moderate
+            | Action::Approve
             | Action::AwardBadges
             | Action::Feature
             | Action::MarkOfficial

@@ -4,6 +4,7 @@ mod account_api;
 mod commerce_api;
 mod extract;
 mod fulfillment_api;
+mod moderation_api;
 mod pages;
 mod problem;
 mod sales_api;
@@ -50,6 +51,7 @@ pub fn router(state: WebState) -> Router {
         .with_state(state.clone());
     account_api::router(state.auth.clone())
         .merge(store_api::router(state.clone()))
+        .merge(moderation_api::router(state.clone()))
         .merge(commerce_api::router(state.clone()))
         .merge(sales_api::router(state.clone()))
         .merge(fulfillment_api::router(state.clone()))
@@ -75,6 +77,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let mut doc = store_api::StoreApi::openapi();
     doc.merge(account_api::AccountApi::openapi());
+    doc.merge(moderation_api::ModerationApi::openapi());
     doc.merge(scan_api::ScanApi::openapi());
     doc.merge(commerce_api::CommerceApi::openapi());
     doc.merge(sales_api::SalesApi::openapi());

@@ -240,7 +240,7 @@ pub async fn run(app: &App, command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Publish { product, withdraw } => {
             let (publisher, slug) = product_ref(&product)?;
             app.catalog.set_published(Actor::Operator, publisher, slug, !withdraw).await?;
-            println!("{product} {}", if withdraw { "withdrawn (draft)" } else { "published" });
+            println!("{product} {}", if withdraw { "withdrawn (unpublished)" } else { "published" });
         }
         AdminCommand::VerifyPublisher { org, revoke } => {
             app.catalog.set_publisher_verified(Actor::Operator, &org, !revoke).await?;

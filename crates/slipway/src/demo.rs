@@ -10,7 +10,7 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use slipway_auth::access::SiteRole;
 use slipway_catalog::media::MediaKind;
-use slipway_catalog::{Access, Actor, Badge, License, ListingInput, ProductType, PublisherInput, SearchParams, Tier};
+use slipway_catalog::{Access, Actor, Badge, License, ListingInput, ProductType, PublisherInput, RunsOn, SearchParams, Tier};
 use slipway_oci::{Algorithm, Digest, Reference, RepoName, Tag};
 use slipway_registry::Chunk;
 
@@ -631,6 +631,7 @@ pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
             sla: String::new(),
             install_instructions: format!("docker pull {host}/{org}/{slug}"),
             product_type: ProductType::Image,
+            runs_on: Some(RunsOn::Enterprise),
             tiers: vec![Tier {
                 slug: "community".into(),
                 name: "Community".into(),
@@ -742,6 +743,7 @@ pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
                 tiers[0].repository, p.versions[0], tiers[0].repository, p.versions[0]
             ),
             product_type: p.kind,
+            runs_on: Some(RunsOn::Enterprise),
             tiers,
         };
         app.catalog.save_listing(&viewer, p.org, None, &input).await.with_context(|| format!("listing {}", p.name))?;

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use axum::extract::Multipart;
-use slipway_catalog::{Access, CatalogError, Listing, ListingInput, ProductType, Tier};
+use slipway_catalog::{Access, CatalogError, Listing, ListingInput, ProductType, RunsOn, Tier};
 use slipway_types::{Currency, ErrorKind, Money};
 
 use super::PageError;
@@ -59,6 +59,7 @@ pub(super) fn input_of(listing: &Listing) -> ListingInput {
         sla: listing.sla.clone(),
         install_instructions: listing.install_instructions.clone(),
         product_type: listing.product_type,
+        runs_on: listing.runs_on,
         tiers: listing.tiers.clone(),
     }
 }
@@ -129,6 +130,7 @@ pub(super) fn listing_input(form: &Submitted) -> Result<ListingInput, CatalogErr
         sla: form.get("sla"),
         install_instructions: form.get("install_instructions"),
         product_type: ProductType::parse(&form.get("product_type")).unwrap_or(ProductType::Image),
+        runs_on: RunsOn::parse(&form.get("runs_on")),
         tiers,
     })
 }
@@ -152,6 +154,7 @@ pub(super) fn listing_input_lenient(form: &Submitted) -> ListingInput {
         sla: form.get("sla"),
         install_instructions: form.get("install_instructions"),
         product_type: ProductType::Image,
+        runs_on: RunsOn::parse(&form.get("runs_on")),
         tiers: Vec::new(),
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use slipway_catalog::media::MediaKind;
 use slipway_catalog::text::markdown_html;
 use slipway_catalog::{
-    Access, CATEGORIES, CatalogError, License, Listing, ListingInput, ProductType, Publisher, PublisherInput, Tier, Viewer,
+    Access, CATEGORIES, CatalogError, License, Listing, ListingInput, ProductType, Publisher, PublisherInput, RunsOn, Tier, Viewer,
 };
 use slipway_types::ErrorKind;
 
@@ -140,6 +140,7 @@ struct ListingFormPage {
     error: Option<String>,
     categories: &'static [(&'static str, &'static str)],
     product_types: &'static [ProductType],
+    runs_on_choices: &'static [RunsOn],
     accesses: &'static [Access],
 }
 
@@ -195,6 +196,7 @@ pub(super) async fn new_listing_form(State(state): State<WebState>, headers: Hea
         sla: String::new(),
         install_instructions: String::new(),
         product_type: ProductType::Image,
+        runs_on: None,
         tiers: Vec::new(),
     };
     let license = License { version: 0, url: String::new(), text: String::new() };
@@ -220,6 +222,7 @@ fn listing_form(
         error,
         categories: CATEGORIES,
         product_types: ProductType::ALL,
+        runs_on_choices: RunsOn::ALL,
         accesses: Access::ALL,
     }
 }

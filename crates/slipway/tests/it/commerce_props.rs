@@ -113,6 +113,7 @@ async fn store() -> (TestApp, Viewer, Viewer) {
         sla: String::new(),
         install_instructions: String::new(),
         product_type: ProductType::Image,
+        runs_on: None,
         tiers: vec![tier("team", 1_990, 0), tier("enterprise", 4_990, 0), tier("trial", 990, 7)],
     };
     t.app.catalog.save_listing(&admin, "acme", None, &listing).await.unwrap();

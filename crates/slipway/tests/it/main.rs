@@ -15,6 +15,7 @@ mod fulfillment;
 mod gc;
 mod hardening;
 mod ledger;
+mod moderation;
 mod payouts;
 mod push_pull;
 mod replicas;

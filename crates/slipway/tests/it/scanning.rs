@@ -360,6 +360,7 @@ async fn listing(t: &TestApp, owner: &str) {
         sla: String::new(),
         install_instructions: String::new(),
         product_type: ProductType::Image,
+        runs_on: None,
         tiers: vec![Tier {
             slug: "free".into(),
             name: "Free".into(),

@@ -1,0 +1,232 @@
+//! Issue 17: a product reaches the store through moderation. A publisher submits it
+//! (eligible, supported where it must be, the publisher agreement accepted, an image
+//! pushed for every tier); a moderator reviews it, asks for changes, approves it; the
+//! publisher publishes it; a moderator can put it on hold and revoke it. Who may make each
+//! move, what each side is mailed, and what customers see and may buy at each step.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use slipway_auth::access::{OrgRole, Policy, SiteRole};
+
+use slipway_test_support::{Backend, Caller, TestApp, Via};
+
+const PASSWORD: &str = "moderation test password";
+const PRODUCT: &str = "/api/v1/products/pia-co/widget-server";
+
+async fn send(t: &TestApp, caller: &Caller, method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
+    let response = t.call(caller, method, path).json(body).send().await.unwrap();
+    (response.status(), response.json().await.unwrap_or_default())
+}
+
+async fn get(t: &TestApp, caller: &Caller, path: &str) -> (StatusCode, Value) {
+    let response = t.call(caller, Method::GET, path).send().await.unwrap();
+    (response.status(), response.json().await.unwrap_or_default())
+}
+
+async fn account(t: &TestApp, name: &str, role: SiteRole, via: Via) -> Caller {
+    t.app.auth.create_user(name, &format!("{name}@example.com"), PASSWORD, role).await.unwrap();
+    t.caller(name, PASSWORD, via).await
+}
+
+/// pia-co's publisher profile, with a logo, saved by `caller` (who becomes its owner).
+async fn profile(t: &TestApp, caller: &Caller) {
+    let mut png = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::new_rgb8(600, 600).write_to(&mut png, image::ImageFormat::Png).unwrap();
+    let logo: Value =
+        t.call(caller, Method::POST, "/api/v1/media?kind=logo").body(png.into_inner()).send().await.unwrap().json().await.unwrap();
+    let profile = json!({"display_name": "Pia Inc", "legal_name": "Pia Inc.", "website": "https://example.com",
+        "phone": "+1 555 0100", "email": "legal@pia.example", "logo": logo["id"], "story": "We make widgets."});
+    let (status, body) = send(t, caller, Method::PUT, "/api/v1/publishers/pia-co", &profile).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+/// Moves the product as `caller`; the status and the answer.
+async fn move_to(t: &TestApp, caller: &Caller, status: &str, message: &str) -> (StatusCode, Value) {
+    send(t, caller, Method::PUT, &format!("{PRODUCT}/status"), &json!({"status": status, "message": message})).await
+}
+
+fn listing(runs_on: Option<&str>, support_email: &str) -> Value {
+    json!({
+        "name": "Widget Server", "short_description": "Serves widgets.", "category": "web-servers",
+        "long_description": "Fast.", "support_url": "https://example.com/help", "support_email": support_email,
+        "product_type": "image", "runs_on": runs_on,
+        "tiers": [{"slug": "free", "name": "Free", "access": "public", "repository": "pia-co/widget-server", "tags": ["1.0"]}],
+    })
+}
+
+/// The outbox's messages to `recipient`, as (subject, body).
+async fn mail_to(t: &TestApp, recipient: &str) -> Vec<(String, String)> {
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&t.app.config.database_url()).await.unwrap();
+    let mail = sqlx::query_as("SELECT subject, body FROM outbox WHERE recipient = $1 ORDER BY created_at, id")
+        .bind(recipient)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    mail
+}
+
+#[tokio::test]
+async fn a_submission_is_reviewed_changed_approved_published_held_and_revoked() {
+    let t = Backend::new().await.spawn().await;
+    let pia = account(&t, "pia", SiteRole::User, Via::Session).await;
+    profile(&t, &pia).await;
+    let mona = account(&t, "mona", SiteRole::Moderator, Via::Bearer).await;
+    // A moderator who is also a maintainer of the publisher: a conflict of interest.
+    let max = account(&t, "max", SiteRole::Moderator, Via::Bearer).await;
+    t.app.auth.set_member("pia-co", "max", OrgRole::Maintainer).await.unwrap();
+    let cy = account(&t, "cy", SiteRole::User, Via::Bearer).await;
+    let anonymous = Caller::Anonymous;
+
+    // A draft without where it runs, the agreement or an image: every gap at once.
+    let (status, body) = send(&t, &pia, Method::POST, "/api/v1/publishers/pia-co/products", &listing(None, "")).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::CREATED, Some("draft")), "{body}");
+    let (status, body) = move_to(&t, &pia, "submitted", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    for gap in ["runs_on", "publisher agreement (version 1)", "push an image to pia-co/widget-server with one of the tags 1.0"] {
+        assert!(detail.contains(gap), "{gap:?} in {detail}");
+    }
+    // Where it runs decides: nowhere certified cannot be published; Enterprise needs support.
+    for (runs_on, support_email, gap) in
+        [("neither", "help@pia.example", "cannot be published in the store"), ("enterprise", "", "needs its publisher's support")]
+    {
+        let (status, body) = send(&t, &pia, Method::PUT, PRODUCT, &listing(Some(runs_on), support_email)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (status, body) = move_to(&t, &pia, "submitted", "").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["detail"].as_str().unwrap().contains(gap), "{runs_on}: {body}");
+    }
+    let (status, body) = send(&t, &pia, Method::PUT, PRODUCT, &listing(Some("enterprise"), "help@pia.example")).await;
+    assert_eq!((status, body["runs_on"].as_str()), (StatusCode::OK, Some("enterprise")), "{body}");
+
+    // The publisher agreement: only its current version, only by the publisher's editors.
+    let (_, agreement) = get(&t, &anonymous, "/api/v1/publisher-agreement").await;
+    assert_eq!(agreement["version"], 1);
+    assert!(agreement["text"].as_str().unwrap().contains("72 hours"));
+    let (status, _) = send(&t, &cy, Method::PUT, "/api/v1/publishers/pia-co/agreement", &json!({"version": 1})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a customer does not accept for pia-co");
+    let (status, _) = send(&t, &pia, Method::PUT, "/api/v1/publishers/pia-co/agreement", &json!({"version": 2})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "not the current version");
+    let (status, _) = send(&t, &pia, Method::PUT, "/api/v1/publishers/pia-co/agreement", &json!({"version": 1})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(get(&t, &pia, "/api/v1/publishers/pia-co/agreement").await.1["accepted_version"], 1);
+    assert_eq!(get(&t, &cy, "/api/v1/publishers/pia-co/agreement").await.0, StatusCode::NOT_FOUND);
+
+    // An image under a tag the tier does not offer is not enough; under one it offers is.
+    t.push_image("pia-co/widget-server", "nightly", b"nightly layer").await;
+    let (status, body) = move_to(&t, &pia, "submitted", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    t.push_image("pia-co/widget-server", "1.0", b"release layer").await;
+    let other = account(&t, "otto", SiteRole::User, Via::Bearer).await;
+    assert_eq!(move_to(&t, &other, "submitted", "").await.0, StatusCode::NOT_FOUND, "another publisher's draft is not there");
+    let (status, body) = move_to(&t, &pia, "submitted", "Ready for review.").await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("submitted")), "{body}");
+
+    // The queue: moderators see it, customers see nothing in it; the product stays hidden.
+    let (_, queue) = get(&t, &mona, "/api/v1/moderation/queue").await;
+    assert_eq!(queue["submissions"][0]["slug"], "widget-server", "{queue}");
+    assert_eq!(get(&t, &cy, "/api/v1/moderation/queue").await.1["submissions"], json!([]));
+    assert_eq!(get(&t, &anonymous, PRODUCT).await.0, StatusCode::NOT_FOUND);
+
+    // Review: changes requested (with a message, which is required), then resubmitted.
+    assert_eq!(move_to(&t, &pia, "in_review", "").await.0, StatusCode::FORBIDDEN, "publishers do not review");
+    assert_eq!(move_to(&t, &mona, "in_review", "").await.1["status"], "in_review");
+    let (status, body) = move_to(&t, &mona, "changes_requested", "  ").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(move_to(&t, &mona, "changes_requested", "Add install instructions.").await.1["status"], "changes_requested");
+    assert_eq!(move_to(&t, &mona, "approved", "").await.0, StatusCode::CONFLICT, "changes were requested");
+    let (status, _) = send(&t, &pia, Method::POST, &format!("{PRODUCT}/review"), &json!({"message": "Added them."})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(move_to(&t, &pia, "submitted", "").await.1["status"], "submitted");
+
+    // Approval: not by the publisher, not by a moderator who is its member.
+    assert_eq!(move_to(&t, &pia, "approved", "").await.0, StatusCode::FORBIDDEN);
+    let (status, body) = move_to(&t, &max, "approved", "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("member of pia-co"), "{body}");
+    assert_eq!(move_to(&t, &mona, "approved", "").await.1["status"], "approved");
+    assert_eq!(get(&t, &anonymous, PRODUCT).await.0, StatusCode::NOT_FOUND, "approved is not yet published");
+    assert_eq!(t.app.auth.policy("pia-co/widget-server").await.unwrap(), Policy::Staging);
+    let (status, body) = move_to(&t, &pia, "published", "").await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("published")), "{body}");
+    assert_eq!(get(&t, &anonymous, PRODUCT).await.0, StatusCode::OK);
+    assert_eq!(t.app.auth.policy("pia-co/widget-server").await.unwrap(), Policy::Public);
+
+    // The thread, in order, for the publisher and staff only; each side was mailed.
+    let (_, thread) = get(&t, &pia, &format!("{PRODUCT}/review")).await;
+    let moves: Vec<(&str, &str)> =
+        thread["events"].as_array().unwrap().iter().map(|e| (e["actor"].as_str().unwrap(), e["to"].as_str().unwrap())).collect();
+    assert_eq!(
+        moves,
+        [
+            ("pia", "submitted"),
+            ("mona", "in_review"),
+            ("mona", "changes_requested"),
+            ("pia", "changes_requested"),
+            ("pia", "submitted"),
+            ("mona", "approved"),
+            ("pia", "published")
+        ]
+    );
+    assert!(thread["events"][2]["message"].as_str().unwrap().ends_with("Add install instructions."), "{thread}");
+    assert_eq!(get(&t, &cy, &format!("{PRODUCT}/review")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(get(&t, &max, &format!("{PRODUCT}/review")).await.0, StatusCode::OK);
+    let to_publisher = mail_to(&t, "legal@pia.example").await;
+    assert!(
+        to_publisher.iter().any(|(s, b)| s.contains("mona requested changes") && b.contains("Add install instructions.")),
+        "{to_publisher:?}"
+    );
+    assert!(to_publisher.iter().any(|(s, _)| s.contains("mona approved")), "{to_publisher:?}");
+    let to_moderators = mail_to(&t, "mona@example.com").await;
+    assert!(to_moderators.iter().any(|(s, b)| s.contains("pia submitted") && b.contains("Ready for review.")), "{to_moderators:?}");
+    assert!(to_moderators.iter().any(|(s, b)| s.contains("pia wrote") && b.contains("Added them.")), "{to_moderators:?}");
+
+    // On hold: still shown and pullable, but nothing new is sold; a moderator lifts it.
+    assert_eq!(move_to(&t, &mona, "on_hold", "").await.0, StatusCode::UNPROCESSABLE_ENTITY, "a hold says why");
+    assert_eq!(move_to(&t, &pia, "on_hold", "").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(move_to(&t, &mona, "on_hold", "CVE-2026-0001 is past its deadline.").await.1["status"], "on_hold");
+    assert_eq!(get(&t, &anonymous, PRODUCT).await.0, StatusCode::OK);
+    assert_eq!(t.app.auth.policy("pia-co/widget-server").await.unwrap(), Policy::Public);
+    let (status, body) = send(&t, &cy, Method::POST, &format!("{PRODUCT}/subscriptions"), &json!({"tier": "free"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("on hold"), "{body}");
+    assert_eq!(move_to(&t, &mona, "published", "").await.1["status"], "published");
+    let (status, body) = send(&t, &cy, Method::POST, &format!("{PRODUCT}/subscriptions"), &json!({"tier": "free"})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // Moves the machine does not have are conflicts; revoked is final and closes the
+    // repository.
+    assert_eq!(move_to(&t, &pia, "draft", "").await.0, StatusCode::CONFLICT);
+    assert_eq!(move_to(&t, &pia, "revoked", "").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(move_to(&t, &mona, "revoked", "Unfixed for a month.").await.1["status"], "revoked");
+    assert_eq!(get(&t, &anonymous, PRODUCT).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(t.app.auth.policy("pia-co/widget-server").await.unwrap(), Policy::Staging);
+    for status in ["submitted", "published", "draft"] {
+        assert_eq!(move_to(&t, &pia, status, "").await.0, StatusCode::CONFLICT, "revoked -> {status}");
+    }
+    assert_eq!(get(&t, &pia, PRODUCT).await.1["status"], "revoked", "the publisher still sees it");
+}
+
+/// Two moderators acting on one submission at once: one move is made, the other is told
+/// the listing changed; the thread records one.
+#[tokio::test]
+async fn concurrent_moves_make_one() {
+    let t = Backend::new().await.spawn().await;
+    let pia = account(&t, "pia", SiteRole::User, Via::Bearer).await;
+    profile(&t, &pia).await;
+    assert_eq!(send(&t, &pia, Method::PUT, "/api/v1/publishers/pia-co/agreement", &json!({"version": 1})).await.0, StatusCode::NO_CONTENT);
+    let (status, body) = send(&t, &pia, Method::POST, "/api/v1/publishers/pia-co/products", &listing(Some("community"), "")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    t.push_image("pia-co/widget-server", "1.0", b"layer").await;
+    assert_eq!(move_to(&t, &pia, "submitted", "").await.0, StatusCode::OK, "community products need no support email");
+    let moderators =
+        [account(&t, "mona", SiteRole::Moderator, Via::Bearer).await, account(&t, "mo", SiteRole::Moderator, Via::Bearer).await];
+    let (a, b) = tokio::join!(move_to(&t, &moderators[0], "approved", ""), move_to(&t, &moderators[1], "changes_requested", "No."));
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{a:?} {b:?}");
+    let (_, thread) = get(&t, &pia, &format!("{PRODUCT}/review")).await;
+    assert_eq!(thread["events"].as_array().unwrap().len(), 2, "{thread}");
+}
