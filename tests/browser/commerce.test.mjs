@@ -24,6 +24,8 @@ import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { signIn } from './harness.mjs';
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BASE = (process.env.E2E_BASE_URL || '').replace(/\/+$/, '');
 const USER = process.env.E2E_CUSTOMER || '';
@@ -111,13 +113,7 @@ async function confirmCheckout(t, card) {
 }
 
 step('sign in as the customer', async () => {
-    await page.goto(`${BASE}/signin`);
-    const form = page.locator('form#signin');
-    await form.locator('input[name="name"]').fill(USER);
-    await form.locator('input[name="password"]').fill(PASSWORD);
-    await form.locator('button[type="submit"]').click();
-    await page.waitForURL((u) => u.pathname === '/');
-    assert.ok(oneLine(await page.locator('a#account').innerText()).includes(USER));
+    await signIn(page, USER, PASSWORD);
 });
 
 step('Nimbus Cache: the Enterprise tier\'s Buy leads to checkout with price, tax and total', async (t) => {
@@ -215,12 +211,7 @@ step('the publisher\'s sales page lists the sale, with its refund button', async
     try {
         const p = await ctx.newPage();
         p.on('pageerror', (e) => pageErrors.push(`${p.url()}: uncaught ${e.message}`));
-        await p.goto(`${BASE}/signin`);
-        const form = p.locator('form#signin');
-        await form.locator('input[name="name"]').fill(SELLER);
-        await form.locator('input[name="password"]').fill(SELLER_PASSWORD);
-        await form.locator('button[type="submit"]').click();
-        await p.waitForURL((u) => u.pathname === '/');
+        await signIn(p, SELLER, SELLER_PASSWORD);
         await p.goto(`${BASE}/publishers/nimbus/sales`);
         const row = p.locator('table.sold-subscriptions tr').filter({ hasText: USER }).filter({ hasText: PRODUCT.tier });
         assert.equal(await row.count(), 1, `the sale to ${USER} is listed`);

@@ -18,14 +18,17 @@
 # then buys as another customer (made with `slipway admin create-user`): Nimbus Cache
 # Enterprise's Buy -> checkout (price, tax, total; billing details; the license) -> a
 # declined test card's message -> a good card -> /subscriptions with the pull command and
-# the invoice -> the invoice page; no JavaScript errors. Then, as the first account:
+# the invoice -> the invoice page; no JavaScript errors. tests/browser/moderation.test.mjs
+# takes a new product from a publisher's draft through a moderator's review to the store,
+# and a change to it after (accounts made with `slipway admin create-user`). Then, as the
+# first account:
 #   crane   auth login + pull of the pull command's reference; its digest is the one the
 #           versions page shows
 #   skopeo  copy of tag 7.2 with --src-creds; its digest is the one the versions page shows
 #   refused an anonymous pull, and a signed-in account without the license
 #
 # Screenshots (home, search, product, versions, subscriptions, checkout-declined,
-# subscriptions-paid, invoice, and failure-*.png when a
+# subscriptions-paid, invoice, moderation-*, and failure-*.png when a
 # step fails): target/test-artifacts/browser/<backend>/. Logs (every check, node's TAP
 # output, serve.log): target/e2e-results/browser-<backend>-<timestamp>/.
 # Tools: scripts/install-test-deps (chromium, playwright-core in tests/browser/node_modules,
@@ -151,24 +154,44 @@ BUYER_PW="pw-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 # A store administrator, who sees the publisher's sales page.
 SELLER="seller-$RANDOM$RANDOM"
 SELLER_PW="pw-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+# node_journey NAME VAR=VALUE...: tests/browser/NAME.test.mjs with the variables given,
+# its TAP output in $W/NAME.tap (and the logs); fails unless it ran tests and all passed.
+node_journey() {
+    local name="$1" rc=0
+    shift
+    (cd "$BROWSER_DIR" && env PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 E2E_BASE_URL="http://$R" \
+        E2E_ARTIFACTS="$ARTIFACTS" E2E_CHROMIUM="$E2E_CHROMIUM" "$@" \
+        node --test --test-reporter=tap "$name.test.mjs") >"$W/$name.tap" 2>"$W/$name.stderr" || rc=$?
+    cp "$W/$name.tap" "$E2E_LOG_DIR/$name.tap"
+    cat "$W/$name.tap" "$W/$name.stderr"
+    grep -q '^# tests [1-9]' "$W/$name.tap" || { echo "node --test reported no tests" >&2; return 1; }
+    return "$rc"
+}
 COMMERCE_TAP="$W/commerce.tap"
 commerce_journey() {
-    local rc=0
     printf '%s' "$BUYER_PW" | "$E2E_SLIPWAY_BIN" admin create-user "$BUYER" --email "$BUYER@example.com" --password-stdin --data-dir "$E2E_SLIPWAY_DATA"
     printf '%s' "$SELLER_PW" | "$E2E_SLIPWAY_BIN" admin create-user "$SELLER" --email "$SELLER@example.com" --password-stdin --admin --data-dir "$E2E_SLIPWAY_DATA"
-    (cd "$BROWSER_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
-        E2E_BASE_URL="http://$R" E2E_CUSTOMER="$BUYER" E2E_CUSTOMER_PASSWORD="$BUYER_PW" \
-        E2E_SELLER="$SELLER" E2E_SELLER_PASSWORD="$SELLER_PW" \
-        E2E_ARTIFACTS="$ARTIFACTS" E2E_CHROMIUM="$E2E_CHROMIUM" \
-        node --test --test-reporter=tap commerce.test.mjs) >"$COMMERCE_TAP" 2>"$W/commerce.stderr" || rc=$?
-    cp "$COMMERCE_TAP" "$E2E_LOG_DIR/commerce.tap"
-    cat "$COMMERCE_TAP" "$W/commerce.stderr"
-    grep -q '^# tests [1-9]' "$COMMERCE_TAP" || { echo "node --test reported no tests" >&2; return 1; }
-    return "$rc"
+    node_journey commerce E2E_CUSTOMER="$BUYER" E2E_CUSTOMER_PASSWORD="$BUYER_PW" E2E_SELLER="$SELLER" E2E_SELLER_PASSWORD="$SELLER_PW"
 }
 E2E_CHECK_TIMEOUT="${E2E_BROWSER_TIMEOUT:-900}" check \
     "node --test tests/browser/commerce.test.mjs: checkout, a declined card, /subscriptions with the invoice, the sales page" commerce_journey
 grep -E '^(not )?ok [0-9]+ - ' "$COMMERCE_TAP" 2>/dev/null | sed 's/^/    | /' || true
+
+# ---------------------------------------------------------- moderation
+# A publisher and a moderator of their own, each with a page of its own.
+PUB="pub-$RANDOM$RANDOM"
+PUB_PW="pw-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+MOD="mod-$RANDOM$RANDOM"
+MOD_PW="pw-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+MODERATION_TAP="$W/moderation.tap"
+moderation_journey() {
+    printf '%s' "$PUB_PW" | "$E2E_SLIPWAY_BIN" admin create-user "$PUB" --email "$PUB@example.com" --password-stdin --data-dir "$E2E_SLIPWAY_DATA"
+    printf '%s' "$MOD_PW" | "$E2E_SLIPWAY_BIN" admin create-user "$MOD" --email "$MOD@example.com" --password-stdin --moderator --data-dir "$E2E_SLIPWAY_DATA"
+    node_journey moderation E2E_PUBLISHER="$PUB" E2E_PUBLISHER_PASSWORD="$PUB_PW" E2E_MODERATOR="$MOD" E2E_MODERATOR_PASSWORD="$MOD_PW"
+}
+E2E_CHECK_TIMEOUT="${E2E_BROWSER_TIMEOUT:-900}" check \
+    "node --test tests/browser/moderation.test.mjs: submit, changes requested, approve, publish, a revision" moderation_journey
+grep -E '^(not )?ok [0-9]+ - ' "$MODERATION_TAP" 2>/dev/null | sed 's/^/    | /' || true
 
 # ------------------------------------------------------- real clients
 get() { cat "$ST/$1"; }

@@ -13,8 +13,9 @@ mod typeahead;
 mod versions;
 
 pub use model::*;
+pub use moderation::MoveOption;
 pub use search::SearchParams;
-pub use service::{Actor, Catalog, PUBLISHER_AGREEMENT, PUBLISHER_AGREEMENT_VERSION, Product, SearchPage, Viewer, media_url};
+pub use service::{Actor, Catalog, PUBLISHER_AGREEMENT, PUBLISHER_AGREEMENT_VERSION, Product, ReviewState, SearchPage, Viewer, media_url};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

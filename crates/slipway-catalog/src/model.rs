@@ -236,7 +236,7 @@ fn group_thousands(amount: &str) -> String {
 }
 
 /// A product listing as a publisher writes it.
-#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ListingInput {
     pub name: String,
     /// Media id of the square logo.
@@ -359,13 +359,30 @@ pub struct MoveRequest {
     pub message: String,
 }
 
+/// A change to a live listing waiting for review: the live listing stays as it is until a
+/// moderator approves this.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Revision {
+    /// `draft`, `submitted`, `in_review` or `changes_requested`.
+    pub status: ListingStatus,
+    /// When it was last saved, Unix milliseconds.
+    pub saved_at: i64,
+    /// The fields it changes (`name`, `tiers`, ...).
+    pub changed: Vec<String>,
+    /// The listing as it would be.
+    pub listing: Listing,
+}
+
 /// A submission waiting for a moderator.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct QueuedSubmission {
     pub publisher: String,
     pub slug: String,
     pub name: String,
+    /// The submission's status, or its revision's.
     pub status: ListingStatus,
+    /// A change to a live listing rather than a new one.
+    pub revision: bool,
     /// When it was last submitted, Unix milliseconds.
     pub submitted_at: i64,
 }

@@ -28,34 +28,66 @@ pub(crate) struct Move {
     pub needs_message: bool,
     /// What the move is, for the thread and the mail: "requested changes".
     pub what: &'static str,
+    /// What a button making it says: "Request changes".
+    pub label: &'static str,
 }
 
-const fn mv(from: &'static [ListingStatus], to: ListingStatus, action: Action, needs_message: bool, what: &'static str) -> Move {
-    Move { from, to, action, needs_message, what }
+const fn mv(
+    from: &'static [ListingStatus],
+    to: ListingStatus,
+    action: Action,
+    needs_message: bool,
+    what: &'static str,
+    label: &'static str,
+) -> Move {
+    Move { from, to, action, needs_message, what, label }
+}
+
+/// A move the viewer may make now, as a page offers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MoveOption {
+    pub to: ListingStatus,
+    pub label: &'static str,
+    pub needs_message: bool,
 }
 
 /// Every move, a publisher's own before a moderator's where both lead to the same status:
 /// a member of the publisher who is also a moderator withdraws its submission rather than
 /// rejecting it.
 pub(crate) const MOVES: &[Move] = &[
-    mv(&[Draft, ChangesRequested, Unpublished], Submitted, Action::EditListing, false, "submitted"),
-    mv(&[Submitted, InReview], Draft, Action::EditListing, false, "withdrew the submission"),
-    mv(&[Submitted, InReview], Draft, Action::Moderate, true, "rejected the submission"),
-    mv(&[Submitted], InReview, Action::Moderate, false, "started the review"),
-    mv(&[Submitted, InReview], ChangesRequested, Action::Moderate, true, "requested changes"),
-    mv(&[Submitted, InReview], Approved, Action::Approve, false, "approved"),
-    mv(&[Approved], Published, Action::EditListing, false, "published"),
-    mv(&[Approved], Published, Action::Approve, false, "published"),
-    mv(&[Published, OnHold], Unpublished, Action::EditListing, false, "unpublished"),
-    mv(&[Published, OnHold], Unpublished, Action::Moderate, true, "withdrew the product from the store"),
-    mv(&[Published], OnHold, Action::Moderate, true, "put the product on hold"),
-    mv(&[OnHold], Published, Action::Moderate, false, "lifted the hold"),
-    mv(&[Published, OnHold, Unpublished], Revoked, Action::Moderate, true, "revoked the product"),
+    mv(&[Draft, ChangesRequested, Unpublished], Submitted, Action::EditListing, false, "submitted", "Submit for review"),
+    mv(&[Submitted, InReview], Draft, Action::EditListing, false, "withdrew the submission", "Withdraw the submission"),
+    mv(&[Submitted, InReview], Draft, Action::Moderate, true, "rejected the submission", "Reject"),
+    mv(&[Submitted], InReview, Action::Moderate, false, "started the review", "Start the review"),
+    mv(&[Submitted, InReview], ChangesRequested, Action::Moderate, true, "requested changes", "Request changes"),
+    mv(&[Submitted, InReview], Approved, Action::Approve, false, "approved", "Approve"),
+    mv(&[Approved], Published, Action::EditListing, false, "published", "Publish"),
+    mv(&[Approved], Published, Action::Approve, false, "published", "Publish"),
+    mv(&[Published, OnHold], Unpublished, Action::EditListing, false, "unpublished", "Unpublish"),
+    mv(&[Published, OnHold], Unpublished, Action::Moderate, true, "withdrew the product from the store", "Withdraw from the store"),
+    mv(&[Published], OnHold, Action::Moderate, true, "put the product on hold", "Put on hold"),
+    mv(&[OnHold], Published, Action::Moderate, false, "lifted the hold", "Lift the hold"),
+    mv(&[Published, OnHold, Unpublished], Revoked, Action::Moderate, true, "revoked the product", "Revoke"),
 ];
 
 /// The moves that take a listing from `from` to `to`, in order of preference.
 pub(crate) fn moves(from: ListingStatus, to: ListingStatus) -> impl Iterator<Item = &'static Move> {
     MOVES.iter().filter(move |m| m.to == to && m.from.contains(&from))
+}
+
+/// The statuses a revision of a live listing moves through; approving it applies it.
+pub(crate) const REVISION_STATUSES: [ListingStatus; 5] = [Draft, Submitted, InReview, ChangesRequested, Approved];
+
+/// The moves from `from` that `allowed` admits, one per target status, in the machine's
+/// order (for a revision, only those among `REVISION_STATUSES`).
+pub(crate) fn options(from: ListingStatus, revision: bool, allowed: impl Fn(Action) -> bool) -> Vec<MoveOption> {
+    let mut out: Vec<MoveOption> = Vec::new();
+    for m in MOVES.iter().filter(|m| m.from.contains(&from) && (!revision || REVISION_STATUSES.contains(&m.to))) {
+        if allowed(m.action) && !out.iter().any(|o| o.to == m.to) {
+            out.push(MoveOption { to: m.to, label: m.label, needs_message: m.needs_message });
+        }
+    }
+    out
 }
 
 /// The longest message a move or a thread takes.

@@ -17,7 +17,7 @@ use crate::cache::{ResultCache, Weigh};
 use crate::index::{Document, Filter, Query, SearchIndex};
 use crate::media::{self, LOGO_SIDE, MediaKind};
 use crate::model::*;
-use crate::moderation;
+use crate::moderation::{self, MoveOption};
 use crate::pricing::validate_price;
 use crate::search::SearchParams;
 use crate::text::{self, invalid};
@@ -125,6 +125,18 @@ impl Weigh for Arc<CatalogIndex> {
     fn weigh(&self) -> usize {
         0
     }
+}
+
+/// A listing under review as its pages show it (`Catalog::review_state`).
+#[derive(Clone, Debug)]
+pub struct ReviewState {
+    pub listing: Listing,
+    pub revision: Option<Revision>,
+    /// The moves the viewer may make on the listing now.
+    pub listing_moves: Vec<MoveOption>,
+    /// And on its revision.
+    pub revision_moves: Vec<MoveOption>,
+    pub thread: Vec<ListingEvent>,
 }
 
 /// What a product page shows of a published listing, with its Markdown rendered.
@@ -319,8 +331,14 @@ impl Catalog {
 
     /// A listing; drafts only for the publisher's members and staff.
     pub async fn listing(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<Listing, CatalogError> {
+        let record = self.seen_record(viewer, publisher, slug).await?;
+        self.assemble(record).await
+    }
+
+    /// A listing's row, if the viewer may see it; else the same "no product" as for none.
+    async fn seen_record(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<ListingRecord, CatalogError> {
         let record = self.db.listing(publisher, slug).await?;
-        self.assemble(visible(record.filter(|r| may_see(viewer, r)), publisher, slug)?).await
+        visible(record.filter(|r| may_see(viewer, r)), publisher, slug)
     }
 
     /// The product page's listing built from unsaved editor input, as the preview shows it:
@@ -400,9 +418,109 @@ impl Catalog {
             .publisher(publisher)
             .await?
             .ok_or_else(|| CatalogError::Invalid(format!("{publisher} has no publisher profile yet: create it first")))?;
+        let status = existing.as_ref().map(status_of);
+        if let Some(status @ (ListingStatus::Submitted | ListingStatus::InReview | ListingStatus::Approved | ListingStatus::Revoked)) =
+            status
+        {
+            let why = match status {
+                ListingStatus::Approved => "publish it first: a change to a live product is a revision, reviewed on its own",
+                ListingStatus::Revoked => "it was revoked",
+                _ => "it is under review: withdraw the submission (status draft) to change it",
+            };
+            return Err(CatalogError::Conflict(format!(
+                "{publisher}/{} cannot be changed now: {why}",
+                existing.map(|e| e.slug).unwrap_or_default()
+            )));
+        }
         let (record, tiers) = self.validate_listing(publisher, &profile, existing, input).await?;
-        self.store_listing(&record, &tiers).await?;
+        if status.is_some_and(ListingStatus::is_live) {
+            // A live listing stays as customers see it until a moderator approves the change.
+            let content = serde_json::to_string(input).map_err(|e| CatalogError::Internal(format!("encoding a revision: {e}")))?;
+            self.db.save_revision(&record.id, &content).await?;
+        } else {
+            self.store_listing(&record, &tiers).await?;
+            // A direct edit of a listing out of the store supersedes a revision left from
+            // when it was live.
+            self.db.drop_revision(&record.id).await?;
+        }
         self.listing(Some(viewer), publisher, &record.slug).await
+    }
+
+    /// The change waiting for review of a live listing, for its publisher's members and
+    /// staff: its status, the listing as it would be, and what differs from the live one.
+    pub async fn revision(&self, viewer: &Viewer, publisher: &str, slug: &str) -> Result<Option<Revision>, CatalogError> {
+        let record = visible(self.db.listing(publisher, slug).await?, publisher, slug)?;
+        check(&viewer.actor(), Action::ViewListing, Resource::Listing { publisher, published: false })?;
+        let Some((input, status, saved_at)) = self.pending_revision(&record).await? else { return Ok(None) };
+        let (revised, tiers) = self.revised(&record, &input).await?;
+        let proposed = listing_from(revised, tiers.into_iter().map(tier_from).collect());
+        let live = self.assemble(record).await?;
+        Ok(Some(Revision { status, saved_at, changed: changed_fields(&live, &proposed), listing: proposed }))
+    }
+
+    /// The listing and tiers a revision would write, validated as a save is.
+    async fn revised(&self, live: &ListingRecord, input: &ListingInput) -> Result<(ListingRecord, Vec<TierRecord>), CatalogError> {
+        let profile = self.db.publisher(&live.publisher).await?.unwrap_or_default();
+        self.validate_listing(&live.publisher, &profile, Some(live.clone()), input).await
+    }
+
+    /// A live listing's pending revision, decoded: the input, its status, when saved.
+    async fn pending_revision(&self, record: &ListingRecord) -> Result<Option<(ListingInput, ListingStatus, i64)>, CatalogError> {
+        if !status_of(record).is_live() {
+            return Ok(None);
+        }
+        let Some((content, status, saved_at)) = self.db.revision(&record.id).await? else { return Ok(None) };
+        let input =
+            serde_json::from_str(&content).map_err(|e| CatalogError::Internal(format!("a stored revision does not decode: {e}")))?;
+        Ok(Some((input, ListingStatus::parse(&status).unwrap_or(ListingStatus::Draft), saved_at)))
+    }
+
+    /// Moves a live listing's revision through review as a submission moves (submitted,
+    /// in_review, changes_requested, draft), by the same rules; `approved` replaces the
+    /// live listing with it.
+    pub async fn move_revision(
+        &self,
+        viewer: &Viewer,
+        publisher: &str,
+        slug: &str,
+        request: &MoveRequest,
+        base_url: &str,
+    ) -> Result<Option<Revision>, CatalogError> {
+        let record = self.seen_record(Some(viewer), publisher, slug).await?;
+        let (input, from, _) = self
+            .pending_revision(&record)
+            .await?
+            .ok_or_else(|| CatalogError::NotFound(format!("{publisher}/{slug} has no revision waiting")))?;
+        let message = text::multiline("message", &request.message, moderation::MAX_MESSAGE)?;
+        let chosen = self.pick_move(viewer, &record, from, request.status, &message)?;
+        let (revised, tiers) = self.revised(&record, &input).await?;
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let text = format!("{} (revision){}", chosen.what, if message.is_empty() { String::new() } else { format!(": {message}") });
+        let by =
+            slipway_db::EventInput { id: &event_id, actor_id: Some(&viewer.account.id), actor_name: &viewer.account.name, message: &text };
+        let done = match chosen.to {
+            ListingStatus::Approved => {
+                let applied = self.db.apply_revision(&revised, &tiers, from.as_str(), &by).await?;
+                if applied {
+                    self.changed();
+                    self.refresh_platforms(&record.id).await?;
+                }
+                applied
+            }
+            to => {
+                if to == ListingStatus::Submitted {
+                    self.check_submission(&revised, &tiers).await?;
+                }
+                self.db.move_revision(&record.id, from.as_str(), to.as_str(), &by).await?
+            }
+        };
+        if !done {
+            return Err(CatalogError::Conflict(format!("the revision of {} changed meanwhile: reload it and try again", record.name)));
+        }
+        let from_publisher = chosen.action == Action::EditListing;
+        self.tell_other_side(&record, &viewer.account.name, &format!("{} (revision)", chosen.what), &message, from_publisher, base_url)
+            .await?;
+        self.revision(viewer, publisher, slug).await
     }
 
     async fn validate_listing(
@@ -581,36 +699,49 @@ impl Catalog {
         request: &MoveRequest,
         base_url: &str,
     ) -> Result<Listing, CatalogError> {
-        let record = self.db.listing(publisher, slug).await?.filter(|r| may_see(Some(viewer), r));
-        let record = visible(record, publisher, slug)?;
+        let record = self.seen_record(Some(viewer), publisher, slug).await?;
         let from = status_of(&record);
         let message = text::multiline("message", &request.message, moderation::MAX_MESSAGE)?;
-        let mut candidates = moderation::moves(from, request.status).peekable();
+        let chosen = self.pick_move(viewer, &record, from, request.status, &message)?;
+        if chosen.to == ListingStatus::Submitted {
+            let tiers = self.db.tiers(&record.id).await?;
+            self.check_submission(&record, &tiers).await?;
+        }
+        self.record_move(&Actor::User(viewer), &record, from, chosen.to, chosen.what, &message).await?;
+        let from_publisher = chosen.action == Action::EditListing;
+        self.tell_other_side(&record, &viewer.account.name, chosen.what, &message, from_publisher, base_url).await?;
+        self.listing(Some(viewer), publisher, slug).await
+    }
+
+    /// The move from `from` to `to` that the viewer may make (the first of the machine's
+    /// in order), with its message present where it must be.
+    fn pick_move(
+        &self,
+        viewer: &Viewer,
+        record: &ListingRecord,
+        from: ListingStatus,
+        to: ListingStatus,
+        message: &str,
+    ) -> Result<&'static moderation::Move, CatalogError> {
+        let mut candidates = moderation::moves(from, to).peekable();
         if candidates.peek().is_none() {
-            return Err(CatalogError::Conflict(format!("a listing that is {} cannot become {}", from.label(), request.status.label())));
+            let (from, to) = (from.label().to_lowercase(), to.label().to_lowercase());
+            return Err(CatalogError::Conflict(format!("a listing that is {from} cannot become {to}")));
         }
         let actor = viewer.actor();
         let mut refusal = None;
-        let chosen = candidates.find(|m| match decide(&actor, m.action, &listing_resource(&record)).into_result() {
+        let chosen = candidates.find(|m| match decide(&actor, m.action, &listing_resource(record)).into_result() {
             Ok(()) => true,
             Err(r) => {
                 refusal.get_or_insert(r);
                 false
             }
         });
-        let Some(chosen) = chosen else {
-            return Err(refusal.map_or_else(|| CatalogError::Forbidden("not allowed".into()), CatalogError::from));
-        };
+        let chosen = chosen.ok_or_else(|| refusal.map_or_else(|| CatalogError::Forbidden("not allowed".into()), CatalogError::from))?;
         if chosen.needs_message && message.trim().is_empty() {
             return Err(invalid("message", format!("say why: the publisher is told ({})", chosen.what)));
         }
-        if chosen.to == ListingStatus::Submitted {
-            self.check_submission(&record).await?;
-        }
-        self.record_move(&Actor::User(viewer), &record, from, chosen.to, chosen.what, &message).await?;
-        let from_publisher = chosen.action == Action::EditListing;
-        self.tell_other_side(&record, &viewer.account.name, chosen.what, &message, from_publisher, base_url).await?;
-        self.listing(Some(viewer), publisher, slug).await
+        Ok(chosen)
     }
 
     /// Writes a move from the status read; a concurrent move that won makes this one a
@@ -645,7 +776,7 @@ impl Catalog {
     /// runs (eligibility), the publisher's support where the product runs on Docker
     /// Enterprise, the current publisher agreement accepted, and an image pushed for every
     /// tier (else its pull command would fail with "manifest unknown").
-    async fn check_submission(&self, record: &ListingRecord) -> Result<(), CatalogError> {
+    async fn check_submission(&self, record: &ListingRecord, tiers: &[TierRecord]) -> Result<(), CatalogError> {
         let mut gaps = Vec::new();
         match RunsOn::parse(&record.runs_on) {
             None => gaps.push("say where it runs (runs_on: enterprise or community)".to_owned()),
@@ -661,7 +792,6 @@ impl Catalog {
         if accepted < PUBLISHER_AGREEMENT_VERSION {
             gaps.push(format!("accept the publisher agreement (version {PUBLISHER_AGREEMENT_VERSION}) for {}", record.publisher));
         }
-        let tiers = self.db.tiers(&record.id).await?;
         if tiers.is_empty() {
             gaps.push("add at least one tier".to_owned());
         }
@@ -716,7 +846,7 @@ impl Catalog {
         message: &str,
         base_url: &str,
     ) -> Result<Vec<ListingEvent>, CatalogError> {
-        let record = visible(self.db.listing(publisher, slug).await?.filter(|r| may_see(Some(viewer), r)), publisher, slug)?;
+        let record = self.seen_record(Some(viewer), publisher, slug).await?;
         let actor = viewer.actor();
         let from_publisher = decide(&actor, Action::EditListing, &listing_resource(&record)).is_allowed();
         if !from_publisher {
@@ -757,24 +887,46 @@ impl Catalog {
             .collect())
     }
 
+    /// Everything a review page shows of a listing: the listing, its pending revision,
+    /// the moves the viewer may make on each, and the thread (its members and staff).
+    pub async fn review_state(&self, viewer: &Viewer, publisher: &str, slug: &str) -> Result<ReviewState, CatalogError> {
+        let thread = self.review_thread(viewer, publisher, slug).await?;
+        let record = visible(self.db.listing(publisher, slug).await?, publisher, slug)?;
+        let revision = self.revision(viewer, publisher, slug).await?;
+        let actor = viewer.actor();
+        let allowed = |action| decide(&actor, action, &listing_resource(&record)).is_allowed();
+        let listing_moves = moderation::options(status_of(&record), false, allowed);
+        let revision_moves = revision.as_ref().map(|r| moderation::options(r.status, true, allowed)).unwrap_or_default();
+        let listing = self.assemble(record).await?;
+        Ok(ReviewState { listing, revision, listing_moves, revision_moves, thread })
+    }
+
     /// Submissions waiting for a moderator, the longest waiting first (at most
     /// `MAX_QUEUE`); only those the viewer may moderate.
     pub async fn moderation_queue(&self, viewer: &Viewer) -> Result<Vec<QueuedSubmission>, CatalogError> {
         let actor = viewer.actor();
-        Ok(self
+        let listings = self.db.moderation_queue(MAX_QUEUE).await?.into_iter().map(|(r, at)| (status_of(&r), false, r, at));
+        let revisions = self
             .db
-            .moderation_queue(MAX_QUEUE)
+            .revision_queue(MAX_QUEUE)
             .await?
             .into_iter()
-            .filter(|(r, _)| decide(&actor, Action::Moderate, &listing_resource(r)).is_allowed())
-            .map(|(r, submitted_at)| QueuedSubmission {
-                status: status_of(&r),
+            .map(|(r, status, at)| (ListingStatus::parse(&status).unwrap_or(ListingStatus::Submitted), true, r, at));
+        let mut queue: Vec<QueuedSubmission> = listings
+            .chain(revisions)
+            .filter(|(_, _, r, _)| decide(&actor, Action::Moderate, &listing_resource(r)).is_allowed())
+            .map(|(status, revision, r, submitted_at)| QueuedSubmission {
+                status,
+                revision,
                 publisher: r.publisher,
                 slug: r.slug,
                 name: r.name,
                 submitted_at,
             })
-            .collect())
+            .collect();
+        queue.sort_by(|a, b| (a.submitted_at, &a.publisher, &a.slug).cmp(&(b.submitted_at, &b.publisher, &b.slug)));
+        queue.truncate(usize::try_from(MAX_QUEUE).unwrap_or(usize::MAX));
+        Ok(queue)
     }
 
     /// Records that the viewer accepted the current publisher agreement for `org` (its
@@ -1062,6 +1214,32 @@ pub fn media_url(id: &str) -> String {
 
 /// Whether the policy lets `viewer` (None: anonymous) see `listing`: drafts are for the
 /// publisher's members and staff.
+/// The fields a revision changes, by the names the API uses.
+fn changed_fields(live: &Listing, proposed: &Listing) -> Vec<String> {
+    let json = |l: &Listing| serde_json::to_value(l).unwrap_or_default();
+    let (live, proposed) = (json(live), json(proposed));
+    REVISED_FIELDS.iter().filter(|f| live.get(**f) != proposed.get(**f)).map(|f| (*f).to_owned()).collect()
+}
+
+/// What a publisher writes of a listing (`ListingInput`), as `Listing` names it.
+const REVISED_FIELDS: [&str; 15] = [
+    "name",
+    "logo_url",
+    "short_description",
+    "category",
+    "search_tags",
+    "long_description",
+    "screenshots",
+    "support_url",
+    "support_email",
+    "support_info",
+    "sla",
+    "install_instructions",
+    "product_type",
+    "runs_on",
+    "tiers",
+];
+
 fn status_of(record: &ListingRecord) -> ListingStatus {
     ListingStatus::parse(&record.status).unwrap_or(ListingStatus::Draft)
 }

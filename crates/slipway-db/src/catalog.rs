@@ -288,6 +288,90 @@ async fn append_event(
     Ok(())
 }
 
+/// Writes a listing and its tiers inside `tx`, and sets the access of every repository
+/// its tiers used before or use now (see `CatalogDb::save_listing`).
+async fn write_listing(tx: &mut Transaction<'static, Any>, l: &ListingRecord, tiers: &[TierRecord], now: i64) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO listings (id, publisher, name, slug, logo, short_description, category, search_tags, long_description,
+             screenshots, support_url, support_email, support_info, sla, install_instructions, product_type, trust_level,
+             badges, platforms, license_version, featured, free, paid, pulls, status, created_at, updated_at, published_at,
+             certified, runs_on)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+             $23, $24, $25, $26, $27, $28, $29, $30)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, logo = excluded.logo,
+             short_description = excluded.short_description, category = excluded.category,
+             search_tags = excluded.search_tags, long_description = excluded.long_description,
+             screenshots = excluded.screenshots, support_url = excluded.support_url,
+             support_email = excluded.support_email, support_info = excluded.support_info, sla = excluded.sla,
+             install_instructions = excluded.install_instructions, product_type = excluded.product_type,
+             trust_level = excluded.trust_level, badges = excluded.badges, certified = excluded.certified,
+             platforms = excluded.platforms, runs_on = excluded.runs_on,
+             featured = excluded.featured, free = excluded.free, paid = excluded.paid,
+             updated_at = excluded.updated_at",
+    )
+    .bind(&l.id)
+    .bind(&l.publisher)
+    .bind(&l.name)
+    .bind(&l.slug)
+    .bind(&l.logo)
+    .bind(&l.short_description)
+    .bind(&l.category)
+    .bind(&l.search_tags)
+    .bind(&l.long_description)
+    .bind(&l.screenshots)
+    .bind(&l.support_url)
+    .bind(&l.support_email)
+    .bind(&l.support_info)
+    .bind(&l.sla)
+    .bind(&l.install_instructions)
+    .bind(&l.product_type)
+    .bind(&l.trust_level)
+    .bind(&l.badges)
+    .bind(&l.platforms)
+    .bind(l.license_version)
+    .bind(l.featured)
+    .bind(l.free)
+    .bind(l.paid)
+    .bind(l.pulls)
+    .bind(&l.status)
+    .bind(l.created_at)
+    .bind(l.updated_at)
+    .bind(l.published_at)
+    .bind(l.certified)
+    .bind(&l.runs_on)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| unique_violation(e, format!("{}/{} already exists", l.publisher, l.slug)))?;
+    // Read after the upsert, which locks the listing's row: a concurrent save of the same
+    // listing has committed by now, so no repository it left open is missed.
+    let mut repositories = listing_repositories(tx, &l.id).await?;
+    sqlx::query("DELETE FROM tiers WHERE listing_id = $1").bind(&l.id).execute(&mut **tx).await?;
+    for t in tiers {
+        sqlx::query(
+            "INSERT INTO tiers (id, listing_id, slug, name, description, amount, currency, billing_period, trial_days,
+                 access, repository, tags, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&t.id)
+        .bind(&l.id)
+        .bind(&t.slug)
+        .bind(&t.name)
+        .bind(&t.description)
+        .bind(t.amount)
+        .bind(&t.currency)
+        .bind(&t.billing_period)
+        .bind(t.trial_days)
+        .bind(&t.access)
+        .bind(&t.repository)
+        .bind(&t.tags)
+        .bind(t.position)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| unique_violation(e, format!("repository {} already backs another tier", t.repository)))?;
+    }
+    repositories.extend(tiers.iter().map(|t| t.repository.clone()));
+    derive_repository_policies(tx, &repositories, now).await
+}
+
 impl CatalogDb {
     // ---- publishers and media ----------------------------------------------------------
 
@@ -383,86 +467,81 @@ impl CatalogDb {
     /// repository is taken.
     pub async fn save_listing(&self, l: &ListingRecord, tiers: &[TierRecord]) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO listings (id, publisher, name, slug, logo, short_description, category, search_tags, long_description,
-                 screenshots, support_url, support_email, support_info, sla, install_instructions, product_type, trust_level,
-                 badges, platforms, license_version, featured, free, paid, pulls, status, created_at, updated_at, published_at,
-                 certified, runs_on)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                 $23, $24, $25, $26, $27, $28, $29, $30)
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, logo = excluded.logo,
-                 short_description = excluded.short_description, category = excluded.category,
-                 search_tags = excluded.search_tags, long_description = excluded.long_description,
-                 screenshots = excluded.screenshots, support_url = excluded.support_url,
-                 support_email = excluded.support_email, support_info = excluded.support_info, sla = excluded.sla,
-                 install_instructions = excluded.install_instructions, product_type = excluded.product_type,
-                 trust_level = excluded.trust_level, badges = excluded.badges, certified = excluded.certified,
-                 platforms = excluded.platforms, runs_on = excluded.runs_on,
-                 featured = excluded.featured, free = excluded.free, paid = excluded.paid,
-                 updated_at = excluded.updated_at",
-        )
-        .bind(&l.id)
-        .bind(&l.publisher)
-        .bind(&l.name)
-        .bind(&l.slug)
-        .bind(&l.logo)
-        .bind(&l.short_description)
-        .bind(&l.category)
-        .bind(&l.search_tags)
-        .bind(&l.long_description)
-        .bind(&l.screenshots)
-        .bind(&l.support_url)
-        .bind(&l.support_email)
-        .bind(&l.support_info)
-        .bind(&l.sla)
-        .bind(&l.install_instructions)
-        .bind(&l.product_type)
-        .bind(&l.trust_level)
-        .bind(&l.badges)
-        .bind(&l.platforms)
-        .bind(l.license_version)
-        .bind(l.featured)
-        .bind(l.free)
-        .bind(l.paid)
-        .bind(l.pulls)
-        .bind(&l.status)
-        .bind(l.created_at)
-        .bind(l.updated_at)
-        .bind(l.published_at)
-        .bind(l.certified)
-        .bind(&l.runs_on)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| unique_violation(e, format!("{}/{} already exists", l.publisher, l.slug)))?;
-        // Read after the upsert, which locks the listing's row: a concurrent save of the same
-        // listing has committed by now, so no repository it left open is missed.
-        let mut repositories = listing_repositories(&mut tx, &l.id).await?;
-        sqlx::query("DELETE FROM tiers WHERE listing_id = $1").bind(&l.id).execute(&mut *tx).await?;
-        for t in tiers {
-            sqlx::query(
-                "INSERT INTO tiers (id, listing_id, slug, name, description, amount, currency, billing_period, trial_days,
-                     access, repository, tags, position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(&t.id)
-            .bind(&l.id)
-            .bind(&t.slug)
-            .bind(&t.name)
-            .bind(&t.description)
-            .bind(t.amount)
-            .bind(&t.currency)
-            .bind(&t.billing_period)
-            .bind(t.trial_days)
-            .bind(&t.access)
-            .bind(&t.repository)
-            .bind(&t.tags)
-            .bind(t.position)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| unique_violation(e, format!("repository {} already backs another tier", t.repository)))?;
-        }
-        repositories.extend(tiers.iter().map(|t| t.repository.clone()));
-        derive_repository_policies(&mut tx, &repositories, self.clock.now_ms()).await?;
+        write_listing(&mut tx, l, tiers, self.clock.now_ms()).await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Saves the revision of a live listing that awaits review (`content`: the listing as
+    /// its publisher wrote it, JSON), as a draft again if one was pending: an edit sends
+    /// a submitted revision back to its publisher's desk.
+    pub async fn save_revision(&self, listing_id: &str, content: &str) -> Result<(), DbError> {
+        let now = self.clock.now_ms();
+        sqlx::query(
+            "INSERT INTO listing_revisions (listing_id, content, status, created_at, updated_at) VALUES ($1, $2, 'draft', $3, $3)
+             ON CONFLICT (listing_id) DO UPDATE SET content = excluded.content, status = 'draft', updated_at = excluded.updated_at",
+        )
+        .bind(listing_id)
+        .bind(content)
+        .bind(now)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// The pending revision of a listing: its content (JSON), status and when it was saved.
+    pub async fn revision(&self, listing_id: &str) -> Result<Option<(String, String, i64)>, DbError> {
+        Ok(sqlx::query_as("SELECT content, status, updated_at FROM listing_revisions WHERE listing_id = $1")
+            .bind(listing_id)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// Moves a listing's pending revision from `from` to `to` and records it, as
+    /// `move_listing` does a listing; false when the revision is not in `from` (any more).
+    pub async fn move_revision(&self, listing_id: &str, from: &str, to: &str, by: &EventInput<'_>) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        let now = self.clock.now_ms();
+        let done = sqlx::query("UPDATE listing_revisions SET status = $3, updated_at = $4 WHERE listing_id = $1 AND status = $2")
+            .bind(listing_id)
+            .bind(from)
+            .bind(to)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        let status: String = sqlx::query_scalar("SELECT status FROM listings WHERE id = $1").bind(listing_id).fetch_one(&mut *tx).await?;
+        append_event(&mut tx, listing_id, &status, &status, by, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Applies an approved revision: the listing and its tiers become the revision's
+    /// (`l`, `tiers`, as `save_listing` writes them, status kept) and the revision is gone,
+    /// in one transaction with the event; false, nothing written, when the revision is not
+    /// in `from` any more (edited or moved meanwhile).
+    pub async fn apply_revision(&self, l: &ListingRecord, tiers: &[TierRecord], from: &str, by: &EventInput<'_>) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        let now = self.clock.now_ms();
+        let done = sqlx::query("DELETE FROM listing_revisions WHERE listing_id = $1 AND status = $2")
+            .bind(&l.id)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        write_listing(&mut tx, l, tiers, now).await?;
+        append_event(&mut tx, &l.id, &l.status, &l.status, by, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Drops a listing's pending revision, if any (the listing left the store).
+    pub async fn drop_revision(&self, listing_id: &str) -> Result<(), DbError> {
+        sqlx::query("DELETE FROM listing_revisions WHERE listing_id = $1").bind(listing_id).execute(&self.write).await?;
         Ok(())
     }
 
@@ -542,6 +621,21 @@ impl CatalogDb {
         .fetch_all(&self.read)
         .await?;
         rows.iter().map(|row| Ok((ListingRecord::from_row(row)?, row.try_get("submitted_at")?))).collect()
+    }
+
+    /// Live listings whose revision waits for a moderator, the longest waiting first, at
+    /// most `limit`, each with its revision's status and when it last moved.
+    pub async fn revision_queue(&self, limit: i64) -> Result<Vec<(ListingRecord, String, i64)>, DbError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {LISTING_COLUMNS}, r.status AS revision_status, r.updated_at AS revision_at
+             FROM {LISTINGS} JOIN listing_revisions r ON r.listing_id = l.id
+             WHERE r.status IN ('submitted', 'in_review') AND l.status IN ('published', 'on_hold')
+             ORDER BY r.updated_at, l.id LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(|row| Ok((ListingRecord::from_row(row)?, row.try_get("revision_status")?, row.try_get("revision_at")?))).collect()
     }
 
     /// Records that `org` accepted version `version` of the publisher agreement (again is

@@ -43,7 +43,17 @@ const OWNERS: &[(&str, &[&str])] = &[
     ),
     (
         "catalog",
-        &["publishers", "media", "listings", "tiers", "license_agreements", "folded_pulls", "listing_events", "publisher_agreements"],
+        &[
+            "publishers",
+            "media",
+            "listings",
+            "tiers",
+            "license_agreements",
+            "folded_pulls",
+            "listing_events",
+            "publisher_agreements",
+            "listing_revisions",
+        ],
     ),
     (
         "commerce",

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use slipway_catalog::{Listing, ListingEvent, MoveRequest, PUBLISHER_AGREEMENT, PUBLISHER_AGREEMENT_VERSION, QueuedSubmission};
+use slipway_catalog::{Listing, ListingEvent, MoveRequest, PUBLISHER_AGREEMENT, PUBLISHER_AGREEMENT_VERSION, QueuedSubmission, Revision};
 use utoipa::ToSchema;
 
 use crate::WebState;
@@ -20,6 +20,8 @@ pub fn router(state: WebState) -> Router {
     Router::new()
         .route("/api/v1/products/{publisher}/{slug}/status", put(move_listing))
         .route("/api/v1/products/{publisher}/{slug}/review", get(review_thread).post(add_message))
+        .route("/api/v1/products/{publisher}/{slug}/revision", get(revision))
+        .route("/api/v1/products/{publisher}/{slug}/revision/status", put(move_revision))
         .route("/api/v1/moderation/queue", get(queue))
         .route("/api/v1/publisher-agreement", get(agreement))
         .route("/api/v1/publishers/{org}/agreement", get(accepted).put(accept))
@@ -46,6 +48,42 @@ async fn move_listing(
     let viewer = signed.viewer(&state.catalog).await?;
     let listing = state.catalog.move_listing(&viewer, &publisher, &slug, &input, &mail_base_url(&state.auth)).await?;
     Ok(Json(listing).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PendingRevision {
+    /// The change waiting for review; absent when there is none (or it was just approved).
+    revision: Option<Revision>,
+}
+
+/// The change to a live product waiting for review, with what it changes (its publisher's
+/// members and staff). Saving a live product (`PUT /api/v1/products/{publisher}/{slug}`)
+/// makes or replaces it; the live product stays as it is until a moderator approves it.
+#[utoipa::path(get, path = "/api/v1/products/{publisher}/{slug}/revision", tag = "moderation",
+    params(("publisher" = String, Path), ("slug" = String, Path)),
+    responses((status = 200, body = PendingRevision), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn revision(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
+    let viewer = signed.viewer(&state.catalog).await?;
+    Ok(Json(PendingRevision { revision: state.catalog.revision(&viewer, &publisher, &slug).await? }).into_response())
+}
+
+/// Moves a live product's revision through review as a submission moves (`submitted`,
+/// `in_review`, `changes_requested`, `draft`); `approved` makes it the live product.
+#[utoipa::path(put, path = "/api/v1/products/{publisher}/{slug}/revision/status", tag = "moderation",
+    params(("publisher" = String, Path), ("slug" = String, Path)), request_body = MoveRequest,
+    responses((status = 200, body = PendingRevision), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn move_revision(
+    State(state): State<WebState>,
+    signed: SignedIn,
+    Path((publisher, slug)): Path<(String, String)>,
+    ApiJson(input): ApiJson<MoveRequest>,
+) -> ApiResult {
+    let viewer = signed.viewer(&state.catalog).await?;
+    let revision = state.catalog.move_revision(&viewer, &publisher, &slug, &input, &mail_base_url(&state.auth)).await?;
+    Ok(Json(PendingRevision { revision }).into_response())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -145,5 +183,5 @@ async fn accept(State(state): State<WebState>, signed: SignedIn, Path(org): Path
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(move_listing, review_thread, add_message, queue, agreement, accepted, accept))]
+#[openapi(paths(move_listing, review_thread, add_message, revision, move_revision, queue, agreement, accepted, accept))]
 pub struct ModerationApi;

@@ -29,3 +29,14 @@ CREATE TABLE publisher_agreements (
     accepted_at BIGINT NOT NULL,
     PRIMARY KEY (org, version)
 );
+
+-- The change its publisher made to a live listing, waiting for review: the live listing
+-- stays as it is until a moderator approves this, which replaces it. content is the
+-- listing as written (JSON), status draft, submitted, in_review or changes_requested.
+CREATE TABLE listing_revisions (
+    listing_id TEXT PRIMARY KEY REFERENCES listings (id),
+    content TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);

@@ -5,6 +5,7 @@ mod account;
 mod checkout;
 mod forms;
 mod publisher;
+mod review;
 mod sales;
 mod store;
 
@@ -53,6 +54,10 @@ pub fn router(state: WebState) -> Router {
         .route("/publish/profile", get(publisher::profile_form).post(publisher::save_profile))
         .route("/publish/{org}/products/new", get(publisher::new_listing_form).post(publisher::save_new_listing))
         .route("/publish/{org}/products/{slug}", get(publisher::edit_listing_form).post(publisher::save_listing))
+        .route("/publish/{org}/products/{slug}/review", post(review::publisher_review))
+        .route("/publish/{org}/agreement", get(review::agreement).post(review::accept_agreement))
+        .route("/moderation", get(review::queue))
+        .route("/moderation/{publisher}/{slug}", get(review::console).post(review::moderate))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .with_state(state)
 }

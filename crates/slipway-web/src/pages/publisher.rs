@@ -8,7 +8,8 @@ use serde::Deserialize;
 use slipway_catalog::media::MediaKind;
 use slipway_catalog::text::markdown_html;
 use slipway_catalog::{
-    Access, CATEGORIES, CatalogError, License, Listing, ListingInput, ProductType, Publisher, PublisherInput, RunsOn, Tier, Viewer,
+    Access, CATEGORIES, CatalogError, License, Listing, ListingInput, ProductType, Publisher, PublisherInput, ReviewState, RunsOn, Tier,
+    Viewer,
 };
 use slipway_types::ErrorKind;
 
@@ -142,6 +143,9 @@ struct ListingFormPage {
     product_types: &'static [ProductType],
     runs_on_choices: &'static [RunsOn],
     accesses: &'static [Access],
+    /// An existing listing's review (statuses, moves, thread), and where its form posts.
+    review: Option<ReviewState>,
+    action: String,
 }
 
 fn blank_tier() -> Tier {
@@ -224,6 +228,8 @@ fn listing_form(
         product_types: ProductType::ALL,
         runs_on_choices: RunsOn::ALL,
         accesses: Access::ALL,
+        review: None,
+        action: String::new(),
     }
 }
 
@@ -234,9 +240,14 @@ pub(super) async fn edit_listing_form(
 ) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     let viewer = visit.require(&format!("/publish/{org}/products/{slug}"))?;
-    let listing = state.catalog.listing(Some(viewer), &org, &slug).await?;
-    let license = state.catalog.license(&listing).await?.unwrap_or(License { version: 0, url: String::new(), text: String::new() });
-    visit.render(listing_form(&visit, org, Some(slug), input_of(&listing), license, None))
+    let review = state.catalog.review_state(viewer, &org, &slug).await?;
+    let license = state.catalog.license(&review.listing).await?.unwrap_or(License { version: 0, url: String::new(), text: String::new() });
+    // A pending change is what the publisher goes on editing; the live listing stays.
+    let input = input_of(review.revision.as_ref().map_or(&review.listing, |r| &r.listing));
+    let mut page = listing_form(&visit, org.clone(), Some(slug.clone()), input, license, None);
+    page.action = format!("/publish/{org}/products/{slug}/review");
+    page.review = Some(review);
+    visit.render(page)
 }
 
 pub(super) async fn save_new_listing(

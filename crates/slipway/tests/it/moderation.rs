@@ -45,6 +45,11 @@ async fn move_to(t: &TestApp, caller: &Caller, status: &str, message: &str) -> (
     send(t, caller, Method::PUT, &format!("{PRODUCT}/status"), &json!({"status": status, "message": message})).await
 }
 
+/// Moves the product's pending revision as `caller`.
+async fn revise(t: &TestApp, caller: &Caller, status: &str) -> (StatusCode, Value) {
+    send(t, caller, Method::PUT, &format!("{PRODUCT}/revision/status"), &json!({"status": status, "message": ""})).await
+}
+
 fn listing(runs_on: Option<&str>, support_email: &str) -> Value {
     json!({
         "name": "Widget Server", "short_description": "Serves widgets.", "category": "web-servers",
@@ -123,6 +128,8 @@ async fn a_submission_is_reviewed_changed_approved_published_held_and_revoked() 
     assert_eq!(move_to(&t, &other, "submitted", "").await.0, StatusCode::NOT_FOUND, "another publisher's draft is not there");
     let (status, body) = move_to(&t, &pia, "submitted", "Ready for review.").await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("submitted")), "{body}");
+    let (status, body) = send(&t, &pia, Method::PUT, PRODUCT, &listing(Some("enterprise"), "help@pia.example")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "no edits under review: {body}");
 
     // The queue: moderators see it, customers see nothing in it; the product stays hidden.
     let (_, queue) = get(&t, &mona, "/api/v1/moderation/queue").await;
@@ -183,6 +190,33 @@ async fn a_submission_is_reviewed_changed_approved_published_held_and_revoked() 
     assert!(to_moderators.iter().any(|(s, b)| s.contains("pia submitted") && b.contains("Ready for review.")), "{to_moderators:?}");
     assert!(to_moderators.iter().any(|(s, b)| s.contains("pia wrote") && b.contains("Added them.")), "{to_moderators:?}");
 
+    // A change to the live listing is a revision: customers see the live one until a
+    // moderator approves it, and it is submitted by the same rules.
+    let mut changed = listing(Some("enterprise"), "help@pia.example");
+    changed["name"] = json!("Widget Server Two");
+    changed["tiers"][0]["tags"] = json!(["2.0"]);
+    let (status, body) = send(&t, &pia, Method::PUT, PRODUCT, &changed).await;
+    assert_eq!((status, body["name"].as_str()), (StatusCode::OK, Some("Widget Server")), "the live listing: {body}");
+    assert_eq!(get(&t, &anonymous, PRODUCT).await.1["name"], "Widget Server");
+    let (_, pending) = get(&t, &pia, &format!("{PRODUCT}/revision")).await;
+    assert_eq!(pending["revision"]["status"], "draft", "{pending}");
+    assert_eq!(pending["revision"]["changed"], json!(["name", "tiers"]), "{pending}");
+    assert_eq!(pending["revision"]["listing"]["name"], "Widget Server Two");
+    assert_eq!(get(&t, &cy, &format!("{PRODUCT}/revision")).await.0, StatusCode::NOT_FOUND, "customers do not see it");
+    let (status, body) = revise(&t, &pia, "submitted").await;
+    assert!(status == StatusCode::UNPROCESSABLE_ENTITY && body["detail"].as_str().unwrap().contains("tags 2.0"), "{status} {body}");
+    t.push_image("pia-co/widget-server", "2.0", b"second release").await;
+    assert_eq!(revise(&t, &pia, "submitted").await.1["revision"]["status"], "submitted");
+    let (_, queue) = get(&t, &mona, "/api/v1/moderation/queue").await;
+    assert_eq!(queue["submissions"][0]["revision"], true, "{queue}");
+    assert_eq!(revise(&t, &pia, "approved").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(revise(&t, &max, "approved").await.0, StatusCode::FORBIDDEN, "a member moderator");
+    let (status, body) = revise(&t, &mona, "approved").await;
+    assert_eq!((status, &body["revision"]), (StatusCode::OK, &Value::Null), "{body}");
+    assert_eq!(get(&t, &anonymous, PRODUCT).await.1["name"], "Widget Server Two", "approved: live");
+    assert_eq!(get(&t, &pia, &format!("{PRODUCT}/revision")).await.1["revision"], Value::Null);
+    assert_eq!(revise(&t, &pia, "submitted").await.0, StatusCode::NOT_FOUND, "nothing pending");
+
     // On hold: still shown and pullable, but nothing new is sold; a moderator lifts it.
     assert_eq!(move_to(&t, &mona, "on_hold", "").await.0, StatusCode::UNPROCESSABLE_ENTITY, "a hold says why");
     assert_eq!(move_to(&t, &pia, "on_hold", "").await.0, StatusCode::FORBIDDEN);
@@ -229,4 +263,73 @@ async fn concurrent_moves_make_one() {
     assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{a:?} {b:?}");
     let (_, thread) = get(&t, &pia, &format!("{PRODUCT}/review")).await;
     assert_eq!(thread["events"].as_array().unwrap().len(), 2, "{thread}");
+}
+
+/// The review forms of the web pages: the publisher's on its editor and the moderator's
+/// console post moves and messages with the session's CSRF token (refused without it,
+/// sent to sign in without a session); the queue and console are the moderators' (a
+/// customer finds no console); messages are shown escaped.
+#[tokio::test]
+async fn the_review_pages_move_listings_with_the_session_and_its_csrf_token() {
+    let t = Backend::new().await.spawn().await;
+    let pia = account(&t, "pia", SiteRole::User, Via::Session).await;
+    profile(&t, &pia).await;
+    assert_eq!(send(&t, &pia, Method::PUT, "/api/v1/publishers/pia-co/agreement", &json!({"version": 1})).await.0, StatusCode::NO_CONTENT);
+    let (status, body) = send(&t, &pia, Method::POST, "/api/v1/publishers/pia-co/products", &listing(Some("community"), "")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    t.push_image("pia-co/widget-server", "1.0", b"layer").await;
+    let mona = account(&t, "mona", SiteRole::Moderator, Via::Session).await;
+    let cy = account(&t, "cy", SiteRole::User, Via::Session).await;
+    let session = |caller: &Caller| match caller {
+        Caller::Session { cookie, csrf } => (cookie.clone(), csrf.clone()),
+        other => panic!("{other:?} has no session"),
+    };
+    let post = |caller: Option<&Caller>, path: &'static str, to: &'static str, message: &'static str, good_token: bool| {
+        let (cookie, csrf) = caller.map(session).unwrap_or_default();
+        let csrf = if good_token { csrf } else { "0".repeat(64) };
+        let request = t.request(Method::POST, path).form(&[("csrf", csrf.as_str()), ("to", to), ("message", message)]);
+        async move { if cookie.is_empty() { request } else { request.header("cookie", cookie) }.send().await.unwrap() }
+    };
+    let page = |caller: &Caller, path: &'static str| {
+        let (cookie, _) = session(caller);
+        let request = t.request(Method::GET, path).header("cookie", cookie);
+        async move {
+            let answer = request.send().await.unwrap();
+            (answer.status(), answer.text().await.unwrap())
+        }
+    };
+    let editor_form = "/publish/pia-co/products/widget-server/review";
+    let console = "/moderation/pia-co/widget-server";
+
+    let (status, editor) = page(&pia, "/publish/pia-co/products/widget-server").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        editor.contains(r#"value="listing:submitted""#) && !editor.contains(r#"value="listing:approved""#),
+        "the publisher's moves only"
+    );
+    assert_eq!(post(Some(&pia), editor_form, "listing:submitted", "", false).await.status(), StatusCode::FORBIDDEN, "a forged form");
+    let anonymous = post(None, editor_form, "listing:submitted", "", true).await;
+    assert!(anonymous.status().is_redirection() && anonymous.headers()["location"].to_str().unwrap().starts_with("/signin"));
+    let moved = post(Some(&pia), editor_form, "listing:submitted", "<script>alert(1)</script>", true).await;
+    assert_eq!(moved.status(), StatusCode::SEE_OTHER);
+    assert_eq!(moved.headers()["location"], "/publish/pia-co/products/widget-server#review");
+    assert_eq!(get(&t, &pia, PRODUCT).await.1["status"], "submitted");
+
+    let (status, queue) = page(&mona, "/moderation").await;
+    assert!(status == StatusCode::OK && queue.contains("Widget Server"), "{queue}");
+    assert!(!page(&cy, "/moderation").await.1.contains("Widget Server"), "a customer's queue is empty");
+    assert_eq!(page(&cy, console).await.0, StatusCode::NOT_FOUND);
+    let (status, shown) = page(&mona, console).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(shown.contains(r#"value="listing:approved""#) && shown.contains("alert(1)") && !shown.contains("<script>alert"), "{shown}");
+    let refused = post(Some(&mona), console, "listing:changes_requested", "", true).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY, "a reason is required");
+    assert_eq!(
+        post(Some(&cy), console, "listing:approved", "", true).await.status(),
+        StatusCode::NOT_FOUND,
+        "a submission is not theirs to see"
+    );
+    assert_eq!(post(Some(&mona), console, "listing:approved", "", true).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(get(&t, &pia, PRODUCT).await.1["status"], "approved");
+    assert_eq!(post(Some(&mona), console, "nonsense", "", true).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -265,6 +265,25 @@ fn png(width: u32, height: u32) -> Vec<u8> {
     out.into_inner()
 }
 
+/// Changes a published product as its publisher (a revision, with where it runs, the
+/// publisher agreement and an image for each tier), and has a moderator approve the change.
+async fn revise_and_approve(t: &TestApp, owner: &Caller, moderator: &Caller, product: &str, changed: &Value) {
+    let mut changed = changed.clone();
+    changed["runs_on"] = json!("community");
+    let (org, _) = product.split_once('/').unwrap();
+    let accepted = send(t, owner, Method::PUT, &format!("/api/v1/publishers/{org}/agreement"), &json!({"version": 1})).await;
+    assert_eq!(accepted.0, StatusCode::NO_CONTENT, "{}", accepted.1);
+    for tier in changed["tiers"].as_array().unwrap() {
+        t.push_image(tier["repository"].as_str().unwrap(), "latest", b"a layer").await;
+    }
+    let (status, body) = send(t, owner, Method::PUT, &format!("/api/v1/products/{product}"), &changed).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (who, status) in [(owner, "submitted"), (moderator, "approved")] {
+        let moved = send(t, who, Method::PUT, &format!("/api/v1/products/{product}/revision/status"), &json!({"status": status})).await;
+        assert_eq!(moved.0, StatusCode::OK, "{status}: {}", moved.1);
+    }
+}
+
 fn listing(org: &str) -> Value {
     json!({
         "name": "Widget Server", "short_description": "Serves widgets.", "category": "web-servers", "search_tags": ["widgets"],
@@ -531,13 +550,13 @@ async fn authorization_matrix(via: Via) {
     let found = search(&t, "q=widget").await;
     assert_eq!(found["items"][0]["trust_level"], "verified");
     assert_eq!(found["items"][0]["badges"], json!(["certified"]));
-    // Editing a published listing re-indexes it in place: the new name is found once, the
-    // old one no more; withdrawing it takes it out of search.
+    // An approved revision of a published listing re-indexes it in place: the new name is
+    // found once, the old one no more; withdrawing it takes it out of search.
     let mut renamed = listing("owner-co");
     renamed["name"] = json!("Gizmo Server");
     renamed["search_tags"] = json!(["gizmos"]);
     renamed["short_description"] = json!("Serves gizmos.");
-    assert_eq!(send(&t, &owner, Method::PUT, product, &renamed).await.0, StatusCode::OK);
+    revise_and_approve(&t, &owner, &moderator, "owner-co/widget-server", &renamed).await;
     assert_eq!(search(&t, "q=gizmo").await["total"], 1);
     assert_eq!(search(&t, "q=widget").await["total"], 0);
     let withdraw = send(&t, &moderator, Method::PUT, &format!("{product}/publication"), &json!({"published": false})).await;
@@ -625,10 +644,10 @@ async fn product_pulls(t: &TestApp) -> i64 {
 
 /// Issue 14 item 9: withdrawing a listing used to leave its tiers' repositories open.
 /// Anonymous pulls of a public tier work while the listing is published and get a
-/// challenge once it is withdrawn (a fresh token grants nothing); a tier moved to another
-/// repository through the API closes the old one.
+/// challenge once it is withdrawn (a fresh token grants nothing). (A moved tier:
+/// `a_tier_moved_by_an_approved_revision_closes_its_old_repository`.)
 #[tokio::test]
-async fn withdrawn_listings_and_moved_tiers_close_their_repositories() {
+async fn withdrawn_listings_close_their_repositories() {
     let t = demo_store(Backend::enforced().await).await;
     let manifest = "/v2/openforge/openforge-debian-base/manifests/12";
     let anonymous_pull = || async {
@@ -656,17 +675,23 @@ async fn withdrawn_listings_and_moved_tiers_close_their_repositories() {
     assert!(challenge.starts_with("Bearer ") && challenge.contains("openforge/openforge-debian-base"), "{challenge}");
     t.app.catalog.set_published(Actor::Operator, "openforge", "openforge-debian-base", true).await.unwrap();
     assert_eq!(anonymous_pull().await.status(), StatusCode::OK, "published again");
+}
 
-    // A tier edited by its publisher to use another repository: the old one is staging.
+/// A tier moved to another repository by an approved revision: the old repository is
+/// staging again, the new one opens as the tier says.
+#[tokio::test]
+async fn a_tier_moved_by_an_approved_revision_closes_its_old_repository() {
+    let t = Backend::new().await.spawn().await;
     let owner = publisher(&t, "owner", Via::Session).await;
+    t.app.auth.create_user("moderator", "m@example.com", PASSWORD, SiteRole::Moderator).await.unwrap();
+    let moderator = t.caller("moderator", PASSWORD, Via::Session).await;
     let (status, created) = send(&t, &owner, Method::POST, "/api/v1/publishers/owner-co/products", &listing("owner-co")).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     t.app.catalog.set_published(Actor::Operator, "owner-co", "widget-server", true).await.unwrap();
     assert_eq!(t.app.auth.policy("owner-co/widget-server").await.unwrap(), slipway_auth::access::Policy::Public);
     let mut moved = listing("owner-co");
     moved["tiers"][0]["repository"] = json!("owner-co/widget-server-v2");
-    let (status, body) = send(&t, &owner, Method::PUT, "/api/v1/products/owner-co/widget-server", &moved).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    revise_and_approve(&t, &owner, &moderator, "owner-co/widget-server", &moved).await;
     assert_eq!(t.app.auth.policy("owner-co/widget-server").await.unwrap(), slipway_auth::access::Policy::Staging);
     assert_eq!(t.app.auth.policy("owner-co/widget-server-v2").await.unwrap(), slipway_auth::access::Policy::Public);
 }
