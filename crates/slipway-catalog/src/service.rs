@@ -90,6 +90,8 @@ const PUBLISHER_EMAIL_TTL_MS: i64 = 48 * 3600 * 1000;
 /// version: a new text is a new version, which publishers accept before submitting again.
 pub const PUBLISHER_AGREEMENT_VERSION: i64 = 1;
 pub const PUBLISHER_AGREEMENT: &str = include_str!("publisher_agreement.md");
+/// The most events of a listing's review thread read and shown at once: the latest.
+const MAX_THREAD: i64 = 200;
 /// The most submissions the moderation queue shows at once.
 const MAX_QUEUE: i64 = 200;
 /// Repositories whose new pulls one `count_pulls` run folds; the rest wait for the next.
@@ -868,12 +870,13 @@ impl Catalog {
         self.review_thread(viewer, publisher, slug).await
     }
 
-    /// A listing's moves and messages, oldest first: for its publisher's members and staff.
+    /// A listing's moves and messages, oldest first (the latest `MAX_THREAD`): for its
+    /// publisher's members and staff.
     pub async fn review_thread(&self, viewer: &Viewer, publisher: &str, slug: &str) -> Result<Vec<ListingEvent>, CatalogError> {
         let record = visible(self.db.listing(publisher, slug).await?, publisher, slug)?;
         // The thread is never public, whatever the listing's status.
         check(&viewer.actor(), Action::ViewListing, Resource::Listing { publisher, published: false })?;
-        let events = self.db.listing_events(&record.id).await?;
+        let events = self.db.listing_events(&record.id, MAX_THREAD).await?;
         Ok(events
             .into_iter()
             .map(|e| ListingEvent {

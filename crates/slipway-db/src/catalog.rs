@@ -595,15 +595,18 @@ impl CatalogDb {
         Ok(true)
     }
 
-    /// A listing's moves and messages, oldest first.
-    pub async fn listing_events(&self, listing_id: &str) -> Result<Vec<ListingEventRecord>, DbError> {
-        Ok(sqlx::query_as(
+    /// A listing's latest `limit` moves and messages, oldest first.
+    pub async fn listing_events(&self, listing_id: &str, limit: i64) -> Result<Vec<ListingEventRecord>, DbError> {
+        let mut newest: Vec<ListingEventRecord> = sqlx::query_as(
             "SELECT id, listing_id, seq, at, actor_id, actor_name, from_status, to_status, message
-             FROM listing_events WHERE listing_id = $1 ORDER BY seq",
+             FROM listing_events WHERE listing_id = $1 ORDER BY seq DESC LIMIT $2",
         )
         .bind(listing_id)
+        .bind(limit)
         .fetch_all(&self.read)
-        .await?)
+        .await?;
+        newest.reverse();
+        Ok(newest)
     }
 
     /// Listings waiting for a moderator (submitted or in review), the longest waiting
@@ -930,13 +933,15 @@ mod tests {
             assert!(!db.add_listing_message("missing", &by("e5", "hello")).await.unwrap());
             assert!(db.move_listing("l1", "submitted", "in_review", &by("e6", "")).await.unwrap());
 
-            let events = db.listing_events("l1").await.unwrap();
+            let events = db.listing_events("l1", 10).await.unwrap();
             let seen: Vec<_> = events.iter().map(|e| (e.seq, e.from_status.as_str(), e.to_status.as_str(), e.message.as_str())).collect();
             assert_eq!(
                 seen,
                 [(1, "draft", "submitted", ""), (2, "submitted", "submitted", "please look"), (3, "submitted", "in_review", "")]
             );
-            assert_eq!(db.listing_events("l2").await.unwrap().len(), 1);
+            assert_eq!(db.listing_events("l2", 10).await.unwrap().len(), 1);
+            let latest: Vec<i64> = db.listing_events("l1", 2).await.unwrap().iter().map(|e| e.seq).collect();
+            assert_eq!(latest, [2, 3], "the latest, oldest first");
             let queue: Vec<_> = db.moderation_queue(10).await.unwrap().into_iter().map(|(l, _)| l.id).collect();
             assert_eq!(queue, ["l2", "l1"], "l3 is a draft; l2 waits longest");
             assert_eq!(db.moderation_queue(1).await.unwrap().len(), 1, "bounded");

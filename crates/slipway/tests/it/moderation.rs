@@ -333,3 +333,34 @@ async fn the_review_pages_move_listings_with_the_session_and_its_csrf_token() {
     assert_eq!(get(&t, &pia, PRODUCT).await.1["status"], "approved");
     assert_eq!(post(Some(&mona), console, "nonsense", "", true).await.status(), StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// Hostile and malformed requests get clear refusals and write nothing: an unknown status,
+/// a message over the bound, a move nobody signed in asks for, a revision of a listing
+/// that is not live, the agreement for an organization one is not in.
+#[tokio::test]
+async fn bad_moderation_input_is_refused_clearly() {
+    let t = Backend::new().await.spawn().await;
+    let pia = account(&t, "pia", SiteRole::User, Via::Bearer).await;
+    profile(&t, &pia).await;
+    let (status, body) = send(&t, &pia, Method::POST, "/api/v1/publishers/pia-co/products", &listing(Some("community"), "")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = send(&t, &pia, Method::PUT, &format!("{PRODUCT}/status"), &json!({"status": "bogus"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let long = "x".repeat(10_001);
+    let (status, body) = move_to(&t, &pia, "submitted", &long).await;
+    assert!(status == StatusCode::UNPROCESSABLE_ENTITY && body["detail"].as_str().unwrap().contains("message"), "{status} {body}");
+    let (status, body) = send(&t, &pia, Method::POST, &format!("{PRODUCT}/review"), &json!({"message": long})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, _) = send(&t, &pia, Method::POST, &format!("{PRODUCT}/review"), &json!({"message": " \n "})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "an empty message");
+    assert_eq!(move_to(&t, &Caller::Anonymous, "submitted", "").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&t, &Caller::Anonymous, "/api/v1/moderation/queue").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(revise(&t, &pia, "submitted").await.0, StatusCode::NOT_FOUND, "a draft has no revision");
+    assert_eq!(get(&t, &pia, &format!("{PRODUCT}/revision")).await.1["revision"], Value::Null);
+    let other = account(&t, "otto", SiteRole::User, Via::Bearer).await;
+    let (status, _) = send(&t, &other, Method::PUT, "/api/v1/publishers/pia-co/agreement", &json!({"version": 1})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, thread) = get(&t, &pia, &format!("{PRODUCT}/review")).await;
+    assert_eq!(thread["events"], json!([]), "nothing was written");
+    assert_eq!(get(&t, &pia, PRODUCT).await.1["status"], "draft");
+}
