@@ -182,12 +182,14 @@ grep -E '^(not )?ok [0-9]+ - ' "$COMMERCE_TAP" 2>/dev/null | sed 's/^/    | /' |
 PUB="pub-$RANDOM$RANDOM"
 PUB_PW="pw-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 MOD="mod-$RANDOM$RANDOM"
+LAMP_ORG="lamp-$RANDOM$RANDOM"   # the organization the journey publishes Lantern from
 MOD_PW="pw-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 MODERATION_TAP="$W/moderation.tap"
 moderation_journey() {
     printf '%s' "$PUB_PW" | "$E2E_SLIPWAY_BIN" admin create-user "$PUB" --email "$PUB@example.com" --password-stdin --data-dir "$E2E_SLIPWAY_DATA"
     printf '%s' "$MOD_PW" | "$E2E_SLIPWAY_BIN" admin create-user "$MOD" --email "$MOD@example.com" --password-stdin --moderator --data-dir "$E2E_SLIPWAY_DATA"
-    node_journey moderation E2E_PUBLISHER="$PUB" E2E_PUBLISHER_PASSWORD="$PUB_PW" E2E_MODERATOR="$MOD" E2E_MODERATOR_PASSWORD="$MOD_PW"
+    node_journey moderation E2E_PUBLISHER="$PUB" E2E_PUBLISHER_PASSWORD="$PUB_PW" E2E_MODERATOR="$MOD" E2E_MODERATOR_PASSWORD="$MOD_PW" \
+        E2E_MODERATION_ORG="$LAMP_ORG"
 }
 E2E_CHECK_TIMEOUT="${E2E_BROWSER_TIMEOUT:-900}" check \
     "node --test tests/browser/moderation.test.mjs: submit, changes requested, approve, publish, a revision" moderation_journey
@@ -286,6 +288,38 @@ unlicensed_refused() {
     grep -qi 'licen[cs]e' "$W/unlicensed.out" || { echo "the refusal does not mention the license" >&2; return 1; }
 }
 check "a signed-in account that has not accepted the license is refused" unlicensed_refused
+
+# Per-tag release with real clients, on the Lantern product the moderation journey
+# published (public tier, tags 1.*; 1.0 released when it was published): the publisher
+# pushes 1.1 (offered, not released yet) and edge (outside the tier's tags) with crane;
+# anonymous customers get 1.0 but neither 1.1 nor edge's digest, a signed-in customer
+# neither (skopeo); the publisher gets both; the moderator releases the new versions and
+# 1.1 is pulled, edge still not.
+released_versions() {
+    local ref="$R/$LAMP_ORG/lantern" pub_config="$W/pub-config" edge tok
+    mkdir -p "$pub_config"
+    pub() { DOCKER_CONFIG="$pub_config" crane --insecure "$@"; }
+    printf '%s' "$PUB_PW" | pub auth login "$R" -u "$PUB" --password-stdin
+    pub mutate --label org.example.release=1.1 "$ref:1.0" --tag "$ref:1.1"
+    pub mutate --label org.example.release=edge "$ref:1.0" --tag "$ref:edge"
+    edge="$(pub digest "$ref:edge")"
+    anon() { DOCKER_CONFIG="$EMPTY_CONFIG" crane --insecure "$@"; }
+    anon manifest "$ref:1.0" >/dev/null || return 1
+    echo "anonymous: 1.0 pulled"
+    expect_fail "$W/release-anon-1.1.out" anon manifest "$ref:1.1"
+    expect_fail "$W/release-anon-edge.out" anon manifest "$ref@$edge"
+    expect_fail "$W/release-customer-1.1.out" skopeo inspect --raw --creds "$BUYER:$BUYER_PW" --tls-verify=false "docker://$ref:1.1"
+    pub manifest "$ref:1.1" >/dev/null || return 1
+    pub manifest "$ref@$edge" >/dev/null || return 1
+    echo "the publisher pulls 1.1 and edge"
+    tok="$(printf '' | "$E2E_SLIPWAY_BIN" admin create-token "$MOD" --name release --scope api:write --data-dir "$E2E_SLIPWAY_DATA" 2>/dev/null)"
+    expect_eq "released by the moderator" '["1.1"]' \
+        "$(curl -sf --max-time 30 -X POST -H "Authorization: Bearer $tok" "http://$R/api/v1/products/$LAMP_ORG/lantern/releases" | jq -c '[.versions[].tag]')" || return 1
+    anon manifest "$ref:1.1" >/dev/null || return 1
+    echo "anonymous: 1.1 pulled once released"
+    expect_fail "$W/release-anon-edge-after.out" anon manifest "$ref@$edge"
+}
+check "per-tag release: customers pull released tags only (crane, skopeo); the moderator's release opens 1.1" released_versions
 
 echo "screenshots: $(find "$ARTIFACTS" -maxdepth 1 -name '*.png' -printf '%f\n' | sort | tr '\n' ' ')"
 summary

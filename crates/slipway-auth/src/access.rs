@@ -18,6 +18,8 @@ use crate::{AuthError, AuthService};
 pub struct Decision {
     pub allowed: BTreeSet<Action>,
     pub refusals: BTreeMap<Action, String>,
+    /// Whether a pull gets every version, or only those released to customers.
+    pub unreleased: bool,
 }
 
 /// A registry caller knows only its token's repository rules: no API scope applies there.
@@ -38,7 +40,8 @@ pub fn registry_actor<'a>(subject: Option<&'a Subject>, token_rules: Option<&'a 
 pub fn decide(subject: Option<&Subject>, token_rules: Option<&[ScopeRule]>, repository: &str, policy: &Policy) -> Decision {
     let actor = registry_actor(subject, token_rules);
     let resource = Resource::Repository { name: repository, access: policy };
-    let mut decision = Decision { allowed: BTreeSet::new(), refusals: BTreeMap::new() };
+    let unreleased = ask(&actor, slipway_policy::Action::PullUnreleased, &resource).is_allowed();
+    let mut decision = Decision { allowed: BTreeSet::new(), refusals: BTreeMap::new(), unreleased };
     for action in Action::ALL {
         if let Err(refusal) = ask(&actor, action.into(), &resource).into_result() {
             decision.refusals.insert(action, refusal.reason);

@@ -96,6 +96,10 @@ pub struct ResourceActions {
     pub kind: String,
     pub name: String,
     pub actions: Vec<String>,
+    /// Its pulls get only the versions released to customers (`Action::PullUnreleased`
+    /// refused): the registry checks each manifest it serves against the releases.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released_only: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -118,6 +122,11 @@ pub struct Claims {
 impl Claims {
     pub fn allows(&self, kind: &str, name: &str, action: &str) -> bool {
         self.access.iter().any(|a| a.kind == kind && a.name == name && a.actions.iter().any(|x| x == action || x == "*"))
+    }
+
+    /// Whether the token's pulls of `repository` get only the released versions.
+    pub fn released_only(&self, repository: &str) -> bool {
+        self.access.iter().any(|a| a.kind == "repository" && a.name == repository && a.released_only)
     }
 }
 
@@ -337,6 +346,22 @@ impl AuthService {
         Ok(decision.into_result().err().map(|refusal| refusal.reason))
     }
 
+    /// Why a pull that gets only released versions (`Claims::released_only`) may not have
+    /// the manifest `digest` it asked for by `tag` (None: by digest); None when it may. A
+    /// tag serves customers while it points where it was released; a digest, while a
+    /// release references it.
+    pub async fn release_refusal(&self, repository: &str, tag: Option<&str>, digest: &str) -> Result<Option<String>, slipway_db::DbError> {
+        Ok(match tag {
+            Some(tag) => match self.db.released_tag(repository, tag).await? {
+                Some(released) if released == digest => None,
+                Some(_) => Some(format!("the version of {repository}:{tag} pushed last awaits the store's review: it is not released yet")),
+                None => Some(format!("{repository}:{tag} is not released to customers")),
+            },
+            None if self.db.is_released_manifest(repository, digest).await? => None,
+            None => Some(format!("manifest {digest} is not part of a released version of {repository}")),
+        })
+    }
+
     /// The intersection of what was asked and what is allowed. Asking for more than is
     /// allowed is not an error: the grant is simply smaller (possibly empty).
     pub async fn grant(&self, who: &Authenticated, requested: &[Scope]) -> Result<Vec<ResourceActions>, AuthError> {
@@ -355,10 +380,19 @@ impl AuthService {
             }
             let decision = self.decide(who, &repository).await?;
             let actions: Vec<String> = wanted.intersection(&decision.allowed).map(|a| a.as_str().to_owned()).collect();
-            granted.push(ResourceActions { kind: "repository".into(), name: repository, actions });
+            // Only a live listing's tier repositories are governed by releases; one opened
+            // by `slipway admin set-access` alone offers every tag.
+            let pulls = actions.iter().any(|a| a == "pull");
+            let released_only = pulls && !decision.unreleased && self.db.is_listed_repository(&repository).await?;
+            granted.push(ResourceActions { kind: "repository".into(), name: repository, actions, released_only });
         }
         if catalog && self.catalog_refusal(who).await?.is_none() {
-            granted.push(ResourceActions { kind: "registry".into(), name: "catalog".into(), actions: vec!["*".into()] });
+            granted.push(ResourceActions {
+                kind: "registry".into(),
+                name: "catalog".into(),
+                actions: vec!["*".into()],
+                released_only: false,
+            });
         }
         Ok(granted)
     }

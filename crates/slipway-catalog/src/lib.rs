@@ -6,6 +6,7 @@ pub mod media;
 pub mod model;
 mod moderation;
 mod pricing;
+mod release;
 pub mod search;
 mod service;
 pub mod text;

@@ -373,6 +373,19 @@ pub struct Revision {
     pub listing: Listing,
 }
 
+/// A version a live listing's tier offers that customers cannot pull yet: a tag never
+/// released, or pushed again since its release.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct PendingVersion {
+    /// The tier's name.
+    pub tier: String,
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    /// Unix milliseconds.
+    pub pushed_at: i64,
+}
+
 /// A submission waiting for a moderator.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct QueuedSubmission {

@@ -19,6 +19,7 @@ use crate::media::{self, LOGO_SIDE, MediaKind};
 use crate::model::*;
 use crate::moderation::{self, MoveOption};
 use crate::pricing::validate_price;
+use crate::release;
 use crate::search::SearchParams;
 use crate::text::{self, invalid};
 use crate::typeahead::{IndexedListing, TypeaheadIndex};
@@ -139,6 +140,10 @@ pub struct ReviewState {
     /// And on its revision.
     pub revision_moves: Vec<MoveOption>,
     pub thread: Vec<ListingEvent>,
+    /// A live listing's versions customers cannot pull yet, and whether the viewer may
+    /// release them.
+    pub pending: Vec<PendingVersion>,
+    pub may_release: bool,
 }
 
 /// What a product page shows of a published listing, with its Markdown rendered.
@@ -506,6 +511,7 @@ impl Catalog {
                 if applied {
                     self.changed();
                     self.refresh_platforms(&record.id).await?;
+                    self.release_offered(&tiers).await?;
                 }
                 applied
             }
@@ -632,7 +638,10 @@ impl Catalog {
                     return Err(invalid("tier tags", format!("at most {MAX_TIER_TAGS}")));
                 }
                 for tag in &t.tags {
-                    tag.parse::<Tag>().map_err(|_| invalid("tier tags", format!("{tag:?} is not a tag")))?;
+                    // A pattern is a tag where `*` stands for any run of characters.
+                    tag.replace('*', "x")
+                        .parse::<Tag>()
+                        .map_err(|_| invalid("tier tags", format!("{tag:?} is neither a tag nor a tag pattern (1.*, *-alpine)")))?;
                 }
                 let price = validate_price(&slug, t)?;
                 if price.amount > 0 && t.access != Access::Licensed {
@@ -771,7 +780,87 @@ impl Catalog {
             self.changed();
             self.refresh_platforms(&record.id).await?;
         }
+        if to.is_live() && !from.is_live() {
+            // Reviewed with the listing: the versions its tiers offer now.
+            let tiers = self.db.tiers(&record.id).await?;
+            self.release_offered(&tiers).await?;
+        }
         Ok(())
+    }
+
+    /// The versions `tiers` offer that customers cannot pull yet: offered tags never
+    /// released, or pushed again since.
+    async fn pending_of(&self, tiers: &[TierRecord]) -> Result<Vec<PendingVersion>, CatalogError> {
+        let mut pending = Vec::new();
+        for tier in tiers {
+            let offered: Vec<String> = list(&tier.tags);
+            let released: HashMap<String, String> = self.db.released_tags(&tier.repository).await?.into_iter().collect();
+            for (tag, digest, _, _, pushed_at) in self.images.tagged_manifests(&tier.repository).await? {
+                if release::offers(&offered, &tag) && released.get(&tag) != Some(&digest) {
+                    let repository = tier.repository.clone();
+                    pending.push(PendingVersion { tier: tier.name.clone(), repository, tag, digest, pushed_at });
+                }
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Releases the versions `tiers` offer that customers cannot pull yet, with every
+    /// manifest they reference; what was released.
+    async fn release_offered(&self, tiers: &[TierRecord]) -> Result<Vec<PendingVersion>, CatalogError> {
+        let pending = self.pending_of(tiers).await?;
+        let mut manifests = Vec::new();
+        for v in &pending {
+            manifests.push((v.repository.clone(), v.digest.clone()));
+            for child in self.images.manifest_children(&v.repository, &v.digest).await? {
+                manifests.push((v.repository.clone(), child));
+            }
+        }
+        let tags: Vec<_> = pending.iter().map(|v| (v.repository.clone(), v.tag.clone(), v.digest.clone())).collect();
+        self.db.release(&tags, &manifests).await?;
+        Ok(pending)
+    }
+
+    /// The versions of a live listing customers cannot pull yet (its publisher's members
+    /// and staff).
+    pub async fn pending_versions(&self, viewer: &Viewer, publisher: &str, slug: &str) -> Result<Vec<PendingVersion>, CatalogError> {
+        let record = self.seen_record(Some(viewer), publisher, slug).await?;
+        check(&viewer.actor(), Action::ViewListing, Resource::Listing { publisher, published: false })?;
+        if !status_of(&record).is_live() {
+            return Ok(Vec::new());
+        }
+        self.pending_of(&self.db.tiers(&record.id).await?).await
+    }
+
+    /// Releases to customers the new versions of a live listing (`Action::Approve`: not by
+    /// its publisher's members), recorded in its thread and told to the publisher.
+    pub async fn release_versions(
+        &self,
+        viewer: &Viewer,
+        publisher: &str,
+        slug: &str,
+        base_url: &str,
+    ) -> Result<Vec<PendingVersion>, CatalogError> {
+        let record = self.seen_record(Some(viewer), publisher, slug).await?;
+        check(&viewer.actor(), Action::Approve, listing_resource(&record))?;
+        if !status_of(&record).is_live() {
+            return Err(CatalogError::Conflict(format!(
+                "{} is not in the store: its versions are released when it is published",
+                record.name
+            )));
+        }
+        let released = self.release_offered(&self.db.tiers(&record.id).await?).await?;
+        if released.is_empty() {
+            return Ok(released);
+        }
+        let versions: Vec<String> = released.iter().map(|v| format!("{}:{}", v.repository, v.tag)).collect();
+        let text = format!("released {}", versions.join(", "));
+        let event_id = uuid::Uuid::new_v4().to_string();
+        let by =
+            slipway_db::EventInput { id: &event_id, actor_id: Some(&viewer.account.id), actor_name: &viewer.account.name, message: &text };
+        self.db.add_listing_message(&record.id, &by).await?;
+        self.tell_other_side(&record, &viewer.account.name, &text, "", false, base_url).await?;
+        Ok(released)
     }
 
     /// What a listing must have before it is submitted, every gap named at once: where it
@@ -800,7 +889,7 @@ impl Catalog {
         for tier in tiers {
             let offered: Vec<String> = list(&tier.tags);
             let pushed = self.images.tagged_manifests(&tier.repository).await?;
-            if !pushed.iter().any(|(tag, ..)| offered.is_empty() || offered.contains(tag)) {
+            if !pushed.iter().any(|(tag, ..)| release::offers(&offered, tag)) {
                 let which = if offered.is_empty() { String::new() } else { format!(" with one of the tags {}", offered.join(", ")) };
                 gaps.push(format!("push an image to {}{which} for tier {}", tier.repository, tier.name));
             }
@@ -900,8 +989,10 @@ impl Catalog {
         let allowed = |action| decide(&actor, action, &listing_resource(&record)).is_allowed();
         let listing_moves = moderation::options(status_of(&record), false, allowed);
         let revision_moves = revision.as_ref().map(|r| moderation::options(r.status, true, allowed)).unwrap_or_default();
+        let pending = if status_of(&record).is_live() { self.pending_of(&self.db.tiers(&record.id).await?).await? } else { Vec::new() };
+        let may_release = !pending.is_empty() && allowed(Action::Approve);
         let listing = self.assemble(record).await?;
-        Ok(ReviewState { listing, revision, listing_moves, revision_moves, thread })
+        Ok(ReviewState { listing, revision, listing_moves, revision_moves, thread, pending, may_release })
     }
 
     /// Submissions waiting for a moderator, the longest waiting first (at most
@@ -1109,7 +1200,7 @@ impl Catalog {
         let mut out = Vec::new();
         for tier in &listing.tiers {
             for (tag, digest, _media_type, content, pushed_at) in self.images.tagged_manifests(&tier.repository).await? {
-                if !tier.tags.is_empty() && !tier.tags.contains(&tag) {
+                if !release::offers(&tier.tags, &tag) {
                     continue;
                 }
                 let summary = self.summaries.summary(&self.images, self.store.as_ref(), &tier.repository, &digest, &content).await?;
@@ -1191,9 +1282,16 @@ impl Catalog {
     /// offered tag (`tags_json`, a JSON list), else its first pushed tag, else latest.
     pub async fn pull_command(&self, repository: &str, tags_json: &str, registry_host: &str) -> Result<String, CatalogError> {
         let tags: Vec<String> = serde_json::from_str(tags_json).unwrap_or_default();
-        let tag = match tags.first() {
+        let tag = match tags.iter().find(|t| !t.contains('*')) {
             Some(tag) => tag.clone(),
-            None => self.images.tagged_manifests(repository).await?.into_iter().next().map_or_else(|| "latest".to_owned(), |t| t.0),
+            None => self
+                .images
+                .tagged_manifests(repository)
+                .await?
+                .into_iter()
+                .map(|t| t.0)
+                .find(|t| release::offers(&tags, t))
+                .unwrap_or_else(|| "latest".to_owned()),
         };
         Ok(format!("docker pull {registry_host}/{repository}:{tag}"))
     }

@@ -641,6 +641,43 @@ impl CatalogDb {
         rows.iter().map(|row| Ok((ListingRecord::from_row(row)?, row.try_get("revision_status")?, row.try_get("revision_at")?))).collect()
     }
 
+    /// The tags released of `repository`, with the digest each was released with.
+    pub async fn released_tags(&self, repository: &str) -> Result<Vec<(String, String)>, DbError> {
+        Ok(sqlx::query_as("SELECT tag, digest FROM released_tags WHERE repository = $1 ORDER BY tag")
+            .bind(repository)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// Releases versions to customers in one transaction: each tag as it points now
+    /// (`tags`: repository, tag, digest; a tag released before moves to its new digest)
+    /// and every manifest they reference (`manifests`: repository, digest).
+    pub async fn release(&self, tags: &[(String, String, String)], manifests: &[(String, String)]) -> Result<(), DbError> {
+        let mut tx = self.begin_write().await?;
+        let now = self.clock.now_ms();
+        for (repository, tag, digest) in tags {
+            sqlx::query(
+                "INSERT INTO released_tags (repository, tag, digest, released_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, released_at = excluded.released_at",
+            )
+            .bind(repository)
+            .bind(tag)
+            .bind(digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (repository, digest) in manifests {
+            sqlx::query("INSERT INTO released_manifests (repository, digest) VALUES ($1, $2) ON CONFLICT (repository, digest) DO NOTHING")
+                .bind(repository)
+                .bind(digest)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records that `org` accepted version `version` of the publisher agreement (again is
     /// a no-op).
     pub async fn accept_publisher_agreement(&self, org: &str, version: i64, account_id: &str) -> Result<(), DbError> {

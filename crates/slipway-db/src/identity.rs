@@ -302,6 +302,38 @@ impl IdentityDb {
             .await?)
     }
 
+    /// Whether `repository` backs a tier of a listing in the store: its pulls by customers
+    /// are limited to released versions.
+    pub async fn is_listed_repository(&self, repository: &str) -> Result<bool, DbError> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM tiers t JOIN listings l ON l.id = t.listing_id
+             WHERE t.repository = $1 AND l.status IN ('published', 'on_hold') LIMIT 1",
+        )
+        .bind(repository)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    /// The digest tag `tag` of `repository` was released with, if it was.
+    pub async fn released_tag(&self, repository: &str, tag: &str) -> Result<Option<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT digest FROM released_tags WHERE repository = $1 AND tag = $2")
+            .bind(repository)
+            .bind(tag)
+            .fetch_optional(&self.read)
+            .await?)
+    }
+
+    /// Whether a released version of `repository` references the manifest `digest`.
+    pub async fn is_released_manifest(&self, repository: &str, digest: &str) -> Result<bool, DbError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM released_manifests WHERE repository = $1 AND digest = $2")
+            .bind(repository)
+            .bind(digest)
+            .fetch_optional(&self.read)
+            .await?;
+        Ok(found.is_some())
+    }
+
     pub async fn grant_entitlement(
         &self,
         id: &str,

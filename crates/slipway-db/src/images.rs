@@ -52,6 +52,17 @@ impl ImagesDb {
         .await?)
     }
 
+    /// The manifests an index of `repository` lists (none for an image manifest).
+    pub async fn manifest_children(&self, repository: &str, digest: &str) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar::<Any, String>(
+            "SELECT child FROM manifest_references WHERE repository = $1 AND manifest = $2 AND kind = 'manifest' ORDER BY child",
+        )
+        .bind(repository)
+        .bind(digest)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     /// The repositories holding a manifest, to tell whose image an event is about.
     pub async fn repositories_with_manifest(&self, digest: &str) -> Result<Vec<String>, DbError> {
         Ok(sqlx::query_scalar::<Any, String>("SELECT repository FROM manifests WHERE digest = $1 ORDER BY repository")

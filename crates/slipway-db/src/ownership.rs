@@ -32,6 +32,8 @@ const OWNERS: &[(&str, &[&str])] = &[
             "access_tokens",
             "refresh_tokens",
             "repository_policies",
+            "released_tags",
+            "released_manifests",
             "entitlements",
             "invitations",
             "web_sessions",
@@ -149,6 +151,22 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "publishing, withdrawing or changing a listing sets its tier repositories' access in the same transaction \
          (derive_repository_policies), so no pull is ever allowed by a listing that is gone",
     ),
+    (
+        "identity.rs",
+        "tiers",
+        "a token's pulls of a tier repository of a live listing get its released versions only (read only; the catalog writes tiers)",
+    ),
+    (
+        "identity.rs",
+        "listings",
+        "whether a repository's listing is in the store decides whether releases govern its pulls (read only; the catalog writes listings)",
+    ),
+    (
+        "catalog.rs",
+        "released_tags",
+        "the catalog releases a live listing's versions to customers as moderators approve them; the registry enforces the releases",
+    ),
+    ("catalog.rs", "released_manifests", "releasing a version records every manifest it references, in the transaction that releases it"),
     (
         "commerce.rs",
         "entitlements",

@@ -39,6 +39,10 @@ pub enum Action {
     Pull,
     Push,
     Delete,
+    /// Pulling versions of a `Resource::Repository` that are not released to customers
+    /// (tags outside a tier's set, new versions awaiting review): its namespace's members
+    /// and staff. Everyone else who may pull gets the released versions only.
+    PullUnreleased,
     /// `registry:catalog:*` on `Resource::Catalog`.
     ListCatalog,
     /// A repository's full scan results (`Resource::Scans`).
@@ -92,10 +96,11 @@ pub enum Action {
 
 impl Action {
     /// Every action, for the matrix test and for documentation.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 28] = [
         Action::Pull,
         Action::Push,
         Action::Delete,
+        Action::PullUnreleased,
         Action::ListCatalog,
         Action::ReadScans,
         Action::RequestScan,
@@ -231,6 +236,7 @@ pub fn decide(actor: &Actor<'_>, action: Action, resource: &Resource<'_>) -> Dec
         (Action::Pull, Resource::Repository { name, access }) => repository(actor, RepoAction::Pull, name, access),
         (Action::Push, Resource::Repository { name, access }) => repository(actor, RepoAction::Push, name, access),
         (Action::Delete, Resource::Repository { name, access }) => repository(actor, RepoAction::Delete, name, access),
+        (Action::PullUnreleased, Resource::Repository { name, access }) => unreleased(actor, name, access),
         (Action::ListCatalog, Resource::Catalog) => catalog(actor),
         (Action::ReadScans | Action::RequestScan, Resource::Scans { repository }) => scans(actor, action, repository),
         (
@@ -322,6 +328,17 @@ fn repository(actor: &Actor<'_>, action: RepoAction, repository: &str, access: &
         (_, None) => format!("sign in to {action} {repository}"),
     };
     deny(kind, reason)
+}
+
+/// Unreleased versions are for those who pull by their role, not by the repository's
+/// access level: members of its namespace and staff, as far as a token lets them pull.
+fn unreleased(actor: &Actor<'_>, repository: &str, access: &RepoAccess) -> Decision {
+    let pull = self::repository(actor, RepoAction::Pull, repository, access);
+    if !pull.is_allowed() {
+        return pull;
+    }
+    let by_role = actor.is_staff() || actor.role_in(namespace(repository)).is_some();
+    allow_if(by_role, || deny(ErrorKind::Forbidden, format!("only the released versions of {repository} are offered to customers")))
 }
 
 /// Only administrators list every repository, and not through a token: a token is limited

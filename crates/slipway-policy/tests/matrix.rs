@@ -28,6 +28,9 @@ Pull               other/app@staging   1    3    3    3    3    A    A    A    3
 Push               acme/app@staging    1    3    3    A    A    3    A    A    3    3    3    3    3    A    A
 Push               other/app@public    1    3    3    3    3    3    3    A    3    3    3    3    3    A    A
 Delete             acme/app@staging    1    3    3    3    A    3    3    A    3    3    3    3    3    A    A
+PullUnreleased     acme/app@public     3    3    A    A    A    A    A    A    3    3    3    3    A    A    A
+PullUnreleased     acme/app@licensed   1    3    A    A    A    A    A    A    3    3    3    3    A    A    A
+PullUnreleased     other/app@public    3    3    3    3    3    A    A    A    3    3    3    3    3    A    A
 ListCatalog        catalog             1    3    3    3    3    3    3    A    3    3    3    3    3    3    A
 ReadScans          scans:acme/app      4    4    A    A    A    A    A    A    4    A    A    A    A    A    A
 ReadScans          scans:other/app     4    4    4    4    4    A    A    A    4    4    4    4    4    A    A
@@ -199,6 +202,7 @@ fn every_action_is_listed() {
             Action::Pull
             | Action::Push
             | Action::Delete
+            | Action::PullUnreleased
             | Action::ListCatalog
             | Action::ReadScans
             | Action::RequestScan

@@ -61,6 +61,8 @@ async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> R
     let route = Route::parse(rest);
     let label = route.as_ref().map_or("unknown", Route::label);
     let mut account = None;
+    // Set for a customer's manifest read: the manifest served must be a released version.
+    let mut release_gate = None;
     if let (Some(auth), Some(route)) = (&state.auth, &route) {
         let needed = Needed::of(route, request.method());
         match guard::check(auth, request.headers(), &needed).await {
@@ -68,6 +70,11 @@ async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> R
                 if let Some(mut response) = check_mount(auth, &claims, route, &mut request).await {
                     finish(&mut response, label, None);
                     return response;
+                }
+                if let Route::Manifest { name, .. } = route
+                    && claims.released_only(name)
+                {
+                    release_gate = Some(auth);
                 }
                 account = Some(claims.sub).filter(|sub| !sub.is_empty());
             }
@@ -97,7 +104,7 @@ async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> R
         return response;
     }
     let mut response = match route {
-        Some(route) => handle(registry, route, request).await.unwrap_or_else(IntoResponse::into_response),
+        Some(route) => handle(registry, release_gate, route, request).await.unwrap_or_else(IntoResponse::into_response),
         None => RegistryError::spec(ErrorCode::NameUnknown, format!("no registry route for {path}")).into_response(),
     };
     finish(&mut response, label, quota.as_ref());
@@ -160,7 +167,12 @@ async fn check_mount(auth: &AuthService, claims: &slipway_auth::Claims, route: &
     None
 }
 
-async fn handle(registry: &Registry, route: Route<'_>, request: Request) -> Result<Response, RegistryError> {
+async fn handle(
+    registry: &Registry,
+    release_gate: Option<&AuthService>,
+    route: Route<'_>,
+    request: Request,
+) -> Result<Response, RegistryError> {
     let name = route
         .name()
         .map(|n| repo_name(n).ok_or_else(|| RegistryError::spec(ErrorCode::NameInvalid, format!("invalid repository name {n:?}"))))
@@ -179,7 +191,7 @@ async fn handle(registry: &Registry, route: Route<'_>, request: Request) -> Resu
         (Route::Catalog, Method::GET) => catalog(registry, &params).await,
         (Route::Tags { .. }, Method::GET) => tags(registry, repo(), &params).await,
         (Route::Manifest { reference, .. }, Method::GET | Method::HEAD) => {
-            get_manifest(registry, repo(), &parse_reference(reference)?, &method, headers).await
+            get_manifest(registry, release_gate, repo(), &parse_reference(reference)?, &method, headers).await
         }
         (Route::Manifest { reference, .. }, Method::PUT) => {
             put_manifest(registry, repo(), &parse_reference(reference)?, &extra_tags, headers, body).await
@@ -416,14 +428,25 @@ fn accepts(headers: &HeaderMap, media_type: &str) -> bool {
     offered.is_empty() || offered.iter().any(|o| *o == media_type || matches!(*o, "*/*" | "application/*" | "application/json"))
 }
 
+/// Serves a manifest; to a customer (`release_gate`), only a released version.
 async fn get_manifest(
     registry: &Registry,
+    release_gate: Option<&AuthService>,
     repo: &RepoName,
     reference: &Reference,
     method: &Method,
     headers: &HeaderMap,
 ) -> Result<Response, RegistryError> {
     let manifest = registry.manifest(repo, reference).await?;
+    if let Some(auth) = release_gate {
+        let tag = match reference {
+            Reference::Tag(tag) => Some(tag.as_str()),
+            Reference::Digest(_) => None,
+        };
+        if let Some(why) = auth.release_refusal(repo.as_str(), tag, &manifest.digest).await? {
+            return Err(RegistryError::spec(ErrorCode::Denied, why));
+        }
+    }
     if !accepts(headers, &manifest.media_type) {
         return Err(RegistryError::spec(
             ErrorCode::ManifestUnknown,

@@ -172,24 +172,8 @@ impl TestApp {
     /// Whether account `name` (signing in with `password`) gets a pull token for
     /// `repository` and, with it, the manifest of `reference`: what `docker pull` does.
     pub async fn can_pull(&self, name: &str, password: &str, repository: &str, reference: &str) -> bool {
-        let token: serde_json::Value = self
-            .request(Method::GET, "/auth/token")
-            .query(&[("service", "slipway"), ("scope", &format!("repository:{repository}:pull"))])
-            .basic_auth(name, Some(password))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let response = self
-            .request(Method::GET, &format!("/v2/{repository}/manifests/{reference}"))
-            .bearer_auth(token["token"].as_str().unwrap_or_default())
-            .header("accept", "application/vnd.oci.image.index.v1+json")
-            .send()
-            .await
-            .unwrap();
-        response.status() == StatusCode::OK
+        let token = self.registry_token(name, password, &format!("repository:{repository}:pull")).await;
+        self.get_manifest(&token, repository, reference).await.0 == StatusCode::OK
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -198,11 +182,19 @@ impl TestApp {
 
     /// Uploads a blob with POST then PUT; returns its digest.
     pub async fn push_blob(&self, repo: &str, content: &[u8]) -> Digest {
+        self.push_blob_with(repo, content, None).await
+    }
+
+    async fn push_blob_with(&self, repo: &str, content: &[u8], bearer: Option<&str>) -> Digest {
         let digest = Digest::of(Algorithm::Sha256, content);
-        let start = self.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")).send().await.expect("post");
+        let start = with_bearer(self.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")), bearer).send().await.expect("post");
         assert_eq!(start.status(), StatusCode::ACCEPTED);
         let location = start.headers()["location"].to_str().unwrap().to_owned();
-        let put = self.request(Method::PUT, &format!("{location}?digest={digest}")).body(content.to_vec()).send().await.expect("put");
+        let put = with_bearer(self.request(Method::PUT, &format!("{location}?digest={digest}")), bearer)
+            .body(content.to_vec())
+            .send()
+            .await
+            .expect("put");
         assert_eq!(put.status(), StatusCode::CREATED, "{}", put.text().await.unwrap_or_default());
         digest
     }
@@ -215,9 +207,19 @@ impl TestApp {
         config: &Digest,
         layers: &[(&Digest, usize)],
     ) -> (StatusCode, serde_json::Value, Digest) {
+        self.push_manifest_with(repo, reference, config, layers, None).await
+    }
+
+    async fn push_manifest_with(
+        &self,
+        repo: &str,
+        reference: &str,
+        config: &Digest,
+        layers: &[(&Digest, usize)],
+        bearer: Option<&str>,
+    ) -> (StatusCode, serde_json::Value, Digest) {
         let body = image_manifest(config, layers);
-        let response = self
-            .request(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
+        let response = with_bearer(self.request(Method::PUT, &format!("/v2/{repo}/manifests/{reference}")), bearer)
             .header("content-type", "application/vnd.oci.image.manifest.v1+json")
             .body(body.clone())
             .send()
@@ -230,11 +232,57 @@ impl TestApp {
 
     /// Pushes a one-layer image; returns the manifest digest.
     pub async fn push_image(&self, repo: &str, tag: &str, layer: &[u8]) -> Digest {
-        let config = self.push_blob(repo, format!("{{\"layer\":{}}}", layer.len()).as_bytes()).await;
-        let layer_digest = self.push_blob(repo, layer).await;
-        let (status, body, digest) = self.push_manifest(repo, tag, &config, &[(&layer_digest, layer.len())]).await;
+        self.push_image_with(repo, tag, layer, None).await
+    }
+
+    /// Pushes a one-layer image as account `name`, with a registry token of its own (what
+    /// `docker login` then `docker push` do, on a registry that enforces authentication).
+    pub async fn push_image_as(&self, name: &str, password: &str, repo: &str, tag: &str, layer: &[u8]) -> Digest {
+        let token = self.registry_token(name, password, &format!("repository:{repo}:pull,push")).await;
+        self.push_image_with(repo, tag, layer, Some(&token)).await
+    }
+
+    async fn push_image_with(&self, repo: &str, tag: &str, layer: &[u8], bearer: Option<&str>) -> Digest {
+        let config = self.push_blob_with(repo, format!("{{\"layer\":{}}}", layer.len()).as_bytes(), bearer).await;
+        let layer_digest = self.push_blob_with(repo, layer, bearer).await;
+        let (status, body, digest) = self.push_manifest_with(repo, tag, &config, &[(&layer_digest, layer.len())], bearer).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         digest
+    }
+
+    /// A registry token for account `name` (None: anonymous) asking for `scope`.
+    pub async fn registry_token_for(&self, account: Option<(&str, &str)>, scope: &str) -> String {
+        let request = self.request(Method::GET, "/auth/token").query(&[("service", "slipway"), ("scope", scope)]);
+        let request = match account {
+            Some((name, password)) => request.basic_auth(name, Some(password)),
+            None => request,
+        };
+        let token: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+        token["token"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn registry_token(&self, name: &str, password: &str, scope: &str) -> String {
+        self.registry_token_for(Some((name, password)), scope).await
+    }
+
+    /// GET of a manifest of `repository` with `token`: the status and the answer (the
+    /// registry's error envelope when refused).
+    pub async fn get_manifest(&self, token: &str, repository: &str, reference: &str) -> (StatusCode, serde_json::Value) {
+        let response = self
+            .request(Method::GET, &format!("/v2/{repository}/manifests/{reference}"))
+            .bearer_auth(token)
+            .header("accept", "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json")
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap_or_default())
+    }
+}
+
+fn with_bearer(request: reqwest::RequestBuilder, bearer: Option<&str>) -> reqwest::RequestBuilder {
+    match bearer {
+        Some(token) => request.bearer_auth(token),
+        None => request,
     }
 }
 

@@ -8,7 +8,9 @@ use axum::response::IntoResponse;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use slipway_catalog::{Listing, ListingEvent, MoveRequest, PUBLISHER_AGREEMENT, PUBLISHER_AGREEMENT_VERSION, QueuedSubmission, Revision};
+use slipway_catalog::{
+    Listing, ListingEvent, MoveRequest, PUBLISHER_AGREEMENT, PUBLISHER_AGREEMENT_VERSION, PendingVersion, QueuedSubmission, Revision,
+};
 use utoipa::ToSchema;
 
 use crate::WebState;
@@ -22,6 +24,7 @@ pub fn router(state: WebState) -> Router {
         .route("/api/v1/products/{publisher}/{slug}/review", get(review_thread).post(add_message))
         .route("/api/v1/products/{publisher}/{slug}/revision", get(revision))
         .route("/api/v1/products/{publisher}/{slug}/revision/status", put(move_revision))
+        .route("/api/v1/products/{publisher}/{slug}/releases", get(pending_versions).post(release_versions))
         .route("/api/v1/moderation/queue", get(queue))
         .route("/api/v1/publisher-agreement", get(agreement))
         .route("/api/v1/publishers/{org}/agreement", get(accepted).put(accept))
@@ -84,6 +87,36 @@ async fn move_revision(
     let viewer = signed.viewer(&state.catalog).await?;
     let revision = state.catalog.move_revision(&viewer, &publisher, &slug, &input, &mail_base_url(&state.auth)).await?;
     Ok(Json(PendingRevision { revision }).into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Versions {
+    versions: Vec<PendingVersion>,
+}
+
+/// The versions of a live product that customers cannot pull yet: tags its tiers offer
+/// (their patterns) that were never released, or were pushed again since (its publisher's
+/// members and staff; members and staff pull every version).
+#[utoipa::path(get, path = "/api/v1/products/{publisher}/{slug}/releases", tag = "moderation",
+    params(("publisher" = String, Path), ("slug" = String, Path)),
+    responses((status = 200, body = Versions), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn pending_versions(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
+    let viewer = signed.viewer(&state.catalog).await?;
+    Ok(Json(Versions { versions: state.catalog.pending_versions(&viewer, &publisher, &slug).await? }).into_response())
+}
+
+/// Releases a live product's new versions to customers (moderators who are not its
+/// members); the answer lists what was released.
+#[utoipa::path(post, path = "/api/v1/products/{publisher}/{slug}/releases", tag = "moderation",
+    params(("publisher" = String, Path), ("slug" = String, Path)),
+    responses((status = 200, body = Versions), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json"), (status = 404, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn release_versions(State(state): State<WebState>, signed: SignedIn, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
+    let viewer = signed.viewer(&state.catalog).await?;
+    let versions = state.catalog.release_versions(&viewer, &publisher, &slug, &mail_base_url(&state.auth)).await?;
+    Ok(Json(Versions { versions }).into_response())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -183,5 +216,17 @@ async fn accept(State(state): State<WebState>, signed: SignedIn, Path(org): Path
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(move_listing, review_thread, add_message, revision, move_revision, queue, agreement, accepted, accept))]
+#[openapi(paths(
+    move_listing,
+    review_thread,
+    add_message,
+    revision,
+    move_revision,
+    pending_versions,
+    release_versions,
+    queue,
+    agreement,
+    accepted,
+    accept
+))]
 pub struct ModerationApi;

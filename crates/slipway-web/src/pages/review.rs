@@ -128,6 +128,9 @@ async fn review_step(state: &WebState, viewer: &Viewer, publisher: &str, slug: &
         Some(("revision", status)) => {
             catalog.move_revision(viewer, publisher, slug, &moved(status)?, &base).await?;
         }
+        _ if form.to == "release" => {
+            catalog.release_versions(viewer, publisher, slug, &base).await?;
+        }
         _ if form.to == "message" => {
             catalog.add_review_message(viewer, publisher, slug, &form.message, &base).await?;
         }

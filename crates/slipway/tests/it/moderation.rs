@@ -364,3 +364,84 @@ async fn bad_moderation_input_is_refused_clearly() {
     assert_eq!(thread["events"], json!([]), "nothing was written");
     assert_eq!(get(&t, &pia, PRODUCT).await.1["status"], "draft");
 }
+
+/// Per-tag release on a registry that enforces authentication: customers pull the tags a
+/// tier offers (its patterns) as they were released, and by digest only what a release
+/// references; a tag pushed after publication, or pushed again, waits for a moderator's
+/// release; members and staff pull everything; revoking closes it all.
+#[tokio::test]
+async fn customers_pull_released_versions_only() {
+    let t = Backend::enforced().await.spawn().await;
+    let pia = account(&t, "pia", SiteRole::User, Via::Bearer).await;
+    profile(&t, &pia).await;
+    assert_eq!(send(&t, &pia, Method::PUT, "/api/v1/publishers/pia-co/agreement", &json!({"version": 1})).await.0, StatusCode::NO_CONTENT);
+    let mut offered = listing(Some("community"), "");
+    offered["tiers"][0]["tags"] = json!(["1.*"]);
+    let (status, body) = send(&t, &pia, Method::POST, "/api/v1/publishers/pia-co/products", &offered).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let repo = "pia-co/widget-server";
+    let first = t.push_image_as("pia", PASSWORD, repo, "1.0", b"one").await;
+    let outside = t.push_image_as("pia", PASSWORD, repo, "nightly", b"nightly").await;
+    let mona = account(&t, "mona", SiteRole::Moderator, Via::Bearer).await;
+    account(&t, "cy", SiteRole::User, Via::Bearer).await;
+    for (who, status) in [(&pia, "submitted"), (&mona, "approved"), (&pia, "published")] {
+        assert_eq!(move_to(&t, who, status, "").await.0, StatusCode::OK, "{status}");
+    }
+    let scope = format!("repository:{repo}:pull");
+    let customer = t.registry_token_for(Some(("cy", PASSWORD)), &scope).await;
+    let anonymous = t.registry_token_for(None, &scope).await;
+    let member = t.registry_token_for(Some(("pia", PASSWORD)), &scope).await;
+    let staff = t.registry_token_for(Some(("mona", PASSWORD)), &scope).await;
+    let pull = |token: &str, reference: &str| {
+        let (token, reference) = (token.to_owned(), reference.to_owned());
+        let t = &t;
+        async move { t.get_manifest(&token, repo, &reference).await }
+    };
+
+    // Released at publication: the offered tag, by tag and by digest, for anyone who may pull.
+    for token in [&customer, &anonymous] {
+        assert_eq!(pull(token, "1.0").await.0, StatusCode::OK);
+        assert_eq!(pull(token, &first.to_string()).await.0, StatusCode::OK);
+    }
+    // Outside the tier's tags: refused to customers, with why; members and staff pull it.
+    let (status, body) = pull(&customer, "nightly").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["errors"][0]["code"], "DENIED");
+    assert!(body["errors"][0]["detail"].as_str().unwrap().contains("not released"), "{body}");
+    assert_eq!(pull(&customer, &outside.to_string()).await.0, StatusCode::FORBIDDEN, "by digest too");
+    for token in [&member, &staff] {
+        assert_eq!(pull(token, "nightly").await.0, StatusCode::OK);
+    }
+
+    // A new version awaits review: customers keep being refused until a moderator releases it.
+    let second = t.push_image_as("pia", PASSWORD, repo, "1.1", b"two").await;
+    let again = t.push_image_as("pia", PASSWORD, repo, "1.0", b"one, rebuilt").await;
+    assert_ne!(again, first);
+    let (status, body) = pull(&customer, "1.0").await;
+    assert!(
+        status == StatusCode::FORBIDDEN && body["errors"][0]["detail"].as_str().unwrap().contains("awaits the store's review"),
+        "{body}"
+    );
+    assert_eq!(pull(&customer, "1.1").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(pull(&customer, &first.to_string()).await.0, StatusCode::OK, "the released digest stays pullable");
+    assert_eq!(pull(&member, "1.1").await.0, StatusCode::OK);
+    let (_, pending) = get(&t, &pia, "/api/v1/products/pia-co/widget-server/releases").await;
+    let tags: Vec<&str> = pending["versions"].as_array().unwrap().iter().map(|v| v["tag"].as_str().unwrap()).collect();
+    assert_eq!(tags.len(), 2, "1.0 again and 1.1, not nightly: {pending}");
+    assert!(tags.contains(&"1.0") && tags.contains(&"1.1"), "{pending}");
+    let release = "/api/v1/products/pia-co/widget-server/releases";
+    assert_eq!(send(&t, &pia, Method::POST, release, &Value::Null).await.0, StatusCode::FORBIDDEN, "publishers do not release");
+    let (status, released) = send(&t, &mona, Method::POST, release, &Value::Null).await;
+    assert_eq!((status, released["versions"].as_array().map(Vec::len)), (StatusCode::OK, Some(2)), "{released}");
+    for reference in ["1.0".to_owned(), "1.1".to_owned(), second.to_string(), again.to_string()] {
+        assert_eq!(pull(&customer, &reference).await.0, StatusCode::OK, "{reference}");
+    }
+    assert_eq!(get(&t, &pia, release).await.1["versions"], json!([]));
+
+    // Revoked: customers are refused everything; members still pull.
+    assert_eq!(move_to(&t, &mona, "revoked", "Gone.").await.0, StatusCode::OK);
+    let customer = t.registry_token_for(Some(("cy", PASSWORD)), &scope).await;
+    assert_ne!(pull(&customer, "1.1").await.0, StatusCode::OK);
+    let member = t.registry_token_for(Some(("pia", PASSWORD)), &scope).await;
+    assert_eq!(pull(&member, "1.1").await.0, StatusCode::OK);
+}
