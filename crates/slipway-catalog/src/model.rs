@@ -453,6 +453,9 @@ pub struct ListingSummary {
     pub pulls: i64,
     pub updated_at: i64,
     pub published_at: Option<i64>,
+    /// On hold for vulnerabilities its publisher has not fixed in time: shown with a
+    /// warning, selling nothing new.
+    pub on_hold: bool,
 }
 
 impl From<Listing> for ListingSummary {
@@ -474,6 +477,7 @@ impl From<Listing> for ListingSummary {
             pulls: l.pulls,
             updated_at: l.updated_at,
             published_at: l.published_at,
+            on_hold: l.status == ListingStatus::OnHold,
         }
     }
 }
@@ -595,6 +599,7 @@ mod tests {
             pulls: 0,
             updated_at: 0,
             published_at: None,
+            on_hold: false,
         }
         .price_summary()
     }

@@ -776,8 +776,11 @@ impl Catalog {
         if !self.db.move_listing(&record.id, from.as_str(), to.as_str(), &by).await? {
             return Err(CatalogError::Conflict(format!("{} changed meanwhile: reload it and try again", record.name)));
         }
-        if from.is_live() != to.is_live() {
+        if from.is_live() || to.is_live() {
+            // What the store shows of it changes (a hold's label, or the listing itself).
             self.changed();
+        }
+        if from.is_live() != to.is_live() {
             self.refresh_platforms(&record.id).await?;
         }
         if to.is_live() && !from.is_live() {

@@ -944,6 +944,74 @@ mod tests {
         db.move_listing(id, &from, if live { "published" } else { "unpublished" }, &by).await
     }
 
+    /// Migration 0023's backfill releases what customers could pull before releases existed:
+    /// every tag of a live listing's tier repository, with an index's children, and nothing
+    /// of a draft's. Run again here over such a catalog, on both backends.
+    #[tokio::test]
+    async fn upgrading_releases_every_tag_of_live_listings() {
+        for (db, _dir) in test_databases().await {
+            let db = db.catalog();
+            for (id, status, repository) in [("live", "published", "acme/live"), ("draft", "draft", "acme/draft")] {
+                let listing = ListingRecord {
+                    id: id.into(),
+                    publisher: "acme".into(),
+                    slug: id.into(),
+                    status: status.into(),
+                    ..ListingRecord::default()
+                };
+                let tier = TierRecord {
+                    id: format!("{id}-t"),
+                    listing_id: id.into(),
+                    slug: "t".into(),
+                    repository: repository.into(),
+                    tags: "[]".into(),
+                    ..TierRecord::default()
+                };
+                db.save_listing(&listing, &[tier]).await.unwrap();
+                for (tag, digest) in [("1.0", "sha256:index"), ("edge", "sha256:edge")] {
+                    sqlx::query("INSERT INTO tags (repository, name, digest, updated_at) VALUES ($1, $2, $3, 1)")
+                        .bind(repository)
+                        .bind(tag)
+                        .bind(digest)
+                        .execute(&db.write)
+                        .await
+                        .unwrap();
+                }
+                for (child, kind) in [("sha256:child", "manifest"), ("sha256:layer", "blob")] {
+                    sqlx::query("INSERT INTO manifest_references (repository, manifest, child, kind) VALUES ($1, 'sha256:index', $2, $3)")
+                        .bind(repository)
+                        .bind(child)
+                        .bind(kind)
+                        .execute(&db.write)
+                        .await
+                        .unwrap();
+                }
+            }
+            let migration = match db.backend {
+                crate::Backend::Sqlite => include_str!("../migrations/sqlite/0023_releases.sql"),
+                crate::Backend::Postgres => include_str!("../migrations/postgres/0023_releases.sql"),
+            };
+            // From the line after the backfill's opening comment to the end.
+            let backfill = migration.split_once("-- Before releases").unwrap().1.split_once('\n').unwrap().1;
+            let statements =
+                backfill.split(';').map(|s| s.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n"));
+            for statement in statements.filter(|s| !s.trim().is_empty()) {
+                sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&db.write).await.unwrap();
+            }
+            assert_eq!(
+                db.released_tags("acme/live").await.unwrap(),
+                [("1.0".to_owned(), "sha256:index".to_owned()), ("edge".into(), "sha256:edge".into())]
+            );
+            assert!(db.released_tags("acme/draft").await.unwrap().is_empty(), "a draft offered nothing");
+            let manifests: Vec<String> =
+                sqlx::query_scalar("SELECT digest FROM released_manifests WHERE repository = 'acme/live' ORDER BY digest")
+                    .fetch_all(&db.read)
+                    .await
+                    .unwrap();
+            assert_eq!(manifests, ["sha256:child", "sha256:edge", "sha256:index"], "an index's children, not its blobs");
+        }
+    }
+
     /// A move happens only from the status the mover saw (a second mover from the same
     /// status gets false and writes nothing); moves and messages are numbered in order;
     /// the queue holds what waits for a moderator, the longest waiting first.

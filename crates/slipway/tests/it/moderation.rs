@@ -222,11 +222,17 @@ async fn a_submission_is_reviewed_changed_approved_published_held_and_revoked() 
     assert_eq!(move_to(&t, &pia, "on_hold", "").await.0, StatusCode::FORBIDDEN);
     assert_eq!(move_to(&t, &mona, "on_hold", "CVE-2026-0001 is past its deadline.").await.1["status"], "on_hold");
     assert_eq!(get(&t, &anonymous, PRODUCT).await.0, StatusCode::OK);
+    let page = t.get("/products/pia-co/widget-server").await.text().await.unwrap();
+    assert!(page.contains(r#"id="on-hold""#), "the product page warns");
+    let (_, found) = get(&t, &anonymous, "/api/v1/search?q=widget").await;
+    assert_eq!(found["items"][0]["on_hold"], true, "search results too: {found}");
+    assert!(t.get("/search?q=widget").await.text().await.unwrap().contains("On hold: unfixed vulnerabilities"));
     assert_eq!(t.app.auth.policy("pia-co/widget-server").await.unwrap(), Policy::Public);
     let (status, body) = send(&t, &cy, Method::POST, &format!("{PRODUCT}/subscriptions"), &json!({"tier": "free"})).await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("on hold"), "{body}");
     assert_eq!(move_to(&t, &mona, "published", "").await.1["status"], "published");
+    assert!(!t.get("/products/pia-co/widget-server").await.text().await.unwrap().contains(r#"id="on-hold""#), "lifted");
     let (status, body) = send(&t, &cy, Method::POST, &format!("{PRODUCT}/subscriptions"), &json!({"tier": "free"})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 
