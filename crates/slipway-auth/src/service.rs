@@ -346,6 +346,12 @@ impl AuthService {
         Ok(decision.into_result().err().map(|refusal| refusal.reason))
     }
 
+    /// The tags of `repository` released to customers, by name (what a tag list shows a
+    /// token that gets released versions only).
+    pub async fn released_tag_names(&self, repository: &str) -> Result<std::collections::BTreeSet<String>, slipway_db::DbError> {
+        Ok(self.db.released_tag_names(repository).await?.into_iter().collect())
+    }
+
     /// Why a pull that gets only released versions (`Claims::released_only`) may not have
     /// the manifest `digest` it asked for by `tag` (None: by digest); None when it may. A
     /// tag serves customers while it points where it was released; a digest, while a

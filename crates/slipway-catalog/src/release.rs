@@ -4,30 +4,8 @@
 
 /// Whether a tier with `patterns` offers `tag`.
 pub(crate) fn offers(patterns: &[String], tag: &str) -> bool {
-    patterns.is_empty() || patterns.iter().any(|p| glob(p.as_bytes(), tag.as_bytes()))
-}
-
-/// `*`-only glob matching, iterative (linear in the tag for one star, and never
-/// recursive): the last star seen absorbs what the rest of the pattern cannot match.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    let (mut p, mut t) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        if p < pattern.len() && pattern[p] == b'*' {
-            star = Some((p, t));
-            p += 1;
-        } else if p < pattern.len() && pattern[p] == text[t] {
-            p += 1;
-            t += 1;
-        } else if let Some((sp, st)) = star {
-            p = sp + 1;
-            t = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    pattern[p..].iter().all(|&c| c == b'*')
+    // The policy's matcher of token rule patterns: iterative, at most pattern x tag steps.
+    patterns.is_empty() || patterns.iter().any(|p| slipway_policy::glob_match(p.as_bytes(), tag.as_bytes()))
 }
 
 #[cfg(test)]
@@ -60,8 +38,8 @@ mod tests {
         }
     }
 
-    /// The matcher is iterative: a hostile pattern of many stars against the longest tag
-    /// (128 characters) answers at once, without recursion.
+    /// A hostile pattern of many stars against the longest tag (128 characters) answers
+    /// at once: the matcher is iterative.
     #[test]
     fn hostile_patterns_stay_cheap() {
         let pattern = format!("{}b", "*a".repeat(60));

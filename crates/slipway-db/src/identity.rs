@@ -324,6 +324,14 @@ impl IdentityDb {
             .await?)
     }
 
+    /// The released tags of `repository`, by name.
+    pub async fn released_tag_names(&self, repository: &str) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar("SELECT tag FROM released_tags WHERE repository = $1 ORDER BY tag")
+            .bind(repository)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
     /// Whether a released version of `repository` references the manifest `digest`.
     pub async fn is_released_manifest(&self, repository: &str, digest: &str) -> Result<bool, DbError> {
         let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM released_manifests WHERE repository = $1 AND digest = $2")

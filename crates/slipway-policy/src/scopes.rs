@@ -110,7 +110,7 @@ pub(crate) fn token_allows(rules: &[RepositoryRule], repository: &str) -> BTreeS
 /// is at most pattern length x text length, and the stack does not grow with the pattern
 /// (a recursive matcher overflowed it on 40,000 stars, and backtracked exponentially on
 /// `*a*a*a...b`).
-pub(crate) fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+pub fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     // (pattern index just after the last star, text index that star's run ends at)
     let mut resume: Option<(usize, usize)> = None;

@@ -71,7 +71,7 @@ async fn dispatch(State(state): State<RegistryState>, mut request: Request) -> R
                     finish(&mut response, label, None);
                     return response;
                 }
-                if let Route::Manifest { name, .. } = route
+                if let Route::Manifest { name, .. } | Route::Tags { name } = route
                     && claims.released_only(name)
                 {
                     release_gate = Some(auth);
@@ -189,7 +189,7 @@ async fn handle(
     match (route, method.clone()) {
         (Route::Base, Method::GET | Method::HEAD) => Ok(Json(serde_json::json!({})).into_response()),
         (Route::Catalog, Method::GET) => catalog(registry, &params).await,
-        (Route::Tags { .. }, Method::GET) => tags(registry, repo(), &params).await,
+        (Route::Tags { .. }, Method::GET) => tags(registry, release_gate, repo(), &params).await,
         (Route::Manifest { reference, .. }, Method::GET | Method::HEAD) => {
             get_manifest(registry, release_gate, repo(), &parse_reference(reference)?, &method, headers).await
         }
@@ -401,12 +401,23 @@ async fn catalog(registry: &Registry, params: &Params) -> Result<Response, Regis
     Ok(json_response(&link.into_iter().collect::<Vec<_>>(), "application/json", &serde_json::json!({ "repositories": names })))
 }
 
-async fn tags(registry: &Registry, repo: &RepoName, params: &Params) -> Result<Response, RegistryError> {
+/// A page of a repository's tags; to a customer (`release_gate`), the released ones (the
+/// next page still starts after the last tag of this one, released or not).
+async fn tags(
+    registry: &Registry,
+    release_gate: Option<&AuthService>,
+    repo: &RepoName,
+    params: &Params,
+) -> Result<Response, RegistryError> {
     let n = page_size(params)?;
     let last = params.get("last").map(String::as_str).unwrap_or_default();
-    let (tags, more) = registry.tags(repo, last, n).await?;
+    let (mut tags, more) = registry.tags(repo, last, n).await?;
     let path = format!("/v2/{repo}/tags/list");
     let link = if more { next_link(&path, tags.len(), tags.last()) } else { None };
+    if let Some(auth) = release_gate {
+        let released = auth.released_tag_names(repo.as_str()).await?;
+        tags.retain(|t| released.contains(t));
+    }
     Ok(json_response(
         &link.into_iter().collect::<Vec<_>>(),
         "application/json",

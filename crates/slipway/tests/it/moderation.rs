@@ -418,6 +418,12 @@ async fn customers_pull_released_versions_only() {
     for token in [&member, &staff] {
         assert_eq!(pull(token, "nightly").await.0, StatusCode::OK);
     }
+    let tag_list = |token: &str| {
+        let request = t.request(Method::GET, &format!("/v2/{repo}/tags/list")).bearer_auth(token);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap()["tags"].clone() }
+    };
+    assert_eq!(tag_list(&customer).await, json!(["1.0"]), "customers list the released tags");
+    assert_eq!(tag_list(&member).await, json!(["1.0", "nightly"]));
 
     // A new version awaits review: customers keep being refused until a moderator releases it.
     let second = t.push_image_as("pia", PASSWORD, repo, "1.1", b"two").await;
