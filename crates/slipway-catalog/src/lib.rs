@@ -12,6 +12,7 @@ mod service;
 pub mod text;
 mod typeahead;
 mod versions;
+pub mod vulnerability_policy;
 
 pub use model::*;
 pub use moderation::MoveOption;

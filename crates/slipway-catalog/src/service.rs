@@ -25,10 +25,12 @@ use crate::text::{self, invalid};
 use crate::typeahead::{IndexedListing, TypeaheadIndex};
 use crate::versions::SummaryCache;
 
-/// Who is acting: a signed-in account, or the operator at the command line.
+/// Who is acting: a signed-in account, the operator at the command line, or the
+/// vulnerability policy's deadline sweep.
 pub enum Actor<'a> {
     Operator,
     User(&'a Viewer),
+    Policy,
 }
 
 /// A signed-in account with its roles.
@@ -49,19 +51,19 @@ impl Viewer {
 impl Actor<'_> {
     fn actor(&self) -> slipway_policy::Actor<'_> {
         match self {
-            Actor::Operator => slipway_policy::Actor::OPERATOR,
+            Actor::Operator | Actor::Policy => slipway_policy::Actor::OPERATOR,
             Actor::User(viewer) => viewer.actor(),
         }
     }
 }
 
 /// Asks the policy; a refusal keeps its kind (see `From<Refusal> for CatalogError`).
-fn check(actor: &slipway_policy::Actor<'_>, action: Action, resource: Resource<'_>) -> Result<(), CatalogError> {
+pub(crate) fn check(actor: &slipway_policy::Actor<'_>, action: Action, resource: Resource<'_>) -> Result<(), CatalogError> {
     Ok(decide(actor, action, &resource).into_result()?)
 }
 
 /// The policy's view of a stored listing.
-fn listing_resource(record: &ListingRecord) -> Resource<'_> {
+pub(crate) fn listing_resource(record: &ListingRecord) -> Resource<'_> {
     Resource::Listing { publisher: &record.publisher, published: status_of(record).is_live() }
 }
 
@@ -100,11 +102,11 @@ const PULL_FOLD_BATCH: i64 = 1_000;
 
 #[derive(Clone)]
 pub struct Catalog {
-    db: CatalogDb,
+    pub(crate) db: CatalogDb,
     /// The registry's read model, for what images a listing's repositories hold.
     images: ImagesDb,
     store: Arc<dyn BlobStore>,
-    auth: AuthService,
+    pub(crate) auth: AuthService,
     summaries: SummaryCache,
     products: ResultCache<Arc<Product>>,
     /// One entry: this replica's search and typeahead indexes, refreshed as cached pages
@@ -343,7 +345,7 @@ impl Catalog {
     }
 
     /// A listing's row, if the viewer may see it; else the same "no product" as for none.
-    async fn seen_record(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<ListingRecord, CatalogError> {
+    pub(crate) async fn seen_record(&self, viewer: Option<&Viewer>, publisher: &str, slug: &str) -> Result<ListingRecord, CatalogError> {
         let record = self.db.listing(publisher, slug).await?;
         visible(record.filter(|r| may_see(viewer, r)), publisher, slug)
     }
@@ -721,6 +723,10 @@ impl Catalog {
         self.record_move(&Actor::User(viewer), &record, from, chosen.to, chosen.what, &message).await?;
         let from_publisher = chosen.action == Action::EditListing;
         self.tell_other_side(&record, &viewer.account.name, chosen.what, &message, from_publisher, base_url).await?;
+        if matches!(chosen.to, ListingStatus::OnHold | ListingStatus::Revoked) || from == ListingStatus::OnHold {
+            let why = if message.trim().is_empty() { format!("{} {}.", viewer.account.name, chosen.what) } else { message.clone() };
+            self.tell_subscribers(&record, chosen.to, &why).await?;
+        }
         self.listing(Some(viewer), publisher, slug).await
     }
 
@@ -757,7 +763,7 @@ impl Catalog {
 
     /// Writes a move from the status read; a concurrent move that won makes this one a
     /// conflict, nothing written.
-    async fn record_move(
+    pub(crate) async fn record_move(
         &self,
         actor: &Actor<'_>,
         record: &ListingRecord,
@@ -769,6 +775,7 @@ impl Catalog {
         let event_id = uuid::Uuid::new_v4().to_string();
         let (actor_id, actor_name) = match actor {
             Actor::Operator => (None, "operator"),
+            Actor::Policy => (None, crate::vulnerability_policy::POLICY_ACTOR),
             Actor::User(viewer) => (Some(viewer.account.id.as_str()), viewer.account.name.as_str()),
         };
         let text = if message.is_empty() { what.to_owned() } else { format!("{what}: {message}") };
@@ -1344,7 +1351,7 @@ const REVISED_FIELDS: [&str; 15] = [
     "tiers",
 ];
 
-fn status_of(record: &ListingRecord) -> ListingStatus {
+pub(crate) fn status_of(record: &ListingRecord) -> ListingStatus {
     ListingStatus::parse(&record.status).unwrap_or(ListingStatus::Draft)
 }
 

@@ -786,7 +786,9 @@ impl Commerce {
         } else {
             let refundable = s.status == "active" && self.config.prorated_refunds.contains(&s.publisher);
             let refunded = match (refundable, s.current_period_start, s.current_period_end) {
-                (true, Some(start), Some(end)) if end > start => self.prorated_refund(&s, start, end).await?,
+                (true, Some(start), Some(end)) if end > start => {
+                    self.prorated_refund(&s, start, end, "canceled by the customer: unused part of the period", "customer").await?
+                }
                 _ => false,
             };
             if !refunded {
@@ -798,7 +800,7 @@ impl Commerce {
 
     /// Refunds the unused part of the current period on cancellation, ending the
     /// subscription with it; false when nothing was left to refund.
-    async fn prorated_refund(&self, s: &SubscriptionRecord, start: i64, end: i64) -> Result<bool, CommerceError> {
+    async fn prorated_refund(&self, s: &SubscriptionRecord, start: i64, end: i64, reason: &str, by: &str) -> Result<bool, CommerceError> {
         let Some(payment) = self.db.payments_of_subscription(&s.id).await?.into_iter().find(|p| p.status == "succeeded") else {
             return Ok(false);
         };
@@ -809,9 +811,49 @@ impl Commerce {
         if amount <= 0 {
             return Ok(false);
         }
-        self.write_refund(s, &payment.id, amount, "canceled by the customer: unused part of the period", "customer", AfterRefund::End)
-            .await?;
+        self.write_refund(s, &payment.id, amount, reason, by, AfterRefund::End).await?;
         Ok(true)
+    }
+
+    /// Ends the live subscriptions of revoked products (the vulnerability policy's last
+    /// step, or a moderator's revocation): a paid period is refunded for its unused part,
+    /// whatever the publisher's refund policy, since the store took the product away.
+    /// Each is handled on its own; one that fails is logged and retried next run. Returns
+    /// how many ended.
+    pub async fn end_revoked_subscriptions(&self) -> Result<usize, CommerceError> {
+        const PAGE: i64 = 200;
+        let mut ended = 0;
+        loop {
+            let page = self.db.subscriptions_of_revoked(PAGE).await?;
+            let mut progressed = false;
+            for s in &page {
+                match self.end_revoked(s).await {
+                    Ok(()) => {
+                        ended += 1;
+                        progressed = true;
+                    }
+                    Err(e) => tracing::warn!(subscription = %s.id, error = %e, "ending a revoked product's subscription failed"),
+                }
+            }
+            // A page that ended nothing is all failures: they wait for the next run.
+            if (page.len() as i64) < PAGE || !progressed {
+                return Ok(ended);
+            }
+        }
+    }
+
+    async fn end_revoked(&self, s: &SubscriptionRecord) -> Result<(), CommerceError> {
+        let refunded = match (s.status.as_str(), s.current_period_start, s.current_period_end) {
+            ("active", Some(start), Some(end)) if end > start => {
+                let reason = "the product was revoked from the store: unused part of the period";
+                self.prorated_refund(s, start, end, reason, "store").await?
+            }
+            _ => false,
+        };
+        if !refunded {
+            self.db.end_subscription(&s.id, "canceled").await?;
+        }
+        Ok(())
     }
 
     /// Moves a subscription to another tier of its product billed alike (same currency and

@@ -534,6 +534,18 @@ impl CommerceDb {
             .await?)
     }
 
+    /// Live subscriptions (trialing, active, past due) to tiers of revoked listings, at
+    /// most `limit`: the store ends them.
+    pub async fn subscriptions_of_revoked(&self, limit: i64) -> Result<Vec<SubscriptionRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, SubscriptionRecord>(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUBSCRIPTION_COLUMNS}
+             WHERE l.status = 'revoked' AND s.status IN ('trialing', 'active', 'past_due') ORDER BY s.id LIMIT $1"
+        )))
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
     /// The account's subscriptions, newest first, reservations of checkouts in progress
     /// left out.
     pub async fn subscriptions_of(&self, account_id: &str) -> Result<Vec<SubscriptionRecord>, DbError> {

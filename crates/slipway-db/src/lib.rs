@@ -16,6 +16,7 @@ mod registry;
 mod scanning;
 mod sign_in;
 mod throttle;
+mod vulnerability_policy;
 
 use std::future::Future;
 use std::str::FromStr;
@@ -41,9 +42,11 @@ pub use registry::{CatalogPage, ManifestRecord, NewManifest, PutManifestError, R
 pub use scanning::{
     AdvisoryCounts, AdvisoryPackage, AdvisoryRow, FeedChange, FeedRevisionRecord, FeedSourceRecord, FeedTotals, FindingRecord,
     ImagePackageRecord, ImageScanRecord, InventoryPart, NewImageScan, NewVulnerabilityEvent, Rematch, VulnerabilityEventRecord,
+    vulnerability_ids,
 };
 pub use sign_in::{Mail, OutboxMessage, PasswordReset};
 pub use throttle::{Attempt, AttemptPolicy};
+pub use vulnerability_policy::{ClassRecord, ExceptionRecord, NoticeChanges, NoticeRecord, PolicyListing, ReleasedFinding};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

@@ -55,6 +55,10 @@ const OWNERS: &[(&str, &[&str])] = &[
             "listing_events",
             "publisher_agreements",
             "listing_revisions",
+            "security_notices",
+            "vulnerability_classes",
+            "security_exceptions",
+            "vulnerability_policy_state",
         ],
     ),
     (
@@ -114,6 +118,7 @@ const MODULES: &[(&str, &str)] = &[
     ("sign_in.rs", "identity"),
     ("throttle.rs", "identity"),
     ("catalog.rs", "catalog"),
+    ("vulnerability_policy.rs", "catalog"),
     ("scanning.rs", "scanning"),
     ("jobs.rs", "jobs"),
     ("ledger.rs", "ledger"),
@@ -198,6 +203,37 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "payouts.rs",
         "ledger_entries",
         "verify cross-checks paid statements against the ledger's payouts (read only; the ledger is written by post_in)",
+    ),
+    (
+        "vulnerability_policy.rs",
+        "subscriptions",
+        "a product on hold or revoked is told to its customers: the accounts of its live subscriptions (read only)",
+    ),
+    (
+        "vulnerability_policy.rs",
+        "entitlements",
+        "a product on hold or revoked is told to the customers entitled to it otherwise, by a grant or an order (read only)",
+    ),
+    ("vulnerability_policy.rs", "accounts", "a product's customers are mailed at their verified addresses (read only)"),
+    (
+        "vulnerability_policy.rs",
+        "findings",
+        "the vulnerability policy reports the findings of released versions to their publishers (read only; scanning writes them)",
+    ),
+    (
+        "vulnerability_policy.rs",
+        "image_scans",
+        "the deadline sweep reports the listings whose released images were scanned or re-assessed since its last run (read only)",
+    ),
+    (
+        "vulnerability_policy.rs",
+        "manifest_references",
+        "a released index's platform images are what the scanner scans: the policy follows the index to them (read only)",
+    ),
+    (
+        "vulnerability_policy.rs",
+        "released_tags",
+        "the policy holds a listing to what its customers may pull: the versions released to them (read only)",
     ),
     (
         "catalog.rs",

@@ -677,7 +677,7 @@ impl ScanningDb {
         .execute(&mut *tx)
         .await?;
         upsert_scan(&mut tx, scan, self.clock.now_ms()).await?;
-        refresh_counts(&mut tx, &[scan.digest]).await?;
+        refresh_counts(&mut tx, &[scan.digest], self.clock.now_ms()).await?;
         tx.commit().await?;
         Ok(Some(dropped))
     }
@@ -814,7 +814,7 @@ impl ScanningDb {
     pub async fn record_scan_outcome(&self, scan: &NewImageScan<'_>) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
         upsert_scan(&mut tx, scan, self.clock.now_ms()).await?;
-        refresh_counts(&mut tx, &[scan.digest]).await?;
+        refresh_counts(&mut tx, &[scan.digest], self.clock.now_ms()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -934,7 +934,7 @@ impl ScanningDb {
                 .execute(&mut *tx)
                 .await?;
         }
-        refresh_counts(&mut tx, &touched.into_iter().collect::<Vec<_>>()).await?;
+        refresh_counts(&mut tx, &touched.into_iter().collect::<Vec<_>>(), self.clock.now_ms()).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1079,23 +1079,43 @@ async fn upsert_scan(tx: &mut Transaction<'static, Any>, scan: &NewImageScan<'_>
     Ok(())
 }
 
+/// The CVE ids a finding is about (its advisory's id and `aliases`, a JSON array), or its
+/// advisory's id when it names none: what events, notices and the security team's classes
+/// are about, so two advisories about one CVE (a distribution's and GitHub's) are one
+/// vulnerability.
+pub fn vulnerability_ids(advisory_id: &str, aliases: &str) -> Vec<String> {
+    let aliases: Vec<String> = serde_json::from_str(aliases).unwrap_or_default();
+    let mut cves: Vec<String> = Vec::new();
+    for id in std::iter::once(advisory_id).chain(aliases.iter().map(String::as_str)) {
+        if id.starts_with("CVE-") && !cves.iter().any(|c| c == id) {
+            cves.push(id.to_owned());
+        }
+    }
+    if cves.is_empty() {
+        cves.push(advisory_id.to_owned());
+    }
+    cves
+}
+
 /// Recounts images' findings per class from the findings themselves, reading each
-/// image's findings once.
-async fn refresh_counts(tx: &mut Transaction<'static, Any>, digests: &[&str]) -> Result<(), sqlx::Error> {
+/// image's findings once, and marks them changed at `now` (the vulnerability policy
+/// reports the released ones changed since its last run).
+async fn refresh_counts(tx: &mut Transaction<'static, Any>, digests: &[&str], now: i64) -> Result<(), sqlx::Error> {
     for chunk in digests.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
             "UPDATE image_scans SET (critical, major, minor, unrated) = (
                SELECT COUNT(CASE WHEN class = 'critical' THEN 1 END), COUNT(CASE WHEN class = 'major' THEN 1 END),
                       COUNT(CASE WHEN class = 'minor' THEN 1 END), COUNT(CASE WHEN class = 'unrated' THEN 1 END)
-               FROM findings WHERE findings.digest = image_scans.digest)
+               FROM findings WHERE findings.digest = image_scans.digest), changed_at = ${}
              WHERE digest IN (VALUES {})",
+            chunk.len() + 1,
             values(chunk.len(), 1)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for digest in chunk {
             query = query.bind(*digest);
         }
-        query.execute(&mut **tx).await?;
+        query.bind(now).execute(&mut **tx).await?;
     }
     Ok(())
 }

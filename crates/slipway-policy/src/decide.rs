@@ -72,6 +72,10 @@ pub enum Action {
     /// Approving a submission (or publishing directly) on a `Resource::Listing`: moderators
     /// who are not members of its publisher, who would be approving their own work.
     Approve,
+    /// The vulnerability policy: setting a vulnerability's class (for every product on
+    /// `Resource::Store`, for one on `Resource::Listing`) and excusing one of a product's
+    /// from its deadline: the security team (staff), never for a publisher they belong to.
+    GovernSecurity,
     AwardBadges,
     Feature,
     MarkOfficial,
@@ -96,7 +100,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for the matrix test and for documentation.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 29] = [
         Action::Pull,
         Action::Push,
         Action::Delete,
@@ -114,6 +118,7 @@ impl Action {
         Action::ChangeLicense,
         Action::Moderate,
         Action::Approve,
+        Action::GovernSecurity,
         Action::AwardBadges,
         Action::Feature,
         Action::MarkOfficial,
@@ -174,6 +179,8 @@ pub enum Resource<'a> {
     },
     /// The REST API as a whole.
     Api,
+    /// The store as a whole: rules that hold for every product.
+    Store,
     /// A customer's subscription, of the account `owner` (its id).
     Subscription {
         owner: &'a str,
@@ -249,6 +256,7 @@ pub fn decide(actor: &Actor<'_>, action: Action, resource: &Resource<'_>) -> Dec
             | Action::ChangeLicense
             | Action::Moderate
             | Action::Approve
+            | Action::GovernSecurity
             | Action::AwardBadges
             | Action::Feature
             | Action::MarkOfficial,
@@ -261,6 +269,12 @@ pub fn decide(actor: &Actor<'_>, action: Action, resource: &Resource<'_>) -> Dec
         (Action::ManageSubscription, Resource::Subscription { owner }) => subscription(actor, owner),
         (Action::ViewSales | Action::Refund, Resource::Sales { publisher }) => sales(actor, action, publisher),
         (Action::Fulfill, Resource::Sales { publisher }) => fulfill(actor, publisher),
+        (Action::GovernSecurity, Resource::Store) => match actor.subject {
+            None => sign_in("change how vulnerabilities count"),
+            Some(_) => {
+                allow_if(actor.is_staff(), || deny(ErrorKind::Forbidden, "only the security team changes how vulnerabilities count".into()))
+            }
+        },
         // A caller asking about the wrong kind of resource is a bug there: refuse.
         (action, resource) => deny(ErrorKind::Forbidden, format!("{action:?} does not apply to {resource:?}")),
     }
@@ -422,6 +436,10 @@ fn listing(actor: &Actor<'_>, action: Action, publisher: &str, published: bool) 
             (false, format!("you are a member of {publisher}: another moderator approves its submissions"))
         }
         Action::Approve => (actor.is_staff(), "only moderators approve products".into()),
+        Action::GovernSecurity if actor.is_staff() && role.is_some() => {
+            (false, format!("you are a member of {publisher}: another moderator decides on its vulnerabilities"))
+        }
+        Action::GovernSecurity => (actor.is_staff(), "only the security team changes how vulnerabilities count".into()),
         Action::AwardBadges => (actor.is_staff(), "only moderators award badges".into()),
         Action::Feature => (actor.is_staff(), "only moderators feature products".into()),
         _ => (actor.is_staff(), "only moderators mark products official".into()),

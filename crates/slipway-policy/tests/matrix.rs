@@ -47,6 +47,8 @@ EditListing        listing:draft       1    3    3    A    A    3    A    A    3
 ChangeLicense      listing:published   1    3    3    A    A    3    A    A    3    A    A    A    A    A    A
 Moderate           listing:draft       1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
 Approve            listing:draft       1    3    3    3    3    A    3    A    3    3    3    3    3    A    A
+GovernSecurity     listing:published   1    3    3    3    3    A    3    A    3    3    3    3    3    A    A
+GovernSecurity     store               1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
 AwardBadges        listing:published   1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
 Feature            listing:published   1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
 MarkOfficial       listing:published   1    3    3    3    3    A    A    A    3    3    3    3    3    A    A
@@ -153,6 +155,7 @@ fn answer(holder: &Holder, action: Action, resource: &str) -> &'static str {
     let decision = match kind {
         "catalog" => decide(&actor, action, &Resource::Catalog),
         "api" => decide(&actor, action, &Resource::Api),
+        "store" => decide(&actor, action, &Resource::Store),
         "scans" => decide(&actor, action, &Resource::Scans { repository: name }),
         "org" => decide(&actor, action, &Resource::Organization { name }),
         "listing" => decide(&actor, action, &Resource::Listing { publisher: "acme", published: name == "published" }),
@@ -216,6 +219,7 @@ fn every_action_is_listed() {
             | Action::ChangeLicense
             | Action::Moderate
             | Action::Approve
+            | Action::GovernSecurity
             | Action::AwardBadges
             | Action::Feature
             | Action::MarkOfficial

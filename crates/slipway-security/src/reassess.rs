@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use slipway_db::{FeedChange, FindingRecord, NewVulnerabilityEvent, Rematch};
+use slipway_db::{FeedChange, FindingRecord, NewVulnerabilityEvent, Rematch, vulnerability_ids};
 
 use crate::matching::{advisories_for, match_rows};
 use crate::{Scanning, ScanningError};
@@ -100,7 +100,7 @@ fn difference(stored: Vec<FindingRecord>, current: Vec<FindingRecord>) -> Rematc
                 }
             }
             None => {
-                for vulnerability in vulnerabilities(&finding) {
+                for vulnerability in vulnerability_ids(&finding.advisory_id, &finding.aliases) {
                     rematch.events.push(NewVulnerabilityEvent {
                         digest: finding.digest.clone(),
                         package: finding.package.clone(),
@@ -117,23 +117,6 @@ fn difference(stored: Vec<FindingRecord>, current: Vec<FindingRecord>) -> Rematc
     removed.sort();
     rematch.removed = removed;
     rematch
-}
-
-/// The CVE ids a finding is about, or its advisory id when it names none: events are
-/// per vulnerability, so two advisories about one CVE (a distribution's and GitHub's)
-/// make one event.
-fn vulnerabilities(finding: &FindingRecord) -> Vec<String> {
-    let aliases: Vec<String> = serde_json::from_str(&finding.aliases).unwrap_or_default();
-    let mut cves: Vec<String> = Vec::new();
-    for id in std::iter::once(&finding.advisory_id).chain(&aliases) {
-        if id.starts_with("CVE-") && !cves.contains(id) {
-            cves.push(id.clone());
-        }
-    }
-    if cves.is_empty() {
-        cves.push(finding.advisory_id.clone());
-    }
-    cves
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod pages;
 mod problem;
 mod sales_api;
 mod scan_api;
+mod security_policy_api;
 mod session;
 mod store_api;
 mod webhook_api;
@@ -52,6 +53,7 @@ pub fn router(state: WebState) -> Router {
     account_api::router(state.auth.clone())
         .merge(store_api::router(state.clone()))
         .merge(moderation_api::router(state.clone()))
+        .merge(security_policy_api::router(state.clone()))
         .merge(commerce_api::router(state.clone()))
         .merge(sales_api::router(state.clone()))
         .merge(fulfillment_api::router(state.clone()))
@@ -78,6 +80,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = store_api::StoreApi::openapi();
     doc.merge(account_api::AccountApi::openapi());
     doc.merge(moderation_api::ModerationApi::openapi());
+    doc.merge(security_policy_api::SecurityPolicyApi::openapi());
     doc.merge(scan_api::ScanApi::openapi());
     doc.merge(commerce_api::CommerceApi::openapi());
     doc.merge(sales_api::SalesApi::openapi());

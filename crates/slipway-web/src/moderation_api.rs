@@ -9,7 +9,8 @@ use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_catalog::{
-    Listing, ListingEvent, MoveRequest, PUBLISHER_AGREEMENT, PUBLISHER_AGREEMENT_VERSION, PendingVersion, QueuedSubmission, Revision,
+    Listing, ListingEvent, ListingStatus, MoveRequest, PUBLISHER_AGREEMENT, PUBLISHER_AGREEMENT_VERSION, PendingVersion, QueuedSubmission,
+    Revision,
 };
 use utoipa::ToSchema;
 
@@ -50,7 +51,18 @@ async fn move_listing(
 ) -> ApiResult {
     let viewer = signed.viewer(&state.catalog).await?;
     let listing = state.catalog.move_listing(&viewer, &publisher, &slug, &input, &mail_base_url(&state.auth)).await?;
+    if input.status == ListingStatus::Revoked {
+        end_revoked_subscriptions(&state).await;
+    }
     Ok(Json(listing).into_response())
+}
+
+/// Ends the subscriptions of a product just revoked, refunding what is unused, rather than
+/// at the vulnerability policy's next sweep (which ends whatever this leaves).
+pub(crate) async fn end_revoked_subscriptions(state: &WebState) {
+    if let Err(e) = state.commerce.end_revoked_subscriptions().await {
+        tracing::warn!(error = %e, "ending a revoked product's subscriptions failed; the next sweep ends them");
+    }
 }
 
 #[derive(Serialize, ToSchema)]

@@ -258,7 +258,26 @@ impl App {
                 Ok(())
             }
         });
-        vec![gc, feed_sync, mail, pull_flush, pull_fold, renewals, webhooks, statements]
+        let app = self.clone();
+        let vulnerability_policy = Schedule::cluster("vulnerability-policy", POLICY_INTERVAL, move || {
+            let app = app.clone();
+            async move { app.enforce_vulnerability_policy().await.map(|_| ()) }
+        });
+        vec![gc, feed_sync, mail, pull_flush, pull_fold, renewals, webhooks, statements, vulnerability_policy]
+    }
+
+    /// One run of the vulnerability policy's deadline sweep (reports, holds, lifts,
+    /// revocations), then the end of the revoked products' subscriptions.
+    pub async fn enforce_vulnerability_policy(&self) -> anyhow::Result<slipway_catalog::vulnerability_policy::PolicyReport> {
+        let report = self.catalog.sweep_vulnerability_policy().await?;
+        if report != Default::default() {
+            tracing::info!(report = ?report, "vulnerability policy enforced");
+        }
+        let ended = self.commerce.end_revoked_subscriptions().await?;
+        if ended > 0 {
+            tracing::info!(ended, "subscriptions of revoked products ended");
+        }
+        Ok(report)
     }
 }
 
@@ -268,6 +287,9 @@ const WEBHOOK_INTERVAL: Duration = Duration::from_secs(10);
 const MAIL_INTERVAL: Duration = Duration::from_secs(2);
 /// How often pulls counted in memory reach the database, and products' popularity.
 const PULL_INTERVAL: Duration = Duration::from_secs(10);
+/// How often the vulnerability policy's deadlines are checked: a few minutes late on a
+/// deadline of days.
+const POLICY_INTERVAL: Duration = Duration::from_secs(300);
 /// How often last month's payout statements are looked for.
 const STATEMENTS_INTERVAL: Duration = Duration::from_secs(86_400);
 

@@ -123,7 +123,11 @@ async fn review_step(state: &WebState, viewer: &Viewer, publisher: &str, slug: &
     };
     match form.to.split_once(':') {
         Some(("listing", status)) => {
-            catalog.move_listing(viewer, publisher, slug, &moved(status)?, &base).await?;
+            let request = moved(status)?;
+            catalog.move_listing(viewer, publisher, slug, &request, &base).await?;
+            if request.status == ListingStatus::Revoked {
+                crate::moderation_api::end_revoked_subscriptions(state).await;
+            }
         }
         Some(("revision", status)) => {
             catalog.move_revision(viewer, publisher, slug, &moved(status)?, &base).await?;

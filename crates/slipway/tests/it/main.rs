@@ -25,3 +25,4 @@ mod scheduler;
 mod store;
 mod stripe_webhooks;
 mod throttle;
+mod vulnerability_policy;

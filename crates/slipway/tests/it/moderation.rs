@@ -10,26 +10,26 @@ use slipway_auth::access::{OrgRole, Policy, SiteRole};
 
 use slipway_test_support::{Backend, Caller, TestApp, Via};
 
-const PASSWORD: &str = "moderation test password";
+pub(crate) const PASSWORD: &str = "moderation test password";
 const PRODUCT: &str = "/api/v1/products/pia-co/widget-server";
 
-async fn send(t: &TestApp, caller: &Caller, method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
+pub(crate) async fn send(t: &TestApp, caller: &Caller, method: Method, path: &str, body: &Value) -> (StatusCode, Value) {
     let response = t.call(caller, method, path).json(body).send().await.unwrap();
     (response.status(), response.json().await.unwrap_or_default())
 }
 
-async fn get(t: &TestApp, caller: &Caller, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn get(t: &TestApp, caller: &Caller, path: &str) -> (StatusCode, Value) {
     let response = t.call(caller, Method::GET, path).send().await.unwrap();
     (response.status(), response.json().await.unwrap_or_default())
 }
 
-async fn account(t: &TestApp, name: &str, role: SiteRole, via: Via) -> Caller {
+pub(crate) async fn account(t: &TestApp, name: &str, role: SiteRole, via: Via) -> Caller {
     t.app.auth.create_user(name, &format!("{name}@example.com"), PASSWORD, role).await.unwrap();
     t.caller(name, PASSWORD, via).await
 }
 
 /// pia-co's publisher profile, with a logo, saved by `caller` (who becomes its owner).
-async fn profile(t: &TestApp, caller: &Caller) {
+pub(crate) async fn profile(t: &TestApp, caller: &Caller) {
     let mut png = std::io::Cursor::new(Vec::new());
     image::DynamicImage::new_rgb8(600, 600).write_to(&mut png, image::ImageFormat::Png).unwrap();
     let logo: Value =
@@ -60,7 +60,7 @@ fn listing(runs_on: Option<&str>, support_email: &str) -> Value {
 }
 
 /// The outbox's messages to `recipient`, as (subject, body).
-async fn mail_to(t: &TestApp, recipient: &str) -> Vec<(String, String)> {
+pub(crate) async fn mail_to(t: &TestApp, recipient: &str) -> Vec<(String, String)> {
     sqlx::any::install_default_drivers();
     let pool = sqlx::AnyPool::connect(&t.app.config.database_url()).await.unwrap();
     let mail = sqlx::query_as("SELECT subject, body FROM outbox WHERE recipient = $1 ORDER BY created_at, id")

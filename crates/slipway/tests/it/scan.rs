@@ -115,7 +115,7 @@ async fn push_manifest(t: &TestApp, repo: &str, reference: &str, media_type: &st
 }
 
 /// Pushes the fixture as an OCI image tagged `tag`, with a bearer token if given.
-async fn push(t: &TestApp, repo: &str, tag: &str, image: &ImageFixture, bearer: Option<&str>) -> String {
+pub(crate) async fn push(t: &TestApp, repo: &str, tag: &str, image: &ImageFixture, bearer: Option<&str>) -> String {
     push_blobs(t, repo, image, bearer).await;
     push_manifest(t, repo, tag, "application/vnd.oci.image.manifest.v1+json", &image.manifest(), bearer).await
 }

@@ -19,7 +19,7 @@ use slipway_test_support::{Backend, Caller, TestApp, Via};
 
 const PASSWORD: &str = "scanning test password";
 
-fn feed_dir() -> PathBuf {
+pub(crate) fn feed_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../slipway-scanner/testdata/feed/good")
 }
 
@@ -80,7 +80,7 @@ async fn push_image(t: &TestApp, repo: &str, tag: &str, layers: &[&[u8]]) -> (Di
     (digest, pushed.into_iter().map(|(d, _)| d).collect())
 }
 
-async fn run_jobs(t: &TestApp) -> usize {
+pub(crate) async fn run_jobs(t: &TestApp) -> usize {
     t.app.job_runner().run_until_idle().await.expect("jobs run")
 }
 
