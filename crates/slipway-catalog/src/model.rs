@@ -269,6 +269,10 @@ pub struct ListingInput {
     /// Where the product runs; it must be declared before the product is submitted.
     #[serde(default)]
     pub runs_on: Option<RunsOn>,
+    /// Show each version's vulnerability counts on the store's pages. Scan results are
+    /// the publisher's: off unless it chooses.
+    #[serde(default)]
+    pub public_scan_summary: bool,
     pub tiers: Vec<Tier>,
 }
 
@@ -331,6 +335,8 @@ pub struct Listing {
     pub pulls: i64,
     pub status: ListingStatus,
     pub runs_on: Option<RunsOn>,
+    /// Whether everyone sees each version's vulnerability counts (the publisher's choice).
+    pub public_scan_summary: bool,
     pub updated_at: i64,
     pub published_at: Option<i64>,
 }

@@ -389,6 +389,7 @@ impl Catalog {
             pulls: 0,
             status: ListingStatus::Draft,
             runs_on: input.runs_on,
+            public_scan_summary: input.public_scan_summary,
             updated_at: self.db.clock().now_ms(),
             published_at: None,
         })
@@ -599,6 +600,7 @@ impl Catalog {
             screenshots: json(&input.screenshots),
             support_url: text::web_url("support_url", &input.support_url, false)?,
             runs_on: input.runs_on.map_or("", RunsOn::as_str).to_owned(),
+            public_scan_summary: i64::from(input.public_scan_summary),
             support_email: text::email("support_email", &input.support_email, false)?,
             support_info: text::multiline("support_info", &input.support_info, 2_000)?,
             sla: text::multiline("sla", &input.sla, 2_000)?,
@@ -1333,7 +1335,7 @@ fn changed_fields(live: &Listing, proposed: &Listing) -> Vec<String> {
 }
 
 /// What a publisher writes of a listing (`ListingInput`), as `Listing` names it.
-const REVISED_FIELDS: [&str; 15] = [
+const REVISED_FIELDS: [&str; 16] = [
     "name",
     "logo_url",
     "short_description",
@@ -1348,6 +1350,7 @@ const REVISED_FIELDS: [&str; 15] = [
     "install_instructions",
     "product_type",
     "runs_on",
+    "public_scan_summary",
     "tiers",
 ];
 
@@ -1410,6 +1413,7 @@ fn listing_from(r: ListingRecord, tiers: Vec<Tier>) -> Listing {
         platforms: list(&r.platforms),
         status: status_of(&r),
         runs_on: RunsOn::parse(&r.runs_on),
+        public_scan_summary: r.public_scan_summary != 0,
         id: r.id,
         publisher: r.publisher,
         publisher_name: r.publisher_name,

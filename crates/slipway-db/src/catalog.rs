@@ -69,6 +69,8 @@ pub struct ListingRecord {
     pub published_at: Option<i64>,
     /// Where it runs: `enterprise`, `community`, `neither`, or '' (not declared).
     pub runs_on: String,
+    /// 1 when the publisher shows each version's vulnerability counts to everyone.
+    pub public_scan_summary: i64,
     /// Read only: the publisher's display name (its organization name without a profile).
     pub publisher_name: String,
 }
@@ -76,7 +78,7 @@ pub struct ListingRecord {
 const LISTING_COLUMNS: &str = "l.id, l.publisher, l.name, l.slug, l.logo, l.short_description, l.category, l.search_tags, \
      l.long_description, l.screenshots, l.support_url, l.support_email, l.support_info, l.sla, l.install_instructions, \
      l.product_type, l.trust_level, l.badges, l.certified, l.platforms, l.license_version, l.featured, l.free, l.paid, l.pulls, \
-     l.status, l.created_at, l.updated_at, l.published_at, l.runs_on, COALESCE(p.display_name, l.publisher) AS publisher_name";
+     l.status, l.created_at, l.updated_at, l.published_at, l.runs_on, l.public_scan_summary, COALESCE(p.display_name, l.publisher) AS publisher_name";
 
 /// Listings with their publisher's display name.
 const LISTINGS: &str = "listings l LEFT JOIN publishers p ON p.org = l.publisher";
@@ -295,9 +297,9 @@ async fn write_listing(tx: &mut Transaction<'static, Any>, l: &ListingRecord, ti
         "INSERT INTO listings (id, publisher, name, slug, logo, short_description, category, search_tags, long_description,
              screenshots, support_url, support_email, support_info, sla, install_instructions, product_type, trust_level,
              badges, platforms, license_version, featured, free, paid, pulls, status, created_at, updated_at, published_at,
-             certified, runs_on)
+             certified, runs_on, public_scan_summary)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-             $23, $24, $25, $26, $27, $28, $29, $30)
+             $23, $24, $25, $26, $27, $28, $29, $30, $31)
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, logo = excluded.logo,
              short_description = excluded.short_description, category = excluded.category,
              search_tags = excluded.search_tags, long_description = excluded.long_description,
@@ -305,7 +307,7 @@ async fn write_listing(tx: &mut Transaction<'static, Any>, l: &ListingRecord, ti
              support_email = excluded.support_email, support_info = excluded.support_info, sla = excluded.sla,
              install_instructions = excluded.install_instructions, product_type = excluded.product_type,
              trust_level = excluded.trust_level, badges = excluded.badges, certified = excluded.certified,
-             platforms = excluded.platforms, runs_on = excluded.runs_on,
+             platforms = excluded.platforms, runs_on = excluded.runs_on, public_scan_summary = excluded.public_scan_summary,
              featured = excluded.featured, free = excluded.free, paid = excluded.paid,
              updated_at = excluded.updated_at",
     )
@@ -339,6 +341,7 @@ async fn write_listing(tx: &mut Transaction<'static, Any>, l: &ListingRecord, ti
     .bind(l.published_at)
     .bind(l.certified)
     .bind(&l.runs_on)
+    .bind(l.public_scan_summary)
     .execute(&mut **tx)
     .await
     .map_err(|e| unique_violation(e, format!("{}/{} already exists", l.publisher, l.slug)))?;

@@ -97,6 +97,13 @@ impl Schedule {
         self.name
     }
 
+    /// Runs the task once here and now, outside the schedule (`slipway jobs run`): a run
+    /// the servers make meanwhile is not held off, so the task must bear one at a time
+    /// (every scheduled task does: they are retried by their next run).
+    pub async fn run_now(&self) -> anyhow::Result<()> {
+        (self.task)().await
+    }
+
     pub(crate) fn enabled(&self) -> bool {
         !self.interval.is_zero()
     }

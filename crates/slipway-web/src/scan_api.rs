@@ -7,7 +7,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use slipway_catalog::Listing;
+use slipway_catalog::{Listing, Viewer};
+use slipway_policy::{Action, Actor, Resource, decide};
 use slipway_security::{ScanRequested, ScanResults, SecuritySummary};
 use utoipa::{IntoParams, ToSchema};
 
@@ -75,22 +76,36 @@ pub struct VersionSecurity {
 
 #[derive(Serialize, ToSchema)]
 pub struct ProductSecurity {
+    /// False when the publisher keeps its scan results to itself (the default): the
+    /// versions come without summaries, except to its members and staff.
+    shared: bool,
     versions: Vec<VersionSecurity>,
 }
 
-/// Vulnerabilities per policy class for each version a product offers: the summary a
-/// published listing shows everyone.
+/// Vulnerabilities per policy class for each version a product offers: for its
+/// publisher's members and staff, and for everyone where the publisher shares them
+/// (`public_scan_summary`).
 #[utoipa::path(get, path = "/api/v1/products/{publisher}/{slug}/security", tag = "security", params(("publisher" = String, Path), ("slug" = String, Path)),
     responses((status = 200, body = ProductSecurity), (status = 404, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn product_security(State(state): State<WebState>, headers: HeaderMap, Path((publisher, slug)): Path<(String, String)>) -> ApiResult {
     let viewer = crate::store_api::maybe_viewer(&state, &headers).await?;
     let listing = state.catalog.listing(viewer.as_ref(), &publisher, &slug).await?;
+    let shows = shows_summaries(viewer.as_ref(), &listing);
     let mut versions = Vec::new();
     for version in state.catalog.versions(&listing).await? {
-        let summary = summary(&state, &listing, &version.tier, &version.digest).await?;
+        let summary = if shows { summary(&state, &listing, &version.tier, &version.digest).await? } else { None };
         versions.push(VersionSecurity { tier: version.tier, tag: version.tag, digest: version.digest, summary });
     }
-    Ok(Json(ProductSecurity { versions }).into_response())
+    Ok(Json(ProductSecurity { shared: listing.public_scan_summary, versions }).into_response())
+}
+
+/// Whether `viewer` sees the vulnerability counts of `listing`'s versions: everyone when
+/// its publisher shares them, otherwise those who may read its scans (its members and
+/// staff).
+pub(crate) fn shows_summaries(viewer: Option<&Viewer>, listing: &Listing) -> bool {
+    let actor = viewer.map_or(Actor::ANONYMOUS, Viewer::actor);
+    listing.public_scan_summary
+        || listing.tiers.iter().any(|t| decide(&actor, Action::ReadScans, &Resource::Scans { repository: &t.repository }).is_allowed())
 }
 
 /// The summary of a version of `listing` offered by the tier named `tier`.

@@ -632,6 +632,7 @@ pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
             install_instructions: format!("docker pull {host}/{org}/{slug}"),
             product_type: ProductType::Image,
             runs_on: Some(RunsOn::Enterprise),
+            public_scan_summary: true,
             tiers: vec![Tier {
                 slug: "community".into(),
                 name: "Community".into(),
@@ -744,6 +745,7 @@ pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
             ),
             product_type: p.kind,
             runs_on: Some(RunsOn::Enterprise),
+            public_scan_summary: true,
             tiers,
         };
         app.catalog.save_listing(&viewer, p.org, None, &input).await.with_context(|| format!("listing {}", p.name))?;

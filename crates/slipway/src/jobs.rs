@@ -14,6 +14,12 @@ use crate::scan::printable::printable;
 pub enum JobsCommand {
     /// Show every schedule's latest run and next run, and the queued jobs by kind.
     Status,
+    /// Run a schedule's task once, here and now (e.g. `vulnerability-policy` after moving
+    /// the test clock), and print how long it took.
+    Run {
+        /// The schedule's name, as `slipway jobs status` shows it.
+        schedule: String,
+    },
 }
 
 pub async fn run(app: &App, command: JobsCommand) -> anyhow::Result<()> {
@@ -21,6 +27,17 @@ pub async fn run(app: &App, command: JobsCommand) -> anyhow::Result<()> {
         JobsCommand::Status => {
             app.jobs.sync_test_clock().await?;
             print!("{}", status(&app.jobs.schedules().await?, &app.jobs.job_counts().await?));
+        }
+        JobsCommand::Run { schedule } => {
+            let schedules = app.schedules();
+            let Some(found) = schedules.iter().find(|s| s.name() == schedule) else {
+                let names: Vec<&str> = schedules.iter().map(|s| s.name()).collect();
+                anyhow::bail!("no schedule {schedule:?}: one of {}", names.join(", "));
+            };
+            app.jobs.sync_test_clock().await?;
+            let started = std::time::Instant::now();
+            found.run_now().await?;
+            println!("{schedule}: done in {:.3} s", started.elapsed().as_secs_f64());
         }
     }
     Ok(())

@@ -60,6 +60,7 @@ pub(super) fn input_of(listing: &Listing) -> ListingInput {
         install_instructions: listing.install_instructions.clone(),
         product_type: listing.product_type,
         runs_on: listing.runs_on,
+        public_scan_summary: listing.public_scan_summary,
         tiers: listing.tiers.clone(),
     }
 }
@@ -131,6 +132,7 @@ pub(super) fn listing_input(form: &Submitted) -> Result<ListingInput, CatalogErr
         install_instructions: form.get("install_instructions"),
         product_type: ProductType::parse(&form.get("product_type")).unwrap_or(ProductType::Image),
         runs_on: RunsOn::parse(&form.get("runs_on")),
+        public_scan_summary: form.get("public_scan_summary") == "on",
         tiers,
     })
 }
@@ -155,6 +157,7 @@ pub(super) fn listing_input_lenient(form: &Submitted) -> ListingInput {
         install_instructions: form.get("install_instructions"),
         product_type: ProductType::Image,
         runs_on: RunsOn::parse(&form.get("runs_on")),
+        public_scan_summary: form.get("public_scan_summary") == "on",
         tiers: Vec::new(),
     }
 }

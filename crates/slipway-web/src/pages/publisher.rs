@@ -201,6 +201,7 @@ pub(super) async fn new_listing_form(State(state): State<WebState>, headers: Hea
         install_instructions: String::new(),
         product_type: ProductType::Image,
         runs_on: None,
+        public_scan_summary: false,
         tiers: Vec::new(),
     };
     let license = License { version: 0, url: String::new(), text: String::new() };

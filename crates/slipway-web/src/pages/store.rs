@@ -216,6 +216,9 @@ async fn product_page(state: &WebState, visit: &Visit, publisher: &str, slug: &s
 struct VersionsPage {
     chrome: Chrome,
     listing: Listing,
+    /// Whether the viewer sees vulnerability counts (the publisher shares them, or the
+    /// viewer is its member or staff).
+    shows_security: bool,
     /// Each version with its security summary, once scanned.
     versions: Vec<(Version, Option<SecuritySummary>)>,
 }
@@ -227,12 +230,14 @@ pub(super) async fn versions(
 ) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     let listing = state.catalog.listing(visit.viewer.as_ref(), &publisher, &slug).await?;
+    let shows_security = crate::scan_api::shows_summaries(visit.viewer.as_ref(), &listing);
     let mut versions = Vec::new();
     for version in state.catalog.versions(&listing).await? {
-        let security = crate::scan_api::summary(&state, &listing, &version.tier, &version.digest).await?;
+        let security =
+            if shows_security { crate::scan_api::summary(&state, &listing, &version.tier, &version.digest).await? } else { None };
         versions.push((version, security));
     }
-    visit.render(VersionsPage { chrome: visit.chrome_clone(), listing, versions })
+    visit.render(VersionsPage { chrome: visit.chrome_clone(), listing, shows_security, versions })
 }
 
 #[derive(Deserialize)]

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use slipway_test_support::{Backend, TestApp};
 
 /// aiosmtpd storing every message in a maildir; killed on drop.
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Child,
     maildir: tempfile::TempDir,
     port: u16,
@@ -24,7 +24,11 @@ impl Drop for SmtpSink {
 }
 
 impl SmtpSink {
-    async fn start() -> SmtpSink {
+    pub(crate) fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) async fn start() -> SmtpSink {
         let python = std::env::var("SLIPWAY_TEST_PYTHON")
             .map(PathBuf::from)
             .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/venv/bin/python"));
@@ -51,7 +55,7 @@ impl SmtpSink {
 
     /// Every delivered message, oldest first, with quoted-printable soft line breaks and
     /// `=3D` escapes undone (the only encodings these ASCII messages get).
-    fn messages(&self) -> Vec<String> {
+    pub(crate) fn messages(&self) -> Vec<String> {
         let dir = self.maildir.path().join("mail").join("new");
         let mut files: Vec<_> = std::fs::read_dir(&dir).map(|d| d.flatten().collect()).unwrap_or_default();
         files.sort_by_key(|e| e.metadata().and_then(|m| m.modified()).ok());
@@ -64,7 +68,7 @@ impl SmtpSink {
 
 /// A server that enforces authentication and sends its mail to `smtp`.
 async fn with_mail(smtp: &SmtpSink) -> TestApp {
-    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let url = smtp.url();
     Backend::with(|c| {
         c.auth.mode = slipway::config::AuthMode::Enforced;
         c.mail.smtp_url = Some(slipway::config::Secret::new(url));

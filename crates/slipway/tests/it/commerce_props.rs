@@ -114,6 +114,7 @@ async fn store() -> (TestApp, Viewer, Viewer) {
         install_instructions: String::new(),
         product_type: ProductType::Image,
         runs_on: None,
+        public_scan_summary: false,
         tiers: vec![tier("team", 1_990, 0), tier("enterprise", 4_990, 0), tier("trial", 990, 7)],
     };
     t.app.catalog.save_listing(&admin, "acme", None, &listing).await.unwrap();

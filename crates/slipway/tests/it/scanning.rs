@@ -331,7 +331,9 @@ fn png_logo() -> Vec<u8> {
 }
 
 /// The owner's publisher profile `acme` and a draft listing `acme/shop` with a public tier.
-async fn listing(t: &TestApp, owner: &str) {
+/// acme's listing `shop` (a free tier of `acme/shop`), saved by `owner`, who owns acme:
+/// the owner and what was saved.
+async fn listing(t: &TestApp, owner: &str) -> (slipway_catalog::Viewer, ListingInput) {
     let account = t.app.auth.create_user(owner, &format!("{owner}@example.com"), PASSWORD, SiteRole::User).await.unwrap();
     let viewer = t.app.catalog.viewer(account).await.unwrap();
     let logo = t.app.catalog.upload_media(&viewer, MediaKind::Logo, png_logo()).await.unwrap();
@@ -361,6 +363,7 @@ async fn listing(t: &TestApp, owner: &str) {
         install_instructions: String::new(),
         product_type: ProductType::Image,
         runs_on: None,
+        public_scan_summary: false,
         tiers: vec![Tier {
             slug: "free".into(),
             name: "Free".into(),
@@ -375,6 +378,7 @@ async fn listing(t: &TestApp, owner: &str) {
         }],
     };
     t.app.catalog.save_listing(&viewer, "acme", None, &input).await.unwrap();
+    (viewer, input)
 }
 
 /// Full results and scan requests by who asks: anonymous, a user of another
@@ -385,7 +389,7 @@ async fn listing(t: &TestApp, owner: &str) {
 async fn scan_results_are_for_the_publishers_members_and_moderators() {
     let t = Backend::new().await.spawn().await;
     t.app.scanning.import_feed(&[feed_dir()], "test feed").await.unwrap();
-    listing(&t, "olga").await;
+    let (olga, mut shop) = listing(&t, "olga").await;
     for (name, role) in [("otto", SiteRole::User), ("vera", SiteRole::User), ("max", SiteRole::User), ("mona", SiteRole::Moderator)] {
         t.app.auth.create_user(name, &format!("{name}@example.com"), PASSWORD, role).await.unwrap();
     }
@@ -448,14 +452,29 @@ async fn scan_results_are_for_the_publishers_members_and_moderators() {
         assert_eq!(results, StatusCode::UNPROCESSABLE_ENTITY, "results of {bad:?}");
     }
 
-    // The summary per version: not for a draft, for everyone once published.
+    // The summary per version: not for a draft; once published, for its members and
+    // staff, and for everyone only when the publisher shares it.
     let security = "/api/v1/products/acme/shop/security";
     assert_eq!(t.get(security).await.status(), StatusCode::NOT_FOUND);
+    t.app.catalog.set_published(Actor::Operator, "acme", "shop", true).await.unwrap();
+    let kept: Value = t.get(security).await.json().await.unwrap();
+    assert_eq!(
+        (&kept["shared"], &kept["versions"][0]["tag"], &kept["versions"][0]["summary"]),
+        (&json!(false), &json!("1.0"), &Value::Null)
+    );
+    let page = t.get("/products/acme/shop/versions").await.text().await.unwrap();
+    assert!(page.contains("1.0") && !page.contains("major") && !page.contains("Vulnerabilities"), "{page}");
+    let vera = t.caller("vera", PASSWORD, Via::Bearer).await;
+    let member: Value = t.call(&vera, Method::GET, security).send().await.unwrap().json().await.unwrap();
+    assert_eq!(member["versions"][0]["summary"]["counts"]["major"], 1, "a member sees them: {member}");
+    t.app.catalog.set_published(Actor::Operator, "acme", "shop", false).await.unwrap();
+    shop.public_scan_summary = true;
+    t.app.catalog.save_listing(&olga, "acme", Some("shop"), &shop).await.unwrap();
     t.app.catalog.set_published(Actor::Operator, "acme", "shop", true).await.unwrap();
     let response = t.get(security).await;
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["versions"][0]["tag"], "1.0");
+    assert_eq!(body["shared"], true);
     assert_eq!(body["versions"][0]["summary"]["counts"], json!({"critical": 0, "major": 1, "minor": 0, "unrated": 0}));
     assert!(body["versions"][0].get("findings").is_none(), "only a summary is public");
     let page = t.get("/products/acme/shop/versions").await.text().await.unwrap();

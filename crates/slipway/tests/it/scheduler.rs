@@ -76,6 +76,7 @@ async fn two_replicas_run_each_periodic_task_once_per_interval_on_the_test_clock
         ("renewals", 0),
         ("webhooks", 0),
         ("statements", 0),
+        ("vulnerability-policy", 0),
     ]);
     assert_eq!(runs(&a).await, at_start);
     assert_eq!(a.app.scanning.feed_status().await.unwrap().advisories, 1, "the feed was imported");
@@ -96,6 +97,7 @@ async fn two_replicas_run_each_periodic_task_once_per_interval_on_the_test_clock
         ("renewals", 1),
         ("webhooks", 1),
         ("statements", 1),
+        ("vulnerability-policy", 1),
     ]);
     assert_eq!(runs(&b).await, after_a_day);
     assert_eq!(b.get(&format!("/v2/sched/repo/blobs/{garbage}")).await.status(), StatusCode::NOT_FOUND, "GC ran");
@@ -114,7 +116,8 @@ async fn two_replicas_run_each_periodic_task_once_per_interval_on_the_test_clock
             ("pull-fold", 2),
             ("renewals", 1),
             ("webhooks", 2),
-            ("statements", 1)
+            ("statements", 1),
+            ("vulnerability-policy", 2)
         ])
     );
     b.app.jobs.advance_test_clock(DAY / 2).await.unwrap();
@@ -173,7 +176,7 @@ async fn stored_pulls(t: &TestApp, repository: &str) -> i64 {
 }
 
 /// Runs the real binary on `t`'s data directory and database.
-fn slipway(t: &TestApp, test_clock: bool, args: &[&str]) -> Output {
+pub(crate) fn slipway(t: &TestApp, test_clock: bool, args: &[&str]) -> Output {
     let dir = tempfile::tempdir().unwrap();
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_slipway"));
     command.current_dir(dir.path()).arg("--data-dir").arg(&t.app.config.data_dir).arg("--database-url").arg(t.app.config.database_url());
@@ -187,12 +190,12 @@ fn slipway(t: &TestApp, test_clock: bool, args: &[&str]) -> Output {
     command.args(args).output().expect("slipway runs")
 }
 
-fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-fn refused(output: &Output) -> String {
+pub(crate) fn refused(output: &Output) -> String {
     assert!(!output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
