@@ -246,13 +246,9 @@ pub const CSV_COLUMNS: [&str; 15] = [
 /// Statements as CSV (RFC 4180, CRLF line ends), a header line first; amounts in the
 /// currency's major units (`49.00`), times in RFC 3339 UTC.
 pub fn statements_csv(statements: &[Statement]) -> String {
-    fn cell(value: &str) -> String {
-        if value.contains([',', '"', '\r', '\n']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
-    }
     let amount =
         |a: &Amount| Currency::parse(&a.currency).map(|c| Money::new(a.amount, c).amount_string()).unwrap_or_else(|_| a.amount.to_string());
-    let mut out = CSV_COLUMNS.join(",");
-    out.push_str("\r\n");
+    let mut out = slipway_types::csv_line(&CSV_COLUMNS);
     for s in statements {
         let paid_at = s
             .paid_at
@@ -276,8 +272,7 @@ pub fn statements_csv(statements: &[Statement]) -> String {
             s.reference.clone().unwrap_or_default(),
             paid_at,
         ];
-        out.push_str(&row.iter().map(|v| cell(v)).collect::<Vec<_>>().join(","));
-        out.push_str("\r\n");
+        out.push_str(&slipway_types::csv_line(&row));
     }
     out
 }

@@ -52,6 +52,31 @@ impl ImagesDb {
         .await?)
     }
 
+    /// The `limit` most recently pushed tags of a repository with their manifests, newest
+    /// first.
+    pub async fn recent_tags(&self, repository: &str, limit: i64) -> Result<Vec<(String, String, String, Vec<u8>, i64)>, DbError> {
+        Ok(sqlx::query_as::<Any, (String, String, String, Vec<u8>, i64)>(
+            "SELECT t.name, m.digest, m.media_type, m.content, t.updated_at FROM tags t
+             JOIN manifests m ON m.repository = t.repository AND m.digest = t.digest
+             WHERE t.repository = $1 ORDER BY t.updated_at DESC, t.name LIMIT $2",
+        )
+        .bind(repository)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// The first `limit` repositories of a namespace (`acme/...`), by name. A range over
+    /// the primary key: '0' follows '/', so every name below it starts with `acme/`.
+    pub async fn repositories_in(&self, namespace: &str, limit: i64) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar::<Any, String>("SELECT name FROM repositories WHERE name > $1 AND name < $2 ORDER BY name LIMIT $3")
+            .bind(format!("{namespace}/"))
+            .bind(format!("{namespace}0"))
+            .bind(limit)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
     /// The manifests an index of `repository` lists (none for an image manifest).
     pub async fn manifest_children(&self, repository: &str, digest: &str) -> Result<Vec<String>, DbError> {
         Ok(sqlx::query_scalar::<Any, String>(

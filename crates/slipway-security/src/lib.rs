@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 mod cache;
+mod export;
 mod feed;
 mod jobs;
+mod layers;
 mod matching;
 mod reassess;
 mod results;
@@ -16,8 +18,10 @@ use slipway_scanner::analyzer::Limits;
 use slipway_storage::BlobStore;
 
 pub use cache::DbLayerCache;
+pub use export::ExportFormat;
 pub use feed::{FeedImport, FeedStatus, FeedSync, JobStatus, Rejected, RevisionStatus, SourceStatus};
 pub use jobs::{FeedChanged, ScanImage};
+pub use layers::{LayerEntry, MAX_REPOSITORIES, MAX_TAGS, PlatformImage, TaggedVersion};
 pub use matching::stored_advisories;
 pub use reassess::Reassessment;
 pub use results::{

@@ -17,6 +17,7 @@ use slipway_scanner::cvss::Severity;
 use utoipa::ToSchema;
 
 use crate::jobs::ScanImage;
+use crate::layers::LayerEntry;
 use crate::{Scanning, ScanningError};
 use slipway_oci::platform_images;
 
@@ -34,7 +35,7 @@ pub struct ClassCounts {
 }
 
 impl ClassCounts {
-    fn of(scan: &ImageScanRecord) -> ClassCounts {
+    pub(crate) fn of(scan: &ImageScanRecord) -> ClassCounts {
         ClassCounts { critical: scan.critical, major: scan.major, minor: scan.minor, unrated: scan.unrated }
     }
 
@@ -81,6 +82,8 @@ pub struct ImageResults {
     pub queued: bool,
     /// The latest scan; absent if it was never scanned.
     pub scan: Option<ScanState>,
+    /// Its layers from the base, each with the build step that made it.
+    pub layers: Vec<LayerEntry>,
     pub packages: Vec<PackageEntry>,
     /// Most severe first.
     pub findings: Vec<FindingEntry>,
@@ -178,7 +181,7 @@ pub struct ScanRequested {
 /// The organization owning a repository.
 /// Names and references are checked before any query: the database never sees text that
 /// no repository could have (PostgreSQL refuses some, such as NUL, with an error).
-fn repository_name(repository: &str) -> Result<RepoName, ScanningError> {
+pub(crate) fn repository_name(repository: &str) -> Result<RepoName, ScanningError> {
     repository.parse().map_err(|_| invalid(repository))
 }
 
@@ -189,7 +192,7 @@ fn invalid(what: &str) -> ScanningError {
 /// Asks the policy about `repository`'s scans. A refusal that hides them answers
 /// `not_found`, word for word what a repository without the manifest answers; the policy
 /// sends nobody asking about scans to sign in (anonymous callers are not shown them either).
-fn check(
+pub(crate) fn check(
     subject: Option<&Subject>,
     action: Action,
     repository: &str,
@@ -226,7 +229,7 @@ impl Scanning {
         };
         let mut images = Vec::with_capacity(targets.len());
         for (digest, platform) in targets {
-            images.push(self.image_results(digest, platform).await?);
+            images.push(self.image_results(repository, digest, platform).await?);
         }
         Ok(ScanResults {
             repository: repository.to_owned(),
@@ -306,7 +309,7 @@ impl Scanning {
         })
     }
 
-    async fn image_results(&self, digest: String, platform: Option<String>) -> Result<ImageResults, ScanningError> {
+    async fn image_results(&self, repository: &str, digest: String, platform: Option<String>) -> Result<ImageResults, ScanningError> {
         let queued = self.queue.job_by_key::<ScanImage>(&digest).await?.is_some_and(|job| job.failed_at.is_none());
         let scan = self.db.image_scan(&digest).await?;
         let packages = self.db.image_packages(&digest).await?;
@@ -321,6 +324,7 @@ impl Scanning {
         }
         findings.sort_by(|a, b| (class_rank(&a.class), &a.advisory_id, &a.purl).cmp(&(class_rank(&b.class), &b.advisory_id, &b.purl)));
         Ok(ImageResults {
+            layers: self.layers(repository, &digest).await?,
             scan: scan.map(|s| ScanState {
                 counts: ClassCounts::of(&s),
                 status: s.status,

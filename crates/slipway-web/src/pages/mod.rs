@@ -7,6 +7,7 @@ mod forms;
 mod publisher;
 mod review;
 mod sales;
+mod security;
 mod store;
 
 use askama::Template;
@@ -56,6 +57,9 @@ pub fn router(state: WebState) -> Router {
         .route("/publish/{org}/products/{slug}", get(publisher::edit_listing_form).post(publisher::save_listing))
         .route("/publish/{org}/products/{slug}/review", post(review::publisher_review))
         .route("/publish/{org}/agreement", get(review::agreement).post(review::accept_agreement))
+        .route("/publish/{org}/security", get(security::repositories))
+        .route("/publish/{org}/security/image", get(security::image))
+        .route("/publish/{org}/security/export", get(security::export))
         .route("/moderation", get(review::queue))
         .route("/moderation/{publisher}/{slug}", get(review::console).post(review::moderate))
         .layer(DefaultBodyLimit::max(FORM_LIMIT))

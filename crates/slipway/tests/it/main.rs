@@ -22,6 +22,7 @@ mod replicas;
 mod scan;
 mod scanning;
 mod scheduler;
+mod security_pages;
 mod store;
 mod stripe_webhooks;
 mod throttle;
