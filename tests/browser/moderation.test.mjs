@@ -230,6 +230,23 @@ step('a change to the live listing waits for approval, then goes live', async (t
     assert.ok((await anonymously(PRODUCT))[1].includes('Lights the way, brighter.'), 'the change is live');
 });
 
+step('publisher: the security pages show the repository, its tags by platform, and the image\'s layers', async (t) => {
+    current = publisher;
+    await publisher.goto(`${BASE}/publish/${ORG}/security`);
+    await publisher.locator('#repositories a', { hasText: `${ORG}/lantern` }).click();
+    await publisher.waitForURL((u) => u.searchParams.get('repository') === `${ORG}/lantern`);
+    const row = publisher.locator('#tags tbody tr', { hasText: '1.0' }).first();
+    assert.ok(oneLine(await row.innerText()).includes('linux/amd64'), oneLine(await row.innerText()));
+    t.diagnostic(`screenshot ${await shot(publisher, 'security-tags')}`);
+    await row.locator('a').click();
+    await publisher.waitForURL((u) => u.pathname === `/publish/${ORG}/security/image`);
+    assert.ok((await publisher.locator('#history .layer').count()) >= 1, 'the image history lists its layers');
+    assert.ok(await publisher.locator('#export-sarif').isVisible());
+    t.diagnostic(`screenshot ${await shot(publisher, 'security-image')}`);
+    assert.equal((await anonymously(`/publish/${ORG}/security`))[0], 200, 'signed out: the sign-in page');
+    assert.ok(!(await anonymously(`/publish/${ORG}/security`))[1].includes(`${ORG}/lantern`), 'nothing shown signed out');
+});
+
 test('no JavaScript errors on the moderation pages', (t) => {
     for (const e of journey.pageErrors) t.diagnostic(e);
     assert.deepEqual(journey.pageErrors, []);
