@@ -111,27 +111,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b - a) / 1e9 }'; }
 
 # ------------------------------------------------------------------ databases
-# sql STATEMENT prints the rows (one a line, columns |-separated); sql_file FILE runs a
-# script. SQLite is reached through its file (WAL: readers do not block the server).
-sql() {
-    case "$BACKEND" in
-        sqlite) timeout 1800 sqlite3 -batch -cmd '.timeout 30000' "$DIR/slipway.db" "$1" ;;
-        postgres) timeout 1800 psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1" ;;
-    esac
-}
-sql_file() {
-    case "$BACKEND" in
-        sqlite) timeout 1800 sqlite3 -batch -bail -cmd '.timeout 30000' "$DIR/slipway.db" <"$1" >/dev/null ;;
-        postgres) timeout 1800 psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -f "$1" >/dev/null ;;
-    esac
-}
-# series N: a subquery of the integers 0..N-1 (column i).
-series() {
-    case "$BACKEND" in
-        sqlite) echo "(WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $(($1 - 1))) SELECT i FROM n)" ;;
-        postgres) echo "(SELECT generate_series(0, $(($1 - 1))) AS i)" ;;
-    esac
-}
+# sql, sql_file and series are bench/lib.sh's, on BACKEND's database (DIR or DB_URL).
 analyze() {
     # After a bulk load the planner needs statistics; autovacuum would gather them
     # within a minute, this does it now and the same way every run.

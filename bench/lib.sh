@@ -257,3 +257,28 @@ start_pg_cluster() {
         die "postgres did not start (see $dir/postgres.log)"
     PG_URL="postgres://postgres@127.0.0.1:$port"
 }
+
+# sql STATEMENT prints the rows (one a line, columns |-separated); sql_file FILE runs a
+# script; both on the database of the script's BACKEND: SQLite through its file
+# $DIR/slipway.db (WAL: readers do not block the server), PostgreSQL at $DB_URL. Either
+# stops at the first error.
+# shellcheck disable=SC2153 # BACKEND, DIR and DB_URL are the sourcing script's
+sql() {
+    case "$BACKEND" in
+        sqlite) timeout 3600 sqlite3 -batch -bail -cmd '.timeout 30000' "$DIR/slipway.db" "$1" ;;
+        postgres) timeout 3600 psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -c "$1" ;;
+    esac
+}
+sql_file() {
+    case "$BACKEND" in
+        sqlite) timeout 3600 sqlite3 -batch -bail -cmd '.timeout 30000' "$DIR/slipway.db" <"$1" >/dev/null ;;
+        postgres) timeout 3600 psql "$DB_URL" -XAtq -v ON_ERROR_STOP=1 -f "$1" >/dev/null ;;
+    esac
+}
+# series N: a subquery of the integers 0..N-1 (column i), in BACKEND's dialect.
+series() {
+    case "$BACKEND" in
+        sqlite) echo "(WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $(($1 - 1))) SELECT i FROM n)" ;;
+        postgres) echo "(SELECT generate_series(0, $(($1 - 1))) AS i)" ;;
+    esac
+}

@@ -146,6 +146,8 @@ pub struct ReviewState {
     /// release them.
     pub pending: Vec<PendingVersion>,
     pub may_release: bool,
+    /// Its standing under the vulnerability policy: notices, deadlines, exceptions.
+    pub security: crate::vulnerability_policy::SecurityStanding,
 }
 
 /// What a product page shows of a published listing, with its Markdown rendered.
@@ -1004,7 +1006,8 @@ impl Catalog {
         let pending = if status_of(&record).is_live() { self.pending_of(&self.db.tiers(&record.id).await?).await? } else { Vec::new() };
         let may_release = !pending.is_empty() && allowed(Action::Approve);
         let listing = self.assemble(record).await?;
-        Ok(ReviewState { listing, revision, listing_moves, revision_moves, thread, pending, may_release })
+        let security = self.security_standing(viewer, publisher, slug).await?;
+        Ok(ReviewState { listing, revision, listing_moves, revision_moves, thread, pending, may_release, security })
     }
 
     /// Submissions waiting for a moderator, the longest waiting first (at most

@@ -278,6 +278,13 @@ mod filters {
         Ok(chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default())
     }
 
+    /// Unix milliseconds as a UTC date and time to the minute (deadlines of hours).
+    #[askama::filter_fn]
+    pub fn datetime<T: Display>(ms: T, _: &dyn askama::Values) -> askama::Result<String> {
+        let ms: i64 = ms.to_string().parse().unwrap_or_default();
+        Ok(chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default())
+    }
+
     /// Bytes in human units.
     #[askama::filter_fn]
     pub fn size<T: Display>(bytes: T, _: &dyn askama::Values) -> askama::Result<String> {
