@@ -492,7 +492,7 @@ step('accessibility: axe-core finds no serious or critical violations', async (t
     try {
         const p = await ctx.newPage();
         const problems = [];
-        for (const path of ['/', '/search?q=database', '/categories/databases', PRODUCT.path, `${PRODUCT.path}/versions`, '/publishers/nimbus', '/signin', '/signup']) {
+        for (const path of ['/', '/search?q=database', '/categories/databases', PRODUCT.path, `${PRODUCT.path}/versions`, '/publishers/nimbus', '/signin', '/signup', '/forgot-password', '/reset-password?token=abc']) {
             await p.goto(url(path));
             await p.addScriptTag({ path: axePath });
             const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations

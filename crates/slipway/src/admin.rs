@@ -30,6 +30,12 @@ pub enum AdminCommand {
         #[arg(long)]
         moderator: bool,
     },
+    /// Mark an account's email address verified, as following the mailed link does: for
+    /// an installation without a mail server, or a user who cannot receive the link.
+    VerifyEmail {
+        /// The account's name.
+        user: String,
+    },
     /// Create an organization (a publisher namespace) owned by an account.
     CreateOrg {
         name: String,
@@ -172,6 +178,10 @@ pub enum AccessMode {
 pub async fn run(app: &App, command: AdminCommand) -> anyhow::Result<()> {
     let auth = &app.auth;
     match command {
+        AdminCommand::VerifyEmail { user } => {
+            let account = auth.verify_email_of(&user).await?;
+            println!("verified {} for {}", account.email.as_deref().unwrap_or_default(), account.name);
+        }
         AdminCommand::CreateUser { name, email, password_stdin: _, admin, moderator } => {
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password).context("reading the password from standard input")?;

@@ -167,6 +167,12 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
             "auth.public_url is not set: links in mail (verification, password reset, invitations) use the listen address; set auth.public_url to the address users reach"
         );
     }
+    if app.config.mail.smtp_url.is_none() {
+        tracing::warn!(
+            "no mail server ([mail] smtp_url): verification, password reset and invitation mail waits in the outbox; \
+             verify a sign-up with `slipway admin verify-email USER`"
+        );
+    }
     app.spawn_search_index();
     // The scheduler runs in every replica, also one with no workers: it flushes this
     // replica's pull counts, and enqueues cluster runs for other replicas' workers.

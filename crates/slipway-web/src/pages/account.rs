@@ -183,3 +183,90 @@ pub(super) async fn verify_publisher_email(
         Err(e) => visit.render_refused(e.kind(), page(LINK_REFUSED.to_owned())),
     }
 }
+
+#[derive(Template)]
+#[template(path = "forgot_password.html")]
+struct ForgotPasswordPage {
+    chrome: Chrome,
+    email: String,
+    error: Option<String>,
+}
+
+pub(super) async fn forgot_password_form(State(state): State<WebState>, headers: HeaderMap) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.render(ForgotPasswordPage { chrome: visit.chrome_clone(), email: String::new(), error: None })
+}
+
+#[derive(Deserialize)]
+struct ForgotPasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// Mails a reset link if the address is an account's, and answers the same either way:
+/// the page does not tell who has an account.
+pub(super) async fn forgot_password(State(state): State<WebState>, headers: HeaderMap, request: axum::extract::Request) -> PageResult {
+    let ip = client_ip(request.extensions());
+    let Form(form) = Form::<ForgotPasswordForm>::from_request(request, &())
+        .await
+        .map_err(|e| PageError::Refused(ErrorKind::Malformed, e.body_text()))?;
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    match state.auth.request_password_reset(form.email.trim(), ip).await {
+        Ok(()) => visit.render(MessagePage {
+            chrome: visit.chrome_clone(),
+            title: "Check your email".into(),
+            message: "If an account has this address, a link to choose a new password is on its way. It works for an hour.".into(),
+        }),
+        Err(e) if e.kind() == ErrorKind::Invalid => {
+            let page = ForgotPasswordPage { chrome: visit.chrome_clone(), email: form.email, error: Some(e.to_string()) };
+            visit.render_refused(e.kind(), page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+struct ResetPasswordPage {
+    chrome: Chrome,
+    token: String,
+    error: Option<String>,
+}
+
+/// The form the reset mail links to. The link's code is used only when the form is sent:
+/// following the link (or a mail scanner doing it) changes nothing.
+pub(super) async fn reset_password_form(State(state): State<WebState>, headers: HeaderMap, Query(query): Query<TokenQuery>) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.render(ResetPasswordPage { chrome: visit.chrome_clone(), token: query.token, error: None })
+}
+
+#[derive(Deserialize)]
+pub(super) struct ResetPasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub(super) async fn reset_password(State(state): State<WebState>, headers: HeaderMap, Form(form): Form<ResetPasswordForm>) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    match state.auth.reset_password(&form.token, &form.password).await {
+        Ok(()) => visit.render(MessagePage {
+            chrome: visit.chrome_clone(),
+            title: "Password changed".into(),
+            message: "Your password is changed: sign in with it. Every other session was signed out and your access tokens were revoked."
+                .into(),
+        }),
+        Err(e) if e.kind() == ErrorKind::Invalid => {
+            let page = ResetPasswordPage { chrome: visit.chrome_clone(), token: form.token, error: Some(e.to_string()) };
+            visit.render_refused(e.kind(), page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

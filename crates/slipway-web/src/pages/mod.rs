@@ -44,6 +44,8 @@ pub fn router(state: WebState) -> Router {
         .route("/signin", get(account::signin_form).post(account::signin))
         .route("/signout", post(account::signout))
         .route("/verify-email", get(account::verify_email))
+        .route("/forgot-password", get(account::forgot_password_form).post(account::forgot_password))
+        .route("/reset-password", get(account::reset_password_form).post(account::reset_password))
         .route("/subscriptions", get(store::subscriptions))
         .route("/subscriptions/{id}/cancel", post(checkout::cancel))
         .route("/subscriptions/{id}/pay", post(checkout::pay))

@@ -44,8 +44,11 @@ impl SmtpSink {
             .expect("start aiosmtpd");
         // Built before waiting, so a failed start still kills and reaps the process.
         let sink = SmtpSink { child, maildir, port };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        // Ready once it greets a session (220), not merely once its port accepts: a busy
+        // machine can take a while between the two, and mail sent meanwhile would wait for
+        // its retry.
+        for _ in 0..150 {
+            if greets(port).await {
                 return sink;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -64,6 +67,14 @@ impl SmtpSink {
             .map(|e| std::fs::read_to_string(e.path()).unwrap().replace("=\r\n", "").replace("=\n", "").replace("=3D", "="))
             .collect()
     }
+}
+
+/// Whether an SMTP server on `port` answers a new session with its 220 greeting.
+async fn greets(port: u16) -> bool {
+    use tokio::io::AsyncReadExt;
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else { return false };
+    let mut greeting = [0u8; 3];
+    matches!(tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut greeting)).await, Ok(Ok(_)) if &greeting == b"220")
 }
 
 /// A server that enforces authentication and sends its mail to `smtp`.
@@ -567,4 +578,81 @@ async fn replicas_delivering_at_once_send_each_message_once() {
         smtp.messages().iter().filter_map(|m| m.lines().find_map(|l| l.strip_prefix("Subject: ").map(str::to_owned))).collect();
     subjects.sort();
     assert_eq!(subjects, (0..30).map(|i| format!("message {i:02}")).collect::<Vec<_>>(), "each message once");
+}
+
+/// A form POST of a signed-out visitor, with the double-submit CSRF cookie and token.
+async fn post_form(t: &TestApp, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+    let csrf = "f".repeat(64);
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    let response = t.request(Method::POST, path).header("cookie", format!("slipway_csrf={csrf}")).form(&form).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// Issue 18: "Forgot your password?" on the sign-in page, the mailed link's page, and a
+/// new password that signs in; the pages tell no one who has an account.
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_the_mailed_link() {
+    let smtp = SmtpSink::start().await;
+    let t = with_mail(&smtp).await;
+    t.app.auth.create_user("rita", "rita@example.com", "rita's first password", slipway_auth::access::SiteRole::User).await.unwrap();
+    let signin = t.get("/signin").await.text().await.unwrap();
+    assert!(signin.contains("href=\"/forgot-password\""), "{signin}");
+    assert_eq!(t.get("/forgot-password").await.status(), StatusCode::OK);
+
+    // Unknown and known addresses get the same answer; only the known one gets mail.
+    let (status, unknown) = post_form(&t, "/forgot-password", &[("email", "nobody@example.com")]).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, known) = post_form(&t, "/forgot-password", &[("email", "rita@example.com")]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unknown, known, "the page does not tell who has an account");
+    let (status, bad) = post_form(&t, "/forgot-password", &[("email", "not an address")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    deliver(&t).await;
+    let mail = smtp.messages();
+    assert_eq!(mail.len(), 1, "{mail:?}");
+    assert!(mail[0].contains("To: rita@example.com"), "{}", mail[0]);
+    let token = secret_after(&mail[0], "/reset-password?token=");
+
+    // Following the link shows the form and uses nothing; a wrong code is refused with the
+    // form again; the right one changes the password once.
+    let form = t.get(&format!("/reset-password?token={token}")).await.text().await.unwrap();
+    assert!(form.contains(&format!("name=\"token\" value=\"{token}\"")), "{form}");
+    let (status, refused) = post_form(&t, "/reset-password", &[("token", "0000"), ("password", "rita's second password")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.contains("invalid, used or expired") && refused.contains("id=\"reset-password\""), "{refused}");
+    let (status, weak) = post_form(&t, "/reset-password", &[("token", &token), ("password", "short")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{weak}");
+    let (status, done) = post_form(&t, "/reset-password", &[("token", &token), ("password", "rita's second password")]).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done.contains("Password changed"), "{done}");
+    let (status, again) = post_form(&t, "/reset-password", &[("token", &token), ("password", "rita's third password")]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a code works once: {again}");
+    assert_eq!(token_status(&t, "rita", "rita's second password").await.0, StatusCode::OK);
+    assert_eq!(token_status(&t, "rita", "rita's first password").await.0, StatusCode::UNAUTHORIZED);
+    // Without the CSRF cookie the form is refused.
+    let forged = t.request(Method::POST, "/reset-password").form(&[("csrf", "x"), ("token", "t"), ("password", "p")]).send().await.unwrap();
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+}
+
+/// Issue 18: an installation without a mail server verifies a sign-up from the command
+/// line, with the real binary.
+#[tokio::test]
+async fn the_operator_verifies_an_address_with_the_admin_command() {
+    let t = Backend::new().await.spawn().await;
+    let created = t
+        .request(Method::POST, "/api/v1/accounts")
+        .json(&serde_json::json!({"name": "sam", "email": "sam@example.com", "password": "sam's own password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(token_status(&t, "sam", "sam's own password").await.0, StatusCode::UNAUTHORIZED, "not verified yet");
+    let done = crate::scheduler::stdout(&crate::scheduler::slipway(&t, false, &["admin", "verify-email", "sam"]));
+    assert_eq!(done, "verified sam@example.com for sam\n");
+    assert_eq!(token_status(&t, "sam", "sam's own password").await.0, StatusCode::OK);
+    // Again changes nothing; an unknown account is refused with the reason.
+    crate::scheduler::stdout(&crate::scheduler::slipway(&t, false, &["admin", "verify-email", "sam"]));
+    let refused = crate::scheduler::refused(&crate::scheduler::slipway(&t, false, &["admin", "verify-email", "nobody"]));
+    assert!(refused.contains("no account named \"nobody\""), "{refused}");
 }
