@@ -163,9 +163,15 @@ impl Scanning {
                 })
             })
             .collect();
+        // The first package of each purl, found once per finding without a scan of the
+        // list (tens of thousands of findings and packages at the limits).
+        let mut by_purl: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, p) in packages.iter().enumerate() {
+            by_purl.entry(p.package.purl.as_str()).or_insert(i);
+        }
         let mut vulnerabilities = Vec::new();
         for f in self.db.findings(digest).await? {
-            let Some(package) = packages.iter().position(|p| p.package.purl == f.package) else { continue };
+            let Some(&package) = by_purl.get(f.package.as_str()) else { continue };
             let severity = f.severity.as_deref().map(serde_json::from_str::<Severity>).transpose()?;
             vulnerabilities.push(Vulnerability {
                 package,
