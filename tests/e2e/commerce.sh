@@ -5,6 +5,8 @@
 #
 #   tests/e2e/commerce.sh [sqlite-fs|postgres-s3]      (default sqlite-fs)
 #
+#   search       `docker search HOST/nimbus` lists the demo's Nimbus products (the v1
+#                search API), with --limit; a misspelling finds Nimbus Cache
 #   buy          a customer buys Nimbus Cache Enterprise (49.00 USD a month) with a test
 #                card that succeeds now and declines on renewal (POST /api/v1/checkout
 #                with an Idempotency-Key); a retry with the key is answered from the first
@@ -206,11 +208,22 @@ cancelled_order() {
     refused_pull
 }
 
+# docker search HOST/TERM: Docker Engine pings /v1/_ping and asks GET /v1/search; the demo's
+# products come back named by their pull paths, a misspelling finds one too, --limit holds.
+docker_search() {
+    docker search --no-trunc "$R/nimbus" | tee "$W/search.txt"
+    grep -Eq "^$R/nimbus/nimbus-db +A distributed SQL database" "$W/search.txt"
+    [ "$(docker search --limit 2 "$R/nimbus" | tail -n +2 | wc -l)" = 2 ]
+    docker search "$R/reddis" | tee "$W/search-misspelt.txt"
+    grep -Eq "^$R/nimbus/nimbus-cache " "$W/search-misspelt.txt"
+}
+
 ledger() {
     sa ledger verify | tee "$W/verify.txt"
     grep -q "records       agree with the ledger" "$W/verify.txt"
 }
 
+check "docker search finds the demo's products" docker_search
 check "accounts and tokens" accounts
 check "buy a monthly tier with a test card (idempotent)" buy
 check "docker pull the bought tier" pull

@@ -62,6 +62,8 @@ backend_env() {
 # start_slipway BACKEND [DATA_DIR]: starts `slipway serve` on a free port and waits for it.
 # E2E_SLIPWAY_PREPARE, if set, is a command run with the data dir as its argument once the
 # backend is chosen (SLIPWAY_* exported) and before `serve` starts, e.g. `slipway demo`.
+# E2E_SLIPWAY_SERVE_ARGS are more arguments for `serve` (e.g. --demo, which loads the demo
+# store before serving: E2E_SLIPWAY_START_SECS, default 60, is how long readiness may take).
 start_slipway() {
     local backend="$1" port
     require_slipway_bin || return 1
@@ -72,12 +74,14 @@ start_slipway() {
     fi
     port="$(free_port)"
     E2E_SLIPWAY_LOG="$E2E_SLIPWAY_DATA/serve.log"
+    local serve_args=()
+    read -r -a serve_args <<<"${E2E_SLIPWAY_SERVE_ARGS:-}"
     SLIPWAY_GC__INTERVAL_SECS=0 SLIPWAY_AUTH__MODE="${E2E_AUTH_MODE:-open}" "$E2E_SLIPWAY_BIN" serve --data-dir "$E2E_SLIPWAY_DATA" --listen "127.0.0.1:$port" \
-        >>"$E2E_SLIPWAY_LOG" 2>&1 &
+        "${serve_args[@]}" >>"$E2E_SLIPWAY_LOG" 2>&1 &
     E2E_SLIPWAY_PID=$!
     on_exit "kill_tree $E2E_SLIPWAY_PID 10"
     export REGISTRY="127.0.0.1:$port" E2E_SLIPWAY_DATA E2E_SLIPWAY_PID E2E_SLIPWAY_LOG
-    wait_until 60 "slipway on $REGISTRY" curl -sf --max-time 2 "http://$REGISTRY/readyz" ||
+    wait_until "${E2E_SLIPWAY_START_SECS:-60}" "slipway on $REGISTRY" curl -sf --max-time 2 "http://$REGISTRY/readyz" ||
         _e2e_fail_start "slipway did not become ready" "$E2E_SLIPWAY_LOG" || return 1
 }
 

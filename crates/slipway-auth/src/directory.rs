@@ -340,19 +340,29 @@ impl AuthService {
     }
 
     /// Mails an invitation to join `org` with `role`; the link's secret is shown only there.
-    pub async fn invite(&self, inviter: &AccountRecord, org: &str, email: &str, role: OrgRole, base_url: &str) -> Result<(), AuthError> {
+    /// The link starts at the configured base (`AuthSettings::mail_link_base`), never at
+    /// anything a request said.
+    pub async fn invite(&self, inviter: &AccountRecord, org: &str, email: &str, role: OrgRole) -> Result<(), AuthError> {
         check_email(email)?;
         self.ensure_owner(inviter, org).await?;
         let (secret, hash) = new_access_token();
         let expires = self.db().clock().now_ms() + INVITATION_TTL_MS;
         self.db().create_invitation(&hash, org, email, role.as_str(), &inviter.id, expires).await?;
+        let base = self.settings().mail_link_base();
         let body = format!(
-            "Hello,\n\n{} invites you to join the organization {org} on Slipway as {}.\n\nSign in at {} and accept with this code within 7 days:\n\n{secret}\n",
+            "Hello,\n\n{} invites you to join the organization {org} on Slipway as {}.\n\n\
+             Accept within 7 days at\n\n{base}/invitations/accept?code={secret}\n\n\
+             (signed in with an account whose verified address is this one; sign up with it first if you have none).\n",
             inviter.name,
             role.as_str(),
-            base_url.trim_end_matches('/')
         );
         crate::mail::enqueue(self.db(), email, &format!("Join {org} on Slipway"), &body).await
+    }
+
+    /// What a live invitation offers, for the page its link leads to (the link's holder
+    /// already knows all of it from the mail): None when it is unknown, used or expired.
+    pub async fn invitation(&self, code: &str) -> Result<Option<slipway_db::InvitationRecord>, AuthError> {
+        Ok(self.db().live_invitation(&crate::secrets::token_hash(code)).await?)
     }
 
     /// Adds `account` to the organization an invitation is for. The invitation is bound to

@@ -11,17 +11,19 @@ mod service;
 mod sign_in;
 mod throttle;
 pub use client_addr::{ClientAddr, ForwardedHeader, TrustedProxies, address_group, client_ip};
-pub use service::{ApiToken, AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, TokenResponse};
+pub use service::{
+    ApiToken, AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, SignUpVerification, TokenResponse,
+};
 pub use throttle::SignInSettings;
 
 pub use directory::check_email;
 pub use keys::KeyRing;
 pub use mail::MailTransport;
 pub use secrets::{TOKEN_PREFIX, hash_password, new_access_token, random_secret, token_hash, verify_password};
-pub use sign_in::EmailVerifiedHook;
+pub use sign_in::{EmailVerifiedHook, SignedUp};
 /// The account record callers receive from the service (the web crate names it from here,
 /// never from the database crate).
-pub use slipway_db::AccountRecord;
+pub use slipway_db::{AccessTokenRecord, AccountRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {

@@ -35,6 +35,22 @@ pub struct AuthSettings {
     pub sign_in: SignInSettings,
     /// Reverse proxies whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// How a new account's email address gets verified.
+    pub sign_up_verification: SignUpVerification,
+}
+
+/// How sign-up verifies an address, from the mail settings (and `serve --demo`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SignUpVerification {
+    /// A link is mailed (a mail server is configured).
+    #[default]
+    Mail,
+    /// No mail server: the link waits in the outbox and is also written to the log, so the
+    /// operator can pass it on (or run `slipway admin verify-email USER`).
+    Log,
+    /// The demo without a mail server: addresses count as verified at once, so a newcomer
+    /// signs up and signs in without reading a log. Never for a real store.
+    AtOnce,
 }
 
 impl AuthSettings {
@@ -56,6 +72,7 @@ impl Default for AuthSettings {
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 5000)),
             sign_in: SignInSettings::default(),
             trusted_proxies: TrustedProxies::default(),
+            sign_up_verification: SignUpVerification::default(),
         }
     }
 }
@@ -169,6 +186,11 @@ impl AuthService {
 
     pub(crate) fn hash_gate(&self) -> &HashGate {
         &self.hash_gate
+    }
+
+    /// Now, by the store's clock (which tests move): for pages that tell live from expired.
+    pub fn now_ms(&self) -> i64 {
+        self.db().clock().now_ms()
     }
 
     pub fn settings(&self) -> &AuthSettings {

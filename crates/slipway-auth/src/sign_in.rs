@@ -10,7 +10,7 @@ use slipway_db::{AccountRecord, DbError};
 use crate::access::SiteRole;
 use crate::directory::{check_email, check_password};
 use crate::secrets::{random_secret, token_hash};
-use crate::service::AuthService;
+use crate::service::{AuthService, SignUpVerification};
 use crate::{AuthError, mail};
 
 const VERIFY_TTL_MS: i64 = 48 * 3600 * 1000;
@@ -18,13 +18,28 @@ const RESET_TTL_MS: i64 = 3600 * 1000;
 const SESSION_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
 /// The window in which mail that anyone can trigger is counted.
 const MAIL_WINDOW_MS: i64 = 3600 * 1000;
-/// Reset requests per window for one email address, and from one client (IPv6 by /64),
-/// beyond which no mail is sent (the answer stays the same).
-const RESETS_PER_EMAIL: i64 = 5;
-const RESETS_PER_CLIENT: i64 = 20;
-/// A reset code mailed less than this long ago, still unused and unexpired, stands: another
+/// Requests for a mailed link (a reset, a verification link again) per window for one email
+/// address, and from one client (IPv6 by /64), beyond which no mail is sent (the answer
+/// stays the same).
+const LINKS_PER_EMAIL: i64 = 5;
+const LINKS_PER_CLIENT: i64 = 20;
+/// A link mailed less than this long ago, still unused and unexpired, stands: another
 /// request sends no new mail.
-const RESET_CODE_REUSE_MS: i64 = 15 * 60 * 1000;
+const LINK_REUSE_MS: i64 = 15 * 60 * 1000;
+/// A verification link mailed less than this long ago stands when someone asks for it
+/// again (they most likely have not waited for it); after that a new link replaces it,
+/// since the one asking says the first did not arrive. The per-address limit bounds mail.
+const RESEND_AFTER_MS: i64 = 60 * 1000;
+
+/// What became of a sign-up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignedUp {
+    /// A verification link is on its way (or, for an address that already has an account,
+    /// a note to its owner: the answer is the same).
+    LinkSent,
+    /// The address counts as verified already (`SignUpVerification::AtOnce`, the demo).
+    Verified,
+}
 
 /// Told when an account's email address is verified, after the verification is stored:
 /// other domains act on addresses (commerce's fulfillment orders placed for an address
@@ -49,18 +64,64 @@ impl AuthService {
     /// Creates an unverified account and mails it a verification link. An address that
     /// already has an account gets the same answer (so sign-up cannot tell who has an
     /// account), and its owner a note instead of a link. A taken name is still refused:
-    /// names are public.
-    pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> Result<(), AuthError> {
-        match self.create_person(name, email, password, SiteRole::User, false).await {
-            Ok(account) => self.send_link(&account, "verify", VERIFY_TTL_MS, self.db().clock().now_ms()).await.map(drop),
+    /// names are public. In the demo without a mail server the address counts as verified at
+    /// once (which tells a taken address apart: acceptable there, never set otherwise).
+    pub async fn sign_up(&self, name: &str, email: &str, password: &str) -> Result<SignedUp, AuthError> {
+        let at_once = self.settings().sign_up_verification == SignUpVerification::AtOnce;
+        match self.create_person(name, email, password, SiteRole::User, at_once).await {
+            Ok(account) if at_once => {
+                self.verified(&account.id).await?;
+                tracing::info!(account = %name, "demo store without a mail server: the address counts as verified at once");
+                Ok(SignedUp::Verified)
+            }
+            Ok(account) => {
+                self.send_link(&account, "verify", VERIFY_TTL_MS, self.db().clock().now_ms()).await?;
+                Ok(SignedUp::LinkSent)
+            }
             // The same checks and password hash ran as for a new address before the insert
             // found the address taken, so the answer takes about as long.
             Err(AuthError::Db(DbError::Conflict(conflict))) => match self.db().account_by_email(email).await? {
-                Some(owner) if self.db().account_by_name(name).await?.is_none() => self.mail_taken_address(&owner, email).await,
+                Some(owner) if self.db().account_by_name(name).await?.is_none() => {
+                    self.mail_taken_address(&owner, email).await?;
+                    Ok(SignedUp::LinkSent)
+                }
                 _ => Err(AuthError::Db(DbError::Conflict(conflict))),
             },
             Err(e) => Err(e),
         }
+    }
+
+    /// Mails the verification link again, if the address belongs to an account that has
+    /// not verified it. Answers the same either way and whatever the limits held back, as
+    /// a reset request does.
+    pub async fn resend_verification(&self, email: &str, client: Option<IpAddr>) -> Result<(), AuthError> {
+        check_email(email)?;
+        let now = self.db().clock().now_ms();
+        if self.over_link_limit("verify", email, client, now).await? {
+            return Ok(());
+        }
+        let Some(id) = self.db().account_by_email(email).await? else { return Ok(()) };
+        let Some(account) = self.db().account_by_id(&id).await? else { return Ok(()) };
+        if account.email_verified_at.is_some() {
+            return Ok(());
+        }
+        self.send_link(&account, "verify", VERIFY_TTL_MS, now - RESEND_AFTER_MS).await.map(drop)
+    }
+
+    /// Counts a request for a mailed link of `purpose` to `email` from `client`: true when
+    /// the address or the client (IPv6 by /64) is over its limit for the window.
+    async fn over_link_limit(&self, purpose: &str, email: &str, client: Option<IpAddr>, now: i64) -> Result<bool, AuthError> {
+        let window_start = now - MAIL_WINDOW_MS;
+        self.db().forget_request_windows(window_start).await?;
+        let mut over = self.db().count_request(&format!("{purpose}-email:{}", email.to_lowercase()), window_start).await? > LINKS_PER_EMAIL;
+        if let Some(client) = client {
+            over |= self.db().count_request(&format!("{purpose}-client:{}", crate::address_group(client)), window_start).await?
+                > LINKS_PER_CLIENT;
+        }
+        if over {
+            tracing::info!(client = ?client, purpose, "request for a mailed link over its limit: no mail");
+        }
+        Ok(over)
     }
 
     /// Tells an address's owner that someone tried to sign up with it, at most once per
@@ -73,8 +134,8 @@ impl AuthService {
         let Some(owner) = self.db().account_by_id(owner_id).await? else { return Ok(()) };
         let body = format!(
             "Hello {},\n\nsomeone tried to sign up to Slipway with this address, which already has your account. \
-             No new account was made.\n\nIf it was you and you forgot your password, ask for a reset code for this address \
-             (POST {}/api/v1/password-reset).\n\
+             No new account was made.\n\nIf it was you and you forgot your password, choose a new one at \
+             {}/forgot-password\n\
              If it was not you, ignore this message.\n",
             owner.name,
             self.settings().mail_link_base()
@@ -95,13 +156,21 @@ impl AuthService {
         }
         let base = self.settings().mail_link_base();
         let (subject, body) = match purpose {
-            "verify" => (
-                "Verify your Slipway email address".to_owned(),
-                format!(
-                    "Hello {},\n\nconfirm this address to finish signing up:\n\n{base}/verify-email?token={secret}\n\nThe link works for 48 hours.\n",
-                    account.name
-                ),
-            ),
+            "verify" => {
+                let link = format!("{base}/verify-email?token={secret}");
+                if self.settings().sign_up_verification == SignUpVerification::Log {
+                    // No mail server: the operator passes the link on (the message also
+                    // waits in the outbox for when one is configured).
+                    tracing::warn!(account = %account.name, %link, "no mail server: the verification link is written here instead");
+                }
+                (
+                    "Verify your Slipway email address".to_owned(),
+                    format!(
+                        "Hello {},\n\nconfirm this address to finish signing up:\n\n{link}\n\nThe link works for 48 hours.\n",
+                        account.name
+                    ),
+                )
+            }
             _ => (
                 "Reset your Slipway password".to_owned(),
                 format!(
@@ -141,25 +210,17 @@ impl AuthService {
     /// Mails a reset code if the address belongs to an account. Answers the same either
     /// way, so it cannot be used to discover accounts, and also when a limit holds the mail
     /// back: requests are counted per address asked for and per client (`client`, IPv6 by
-    /// /64), and while a code mailed less than `RESET_CODE_REUSE_MS` ago is still live, no
+    /// /64), and while a code mailed less than `LINK_REUSE_MS` ago is still live, no
     /// new one is sent (the mailbox already has a working code).
     pub async fn request_password_reset(&self, email: &str, client: Option<IpAddr>) -> Result<(), AuthError> {
         check_email(email)?;
         let now = self.db().clock().now_ms();
-        let window_start = now - MAIL_WINDOW_MS;
-        self.db().forget_request_windows(window_start).await?;
-        let mut over = self.db().count_request(&format!("reset-email:{}", email.to_lowercase()), window_start).await? > RESETS_PER_EMAIL;
-        if let Some(client) = client {
-            over |=
-                self.db().count_request(&format!("reset-client:{}", crate::address_group(client)), window_start).await? > RESETS_PER_CLIENT;
-        }
-        if over {
-            tracing::info!(client = ?client, "password reset request over its limit: no mail");
+        if self.over_link_limit("reset", email, client, now).await? {
             return Ok(());
         }
         let Some(id) = self.db().account_by_email(email).await? else { return Ok(()) };
         let Some(account) = self.db().account_by_id(&id).await? else { return Ok(()) };
-        self.send_link(&account, "reset", RESET_TTL_MS, now - RESET_CODE_REUSE_MS).await.map(drop)
+        self.send_link(&account, "reset", RESET_TTL_MS, now - LINK_REUSE_MS).await.map(drop)
     }
 
     /// Sets a new password and, in the same transaction, signs the account out everywhere

@@ -262,7 +262,8 @@ pub struct ListingInput {
     pub support_info: String,
     #[serde(default)]
     pub sla: String,
-    /// Markdown.
+    /// Markdown. `{{registry}}` stands for the registry's host as the reader reaches it
+    /// (`REGISTRY_PLACEHOLDER`), so commands in it work wherever the store is served.
     #[serde(default)]
     pub install_instructions: String,
     pub product_type: ProductType,
@@ -543,6 +544,10 @@ pub(crate) fn priced_tier(amount: i64, currency: &str, billing_period: &str, tri
         tags: Vec::new(),
     }
 }
+
+/// Stands for the registry's host in install instructions: the store front writes the host
+/// its reader reaches (the same one its pull commands name) in its place.
+pub const REGISTRY_PLACEHOLDER: &str = "{{registry}}";
 
 #[cfg(test)]
 mod tests {

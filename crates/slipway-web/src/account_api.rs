@@ -12,18 +12,19 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_auth::access::OrgRole;
 use slipway_auth::scope::TokenRule;
-use slipway_auth::{AuthService, client_ip};
+use slipway_auth::{AuthService, SignedUp, client_ip};
 use slipway_types::ErrorKind;
 use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, SessionOnly, SignedIn};
 use crate::problem::{ApiResult, Problem, ProblemDocument};
-use crate::session::{mail_base_url, scheme, secure, session_cookie, session_token};
+use crate::session::{scheme, secure, session_cookie, session_token};
 
 pub fn router(auth: AuthService) -> Router {
     Router::new()
         .route("/api/v1/accounts", post(sign_up))
         .route("/api/v1/accounts/verify", post(verify))
+        .route("/api/v1/accounts/verify/resend", post(resend_verification))
         .route("/api/v1/session", post(sign_in).delete(sign_out))
         .route("/api/v1/me", get(me))
         .route("/api/v1/password-reset", post(request_reset))
@@ -62,8 +63,8 @@ struct AccountCreated {
     responses((status = 201, body = AccountCreated), (status = 409, body = ProblemDocument, content_type = "application/problem+json"),
         (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn sign_up(State(auth): State<AuthService>, ApiJson(form): ApiJson<SignUp>) -> ApiResult {
-    auth.sign_up(&form.name, &form.email, &form.password).await?;
-    Ok((StatusCode::CREATED, Json(AccountCreated { name: form.name, email: Some(form.email), verified: false })).into_response())
+    let verified = auth.sign_up(&form.name, &form.email, &form.password).await? == SignedUp::Verified;
+    Ok((StatusCode::CREATED, Json(AccountCreated { name: form.name, email: Some(form.email), verified })).into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -78,6 +79,17 @@ struct TokenForm {
 async fn verify(State(auth): State<AuthService>, ApiJson(form): ApiJson<TokenForm>) -> ApiResult {
     auth.verify_email(&form.token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Mails the verification link again if the address belongs to an account that has not
+/// verified it. The answer is the same either way, limited as reset requests are.
+#[utoipa::path(post, path = "/api/v1/accounts/verify/resend", tag = "accounts", request_body = LinkRequest,
+    responses((status = 202), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn resend_verification(State(auth): State<AuthService>, request: Request) -> ApiResult {
+    let ip = client_ip(request.extensions());
+    let ApiJson(form) = ApiJson::<LinkRequest>::from_request(request, &()).await?;
+    auth.resend_verification(&form.email, ip).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -151,8 +163,9 @@ async fn me(State(auth): State<AuthService>, SignedIn { account, csrf, .. }: Sig
     Ok(Json(Me { name: account.name, email: account.email, site_role: account.site_role, organizations, csrf_token: csrf }).into_response())
 }
 
+/// An email address to mail a link to.
 #[derive(Deserialize, ToSchema)]
-struct ResetRequest {
+struct LinkRequest {
     #[schema(format = Email)]
     email: String,
 }
@@ -160,11 +173,11 @@ struct ResetRequest {
 /// Mails a password reset code if the address has an account. The answer is the same
 /// either way, and also when the mail is held back: requests are limited per address and
 /// per client, and a code mailed in the last 15 minutes stands.
-#[utoipa::path(post, path = "/api/v1/password-reset", tag = "accounts", request_body = ResetRequest,
+#[utoipa::path(post, path = "/api/v1/password-reset", tag = "accounts", request_body = LinkRequest,
     responses((status = 202), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn request_reset(State(auth): State<AuthService>, request: Request) -> ApiResult {
     let ip = client_ip(request.extensions());
-    let ApiJson(form) = ApiJson::<ResetRequest>::from_request(request, &()).await?;
+    let ApiJson(form) = ApiJson::<LinkRequest>::from_request(request, &()).await?;
     auth.request_password_reset(&form.email, ip).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
@@ -356,7 +369,7 @@ async fn invite(
         Role::Maintainer => OrgRole::Maintainer,
         Role::Viewer => OrgRole::Viewer,
     };
-    auth.invite(&account, &org, &form.email, role, &mail_base_url(&auth)).await?;
+    auth.invite(&account, &org, &form.email, role).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -378,7 +391,7 @@ async fn accept(State(auth): State<AuthService>, SignedIn { account, .. }: Signe
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    paths(sign_up, verify, sign_in, sign_out, me, request_reset, confirm_reset, create_token, list_tokens, revoke_token, create_org, members, invite, accept),
+    paths(sign_up, verify, resend_verification, sign_in, sign_out, me, request_reset, confirm_reset, create_token, list_tokens, revoke_token, create_org, members, invite, accept),
     tags((name = "accounts", description = "Sign-up, sessions, tokens and organizations"))
 )]
 pub struct AccountApi;

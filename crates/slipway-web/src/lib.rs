@@ -2,6 +2,7 @@
 
 mod account_api;
 mod commerce_api;
+mod docker_search;
 mod extract;
 mod fulfillment_api;
 mod moderation_api;
@@ -59,6 +60,7 @@ pub fn router(state: WebState) -> Router {
         .merge(fulfillment_api::router(state.clone()))
         .merge(scan_api::router(state.clone()))
         .merge(webhook_api::router(state.clone()))
+        .merge(docker_search::router(state.clone()))
         .merge(pages::router(state))
         .merge(assets)
         .layer(axum::middleware::from_fn(security_headers))

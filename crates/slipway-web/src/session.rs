@@ -146,9 +146,18 @@ pub fn scheme(auth: &AuthService, headers: &HeaderMap) -> &'static str {
     if forwarded || auth.settings().public_url.as_deref().is_some_and(|u| u.starts_with("https://")) { "https" } else { "http" }
 }
 
-/// The registry host in `docker pull` commands: the public URL's host, else this request's.
+/// The registry host in every `docker pull`, `docker login` and install command, and in
+/// `docker search` results: the public URL's host, else this request's Host (so a page read
+/// at `localhost:5000` shows commands for `localhost:5000`: Docker keeps credentials per
+/// host). A Host that is not a plain `host[:port]` falls back to the listen address, so the
+/// value is safe in HTML, shell commands and JSON alike.
 pub fn registry_host(auth: &AuthService, headers: &HeaderMap) -> String {
-    auth.settings().public_host().unwrap_or_else(|| host(headers).to_owned())
+    if let Some(public) = auth.settings().public_host() {
+        return public;
+    }
+    let host = host(headers);
+    let plain = !host.is_empty() && host.len() <= 255 && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    if plain { host.to_owned() } else { auth.settings().listen.to_string() }
 }
 
 /// A `Set-Cookie` value for the session (or, with an empty value, one that ends it; ending

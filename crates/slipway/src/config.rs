@@ -133,11 +133,26 @@ pub struct MailConfig {
     /// `smtps://...`. Unset: messages wait in the outbox.
     pub smtp_url: Option<Secret>,
     pub from: String,
+    /// Without a mail server, sign-ups count as verified at once: set by `serve --demo`
+    /// only, never from a file or the environment (a real store verifies addresses).
+    #[serde(skip)]
+    pub demo_verifies_sign_ups: bool,
 }
 
 impl Default for MailConfig {
     fn default() -> Self {
-        MailConfig { smtp_url: None, from: "Slipway <slipway@localhost>".into() }
+        MailConfig { smtp_url: None, from: "Slipway <slipway@localhost>".into(), demo_verifies_sign_ups: false }
+    }
+}
+
+impl MailConfig {
+    fn sign_up_verification(&self) -> slipway_auth::SignUpVerification {
+        use slipway_auth::SignUpVerification::{AtOnce, Log, Mail};
+        match (&self.smtp_url, self.demo_verifies_sign_ups) {
+            (Some(_), _) => Mail,
+            (None, true) => AtOnce,
+            (None, false) => Log,
+        }
     }
 }
 
@@ -280,6 +295,7 @@ impl Config {
         Ok(slipway_auth::AuthSettings {
             sign_in: self.sign_in.settings(),
             trusted_proxies: slipway_auth::TrustedProxies::new(&self.trusted_proxies, &self.client_address_header)?,
+            sign_up_verification: self.mail.sign_up_verification(),
             ..self.auth.settings()
         })
     }

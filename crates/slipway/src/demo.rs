@@ -10,7 +10,9 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use slipway_auth::access::SiteRole;
 use slipway_catalog::media::MediaKind;
-use slipway_catalog::{Access, Actor, Badge, License, ListingInput, ProductType, PublisherInput, RunsOn, SearchParams, Tier};
+use slipway_catalog::{
+    Access, Actor, Badge, License, ListingInput, ProductType, PublisherInput, REGISTRY_PLACEHOLDER, RunsOn, SearchParams, Tier,
+};
 use slipway_oci::{Algorithm, Digest, Reference, RepoName, Tag};
 use slipway_registry::Chunk;
 
@@ -562,7 +564,7 @@ const PRODUCTS: &[DemoProduct] = &[
 /// Adds `count` generated products from 20 generated publishers, for benchmarks at
 /// scale. Their tiers name repositories that hold no images.
 pub async fn load_synthetic(app: &App, count: usize) -> anyhow::Result<()> {
-    let host = registry_host(app);
+    let host = REGISTRY_PLACEHOLDER;
     const ADJECTIVES: &[&str] = &[
         "rapid", "secure", "quiet", "elastic", "atomic", "golden", "silent", "bright", "polar", "swift", "lunar", "solid", "vivid",
         "urban", "noble", "prime", "clever", "steady", "cosmic", "modular",
@@ -691,7 +693,8 @@ pub async fn store_is_empty(app: &App) -> anyhow::Result<bool> {
 
 /// Loads the demo store; returns the demo administrator's name and password.
 pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
-    let host = registry_host(app);
+    // The store front fills in the host each reader reaches, as its pull commands do.
+    let host = REGISTRY_PLACEHOLDER;
     let password = slipway_auth::random_secret()[..20].to_owned();
     let admin = app
         .auth
@@ -948,15 +951,4 @@ fn glyph(c: char) -> [u8; 7] {
         'T' => [0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04],
         _ => [0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F],
     }
-}
-
-/// The registry as customers reach it, for the demo's install instructions: the public
-/// URL's host when one is configured, else the address Slipway listens on (an unspecified
-/// or loopback address is shown as `localhost`, which Docker treats as a local registry).
-fn registry_host(app: &App) -> String {
-    if let Some(host) = app.auth.settings().public_host() {
-        return host;
-    }
-    let ip = app.config.listen.ip();
-    if ip.is_unspecified() || ip.is_loopback() { format!("localhost:{}", app.config.listen.port()) } else { app.config.listen.to_string() }
 }

@@ -14,6 +14,7 @@ use slipway::config::{Config, Overrides};
 use slipway::feed::{self, FeedCommand};
 use slipway::jobs::{self, JobsCommand};
 use slipway::ledger::{self, LedgerCommand};
+use slipway_auth::SignUpVerification;
 
 /// Slipway: a self-hosted marketplace for container software.
 #[derive(Parser)]
@@ -155,6 +156,8 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
         // The demo sells with tax, so a newcomer's checkout shows it; a configured table wins.
         config.commerce.tax = slipway::demo::tax_table();
     }
+    // A newcomer signs up and signs in without a mail server or a log to read.
+    config.mail.demo_verifies_sign_ups = demo;
     let listen = config.listen;
     let app = App::build(config).await?;
     if demo && slipway::demo::store_is_empty(&app).await? {
@@ -167,11 +170,16 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
             "auth.public_url is not set: links in mail (verification, password reset, invitations) use the listen address; set auth.public_url to the address users reach"
         );
     }
-    if app.config.mail.smtp_url.is_none() {
-        tracing::warn!(
-            "no mail server ([mail] smtp_url): verification, password reset and invitation mail waits in the outbox; \
-             verify a sign-up with `slipway admin verify-email USER`"
-        );
+    match app.auth.settings().sign_up_verification {
+        SignUpVerification::Mail => {}
+        SignUpVerification::Log => tracing::warn!(
+            "no mail server ([mail] smtp_url): password reset and invitation mail waits in the outbox, and verification \
+             links are written to this log; or verify a sign-up with `slipway admin verify-email USER`"
+        ),
+        SignUpVerification::AtOnce => tracing::warn!(
+            "no mail server ([mail] smtp_url): the demo counts new accounts' addresses as verified at once; \
+             password reset and invitation mail waits in the outbox"
+        ),
     }
     app.spawn_search_index();
     // The scheduler runs in every replica, also one with no workers: it flushes this
@@ -241,7 +249,9 @@ async fn shutdown_signal() {
 fn init_tracing(config: &Config) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::new(&config.log.filter);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: a log file or a pipe gets plain text to search.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     if config.log.format == "json" {
         builder.json().init();
     } else {

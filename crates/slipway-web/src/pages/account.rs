@@ -6,7 +6,7 @@ use axum::extract::{FromRequest as _, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
-use slipway_auth::{AuthError, client_ip};
+use slipway_auth::{AuthError, SignedUp, client_ip};
 use slipway_types::ErrorKind;
 
 use crate::WebState;
@@ -20,6 +20,19 @@ struct MessagePage {
     chrome: Chrome,
     title: String,
     message: String,
+    /// Where to go next, as (path, text): the store front when empty.
+    next: Vec<(&'static str, &'static str)>,
+}
+
+impl MessagePage {
+    fn new(visit: &Visit, title: &str, message: impl Into<String>) -> MessagePage {
+        MessagePage { chrome: visit.chrome_clone(), title: title.to_owned(), message: message.into(), next: Vec::new() }
+    }
+
+    fn then(mut self, path: &'static str, text: &'static str) -> MessagePage {
+        self.next.push((path, text));
+        self
+    }
 }
 
 #[derive(Template)]
@@ -53,7 +66,8 @@ pub(super) async fn signup(State(state): State<WebState>, headers: HeaderMap, Fo
     visit.check_csrf(&form.csrf)?;
     match state.auth.sign_up(form.name.trim(), form.email.trim(), &form.password).await {
         // Redirect after the POST, so reloading the page does not sign up again.
-        Ok(_) => Ok(Redirect::to("/signup/sent").into_response()),
+        Ok(SignedUp::LinkSent) => Ok(Redirect::to("/signup/sent").into_response()),
+        Ok(SignedUp::Verified) => Ok(Redirect::to("/signup/verified").into_response()),
         Err(e) if matches!(e.kind(), ErrorKind::Invalid | ErrorKind::Conflict) => {
             let page = SignupPage { chrome: visit.chrome_clone(), name: form.name, email: form.email, error: Some(e.to_string()) };
             visit.render_refused(e.kind(), page)
@@ -64,11 +78,24 @@ pub(super) async fn signup(State(state): State<WebState>, headers: HeaderMap, Fo
 
 pub(super) async fn signup_sent(State(state): State<WebState>, headers: HeaderMap) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
-    visit.render(MessagePage {
-        chrome: visit.chrome_clone(),
-        title: "Check your email".into(),
-        message: "We sent a link to your email address to verify it. Follow it, then sign in.".into(),
-    })
+    visit.render(
+        MessagePage::new(&visit, "Check your email", "We sent a link to your email address to verify it. Follow it, then sign in.")
+            .then(RESEND_PATH, "No mail? Send the link again")
+            .then("/signin", "Sign in"),
+    )
+}
+
+/// Where sign-up leads in the demo store without a mail server.
+pub(super) async fn signup_verified(State(state): State<WebState>, headers: HeaderMap) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.render(
+        MessagePage::new(
+            &visit,
+            "Your account is ready",
+            "This demo store has no mail server, so your email address counts as verified without a link. Sign in to continue.",
+        )
+        .then("/signin", "Sign in"),
+    )
 }
 
 #[derive(Template)]
@@ -78,6 +105,8 @@ struct SigninPage {
     name: String,
     next: String,
     error: Option<String>,
+    /// The refusal was an unverified address: the page offers the link again.
+    unverified: bool,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +121,7 @@ pub(super) async fn signin_form(State(state): State<WebState>, headers: HeaderMa
         name: String::new(),
         next: same_origin_path(query.next.as_deref()),
         error: None,
+        unverified: false,
     })
 }
 
@@ -121,7 +151,8 @@ pub(super) async fn signin(State(state): State<WebState>, headers: HeaderMap, re
         }
         Err(e @ (AuthError::BadCredentials | AuthError::Unverified | AuthError::Throttled(_) | AuthError::Busy)) => {
             let message = if matches!(e, AuthError::BadCredentials) { "Wrong user name or password.".to_owned() } else { e.to_string() };
-            let page = SigninPage { chrome: visit.chrome_clone(), name: form.name, next, error: Some(message) };
+            let unverified = matches!(e, AuthError::Unverified);
+            let page = SigninPage { chrome: visit.chrome_clone(), name: form.name, next, error: Some(message), unverified };
             let mut response = visit.render_refused(e.kind(), page)?;
             if let Some(secs) = e.retry_after() {
                 response.headers_mut().insert(header::RETRY_AFTER, secs.into());
@@ -162,11 +193,11 @@ const LINK_REFUSED: &str = "This verification link is invalid, used or expired."
 /// that consumes it is safe to follow.
 pub(super) async fn verify_email(State(state): State<WebState>, headers: HeaderMap, Query(query): Query<TokenQuery>) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
-    let page = |message: &str| MessagePage { chrome: visit.chrome_clone(), title: "Email verification".into(), message: message.into() };
+    let page = |message: &str| MessagePage::new(&visit, "Email verification", message);
     match state.auth.verify_email(&query.token).await {
-        Ok(()) => visit.render(page("Your email address is verified. You can sign in now.")),
+        Ok(()) => visit.render(page("Your email address is verified. You can sign in now.").then("/signin", "Sign in")),
         Err(e) if e.kind() == ErrorKind::Internal => Err(e.into()),
-        Err(e) => visit.render_refused(e.kind(), page(LINK_REFUSED)),
+        Err(e) => visit.render_refused(e.kind(), page(LINK_REFUSED).then(RESEND_PATH, "Send a new link")),
     }
 }
 
@@ -176,7 +207,7 @@ pub(super) async fn verify_publisher_email(
     Query(query): Query<TokenQuery>,
 ) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
-    let page = |message: String| MessagePage { chrome: visit.chrome_clone(), title: "Publisher email verification".into(), message };
+    let page = |message: String| MessagePage::new(&visit, "Publisher email verification", message);
     match state.catalog.verify_publisher_email(&query.token).await {
         Ok(org) => visit.render(page(format!("The company email address of {org} is verified."))),
         Err(e) if e.kind() == ErrorKind::Internal => Err(e.into()),
@@ -184,21 +215,70 @@ pub(super) async fn verify_publisher_email(
     }
 }
 
+/// The path of the form that mails the verification link again.
+const RESEND_PATH: &str = "/verify-email/resend";
+
+/// A form that asks for an email address to mail a link to: a password reset, or the
+/// verification link again.
 #[derive(Template)]
-#[template(path = "forgot_password.html")]
-struct ForgotPasswordPage {
+#[template(path = "email_link.html")]
+struct EmailLinkPage {
     chrome: Chrome,
+    kind: &'static EmailLink,
     email: String,
     error: Option<String>,
 }
 
+/// What one of the email-link forms says and where it posts.
+struct EmailLink {
+    mails: Mails,
+    id: &'static str,
+    action: &'static str,
+    title: &'static str,
+    intro: &'static str,
+    /// The page after sending: the same whoever has an account.
+    sent: &'static str,
+}
+
+/// The link an email-link form mails.
+enum Mails {
+    Reset,
+    Verification,
+}
+
+const FORGOT_PASSWORD: EmailLink = EmailLink {
+    mails: Mails::Reset,
+    id: "forgot-password",
+    action: "/forgot-password",
+    title: "Forgot your password?",
+    intro: "Give your account's email address: we send it a link to choose a new password.",
+    sent: "If an account has this address, a link to choose a new password is on its way. It works for an hour.",
+};
+
+const RESEND_VERIFICATION: EmailLink = EmailLink {
+    mails: Mails::Verification,
+    id: "resend-verification",
+    action: RESEND_PATH,
+    title: "Send the verification link again",
+    intro: "Give the email address you signed up with: we send it a new link to verify it.",
+    sent: "If an account is waiting for this address to be verified, a new link is on its way. It works for 48 hours.",
+};
+
 pub(super) async fn forgot_password_form(State(state): State<WebState>, headers: HeaderMap) -> PageResult {
-    let visit = Visit::of(&state, &headers).await?;
-    visit.render(ForgotPasswordPage { chrome: visit.chrome_clone(), email: String::new(), error: None })
+    email_link_form(&state, &headers, &FORGOT_PASSWORD).await
+}
+
+pub(super) async fn resend_verification_form(State(state): State<WebState>, headers: HeaderMap) -> PageResult {
+    email_link_form(&state, &headers, &RESEND_VERIFICATION).await
+}
+
+async fn email_link_form(state: &WebState, headers: &HeaderMap, kind: &'static EmailLink) -> PageResult {
+    let visit = Visit::of(state, headers).await?;
+    visit.render(EmailLinkPage { chrome: visit.chrome_clone(), kind, email: String::new(), error: None })
 }
 
 #[derive(Deserialize)]
-struct ForgotPasswordForm {
+struct EmailLinkForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
@@ -208,20 +288,30 @@ struct ForgotPasswordForm {
 /// Mails a reset link if the address is an account's, and answers the same either way:
 /// the page does not tell who has an account.
 pub(super) async fn forgot_password(State(state): State<WebState>, headers: HeaderMap, request: axum::extract::Request) -> PageResult {
+    send_email_link(&state, &headers, request, &FORGOT_PASSWORD).await
+}
+
+/// Mails the verification link again if the address is an unverified account's, and
+/// answers the same either way.
+pub(super) async fn resend_verification(State(state): State<WebState>, headers: HeaderMap, request: axum::extract::Request) -> PageResult {
+    send_email_link(&state, &headers, request, &RESEND_VERIFICATION).await
+}
+
+async fn send_email_link(state: &WebState, headers: &HeaderMap, request: axum::extract::Request, kind: &'static EmailLink) -> PageResult {
     let ip = client_ip(request.extensions());
-    let Form(form) = Form::<ForgotPasswordForm>::from_request(request, &())
-        .await
-        .map_err(|e| PageError::Refused(ErrorKind::Malformed, e.body_text()))?;
-    let visit = Visit::of(&state, &headers).await?;
+    let Form(form) =
+        Form::<EmailLinkForm>::from_request(request, &()).await.map_err(|e| PageError::Refused(ErrorKind::Malformed, e.body_text()))?;
+    let visit = Visit::of(state, headers).await?;
     visit.check_csrf(&form.csrf)?;
-    match state.auth.request_password_reset(form.email.trim(), ip).await {
-        Ok(()) => visit.render(MessagePage {
-            chrome: visit.chrome_clone(),
-            title: "Check your email".into(),
-            message: "If an account has this address, a link to choose a new password is on its way. It works for an hour.".into(),
-        }),
+    let email = form.email.trim();
+    let sent = match kind.mails {
+        Mails::Verification => state.auth.resend_verification(email, ip).await,
+        Mails::Reset => state.auth.request_password_reset(email, ip).await,
+    };
+    match sent {
+        Ok(()) => visit.render(MessagePage::new(&visit, "Check your email", kind.sent).then("/signin", "Back to sign in")),
         Err(e) if e.kind() == ErrorKind::Invalid => {
-            let page = ForgotPasswordPage { chrome: visit.chrome_clone(), email: form.email, error: Some(e.to_string()) };
+            let page = EmailLinkPage { chrome: visit.chrome_clone(), kind, email: form.email, error: Some(e.to_string()) };
             visit.render_refused(e.kind(), page)
         }
         Err(e) => Err(e.into()),
@@ -257,16 +347,81 @@ pub(super) async fn reset_password(State(state): State<WebState>, headers: Heade
     let visit = Visit::of(&state, &headers).await?;
     visit.check_csrf(&form.csrf)?;
     match state.auth.reset_password(&form.token, &form.password).await {
-        Ok(()) => visit.render(MessagePage {
-            chrome: visit.chrome_clone(),
-            title: "Password changed".into(),
-            message: "Your password is changed: sign in with it. Every other session was signed out and your access tokens were revoked."
-                .into(),
-        }),
+        Ok(()) => visit.render(
+            MessagePage::new(
+                &visit,
+                "Password changed",
+                "Your password is changed: sign in with it. Every other session was signed out and your access tokens were revoked.",
+            )
+            .then("/signin", "Sign in"),
+        ),
         Err(e) if e.kind() == ErrorKind::Invalid => {
             let page = ResetPasswordPage { chrome: visit.chrome_clone(), token: form.token, error: Some(e.to_string()) };
             visit.render_refused(e.kind(), page)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct CodeQuery {
+    #[serde(default)]
+    code: String,
+}
+
+#[derive(Template)]
+#[template(path = "invitation.html")]
+struct InvitationPage {
+    chrome: Chrome,
+    code: String,
+    org: String,
+    role: String,
+    /// The signed-in account's verified address is the invited one (the accept checks it
+    /// again): otherwise the page says what to do instead of offering a button that fails.
+    may_accept: bool,
+}
+
+/// The page the invitation mail links to: what it offers and an Accept button. Following
+/// the link changes nothing (a mail scanner may follow it); accepting is a POST. As the
+/// refusal does, the page never shows the invited address to another account.
+pub(super) async fn invitation(State(state): State<WebState>, headers: HeaderMap, Query(query): Query<CodeQuery>) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    let here = format!("/invitations/accept?code={}", super::encode(&query.code));
+    let viewer = visit.require(&here)?;
+    let Some(invitation) = state.auth.invitation(&query.code).await? else {
+        return visit.render_refused(
+            ErrorKind::NotFound,
+            MessagePage::new(
+                &visit,
+                "Invitation",
+                "This invitation is invalid, used or expired: ask the organization's owner for a new one.",
+            ),
+        );
+    };
+    let account = &viewer.account;
+    let may_accept =
+        account.email_verified_at.is_some() && account.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(&invitation.email));
+    visit.render(InvitationPage { chrome: visit.chrome_clone(), code: query.code, org: invitation.org, role: invitation.role, may_accept })
+}
+
+#[derive(Deserialize)]
+pub(super) struct AcceptForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+pub(super) async fn accept_invitation(State(state): State<WebState>, headers: HeaderMap, Form(form): Form<AcceptForm>) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let viewer = visit.require("/")?;
+    match state.auth.accept_invitation(&viewer.account, &form.code).await {
+        Ok((org, role)) => visit.render(
+            MessagePage::new(&visit, "Invitation accepted", format!("You are now a member of {org}, as {}.", role.as_str()))
+                .then("/publish", "Go to the publisher portal"),
+        ),
+        Err(e) if e.kind() == ErrorKind::Internal => Err(e.into()),
+        Err(e) => visit.render_refused(e.kind(), MessagePage::new(&visit, "Invitation", e.to_string())),
     }
 }

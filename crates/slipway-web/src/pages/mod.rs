@@ -8,6 +8,7 @@ mod publisher;
 mod review;
 mod sales;
 mod security;
+mod settings;
 mod store;
 
 use askama::Template;
@@ -21,7 +22,7 @@ use slipway_catalog::{CatalogError, Viewer};
 use slipway_types::ErrorKind;
 
 use crate::WebState;
-use crate::session::{cookie, csrf_cookie, csrf_cookie_name, same_secret, secure, session};
+use crate::session::{cookie, csrf_cookie, csrf_cookie_name, registry_host, same_secret, secure, session};
 
 /// Uploads (logo plus screenshots) in one editor form.
 const FORM_LIMIT: usize = 48 * 1024 * 1024;
@@ -41,11 +42,16 @@ pub fn router(state: WebState) -> Router {
         .route("/publishers/verify-email", get(account::verify_publisher_email))
         .route("/signup", get(account::signup_form).post(account::signup))
         .route("/signup/sent", get(account::signup_sent))
+        .route("/signup/verified", get(account::signup_verified))
         .route("/signin", get(account::signin_form).post(account::signin))
         .route("/signout", post(account::signout))
         .route("/verify-email", get(account::verify_email))
+        .route("/verify-email/resend", get(account::resend_verification_form).post(account::resend_verification))
+        .route("/invitations/accept", get(account::invitation).post(account::accept_invitation))
         .route("/forgot-password", get(account::forgot_password_form).post(account::forgot_password))
         .route("/reset-password", get(account::reset_password_form).post(account::reset_password))
+        .route("/settings/tokens", get(settings::tokens).post(settings::create_token))
+        .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/subscriptions", get(store::subscriptions))
         .route("/subscriptions/{id}/cancel", post(checkout::cancel))
         .route("/subscriptions/{id}/pay", post(checkout::pay))
@@ -76,6 +82,8 @@ pub struct Chrome {
     /// The token every form on the page carries.
     pub csrf: String,
     pub q: String,
+    /// The registry's host in this page's commands (`session::registry_host`).
+    pub registry: String,
     /// Set when the CSRF token is a new double-submit cookie the response must set.
     new_cookie: bool,
 }
@@ -98,7 +106,8 @@ impl Visit {
             },
         };
         let user = viewer.as_ref().map(|v| v.account.name.clone());
-        Ok(Visit { viewer, chrome: Chrome { user, csrf, q: String::new(), new_cookie }, secure: secure(&state.auth, headers) })
+        let registry = registry_host(&state.auth, headers);
+        Ok(Visit { viewer, chrome: Chrome { user, csrf, q: String::new(), registry, new_cookie }, secure: secure(&state.auth, headers) })
     }
 
     fn require(&self, next: &str) -> Result<&Viewer, PageError> {
@@ -192,7 +201,7 @@ impl IntoResponse for PageError {
             PageError::Refused(kind, message) => (kind, message),
         };
         let status = status_of(kind);
-        let chrome = Chrome { user: None, csrf: String::new(), q: String::new(), new_cookie: false };
+        let chrome = Chrome { user: None, csrf: String::new(), q: String::new(), registry: String::new(), new_cookie: false };
         let page = ErrorPage { chrome, title: kind.title().to_owned(), message };
         let mut response = match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
@@ -260,7 +269,19 @@ fn percent_decode(s: &[u8]) -> Vec<u8> {
 
 impl Visit {
     fn chrome_clone(&self) -> Chrome {
-        Chrome { user: self.chrome.user.clone(), csrf: self.chrome.csrf.clone(), q: self.chrome.q.clone(), new_cookie: false }
+        Chrome {
+            user: self.chrome.user.clone(),
+            csrf: self.chrome.csrf.clone(),
+            q: self.chrome.q.clone(),
+            registry: self.chrome.registry.clone(),
+            new_cookie: false,
+        }
+    }
+
+    /// Install instructions' HTML with the registry placeholder filled in for this reader
+    /// (a plain `host[:port]`, safe in HTML).
+    fn install_html(&self, html: &str) -> String {
+        html.replace(slipway_catalog::REGISTRY_PLACEHOLDER, &self.chrome.registry)
     }
 
     fn chrome_with_query(&self, q: &str) -> Chrome {

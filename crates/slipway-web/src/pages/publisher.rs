@@ -341,7 +341,7 @@ async fn preview(
         chrome: visit.chrome_clone(),
         publisher_verified: publisher.is_some_and(|p| p.verified),
         long_html: markdown_html(&listing.long_description),
-        install_html: markdown_html(&listing.install_instructions),
+        install_html: visit.install_html(&markdown_html(&listing.install_instructions)),
         license: has_license.then_some(license),
         error: None,
         preview: true,

@@ -206,6 +206,7 @@ async fn product_page(state: &WebState, visit: &Visit, publisher: &str, slug: &s
         None => (StatusCode::OK, None),
     };
     let Product { listing, publisher_verified, license, long_html, install_html } = Product::clone(&product);
+    let install_html = visit.install_html(&install_html);
     let page =
         ProductPage { chrome: visit.chrome_clone(), publisher_verified, long_html, install_html, license, error, preview: false, listing };
     visit.render_status(status, page)

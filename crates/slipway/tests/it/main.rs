@@ -3,6 +3,7 @@
 //! command exports SLIPWAY_TEST_POSTGRES_URL and SLIPWAY_TEST_S3_ENDPOINT, the same tests
 //! run against PostgreSQL + S3 instead (CI runs the suite once each way).
 
+mod account_pages;
 mod accounts;
 mod api_tokens;
 mod auth;

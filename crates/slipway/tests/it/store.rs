@@ -226,6 +226,30 @@ async fn getting_a_licensed_tier_opens_the_registry() {
     // The page lists it with the command.
     let page = t.request(Method::GET, "/subscriptions").header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(&format!("docker pull {host}/nimbus/nimbus-db:7.2")));
+    assert!(page.contains(&format!("docker login {host}</code>")), "the login hint names the registry: {page}");
+
+    // Issue 18 item 7: one registry host in every command of every page: the product page's
+    // install text, /subscriptions' pull and login commands, for the Host the reader used.
+    let read_as = |path: &'static str, host: &'static str| {
+        let (t, cookie) = (&t, cookie.clone());
+        async move { t.request(Method::GET, path).header("cookie", cookie).header("host", host).send().await.unwrap().text().await.unwrap() }
+    };
+    for host in ["localhost:5999", "store.example:443", "[::1]:5999"] {
+        let product = read_as("/products/nimbus/nimbus-db", host).await;
+        assert!(product.contains(&format!("docker pull {host}/nimbus/nimbus-db:7.2")), "{host}: {product}");
+        assert!(product.contains(&format!("docker login {host}")), "{host}");
+        assert!(!product.contains("{{registry}}") && !product.contains("localhost:5000"), "{host}");
+        let subscriptions = read_as("/subscriptions", host).await;
+        assert!(subscriptions.contains(&format!("docker pull {host}/nimbus/nimbus-db:7.2")), "{host}");
+        assert!(subscriptions.contains(&format!("docker login {host}</code>")), "{host}");
+    }
+    // A Host that is not a plain host[:port] is not written into commands (nor into HTML).
+    let listen = t.app.auth.settings().listen.to_string();
+    for hostile in ["evil.example\"><script>alert(1)</script>", "a b", "x/y", "x@y"] {
+        let product = read_as("/products/nimbus/nimbus-db", hostile).await;
+        assert!(!product.contains("<script>alert(1)"), "{hostile}");
+        assert!(product.contains(&format!("docker pull {listen}/nimbus/nimbus-db:7.2")), "{hostile}: falls back to the listen address");
+    }
 
     // "View all versions": every tag with digest, size and platforms.
     let versions: Value = t.get("/api/v1/products/nimbus/nimbus-db/versions").await.json().await.unwrap();
@@ -741,4 +765,60 @@ async fn sign_in_only_follows_same_origin_next_paths() {
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{next:?}: {}", response.text().await.unwrap_or_default());
         assert_eq!(response.headers()["location"].to_str().unwrap(), expected, "{next:?}");
     }
+}
+
+/// Issue 18 item 10: `docker search HOST/TERM` calls `GET /v1/search?q=&n=` (after a
+/// `/v1/_ping`). It answers from the store's search index: the pull path as the name, the
+/// short description, pulls as stars, Official listings marked; paging and its bounds.
+#[tokio::test]
+async fn the_v1_search_api_answers_docker_search() {
+    let t = demo_store(Backend::new().await).await;
+    let ping = t.get("/v1/_ping").await;
+    assert_eq!(ping.status(), StatusCode::OK);
+    assert_eq!(ping.headers()["x-docker-registry-standalone"], "true");
+    t.app.catalog.set_official(slipway_catalog::Actor::Operator, "nimbus", "nimbus-db").await.unwrap();
+
+    let host = t.base.trim_start_matches("http://").to_owned();
+    let found: Value = t.get("/v1/search?q=nimbus+db&n=25").await.json().await.unwrap();
+    let first = &found["results"][0];
+    assert_eq!(first["name"], format!("{host}/nimbus/nimbus-db"), "{found}");
+    assert_eq!(first["is_official"], true);
+    assert_eq!(first["is_automated"], false);
+    let api: Value = search(&t, "q=nimbus+db").await;
+    assert_eq!(first["description"], api["items"][0]["short_description"]);
+    assert_eq!(first["star_count"], api["items"][0]["pulls"]);
+    assert!(first["star_count"].as_i64().unwrap() > 0);
+    assert_eq!(found["num_results"], api["total"]);
+    assert_eq!((found["query"].as_str(), found["page"].as_i64(), found["page_size"].as_i64()), (Some("nimbus db"), Some(1), Some(25)));
+    assert!(found["results"].as_array().unwrap()[1..].iter().all(|r| r["is_official"] == false), "{found}");
+    // A misspelling finds a product too.
+    let misspelt: Value = t.get("/v1/search?q=reddis").await.json().await.unwrap();
+    assert_eq!(misspelt["results"][0]["name"], format!("{host}/nimbus/nimbus-cache"), "{misspelt}");
+
+    // Paging: every product once over the pages, in the index's order.
+    let all: Value = t.get("/v1/search?q=&n=100").await.json().await.unwrap();
+    let total = all["num_results"].as_i64().unwrap();
+    assert!(total >= 20, "{all}");
+    let mut paged = Vec::new();
+    for page in 1..=(total + 6) / 7 {
+        let body: Value = t.get(&format!("/v1/search?n=7&page={page}")).await.json().await.unwrap();
+        assert_eq!(body["num_pages"], (total + 6) / 7);
+        paged.extend(body["results"].as_array().unwrap().iter().map(|r| r["name"].clone()));
+    }
+    assert_eq!(paged, all["results"].as_array().unwrap().iter().map(|r| r["name"].clone()).collect::<Vec<_>>());
+    let beyond: Value = t.get(&format!("/v1/search?n=7&page={}", total)).await.json().await.unwrap();
+    assert_eq!(beyond["results"], serde_json::json!([]));
+
+    // The Host a request names is the host in names when no public URL is set.
+    let via_localhost: Value =
+        t.request(Method::GET, "/v1/search?q=nimbus+db").header("host", "localhost:5999").send().await.unwrap().json().await.unwrap();
+    assert_eq!(via_localhost["results"][0]["name"], "localhost:5999/nimbus/nimbus-db");
+
+    for bad in ["n=0", "n=101", "n=ten", "page=0", "page=-1", "n=100&page=10002", "page=9223372036854775807"] {
+        let refused = t.get(&format!("/v1/search?q=nimbus&{bad}")).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(refused.headers()["content-type"], "application/problem+json", "{bad}");
+    }
+    let long = t.get(&format!("/v1/search?q={}", "nimbus+".repeat(2000))).await;
+    assert!(matches!(long.status(), StatusCode::OK | StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY), "{}", long.status());
 }

@@ -1,0 +1,266 @@
+//! The signed-in account's own settings: `/settings/tokens` lists its access tokens (never
+//! their secrets), creates one (name, expiry, repository patterns, actions, API access) and
+//! shows its secret once with the `docker login` line for this registry, and revokes.
+//!
+//! Creating redirects (so reloading the page never makes a second token); the secret rides
+//! to the page in a cookie scoped to it, HttpOnly and SameSite=Strict, for two minutes,
+//! and the page that shows it clears it: shown once, and never in a URL or a log.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect};
+use serde::Deserialize;
+use slipway_auth::scope::{ScopeRule, TokenRule, stored_rules};
+use slipway_auth::{AccessTokenRecord, TOKEN_PREFIX};
+use slipway_types::ErrorKind;
+
+use crate::WebState;
+use crate::session::cookie;
+
+use super::{Chrome, PageResult, Visit, filters};
+
+const TOKENS_PATH: &str = "/settings/tokens";
+/// The cookie carrying a new token's `id.secret` to the page that shows it once.
+const NEW_TOKEN_COOKIE: &str = "slipway_new_token";
+const NEW_TOKEN_COOKIE_SECS: u32 = 120;
+/// The expiries the form offers, in days; `never` is the empty choice.
+const EXPIRY_CHOICES: [(&str, &str); 5] = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "a year"), ("", "never")];
+
+/// A token as the list shows it.
+struct TokenRow {
+    id: String,
+    name: String,
+    /// Its rules, readable: `nimbus/*: pull, push`, `API: read`.
+    access: Vec<String>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    expires_at: Option<i64>,
+    /// `active`, `expired` or `revoked`.
+    status: &'static str,
+}
+
+/// What the create form held, kept when it is refused.
+#[derive(Default)]
+struct TokenDraft {
+    name: String,
+    expires: String,
+    patterns: String,
+    pull: bool,
+    push: bool,
+    delete: bool,
+    api: String,
+}
+
+/// A token just made: its secret, shown this once.
+struct Created {
+    name: String,
+    secret: String,
+}
+
+#[derive(Template)]
+#[template(path = "settings_tokens.html")]
+struct TokensPage {
+    chrome: Chrome,
+    tokens: Vec<TokenRow>,
+    draft: TokenDraft,
+    expiry_choices: &'static [(&'static str, &'static str)],
+    created: Option<Created>,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+fn describe(record: &AccessTokenRecord, now: i64) -> TokenRow {
+    let access = match stored_rules(&record.scopes) {
+        Ok(rules) => rules
+            .iter()
+            .map(|rule| match rule {
+                TokenRule::Repository(rule) => {
+                    let actions: Vec<&str> = rule.actions.iter().map(|a| a.as_str()).collect();
+                    format!("{}: {}", rule.repositories, actions.join(", "))
+                }
+                TokenRule::Api { api } => format!("API: {}", api.as_str()),
+            })
+            .collect(),
+        Err(_) => vec!["unreadable: refused when used".to_owned()],
+    };
+    let status = match (record.revoked_at, record.expires_at) {
+        (Some(_), _) => "revoked",
+        (None, Some(expires)) if expires <= now => "expired",
+        _ => "active",
+    };
+    TokenRow {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        access,
+        created_at: record.created_at,
+        last_used_at: record.last_used_at,
+        expires_at: record.expires_at,
+        status,
+    }
+}
+
+impl TokensPage {
+    async fn of(state: &WebState, visit: &Visit) -> Result<TokensPage, super::PageError> {
+        let viewer = visit.require(TOKENS_PATH)?;
+        let now = state.auth.now_ms();
+        let mut tokens: Vec<TokenRow> =
+            state.auth.access_tokens_of(&viewer.account).await?.iter().map(|record| describe(record, now)).collect();
+        // Active first, newest first within each.
+        tokens.sort_by(|a, b| (a.status != "active").cmp(&(b.status != "active")).then(b.created_at.cmp(&a.created_at)));
+        Ok(TokensPage {
+            chrome: visit.chrome_clone(),
+            tokens,
+            draft: TokenDraft { expires: "90".into(), pull: true, ..TokenDraft::default() },
+            expiry_choices: &EXPIRY_CHOICES,
+            created: None,
+            notice: None,
+            error: None,
+        })
+    }
+}
+
+/// The `Set-Cookie` value carrying a new token to the page (or, empty, clearing it).
+fn new_token_cookie(value: &str, secure: bool) -> HeaderValue {
+    let max_age = if value.is_empty() { 0 } else { NEW_TOKEN_COOKIE_SECS };
+    let cookie = format!(
+        "{NEW_TOKEN_COOKIE}={value}; Path={TOKENS_PATH}; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    );
+    HeaderValue::from_str(&cookie).expect("ids and secrets are ASCII")
+}
+
+#[derive(Deserialize)]
+pub(super) struct TokensQuery {
+    /// Set by the redirect after a revocation.
+    revoked: Option<String>,
+}
+
+pub(super) async fn tokens(State(state): State<WebState>, headers: HeaderMap, Query(query): Query<TokensQuery>) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    let mut page = TokensPage::of(&state, &visit).await?;
+    if query.revoked.is_some() {
+        page.notice = Some("The token is revoked: tools that used it are signed out within minutes.".into());
+    }
+    let Some(carried) = cookie(&headers, NEW_TOKEN_COOKIE).filter(|c| !c.is_empty()) else { return visit.render(page) };
+    // Shown only for an active token of this account (the cookie is the browser's own,
+    // but a stale or foreign value shows nothing).
+    if let Some((id, secret)) = carried.split_once('.')
+        && let Some(token) = page.tokens.iter().find(|t| t.id == id && t.status == "active")
+        && secret.starts_with(TOKEN_PREFIX)
+    {
+        page.created = Some(Created { name: token.name.clone(), secret: secret.to_owned() });
+    }
+    let mut response = visit.render(page)?;
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().append(header::SET_COOKIE, new_token_cookie("", visit.secure));
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewTokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    expires: String,
+    /// Repository patterns, one per line (`acme/*`, `acme/app`).
+    #[serde(default)]
+    patterns: String,
+    pull: Option<String>,
+    push: Option<String>,
+    delete: Option<String>,
+    /// `read`, `write` or empty (no API use).
+    #[serde(default)]
+    api: String,
+}
+
+/// The rules a form asks for, or why it cannot be a token.
+fn rules_of(form: &NewTokenForm) -> Result<(Vec<TokenRule>, Option<u32>), String> {
+    let actions: Vec<&str> = [("pull", &form.pull), ("push", &form.push), ("delete", &form.delete)]
+        .into_iter()
+        .filter(|(_, on)| on.is_some())
+        .map(|(a, _)| a)
+        .collect();
+    let patterns: Vec<&str> = form.patterns.lines().map(str::trim).filter(|p| !p.is_empty()).collect();
+    if !patterns.is_empty() && actions.is_empty() {
+        return Err("Choose what the token may do in those repositories: pull, push or delete.".into());
+    }
+    if patterns.is_empty() && !actions.is_empty() && form.api.is_empty() {
+        return Err("Name the repositories the token may use (one pattern per line, e.g. acme/*), or give it API access only.".into());
+    }
+    let mut rules = Vec::new();
+    for pattern in &patterns {
+        let text = format!("{pattern}:{}", actions.join(","));
+        let rule =
+            ScopeRule::parse(&text).filter(|_| !pattern.contains(':')).ok_or_else(|| format!("{pattern:?} is not a repository pattern"))?;
+        rules.push(TokenRule::Repository(rule));
+    }
+    match form.api.as_str() {
+        "" => {}
+        api => rules.push(TokenRule::parse(&format!("api:{api}")).ok_or_else(|| format!("API access {api:?} is not read or write"))?),
+    }
+    let expires = match form.expires.trim() {
+        "" => None,
+        days => Some(days.parse::<u32>().map_err(|_| format!("expiry {days:?} is not a number of days"))?),
+    };
+    Ok((rules, expires))
+}
+
+pub(super) async fn create_token(State(state): State<WebState>, headers: HeaderMap, Form(form): Form<NewTokenForm>) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let mut page = TokensPage::of(&state, &visit).await?;
+    let account = &visit.require(TOKENS_PATH)?.account;
+    let made = match rules_of(&form) {
+        Ok((rules, expires)) => {
+            state.auth.create_token(&account.name, form.name.trim(), &rules, expires).await.map_err(|e| match e.kind() {
+                ErrorKind::Invalid | ErrorKind::Conflict => Ok(e.to_string()),
+                _ => Err(e),
+            })
+        }
+        Err(message) => Err(Ok(message)),
+    };
+    match made {
+        Ok((secret, record)) => {
+            let mut response = Redirect::to(TOKENS_PATH).into_response();
+            response.headers_mut().insert(header::SET_COOKIE, new_token_cookie(&format!("{}.{secret}", record.id), visit.secure));
+            Ok(response)
+        }
+        Err(Ok(message)) => {
+            page.draft = TokenDraft {
+                name: form.name,
+                expires: form.expires,
+                patterns: form.patterns,
+                pull: form.pull.is_some(),
+                push: form.push.is_some(),
+                delete: form.delete.is_some(),
+                api: form.api,
+            };
+            page.error = Some(message);
+            visit.render_refused(ErrorKind::Invalid, page)
+        }
+        Err(Err(e)) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(super) async fn revoke_token(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let account = &visit.require(TOKENS_PATH)?.account;
+    state.auth.revoke_own_token(account, &id).await?;
+    Ok(Redirect::to(&format!("{TOKENS_PATH}?revoked=1")).into_response())
+}

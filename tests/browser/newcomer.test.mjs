@@ -1,0 +1,182 @@
+// A newcomer's first minutes on `slipway serve --demo` with no mail server, in a real
+// browser (playwright-core in Debian's headless Chromium): sign up (the demo counts the
+// address as verified at once and says so), sign in, take Nimbus DB's free Developer tier
+// (license accepted), read the pull command on /subscriptions, then create an access token
+// on /settings/tokens with the keyboard only and read it with its `docker login` line.
+// axe-core checks the new pages; the sign-up and tokens pages also work with JavaScript off.
+//
+// Run by tests/e2e/newcomer.sh, which then logs in and pulls with a real Docker Engine
+// using exactly the lines these pages showed (written to E2E_STATE_DIR). By hand:
+//
+//   slipway serve --demo --data-dir DIR   (no [mail] configured)
+//   E2E_BASE_URL=http://127.0.0.1:PORT E2E_STATE_DIR=DIR2 node --test tests/browser/newcomer.test.mjs
+//
+// The steps depend on each other: after a failure the rest are skipped.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { ARTIFACTS, BASE, Journey, oneLine, press, shot, signIn } from './harness.mjs';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const STATE_DIR = process.env.E2E_STATE_DIR || '';
+const PRODUCT = { path: '/products/nimbus/nimbus-db', repo: 'nimbus/nimbus-db', tier: 'Developer' };
+const account = {
+    name: `newcomer-${randomBytes(3).toString('hex')}`,
+    password: `first steps ${randomBytes(6).toString('hex')}`,
+};
+account.email = `${account.name}@example.com`;
+
+const journey = new Journey('newcomer');
+let page;
+
+before(async () => {
+    await journey.launch();
+    page = await journey.page();
+});
+
+after(() => journey.close());
+
+const step = (name, fn) => journey.step(name, () => page, fn);
+const text = async () => oneLine(await page.locator('main').innerText());
+const url = (path) => `${BASE}${path}`;
+
+function writeState(name, value) {
+    assert.ok(STATE_DIR, 'set E2E_STATE_DIR: the Docker Engine checks read what the pages showed from there');
+    mkdirSync(STATE_DIR, { recursive: true });
+    writeFileSync(join(STATE_DIR, name), value);
+}
+
+step('sign up: the demo without a mail server verifies the address at once', async (t) => {
+    await page.goto(url('/signup'));
+    const form = page.locator('form#signup');
+    await form.locator('input[name="name"]').fill(account.name);
+    await form.locator('input[name="email"]').fill(account.email);
+    await form.locator('input[name="password"]').fill(account.password);
+    await press(page, form.locator('button[type="submit"]'));
+    assert.equal(new URL(page.url()).pathname, '/signup/verified');
+    const said = await text();
+    t.diagnostic(said);
+    assert.match(said, /no mail server/i);
+    t.diagnostic(`screenshot ${await shot(page, 'newcomer-signed-up')}`);
+    await press(page, page.locator('main a[href="/signin"]'));
+    assert.equal(new URL(page.url()).pathname, '/signin');
+});
+
+step('sign in', async () => {
+    await signIn(page, account.name, account.password);
+});
+
+step('the free Developer tier of Nimbus DB, license accepted: /subscriptions shows the pull command', async (t) => {
+    await page.goto(url(PRODUCT.path));
+    const install = oneLine(await page.locator('section[aria-labelledby="install-h"]').innerText());
+    const host = new URL(BASE).host;
+    assert.ok(install.includes(`docker pull ${host}/${PRODUCT.repo}`), `the install text names this registry (${host}): ${install}`);
+    assert.ok(!install.includes('{{registry}}'), install);
+    const form = page.locator('section#tiers form.get-tier').filter({ hasText: PRODUCT.tier });
+    await form.locator('input[name="accept_license"]').check();
+    await press(page, form.locator('button[type="submit"]'));
+    assert.equal(new URL(page.url()).pathname, '/subscriptions');
+    const commands = await page.locator('li.subscription code.pull-command').allInnerTexts();
+    const pull = commands.map((c) => c.trim()).find((c) => c.startsWith(`docker pull ${host}/${PRODUCT.repo}:`));
+    assert.ok(pull, `a pull command for ${PRODUCT.repo} on ${host}: ${JSON.stringify(commands)}`);
+    t.diagnostic(`pull command: ${pull}`);
+    assert.ok((await text()).includes(`docker login ${host}`), 'the login hint names the registry');
+    writeState('pull-command', pull);
+    t.diagnostic(`screenshot ${await shot(page, 'newcomer-subscriptions')}`);
+});
+
+step('a token made on /settings/tokens with the keyboard only, shown once with its docker login line', async (t) => {
+    await page.goto(url('/'));
+    // From the header's account link to the form, by keyboard.
+    await page.locator('a#account').focus();
+    await Promise.all([page.waitForURL((u) => u.pathname === '/settings/tokens'), page.keyboard.press('Enter')]);
+    const focusOn = async (selector, max = 60) => {
+        for (let i = 0; i < max; i += 1) {
+            if (await page.evaluate((s) => document.activeElement?.matches(s), selector)) return;
+            await page.keyboard.press('Tab');
+        }
+        throw new Error(`Tab never reached ${selector}`);
+    };
+    await focusOn('#token-name');
+    await page.keyboard.type('laptop');
+    await page.keyboard.press('Tab'); // expiry: keep 90 days
+    await page.keyboard.press('Tab');
+    await page.keyboard.type('nimbus/*');
+    await focusOn('input[name="pull"]');
+    assert.ok(await page.locator('input[name="pull"]').isChecked(), 'pull is ticked by default');
+    await focusOn('form#create-token button[type="submit"]');
+    await Promise.all([page.waitForLoadState('load'), page.keyboard.press('Enter')]);
+    const secret = await page.locator('#new-token-secret').inputValue();
+    assert.match(secret, /^slw_[0-9a-f]{64}$/);
+    const login = oneLine(await page.locator('#docker-login-command').innerText());
+    const host = new URL(BASE).host;
+    assert.equal(login, `docker login ${host} -u ${account.name}`);
+    const stdinLine = oneLine(await page.locator('#new-token code').last().innerText());
+    assert.equal(stdinLine, `echo "$TOKEN" | docker login ${host} -u ${account.name} --password-stdin`);
+    assert.ok(oneLine(await page.locator('table#tokens').innerText()).includes('nimbus/*: pull'));
+    writeState('token', secret);
+    writeState('login-command', stdinLine);
+    t.diagnostic(`screenshot ${await shot(page, 'newcomer-token-created')}`);
+    await page.reload();
+    assert.equal(await page.locator('#new-token-secret').count(), 0, 'the secret is shown once only');
+    t.diagnostic(`screenshot ${await shot(page, 'newcomer-tokens-list')}`);
+});
+
+// axe-core, injected into each page; CSP is bypassed for this context only, since the
+// store's policy rightly refuses injected script.
+step('accessibility: axe-core finds no serious or critical violations on the new pages', async (t) => {
+    const axePath = join(HERE, 'node_modules/axe-core/axe.min.js');
+    const context = await journey.browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true, storageState: await page.context().storageState() });
+    try {
+        const p = await context.newPage();
+        const problems = [];
+        for (const path of ['/settings/tokens', '/signup/verified', '/signup/sent', '/verify-email/resend', '/invitations/accept?code=unknown', '/subscriptions']) {
+            await p.goto(url(path));
+            await p.addScriptTag({ path: axePath });
+            const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+                .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
+            for (const v of violations) t.diagnostic(`${path}: ${v.impact} ${v.id} (${v.nodes}): ${v.help}`);
+            problems.push(...violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${path}: ${v.id}`));
+            await p.screenshot({ path: join(ARTIFACTS, `newcomer${path.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true });
+        }
+        assert.deepEqual(problems, []);
+    } finally {
+        await context.close();
+    }
+});
+
+step('JavaScript off: sign up and the tokens page still work', async () => {
+    const context = await journey.browser.newContext({ viewport: { width: 1280, height: 900 }, javaScriptEnabled: false });
+    try {
+        const p = await context.newPage();
+        const name = `nojs-${randomBytes(3).toString('hex')}`;
+        await p.goto(url('/signup'));
+        await p.locator('form#signup input[name="name"]').fill(name);
+        await p.locator('form#signup input[name="email"]').fill(`${name}@example.com`);
+        await p.locator('form#signup input[name="password"]').fill(account.password);
+        await press(p, p.locator('form#signup button[type="submit"]'));
+        assert.equal(new URL(p.url()).pathname, '/signup/verified');
+        await signIn(p, name, account.password);
+        await p.goto(url('/settings/tokens'));
+        await p.locator('#token-name').fill('no-js');
+        await p.locator('#token-api').selectOption('read');
+        await press(p, p.locator('form#create-token button[type="submit"]'));
+        assert.match(await p.locator('#new-token-secret').inputValue(), /^slw_/);
+        const revoke = p.locator('table#tokens form button[aria-label="Revoke no-js"]');
+        await press(p, revoke);
+        assert.equal(new URL(p.url()).pathname + new URL(p.url()).search, '/settings/tokens?revoked=1');
+        assert.ok(oneLine(await p.locator('table#tokens').innerText()).includes('revoked'));
+    } finally {
+        await context.close();
+    }
+});
+
+test('no JavaScript errors on the newcomer pages', (t) => {
+    for (const e of journey.pageErrors) t.diagnostic(e);
+    assert.deepEqual(journey.pageErrors, []);
+});
