@@ -8,6 +8,7 @@ pub mod mail;
 pub mod scope;
 mod secrets;
 mod service;
+mod settings;
 mod sign_in;
 mod throttle;
 pub use client_addr::{ClientAddr, ForwardedHeader, TrustedProxies, address_group, client_ip};
@@ -20,6 +21,7 @@ pub use directory::check_email;
 pub use keys::KeyRing;
 pub use mail::MailTransport;
 pub use secrets::{TOKEN_PREFIX, hash_password, new_access_token, random_secret, token_hash, verify_password};
+pub use settings::SessionInfo;
 pub use sign_in::{EmailVerifiedHook, SignedUp};
 /// The account record callers receive from the service (the web crate names it from here,
 /// never from the database crate).

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
-use slipway_db::{AccountRecord, DbError};
+use slipway_db::{AccountRecord, DbError, NewSession};
 
 use crate::access::SiteRole;
 use crate::directory::{check_email, check_password};
@@ -16,6 +16,8 @@ use crate::{AuthError, mail};
 const VERIFY_TTL_MS: i64 = 48 * 3600 * 1000;
 const RESET_TTL_MS: i64 = 3600 * 1000;
 const SESSION_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
+/// The characters of a browser's User-Agent kept with its session.
+const MAX_USER_AGENT: usize = 200;
 /// The window in which mail that anyone can trigger is counted.
 const MAIL_WINDOW_MS: i64 = 3600 * 1000;
 /// Requests for a mailed link (a reset, a verification link again) per window for one email
@@ -52,7 +54,7 @@ pub trait EmailVerifiedHook: Send + Sync {
 
 impl AuthService {
     /// Tells the hook, if any, that `account_id`'s address is verified.
-    async fn verified(&self, account_id: &str) -> Result<(), AuthError> {
+    pub(crate) async fn verified(&self, account_id: &str) -> Result<(), AuthError> {
         if let Some(hook) = self.email_verified_hook()
             && let Some(account) = self.db().account_by_id(account_id).await?
         {
@@ -110,7 +112,7 @@ impl AuthService {
 
     /// Counts a request for a mailed link of `purpose` to `email` from `client`: true when
     /// the address or the client (IPv6 by /64) is over its limit for the window.
-    async fn over_link_limit(&self, purpose: &str, email: &str, client: Option<IpAddr>, now: i64) -> Result<bool, AuthError> {
+    pub(crate) async fn over_link_limit(&self, purpose: &str, email: &str, client: Option<IpAddr>, now: i64) -> Result<bool, AuthError> {
         let window_start = now - MAIL_WINDOW_MS;
         self.db().forget_request_windows(window_start).await?;
         let mut over = self.db().count_request(&format!("{purpose}-email:{}", email.to_lowercase()), window_start).await? > LINKS_PER_EMAIL;
@@ -256,7 +258,15 @@ impl AuthService {
     }
 
     /// Checks a password and opens a browser session: (cookie value, CSRF token, account).
-    pub async fn sign_in(&self, name: &str, password: &str, ip: Option<IpAddr>) -> Result<(String, String, AccountRecord), AuthError> {
+    /// `user_agent` is kept (shortened) for the account's sessions list, with the client's
+    /// address group.
+    pub async fn sign_in(
+        &self,
+        name: &str,
+        password: &str,
+        ip: Option<IpAddr>,
+        user_agent: &str,
+    ) -> Result<(String, String, AccountRecord), AuthError> {
         let who =
             self.authenticate_with(crate::Credentials::Password { username: name.to_owned(), secret: password.to_owned() }, ip).await?;
         let account = who.account.ok_or(AuthError::BadCredentials)?;
@@ -264,7 +274,18 @@ impl AuthService {
             return Err(AuthError::Invalid("sign in to the web with your password, not an access token".into()));
         }
         let (cookie, csrf) = (random_secret(), random_secret());
-        self.db().create_session(&token_hash(&cookie), &account.id, &csrf, self.db().clock().now_ms() + SESSION_TTL_MS).await?;
+        let user_agent: String = user_agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT).collect();
+        let client = ip.map(crate::address_group).unwrap_or_default();
+        self.db()
+            .create_session(&NewSession {
+                id_hash: &token_hash(&cookie),
+                account_id: &account.id,
+                csrf: &csrf,
+                expires_at: self.db().clock().now_ms() + SESSION_TTL_MS,
+                user_agent: &user_agent,
+                client: &client,
+            })
+            .await?;
         Ok((cookie, csrf, account))
     }
 

@@ -44,7 +44,7 @@ pub use scanning::{
     ImagePackageRecord, ImageScanRecord, InventoryPart, NewImageScan, NewVulnerabilityEvent, Rematch, VulnerabilityEventRecord,
     vulnerability_ids,
 };
-pub use sign_in::{Mail, OutboxMessage, PasswordReset};
+pub use sign_in::{EmailChange, Mail, NewSession, OutboxMessage, PasswordReset, SessionRecord};
 pub use throttle::{Attempt, AttemptPolicy};
 pub use vulnerability_policy::{ClassRecord, ExceptionRecord, NoticeChanges, NoticeRecord, PolicyListing, ReleasedFinding};
 

@@ -21,17 +21,137 @@ pub struct PasswordReset {
     pub revoked_access_tokens: u64,
 }
 
+/// A live browser session, as its account's settings list it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub user_agent: String,
+    pub client: String,
+}
+
+/// Where a new browser session comes from.
+pub struct NewSession<'a> {
+    pub id_hash: &'a str,
+    pub account_id: &'a str,
+    pub csrf: &'a str,
+    pub expires_at: i64,
+    pub user_agent: &'a str,
+    pub client: &'a str,
+}
+
+/// What a followed email-change link changed: (account id, the old address, the new one).
+pub type EmailChange = (String, Option<String>, String);
+
+/// The most sessions an account's settings list.
+const MAX_LISTED_SESSIONS: i64 = 100;
+
 impl IdentityDb {
-    pub async fn create_session(&self, id_hash: &str, account_id: &str, csrf: &str, expires_at: i64) -> Result<(), DbError> {
-        sqlx::query("INSERT INTO web_sessions (id_hash, account_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id_hash)
-            .bind(account_id)
-            .bind(csrf)
-            .bind(self.clock.now_ms())
-            .bind(expires_at)
-            .execute(&self.write)
-            .await?;
+    pub async fn create_session(&self, session: &NewSession<'_>) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO web_sessions (id_hash, account_id, csrf, created_at, expires_at, user_agent, client)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(session.id_hash)
+        .bind(session.account_id)
+        .bind(session.csrf)
+        .bind(self.clock.now_ms())
+        .bind(session.expires_at)
+        .bind(session.user_agent)
+        .bind(session.client)
+        .execute(&self.write)
+        .await?;
         Ok(())
+    }
+
+    /// The account's live sessions, newest first (at most `MAX_LISTED_SESSIONS`).
+    pub async fn sessions_of(&self, account_id: &str) -> Result<Vec<SessionRecord>, DbError> {
+        Ok(sqlx::query_as::<Any, SessionRecord>(
+            "SELECT id_hash, created_at, expires_at, user_agent, client FROM web_sessions
+             WHERE account_id = $1 AND expires_at > $2 ORDER BY created_at DESC, id_hash LIMIT $3",
+        )
+        .bind(account_id)
+        .bind(self.clock.now_ms())
+        .bind(MAX_LISTED_SESSIONS)
+        .fetch_all(&self.read)
+        .await?)
+    }
+
+    /// Ends every session of the account but `keep` (a session's id hash) and revokes its
+    /// refresh tokens (`docker login`'s stored identities); sets the new password hash first
+    /// when one is given, in the same transaction. Returns how many sessions ended.
+    pub async fn sign_out_others(&self, account_id: &str, keep: &str, new_password_hash: Option<&str>) -> Result<u64, DbError> {
+        let mut tx = self.begin_write().await?;
+        if let Some(hash) = new_password_hash {
+            sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2").bind(hash).bind(account_id).execute(&mut *tx).await?;
+        }
+        let ended = sqlx::query("DELETE FROM web_sessions WHERE account_id = $1 AND id_hash <> $2")
+            .bind(account_id)
+            .bind(keep)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+            .bind(self.clock.now_ms())
+            .bind(account_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ended)
+    }
+
+    /// Stores an email-change link (its hash) for `new_email`, replacing the account's live
+    /// one: only the newest link mailed works.
+    pub async fn issue_email_change(&self, token_hash: &str, account_id: &str, new_email: &str, expires_at: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "INSERT INTO email_tokens (token_hash, account_id, purpose, created_at, expires_at, new_email)
+             VALUES ($1, $2, 'change-email', $3, $4, $5)
+             ON CONFLICT (account_id, purpose) WHERE used_at IS NULL DO UPDATE
+               SET token_hash = excluded.token_hash, created_at = excluded.created_at, expires_at = excluded.expires_at,
+                   new_email = excluded.new_email",
+        )
+        .bind(token_hash)
+        .bind(account_id)
+        .bind(self.clock.now_ms())
+        .bind(expires_at)
+        .bind(new_email)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Uses a live email-change link and, in the same transaction, makes its address the
+    /// account's, verified. None, and nothing changed, if the link is not live; a Conflict if
+    /// another account took the address since the link was mailed.
+    pub async fn change_email(&self, token_hash: &str) -> Result<Option<EmailChange>, DbError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.begin_write().await?;
+        let used = sqlx::query_as::<Any, (String, Option<String>)>(
+            "UPDATE email_tokens SET used_at = $1
+             WHERE token_hash = $2 AND purpose = 'change-email' AND used_at IS NULL AND expires_at > $1
+             RETURNING account_id, new_email",
+        )
+        .bind(now)
+        .bind(token_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((account_id, Some(new_email))) = used else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let old = sqlx::query_scalar::<Any, Option<String>>("SELECT email FROM accounts WHERE id = $1")
+            .bind(&account_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE accounts SET email = $1, email_verified_at = $2 WHERE id = $3")
+            .bind(&new_email)
+            .bind(now)
+            .bind(&account_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some((account_id, old, new_email)))
     }
 
     /// (account id, csrf token) of a live session.
@@ -435,7 +555,9 @@ mod tests {
                 db.create_access_token(&token).await.unwrap();
             }
             db.revoke_access_token("t2").await.unwrap();
-            db.create_session("s1", "u1", "csrf", now_ms() + MINUTE).await.unwrap();
+            let session =
+                NewSession { id_hash: "s1", account_id: "u1", csrf: "csrf", expires_at: now_ms() + MINUTE, user_agent: "", client: "" };
+            db.create_session(&session).await.unwrap();
             db.create_refresh_token("r1", "u1", None, now_ms() + MINUTE).await.unwrap();
             db.create_email_token("code", "u1", "reset", now_ms() + MINUTE).await.unwrap();
 

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use crate::extract::{ApiJson, SessionOnly, SignedIn};
 use crate::problem::{ApiResult, Problem, ProblemDocument};
-use crate::session::{scheme, secure, session_cookie, session_token};
+use crate::session::{scheme, secure, session_cookie, session_token, user_agent};
 
 pub fn router(auth: AuthService) -> Router {
     Router::new()
@@ -113,8 +113,9 @@ struct SessionStarted {
 async fn sign_in(State(auth): State<AuthService>, request: Request) -> ApiResult {
     let ip = client_ip(request.extensions());
     let secure = scheme(&auth, request.headers()) == "https";
+    let agent = user_agent(request.headers()).to_owned();
     let ApiJson(form) = ApiJson::<Credentials>::from_request(request, &()).await?;
-    let (cookie, csrf, account) = match auth.sign_in(&form.name, &form.password, ip).await {
+    let (cookie, csrf, account) = match auth.sign_in(&form.name, &form.password, ip, &agent).await {
         Ok(signed_in) => signed_in,
         // With Retry-After when throttled or busy.
         Err(e) => return Ok(crate::problem::auth_problem(e)),

@@ -136,6 +136,11 @@ pub fn mail_base_url(auth: &AuthService) -> String {
     auth.settings().mail_link_base()
 }
 
+/// The browser's User-Agent, kept with a new session for the account's sessions list.
+pub fn user_agent(headers: &HeaderMap) -> &str {
+    headers.get(header::USER_AGENT).and_then(|h| h.to_str().ok()).unwrap_or_default()
+}
+
 pub fn host(headers: &HeaderMap) -> &str {
     headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost")
 }

@@ -10,13 +10,13 @@ use slipway_auth::{AuthError, SignedUp, client_ip};
 use slipway_types::ErrorKind;
 
 use crate::WebState;
-use crate::session::{scheme, session_cookie, session_token};
+use crate::session::{scheme, session_cookie, session_token, user_agent};
 
 use super::{Chrome, PageError, PageResult, Visit, same_origin_path};
 
 #[derive(Template)]
 #[template(path = "message.html")]
-struct MessagePage {
+pub(super) struct MessagePage {
     chrome: Chrome,
     title: String,
     message: String,
@@ -25,11 +25,11 @@ struct MessagePage {
 }
 
 impl MessagePage {
-    fn new(visit: &Visit, title: &str, message: impl Into<String>) -> MessagePage {
+    pub(super) fn new(visit: &Visit, title: &str, message: impl Into<String>) -> MessagePage {
         MessagePage { chrome: visit.chrome_clone(), title: title.to_owned(), message: message.into(), next: Vec::new() }
     }
 
-    fn then(mut self, path: &'static str, text: &'static str) -> MessagePage {
+    pub(super) fn then(mut self, path: &'static str, text: &'static str) -> MessagePage {
         self.next.push((path, text));
         self
     }
@@ -143,7 +143,7 @@ pub(super) async fn signin(State(state): State<WebState>, headers: HeaderMap, re
     let visit = Visit::of(&state, &headers).await?;
     visit.check_csrf(&form.csrf)?;
     let next = same_origin_path(form.next.as_deref());
-    match state.auth.sign_in(form.name.trim(), &form.password, ip).await {
+    match state.auth.sign_in(form.name.trim(), &form.password, ip, user_agent(&headers)).await {
         Ok((value, _csrf, _account)) => {
             let mut response = Redirect::to(&next).into_response();
             response.headers_mut().insert(header::SET_COOKIE, session_cookie(&value, scheme(&state.auth, &headers) == "https"));

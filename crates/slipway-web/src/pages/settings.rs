@@ -8,18 +8,20 @@
 
 use askama::Template;
 use axum::Form;
+use axum::extract::FromRequest as _;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use slipway_auth::scope::{ScopeRule, TokenRule, stored_rules};
-use slipway_auth::{AccessTokenRecord, TOKEN_PREFIX};
+use slipway_auth::{AccessTokenRecord, AuthError, SessionInfo, TOKEN_PREFIX, client_ip};
 use slipway_types::ErrorKind;
 
 use crate::WebState;
-use crate::session::cookie;
+use crate::session::{cookie, session_token};
 
-use super::{Chrome, PageResult, Visit, filters};
+use super::account::MessagePage;
+use super::{Chrome, PageError, PageResult, Visit, filters};
 
 const TOKENS_PATH: &str = "/settings/tokens";
 /// The cookie carrying a new token's `id.secret` to the page that shows it once.
@@ -263,4 +265,154 @@ pub(super) async fn revoke_token(
     let account = &visit.require(TOKENS_PATH)?.account;
     state.auth.revoke_own_token(account, &id).await?;
     Ok(Redirect::to(&format!("{TOKENS_PATH}?revoked=1")).into_response())
+}
+
+// ---- /settings: profile, email, password, sessions ------------------------------------------
+
+const SETTINGS_PATH: &str = "/settings";
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    chrome: Chrome,
+    name: String,
+    email: String,
+    verified: bool,
+    role: String,
+    organizations: Vec<(String, String)>,
+    sessions: Vec<SessionInfo>,
+    /// What the form just sent did, or why it was refused.
+    notice: Option<String>,
+    error: Option<String>,
+    /// The email form's value, kept when it is refused.
+    new_email: String,
+}
+
+impl SettingsPage {
+    async fn of(state: &WebState, visit: &Visit, headers: &HeaderMap) -> Result<SettingsPage, super::PageError> {
+        let account = &visit.require(SETTINGS_PATH)?.account;
+        let cookie = session_token(&state.auth, headers).unwrap_or_default();
+        Ok(SettingsPage {
+            chrome: visit.chrome_clone(),
+            name: account.name.clone(),
+            email: account.email.clone().unwrap_or_default(),
+            verified: account.email_verified_at.is_some(),
+            role: account.site_role.clone(),
+            organizations: state.auth.memberships(account).await?,
+            sessions: state.auth.sessions(account, cookie).await?,
+            notice: None,
+            error: None,
+            new_email: String::new(),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct SettingsQuery {
+    /// Set by the redirect after a change: which one.
+    done: Option<String>,
+}
+
+pub(super) async fn settings(State(state): State<WebState>, headers: HeaderMap, Query(query): Query<SettingsQuery>) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    let mut page = SettingsPage::of(&state, &visit, &headers).await?;
+    page.notice = match query.done.as_deref() {
+        Some("password") => Some("Your password is changed. Every other session was signed out; your access tokens still work.".into()),
+        Some("email") => Some(
+            "If no other account has that address, a link to confirm it is on its way there. Your address changes when it is followed."
+                .into(),
+        ),
+        Some("sessions") => Some("Every other session is signed out.".into()),
+        _ => None,
+    };
+    visit.render(page)
+}
+
+/// Renders the settings page with a refusal's message, or passes an internal error on.
+async fn refused(state: &WebState, visit: &Visit, headers: &HeaderMap, e: AuthError, new_email: String) -> PageResult {
+    if !matches!(e.kind(), ErrorKind::Invalid | ErrorKind::Conflict | ErrorKind::Throttled | ErrorKind::Unavailable) {
+        return Err(e.into());
+    }
+    let mut page = SettingsPage::of(state, visit, headers).await?;
+    page.error = Some(e.to_string());
+    page.new_email = new_email;
+    let mut response = visit.render_refused(e.kind(), page)?;
+    if let Some(secs) = e.retry_after() {
+        response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub(super) struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+}
+
+pub(super) async fn change_password(State(state): State<WebState>, headers: HeaderMap, request: axum::extract::Request) -> PageResult {
+    let ip = client_ip(request.extensions());
+    let Form(form) =
+        Form::<PasswordForm>::from_request(request, &()).await.map_err(|e| PageError::Refused(ErrorKind::Malformed, e.body_text()))?;
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let account = &visit.require(SETTINGS_PATH)?.account;
+    let cookie = session_token(&state.auth, &headers).unwrap_or_default();
+    match state.auth.change_password(account, &form.current, &form.new, cookie, ip).await {
+        Ok(()) => Ok(Redirect::to("/settings?done=password").into_response()),
+        Err(e) => refused(&state, &visit, &headers, e, String::new()).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct EmailForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+pub(super) async fn change_email(State(state): State<WebState>, headers: HeaderMap, request: axum::extract::Request) -> PageResult {
+    let ip = client_ip(request.extensions());
+    let Form(form) =
+        Form::<EmailForm>::from_request(request, &()).await.map_err(|e| PageError::Refused(ErrorKind::Malformed, e.body_text()))?;
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let account = &visit.require(SETTINGS_PATH)?.account;
+    match state.auth.request_email_change(account, &form.password, form.email.trim(), ip).await {
+        Ok(()) => Ok(Redirect::to("/settings?done=email").into_response()),
+        Err(e) => refused(&state, &visit, &headers, e, form.email).await,
+    }
+}
+
+pub(super) async fn sign_out_others(State(state): State<WebState>, headers: HeaderMap, Form(form): Form<CsrfOnly>) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let account = &visit.require(SETTINGS_PATH)?.account;
+    let cookie = session_token(&state.auth, &headers).unwrap_or_default();
+    state.auth.sign_out_other_sessions(account, cookie).await?;
+    Ok(Redirect::to("/settings?done=sessions").into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct TokenQuery {
+    #[serde(default)]
+    token: String,
+}
+
+/// The page the email-change mail links to. The link's secret is single use, so following
+/// it (as the verification link does) makes the change.
+pub(super) async fn confirm_email(State(state): State<WebState>, headers: HeaderMap, Query(query): Query<TokenQuery>) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    let page = |message: String| MessagePage::new(&visit, "Email address", message).then("/settings", "Your account");
+    match state.auth.confirm_email_change(&query.token).await {
+        Ok(account) => visit.render(page(format!("The email address of {} is now {}.", account.name, account.email.unwrap_or_default()))),
+        Err(e) if e.kind() == ErrorKind::Internal => Err(e.into()),
+        Err(e) => visit.render_refused(e.kind(), page(format!("{e}: ask for the change again on your account's page."))),
+    }
 }

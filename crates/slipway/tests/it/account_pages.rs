@@ -394,3 +394,136 @@ async fn access_tokens_are_made_used_and_revoked_on_the_tokens_page() {
     assert!(!after.contains(&format!("/settings/tokens/{id}/revoke")), "no Revoke button on a revoked token");
     assert_eq!(token_status(&t, "tess", &secret).await.0, StatusCode::UNAUTHORIZED);
 }
+
+/// `/settings`: the profile, a new password (the current one asked again; other sessions
+/// end, this one and access tokens stay), the sessions list with "sign out every other
+/// session", and a new email address that counts once the link mailed to it is followed.
+#[tokio::test]
+async fn account_settings_change_password_sessions_and_email() {
+    let smtp = SmtpSink::start().await;
+    let t = with_mail(&smtp).await;
+    let password = "settings first password";
+    for name in ["sam", "taken"] {
+        t.app.auth.create_user(name, &format!("{name}@example.com"), password, slipway_auth::access::SiteRole::User).await.unwrap();
+    }
+    assert_eq!(t.get("/settings").await.headers()["location"], "/signin?next=%2Fsettings");
+    let sign_in_as = |agent: &'static str, secret: &'static str| {
+        let t = &t;
+        async move {
+            let response = t
+                .request(Method::POST, "/api/v1/session")
+                .header("user-agent", agent)
+                .json(&serde_json::json!({"name": "sam", "password": secret}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let cookie = response.headers().get("set-cookie").map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
+            let csrf = response.json::<serde_json::Value>().await.unwrap_or_default()["csrf_token"].as_str().unwrap_or_default().to_owned();
+            (status, cookie.unwrap_or_default(), csrf)
+        }
+    };
+    let (_, laptop, csrf) = sign_in_as("Firefox on the laptop", password).await;
+    let (_, phone, _) = sign_in_as("Safari <b>on</b> the phone", password).await;
+    let (token, _) =
+        t.app.auth.create_token("sam", "ci", &[slipway_auth::scope::TokenRule::parse("sam/*:pull").unwrap()], None).await.unwrap();
+    let page = |cookie: String| {
+        let t = &t;
+        async move {
+            let response = t.request(Method::GET, "/settings").header("cookie", cookie).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, settings) = page(laptop.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(settings.contains("<dd>sam</dd>") && settings.contains("sam@example.com") && settings.contains(">verified<"), "{settings}");
+    assert!(settings.contains("Firefox on the laptop <strong>(this session)</strong>"), "{settings}");
+    assert!(
+        settings.contains("Safari &#60;b&#62;on&#60;/b&#62; the phone") || settings.contains("Safari &lt;b&gt;on&lt;/b&gt; the phone"),
+        "escaped: {settings}"
+    );
+    assert!(settings.contains("127.0.0.1"), "{settings}");
+
+    let post = |path: &'static str, fields: Vec<(&'static str, &'static str)>| {
+        let (t, laptop, csrf) = (&t, laptop.clone(), csrf.clone());
+        async move {
+            let mut form = vec![("csrf", csrf.as_str())];
+            form.extend(fields);
+            let response = t.request(Method::POST, path).header("cookie", laptop).form(&form).send().await.unwrap();
+            let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
+            (response.status(), location, response.text().await.unwrap())
+        }
+    };
+    // The password: refusals say why.
+    for (fields, why) in [
+        (vec![("current", "not the password"), ("new", "settings second password")], "the current password is wrong"),
+        (vec![("current", password), ("new", "short")], "at least 8"),
+        (vec![("current", password), ("new", password)], "the new password is the current one"),
+    ] {
+        let (status, _, body) = post("/settings/password", fields.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}: {body}");
+        assert!(body.contains(why), "{why}: {body}");
+    }
+    let (status, location, _) = post("/settings/password", vec![("current", password), ("new", "settings second password")]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/settings?done=password"));
+    assert_eq!(page(laptop.clone()).await.0, StatusCode::OK, "this session stays");
+    assert_eq!(page(phone.clone()).await.0, StatusCode::SEE_OTHER, "the other session is signed out");
+    assert_eq!(token_status(&t, "sam", &token).await.0, StatusCode::OK, "access tokens still work");
+    assert_eq!(token_status(&t, "sam", "settings second password").await.0, StatusCode::OK);
+    assert_eq!(token_status(&t, "sam", password).await.0, StatusCode::UNAUTHORIZED);
+    deliver(&t).await;
+    assert!(
+        smtp.messages()
+            .iter()
+            .any(|m| m.contains("To: sam@example.com") && m.contains("password of your Slipway account was just changed"))
+    );
+
+    // Sessions: a new one elsewhere, then signed out from here.
+    let (_, tablet, _) = sign_in_as("the tablet", "settings second password").await;
+    assert!(page(laptop.clone()).await.1.contains("the tablet"));
+    let (status, location, _) = post("/settings/sessions/sign-out-others", vec![]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/settings?done=sessions"));
+    assert_eq!(page(tablet).await.0, StatusCode::SEE_OTHER);
+    let (_, settings) = page(laptop.clone()).await;
+    assert!(!settings.contains("the tablet"), "{settings}");
+
+    // The email address: refusals, a taken address answered as any, then the real change.
+    let before = smtp.messages().len();
+    for (fields, why) in [
+        (vec![("email", "new@example.com"), ("password", "wrong password")], "the current password is wrong"),
+        (vec![("email", "sam@example.com"), ("password", "settings second password")], "already your email address"),
+        (vec![("email", "not an address"), ("password", "settings second password")], "email"),
+    ] {
+        let (status, _, body) = post("/settings/email", fields.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}: {body}");
+        assert!(body.contains(why), "{why}: {body}");
+    }
+    let (status, taken, _) = post("/settings/email", vec![("email", "taken@example.com"), ("password", "settings second password")]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, fresh, _) =
+        post("/settings/email", vec![("email", "sam.new@example.com"), ("password", "settings second password")]).await;
+    assert_eq!((status, &fresh), (StatusCode::SEE_OTHER, &taken), "a taken address gets the same answer");
+    deliver(&t).await;
+    let mail = smtp.messages()[before..].to_vec();
+    assert!(mail_count(&mail, "taken@example.com") == 0, "nothing is mailed to another account's address");
+    assert!(mail.iter().any(|m| m.contains("To: sam@example.com") && m.contains("sam.new@example.com")), "the old address is told");
+    let link_mail = mail.iter().find(|m| m.contains("To: sam.new@example.com")).expect("the new address gets the link");
+    let link = secret_after(link_mail, "/settings/email/confirm?token=");
+    assert_eq!(t.app.db.identity().account_by_name("sam").await.unwrap().unwrap().email.as_deref(), Some("sam@example.com"), "not yet");
+    let confirmed = t.get(&format!("/settings/email/confirm?token={link}")).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    assert!(confirmed.text().await.unwrap().contains("The email address of sam is now sam.new@example.com."));
+    let sam = t.app.db.identity().account_by_name("sam").await.unwrap().unwrap();
+    assert_eq!((sam.email.as_deref(), sam.email_verified_at.is_some()), (Some("sam.new@example.com"), true));
+    assert_eq!(t.get(&format!("/settings/email/confirm?token={link}")).await.status(), StatusCode::UNPROCESSABLE_ENTITY, "once");
+    deliver(&t).await;
+    assert!(smtp.messages().iter().any(|m| m.contains("To: sam@example.com") && m.contains("is now sam.new@example.com")));
+    // Mail for the account goes to the new address now.
+    t.request(Method::POST, "/api/v1/password-reset").json(&serde_json::json!({"email": "sam.new@example.com"})).send().await.unwrap();
+    deliver(&t).await;
+    assert!(smtp.messages().last().unwrap().contains("To: sam.new@example.com"));
+}
+
+fn mail_count(mail: &[String], to: &str) -> usize {
+    mail.iter().filter(|m| m.contains(&format!("To: {to}"))).count()
+}
