@@ -149,7 +149,8 @@ impl IdentityDb {
             .bind(now)
             .bind(&account_id)
             .execute(&mut *tx)
-            .await?;
+            .await
+            .map_err(|e| crate::identity::unique_violation(e, format!("{new_email} belongs to another account")))?;
         tx.commit().await?;
         Ok(Some((account_id, old, new_email)))
     }
@@ -398,7 +399,7 @@ impl IdentityDb {
 mod tests {
     use std::collections::BTreeSet;
 
-    use crate::{IdentityDb, NewAccessToken, NewAccount, now_ms, test_databases};
+    use crate::{DbError, IdentityDb, NewAccessToken, NewAccount, NewSession, now_ms, test_databases};
 
     const MINUTE: i64 = 60_000;
 
@@ -496,6 +497,59 @@ mod tests {
             email_verified: false,
         };
         db.create_account(&account).await.unwrap();
+    }
+
+    fn session<'a>(id_hash: &'a str, account_id: &'a str, user_agent: &'a str) -> NewSession<'a> {
+        NewSession { id_hash, account_id, csrf: "csrf", expires_at: now_ms() + MINUTE, user_agent, client: "192.0.2.1" }
+    }
+
+    /// Issue 18: the sessions list and "sign out every other session" (with a new password
+    /// in the same transaction), on both databases.
+    #[tokio::test]
+    async fn sessions_are_listed_and_the_others_signed_out() {
+        for (db, _dir) in test_databases().await {
+            let db = db.identity();
+            person(&db, "u1").await;
+            person(&db, "u2").await;
+            for (id, account, agent) in [("s1", "u1", "laptop"), ("s2", "u1", "phone"), ("s3", "u2", "other")] {
+                db.create_session(&session(id, account, agent)).await.unwrap();
+            }
+            db.create_session(&NewSession { expires_at: now_ms() - 1, ..session("old", "u1", "expired") }).await.unwrap();
+            db.create_refresh_token("r1", "u1", None, now_ms() + MINUTE).await.unwrap();
+            let listed: BTreeSet<(String, String)> =
+                db.sessions_of("u1").await.unwrap().into_iter().map(|s| (s.id_hash, s.user_agent)).collect();
+            assert_eq!(listed, [("s1".into(), "laptop".into()), ("s2".into(), "phone".into())].into_iter().collect());
+            assert_eq!(db.sign_out_others("u1", "s1", Some("new hash")).await.unwrap(), 2, "the phone's and the expired one");
+            assert!(db.session("s1").await.unwrap().is_some() && db.session("s2").await.unwrap().is_none());
+            assert!(db.session("s3").await.unwrap().is_some(), "another account's session stays");
+            assert!(db.refresh_token("r1").await.unwrap().unwrap().revoked_at.is_some());
+            assert_eq!(db.account_by_id("u1").await.unwrap().unwrap().password_hash.as_deref(), Some("new hash"));
+        }
+    }
+
+    /// An email change: only the newest link works, once; the address it names becomes the
+    /// account's, verified; an address taken since is a conflict and changes nothing.
+    #[tokio::test]
+    async fn an_email_change_link_moves_the_address_once() {
+        for (db, _dir) in test_databases().await {
+            let db = db.identity();
+            person(&db, "u1").await;
+            person(&db, "u2").await;
+            db.issue_email_change("first", "u1", "first@example.com", now_ms() + MINUTE).await.unwrap();
+            db.issue_email_change("second", "u1", "new@example.com", now_ms() + MINUTE).await.unwrap();
+            assert_eq!(db.change_email("first").await.unwrap(), None, "replaced by the newer link");
+            let (account, old, new) = db.change_email("second").await.unwrap().unwrap();
+            assert_eq!((account.as_str(), old.as_deref(), new.as_str()), ("u1", Some("u1@example.com"), "new@example.com"));
+            let u1 = db.account_by_id("u1").await.unwrap().unwrap();
+            assert_eq!((u1.email.as_deref(), u1.email_verified_at.is_some()), (Some("new@example.com"), true));
+            assert_eq!(db.change_email("second").await.unwrap(), None, "once");
+
+            db.issue_email_change("taken", "u2", "new@example.com", now_ms() + MINUTE).await.unwrap();
+            assert!(matches!(db.change_email("taken").await, Err(DbError::Conflict(_))));
+            assert_eq!(db.account_by_id("u2").await.unwrap().unwrap().email.as_deref(), Some("u2@example.com"));
+            db.issue_email_change("late", "u2", "late@example.com", now_ms() - 1).await.unwrap();
+            assert_eq!(db.change_email("late").await.unwrap(), None, "expired");
+        }
     }
 
     /// Issue 14 item 13: every reset request queued a new code and mail. While a code
