@@ -2,7 +2,8 @@
 // browser (playwright-core in Debian's headless Chromium): sign up (the demo counts the
 // address as verified at once and says so), sign in, take Nimbus DB's free Developer tier
 // (license accepted), read the pull command on /subscriptions, then create an access token
-// on /settings/tokens with the keyboard only and read it with its `docker login` line.
+// on /settings/tokens with the keyboard only and read it with its `docker login` line;
+// create an organization on /settings and invite a member on its members page, by keyboard.
 // axe-core checks the new pages; the sign-up and tokens pages also work with JavaScript off.
 //
 // Run by tests/e2e/newcomer.sh, which then logs in and pulls with a real Docker Engine
@@ -25,6 +26,7 @@ import { ARTIFACTS, BASE, Journey, oneLine, press, shot, signIn } from './harnes
 const HERE = dirname(fileURLToPath(import.meta.url));
 const STATE_DIR = process.env.E2E_STATE_DIR || '';
 const PRODUCT = { path: '/products/nimbus/nimbus-db', repo: 'nimbus/nimbus-db', tier: 'Developer' };
+const ORG = `crew-${randomBytes(3).toString('hex')}`;
 const account = {
     name: `newcomer-${randomBytes(3).toString('hex')}`,
     password: `first steps ${randomBytes(6).toString('hex')}`,
@@ -92,8 +94,10 @@ step('the free Developer tier of Nimbus DB, license accepted: /subscriptions sho
 
 step('a token made on /settings/tokens with the keyboard only, shown once with its docker login line', async (t) => {
     await page.goto(url('/'));
-    // From the header's account link to the form, by keyboard.
+    // From the header's account link to the account page and its tokens link, by keyboard.
     await page.locator('a#account').focus();
+    await Promise.all([page.waitForURL((u) => u.pathname === '/settings'), page.keyboard.press('Enter')]);
+    await page.locator('a#tokens-link').focus();
     await Promise.all([page.waitForURL((u) => u.pathname === '/settings/tokens'), page.keyboard.press('Enter')]);
     const focusOn = async (selector, max = 60) => {
         for (let i = 0; i < max; i += 1) {
@@ -127,6 +131,27 @@ step('a token made on /settings/tokens with the keyboard only, shown once with i
     t.diagnostic(`screenshot ${await shot(page, 'newcomer-tokens-list')}`);
 });
 
+step('an organization made on /settings and a member invited on its members page, by keyboard only', async (t) => {
+    await page.goto(url('/settings'));
+    assert.ok((await text()).includes(account.email), 'the profile shows the address');
+    t.diagnostic(`screenshot ${await shot(page, 'newcomer-settings')}`);
+    await page.locator('#org-name').focus();
+    await page.keyboard.type(ORG);
+    await Promise.all([page.waitForURL((u) => u.pathname === `/orgs/${ORG}/members`), page.keyboard.press('Enter')]);
+    assert.match(await text(), /is created, with you as its owner/);
+    await page.locator('#invite-email').focus();
+    await page.keyboard.type('teammate@example.com');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'invite-role');
+    await page.keyboard.press('ArrowDown'); // viewer -> maintainer
+    assert.equal(await page.locator('#invite-role').inputValue(), 'maintainer');
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Send the invitation');
+    await Promise.all([page.waitForURL((u) => u.search === '?done=invited'), page.keyboard.press('Enter')]);
+    assert.match(await text(), /The invitation is on its way/);
+    t.diagnostic(`screenshot ${await shot(page, 'newcomer-org-members')}`);
+});
+
 // axe-core, injected into each page; CSP is bypassed for this context only, since the
 // store's policy rightly refuses injected script.
 step('accessibility: axe-core finds no serious or critical violations on the new pages', async (t) => {
@@ -135,7 +160,7 @@ step('accessibility: axe-core finds no serious or critical violations on the new
     try {
         const p = await context.newPage();
         const problems = [];
-        for (const path of ['/settings/tokens', '/signup/verified', '/signup/sent', '/verify-email/resend', '/invitations/accept?code=unknown', '/subscriptions']) {
+        for (const path of ['/settings', `/orgs/${ORG}/members`, '/settings/tokens', '/signup/verified', '/signup/sent', '/verify-email/resend', '/invitations/accept?code=unknown', '/subscriptions']) {
             await p.goto(url(path));
             await p.addScriptTag({ path: axePath });
             const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations

@@ -1,7 +1,7 @@
 //! Administration of accounts, organizations, tokens, repository policies and
 //! entitlements: the operations behind `slipway admin ...` (and, later, the web pages).
 
-use slipway_db::{AccessTokenRecord, AccountRecord, NewAccessToken, NewAccount};
+use slipway_db::{AccessTokenRecord, AccountRecord, DbError, NewAccessToken, NewAccount};
 use slipway_policy::{Action, Actor, Refusal, Resource, decide};
 
 use crate::AuthError;
@@ -383,11 +383,76 @@ impl AuthService {
         Ok((invitation.org, role))
     }
 
+    /// The account named `name`, to be found among `org`'s members.
+    async fn member_named(&self, org: &str, name: &str) -> Result<AccountRecord, AuthError> {
+        self.db().account_by_name(name).await?.ok_or_else(|| not_member(name, org))
+    }
+
+    /// Whether `account` manages `org`'s members (its owners and site administrators), for
+    /// pages that show the forms only to those whose requests would be allowed.
+    pub async fn manages_members(&self, account: &AccountRecord, org: &str) -> Result<bool, AuthError> {
+        match self.ensure_owner(account, org).await {
+            Ok(()) => Ok(true),
+            Err(AuthError::Forbidden(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Owners (and site administrators) give a member another role; the last owner stays.
+    pub async fn set_member_role(&self, actor: &AccountRecord, org: &str, member: &str, role: OrgRole) -> Result<(), AuthError> {
+        self.ensure_owner(actor, org).await?;
+        let account = self.member_named(org, member).await?;
+        membership_changed(self.db().change_membership(org, &account.id, Some(role.as_str())).await, member, org)
+    }
+
+    /// Owners (and site administrators) remove a member; the last owner stays.
+    pub async fn remove_member(&self, actor: &AccountRecord, org: &str, member: &str) -> Result<(), AuthError> {
+        self.ensure_owner(actor, org).await?;
+        let account = self.member_named(org, member).await?;
+        self.leave_as(&account, org).await
+    }
+
+    /// A member leaves an organization (no permission needed beyond being one); the last
+    /// owner cannot, until another member is made owner.
+    pub async fn leave(&self, account: &AccountRecord, org: &str) -> Result<(), AuthError> {
+        self.leave_as(account, org).await
+    }
+
+    async fn leave_as(&self, account: &AccountRecord, org: &str) -> Result<(), AuthError> {
+        membership_changed(self.db().change_membership(org, &account.id, None).await, &account.name, org)
+    }
+
+    /// An owner hands ownership to another member and becomes a maintainer.
+    pub async fn transfer_ownership(&self, actor: &AccountRecord, org: &str, to: &str) -> Result<(), AuthError> {
+        self.ensure_owner(actor, org).await?;
+        let target = self.member_named(org, to).await?;
+        if self.db().transfer_ownership(org, &actor.id, &target.id).await? {
+            Ok(())
+        } else {
+            Err(AuthError::Invalid(format!("ownership passes from an owner of {org} to another member of it, not to {to}")))
+        }
+    }
+
     /// Members of `org`, for its members and site staff.
     pub async fn members(&self, viewer: &AccountRecord, org: &str) -> Result<Vec<(String, String)>, AuthError> {
         let subject = self.subject(viewer).await?;
         decide(&Actor::signed_in(&subject), Action::ListMembers, &Resource::Organization { name: org }).into_result()?;
         Ok(self.db().members(org).await?)
+    }
+}
+
+fn not_member(name: &str, org: &str) -> AuthError {
+    AuthError::NotFound(format!("{name} is not a member of {org}"))
+}
+
+/// What a membership change answers: not found for a non-member, and a refusal with the
+/// way out for a change that would leave the organization without an owner.
+fn membership_changed(changed: Result<bool, DbError>, name: &str, org: &str) -> Result<(), AuthError> {
+    match changed {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(not_member(name, org)),
+        Err(DbError::Conflict(_)) => Err(AuthError::Invalid(format!("{org} must keep an owner: make another member owner first"))),
+        Err(e) => Err(e.into()),
     }
 }
 

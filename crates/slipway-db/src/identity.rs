@@ -67,6 +67,21 @@ pub struct PolicyRecord {
 
 const ACCOUNT_COLUMNS: &str = "id, name, email, password_hash, site_role, kind, robot_org, email_verified_at, disabled_at";
 
+/// Locks an organization's row for the rest of the transaction (a no-op update: a row lock
+/// on PostgreSQL; SQLite's write transaction holds the database anyway), so membership
+/// checks and changes in it see no concurrent change.
+async fn lock_organization(tx: &mut sqlx::Transaction<'static, Any>, org: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE organizations SET created_at = created_at WHERE name = $1").bind(org).execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn owners(tx: &mut sqlx::Transaction<'static, Any>, org: &str) -> Result<i64, DbError> {
+    Ok(sqlx::query_scalar::<Any, i64>("SELECT COUNT(*) FROM memberships WHERE org = $1 AND role = 'owner'")
+        .bind(org)
+        .fetch_one(&mut **tx)
+        .await?)
+}
+
 pub(crate) fn unique_violation(e: sqlx::Error, what: String) -> DbError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => DbError::Conflict(what),
@@ -152,14 +167,63 @@ impl IdentityDb {
         Ok(())
     }
 
-    pub async fn remove_membership(&self, org: &str, account_id: &str) -> Result<bool, DbError> {
-        let n = sqlx::query("DELETE FROM memberships WHERE org = $1 AND account_id = $2")
+    /// Gives a member another role (`Some`) or removes them (`None`), keeping at least one
+    /// owner: a change that would leave none is a Conflict and changes nothing. The
+    /// organization's row is locked first, so two owners removing each other at once
+    /// cannot both succeed. False if the account is not a member.
+    pub async fn change_membership(&self, org: &str, account_id: &str, role: Option<&str>) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        lock_organization(&mut tx, org).await?;
+        let current = sqlx::query_scalar::<Any, String>("SELECT role FROM memberships WHERE org = $1 AND account_id = $2")
             .bind(org)
             .bind(account_id)
-            .execute(&self.write)
-            .await?
-            .rows_affected();
-        Ok(n > 0)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(current) = current else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        if current == "owner" && role != Some("owner") && owners(&mut tx, org).await? <= 1 {
+            tx.rollback().await?;
+            return Err(DbError::Conflict(format!("{org} keeps at least one owner")));
+        }
+        let query = match role {
+            Some(role) => {
+                sqlx::query("UPDATE memberships SET role = $3 WHERE org = $1 AND account_id = $2").bind(org).bind(account_id).bind(role)
+            }
+            None => sqlx::query("DELETE FROM memberships WHERE org = $1 AND account_id = $2").bind(org).bind(account_id),
+        };
+        query.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Makes `to` (a member) an owner and `from` (an owner) a maintainer, in one
+    /// transaction. False, and nothing changed, if either is not what it must be.
+    pub async fn transfer_ownership(&self, org: &str, from: &str, to: &str) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        lock_organization(&mut tx, org).await?;
+        let role_of = |account: &str| {
+            sqlx::query_scalar::<Any, String>("SELECT role FROM memberships WHERE org = $1 AND account_id = $2")
+                .bind(org)
+                .bind(account.to_owned())
+        };
+        let from_role = role_of(from).fetch_optional(&mut *tx).await?;
+        let to_role = role_of(to).fetch_optional(&mut *tx).await?;
+        if from == to || from_role.as_deref() != Some("owner") || to_role.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for (account, role) in [(to, "owner"), (from, "maintainer")] {
+            sqlx::query("UPDATE memberships SET role = $3 WHERE org = $1 AND account_id = $2")
+                .bind(org)
+                .bind(account)
+                .bind(role)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// (organization, role) for every organization the account belongs to.
@@ -477,7 +541,50 @@ impl IdentityDb {
 
 #[cfg(test)]
 mod tests {
-    use crate::{NewAccount, now_ms, test_databases};
+    use crate::{DbError, NewAccount, now_ms, test_databases};
+
+    /// Issue 18: roles change, members leave or are removed, ownership moves, and an
+    /// organization always keeps an owner, also when its two owners remove each other at
+    /// once.
+    #[tokio::test]
+    async fn an_organization_keeps_an_owner() {
+        for (db, _dir) in test_databases().await {
+            let db = db.identity();
+            for id in ["ann", "ben", "cat"] {
+                let account = NewAccount {
+                    id,
+                    name: id,
+                    email: None,
+                    password_hash: None,
+                    site_role: "user",
+                    kind: "person",
+                    robot_org: None,
+                    email_verified: true,
+                };
+                db.create_account(&account).await.unwrap();
+            }
+            db.create_organization("acme").await.unwrap();
+            db.set_membership("acme", "ann", "owner").await.unwrap();
+            db.set_membership("acme", "ben", "viewer").await.unwrap();
+            let roles = || async { db.members("acme").await.unwrap() };
+            assert!(matches!(db.change_membership("acme", "ann", Some("viewer")).await, Err(DbError::Conflict(_))), "the only owner");
+            assert!(matches!(db.change_membership("acme", "ann", None).await, Err(DbError::Conflict(_))));
+            assert!(!db.change_membership("acme", "cat", None).await.unwrap(), "not a member");
+            assert!(db.change_membership("acme", "ben", Some("maintainer")).await.unwrap());
+            assert!(!db.transfer_ownership("acme", "ben", "ann").await.unwrap(), "ben is no owner");
+            assert!(!db.transfer_ownership("acme", "ann", "cat").await.unwrap(), "cat is no member");
+            assert!(db.transfer_ownership("acme", "ann", "ben").await.unwrap());
+            assert_eq!(roles().await, vec![("ann".to_owned(), "maintainer".to_owned()), ("ben".to_owned(), "owner".to_owned())]);
+            assert!(db.change_membership("acme", "ann", None).await.unwrap(), "ann leaves");
+
+            // Two owners removing each other at once: one wins, one owner remains.
+            db.set_membership("acme", "cat", "owner").await.unwrap();
+            let (a, b) = tokio::join!(db.change_membership("acme", "ben", None), db.change_membership("acme", "cat", None));
+            let removed = [a, b].into_iter().filter(|r| matches!(r, Ok(true))).count();
+            assert_eq!(removed, 1);
+            assert_eq!(roles().await.iter().filter(|(_, role)| role == "owner").count(), 1);
+        }
+    }
 
     /// Issue 14 item 16: any account holding an invitation's code could accept it. The
     /// invited address is part of the acceptance, compared without case, and an attempt

@@ -21,7 +21,7 @@ pub(super) struct MessagePage {
     title: String,
     message: String,
     /// Where to go next, as (path, text): the store front when empty.
-    next: Vec<(&'static str, &'static str)>,
+    next: Vec<(String, &'static str)>,
 }
 
 impl MessagePage {
@@ -29,8 +29,8 @@ impl MessagePage {
         MessagePage { chrome: visit.chrome_clone(), title: title.to_owned(), message: message.into(), next: Vec::new() }
     }
 
-    pub(super) fn then(mut self, path: &'static str, text: &'static str) -> MessagePage {
-        self.next.push((path, text));
+    pub(super) fn then(mut self, path: impl Into<String>, text: &'static str) -> MessagePage {
+        self.next.push((path.into(), text));
         self
     }
 }
@@ -419,6 +419,7 @@ pub(super) async fn accept_invitation(State(state): State<WebState>, headers: He
     match state.auth.accept_invitation(&viewer.account, &form.code).await {
         Ok((org, role)) => visit.render(
             MessagePage::new(&visit, "Invitation accepted", format!("You are now a member of {org}, as {}.", role.as_str()))
+                .then(format!("/orgs/{org}/members"), "See its members")
                 .then("/publish", "Go to the publisher portal"),
         ),
         Err(e) if e.kind() == ErrorKind::Internal => Err(e.into()),

@@ -4,6 +4,7 @@
 mod account;
 mod checkout;
 mod forms;
+mod orgs;
 mod publisher;
 mod review;
 mod sales;
@@ -50,6 +51,13 @@ pub fn router(state: WebState) -> Router {
         .route("/invitations/accept", get(account::invitation).post(account::accept_invitation))
         .route("/forgot-password", get(account::forgot_password_form).post(account::forgot_password))
         .route("/reset-password", get(account::reset_password_form).post(account::reset_password))
+        .route("/orgs", post(orgs::create))
+        .route("/orgs/{org}/members", get(orgs::members))
+        .route("/orgs/{org}/members/invite", post(orgs::invite))
+        .route("/orgs/{org}/members/{member}/role", post(orgs::change_role))
+        .route("/orgs/{org}/members/{member}/remove", post(orgs::remove))
+        .route("/orgs/{org}/leave", post(orgs::leave))
+        .route("/orgs/{org}/transfer", post(orgs::transfer))
         .route("/settings", get(settings::settings))
         .route("/settings/password", post(settings::change_password))
         .route("/settings/email", post(settings::change_email))

@@ -323,6 +323,7 @@ pub(super) async fn settings(State(state): State<WebState>, headers: HeaderMap, 
                 .into(),
         ),
         Some("sessions") => Some("Every other session is signed out.".into()),
+        Some("left") => Some("You left the organization.".into()),
         _ => None,
     };
     visit.render(page)

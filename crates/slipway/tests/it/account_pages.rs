@@ -527,3 +527,102 @@ async fn account_settings_change_password_sessions_and_email() {
 fn mail_count(mail: &[String], to: &str) -> usize {
     mail.iter().filter(|m| m.contains(&format!("To: {to}"))).count()
 }
+
+/// `/orgs/ORG/members`: created from the settings page; its owner invites by email (the
+/// link accepted by the invitee), changes roles, hands ownership on, removes; members see
+/// the list but no owner's forms, and their posts are refused; the last owner cannot
+/// leave; outsiders see nothing.
+#[tokio::test]
+async fn an_organization_is_run_from_its_members_page() {
+    let smtp = SmtpSink::start().await;
+    let t = with_mail(&smtp).await;
+    let password = "members page password";
+    for name in ["olga", "pete", "quinn"] {
+        t.app.auth.create_user(name, &format!("{name}@example.com"), password, slipway_auth::access::SiteRole::User).await.unwrap();
+    }
+    let session = |who: &'static str| {
+        let t = &t;
+        async move { t.sign_in(who, password).await }
+    };
+    let (olga, olga_csrf) = session("olga").await;
+    let (pete, pete_csrf) = session("pete").await;
+    let (quinn, _) = session("quinn").await;
+    let post = |cookie: &str, csrf: &str, path: String, fields: Vec<(&'static str, String)>| {
+        let (t, cookie, csrf) = (&t, cookie.to_owned(), csrf.to_owned());
+        async move {
+            let mut form = vec![("csrf", csrf)];
+            form.extend(fields);
+            let response = t.request(Method::POST, &path).header("cookie", cookie).form(&form).send().await.unwrap();
+            let location = response.headers().get("location").map(|l| l.to_str().unwrap().to_owned()).unwrap_or_default();
+            (response.status(), location, response.text().await.unwrap())
+        }
+    };
+    let get = |cookie: &str| {
+        let (t, cookie) = (&t, cookie.to_owned());
+        async move {
+            let response = t.request(Method::GET, "/orgs/gadgets/members").header("cookie", cookie).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+
+    let (status, location, _) = post(&olga, &olga_csrf, "/orgs".into(), vec![("name", "gadgets".into())]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/orgs/gadgets/members?done=created"));
+    let (status, page) = get(&olga).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("olga") && page.contains("id=\"invite\"") && !page.contains("id=\"transfer\""),
+        "no one to hand it to yet: {page}"
+    );
+    assert_eq!(get(&quinn).await.0, StatusCode::NOT_FOUND, "outsiders do not learn it exists");
+
+    // Invite pete by email; he accepts through the mailed link.
+    let (status, location, _) = post(
+        &olga,
+        &olga_csrf,
+        "/orgs/gadgets/members/invite".into(),
+        vec![("email", "pete@example.com".into()), ("role", "viewer".into())],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/orgs/gadgets/members?done=invited"));
+    deliver(&t).await;
+    let code = format!("slw_{}", secret_after(smtp.messages().last().unwrap(), "/invitations/accept?code=slw_"));
+    let (status, _, joined) = post(&pete, &pete_csrf, "/invitations/accept".into(), vec![("code", code)]).await;
+    assert_eq!(status, StatusCode::OK, "{joined}");
+
+    // pete, a viewer, sees the members but no owner's forms, and is refused.
+    let (status, page) = get(&pete).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("pete") && !page.contains("id=\"invite\"") && page.contains("id=\"leave\""), "{page}");
+    let (status, _, _) = post(&pete, &pete_csrf, "/orgs/gadgets/members/olga/remove".into(), vec![]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = post(&pete, &pete_csrf, "/orgs/gadgets/members/pete/role".into(), vec![("role", "owner".into())]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no one raises themselves");
+
+    // Roles, refusals with reasons, and the last owner.
+    for (path, fields, why) in [
+        ("/orgs/gadgets/members/pete/role", vec![("role", "emperor".to_owned())], "is not a role"),
+        ("/orgs/gadgets/members/olga/role", vec![("role", "viewer".to_owned())], "must keep an owner"),
+        ("/orgs/gadgets/members/quinn/role", vec![("role", "viewer".to_owned())], "quinn is not a member of gadgets"),
+        ("/orgs/gadgets/leave", vec![], "must keep an owner"),
+        ("/orgs/gadgets/transfer", vec![("to", "quinn".to_owned())], "not to quinn"),
+    ] {
+        let (status, _, body) = post(&olga, &olga_csrf, path.into(), fields).await;
+        assert!(status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::NOT_FOUND, "{path}: {status}");
+        assert!(body.contains(why) && body.contains("role=\"alert\""), "{path}: {body}");
+    }
+    let (status, location, _) =
+        post(&olga, &olga_csrf, "/orgs/gadgets/members/pete/role".into(), vec![("role", "maintainer".into())]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/orgs/gadgets/members?done=role"));
+    let (status, _, _) = post(&olga, &olga_csrf, "/orgs/gadgets/transfer".into(), vec![("to", "pete".into())]).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let members = t.app.db.identity().members("gadgets").await.unwrap();
+    assert_eq!(members, vec![("olga".to_owned(), "maintainer".to_owned()), ("pete".to_owned(), "owner".to_owned())]);
+    // Now olga may leave; pete, the only owner, removes no one he should not.
+    let (status, location, _) = post(&olga, &olga_csrf, "/orgs/gadgets/leave".into(), vec![]).await;
+    assert_eq!((status, location.as_str()), (StatusCode::SEE_OTHER, "/settings?done=left"));
+    assert_eq!(get(&olga).await.0, StatusCode::NOT_FOUND, "no longer a member");
+    assert_eq!(t.app.db.identity().members("gadgets").await.unwrap(), vec![("pete".to_owned(), "owner".to_owned())]);
+    // A forged form (no CSRF token of this session) is refused.
+    let (status, _, _) = post(&pete, &"0".repeat(64), "/orgs/gadgets/leave".into(), vec![]).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
