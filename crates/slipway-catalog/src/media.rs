@@ -42,7 +42,11 @@ impl MediaKind {
 pub fn process(kind: MediaKind, bytes: &[u8]) -> Result<MediaRecord, CatalogError> {
     let refuse = |m: String| CatalogError::Invalid(format!("{}: {m}", if kind == MediaKind::Logo { "logo" } else { "screenshot" }));
     if bytes.len() > MAX_UPLOAD_BYTES {
-        return Err(refuse(format!("is {} bytes; at most {MAX_UPLOAD_BYTES} are accepted", bytes.len())));
+        return Err(refuse(format!(
+            "is {}; at most {} are accepted",
+            slipway_types::human_bytes(bytes.len() as u64),
+            slipway_types::human_bytes(MAX_UPLOAD_BYTES as u64)
+        )));
     }
     let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| refuse(format!("cannot be read: {e}")))?;
     match reader.format() {

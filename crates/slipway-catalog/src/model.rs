@@ -494,12 +494,11 @@ impl ListingSummary {
     /// cheapest tier priced in the first paid tier's currency (amounts in two currencies
     /// are not comparable without a rate, so other currencies are not considered).
     pub fn price_summary(&self) -> String {
-        if self.tiers.iter().any(Tier::is_free) {
-            return "Free".into();
-        }
         let Some(first) = self.tiers.iter().find(|t| !t.is_free()) else { return "Free".into() };
         let cheapest = self.tiers.iter().filter(|t| !t.is_free() && t.currency == first.currency).min_by_key(|t| t.amount);
-        format!("From {}", cheapest.unwrap_or(first).price_label())
+        let paid = cheapest.unwrap_or(first).price_label();
+        // A free tier beside paid ones: both, so the card says the product also sells.
+        if self.tiers.iter().any(Tier::is_free) { format!("Free · paid from {paid}") } else { format!("From {paid}") }
     }
 
     /// What typeahead shows of it.
@@ -617,7 +616,8 @@ mod tests {
 
     #[test]
     fn price_summary_compares_only_the_first_paid_currency() {
-        assert_eq!(summary(vec![tier(0, "USD", "free", 0), tier(4_900, "USD", "month", 0)]), "Free");
+        assert_eq!(summary(vec![tier(0, "USD", "free", 0), tier(4_900, "USD", "month", 0)]), "Free · paid from $49.00 / month");
+        assert_eq!(summary(vec![tier(0, "USD", "free", 0)]), "Free");
         assert_eq!(summary(vec![tier(9_900, "USD", "month", 0), tier(4_900, "USD", "year", 0)]), "From $49.00 / year");
         // 100 JPY is less than 4,900 cents as a number, but not a cheaper price.
         assert_eq!(summary(vec![tier(4_900, "EUR", "month", 0), tier(100, "JPY", "month", 0)]), "From €49.00 / month");

@@ -60,6 +60,9 @@ pub struct SecuritySummary {
     /// Whether the counts come from partial results (some platform's inventory or
     /// findings were over the configured limits).
     pub incomplete: bool,
+    /// No vulnerability feed is loaded in this store: zero counts mean "not checked",
+    /// never "clean". (Once one is, re-assessment matches every scanned image against it.)
+    pub without_feed: bool,
 }
 
 /// Everything known about a manifest's security.
@@ -285,17 +288,24 @@ impl Scanning {
         } else {
             vec![manifest.digest]
         };
+        let without_feed = self.db.feed_revision().await? == 0;
         let mut summary: Option<SecuritySummary> = None;
         for image in images {
             let Some(scan) = self.db.image_scan(&image).await?.filter(|s| s.status == "done") else { continue };
-            let counts = ClassCounts::of(&scan);
+            let this = SecuritySummary {
+                counts: ClassCounts::of(&scan),
+                scanned_at: scan.scanned_at,
+                incomplete: scan.incomplete.is_some(),
+                without_feed,
+            };
             summary = Some(match summary {
                 Some(s) => SecuritySummary {
-                    counts: s.counts.worst(counts),
-                    scanned_at: s.scanned_at.min(scan.scanned_at),
-                    incomplete: s.incomplete || scan.incomplete.is_some(),
+                    counts: s.counts.worst(this.counts),
+                    scanned_at: s.scanned_at.min(this.scanned_at),
+                    incomplete: s.incomplete || this.incomplete,
+                    without_feed,
                 },
-                None => SecuritySummary { counts, scanned_at: scan.scanned_at, incomplete: scan.incomplete.is_some() },
+                None => this,
             });
         }
         Ok(summary)

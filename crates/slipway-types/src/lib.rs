@@ -5,9 +5,11 @@ mod csv;
 mod error;
 mod money;
 mod names;
+mod units;
 
 pub use clock::{Clock, ClockError, ClockKind};
 pub use csv::csv_line;
 pub use error::ErrorKind;
 pub use money::{Currency, Money, MoneyError};
 pub use names::entitlement_id;
+pub use units::human_bytes;

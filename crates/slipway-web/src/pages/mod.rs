@@ -302,6 +302,19 @@ impl Visit {
     }
 }
 
+/// A count in at most four significant characters: 999, 12.3K, 2.4M, 1.1B (one decimal
+/// below 100 of a unit, none above).
+fn human_count(n: i64) -> String {
+    let (value, unit) = match n.unsigned_abs() {
+        v if v >= 1_000_000_000 => (n as f64 / 1e9, "B"),
+        v if v >= 1_000_000 => (n as f64 / 1e6, "M"),
+        v if v >= 1_000 => (n as f64 / 1e3, "K"),
+        _ => return n.to_string(),
+    };
+    let text = if value.abs() < 100.0 { format!("{value:.1}") } else { format!("{value:.0}") };
+    format!("{}{unit}", text.strip_suffix(".0").unwrap_or(&text))
+}
+
 /// Helpers the templates call. Askama hands filters any displayable value, so numbers
 /// arrive as text.
 mod filters {
@@ -321,16 +334,16 @@ mod filters {
         Ok(chrono::DateTime::from_timestamp_millis(ms).map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string()).unwrap_or_default())
     }
 
+    /// A count as people read it: 999, 12.3K, 2.4M, 1.1B.
+    #[askama::filter_fn]
+    pub fn count<T: Display>(n: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(super::human_count(n.to_string().parse().unwrap_or_default()))
+    }
+
     /// Bytes in human units.
     #[askama::filter_fn]
     pub fn size<T: Display>(bytes: T, _: &dyn askama::Values) -> askama::Result<String> {
-        let b: f64 = bytes.to_string().parse().unwrap_or_default();
-        Ok(match b {
-            b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
-            b if b >= 1e6 => format!("{:.1} MB", b / 1e6),
-            b if b >= 1e3 => format!("{:.1} kB", b / 1e3),
-            b => format!("{b} B"),
-        })
+        Ok(slipway_types::human_bytes(bytes.to_string().parse().unwrap_or_default()))
     }
 }
 
@@ -385,6 +398,23 @@ mod tests {
             assert_eq!(same_origin_path(Some(value)), "/", "{value:?} was followed");
         }
         assert_eq!(same_origin_path(None), "/");
+    }
+
+    #[test]
+    fn counts_read_as_people_say_them() {
+        for (n, shown) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1K"),
+            (1_049, "1K"),
+            (12_345, "12.3K"),
+            (999_499, "999K"),
+            (2_362_598, "2.4M"),
+            (1_000_000_000, "1B"),
+            (i64::MAX, "9223372037B"),
+        ] {
+            assert_eq!(human_count(n), shown, "{n}");
+        }
     }
 
     #[test]

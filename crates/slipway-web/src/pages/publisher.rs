@@ -345,6 +345,7 @@ async fn preview(
         license: has_license.then_some(license),
         error: None,
         preview: true,
+        owned: Vec::new(),
         listing,
     };
     visit.render(page)

@@ -187,6 +187,14 @@ pub(super) struct ProductPage {
     pub(super) error: Option<String>,
     /// Shown to the publisher's members while the listing is a draft.
     pub(super) preview: bool,
+    /// The tiers (by name) the reader holds a subscription to that grants access now.
+    pub(super) owned: Vec<String>,
+}
+
+impl ProductPage {
+    fn owns(&self, tier: &str) -> bool {
+        self.owned.iter().any(|t| t == tier)
+    }
 }
 
 pub(super) async fn product(
@@ -207,8 +215,28 @@ async fn product_page(state: &WebState, visit: &Visit, publisher: &str, slug: &s
     };
     let Product { listing, publisher_verified, license, long_html, install_html } = Product::clone(&product);
     let install_html = visit.install_html(&install_html);
-    let page =
-        ProductPage { chrome: visit.chrome_clone(), publisher_verified, long_html, install_html, license, error, preview: false, listing };
+    let owned = match &visit.viewer {
+        Some(viewer) => state
+            .commerce
+            .subscriptions(viewer, &visit.chrome.registry)
+            .await?
+            .into_iter()
+            .filter(|s| s.entitled && s.product_path == listing.path())
+            .map(|s| s.tier)
+            .collect(),
+        None => Vec::new(),
+    };
+    let page = ProductPage {
+        chrome: visit.chrome_clone(),
+        publisher_verified,
+        long_html,
+        install_html,
+        license,
+        error,
+        preview: false,
+        owned,
+        listing,
+    };
     visit.render_status(status, page)
 }
 

@@ -545,3 +545,25 @@ async fn feed_sync_skips_unchanged_sources() {
     assert_eq!(status.revisions.len(), 3);
     serving.abort();
 }
+
+/// Issue 18 item 8: with no vulnerability feed loaded, a scanned version showed
+/// "0 critical / 0 major / 0 minor", which reads as clean when nothing was checked. It says
+/// no feed is loaded until one is; then the re-assessed counts show.
+#[tokio::test]
+async fn versions_say_when_no_feed_was_loaded() {
+    let t = Backend::new().await.spawn().await;
+    let (_, mut shop) = listing(&t, "olga").await;
+    shop.public_scan_summary = true;
+    let olga = t.app.catalog.viewer(t.app.db.identity().account_by_name("olga").await.unwrap().unwrap()).await.unwrap();
+    t.app.catalog.save_listing(&olga, "acme", Some("shop"), &shop).await.unwrap();
+    t.app.catalog.set_published(Actor::Operator, "acme", "shop", true).await.unwrap();
+    push_image(&t, "acme/shop", "1.0", &[&python_app(&[("Jinja2", "3.1.2")])]).await;
+    run_jobs(&t).await;
+    let page = t.get("/products/acme/shop/versions").await.text().await.unwrap();
+    assert!(page.contains("Scanned, no vulnerability feed loaded") && !page.contains("0 critical"), "{page}");
+
+    t.app.scanning.import_feed(&[feed_dir()], "test feed").await.unwrap();
+    run_jobs(&t).await;
+    let page = t.get("/products/acme/shop/versions").await.text().await.unwrap();
+    assert!(page.contains("1 major") && !page.contains("no vulnerability feed"), "{page}");
+}
