@@ -245,9 +245,15 @@ impl Catalog {
             created_at: self.db.clock().now_ms(),
             updated_at: self.db.clock().now_ms(),
         };
-        if self.auth.organization_exists(org).await? {
+        let exists = self.auth.organization_exists(org).await?;
+        if exists {
             check(&viewer.actor(), Action::EditPublisher, Resource::Organization { name: org })?;
-        } else {
+        }
+        if existing.as_ref().is_none_or(|p| p.display_name != profile.display_name) {
+            // A new profile's organization name is checked too: it is in every pull path.
+            self.refuse_imitation(org, existing.is_none(), &profile.display_name).await?;
+        }
+        if !exists {
             self.auth.create_organization(org, &viewer.account.name).await?;
         }
         let email_changed = existing.as_ref().is_none_or(|p| p.email != profile.email || p.email_verified_at.is_none());
@@ -258,6 +264,25 @@ impl Catalog {
             self.send_publisher_verification(org, &profile.email, base_url).await?;
         }
         self.publisher(org).await?.ok_or_else(|| CatalogError::NotFound(org.into()))
+    }
+
+    /// Refuses a publisher name (or, for a new publisher, an organization name) that reads
+    /// like a verified publisher's: anyone may make a publisher, and one named "Docker, Inc."
+    /// or "D0cker" would borrow a verified one's trust.
+    async fn refuse_imitation(&self, org: &str, new_org: bool, display_name: &str) -> Result<(), CatalogError> {
+        for (verified_org, verified_name) in self.db.verified_publisher_names().await? {
+            if verified_org == org {
+                continue;
+            }
+            let alike = |name: &str| text::names_look_alike(name, &verified_name) || text::names_look_alike(name, &verified_org);
+            let imitated = if alike(display_name) { Some(display_name) } else { (new_org && alike(org)).then_some(org) };
+            if let Some(name) = imitated {
+                return Err(CatalogError::Conflict(format!(
+                    "“{name}” reads like the verified publisher {verified_name} ({verified_org}): choose a name of your own"
+                )));
+            }
+        }
+        Ok(())
     }
 
     async fn send_publisher_verification(&self, org: &str, email: &str, base_url: &str) -> Result<(), CatalogError> {

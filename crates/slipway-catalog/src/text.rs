@@ -117,6 +117,35 @@ pub fn invalid(field: &str, message: String) -> CatalogError {
     CatalogError::Invalid(format!("{}: {message}", field.replace('_', " ")))
 }
 
+/// Legal-form words a name may end with, which say nothing of who it is ("Docker, Inc."
+/// imitates "Docker").
+const LEGAL_SUFFIXES: [&str; 12] = ["inc", "llc", "ltd", "limited", "gmbh", "corp", "corporation", "co", "company", "sa", "ag", "bv"];
+
+/// Whether two publisher names read alike: equal once case, spacing, punctuation and
+/// legal-form endings are dropped and look-alike characters (Cyrillic `о`, digit `0`, `rn`
+/// for `m`, Cherokee `Ꭰ`...) are mapped to one skeleton by Unicode's confusables table
+/// (UTS #39).
+pub fn names_look_alike(a: &str, b: &str) -> bool {
+    name_keys(a).iter().zip(name_keys(b).iter()).any(|(x, y)| x == y)
+}
+
+/// A name's two folds. The skeleton maps some capitals to other letters (`I` to `l`) and
+/// some lower-case letters to characters with no lower case of their own (Cherokee `ꭰ` to
+/// small capital `ᴅ`), so no one order of folding case and skeleton catches every look-alike:
+/// the lower-cased skeleton of the lower-cased name, and that of the name as written.
+fn name_keys(name: &str) -> [String; 2] {
+    use unicode_security::confusable_detection::skeleton;
+    let fold = |text: &str| -> String { skeleton(text).flat_map(char::to_lowercase).collect() };
+    let folds: [&dyn Fn(&str) -> String; 2] = [&|t| fold(&t.to_lowercase()), &fold];
+    folds.map(|f| {
+        let mut words: Vec<String> = name.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(f).collect();
+        while words.len() > 1 && words.last().is_some_and(|w| LEGAL_SUFFIXES.iter().any(|s| f(s) == *w)) {
+            words.pop();
+        }
+        words.concat().chars().filter(|c| c.is_alphanumeric()).collect()
+    })
+}
+
 /// Markdown rendered to HTML and sanitised: raw HTML is filtered to a safe subset, and
 /// links keep only http, https and mailto URLs (so `javascript:` links lose their href).
 pub fn markdown_html(markdown: &str) -> String {
@@ -137,6 +166,32 @@ pub fn markdown_html(markdown: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 18 item 9: names that read like a verified publisher's are told.
+    #[test]
+    fn look_alike_names_are_told() {
+        for imitation in [
+            "docker",
+            "DOCKER",
+            "Docker, Inc.",
+            "Docker Inc",
+            "D o c k e r",
+            "D0cker",
+            "Dоcker",
+            "Docker GmbH",
+            "docker.",
+            "Ꭰocker",
+            "DOCKER INC",
+        ] {
+            assert!(names_look_alike(imitation, "Docker"), "{imitation:?}");
+        }
+        for own in ["Dockyard", "Docker Tools", "Dock", "Inc", "Dockers"] {
+            assert!(!names_look_alike(own, "Docker"), "{own:?}");
+        }
+        assert!(names_look_alike("Nimbus  Data Ltd.", "Nimbus Data"));
+        assert!(names_look_alike("rnodern", "Modern"), "rn reads as m");
+        assert!(names_look_alike("DIGITAL", "digital") && names_look_alike("Ιnc Labs", "Inc Labs"), "Greek Ι");
+    }
 
     #[test]
     fn words_are_lower_case_alphanumeric() {

@@ -415,6 +415,14 @@ impl CatalogDb {
         .await?)
     }
 
+    /// (organization, display name) of every verified publisher: the names new publishers
+    /// must not imitate. Verified publishers are the few a moderator checked.
+    pub async fn verified_publisher_names(&self) -> Result<Vec<(String, String)>, DbError> {
+        Ok(sqlx::query_as::<Any, (String, String)>("SELECT org, display_name FROM publishers WHERE verified_at IS NOT NULL ORDER BY org")
+            .fetch_all(&self.read)
+            .await?)
+    }
+
     /// Sets or clears verified-publisher status; false if there is no such publisher.
     pub async fn set_publisher_verified(&self, org: &str, verified: bool) -> Result<bool, DbError> {
         let at = verified.then(|| self.clock.now_ms());

@@ -822,3 +822,55 @@ async fn the_v1_search_api_answers_docker_search() {
     let long = t.get(&format!("/v1/search?q={}", "nimbus+".repeat(2000))).await;
     assert!(matches!(long.status(), StatusCode::OK | StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY), "{}", long.status());
 }
+
+/// Issue 18 item 9: anyone could make a publisher named like a verified one ("Docker,
+/// Inc."), public at once. A new name, or a new organization, that reads like a verified
+/// publisher's (case, spacing, punctuation, legal-form endings and look-alike characters
+/// folded) is refused with the reason; unverified publishers are labelled as such.
+#[tokio::test]
+async fn publisher_names_may_not_imitate_a_verified_one() {
+    let t = demo_store(Backend::new().await).await;
+    let verified = t.app.catalog.publisher("nimbus").await.unwrap().unwrap();
+    assert!(verified.verified, "the demo's Nimbus Data is verified");
+    t.app.auth.create_user("mimic", "mimic@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    let mimic = t.caller("mimic", PASSWORD, Via::Session).await;
+    let logo = upload(&t, &mimic, "logo", png(600, 600)).await.1["id"].clone();
+    let profile = |name: &str| {
+        json!({"display_name": name, "legal_name": "Mimic LLC", "website": "https://mimic.example", "phone": "+1 555 0100",
+            "email": "legal@mimic.example", "logo": logo, "story": ""})
+    };
+    for (org, name) in [
+        ("mimic-co", "Nimbus Data, Inc."),
+        ("mimic-co", "NIMBUS DATA"),
+        ("mimic-co", "Nimbus  Data GmbH"),
+        ("mimic-co", "Nіmbus Data"),
+        ("mimic-co", "Nimbus Dаta"),
+        ("mimic-co", "nimbus"),
+        ("nirnbus", "Totally Different"),
+    ] {
+        let (status, problem) = send(&t, &mimic, Method::PUT, &format!("/api/v1/publishers/{org}"), &profile(name)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{org} {name:?}: {problem}");
+        assert!(problem["detail"].as_str().unwrap().contains("reads like the verified publisher Nimbus Data (nimbus)"), "{problem}");
+    }
+    assert!(t.app.catalog.publisher("mimic-co").await.unwrap().is_none(), "nothing was made");
+    let (status, saved) = send(&t, &mimic, Method::PUT, "/api/v1/publishers/mimic-co", &profile("Mimic Labs")).await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    let page = t.get("/publishers/mimic-co").await.text().await.unwrap();
+    assert!(page.contains("Unverified publisher"), "{page}");
+    assert!(!t.get("/publishers/nimbus").await.text().await.unwrap().contains("Unverified publisher"));
+    // Renaming later is checked too; a verified publisher may rename itself.
+    let (status, _) = send(&t, &mimic, Method::PUT, "/api/v1/publishers/mimic-co", &profile("Nimbus-Data")).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let mut nimbus_profile = profile("Nimbus Data Ltd");
+    nimbus_profile["email"] = json!(verified.email);
+    t.app
+        .catalog
+        .save_publisher(
+            &t.app.catalog.viewer(t.app.db.identity().account_by_name("admin").await.unwrap().unwrap()).await.unwrap(),
+            "nimbus",
+            &serde_json::from_value(nimbus_profile).unwrap(),
+            "http://localhost",
+        )
+        .await
+        .unwrap();
+}
