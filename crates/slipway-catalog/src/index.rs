@@ -266,6 +266,12 @@ impl<T> SearchIndex<T> {
         self.words.get(start).is_some_and(|w| w.starts_with(prefix))
     }
 
+    /// Indexed words that start with `prefix`, in alphabetical order.
+    pub fn completions<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        let start = self.words.partition_point(|w| **w < *prefix);
+        self.words[start..].iter().take_while(move |w| w.starts_with(prefix)).map(|w| &**w)
+    }
+
     /// The words a misspelling of `word` with up to `edits` edits may be corrected
     /// towards: those close enough in length and letters to be worth measuring.
     pub fn corrections_near<'a>(&'a self, word: &'a str, edits: usize) -> impl Iterator<Item = &'a str> + 'a {

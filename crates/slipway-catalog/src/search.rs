@@ -41,6 +41,8 @@ pub struct SearchParams {
 const SHORT_WORD: usize = 5;
 /// How many corrections a misspelt word may expand to.
 const MAX_CORRECTIONS: usize = 3;
+/// How many completions of an unknown, uncorrectable word are weighed.
+const COMPLETIONS_LOOKED_AT: usize = 64;
 
 impl SearchParams {
     pub fn has_words(&self) -> bool {
@@ -137,6 +139,14 @@ fn alternatives<T>(word: &str, index: &SearchIndex<T>, prefix: bool) -> Vec<Stri
         .collect();
     scored.sort();
     let mut alternatives: Vec<String> = scored.into_iter().take(MAX_CORRECTIONS).map(|(_, v)| v.to_owned()).collect();
+    if alternatives.is_empty() {
+        // No correction, but typeahead would have completed it ("nimbs" folds to "nimb",
+        // which starts "nimbus"): the shortest completions, so Enter finds what the
+        // suggestions showed. Bounded: at most COMPLETIONS_LOOKED_AT words are looked at.
+        let mut completions: Vec<&str> = index.completions(word).take(COMPLETIONS_LOOKED_AT).collect();
+        completions.sort_by_key(|w| (w.len(), *w));
+        alternatives.extend(completions.into_iter().take(MAX_CORRECTIONS).map(str::to_owned));
+    }
     if alternatives.is_empty() {
         alternatives.push(word.to_owned());
     }

@@ -58,6 +58,15 @@ async fn search_finds_the_expected_product_first() {
         let found = names(&search(&t, &format!("q={}", urlencode(query))).await);
         assert_eq!(found.first().map(String::as_str), Some(expected), "q={query:?} found {found:?}");
     }
+    // Issue 18: typeahead completed "nimbs" to the Nimbus products, and Enter found none.
+    let suggested: Value = t.get("/api/v1/search/suggest?q=nimbs").await.json().await.unwrap();
+    let mut suggested: Vec<String> =
+        suggested["suggestions"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap().to_owned()).collect();
+    let mut found = names(&search(&t, "q=nimbs").await);
+    suggested.sort();
+    found.sort();
+    assert_eq!(found, suggested, "Enter finds what the suggestions showed");
+    assert_eq!(found.len(), 5, "{found:?}");
     // Publisher names find their products.
     let by_publisher = search(&t, "q=bluefin+labs").await;
     assert!(by_publisher["items"].as_array().unwrap().iter().all(|i| i["publisher"] == "bluefin"), "{by_publisher}");
