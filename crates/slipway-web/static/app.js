@@ -1,6 +1,8 @@
 // Progressive enhancement only: every page works without this file.
 // 1. Typeahead for the header search box, from GET /api/v1/search/suggest.
 // 2. Search filters apply as soon as they change.
+// 3. Forms with upload limits (data-max-file, data-max-total) say so before sending too
+//    much, so nothing typed is lost; the server enforces the same limits.
 (function () {
   "use strict";
   var input = document.getElementById("search-q");
@@ -67,4 +69,29 @@
     filters.addEventListener("change", submitClean);
     filters.addEventListener("submit", function (e) { e.preventDefault(); submitClean(); });
   }
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-max-total]"), function (form) {
+    form.addEventListener("submit", function (e) {
+      var maxFile = Number(form.dataset.maxFile), maxTotal = Number(form.dataset.maxTotal), total = 0, tooBig = null;
+      Array.prototype.forEach.call(form.querySelectorAll("input[type=file]"), function (el) {
+        Array.prototype.forEach.call(el.files || [], function (f) {
+          total += f.size;
+          if (f.size > maxFile && !tooBig) tooBig = f.name;
+        });
+      });
+      var message = null;
+      var mb = function (n) { return (n / 1e6).toFixed(1) + " MB"; };
+      if (tooBig) message = tooBig + " is larger than " + mb(maxFile) + ": choose a smaller image.";
+      else if (total > maxTotal) message = "The images chosen add up to " + mb(total) + ", more than the " + mb(maxTotal) + " a form may send: upload fewer at a time.";
+      if (!message) return;
+      e.preventDefault();
+      var note = form.querySelector(".upload-error");
+      if (!note) {
+        note = document.createElement("p");
+        note.className = "error upload-error";
+        note.setAttribute("role", "alert");
+        form.insertBefore(note, form.firstChild);
+      }
+      note.textContent = message;
+    });
+  });
 })();

@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 
-use axum::extract::Multipart;
+use axum::body::HttpBody as _;
+use axum::extract::{FromRequest as _, Multipart, Request};
+use axum::http::header;
 use slipway_catalog::{Access, CatalogError, Listing, ListingInput, ProductType, RunsOn, Tier};
-use slipway_types::{Currency, ErrorKind, Money};
+use slipway_types::{Currency, ErrorKind, Money, human_bytes};
 
 use super::PageError;
 
@@ -14,9 +16,51 @@ pub(super) struct Submitted {
     pub(super) files: Vec<(String, Vec<u8>)>,
 }
 
+/// The most of an over-large form's body read (and dropped) before answering.
+const MAX_DRAIN: u64 = 4 * super::FORM_LIMIT as u64;
+
+/// Why a form was too large, with the limits in words.
+fn too_large() -> PageError {
+    PageError::Refused(
+        ErrorKind::TooLarge,
+        format!(
+            "The form was larger than the {} it may be, and nothing was saved. Images are at most {} each: \
+             upload fewer or smaller screenshots at a time.",
+            human_bytes(super::FORM_LIMIT as u64),
+            human_bytes(slipway_catalog::media::MAX_UPLOAD_BYTES as u64)
+        ),
+    )
+}
+
 impl Submitted {
-    pub(super) async fn read(mut multipart: Multipart) -> Result<Submitted, PageError> {
+    /// Reads a request's multipart form. One whose declared length is over the form limit
+    /// is refused as TooLarge before any parsing, after its body is read and dropped (up
+    /// to `MAX_DRAIN`): a browser sends the whole body before it reads the answer, and an
+    /// answer sent while it still sends is lost to a reset connection.
+    pub(super) async fn from_request(request: Request) -> Result<Submitted, PageError> {
+        let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > super::FORM_LIMIT as u64) {
+            let mut body = request.into_body();
+            let mut drained = 0u64;
+            while drained <= MAX_DRAIN {
+                match std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await {
+                    Some(Ok(frame)) => drained += frame.data_ref().map_or(0, |d| d.len() as u64),
+                    _ => break,
+                }
+            }
+            return Err(too_large());
+        }
+        let multipart = Multipart::from_request(request, &()).await.map_err(|e| PageError::Refused(ErrorKind::Malformed, e.body_text()))?;
+        Submitted::read(multipart).await
+    }
+
+    /// Reads a form; one that turns out over the size limit (sent without a length) is
+    /// refused as TooLarge with the limits in words.
+    async fn read(mut multipart: Multipart) -> Result<Submitted, PageError> {
         let bad = |e: axum::extract::multipart::MultipartError| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                return too_large();
+            }
             PageError::Refused(ErrorKind::Malformed, format!("The form could not be read: {e}"))
         };
         let mut out = Submitted { fields: HashMap::new(), files: Vec::new() };

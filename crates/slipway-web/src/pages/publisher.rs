@@ -1,7 +1,7 @@
 //! The publisher portal: the publisher profile, the listing editor and its preview.
 
 use askama::Template;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
@@ -18,7 +18,7 @@ use crate::session::mail_base_url;
 
 use super::forms::{Submitted, input_of, listing_input, listing_input_lenient};
 use super::store::ProductPage;
-use super::{Chrome, PageResult, Visit, filters};
+use super::{Chrome, PageError, PageResult, Visit, filters};
 
 /// Blank tier rows the listing editor offers beyond the existing tiers.
 const SPARE_TIERS: usize = 2;
@@ -86,10 +86,10 @@ pub(super) async fn profile_form(State(state): State<WebState>, headers: HeaderM
     visit.render(ProfileFormPage { chrome: visit.chrome_clone(), org, existing: existing.is_some(), input, logo_url, error: None })
 }
 
-pub(super) async fn save_profile(State(state): State<WebState>, headers: HeaderMap, multipart: Multipart) -> PageResult {
+pub(super) async fn save_profile(State(state): State<WebState>, headers: HeaderMap, request: Request) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     let viewer = visit.require("/publish/profile")?;
-    let form = Submitted::read(multipart).await?;
+    let form = Submitted::from_request(request).await?;
     visit.check_csrf(&form.get("csrf"))?;
     let org = form.get("org").trim().to_owned();
     let mut input = PublisherInput {
@@ -148,6 +148,26 @@ struct ListingFormPage {
     action: String,
 }
 
+impl ListingFormPage {
+    /// The upload limits, for the form's hint and the check the browser makes before
+    /// sending (`static/app.js`); the server enforces both.
+    fn max_form_bytes(&self) -> usize {
+        super::FORM_LIMIT
+    }
+
+    fn max_image_bytes(&self) -> usize {
+        slipway_catalog::media::MAX_UPLOAD_BYTES
+    }
+
+    fn limits_hint(&self) -> String {
+        format!(
+            "Images: PNG, JPEG or WebP, at most {} each; everything sent at once at most {}.",
+            slipway_types::human_bytes(self.max_image_bytes() as u64),
+            slipway_types::human_bytes(self.max_form_bytes() as u64)
+        )
+    }
+}
+
 fn blank_tier() -> Tier {
     Tier {
         slug: String::new(),
@@ -186,6 +206,11 @@ fn tier_rows(tiers: &[Tier]) -> Vec<TierRow> {
 pub(super) async fn new_listing_form(State(state): State<WebState>, headers: HeaderMap, Path(org): Path<String>) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     visit.require(&format!("/publish/{org}/products/new"))?;
+    visit.render(new_listing_page(&visit, org, None))
+}
+
+/// The empty editor of a new product, with `error` when a submission was refused.
+fn new_listing_page(visit: &Visit, org: String, error: Option<String>) -> ListingFormPage {
     let input = ListingInput {
         name: String::new(),
         logo: None,
@@ -205,7 +230,7 @@ pub(super) async fn new_listing_form(State(state): State<WebState>, headers: Hea
         tiers: Vec::new(),
     };
     let license = License { version: 0, url: String::new(), text: String::new() };
-    visit.render(listing_form(&visit, org, None, input, license, None))
+    listing_form(visit, org, None, input, license, error)
 }
 
 fn listing_form(
@@ -241,38 +266,62 @@ pub(super) async fn edit_listing_form(
 ) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     let viewer = visit.require(&format!("/publish/{org}/products/{slug}"))?;
+    let page = edit_listing_page(&state, &visit, viewer, org, slug, None).await?;
+    visit.render(page)
+}
+
+/// The editor of a saved product as stored, with `error` when a submission was refused.
+async fn edit_listing_page(
+    state: &WebState,
+    visit: &Visit,
+    viewer: &Viewer,
+    org: String,
+    slug: String,
+    error: Option<String>,
+) -> Result<ListingFormPage, PageError> {
     let review = state.catalog.review_state(viewer, &org, &slug).await?;
     let license = state.catalog.license(&review.listing).await?.unwrap_or(License { version: 0, url: String::new(), text: String::new() });
     // A pending change is what the publisher goes on editing; the live listing stays.
     let input = input_of(review.revision.as_ref().map_or(&review.listing, |r| &r.listing));
-    let mut page = listing_form(&visit, org.clone(), Some(slug.clone()), input, license, None);
+    let mut page = listing_form(visit, org.clone(), Some(slug.clone()), input, license, error);
     page.action = format!("/publish/{org}/products/{slug}/review");
     page.review = Some(review);
-    visit.render(page)
+    Ok(page)
 }
 
 pub(super) async fn save_new_listing(
     State(state): State<WebState>,
     headers: HeaderMap,
     Path(org): Path<String>,
-    multipart: Multipart,
+    request: Request,
 ) -> PageResult {
-    save_listing_form(state, headers, org, None, multipart).await
+    save_listing_form(state, headers, org, None, request).await
 }
 
 pub(super) async fn save_listing(
     State(state): State<WebState>,
     headers: HeaderMap,
     Path((org, slug)): Path<(String, String)>,
-    multipart: Multipart,
+    request: Request,
 ) -> PageResult {
-    save_listing_form(state, headers, org, Some(slug), multipart).await
+    save_listing_form(state, headers, org, Some(slug), request).await
 }
 
-async fn save_listing_form(state: WebState, headers: HeaderMap, org: String, slug: Option<String>, multipart: Multipart) -> PageResult {
+async fn save_listing_form(state: WebState, headers: HeaderMap, org: String, slug: Option<String>, request: Request) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     let viewer = visit.require(&format!("/publish/{org}/products/new"))?;
-    let form = Submitted::read(multipart).await?;
+    let form = match Submitted::from_request(request).await {
+        Ok(form) => form,
+        // Too large to read: the editor again as stored, with the limits, still signed in.
+        Err(PageError::Refused(ErrorKind::TooLarge, message)) => {
+            let page = match slug {
+                Some(slug) => edit_listing_page(&state, &visit, viewer, org, slug, Some(message)).await?,
+                None => new_listing_page(&visit, org, Some(message)),
+            };
+            return visit.render_refused(ErrorKind::TooLarge, page);
+        }
+        Err(e) => return Err(e),
+    };
     visit.check_csrf(&form.get("csrf"))?;
     let license = License { version: 0, url: form.get("license_url"), text: form.get("license_text") };
     let mut input = match listing_input(&form) {

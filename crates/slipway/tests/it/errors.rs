@@ -256,3 +256,43 @@ async fn conflict_answers_409_everywhere() {
         .unwrap();
     page(store, StatusCode::CONFLICT).await;
 }
+
+/// Issue 18 item 8: a 60 MB upload answered "Error parsing multipart/form-data request" on
+/// a page that looked signed out, with the form gone. Over the form limit, the editor comes
+/// back as stored, signed in, with the limits in words; nothing is saved.
+#[tokio::test]
+async fn an_upload_over_the_limit_keeps_the_editor_and_the_session() {
+    let Cast { t, owner_cookie: (cookie, csrf), .. } = cast().await;
+    let boundary = "slipway-errors-test-boundary";
+    let mut body = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n").into_bytes();
+    body.extend(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"screenshots\"; filename=\"big.png\"\r\nContent-Type: image/png\r\n\r\n"
+        )
+        .into_bytes(),
+    );
+    body.extend(std::iter::repeat_n(b'x', 60_000_000));
+    body.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let before = t.get("/api/v1/products/owner-co/widget-server").await.text().await.unwrap();
+    let portal = t
+        .request(Method::POST, "/publish/owner-co/products/widget-server")
+        .header("cookie", &cookie)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let html = page(portal, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert!(html.contains("The form was larger than the 50.3 MB it may be") && html.contains("at most 5.2 MB each"), "{html}");
+    assert!(html.contains("id=\"listing\"") && html.contains("Widget Server"), "the editor, as stored: {html}");
+    assert!(html.contains("id=\"account\""), "still signed in");
+    assert!(!html.contains("Error parsing"), "{html}");
+    assert_eq!(t.get("/api/v1/products/owner-co/widget-server").await.text().await.unwrap(), before, "nothing saved");
+    // The editor states the limits, and the browser checks them before sending.
+    let editor = t.request(Method::GET, "/publish/owner-co/products/widget-server").header("cookie", &cookie).send().await.unwrap();
+    let editor = editor.text().await.unwrap();
+    assert!(
+        editor.contains("data-max-file=\"5242880\" data-max-total=\"50331648\"") && editor.contains("id=\"upload-limits\""),
+        "{editor}"
+    );
+}
