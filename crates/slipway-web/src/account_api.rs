@@ -340,10 +340,20 @@ async fn members(State(auth): State<AuthService>, SignedIn { account, .. }: Sign
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-enum Role {
+pub(crate) enum Role {
     Owner,
     Maintainer,
     Viewer,
+}
+
+impl From<Role> for OrgRole {
+    fn from(role: Role) -> OrgRole {
+        match role {
+            Role::Owner => OrgRole::Owner,
+            Role::Maintainer => OrgRole::Maintainer,
+            Role::Viewer => OrgRole::Viewer,
+        }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -365,12 +375,7 @@ async fn invite(
     Path(org): Path<String>,
     ApiJson(form): ApiJson<Invitation>,
 ) -> ApiResult {
-    let role = match form.role {
-        Role::Owner => OrgRole::Owner,
-        Role::Maintainer => OrgRole::Maintainer,
-        Role::Viewer => OrgRole::Viewer,
-    };
-    auth.invite(&account, &org, &form.email, role).await?;
+    auth.invite(&account, &org, &form.email, form.role.into()).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

@@ -12,6 +12,7 @@ mod sales_api;
 mod scan_api;
 mod security_policy_api;
 mod session;
+mod settings_api;
 mod store_api;
 mod webhook_api;
 
@@ -61,6 +62,7 @@ pub fn router(state: WebState) -> Router {
         .merge(scan_api::router(state.clone()))
         .merge(webhook_api::router(state.clone()))
         .merge(docker_search::router(state.clone()))
+        .merge(settings_api::router(state.auth.clone()))
         .merge(pages::router(state))
         .merge(assets)
         .layer(axum::middleware::from_fn(security_headers))
@@ -68,7 +70,8 @@ pub fn router(state: WebState) -> Router {
 
 /// Operations only a signed-in session may call (`extract::SessionOnly`): an access token
 /// gets 403 there.
-const SESSION_ONLY: [&str; 3] = ["sign_out", "create_token", "revoke_token"];
+const SESSION_ONLY: [&str; 7] =
+    ["sign_out", "create_token", "revoke_token", "sessions", "sign_out_others", "change_password", "change_email"];
 /// Reads that anyone may make and signed-in callers see more of (`store_api::maybe_viewer`).
 const OPTIONAL_CALLER: [&str; 6] = ["publisher_products", "product", "versions", "license", "scan_results", "product_security"];
 
@@ -81,6 +84,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let mut doc = store_api::StoreApi::openapi();
     doc.merge(account_api::AccountApi::openapi());
+    doc.merge(settings_api::SettingsApi::openapi());
     doc.merge(moderation_api::ModerationApi::openapi());
     doc.merge(security_policy_api::SecurityPolicyApi::openapi());
     doc.merge(scan_api::ScanApi::openapi());

@@ -626,3 +626,90 @@ async fn an_organization_is_run_from_its_members_page() {
     let (status, _, _) = post(&pete, &"0".repeat(64), "/orgs/gadgets/leave".into(), vec![]).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+/// The same settings through /api/v1: sessions listed and the others signed out, a new
+/// password and a new email address, with a session only (an access token gets 403); and
+/// membership changed by an owner's access token.
+#[tokio::test]
+async fn account_settings_and_membership_through_the_api() {
+    let smtp = SmtpSink::start().await;
+    let t = with_mail(&smtp).await;
+    let password = "api settings password";
+    for name in ["ada", "bo"] {
+        t.app.auth.create_user(name, &format!("{name}@example.com"), password, slipway_auth::access::SiteRole::User).await.unwrap();
+    }
+    let (cookie, csrf) = t.sign_in("ada", password).await;
+    let (other, _) = t.sign_in("ada", password).await;
+    let call = |method: Method, path: &str, body: Option<serde_json::Value>| {
+        let mut request = t.request(method, path).header("cookie", &cookie).header("x-csrf-token", &csrf);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let listed: serde_json::Value = call(Method::GET, "/api/v1/me/sessions", None).await.unwrap().json().await.unwrap();
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{listed}");
+    assert_eq!(sessions.iter().filter(|s| s["current"] == true).count(), 1);
+    let (token, _) =
+        t.app.auth.create_token("ada", "api", &[slipway_auth::scope::TokenRule::parse("api:write").unwrap()], None).await.unwrap();
+    for (method, path) in [
+        (Method::GET, "/api/v1/me/sessions"),
+        (Method::DELETE, "/api/v1/me/sessions"),
+        (Method::PUT, "/api/v1/me/password"),
+        (Method::POST, "/api/v1/me/email"),
+    ] {
+        let refused = t.request(method.clone(), path).bearer_auth(&token).json(&serde_json::json!({})).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{method} {path} with an access token");
+    }
+    let ended: serde_json::Value = call(Method::DELETE, "/api/v1/me/sessions", None).await.unwrap().json().await.unwrap();
+    assert_eq!(ended["signed_out"], 1);
+    assert_eq!(t.request(Method::GET, "/api/v1/me").header("cookie", &other).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+
+    let wrong =
+        call(Method::PUT, "/api/v1/me/password", Some(serde_json::json!({"current": "nope", "new": "api settings second"}))).await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(wrong.headers()["content-type"], "application/problem+json");
+    let changed = call(Method::PUT, "/api/v1/me/password", Some(serde_json::json!({"current": password, "new": "api settings second"})))
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(token_status(&t, "ada", "api settings second").await.0, StatusCode::OK);
+
+    let asked = call(
+        Method::POST,
+        "/api/v1/me/email",
+        Some(serde_json::json!({"email": "ada.new@example.com", "password": "api settings second"})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(asked.status(), StatusCode::ACCEPTED);
+    deliver(&t).await;
+    let link = smtp.messages().into_iter().find(|m| m.contains("To: ada.new@example.com")).unwrap();
+    let secret = secret_after(&link, "/settings/email/confirm?token=");
+    let confirmed =
+        t.request(Method::POST, "/api/v1/accounts/email/confirm").json(&serde_json::json!({"token": secret})).send().await.unwrap();
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    assert_eq!(confirmed.json::<serde_json::Value>().await.unwrap(), serde_json::json!({"name": "ada", "email": "ada.new@example.com"}));
+
+    // Membership by the owner's access token (automation may manage members).
+    t.app.auth.create_organization("team", "ada").await.unwrap();
+    t.app.auth.set_member("team", "bo", slipway_auth::access::OrgRole::Viewer).await.unwrap();
+    let by_token =
+        |method: Method, path: &'static str, body: serde_json::Value| t.request(method, path).bearer_auth(&token).json(&body).send();
+    assert_eq!(
+        by_token(Method::PUT, "/api/v1/orgs/team/members/bo", serde_json::json!({"role": "maintainer"})).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    let last = by_token(Method::PUT, "/api/v1/orgs/team/members/ada", serde_json::json!({"role": "viewer"})).await.unwrap();
+    assert_eq!(last.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(last.text().await.unwrap().contains("must keep an owner"));
+    assert_eq!(
+        by_token(Method::POST, "/api/v1/orgs/team/transfer", serde_json::json!({"to": "bo"})).await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(by_token(Method::POST, "/api/v1/orgs/team/leave", serde_json::json!({})).await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(t.app.db.identity().members("team").await.unwrap(), vec![("bo".to_owned(), "owner".to_owned())]);
+    let gone = by_token(Method::DELETE, "/api/v1/orgs/team/members/bo", serde_json::json!({})).await.unwrap();
+    assert_eq!(gone.status(), StatusCode::FORBIDDEN, "no longer a member, so no longer managing it");
+}
