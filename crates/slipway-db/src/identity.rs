@@ -541,7 +541,14 @@ impl IdentityDb {
 
 #[cfg(test)]
 mod tests {
-    use crate::{DbError, NewAccount, now_ms, test_databases};
+    use crate::{DbError, IdentityDb, NewAccount, now_ms, test_databases};
+
+    /// A verified person named `name` with the id `id`.
+    async fn person(db: &IdentityDb, id: &str, name: &str, email: Option<&str>) {
+        let account =
+            NewAccount { id, name, email, password_hash: None, site_role: "user", kind: "person", robot_org: None, email_verified: true };
+        db.create_account(&account).await.unwrap();
+    }
 
     /// Issue 18: roles change, members leave or are removed, ownership moves, and an
     /// organization always keeps an owner, also when its two owners remove each other at
@@ -551,17 +558,7 @@ mod tests {
         for (db, _dir) in test_databases().await {
             let db = db.identity();
             for id in ["ann", "ben", "cat"] {
-                let account = NewAccount {
-                    id,
-                    name: id,
-                    email: None,
-                    password_hash: None,
-                    site_role: "user",
-                    kind: "person",
-                    robot_org: None,
-                    email_verified: true,
-                };
-                db.create_account(&account).await.unwrap();
+                person(&db, id, id, None).await;
             }
             db.create_organization("acme").await.unwrap();
             db.set_membership("acme", "ann", "owner").await.unwrap();
@@ -594,18 +591,7 @@ mod tests {
         for (db, _dir) in test_databases().await {
             let db = db.identity();
             for (id, name) in [("a-founder", "founder"), ("a-bob", "bob"), ("a-mallory", "mallory")] {
-                let email = format!("{name}@example.com");
-                let account = NewAccount {
-                    id,
-                    name,
-                    email: Some(&email),
-                    password_hash: None,
-                    site_role: "user",
-                    kind: "person",
-                    robot_org: None,
-                    email_verified: true,
-                };
-                db.create_account(&account).await.unwrap();
+                person(&db, id, name, Some(&format!("{name}@example.com"))).await;
             }
             db.create_organization("widgets").await.unwrap();
             db.create_invitation("code", "widgets", "Bob@Example.com", "maintainer", "a-founder", now_ms() + 60_000).await.unwrap();

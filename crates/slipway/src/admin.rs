@@ -46,15 +46,17 @@ pub enum AdminCommand {
     AddMember {
         org: String,
         account: String,
-        #[arg(long, value_enum)]
-        role: Role,
+        /// owner, maintainer or viewer.
+        #[arg(long, value_parser = org_role)]
+        role: OrgRole,
     },
     /// Create a robot (service) account of an organization, named ORG+NAME.
     CreateRobot {
         org: String,
         name: String,
-        #[arg(long, value_enum, default_value = "maintainer")]
-        role: Role,
+        /// owner, maintainer or viewer.
+        #[arg(long, value_parser = org_role, default_value = "maintainer")]
+        role: OrgRole,
     },
     /// Create an access token (printed once): a password for the registry, a bearer token
     /// for the REST API.
@@ -150,21 +152,8 @@ fn product_ref(product: &str) -> anyhow::Result<(&str, &str)> {
         .context("name the product as PUBLISHER/PRODUCT")
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum Role {
-    Owner,
-    Maintainer,
-    Viewer,
-}
-
-impl From<Role> for OrgRole {
-    fn from(role: Role) -> OrgRole {
-        match role {
-            Role::Owner => OrgRole::Owner,
-            Role::Maintainer => OrgRole::Maintainer,
-            Role::Viewer => OrgRole::Viewer,
-        }
-    }
+fn org_role(text: &str) -> Result<OrgRole, String> {
+    OrgRole::parse(text).ok_or_else(|| format!("{text:?} is not a role: owner, maintainer or viewer"))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -201,11 +190,11 @@ pub async fn run(app: &App, command: AdminCommand) -> anyhow::Result<()> {
             println!("created organization {name}, owned by {owner}");
         }
         AdminCommand::AddMember { org, account, role } => {
-            auth.set_member(&org, &account, role.into()).await?;
-            println!("{account} is now {} of {org}", OrgRole::from(role).as_str());
+            auth.set_member(&org, &account, role).await?;
+            println!("{account} is now {} of {org}", role.as_str());
         }
         AdminCommand::CreateRobot { org, name, role } => {
-            let robot = auth.create_robot(&org, &name, role.into()).await?;
+            let robot = auth.create_robot(&org, &name, role).await?;
             println!("created robot {} ({}); give it a token with `slipway admin create-token {}`", robot.name, robot.id, robot.name);
         }
         AdminCommand::CreateToken { account, name, scopes, expires_days } => {
