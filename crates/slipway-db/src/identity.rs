@@ -168,32 +168,27 @@ impl IdentityDb {
     }
 
     /// Gives a member another role (`Some`) or removes them (`None`), keeping at least one
-    /// owner: a change that would leave none is a Conflict and changes nothing. The
+    /// owner: a change that would leave none is a Conflict and changes nothing (it is made,
+    /// counted and rolled back, so no role is compared outside the policy). The
     /// organization's row is locked first, so two owners removing each other at once
     /// cannot both succeed. False if the account is not a member.
     pub async fn change_membership(&self, org: &str, account_id: &str, role: Option<&str>) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
         lock_organization(&mut tx, org).await?;
-        let current = sqlx::query_scalar::<Any, String>("SELECT role FROM memberships WHERE org = $1 AND account_id = $2")
-            .bind(org)
-            .bind(account_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(current) = current else {
-            tx.rollback().await?;
-            return Ok(false);
-        };
-        if current == "owner" && role != Some("owner") && owners(&mut tx, org).await? <= 1 {
-            tx.rollback().await?;
-            return Err(DbError::Conflict(format!("{org} keeps at least one owner")));
-        }
         let query = match role {
             Some(role) => {
                 sqlx::query("UPDATE memberships SET role = $3 WHERE org = $1 AND account_id = $2").bind(org).bind(account_id).bind(role)
             }
             None => sqlx::query("DELETE FROM memberships WHERE org = $1 AND account_id = $2").bind(org).bind(account_id),
         };
-        query.execute(&mut *tx).await?;
+        if query.execute(&mut *tx).await?.rows_affected() == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if owners(&mut tx, org).await? == 0 {
+            tx.rollback().await?;
+            return Err(DbError::Conflict(format!("{org} keeps at least one owner")));
+        }
         tx.commit().await?;
         Ok(true)
     }
@@ -201,26 +196,26 @@ impl IdentityDb {
     /// Makes `to` (a member) an owner and `from` (an owner) a maintainer, in one
     /// transaction. False, and nothing changed, if either is not what it must be.
     pub async fn transfer_ownership(&self, org: &str, from: &str, to: &str) -> Result<bool, DbError> {
-        let mut tx = self.begin_write().await?;
-        lock_organization(&mut tx, org).await?;
-        let role_of = |account: &str| {
-            sqlx::query_scalar::<Any, String>("SELECT role FROM memberships WHERE org = $1 AND account_id = $2")
-                .bind(org)
-                .bind(account.to_owned())
-        };
-        let from_role = role_of(from).fetch_optional(&mut *tx).await?;
-        let to_role = role_of(to).fetch_optional(&mut *tx).await?;
-        if from == to || from_role.as_deref() != Some("owner") || to_role.is_none() {
-            tx.rollback().await?;
+        if from == to {
             return Ok(false);
         }
-        for (account, role) in [(to, "owner"), (from, "maintainer")] {
-            sqlx::query("UPDATE memberships SET role = $3 WHERE org = $1 AND account_id = $2")
-                .bind(org)
-                .bind(account)
-                .bind(role)
-                .execute(&mut *tx)
-                .await?;
+        let mut tx = self.begin_write().await?;
+        lock_organization(&mut tx, org).await?;
+        let raised = sqlx::query("UPDATE memberships SET role = 'owner' WHERE org = $1 AND account_id = $2")
+            .bind(org)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let stepped_down = sqlx::query("UPDATE memberships SET role = 'maintainer' WHERE org = $1 AND account_id = $2 AND role = 'owner'")
+            .bind(org)
+            .bind(from)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if raised == 0 || stepped_down == 0 {
+            tx.rollback().await?;
+            return Ok(false);
         }
         tx.commit().await?;
         Ok(true)
