@@ -99,3 +99,29 @@ export async function press(page, button) {
     await button.click();
     await loaded;
 }
+
+/// axe-core on each of `paths` (absolute URLs built from `base`), in a context of `browser`
+/// of its own (with `storageState`, to be signed in) that bypasses CSP, since the store's
+/// policy rightly refuses injected script. Every violation becomes a diagnostic on `t`; the
+/// serious and critical ones are returned as "PATH: RULE". With `shots`, each page is
+/// screenshot as `${shots}${path}.png` in ARTIFACTS.
+export async function axeProblems(browser, t, base, paths, { storageState, shots } = {}) {
+    const axePath = join(HERE, 'node_modules/axe-core/axe.min.js');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true, storageState });
+    try {
+        const p = await context.newPage();
+        const problems = [];
+        for (const path of paths) {
+            await p.goto(`${base}${path}`);
+            await p.addScriptTag({ path: axePath });
+            const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+                .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
+            for (const v of violations) t.diagnostic(`${path}: ${v.impact} ${v.id} (${v.nodes}): ${v.help}`);
+            problems.push(...violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${path}: ${v.id}`));
+            if (shots) await p.screenshot({ path: join(ARTIFACTS, `${shots}${path.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true });
+        }
+        return problems;
+    } finally {
+        await context.close();
+    }
+}

@@ -18,12 +18,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-import { ARTIFACTS, BASE, Journey, oneLine, press, shot, signIn } from './harness.mjs';
+import { BASE, Journey, axeProblems, oneLine, press, shot, signIn } from './harness.mjs';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 const STATE_DIR = process.env.E2E_STATE_DIR || '';
 const PRODUCT = { path: '/products/nimbus/nimbus-db', repo: 'nimbus/nimbus-db', tier: 'Developer' };
 const ORG = `crew-${randomBytes(3).toString('hex')}`;
@@ -152,27 +150,10 @@ step('an organization made on /settings and a member invited on its members page
     t.diagnostic(`screenshot ${await shot(page, 'newcomer-org-members')}`);
 });
 
-// axe-core, injected into each page; CSP is bypassed for this context only, since the
-// store's policy rightly refuses injected script.
 step('accessibility: axe-core finds no serious or critical violations on the new pages', async (t) => {
-    const axePath = join(HERE, 'node_modules/axe-core/axe.min.js');
-    const context = await journey.browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true, storageState: await page.context().storageState() });
-    try {
-        const p = await context.newPage();
-        const problems = [];
-        for (const path of ['/settings', `/orgs/${ORG}/members`, '/settings/tokens', '/signup/verified', '/signup/sent', '/verify-email/resend', '/invitations/accept?code=unknown', '/subscriptions']) {
-            await p.goto(url(path));
-            await p.addScriptTag({ path: axePath });
-            const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-                .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
-            for (const v of violations) t.diagnostic(`${path}: ${v.impact} ${v.id} (${v.nodes}): ${v.help}`);
-            problems.push(...violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${path}: ${v.id}`));
-            await p.screenshot({ path: join(ARTIFACTS, `newcomer${path.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true });
-        }
-        assert.deepEqual(problems, []);
-    } finally {
-        await context.close();
-    }
+    const paths = ['/settings', `/orgs/${ORG}/members`, '/settings/tokens', '/signup/verified', '/signup/sent', '/verify-email/resend', '/invitations/accept?code=unknown', '/subscriptions'];
+    const storageState = await page.context().storageState();
+    assert.deepEqual(await axeProblems(journey.browser, t, BASE, paths, { storageState, shots: 'newcomer' }), []);
 });
 
 step('JavaScript off: sign up and the tokens page still work', async () => {

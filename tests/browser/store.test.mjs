@@ -27,6 +27,8 @@ import { fileURLToPath } from 'node:url';
 
 import { chromium } from 'playwright-core';
 
+import { axeProblems } from './harness.mjs';
+
 const HERE = dirname(fileURLToPath(import.meta.url));
 const BASE = (process.env.E2E_BASE_URL || '').replace(/\/+$/, '');
 const MAILDIR = process.env.E2E_MAILDIR || '';
@@ -484,26 +486,9 @@ step('keyboard: arrow keys and Enter pick a typeahead suggestion', async (t) => 
     assert.equal(new URL(page.url()).pathname, '/products/northwind/northwind-gateway');
 }, { independent: true });
 
-// axe-core, injected into each page; CSP is bypassed for this context only, since the
-// store's policy rightly refuses injected script.
 step('accessibility: axe-core finds no serious or critical violations', async (t) => {
-    const axePath = join(HERE, 'node_modules/axe-core/axe.min.js');
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
-    try {
-        const p = await ctx.newPage();
-        const problems = [];
-        for (const path of ['/', '/search?q=database', '/categories/databases', PRODUCT.path, `${PRODUCT.path}/versions`, '/publishers/nimbus', '/signin', '/signup', '/forgot-password', '/reset-password?token=abc']) {
-            await p.goto(url(path));
-            await p.addScriptTag({ path: axePath });
-            const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-                .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
-            for (const v of violations) t.diagnostic(`${path}: ${v.impact} ${v.id} (${v.nodes}): ${v.help}`);
-            problems.push(...violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${path}: ${v.id}`));
-        }
-        assert.deepEqual(problems, []);
-    } finally {
-        await ctx.close();
-    }
+    const paths = ['/', '/search?q=database', '/categories/databases', PRODUCT.path, `${PRODUCT.path}/versions`, '/publishers/nimbus', '/signin', '/signup', '/forgot-password', '/reset-password?token=abc'];
+    assert.deepEqual(await axeProblems(browser, t, BASE, paths), []);
 }, { independent: true });
 
 step('responsive: a phone-sized screen needs no sideways scrolling', async (t) => {
