@@ -156,4 +156,45 @@ impl AuthService {
         }
         Ok(account)
     }
+
+    /// The organizations the account owns: while there is one, it cannot be deleted.
+    pub async fn owned_organizations(&self, account: &AccountRecord) -> Result<Vec<String>, AuthError> {
+        Ok(self.db().owned_organizations(&account.id).await?)
+    }
+
+    /// Deletes the account after its password is asked again: see
+    /// `IdentityDb::delete_account` (its name stays taken; everything that signs it in
+    /// ends). Refused, with the reason, while it owns an organization. Whatever else the
+    /// account holds elsewhere (subscriptions) is the caller's to settle first. The
+    /// address it had is told.
+    pub async fn delete_account(&self, account: &AccountRecord, password: &str, ip: Option<IpAddr>) -> Result<(), AuthError> {
+        self.recheck_password(account, password, ip).await?;
+        let owned = self.owned_organizations(account).await?;
+        if !owned.is_empty() {
+            return Err(owns_organizations(&owned));
+        }
+        match self.db().delete_account(&account.id).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            // Made an owner since the check above.
+            Err(DbError::Conflict(_)) => return Err(owns_organizations(&self.owned_organizations(account).await?)),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(email) = &account.email {
+            let body = format!(
+                "Hello {},\n\nyour Slipway account was deleted at your request: its sessions and access tokens no longer \
+                 work and this address is forgotten. The name {} stays reserved.\n",
+                account.name, account.name
+            );
+            mail::enqueue(self.db(), email, "Your Slipway account was deleted", &body).await?;
+        }
+        Ok(())
+    }
+}
+
+fn owns_organizations(orgs: &[String]) -> AuthError {
+    AuthError::Conflict(format!(
+        "the account owns {}: hand ownership on to another member (or remove the organization) first",
+        orgs.join(", ")
+    ))
 }

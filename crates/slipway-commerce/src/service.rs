@@ -721,6 +721,24 @@ impl Commerce {
         Ok(out)
     }
 
+    /// Why the viewer's account may not be deleted yet, as far as money goes: a subscription
+    /// with an unpaid renewal (past due), or one that renews and would bill a deleted
+    /// account. Empty when nothing stands in the way.
+    pub async fn deletion_blockers(&self, viewer: &Viewer) -> Result<Vec<String>, CommerceError> {
+        let mut blockers = Vec::new();
+        for s in self.db.subscriptions_of(&viewer.account.id).await? {
+            let name = format!("{} {}", s.listing_name, s.tier_name);
+            let renews =
+                matches!(s.status.as_str(), "active" | "trialing") && s.cancel_at_period_end == 0 && s.current_period_end.is_some();
+            if s.status == "past_due" {
+                blockers.push(format!("{name} has an unpaid invoice: pay it or cancel the subscription"));
+            } else if renews {
+                blockers.push(format!("{name} renews: cancel it (at period end) first"));
+            }
+        }
+        Ok(blockers)
+    }
+
     async fn subscription_view(&self, viewer: &Viewer, id: &str, registry_host: &str) -> Result<Subscription, CommerceError> {
         let record = self.owned_subscription(viewer, id).await?;
         self.view(record, registry_host).await

@@ -101,6 +101,55 @@ impl IdentityDb {
         Ok(ended)
     }
 
+    /// The organizations the account owns (it cannot be deleted while it owns one).
+    pub async fn owned_organizations(&self, account_id: &str) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar::<Any, String>("SELECT org FROM memberships WHERE account_id = $1 AND role = 'owner' ORDER BY org")
+            .bind(account_id)
+            .fetch_all(&self.read)
+            .await?)
+    }
+
+    /// Deletes a person's account, in one transaction: it is disabled (its name stays taken,
+    /// so no one else gets its namespace or its pull paths), its address and password are
+    /// forgotten, its sessions end, its access and refresh tokens are revoked and its
+    /// memberships end. A Conflict, and nothing changed, while it owns an organization;
+    /// false if it was deleted already.
+    pub async fn delete_account(&self, account_id: &str) -> Result<bool, DbError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.begin_write().await?;
+        let owns = sqlx::query_scalar::<Any, i64>("SELECT COUNT(*) FROM memberships WHERE account_id = $1 AND role = 'owner'")
+            .bind(account_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        if owns > 0 {
+            tx.rollback().await?;
+            return Err(DbError::Conflict("the account owns an organization".into()));
+        }
+        let disabled = sqlx::query(
+            "UPDATE accounts SET disabled_at = $1, email = NULL, email_verified_at = NULL, password_hash = NULL
+             WHERE id = $2 AND disabled_at IS NULL",
+        )
+        .bind(now)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if disabled == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM web_sessions WHERE account_id = $1").bind(account_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM memberships WHERE account_id = $1").bind(account_id).execute(&mut *tx).await?;
+        for revoke in [
+            "UPDATE access_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+            "UPDATE refresh_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        ] {
+            sqlx::query(revoke).bind(now).bind(account_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Stores an email-change link (its hash) for `new_email`, replacing the account's live
     /// one: only the newest link mailed works.
     pub async fn issue_email_change(&self, token_hash: &str, account_id: &str, new_email: &str, expires_at: i64) -> Result<(), DbError> {

@@ -62,7 +62,7 @@ pub fn router(state: WebState) -> Router {
         .merge(scan_api::router(state.clone()))
         .merge(webhook_api::router(state.clone()))
         .merge(docker_search::router(state.clone()))
-        .merge(settings_api::router(state.auth.clone()))
+        .merge(settings_api::router(state.clone()))
         .merge(pages::router(state))
         .merge(assets)
         .layer(axum::middleware::from_fn(security_headers))
@@ -70,8 +70,8 @@ pub fn router(state: WebState) -> Router {
 
 /// Operations only a signed-in session may call (`extract::SessionOnly`): an access token
 /// gets 403 there.
-const SESSION_ONLY: [&str; 7] =
-    ["sign_out", "create_token", "revoke_token", "sessions", "sign_out_others", "change_password", "change_email"];
+const SESSION_ONLY: [&str; 8] =
+    ["sign_out", "create_token", "revoke_token", "sessions", "sign_out_others", "change_password", "change_email", "delete_account"];
 /// Reads that anyone may make and signed-in callers see more of (`store_api::maybe_viewer`).
 const OPTIONAL_CALLER: [&str; 6] = ["publisher_products", "product", "versions", "license", "scan_results", "product_security"];
 

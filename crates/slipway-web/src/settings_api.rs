@@ -8,19 +8,22 @@
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_auth::{AuthService, client_ip};
+use slipway_types::ErrorKind;
 use utoipa::ToSchema;
 
+use crate::WebState;
 use crate::account_api::Role;
 use crate::extract::{ApiJson, SessionOnly, SignedIn};
-use crate::problem::{ApiResult, ProblemDocument};
+use crate::problem::{ApiResult, Problem, ProblemDocument};
 use crate::session::session_token;
 
-pub fn router(auth: AuthService) -> Router {
+pub fn router(state: WebState) -> Router {
     Router::new()
+        .route("/api/v1/me", delete(delete_account))
         .route("/api/v1/me/sessions", get(sessions).delete(sign_out_others))
         .route("/api/v1/me/password", put(change_password))
         .route("/api/v1/me/email", post(change_email))
@@ -28,7 +31,37 @@ pub fn router(auth: AuthService) -> Router {
         .route("/api/v1/orgs/{org}/members/{member}", put(set_role).delete(remove_member))
         .route("/api/v1/orgs/{org}/leave", post(leave))
         .route("/api/v1/orgs/{org}/transfer", post(transfer))
-        .with_state(auth)
+        .with_state(state)
+}
+
+#[derive(Deserialize, ToSchema)]
+struct AccountDeletion {
+    /// The current password.
+    password: String,
+}
+
+/// Deletes the caller's account (with a session only): its sessions and tokens end, its
+/// address is forgotten, its name stays reserved. 409 with the reasons while it owns an
+/// organization or has a subscription that renews or an unpaid invoice.
+#[utoipa::path(delete, path = "/api/v1/me", tag = "accounts", request_body = AccountDeletion,
+    responses((status = 204), (status = 401, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 403, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 409, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 422, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 429, body = ProblemDocument, content_type = "application/problem+json"),
+        (status = 503, body = ProblemDocument, content_type = "application/problem+json")))]
+async fn delete_account(State(state): State<WebState>, SessionOnly(signed): SessionOnly, request: Request) -> ApiResult {
+    let ip = client_ip(request.extensions());
+    let ApiJson(form) = ApiJson::<AccountDeletion>::from_request(request, &()).await?;
+    let viewer = signed.viewer(&state.catalog).await?;
+    let blockers = state.commerce.deletion_blockers(&viewer).await?;
+    if !blockers.is_empty() {
+        return Err(Problem(ErrorKind::Conflict, format!("the account cannot be deleted yet: {}", blockers.join("; "))));
+    }
+    match state.auth.delete_account(&viewer.account, &form.password, ip).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT.into_response()),
+        Err(e) => Ok(crate::problem::auth_problem(e)),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -237,5 +270,16 @@ async fn transfer(
 }
 
 #[derive(utoipa::OpenApi)]
-#[openapi(paths(sessions, sign_out_others, change_password, change_email, confirm_email, set_role, remove_member, leave, transfer))]
+#[openapi(paths(
+    delete_account,
+    sessions,
+    sign_out_others,
+    change_password,
+    change_email,
+    confirm_email,
+    set_role,
+    remove_member,
+    leave,
+    transfer
+))]
 pub struct SettingsApi;

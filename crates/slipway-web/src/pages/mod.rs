@@ -63,6 +63,7 @@ pub fn router(state: WebState) -> Router {
         .route("/settings/email", post(settings::change_email))
         .route("/settings/email/confirm", get(settings::confirm_email))
         .route("/settings/sessions/sign-out-others", post(settings::sign_out_others))
+        .route("/settings/delete", post(settings::delete_account))
         .route("/settings/tokens", get(settings::tokens).post(settings::create_token))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/subscriptions", get(store::subscriptions))

@@ -417,3 +417,46 @@ pub(super) async fn confirm_email(State(state): State<WebState>, headers: Header
         Err(e) => visit.render_refused(e.kind(), page(format!("{e}: ask for the change again on your account's page."))),
     }
 }
+
+#[derive(Deserialize)]
+pub(super) struct DeleteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    /// The account's name, typed again.
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Deletes the signed-in account, after its name is typed again and its password asked;
+/// refused with the reasons while it owns an organization or has a subscription with an
+/// unpaid invoice or one that renews.
+pub(super) async fn delete_account(State(state): State<WebState>, headers: HeaderMap, request: axum::extract::Request) -> PageResult {
+    let ip = client_ip(request.extensions());
+    let Form(form) =
+        Form::<DeleteForm>::from_request(request, &()).await.map_err(|e| PageError::Refused(ErrorKind::Malformed, e.body_text()))?;
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let viewer = visit.require(SETTINGS_PATH)?;
+    let account = &viewer.account;
+    if form.confirm.trim() != account.name {
+        let e = AuthError::Invalid(format!("type your user name, {}, to confirm", account.name));
+        return refused(&state, &visit, &headers, e, String::new()).await;
+    }
+    let blockers = state.commerce.deletion_blockers(viewer).await?;
+    if !blockers.is_empty() {
+        let e = AuthError::Conflict(format!("the account cannot be deleted yet: {}", blockers.join("; ")));
+        return refused(&state, &visit, &headers, e, String::new()).await;
+    }
+    match state.auth.delete_account(account, &form.password, ip).await {
+        Ok(()) => {
+            let page =
+                MessagePage::new(&visit, "Account deleted", format!("The account {} is deleted, and you are signed out.", account.name));
+            let mut response = visit.render(page)?;
+            response.headers_mut().insert(header::SET_COOKIE, crate::session::session_cookie("", visit.secure));
+            Ok(response)
+        }
+        Err(e) => refused(&state, &visit, &headers, e, String::new()).await,
+    }
+}

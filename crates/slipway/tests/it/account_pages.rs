@@ -713,3 +713,31 @@ async fn account_settings_and_membership_through_the_api() {
     let gone = by_token(Method::DELETE, "/api/v1/orgs/team/members/bo", serde_json::json!({})).await.unwrap();
     assert_eq!(gone.status(), StatusCode::FORBIDDEN, "no longer a member, so no longer managing it");
 }
+
+/// The settings page deletes the account once its name is typed again and its password
+/// given: the session ends and the cookie is cleared.
+#[tokio::test]
+async fn an_account_is_deleted_from_the_settings_page() {
+    let t = Backend::enforced().await.spawn().await;
+    t.app.auth.create_user("leaver", "leaver@example.com", "leaving password", slipway_auth::access::SiteRole::User).await.unwrap();
+    let (cookie, csrf) = t.sign_in("leaver", "leaving password").await;
+    let send = |confirm: &'static str, password: &'static str| {
+        let (t, cookie, csrf) = (&t, cookie.clone(), csrf.clone());
+        async move {
+            let form = [("csrf", csrf.as_str()), ("confirm", confirm), ("password", password)];
+            let response = t.request(Method::POST, "/settings/delete").header("cookie", cookie).form(&form).send().await.unwrap();
+            let cleared = response.headers().get("set-cookie").is_some_and(|c| c.to_str().unwrap().contains("Max-Age=0"));
+            (response.status(), cleared, response.text().await.unwrap())
+        }
+    };
+    let (status, _, body) = send("someone", "leaving password").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("type your user name, leaver, to confirm"), "{body}");
+    let (status, _, body) = send("leaver", "wrong password").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, cleared, body) = send("leaver", "leaving password").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("The account leaver is deleted") && cleared, "{body}");
+    assert_eq!(t.request(Method::GET, "/settings").header("cookie", &cookie).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+    assert_eq!(token_status(&t, "leaver", "leaving password").await.0, StatusCode::UNAUTHORIZED);
+}

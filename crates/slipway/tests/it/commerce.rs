@@ -560,3 +560,48 @@ async fn the_test_clock_is_refused_with_a_live_payment_provider() {
     config.commerce.stripe_secret_key = Some(slipway::config::Secret::new("sk_test_not_a_real_key"));
     assert!(slipway::App::build(config).await.is_ok(), "test-mode keys are fine");
 }
+
+/// Issue 18: deleting an account is refused, with the reasons, while it has a subscription
+/// that renews (or an unpaid invoice) and while it owns an organization; once settled, its
+/// sessions and tokens end, its address is forgotten and its name stays taken. Account
+/// changes need a session: an access token gets 403.
+#[tokio::test]
+async fn an_account_is_deleted_once_its_subscriptions_and_organizations_are_settled() {
+    let t = store().await;
+    let dora = customer(&t, "dora", Via::Session).await;
+    let (_, bought) = post(&t, &dora, "/api/v1/checkout", Some("d1"), &checkout_body(CACHE, "enterprise", "pm_card_visa")).await;
+    let id = bought["subscription"]["id"].as_str().unwrap().to_owned();
+    t.app.auth.create_organization("dora-labs", "dora").await.unwrap();
+    let (token, _) =
+        t.app.auth.create_token("dora", "ci", &[slipway_auth::scope::TokenRule::parse("api:write").unwrap()], None).await.unwrap();
+    let delete = |password: &str| t.call(&dora, Method::DELETE, "/api/v1/me").json(&json!({"password": password})).send();
+    let by_token = t.request(Method::DELETE, "/api/v1/me").bearer_auth(&token).json(&json!({"password": PASSWORD})).send().await.unwrap();
+    assert_eq!(by_token.status(), StatusCode::FORBIDDEN, "a token cannot delete the account");
+
+    let refused = delete(PASSWORD).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    let detail = refused.json::<Value>().await.unwrap()["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("Nimbus Cache Enterprise renews: cancel it"), "{detail}");
+    let (status, _) = post(&t, &dora, &format!("/api/v1/subscriptions/{id}/cancel"), None, &json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let refused = delete(PASSWORD).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::CONFLICT);
+    assert!(refused.text().await.unwrap().contains("the account owns dora-labs"));
+    t.app.auth.create_user("heir", "heir@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    t.app.auth.set_member("dora-labs", "heir", slipway_auth::access::OrgRole::Viewer).await.unwrap();
+    let account = t.app.db.identity().account_by_name("dora").await.unwrap().unwrap();
+    t.app.auth.transfer_ownership(&account, "dora-labs", "heir").await.unwrap();
+    assert_eq!(delete("not the password").await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY);
+
+    assert_eq!(delete(PASSWORD).await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert_eq!(t.call(&dora, Method::GET, "/api/v1/me").send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "signed out");
+    assert_eq!(t.request(Method::GET, "/api/v1/me").bearer_auth(&token).send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert!(!can_pull(&t, "dora", CACHE_REPO, "3.4").await, "no sign-in at all");
+    let gone = t.app.db.identity().account_by_name("dora").await.unwrap().unwrap();
+    assert!(gone.disabled_at.is_some() && gone.email.is_none() && gone.password_hash.is_none());
+    assert!(t.app.db.identity().memberships(&gone.id).await.unwrap().is_empty());
+    let taken = t.app.auth.create_user("dora", "dora2@example.com", PASSWORD, SiteRole::User).await.unwrap_err();
+    assert!(taken.to_string().contains("taken"), "the name stays reserved: {taken}");
+    t.app.auth.create_user("dora2", "dora@example.com", PASSWORD, SiteRole::User).await.expect("the address is free again");
+    ledger_is_sound(&t).await;
+}
