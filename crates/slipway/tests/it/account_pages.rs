@@ -437,6 +437,8 @@ async fn account_settings_change_password_sessions_and_email() {
     let (status, settings) = page(laptop.clone()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(settings.contains("<dd>sam</dd>") && settings.contains("sam@example.com") && settings.contains(">verified<"), "{settings}");
+    assert!(settings.contains("<title>Your account · Slipway Store</title>"), "{settings}");
+    assert_eq!(settings.matches("id=\"delete-account\"").count(), 1, "{settings}");
     assert!(settings.contains("Firefox on the laptop <strong>(this session)</strong>"), "{settings}");
     assert!(
         settings.contains("Safari &#60;b&#62;on&#60;/b&#62; the phone") || settings.contains("Safari &lt;b&gt;on&lt;/b&gt; the phone"),
