@@ -216,14 +216,7 @@ async fn product_page(state: &WebState, visit: &Visit, publisher: &str, slug: &s
     let Product { listing, publisher_verified, license, long_html, install_html } = Product::clone(&product);
     let install_html = visit.install_html(&install_html);
     let owned = match &visit.viewer {
-        Some(viewer) => state
-            .commerce
-            .subscriptions(viewer, &visit.chrome.registry)
-            .await?
-            .into_iter()
-            .filter(|s| s.entitled && s.product_path == listing.path())
-            .map(|s| s.tier)
-            .collect(),
+        Some(viewer) => state.commerce.owned_tiers(viewer, &listing.publisher, &listing.slug).await?,
         None => Vec::new(),
     };
     let page = ProductPage {
