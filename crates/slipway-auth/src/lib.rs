@@ -11,11 +11,14 @@ mod service;
 mod settings;
 mod sign_in;
 mod throttle;
+mod two_factor;
 pub use client_addr::{ClientAddr, ForwardedHeader, TrustedProxies, address_group, client_ip};
 pub use service::{
     ApiToken, AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, SignUpVerification, TokenResponse,
 };
+pub use slipway_db::TwoFactorRule;
 pub use throttle::SignInSettings;
+pub use two_factor::{Challenge, Enrolment, OpenedSession, SignInStep, TwoFactorStatus};
 
 pub use directory::check_email;
 pub use keys::KeyRing;
@@ -56,6 +59,13 @@ pub enum AuthError {
     Unverified,
     #[error("key storage: {0}")]
     Keys(String),
+    /// A registry client gave the password of an account with two-factor sign-in: it
+    /// cannot answer for a second factor, so it must use an access token.
+    #[error("two-factor sign-in is on for this account: use an access token as the password (create one under Settings, Access tokens)")]
+    TokenRequired,
+    /// A right password of an account with two-factor sign-in, without a code.
+    #[error("two-factor sign-in is on for this account: send the authenticator's code (or a recovery code) as otp")]
+    CodeRequired,
 }
 
 impl AuthError {
@@ -65,7 +75,11 @@ impl AuthError {
         match self {
             // A token that does not verify is a credential that does not hold; an email
             // address not yet verified cannot sign in either.
-            AuthError::BadCredentials | AuthError::Token(_) | AuthError::Unverified => ErrorKind::Unauthenticated,
+            AuthError::BadCredentials
+            | AuthError::Token(_)
+            | AuthError::Unverified
+            | AuthError::TokenRequired
+            | AuthError::CodeRequired => ErrorKind::Unauthenticated,
             AuthError::Invalid(_) => ErrorKind::Invalid,
             AuthError::NotFound(_) => ErrorKind::NotFound,
             AuthError::Forbidden(_) => ErrorKind::Forbidden,
@@ -110,6 +124,8 @@ mod kind_tests {
             (AuthError::Busy, ErrorKind::Unavailable),
             (AuthError::Unverified, ErrorKind::Unauthenticated),
             (AuthError::Keys("unreadable".into()), ErrorKind::Internal),
+            (AuthError::TokenRequired, ErrorKind::Unauthenticated),
+            (AuthError::CodeRequired, ErrorKind::Unauthenticated),
         ];
         for (error, kind) in cases {
             assert_eq!(error.kind(), kind, "{error:?}");

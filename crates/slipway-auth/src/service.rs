@@ -37,6 +37,8 @@ pub struct AuthSettings {
     pub trusted_proxies: TrustedProxies,
     /// How a new account's email address gets verified.
     pub sign_up_verification: SignUpVerification,
+    /// Who must use two-factor sign-in.
+    pub two_factor: slipway_db::TwoFactorRule,
 }
 
 /// How sign-up verifies an address, from the mail settings (and `serve --demo`).
@@ -73,6 +75,7 @@ impl Default for AuthSettings {
             sign_in: SignInSettings::default(),
             trusted_proxies: TrustedProxies::default(),
             sign_up_verification: SignUpVerification::default(),
+            two_factor: slipway_db::TwoFactorRule::default(),
         }
     }
 }
@@ -235,7 +238,11 @@ impl AuthService {
     pub async fn authenticate_with(&self, credentials: Credentials, ip: Option<IpAddr>) -> Result<Authenticated, AuthError> {
         match credentials {
             Credentials::Password { username, secret } if !secret.starts_with(TOKEN_PREFIX) => {
-                self.throttled_password_sign_in(&username, secret, ip).await
+                let who = self.throttled_password_sign_in(&username, secret, ip).await?;
+                match &who.account {
+                    Some(account) if self.password_needs_second_factor(account).await? => Err(AuthError::TokenRequired),
+                    _ => Ok(who),
+                }
             }
             other => self.check_credentials(other).await,
         }

@@ -9,7 +9,7 @@ use slipway_db::{AccountRecord, DbError};
 use crate::directory::{check_email, check_password};
 use crate::secrets::{random_secret, token_hash};
 use crate::service::AuthService;
-use crate::{AuthError, Credentials, mail};
+use crate::{AuthError, mail};
 
 /// How long an email-change link works.
 const EMAIL_CHANGE_TTL_MS: i64 = 48 * 3600 * 1000;
@@ -54,9 +54,8 @@ impl AuthService {
 
     /// The current password, asked again before a change: a wrong one is refused as
     /// invalid (with the sign-in throttle's delays, which count it as a failed sign-in).
-    async fn recheck_password(&self, account: &AccountRecord, password: &str, ip: Option<IpAddr>) -> Result<(), AuthError> {
-        let credentials = Credentials::Password { username: account.name.clone(), secret: password.to_owned() };
-        match self.authenticate_with(credentials, ip).await {
+    pub(crate) async fn recheck_password(&self, account: &AccountRecord, password: &str, ip: Option<IpAddr>) -> Result<(), AuthError> {
+        match self.throttled_password_sign_in(&account.name, password.to_owned(), ip).await {
             Ok(who) if who.token.is_none() && who.account.as_ref().is_some_and(|a| a.id == account.id) => Ok(()),
             Ok(_) | Err(AuthError::BadCredentials) => Err(AuthError::Invalid("the current password is wrong".into())),
             Err(e) => Err(e),

@@ -5,19 +5,20 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
-use slipway_db::{AccountRecord, DbError, NewSession};
+use slipway_db::{AccountRecord, DbError};
 
 use crate::access::SiteRole;
 use crate::directory::{check_email, check_password};
 use crate::secrets::{random_secret, token_hash};
 use crate::service::{AuthService, SignUpVerification};
+use crate::two_factor::SignInStep;
 use crate::{AuthError, mail};
 
 const VERIFY_TTL_MS: i64 = 48 * 3600 * 1000;
 const RESET_TTL_MS: i64 = 3600 * 1000;
-const SESSION_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
+pub(crate) const SESSION_TTL_MS: i64 = 14 * 24 * 3600 * 1000;
 /// The characters of a browser's User-Agent kept with its session.
-const MAX_USER_AGENT: usize = 200;
+pub(crate) const MAX_USER_AGENT: usize = 200;
 /// The window in which mail that anyone can trigger is counted.
 const MAIL_WINDOW_MS: i64 = 3600 * 1000;
 /// Requests for a mailed link (a reset, a verification link again) per window for one email
@@ -257,36 +258,16 @@ impl AuthService {
         Ok(())
     }
 
-    /// Checks a password and opens a browser session: (cookie value, CSRF token, account).
-    /// `user_agent` is kept (shortened) for the account's sessions list, with the client's
-    /// address group.
-    pub async fn sign_in(
-        &self,
-        name: &str,
-        password: &str,
-        ip: Option<IpAddr>,
-        user_agent: &str,
-    ) -> Result<(String, String, AccountRecord), AuthError> {
-        let who =
-            self.authenticate_with(crate::Credentials::Password { username: name.to_owned(), secret: password.to_owned() }, ip).await?;
-        let account = who.account.ok_or(AuthError::BadCredentials)?;
-        if who.token.is_some() {
+    /// Checks a password and opens a browser session, or a challenge for a second factor
+    /// (two_factor.rs). `user_agent` is kept (shortened) for the account's sessions list,
+    /// with the client's address group.
+    pub async fn sign_in(&self, name: &str, password: &str, ip: Option<IpAddr>, user_agent: &str) -> Result<SignInStep, AuthError> {
+        if password.starts_with(crate::TOKEN_PREFIX) {
             return Err(AuthError::Invalid("sign in to the web with your password, not an access token".into()));
         }
-        let (cookie, csrf) = (random_secret(), random_secret());
-        let user_agent: String = user_agent.chars().filter(|c| !c.is_control()).take(MAX_USER_AGENT).collect();
-        let client = ip.map(crate::address_group).unwrap_or_default();
-        self.db()
-            .create_session(&NewSession {
-                id_hash: &token_hash(&cookie),
-                account_id: &account.id,
-                csrf: &csrf,
-                expires_at: self.db().clock().now_ms() + SESSION_TTL_MS,
-                user_agent: &user_agent,
-                client: &client,
-            })
-            .await?;
-        Ok((cookie, csrf, account))
+        let who = self.throttled_password_sign_in(name, password.to_owned(), ip).await?;
+        let account = who.account.ok_or(AuthError::BadCredentials)?;
+        self.after_password(account, ip, user_agent).await
     }
 
     /// The account and CSRF token of a live session.

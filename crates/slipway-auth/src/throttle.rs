@@ -200,7 +200,7 @@ impl AttemptKeys {
     }
 }
 
-fn throttled(wait_ms: i64) -> AuthError {
+pub(crate) fn throttled(wait_ms: i64) -> AuthError {
     AuthError::Throttled(((wait_ms + SECOND_MS - 1) / SECOND_MS).max(1) as u64)
 }
 

@@ -16,6 +16,7 @@ mod registry;
 mod scanning;
 mod sign_in;
 mod throttle;
+mod two_factor;
 mod vulnerability_policy;
 
 use std::future::Future;
@@ -46,6 +47,7 @@ pub use scanning::{
 };
 pub use sign_in::{EmailChange, Mail, NewSession, OutboxMessage, PasswordReset, SessionRecord};
 pub use throttle::{Attempt, AttemptPolicy};
+pub use two_factor::{ChallengeRecord, TwoFactorRecord, TwoFactorRule};
 pub use vulnerability_policy::{ClassRecord, ExceptionRecord, NoticeChanges, NoticeRecord, PolicyListing, ReleasedFinding};
 
 #[derive(Debug, thiserror::Error)]

@@ -41,6 +41,9 @@ const OWNERS: &[(&str, &[&str])] = &[
             "outbox",
             "request_windows",
             "sign_in_attempts",
+            "two_factor",
+            "recovery_codes",
+            "sign_in_challenges",
         ],
     ),
     (
@@ -117,6 +120,7 @@ const MODULES: &[(&str, &str)] = &[
     ("identity.rs", "identity"),
     ("sign_in.rs", "identity"),
     ("throttle.rs", "identity"),
+    ("two_factor.rs", "identity"),
     ("catalog.rs", "catalog"),
     ("vulnerability_policy.rs", "catalog"),
     ("scanning.rs", "scanning"),
@@ -130,6 +134,11 @@ const MODULES: &[(&str, &str)] = &[
 
 /// Cross-domain uses that stay, each for a reason: (module, table, why).
 const ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "two_factor.rs",
+        "publishers",
+        "two-factor sign-in may be required of the owners of organizations with a publisher profile: one query decides it where the roles are",
+    ),
     (
         "fulfillment.rs",
         "entitlements",

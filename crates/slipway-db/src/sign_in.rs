@@ -49,20 +49,7 @@ const MAX_LISTED_SESSIONS: i64 = 100;
 
 impl IdentityDb {
     pub async fn create_session(&self, session: &NewSession<'_>) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO web_sessions (id_hash, account_id, csrf, created_at, expires_at, user_agent, client)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(session.id_hash)
-        .bind(session.account_id)
-        .bind(session.csrf)
-        .bind(self.clock.now_ms())
-        .bind(session.expires_at)
-        .bind(session.user_agent)
-        .bind(session.client)
-        .execute(&self.write)
-        .await?;
-        Ok(())
+        insert_session(&self.write, session, self.clock.now_ms()).await
     }
 
     /// The account's live sessions, newest first (at most `MAX_LISTED_SESSIONS`).
@@ -138,8 +125,15 @@ impl IdentityDb {
             tx.rollback().await?;
             return Ok(false);
         }
-        sqlx::query("DELETE FROM web_sessions WHERE account_id = $1").bind(account_id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM memberships WHERE account_id = $1").bind(account_id).execute(&mut *tx).await?;
+        for delete in [
+            "DELETE FROM web_sessions WHERE account_id = $1",
+            "DELETE FROM memberships WHERE account_id = $1",
+            "DELETE FROM two_factor WHERE account_id = $1",
+            "DELETE FROM recovery_codes WHERE account_id = $1",
+            "DELETE FROM sign_in_challenges WHERE account_id = $1",
+        ] {
+            sqlx::query(delete).bind(account_id).execute(&mut *tx).await?;
+        }
         for revoke in [
             "UPDATE access_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
             "UPDATE refresh_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
@@ -307,7 +301,9 @@ impl IdentityDb {
             .bind(&account_id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM web_sessions WHERE account_id = $1").bind(&account_id).execute(&mut *tx).await?;
+        for delete in ["DELETE FROM web_sessions WHERE account_id = $1", "DELETE FROM sign_in_challenges WHERE account_id = $1"] {
+            sqlx::query(delete).bind(&account_id).execute(&mut *tx).await?;
+        }
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(&account_id)
@@ -716,6 +712,29 @@ pub(crate) async fn enqueue_mail_in(tx: &mut sqlx::Transaction<'static, Any>, no
     .bind(mail.body)
     .bind(now)
     .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Stores a web session (on the pool, or in the transaction that turns a waiting
+/// two-factor sign-in into one).
+pub(crate) async fn insert_session<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    session: &NewSession<'_>,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO web_sessions (id_hash, account_id, csrf, created_at, expires_at, user_agent, client)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(session.id_hash)
+    .bind(session.account_id)
+    .bind(session.csrf)
+    .bind(now)
+    .bind(session.expires_at)
+    .bind(session.user_agent)
+    .bind(session.client)
+    .execute(executor)
     .await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_auth::access::OrgRole;
 use slipway_auth::scope::TokenRule;
-use slipway_auth::{AuthService, SignedUp, client_ip};
+use slipway_auth::{AuthError, AuthService, SignInStep, SignedUp, client_ip};
 use slipway_types::ErrorKind;
 use utoipa::ToSchema;
 
@@ -96,6 +96,9 @@ async fn resend_verification(State(auth): State<AuthService>, request: Request) 
 struct Credentials {
     name: String,
     password: String,
+    /// With two-factor sign-in on: the authenticator's current code, or a recovery code.
+    #[serde(default)]
+    otp: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -115,13 +118,24 @@ async fn sign_in(State(auth): State<AuthService>, request: Request) -> ApiResult
     let secure = scheme(&auth, request.headers()) == "https";
     let agent = user_agent(request.headers()).to_owned();
     let ApiJson(form) = ApiJson::<Credentials>::from_request(request, &()).await?;
-    let (cookie, csrf, account) = match auth.sign_in(&form.name, &form.password, ip, &agent).await {
-        Ok(signed_in) => signed_in,
+    let opened = match auth.sign_in(&form.name, &form.password, ip, &agent).await {
+        Ok(SignInStep::Session(opened)) => Ok(*opened),
+        Ok(SignInStep::SecondFactor { set_up: true, .. }) => Err(AuthError::Forbidden(
+            "this site requires two-factor sign-in of your account: sign in with a browser once to set it up".into(),
+        )),
+        Ok(SignInStep::SecondFactor { challenge, .. }) => match form.otp.as_deref() {
+            Some(code) => auth.complete_sign_in(&challenge, code).await,
+            None => Err(AuthError::CodeRequired),
+        },
+        Err(e) => Err(e),
+    };
+    let opened = match opened {
+        Ok(opened) => opened,
         // With Retry-After when throttled or busy.
         Err(e) => return Ok(crate::problem::auth_problem(e)),
     };
-    let mut response = Json(SessionStarted { name: account.name, csrf_token: csrf }).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&cookie, secure));
+    let mut response = Json(SessionStarted { name: opened.account.name, csrf_token: opened.csrf }).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&opened.cookie, secure));
     Ok(response)
 }
 

@@ -14,6 +14,7 @@ mod security_policy_api;
 mod session;
 mod settings_api;
 mod store_api;
+mod two_factor_api;
 mod webhook_api;
 
 use axum::extract::{Path, State};
@@ -63,6 +64,7 @@ pub fn router(state: WebState) -> Router {
         .merge(webhook_api::router(state.clone()))
         .merge(docker_search::router(state.clone()))
         .merge(settings_api::router(state.clone()))
+        .merge(two_factor_api::router(state.clone()))
         .merge(pages::router(state))
         .merge(assets)
         .layer(axum::middleware::from_fn(security_headers))
@@ -70,8 +72,21 @@ pub fn router(state: WebState) -> Router {
 
 /// Operations only a signed-in session may call (`extract::SessionOnly`): an access token
 /// gets 403 there.
-const SESSION_ONLY: [&str; 8] =
-    ["sign_out", "create_token", "revoke_token", "sessions", "sign_out_others", "change_password", "change_email", "delete_account"];
+const SESSION_ONLY: [&str; 13] = [
+    "sign_out",
+    "create_token",
+    "revoke_token",
+    "sessions",
+    "sign_out_others",
+    "change_password",
+    "change_email",
+    "delete_account",
+    "two_factor_status",
+    "begin_two_factor",
+    "enable_two_factor",
+    "new_recovery_codes",
+    "disable_two_factor",
+];
 /// Reads that anyone may make and signed-in callers see more of (`store_api::maybe_viewer`).
 const OPTIONAL_CALLER: [&str; 6] = ["publisher_products", "product", "versions", "license", "scan_results", "product_security"];
 
@@ -85,6 +100,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = store_api::StoreApi::openapi();
     doc.merge(account_api::AccountApi::openapi());
     doc.merge(settings_api::SettingsApi::openapi());
+    doc.merge(two_factor_api::TwoFactorApi::openapi());
     doc.merge(moderation_api::ModerationApi::openapi());
     doc.merge(security_policy_api::SecurityPolicyApi::openapi());
     doc.merge(scan_api::ScanApi::openapi());

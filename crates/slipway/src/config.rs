@@ -205,11 +205,29 @@ pub struct AuthConfig {
     /// Where the token-signing keys live (default: `keys` in the data directory). Replicas
     /// must share it.
     pub keys_dir: Option<PathBuf>,
+    /// Who must use two-factor sign-in: `staff` (moderators and administrators) and
+    /// `publisher-owners` (owners of organizations with a publisher profile). They set it
+    /// up when they next sign in; their passwords no longer work with registry clients.
+    pub two_factor_required_for: Vec<TwoFactorGroup>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum TwoFactorGroup {
+    Staff,
+    PublisherOwners,
 }
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        AuthConfig { mode: AuthMode::Enforced, service: "slipway".into(), token_ttl_secs: 300, public_url: None, keys_dir: None }
+        AuthConfig {
+            mode: AuthMode::Enforced,
+            service: "slipway".into(),
+            token_ttl_secs: 300,
+            public_url: None,
+            keys_dir: None,
+            two_factor_required_for: Vec::new(),
+        }
     }
 }
 
@@ -220,6 +238,10 @@ impl AuthConfig {
             service: self.service.clone(),
             token_ttl: Duration::from_secs(self.token_ttl_secs),
             public_url: self.public_url.clone(),
+            two_factor: slipway_auth::TwoFactorRule {
+                staff: self.two_factor_required_for.contains(&TwoFactorGroup::Staff),
+                publisher_owners: self.two_factor_required_for.contains(&TwoFactorGroup::PublisherOwners),
+            },
             ..slipway_auth::AuthSettings::default()
         }
     }

@@ -6,11 +6,11 @@ use axum::extract::{FromRequest as _, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
-use slipway_auth::{AuthError, SignedUp, client_ip};
+use slipway_auth::{AuthError, SignInStep, SignedUp, client_ip};
 use slipway_types::ErrorKind;
 
 use crate::WebState;
-use crate::session::{scheme, session_cookie, session_token, user_agent};
+use crate::session::{session_cookie, session_token, user_agent};
 
 use super::{Chrome, PageError, PageResult, Visit, same_origin_path};
 
@@ -144,9 +144,14 @@ pub(super) async fn signin(State(state): State<WebState>, headers: HeaderMap, re
     visit.check_csrf(&form.csrf)?;
     let next = same_origin_path(form.next.as_deref());
     match state.auth.sign_in(form.name.trim(), &form.password, ip, user_agent(&headers)).await {
-        Ok((value, _csrf, _account)) => {
+        Ok(SignInStep::Session(opened)) => {
             let mut response = Redirect::to(&next).into_response();
-            response.headers_mut().insert(header::SET_COOKIE, session_cookie(&value, scheme(&state.auth, &headers) == "https"));
+            response.headers_mut().insert(header::SET_COOKIE, session_cookie(&opened.cookie, visit.secure));
+            Ok(response)
+        }
+        Ok(SignInStep::SecondFactor { challenge, .. }) => {
+            let mut response = Redirect::to(&format!("/signin/two-factor?next={}", super::encode(&next))).into_response();
+            response.headers_mut().insert(header::SET_COOKIE, super::two_factor::challenge_cookie(&challenge, visit.secure));
             Ok(response)
         }
         Err(e @ (AuthError::BadCredentials | AuthError::Unverified | AuthError::Throttled(_) | AuthError::Busy)) => {

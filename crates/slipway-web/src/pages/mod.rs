@@ -11,6 +11,7 @@ mod sales;
 mod security;
 mod settings;
 mod store;
+mod two_factor;
 
 use askama::Template;
 use axum::Router;
@@ -45,6 +46,7 @@ pub fn router(state: WebState) -> Router {
         .route("/signup/sent", get(account::signup_sent))
         .route("/signup/verified", get(account::signup_verified))
         .route("/signin", get(account::signin_form).post(account::signin))
+        .route("/signin/two-factor", get(two_factor::code_form).post(two_factor::submit_code))
         .route("/signout", post(account::signout))
         .route("/verify-email", get(account::verify_email))
         .route("/verify-email/resend", get(account::resend_verification_form).post(account::resend_verification))
@@ -65,6 +67,11 @@ pub fn router(state: WebState) -> Router {
         .route("/settings/sessions/sign-out-others", post(settings::sign_out_others))
         .route("/settings/delete", post(settings::delete_account))
         .route("/settings/tokens", get(settings::tokens).post(settings::create_token))
+        .route("/settings/two-factor", get(two_factor::settings))
+        .route("/settings/two-factor/setup", post(two_factor::begin))
+        .route("/settings/two-factor/enable", post(two_factor::enable))
+        .route("/settings/two-factor/recovery-codes", post(two_factor::new_recovery_codes))
+        .route("/settings/two-factor/disable", post(two_factor::disable))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/subscriptions", get(store::subscriptions))
         .route("/subscriptions/{id}/cancel", post(checkout::cancel))

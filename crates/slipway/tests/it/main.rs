@@ -27,4 +27,5 @@ mod security_pages;
 mod store;
 mod stripe_webhooks;
 mod throttle;
+mod two_factor;
 mod vulnerability_policy;
