@@ -14,7 +14,7 @@ const MIN_PASSWORD: usize = 8;
 
 /// Account and organization names are namespaces, so they must be valid as the first
 /// component of a repository name; `+` is kept for robots (`org+name`).
-fn check_name(name: &str) -> Result<(), AuthError> {
+pub(crate) fn check_name(name: &str) -> Result<(), AuthError> {
     let valid = (2..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
@@ -136,7 +136,7 @@ fn days_after(now_ms: i64, days: u32) -> i64 {
 }
 
 impl AuthService {
-    async fn account_named(&self, name: &str) -> Result<AccountRecord, AuthError> {
+    pub(crate) async fn account_named(&self, name: &str) -> Result<AccountRecord, AuthError> {
         self.db().account_by_name(name).await?.ok_or_else(|| AuthError::NotFound(format!("no account named {name:?}")))
     }
 

@@ -10,6 +10,7 @@ mod secrets;
 mod service;
 mod settings;
 mod sign_in;
+mod sso;
 mod throttle;
 mod two_factor;
 pub use client_addr::{ClientAddr, ForwardedHeader, TrustedProxies, address_group, client_ip};
@@ -17,13 +18,14 @@ pub use service::{
     ApiToken, AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, SignUpVerification, TokenResponse,
 };
 pub use slipway_db::TwoFactorRule;
+pub use sso::{SsoAnswer, SsoProvider, SsoRedirect};
 pub use throttle::SignInSettings;
 pub use two_factor::{Challenge, Enrolment, OpenedSession, SignInStep, TwoFactorStatus};
 
 pub use directory::check_email;
 pub use keys::KeyRing;
 pub use mail::MailTransport;
-pub use secrets::{TOKEN_PREFIX, hash_password, new_access_token, random_secret, token_hash, verify_password};
+pub use secrets::{TOKEN_PREFIX, hash_password, new_access_token, random_secret, same_secret, token_hash, verify_password};
 pub use settings::SessionInfo;
 pub use sign_in::{EmailVerifiedHook, SignedUp};
 /// The account record callers receive from the service (the web crate names it from here,
@@ -66,6 +68,9 @@ pub enum AuthError {
     /// A right password of an account with two-factor sign-in, without a code.
     #[error("two-factor sign-in is on for this account: send the authenticator's code (or a recovery code) as otp")]
     CodeRequired,
+    /// A password sign-in of an account that must use single sign-on.
+    #[error("this account signs in with {0}: use it, and an access token for docker login and other tools")]
+    SsoOnly(String),
 }
 
 impl AuthError {
@@ -79,7 +84,8 @@ impl AuthError {
             | AuthError::Token(_)
             | AuthError::Unverified
             | AuthError::TokenRequired
-            | AuthError::CodeRequired => ErrorKind::Unauthenticated,
+            | AuthError::CodeRequired
+            | AuthError::SsoOnly(_) => ErrorKind::Unauthenticated,
             AuthError::Invalid(_) => ErrorKind::Invalid,
             AuthError::NotFound(_) => ErrorKind::NotFound,
             AuthError::Forbidden(_) => ErrorKind::Forbidden,
@@ -126,6 +132,7 @@ mod kind_tests {
             (AuthError::Keys("unreadable".into()), ErrorKind::Internal),
             (AuthError::TokenRequired, ErrorKind::Unauthenticated),
             (AuthError::CodeRequired, ErrorKind::Unauthenticated),
+            (AuthError::SsoOnly("Corp".into()), ErrorKind::Unauthenticated),
         ];
         for (error, kind) in cases {
             assert_eq!(error.kind(), kind, "{error:?}");

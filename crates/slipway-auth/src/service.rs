@@ -39,6 +39,8 @@ pub struct AuthSettings {
     pub sign_up_verification: SignUpVerification,
     /// Who must use two-factor sign-in.
     pub two_factor: slipway_db::TwoFactorRule,
+    /// OpenID providers people may sign in with.
+    pub sso: Vec<crate::SsoProvider>,
 }
 
 /// How sign-up verifies an address, from the mail settings (and `serve --demo`).
@@ -76,6 +78,7 @@ impl Default for AuthSettings {
             trusted_proxies: TrustedProxies::default(),
             sign_up_verification: SignUpVerification::default(),
             two_factor: slipway_db::TwoFactorRule::default(),
+            sso: Vec::new(),
         }
     }
 }
@@ -262,6 +265,9 @@ impl AuthService {
         };
         if account.kind == "person" && account.email_verified_at.is_none() {
             return Err(AuthError::Unverified);
+        }
+        if let Some(provider) = self.sso_only_label(&account).await? {
+            return Err(AuthError::SsoOnly(provider));
         }
         Ok(Authenticated { account: Some(account), token: None })
     }

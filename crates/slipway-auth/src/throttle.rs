@@ -79,6 +79,7 @@ type Shared = Result<Authenticated, SharedError>;
 enum SharedError {
     BadCredentials,
     Unverified,
+    SsoOnly(String),
     Throttled(u64),
     /// Busy, or a failure (of the database) that a sharer answers as "try again".
     Busy,
@@ -89,6 +90,7 @@ impl From<AuthError> for SharedError {
         match e {
             AuthError::BadCredentials => SharedError::BadCredentials,
             AuthError::Unverified => SharedError::Unverified,
+            AuthError::SsoOnly(provider) => SharedError::SsoOnly(provider),
             AuthError::Throttled(secs) => SharedError::Throttled(secs),
             other => {
                 if !matches!(other, AuthError::Busy) {
@@ -105,6 +107,7 @@ impl From<SharedError> for AuthError {
         match e {
             SharedError::BadCredentials => AuthError::BadCredentials,
             SharedError::Unverified => AuthError::Unverified,
+            SharedError::SsoOnly(provider) => AuthError::SsoOnly(provider),
             SharedError::Throttled(secs) => AuthError::Throttled(secs),
             SharedError::Busy => AuthError::Busy,
         }
@@ -249,7 +252,7 @@ impl AuthService {
     async fn counted_password_sign_in(&self, username: &str, secret: String, keys: &AttemptKeys) -> Result<Authenticated, AuthError> {
         self.count_attempt(keys).await?;
         match self.check_password(username, secret).await {
-            result @ (Ok(_) | Err(AuthError::Unverified)) => {
+            result @ (Ok(_) | Err(AuthError::Unverified | AuthError::SsoOnly(_))) => {
                 // The password was right: the pair starts afresh, and the address is not
                 // slowed down by its own users' successes.
                 self.db().clear_sign_in_attempts(&keys.pair).await?;

@@ -93,23 +93,7 @@ impl IdentityDb {
     // ---- accounts and organizations ----------------------------------------------------
 
     pub async fn create_account(&self, a: &NewAccount<'_>) -> Result<(), DbError> {
-        sqlx::query(
-            "INSERT INTO accounts (id, name, email, password_hash, site_role, kind, robot_org, created_at, email_verified_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(a.id)
-        .bind(a.name)
-        .bind(a.email)
-        .bind(a.password_hash)
-        .bind(a.site_role)
-        .bind(a.kind)
-        .bind(a.robot_org)
-        .bind(self.clock.now_ms())
-        .bind(a.email_verified.then(|| self.clock.now_ms()))
-        .execute(&self.write)
-        .await
-        .map_err(|e| unique_violation(e, format!("an account named {:?} or with that email already exists", a.name)))?;
-        Ok(())
+        insert_account(&self.write, a, self.clock.now_ms()).await
     }
 
     /// The verified addresses of the store's moderators and administrators who can sign
@@ -532,6 +516,32 @@ impl IdentityDb {
         .fetch_all(&self.read)
         .await?)
     }
+}
+
+/// Stores a new account (on the pool, or in the transaction that links it to a single
+/// sign-on identity).
+pub(crate) async fn insert_account<'e, E: sqlx::Executor<'e, Database = Any>>(
+    executor: E,
+    a: &NewAccount<'_>,
+    now: i64,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO accounts (id, name, email, password_hash, site_role, kind, robot_org, created_at, email_verified_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(a.id)
+    .bind(a.name)
+    .bind(a.email)
+    .bind(a.password_hash)
+    .bind(a.site_role)
+    .bind(a.kind)
+    .bind(a.robot_org)
+    .bind(now)
+    .bind(a.email_verified.then_some(now))
+    .execute(executor)
+    .await
+    .map_err(|e| unique_violation(e, format!("an account named {:?} or with that email already exists", a.name)))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ mod payouts;
 mod registry;
 mod scanning;
 mod sign_in;
+mod sso;
 mod throttle;
 mod two_factor;
 mod vulnerability_policy;
@@ -46,6 +47,7 @@ pub use scanning::{
     vulnerability_ids,
 };
 pub use sign_in::{EmailChange, Mail, NewSession, OutboxMessage, PasswordReset, SessionRecord};
+pub use sso::{NewSsoLogin, SsoIdentity, SsoLogin};
 pub use throttle::{Attempt, AttemptPolicy};
 pub use two_factor::{ChallengeRecord, TwoFactorRecord, TwoFactorRule};
 pub use vulnerability_policy::{ClassRecord, ExceptionRecord, NoticeChanges, NoticeRecord, PolicyListing, ReleasedFinding};

@@ -44,6 +44,8 @@ const OWNERS: &[(&str, &[&str])] = &[
             "two_factor",
             "recovery_codes",
             "sign_in_challenges",
+            "sso_logins",
+            "sso_links",
         ],
     ),
     (
@@ -121,6 +123,7 @@ const MODULES: &[(&str, &str)] = &[
     ("sign_in.rs", "identity"),
     ("throttle.rs", "identity"),
     ("two_factor.rs", "identity"),
+    ("sso.rs", "identity"),
     ("catalog.rs", "catalog"),
     ("vulnerability_policy.rs", "catalog"),
     ("scanning.rs", "scanning"),

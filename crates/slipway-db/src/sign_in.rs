@@ -131,6 +131,7 @@ impl IdentityDb {
             "DELETE FROM two_factor WHERE account_id = $1",
             "DELETE FROM recovery_codes WHERE account_id = $1",
             "DELETE FROM sign_in_challenges WHERE account_id = $1",
+            "DELETE FROM sso_links WHERE account_id = $1",
         ] {
             sqlx::query(delete).bind(account_id).execute(&mut *tx).await?;
         }

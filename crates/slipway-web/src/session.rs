@@ -123,10 +123,7 @@ async fn token_caller(auth: &AuthService, headers: &HeaderMap, changes_state: bo
     Ok(Some((token.account, subject)))
 }
 
-/// Constant-time comparison of two secrets.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len() && !b.is_empty() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use slipway_auth::same_secret;
 
 /// The base URL links in mail point to: the configured public URL, else the listen
 /// address. Never this request's Host or X-Forwarded-* headers: the requester controls

@@ -40,6 +40,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub metrics: MetricsConfig,
     pub commerce: CommerceSection,
+    /// OpenID Connect providers people may sign in with (`[[sso]]`, one table each).
+    pub sso: Vec<SsoConfig>,
     pub testing: TestingConfig,
 }
 
@@ -64,6 +66,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             metrics: MetricsConfig::default(),
             commerce: CommerceSection::default(),
+            sso: Vec::new(),
             testing: TestingConfig::default(),
         }
     }
@@ -247,6 +250,53 @@ impl AuthConfig {
     }
 }
 
+/// An OpenID Connect provider (authorization code flow with PKCE). Register the redirect
+/// URI `PUBLIC_URL/signin/sso/NAME/callback` with it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoConfig {
+    /// Its name in URLs: lowercase letters, digits and dashes.
+    pub name: String,
+    /// The sign-in button says "Sign in with LABEL".
+    pub label: String,
+    /// The issuer URL; its `/.well-known/openid-configuration` is read at sign-in.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Whether a first sign-in that matches no account (by verified address) creates one.
+    #[serde(default = "yes")]
+    pub create_accounts: bool,
+    /// Accounts linked to this provider cannot sign in with a password (access tokens
+    /// still work for tools).
+    #[serde(default)]
+    pub sso_only: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl SsoConfig {
+    fn provider(&self) -> anyhow::Result<slipway_auth::SsoProvider> {
+        let plain = !self.name.is_empty()
+            && self.name.len() <= 40
+            && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        anyhow::ensure!(plain, "sso provider name {:?}: use lowercase letters, digits and dashes", self.name);
+        anyhow::ensure!(!self.label.trim().is_empty(), "sso provider {:?} needs a label", self.name);
+        let web = self.issuer.starts_with("https://") || self.issuer.starts_with("http://");
+        anyhow::ensure!(web, "sso provider {:?}: the issuer {:?} is not an http(s) URL", self.name, self.issuer);
+        Ok(slipway_auth::SsoProvider {
+            name: self.name.clone(),
+            label: self.label.clone(),
+            issuer: self.issuer.clone(),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.expose().to_owned(),
+            create_accounts: self.create_accounts,
+            sso_only: self.sso_only,
+        })
+    }
+}
+
 /// Failed password sign-ins are slowed down by delays that start at 1 s and double, per
 /// (user name, client address) and, more loosely, per address; access tokens are never
 /// throttled. Password hashing (argon2, 19 MiB each) is bounded.
@@ -318,6 +368,7 @@ impl Config {
             sign_in: self.sign_in.settings(),
             trusted_proxies: slipway_auth::TrustedProxies::new(&self.trusted_proxies, &self.client_address_header)?,
             sign_up_verification: self.mail.sign_up_verification(),
+            sso: self.sso.iter().map(SsoConfig::provider).collect::<anyhow::Result<_>>()?,
             ..self.auth.settings()
         })
     }

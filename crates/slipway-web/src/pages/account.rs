@@ -107,6 +107,12 @@ struct SigninPage {
     error: Option<String>,
     /// The refusal was an unverified address: the page offers the link again.
     unverified: bool,
+    /// Single sign-on providers: (name, label).
+    sso: Vec<(String, String)>,
+}
+
+fn sso_buttons(state: &WebState) -> Vec<(String, String)> {
+    state.auth.sso_providers().iter().map(|p| (p.name.clone(), p.label.clone())).collect()
 }
 
 #[derive(Deserialize)]
@@ -122,6 +128,7 @@ pub(super) async fn signin_form(State(state): State<WebState>, headers: HeaderMa
         next: same_origin_path(query.next.as_deref()),
         error: None,
         unverified: false,
+        sso: sso_buttons(&state),
     })
 }
 
@@ -154,10 +161,19 @@ pub(super) async fn signin(State(state): State<WebState>, headers: HeaderMap, re
             response.headers_mut().insert(header::SET_COOKIE, super::two_factor::challenge_cookie(&challenge, visit.secure));
             Ok(response)
         }
-        Err(e @ (AuthError::BadCredentials | AuthError::Unverified | AuthError::Throttled(_) | AuthError::Busy)) => {
+        Err(
+            e @ (AuthError::BadCredentials | AuthError::Unverified | AuthError::SsoOnly(_) | AuthError::Throttled(_) | AuthError::Busy),
+        ) => {
             let message = if matches!(e, AuthError::BadCredentials) { "Wrong user name or password.".to_owned() } else { e.to_string() };
             let unverified = matches!(e, AuthError::Unverified);
-            let page = SigninPage { chrome: visit.chrome_clone(), name: form.name, next, error: Some(message), unverified };
+            let page = SigninPage {
+                chrome: visit.chrome_clone(),
+                name: form.name,
+                next,
+                error: Some(message),
+                unverified,
+                sso: sso_buttons(&state),
+            };
             let mut response = visit.render_refused(e.kind(), page)?;
             if let Some(secs) = e.retry_after() {
                 response.headers_mut().insert(header::RETRY_AFTER, secs.into());

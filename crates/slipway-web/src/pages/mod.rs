@@ -10,6 +10,7 @@ mod review;
 mod sales;
 mod security;
 mod settings;
+mod sso;
 mod store;
 mod two_factor;
 
@@ -47,6 +48,8 @@ pub fn router(state: WebState) -> Router {
         .route("/signup/verified", get(account::signup_verified))
         .route("/signin", get(account::signin_form).post(account::signin))
         .route("/signin/two-factor", get(two_factor::code_form).post(two_factor::submit_code))
+        .route("/signin/sso/{provider}", get(sso::start))
+        .route("/signin/sso/{provider}/callback", get(sso::callback))
         .route("/signout", post(account::signout))
         .route("/verify-email", get(account::verify_email))
         .route("/verify-email/resend", get(account::resend_verification_form).post(account::resend_verification))

@@ -24,6 +24,7 @@ mod scan;
 mod scanning;
 mod scheduler;
 mod security_pages;
+mod sso;
 mod store;
 mod stripe_webhooks;
 mod throttle;
