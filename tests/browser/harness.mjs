@@ -106,22 +106,28 @@ export async function press(page, button) {
 /// serious and critical ones are returned as "PATH: RULE". With `shots`, each page is
 /// screenshot as `${shots}${path}.png` in ARTIFACTS.
 export async function axeProblems(browser, t, base, paths, { storageState, shots } = {}) {
-    const axePath = join(HERE, 'node_modules/axe-core/axe.min.js');
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true, storageState });
     try {
         const p = await context.newPage();
         const problems = [];
         for (const path of paths) {
             await p.goto(`${base}${path}`);
-            await p.addScriptTag({ path: axePath });
-            const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
-                .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
-            for (const v of violations) t.diagnostic(`${path}: ${v.impact} ${v.id} (${v.nodes}): ${v.help}`);
-            problems.push(...violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${path}: ${v.id}`));
+            problems.push(...await axeOn(p, t, path));
             if (shots) await p.screenshot({ path: join(ARTIFACTS, `${shots}${path.replace(/[^a-z0-9]+/gi, '-')}.png`), fullPage: true });
         }
         return problems;
     } finally {
         await context.close();
     }
+}
+
+/// axe-core on the page `p` shows now (its context must bypass CSP: see axeProblems), for
+/// pages that only a form's answer shows. Returns the serious and critical violations as
+/// "LABEL: RULE", every violation a diagnostic on `t`.
+export async function axeOn(p, t, label) {
+    await p.addScriptTag({ path: join(HERE, 'node_modules/axe-core/axe.min.js') });
+    const violations = await p.evaluate(async () => (await window.axe.run(document, { resultTypes: ['violations'] })).violations
+        .map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length, help: v.help })));
+    for (const v of violations) t.diagnostic(`${label}: ${v.impact} ${v.id} (${v.nodes}): ${v.help}`);
+    return violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${label}: ${v.id}`);
 }

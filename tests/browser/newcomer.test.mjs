@@ -16,11 +16,11 @@
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { BASE, Journey, axeProblems, oneLine, press, shot, signIn } from './harness.mjs';
+import { BASE, Journey, axeOn, axeProblems, oneLine, press, shot, signIn } from './harness.mjs';
 
 const STATE_DIR = process.env.E2E_STATE_DIR || '';
 const PRODUCT = { path: '/products/nimbus/nimbus-db', repo: 'nimbus/nimbus-db', tier: 'Developer' };
@@ -180,6 +180,69 @@ step('JavaScript off: sign up and the tokens page still work', async () => {
     } finally {
         await context.close();
     }
+});
+
+/// RFC 6238 with node's own HMAC-SHA-1, independent of the server's implementation: the
+/// code an authenticator app shows for a base32 `secret` at `ms`.
+function totp(secret, ms = Date.now()) {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+    let bits = 0;
+    let value = 0;
+    const key = [];
+    for (const c of secret.replace(/[\s=]/g, '').toUpperCase()) {
+        value = ((value << 5) | alphabet.indexOf(c)) & 0xffff;
+        bits += 5;
+        if (bits >= 8) {
+            key.push((value >>> (bits - 8)) & 0xff);
+            bits -= 8;
+        }
+    }
+    const counter = Buffer.alloc(8);
+    counter.writeBigUInt64BE(BigInt(Math.floor(ms / 30000)));
+    const mac = createHmac('sha1', Buffer.from(key)).update(counter).digest();
+    const offset = mac[mac.length - 1] & 0xf;
+    return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, '0');
+}
+
+step('two-factor sign-in: set up with a code from an independent TOTP, recovery codes shown once; the next sign-in takes a recovery code', async (t) => {
+    await page.goto(url('/settings/two-factor'));
+    await press(page, page.locator('form#two-factor-begin button'));
+    const secret = await page.locator('#two-factor-secret').innerText();
+    assert.match(secret.replace(/\s/g, ''), /^[A-Z2-7]{32}$/);
+    assert.equal(await page.locator('figure.qr svg').count(), 1, 'a QR code to scan');
+    t.diagnostic(`screenshot ${await shot(page, 'newcomer-two-factor-setup')}`);
+    const storageState = await page.context().storageState();
+    const problems = await axeProblems(journey.browser, t, BASE, ['/settings/two-factor'], { storageState });
+    await page.locator('#two-factor-setup-code').fill(totp(secret));
+    await press(page, page.locator('form#two-factor-enable button'));
+    const codes = await page.locator('#recovery-codes li').allInnerTexts();
+    assert.equal(codes.length, 10, await text());
+    t.diagnostic(`screenshot ${await shot(page, 'newcomer-recovery-codes')}`);
+
+    // Signed out, the password alone leads to the code page; a recovery code finishes it.
+    await press(page, page.locator('form[action="/signout"] button'));
+    await page.goto(url('/signin'));
+    await page.locator('form#signin input[name="name"]').fill(account.name);
+    await page.locator('form#signin input[name="password"]').fill(account.password);
+    await press(page, page.locator('form#signin button[type="submit"]'));
+    assert.equal(new URL(page.url()).pathname, '/signin/two-factor');
+    assert.match(await text(), /access token/, 'the page says docker login takes an access token');
+    t.diagnostic(`screenshot ${await shot(page, 'newcomer-signin-two-factor')}`);
+    const context = await journey.browser.newContext({ bypassCSP: true, storageState: await page.context().storageState() });
+    try {
+        const p = await context.newPage();
+        await p.goto(url('/signin/two-factor'));
+        problems.push(...await axeOn(p, t, '/signin/two-factor'));
+    } finally {
+        await context.close();
+    }
+    await page.locator('#two-factor-code-input').fill(codes[0]);
+    await press(page, page.locator('form#two-factor-code button'));
+    assert.equal(new URL(page.url()).pathname, '/');
+    assert.ok(oneLine(await page.locator('a#account').innerText()).includes(account.name));
+    await page.goto(url('/settings/two-factor'));
+    assert.match(await text(), /9 unused recovery codes/);
+    assert.deepEqual(problems, []);
 });
 
 test('no JavaScript errors on the newcomer pages', (t) => {
