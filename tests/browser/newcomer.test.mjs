@@ -150,6 +150,21 @@ step('an organization made on /settings and a member invited on its members page
     t.diagnostic(`screenshot ${await shot(page, 'newcomer-org-members')}`);
 });
 
+step('a robot added on the members page, its token shown once with its docker login line', async (t) => {
+    await page.goto(url(`/orgs/${ORG}/members`));
+    await page.locator('#robot-name').fill('ci');
+    await page.locator('#robot-role').selectOption('maintainer');
+    await press(page, page.locator('form#add-robot button[type="submit"]'));
+    assert.match(await text(), /The robot is added/);
+    const form = page.locator('form.robot-token').first();
+    await form.locator('input[name="name"]').fill('deploy');
+    await form.locator('input[name="push"]').check();
+    await press(page, form.locator('button[type="submit"]'));
+    assert.match(await page.locator('#new-robot-token-secret').inputValue(), /^slw_/);
+    assert.match(await page.locator('#robot-login-command').innerText(), new RegExp(` -u ${ORG}\\+ci$`));
+    t.diagnostic(`screenshot ${await shot(page, 'newcomer-robot-token')}`);
+});
+
 step('accessibility: axe-core finds no serious or critical violations on the new pages', async (t) => {
     const paths = ['/settings', `/orgs/${ORG}/members`, '/settings/tokens', '/signup/verified', '/signup/sent', '/verify-email/resend', '/invitations/accept?code=unknown', '/subscriptions'];
     const storageState = await page.context().storageState();
@@ -243,6 +258,27 @@ step('two-factor sign-in: set up with a code from an independent TOTP, recovery 
     await page.goto(url('/settings/two-factor'));
     assert.match(await text(), /9 unused recovery codes/);
     assert.deepEqual(problems, []);
+});
+
+step('single sign-on: "Sign in with Corp SSO", the provider\'s own login form, back signed in to a new account', async (t) => {
+    const provider = process.env.E2E_OIDC_PROVIDER;
+    assert.ok(provider, 'set E2E_OIDC_PROVIDER: tests/e2e/newcomer.sh starts the provider');
+    const context = await journey.browser.newContext({ viewport: { width: 1280, height: 900 } });
+    try {
+        const p = await context.newPage();
+        await p.goto(url('/signin'));
+        await Promise.all([p.waitForURL((u) => u.origin === provider), p.locator('#sso a', { hasText: 'Sign in with Corp SSO' }).click()]);
+        await p.locator('#username').fill('test-user2');
+        await p.locator('#password').fill('verysecure');
+        t.diagnostic(`screenshot ${await shot(p, 'newcomer-sso-provider-login')}`);
+        await Promise.all([p.waitForURL((u) => u.origin === BASE && u.pathname === '/'), p.locator('button[type="submit"]').click()]);
+        assert.ok(oneLine(await p.locator('a#account').innerText()).includes('test-user2'));
+        await p.goto(url('/settings'));
+        assert.match(oneLine(await p.locator('main').innerText()), /test-user2@zitadel\.ch/);
+        t.diagnostic(`screenshot ${await shot(p, 'newcomer-sso-signed-in')}`);
+    } finally {
+        await context.close();
+    }
 });
 
 test('no JavaScript errors on the newcomer pages', (t) => {

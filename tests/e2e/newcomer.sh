@@ -9,9 +9,12 @@
 #   browser   tests/browser/newcomer.test.mjs: sign up (verified at once), sign in, Nimbus
 #             DB's free Developer tier with the license, /subscriptions' pull command, a
 #             token made on /settings/tokens with the keyboard only and its docker login
-#             line; axe-core on the new pages; the same with JavaScript off; screenshots
+#             line; a robot and its token; two-factor sign-in; single sign-on through a
+#             real OpenID provider's login form; axe-core on the new pages; the same with
+#             JavaScript off; screenshots
 #   login     docker login with the token, with exactly the line the tokens page showed
 #   pull      docker pull with exactly the command /subscriptions showed
+#   run       docker run of that image: it prints its banner and its health check passes
 #
 # Screenshots: target/test-artifacts/browser/<backend>/newcomer-*.png. Results:
 # target/e2e-results/newcomer-<backend>-<timestamp>/. The last line printed is
@@ -39,12 +42,33 @@ fi
 
 # No [mail]: whatever the environment says, this is the fresh install.
 unset SLIPWAY_MAIL__SMTP_URL
-E2E_AUTH_MODE=enforced E2E_SLIPWAY_SERVE_ARGS=--demo E2E_SLIPWAY_START_SECS=600 \
+# Single sign-on with a real OpenID provider (zitadel's example OP, in memory): its port is
+# chosen first, since Slipway's configuration names the issuer, and it starts once
+# Slipway's port (its redirect URI) is known.
+OP_BIN="$TOOLS/bin/oidc-op"
+[ -x "$OP_BIN" ] || { echo "newcomer: $OP_BIN missing: run scripts/install-test-deps" >&2; exit 2; }
+OP_PORT="$(free_port)"
+cat >"$W/slipway.toml" <<EOF
+[[sso]]
+name = "corp"
+label = "Corp SSO"
+issuer = "http://localhost:$OP_PORT/"
+client_id = "web"
+client_secret = "secret"
+EOF
+E2E_AUTH_MODE=enforced E2E_SLIPWAY_SERVE_ARGS="--demo --config $W/slipway.toml" E2E_SLIPWAY_START_SECS=600 \
     SLIPWAY_LOG__FILTER=info start_slipway "$BACKEND" >"$E2E_TMP/start.log" 2>&1 || {
     cat "$E2E_TMP/start.log" >&2
     exit 1
 }
 on_exit "cp '$E2E_SLIPWAY_LOG' '$E2E_LOG_DIR/serve.log'"
+PORT="$OP_PORT" REDIRECT_URI="http://$REGISTRY/signin/sso/corp/callback" "$OP_BIN" >"$W/oidc-op.log" 2>&1 &
+OP_PID=$!
+on_exit "kill_tree $OP_PID 5"
+wait_until 60 "the OpenID provider" curl -sf --max-time 2 "http://localhost:$OP_PORT/.well-known/openid-configuration" || {
+    cat "$W/oidc-op.log" >&2
+    exit 1
+}
 start_dockerd >"$W/dockerd-start.log" 2>&1 || {
     cat "$W/dockerd-start.log" >&2
     exit 1
@@ -61,7 +85,7 @@ start_notice() {
 browser_journey() {
     local rc=0
     (cd "$BROWSER_DIR" && env PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 E2E_BASE_URL="http://$R" E2E_ARTIFACTS="$ARTIFACTS" \
-        E2E_CHROMIUM="$E2E_CHROMIUM" E2E_STATE_DIR="$ST" node --test --test-reporter=tap newcomer.test.mjs) \
+        E2E_CHROMIUM="$E2E_CHROMIUM" E2E_STATE_DIR="$ST" E2E_OIDC_PROVIDER="http://localhost:$OP_PORT" node --test --test-reporter=tap newcomer.test.mjs) \
         >"$W/newcomer.tap" 2>"$W/newcomer.stderr" || rc=$?
     cp "$W/newcomer.tap" "$E2E_LOG_DIR/newcomer.tap"
     cat "$W/newcomer.tap" "$W/newcomer.stderr"
@@ -86,8 +110,27 @@ docker_pull() {
     docker image inspect "${line#docker pull }" --format '{{.Id}}'
 }
 
+# The demo image runs (a program of its own, no shell): its banner in the log, healthy.
+docker_run() {
+    local ref name=newcomer-demo state=""
+    ref="$(get pull-command)"
+    ref="${ref#docker pull }"
+    docker rm -f "$name" >/dev/null 2>&1 || true
+    on_exit "docker rm -f $name >/dev/null 2>&1 || true"
+    docker run -d --network none --name "$name" "$ref"
+    for _ in $(seq 1 60); do
+        state="$(docker inspect "$name" --format '{{.State.Status}} {{.State.Health.Status}}')"
+        [ "$state" = "running healthy" ] && break
+        sleep 1
+    done
+    echo "state: $state"
+    docker logs "$name" 2>&1 | tee "$W/run.log"
+    [ "$state" = "running healthy" ] && grep -q "is running" "$W/run.log"
+}
+
 check "the start says there is no mail server" start_notice
 E2E_CHECK_TIMEOUT="${E2E_BROWSER_TIMEOUT:-900}" check "node --test tests/browser/newcomer.test.mjs (headless Chromium)" browser_journey
 check "docker login with the token, the tokens page's line" docker_login
 check "docker pull, the command /subscriptions showed" docker_pull
+check "docker run of the pulled image: its banner, and healthy" docker_run
 summary

@@ -331,7 +331,7 @@ const INVITATION_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
 
 impl AuthService {
     /// Owners (and site administrators) manage an organization's members.
-    async fn ensure_owner(&self, account: &AccountRecord, org: &str) -> Result<(), AuthError> {
+    pub(crate) async fn ensure_owner(&self, account: &AccountRecord, org: &str) -> Result<(), AuthError> {
         if !self.db().organization_exists(org).await? {
             return Err(AuthError::NotFound(format!("no organization named {org:?}")));
         }

@@ -5,6 +5,7 @@ mod client_addr;
 mod directory;
 mod keys;
 pub mod mail;
+mod robots;
 pub mod scope;
 mod secrets;
 mod service;
@@ -14,6 +15,7 @@ mod sso;
 mod throttle;
 mod two_factor;
 pub use client_addr::{ClientAddr, ForwardedHeader, TrustedProxies, address_group, client_ip};
+pub use robots::Robot;
 pub use service::{
     ApiToken, AuthService, AuthSettings, Authenticated, Claims, Credentials, ResourceActions, SignUpVerification, TokenResponse,
 };

@@ -177,6 +177,36 @@ impl IdentityDb {
         Ok(true)
     }
 
+    /// Deletes a robot account of `org` in one transaction: its membership ends (the
+    /// organization keeps an owner), the account is disabled and its tokens revoked; its
+    /// name stays taken. False, and nothing changed, when it is not a robot of `org`.
+    pub async fn delete_robot(&self, org: &str, account_id: &str) -> Result<bool, DbError> {
+        let now = self.clock.now_ms();
+        let mut tx = self.begin_write().await?;
+        lock_organization(&mut tx, org).await?;
+        let removed = sqlx::query(
+            "DELETE FROM memberships WHERE org = $1 AND account_id = $2
+               AND account_id IN (SELECT id FROM accounts WHERE kind = 'robot' AND robot_org = $1 AND disabled_at IS NULL)",
+        )
+        .bind(org)
+        .bind(account_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if removed == 0 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if owners(&mut tx, org).await? == 0 {
+            tx.rollback().await?;
+            return Err(DbError::Conflict(format!("{org} keeps at least one owner")));
+        }
+        sqlx::query("UPDATE accounts SET disabled_at = $1 WHERE id = $2").bind(now).bind(account_id).execute(&mut *tx).await?;
+        revoke_tokens(&mut tx, account_id, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Makes `to` (a member) an owner and `from` (an owner) a maintainer, in one
     /// transaction. False, and nothing changed, if either is not what it must be.
     pub async fn transfer_ownership(&self, org: &str, from: &str, to: &str) -> Result<bool, DbError> {
@@ -541,6 +571,17 @@ pub(crate) async fn insert_account<'e, E: sqlx::Executor<'e, Database = Any>>(
     .execute(executor)
     .await
     .map_err(|e| unique_violation(e, format!("an account named {:?} or with that email already exists", a.name)))?;
+    Ok(())
+}
+
+/// Revokes every access and refresh token of an account (it is deleted).
+pub(crate) async fn revoke_tokens(tx: &mut sqlx::Transaction<'static, Any>, account_id: &str, now: i64) -> Result<(), DbError> {
+    for revoke in [
+        "UPDATE access_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+        "UPDATE refresh_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
+    ] {
+        sqlx::query(revoke).bind(now).bind(account_id).execute(&mut **tx).await?;
+    }
     Ok(())
 }
 

@@ -135,12 +135,7 @@ impl IdentityDb {
         ] {
             sqlx::query(delete).bind(account_id).execute(&mut *tx).await?;
         }
-        for revoke in [
-            "UPDATE access_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-            "UPDATE refresh_tokens SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL",
-        ] {
-            sqlx::query(revoke).bind(now).bind(account_id).execute(&mut *tx).await?;
-        }
+        crate::identity::revoke_tokens(&mut tx, account_id, now).await?;
         tx.commit().await?;
         Ok(true)
     }

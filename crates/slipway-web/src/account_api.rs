@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use slipway_auth::access::OrgRole;
 use slipway_auth::scope::TokenRule;
-use slipway_auth::{AuthError, AuthService, SignInStep, SignedUp, client_ip};
+use slipway_auth::{AccessTokenRecord, AuthError, AuthService, SignInStep, SignedUp, client_ip};
 use slipway_types::ErrorKind;
 use utoipa::ToSchema;
 
@@ -214,21 +214,21 @@ async fn confirm_reset(State(auth): State<AuthService>, ApiJson(form): ApiJson<R
 }
 
 #[derive(Deserialize, ToSchema)]
-struct NewToken {
+pub(crate) struct NewToken {
     #[schema(min_length = 1, max_length = 100)]
-    name: String,
+    pub(crate) name: String,
     /// `PATTERN:ACTIONS` strings for the registry, e.g. `acme/*:pull,push` (a pattern has
     /// at most 255 bytes and 16 `*`), and API scopes for bearer use of this API: `api:read`
     /// (GET), `api:write` (everything), `api:fulfillment` (reserved for commerce). A token
     /// uses the API only with an API scope, and the registry only with repository rules.
     #[schema(min_items = 1, max_items = 32)]
-    scopes: Vec<String>,
+    pub(crate) scopes: Vec<String>,
     #[schema(minimum = 1, maximum = 3650)]
-    expires_days: Option<u32>,
+    pub(crate) expires_days: Option<u32>,
 }
 
 #[derive(Serialize, ToSchema)]
-struct TokenCreated {
+pub(crate) struct TokenCreated {
     id: String,
     name: String,
     /// The secret, shown only now: use it as a password (registry) or as
@@ -247,22 +247,47 @@ async fn create_token(
     SessionOnly(SignedIn { account, .. }): SessionOnly,
     ApiJson(form): ApiJson<NewToken>,
 ) -> ApiResult {
-    let rules = form
-        .scopes
+    let rules = parse_scopes(&form.scopes)?;
+    let (secret, record) = auth.create_token(&account.name, &form.name, &rules, form.expires_days).await?;
+    Ok(TokenCreated::answer(secret, record))
+}
+
+/// A new token's scopes, as the API takes them.
+pub(crate) fn parse_scopes(scopes: &[String]) -> Result<Vec<TokenRule>, Problem> {
+    scopes
         .iter()
         .map(|s| {
             TokenRule::parse(s).ok_or_else(|| {
                 Problem(ErrorKind::Invalid, format!("scope {s:?} is not PATTERN:pull[,push][,delete] or api:read|write|fulfillment"))
             })
         })
-        .collect::<Result<Vec<_>, _>>()?;
-    let (secret, record) = auth.create_token(&account.name, &form.name, &rules, form.expires_days).await?;
-    Ok((StatusCode::CREATED, Json(TokenCreated { id: record.id, name: record.name, token: secret, expires_at: record.expires_at }))
-        .into_response())
+        .collect()
+}
+
+impl TokenCreated {
+    /// 201 with the new token's secret, shown this once.
+    pub(crate) fn answer(secret: String, record: AccessTokenRecord) -> axum::response::Response {
+        (StatusCode::CREATED, Json(TokenCreated { id: record.id, name: record.name, token: secret, expires_at: record.expires_at }))
+            .into_response()
+    }
+}
+
+impl From<AccessTokenRecord> for TokenInfo {
+    fn from(t: AccessTokenRecord) -> TokenInfo {
+        TokenInfo {
+            scopes: serde_json::from_str(&t.scopes).unwrap_or_default(),
+            id: t.id,
+            name: t.name,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            last_used_at: t.last_used_at,
+            revoked_at: t.revoked_at,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
-struct TokenInfo {
+pub(crate) struct TokenInfo {
     id: String,
     name: String,
     /// `{"repositories": PATTERN, "actions": [...]}` rules and `{"api": "read"}` scopes.
@@ -283,20 +308,7 @@ struct TokenList {
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "accounts",
     responses((status = 200, body = TokenList), (status = 401, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn list_tokens(State(auth): State<AuthService>, SignedIn { account, .. }: SignedIn) -> ApiResult {
-    let tokens = auth
-        .access_tokens_of(&account)
-        .await?
-        .into_iter()
-        .map(|t| TokenInfo {
-            scopes: serde_json::from_str(&t.scopes).unwrap_or_default(),
-            id: t.id,
-            name: t.name,
-            created_at: t.created_at,
-            expires_at: t.expires_at,
-            last_used_at: t.last_used_at,
-            revoked_at: t.revoked_at,
-        })
-        .collect();
+    let tokens = auth.access_tokens_of(&account).await?.into_iter().map(TokenInfo::from).collect();
     Ok(Json(TokenList { tokens }).into_response())
 }
 

@@ -8,6 +8,7 @@ mod fulfillment_api;
 mod moderation_api;
 mod pages;
 mod problem;
+mod robots_api;
 mod sales_api;
 mod scan_api;
 mod security_policy_api;
@@ -65,6 +66,7 @@ pub fn router(state: WebState) -> Router {
         .merge(docker_search::router(state.clone()))
         .merge(settings_api::router(state.clone()))
         .merge(two_factor_api::router(state.clone()))
+        .merge(robots_api::router(state.clone()))
         .merge(pages::router(state))
         .merge(assets)
         .layer(axum::middleware::from_fn(security_headers))
@@ -72,7 +74,7 @@ pub fn router(state: WebState) -> Router {
 
 /// Operations only a signed-in session may call (`extract::SessionOnly`): an access token
 /// gets 403 there.
-const SESSION_ONLY: [&str; 13] = [
+const SESSION_ONLY: [&str; 17] = [
     "sign_out",
     "create_token",
     "revoke_token",
@@ -86,6 +88,10 @@ const SESSION_ONLY: [&str; 13] = [
     "enable_two_factor",
     "new_recovery_codes",
     "disable_two_factor",
+    "add_robot",
+    "delete_robot",
+    "create_robot_token",
+    "revoke_robot_token",
 ];
 /// Reads that anyone may make and signed-in callers see more of (`store_api::maybe_viewer`).
 const OPTIONAL_CALLER: [&str; 6] = ["publisher_products", "product", "versions", "license", "scan_results", "product_security"];
@@ -101,6 +107,7 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     doc.merge(account_api::AccountApi::openapi());
     doc.merge(settings_api::SettingsApi::openapi());
     doc.merge(two_factor_api::TwoFactorApi::openapi());
+    doc.merge(robots_api::RobotsApi::openapi());
     doc.merge(moderation_api::ModerationApi::openapi());
     doc.merge(security_policy_api::SecurityPolicyApi::openapi());
     doc.merge(scan_api::ScanApi::openapi());

@@ -737,13 +737,21 @@ pub async fn load(app: &App) -> anyhow::Result<(String, String)> {
                 "## Overview\n\n{}\n\n## Features\n\n- Runs as a non-root user\n- Configured through environment variables\n- Health checks included\n",
                 p.about
             ),
-            screenshots: Vec::new(),
+            screenshots: if p.featured {
+                let mut shots = Vec::new();
+                for (view, seed) in [(ScreenshotView::Dashboard, i), (ScreenshotView::Terminal, i + 7)] {
+                    shots.push(app.catalog.upload_media(&viewer, MediaKind::Screenshot, screenshot_png(p.name, view, seed)).await?);
+                }
+                shots
+            } else {
+                Vec::new()
+            },
             support_url: format!("https://{}.example/support", p.org),
             support_email: format!("support@{}.example", p.org),
             support_info: "Documentation, community forum and ticketed support for subscribers.".into(),
             sla: "Business hours support; first response within one business day for paid tiers.".into(),
             install_instructions: format!(
-                "Pull the image (sign in first with `docker login {host}` if the tier needs it):\n\n```\ndocker pull {host}/{}:{}\n```\n\nThen run it:\n\n```\ndocker run -d --name {slug} {host}/{}:{}\n```\n",
+                "Pull the image (sign in first with `docker login {host}` if the tier needs it):\n\n```\ndocker pull {host}/{}:{}\n```\n\nThen run it:\n\n```\ndocker run -d --name {slug} {host}/{}:{}\n```\n\n`docker logs {slug}` shows its banner, and `docker ps` shows it healthy.\n",
                 tiers[0].repository, p.versions[0], tiers[0].repository, p.versions[0]
             ),
             product_type: p.kind,
@@ -827,6 +835,8 @@ fn popularity(name: &str) -> i64 {
     i64::from(u16::from_be_bytes([hash[0], hash[1]])) * 37
 }
 
+const SECOND_NS: u64 = 1_000_000_000;
+
 /// Pushes each version as a two-platform image index (linux/amd64 and linux/arm64).
 async fn push_images(app: &App, repository: &str, versions: &[&str], seed: usize) -> anyhow::Result<()> {
     let repo: RepoName = repository.parse()?;
@@ -837,9 +847,16 @@ async fn push_images(app: &App, repository: &str, versions: &[&str], seed: usize
             let layer = layer_tar_gz(repository, version, arch, seed * 31 + v)?;
             let diff_id = format!("sha256:{}", hex_sha256(&gunzip(&layer)?));
             let layer_digest = push_blob(app, &repo, layer.clone()).await?;
+            let run = format!("/opt/{}/run", repository.replace('/', "-"));
+            // The program runs as nobody; it stops on SIGKILL, since as PID 1 without a
+            // handler it would ignore docker stop's SIGTERM for the 10 s grace period.
             let config = serde_json::to_vec(&json!({
                 "architecture": arch, "os": "linux", "created": "2026-11-01T00:00:00Z",
-                "config": {"Cmd": [format!("/opt/{}/run", repository.replace('/', "-"))], "Labels": {"org.opencontainers.image.version": version}},
+                "config": {
+                    "Cmd": [run], "User": "65534:65534", "StopSignal": "SIGKILL",
+                    "Healthcheck": {"Test": ["CMD", run, "health"], "Interval": SECOND_NS * 5, "Timeout": SECOND_NS * 3, "Retries": 3},
+                    "Labels": {"org.opencontainers.image.version": version},
+                },
                 "rootfs": {"type": "layers", "diff_ids": [diff_id]},
             }))?;
             let config_len = config.len();
@@ -876,9 +893,14 @@ async fn push_blob(app: &App, repo: &RepoName, bytes: Vec<u8>) -> anyhow::Result
     Ok(digest)
 }
 
-/// One layer: a README, a run script and some data, so sizes differ between products.
+/// One layer: a README, the program that runs (demo_program.rs) and some data, so sizes
+/// differ between products.
 fn layer_tar_gz(repository: &str, version: &str, arch: &str, seed: usize) -> anyhow::Result<Vec<u8>> {
     let dir = format!("opt/{}", repository.replace('/', "-"));
+    let program_arch = crate::demo_program::Arch::parse(arch).ok_or_else(|| anyhow::anyhow!("no demo program for {arch}"))?;
+    let banner = format!(
+        "{repository} {version} (linux/{arch}) is running.\nDemo content of the Slipway store: it serves nothing and stays up until stopped.\n"
+    );
     let mut data = vec![0u8; 20_000 + (seed % 13) * 7_919];
     let mut state = (seed as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     for byte in data.iter_mut() {
@@ -893,10 +915,21 @@ fn layer_tar_gz(repository: &str, version: &str, arch: &str, seed: usize) -> any
             format!("{repository} {version} for linux/{arch}: demo content of the Slipway store.\n").into_bytes(),
             0o644,
         ),
-        (format!("{dir}/run"), format!("#!/bin/sh\necho '{repository} {version} ({arch})'\n").into_bytes(), 0o755),
+        (format!("{dir}/run"), crate::demo_program::executable(program_arch, &banner), 0o755),
         (format!("{dir}/data.bin"), data, 0o644),
     ];
     let mut builder = tar::Builder::new(Vec::new());
+    // The directories first, readable by all: without entries of their own, runtimes make
+    // them 0700, and the program (which runs as nobody) could not be reached.
+    for directory in ["opt/".to_owned(), format!("{dir}/")] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        header.set_mode(0o755);
+        header.set_mtime(1_767_225_600);
+        header.set_cksum();
+        builder.append_data(&mut header, directory, std::io::empty())?;
+    }
     for (path, content, mode) in files {
         let mut header = tar::Header::new_gnu();
         header.set_size(content.len() as u64);
@@ -921,9 +954,11 @@ fn hex_sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// The colours of logos and screenshots.
+const PALETTE: &[[u8; 3]] = &[[11, 92, 173], [26, 127, 55], [154, 103, 0], [180, 35, 24], [110, 64, 170], [13, 34, 56], [0, 122, 122]];
+
 /// A 512x512 logo: a coloured tile with the name's initial in a 5x7 pixel font.
 fn logo_png(name: &str, seed: usize) -> Vec<u8> {
-    const PALETTE: &[[u8; 3]] = &[[11, 92, 173], [26, 127, 55], [154, 103, 0], [180, 35, 24], [110, 64, 170], [13, 34, 56], [0, 122, 122]];
     let background = PALETTE[(seed + name.len()) % PALETTE.len()];
     let glyph = glyph(name.chars().next().unwrap_or('?'));
     let image = image::RgbImage::from_fn(512, 512, |x, y| {
@@ -932,6 +967,85 @@ fn logo_png(name: &str, seed: usize) -> Vec<u8> {
         let inside = (0..280).contains(&gx) && (0..392).contains(&gy);
         let lit = inside && glyph[(gy / 56) as usize] & (0b10000 >> (gx / 56)) != 0;
         if lit { image::Rgb([255, 255, 255]) } else { image::Rgb(background) }
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut out, image::ImageFormat::Png).expect("encoding a PNG in memory");
+    out.into_inner()
+}
+
+#[derive(Clone, Copy)]
+enum ScreenshotView {
+    /// A console: a header with the product's initial, a menu, cards, a bar chart.
+    Dashboard,
+    /// A terminal: lines of output as bars of varying length.
+    Terminal,
+}
+
+/// A 1280x800 picture of the product at work, drawn from the name (the featured products'
+/// screenshots; a real listing uploads real ones).
+fn screenshot_png(name: &str, view: ScreenshotView, seed: usize) -> Vec<u8> {
+    let accent = PALETTE[(seed + name.len()) % PALETTE.len()];
+    let glyph = glyph(name.chars().next().unwrap_or('?'));
+    // A stable sequence of heights and lengths from the name.
+    let digest = Sha256::digest(format!("{name}{seed}").as_bytes());
+    let value = |i: i64| i64::from(digest[i.unsigned_abs() as usize % digest.len()]);
+    let image = image::RgbImage::from_fn(1280, 800, |x, y| {
+        let (x, y) = (i64::from(x), i64::from(y));
+        let rgb = match view {
+            ScreenshotView::Dashboard => {
+                let initial =
+                    (24..59).contains(&x) && (14..63).contains(&y) && glyph[((y - 14) / 7) as usize] & (0b10000 >> ((x - 24) / 7)) != 0;
+                if y < 76 {
+                    if initial { [255, 255, 255] } else { accent }
+                } else if x < 240 {
+                    // The menu: one light bar per entry.
+                    let row = (y - 100) / 44;
+                    let on = y >= 100 && (y - 100) % 44 < 16 && row < 8 && (32..96 + value(row) % 100).contains(&x);
+                    if on { [200, 208, 218] } else { [237, 240, 244] }
+                } else if (100..240).contains(&y) {
+                    // Three cards.
+                    let card = (x - 272) / 330;
+                    let inside = x >= 272 && (x - 272) % 330 < 300 && card < 3;
+                    let figure = inside && (150..180).contains(&y) && ((x - 272) % 330) < 60 + value(card + 8) % 180;
+                    if figure {
+                        accent
+                    } else if inside {
+                        [255, 255, 255]
+                    } else {
+                        [246, 248, 250]
+                    }
+                } else if (280..760).contains(&y) && (272..1232).contains(&x) {
+                    // A bar chart of 24 hours.
+                    let bar = (x - 272) / 40;
+                    let top = 740 - (value(bar + 16) * 400 / 255);
+                    let in_bar = (x - 272) % 40 >= 8 && (x - 272) % 40 < 32 && y >= top && y < 740;
+                    if in_bar {
+                        accent
+                    } else if y == 740 {
+                        [150, 160, 170]
+                    } else {
+                        [255, 255, 255]
+                    }
+                } else {
+                    [246, 248, 250]
+                }
+            }
+            ScreenshotView::Terminal => {
+                // Output lines 28 px apart, each a bar of its own length; prompts in the accent.
+                let line = (y - 40).max(0) / 28;
+                let length = 120 + value(line) * 4;
+                let text = y >= 40 && (y - 40) % 28 < 14 && line < 26 && (48..48 + length).contains(&x);
+                let prompt = text && x < 72 && line % 6 == 0;
+                if prompt {
+                    accent
+                } else if text {
+                    [190, 200, 190]
+                } else {
+                    [24, 28, 33]
+                }
+            }
+        };
+        image::Rgb(rgb)
     });
     let mut out = std::io::Cursor::new(Vec::new());
     image.write_to(&mut out, image::ImageFormat::Png).expect("encoding a PNG in memory");

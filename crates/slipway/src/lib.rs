@@ -4,6 +4,7 @@ pub mod admin;
 mod client_addr;
 pub mod config;
 pub mod demo;
+mod demo_program;
 pub mod feed;
 pub mod jobs;
 pub mod ledger;

@@ -2,12 +2,14 @@
 //! their roles, for its members and site staff; its owners invite by email, change roles,
 //! remove members and hand ownership on; every member may leave (the last owner only after
 //! making another owner). Every change is a form with the session's CSRF token, and the
-//! policy behind each AuthService call decides, as for the API.
+//! policy behind each AuthService call decides, as for the API. Owners also run the
+//! organization's robot accounts there: add one, give it tokens (each shown once, with its
+//! `docker login` line), revoke them, delete it.
 
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect};
 use serde::Deserialize;
 use slipway_auth::AuthError;
@@ -16,7 +18,8 @@ use slipway_types::ErrorKind;
 
 use crate::WebState;
 
-use super::{Chrome, PageError, PageResult, Visit};
+use super::settings::{EXPIRY_CHOICES, NewTokenForm, TokenRow, describe, rules_of};
+use super::{Chrome, PageError, PageResult, Visit, filters};
 
 const ROLES: [&str; 3] = ["viewer", "maintainer", "owner"];
 
@@ -27,6 +30,23 @@ struct Member {
     robot: bool,
     /// The viewer themselves.
     me: bool,
+}
+
+/// A robot as its organization's owners see it.
+struct RobotView {
+    /// In full: `org+name`, as `docker login -u` takes it.
+    name: String,
+    /// Its own part, as URLs name it.
+    short: String,
+    role: String,
+    tokens: Vec<TokenRow>,
+}
+
+/// A robot's token just made: its secret, shown this once.
+struct RobotToken {
+    robot: String,
+    name: String,
+    secret: String,
 }
 
 #[derive(Template)]
@@ -45,6 +65,11 @@ struct MembersPage {
     notice: Option<String>,
     error: Option<String>,
     invite_email: String,
+    /// The robots, for those who manage the members.
+    robots: Vec<RobotView>,
+    robot_roles: &'static [&'static str],
+    expiry_choices: &'static [(&'static str, &'static str)],
+    created: Option<RobotToken>,
 }
 
 impl MembersPage {
@@ -55,17 +80,38 @@ impl MembersPage {
         let members: Vec<Member> =
             listed.into_iter().map(|(name, role)| Member { robot: name.contains('+'), me: name == account.name, name, role }).collect();
         let heirs = members.iter().filter(|m| !m.me && !m.robot).map(|m| m.name.clone()).collect();
+        let manages = state.auth.manages_members(account, org).await?;
+        let now = state.auth.now_ms();
+        let robots = match manages {
+            true => state
+                .auth
+                .robots(account, org)
+                .await?
+                .into_iter()
+                .map(|r| RobotView {
+                    short: r.account.name.split_once('+').map(|(_, own)| own.to_owned()).unwrap_or_default(),
+                    name: r.account.name,
+                    role: r.role,
+                    tokens: r.tokens.iter().map(|t| describe(t, now)).collect(),
+                })
+                .collect(),
+            false => Vec::new(),
+        };
         Ok(MembersPage {
             chrome: visit.chrome_clone(),
             org: org.to_owned(),
             members,
             roles: &ROLES,
-            manages: state.auth.manages_members(account, org).await?,
+            manages,
             member,
             heirs,
             notice: None,
             error: None,
             invite_email: String::new(),
+            robots,
+            robot_roles: &ROLES[..2],
+            expiry_choices: &EXPIRY_CHOICES,
+            created: None,
         })
     }
 }
@@ -89,6 +135,9 @@ pub(super) async fn members(
         Some("removed") => Some("The member is removed.".into()),
         Some("transferred") => Some("Ownership is handed on: you are a maintainer now.".into()),
         Some("created") => Some(format!("{org} is created, with you as its owner.")),
+        Some("robot") => Some("The robot is added: give it a token below.".into()),
+        Some("robot-token-revoked") => Some("The token is revoked: tools that used it are signed out within minutes.".into()),
+        Some("robot-deleted") => Some("The robot is deleted: its tokens no longer work.".into()),
         _ => None,
     };
     visit.render(page)
@@ -233,4 +282,84 @@ pub(super) async fn create(State(state): State<WebState>, headers: HeaderMap, Fo
     let name = form.name.trim();
     state.auth.create_organization(name, &account.name).await?;
     Ok(Redirect::to(&format!("/orgs/{name}/members?done=created")).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct RobotForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub(super) async fn add_robot(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path(org): Path<String>,
+    Form(form): Form<RobotForm>,
+) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let account = &visit.require(&format!("/orgs/{org}/members"))?.account;
+    let outcome = match role(&form.role) {
+        Ok(role) => state.auth.add_robot(account, &org, form.name.trim(), role).await.map(|_| "robot"),
+        Err(e) => Err(e),
+    };
+    answer(&state, &visit, &org, outcome, String::new()).await
+}
+
+/// A robot's new token is shown on the page that answers the form (never stored, never
+/// in a URL; the answer is not cached).
+pub(super) async fn create_robot_token(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path((org, robot)): Path<(String, String)>,
+    Form(form): Form<NewTokenForm>,
+) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let account = &visit.require(&format!("/orgs/{org}/members"))?.account;
+    let made = match rules_of(&form) {
+        Ok((rules, expires)) => state.auth.create_robot_token(account, &org, &robot, form.name.trim(), &rules, expires).await,
+        Err(message) => Err(AuthError::Invalid(message)),
+    };
+    match made {
+        Ok((secret, _)) => {
+            let mut page = MembersPage::of(&state, &visit, &org).await?;
+            let robot = page.robots.iter().find(|r| r.short == robot || r.name == robot).map(|r| r.name.clone()).unwrap_or(robot);
+            page.created = Some(RobotToken { robot, name: form.name.trim().to_owned(), secret });
+            let mut response = visit.render(page)?;
+            response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
+        Err(e) => answer(&state, &visit, &org, Err(e), String::new()).await,
+    }
+}
+
+pub(super) async fn revoke_robot_token(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path((org, robot, id)): Path<(String, String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let account = &visit.require(&format!("/orgs/{org}/members"))?.account;
+    let outcome = state.auth.revoke_robot_token(account, &org, &robot, &id).await.map(|()| "robot-token-revoked");
+    answer(&state, &visit, &org, outcome, String::new()).await
+}
+
+pub(super) async fn delete_robot(
+    State(state): State<WebState>,
+    headers: HeaderMap,
+    Path((org, robot)): Path<(String, String)>,
+    Form(form): Form<CsrfForm>,
+) -> PageResult {
+    let visit = Visit::of(&state, &headers).await?;
+    visit.check_csrf(&form.csrf)?;
+    let account = &visit.require(&format!("/orgs/{org}/members"))?.account;
+    let outcome = state.auth.delete_robot(account, &org, &robot).await.map(|()| "robot-deleted");
+    answer(&state, &visit, &org, outcome, String::new()).await
 }

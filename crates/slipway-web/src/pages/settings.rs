@@ -28,19 +28,20 @@ const TOKENS_PATH: &str = "/settings/tokens";
 const NEW_TOKEN_COOKIE: &str = "slipway_new_token";
 const NEW_TOKEN_COOKIE_SECS: u32 = 120;
 /// The expiries the form offers, in days; `never` is the empty choice.
-const EXPIRY_CHOICES: [(&str, &str); 5] = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "a year"), ("", "never")];
+pub(super) const EXPIRY_CHOICES: [(&str, &str); 5] =
+    [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "a year"), ("", "never")];
 
 /// A token as the list shows it.
-struct TokenRow {
-    id: String,
-    name: String,
+pub(super) struct TokenRow {
+    pub(super) id: String,
+    pub(super) name: String,
     /// Its rules, readable: `nimbus/*: pull, push`, `API: read`.
-    access: Vec<String>,
-    created_at: i64,
-    last_used_at: Option<i64>,
-    expires_at: Option<i64>,
+    pub(super) access: Vec<String>,
+    pub(super) created_at: i64,
+    pub(super) last_used_at: Option<i64>,
+    pub(super) expires_at: Option<i64>,
     /// `active`, `expired` or `revoked`.
-    status: &'static str,
+    pub(super) status: &'static str,
 }
 
 /// What the create form held, kept when it is refused.
@@ -73,7 +74,7 @@ struct TokensPage {
     error: Option<String>,
 }
 
-fn describe(record: &AccessTokenRecord, now: i64) -> TokenRow {
+pub(super) fn describe(record: &AccessTokenRecord, now: i64) -> TokenRow {
     let access = match stored_rules(&record.scopes) {
         Ok(rules) => rules
             .iter()
@@ -163,9 +164,9 @@ pub(super) async fn tokens(State(state): State<WebState>, headers: HeaderMap, Qu
 #[derive(Deserialize)]
 pub(super) struct NewTokenForm {
     #[serde(default)]
-    csrf: String,
+    pub(super) csrf: String,
     #[serde(default)]
-    name: String,
+    pub(super) name: String,
     #[serde(default)]
     expires: String,
     /// Repository patterns, one per line (`acme/*`, `acme/app`).
@@ -180,7 +181,7 @@ pub(super) struct NewTokenForm {
 }
 
 /// The rules a form asks for, or why it cannot be a token.
-fn rules_of(form: &NewTokenForm) -> Result<(Vec<TokenRule>, Option<u32>), String> {
+pub(super) fn rules_of(form: &NewTokenForm) -> Result<(Vec<TokenRule>, Option<u32>), String> {
     let actions: Vec<&str> = [("pull", &form.pull), ("push", &form.push), ("delete", &form.delete)]
         .into_iter()
         .filter(|(_, on)| on.is_some())

@@ -20,6 +20,7 @@ mod moderation;
 mod payouts;
 mod push_pull;
 mod replicas;
+mod robots;
 mod scan;
 mod scanning;
 mod scheduler;
