@@ -119,9 +119,9 @@ const slug = (s) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g
 const oneLine = (s) => s.replace(/\s+/g, ' ').trim();
 const url = (path) => `${BASE}${path}`;
 
-async function shot(name) {
+async function shot(name, on = page) {
     const file = join(ARTIFACTS, `${name}.png`);
-    await page.screenshot({ path: file, fullPage: true });
+    await on.screenshot({ path: file, fullPage: true });
     return file;
 }
 
@@ -485,6 +485,54 @@ step('keyboard: arrow keys and Enter pick a typeahead suggestion', async (t) => 
     t.diagnostic(`Enter opened ${page.url()}`);
     assert.equal(new URL(page.url()).pathname, '/products/northwind/northwind-gateway');
 }, { independent: true });
+
+step('an invitation mailed to a new address: its link, sign-up and sign-in, then Accept on the invitation page', async (t) => {
+    const org = `team-${randomBytes(3).toString('hex')}`;
+    const friend = { name: `friend-${randomBytes(3).toString('hex')}`, password: `pw-${randomBytes(12).toString('hex')}` };
+    friend.email = `${friend.name}@example.com`;
+    await goto('/settings');
+    await page.locator('#org-name').fill(org);
+    await submit(page.locator('#org-name').locator('xpath=ancestor::form'));
+    await page.locator('#invite-email').fill(friend.email);
+    await submit(page.locator('form#invite'));
+    assert.match(oneLine(await page.locator('main').innerText()), /The invitation is on its way/);
+    const mail = await waitForMail(friend.email);
+    const link = /(https?:\/\/[^\s"'<>]+\/invitations\/accept\?code=[A-Za-z0-9_-]+)/.exec(mail.text)?.[1];
+    assert.ok(link, `an /invitations/accept?code= link in the mail:\n${mail.text}`);
+
+    const context = await newContext();
+    try {
+        const p = await context.newPage();
+        await p.goto(link);
+        assert.equal(new URL(p.url()).pathname, '/signin', 'signed out, the link goes through sign-in');
+        const back = new URL(p.url()).searchParams.get('next');
+        await p.goto(`${BASE}/signup`);
+        await p.locator('form#signup input[name="name"]').fill(friend.name);
+        await p.locator('form#signup input[name="email"]').fill(friend.email);
+        await p.locator('form#signup input[name="password"]').fill(friend.password);
+        await Promise.all([p.waitForLoadState('load'), p.locator('form#signup button[type="submit"]').click()]);
+        // The invitation is there already: wait for the newest message to be the link.
+        let verify;
+        for (let i = 0; i < 120 && !verify; i += 1) {
+            verify = /(https?:\/\/[^\s"'<>]+\/verify-email\?token=[A-Za-z0-9_-]+)/.exec((await waitForMail(friend.email)).text)?.[1];
+            if (!verify) await new Promise((r) => setTimeout(r, 250));
+        }
+        assert.ok(verify, 'the verification mail');
+        await p.goto(verify);
+        await p.goto(`${BASE}/signin?next=${encodeURIComponent(back)}`);
+        await p.locator('form#signin input[name="name"]').fill(friend.name);
+        await p.locator('form#signin input[name="password"]').fill(friend.password);
+        await Promise.all([p.waitForURL((u) => u.pathname === '/invitations/accept'), p.locator('form#signin button[type="submit"]').click()]);
+        assert.match(oneLine(await p.locator('main').innerText()), new RegExp(`invited to join the organization ${org} as viewer`));
+        t.diagnostic(`screenshot ${await shot('invitation', p)}`);
+        const path = new URL(p.url()).pathname + new URL(p.url()).search;
+        assert.deepEqual(await axeProblems(browser, t, BASE, [path], { storageState: await context.storageState() }), []);
+        await Promise.all([p.waitForLoadState('load'), p.locator('form#accept-invitation button').click()]);
+        assert.match(oneLine(await p.locator('main').innerText()), new RegExp(`You are now a member of ${org}, as viewer`));
+    } finally {
+        await context.close();
+    }
+});
 
 step('accessibility: axe-core finds no serious or critical violations', async (t) => {
     const paths = ['/', '/search?q=database', '/categories/databases', PRODUCT.path, `${PRODUCT.path}/versions`, '/publishers/nimbus', '/signin', '/signup', '/forgot-password', '/reset-password?token=abc'];
