@@ -121,7 +121,7 @@ impl KeyRing {
 }
 
 /// Clock skew allowed between replicas when checking a token's times.
-const LEEWAY_SECS: u64 = 30;
+pub(crate) const LEEWAY_SECS: u64 = 30;
 
 fn generate() -> Result<Vec<u8>, AuthError> {
     let document = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).map_err(keys_error)?;

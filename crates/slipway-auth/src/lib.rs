@@ -14,6 +14,7 @@ mod sign_in;
 mod sso;
 mod throttle;
 mod two_factor;
+mod verified;
 pub use client_addr::{ClientAddr, ForwardedHeader, TrustedProxies, address_group, client_ip};
 pub use robots::Robot;
 pub use service::{

@@ -169,6 +169,8 @@ pub struct AuthService {
     keys: Arc<KeyRing>,
     settings: Arc<AuthSettings>,
     hash_gate: Arc<HashGate>,
+    /// Registry tokens whose signature held, until they expire.
+    verified: Arc<crate::verified::VerifiedTokens>,
     /// Told when an account's address is verified (`sign_in::EmailVerifiedHook`); shared
     /// by every clone, set once by the binary.
     email_verified: Arc<std::sync::OnceLock<Arc<dyn crate::sign_in::EmailVerifiedHook>>>,
@@ -177,7 +179,14 @@ pub struct AuthService {
 impl AuthService {
     pub fn new(db: IdentityDb, keys: KeyRing, settings: AuthSettings) -> Self {
         let hash_gate = Arc::new(HashGate::new(&settings.sign_in));
-        AuthService { db, keys: Arc::new(keys), settings: Arc::new(settings), hash_gate, email_verified: Default::default() }
+        AuthService {
+            db,
+            keys: Arc::new(keys),
+            settings: Arc::new(settings),
+            hash_gate,
+            verified: Default::default(),
+            email_verified: Default::default(),
+        }
     }
 
     pub(crate) fn email_verified_hook(&self) -> Option<&Arc<dyn crate::sign_in::EmailVerifiedHook>> {
@@ -468,9 +477,16 @@ impl AuthService {
         Ok(TokenResponse { access_token: token.clone(), token, expires_in: ttl, issued_at: rfc3339(now), refresh_token })
     }
 
-    /// Checks a registry token presented to /v2/.
+    /// Checks a registry token presented to /v2/: its signature once (`verified.rs` keeps
+    /// it), its times at every use.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        self.keys.verify(token, &self.settings.issuer, &self.settings.service, self.db().clock().now_secs())
+        let now = self.db().clock().now_secs();
+        if let Some(claims) = self.verified.get(token, now, crate::keys::LEEWAY_SECS) {
+            return Ok(claims);
+        }
+        let claims: Claims = self.keys.verify(token, &self.settings.issuer, &self.settings.service, now)?;
+        self.verified.insert(token, &claims, now);
+        Ok(claims)
     }
 
     /// The caller a registry token was issued to, as of now (roles and entitlements may

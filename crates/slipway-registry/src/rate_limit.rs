@@ -45,6 +45,11 @@ impl RateLimiter {
 
     /// Counts a pull by `account` (None: anonymous, counted by `ip`). None when the caller
     /// has no limit.
+    /// Whether signed-in callers' pulls are limited at all (`account_pulls` > 0).
+    pub fn limits_accounts(&self) -> bool {
+        self.settings.account_pulls > 0
+    }
+
     pub fn count(&self, account: Option<&str>, ip: Option<IpAddr>) -> Option<Quota> {
         let (limit, key) = match account {
             Some(name) => (self.settings.account_pulls, format!("account:{name}")),

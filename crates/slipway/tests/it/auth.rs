@@ -529,3 +529,32 @@ async fn admin_create_token_refuses_oversized_patterns() {
     let account = t.app.db.identity().account_by_name("operator").await.unwrap().unwrap();
     assert_eq!(t.app.db.identity().access_tokens_of(&account.id).await.unwrap().len(), 1);
 }
+
+/// Issue 19: a verified token is kept (its signature is not checked again), but never
+/// past its lifetime: the Clock decides at every use, as before the cache.
+#[tokio::test]
+async fn a_kept_token_still_expires_on_time() {
+    let t = Backend::with(|c| {
+        c.auth.mode = slipway::config::AuthMode::Enforced;
+        c.testing.clock = true;
+    })
+    .await
+    .spawn()
+    .await;
+    t.app.auth.create_user("kim", "kim@example.com", PASSWORD, SiteRole::User).await.unwrap();
+    t.app.auth.create_organization("kims", "kim").await.unwrap();
+    let token = t.registry_token_for(Some(("kim", PASSWORD)), "repository:kims/app:pull").await;
+    for _ in 0..3 {
+        // Allowed (the repository is empty: 404, not 401), the second and third time from the cache.
+        assert_eq!(t.get_manifest(&token, "kims/app", "latest").await.0, StatusCode::NOT_FOUND);
+    }
+    // A kept token with one character changed is another token: checked in full, refused.
+    let mut tampered = token.clone();
+    tampered.pop();
+    assert_eq!(t.get_manifest(&tampered, "kims/app", "latest").await.0, StatusCode::UNAUTHORIZED);
+    // The token lives 300 s; the replicas' clock-skew leeway is 30 s.
+    t.app.jobs.advance_test_clock(std::time::Duration::from_secs(300 + 29)).await.unwrap();
+    assert_eq!(t.get_manifest(&token, "kims/app", "latest").await.0, StatusCode::NOT_FOUND);
+    t.app.jobs.advance_test_clock(std::time::Duration::from_secs(2)).await.unwrap();
+    assert_eq!(t.get_manifest(&token, "kims/app", "latest").await.0, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Manifest GETs with a registry token against the same GETs without authentication
+# (issue 19: "a token-authenticated manifest GET runs at least at 80% of the
+# unauthenticated rate"), one Slipway binary, both in the same run:
+#
+#   bench/auth.sh
+#
+# Two `slipway serve` on the embedded backend: one with authentication off, one enforced
+# (a user made with `slipway admin create-user`, a pull token from /auth/token that lives
+# an hour). The same small artifact is pushed to both with oras; wrk then GETs its
+# manifest by tag, BENCH_AUTH_ROUNDS (3) rounds of BENCH_AUTH_SECS (10 s) each, the two
+# servers alternating, the token sent as `Authorization: Bearer` to the second. Prints
+# requests per second, p50 and p99 per round, the medians, and the ratio.
+# Tools: wrk, oras (scripts/install-test-deps), curl, jq. E2E_SLIPWAY_BIN or a release
+# build (bench/lib.sh's bench_build_slipway).
+set -euo pipefail
+BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source-path=SCRIPTDIR source=../tests/e2e/lib.sh
+source "$BENCH_DIR/../tests/e2e/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$BENCH_DIR/lib.sh"
+
+ROUNDS="${BENCH_AUTH_ROUNDS:-3}"
+SECS="${BENCH_AUTH_SECS:-10}"
+for tool in wrk curl jq; do
+    command -v "$tool" >/dev/null || die "$tool is missing (see bench/README.md)"
+done
+ORAS="$TOOLS/bin/oras"
+[ -x "$ORAS" ] || die "oras is missing: run scripts/install-test-deps"
+
+bench_lock
+bench_build_slipway
+export E2E_SLIPWAY_BIN
+# shellcheck source-path=SCRIPTDIR source=../tests/e2e/slipway.sh
+source "$REPO_ROOT/tests/e2e/slipway.sh"
+
+PASSWORD="bench password $RANDOM$RANDOM"
+echo "artifact for bench/auth.sh" >"$E2E_TMP/artifact.txt"
+
+declare -A ADDR=()
+E2E_AUTH_MODE=open start_slipway sqlite-fs >/dev/null
+ADDR[open]="$REGISTRY"
+SLIPWAY_AUTH__TOKEN_TTL_SECS=3600 E2E_AUTH_MODE=enforced start_slipway sqlite-fs >/dev/null
+ADDR[token]="$REGISTRY"
+printf '%s' "$PASSWORD" | "$E2E_SLIPWAY_BIN" --data-dir "$E2E_SLIPWAY_DATA" admin create-user bench --email bench@example.com --password-stdin >/dev/null ||
+    die "slipway admin create-user failed"
+
+(cd "$E2E_TMP" && "$ORAS" push --plain-http "${ADDR[open]}/bench/app:v1" artifact.txt >/dev/null) || die "oras push (open) failed"
+(cd "$E2E_TMP" && "$ORAS" push --plain-http -u bench -p "$PASSWORD" "${ADDR[token]}/bench/app:v1" artifact.txt >/dev/null) ||
+    die "oras push (enforced) failed"
+TOKEN="$(curl -sf -u "bench:$PASSWORD" "http://${ADDR[token]}/auth/token?service=slipway&scope=repository:bench/app:pull" | jq -r .token)"
+if [ -z "$TOKEN" ] || [ "$TOKEN" = null ]; then die "no pull token"; fi
+
+ACCEPT="Accept: application/vnd.oci.image.manifest.v1+json"
+curl -sf -o /dev/null -H "$ACCEPT" "http://${ADDR[open]}/v2/bench/app/manifests/v1" || die "open GET failed"
+curl -sf -o /dev/null -H "$ACCEPT" -H "Authorization: Bearer $TOKEN" "http://${ADDR[token]}/v2/bench/app/manifests/v1" ||
+    die "token GET failed"
+curl -s -o /dev/null -w '%{http_code}' -H "$ACCEPT" "http://${ADDR[token]}/v2/bench/app/manifests/v1" | grep -q 401 ||
+    die "the enforced server answered a GET without a token"
+
+# wrk_rate KIND: "RPS P50_US P99_US" of one round (non-2xx answers make the run fail).
+wrk_rate() {
+    local kind="$1" line headers=(-H "$ACCEPT")
+    [ "$kind" = token ] && headers+=(-H "Authorization: Bearer $TOKEN")
+    line="$(wrk -t2 -c32 -d"${SECS}s" --timeout 10s -s "$BENCH_DIR/wrk-report.lua" "${headers[@]}" \
+        "http://${ADDR[$kind]}/v2/bench/app/manifests/v1" | grep '^WRKRESULT')" || die "wrk failed ($kind)"
+    python3 - "$line" <<'EOF'
+import sys
+f = dict(kv.split("=") for kv in sys.argv[1].split()[1:])
+if int(f["status"]) or int(f["connect"]) or int(f["read"]) or int(f["timeout"]):
+    sys.exit(f"errors in the run: {sys.argv[1]}")
+print(round(int(f["requests"]) * 1e6 / int(f["duration_us"])), f["p50_us"], f["p99_us"])
+EOF
+}
+
+declare -A RATES=()
+echo "bench/auth.sh: slipway $SLIPWAY_REV, manifest GET by tag, wrk -t2 -c32, ${SECS}s x $ROUNDS rounds"
+for round in $(seq 1 "$ROUNDS"); do
+    for kind in open token; do
+        read -r rps p50 p99 <<<"$(wrk_rate "$kind")"
+        RATES[$kind]+="$rps "
+        printf 'round %d  %-5s  %8d req/s  p50 %6d us  p99 %6d us\n' "$round" "$kind" "$rps" "$p50" "$p99"
+    done
+done
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+open_median="$(echo "${RATES[open]}" | median)"
+token_median="$(echo "${RATES[token]}" | median)"
+python3 -c "
+o, t = $open_median, $token_median
+print(f'median: open {o} req/s, token {t} req/s: token/open = {t / o:.2f} (target >= 0.80: {\"met\" if t / o >= 0.8 else \"NOT met\"})')"
