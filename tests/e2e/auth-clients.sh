@@ -63,13 +63,6 @@ echo "auth-clients: backend $BACKEND, slipway at http://$R (auth enforced), logs
 # ------------------------------------------------------------------ helpers
 skipped() { case " ${E2E_SKIP:-} " in *" $1 "*) return 0 ;; esac; return 1; }
 get() { cat "$ST/$1"; }
-expect_eq() { # expect_eq WHAT EXPECTED ACTUAL
-    if [ "$2" != "$3" ]; then
-        echo "MISMATCH $1: expected '$2' got '$3'" >&2
-        return 1
-    fi
-    echo "same $1: $2"
-}
 # expect_fail OUTFILE CMD...: CMD must fail; its output (stdout+stderr) goes to
 # OUTFILE and is echoed into the check's log.
 expect_fail() {

@@ -201,13 +201,6 @@ have_state() {
     local f
     for f in "$@"; do [ -s "$ST/$f" ] || { echo "the browser journey did not get as far as: $f" >&2; return 1; }; done
 }
-expect_eq() { # expect_eq WHAT EXPECTED ACTUAL
-    if [ "$2" != "$3" ]; then
-        echo "MISMATCH $1: expected '$2' got '$3'" >&2
-        return 1
-    fi
-    echo "same $1: $2"
-}
 expect_fail() { # expect_fail OUTFILE CMD...: CMD must fail; its output goes to OUTFILE
     local out="$1" rc=0
     shift

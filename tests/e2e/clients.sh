@@ -39,13 +39,6 @@ put() { printf '%s' "$2" >"$ST/$1"; }
 get() { cat "$ST/$1"; }
 crn() { crane --insecure "$@"; }
 # Fail with a message that says what differed.
-expect_eq() { # expect_eq WHAT EXPECTED ACTUAL
-    if [ "$2" != "$3" ]; then
-        echo "MISMATCH $1: expected '$2' got '$3'" >&2
-        return 1
-    fi
-    echo "same $1: $2"
-}
 # Digest of the manifest tagged TAG in an OCI layout.
 layout_digest() { # layout_digest LAYOUT TAG
     jq -r --arg t "$2" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t) | .digest' "$1/index.json"

@@ -36,12 +36,6 @@ echo "crash-gc: backend $BACKEND, logs in ${E2E_LOG_DIR#"$REPO_ROOT"/}"
 
 backend_env "$BACKEND" >"$W/backend.log" 2>&1 || { cat "$W/backend.log" >&2; exit 1; }
 sw() { "$E2E_SLIPWAY_BIN" "$@"; }
-expect_eq() {
-    if [ "$2" != "$3" ]; then
-        echo "MISMATCH $1: expected '$2' got '$3'" >&2
-        return 1
-    fi
-}
 
 SRV_PID=
 R=

@@ -112,12 +112,6 @@ crash_server() { # crash_server DELAY_MS
 
 # ------------------------------------------------------------------ helpers
 crn() { crane --insecure "$@"; }
-expect_eq() { # expect_eq WHAT EXPECTED ACTUAL
-    if [ "$2" != "$3" ]; then
-        echo "MISMATCH $1: expected '$2' got '$3'" >&2
-        return 1
-    fi
-}
 layout_digest() { # layout_digest LAYOUT TAG
     jq -r --arg t "$2" '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $t) | .digest' "$1/index.json"
 }

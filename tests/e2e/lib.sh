@@ -3,7 +3,7 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
 # Provides: free_port, wait_until, start_postgres, start_moto, start_dockerd,
-# start_reference_registry, check, summary, workspace_test, on_exit (stacked
+# start_reference_registry, check, expect_eq, summary, workspace_test, on_exit (stacked
 # cleanups) and E2E_TMP (a private temp dir removed on exit).
 # Tools come from scripts/install-test-deps (target/tools).
 
@@ -324,6 +324,16 @@ check() {
         echo "FAIL $name (exit $rc after $((SECONDS - start))s)"
         tail -n "${E2E_TAIL_LINES:-25}" "$log" | sed 's/^/    | /'
     fi
+}
+
+# expect_eq WHAT EXPECTED ACTUAL: fails (with both values) unless they are equal; says
+# so on stderr either way, for the check's log.
+expect_eq() {
+    if [ "$2" != "$3" ]; then
+        echo "MISMATCH $1: expected '$2' got '$3'" >&2
+        return 1
+    fi
+    echo "same $1: $2" >&2
 }
 
 # summary: list the failed checks, then print exactly one closing line

@@ -37,19 +37,19 @@ const BATCH: i64 = 10;
 const PER_ROUND: usize = 50;
 
 /// The base URL links in mail start with: the configured public URL, else the address the
-/// server listens on. Never a request's Host or X-Forwarded-* headers, which the requester
+/// server listens on (`https` when it speaks TLS). Never a request's Host or X-Forwarded-* headers, which the requester
 /// controls: a reset link built from them would carry the victim's code to the attacker.
-pub fn link_base(public_url: Option<&str>, listen: SocketAddr) -> String {
+pub fn link_base(public_url: Option<&str>, listen: SocketAddr, tls: bool) -> String {
     match public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
-        None => format!("http://{listen}"),
+        None => format!("{}://{listen}", if tls { "https" } else { "http" }),
     }
 }
 
 impl crate::AuthSettings {
     /// The base URL of links in mail: see [`link_base`].
     pub fn mail_link_base(&self) -> String {
-        link_base(self.public_url.as_deref(), self.listen)
+        link_base(self.public_url.as_deref(), self.listen, self.listen_tls)
     }
 }
 
@@ -90,8 +90,9 @@ mod tests {
     #[test]
     fn links_start_at_the_public_url_else_the_listen_address() {
         let listen = "127.0.0.1:5000".parse().unwrap();
-        assert_eq!(link_base(Some("https://store.example.com/"), listen), "https://store.example.com");
-        assert_eq!(link_base(None, listen), "http://127.0.0.1:5000");
-        assert_eq!(link_base(None, "[::1]:8080".parse().unwrap()), "http://[::1]:8080");
+        assert_eq!(link_base(Some("https://store.example.com/"), listen, false), "https://store.example.com");
+        assert_eq!(link_base(None, listen, false), "http://127.0.0.1:5000");
+        assert_eq!(link_base(None, listen, true), "https://127.0.0.1:5000");
+        assert_eq!(link_base(None, "[::1]:8080".parse().unwrap(), false), "http://[::1]:8080");
     }
 }

@@ -31,6 +31,8 @@ pub struct AuthSettings {
     /// The address the server listens on: links in mail point there when `public_url` is
     /// unset (see `mail::link_base`), never at a request's Host.
     pub listen: std::net::SocketAddr,
+    /// The listener speaks HTTPS (`[tls]`): such links start with `https://`.
+    pub listen_tls: bool,
     /// Failed-sign-in delays and the password hashing bound.
     pub sign_in: SignInSettings,
     /// Reverse proxies whose forwarding headers name the client.
@@ -74,6 +76,7 @@ impl Default for AuthSettings {
             refresh_ttl: Duration::from_secs(90 * 24 * 3600),
             public_url: None,
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 5000)),
+            listen_tls: false,
             sign_in: SignInSettings::default(),
             trusted_proxies: TrustedProxies::default(),
             sign_up_verification: SignUpVerification::default(),

@@ -103,15 +103,20 @@ impl Backend {
     pub async fn spawn(&self) -> TestApp {
         let app = App::build(self.config.clone()).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        // The server `slipway serve` runs, with its connection limits.
+        // The server `slipway serve` runs, with its connection limits and `[tls]`.
+        let tls = app.config.tls.files().expect("[tls]").map(|(cert, key)| slipway::tls::acceptor(cert, key).expect("[tls] loads"));
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().expect("addr"));
         let limits = app.config.http.limits();
-        let server = tokio::spawn(slipway::server::serve(listener, app.router(), limits, std::future::pending()));
+        let server = tokio::spawn(slipway::server::serve(listener, tls, app.router(), limits, std::future::pending()));
         let (metrics_base, metrics_server) = match app.config.metrics.listen {
             Some(_) => {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
                 let base = format!("http://{}", listener.local_addr().expect("addr"));
-                (Some(base), Some(tokio::spawn(slipway::server::serve(listener, app.metrics_router(), limits, std::future::pending()))))
+                (
+                    Some(base),
+                    Some(tokio::spawn(slipway::server::serve(listener, None, app.metrics_router(), limits, std::future::pending()))),
+                )
             }
             None => (None, None),
         };

@@ -38,6 +38,7 @@ pub struct Config {
     pub scan: ScanConfig,
     pub feed: FeedConfig,
     pub http: HttpConfig,
+    pub tls: TlsConfig,
     pub metrics: MetricsConfig,
     pub commerce: CommerceSection,
     /// OpenID Connect providers people may sign in with (`[[sso]]`, one table each).
@@ -64,6 +65,7 @@ impl Default for Config {
             scan: ScanConfig::default(),
             feed: FeedConfig::default(),
             http: HttpConfig::default(),
+            tls: TlsConfig::default(),
             metrics: MetricsConfig::default(),
             commerce: CommerceSection::default(),
             sso: Vec::new(),
@@ -533,6 +535,28 @@ pub struct MetricsConfig {
     pub listen: Option<SocketAddr>,
     /// A bearer token `/metrics` requires wherever it is served.
     pub token: Option<Secret>,
+}
+
+/// HTTPS on the main listener (`tls::Certificate`): both files set, or neither (plain
+/// HTTP, for a TLS-terminating proxy in front). Both are read again when either changes.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM: the server's certificate first, then the intermediates.
+    pub cert_file: Option<PathBuf>,
+    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// The certificate and key files, when TLS is on.
+    pub fn files(&self) -> anyhow::Result<Option<(&Path, &Path)>> {
+        match (&self.cert_file, &self.key_file) {
+            (Some(cert), Some(key)) => Ok(Some((cert, key))),
+            (None, None) => Ok(None),
+            _ => anyhow::bail!("[tls] needs both cert_file and key_file (or neither, for plain HTTP)"),
+        }
+    }
 }
 
 /// The store's money: who takes payments, the platform's fee, the grace period of a failed

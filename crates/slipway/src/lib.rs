@@ -14,6 +14,7 @@ mod run_to_completion;
 pub mod scan;
 pub mod server;
 mod smtp;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,7 +85,8 @@ impl App {
         let keys_dir = config.auth.keys_dir.clone().unwrap_or_else(|| config.data_dir.join("keys"));
         let keys = KeyRing::load_or_create(&keys_dir).context("loading the token-signing keys")?;
         // Links in mail fall back to the listen address, never to a request's Host.
-        let auth_settings = slipway_auth::AuthSettings { listen: config.listen, ..config.auth_settings()? };
+        let auth_settings =
+            slipway_auth::AuthSettings { listen: config.listen, listen_tls: config.tls.files()?.is_some(), ..config.auth_settings()? };
         let auth = AuthService::new(db.identity(), keys, auth_settings);
         let catalog = Catalog::new(db.catalog(), db.images(), store.clone(), auth.clone());
         let provider = config.commerce.provider(db.commerce())?;
@@ -130,8 +132,10 @@ impl App {
             }))
             .merge(ops)
             .layer(axum::middleware::from_fn(run_to_completion::run_writes_to_completion));
-        // Browsers that once reached the https public URL refuse plain http to it for a year.
-        let router = if self.config.auth.public_url.as_deref().is_some_and(|url| url.starts_with("https://")) {
+        // Browsers that once reached the https public URL (or this listener's TLS) refuse
+        // plain http to it for a year.
+        let https_public_url = self.config.auth.public_url.as_deref().is_some_and(|url| url.starts_with("https://"));
+        let router = if https_public_url || matches!(self.config.tls.files(), Ok(Some(_))) {
             router.layer(axum::middleware::map_response(strict_transport_security))
         } else {
             router

@@ -187,17 +187,21 @@ async fn serve(mut config: Config, demo: bool) -> anyhow::Result<()> {
     let jobs = app.job_runner().start();
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     let limits = app.config.http.limits();
+    let tls = match app.config.tls.files()? {
+        Some((cert, key)) => Some(slipway::tls::acceptor(cert, key)?),
+        None => None,
+    };
     let metrics_server = match app.config.metrics.listen {
         Some(address) => {
             let metrics = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding metrics.listen {address}"))?;
             tracing::info!(address = %metrics.local_addr()?, "serving /metrics");
             let router = app.metrics_router();
-            Some(tokio::spawn(slipway::server::serve(metrics, router, limits, std::future::pending())))
+            Some(tokio::spawn(slipway::server::serve(metrics, None, router, limits, std::future::pending())))
         }
         None => None,
     };
-    tracing::info!(address = %listener.local_addr()?, "slipway is serving");
-    slipway::server::serve(listener, app.router(), limits, shutdown_signal()).await;
+    tracing::info!(address = %listener.local_addr()?, tls = tls.is_some(), "slipway is serving");
+    slipway::server::serve(listener, tls, app.router(), limits, shutdown_signal()).await;
     if let Some(metrics_server) = metrics_server {
         metrics_server.abort();
     }

@@ -1,9 +1,11 @@
-//! The HTTP/1 server under the router, with the limits `axum::serve` lacks: a client gets
-//! `header_read_timeout` to send a request's head once it has begun one, `idle_timeout`
-//! of silence between requests, `body_timeout` of silence while a handler waits for its
-//! request body (a total would cut off slow large uploads; silence is what a slowloris
-//! client shows) or while a response waits for the client to take its bytes, and at most
-//! `max_connections` connections are open at once (more are answered 503 and closed).
+//! The HTTP server under the router, with the limits `axum::serve` lacks: a client gets
+//! `header_read_timeout` to send a request's head once it has begun one (and to finish a
+//! TLS handshake), `idle_timeout` of silence between requests, `body_timeout` of silence
+//! while a handler waits for its request body (a total would cut off slow large uploads;
+//! silence is what a slowloris client shows) or while a response waits for the client to
+//! take its bytes, and at most `max_connections` connections are open at once (more are
+//! answered 503 and closed). Plain connections speak HTTP/1.1; TLS connections (`tls`)
+//! HTTP/2 or HTTP/1.1, as ALPN chose.
 
 use std::future::Future;
 use std::io;
@@ -17,14 +19,16 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
+use axum::http::{HeaderValue, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower::Service;
 use tower_http::timeout::TimeoutBody;
@@ -49,19 +53,31 @@ impl Default for Limits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then stops accepting and
-/// waits for the requests in flight; connections without one (idle, or partway through a
-/// head) are closed at once.
-pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
+/// HTTP/2 requests one connection may have in flight at once: each holds a handler, so
+/// the bound keeps one connection from taking what `max_connections` rations.
+const MAX_STREAMS_PER_CONNECTION: u32 = 100;
+
+/// In a request's extensions when it came over TLS: `client_addr` then tells the rest of
+/// the router the scheme is https (token realms, secure cookies, links).
+#[derive(Clone, Copy, Debug)]
+pub struct OverTls;
+
+/// Serves `router` on `listener`, over TLS when `tls` is given, until `shutdown` completes,
+/// then stops accepting and waits for the requests in flight; connections without one
+/// (idle, or partway through a head) are closed at once.
+pub async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let stopping = CancellationToken::new();
-    let mut http = hyper::server::conn::http1::Builder::new();
+    let mut http1 = hyper::server::conn::http1::Builder::new();
     // `Guarded` below keeps the head's and the idle deadlines. Hyper's own head timeout
     // starts when a connection turns idle, which would make the two limits one; set to
     // their sum it is only a backstop, and it makes hyper read again as soon as a
     // connection turns idle, which starts the idle deadline.
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout + limits.idle_timeout);
+    http1.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout + limits.idle_timeout);
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2.timer(TokioTimer::new()).max_concurrent_streams(MAX_STREAMS_PER_CONNECTION);
+    let http = Arc::new(Http { http1, http2, router, limits, stopping: stopping.clone() });
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -83,20 +99,87 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let shared = Arc::new(Shared::default());
-        let io = TokioIo::new(Guarded::new(stream, shared.clone(), limits, &stopping));
-        let service = ConnectionService { router: router.clone(), peer, shared, body_timeout: limits.body_timeout };
-        let connection = graceful.watch(http.serve_connection(io, hyper_util::service::TowerToHyperService::new(service)));
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
-            }
-            drop(permit);
-        });
+        let connection = Connection { http: http.clone(), peer, watcher: graceful.watcher(), _permit: permit };
+        match &tls {
+            None => tokio::spawn(connection.serve(stream, Protocol::Http1)),
+            Some(acceptor) => tokio::spawn(connection.handshake(acceptor.clone(), stream)),
+        };
     }
     drop(listener);
     stopping.cancel();
     graceful.shutdown().await;
+}
+
+/// What every connection of one listener shares.
+struct Http {
+    http1: hyper::server::conn::http1::Builder,
+    http2: hyper::server::conn::http2::Builder<TokioExecutor>,
+    router: Router,
+    limits: Limits,
+    stopping: CancellationToken,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http1OverTls,
+    Http2OverTls,
+}
+
+/// One accepted connection, holding its place under `max_connections` until it ends.
+struct Connection {
+    http: Arc<Http>,
+    peer: SocketAddr,
+    watcher: Watcher,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Connection {
+    /// The TLS handshake, within `header_read_timeout` (a client that connects and sends
+    /// nothing holds a connection slot no longer than one that starts a head and stalls).
+    async fn handshake(self, acceptor: TlsAcceptor, stream: TcpStream) {
+        let limits = self.http.limits;
+        let handshake = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream));
+        let stream = tokio::select! {
+            done = handshake => match done {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(e)) => {
+                    tracing::debug!(peer = %self.peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(peer = %self.peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+            () = self.http.stopping.cancelled() => return,
+        };
+        let protocol = if stream.get_ref().1.alpn_protocol() == Some(b"h2") { Protocol::Http2OverTls } else { Protocol::Http1OverTls };
+        self.serve(stream, protocol).await;
+    }
+
+    async fn serve<S>(self, stream: S, protocol: Protocol)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let http = &self.http;
+        let shared = Arc::new(Shared::default());
+        let io = TokioIo::new(Guarded::new(stream, shared.clone(), http.limits, &http.stopping));
+        let service = hyper_util::service::TowerToHyperService::new(ConnectionService {
+            router: http.router.clone(),
+            peer: self.peer,
+            shared,
+            body_timeout: http.limits.body_timeout,
+            over_tls: protocol != Protocol::Http1,
+        });
+        let ended = match protocol {
+            Protocol::Http2OverTls => self.watcher.watch(http.http2.serve_connection(io, service)).await,
+            Protocol::Http1 | Protocol::Http1OverTls => self.watcher.watch(http.http1.serve_connection(io, service)).await,
+        };
+        if let Err(e) = ended {
+            tracing::debug!(peer = %self.peer, error = %e, "connection ended with an error");
+        }
+    }
 }
 
 /// Accepting fails when the process is out of file descriptors (or a client gave up in
@@ -166,13 +249,15 @@ impl Drop for InFlight {
 }
 
 /// The router for one connection: the peer address for handlers (per-address limits),
-/// the body inactivity limit on requests, and the in-flight count for `Guarded`.
+/// whether it came over TLS, the body inactivity limit on requests, and the in-flight
+/// count for `Guarded`.
 #[derive(Clone)]
 struct ConnectionService {
     router: Router,
     peer: SocketAddr,
     shared: Arc<Shared>,
     body_timeout: Duration,
+    over_tls: bool,
 }
 
 impl Service<hyper::Request<Incoming>> for ConnectionService {
@@ -189,6 +274,17 @@ impl Service<hyper::Request<Incoming>> for ConnectionService {
         let timeout = self.body_timeout;
         let mut request: Request = request.map(|body| Body::new(TimeoutBody::new(timeout, body)));
         request.extensions_mut().insert(ConnectInfo(self.peer));
+        // HTTP/2 names the host in the `:authority` pseudo-header, which hyper puts in the
+        // URI: everything reading Host (the token realm, pull commands, the origin check)
+        // gets it there, as from HTTP/1.1.
+        if !request.headers().contains_key(header::HOST)
+            && let Some(host) = request.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            request.headers_mut().insert(header::HOST, host);
+        }
+        if self.over_tls {
+            request.extensions_mut().insert(OverTls);
+        }
         // Router is always ready.
         let response = self.router.call(request);
         Box::pin(async move {
@@ -205,9 +301,10 @@ impl Service<hyper::Request<Incoming>> for ConnectionService {
     }
 }
 
-/// The socket, with the connection's deadlines while the server waits for the client.
-struct Guarded {
-    io: TcpStream,
+/// The socket (or the TLS stream over it), with the connection's deadlines while the
+/// server waits for the client.
+struct Guarded<S> {
+    io: S,
     shared: Arc<Shared>,
     limits: Limits,
     /// When the head now being read began, with `Shared::requests` at the time.
@@ -222,8 +319,8 @@ struct Guarded {
     stopping: Pin<Box<WaitForCancellationFutureOwned>>,
 }
 
-impl Guarded {
-    fn new(io: TcpStream, shared: Arc<Shared>, limits: Limits, stopping: &CancellationToken) -> Guarded {
+impl<S> Guarded<S> {
+    fn new(io: S, shared: Arc<Shared>, limits: Limits, stopping: &CancellationToken) -> Guarded<S> {
         let now = Instant::now();
         shared.idle_since_ms.store(now_ms(), Ordering::SeqCst);
         Guarded {
@@ -261,7 +358,7 @@ fn timed_out(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, format!("{what} timed out"))
 }
 
-impl AsyncRead for Guarded {
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let before = buf.filled().len();
@@ -304,7 +401,7 @@ impl AsyncRead for Guarded {
     }
 }
 
-impl Guarded {
+impl<S> Guarded<S> {
     fn poll_write_stall(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         let since = *self.write_stalled.get_or_insert_with(Instant::now);
         let deadline = since + self.limits.body_timeout;
@@ -318,7 +415,7 @@ impl Guarded {
     }
 }
 
-impl AsyncWrite for Guarded {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_write(cx, data) {

@@ -233,7 +233,7 @@ async fn metrics_listen_serves_metrics_there_only() {
     assert!(t.client.get(format!("{separate}/healthz")).send().await.unwrap().status() == StatusCode::NOT_FOUND);
 }
 
-fn set_cookies(response: &reqwest::Response) -> Vec<String> {
+pub(crate) fn set_cookies(response: &reqwest::Response) -> Vec<String> {
     response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
 }
 
@@ -315,7 +315,7 @@ async fn shutdown_finishes_requests_in_flight_and_drops_partial_heads() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(slipway::server::serve(listener, router, Config::default().http.limits(), async {
+    let server = tokio::spawn(slipway::server::serve(listener, None, router, Config::default().http.limits(), async {
         let _ = stopped.await;
     }));
     let mut partial = TcpStream::connect(address).await.unwrap();

@@ -29,5 +29,6 @@ mod sso;
 mod store;
 mod stripe_webhooks;
 mod throttle;
+mod tls;
 mod two_factor;
 mod vulnerability_policy;
