@@ -340,6 +340,34 @@ impl Db {
         self.write.close().await;
         self.read.close().await;
     }
+
+    /// Writes a consistent copy of a SQLite database to `path` (`VACUUM INTO`: one read
+    /// transaction, so writers go on meanwhile and none of their half-done work is in the
+    /// copy), for `slipway backup`. PostgreSQL's counterpart is `pg_dump` with
+    /// `RegistryDb::recorded_blobs_in_exported_snapshot`.
+    pub async fn copy_sqlite_into(&self, path: &std::path::Path) -> Result<(), DbError> {
+        if self.backend != Backend::Sqlite {
+            return Err(DbError::Conflict("VACUUM INTO copies SQLite databases only".into()));
+        }
+        let path = path.to_str().ok_or_else(|| DbError::Conflict(format!("{} is not UTF-8", path.display())))?;
+        sqlx::query("VACUUM INTO $1").bind(path).execute(&self.read).await?;
+        Ok(())
+    }
+}
+
+/// Whether the database at `url` holds no tables yet (a fresh one for `slipway restore`),
+/// looked at without migrating it.
+pub async fn database_is_empty(url: &str) -> Result<bool, DbError> {
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(url).await?;
+    let sql = if url.starts_with("sqlite:") {
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
+    } else {
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+    };
+    let (tables,): (i64,) = sqlx::query_as(sql).fetch_one(&mut connection).await?;
+    connection.close().await?;
+    Ok(tables == 0)
 }
 
 impl Shared {

@@ -498,9 +498,32 @@ impl RegistryDb {
 
     /// Every recorded blob with its size, for consistency checks.
     pub async fn recorded_blobs(&self) -> Result<Vec<(String, i64)>, DbError> {
-        Ok(sqlx::query_as::<Any, (String, i64)>("SELECT digest, size FROM blobs ORDER BY digest").fetch_all(&self.read).await?)
+        Ok(sqlx::query_as::<Any, (String, i64)>(RECORDED_BLOBS).fetch_all(&self.read).await?)
+    }
+
+    /// PostgreSQL: exports a snapshot (a read-only repeatable-read transaction), runs
+    /// `dump` with its name (for `pg_dump --snapshot`) while the transaction holds it, and
+    /// returns the blobs recorded in that same snapshot with what `dump` returned: the
+    /// inventory of a backup is exactly the dump's.
+    pub async fn recorded_blobs_in_exported_snapshot<T, F, Fut>(&self, dump: F) -> Result<(Vec<(String, i64)>, T), DbError>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        if self.backend != crate::Backend::Postgres {
+            return Err(DbError::Conflict("exported snapshots are PostgreSQL's".into()));
+        }
+        let mut tx = self.write.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        let (snapshot,): (String,) = sqlx::query_as("SELECT pg_export_snapshot()").fetch_one(&mut *tx).await?;
+        let blobs = sqlx::query_as::<Any, (String, i64)>(RECORDED_BLOBS).fetch_all(&mut *tx).await?;
+        let dumped = dump(snapshot).await;
+        tx.rollback().await?;
+        Ok((blobs, dumped))
     }
 }
+
+const RECORDED_BLOBS: &str = "SELECT digest, size FROM blobs ORDER BY digest";
 
 async fn ensure_repository(tx: &mut Transaction<'static, Any>, repository: &str, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")

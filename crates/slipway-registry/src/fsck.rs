@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use futures::TryStreamExt;
 use serde::Serialize;
 use slipway_oci::Digest;
 use slipway_storage::BlobRead;
@@ -57,23 +56,14 @@ impl Registry {
 
 async fn hash(blob: BlobRead, digest: &Digest) -> Result<Digest, RegistryError> {
     let mut hasher = digest.algorithm().hasher();
-    match blob {
-        BlobRead::File { file, len } => {
-            let mut reader = file.take(len);
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                let n = reader.read(&mut buf).await.map_err(slipway_storage::StorageError::from)?;
-                if n == 0 {
-                    break;
-                }
-                hasher.update(&buf[..n]);
-            }
+    let mut reader = blob.into_reader();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = reader.read(&mut buf).await.map_err(slipway_storage::StorageError::from)?;
+        if n == 0 {
+            break;
         }
-        BlobRead::Stream { mut stream, .. } => {
-            while let Some(chunk) = stream.try_next().await.map_err(slipway_storage::StorageError::from)? {
-                hasher.update(&chunk);
-            }
-        }
+        hasher.update(&buf[..n]);
     }
     Ok(hasher.finish())
 }

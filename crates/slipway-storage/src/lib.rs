@@ -112,6 +112,15 @@ impl BlobRead {
         self.len() == 0
     }
 
+    /// The content as a reader, whichever form it came in.
+    pub fn into_reader(self) -> Box<dyn tokio::io::AsyncRead + Send + Unpin> {
+        use tokio::io::AsyncReadExt;
+        match self {
+            BlobRead::File { file, len } => Box::new(file.take(len)),
+            BlobRead::Stream { stream, .. } => Box::new(tokio_util::io::StreamReader::new(stream)),
+        }
+    }
+
     /// Reads the whole content into memory (for small blobs and tests).
     pub async fn into_bytes(self) -> Result<Vec<u8>, StorageError> {
         use futures::TryStreamExt;

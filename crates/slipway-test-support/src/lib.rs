@@ -96,6 +96,12 @@ impl Backend {
         Backend { config, state: std::sync::Arc::new(TestState { _dir: dir, _database: database }) }
     }
 
+    /// The configuration the apps it spawns are built from (for commands such as
+    /// `slipway restore` that work on a store without serving it).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub fn is_s3(&self) -> bool {
         self.config.storage.s3.is_some()
     }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod admin;
+pub mod backup;
 mod client_addr;
 pub mod config;
 pub mod demo;
@@ -326,7 +327,7 @@ async fn with_test_clock(db: Db) -> anyhow::Result<Db> {
 /// Creates the data directory 0700: it holds the database (password hashes, the mail queue),
 /// the token-signing keys and the blobs, none of them for other local users. An existing
 /// one that others can enter is left as the operator made it, with a warning.
-fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+pub(crate) fn prepare_data_dir(dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)

@@ -60,6 +60,10 @@ enum Command {
     Fsck,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Copy the store (database, blobs, signing keys) into a new directory, while it serves.
+    Backup(slipway::backup::BackupArgs),
+    /// Make a new store (data directory, or database and bucket) from a backup.
+    Restore(slipway::backup::RestoreArgs),
     /// Manage accounts, organizations, tokens, access and entitlements.
     Admin {
         #[command(subcommand)]
@@ -140,6 +144,22 @@ async fn main() -> anyhow::Result<()> {
         Command::Ledger { command } => {
             let app = App::build(config).await?;
             ledger::run(&app, command).await?;
+        }
+        Command::Backup(args) => {
+            let app = App::build(config).await?;
+            let manifest = slipway::backup::backup(&app, &args).await?;
+            eprintln!(
+                "backed up the {} database, {} blobs ({} bytes) and the signing keys to {}",
+                manifest.database,
+                manifest.blobs.len(),
+                manifest.blob_bytes,
+                args.dir.display()
+            );
+        }
+        Command::Restore(args) => {
+            let report = slipway::backup::restore(config, &args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            anyhow::ensure!(report.problems.is_empty(), "the restored store has {} problem(s)", report.problems.len());
         }
         Command::Fsck => {
             let app = App::build(config).await?;

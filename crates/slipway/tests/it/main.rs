@@ -7,6 +7,7 @@ mod account_pages;
 mod accounts;
 mod api_tokens;
 mod auth;
+mod backup;
 mod bad_input;
 mod checkout_pages;
 mod commerce;
