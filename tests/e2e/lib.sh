@@ -3,7 +3,7 @@
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 #
 # Provides: free_port, wait_until, start_postgres, start_moto, start_dockerd,
-# start_reference_registry, check, expect_eq, summary, workspace_test, on_exit (stacked
+# start_reference_registry, check, expect_eq, debian_mirror, summary, workspace_test, on_exit (stacked
 # cleanups) and E2E_TMP (a private temp dir removed on exit).
 # Tools come from scripts/install-test-deps (target/tools).
 
@@ -324,6 +324,38 @@ check() {
         echo "FAIL $name (exit $rc after $((SECONDS - start))s)"
         tail -n "${E2E_TAIL_LINES:-25}" "$log" | sed 's/^/    | /'
     fi
+}
+
+# The mirror for suite bookworm from the machine's apt sources (one-line .list or
+# deb822 .sources), so that no mirror is written into the repository.
+debian_mirror() {
+    local f mirror
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
+        [ -f "$f" ] || continue
+        mirror="$(awk '
+            # deb822: stanzas of "Field: value" lines separated by blank lines.
+            function flush() {
+                if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ / bookworm /) { split(uris, u, " "); print u[1]; found = 1; exit }
+                types = ""; uris = ""; suites = ""
+            }
+            /^[[:space:]]*#/ { next }
+            /^[[:space:]]*$/ { flush(); next }
+            /^Types:/ { sub(/^Types:[[:space:]]*/, ""); types = $0; next }
+            /^URIs:/ { sub(/^URIs:[[:space:]]*/, ""); uris = $0; next }
+            /^Suites:/ { sub(/^Suites:[[:space:]]*/, ""); suites = $0; next }
+            # One-line form: deb [options] URI SUITE COMPONENTS...
+            $1 == "deb" {
+                i = 2
+                if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
+                if ($(i + 1) == "bookworm") { print $i; found = 1; exit }
+            }
+            END { if (!found) flush() }
+        ' "$f")"
+        if [ -n "$mirror" ]; then
+            echo "$mirror"
+            return
+        fi
+    done
 }
 
 # expect_eq WHAT EXPECTED ACTUAL: fails (with both values) unless they are equal; says

@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 mod demo_program;
 pub mod feed;
+pub mod healthcheck;
 pub mod jobs;
 pub mod ledger;
 mod metrics_layer;

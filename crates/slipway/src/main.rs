@@ -60,6 +60,8 @@ enum Command {
     Fsck,
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Exit 0 if the server this configuration describes is ready (a container's HEALTHCHECK).
+    Healthcheck,
     /// Copy the store (database, blobs, signing keys) into a new directory, while it serves.
     Backup(slipway::backup::BackupArgs),
     /// Make a new store (data directory, or database and bucket) from a backup.
@@ -145,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
             let app = App::build(config).await?;
             ledger::run(&app, command).await?;
         }
+        Command::Healthcheck => slipway::healthcheck::run(&config).await?,
         Command::Backup(args) => {
             let app = App::build(config).await?;
             let manifest = slipway::backup::backup(&app, &args).await?;

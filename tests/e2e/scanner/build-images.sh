@@ -53,37 +53,6 @@ on_exit "_e2e_rm_tree '$WORK'"
 LAYOUT="$WORK/layout"
 step() { printf 'build-images: %4ds %s\n' "$SECONDS" "$*" >&2; }
 
-# The mirror for suite bookworm from the machine's apt sources (one-line .list or
-# deb822 .sources), so that no mirror is written into the repository.
-debian_mirror() {
-    local f mirror
-    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources; do
-        [ -f "$f" ] || continue
-        mirror="$(awk '
-            # deb822: stanzas of "Field: value" lines separated by blank lines.
-            function flush() {
-                if (types ~ /(^| )deb( |$)/ && (" " suites " ") ~ / bookworm /) { split(uris, u, " "); print u[1]; found = 1; exit }
-                types = ""; uris = ""; suites = ""
-            }
-            /^[[:space:]]*#/ { next }
-            /^[[:space:]]*$/ { flush(); next }
-            /^Types:/ { sub(/^Types:[[:space:]]*/, ""); types = $0; next }
-            /^URIs:/ { sub(/^URIs:[[:space:]]*/, ""); uris = $0; next }
-            /^Suites:/ { sub(/^Suites:[[:space:]]*/, ""); suites = $0; next }
-            # One-line form: deb [options] URI SUITE COMPONENTS...
-            $1 == "deb" {
-                i = 2
-                if ($i ~ /^\[/) { while ($i !~ /\]$/) i++; i++ }
-                if ($(i + 1) == "bookworm") { print $i; found = 1; exit }
-            }
-            END { if (!found) flush() }
-        ' "$f")"
-        if [ -n "$mirror" ]; then
-            echo "$mirror"
-            return
-        fi
-    done
-}
 
 # commit IMAGE BUNDLE N [truth.py args...]: records the truth once layer N is in the
 # bundle's root filesystem, then commits the bundle's changes as layer N of IMAGE.
