@@ -347,7 +347,7 @@ impl Db {
     /// `RegistryDb::recorded_blobs_in_exported_snapshot`.
     pub async fn copy_sqlite_into(&self, path: &std::path::Path) -> Result<(), DbError> {
         if self.backend != Backend::Sqlite {
-            return Err(DbError::Conflict("VACUUM INTO copies SQLite databases only".into()));
+            return Err(DbError::Conflict("only a SQLite database is copied by VACUUM".into()));
         }
         let path = path.to_str().ok_or_else(|| DbError::Conflict(format!("{} is not UTF-8", path.display())))?;
         sqlx::query("VACUUM INTO $1").bind(path).execute(&self.read).await?;

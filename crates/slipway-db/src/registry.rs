@@ -501,6 +501,30 @@ impl RegistryDb {
         Ok(sqlx::query_as::<Any, (String, i64)>(RECORDED_BLOBS).fetch_all(&self.read).await?)
     }
 
+    /// Counts a pull under `key` and returns the pulls counted in the key's current window,
+    /// this one included, and when that window started. A window that started at or
+    /// before `ended_before` has ended, and a new one starts now. One statement, so pulls
+    /// on every replica count against the same window.
+    pub async fn count_pull_window(&self, key: &str, ended_before: i64) -> Result<(i64, i64), DbError> {
+        Ok(sqlx::query_as::<Any, (i64, i64)>(
+            "INSERT INTO pull_windows (key, pulls, window_start) VALUES ($1, 1, $2)
+             ON CONFLICT (key) DO UPDATE SET
+               pulls = CASE WHEN pull_windows.window_start > $3 THEN pull_windows.pulls + 1 ELSE 1 END,
+               window_start = CASE WHEN pull_windows.window_start > $3 THEN pull_windows.window_start ELSE $2 END
+             RETURNING pulls, window_start",
+        )
+        .bind(key)
+        .bind(self.clock.now_ms())
+        .bind(ended_before)
+        .fetch_one(&self.write)
+        .await?)
+    }
+
+    /// Forgets pull windows that started at or before `ended_before` (they have ended).
+    pub async fn forget_pull_windows(&self, ended_before: i64) -> Result<u64, DbError> {
+        Ok(sqlx::query("DELETE FROM pull_windows WHERE window_start <= $1").bind(ended_before).execute(&self.write).await?.rows_affected())
+    }
+
     /// PostgreSQL: exports a snapshot (a read-only repeatable-read transaction), runs
     /// `dump` with its name (for `pg_dump --snapshot`) while the transaction holds it, and
     /// returns the blobs recorded in that same snapshot with what `dump` returned: the

@@ -45,10 +45,11 @@ struct RegistryState {
 }
 
 pub fn router(registry: Registry, auth: Option<AuthService>, limits: RateLimitSettings) -> Router {
+    let limiter = Arc::new(RateLimiter::new(limits, registry.db.clone()));
     Router::new().route("/v2", any(dispatch)).route("/v2/", any(dispatch)).route("/v2/{*rest}", any(dispatch)).with_state(RegistryState {
         registry,
         auth,
-        limiter: Arc::new(RateLimiter::new(limits)),
+        limiter,
     })
 }
 
@@ -129,7 +130,11 @@ async fn count_pull(state: &RegistryState, repository: &str, account: Option<&st
     {
         return None;
     }
-    state.limiter.count(account, ip)
+    // A pull limit is no permission: when it cannot be counted the pull goes ahead.
+    state.limiter.count(account, ip).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "counting a pull against its rate limit failed");
+        None
+    })
 }
 
 fn rate_limit_headers(response: &mut Response, quota: Option<&Quota>) {

@@ -80,3 +80,20 @@ async fn a_token_from_one_replica_works_on_another() {
     let catalog = b.request(Method::GET, "/v2/_catalog").bearer_auth(token["token"].as_str().unwrap()).send().await.unwrap();
     assert_eq!(catalog.status(), StatusCode::OK);
 }
+
+/// Pull rate limits hold for the cluster: a client alternating between two replicas gets
+/// its quota once, not once per replica (the counters were per process).
+#[tokio::test]
+async fn pull_limits_hold_across_replicas() {
+    let backend = Backend::with(|c| c.rate_limit.anonymous_pulls = 4).await;
+    let (a, b) = (backend.spawn().await, backend.spawn().await);
+    a.push_image("ha/limited", "v1", &random_bytes(1000)).await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        statuses.push(replica.get("/v2/ha/limited/manifests/v1").await.status());
+    }
+    let admitted = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((admitted, refused), (4, 4), "{statuses:?}");
+}
