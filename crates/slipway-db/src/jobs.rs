@@ -59,6 +59,9 @@ pub struct JobCounts {
     pub pending: i64,
     pub running: i64,
     pub failed: i64,
+    /// When the longest-waiting job that is due and not running became due: how far
+    /// behind the workers are.
+    pub oldest_due_at: Option<i64>,
 }
 
 /// A periodic task as stored: when it runs next, and how its latest run went.
@@ -230,7 +233,8 @@ impl JobsDb {
         Ok(sqlx::query_as::<Any, JobCounts>(
             "SELECT kind, COUNT(CASE WHEN failed_at IS NULL THEN 1 END) AS pending,
                     COUNT(CASE WHEN failed_at IS NULL AND locked_until > $1 THEN 1 END) AS running,
-                    COUNT(failed_at) AS failed
+                    COUNT(failed_at) AS failed,
+                    MIN(CASE WHEN failed_at IS NULL AND locked_until <= $1 AND run_at <= $1 THEN run_at END) AS oldest_due_at
              FROM jobs GROUP BY kind ORDER BY kind",
         )
         .bind(self.clock.now_ms())
@@ -365,7 +369,10 @@ mod tests {
             let failed = db.job("a").await.unwrap().unwrap();
             assert!(failed.failed_at.is_some());
             assert_eq!(failed.last_error.as_deref(), Some("boom"));
-            assert_eq!(db.job_counts().await.unwrap(), [JobCounts { kind: "test".into(), pending: 2, running: 2, failed: 1 }]);
+            assert_eq!(
+                db.job_counts().await.unwrap(),
+                [JobCounts { kind: "test".into(), pending: 2, running: 2, failed: 1, oldest_due_at: None }]
+            );
             // A failed job is not claimed again, but enqueueing its key revives it.
             assert!(db.claim_jobs("t2", now_ms() + MINUTE, 10).await.unwrap().is_empty());
             assert_eq!(db.enqueue_job(&job("e", Some("k"))).await.unwrap(), "a");
@@ -436,7 +443,8 @@ mod tests {
                     assert_eq!(&waiting.id, last, "{backend:?}: the key's job is the one the last enqueue returned");
                     assert_eq!(finished.len(), added.len() - 1, "{backend:?}: every other job was finished");
                     assert_eq!((waiting.attempts, waiting.failed_at, waiting.locked_until), (0, None, 0), "{backend:?}: it waits");
-                    assert_eq!(db.job_counts().await.unwrap(), [JobCounts { kind: "test".into(), pending: 1, running: 0, failed: 0 }]);
+                    let counts = JobCounts { kind: "test".into(), pending: 1, running: 0, failed: 0, oldest_due_at: Some(waiting.run_at) };
+                    assert_eq!(db.job_counts().await.unwrap(), [counts], "{backend:?}: it is due, and how long it waited shows");
                 }
                 None => assert_eq!(finished.len(), added.len(), "{backend:?}: the worker finished the last job"),
             }

@@ -93,6 +93,7 @@ impl Scanning {
     /// enqueues re-assessment if anything changed. Unreadable records are reported and
     /// skipped; an unreadable path fails the import (what was stored before it stays).
     pub async fn import_feed(&self, paths: &[PathBuf], source: &str) -> Result<FeedImport, ScanningError> {
+        let _timed = crate::Timed::new("slipway_feed_import_duration_seconds");
         let revision = self.db.begin_feed_revision(source).await?;
         let mut counts = AdvisoryCounts::default();
         let mut rejected = Vec::new();

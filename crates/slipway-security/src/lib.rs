@@ -29,6 +29,22 @@ pub use results::{
 };
 pub use scan::ScanOutcome;
 
+/// Records how long the enclosing work took, in seconds, into the histogram it names when
+/// it is dropped: on every way out, errors and early returns included.
+struct Timed(&'static str, std::time::Instant);
+
+impl Timed {
+    fn new(histogram: &'static str) -> Timed {
+        Timed(histogram, std::time::Instant::now())
+    }
+}
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        metrics::histogram!(self.0).record(self.1.elapsed().as_secs_f64());
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ScanningError {
     #[error(transparent)]

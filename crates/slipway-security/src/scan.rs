@@ -102,6 +102,7 @@ impl Scanning {
     /// image itself are recorded and returned as an outcome; an error means the scan
     /// could not run (database or storage trouble) and should be retried.
     pub async fn scan_image(&self, repository: &str, digest: &str) -> Result<ScanOutcome, ScanningError> {
+        let _timed = crate::Timed::new("slipway_scan_duration_seconds");
         let Some(record) = self.images.manifest_by_digest(repository, digest).await? else {
             return Ok(ScanOutcome::Gone);
         };

@@ -17,6 +17,7 @@ mod fulfillment;
 mod gc;
 mod hardening;
 mod ledger;
+mod metrics;
 mod moderation;
 mod payouts;
 mod push_pull;
