@@ -34,6 +34,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub mail: MailConfig,
     pub log: LogConfig,
+    pub traces: TracesConfig,
     pub jobs: JobsConfig,
     pub scan: ScanConfig,
     pub feed: FeedConfig,
@@ -61,6 +62,7 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             mail: MailConfig::default(),
             log: LogConfig::default(),
+            traces: TracesConfig::default(),
             jobs: JobsConfig::default(),
             scan: ScanConfig::default(),
             feed: FeedConfig::default(),
@@ -388,6 +390,26 @@ pub struct LogConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig { format: "text".to_owned(), filter: "info".to_owned() }
+    }
+}
+
+/// Traces of requests and background work, sent to an OpenTelemetry collector over
+/// OTLP/HTTP (protobuf): off unless `otlp_endpoint` is set.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracesConfig {
+    /// The collector's traces URL, e.g. `http://collector:4318/v1/traces`.
+    pub otlp_endpoint: Option<String>,
+    /// The share of requests traced when the caller did not decide (0.0 to 1.0); a request
+    /// carrying a W3C `traceparent` follows its sampled flag.
+    pub sample_ratio: f64,
+    /// `service.name` of every span.
+    pub service_name: String,
+}
+
+impl Default for TracesConfig {
+    fn default() -> Self {
+        TracesConfig { otlp_endpoint: None, sample_ratio: 1.0, service_name: "slipway".to_owned() }
     }
 }
 

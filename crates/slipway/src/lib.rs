@@ -16,6 +16,7 @@ mod run_to_completion;
 pub mod scan;
 pub mod server;
 mod smtp;
+pub mod telemetry;
 pub mod tls;
 
 use std::sync::Arc;
@@ -146,7 +147,11 @@ impl App {
             // The client's address, once per request, for everything that counts by address.
             .layer(axum::middleware::from_fn_with_state(self.auth.clone(), client_addr::record_client_addr))
             .layer(axum::middleware::from_fn(metrics_layer::record))
-            .layer(TraceLayer::new_for_http())
+            .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span).on_response(
+                |response: &axum::response::Response, _: std::time::Duration, _: &tracing::Span| {
+                    telemetry::record_status(response.status().as_u16())
+                },
+            ))
     }
 
     /// What `metrics.listen` serves: `/metrics` alone.

@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let overrides = Overrides { listen, data_dir: cli.data_dir.clone(), database_url: cli.database_url.clone() };
     let (config, warnings) = Config::load(cli.config.as_deref(), &overrides)?;
-    init_tracing(&config);
+    let telemetry = slipway::telemetry::init(&config)?;
     for warning in warnings {
         tracing::warn!("{warning}");
     }
@@ -171,6 +171,8 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(report.problems.is_empty(), "{} problem(s) found", report.problems.len());
         }
     }
+    // The exporter's thread sends what is queued; blocking is fine on the way out.
+    tokio::task::block_in_place(|| telemetry.shutdown());
     Ok(())
 }
 
@@ -271,17 +273,4 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
-}
-
-fn init_tracing(config: &Config) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::new(&config.log.filter);
-    // Colours only on a terminal: a log file or a pipe gets plain text to search.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    if config.log.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }

@@ -85,9 +85,19 @@ pub async fn render_separate(State(app): State<App>, headers: HeaderMap) -> Resp
 /// The exposition, with the job queue read from the database as it is now: how many jobs
 /// of each kind wait, run and failed, and how long the longest-waiting due one has.
 async fn render(app: &App) -> Response {
+    // Kinds seen before and absent now have no jobs left: they read 0, not their last
+    // value. Job kinds are names in the code, so the set stays small.
+    static KINDS: std::sync::Mutex<std::collections::BTreeSet<String>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
     match app.jobs.job_counts().await {
-        Ok(counts) => {
+        Ok(mut counts) => {
             let now = app.db.clock().now_ms();
+            {
+                let mut kinds = KINDS.lock().unwrap_or_else(|e| e.into_inner());
+                kinds.extend(counts.iter().map(|c| c.kind.clone()));
+                for kind in kinds.iter().filter(|k| !counts.iter().any(|c| &c.kind == *k)).cloned().collect::<Vec<_>>() {
+                    counts.push(slipway_db::JobCounts { kind, pending: 0, running: 0, failed: 0, oldest_due_at: None });
+                }
+            }
             for count in counts {
                 let kind = count.kind;
                 metrics::gauge!("slipway_jobs_queued", "kind" => kind.clone()).set((count.pending - count.running) as f64);
@@ -150,6 +160,7 @@ pub async fn record(request: Request, next: Next) -> Response {
         (None, Some(pattern)) => std::borrow::Cow::Owned(pattern),
         (None, None) => std::borrow::Cow::Borrowed("unmatched"),
     };
+    crate::telemetry::record_route(method, &route);
     let status = response.status().as_u16().to_string();
     metrics::counter!("slipway_http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
     metrics::histogram!("slipway_http_request_duration_seconds", "route" => route.clone(), "method" => method)
