@@ -26,15 +26,18 @@
 #               two runs share one 2 s slot
 #   rate limit  anonymous_pulls = N for the cluster: N+k anonymous manifest GETs through
 #               the balancer (spread over all replicas) get exactly N 200s and k 429s
-#   SIGKILL     one replica gets kill -9 in the middle of concurrent crane pushes,
-#               crane pulls and store checkouts (sandbox provider, one Idempotency-Key
-#               per customer, the first attempt sent to the doomed replica). Clients
-#               retry (bounded) through the balancer: every push succeeds and
-#               validates, every pulled blob matches its digest, `slipway fsck` is
-#               clean on the shared database and bucket, every customer has exactly
-#               one subscription and one payment (a retry with the key answers the
-#               first subscription), `slipway ledger verify` passes; the killed replica
-#               restarts, HAProxy marks it up again and it serves
+#   SIGKILL     one replica gets kill -9 in the middle of concurrent crane pushes and
+#               crane pulls through the balancer, and of store checkouts (sandbox
+#               provider, one Idempotency-Key per customer, the first attempt sent to
+#               the doomed replica: three are answered before the kill, three are held
+#               inside it by a lock psql takes on the subscriptions table, so the kill
+#               lands after they claimed their key). Clients retry (bounded) through
+#               the balancer: every push succeeds and validates, every pulled blob
+#               matches its digest, `slipway fsck` is clean on the shared database and
+#               bucket, every interrupted checkout completes when retried with its key,
+#               no customer has two subscriptions or payments (a retry answers the
+#               first attempt's subscription), `slipway ledger verify` passes; the
+#               killed replica restarts, HAProxy marks it up again and it serves
 #
 # Env: REPLICAS_N (2 or 3, default 3), REPLICAS_ANON_PULLS (default 6),
 # E2E_SLIPWAY_BIN (default target/debug/slipway).
@@ -87,10 +90,19 @@ if ! sw demo >"$W/demo.log" 2>&1; then
 fi
 
 PORTS=() PIDS=() LOGS=() DATAS=()
-# shellcheck disable=SC2016 # expanded when the cleanup runs
-on_exit 'for p in "${PIDS[@]}"; do [ -n "$p" ] && kill_tree "$p" 10; done'
-# shellcheck disable=SC2016
-on_exit 'for i in "${!LOGS[@]}"; do cp "${LOGS[$i]}" "$E2E_LOG_DIR/serve-r$((i + 1)).log"; done'
+# Cleanups are functions with their own locals: lib.sh's cleanup loop counts with `i`.
+stop_replicas() {
+    local p
+    for p in "${PIDS[@]}"; do
+        if [ -n "$p" ]; then kill_tree "$p" 10; fi
+    done
+}
+save_replica_logs() {
+    local n
+    for n in "${!LOGS[@]}"; do cp "${LOGS[$n]}" "$E2E_LOG_DIR/serve-r$((n + 1)).log"; done
+}
+on_exit stop_replicas
+on_exit save_replica_logs
 start_replica() { # start_replica INDEX (0-based): same port and data dir on a restart
     local i="$1"
     [ -n "${PORTS[$i]:-}" ] || PORTS[i]="$(free_port)"
@@ -350,6 +362,8 @@ scheduler_once() {
     tail -n "$got" "$W/gc-runs"
     ran_on="$(tail -n "$got" "$W/gc-runs" | cut -d' ' -f2 | sort -u | tr '\n' ' ')"
     echo "ran on: $ran_on"
+    echo "gc runs per replica over the whole run so far (every scheduler competes for each slot):"
+    cut -d' ' -f2 "$W/gc-runs" | sort | uniq -c
     expect_eq "runs logged vs schedule counter" "$((runs1 - runs0))" "$got"
     # every 2 s: about window/2 runs for the cluster; each replica on its own would make N times that
     if [ "$got" -lt $((window / 2 - 2)) ] || [ "$got" -gt $((window / 2 + 1)) ]; then
@@ -466,8 +480,11 @@ running_keys() { # running_keys N: N idempotency keys claimed and still running
 }
 
 CLIENTS=() CLIENT_NAMES=()
-# shellcheck disable=SC2016
-on_exit 'for p in "${CLIENTS[@]}"; do kill_tree "$p" 2; done'
+stop_clients() {
+    local p
+    for p in "${CLIENTS[@]}"; do kill_tree "$p" 2; done
+}
+on_exit stop_clients
 launch() { # launch NAME CMD...: in the background, output in $W/client-NAME.log
     local name="$1"
     shift
@@ -567,7 +584,10 @@ checkouts_completed() {
             echo "cust$c: last answer HTTP $(cat "$W/c$c.status"): $(cat "$W/c$c.body")" >&2
             echo "  its idempotency key row: $(psql_q "SELECT k.state, k.status, k.created_at FROM idempotency_keys k
                 JOIN accounts a ON k.caller IN (a.id, a.name) WHERE a.name = 'cust$c'" | tr '\n' ' ')" >&2
-            echo "  its subscriptions: $(psql_q "SELECT count(*) FROM subscriptions s JOIN accounts a ON a.id = s.account_id WHERE a.name = 'cust$c'")" >&2
+            echo "  its subscriptions: $(psql_q "SELECT s.status FROM subscriptions s JOIN accounts a ON a.id = s.account_id WHERE a.name = 'cust$c'" | tr '\n' ' ')" >&2
+            echo "  a checkout with a new key: HTTP $(curl -s -o "$W/c$c.newkey" -w '%{http_code}' --max-time 30 -X POST \
+                -H "Authorization: Bearer $(cat "$W/cust$c.token")" -H 'Content-Type: application/json' \
+                -H "Idempotency-Key: replicas-checkout-$c-new" --data "$CHECKOUT_BODY" "http://$LB/api/v1/checkout") $(head -c 250 "$W/c$c.newkey")" >&2
         done
         return 1
     }
@@ -575,39 +595,50 @@ checkouts_completed() {
 check "SIGKILL: every checkout interrupted by the kill completes when retried with its Idempotency-Key" checkouts_completed
 
 # Whatever the buyers saw: never two subscriptions or payments for one customer, a retry
-# answers with the first attempt's subscription, and the ledger balances
+# answers with the first attempt's subscription, a subscription past its reservation
+# ('incomplete', made before the card is charged) has exactly its one payment, and the
+# ledger balances
 checkouts_once() {
-    local c sub first n_sub n_pay interrupted=0 done_first=0 bought=0
+    local c sub first n_sub n_res n_pay interrupted=0 done_first=0 bought=0 bad=0
     for ((c = 1; c <= CUSTOMERS; c++)); do
         if [ -f "$W/c$c.first" ]; then
             done_first=$((done_first + 1))
             first="$(jq -r .subscription.id "$W/c$c.first")"
             sub="$(jq -r .subscription.id "$W/c$c.body")"
-            expect_eq "cust$c: subscription of the retry = of the first attempt" "$first" "$sub"
+            expect_eq "cust$c: subscription of the retry = of the first attempt" "$first" "$sub" || bad=$((bad + 1))
         else
             interrupted=$((interrupted + 1))
         fi
-        n_sub="$(psql_q "SELECT count(*) FROM subscriptions s JOIN accounts a ON a.id = s.account_id WHERE a.name = 'cust$c'")"
+        n_sub="$(psql_q "SELECT count(*) FROM subscriptions s JOIN accounts a ON a.id = s.account_id
+            WHERE a.name = 'cust$c' AND s.status <> 'incomplete'")"
+        n_res="$(psql_q "SELECT count(*) FROM subscriptions s JOIN accounts a ON a.id = s.account_id
+            WHERE a.name = 'cust$c' AND s.status = 'incomplete'")"
         n_pay="$(psql_q "SELECT count(*) FROM payments p JOIN accounts a ON a.id = p.account_id WHERE a.name = 'cust$c'")"
-        echo "cust$c: $n_sub subscriptions, $n_pay payments, last answer HTTP $(cat "$W/c$c.status")"
-        if [ "$n_sub" -gt 1 ] || [ "$n_pay" -gt 1 ]; then
+        echo "cust$c: $n_sub subscriptions, $n_pay payments, $n_res open reservations, last answer HTTP $(cat "$W/c$c.status")"
+        if [ "$n_sub" -gt 1 ] || [ "$n_pay" -gt 1 ] || [ $((n_sub + n_res)) -gt 1 ]; then
             echo "cust$c was charged or subscribed twice" >&2
-            return 1
+            bad=$((bad + 1))
         fi
-        expect_eq "cust$c: payments = subscriptions" "$n_sub" "$n_pay"
+        expect_eq "cust$c: payments = subscriptions" "$n_sub" "$n_pay" || bad=$((bad + 1))
         if [ "$(cat "$W/c$c.status")" = 201 ]; then
-            expect_eq "cust$c: subscriptions after a 201" 1 "$n_sub"
+            expect_eq "cust$c: subscriptions after a 201" 1 "$n_sub" || bad=$((bad + 1))
             bought=$((bought + 1))
         fi
     done
-    echo "$done_first first attempts answered before the kill, $interrupted interrupted or refused; $bought customers got a 201"
+    echo "$done_first first attempts answered before the kill, $interrupted cut by it; $bought customers got a 201"
     sw ledger verify | tee "$W/verify.txt"
     grep -q "records       agree with the ledger" "$W/verify.txt"
+    expect_eq "customers with a wrong count" 0 "$bad"
 }
 check "SIGKILL: at most one subscription and payment per customer, replayed answers, ledger verify" checkouts_once
 
+# The restart happens here, not inside the check (a check runs in a subshell, and the
+# replica's pid must reach the cleanup).
+RESTART_RC=0
+start_replica "$VICTIM" >"$W/restart.log" 2>&1 || RESTART_RC=$?
 restarted() {
-    start_replica "$VICTIM"
+    cat "$W/restart.log"
+    expect_eq "restart of r$((VICTIM + 1)) (readyz)" 0 "$RESTART_RC"
     wait_until 30 "HAProxy marks r$((VICTIM + 1)) up" ha_up "r$((VICTIM + 1))"
     ha_servers
     local tok before after i

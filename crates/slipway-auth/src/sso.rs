@@ -29,6 +29,10 @@ use crate::{AuthError, directory};
 const LOGIN_TTL_MS: i64 = 10 * 60 * 1000;
 /// The longest answer a provider may send (discovery, keys, tokens).
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Sign-ins one client (IPv6 by /64) may start per window: each start fetches the
+/// provider's discovery document and stores a pending login, so starts are rationed.
+const STARTS_PER_CLIENT: i64 = 30;
+const START_WINDOW_MS: i64 = 10 * 60 * 1000;
 /// The most suffixes tried to make a new account's name unique.
 const NAME_TRIES: u32 = 20;
 
@@ -81,9 +85,25 @@ impl AuthService {
     }
 
     /// Starts a sign-in with `provider`: where to send the browser, with a fresh state,
-    /// nonce and PKCE challenge (kept for the answer).
-    pub async fn begin_sso(&self, provider: &str, redirect_uri: &str, next: &str) -> Result<SsoRedirect, AuthError> {
+    /// nonce and PKCE challenge (kept for the answer). A client starting more than
+    /// `STARTS_PER_CLIENT` in a window is told to wait.
+    pub async fn begin_sso(
+        &self,
+        provider: &str,
+        redirect_uri: &str,
+        next: &str,
+        client: Option<IpAddr>,
+    ) -> Result<SsoRedirect, AuthError> {
         let provider = self.sso_provider(provider)?;
+        if let Some(client) = client {
+            let now = self.db().clock().now_ms();
+            let window_start = now - START_WINDOW_MS;
+            let key = format!("sso-start-client:{}", crate::address_group(client));
+            if self.db().count_request(&key, window_start).await? > STARTS_PER_CLIENT {
+                tracing::info!(client = %client, "single sign-on starts over the client's limit");
+                return Err(AuthError::Throttled((START_WINDOW_MS / 1000) as u64));
+            }
+        }
         let client = self.oidc_client(provider, redirect_uri).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state, nonce) = client

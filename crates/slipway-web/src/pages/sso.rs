@@ -55,10 +55,12 @@ pub(super) async fn start(
     headers: HeaderMap,
     Path(provider): Path<String>,
     Query(query): Query<StartQuery>,
+    request: axum::extract::Request,
 ) -> PageResult {
     let visit = Visit::of(&state, &headers).await?;
     let next = same_origin_path(query.next.as_deref());
-    match state.auth.begin_sso(&provider, &redirect_uri(&state, &headers, &provider), &next).await {
+    let ip = client_ip(request.extensions());
+    match state.auth.begin_sso(&provider, &redirect_uri(&state, &headers, &provider), &next, ip).await {
         Ok(started) => {
             let mut response = Redirect::to(&started.url).into_response();
             response.headers_mut().insert(header::SET_COOKIE, state_cookie(&started.state, visit.secure));
@@ -123,8 +125,12 @@ fn refused(visit: &Visit, e: AuthError) -> PageResult {
     if kind == ErrorKind::Internal {
         return Err(e.into());
     }
+    let retry_after = e.retry_after();
     let page = MessagePage::new(visit, "Single sign-on did not work", e.to_string()).then("/signin", "Back to sign-in");
     let mut response = visit.render_refused(kind, page)?;
+    if let Some(secs) = retry_after {
+        response.headers_mut().insert(header::RETRY_AFTER, secs.into());
+    }
     response.headers_mut().append(header::SET_COOKIE, state_cookie("", visit.secure));
     Ok(response)
 }

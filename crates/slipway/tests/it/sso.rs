@@ -299,3 +299,28 @@ async fn accounts_of_an_sso_only_provider_cannot_use_their_password() {
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.to_string().contains("access token"), "{body}");
 }
+
+/// Each start fetches the provider's discovery document and stores a pending sign-in:
+/// one client may start 30 in ten minutes, then waits; another client is not held up.
+#[tokio::test]
+async fn one_client_cannot_start_sign_ins_without_end() {
+    // No provider answers here: the starts fail after being counted, which is the point.
+    let unreachable = Provider::port();
+    let t = Backend::with(|c| {
+        c.auth.mode = AuthMode::Enforced;
+        c.sso = vec![corp(unreachable, false)];
+        c.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await
+    .spawn()
+    .await;
+    let start = |client: &'static str| t.request(Method::GET, "/signin/sso/corp").header("x-forwarded-for", client).send();
+    for _ in 0..30 {
+        let page = start("203.0.113.7").await.unwrap();
+        assert_eq!(page.status(), StatusCode::UNPROCESSABLE_ENTITY, "the provider is unreachable: refused, counted");
+    }
+    let held = start("203.0.113.7").await.unwrap();
+    assert_eq!(held.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(held.headers().contains_key("retry-after"));
+    assert_eq!(start("203.0.113.8").await.unwrap().status(), StatusCode::UNPROCESSABLE_ENTITY, "another client starts");
+}
