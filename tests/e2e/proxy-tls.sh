@@ -334,26 +334,6 @@ temp_files() {
     done
     echo "$n"
 }
-# mail_text RECIPIENT TEXT: the decoded text of the newest message to RECIPIENT that
-# contains TEXT, waiting up to 30 s for one.
-mail_text() {
-    "$TOOLS/venv/bin/python" - "$MAILDIR" "$1" "$2" <<'PY'
-import email, email.policy, pathlib, sys, time
-maildir, recipient, text = pathlib.Path(sys.argv[1]), sys.argv[2].lower(), sys.argv[3]
-deadline = time.time() + 30
-while True:
-    files = sorted((p for d in ("new", "cur") if (maildir / d).is_dir() for p in (maildir / d).iterdir()), key=lambda p: p.stat().st_mtime)
-    messages = (email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files)
-    bodies = [m.get_body(preferencelist=("plain", "html")).get_content() for m in messages if recipient in str(m["To"]).lower()]
-    found = [b for b in bodies if text in b]
-    if found:
-        print(found[-1])
-        break
-    if time.time() > deadline:
-        sys.exit(f"no mail to {recipient}")
-    time.sleep(0.25)
-PY
-}
 
 # ------------------------------------------------------------ checks (per proxy)
 # These read KIND, PROXY_PID, PROXY_TMP (nginx's temp directory), ATTACKER and VICTIM, set

@@ -98,6 +98,28 @@ start_smtp_sink() {
     export SLIPWAY_MAIL__SMTP_URL="smtp://127.0.0.1:$port"
 }
 
+# mail_text RECIPIENT TEXT: the decoded text of the newest message to RECIPIENT in the
+# sink's maildir ($MAILDIR, as given to start_smtp_sink) that contains TEXT, waiting up to
+# 30 s for one.
+mail_text() {
+    "$TOOLS/venv/bin/python" - "${MAILDIR:?the maildir start_smtp_sink was given}" "$1" "$2" <<'PY'
+import email, email.policy, pathlib, sys, time
+maildir, recipient, text = pathlib.Path(sys.argv[1]), sys.argv[2].lower(), sys.argv[3]
+deadline = time.time() + 30
+while True:
+    files = sorted((p for d in ("new", "cur") if (maildir / d).is_dir() for p in (maildir / d).iterdir()), key=lambda p: p.stat().st_mtime)
+    messages = (email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in files)
+    bodies = [m.get_body(preferencelist=("plain", "html")).get_content() for m in messages if recipient in str(m["To"]).lower()]
+    found = [b for b in bodies if text in b]
+    if found:
+        print(found[-1])
+        break
+    if time.time() > deadline:
+        sys.exit(f"no mail to {recipient}")
+    time.sleep(0.25)
+PY
+}
+
 # load_demo DATA_DIR: the demo store, loaded before `serve` starts (use as
 # E2E_SLIPWAY_PREPARE=load_demo, so it lands in the backend's database and bucket).
 load_demo() {
