@@ -34,7 +34,8 @@
 #               lands after they claimed their key). Clients retry (bounded) through
 #               the balancer: every push succeeds and validates, every pulled blob
 #               matches its digest, `slipway fsck` is clean on the shared database and
-#               bucket, every interrupted checkout completes when retried with its key,
+#               bucket, every interrupted checkout completes when retried with its key
+#               (once the key's 30 s lease has run out, resuming the dead attempt's work),
 #               no customer has two subscriptions or payments (a retry answers the
 #               first attempt's subscription), `slipway ledger verify` passes; the
 #               killed replica restarts, HAProxy marks it up again and it serves
@@ -444,7 +445,8 @@ buyer() {
         [ -f "$W/killed" ] && break
         sleep 0.1
     done
-    for ((a = 1; a <= 30; a++)); do
+    # A key claimed by the killed replica is held for its lease (30 s), then taken over.
+    for ((a = 1; a <= 120; a++)); do
         if checkout "$c" "http://$LB"; then
             echo "retry $a (balancer): 201 $(jq -r .subscription.id "$W/c$c.body")"
             return 0

@@ -42,6 +42,10 @@ const RENEWAL_RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(4
 const STALE_RESERVATION_MS: i64 = 3_600_000;
 /// How long an Idempotency-Key's answer is kept for retries (a day, as Stripe does).
 const KEY_TTL_MS: i64 = DAY_MS;
+/// How long a claimed key is held for its request: longer than any request takes (the
+/// provider's calls time out well within it). A retry after it takes the key over, which
+/// is how a request whose process died gets finished.
+const KEY_LEASE_MS: i64 = 30_000;
 /// Invoices `invoices` lists at most.
 const MAX_INVOICES: i64 = 200;
 /// Disagreements `verify` lists per check.
@@ -113,6 +117,10 @@ pub struct CheckoutInput {
     /// Sets the billing profile first (else the one on file is used).
     #[serde(default)]
     pub billing: Option<BillingProfile>,
+    /// The caller and Idempotency-Key the request came under: a retry that takes the key
+    /// over from an attempt that died resumes that attempt's reservation.
+    #[serde(skip)]
+    pub idempotency: Option<(String, String)>,
 }
 
 /// A price as shown: minor units and the currency, and the same for people.
@@ -314,7 +322,7 @@ impl Commerce {
 
     /// Claims a caller's `Idempotency-Key` for a request (`request_hash`: its route and body).
     pub async fn claim_key(&self, caller: &str, key: &str, request_hash: &str) -> Result<KeyClaim, CommerceError> {
-        Ok(self.db.claim_key(caller, key, request_hash).await?)
+        Ok(self.db.claim_key(caller, key, request_hash, KEY_LEASE_MS).await?)
     }
 
     /// Stores the answer of a claimed key's request for its retries.
@@ -485,29 +493,36 @@ impl Commerce {
                 tier.price_label()
             )));
         }
-        let id = new_id();
-        self.db
-            .create_subscription(&NewSubscription {
-                id: &id,
-                account_id: &viewer.account.id,
-                tier_id: &tier_id,
-                license_version: listing.license_version,
-                status: "incomplete",
-                amount: price.minor,
-                currency: price.currency.code(),
-                billing_period: &tier.billing_period,
-                payment_method_id: None,
-            })
-            .await
-            .map_err(|e| match e {
-                DbError::Conflict(_) => CommerceError::Conflict(format!(
-                    "you already have a subscription to {} {}: see /subscriptions to change or cancel it",
-                    listing.name, tier.name
-                )),
-                other => other.into(),
-            })?;
+        // A retry that took the key over from an attempt that died finds that attempt's
+        // reservation: the work goes on from there (or, if it was paid, its answer is given).
+        let for_key = input.idempotency.as_ref().map(|(caller, key)| (caller.as_str(), key.as_str()));
+        let earlier = match for_key {
+            Some((caller, key)) => match self.db.key_resource(caller, key).await? {
+                Some(id) => self.db.subscription(&id).await?.filter(|s| s.account_id == viewer.account.id),
+                None => None,
+            },
+            None => None,
+        };
+        let id = match &earlier {
+            Some(earlier) if earlier.status != "incomplete" => {
+                let subscription = self.subscription_view(viewer, &earlier.id, registry_host).await?;
+                return Ok(CheckoutResult { subscription, invoice: None });
+            }
+            Some(earlier) => earlier.id.clone(),
+            None => {
+                let id = new_id();
+                self.create_reservation(viewer, &id, &listing, &tier, price, for_key).await?;
+                id
+            }
+        };
+        // The charge's provider key comes from the reservation and its start, so a resumed
+        // checkout asks the provider for the same charge.
+        let start = match self.db.subscription(&id).await? {
+            Some(reserved) => reserved.created_at,
+            None => return Err(CommerceError::Internal("the reservation just made is not there".into())),
+        };
         let outcome =
-            self.complete_checkout(viewer, &id, &tier_id, &listing.publisher, &listing.name, &tier, price, trial_days, input).await;
+            self.complete_checkout(viewer, &id, &tier_id, &listing.publisher, &listing.name, &tier, price, trial_days, start, input).await;
         let invoice = match outcome {
             Ok(invoice) => invoice,
             Err(e) => {
@@ -525,6 +540,42 @@ impl Commerce {
         Ok(CheckoutResult { subscription, invoice })
     }
 
+    /// Reserves the subscription a checkout is for: `incomplete` until paid (one live
+    /// subscription per customer and tier).
+    async fn create_reservation(
+        &self,
+        viewer: &Viewer,
+        id: &str,
+        listing: &slipway_catalog::Listing,
+        tier: &Tier,
+        price: Money,
+        for_key: Option<(&str, &str)>,
+    ) -> Result<(), CommerceError> {
+        let tier_id = slipway_types::entitlement_id(&listing.publisher, &listing.slug, &tier.slug);
+        self.db
+            .create_subscription(&NewSubscription {
+                id,
+                account_id: &viewer.account.id,
+                tier_id: &tier_id,
+                license_version: listing.license_version,
+                status: "incomplete",
+                amount: price.minor,
+                currency: price.currency.code(),
+                billing_period: &tier.billing_period,
+                payment_method_id: None,
+                for_key,
+            })
+            .await
+            .map_err(|e| match e {
+                DbError::Conflict(_) => CommerceError::Conflict(format!(
+                    "you already have a subscription to {} {}: see /subscriptions to change or cancel it",
+                    listing.name, tier.name
+                )),
+                other => other.into(),
+            })?;
+        Ok(())
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn complete_checkout(
         &self,
@@ -536,6 +587,7 @@ impl Commerce {
         tier: &Tier,
         price: Money,
         trial_days: i64,
+        start: i64,
         input: &CheckoutInput,
     ) -> Result<Option<String>, CommerceError> {
         let method = match input.payment_method.as_deref().filter(|m| !m.is_empty()) {
@@ -573,8 +625,9 @@ impl Commerce {
             price,
             method: &method,
             buyer: &buyer,
-            start: now,
-            // The reservation was made for this checkout: nothing was charged for it yet.
+            start,
+            // The reservation was made for this checkout: its one charge (asked for again,
+            // under the same provider key, by a checkout resumed after a crash).
             attempt: 0,
             off_session: false,
             from: "incomplete",

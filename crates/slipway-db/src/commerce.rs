@@ -170,6 +170,9 @@ pub struct NewSubscription<'a> {
     pub currency: &'a str,
     pub billing_period: &'a str,
     pub payment_method_id: Option<&'a str>,
+    /// The caller and Idempotency-Key of the request making it: the key records it, in
+    /// the same transaction, for a retry that takes the key over (`key_resource`).
+    pub for_key: Option<(&'a str, &'a str)>,
 }
 
 /// The state a subscription moves to.
@@ -450,6 +453,7 @@ impl CommerceDb {
     /// to the tier (the unique index decides, so concurrent checkouts cannot both pass).
     pub async fn create_subscription(&self, s: &NewSubscription<'_>) -> Result<(), DbError> {
         let now = self.clock.now_ms();
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO subscriptions (id, account_id, tier_id, license_version, license_accepted_at, status, amount, currency,
                  billing_period, payment_method_id, cancel_at_period_end, created_at, updated_at)
@@ -466,11 +470,20 @@ impl CommerceDb {
         .bind(s.currency)
         .bind(s.billing_period)
         .bind(s.payment_method_id)
-        .execute(&self.write)
+        .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(DbError::Conflict(format!("already subscribed to {}", s.tier_id)));
         }
+        if let Some((caller, key)) = s.for_key {
+            sqlx::query("UPDATE idempotency_keys SET resource = $1 WHERE caller = $2 AND idempotency_key = $3 AND state = 'running'")
+                .bind(s.id)
+                .bind(caller)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1010,35 +1023,64 @@ impl CommerceDb {
     // ---- idempotency keys ----------------------------------------------------------------
 
     /// Claims `key` for `caller`'s request (`request_hash` identifies its method, path and
-    /// body).
-    pub async fn claim_key(&self, caller: &str, key: &str, request_hash: &str) -> Result<KeyClaim, DbError> {
+    /// body) for `lease_ms`. A key whose request still runs after its lease (the process
+    /// running it died) is taken over: `Claimed` again, by one retry only.
+    pub async fn claim_key(&self, caller: &str, key: &str, request_hash: &str, lease_ms: i64) -> Result<KeyClaim, DbError> {
+        let now = self.clock.now_ms();
         let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (caller, idempotency_key, request_hash, state, status, response, created_at)
-             VALUES ($1, $2, $3, 'running', 0, '', $4) ON CONFLICT DO NOTHING",
+            "INSERT INTO idempotency_keys (caller, idempotency_key, request_hash, state, status, response, created_at, locked_until)
+             VALUES ($1, $2, $3, 'running', 0, '', $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(caller)
         .bind(key)
         .bind(request_hash)
-        .bind(self.clock.now_ms())
+        .bind(now)
+        .bind(now + lease_ms)
         .execute(&self.write)
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(KeyClaim::Claimed);
         }
-        let (hash, state, status, response) = sqlx::query_as::<Any, (String, String, i64, String)>(
-            "SELECT request_hash, state, status, response FROM idempotency_keys WHERE caller = $1 AND idempotency_key = $2",
+        let (hash, state, status, response, locked_until) = sqlx::query_as::<Any, (String, String, i64, String, i64)>(
+            "SELECT request_hash, state, status, response, locked_until FROM idempotency_keys WHERE caller = $1 AND idempotency_key = $2",
         )
         .bind(caller)
         .bind(key)
         .fetch_one(&self.write)
         .await?;
-        Ok(if hash != request_hash {
-            KeyClaim::OtherRequest
-        } else if state == "running" {
-            KeyClaim::Running
-        } else {
-            KeyClaim::Done { status, response }
-        })
+        if hash != request_hash {
+            return Ok(KeyClaim::OtherRequest);
+        }
+        if state != "running" {
+            return Ok(KeyClaim::Done { status, response });
+        }
+        if locked_until > now {
+            return Ok(KeyClaim::Running);
+        }
+        // Compare-and-set on the lease seen: of retries arriving together, one takes over.
+        let taken = sqlx::query(
+            "UPDATE idempotency_keys SET locked_until = $1
+             WHERE caller = $2 AND idempotency_key = $3 AND state = 'running' AND locked_until = $4",
+        )
+        .bind(now + lease_ms)
+        .bind(caller)
+        .bind(key)
+        .bind(locked_until)
+        .execute(&self.write)
+        .await?;
+        Ok(if taken.rows_affected() == 1 { KeyClaim::Claimed } else { KeyClaim::Running })
+    }
+
+    /// What the request under a running key made (`NewSubscription::for_key`), if anything.
+    pub async fn key_resource(&self, caller: &str, key: &str) -> Result<Option<String>, DbError> {
+        Ok(sqlx::query_scalar::<Any, Option<String>>(
+            "SELECT resource FROM idempotency_keys WHERE caller = $1 AND idempotency_key = $2 AND state = 'running'",
+        )
+        .bind(caller)
+        .bind(key)
+        .fetch_optional(&self.write)
+        .await?
+        .flatten())
     }
 
     /// Stores the answer to a claimed key's request.
@@ -1264,4 +1306,32 @@ async fn revoke_grant(tx: &mut Transaction<'static, Any>, now: i64, id: &str) ->
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use slipway_types::Clock;
+
+    use crate::{KeyClaim, test_databases};
+
+    /// A key whose request outlives its lease (its process died) is taken over by one
+    /// retry, however many arrive at once; within the lease every retry hears it runs.
+    #[tokio::test]
+    async fn a_key_past_its_lease_is_taken_over_once() {
+        for (db, _home) in test_databases().await {
+            let clock = Clock::manual(1_800_000_000_000);
+            let db = db.with_clock(clock.clone()).commerce();
+            assert!(matches!(db.claim_key("alice", "k", "h", 30_000).await.unwrap(), KeyClaim::Claimed));
+            assert!(matches!(db.claim_key("alice", "k", "h", 30_000).await.unwrap(), KeyClaim::Running));
+            assert!(matches!(db.claim_key("alice", "k", "other", 30_000).await.unwrap(), KeyClaim::OtherRequest));
+            clock.advance(std::time::Duration::from_secs(31)).unwrap();
+            let retries = futures::future::join_all((0..8).map(|_| db.claim_key("alice", "k", "h", 30_000))).await;
+            let taken = retries.iter().filter(|r| matches!(r, Ok(KeyClaim::Claimed))).count();
+            let waiting = retries.iter().filter(|r| matches!(r, Ok(KeyClaim::Running))).count();
+            assert_eq!((taken, waiting), (1, 7), "{:?}", db.backend());
+            db.finish_key("alice", "k", 201, "{}").await.unwrap();
+            clock.advance(std::time::Duration::from_secs(60)).unwrap();
+            assert!(matches!(db.claim_key("alice", "k", "h", 30_000).await.unwrap(), KeyClaim::Done { status: 201, .. }));
+        }
+    }
 }

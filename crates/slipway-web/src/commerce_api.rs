@@ -128,7 +128,10 @@ async fn viewer(state: &WebState, signed: SignedIn) -> Result<Viewer, Problem> {
         (status = 409, body = ProblemDocument, content_type = "application/problem+json"), (status = 422, body = ProblemDocument, content_type = "application/problem+json")))]
 async fn checkout(State(state): State<WebState>, signed: SignedIn, headers: HeaderMap, body: Bytes) -> ApiResult {
     let viewer = viewer(&state, signed).await?;
-    let input: CheckoutInput = json_body(&headers, &body)?;
+    let mut input: CheckoutInput = json_body(&headers, &body)?;
+    // The key `idempotent` claims below (it refuses the request if the key is unusable).
+    let key = headers.get("idempotency-key").and_then(|k| k.to_str().ok());
+    input.idempotency = key.map(|key| (viewer.account.id.clone(), key.to_owned()));
     let host = registry_host(&state.auth, &headers);
     idempotent(&state, &viewer.account.id, &headers, "checkout", &body, true, || async {
         let done = state.commerce.checkout(&viewer, &input, &host).await?;

@@ -326,6 +326,7 @@ pub(super) async fn checkout(State(state): State<WebState>, headers: HeaderMap, 
         accept_license,
         payment_method: Some(payment_method.clone()).filter(|m| !m.is_empty()),
         billing: None,
+        idempotency: Some((viewer.account.id.clone(), form.key.clone())),
     };
     let fields = [("product", form.product.as_str()), ("tier", &form.tier), ("total", &form.total), ("payment_method", &payment_method)];
     let (commerce, buyer, host) = (state.commerce.clone(), viewer.clone(), registry_host(&state.auth, &headers));

@@ -605,3 +605,57 @@ async fn an_account_is_deleted_once_its_subscriptions_and_organizations_are_sett
     t.app.auth.create_user("dora2", "dora@example.com", PASSWORD, SiteRole::User).await.expect("the address is free again");
     ledger_is_sound(&t).await;
 }
+
+/// A checkout whose process died after claiming its Idempotency-Key and reserving the
+/// subscription (a replica killed mid-request) was stuck: every retry with the key heard
+/// "still being processed" for a day, and a new key "you already have a subscription" for
+/// an hour. The key is held for its lease only; then a retry with it takes it over and
+/// resumes that reservation: one subscription, one payment, one invoice.
+#[tokio::test]
+async fn a_checkout_whose_process_died_is_finished_by_a_retry_with_its_key() {
+    use sha2::Digest;
+    let t = store().await;
+    let dave = customer(&t, "dave", Via::Bearer).await;
+    let account = t.app.db.identity().account_by_name("dave").await.unwrap().unwrap().id;
+    let body = checkout_body(CACHE, "enterprise", "pm_card_visa");
+    // What the dead attempt did: claimed the key for this very request, then reserved.
+    let hash = hex::encode(
+        sha2::Sha256::new().chain_update(b"checkout").chain_update([0]).chain_update(serde_json::to_vec(&body).unwrap()).finalize(),
+    );
+    assert!(matches!(t.app.commerce.claim_key(&account, "died-1", &hash).await.unwrap(), slipway_db::KeyClaim::Claimed));
+    let tier_id = slipway_types::entitlement_id("nimbus", "nimbus-cache", "enterprise");
+    let reservation = slipway_db::NewSubscription {
+        id: "sub-of-the-dead-attempt",
+        account_id: &account,
+        tier_id: &tier_id,
+        license_version: 1,
+        status: "incomplete",
+        amount: 4900,
+        currency: "USD",
+        billing_period: "month",
+        payment_method_id: None,
+        for_key: Some((&account, "died-1")),
+    };
+    t.app.db.commerce().create_subscription(&reservation).await.unwrap();
+
+    // Within the lease the key is still its first request's.
+    let (status, busy) = post(&t, &dave, "/api/v1/checkout", Some("died-1"), &body).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{busy}");
+    assert!(busy["detail"].as_str().unwrap().contains("still being processed"), "{busy}");
+    // Past it, the retry takes over and finishes the reservation the dead attempt made.
+    advance(&t, Duration::from_secs(31)).await;
+    let dave = t.caller("dave", PASSWORD, Via::Bearer).await;
+    let (status, bought) = post(&t, &dave, "/api/v1/checkout", Some("died-1"), &body).await;
+    assert_eq!(status, StatusCode::CREATED, "{bought}");
+    assert_eq!(bought["subscription"]["id"], "sub-of-the-dead-attempt");
+    assert_eq!(bought["subscription"]["status"], "active");
+    assert_eq!(bought["invoice"]["total"]["amount"], 4900);
+    // Retries from now on are answered from the key.
+    let (status, again) = post(&t, &dave, "/api/v1/checkout", Some("died-1"), &body).await;
+    assert_eq!((status, &again["subscription"]["id"]), (StatusCode::CREATED, &bought["subscription"]["id"]));
+    let list = get(&t, &dave, "/api/v1/subscriptions").await;
+    assert_eq!(list["subscriptions"].as_array().unwrap().len(), 1, "{list}");
+    let invoices = get(&t, &dave, "/api/v1/invoices").await;
+    assert_eq!(invoices["invoices"].as_array().unwrap().len(), 1, "{invoices}");
+    ledger_is_sound(&t).await;
+}

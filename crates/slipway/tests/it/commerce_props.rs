@@ -201,6 +201,7 @@ async fn run(ops: Vec<Op>) {
                     accept_license: None,
                     payment_method: Some(CARDS[*card].into()),
                     billing: None,
+                    idempotency: None,
                 };
                 if let Ok(done) = t.app.commerce.checkout(&customer, &input, "registry.test").await {
                     methods.insert(done.subscription.id);
