@@ -586,6 +586,7 @@ async fn start_upload(
         let from = params.get("from").and_then(|f| repo_name(f));
         let mountable = params.get("from").is_none() || from.is_some();
         if mountable && registry.mount(repo, &digest, from.as_ref()).await? {
+            tracing::debug!(repository = %repo, %digest, from = from.as_ref().map_or("", |f| f.as_str()), "blob mounted");
             return Ok(blob_created(repo, &digest));
         }
     } else if params.contains_key("digest") {

@@ -148,8 +148,10 @@ impl App {
             .layer(axum::middleware::from_fn_with_state(self.auth.clone(), client_addr::record_client_addr))
             .layer(axum::middleware::from_fn(metrics_layer::record))
             .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span).on_response(
-                |response: &axum::response::Response, _: std::time::Duration, _: &tracing::Span| {
-                    telemetry::record_status(response.status().as_u16())
+                |response: &axum::response::Response, latency: std::time::Duration, span: &tracing::Span| {
+                    use tower_http::trace::OnResponse;
+                    telemetry::record_status(response.status().as_u16());
+                    tower_http::trace::DefaultOnResponse::default().on_response(response, latency, span)
                 },
             ))
     }

@@ -22,6 +22,9 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::Config;
 
+/// Whether spans are exported: the route's span name is only worth formatting then.
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The exporter, flushed when the process ends.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
@@ -38,6 +41,7 @@ pub fn init(config: &Config) -> anyhow::Result<Telemetry> {
         Some(endpoint) => Some(provider(endpoint, config.traces.sample_ratio, &config.traces.service_name)?),
         None => None,
     };
+    EXPORTING.store(provider.is_some(), std::sync::atomic::Ordering::Relaxed);
     let traces = provider.as_ref().map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("slipway")));
     tracing_subscriber::registry().with(filter).with(log).with(traces).init();
     Ok(Telemetry { provider })
@@ -96,7 +100,9 @@ pub fn request_span(request: &Request) -> Span {
 pub fn record_route(method: &str, route: &str) {
     let span = Span::current();
     span.record("http.route", route);
-    span.context().span().update_name(format!("{method} {route}"));
+    if EXPORTING.load(std::sync::atomic::Ordering::Relaxed) {
+        span.context().span().update_name(format!("{method} {route}"));
+    }
 }
 
 pub fn record_status(status: u16) {
