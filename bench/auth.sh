@@ -58,19 +58,11 @@ curl -sf -o /dev/null -H "$ACCEPT" -H "Authorization: Bearer $TOKEN" "http://${A
 curl -s -o /dev/null -w '%{http_code}' -H "$ACCEPT" "http://${ADDR[token]}/v2/bench/app/manifests/v1" | grep -q 401 ||
     die "the enforced server answered a GET without a token"
 
-# wrk_rate KIND: "RPS P50_US P99_US" of one round (non-2xx answers make the run fail).
+# wrk_rate KIND: one round against that server (bench/lib.sh's wrk_round).
 wrk_rate() {
-    local kind="$1" line headers=(-H "$ACCEPT")
-    [ "$kind" = token ] && headers+=(-H "Authorization: Bearer $TOKEN")
-    line="$(wrk -t2 -c32 -d"${SECS}s" --timeout 10s -s "$BENCH_DIR/wrk-report.lua" "${headers[@]}" \
-        "http://${ADDR[$kind]}/v2/bench/app/manifests/v1" | grep '^WRKRESULT')" || die "wrk failed ($kind)"
-    python3 - "$line" <<'EOF'
-import sys
-f = dict(kv.split("=") for kv in sys.argv[1].split()[1:])
-if int(f["status"]) or int(f["connect"]) or int(f["read"]) or int(f["timeout"]):
-    sys.exit(f"errors in the run: {sys.argv[1]}")
-print(round(int(f["requests"]) * 1e6 / int(f["duration_us"])), f["p50_us"], f["p99_us"])
-EOF
+    local headers=(-H "$ACCEPT")
+    [ "$1" = token ] && headers+=(-H "Authorization: Bearer $TOKEN")
+    wrk_round "$SECS" "http://${ADDR[$1]}/v2/bench/app/manifests/v1" "${headers[@]}"
 }
 
 declare -A RATES=()
@@ -82,7 +74,6 @@ for round in $(seq 1 "$ROUNDS"); do
         printf 'round %d  %-5s  %8d req/s  p50 %6d us  p99 %6d us\n' "$round" "$kind" "$rps" "$p50" "$p99"
     done
 done
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 open_median="$(echo "${RATES[open]}" | median)"
 token_median="$(echo "${RATES[token]}" | median)"
 python3 -c "

@@ -282,3 +282,22 @@ series() {
         postgres) echo "(SELECT generate_series(0, $(($1 - 1))) AS i)" ;;
     esac
 }
+
+# wrk_round SECS URL [wrk args...]: "RPS P50_US P99_US" of one wrk run (-t2 -c32, the
+# report of wrk-report.lua); any error, non-2xx answer or timeout fails the run.
+wrk_round() {
+    local secs="$1" url="$2" line
+    shift 2
+    line="$(wrk -t2 -c32 -d"${secs}s" --timeout 10s -s "$BENCH_DIR/wrk-report.lua" "$@" "$url" | grep '^WRKRESULT')" ||
+        die "wrk failed ($url)"
+    python3 - "$line" <<'EOF'
+import sys
+f = dict(kv.split("=") for kv in sys.argv[1].split()[1:])
+if int(f["status"]) or int(f["connect"]) or int(f["read"]) or int(f["timeout"]):
+    sys.exit(f"errors in the run: {sys.argv[1]}")
+print(round(int(f["requests"]) * 1e6 / int(f["duration_us"])), f["p50_us"], f["p99_us"])
+EOF
+}
+
+# median: the median of the numbers on standard input (separated by spaces or lines).
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }

@@ -109,19 +109,8 @@ sleep 5
 RSS_SLIPWAY="$(rss_kb "$SLIPWAY_PID" VmRSS)"
 RSS_PEER="$(rss_kb "$PEER_PID" VmRSS)"
 
-# wrk_rate ADDR: "RPS P50_US P99_US" of one round (non-2xx answers make the run fail).
-wrk_rate() {
-    local line
-    line="$(wrk -t2 -c32 -d"${SECS}s" --timeout 10s -s "$BENCH_DIR/wrk-report.lua" "http://$1$BLOB_PATH" | grep '^WRKRESULT')" ||
-        die "wrk failed ($1)"
-    python3 - "$line" <<'EOF'
-import sys
-f = dict(kv.split("=") for kv in sys.argv[1].split()[1:])
-if int(f["status"]) or int(f["connect"]) or int(f["read"]) or int(f["timeout"]):
-    sys.exit(f"errors in the run: {sys.argv[1]}")
-print(round(int(f["requests"]) * 1e6 / int(f["duration_us"])), f["p50_us"], f["p99_us"])
-EOF
-}
+# wrk_rate ADDR: one round against that server (bench/lib.sh's wrk_round).
+wrk_rate() { wrk_round "$SECS" "http://$1$BLOB_PATH"; }
 
 declare -A ADDR=([slipway]="$SLIPWAY" [nginx]="$NGINX_ADDR") RATES=()
 echo "bench/static.sh: slipway $SLIPWAY_REV, a $BYTES-byte blob GET, wrk -t2 -c32, ${SECS}s x $ROUNDS rounds"
@@ -132,7 +121,6 @@ for round in $(seq 1 "$ROUNDS"); do
         printf 'round %d  %-7s  %8d req/s  p50 %6d us  p99 %6d us\n' "$round" "$kind" "$rps" "$p50" "$p99"
     done
 done
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 python3 - "$(echo "${RATES[slipway]}" | median)" "$(echo "${RATES[nginx]}" | median)" "$RSS_SLIPWAY" "$RSS_PEER" <<'EOF'
 import sys
 s, n, rss_s, rss_p = (int(v) for v in sys.argv[1:])
