@@ -18,8 +18,8 @@ pub use payouts::{GenerateReport, Order, SaleRefund, Sales, SoldSubscription, St
 pub use provider::{ChargeOutcome, ChargeRequest, PaymentProvider, RefundRequest, SavedMethod};
 pub use sandbox::SandboxProvider;
 pub use service::{
-    Amount, BillingProfile, CheckoutInput, CheckoutResult, Commerce, CommerceConfig, Invoice, InvoiceLineView, Quote, Refund, RefundInput,
-    RenewalReport, Subscription, invoice_number, period_end,
+    Amount, BillingProfile, CheckoutInput, CheckoutResult, Commerce, CommerceConfig, Invoice, InvoiceLineView, KeyLease, Quote, Refund,
+    RefundInput, RenewalReport, Subscription, invoice_number, period_end,
 };
 pub use slipway_db::KeyClaim;
 pub use tax::{TaxRate, TaxTable};

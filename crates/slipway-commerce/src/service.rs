@@ -42,9 +42,9 @@ const RENEWAL_RUN_BUDGET: std::time::Duration = std::time::Duration::from_secs(4
 const STALE_RESERVATION_MS: i64 = 3_600_000;
 /// How long an Idempotency-Key's answer is kept for retries (a day, as Stripe does).
 const KEY_TTL_MS: i64 = DAY_MS;
-/// How long a claimed key is held for its request: longer than any request takes (the
-/// provider's calls time out well within it). A retry after it takes the key over, which
-/// is how a request whose process died gets finished.
+/// How long a claimed key is held for its request without a renewal (`hold_key` renews it
+/// while the request runs). A retry after it takes the key over, which is how a request
+/// whose process died gets finished.
 const KEY_LEASE_MS: i64 = 30_000;
 /// Invoices `invoices` lists at most.
 const MAX_INVOICES: i64 = 200;
@@ -52,6 +52,15 @@ const MAX_INVOICES: i64 = 200;
 const MAX_PROBLEMS_PER_CHECK: i64 = 100;
 /// The longest reason a refund may give.
 const MAX_REASON: usize = 500;
+
+/// A claimed Idempotency-Key's lease, renewed until dropped (`Commerce::hold_key`).
+pub struct KeyLease(tokio::task::JoinHandle<()>);
+
+impl Drop for KeyLease {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// What the store charges and keeps.
 #[derive(Clone, Debug)]
@@ -323,6 +332,22 @@ impl Commerce {
     /// Claims a caller's `Idempotency-Key` for a request (`request_hash`: its route and body).
     pub async fn claim_key(&self, caller: &str, key: &str, request_hash: &str) -> Result<KeyClaim, CommerceError> {
         Ok(self.db.claim_key(caller, key, request_hash, KEY_LEASE_MS).await?)
+    }
+
+    /// Holds a claimed key while its request runs, renewing the lease every third of it, so
+    /// that only a request whose process died is taken over, never one that is merely slow
+    /// (two runs of one checkout would record its charge once and then give it back).
+    /// Dropping the returned lease stops the renewals.
+    pub fn hold_key(&self, caller: &str, key: &str) -> KeyLease {
+        let (db, caller, key) = (self.db.clone(), caller.to_owned(), key.to_owned());
+        KeyLease(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis((KEY_LEASE_MS / 3) as u64)).await;
+                if let Err(e) = db.renew_key(&caller, &key, db.clock().now_ms() + KEY_LEASE_MS).await {
+                    tracing::warn!(error = %e, "renewing an Idempotency-Key's lease failed");
+                }
+            }
+        }))
     }
 
     /// Stores the answer of a claimed key's request for its retries.

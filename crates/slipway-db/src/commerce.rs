@@ -1071,6 +1071,17 @@ impl CommerceDb {
         Ok(if taken.rows_affected() == 1 { KeyClaim::Claimed } else { KeyClaim::Running })
     }
 
+    /// Extends a running key's lease to `locked_until` (its request is still at work).
+    pub async fn renew_key(&self, caller: &str, key: &str, locked_until: i64) -> Result<(), DbError> {
+        sqlx::query("UPDATE idempotency_keys SET locked_until = $1 WHERE caller = $2 AND idempotency_key = $3 AND state = 'running'")
+            .bind(locked_until)
+            .bind(caller)
+            .bind(key)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
     /// What the request under a running key made (`NewSubscription::for_key`), if anything.
     pub async fn key_resource(&self, caller: &str, key: &str) -> Result<Option<String>, DbError> {
         Ok(sqlx::query_scalar::<Any, Option<String>>(
@@ -1329,6 +1340,11 @@ mod tests {
             let taken = retries.iter().filter(|r| matches!(r, Ok(KeyClaim::Claimed))).count();
             let waiting = retries.iter().filter(|r| matches!(r, Ok(KeyClaim::Running))).count();
             assert_eq!((taken, waiting), (1, 7), "{:?}", db.backend());
+            // A renewed lease (the request is still at work) is not taken over.
+            let renewed_until = clock.now_ms() + 30_000;
+            db.renew_key("alice", "k", renewed_until).await.unwrap();
+            clock.advance(std::time::Duration::from_secs(20)).unwrap();
+            assert!(matches!(db.claim_key("alice", "k", "h", 30_000).await.unwrap(), KeyClaim::Running));
             db.finish_key("alice", "k", 201, "{}").await.unwrap();
             clock.advance(std::time::Duration::from_secs(60)).unwrap();
             assert!(matches!(db.claim_key("alice", "k", "h", 30_000).await.unwrap(), KeyClaim::Done { status: 201, .. }));

@@ -99,6 +99,7 @@ where
             "this Idempotency-Key was used for another request: a key names one operation, use a new key for a new one".into(),
         )),
         KeyClaim::Claimed => {
+            let _lease = state.commerce.hold_key(caller, key);
             let response = work().await.unwrap_or_else(IntoResponse::into_response);
             let (parts, body) = response.into_parts();
             let bytes = axum::body::to_bytes(body, MAX_STORED_RESPONSE)

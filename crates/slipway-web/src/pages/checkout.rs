@@ -73,7 +73,10 @@ where
                 // A purchase that has begun must finish and answer its key all the same.
                 let (state, caller, key, run) = (state.clone(), caller.to_owned(), key.to_owned(), work());
                 let task = tokio::spawn(async move {
-                    let (status, stored) = match run.await {
+                    let lease = state.commerce.hold_key(&caller, &key);
+                    let ran = run.await;
+                    drop(lease);
+                    let (status, stored) = match ran {
                         Ok(location) => (DONE, location),
                         Err(e) if e.kind().status() >= 500 => {
                             state.commerce.release_key(&caller, &key).await?;

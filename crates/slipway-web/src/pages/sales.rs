@@ -162,21 +162,26 @@ async fn refund_once(state: &WebState, viewer: &Viewer, form: &RefundForm) -> Re
     hasher.update(format!("refund\0{}\0{:?}\0{}", input.subscription, input.amount, input.reason));
     let request_hash = hex::encode(hasher.finalize());
     Ok(match state.commerce.claim_key(caller, &stored, &request_hash).await? {
-        KeyClaim::Claimed => match state.commerce.refund(viewer, &input).await {
-            Ok(r) => {
-                state.commerce.finish_key(caller, &stored, 201, &r.id).await?;
-                Ok(())
+        KeyClaim::Claimed => {
+            let lease = state.commerce.hold_key(caller, &stored);
+            let refunded = state.commerce.refund(viewer, &input).await;
+            drop(lease);
+            match refunded {
+                Ok(r) => {
+                    state.commerce.finish_key(caller, &stored, 201, &r.id).await?;
+                    Ok(())
+                }
+                Err(e) if matches!(e.kind(), ErrorKind::Internal | ErrorKind::Unavailable) => {
+                    // Worth a real retry: the key is freed for it.
+                    state.commerce.release_key(caller, &stored).await?;
+                    return Err(e.into());
+                }
+                Err(e) => {
+                    state.commerce.finish_key(caller, &stored, i64::from(e.kind().status()), &e.to_string()).await?;
+                    Err((e.kind(), e.to_string()))
+                }
             }
-            Err(e) if matches!(e.kind(), ErrorKind::Internal | ErrorKind::Unavailable) => {
-                // Worth a real retry: the key is freed for it.
-                state.commerce.release_key(caller, &stored).await?;
-                return Err(e.into());
-            }
-            Err(e) => {
-                state.commerce.finish_key(caller, &stored, i64::from(e.kind().status()), &e.to_string()).await?;
-                Err((e.kind(), e.to_string()))
-            }
-        },
+        }
         KeyClaim::Done { status, .. } if (200..300).contains(&status) => Ok(()),
         KeyClaim::Done { status, response } => {
             let kinds = [ErrorKind::NotFound, ErrorKind::Forbidden, ErrorKind::Conflict, ErrorKind::PaymentRequired];
