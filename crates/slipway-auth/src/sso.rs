@@ -273,14 +273,46 @@ impl AuthService {
     }
 }
 
-/// The HTTP client for providers: no redirects followed (the crate's advice against
-/// server-side request forgery), a bound on time.
-fn provider_http() -> Result<reqwest::Client, AuthError> {
-    reqwest::Client::builder()
+/// The longest answer a provider may send: discovery documents, key sets and token
+/// answers are a few KiB.
+const MAX_PROVIDER_ANSWER: usize = 1 << 20;
+
+/// The HTTP client `openidconnect` calls providers through: no redirects followed (the
+/// crate's advice against server-side request forgery), a bound on time and on the size of
+/// an answer.
+fn provider_http() -> Result<ProviderHttp, AuthError> {
+    slipway_net::client()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(PROVIDER_TIMEOUT)
         .build()
+        .map(ProviderHttp)
         .map_err(|e| AuthError::Invalid(format!("HTTP client: {e}")))
+}
+
+struct ProviderHttp(reqwest::Client);
+
+impl<'c> openidconnect::AsyncHttpClient<'c> for ProviderHttp {
+    type Error = std::io::Error;
+    type Future = std::pin::Pin<Box<dyn Future<Output = Result<openidconnect::HttpResponse, std::io::Error>> + Send + 'c>>;
+
+    fn call(&'c self, request: openidconnect::HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request).map_err(std::io::Error::other)?;
+            let mut response = self.0.execute(request).await.map_err(std::io::Error::other)?;
+            let mut answer = openidconnect::http::Response::builder().status(response.status());
+            if let Some(headers) = answer.headers_mut() {
+                headers.extend(response.headers().iter().map(|(name, value)| (name.clone(), value.clone())));
+            }
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(std::io::Error::other)? {
+                if body.len() + chunk.len() > MAX_PROVIDER_ANSWER {
+                    return Err(std::io::Error::other(format!("the answer is larger than {MAX_PROVIDER_ANSWER} bytes")));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            answer.body(body).map_err(std::io::Error::other)
+        })
+    }
 }
 
 /// An account name made from a provider's user name or address: its local part, lowercase,
@@ -294,7 +326,41 @@ fn account_name_from(preferred: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::account_name_from;
+    use openidconnect::AsyncHttpClient;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::{MAX_PROVIDER_ANSWER, account_name_from, provider_http};
+
+    /// A one-connection provider on loopback answering `body` to whatever it is asked.
+    async fn provider_answering(body: Vec<u8>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let head = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&body).await;
+        });
+        format!("http://{addr}/.well-known/openid-configuration")
+    }
+
+    #[tokio::test]
+    async fn a_provider_answer_is_read_whole_up_to_the_bound_and_refused_past_it() {
+        let http = provider_http().unwrap();
+        let within = vec![b'x'; MAX_PROVIDER_ANSWER];
+        let request = openidconnect::http::Request::get(provider_answering(within.clone()).await).body(Vec::new()).unwrap();
+        let answer = http.call(request).await.expect("an answer at the bound");
+        assert_eq!(answer.status(), 200);
+        assert_eq!(answer.headers()["content-type"], "application/json");
+        assert_eq!(answer.body(), &within);
+
+        let past = vec![b'x'; MAX_PROVIDER_ANSWER + 1];
+        let request = openidconnect::http::Request::get(provider_answering(past).await).body(Vec::new()).unwrap();
+        let refused = http.call(request).await.expect_err("an answer past the bound");
+        assert!(refused.to_string().contains("larger than"), "{refused}");
+    }
 
     #[test]
     fn account_names_come_from_the_user_name_or_address() {

@@ -542,7 +542,7 @@ impl Fulfillment {
             return Err((None, PRIVATE_ENDPOINT.to_owned()));
         }
         // Endpoints are the ISV's: a redirect is not followed (it could point anywhere).
-        let http = reqwest::Client::builder()
+        let http = slipway_net::client()
             .timeout(DELIVERY_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .resolve_to_addrs(&host, &addrs)

@@ -72,7 +72,7 @@ impl StripeProvider {
             // The key itself is never repeated in a message.
             return Err(config("the secret key is not a Stripe secret key (sk_... or rk_...)".to_owned()));
         }
-        let client = Client::builder()
+        let client = slipway_net::client()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             // A redirect would carry the key elsewhere; Stripe's API never redirects.

@@ -190,10 +190,9 @@ impl Scanning {
             }
             "http" | "https" => {
                 let fetch_error = |e: reqwest::Error| ScanningError::Fetch { url: url.to_owned(), reason: e.to_string() };
-                let client = reqwest::Client::builder()
+                let client = slipway_net::client()
                     .connect_timeout(Duration::from_secs(30))
                     .read_timeout(Duration::from_secs(120))
-                    .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
                     .build()
                     .map_err(fetch_error)?;
                 let mut request = client.get(parsed.clone());

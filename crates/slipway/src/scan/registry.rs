@@ -307,10 +307,7 @@ impl RegistryImage {
         name: &str,
     ) -> anyhow::Result<RegistryImage> {
         let scheme = if options.insecure || reference.is_loopback() { "http" } else { "https" };
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("slipway/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("building the HTTP client")?;
+        let http = slipway_net::client().build().context("building the HTTP client")?;
         let client = Client {
             http,
             base: format!("{scheme}://{}", reference.host),

@@ -58,11 +58,7 @@ impl TestCa {
     /// A reqwest client that trusts only this CA.
     fn client(&self, http1_only: bool) -> reqwest::Client {
         let root = reqwest::Certificate::from_pem(self.pem().as_bytes()).unwrap();
-        let builder = reqwest::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(root)
-            .redirect(reqwest::redirect::Policy::none());
+        let builder = reqwest::Client::builder().tls_certs_only([root]).redirect(reqwest::redirect::Policy::none());
         if http1_only { builder.http1_only() } else { builder }.build().unwrap()
     }
 
