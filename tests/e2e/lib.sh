@@ -187,13 +187,14 @@ start_postgres() {
 }
 
 # start_moto: an S3-compatible server (moto) on a free loopback port with one
-# bucket. Exports S3_ENDPOINT, S3_BUCKET and test credentials.
+# bucket, holding copies to S3's 5 GiB single-request limit (s3/moto_server.py).
+# Exports S3_ENDPOINT, S3_BUCKET and test credentials.
 start_moto() {
     local venv="$TOOLS/venv" port log pid
     [ -x "$venv/bin/moto_server" ] || _e2e_fail_start "moto missing: run scripts/install-test-deps" || return 1
     port="$(free_port)"
     log="$E2E_TMP/moto-$port.log"
-    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
+    "$venv/bin/python" "$E2E_DIR/s3/moto_server.py" -H 127.0.0.1 -p "$port" >"$log" 2>&1 &
     pid=$!
     on_exit "kill_tree $pid 5"
     wait_until 30 "moto on port $port" curl -sf --max-time 2 "http://127.0.0.1:$port/moto-api/" ||

@@ -12,7 +12,7 @@ use futures::stream::BoxStream;
 use slipway_oci::{Algorithm, Digest};
 
 pub use fs::FsStore;
-pub use s3::{S3Config, S3Store};
+pub use s3::{S3Config, S3Store, SINGLE_COPY_LIMIT};
 
 /// A stream of request or response body bytes.
 pub type ByteStream = BoxStream<'static, Result<Bytes, std::io::Error>>;

@@ -4,6 +4,10 @@
 //! `uploads/<uuid>/<offset, 20 digits>` for upload chunks. S3 cannot append, so each
 //! chunk is its own object named by where it starts; retrying a chunk overwrites the same
 //! object, and sealing follows the chain of chunks from offset 0, ignoring leftovers.
+//!
+//! S3 copies an object server-side in one request only up to 5 GiB (CopyObject's limit):
+//! a larger one is copied by streaming it into a multipart upload, which appears whole when
+//! completed, as a copied object does.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -37,13 +41,24 @@ pub struct S3Config {
     pub prefix: String,
     /// Answer blob GETs with a redirect to a presigned URL valid this long.
     pub presign_ttl: Option<Duration>,
+    /// The largest object copied server-side in one request (`SINGLE_COPY_LIMIT` on S3).
+    pub max_copy_bytes: u64,
 }
+
+/// CopyObject's limit on AWS S3 (and the servers that follow it): 5 GiB.
+pub const SINGLE_COPY_LIMIT: u64 = 5 << 30;
+/// A multipart upload has at most this many parts.
+const MAX_PARTS: u64 = 10_000;
+/// The part size of a streamed copy (and `BufWriter`'s default), unless the object needs
+/// larger parts to fit in `MAX_PARTS`.
+const COPY_PART_BYTES: u64 = 10 << 20;
 
 #[derive(Clone)]
 pub struct S3Store {
     s3: Arc<AmazonS3>,
     prefix: Path,
     presign_ttl: Option<Duration>,
+    max_copy_bytes: u64,
     hashes: Arc<RunningHashes>,
 }
 
@@ -62,6 +77,7 @@ impl S3Store {
             s3: Arc::new(builder.build()?),
             prefix: Path::from(config.prefix.as_str()),
             presign_ttl: config.presign_ttl,
+            max_copy_bytes: config.max_copy_bytes,
             hashes: Arc::default(),
         })
     }
@@ -183,7 +199,7 @@ impl BlobStore for S3Store {
         let actual = match (cached, chain.as_slice()) {
             // One chunk whose hash we watched go by: nothing to re-read or re-write.
             (Some(d), [single]) => {
-                self.s3.copy(single, &staged).await?;
+                self.copy(single, &staged, len).await?;
                 d
             }
             _ => self.concatenate(&chain, &staged, digest.algorithm()).await?,
@@ -192,7 +208,7 @@ impl BlobStore for S3Store {
             self.delete_upload(upload).await?;
             return Err(StorageError::DigestMismatch { expected: digest.clone(), actual });
         }
-        Ok(Box::new(S3Sealed { store: self.clone(), upload: upload.clone(), staged, blob: self.blob_key(digest) }))
+        Ok(Box::new(S3Sealed { store: self.clone(), upload: upload.clone(), staged, blob: self.blob_key(digest), len }))
     }
 
     async fn abort(&self, upload: &UploadId) -> Result<(), StorageError> {
@@ -230,6 +246,34 @@ impl BlobStore for S3Store {
 }
 
 impl S3Store {
+    /// Copies the `len` bytes at `from` to `to`: server-side up to `max_copy_bytes`, else
+    /// streamed through this process into a multipart upload (parts of at least
+    /// `COPY_PART_BYTES`, few enough for `MAX_PARTS`). Either way `to` appears whole or not
+    /// at all.
+    async fn copy(&self, from: &Path, to: &Path, len: u64) -> Result<(), StorageError> {
+        if len <= self.max_copy_bytes {
+            return Ok(self.s3.copy(from, to).await?);
+        }
+        let part = COPY_PART_BYTES.max(len.div_ceil(MAX_PARTS));
+        let store: Arc<dyn ObjectStore> = self.s3.clone();
+        let mut writer = BufWriter::with_capacity(store, to.clone(), usize::try_from(part).unwrap_or(usize::MAX));
+        let mut source = self.s3.get(from).await?.into_stream();
+        let copied: Result<(), StorageError> = async {
+            while let Some(bytes) = source.try_next().await? {
+                writer.put(bytes).await?;
+            }
+            Ok(())
+        }
+        .await;
+        match copied {
+            Ok(()) => Ok(writer.shutdown().await?),
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+
     /// Streams the chunks into one staged object while hashing them.
     async fn concatenate(&self, chain: &[Path], staged: &Path, algorithm: Algorithm) -> Result<Digest, StorageError> {
         let mut hasher = algorithm.hasher();
@@ -255,13 +299,14 @@ struct S3Sealed {
     upload: UploadId,
     staged: Path,
     blob: Path,
+    len: u64,
 }
 
 #[async_trait]
 impl SealedBlob for S3Sealed {
     async fn commit(self: Box<Self>) -> Result<(), StorageError> {
-        // A server-side copy is atomic: readers see no object or the whole one.
-        self.store.s3.copy(&self.staged, &self.blob).await?;
+        // A copy is atomic: readers see no object or the whole one.
+        self.store.copy(&self.staged, &self.blob, self.len).await?;
         self.store.delete_upload(&self.upload).await
     }
 

@@ -90,6 +90,7 @@ impl Backend {
                 prefix: unique,
                 redirect_downloads: false,
                 presign_ttl_secs: 60,
+                max_copy_bytes: slipway_storage::SINGLE_COPY_LIMIT,
             });
         }
         adjust(&mut config);

@@ -99,6 +99,11 @@ pub struct S3Section {
     pub redirect_downloads: bool,
     #[serde(default = "default_presign_secs")]
     pub presign_ttl_secs: u64,
+    /// The largest blob the bucket copies server-side in one request when an upload is
+    /// committed: 5 GiB on AWS S3; larger blobs are streamed into a multipart upload. Lower
+    /// it for a server with a smaller limit.
+    #[serde(default = "default_max_copy_bytes")]
+    pub max_copy_bytes: u64,
 }
 
 fn default_region() -> String {
@@ -107,6 +112,10 @@ fn default_region() -> String {
 
 fn default_presign_secs() -> u64 {
     600
+}
+
+fn default_max_copy_bytes() -> u64 {
+    slipway_storage::SINGLE_COPY_LIMIT
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -79,6 +79,7 @@ impl App {
                     secret_access_key: s3.secret_access_key.expose().to_owned(),
                     prefix: s3.prefix.clone(),
                     presign_ttl: s3.redirect_downloads.then(|| Duration::from_secs(s3.presign_ttl_secs)),
+                    max_copy_bytes: s3.max_copy_bytes,
                 })
                 .context("configuring S3 storage")?;
                 (Arc::new(store), s3.redirect_downloads)
