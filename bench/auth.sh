@@ -22,9 +22,7 @@ source "$BENCH_DIR/lib.sh"
 
 ROUNDS="${BENCH_AUTH_ROUNDS:-3}"
 SECS="${BENCH_AUTH_SECS:-10}"
-for tool in wrk curl jq; do
-    command -v "$tool" >/dev/null || die "$tool is missing (see bench/README.md)"
-done
+need wrk curl jq
 ORAS="$TOOLS/bin/oras"
 [ -x "$ORAS" ] || die "oras is missing: run scripts/install-test-deps"
 

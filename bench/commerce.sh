@@ -68,9 +68,7 @@ BENCHES="${BENCH_COMMERCE_BENCHES:-checkout renewals verify}"
 LOAD="$BENCH_DIR/commerce-load.py"
 DAY_MS=86400000
 
-for tool in python3 timeout curl sqlite3 wrk; do
-    command -v "$tool" >/dev/null || die "$tool is missing"
-done
+need python3 timeout curl sqlite3 wrk
 case " ${BACKENDS[*]} " in *" postgres "*) command -v psql >/dev/null || die "psql is missing" ;; esac
 
 bench_lock

@@ -11,6 +11,14 @@ die() {
     exit 1
 }
 
+# need TOOL...: stops unless every tool is on PATH (bench/README.md says where each comes from).
+need() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || die "$tool is missing (see bench/README.md)"
+    done
+}
+
 # bench_backends WHAT: BACKENDS, the backends a script measures, from its argument:
 # sqlite, postgres or both.
 # shellcheck disable=SC2034 # BACKENDS is for the scripts sourcing this

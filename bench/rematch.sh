@@ -47,9 +47,7 @@ CONCURRENCY="${BENCH_REMATCH_CONCURRENCY:-4}"
 SEED="${BENCH_REMATCH_SEED:-1}"
 MEASURE="$BENCH_DIR/scan-measure.py"
 
-for tool in python3 timeout cargo; do
-    command -v "$tool" >/dev/null || die "$tool is missing"
-done
+need python3 timeout cargo
 case " ${BACKENDS[*]} " in *" postgres "*) command -v psql >/dev/null || die "psql is missing" ;; esac
 
 bench_lock

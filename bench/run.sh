@@ -56,9 +56,7 @@ LARGE_MB="${BENCH_LARGE_MB:-64}"
 SMALL_BYTES="${BENCH_SMALL_BYTES:-400}"
 OCI_MANIFEST=application/vnd.oci.image.manifest.v1+json
 
-for tool in skopeo wrk umoci docker-registry curl python3 timeout; do
-    command -v "$tool" >/dev/null || die "$tool is missing (see bench/README.md)"
-done
+need skopeo wrk umoci docker-registry curl python3 timeout
 
 bench_lock
 

@@ -30,9 +30,7 @@ source "$BENCH_DIR/lib.sh"
 
 LIMIT="${BENCH_LARGE_LIMIT:-}"
 BYTES="${BENCH_LARGE_BYTES:-$((${LIMIT:-5 << 30} + (1 << 20)))}"
-for tool in openssl curl sha256sum; do
-    command -v "$tool" >/dev/null || die "$tool is missing"
-done
+need openssl curl sha256sum
 
 bench_lock
 bench_build_slipway

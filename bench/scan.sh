@@ -51,9 +51,7 @@ BIG_TEXT_MB="${BENCH_BIG_TEXT_MB:-400}"
 SYFT="$TOOLS/bin/syft"
 MEASURE="$BENCH_DIR/scan-measure.py"
 
-for tool in python3 timeout umoci cargo "$SYFT"; do
-    command -v "$tool" >/dev/null || die "$tool is missing (scripts/install-test-deps)"
-done
+need python3 timeout umoci cargo "$SYFT"
 
 bench_lock
 

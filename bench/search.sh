@@ -45,9 +45,7 @@ BENCHES="${BENCH_SEARCH_BENCHES:-healthz api api_cold html html_cold suggest sug
 DATA_ROOT="${BENCH_SEARCH_DATA:-$REPO_ROOT/target/bench-data}"
 PG_DB=slipway_bench
 
-for tool in wrk curl python3 timeout; do
-    command -v "$tool" >/dev/null || die "$tool is missing (see bench/README.md)"
-done
+need wrk curl python3 timeout
 case " ${BACKENDS[*]} " in *" postgres "*)
     PGBIN=/usr/lib/postgresql/15/bin
     [ -x "$PGBIN/initdb" ] || PGBIN="$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")"

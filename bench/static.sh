@@ -27,9 +27,7 @@ ROUNDS="${BENCH_STATIC_ROUNDS:-3}"
 SECS="${BENCH_STATIC_SECS:-10}"
 BYTES="${BENCH_SMALL_BYTES:-403}"
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
-for tool in wrk curl sha256sum "$NGINX"; do
-    command -v "$tool" >/dev/null || die "$tool is missing (see bench/README.md)"
-done
+need wrk curl sha256sum "$NGINX"
 
 bench_lock
 bench_build_slipway
