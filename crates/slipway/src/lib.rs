@@ -13,6 +13,7 @@ pub mod ledger;
 mod metrics_layer;
 pub mod payouts;
 mod run_to_completion;
+pub mod runtime;
 pub mod scan;
 pub mod server;
 mod smtp;
