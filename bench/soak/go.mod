@@ -1,0 +1,3 @@
+module slipway.local/soak
+
+go 1.23
