@@ -17,3 +17,8 @@ pub use rate_limit::RateLimitSettings;
 pub use routes::{RouteLabel, router};
 pub use service::{Chunk, PushHook, Registry, RegistrySettings};
 pub use token_http::token_router;
+// The parsers of request paths and headers, for the fuzz targets (fuzz/).
+#[doc(hidden)]
+pub use path::Route;
+#[doc(hidden)]
+pub use routes::{parse_content_range, parse_range};

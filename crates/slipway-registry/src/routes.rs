@@ -302,7 +302,7 @@ fn chunk(headers: &HeaderMap, body: Body) -> Result<Option<Chunk>, RegistryError
 }
 
 /// `Content-Range: <start>-<end>` as the spec defines it for uploads (inclusive, no unit).
-fn parse_content_range(value: &str) -> Result<(u64, u64), RegistryError> {
+pub fn parse_content_range(value: &str) -> Result<(u64, u64), RegistryError> {
     let bad = || RegistryError::spec(ErrorCode::RangeInvalid, format!("Content-Range {value:?} is not <start>-<end>"));
     let (start, end) = value.trim().split_once('-').ok_or_else(bad)?;
     let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -310,7 +310,9 @@ fn parse_content_range(value: &str) -> Result<(u64, u64), RegistryError> {
         return Err(bad());
     }
     let (start, end) = (start.parse::<u64>().map_err(|_| bad())?, end.parse::<u64>().map_err(|_| bad())?);
-    if end < start {
+    // The length, end - start + 1, must be a number too: `0-18446744073709551615` is
+    // 2^64 bytes (found by the content_range fuzz target).
+    if end.checked_sub(start).and_then(|last| last.checked_add(1)).is_none() {
         return Err(bad());
     }
     Ok((start, end))
@@ -318,7 +320,7 @@ fn parse_content_range(value: &str) -> Result<(u64, u64), RegistryError> {
 
 /// A single `Range: bytes=...` request against a blob of `size` bytes. Multi-range
 /// requests are answered with the whole blob, which HTTP allows.
-fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, RegistryError> {
+pub fn parse_range(value: &str, size: u64) -> Result<Option<(u64, u64)>, RegistryError> {
     let unsatisfiable = || RegistryError::UnsatisfiableRange { size };
     let Some(spec) = value.trim().strip_prefix("bytes=") else { return Ok(None) };
     if spec.contains(',') {
@@ -643,7 +645,8 @@ mod tests {
     #[test]
     fn upload_content_ranges() {
         assert_eq!(parse_content_range("0-99").unwrap(), (0, 99));
-        for bad in ["", "5", "bytes 0-9/10", "9-1", "-1-5", "a-b"] {
+        assert_eq!(parse_content_range("1-18446744073709551615").unwrap(), (1, u64::MAX));
+        for bad in ["", "5", "bytes 0-9/10", "9-1", "-1-5", "a-b", "0-18446744073709551615", "0-18446744073709551616"] {
             assert!(parse_content_range(bad).is_err(), "{bad:?}");
         }
     }

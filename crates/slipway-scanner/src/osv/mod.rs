@@ -247,7 +247,10 @@ fn affected_package(
     if ecosystem.is_empty() {
         return Err("package has an empty ecosystem".into());
     }
-    if package.name.is_empty() {
+    // Checked once normalised: PyPI's `_` normalises to nothing (found by the osv fuzz
+    // target), and a nameless package could never match.
+    let name = normalize_name(ecosystem, &package.name);
+    if name.is_empty() {
         return Err("package has an empty name".into());
     }
     let (release, repository) = match suffix {
@@ -280,7 +283,7 @@ fn affected_package(
     };
 
     Ok(Some(AffectedPackage {
-        name: normalize_name(ecosystem, &package.name),
+        name,
         ecosystem: ecosystem.to_owned(),
         release,
         repository,

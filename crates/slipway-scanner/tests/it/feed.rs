@@ -277,6 +277,10 @@ fn refuses_what_matching_cannot_use() {
             "affected[0]: package has an empty ecosystem",
         ),
         (
+            r#"{"id": "PYSEC-0", "modified": "x", "affected": [{"package": {"ecosystem": "PyPI", "name": "_"}, "versions": ["1.0"]}]}"#,
+            "affected[0]: package has an empty name",
+        ),
+        (
             r#"{"id": "OSV-1", "modified": "x", "affected": [{"package": {"ecosystem": "npm", "name": "a"},
                 "ranges": [{"type": "SEMVER", "events": [{"fixed": "1.0.0"}]}]}]}"#,
             "affected[0]: ranges[0]: no introduced event",
