@@ -49,8 +49,8 @@ pub struct S3Config {
 pub const SINGLE_COPY_LIMIT: u64 = 5 << 30;
 /// A multipart upload has at most this many parts.
 const MAX_PARTS: u64 = 10_000;
-/// The part size of a streamed copy (and `BufWriter`'s default), unless the object needs
-/// larger parts to fit in `MAX_PARTS`.
+/// The part size of a multipart write of known length (`BufWriter`'s default), unless the
+/// object needs larger parts to fit in `MAX_PARTS`.
 const COPY_PART_BYTES: u64 = 10 << 20;
 
 #[derive(Clone)]
@@ -202,7 +202,7 @@ impl BlobStore for S3Store {
                 self.copy(single, &staged, len).await?;
                 d
             }
-            _ => self.concatenate(&chain, &staged, digest.algorithm()).await?,
+            _ => self.concatenate(&chain, &staged, len, digest.algorithm()).await?,
         };
         if &actual != digest {
             self.delete_upload(upload).await?;
@@ -254,9 +254,7 @@ impl S3Store {
         if len <= self.max_copy_bytes {
             return Ok(self.s3.copy(from, to).await?);
         }
-        let part = COPY_PART_BYTES.max(len.div_ceil(MAX_PARTS));
-        let store: Arc<dyn ObjectStore> = self.s3.clone();
-        let mut writer = BufWriter::with_capacity(store, to.clone(), usize::try_from(part).unwrap_or(usize::MAX));
+        let mut writer = self.multipart_writer(to, len);
         let mut source = self.s3.get(from).await?.into_stream();
         let copied: Result<(), StorageError> = async {
             while let Some(bytes) = source.try_next().await? {
@@ -274,11 +272,18 @@ impl S3Store {
         }
     }
 
-    /// Streams the chunks into one staged object while hashing them.
-    async fn concatenate(&self, chain: &[Path], staged: &Path, algorithm: Algorithm) -> Result<Digest, StorageError> {
-        let mut hasher = algorithm.hasher();
+    /// A multipart upload of `len` bytes to `to`: parts of `COPY_PART_BYTES`, or larger
+    /// so that they stay within `MAX_PARTS`.
+    fn multipart_writer(&self, to: &Path, len: u64) -> BufWriter {
+        let part = COPY_PART_BYTES.max(len.div_ceil(MAX_PARTS));
         let store: Arc<dyn ObjectStore> = self.s3.clone();
-        let mut writer = BufWriter::new(store, staged.clone());
+        BufWriter::with_capacity(store, to.clone(), usize::try_from(part).unwrap_or(usize::MAX))
+    }
+
+    /// Streams the chunks (`len` bytes in all) into one staged object while hashing them.
+    async fn concatenate(&self, chain: &[Path], staged: &Path, len: u64, algorithm: Algorithm) -> Result<Digest, StorageError> {
+        let mut hasher = algorithm.hasher();
+        let mut writer = self.multipart_writer(staged, len);
         for key in chain {
             let mut chunks = self.s3.get(key).await?.into_stream();
             while let Some(bytes) = chunks.try_next().await? {
