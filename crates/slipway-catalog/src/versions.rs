@@ -5,11 +5,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use futures::TryStreamExt;
 use serde::Deserialize;
 use slipway_db::ImagesDb;
 use slipway_oci::{Digest, Platform};
-use slipway_storage::{BlobRead, BlobStore};
+use slipway_storage::BlobStore;
 use tokio::io::AsyncReadExt;
 
 use crate::CatalogError;
@@ -107,14 +106,6 @@ async fn read_small(store: &dyn BlobStore, digest: &Digest) -> Result<Option<Vec
         return Ok(None);
     };
     let mut bytes = Vec::new();
-    match read {
-        BlobRead::File { file, .. } => {
-            file.take(MAX_CONFIG_BYTES).read_to_end(&mut bytes).await.map_err(storage)?;
-        }
-        BlobRead::Stream { stream, .. } => {
-            let chunks: Vec<_> = stream.try_collect().await.map_err(storage)?;
-            chunks.iter().for_each(|c| bytes.extend_from_slice(c));
-        }
-    }
+    read.into_reader().take(MAX_CONFIG_BYTES).read_to_end(&mut bytes).await.map_err(storage)?;
     Ok(Some(bytes))
 }

@@ -54,6 +54,9 @@ impl Registry {
 
         for digest in self.db.unreferenced_blobs(blob_cutoff).await? {
             if self.db.collect_blob(&digest, blob_cutoff).await? {
+                if let Ok(digest) = digest.parse::<Digest>() {
+                    self.forget_links(&digest);
+                }
                 report.blobs_deleted += 1;
             }
         }

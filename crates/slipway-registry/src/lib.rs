@@ -4,6 +4,7 @@ mod error;
 mod fsck;
 mod gc;
 mod guard;
+mod kept;
 mod path;
 mod rate_limit;
 mod routes;

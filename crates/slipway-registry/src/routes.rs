@@ -31,8 +31,6 @@ pub struct RouteLabel(pub &'static str);
 
 /// Reads of large blobs go out in pieces this big: few syscalls, modest memory.
 const SEND_CHUNK: usize = 256 * 1024;
-/// Blobs up to this size are read whole and sent as one body.
-const SMALL_BLOB: u64 = 64 * 1024;
 
 type Params = HashMap<String, String>;
 
@@ -564,11 +562,11 @@ async fn get_blob(
     if is_head {
         return Ok(with_headers(status, &headers, Body::empty()));
     }
-    let blob = registry.read_blob(digest, range.map(|(s, e)| s..e + 1)).await?;
+    let blob = registry.read_blob(repo, digest, size, range.map(|(s, e)| s..e + 1)).await?;
     metrics::counter!("slipway_blob_bytes_sent_total").increment(blob.len());
     let body = match blob {
         // Small blobs (configs, signatures) go out in one piece with the headers.
-        BlobRead::File { .. } if blob.len() <= SMALL_BLOB => Body::from(blob.into_bytes().await?),
+        BlobRead::Bytes(bytes) => Body::from(bytes),
         BlobRead::File { file, len } => Body::from_stream(ReaderStream::with_capacity(file.take(len), SEND_CHUNK)),
         BlobRead::Stream { stream, .. } => Body::from_stream(stream),
     };

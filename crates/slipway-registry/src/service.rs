@@ -10,6 +10,7 @@ use slipway_oci::{Algorithm, Digest, ErrorCode, ParsedManifest, Reference, RepoN
 use slipway_storage::{BlobRead, BlobStore, ByteStream, StorageError, UploadId};
 
 use crate::error::RegistryError;
+use crate::kept::{BlobLinks, SMALL_BLOB, SmallBlobs};
 
 /// Longest page of tags or repository names returned at once.
 pub const MAX_PAGE: usize = 1000;
@@ -33,6 +34,8 @@ pub struct Registry {
     pub(crate) store: Arc<dyn BlobStore>,
     pub(crate) settings: RegistrySettings,
     pulls: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+    links: Arc<BlobLinks>,
+    small_blobs: Arc<SmallBlobs>,
     push_hook: Option<Arc<dyn PushHook>>,
 }
 
@@ -57,7 +60,7 @@ pub fn upload_location(repo: &RepoName, id: &str) -> String {
 
 impl Registry {
     pub fn new(db: RegistryDb, store: Arc<dyn BlobStore>, settings: RegistrySettings) -> Self {
-        Registry { db, store, settings, pulls: Arc::default(), push_hook: None }
+        Registry { db, store, settings, pulls: Arc::default(), links: Arc::default(), small_blobs: Arc::default(), push_hook: None }
     }
 
     /// The same registry, telling `hook` of every manifest pushed.
@@ -87,19 +90,68 @@ impl Registry {
 
     // ---- blobs -------------------------------------------------------------------------
 
+    /// The size of a blob `repo` may serve, from the briefly kept links (`BlobLinks`) or
+    /// the database.
     pub async fn blob_size(&self, repo: &RepoName, digest: &Digest) -> Result<u64, RegistryError> {
-        self.db
+        let now = self.db.clock().now_ms();
+        let generation = match self.links.get(repo, digest, now) {
+            Ok(size) => return Ok(size),
+            Err(generation) => generation,
+        };
+        let size = self
+            .db
             .blob_in_repository(repo.as_str(), &digest.to_string())
             .await?
             .map(|s| s as u64)
-            .ok_or_else(|| RegistryError::spec(ErrorCode::BlobUnknown, format!("blob {digest} is not in {repo}")))
+            .ok_or_else(|| RegistryError::spec(ErrorCode::BlobUnknown, format!("blob {digest} is not in {repo}")))?;
+        self.links.keep(repo, digest, size, generation, now);
+        Ok(size)
     }
 
-    pub async fn read_blob(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<BlobRead, RegistryError> {
-        self.store.read(digest, range).await?.ok_or_else(|| {
-            // A recorded blob whose bytes are gone is a storage fault, not a client error.
-            RegistryError::Storage(StorageError::Io(std::io::Error::other(format!("blob {digest} is recorded but not stored"))))
-        })
+    /// The bytes of a blob `blob_size` found in `repo` with `size` bytes.
+    pub async fn read_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        size: u64,
+        range: Option<Range<u64>>,
+    ) -> Result<BlobRead, RegistryError> {
+        if size > SMALL_BLOB {
+            return match self.store.read(digest, range).await? {
+                Some(blob) => Ok(blob),
+                None => Err(self.missing(repo, digest).await),
+            };
+        }
+        let bytes = match self.small_blobs.get(digest) {
+            Some(bytes) => bytes,
+            None => {
+                let Some(blob) = self.store.read(digest, None).await? else {
+                    return Err(self.missing(repo, digest).await);
+                };
+                let bytes = match blob {
+                    BlobRead::Bytes(bytes) => bytes,
+                    other => other.into_bytes().await?.into(),
+                };
+                self.small_blobs.keep(digest, bytes.clone());
+                bytes
+            }
+        };
+        Ok(BlobRead::Bytes(match range {
+            Some(range) => bytes.slice(range.start.min(size) as usize..range.end.min(size) as usize),
+            None => bytes,
+        }))
+    }
+
+    /// The error for a blob found in `repo` but not in storage.
+    async fn missing(&self, repo: &RepoName, digest: &Digest) -> RegistryError {
+        // The link may have been kept from before garbage collection (on any replica)
+        // took the blob: then the blob is unknown, as the database now says.
+        self.forget_links(digest);
+        if let Err(unknown) = self.blob_size(repo, digest).await {
+            return unknown;
+        }
+        // A recorded blob whose bytes are gone is a storage fault, not a client error.
+        RegistryError::Storage(StorageError::Io(std::io::Error::other(format!("blob {digest} is recorded but not stored"))))
     }
 
     pub async fn blob_redirect(&self, digest: &Digest) -> Result<Option<String>, RegistryError> {
@@ -110,11 +162,16 @@ impl Registry {
     }
 
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
-        if self.db.unlink_blob(repo.as_str(), &digest.to_string()).await? {
-            Ok(())
-        } else {
-            Err(RegistryError::spec(ErrorCode::BlobUnknown, format!("blob {digest} is not in {repo}")))
-        }
+        let unlinked = self.db.unlink_blob(repo.as_str(), &digest.to_string()).await;
+        // Forgotten whatever the outcome: a failed commit may still have removed the row.
+        self.links.forget(Some(repo), digest);
+        if unlinked? { Ok(()) } else { Err(RegistryError::spec(ErrorCode::BlobUnknown, format!("blob {digest} is not in {repo}"))) }
+    }
+
+    /// Forgets what is kept of a blob garbage collection took, in every repository.
+    pub(crate) fn forget_links(&self, digest: &Digest) {
+        self.links.forget(None, digest);
+        self.small_blobs.forget(digest);
     }
 
     /// Cross-repository mount. Returns false when the blob cannot be mounted, in which

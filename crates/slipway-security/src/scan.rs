@@ -9,9 +9,8 @@ use slipway_db::{ImagePackageRecord, InventoryPart, NewImageScan};
 use slipway_oci::{Descriptor, Digest, ParsedManifest, media_type, platform_images};
 use slipway_scanner::ScanError;
 use slipway_scanner::analyzer::{ANALYZER_VERSION, Compression, Finding, Inventory, LayerReport, analyze_layer, merge};
-use slipway_storage::BlobRead;
 use tokio::io::AsyncRead;
-use tokio_util::io::{StreamReader, SyncIoBridge};
+use tokio_util::io::SyncIoBridge;
 
 use crate::jobs::ScanImage;
 use crate::matching::{advisories_for, index_row, match_rows};
@@ -278,10 +277,7 @@ impl Scanning {
             .read(digest, None)
             .await?
             .ok_or_else(|| ScanningError::Internal(format!("layer {digest} is referenced but not stored")))?;
-        Ok(match blob {
-            BlobRead::File { file, .. } => Box::new(file),
-            BlobRead::Stream { stream, .. } => Box::new(StreamReader::new(stream)),
-        })
+        Ok(blob.into_reader())
     }
 
     /// Image manifests whose scan is requested for `digest` of `repository`: the image

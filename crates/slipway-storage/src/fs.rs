@@ -20,6 +20,9 @@ use crate::{BlobRead, BlobStore, ByteStream, SealedBlob, StorageError, StoredObj
 
 /// Large enough that hashing and writing amortize syscalls on multi-GB layers.
 const READ_BUF: usize = 256 * 1024;
+/// Blobs (or ranges) up to this size are read whole when opened: configs, manifests'
+/// small layers and signatures, which then go out with the response's headers.
+const WHOLE_READ: u64 = 64 * 1024;
 
 #[derive(Clone)]
 pub struct FsStore {
@@ -48,20 +51,10 @@ impl FsStore {
 #[async_trait]
 impl BlobStore for FsStore {
     async fn read(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<Option<BlobRead>, StorageError> {
-        let mut file = match File::open(self.blob_path(digest)).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e.into()),
-        };
-        let size = file.metadata().await?.len();
-        let len = match range {
-            Some(r) => {
-                file.seek(SeekFrom::Start(r.start)).await?;
-                r.end.min(size).saturating_sub(r.start)
-            }
-            None => size,
-        };
-        Ok(Some(BlobRead::File { file, len }))
+        let path = self.blob_path(digest);
+        // One trip to the blocking pool for the open, the size and (for a small blob) the
+        // bytes, instead of one per step: the hand-offs cost more than the reading.
+        tokio::task::spawn_blocking(move || read_local(&path, range)).await.map_err(|e| std::io::Error::other(e.to_string()))?
     }
 
     async fn delete(&self, digest: &Digest) -> Result<(), StorageError> {
@@ -223,6 +216,29 @@ fn list_blob_files(root: &Path) -> Result<Vec<StoredObject<Digest>>, StorageErro
     Ok(out)
 }
 
+fn read_local(path: &Path, range: Option<Range<u64>>) -> Result<Option<BlobRead>, StorageError> {
+    use std::io::{Read, Seek};
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let size = file.metadata()?.len();
+    let (start, len) = match range {
+        Some(r) => (r.start, r.end.min(size).saturating_sub(r.start)),
+        None => (0, size),
+    };
+    if start > 0 {
+        file.seek(SeekFrom::Start(start))?;
+    }
+    if len <= WHOLE_READ {
+        let mut bytes = Vec::with_capacity(len as usize);
+        file.take(len).read_to_end(&mut bytes)?;
+        return Ok(Some(BlobRead::Bytes(bytes.into())));
+    }
+    Ok(Some(BlobRead::File { file: File::from_std(file), len }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +293,30 @@ mod tests {
         second.seal(&id, n, &digest).await.unwrap().commit().await.unwrap();
         let read = second.read(&digest, None).await.unwrap().unwrap();
         assert_eq!(read.into_bytes().await.unwrap(), b"abcdef");
+    }
+
+    #[tokio::test]
+    async fn small_reads_come_whole_and_large_ones_as_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::open(dir.path()).await.unwrap();
+        let content: Vec<u8> = (0..WHOLE_READ as usize + 10).map(|i| (i % 251) as u8).collect();
+        let id = UploadId::new();
+        let leaked: &'static [u8] = Box::leak(content.clone().into_boxed_slice());
+        let n = store.append(&id, 0, Algorithm::Sha256, body(&[leaked])).await.unwrap();
+        let digest = Digest::of(Algorithm::Sha256, &content);
+        store.seal(&id, n, &digest).await.unwrap().commit().await.unwrap();
+
+        let whole = store.read(&digest, None).await.unwrap().unwrap();
+        assert!(matches!(whole, BlobRead::File { .. }), "a blob above the threshold streams from its file");
+        assert_eq!(whole.into_bytes().await.unwrap(), content);
+        // Ranges at, below and past the threshold, and past the end, all read exactly.
+        let end = content.len() as u64;
+        for range in [0..WHOLE_READ, 10..WHOLE_READ + 10, 1..WHOLE_READ + 2, end - 5..end + 100, end..end + 1] {
+            let read = store.read(&digest, Some(range.clone())).await.unwrap().unwrap();
+            let expected = &content[range.start as usize..(range.end.min(end)) as usize];
+            assert_eq!(matches!(read, BlobRead::Bytes(_)), expected.len() as u64 <= WHOLE_READ, "{range:?}");
+            assert_eq!(read.len(), expected.len() as u64, "{range:?}");
+            assert_eq!(read.into_bytes().await.unwrap(), expected, "{range:?}");
+        }
     }
 }

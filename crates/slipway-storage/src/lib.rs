@@ -97,14 +97,23 @@ impl std::fmt::Display for UploadId {
 /// Blob content ready to be sent. Local files stay files so the HTTP layer can send them
 /// without copying them through userspace buffers more than needed.
 pub enum BlobRead {
-    File { file: tokio::fs::File, len: u64 },
-    Stream { stream: ByteStream, len: u64 },
+    File {
+        file: tokio::fs::File,
+        len: u64,
+    },
+    /// A small local blob, read whole in the step that opened it.
+    Bytes(Bytes),
+    Stream {
+        stream: ByteStream,
+        len: u64,
+    },
 }
 
 impl BlobRead {
     pub fn len(&self) -> u64 {
         match self {
             BlobRead::File { len, .. } | BlobRead::Stream { len, .. } => *len,
+            BlobRead::Bytes(bytes) => bytes.len() as u64,
         }
     }
 
@@ -117,6 +126,7 @@ impl BlobRead {
         use tokio::io::AsyncReadExt;
         match self {
             BlobRead::File { file, len } => Box::new(file.take(len)),
+            BlobRead::Bytes(bytes) => Box::new(std::io::Cursor::new(bytes)),
             BlobRead::Stream { stream, .. } => Box::new(tokio_util::io::StreamReader::new(stream)),
         }
     }
@@ -130,6 +140,7 @@ impl BlobRead {
             BlobRead::File { file, len } => {
                 file.take(len).read_to_end(&mut out).await?;
             }
+            BlobRead::Bytes(bytes) => out.extend_from_slice(&bytes),
             BlobRead::Stream { mut stream, .. } => {
                 while let Some(chunk) = stream.try_next().await? {
                     out.extend_from_slice(&chunk);

@@ -32,25 +32,33 @@ async fn push_in_chunks(t: &TestApp, repo: &str, content: &[u8], chunk: usize) -
     digest
 }
 
+/// Whole, HEAD and ranged GETs of a blob streamed from storage and of one small enough
+/// that its bytes are kept in memory (asked twice: read, then kept).
 #[tokio::test]
 async fn chunked_upload_then_ranged_pull() {
     let t = TestApp::spawn().await;
-    let content = random_bytes(300_000);
-    let digest = push_in_chunks(&t, "org/team/app", &content, 100_000).await;
-
-    let blob = format!("/v2/org/team/app/blobs/{digest}");
-    let whole = t.get(&blob).await;
-    assert_eq!(whole.status(), StatusCode::OK);
-    assert_eq!(whole.bytes().await.unwrap().as_ref(), content.as_slice());
-    let head = t.request(Method::HEAD, &blob).send().await.unwrap();
-    assert_eq!(head.headers()["content-length"], "300000");
-    let part = t.request(Method::GET, &blob).header("range", "bytes=1000-1999").send().await.unwrap();
-    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
-    assert_eq!(part.headers()["content-range"], "bytes 1000-1999/300000");
-    assert_eq!(part.bytes().await.unwrap().as_ref(), &content[1000..2000]);
-    let beyond = t.request(Method::GET, &blob).header("range", "bytes=300000-").send().await.unwrap();
-    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
-    assert_eq!(beyond.headers()["content-range"], "bytes */300000");
+    for (len, piece) in [(300_000, 100_000), (5_000, 2_000)] {
+        let content = random_bytes(len);
+        let digest = push_in_chunks(&t, "org/team/app", &content, piece).await;
+        let blob = format!("/v2/org/team/app/blobs/{digest}");
+        for _ in 0..2 {
+            let whole = t.get(&blob).await;
+            assert_eq!(whole.status(), StatusCode::OK);
+            assert_eq!(whole.bytes().await.unwrap().as_ref(), content.as_slice());
+            let head = t.request(Method::HEAD, &blob).send().await.unwrap();
+            assert_eq!(head.headers()["content-length"], len.to_string().as_str());
+            let part = t.request(Method::GET, &blob).header("range", "bytes=1000-1999").send().await.unwrap();
+            assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+            assert_eq!(part.headers()["content-range"], format!("bytes 1000-1999/{len}").as_str());
+            assert_eq!(part.bytes().await.unwrap().as_ref(), &content[1000..2000]);
+            let tail = t.request(Method::GET, &blob).header("range", "bytes=-10").send().await.unwrap();
+            assert_eq!(tail.status(), StatusCode::PARTIAL_CONTENT);
+            assert_eq!(tail.bytes().await.unwrap().as_ref(), &content[len - 10..]);
+            let beyond = t.request(Method::GET, &blob).header("range", format!("bytes={len}-")).send().await.unwrap();
+            assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+            assert_eq!(beyond.headers()["content-range"], format!("bytes */{len}").as_str());
+        }
+    }
 }
 
 /// S3 copies at most 5 GiB in one request: a blob above the bucket's copy limit (lowered

@@ -97,3 +97,42 @@ async fn pull_limits_hold_across_replicas() {
     let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
     assert_eq!((admitted, refused), (4, 4), "{statuses:?}");
 }
+
+/// Each replica briefly keeps which blobs a repository links, and small blobs' bytes
+/// (issue 19's blob GET speed); what it keeps never serves a deleted blob as present from
+/// the replica that deleted it, nor turns a blob another replica's garbage collection took
+/// into a server error.
+#[tokio::test]
+async fn kept_blob_links_follow_deletes_and_collection() {
+    let backend = Backend::new().await;
+    let (a, b) = (backend.spawn().await, backend.spawn().await);
+    let path = |digest: &Digest| format!("/v2/ha/links/blobs/{digest}");
+    let deleted = a.push_blob("ha/links", b"deleted through the API").await;
+    // Above the size whose bytes are kept in memory: its GET goes to storage.
+    let collected = a.push_blob("ha/links", &random_bytes(100_000)).await;
+    for digest in [&deleted, &collected] {
+        // Twice: the second answer comes from what the first kept.
+        for _ in 0..2 {
+            assert_eq!(a.get(&path(digest)).await.status(), StatusCode::OK);
+        }
+    }
+
+    let delete = a.request(Method::DELETE, &path(&deleted)).send().await.unwrap();
+    assert_eq!(delete.status(), StatusCode::ACCEPTED);
+    for method in [Method::HEAD, Method::GET] {
+        let answer = a.request(method.clone(), &path(&deleted)).send().await.unwrap();
+        assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{method} right after the delete");
+    }
+    assert_eq!(b.get(&path(&deleted)).await.status(), StatusCode::NOT_FOUND);
+
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let grace =
+        slipway_registry::GcSettings { grace: std::time::Duration::from_millis(10), upload_ttl: std::time::Duration::from_secs(3600) };
+    // Both: the unlinked blob is garbage too.
+    assert_eq!(b.app.registry.collect_garbage(&grace).await.unwrap().blobs_deleted, 2);
+    let answer = a.get(&path(&collected)).await;
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND, "a kept link to collected bytes: {}", answer.text().await.unwrap());
+    let again = a.get(&path(&collected)).await;
+    assert_eq!(again.status(), StatusCode::NOT_FOUND);
+    assert_eq!(slipway_test_support::error_code(again).await, "BLOB_UNKNOWN");
+}
