@@ -72,7 +72,7 @@ enum Command {
         command: AdminCommand,
     },
     /// Scan an image for vulnerable packages (a registry image, an OCI layout or a docker save archive).
-    Scan(slipway::scan::ScanArgs),
+    Scan(Box<slipway::scan::ScanArgs>),
     /// Load and inspect the OSV vulnerability feed that scans are matched against.
     Feed {
         #[command(subcommand)]
@@ -137,7 +137,7 @@ async fn run() -> anyhow::Result<()> {
             let app = App::build(config).await?;
             admin::run(&app, command).await?;
         }
-        Command::Scan(args) => std::process::exit(slipway::scan::run(args, &config.data_dir, config.database_url()).await),
+        Command::Scan(args) => std::process::exit(slipway::scan::run(*args, &config.data_dir, config.database_url()).await),
         Command::Feed { command } => {
             let app = App::build(config).await?;
             feed::run(&app, command).await?;

@@ -46,18 +46,24 @@ pub struct ScanArgs {
     /// Write the report to this file instead of standard output.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
-    /// Report only these policy classes (critical: CVSS 7.0-10.0, major: 4.0-6.9, minor:
-    /// below 4.0; unrated: no rating known).
+    /// Report only these severities, as trivy's --severity means them: CVSS bands, in any
+    /// case (UNKNOWN: no rating, or 0.0; LOW: 0.1-3.9; MEDIUM: 4.0-6.9; HIGH: 7.0-8.9;
+    /// CRITICAL: 9.0-10.0). The store's classes major, minor and unrated are still taken
+    /// here, deprecated: use --class.
+    #[arg(long, value_delimiter = ',', value_parser = severity_arg, conflicts_with_all = ["class", "band"])]
+    pub severity: Vec<SeverityArg>,
+    /// Report only these store policy classes (critical: CVSS 7.0-10.0, major: 4.0-6.9,
+    /// minor: below 4.0; unrated: no rating known).
     #[arg(long, value_enum, value_delimiter = ',', conflicts_with = "band")]
-    pub severity: Vec<ClassArg>,
-    /// Report only these CVSS bands (critical here is 9.0-10.0).
+    pub class: Vec<ClassArg>,
+    /// Report only these CVSS bands (critical here is 9.0-10.0; none is 0.0).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub band: Vec<BandArg>,
     /// Leave out vulnerabilities that have no fixed version.
     #[arg(long)]
     pub ignore_unfixed: bool,
-    /// Exit with this status when any vulnerability is reported (after --severity, --band
-    /// and --ignore-unfixed). Statuses 2-4 are reserved for errors.
+    /// Exit with this status when any vulnerability is reported (after --severity, --class,
+    /// --band and --ignore-unfixed). Statuses 2-4 are reserved for errors.
     #[arg(long, default_value_t = 0, value_parser = exit_code)]
     pub exit_code: i32,
     /// OSV advisories to match against: a JSON file, a directory of them, or a zip
@@ -86,6 +92,14 @@ pub struct ScanArgs {
     /// always are spoken to over HTTP).
     #[arg(long)]
     pub insecure: bool,
+    /// Give up when the scan has not finished within this time (as trivy's: 5m, 90s,
+    /// 1h30m; 0 for no limit).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// No progress bars, warnings or notices on standard error: only the report (and
+    /// errors that stop the scan). The exit status still tells an incomplete scan.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -102,6 +116,36 @@ pub enum ClassArg {
     Major,
     Minor,
     Unrated,
+}
+
+/// A value of `--severity`: one of trivy's severities, or a store class in the deprecated
+/// spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeverityArg {
+    Unknown,
+    Low,
+    Medium,
+    High,
+    /// `lowercase` remembers the old spelling, which meant the store's class (CVSS 7.0 and
+    /// above), to say that the meaning changed.
+    Critical {
+        lowercase: bool,
+    },
+    Class(ClassArg),
+}
+
+fn severity_arg(text: &str) -> Result<SeverityArg, String> {
+    Ok(match text.to_ascii_lowercase().as_str() {
+        "unknown" => SeverityArg::Unknown,
+        "low" => SeverityArg::Low,
+        "medium" => SeverityArg::Medium,
+        "high" => SeverityArg::High,
+        "critical" => SeverityArg::Critical { lowercase: text == "critical" },
+        "major" => SeverityArg::Class(ClassArg::Major),
+        "minor" => SeverityArg::Class(ClassArg::Minor),
+        "unrated" => SeverityArg::Class(ClassArg::Unrated),
+        _ => return Err(format!("{text:?} is not a severity: UNKNOWN, LOW, MEDIUM, HIGH or CRITICAL (store classes: --class)")),
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -155,17 +199,29 @@ impl Target {
 /// Runs `slipway scan`; returns the exit status. `data_dir` holds the default cache;
 /// `database_url` names the database whose stored feed is used without `--feed`.
 pub async fn run(args: ScanArgs, data_dir: &Path, database_url: String) -> i32 {
-    match scan(&args, data_dir, database_url).await {
+    let work = scan(&args, data_dir, database_url);
+    let outcome = if args.timeout.is_zero() {
+        work.await
+    } else {
+        tokio::time::timeout(args.timeout, work).await.unwrap_or_else(|_| {
+            Err(anyhow::anyhow!("the scan did not finish within --timeout {}", humantime::format_duration(args.timeout)))
+        })
+    };
+    match outcome {
         Ok(status) => status,
         Err(error) => {
             // Registries and images name things in errors too.
             eprintln!("slipway scan: {}", printable(&format!("{error:#}")));
-            EXIT_ERROR
+            if error.is::<UsageError>() { 2 } else { EXIT_ERROR }
         }
     }
 }
 
 async fn scan(args: &ScanArgs, data_dir: &Path, database_url: String) -> anyhow::Result<i32> {
+    let (filter, notices) = filter(args)?;
+    if !args.quiet {
+        notices.iter().for_each(|notice| eprintln!("{notice}"));
+    }
     let target = Target::parse(&args.target)?;
     let source: Box<dyn ImageSource + Send> = match &target {
         Target::Oci { dir, tag } => Box::new(OciLayout::open(dir, tag.as_deref(), args.platform.as_ref(), &args.target)?),
@@ -180,8 +236,9 @@ async fn scan(args: &ScanArgs, data_dir: &Path, database_url: String) -> anyhow:
     if !args.no_cache {
         scanner = scanner.cache(DirCache::new(args.cache_dir.clone().unwrap_or_else(|| data_dir.join("scan-cache"))));
     }
+    let quiet = args.quiet;
     let analysis = tokio::task::spawn_blocking(move || {
-        let bars = std::io::stderr().is_terminal().then(|| progress::Bars::new(source.image()));
+        let bars = (!quiet && std::io::stderr().is_terminal()).then(|| progress::Bars::new(source.image()));
         scanner.analyze(source.as_ref(), &|layer, event| {
             if let Some(bars) = &bars {
                 bars.event(layer, event);
@@ -194,7 +251,7 @@ async fn scan(args: &ScanArgs, data_dir: &Path, database_url: String) -> anyhow:
     let advisories =
         if args.feeds.is_empty() { AdvisorySource::Stored { database_url } } else { AdvisorySource::Files(args.feeds.clone()) };
     let loaded = advisories.load(&analysis.wanted()).await?;
-    if !loaded.rejected.is_empty() {
+    if !loaded.rejected.is_empty() && !args.quiet {
         eprintln!(
             "warning: {} feed records could not be read and were skipped (the first: {}: {})",
             loaded.rejected.len(),
@@ -203,8 +260,10 @@ async fn scan(args: &ScanArgs, data_dir: &Path, database_url: String) -> anyhow:
         );
     }
     let mut report = analysis.match_advisories(&loaded.index);
-    report.retain(&filter(args));
-    warn_about(&report);
+    report.retain(&filter);
+    if !args.quiet {
+        warn_about(&report);
+    }
 
     let document = render(&report, args.format, args.output.is_none())?;
     match &args.output {
@@ -237,10 +296,24 @@ fn credentials(args: &ScanArgs) -> anyhow::Result<Option<(String, String)>> {
     Ok(Some((user.clone(), password)))
 }
 
-fn filter(args: &ScanArgs) -> Filter {
-    let severity = if !args.severity.is_empty() {
+/// A command line that clap accepts but that asks for something impossible: exit status 2.
+#[derive(Debug)]
+struct UsageError(String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The report's filter, and notices about deprecated spellings.
+fn filter(args: &ScanArgs) -> anyhow::Result<(Filter, Vec<String>)> {
+    let mut notices = Vec::new();
+    let classes = |classes: &[ClassArg]| {
         SeveritySelection::Classes(
-            args.severity
+            classes
                 .iter()
                 .map(|class| match class {
                     ClassArg::Critical => Some(PolicyClass::Critical),
@@ -250,6 +323,64 @@ fn filter(args: &ScanArgs) -> Filter {
                 })
                 .collect(),
         )
+    };
+    let old_classes: Vec<ClassArg> = args
+        .severity
+        .iter()
+        .filter_map(|s| match s {
+            SeverityArg::Class(class) => Some(*class),
+            _ => None,
+        })
+        .collect();
+    let severity = if !old_classes.is_empty() {
+        // major, minor and unrated are the store's classes: the whole list is read as the
+        // old flag read it, critical included (CVSS 7.0 and above).
+        let mut listed = Vec::new();
+        for value in &args.severity {
+            listed.push(match value {
+                SeverityArg::Class(class) => *class,
+                SeverityArg::Critical { .. } => ClassArg::Critical,
+                other => {
+                    return Err(UsageError(format!(
+                        "--severity mixes store classes (major, minor, unrated) with trivy's severities ({other:?}): \
+                         use --class for the classes"
+                    ))
+                    .into());
+                }
+            });
+        }
+        let spelled: Vec<String> = listed.iter().filter_map(|c| c.to_possible_value()).map(|v| v.get_name().to_owned()).collect();
+        notices.push(format!(
+            "notice: --severity {} names the store's classes, a deprecated spelling: use --class {} (--severity takes trivy's CVSS severities)",
+            spelled.join(","),
+            spelled.join(",")
+        ));
+        classes(&listed)
+    } else if !args.severity.is_empty() {
+        let mut bands = Vec::new();
+        for value in &args.severity {
+            match value {
+                SeverityArg::Unknown => bands.extend([None, Some(Band::None)]),
+                SeverityArg::Low => bands.push(Some(Band::Low)),
+                SeverityArg::Medium => bands.push(Some(Band::Medium)),
+                SeverityArg::High => bands.push(Some(Band::High)),
+                SeverityArg::Critical { lowercase } => {
+                    if *lowercase {
+                        notices.push(
+                            "notice: --severity critical now means CVSS 9.0-10.0, as in trivy; the store's class \
+                             (7.0-10.0) is --class critical"
+                                .to_owned(),
+                        );
+                    }
+                    bands.push(Some(Band::Critical));
+                }
+                // Lists with a class took the branch above.
+                SeverityArg::Class(_) => {}
+            }
+        }
+        SeveritySelection::Bands(bands)
+    } else if !args.class.is_empty() {
+        classes(&args.class)
     } else if !args.band.is_empty() {
         SeveritySelection::Bands(
             args.band
@@ -267,7 +398,7 @@ fn filter(args: &ScanArgs) -> Filter {
     } else {
         SeveritySelection::All
     };
-    Filter { severity, ignore_unfixed: args.ignore_unfixed }
+    Ok((Filter { severity, ignore_unfixed: args.ignore_unfixed }, notices))
 }
 
 /// Layers that were not scanned and files that were not read go to stderr whatever

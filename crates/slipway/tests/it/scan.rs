@@ -226,33 +226,80 @@ async fn exit_codes_follow_the_selected_severities() {
     let data = tempfile::tempdir().unwrap();
     let feed = feed();
     let reference = target(&t, "acme/app:1.0");
-    let run = |extra: &'static [&'static str]| {
-        let mut args = vec![reference.as_str(), "--feed", feed.to_str().unwrap(), "--format", "json"];
-        args.extend_from_slice(extra);
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = vec![reference.clone(), "--feed".into(), feed.display().to_string(), "--format".into(), "json".into()];
+        args.extend(extra.iter().map(|a| a.to_string()));
         let data = data.path().to_owned();
-        async move { scan(&data, &args, None).await }
+        async move { scan(&data, &args.iter().map(String::as_str).collect::<Vec<_>>(), None).await }
     };
 
     let found = run(&["--exit-code", "5"]).await;
     assert_eq!(found.status.code(), Some(5));
     assert_eq!(ids(&json(&found)).len(), 7, "the report is written all the same");
-    let fixed_minor = run(&["--exit-code", "5", "--severity", "minor", "--ignore-unfixed"]).await;
+    let fixed_minor = run(&["--exit-code", "5", "--class", "minor", "--ignore-unfixed"]).await;
     assert_eq!(fixed_minor.status.code(), Some(5));
     assert_eq!(ids(&json(&fixed_minor)), ["DEBIAN-CVE-2023-5678", "DEBIAN-CVE-2023-5678"]);
     let band = run(&["--exit-code", "1", "--band", "critical"]).await;
     assert_eq!(band.status.code(), Some(1));
     assert_eq!(ids(&json(&band)), ["GHSA-8q59-q68h-6hv4"]);
-    let none = run(&["--exit-code", "5", "--severity", "unrated"]).await;
+    let none = run(&["--exit-code", "5", "--class", "unrated"]).await;
     assert_eq!(none.status.code(), Some(0));
     assert_eq!(json(&none)["vulnerabilities"], serde_json::json!([]));
     assert_eq!(run(&[]).await.status.code(), Some(0), "without --exit-code findings do not fail");
+
+    // --severity as trivy means it: CVSS bands, any case, selected from the unfiltered
+    // report by each finding's band (trivy's UNKNOWN: unrated, or a score of 0.0).
+    let all = json(&found);
+    let with_bands = |bands: &[&str]| -> Vec<String> {
+        let findings = all["vulnerabilities"].as_array().unwrap();
+        let band = |f: &serde_json::Value| f["severity"]["band"].as_str().unwrap_or("unrated").to_owned();
+        findings.iter().filter(|f| bands.contains(&band(f).as_str())).map(|f| f["id"].as_str().unwrap().to_owned()).collect()
+    };
+    for (flag, bands) in [
+        ("HIGH,CRITICAL", &["high", "critical"][..]),
+        ("critical,High", &["high", "critical"][..]),
+        ("MEDIUM", &["medium"][..]),
+        ("LOW,UNKNOWN", &["low", "none", "unrated"][..]),
+    ] {
+        let selected = run(&["--exit-code", "1", "--severity", flag]).await;
+        let expected = with_bands(bands);
+        assert_eq!(selected.status.code(), Some(if expected.is_empty() { 0 } else { 1 }), "{flag}");
+        assert_eq!(ids(&json(&selected)), expected, "{flag}");
+    }
+    for band in ["critical", "high", "medium", "low"] {
+        assert!(!with_bands(&[band]).is_empty(), "the fixture has a finding rated {band}");
+    }
+    // The store's classes: critical is CVSS 7.0 and above, HIGH and CRITICAL together.
+    let class = run(&["--class", "critical"]).await;
+    assert_eq!(ids(&json(&class)), with_bands(&["high", "critical"]));
+    // The old spellings still work, saying so; lowercase critical alone is trivy's now.
+    let old = run(&["--severity", "major,critical"]).await;
+    assert_eq!(old.status.code(), Some(0), "{}", stderr(&old));
+    assert_eq!(ids(&json(&old)), ids(&json(&run(&["--class", "major,critical"]).await)));
+    assert!(stderr(&old).contains("use --class major,critical"), "{}", stderr(&old));
+    let lowercase = run(&["--severity", "critical"]).await;
+    assert_eq!(ids(&json(&lowercase)), ["GHSA-8q59-q68h-6hv4"]);
+    assert!(stderr(&lowercase).contains("now means CVSS 9.0-10.0"), "{}", stderr(&lowercase));
+    let quiet = run(&["--severity", "critical", "--quiet"]).await;
+    assert_eq!(stderr(&quiet), "", "--quiet leaves standard error to errors");
+    let mixed = run(&["--severity", "HIGH,minor"]).await;
+    assert_eq!(mixed.status.code(), Some(2));
+    assert!(stderr(&mixed).contains("mixes store classes"), "{}", stderr(&mixed));
+    let unknown = run(&["--severity", "SEVERE"]).await;
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("is not a severity"), "{}", stderr(&unknown));
 
     // Errors have statuses of their own.
     let reserved = run(&["--exit-code", "3"]).await;
     assert_eq!(reserved.status.code(), Some(2));
     assert!(stderr(&reserved).contains("reserved"), "{}", stderr(&reserved));
-    let conflicting = run(&["--severity", "major", "--band", "high"]).await;
-    assert_eq!(conflicting.status.code(), Some(2));
+    for conflicting in [
+        &["--severity", "HIGH", "--band", "high"][..],
+        &["--class", "major", "--band", "high"],
+        &["--severity", "HIGH", "--class", "major"],
+    ] {
+        assert_eq!(run(conflicting).await.status.code(), Some(2), "{conflicting:?}");
+    }
     let missing = scan(data.path(), &[&target(&t, "acme/app:2.0"), "--feed", feed.to_str().unwrap()], None).await;
     assert_eq!(missing.status.code(), Some(3));
     assert!(stderr(&missing).contains("manifest acme/app:2.0 not found"), "{}", stderr(&missing));
@@ -466,4 +513,24 @@ async fn manifest_lists_pick_the_platform_asked_for() {
     let missing = scan(data.path(), &[&reference, "--feed", feed.to_str().unwrap(), "--platform", "linux/s390x"], None).await;
     assert_eq!(missing.status.code(), Some(3));
     assert!(stderr(&missing).contains("(it has linux/amd64, linux/arm64/v8)"), "{}", stderr(&missing));
+}
+
+/// `--timeout` bounds the whole scan, as trivy's does: a registry that accepts the
+/// connection and never answers ends the scan with status 3 at the limit.
+#[tokio::test]
+async fn a_registry_that_never_answers_times_out() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            connections.push(socket);
+        }
+    });
+    let data = tempfile::tempdir().unwrap();
+    let feed = feed();
+    let output = scan(data.path(), &[&format!("{address}/acme/app:1.0"), "--feed", feed.to_str().unwrap(), "--timeout", "1s"], None).await;
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert!(stderr(&output).contains("did not finish within --timeout 1s"), "{}", stderr(&output));
+    held.abort();
 }
