@@ -37,8 +37,9 @@ pub const EXIT_INCOMPLETE: i32 = 4;
 when a vulnerability is reported, 2 for a usage error, 3 when the scan could not run, 4 when some layers \
 could not be scanned (the report is incomplete).")]
 pub struct ScanArgs {
-    /// The image: HOST[:PORT]/REPOSITORY[:TAG][@DIGEST] (a registry), oci:DIR[:TAG] (an OCI
-    /// image layout) or docker-archive:FILE[:REPO:TAG] (a `docker save` tarball).
+    /// The image: [HOST[:PORT]/]REPOSITORY[:TAG][@DIGEST] (a registry; without a host,
+    /// Docker Hub or --default-registry, as docker reads it), oci:DIR[:TAG] (an OCI image
+    /// layout) or docker-archive:FILE[:REPO:TAG] (a `docker save` tarball).
     pub target: String,
     /// Report format.
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
@@ -92,6 +93,10 @@ pub struct ScanArgs {
     /// always are spoken to over HTTP).
     #[arg(long)]
     pub insecure: bool,
+    /// Where names without a registry host are looked up, in place of Docker Hub (a
+    /// mirror: names keep Docker Hub's form, `library/` for official images).
+    #[arg(long, env = "SLIPWAY_SCAN_DEFAULT_REGISTRY", default_value = registry::DOCKER_HUB, value_name = "HOST[:PORT]")]
+    pub default_registry: String,
     /// Give up when the scan has not finished within this time (as trivy's: 5m, 90s,
     /// 1h30m; 0 for no limit).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
@@ -177,7 +182,7 @@ enum Target {
 impl Target {
     /// A path is taken whole when it exists; otherwise what follows its last `:` (a
     /// layout's tag) or first `:` (an archive's `REPO:TAG`) selects the image.
-    fn parse(text: &str) -> anyhow::Result<Target> {
+    fn parse(text: &str, default_registry: &str) -> anyhow::Result<Target> {
         if let Some(rest) = text.strip_prefix("oci:") {
             let (dir, tag) = match rest.rsplit_once(':') {
                 Some((dir, tag)) if !Path::new(rest).exists() => (dir, Some(tag.to_owned())),
@@ -192,7 +197,7 @@ impl Target {
             };
             return Ok(Target::DockerArchive { file: file.into(), reference });
         }
-        Ok(Target::Registry(text.parse()?))
+        Ok(Target::Registry(ImageRef::parse_with_default(text, default_registry)?))
     }
 }
 
@@ -222,7 +227,7 @@ async fn scan(args: &ScanArgs, data_dir: &Path, database_url: String) -> anyhow:
     if !args.quiet {
         notices.iter().for_each(|notice| eprintln!("{notice}"));
     }
-    let target = Target::parse(&args.target)?;
+    let target = Target::parse(&args.target, &args.default_registry)?;
     let source: Box<dyn ImageSource + Send> = match &target {
         Target::Oci { dir, tag } => Box::new(OciLayout::open(dir, tag.as_deref(), args.platform.as_ref(), &args.target)?),
         Target::DockerArchive { file, reference } => Box::new(DockerArchive::open(file, reference.as_deref(), &args.target)?),
@@ -455,20 +460,25 @@ mod tests {
         let layout = dir.path().join("layout");
         std::fs::create_dir(&layout).unwrap();
         let path = layout.display();
-        assert_eq!(Target::parse(&format!("oci:{path}")).unwrap(), Target::Oci { dir: layout.clone(), tag: None });
-        assert_eq!(Target::parse(&format!("oci:{path}:1.0")).unwrap(), Target::Oci { dir: layout.clone(), tag: Some("1.0".into()) });
+        assert_eq!(Target::parse(&format!("oci:{path}"), registry::DOCKER_HUB).unwrap(), Target::Oci { dir: layout.clone(), tag: None });
+        assert_eq!(
+            Target::parse(&format!("oci:{path}:1.0"), registry::DOCKER_HUB).unwrap(),
+            Target::Oci { dir: layout.clone(), tag: Some("1.0".into()) }
+        );
         let archive = dir.path().join("image.tar");
         assert_eq!(
-            Target::parse(&format!("docker-archive:{}:acme/app:1.0", archive.display())).unwrap(),
+            Target::parse(&format!("docker-archive:{}:acme/app:1.0", archive.display()), registry::DOCKER_HUB).unwrap(),
             Target::DockerArchive { file: archive.clone(), reference: Some("acme/app:1.0".into()) }
         );
         std::fs::write(&archive, b"").unwrap();
         assert_eq!(
-            Target::parse(&format!("docker-archive:{}", archive.display())).unwrap(),
+            Target::parse(&format!("docker-archive:{}", archive.display()), registry::DOCKER_HUB).unwrap(),
             Target::DockerArchive { file: archive, reference: None }
         );
-        assert!(matches!(Target::parse("127.0.0.1:5000/app:1").unwrap(), Target::Registry(_)));
-        assert!(Target::parse("app:1").is_err());
+        assert!(matches!(Target::parse("127.0.0.1:5000/app:1", registry::DOCKER_HUB).unwrap(), Target::Registry(_)));
+        let Target::Registry(short) = Target::parse("app:1", "mirror.example").unwrap() else { panic!("a registry image") };
+        assert_eq!(short.to_string(), "mirror.example/library/app:1");
+        assert!(Target::parse("App:1", registry::DOCKER_HUB).is_err());
     }
 
     #[test]

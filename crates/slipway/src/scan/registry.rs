@@ -27,6 +27,11 @@ const MAX_MANIFEST_BYTES: usize = slipway_oci::MAX_MANIFEST_BYTES;
 /// Configs are small JSON documents; anything much larger is not one.
 const MAX_CONFIG_BYTES: usize = 8 << 20;
 
+/// Docker Hub, where a name without a registry host is looked up (as `docker pull` does).
+pub const DOCKER_HUB: &str = "docker.io";
+/// The host Docker Hub's registry API answers on.
+const DOCKER_HUB_API: &str = "registry-1.docker.io";
+
 /// `HOST[:PORT]/REPOSITORY[:TAG][@DIGEST]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef {
@@ -37,6 +42,32 @@ pub struct ImageRef {
 }
 
 impl ImageRef {
+    /// Reads a reference as docker does: when the first component has no `.` or `:` and
+    /// is not `localhost`, it is no host, and the name is on `default_host` (Docker Hub,
+    /// or a mirror standing in for it), where a one-component name is an official image
+    /// under `library/` (`alpine:3` is `docker.io/library/alpine:3`).
+    pub fn parse_with_default(text: &str, default_host: &str) -> anyhow::Result<ImageRef> {
+        let qualified = match text.split_once('/') {
+            Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => text.to_owned(),
+            Some(_) => format!("{default_host}/{text}"),
+            None => format!("{default_host}/library/{text}"),
+        };
+        let mut reference: ImageRef = qualified.parse()?;
+        if reference.is_docker_hub() && !reference.repository.as_str().contains('/') {
+            reference.repository = format!("library/{}", reference.repository.as_str()).parse()?;
+        }
+        Ok(reference)
+    }
+
+    fn is_docker_hub(&self) -> bool {
+        self.host == DOCKER_HUB || self.host == "index.docker.io"
+    }
+
+    /// Where the registry API is: Docker Hub's names live on another host than its API.
+    fn api_host(&self) -> &str {
+        if self.is_docker_hub() { DOCKER_HUB_API } else { &self.host }
+    }
+
     /// The tag or digest a manifest is fetched by: the digest when both are given.
     fn reference(&self) -> String {
         match (&self.digest, &self.tag) {
@@ -310,7 +341,7 @@ impl RegistryImage {
         let http = slipway_net::client().build().context("building the HTTP client")?;
         let client = Client {
             http,
-            base: format!("{scheme}://{}", reference.host),
+            base: format!("{scheme}://{}", reference.api_host()),
             repository: reference.repository.as_str().to_owned(),
             credentials: options.credentials.clone(),
             authorization: Mutex::new(None),
@@ -397,6 +428,35 @@ mod tests {
         assert!("acme/app:1.0".parse::<ImageRef>().unwrap_err().to_string().contains("names no registry host"));
         assert!("app".parse::<ImageRef>().is_err());
         assert!("host.example/App".parse::<ImageRef>().is_err());
+    }
+
+    #[test]
+    fn short_names_resolve_as_docker_resolves_them() {
+        let hub = |text: &str| ImageRef::parse_with_default(text, DOCKER_HUB).unwrap();
+        for (text, expected) in [
+            ("alpine", "docker.io/library/alpine"),
+            ("alpine:3", "docker.io/library/alpine:3"),
+            ("library/alpine:3", "docker.io/library/alpine:3"),
+            ("docker.io/alpine", "docker.io/library/alpine"),
+            ("index.docker.io/alpine", "index.docker.io/library/alpine"),
+            ("acme/app:1.0", "docker.io/acme/app:1.0"),
+            ("ghcr.io/acme/app", "ghcr.io/acme/app"),
+            ("localhost/app", "localhost/app"),
+            ("localhost:5000/app", "localhost:5000/app"),
+            ("127.0.0.1:5000/app:1", "127.0.0.1:5000/app:1"),
+        ] {
+            assert_eq!(hub(text).to_string(), expected, "{text}");
+        }
+        let pinned = hub(&format!("alpine@sha256:{}", "a".repeat(64)));
+        assert_eq!(pinned.repository.as_str(), "library/alpine");
+        assert_eq!(hub("alpine").api_host(), "registry-1.docker.io");
+        assert_eq!(hub("ghcr.io/acme/app").api_host(), "ghcr.io");
+        // A mirror standing in for Docker Hub keeps Docker Hub's names.
+        let mirrored = ImageRef::parse_with_default("alpine:3", "127.0.0.1:5000").unwrap();
+        assert_eq!(mirrored.to_string(), "127.0.0.1:5000/library/alpine:3");
+        assert!(mirrored.is_loopback());
+        assert!(ImageRef::parse_with_default("Alpine", DOCKER_HUB).is_err());
+        assert!(ImageRef::parse_with_default("", DOCKER_HUB).is_err());
     }
 
     #[test]

@@ -307,9 +307,33 @@ async fn exit_codes_follow_the_selected_severities() {
     assert_eq!(no_feed.status.code(), Some(3));
     assert!(stderr(&no_feed).contains("no advisory feed: there is no database"), "{}", stderr(&no_feed));
     assert!(!data.path().join("slipway.db").exists(), "a scan creates no database");
-    let no_host = scan(data.path(), &["acme/app:1.0", "--feed", feed.to_str().unwrap()], None).await;
-    assert_eq!(no_host.status.code(), Some(3));
-    assert!(stderr(&no_host).contains("names no registry host"), "{}", stderr(&no_host));
+}
+
+/// Names without a registry host are read as docker reads them, on Docker Hub or on the
+/// registry standing in for it (here the test's, as `--default-registry` and through
+/// SLIPWAY_SCAN_DEFAULT_REGISTRY): `app:1.0` is `library/app:1.0` there.
+#[tokio::test]
+async fn short_names_resolve_on_the_default_registry() {
+    let t = TestApp::spawn().await;
+    push(&t, "library/app", "1.0", &debian_python_image(), None).await;
+    push(&t, "acme/app", "1.0", &debian_python_image(), None).await;
+    let data = tempfile::tempdir().unwrap();
+    let feed = feed();
+    let host = t.base.trim_start_matches("http://").to_owned();
+    for name in ["app:1.0", "library/app:1.0", "acme/app:1.0"] {
+        let flag =
+            scan(data.path(), &[name, "--default-registry", &host, "--feed", feed.to_str().unwrap(), "--format", "json"], None).await;
+        assert_eq!(flag.status.code(), Some(0), "{name}: {}", stderr(&flag));
+        let report = json(&flag);
+        assert_eq!(ids(&report), EXPECTED, "{name}");
+        assert_eq!(report["image"]["name"], name, "named as given, as trivy names it");
+        let env = [("SLIPWAY_SCAN_DEFAULT_REGISTRY", host.as_str())];
+        let by_env = scan_with_env(data.path(), &[name, "--feed", feed.to_str().unwrap(), "--format", "json"], None, &env).await;
+        assert_eq!(ids(&json(&by_env)), EXPECTED, "{name} through the environment");
+    }
+    let missing = scan(data.path(), &["other:1.0", "--default-registry", &host, "--feed", feed.to_str().unwrap()], None).await;
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(stderr(&missing).contains("library/other"), "{}", stderr(&missing));
 }
 
 #[tokio::test]
